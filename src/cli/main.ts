@@ -1,0 +1,39 @@
+// The `gantry` command: parses arguments, hands each command to its module, maps errors to exit codes.
+
+import { Command, CommanderError } from 'commander';
+import { loadConfig } from '../config/config.js';
+import { registerValidate } from './commands/validate.js';
+import { registerRun } from './commands/run.js';
+import { registerLogs } from './commands/logs.js';
+import { registerPipelines } from './commands/pipelines.js';
+import { exitCodeOf, printError } from './errors.js';
+import type { CliContext } from './context.js';
+
+export async function main(argv: string[]): Promise<number> {
+  const config = loadConfig();
+  const ctx: CliContext = { config, stdout: process.stdout, stderr: process.stderr, exitCode: 0 };
+  const program = new Command('gantry')
+    .description('Self-hosted CI/CD: run GitLab-CI-style pipelines on your own machines')
+    .version('0.1.0')
+    .exitOverride()
+    .configureOutput({
+      writeOut: (s) => ctx.stdout.write(s),
+      writeErr: (s) => ctx.stderr.write(s),
+    })
+    .showHelpAfterError('(run with --help for usage)');
+  registerValidate(program, ctx);
+  registerRun(program, ctx);
+  registerLogs(program, ctx);
+  registerPipelines(program, ctx);
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return ctx.exitCode;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // --help and --version end here with exit code 0.
+      return err.exitCode === 0 ? 0 : 2;
+    }
+    printError(ctx, err);
+    return exitCodeOf(err);
+  }
+}

@@ -1,0 +1,30 @@
+// Config is typed and read once at start; nothing else in Gantry reads process.env.
+
+import os from 'node:os';
+import path from 'node:path';
+
+export interface Config {
+  /** Where the embedded store, logs, caches and workspaces live. */
+  home: string;
+  /** Colours and cursor movement only when stdout is a TTY and NO_COLOR is unset. */
+  color: boolean;
+  stdoutIsTty: boolean;
+  debug: boolean;
+}
+
+function defaultHome(env: NodeJS.ProcessEnv): string {
+  // XDG on Linux, Application Support on macOS: a per-user data directory.
+  if (process.platform === 'darwin') return path.join(os.homedir(), 'Library', 'Application Support', 'gantry');
+  const xdg = env.XDG_DATA_HOME;
+  return path.join(xdg && path.isAbsolute(xdg) ? xdg : path.join(os.homedir(), '.local', 'share'), 'gantry');
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env, stdoutIsTty = Boolean(process.stdout.isTTY)): Config {
+  const noColor = env.NO_COLOR !== undefined && env.NO_COLOR !== '';
+  return {
+    home: env.GANTRY_HOME ? path.resolve(env.GANTRY_HOME) : defaultHome(env),
+    color: stdoutIsTty && !noColor && env.TERM !== 'dumb',
+    stdoutIsTty,
+    debug: Boolean(env.GANTRY_DEBUG),
+  };
+}

@@ -1,0 +1,53 @@
+// Errors are values with stable codes. Codes are part of the public contract (CLI, API, docs/ERRORS.md):
+// never rename one, only add.
+
+export const ERROR_CODES = {
+  // pipeline compiler
+  GANTRY_E_YAML_SYNTAX: 'the file is not valid YAML',
+  GANTRY_E_PIPELINE_NOT_FOUND: 'no pipeline file',
+  GANTRY_E_UNKNOWN_KEYWORD: 'a keyword Gantry does not know',
+  GANTRY_E_INVALID_VALUE: 'a value of the wrong type or shape',
+  GANTRY_E_NO_SCRIPT: 'a job without script',
+  GANTRY_E_UNDEFINED_STAGE: 'a job in a stage that is not declared',
+  GANTRY_E_NEEDS_UNKNOWN: 'needs names a job that does not exist',
+  GANTRY_E_NEEDS_LATER_STAGE: 'needs names a job of a later stage',
+  GANTRY_E_PIPELINE_CYCLE: 'needs form a cycle',
+  GANTRY_E_EXTENDS_MISSING: 'extends names a job or template that does not exist',
+  GANTRY_E_EXTENDS_CYCLE: 'extends form a cycle',
+  GANTRY_E_REFERENCE_MISSING: '!reference names something that does not exist',
+  GANTRY_E_INCLUDE: 'an include that cannot be read',
+  GANTRY_E_RULE_SYNTAX: 'a malformed rules:if expression',
+  GANTRY_E_BAD_DURATION: 'a duration that cannot be parsed',
+  GANTRY_E_EMPTY_PIPELINE: 'no job would run',
+  // runtime
+  GANTRY_E_NOT_A_REPOSITORY: 'not inside a git repository',
+  GANTRY_E_USAGE: 'bad command-line usage',
+  GANTRY_E_NOT_FOUND: 'no such object',
+  GANTRY_E_ILLEGAL_TRANSITION: 'a state change the state machine forbids',
+  GANTRY_E_STORE: 'the store failed',
+  GANTRY_E_WORKSPACE: 'a workspace could not be prepared',
+  GANTRY_E_ARTIFACT_PATH: 'an artifact or cache path escapes the workspace',
+} as const;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+export interface SourceLocation {
+  file: string;
+  line: number; // 1-based
+  column: number; // 1-based
+}
+
+export class GantryError extends Error {
+  override readonly name = 'GantryError';
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    readonly location?: SourceLocation,
+  ) {
+    super(message);
+  }
+}
+
+export function isGantryError(e: unknown): e is GantryError {
+  return e instanceof GantryError;
+}

@@ -1,0 +1,108 @@
+// The state machines of PRODUCT.md. States move one way: every legal move is listed here and
+// the store refuses any other, so a duplicate or late message can never move a state backwards.
+
+export const JOB_STATUSES = [
+  'created',
+  'pending',
+  'running',
+  'manual',
+  'success',
+  'failed',
+  'canceled',
+  'skipped',
+  'timed_out',
+] as const;
+export type JobStatus = (typeof JOB_STATUSES)[number];
+
+export type FinishedJobStatus = Extract<JobStatus, 'success' | 'failed' | 'canceled' | 'skipped' | 'timed_out'>;
+
+const JOB_MOVES: Record<JobStatus, readonly JobStatus[]> = {
+  created: ['pending', 'manual', 'skipped', 'canceled'],
+  manual: ['pending', 'skipped', 'canceled'],
+  pending: ['running', 'canceled', 'skipped'],
+  // A running job stays running across automatic retries: its attempts carry the detail.
+  running: ['success', 'failed', 'canceled', 'timed_out'],
+  success: [],
+  failed: [],
+  canceled: [],
+  skipped: [],
+  timed_out: [],
+};
+
+export function canMoveJob(from: JobStatus, to: JobStatus): boolean {
+  return JOB_MOVES[from].includes(to);
+}
+
+/** The statuses a job may be in for a move to `to` to be legal. */
+export function jobSourcesOf(to: JobStatus): JobStatus[] {
+  return JOB_STATUSES.filter((from) => JOB_MOVES[from].includes(to));
+}
+
+export function isFinishedJob(s: JobStatus): s is FinishedJobStatus {
+  return JOB_MOVES[s].length === 0;
+}
+
+export const ATTEMPT_STATUSES = ['pending', 'running', 'success', 'failed', 'canceled', 'timed_out'] as const;
+export type AttemptStatus = (typeof ATTEMPT_STATUSES)[number];
+export type FinishedAttemptStatus = Exclude<AttemptStatus, 'pending' | 'running'>;
+
+const ATTEMPT_MOVES: Record<AttemptStatus, readonly AttemptStatus[]> = {
+  pending: ['running', 'canceled', 'failed'],
+  running: ['success', 'failed', 'canceled', 'timed_out'],
+  success: [],
+  failed: [],
+  canceled: [],
+  timed_out: [],
+};
+
+export function canMoveAttempt(from: AttemptStatus, to: AttemptStatus): boolean {
+  return ATTEMPT_MOVES[from].includes(to);
+}
+export function attemptSourcesOf(to: AttemptStatus): AttemptStatus[] {
+  return ATTEMPT_STATUSES.filter((from) => ATTEMPT_MOVES[from].includes(to));
+}
+export function isFinishedAttempt(s: AttemptStatus): s is FinishedAttemptStatus {
+  return ATTEMPT_MOVES[s].length === 0;
+}
+
+/** Why an attempt did not succeed; the names follow GitLab's `retry:when` reasons where they overlap. */
+export const FAILURE_REASONS = [
+  'script_failure',
+  'timeout',
+  'agent_lost',
+  'canceled',
+  'runner_system_failure',
+  'missing_dependency_failure',
+  'unknown_failure',
+] as const;
+export type FailureReason = (typeof FAILURE_REASONS)[number];
+
+/**
+ * `manual` is a pipeline blocked on a manual job that is not allowed to fail (GitLab calls it
+ * "blocked"); it is a resting state, and playing the job moves the pipeline on to `running`.
+ */
+export const PIPELINE_STATUSES = ['created', 'pending', 'running', 'manual', 'success', 'failed', 'canceled', 'skipped'] as const;
+export type PipelineStatus = (typeof PIPELINE_STATUSES)[number];
+
+const PIPELINE_MOVES: Record<PipelineStatus, readonly PipelineStatus[]> = {
+  created: ['pending', 'running', 'manual', 'success', 'failed', 'canceled', 'skipped'],
+  pending: ['running', 'manual', 'success', 'failed', 'canceled', 'skipped'],
+  running: ['manual', 'success', 'failed', 'canceled'],
+  manual: ['running', 'success', 'failed', 'canceled'],
+  success: [],
+  failed: [],
+  canceled: [],
+  skipped: [],
+};
+export function canMovePipeline(from: PipelineStatus, to: PipelineStatus): boolean {
+  return PIPELINE_MOVES[from].includes(to);
+}
+export function pipelineSourcesOf(to: PipelineStatus): PipelineStatus[] {
+  return PIPELINE_STATUSES.filter((from) => PIPELINE_MOVES[from].includes(to));
+}
+export function isFinishedPipeline(s: PipelineStatus): boolean {
+  return PIPELINE_MOVES[s].length === 0;
+}
+
+export const PIPELINE_SOURCES = ['push', 'merge_request_event', 'web', 'api', 'schedule', 'trigger', 'local'] as const;
+export type PipelineSource = (typeof PIPELINE_SOURCES)[number];

@@ -1,0 +1,145 @@
+// The compiler's output: one normalized DAG that the scheduler and the agent consume.
+// Nothing downstream of the compiler ever sees YAML; everything here is resolved.
+
+import type { SourceLocation } from '../domain/errors.js';
+import type { ErrorCode } from '../domain/errors.js';
+
+export type Severity = 'error' | 'warning';
+
+export interface Diagnostic {
+  severity: Severity;
+  code: ErrorCode | 'GANTRY_W_IGNORED_KEYWORD' | 'GANTRY_W_DEPRECATED';
+  message: string;
+  location: SourceLocation;
+}
+
+export type When = 'on_success' | 'on_failure' | 'always' | 'manual' | 'never';
+
+/** GitLab's retry:when reasons; `always` means any failure. */
+export type RetryWhen =
+  | 'always'
+  | 'unknown_failure'
+  | 'script_failure'
+  | 'api_failure'
+  | 'stuck_or_timeout_failure'
+  | 'runner_system_failure'
+  | 'runner_unsupported'
+  | 'stale_schedule'
+  | 'job_execution_timeout'
+  | 'archived_failure'
+  | 'unmet_prerequisites'
+  | 'scheduler_failure'
+  | 'data_integrity_failure';
+
+export interface RetryPolicy {
+  max: 0 | 1 | 2;
+  when: RetryWhen[]; // ['always'] when not given
+  exitCodes: number[] | null; // retry:exit_codes; null = any
+}
+
+/** `false`, `true` (any failure allowed) or only some exit codes. */
+export type AllowFailure = boolean | { exitCodes: number[] };
+
+export interface NeedEdge {
+  job: string; // full name of the needed (expanded) job
+  artifacts: boolean;
+  optional: boolean;
+}
+
+export interface ArtifactsSpec {
+  paths: string[];
+  exclude: string[];
+  untracked: boolean;
+  when: 'on_success' | 'on_failure' | 'always';
+  expireInSeconds: number | null; // null = never expires
+  name: string | null;
+}
+
+export interface CacheSpec {
+  /** Resolved key: a literal after variable expansion, or derived from files (`key: files`). */
+  key: { kind: 'literal'; value: string } | { kind: 'files'; files: string[]; prefix: string | null };
+  paths: string[];
+  untracked: boolean;
+  policy: 'pull-push' | 'pull' | 'push';
+  when: 'on_success' | 'on_failure' | 'always';
+  fallbackKeys: string[];
+}
+
+export interface CompiledJob {
+  /** Full name after parallel expansion: `build`, `test 2/3`, `deploy: [linux, x64]`. */
+  name: string;
+  /** The name as written in the file, before parallel expansion. */
+  baseName: string;
+  stage: string;
+  stageIndex: number;
+  beforeScript: string[];
+  script: string[];
+  afterScript: string[];
+  /**
+   * Job-level variables: from `variables:` (after extends/default merging), parallel:matrix values
+   * and the variables of the matching rule. Global variables are NOT merged in: they live on the
+   * pipeline so one can see where a value came from. Values are unexpanded strings.
+   */
+  variables: Record<string, string>;
+  when: Exclude<When, 'never'>;
+  allowFailure: AllowFailure;
+  retry: RetryPolicy;
+  timeoutSeconds: number | null; // null = the runner's default
+  tags: string[];
+  /**
+   * The jobs this one waits for. `needsMode: 'stage'` means no `needs:` was written and these
+   * are all jobs of earlier stages; `'dag'` means they come from `needs:` (possibly empty).
+   */
+  needs: NeedEdge[];
+  needsMode: 'stage' | 'dag';
+  /** Jobs whose artifacts are copied into this job's workspace before it starts. */
+  artifactSources: string[];
+  artifacts: ArtifactsSpec | null;
+  cache: CacheSpec[];
+  resourceGroup: string | null;
+  interruptible: boolean;
+  environment: string | null;
+  /** Beyond GitLab: higher runs first among ready jobs; default 0. */
+  priority: number;
+  /** Set when the job came from `parallel`; `CI_NODE_INDEX`/`CI_NODE_TOTAL`. */
+  parallel: { index: number; total: number } | null;
+  location: SourceLocation; // where the job's key is written
+}
+
+export interface CompiledPipeline {
+  /** The pipeline file, relative to the project root. */
+  file: string;
+  stages: string[];
+  /** Global variables (top-level `variables:` plus `workflow:rules` variables). Unexpanded. */
+  variables: Record<string, string>;
+  workflowName: string | null;
+  /** Jobs in file order after expansion, rules applied: excluded jobs are absent. */
+  jobs: CompiledJob[];
+  warnings: Diagnostic[];
+}
+
+/** What rules need to know about the pipeline being created. */
+export interface CompileContext {
+  /** Predefined and user variables visible to `rules:if` and `workflow:rules` (CI_COMMIT_BRANCH, ...). */
+  variables: Record<string, string>;
+  /**
+   * Files changed by the triggering event, relative to the project root. `null` means "unknown"
+   * (web, api, a new branch): then `rules:changes` is true, as GitLab does.
+   */
+  changedFiles: string[] | null;
+  /** Reads project files for `include:local` and answers `exists` globs. */
+  files: ProjectFiles;
+}
+
+export interface ProjectFiles {
+  /** Returns the file's text, or null if it does not exist. Path relative to the project root. */
+  read(path: string): string | null;
+  /** All regular files, relative to the project root, for `exists` and `include` globs. */
+  list(): string[];
+}
+
+export type CompileResult =
+  | { ok: true; pipeline: CompiledPipeline }
+  | { ok: false; errors: Diagnostic[]; warnings: Diagnostic[] }
+  /** `workflow:rules` decided no pipeline runs: not an error. */
+  | { ok: 'filtered'; reason: string; warnings: Diagnostic[] };

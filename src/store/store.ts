@@ -1,0 +1,162 @@
+// The persistent model of PRODUCT.md behind one interface. SQLite (embedded) and PostgreSQL (fleet)
+// implement it as two dialects of one SQL design (src/store/sql-store.ts); the contract suite in
+// test/store/ pins the behaviour both must have.
+
+import type { AttemptId, JobId, PipelineId, ProjectId } from '../domain/ids.js';
+import type {
+  AttemptStatus,
+  FailureReason,
+  FinishedAttemptStatus,
+  JobStatus,
+  PipelineSource,
+  PipelineStatus,
+} from '../domain/status.js';
+import type { CompiledJob } from '../pipeline/types.js';
+
+/** Milliseconds since the epoch; the API turns them into ISO-8601 UTC strings. */
+export type EpochMs = number;
+
+export interface Project {
+  id: ProjectId;
+  name: string;
+  /** A git URL for the fleet, or a local path for `gantry run`. */
+  gitUrl: string;
+  createdAt: EpochMs;
+}
+
+export interface Pipeline {
+  id: PipelineId;
+  projectId: ProjectId;
+  status: PipelineStatus;
+  ref: string;
+  sha: string;
+  source: PipelineSource;
+  /** Variables given with the trigger (`--var`, API, UI); not the pipeline file's. */
+  variables: Record<string, string>;
+  /** The pipeline file's global variables, as compiled. */
+  fileVariables: Record<string, string>;
+  pipelineFile: string;
+  createdAt: EpochMs;
+  startedAt: EpochMs | null;
+  finishedAt: EpochMs | null;
+}
+
+export interface Job {
+  id: JobId;
+  pipelineId: PipelineId;
+  name: string;
+  stage: string;
+  stageIndex: number;
+  status: JobStatus;
+  /** The compiled definition the agent runs: script, variables, needs, artifacts, ... */
+  spec: CompiledJob;
+  /** Attempts made so far (0 until the first one is queued). */
+  attemptCount: number;
+  exitCode: number | null;
+  failureReason: FailureReason | null;
+  createdAt: EpochMs;
+  startedAt: EpochMs | null;
+  finishedAt: EpochMs | null;
+}
+
+export interface Attempt {
+  id: AttemptId;
+  jobId: JobId;
+  number: number; // 1-based
+  status: AttemptStatus;
+  agent: string | null;
+  /** The attempt is the agent's until then; a lease that runs out means the agent is lost. */
+  leaseExpiresAt: EpochMs | null;
+  queuedAt: EpochMs;
+  startedAt: EpochMs | null;
+  finishedAt: EpochMs | null;
+  exitCode: number | null;
+  failureReason: FailureReason | null;
+  /** Bytes of log known durable in the log store (the log index). */
+  logBytes: number;
+}
+
+export interface NewPipeline {
+  projectId: ProjectId;
+  ref: string;
+  sha: string;
+  source: PipelineSource;
+  variables: Record<string, string>;
+  fileVariables: Record<string, string>;
+  pipelineFile: string;
+  jobs: CompiledJob[];
+  createdAt: EpochMs;
+}
+
+export interface PipelineFilter {
+  projectId?: ProjectId;
+  status?: PipelineStatus;
+  ref?: string;
+  source?: PipelineSource;
+  /** Page size; default 20, at most 100. */
+  limit?: number;
+  /** Cursor from a previous page: pipelines with a smaller id. */
+  beforeId?: PipelineId;
+}
+
+export interface Page<T> {
+  items: T[];
+  /** Cursor for the next page, or null at the end. */
+  next: PipelineId | null;
+}
+
+export interface PipelineWithJobs {
+  pipeline: Pipeline;
+  jobs: Job[];
+  attempts: Attempt[];
+}
+
+/** What a job move may set alongside the status. */
+export interface JobMovePatch {
+  at: EpochMs;
+  exitCode?: number | null;
+  failureReason?: FailureReason | null;
+}
+
+export interface AttemptFinish {
+  status: FinishedAttemptStatus;
+  at: EpochMs;
+  exitCode: number | null;
+  failureReason: FailureReason | null;
+  logBytes: number;
+}
+
+export interface Store {
+  readonly dialect: 'sqlite' | 'postgres';
+
+  /** Find a project by name, creating it if it does not exist (idempotent). */
+  ensureProject(name: string, gitUrl: string, at: EpochMs): Promise<Project>;
+  getProject(idOrName: ProjectId | string): Promise<Project | null>;
+  listProjects(): Promise<Project[]>;
+
+  /** Creates the pipeline and all its jobs in one transaction, every job `created`. */
+  createPipeline(input: NewPipeline): Promise<PipelineWithJobs>;
+  getPipeline(id: PipelineId): Promise<PipelineWithJobs | null>;
+  listPipelines(filter: PipelineFilter): Promise<Page<Pipeline>>;
+
+  /**
+   * Moves a pipeline if the state machine allows it; returns false (and changes nothing) if it
+   * does not: the current state is then authoritative. Sets startedAt/finishedAt as it goes.
+   */
+  movePipeline(id: PipelineId, to: PipelineStatus, at: EpochMs): Promise<boolean>;
+  /** Same contract as movePipeline, for a job. */
+  moveJob(id: JobId, to: JobStatus, patch: JobMovePatch): Promise<boolean>;
+
+  /** Queues the job's next attempt (number = attemptCount + 1) as `pending`. */
+  createAttempt(jobId: JobId, at: EpochMs): Promise<Attempt>;
+  /** pending -> running, owned by `agent` until `leaseExpiresAt`. False if not pending. */
+  startAttempt(id: AttemptId, agent: string, at: EpochMs, leaseExpiresAt: EpochMs): Promise<boolean>;
+  /** Ends an attempt; false if it had already ended (a duplicate or late report). */
+  finishAttempt(id: AttemptId, finish: AttemptFinish): Promise<boolean>;
+  /** Records how many bytes of the attempt's log are durable. Never moves backwards. */
+  recordLogBytes(id: AttemptId, bytes: number): Promise<void>;
+  getAttempt(id: AttemptId): Promise<Attempt | null>;
+  listAttempts(jobId: JobId): Promise<Attempt[]>;
+
+  close(): Promise<void>;
+}
