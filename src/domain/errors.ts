@@ -25,6 +25,8 @@ export const ERROR_CODES = {
   GANTRY_E_NOT_FOUND: 'no such object',
   GANTRY_E_ILLEGAL_TRANSITION: 'a state change the state machine forbids',
   GANTRY_E_STORE: 'the store failed',
+  GANTRY_E_STORE_TOO_NEW: 'the database was written by a newer Gantry',
+  GANTRY_E_LOG: 'a log cannot be opened, read or written',
   GANTRY_E_WORKSPACE: 'a workspace could not be prepared',
   GANTRY_E_ARTIFACT_PATH: 'an artifact or cache path escapes the workspace',
 } as const;

@@ -1,5 +1,5 @@
 // The persistent model of PRODUCT.md behind one interface. SQLite (embedded) and PostgreSQL (fleet)
-// implement it as two dialects of one SQL design (src/store/sql-store.ts); the contract suite in
+// implement it as two dialects of one SQL design (src/store/sql/sql-store.ts over src/store/sql/dialect.ts); the contract suite in
 // test/store/ pins the behaviour both must have.
 
 import type { AttemptId, JobId, PipelineId, ProjectId } from '../domain/ids.js';

@@ -1,0 +1,30 @@
+// Turns a store URL into a Store. The URL is the one place the database is chosen.
+
+import path from 'node:path';
+import { GantryError } from '../domain/errors.js';
+import type { Store } from './store.js';
+import { openSqliteStore } from './sqlite/sqlite-store.js';
+
+/** `sqlite:<home>/gantry.db`: the embedded store of `gantry run`. */
+export function defaultStoreUrl(home: string): string {
+  return `sqlite:${path.join(home, 'gantry.db')}`;
+}
+
+/**
+ * `sqlite:PATH` (relative paths from the working directory; parent directories are created) or
+ * `sqlite::memory:`.
+ */
+export async function openStore(url: string): Promise<Store> {
+  if (url.startsWith('sqlite:')) {
+    const rest = url.slice('sqlite:'.length);
+    if (rest === '') throw new GantryError('GANTRY_E_USAGE', `store URL "${url}" has no path: use sqlite:PATH or sqlite::memory:`);
+    return openSqliteStore(rest === ':memory:' ? ':memory:' : path.resolve(rest));
+  }
+  if (/^postgres(ql)?:\/\//.test(url)) {
+    throw new GantryError(
+      'GANTRY_E_USAGE',
+      `store URL "${url}": PostgreSQL (postgres://) comes with the fleet issue; use sqlite:PATH for now`,
+    );
+  }
+  throw new GantryError('GANTRY_E_USAGE', `store URL "${url}" is not supported: use sqlite:PATH or sqlite::memory:`);
+}

@@ -1,0 +1,430 @@
+// The one SQL design of the Store, over any SqlDialect. The rule that matters: a state move is a
+// single `UPDATE ... WHERE id = ? AND status IN (<legal sources>)`, so the database, not the
+// caller's memory of the state, decides whether a move is legal, atomically. A duplicate or late
+// report matches no row and changes nothing; of many concurrent moves of one row, exactly one
+// matches. The legal sources come from src/domain/status.ts and are inlined as literals, so each
+// target status has one fixed statement that the dialect prepares once.
+
+import { GantryError } from '../../domain/errors.js';
+import {
+  asAttemptId,
+  asJobId,
+  asPipelineId,
+  asProjectId,
+  type AttemptId,
+  type JobId,
+  type PipelineId,
+  type ProjectId,
+} from '../../domain/ids.js';
+import {
+  attemptSourcesOf,
+  isFinishedJob,
+  isFinishedPipeline,
+  jobSourcesOf,
+  pipelineSourcesOf,
+  type AttemptStatus,
+  type FailureReason,
+  type JobStatus,
+  type PipelineSource,
+  type PipelineStatus,
+} from '../../domain/status.js';
+import type { CompiledJob } from '../../pipeline/types.js';
+import type {
+  Attempt,
+  AttemptFinish,
+  EpochMs,
+  Job,
+  JobMovePatch,
+  NewPipeline,
+  Page,
+  Pipeline,
+  PipelineFilter,
+  PipelineWithJobs,
+  Project,
+  Store,
+} from '../store.js';
+import type { SqlDialect, SqlExecutor, SqlValue } from './dialect.js';
+import { applyMigrations } from './migrate.js';
+
+const DEFAULT_PAGE = 20;
+const MAX_PAGE = 100;
+
+// Rows as the database returns them. PostgreSQL returns BIGINT as strings, hence Number().
+interface ProjectRow {
+  id: number | string;
+  name: string;
+  git_url: string;
+  created_at: number | string;
+}
+interface PipelineRow {
+  id: number | string;
+  project_id: number | string;
+  status: string;
+  ref: string;
+  sha: string;
+  source: string;
+  variables: string;
+  file_variables: string;
+  pipeline_file: string;
+  created_at: number | string;
+  started_at: number | string | null;
+  finished_at: number | string | null;
+}
+interface JobRow {
+  id: number | string;
+  pipeline_id: number | string;
+  position: number;
+  name: string;
+  stage: string;
+  stage_index: number;
+  status: string;
+  spec: string;
+  attempt_count: number | string;
+  exit_code: number | null;
+  failure_reason: string | null;
+  created_at: number | string;
+  started_at: number | string | null;
+  finished_at: number | string | null;
+}
+interface AttemptRow {
+  id: number | string;
+  job_id: number | string;
+  number: number | string;
+  status: string;
+  agent: string | null;
+  lease_expires_at: number | string | null;
+  queued_at: number | string;
+  started_at: number | string | null;
+  finished_at: number | string | null;
+  exit_code: number | null;
+  failure_reason: string | null;
+  log_bytes: number | string;
+}
+
+const num = (v: number | string): number => (typeof v === 'number' ? v : Number(v));
+const numOrNull = (v: number | string | null): number | null => (v === null ? null : num(v));
+
+function toProject(r: ProjectRow): Project {
+  return { id: asProjectId(num(r.id)), name: r.name, gitUrl: r.git_url, createdAt: num(r.created_at) };
+}
+function toPipeline(r: PipelineRow): Pipeline {
+  return {
+    id: asPipelineId(num(r.id)),
+    projectId: asProjectId(num(r.project_id)),
+    status: r.status as PipelineStatus,
+    ref: r.ref,
+    sha: r.sha,
+    source: r.source as PipelineSource,
+    variables: JSON.parse(r.variables) as Record<string, string>,
+    fileVariables: JSON.parse(r.file_variables) as Record<string, string>,
+    pipelineFile: r.pipeline_file,
+    createdAt: num(r.created_at),
+    startedAt: numOrNull(r.started_at),
+    finishedAt: numOrNull(r.finished_at),
+  };
+}
+function toJob(r: JobRow): Job {
+  return {
+    id: asJobId(num(r.id)),
+    pipelineId: asPipelineId(num(r.pipeline_id)),
+    name: r.name,
+    stage: r.stage,
+    stageIndex: r.stage_index,
+    status: r.status as JobStatus,
+    spec: JSON.parse(r.spec) as CompiledJob,
+    attemptCount: num(r.attempt_count),
+    exitCode: r.exit_code,
+    failureReason: r.failure_reason as FailureReason | null,
+    createdAt: num(r.created_at),
+    startedAt: numOrNull(r.started_at),
+    finishedAt: numOrNull(r.finished_at),
+  };
+}
+function toAttempt(r: AttemptRow): Attempt {
+  return {
+    id: asAttemptId(num(r.id)),
+    jobId: asJobId(num(r.job_id)),
+    number: num(r.number),
+    status: r.status as AttemptStatus,
+    agent: r.agent,
+    leaseExpiresAt: numOrNull(r.lease_expires_at),
+    queuedAt: num(r.queued_at),
+    startedAt: numOrNull(r.started_at),
+    finishedAt: numOrNull(r.finished_at),
+    exitCode: r.exit_code,
+    failureReason: r.failure_reason as FailureReason | null,
+    logBytes: num(r.log_bytes),
+  };
+}
+
+/** `'a', 'b'` from constants of status.ts (never user input), or a clause matching nothing. */
+function inList(values: readonly string[]): string {
+  return values.length ? `status IN (${values.map((v) => `'${v}'`).join(', ')})` : '1 = 0';
+}
+
+const PIPELINE_COLUMNS =
+  'id, project_id, status, ref, sha, source, variables, file_variables, pipeline_file, created_at, started_at, finished_at';
+const JOB_COLUMNS =
+  'id, pipeline_id, position, name, stage, stage_index, status, spec, attempt_count, exit_code, failure_reason, created_at, started_at, finished_at';
+const ATTEMPT_COLUMNS =
+  'id, job_id, number, status, agent, lease_expires_at, queued_at, started_at, finished_at, exit_code, failure_reason, log_bytes';
+
+const START_ATTEMPT_SQL =
+  "UPDATE attempts SET status = 'running', agent = ?, started_at = ?, lease_expires_at = ? " +
+  `WHERE id = ? AND ${inList(attemptSourcesOf('running'))}`;
+
+// A job still in play may get another attempt; a finished one may not.
+const CREATE_ATTEMPT_SQL = `UPDATE jobs SET attempt_count = attempt_count + 1 WHERE id = ? AND ${inList(
+  ['created', 'manual', 'pending', 'running'] satisfies JobStatus[],
+)} RETURNING attempt_count`;
+
+const ATTEMPT_COLUMNS_A = ATTEMPT_COLUMNS.split(', ')
+  .map((c) => `a.${c}`)
+  .join(', ');
+
+export class SqlStore implements Store {
+  readonly dialect: 'sqlite' | 'postgres';
+  // Move statements built once per (target, which optional columns): string building and the
+  // dialect's statement-cache lookup by the same string object stay cheap on the hot path.
+  private readonly jobMoveSql = new Map<string, string>();
+  private readonly pipelineMoveSql = new Map<PipelineStatus, string>();
+  private readonly finishSql = new Map<AttemptStatus, string>();
+
+  private constructor(private readonly db: SqlDialect) {
+    this.dialect = db.name;
+  }
+
+  /** Applies pending migrations, then returns the store. Closes the dialect if that fails. */
+  static async open(db: SqlDialect): Promise<SqlStore> {
+    try {
+      await applyMigrations(db);
+    } catch (e) {
+      await db.close().catch(() => undefined);
+      throw e;
+    }
+    return new SqlStore(db);
+  }
+
+  async ensureProject(name: string, gitUrl: string, at: EpochMs): Promise<Project> {
+    // The no-op update makes RETURNING yield the existing row too: one statement, no race
+    // between a SELECT and an INSERT.
+    const row = await this.db.get<ProjectRow>(
+      'INSERT INTO projects (name, git_url, created_at) VALUES (?, ?, ?) ' +
+        'ON CONFLICT (name) DO UPDATE SET name = excluded.name RETURNING id, name, git_url, created_at',
+      [name, gitUrl, at],
+    );
+    return toProject(row!);
+  }
+
+  async getProject(idOrName: ProjectId | string): Promise<Project | null> {
+    const row =
+      typeof idOrName === 'number'
+        ? await this.db.get<ProjectRow>('SELECT id, name, git_url, created_at FROM projects WHERE id = ?', [idOrName])
+        : await this.db.get<ProjectRow>('SELECT id, name, git_url, created_at FROM projects WHERE name = ?', [idOrName]);
+    return row ? toProject(row) : null;
+  }
+
+  async listProjects(): Promise<Project[]> {
+    const rows = await this.db.all<ProjectRow>('SELECT id, name, git_url, created_at FROM projects ORDER BY id');
+    return rows.map(toProject);
+  }
+
+  async createPipeline(input: NewPipeline): Promise<PipelineWithJobs> {
+    return this.db.transaction(async (tx) => {
+      const project = await tx.get('SELECT id FROM projects WHERE id = ?', [input.projectId]);
+      if (!project) throw new GantryError('GANTRY_E_NOT_FOUND', `no project with id ${input.projectId}`);
+      const p = await tx.get<PipelineRow>(
+        'INSERT INTO pipelines (project_id, status, ref, sha, source, variables, file_variables, pipeline_file, created_at) ' +
+          `VALUES (?, 'created', ?, ?, ?, ?, ?, ?, ?) RETURNING ${PIPELINE_COLUMNS}`,
+        [
+          input.projectId,
+          input.ref,
+          input.sha,
+          input.source,
+          JSON.stringify(input.variables),
+          JSON.stringify(input.fileVariables),
+          input.pipelineFile,
+          input.createdAt,
+        ],
+      );
+      const pipeline = toPipeline(p!);
+      const jobs: Job[] = [];
+      for (let i = 0; i < input.jobs.length; i++) {
+        const spec = input.jobs[i]!;
+        const row = await tx.get<JobRow>(
+          'INSERT INTO jobs (pipeline_id, position, name, stage, stage_index, status, spec, created_at) ' +
+            `VALUES (?, ?, ?, ?, ?, 'created', ?, ?) RETURNING ${JOB_COLUMNS}`,
+          [pipeline.id, i, spec.name, spec.stage, spec.stageIndex, JSON.stringify(spec), input.createdAt],
+        );
+        jobs.push(toJob(row!));
+      }
+      jobs.sort((a, b) => a.stageIndex - b.stageIndex);
+      return { pipeline, jobs, attempts: [] };
+    });
+  }
+
+  async getPipeline(id: PipelineId): Promise<PipelineWithJobs | null> {
+    // One transaction so the pipeline, its jobs and its attempts are one consistent snapshot.
+    return this.db.transaction(async (tx) => {
+      const p = await tx.get<PipelineRow>(`SELECT ${PIPELINE_COLUMNS} FROM pipelines WHERE id = ?`, [id]);
+      if (!p) return null;
+      const jobs = await tx.all<JobRow>(
+        `SELECT ${JOB_COLUMNS} FROM jobs WHERE pipeline_id = ? ORDER BY stage_index, position`,
+        [id],
+      );
+      const attempts = await tx.all<AttemptRow>(
+        `SELECT ${ATTEMPT_COLUMNS_A} FROM attempts a ` +
+          'JOIN jobs j ON j.id = a.job_id WHERE j.pipeline_id = ? ORDER BY j.stage_index, j.position, a.number',
+        [id],
+      );
+      return { pipeline: toPipeline(p), jobs: jobs.map(toJob), attempts: attempts.map(toAttempt) };
+    });
+  }
+
+  async listPipelines(filter: PipelineFilter): Promise<Page<Pipeline>> {
+    const where: string[] = [];
+    const params: SqlValue[] = [];
+    if (filter.projectId !== undefined) {
+      where.push('project_id = ?');
+      params.push(filter.projectId);
+    }
+    if (filter.status !== undefined) {
+      where.push('status = ?');
+      params.push(filter.status);
+    }
+    if (filter.ref !== undefined) {
+      where.push('ref = ?');
+      params.push(filter.ref);
+    }
+    if (filter.source !== undefined) {
+      where.push('source = ?');
+      params.push(filter.source);
+    }
+    if (filter.beforeId !== undefined) {
+      where.push('id < ?');
+      params.push(filter.beforeId);
+    }
+    const limit = Math.min(MAX_PAGE, Math.max(1, Math.floor(filter.limit ?? DEFAULT_PAGE)));
+    // One row more than the page tells whether there is a next page without a COUNT.
+    params.push(limit + 1);
+    const rows = await this.db.all<PipelineRow>(
+      `SELECT ${PIPELINE_COLUMNS} FROM pipelines${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY id DESC LIMIT ?`,
+      params,
+    );
+    const items = rows.slice(0, limit).map(toPipeline);
+    const next = rows.length > limit ? items[items.length - 1]!.id : null;
+    return { items, next };
+  }
+
+  async movePipeline(id: PipelineId, to: PipelineStatus, at: EpochMs): Promise<boolean> {
+    let sql = this.pipelineMoveSql.get(to);
+    if (sql === undefined) {
+      const sets = ['status = ?'];
+      // COALESCE keeps the first start: a pipeline can go running -> manual -> running.
+      if (to === 'running') sets.push('started_at = COALESCE(started_at, ?)');
+      if (isFinishedPipeline(to)) sets.push('finished_at = ?');
+      sql = `UPDATE pipelines SET ${sets.join(', ')} WHERE id = ? AND ${inList(pipelineSourcesOf(to))}`;
+      this.pipelineMoveSql.set(to, sql);
+    }
+    const params: SqlValue[] = [to];
+    if (to === 'running') params.push(at);
+    if (isFinishedPipeline(to)) params.push(at);
+    params.push(id);
+    return (await this.db.run(sql, params)).changes === 1;
+  }
+
+  async moveJob(id: JobId, to: JobStatus, patch: JobMovePatch): Promise<boolean> {
+    const withExit = patch.exitCode !== undefined;
+    const withReason = patch.failureReason !== undefined;
+    const key = `${to}|${withExit ? 1 : 0}|${withReason ? 1 : 0}`;
+    const finished = isFinishedJob(to);
+    let sql = this.jobMoveSql.get(key);
+    if (sql === undefined) {
+      const sets = ['status = ?'];
+      if (to === 'running') sets.push('started_at = COALESCE(started_at, ?)');
+      if (finished) sets.push('finished_at = ?');
+      if (withExit) sets.push('exit_code = ?');
+      if (withReason) sets.push('failure_reason = ?');
+      sql = `UPDATE jobs SET ${sets.join(', ')} WHERE id = ? AND ${inList(jobSourcesOf(to))}`;
+      this.jobMoveSql.set(key, sql);
+    }
+    const params: SqlValue[] = [to];
+    if (to === 'running') params.push(patch.at);
+    if (finished) params.push(patch.at);
+    if (withExit) params.push(patch.exitCode ?? null);
+    if (withReason) params.push(patch.failureReason ?? null);
+    params.push(id);
+    return (await this.db.run(sql, params)).changes === 1;
+  }
+
+  async createAttempt(jobId: JobId, at: EpochMs): Promise<Attempt> {
+    return this.db.transaction(async (tx) => this.createAttemptIn(tx, jobId, at));
+  }
+
+  private async createAttemptIn(tx: SqlExecutor, jobId: JobId, at: EpochMs): Promise<Attempt> {
+    // The increment and the insert share a transaction, and the UPDATE takes the job's row lock
+    // first, so two concurrent calls get numbers n+1 and n+2, never the same one.
+    const job = await tx.get<{ attempt_count: number | string }>(CREATE_ATTEMPT_SQL, [jobId]);
+    if (!job) {
+      const exists = await tx.get<{ status: string }>('SELECT status FROM jobs WHERE id = ?', [jobId]);
+      if (!exists) throw new GantryError('GANTRY_E_NOT_FOUND', `no job with id ${jobId}`);
+      throw new GantryError(
+        'GANTRY_E_ILLEGAL_TRANSITION',
+        `job ${jobId} is ${exists.status}: a finished job gets no new attempt`,
+      );
+    }
+    const row = await tx.get<AttemptRow>(
+      `INSERT INTO attempts (job_id, number, status, queued_at) VALUES (?, ?, 'pending', ?) RETURNING ${ATTEMPT_COLUMNS}`,
+      [jobId, num(job.attempt_count), at],
+    );
+    return toAttempt(row!);
+  }
+
+  async startAttempt(id: AttemptId, agent: string, at: EpochMs, leaseExpiresAt: EpochMs): Promise<boolean> {
+    const r = await this.db.run(START_ATTEMPT_SQL, [agent, at, leaseExpiresAt, id]);
+    return r.changes === 1;
+  }
+
+  async finishAttempt(id: AttemptId, finish: AttemptFinish): Promise<boolean> {
+    let sql = this.finishSql.get(finish.status);
+    if (sql === undefined) {
+      // CASE rather than MAX()/GREATEST(): the same text works in both dialects.
+      sql =
+        'UPDATE attempts SET status = ?, finished_at = ?, exit_code = ?, failure_reason = ?, ' +
+        'log_bytes = CASE WHEN log_bytes < ? THEN ? ELSE log_bytes END ' +
+        `WHERE id = ? AND ${inList(attemptSourcesOf(finish.status))}`;
+      this.finishSql.set(finish.status, sql);
+    }
+    const r = await this.db.run(sql, [
+      finish.status,
+      finish.at,
+      finish.exitCode,
+      finish.failureReason,
+      finish.logBytes,
+      finish.logBytes,
+      id,
+    ]);
+    return r.changes === 1;
+  }
+
+  async recordLogBytes(id: AttemptId, bytes: number): Promise<void> {
+    await this.db.run('UPDATE attempts SET log_bytes = ? WHERE id = ? AND log_bytes < ?', [bytes, id, bytes]);
+  }
+
+  async getAttempt(id: AttemptId): Promise<Attempt | null> {
+    const row = await this.db.get<AttemptRow>(`SELECT ${ATTEMPT_COLUMNS} FROM attempts WHERE id = ?`, [id]);
+    return row ? toAttempt(row) : null;
+  }
+
+  async listAttempts(jobId: JobId): Promise<Attempt[]> {
+    const rows = await this.db.all<AttemptRow>(
+      `SELECT ${ATTEMPT_COLUMNS} FROM attempts WHERE job_id = ? ORDER BY number`,
+      [jobId],
+    );
+    return rows.map(toAttempt);
+  }
+
+  close(): Promise<void> {
+    return this.db.close();
+  }
+}
