@@ -10,6 +10,10 @@ export interface Config {
   color: boolean;
   stdoutIsTty: boolean;
   debug: boolean;
+  /** The environment jobs inherit on this machine (PATH, HOME, locale, ...). */
+  env: Record<string, string>;
+  /** SIGTERM-to-SIGKILL grace for stopped jobs (GANTRY_KILL_GRACE_MS), default 10 s. */
+  killGraceMs: number;
 }
 
 function defaultHome(env: NodeJS.ProcessEnv): string {
@@ -26,5 +30,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, stdoutIsTty = B
     color: stdoutIsTty && !noColor && env.TERM !== 'dumb',
     stdoutIsTty,
     debug: Boolean(env.GANTRY_DEBUG),
+    env: Object.fromEntries(Object.entries(env).filter((e): e is [string, string] => e[1] !== undefined)),
+    killGraceMs: Number(env.GANTRY_KILL_GRACE_MS) >= 0 && env.GANTRY_KILL_GRACE_MS ? Number(env.GANTRY_KILL_GRACE_MS) : 10_000,
   };
 }

@@ -1,6 +1,94 @@
+import os from 'node:os';
 import type { Command } from 'commander';
+import { formatDiagnostic } from '../../pipeline/index.js';
+import { runLocalPipeline } from '../../local/local-pipeline-run.js';
+import { pipelineJson } from '../../views/pipeline-json.js';
 import type { CliContext } from '../context.js';
+import { openHome } from '../open-home.js';
+import { collectList, collectVar, positiveInt } from '../options.js';
+import { LiveOutput } from '../render/live-output.js';
 
-export function registerRun(program: Command, _ctx: CliContext): void {
-  program.command('run').description('(not yet implemented)');
+interface RunFlags {
+  file?: string;
+  concurrency?: number;
+  var?: Record<string, string>;
+  manual?: string[];
+  json?: boolean;
+  commit?: boolean;
+  quiet?: boolean;
+  keepWorkspaces?: boolean;
+}
+
+export function registerRun(program: Command, ctx: CliContext): void {
+  program
+    .command('run')
+    .description("Run this repository's pipeline on this machine and show it live")
+    .option('-f, --file <file>', 'pipeline file (default: .gantry.yml, then .gitlab-ci.yml)')
+    .option('-c, --concurrency <n>', 'jobs run at once (default: number of CPUs)', positiveInt('--concurrency'))
+    .option('--var <key=value>', 'a pipeline variable (repeatable)', collectVar)
+    .option('--manual <job>', 'play this manual job when it becomes playable (repeatable)', collectList)
+    .option('--commit', 'run HEAD as committed, not the working tree with its changes')
+    .option('--json', 'print one JSON object describing the finished pipeline on stdout (logs go to stderr)')
+    .option('-q, --quiet', 'do not show job output, only job states and the summary')
+    .option('--keep-workspaces', "keep each job's workspace under $GANTRY_HOME/builds")
+    .addHelpText('after', '\nExit status: 0 if the pipeline succeeded, 1 if not, 130 if interrupted.')
+    .action(async (flags: RunFlags) => {
+      const home = await openHome(ctx);
+      const controller = new AbortController();
+      let interrupts = 0;
+      const onSigint = () => {
+        interrupts++;
+        if (interrupts === 1) ctx.stderr.write('\ngantry: canceling the pipeline (Ctrl-C again to stop waiting)\n');
+        controller.abort();
+        if (interrupts > 1) process.exit(130);
+      };
+      process.on('SIGINT', onSigint);
+      process.on('SIGTERM', onSigint);
+      const out = flags.json ? ctx.stderr : ctx.stdout;
+      const tty = Boolean((out as { isTTY?: boolean }).isTTY);
+      const live = new LiveOutput({ out, color: ctx.config.color && tty, board: tty, quiet: Boolean(flags.quiet) });
+      try {
+        const result = await runLocalPipeline({
+          cwd: process.cwd(),
+          pipelineFile: flags.file,
+          concurrency: flags.concurrency ?? os.availableParallelism(),
+          variables: flags.var ?? {},
+          manual: flags.manual ?? [],
+          useCommit: Boolean(flags.commit),
+          home: ctx.config.home,
+          store: home.store,
+          logs: home.logs,
+          observer: live,
+          signal: controller.signal,
+          baseEnv: ctx.config.env,
+          graceMs: ctx.config.killGraceMs,
+          keepWorkspaces: Boolean(flags.keepWorkspaces),
+        });
+        for (const w of result.warnings) ctx.stderr.write(`${formatDiagnostic(w, { color: ctx.config.color })}\n`);
+        if (result.kind === 'invalid') {
+          live.finish(null);
+          for (const e of result.errors) ctx.stderr.write(`${formatDiagnostic(e, { color: ctx.config.color })}\n`);
+          ctx.stderr.write(`gantry: ${result.file} is not valid: ${result.errors.length} error${result.errors.length === 1 ? '' : 's'}, nothing was run\n`);
+          if (flags.json) ctx.stdout.write(`${JSON.stringify({ error: { code: result.errors[0]?.code ?? 'GANTRY_E_INVALID_VALUE', message: 'the pipeline file is not valid', diagnostics: result.errors } })}\n`);
+          ctx.exitCode = 1;
+          return;
+        }
+        if (result.kind === 'filtered') {
+          live.finish(null);
+          ctx.stderr.write(`gantry: no pipeline runs: ${result.reason}\n`);
+          if (flags.json) ctx.stdout.write(`${JSON.stringify({ filtered: true, reason: result.reason })}\n`);
+          ctx.exitCode = 0;
+          return;
+        }
+        live.finish(result.pipeline);
+        if (flags.json) ctx.stdout.write(`${JSON.stringify(pipelineJson(result.pipeline))}\n`);
+        const status = result.pipeline.pipeline.status;
+        ctx.exitCode = status === 'success' ? 0 : status === 'canceled' && controller.signal.aborted ? 130 : 1;
+      } finally {
+        live.finish(null);
+        process.off('SIGINT', onSigint);
+        process.off('SIGTERM', onSigint);
+        await home.close();
+      }
+    });
 }

@@ -1,0 +1,211 @@
+// Runs one attempt of one job, the way GitLab's shell executor does: fresh workspace, caches and
+// artifacts in, before_script + script in one shell, after_script in another, artifacts and
+// caches out. Output goes to `onOutput` with GitLab's section markers. Knows nothing of the store.
+
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import type { FailureReason } from '../domain/status.js';
+import type { CacheSpec, CompiledJob } from '../pipeline/types.js';
+import { expandVariables } from '../pipeline/index.js';
+import { collectPaths } from './collect-paths.js';
+import { runScript, type ScriptResult } from './process-group.js';
+import { agentLine, sectionEnd, sectionStart, stepScript } from './script.js';
+import type { ArtifactTransport, CacheTransport } from './transports.js';
+import type { SourceSnapshot } from './workspace.js';
+
+export interface JobAssignment {
+  jobId: number;
+  attempt: number;
+  job: CompiledJob;
+  /** Every variable the job sees, resolved and expanded (predefined ones included). */
+  variables: Record<string, string>;
+  /** The environment the job inherits from the agent (PATH, HOME, ...), under its variables. */
+  baseEnv: Record<string, string>;
+  /** Jobs whose artifacts this job downloads, in order. */
+  artifactSources: { jobId: number; name: string }[];
+  /** Where the workspace goes ($CI_PROJECT_DIR); must not exist yet. */
+  workspaceDir: string;
+  /** Where the step scripts are written (outside the workspace). */
+  scriptDir: string;
+  timeoutSeconds: number;
+  afterScriptTimeoutSeconds: number;
+  /** How long a stopped job may take to exit after SIGTERM before its group gets SIGKILL. */
+  graceMs: number;
+  agentName: string;
+  keepWorkspace: boolean;
+}
+
+export interface AgentServices {
+  source: SourceSnapshot;
+  artifacts: ArtifactTransport;
+  cache: CacheTransport;
+}
+
+export type JobOutcome =
+  | { status: 'success'; exitCode: 0; failureReason: null }
+  | { status: 'failed'; exitCode: number | null; failureReason: FailureReason }
+  | { status: 'timed_out'; exitCode: number | null; failureReason: 'timeout' }
+  | { status: 'canceled'; exitCode: number | null; failureReason: 'canceled' };
+
+const VERSION = '0.1.0';
+
+function cacheKeyOf(spec: CacheSpec, vars: Record<string, string>, workspace: string): string {
+  let key: string;
+  if (spec.key.kind === 'literal') key = expandVariables(spec.key.value, vars);
+  else {
+    // GitLab hashes the files' last commits; a content hash gives the same "changes when they do".
+    const h = crypto.createHash('sha256');
+    for (const f of spec.key.files) {
+      const p = path.join(workspace, f);
+      h.update(f).update('\0');
+      if (fs.existsSync(p)) h.update(fs.readFileSync(p));
+      h.update('\0');
+    }
+    const digest = h.digest('hex').slice(0, 40);
+    key = spec.key.prefix ? `${expandVariables(spec.key.prefix, vars)}-${digest}` : digest;
+  }
+  // A key names a directory: keep it to one safe path segment.
+  key = key.replace(/[^A-Za-z0-9._-]/g, '_').replace(/^\.+/, '_') || 'default';
+  return key;
+}
+
+function outcomeOf(r: ScriptResult): JobOutcome {
+  if (r.stoppedFor === 'timeout') return { status: 'timed_out', exitCode: r.exitCode, failureReason: 'timeout' };
+  if (r.stoppedFor === 'canceled') return { status: 'canceled', exitCode: r.exitCode, failureReason: 'canceled' };
+  if (r.exitCode === 0) return { status: 'success', exitCode: 0, failureReason: null };
+  return { status: 'failed', exitCode: r.exitCode ?? (r.signal ? 128 : 1), failureReason: 'script_failure' };
+}
+
+export async function runJob(
+  a: JobAssignment,
+  services: AgentServices,
+  onOutput: (chunk: Buffer) => void,
+  signal: AbortSignal,
+): Promise<JobOutcome> {
+  const { job } = a;
+  const env = { ...a.baseEnv, ...a.variables };
+  const ws = a.workspaceDir;
+  onOutput(agentLine(`Running with gantry ${VERSION} on ${a.agentName}`, 'cyan'));
+
+  onOutput(sectionStart('prepare_script', 'Preparing the workspace'));
+  try {
+    fs.rmSync(ws, { recursive: true, force: true });
+    services.source.populate(ws);
+    fs.mkdirSync(a.scriptDir, { recursive: true });
+  } catch (err) {
+    onOutput(agentLine(`ERROR: could not prepare the workspace: ${(err as Error).message}`, 'red'));
+    return { status: 'failed', exitCode: null, failureReason: 'runner_system_failure' };
+  }
+  onOutput(agentLine(`Workspace ${ws}`));
+  onOutput(sectionEnd('prepare_script'));
+
+  const caches = job.cache.map((spec) => ({ spec, key: cacheKeyOf(spec, a.variables, ws) }));
+  for (const { spec, key } of caches) {
+    if (spec.policy === 'push') continue;
+    onOutput(sectionStart('restore_cache', `Restoring cache ${key}`));
+    const hit = (await services.cache.restore(key, ws)) || (await restoreFallback(spec, a.variables, services.cache, ws, onOutput));
+    onOutput(agentLine(hit ? `Restored cache ${key}` : `No cache for ${key}`, hit ? 'green' : 'yellow'));
+    onOutput(sectionEnd('restore_cache'));
+  }
+
+  if (a.artifactSources.length > 0) {
+    onOutput(sectionStart('download_artifacts', 'Downloading artifacts'));
+    for (const src of a.artifactSources) {
+      const got = await services.artifacts.fetch(src.jobId, ws);
+      if (got) onOutput(agentLine(`Downloaded artifacts of ${src.name}`));
+    }
+    onOutput(sectionEnd('download_artifacts'));
+  }
+
+  const mainPath = path.join(a.scriptDir, `step-${a.jobId}-${a.attempt}.sh`);
+  fs.writeFileSync(mainPath, stepScript([...job.beforeScript, ...job.script]));
+  onOutput(sectionStart('step_script', 'Executing "step_script" stage of the job script'));
+  const result = await runScript({
+    scriptPath: mainPath,
+    cwd: ws,
+    env,
+    onOutput,
+    timeoutMs: a.timeoutSeconds * 1000,
+    graceMs: a.graceMs,
+    signal,
+  });
+  onOutput(sectionEnd('step_script'));
+  const outcome = outcomeOf(result);
+
+  if (job.afterScript.length > 0 && outcome.status !== 'canceled') {
+    const afterPath = path.join(a.scriptDir, `after-${a.jobId}-${a.attempt}.sh`);
+    fs.writeFileSync(afterPath, stepScript(job.afterScript));
+    onOutput(sectionStart('after_script', 'Running after_script'));
+    const jobStatus = outcome.status === 'success' ? 'success' : 'failed';
+    const after = await runScript({
+      scriptPath: afterPath,
+      cwd: ws,
+      env: { ...env, CI_JOB_STATUS: jobStatus },
+      onOutput,
+      timeoutMs: a.afterScriptTimeoutSeconds * 1000,
+      graceMs: a.graceMs,
+      signal,
+    });
+    if (after.exitCode !== 0) onOutput(agentLine(`WARNING: after_script failed, but the job's status is not changed`, 'yellow'));
+    onOutput(sectionEnd('after_script'));
+  }
+
+  const succeeded = outcome.status === 'success';
+  const matches = (when: 'on_success' | 'on_failure' | 'always') =>
+    outcome.status !== 'canceled' && (when === 'always' || (when === 'on_success') === succeeded);
+
+  let final: JobOutcome = outcome;
+  for (const { spec, key } of caches) {
+    if (spec.policy === 'pull' || !matches(spec.when)) continue;
+    onOutput(sectionStart('archive_cache', `Saving cache ${key}`));
+    try {
+      const files = collectPaths(ws, spec.paths);
+      await services.cache.save(key, ws, files);
+      onOutput(agentLine(`Saved cache ${key}: ${files.length} files`, 'green'));
+    } catch (err) {
+      onOutput(agentLine(`WARNING: cache ${key} not saved: ${(err as Error).message}`, 'yellow'));
+    }
+    onOutput(sectionEnd('archive_cache'));
+  }
+
+  if (job.artifacts && matches(job.artifacts.when)) {
+    onOutput(sectionStart('upload_artifacts', 'Uploading artifacts'));
+    try {
+      const files = collectPaths(ws, job.artifacts.paths, job.artifacts.exclude);
+      if (files.length === 0) onOutput(agentLine('WARNING: no files match the artifact paths', 'yellow'));
+      await services.artifacts.store(a.jobId, ws, files, job.artifacts.expireInSeconds);
+      onOutput(agentLine(`Uploaded ${files.length} artifact files`, 'green'));
+    } catch (err) {
+      onOutput(agentLine(`ERROR: artifacts not uploaded: ${(err as Error).message}`, 'red'));
+      if (final.status === 'success') final = { status: 'failed', exitCode: null, failureReason: 'runner_system_failure' };
+    }
+    onOutput(sectionEnd('upload_artifacts'));
+  }
+
+  if (!a.keepWorkspace) fs.rm(ws, { recursive: true, force: true }, () => {});
+  fs.rm(mainPath, { force: true }, () => {});
+
+  if (final.status === 'success') onOutput(agentLine('Job succeeded', 'green'));
+  else if (final.status === 'timed_out') onOutput(agentLine(`ERROR: Job failed: execution took longer than ${a.timeoutSeconds} seconds`, 'red'));
+  else if (final.status === 'canceled') onOutput(agentLine('ERROR: Job canceled', 'red'));
+  else onOutput(agentLine(`ERROR: Job failed: ${final.exitCode === null ? final.failureReason : `exit code ${final.exitCode}`}`, 'red'));
+  return final;
+}
+
+async function restoreFallback(
+  spec: CacheSpec,
+  vars: Record<string, string>,
+  cache: CacheTransport,
+  ws: string,
+  onOutput: (chunk: Buffer) => void,
+): Promise<boolean> {
+  for (const raw of spec.fallbackKeys) {
+    const key = expandVariables(raw, vars).replace(/[^A-Za-z0-9._-]/g, '_');
+    if (await cache.restore(key, ws)) {
+      onOutput(agentLine(`Restored fallback cache ${key}`));
+      return true;
+    }
+  }
+  return false;
+}

@@ -1,0 +1,403 @@
+// `gantry run`: one pipeline on this machine, through the same parts the server and remote agents
+// use: the compiler makes the DAG, the store records every move, the scheduler core decides what
+// is ready and what starts, the agent's job runner executes, the log store keeps every byte.
+//
+// All state changes happen in one serial loop (`tick`): job completions are queued as events and
+// applied in order, so no two moves of the same pipeline race.
+
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { runJob, type JobOutcome } from '../agent/job-runner.js';
+import { makeSnapshot, NO_COMMIT_SHA, type SourceSnapshot } from '../agent/workspace.js';
+import { GantryError } from '../domain/errors.js';
+import type { JobId } from '../domain/ids.js';
+import type { JobStatus, PipelineStatus } from '../domain/status.js';
+import type { LogStore, LogWriter } from '../logstore/log-store.js';
+import { compilePipeline, dirProjectFiles, expandVariables, findPipelineFile } from '../pipeline/index.js';
+import type { Diagnostic } from '../pipeline/types.js';
+import { pickToStart } from '../scheduler/dispatch.js';
+import { decideAll, finalStatus, type JobView } from '../scheduler/readiness.js';
+import { shouldRetry } from '../scheduler/retry.js';
+import type { Attempt, Job, PipelineWithJobs, Store } from '../store/store.js';
+import { jobVariables, pipelineVariables, resolveJobVariables, type PipelineFacts } from '../variables/predefined.js';
+import { DirArtifacts, DirCache } from './dir-transports.js';
+import { readRepoFacts } from './repo-facts.js';
+
+export interface RunObserver {
+  pipelineCreated?(p: PipelineWithJobs): void;
+  jobChanged?(job: Job): void;
+  output?(job: Job, attempt: number, chunk: Buffer): void;
+}
+
+export interface LocalRunOptions {
+  cwd: string;
+  /** Pipeline file relative to the repository root; default .gantry.yml, then .gitlab-ci.yml. */
+  pipelineFile?: string;
+  concurrency: number;
+  variables: Record<string, string>;
+  /** Manual jobs to play when they become playable (full or base names). */
+  manual: string[];
+  /** Run HEAD as committed instead of the working tree. */
+  useCommit: boolean;
+  home: string;
+  store: Store;
+  logs: LogStore;
+  observer: RunObserver;
+  signal: AbortSignal;
+  baseEnv: Record<string, string>;
+  graceMs: number;
+  defaultTimeoutSeconds?: number;
+  keepWorkspaces?: boolean;
+  now?: () => number;
+}
+
+export type LocalRunResult =
+  | { kind: 'invalid'; file: string; errors: Diagnostic[]; warnings: Diagnostic[] }
+  | { kind: 'filtered'; reason: string; warnings: Diagnostic[] }
+  | { kind: 'ran'; pipeline: PipelineWithJobs; warnings: Diagnostic[] };
+
+interface QueuedAttempt {
+  job: Job;
+  attempt: Attempt;
+}
+
+interface Running {
+  job: Job;
+  attempt: Attempt;
+  controller: AbortController;
+  writer: LogWriter;
+}
+
+type Event = { kind: 'finished'; run: Running; outcome: JobOutcome };
+
+export async function runLocalPipeline(opts: LocalRunOptions): Promise<LocalRunResult> {
+  const now = opts.now ?? Date.now;
+  const repo = await readRepoFacts(opts.cwd);
+  const sha = repo.sha ?? NO_COMMIT_SHA;
+  if (opts.useCommit && !repo.sha) throw new GantryError('GANTRY_E_USAGE', '--commit needs a commit, and this repository has none');
+
+  const snapshotDir = path.join(opts.home, 'snapshots', crypto.randomUUID());
+  const snapshot = await makeSnapshot({ repoRoot: repo.root, sha: repo.sha, includeWorkingTree: !opts.useCommit, dest: snapshotDir });
+  try {
+    const files = dirProjectFiles(snapshot.dir);
+    const file = opts.pipelineFile ? path.relative(repo.root, path.resolve(opts.cwd, opts.pipelineFile)) : findPipelineFile(files);
+    if (!file || files.read(file) === null) {
+      throw new GantryError(
+        'GANTRY_E_PIPELINE_NOT_FOUND',
+        opts.pipelineFile ? `no pipeline file ${opts.pipelineFile}` : `no .gantry.yml or .gitlab-ci.yml at the root of ${repo.root}`,
+      );
+    }
+    const project = await ensureLocalProject(opts.store, repo.name, repo.root, now());
+    const facts: PipelineFacts = {
+      projectId: project.id,
+      projectName: project.name,
+      repositoryUrl: repo.root,
+      ref: repo.ref,
+      refKind: repo.refKind,
+      sha,
+      beforeSha: null,
+      commitMessage: repo.commitMessage,
+      commitAuthor: repo.commitAuthor,
+      commitTimestamp: repo.commitTimestamp,
+      defaultBranch: repo.defaultBranch,
+      source: 'local',
+    };
+    const predefined = pipelineVariables(facts);
+    const compiled = compilePipeline(file, {
+      variables: { ...predefined, ...opts.variables },
+      changedFiles: null,
+      files,
+    });
+    if (compiled.ok === false) return { kind: 'invalid', file, errors: compiled.errors, warnings: compiled.warnings };
+    if (compiled.ok === 'filtered') return { kind: 'filtered', reason: compiled.reason, warnings: compiled.warnings };
+    const pipeline = compiled.pipeline;
+
+    const created = await opts.store.createPipeline({
+      projectId: project.id,
+      ref: repo.ref,
+      sha,
+      source: 'local',
+      variables: opts.variables,
+      fileVariables: pipeline.variables,
+      pipelineFile: file,
+      jobs: pipeline.jobs,
+      createdAt: now(),
+    });
+    opts.observer.pipelineCreated?.(created);
+    const run = new PipelineRun(opts, created, snapshot, predefined, project.name, now);
+    const finished = await run.execute();
+    return { kind: 'ran', pipeline: finished, warnings: pipeline.warnings };
+  } finally {
+    fs.rm(snapshotDir, { recursive: true, force: true }, () => {});
+  }
+}
+
+async function ensureLocalProject(store: Store, name: string, root: string, at: number) {
+  const all = await store.listProjects();
+  const same = all.find((p) => p.gitUrl === root);
+  if (same) return same;
+  // Two repositories with one directory name get name, name-2, ...
+  let candidate = name;
+  for (let i = 2; all.some((p) => p.name === candidate); i++) candidate = `${name}-${i}`;
+  return store.ensureProject(candidate, root, at);
+}
+
+class PipelineRun {
+  private readonly jobs = new Map<JobId, Job>();
+  private readonly byName = new Map<string, Job>();
+  private readonly queue: QueuedAttempt[] = [];
+  private readonly running = new Map<JobId, Running>();
+  private readonly events: Event[] = [];
+  private readonly artifacts: DirArtifacts;
+  private readonly cache: DirCache;
+  private readonly buildsDir: string;
+  private canceled = false;
+  private ticking = false;
+  private again = false;
+  private done: ((p: PipelineWithJobs) => void) | null = null;
+  private failed: ((e: unknown) => void) | null = null;
+
+  constructor(
+    private readonly opts: LocalRunOptions,
+    private readonly initial: PipelineWithJobs,
+    private readonly source: SourceSnapshot,
+    private readonly predefined: Record<string, string>,
+    private readonly projectName: string,
+    private readonly now: () => number,
+  ) {
+    for (const j of initial.jobs) {
+      this.jobs.set(j.id, j);
+      this.byName.set(j.name, j);
+    }
+    this.artifacts = new DirArtifacts(path.join(opts.home, 'artifacts'), now);
+    this.cache = new DirCache(path.join(opts.home, 'cache', String(initial.pipeline.projectId)));
+    this.buildsDir = path.join(opts.home, 'builds', String(initial.pipeline.id));
+  }
+
+  execute(): Promise<PipelineWithJobs> {
+    return new Promise((resolve, reject) => {
+      this.done = resolve;
+      this.failed = reject;
+      const onAbort = () => {
+        this.canceled = true;
+        this.kick();
+      };
+      if (this.opts.signal.aborted) this.canceled = true;
+      else this.opts.signal.addEventListener('abort', onAbort, { once: true });
+      this.artifacts.purgeExpired();
+      void this.opts.store.movePipeline(this.initial.pipeline.id, 'running', this.now()).then(() => this.kick(), reject);
+    });
+  }
+
+  /** Runs the loop now, or once more after the current pass if one is under way. */
+  private kick(): void {
+    if (this.ticking) {
+      this.again = true;
+      return;
+    }
+    this.ticking = true;
+    void this.tick()
+      .catch((err) => {
+        this.abortAll();
+        this.failed?.(err);
+      })
+      .finally(() => {
+        this.ticking = false;
+        if (this.again) {
+          this.again = false;
+          this.kick();
+        }
+      });
+  }
+
+  private async tick(): Promise<void> {
+    do {
+      this.again = false;
+      while (this.events.length > 0) await this.apply(this.events.shift()!);
+      if (this.canceled) await this.cancelWaiting();
+      else {
+        await this.advance();
+        await this.dispatch();
+      }
+      if (await this.finishIfDone()) return;
+    } while (this.again || this.events.length > 0);
+  }
+
+  private async move(job: Job, to: JobStatus, patch: { exitCode?: number | null; failureReason?: Job['failureReason'] } = {}): Promise<void> {
+    const at = this.now();
+    if (!(await this.opts.store.moveJob(job.id, to, { at, ...patch }))) return;
+    job.status = to;
+    if (to === 'running' && job.startedAt === null) job.startedAt = at;
+    if (['success', 'failed', 'canceled', 'skipped', 'timed_out'].includes(to)) job.finishedAt = at;
+    if (patch.exitCode !== undefined) job.exitCode = patch.exitCode;
+    if (patch.failureReason !== undefined) job.failureReason = patch.failureReason;
+    this.opts.observer.jobChanged?.(job);
+  }
+
+  private views(): JobView[] {
+    return [...this.jobs.values()].map((j) => ({ name: j.name, status: j.status, exitCode: j.exitCode, spec: j.spec }));
+  }
+
+  private wantsPlay(job: Job): boolean {
+    return this.opts.manual.includes(job.name) || this.opts.manual.includes(job.spec.baseName);
+  }
+
+  private async enqueue(job: Job): Promise<void> {
+    const attempt = await this.opts.store.createAttempt(job.id, this.now());
+    job.attemptCount = attempt.number;
+    this.queue.push({ job, attempt });
+  }
+
+  private async advance(): Promise<void> {
+    for (const d of decideAll(this.views())) {
+      const job = this.byName.get(d.name)!;
+      await this.move(job, d.to);
+      if (d.to === 'pending') await this.enqueue(job);
+      if (d.to === 'manual' && this.wantsPlay(job)) {
+        await this.move(job, 'pending');
+        await this.enqueue(job);
+      }
+    }
+  }
+
+  private async dispatch(): Promise<void> {
+    const busy = new Set<string>();
+    for (const r of this.running.values()) if (r.job.spec.resourceGroup) busy.add(r.job.spec.resourceGroup);
+    const candidates = this.queue.map((q) => ({ key: q.job.id, priority: q.job.spec.priority, resourceGroup: q.job.spec.resourceGroup, q }));
+    const picked = pickToStart(candidates, busy, this.opts.concurrency - this.running.size);
+    for (const { q } of picked) {
+      this.queue.splice(this.queue.indexOf(q), 1);
+      await this.start(q);
+    }
+  }
+
+  private async start({ job, attempt }: QueuedAttempt): Promise<void> {
+    const at = this.now();
+    const timeoutSeconds = job.spec.timeoutSeconds ?? this.opts.defaultTimeoutSeconds ?? 3600;
+    await this.opts.store.startAttempt(attempt.id, 'local', at, at + timeoutSeconds * 1000 + 60_000);
+    attempt.status = 'running';
+    attempt.startedAt = at;
+    if (job.status === 'pending') await this.move(job, 'running');
+    const writer = this.opts.logs.openWriter({ pipelineId: job.pipelineId, jobId: job.id, attempt: attempt.number });
+    const run: Running = { job, attempt, controller: new AbortController(), writer };
+    this.running.set(job.id, run);
+
+    const jobDir = path.join(this.buildsDir, String(job.id));
+    const workspaceDir = path.join(jobDir, this.projectName);
+    const p = this.initial.pipeline;
+    const variables = resolveJobVariables(
+      {
+        pipeline: this.predefined,
+        file: p.fileVariables,
+        job: job.spec.variables,
+        trigger: p.variables,
+        predefinedJob: jobVariables({
+          pipelineId: p.id,
+          pipelineCreatedAt: p.createdAt,
+          jobId: job.id,
+          job: job.spec,
+          startedAt: at,
+          projectDir: workspaceDir,
+          buildsDir: this.buildsDir,
+          agentName: 'local',
+          timeoutSeconds,
+        }),
+      },
+      expandVariables,
+    );
+    const artifactSources = job.spec.artifactSources.flatMap((name) => {
+      const src = this.byName.get(name);
+      return src ? [{ jobId: src.id as number, name }] : [];
+    });
+    const onOutput = (chunk: Buffer) => {
+      writer.append(chunk);
+      this.opts.observer.output?.(job, attempt.number, chunk);
+    };
+    runJob(
+      {
+        jobId: job.id,
+        attempt: attempt.number,
+        job: job.spec,
+        variables,
+        baseEnv: this.opts.baseEnv,
+        artifactSources,
+        workspaceDir,
+        scriptDir: path.join(this.buildsDir, 'scripts'),
+        timeoutSeconds,
+        afterScriptTimeoutSeconds: 300,
+        graceMs: this.opts.graceMs,
+        agentName: 'local',
+        keepWorkspace: this.opts.keepWorkspaces ?? false,
+      },
+      { source: this.source, artifacts: this.artifacts, cache: this.cache },
+      onOutput,
+      run.controller.signal,
+    ).then(
+      (outcome) => {
+        this.events.push({ kind: 'finished', run, outcome });
+        this.kick();
+      },
+      (err: unknown) => {
+        onOutput(Buffer.from(`\nERROR: the agent failed: ${(err as Error).message}\n`));
+        this.events.push({ kind: 'finished', run, outcome: { status: 'failed', exitCode: null, failureReason: 'runner_system_failure' } });
+        this.kick();
+      },
+    );
+  }
+
+  private async apply(ev: Event): Promise<void> {
+    const { run, outcome } = ev;
+    const { job, attempt } = run;
+    this.running.delete(job.id);
+    const logBytes = run.writer.close();
+    const at = this.now();
+    await this.opts.store.finishAttempt(attempt.id, {
+      status: outcome.status,
+      at,
+      exitCode: outcome.exitCode,
+      failureReason: outcome.failureReason,
+      logBytes,
+    });
+    attempt.status = outcome.status;
+    if (
+      (outcome.status === 'failed' || outcome.status === 'timed_out') &&
+      !this.canceled &&
+      shouldRetry(job.spec.retry, attempt.number, outcome.failureReason, outcome.exitCode)
+    ) {
+      job.exitCode = outcome.exitCode;
+      job.failureReason = outcome.failureReason;
+      await this.enqueue(job);
+      this.opts.observer.jobChanged?.(job);
+      return;
+    }
+    await this.move(job, outcome.status, { exitCode: outcome.exitCode, failureReason: outcome.failureReason });
+  }
+
+  private abortAll(): void {
+    for (const r of this.running.values()) r.controller.abort();
+  }
+
+  private async cancelWaiting(): Promise<void> {
+    this.abortAll();
+    for (const q of this.queue.splice(0)) {
+      await this.opts.store.finishAttempt(q.attempt.id, { status: 'canceled', at: this.now(), exitCode: null, failureReason: 'canceled', logBytes: 0 });
+      await this.move(q.job, 'canceled', { failureReason: 'canceled' });
+    }
+    for (const job of this.jobs.values()) {
+      if (job.status === 'created' || job.status === 'manual' || job.status === 'pending') await this.move(job, 'canceled', { failureReason: 'canceled' });
+    }
+  }
+
+  private async finishIfDone(): Promise<boolean> {
+    if (this.running.size > 0 || this.queue.length > 0 || this.events.length > 0) return false;
+    let status: PipelineStatus | null = this.canceled ? 'canceled' : finalStatus(this.views());
+    if (status === null) return false;
+    await this.opts.store.movePipeline(this.initial.pipeline.id, status, this.now());
+    if (!this.opts.keepWorkspaces) fs.rm(this.buildsDir, { recursive: true, force: true }, () => {});
+    const final = await this.opts.store.getPipeline(this.initial.pipeline.id);
+    this.done?.(final!);
+    this.done = null;
+    return true;
+  }
+}

@@ -1,0 +1,120 @@
+// GitLab's predefined CI_* variables, so scripts written for GitLab run unchanged. Pipeline-level
+// ones are known before the pipeline exists (rules need them); job-level ones when it runs.
+
+import type { PipelineSource } from '../domain/status.js';
+import type { CompiledJob } from '../pipeline/types.js';
+
+export interface PipelineFacts {
+  projectId: number;
+  projectName: string;
+  repositoryUrl: string;
+  ref: string;
+  refKind: 'branch' | 'tag';
+  sha: string;
+  beforeSha: string | null;
+  commitMessage: string;
+  commitAuthor: string;
+  commitTimestamp: string | null;
+  defaultBranch: string;
+  source: PipelineSource;
+}
+
+/** GitLab's slug: lowercase, [a-z0-9] kept, anything else `-`, at most 63 chars, no `-` at the ends. */
+export function slugify(s: string): string {
+  return s
+    .toLowerCase()
+    .replace(/[^a-z0-9]/g, '-')
+    .slice(0, 63)
+    .replace(/^-+|-+$/g, '');
+}
+
+export function pipelineVariables(f: PipelineFacts): Record<string, string> {
+  const v: Record<string, string> = {
+    CI: 'true',
+    GANTRY: 'true',
+    CI_SERVER: 'yes',
+    CI_SERVER_NAME: 'Gantry',
+    CI_PROJECT_ID: String(f.projectId),
+    CI_PROJECT_NAME: f.projectName,
+    CI_PROJECT_PATH: f.projectName,
+    CI_PROJECT_PATH_SLUG: slugify(f.projectName),
+    CI_REPOSITORY_URL: f.repositoryUrl,
+    CI_DEFAULT_BRANCH: f.defaultBranch,
+    CI_COMMIT_SHA: f.sha,
+    CI_COMMIT_SHORT_SHA: f.sha.slice(0, 8),
+    CI_COMMIT_BEFORE_SHA: f.beforeSha ?? '0000000000000000000000000000000000000000',
+    CI_COMMIT_REF_NAME: f.ref,
+    CI_COMMIT_REF_SLUG: slugify(f.ref),
+    CI_COMMIT_MESSAGE: f.commitMessage,
+    CI_COMMIT_TITLE: f.commitMessage.split('\n')[0] ?? '',
+    CI_COMMIT_DESCRIPTION: f.commitMessage.split('\n').slice(1).join('\n').replace(/^\n+/, ''),
+    CI_COMMIT_AUTHOR: f.commitAuthor,
+    CI_PIPELINE_SOURCE: f.source,
+  };
+  if (f.commitTimestamp) v.CI_COMMIT_TIMESTAMP = f.commitTimestamp;
+  if (f.refKind === 'branch') v.CI_COMMIT_BRANCH = f.ref;
+  else v.CI_COMMIT_TAG = f.ref;
+  return v;
+}
+
+export interface JobFacts {
+  pipelineId: number;
+  pipelineCreatedAt: number;
+  jobId: number;
+  job: CompiledJob;
+  startedAt: number;
+  projectDir: string;
+  buildsDir: string;
+  agentName: string;
+  timeoutSeconds: number;
+}
+
+export function jobVariables(j: JobFacts): Record<string, string> {
+  const v: Record<string, string> = {
+    CI_PIPELINE_ID: String(j.pipelineId),
+    CI_PIPELINE_IID: String(j.pipelineId),
+    CI_PIPELINE_CREATED_AT: new Date(j.pipelineCreatedAt).toISOString().replace(/\.\d{3}Z$/, 'Z'),
+    CI_JOB_ID: String(j.jobId),
+    CI_JOB_NAME: j.job.name,
+    CI_JOB_NAME_SLUG: slugify(j.job.name),
+    CI_JOB_STAGE: j.job.stage,
+    CI_JOB_STARTED_AT: new Date(j.startedAt).toISOString().replace(/\.\d{3}Z$/, 'Z'),
+    CI_JOB_TIMEOUT: String(j.timeoutSeconds),
+    CI_JOB_MANUAL: j.job.when === 'manual' ? 'true' : '',
+    CI_PROJECT_DIR: j.projectDir,
+    CI_BUILDS_DIR: j.buildsDir,
+    CI_RUNNER_DESCRIPTION: j.agentName,
+    CI_RUNNER_TAGS: JSON.stringify(j.job.tags),
+    CI_NODE_TOTAL: String(j.job.parallel?.total ?? 1),
+  };
+  if (j.job.parallel) v.CI_NODE_INDEX = String(j.job.parallel.index);
+  if (j.job.environment) v.CI_ENVIRONMENT_NAME = j.job.environment;
+  if (!v.CI_JOB_MANUAL) delete v.CI_JOB_MANUAL;
+  return v;
+}
+
+/**
+ * All of a job's variables by GitLab's precedence, lowest first: predefined pipeline variables,
+ * the file's global variables, the job's variables, the trigger's variables; job-level predefined
+ * variables cannot be overridden. Values may refer to other variables ($VAR, ${VAR}): they are
+ * expanded against the whole set, as the runner does.
+ */
+export function resolveJobVariables(
+  layers: {
+    pipeline: Record<string, string>;
+    file: Record<string, string>;
+    job: Record<string, string>;
+    trigger: Record<string, string>;
+    predefinedJob: Record<string, string>;
+  },
+  expand: (value: string, vars: Record<string, string>) => string,
+): Record<string, string> {
+  const raw = { ...layers.pipeline, ...layers.file, ...layers.job, ...layers.trigger, ...layers.predefinedJob };
+  const out: Record<string, string> = {};
+  for (const [k, val] of Object.entries(raw)) {
+    // Only the file's variables are expressions; a commit message or a --var value is data.
+    const fromFile = (k in layers.job && layers.job[k] === val) || (k in layers.file && layers.file[k] === val);
+    out[k] = fromFile && val.includes('$') ? expand(val, raw) : val;
+  }
+  return out;
+}

@@ -1,0 +1,57 @@
+// The public shape of a pipeline: what `gantry run --json` prints and the HTTP API returns.
+
+import type { PipelineWithJobs } from '../store/store.js';
+
+const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
+
+export interface PipelineJson {
+  id: number;
+  status: string;
+  ref: string;
+  sha: string;
+  source: string;
+  createdAt: string;
+  startedAt: string | null;
+  finishedAt: string | null;
+  jobs: JobJson[];
+}
+
+export interface JobJson {
+  id: number;
+  name: string;
+  stage: string;
+  status: string;
+  allowFailure: boolean | { exitCodes: number[] };
+  when: string;
+  attempts: number;
+  exitCode: number | null;
+  failureReason: string | null;
+  startedAt: string | null;
+  finishedAt: string | null;
+}
+
+export function pipelineJson(p: PipelineWithJobs): PipelineJson {
+  return {
+    id: p.pipeline.id,
+    status: p.pipeline.status,
+    ref: p.pipeline.ref,
+    sha: p.pipeline.sha,
+    source: p.pipeline.source,
+    createdAt: new Date(p.pipeline.createdAt).toISOString(),
+    startedAt: iso(p.pipeline.startedAt),
+    finishedAt: iso(p.pipeline.finishedAt),
+    jobs: p.jobs.map((j) => ({
+      id: j.id,
+      name: j.name,
+      stage: j.stage,
+      status: j.status,
+      allowFailure: j.spec.allowFailure,
+      when: j.spec.when,
+      attempts: j.attemptCount,
+      exitCode: j.exitCode,
+      failureReason: j.failureReason,
+      startedAt: iso(j.startedAt),
+      finishedAt: iso(j.finishedAt),
+    })),
+  };
+}
