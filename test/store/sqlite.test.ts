@@ -1,0 +1,143 @@
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { after, describe, it } from 'node:test';
+import Database from 'better-sqlite3';
+import { isGantryError } from '../../src/domain/errors.js';
+import { defaultStoreUrl, openStore } from '../../src/store/open.js';
+import { applyMigrations } from '../../src/store/sql/migrate.js';
+import { MIGRATIONS } from '../../src/store/sql/migrations.js';
+import { SqliteDialect } from '../../src/store/sqlite/sqlite-dialect.js';
+import { openSqliteStore } from '../../src/store/sqlite/sqlite-store.js';
+import type { Store } from '../../src/store/store.js';
+import { runStoreContract } from './store-contract.js';
+
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'gantry-store-'));
+after(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+let n = 0;
+const files = new WeakMap<Store, string>();
+async function openFile(): Promise<Store> {
+  const file = path.join(tmp, `contract-${n++}`, 'gantry.db');
+  const store = await openSqliteStore(file);
+  files.set(store, file);
+  return store;
+}
+async function reopen(old: Store): Promise<Store> {
+  const file = files.get(old)!;
+  const store = await openSqliteStore(file);
+  files.set(store, file);
+  return store;
+}
+
+runStoreContract('sqlite file', openFile, { reopen });
+runStoreContract('sqlite :memory:', () => openStore('sqlite::memory:'));
+
+describe('sqlite store', () => {
+  it('openStore creates the parent directories of a sqlite: path', async () => {
+    const file = path.join(tmp, 'deep', 'er', 'g.db');
+    const store = await openStore(`sqlite:${file}`);
+    assert.equal(store.dialect, 'sqlite');
+    await store.close();
+    assert.ok(fs.existsSync(file));
+  });
+
+  it('the default store URL is gantry.db in the home directory', () => {
+    assert.equal(defaultStoreUrl('/home/x/.local/share/gantry'), 'sqlite:/home/x/.local/share/gantry/gantry.db');
+  });
+
+  it('a postgres:// URL is refused with a pointer to the fleet issue, other URLs as usage errors', async () => {
+    await assert.rejects(openStore('postgres://u@h/db'), (e: unknown) => isGantryError(e) && e.code === 'GANTRY_E_USAGE' && /fleet/.test(e.message));
+    await assert.rejects(openStore('mysql://h/db'), (e: unknown) => isGantryError(e) && e.code === 'GANTRY_E_USAGE');
+    await assert.rejects(openStore('sqlite:'), (e: unknown) => isGantryError(e) && e.code === 'GANTRY_E_USAGE');
+  });
+
+  it('a file database is in WAL mode with foreign keys enforced', async () => {
+    const file = path.join(tmp, 'pragmas.db');
+    const dialect = new SqliteDialect(file);
+    assert.deepEqual(await dialect.get('PRAGMA journal_mode'), { journal_mode: 'wal' });
+    assert.deepEqual(await dialect.get('PRAGMA foreign_keys'), { foreign_keys: 1 });
+    assert.deepEqual(await dialect.get('PRAGMA synchronous'), { synchronous: 1 });
+    await dialect.close();
+  });
+
+  it('migrations are recorded once and reopening applies none', async () => {
+    const file = path.join(tmp, 'migrations.db');
+    const d1 = new SqliteDialect(file);
+    assert.deepEqual(await applyMigrations(d1), { applied: MIGRATIONS.map((m) => m.id) });
+    assert.deepEqual(await applyMigrations(d1), { applied: [] });
+    await d1.close();
+    const d2 = new SqliteDialect(file);
+    assert.deepEqual(await applyMigrations(d2), { applied: [] });
+    assert.deepEqual(await d2.all('SELECT id FROM schema_migrations ORDER BY id'), MIGRATIONS.map((m) => ({ id: m.id })));
+    await d2.close();
+  });
+
+  it('a database written by a newer Gantry is refused with a clear error', async () => {
+    const file = path.join(tmp, 'newer.db');
+    await (await openSqliteStore(file)).close();
+    const raw = new Database(file);
+    raw.prepare('INSERT INTO schema_migrations (id, name, applied_at) VALUES (?, ?, ?)').run(999, 'from the future', 1);
+    raw.close();
+    await assert.rejects(
+      openSqliteStore(file),
+      (e: unknown) => isGantryError(e) && e.code === 'GANTRY_E_STORE_TOO_NEW' && /999/.test(e.message),
+    );
+  });
+
+  it('a statement issued while a transaction awaits is not swallowed by its rollback', async () => {
+    const d = new SqliteDialect(':memory:');
+    await d.exec('CREATE TABLE t (v INTEGER)');
+    let outside: Promise<unknown> | undefined;
+    await assert.rejects(
+      d.transaction(async (tx) => {
+        await tx.run('INSERT INTO t (v) VALUES (?)', [1]);
+        outside = d.run('INSERT INTO t (v) VALUES (?)', [2]);
+        await new Promise((r) => setTimeout(r, 5));
+        throw new Error('boom');
+      }),
+      /boom/,
+    );
+    await outside;
+    assert.deepEqual(await d.all('SELECT v FROM t'), [{ v: 2 }]);
+    await d.close();
+  });
+
+  it('transactions from many callers run one after the other', async () => {
+    const d = new SqliteDialect(':memory:');
+    await d.exec('CREATE TABLE c (n INTEGER NOT NULL)');
+    await d.run('INSERT INTO c (n) VALUES (0)');
+    await Promise.all(
+      Array.from({ length: 40 }, () =>
+        d.transaction(async (tx) => {
+          const row = await tx.get<{ n: number }>('SELECT n FROM c');
+          await new Promise((r) => setImmediate(r));
+          await tx.run('UPDATE c SET n = ?', [row!.n + 1]);
+        }),
+      ),
+    );
+    assert.deepEqual(await d.get('SELECT n FROM c'), { n: 40 });
+    await d.close();
+  });
+
+  it('a state move costs microseconds, not milliseconds', async () => {
+    const store = await openFile();
+    const project = await store.ensureProject('bench', '/b', 1);
+    const { compiledJob } = await import('./store-contract.js');
+    const { jobs } = await store.createPipeline({
+      projectId: project.id, ref: 'main', sha: 'x', source: 'local', variables: {}, fileVariables: {},
+      pipelineFile: 'f', createdAt: 1, jobs: Array.from({ length: 202 }, (_, i) => compiledJob(`j${i}`, i % 4)),
+    });
+    const t0 = process.hrtime.bigint();
+    for (const j of jobs) {
+      await store.moveJob(j.id, 'pending', { at: 2 });
+      await store.moveJob(j.id, 'running', { at: 3 });
+      await store.moveJob(j.id, 'success', { at: 4, exitCode: 0 });
+    }
+    const perMove = Number(process.hrtime.bigint() - t0) / 1e3 / (jobs.length * 3);
+    await store.close();
+    // Generous bound for a loaded CI machine; locally it is a few microseconds.
+    assert.ok(perMove < 200, `a move took ${perMove.toFixed(1)} µs`);
+  });
+});

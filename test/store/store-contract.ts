@@ -1,0 +1,645 @@
+// The behaviour every Store must have, whatever the database. Each dialect's test file calls
+// runStoreContract with a factory that returns a fresh, empty store.
+
+import assert from 'node:assert/strict';
+import { afterEach, describe, it } from 'node:test';
+import { isGantryError } from '../../src/domain/errors.js';
+import { asAttemptId, asJobId, asPipelineId, asProjectId, type ProjectId } from '../../src/domain/ids.js';
+import type { PipelineSource } from '../../src/domain/status.js';
+import type { CompiledJob } from '../../src/pipeline/types.js';
+import type { NewPipeline, Store } from '../../src/store/store.js';
+
+export interface ContractOptions {
+  /**
+   * Closes nothing; opens a second store over the same database as `store` (the caller closes
+   * `store` first). Given for databases that outlive a connection (files, servers).
+   */
+  reopen?: (store: Store) => Promise<Store>;
+}
+
+export function compiledJob(name: string, stageIndex = 0, extra: Partial<CompiledJob> = {}): CompiledJob {
+  return {
+    name,
+    baseName: name,
+    stage: `stage${stageIndex}`,
+    stageIndex,
+    beforeScript: [],
+    script: [`echo ${name}`],
+    afterScript: [],
+    variables: {},
+    when: 'on_success',
+    allowFailure: false,
+    retry: { max: 0, when: ['always'], exitCodes: null },
+    timeoutSeconds: null,
+    tags: [],
+    needs: [],
+    needsMode: 'stage',
+    artifactSources: [],
+    artifacts: null,
+    cache: [],
+    resourceGroup: null,
+    interruptible: false,
+    environment: null,
+    priority: 0,
+    parallel: null,
+    location: { file: '.gantry.yml', line: 1, column: 1 },
+    ...extra,
+  };
+}
+
+function newPipeline(projectId: ProjectId, extra: Partial<NewPipeline> = {}): NewPipeline {
+  return {
+    projectId,
+    ref: 'main',
+    sha: 'a'.repeat(40),
+    source: 'local',
+    variables: {},
+    fileVariables: {},
+    pipelineFile: '.gantry.yml',
+    jobs: [compiledJob('build', 0), compiledJob('test', 1)],
+    createdAt: 1_000,
+    ...extra,
+  };
+}
+
+async function rejectsWith(p: Promise<unknown>, code: string): Promise<void> {
+  await assert.rejects(p, (e: unknown) => isGantryError(e) && e.code === code);
+}
+
+export function runStoreContract(label: string, open: () => Promise<Store>, options: ContractOptions = {}): void {
+  describe(`Store contract: ${label}`, () => {
+    const opened: Store[] = [];
+    async function fresh(): Promise<Store> {
+      const s = await open();
+      opened.push(s);
+      return s;
+    }
+    afterEach(async () => {
+      for (const s of opened.splice(0)) await s.close();
+    });
+
+    /** A store with a project and a pipeline of two jobs (build in stage 0, test in stage 1). */
+    async function withPipeline(jobs?: CompiledJob[]) {
+      const store = await fresh();
+      const project = await store.ensureProject('demo', '/src/demo', 500);
+      const created = await store.createPipeline(newPipeline(project.id, jobs ? { jobs } : {}));
+      return { store, project, ...created };
+    }
+
+    describe('projects', () => {
+      it('ensureProject creates a project once and returns the same one afterwards', async () => {
+        const store = await fresh();
+        const a = await store.ensureProject('demo', '/src/demo', 100);
+        const b = await store.ensureProject('demo', '/elsewhere', 200);
+        assert.equal(b.id, a.id);
+        assert.deepEqual(b, { id: a.id, name: 'demo', gitUrl: '/src/demo', createdAt: 100 });
+      });
+
+      it('a project is found by id and by name, and an unknown one is null', async () => {
+        const store = await fresh();
+        const p = await store.ensureProject('demo', 'https://git.example/demo.git', 1);
+        assert.deepEqual(await store.getProject(p.id), p);
+        assert.deepEqual(await store.getProject('demo'), p);
+        assert.equal(await store.getProject('nope'), null);
+        assert.equal(await store.getProject(asProjectId(9999)), null);
+      });
+
+      it('listProjects returns every project in creation order', async () => {
+        const store = await fresh();
+        const a = await store.ensureProject('b-second-name', '/b', 1);
+        const b = await store.ensureProject('a-first-name', '/a', 2);
+        assert.deepEqual(
+          (await store.listProjects()).map((p) => p.id),
+          [a.id, b.id],
+        );
+      });
+    });
+
+    describe('pipelines', () => {
+      it('createPipeline stores the pipeline and every job as created, with no attempts', async () => {
+        const { store, pipeline, jobs, attempts } = await withPipeline();
+        assert.equal(pipeline.status, 'created');
+        assert.equal(pipeline.startedAt, null);
+        assert.equal(pipeline.finishedAt, null);
+        assert.equal(pipeline.createdAt, 1_000);
+        assert.deepEqual(
+          jobs.map((j) => [j.name, j.status, j.attemptCount, j.stage, j.stageIndex]),
+          [
+            ['build', 'created', 0, 'stage0', 0],
+            ['test', 'created', 0, 'stage1', 1],
+          ],
+        );
+        assert.deepEqual(attempts, []);
+        assert.deepEqual(await store.getPipeline(pipeline.id), { pipeline, jobs, attempts: [] });
+      });
+
+      it('a job spec and the pipeline variables round-trip exactly through JSON', async () => {
+        const spec = compiledJob('deploy: [linux, x64]', 2, {
+          script: ['echo "ünïcödé ✓"', 'printf "a\\tb\\n"', ''],
+          variables: { A: '$B', EMPTY: '', QUOTE: '"\'`', NL: 'x\ny' },
+          needs: [{ job: 'build', artifacts: true, optional: false }],
+          needsMode: 'dag',
+          allowFailure: { exitCodes: [3, 4] },
+          retry: { max: 2, when: ['script_failure', 'runner_system_failure'], exitCodes: [137] },
+          artifacts: { paths: ['dist/'], exclude: [], untracked: false, when: 'always', expireInSeconds: 3600, name: null },
+          cache: [
+            { key: { kind: 'files', files: ['package-lock.json'], prefix: null }, paths: ['node_modules'], untracked: false, policy: 'pull', when: 'on_success', fallbackKeys: [] },
+          ],
+          parallel: { index: 2, total: 3 },
+          priority: -5,
+          timeoutSeconds: 90,
+        });
+        const store = await fresh();
+        const project = await store.ensureProject('demo', '/src/demo', 1);
+        const variables = { CI_DEBUG: 'true', 'WEIRD KEY': 'v a l', EMOJI: '🚀', EMPTY: '' };
+        const fileVariables = { GLOBAL: '${CI_COMMIT_SHA}' };
+        const { pipeline, jobs } = await store.createPipeline(
+          newPipeline(project.id, { jobs: [spec], variables, fileVariables, source: 'api', ref: 'refs/tags/v1.0' }),
+        );
+        const read = await store.getPipeline(pipeline.id);
+        assert.deepEqual(read!.jobs[0]!.spec, spec);
+        assert.deepEqual(jobs[0]!.spec, spec);
+        assert.deepEqual(read!.pipeline.variables, variables);
+        assert.deepEqual(read!.pipeline.fileVariables, fileVariables);
+        assert.equal(read!.pipeline.source, 'api');
+        assert.equal(read!.pipeline.ref, 'refs/tags/v1.0');
+      });
+
+      it('jobs come back ordered by stage, then in definition order', async () => {
+        const defs = [
+          compiledJob('lint', 1),
+          compiledJob('deploy', 2),
+          compiledJob('compile', 0),
+          compiledJob('unit', 1),
+          compiledJob('e2e', 1),
+          compiledJob('prepare', 0),
+        ];
+        const { store, pipeline, jobs } = await withPipeline(defs);
+        const expected = ['compile', 'prepare', 'lint', 'unit', 'e2e', 'deploy'];
+        assert.deepEqual(
+          jobs.map((j) => j.name),
+          expected,
+        );
+        assert.deepEqual(
+          (await store.getPipeline(pipeline.id))!.jobs.map((j) => j.name),
+          expected,
+        );
+      });
+
+      it('a pipeline for an unknown project is refused and nothing is stored', async () => {
+        const store = await fresh();
+        await rejectsWith(store.createPipeline(newPipeline(asProjectId(4242))), 'GANTRY_E_NOT_FOUND');
+        assert.deepEqual((await store.listPipelines({})).items, []);
+      });
+
+      it('getPipeline of an unknown id is null', async () => {
+        const store = await fresh();
+        assert.equal(await store.getPipeline(asPipelineId(777)), null);
+      });
+
+      it('createPipeline of a large pipeline stores every job', async () => {
+        const defs = Array.from({ length: 202 }, (_, i) => compiledJob(`job ${i}`, i % 5));
+        const { store, pipeline } = await withPipeline(defs);
+        const read = await store.getPipeline(pipeline.id);
+        assert.equal(read!.jobs.length, 202);
+        assert.equal(new Set(read!.jobs.map((j) => j.id)).size, 202);
+      });
+    });
+
+    describe('listing pipelines', () => {
+      async function many() {
+        const store = await fresh();
+        const a = await store.ensureProject('alpha', '/a', 1);
+        const b = await store.ensureProject('beta', '/b', 1);
+        const ids: number[] = [];
+        const sources: PipelineSource[] = ['push', 'web', 'api', 'local'];
+        for (let i = 0; i < 45; i++) {
+          const { pipeline } = await store.createPipeline(
+            newPipeline(i % 3 === 0 ? b.id : a.id, {
+              ref: i % 2 === 0 ? 'main' : 'feature',
+              source: sources[i % 4]!,
+              createdAt: 1_000 + i,
+              jobs: [compiledJob('only')],
+            }),
+          );
+          ids.push(pipeline.id);
+          if (i % 5 === 0) await store.movePipeline(pipeline.id, 'running', 2_000 + i);
+        }
+        return { store, a, b, ids };
+      }
+
+      it('pages newest first with a cursor, every pipeline exactly once', async () => {
+        const { store, ids } = await many();
+        const seen: number[] = [];
+        let cursor = undefined as ReturnType<typeof asPipelineId> | undefined;
+        let pages = 0;
+        for (;;) {
+          const page = await store.listPipelines({ limit: 10, ...(cursor !== undefined ? { beforeId: cursor } : {}) });
+          pages++;
+          seen.push(...page.items.map((p) => p.id));
+          if (page.next === null) break;
+          assert.equal(page.next, page.items[page.items.length - 1]!.id);
+          cursor = page.next;
+        }
+        assert.equal(pages, 5);
+        assert.deepEqual(seen, [...ids].reverse());
+      });
+
+      it('the default page is 20 and a page is never larger than 100', async () => {
+        const { store } = await many();
+        const first = await store.listPipelines({});
+        assert.equal(first.items.length, 20);
+        assert.notEqual(first.next, null);
+        const huge = await store.listPipelines({ limit: 1000 });
+        assert.equal(huge.items.length, 45);
+        assert.equal(huge.next, null);
+      });
+
+      it('a page that ends exactly at the last pipeline has no next cursor', async () => {
+        const { store } = await many();
+        const page = await store.listPipelines({ limit: 45 });
+        assert.equal(page.items.length, 45);
+        assert.equal(page.next, null);
+      });
+
+      it('filters by project, status, ref and source, alone and together', async () => {
+        const { store, a, b } = await many();
+        const all = (await store.listPipelines({ limit: 100 })).items;
+        const check = async (filter: Parameters<Store['listPipelines']>[0], pred: (p: (typeof all)[number]) => boolean) => {
+          const got = (await store.listPipelines({ ...filter, limit: 100 })).items.map((p) => p.id);
+          const want = all.filter(pred).map((p) => p.id);
+          assert.ok(want.length > 0, 'the fixture covers the filter');
+          assert.deepEqual(got, want);
+        };
+        await check({ projectId: a.id }, (p) => p.projectId === a.id);
+        await check({ projectId: b.id }, (p) => p.projectId === b.id);
+        await check({ status: 'running' }, (p) => p.status === 'running');
+        await check({ ref: 'feature' }, (p) => p.ref === 'feature');
+        await check({ source: 'web' }, (p) => p.source === 'web');
+        await check({ projectId: a.id, ref: 'main', source: 'api' }, (p) => p.projectId === a.id && p.ref === 'main' && p.source === 'api');
+        await check({ projectId: b.id, status: 'created' }, (p) => p.projectId === b.id && p.status === 'created');
+        assert.deepEqual((await store.listPipelines({ ref: 'nope' })).items, []);
+      });
+
+      it('a filtered listing pages with the cursor too', async () => {
+        const { store, a } = await many();
+        const want = (await store.listPipelines({ projectId: a.id, limit: 100 })).items.map((p) => p.id);
+        const first = await store.listPipelines({ projectId: a.id, limit: 7 });
+        const second = await store.listPipelines({ projectId: a.id, limit: 7, beforeId: first.next! });
+        assert.deepEqual([...first.items, ...second.items].map((p) => p.id), want.slice(0, 14));
+      });
+    });
+
+    describe('pipeline moves', () => {
+      it('a pipeline moves forward and records when it started and finished', async () => {
+        const { store, pipeline } = await withPipeline();
+        assert.equal(await store.movePipeline(pipeline.id, 'pending', 1_100), true);
+        assert.equal(await store.movePipeline(pipeline.id, 'running', 1_200), true);
+        assert.equal(await store.movePipeline(pipeline.id, 'success', 1_300), true);
+        const p = (await store.getPipeline(pipeline.id))!.pipeline;
+        assert.equal(p.status, 'success');
+        assert.equal(p.startedAt, 1_200);
+        assert.equal(p.finishedAt, 1_300);
+      });
+
+      it('a pipeline blocked on a manual job keeps its first start when it runs again', async () => {
+        const { store, pipeline } = await withPipeline();
+        assert.equal(await store.movePipeline(pipeline.id, 'running', 1_200), true);
+        assert.equal(await store.movePipeline(pipeline.id, 'manual', 1_300), true);
+        assert.equal(await store.movePipeline(pipeline.id, 'running', 1_400), true);
+        const p = (await store.getPipeline(pipeline.id))!.pipeline;
+        assert.equal(p.status, 'running');
+        assert.equal(p.startedAt, 1_200);
+        assert.equal(p.finishedAt, null);
+      });
+
+      it('a finished pipeline cannot move again, and the refusal changes nothing', async () => {
+        const { store, pipeline } = await withPipeline();
+        await store.movePipeline(pipeline.id, 'running', 1_200);
+        await store.movePipeline(pipeline.id, 'failed', 1_300);
+        const before = (await store.getPipeline(pipeline.id))!.pipeline;
+        for (const to of ['running', 'success', 'canceled', 'created', 'pending', 'manual'] as const) {
+          assert.equal(await store.movePipeline(pipeline.id, to, 9_999), false, `failed -> ${to}`);
+        }
+        assert.deepEqual((await store.getPipeline(pipeline.id))!.pipeline, before);
+      });
+
+      it('a running pipeline cannot go back to pending or be skipped', async () => {
+        const { store, pipeline } = await withPipeline();
+        await store.movePipeline(pipeline.id, 'running', 1_200);
+        assert.equal(await store.movePipeline(pipeline.id, 'pending', 1_300), false);
+        assert.equal(await store.movePipeline(pipeline.id, 'skipped', 1_300), false);
+        assert.equal((await store.getPipeline(pipeline.id))!.pipeline.status, 'running');
+      });
+
+      it('moving an unknown pipeline reports false', async () => {
+        const store = await fresh();
+        assert.equal(await store.movePipeline(asPipelineId(31337), 'running', 1), false);
+      });
+    });
+
+    describe('job moves', () => {
+      it('a job moves created -> pending -> running -> success with its timestamps and exit code', async () => {
+        const { store, pipeline, jobs } = await withPipeline();
+        const id = jobs[0]!.id;
+        assert.equal(await store.moveJob(id, 'pending', { at: 1_100 }), true);
+        assert.equal(await store.moveJob(id, 'running', { at: 1_200 }), true);
+        assert.equal(await store.moveJob(id, 'success', { at: 1_300, exitCode: 0 }), true);
+        const job = (await store.getPipeline(pipeline.id))!.jobs[0]!;
+        assert.equal(job.status, 'success');
+        assert.equal(job.startedAt, 1_200);
+        assert.equal(job.finishedAt, 1_300);
+        assert.equal(job.exitCode, 0);
+        assert.equal(job.failureReason, null);
+        assert.equal(job.createdAt, 1_000);
+      });
+
+      it('a failed job records its exit code and failure reason', async () => {
+        const { store, pipeline, jobs } = await withPipeline();
+        const id = jobs[1]!.id;
+        await store.moveJob(id, 'pending', { at: 1 });
+        await store.moveJob(id, 'running', { at: 2 });
+        assert.equal(await store.moveJob(id, 'failed', { at: 3, exitCode: 2, failureReason: 'script_failure' }), true);
+        const job = (await store.getPipeline(pipeline.id))!.jobs[1]!;
+        assert.deepEqual([job.status, job.exitCode, job.failureReason, job.finishedAt], ['failed', 2, 'script_failure', 3]);
+      });
+
+      it('a move without exit code or reason leaves them as they were', async () => {
+        const { store, pipeline, jobs } = await withPipeline();
+        const id = jobs[0]!.id;
+        await store.moveJob(id, 'pending', { at: 1, exitCode: 7, failureReason: 'unknown_failure' });
+        await store.moveJob(id, 'running', { at: 2 });
+        const job = (await store.getPipeline(pipeline.id))!.jobs[0]!;
+        assert.deepEqual([job.exitCode, job.failureReason], [7, 'unknown_failure']);
+        await store.moveJob(id, 'canceled', { at: 3, exitCode: null, failureReason: null });
+        const after = (await store.getPipeline(pipeline.id))!.jobs[0]!;
+        assert.deepEqual([after.exitCode, after.failureReason], [null, null]);
+      });
+
+      it('a finished job cannot be moved back to running', async () => {
+        const { store, pipeline, jobs } = await withPipeline();
+        const id = jobs[0]!.id;
+        await store.moveJob(id, 'pending', { at: 1 });
+        await store.moveJob(id, 'running', { at: 2 });
+        await store.moveJob(id, 'success', { at: 3, exitCode: 0 });
+        const before = (await store.getPipeline(pipeline.id))!.jobs[0]!;
+        assert.equal(await store.moveJob(id, 'running', { at: 4 }), false);
+        assert.equal(await store.moveJob(id, 'failed', { at: 4, exitCode: 1, failureReason: 'script_failure' }), false);
+        assert.equal(await store.moveJob(id, 'pending', { at: 4 }), false);
+        assert.deepEqual((await store.getPipeline(pipeline.id))!.jobs[0]!, before);
+      });
+
+      it('a job cannot skip pending on its way to running, and the refusal changes nothing', async () => {
+        const { store, pipeline, jobs } = await withPipeline();
+        const id = jobs[0]!.id;
+        assert.equal(await store.moveJob(id, 'running', { at: 5 }), false);
+        assert.equal(await store.moveJob(id, 'success', { at: 5, exitCode: 0 }), false);
+        const job = (await store.getPipeline(pipeline.id))!.jobs[0]!;
+        assert.deepEqual([job.status, job.startedAt, job.finishedAt, job.exitCode], ['created', null, null, null]);
+      });
+
+      it('a job canceled before it ran has a finish time and no start time', async () => {
+        const { store, pipeline, jobs } = await withPipeline();
+        const id = jobs[1]!.id;
+        assert.equal(await store.moveJob(id, 'canceled', { at: 9, failureReason: 'canceled' }), true);
+        const job = (await store.getPipeline(pipeline.id))!.jobs[1]!;
+        assert.deepEqual([job.status, job.startedAt, job.finishedAt], ['canceled', null, 9]);
+      });
+
+      it('a manual job can be played (pending) or skipped, and only once', async () => {
+        const { store, pipeline, jobs } = await withPipeline();
+        const id = jobs[0]!.id;
+        assert.equal(await store.moveJob(id, 'manual', { at: 1 }), true);
+        assert.equal(await store.moveJob(id, 'pending', { at: 2 }), true);
+        assert.equal(await store.moveJob(id, 'manual', { at: 3 }), false);
+        assert.equal((await store.getPipeline(pipeline.id))!.jobs[0]!.status, 'pending');
+      });
+
+      it('of many concurrent moves of the same job, exactly one wins', async () => {
+        const { store, pipeline, jobs } = await withPipeline();
+        const id = jobs[0]!.id;
+        await store.moveJob(id, 'pending', { at: 1 });
+        const results = await Promise.all(Array.from({ length: 50 }, (_, i) => store.moveJob(id, 'running', { at: 100 + i })));
+        assert.equal(results.filter(Boolean).length, 1);
+        const winner = results.indexOf(true);
+        const job = (await store.getPipeline(pipeline.id))!.jobs[0]!;
+        assert.equal(job.startedAt, 100 + winner);
+        const ends = await Promise.all(
+          (['success', 'failed', 'canceled', 'timed_out'] as const).flatMap((to) =>
+            Array.from({ length: 10 }, () => store.moveJob(id, to, { at: 500, exitCode: to === 'success' ? 0 : 1 })),
+          ),
+        );
+        assert.equal(ends.filter(Boolean).length, 1);
+      });
+
+      it('moving an unknown job reports false', async () => {
+        const store = await fresh();
+        assert.equal(await store.moveJob(asJobId(424242), 'pending', { at: 1 }), false);
+      });
+    });
+
+    describe('attempts', () => {
+      async function runningJob() {
+        const ctx = await withPipeline();
+        const id = ctx.jobs[0]!.id;
+        await ctx.store.moveJob(id, 'pending', { at: 1_100 });
+        return { ...ctx, jobId: id };
+      }
+
+      it('createAttempt numbers attempts from 1 and counts them on the job', async () => {
+        const { store, pipeline, jobId } = await runningJob();
+        const a1 = await store.createAttempt(jobId, 1_200);
+        assert.deepEqual(a1, {
+          id: a1.id,
+          jobId,
+          number: 1,
+          status: 'pending',
+          agent: null,
+          leaseExpiresAt: null,
+          queuedAt: 1_200,
+          startedAt: null,
+          finishedAt: null,
+          exitCode: null,
+          failureReason: null,
+          logBytes: 0,
+        });
+        const a2 = await store.createAttempt(jobId, 1_300);
+        assert.equal(a2.number, 2);
+        assert.equal((await store.getPipeline(pipeline.id))!.jobs[0]!.attemptCount, 2);
+      });
+
+      it('concurrent createAttempt calls get distinct consecutive numbers', async () => {
+        const { store, jobId } = await runningJob();
+        const made = await Promise.all(Array.from({ length: 12 }, (_, i) => store.createAttempt(jobId, 2_000 + i)));
+        assert.deepEqual(
+          made.map((a) => a.number).sort((x, y) => x - y),
+          Array.from({ length: 12 }, (_, i) => i + 1),
+        );
+        assert.deepEqual(
+          (await store.listAttempts(jobId)).map((a) => a.number),
+          Array.from({ length: 12 }, (_, i) => i + 1),
+        );
+      });
+
+      it('an attempt for an unknown job is refused', async () => {
+        const store = await fresh();
+        await rejectsWith(store.createAttempt(asJobId(999), 1), 'GANTRY_E_NOT_FOUND');
+      });
+
+      it('a finished job gets no new attempt, and its attempt count stays', async () => {
+        const { store, pipeline, jobId } = await runningJob();
+        await store.moveJob(jobId, 'canceled', { at: 2 });
+        await rejectsWith(store.createAttempt(jobId, 3), 'GANTRY_E_ILLEGAL_TRANSITION');
+        assert.equal((await store.getPipeline(pipeline.id))!.jobs[0]!.attemptCount, 0);
+        assert.deepEqual(await store.listAttempts(jobId), []);
+      });
+
+      it('startAttempt hands a pending attempt to an agent with a lease, once', async () => {
+        const { store, jobId } = await runningJob();
+        const a = await store.createAttempt(jobId, 1_200);
+        assert.equal(await store.startAttempt(a.id, 'agent-1', 1_300, 61_300), true);
+        assert.equal(await store.startAttempt(a.id, 'agent-2', 1_400, 61_400), false);
+        const got = await store.getAttempt(a.id);
+        assert.deepEqual([got!.status, got!.agent, got!.startedAt, got!.leaseExpiresAt], ['running', 'agent-1', 1_300, 61_300]);
+      });
+
+      it('finishAttempt records exit code, failure reason, log bytes and finish time', async () => {
+        const { store, jobId } = await runningJob();
+        const a = await store.createAttempt(jobId, 1_200);
+        await store.startAttempt(a.id, 'local', 1_300, 99_999);
+        assert.equal(
+          await store.finishAttempt(a.id, { status: 'failed', at: 1_500, exitCode: 137, failureReason: 'script_failure', logBytes: 4_096 }),
+          true,
+        );
+        const got = await store.getAttempt(a.id);
+        assert.deepEqual(
+          [got!.status, got!.finishedAt, got!.exitCode, got!.failureReason, got!.logBytes],
+          ['failed', 1_500, 137, 'script_failure', 4_096],
+        );
+      });
+
+      it('a late duplicate finishAttempt is refused and changes nothing', async () => {
+        const { store, jobId } = await runningJob();
+        const a = await store.createAttempt(jobId, 1_200);
+        await store.startAttempt(a.id, 'local', 1_300, 99_999);
+        await store.finishAttempt(a.id, { status: 'success', at: 1_500, exitCode: 0, failureReason: null, logBytes: 10 });
+        const before = await store.getAttempt(a.id);
+        assert.equal(
+          await store.finishAttempt(a.id, { status: 'failed', at: 1_600, exitCode: 1, failureReason: 'agent_lost', logBytes: 5 }),
+          false,
+        );
+        assert.equal(
+          await store.finishAttempt(a.id, { status: 'success', at: 1_700, exitCode: 0, failureReason: null, logBytes: 50 }),
+          false,
+        );
+        assert.deepEqual(await store.getAttempt(a.id), before);
+      });
+
+      it('a pending attempt can fail or be canceled but cannot succeed without running', async () => {
+        const { store, jobId } = await runningJob();
+        const a = await store.createAttempt(jobId, 1_200);
+        assert.equal(await store.finishAttempt(a.id, { status: 'success', at: 2, exitCode: 0, failureReason: null, logBytes: 0 }), false);
+        assert.equal((await store.getAttempt(a.id))!.status, 'pending');
+        assert.equal(
+          await store.finishAttempt(a.id, { status: 'failed', at: 3, exitCode: null, failureReason: 'runner_system_failure', logBytes: 0 }),
+          true,
+        );
+        const b = await store.createAttempt(jobId, 1_300);
+        assert.equal(await store.finishAttempt(b.id, { status: 'canceled', at: 4, exitCode: null, failureReason: 'canceled', logBytes: 0 }), true);
+        assert.equal(await store.startAttempt(b.id, 'late-agent', 5, 6), false);
+      });
+
+      it('of concurrent finishes of one attempt, exactly one wins', async () => {
+        const { store, jobId } = await runningJob();
+        const a = await store.createAttempt(jobId, 1_200);
+        await store.startAttempt(a.id, 'local', 1_300, 99_999);
+        const results = await Promise.all(
+          (['success', 'failed', 'canceled', 'timed_out'] as const).flatMap((status) =>
+            Array.from({ length: 8 }, (_, i) =>
+              store.finishAttempt(a.id, { status, at: 2_000 + i, exitCode: 0, failureReason: null, logBytes: i }),
+            ),
+          ),
+        );
+        assert.equal(results.filter(Boolean).length, 1);
+      });
+
+      it('recorded log bytes never move backwards, not even through finishAttempt', async () => {
+        const { store, jobId } = await runningJob();
+        const a = await store.createAttempt(jobId, 1_200);
+        await store.startAttempt(a.id, 'local', 1_300, 99_999);
+        await store.recordLogBytes(a.id, 100);
+        await store.recordLogBytes(a.id, 50);
+        assert.equal((await store.getAttempt(a.id))!.logBytes, 100);
+        await store.recordLogBytes(a.id, 300);
+        await store.finishAttempt(a.id, { status: 'success', at: 2, exitCode: 0, failureReason: null, logBytes: 200 });
+        assert.equal((await store.getAttempt(a.id))!.logBytes, 300);
+        // Bytes may become durable after the attempt ended.
+        await store.recordLogBytes(a.id, 400);
+        assert.equal((await store.getAttempt(a.id))!.logBytes, 400);
+      });
+
+      it('getAttempt of an unknown id is null and listAttempts of a job without attempts is empty', async () => {
+        const { store, jobId } = await runningJob();
+        assert.equal(await store.getAttempt(asAttemptId(123456)), null);
+        assert.deepEqual(await store.listAttempts(jobId), []);
+      });
+
+      it('getPipeline lists attempts by job (in job order), then by number', async () => {
+        const defs = [compiledJob('late', 1), compiledJob('early', 0)];
+        const { store, pipeline, jobs } = await withPipeline(defs);
+        const [early, late] = jobs;
+        assert.equal(early!.name, 'early');
+        for (const j of [late!, early!]) await store.moveJob(j.id, 'pending', { at: 1 });
+        await store.createAttempt(late!.id, 10);
+        await store.createAttempt(early!.id, 11);
+        await store.createAttempt(late!.id, 12);
+        await store.createAttempt(early!.id, 13);
+        const got = (await store.getPipeline(pipeline.id))!.attempts.map((a) => [a.jobId, a.number]);
+        assert.deepEqual(got, [
+          [early!.id, 1],
+          [early!.id, 2],
+          [late!.id, 1],
+          [late!.id, 2],
+        ]);
+        const jobsAfter = (await store.getPipeline(pipeline.id))!.jobs;
+        assert.deepEqual(jobsAfter.map((j) => j.attemptCount), [2, 2]);
+      });
+    });
+
+    if (options.reopen) {
+      const reopen = options.reopen;
+      describe('persistence', () => {
+        it('everything written survives closing and reopening the database, and reopening migrates nothing twice', async () => {
+          const { store, project, pipeline, jobs } = await withPipeline();
+          await store.movePipeline(pipeline.id, 'running', 1_100);
+          await store.moveJob(jobs[0]!.id, 'pending', { at: 1_150 });
+          const a = await store.createAttempt(jobs[0]!.id, 1_200);
+          await store.startAttempt(a.id, 'local', 1_250, 5_000);
+          await store.finishAttempt(a.id, { status: 'success', at: 1_300, exitCode: 0, failureReason: null, logBytes: 77 });
+          const before = await store.getPipeline(pipeline.id);
+          await store.close();
+          opened.splice(opened.indexOf(store), 1);
+          const again = await reopen(store);
+          opened.push(again);
+          assert.deepEqual(await again.getPipeline(pipeline.id), before);
+          assert.deepEqual(await again.getProject('demo'), project);
+          await again.close();
+          opened.splice(opened.indexOf(again), 1);
+          const third = await reopen(store);
+          opened.push(third);
+          assert.deepEqual(await third.getPipeline(pipeline.id), before);
+          // New ids continue after the old ones: no reuse across a restart.
+          const next = await third.createPipeline(newPipeline(project.id));
+          assert.ok(next.pipeline.id > pipeline.id);
+        });
+      });
+    }
+
+    it('a closed store refuses further work', async () => {
+      const store = await open();
+      await store.close();
+      await assert.rejects(store.listProjects());
+      await store.close();
+    });
+  });
+}
