@@ -19,6 +19,7 @@ export const ERROR_CODES = {
   GANTRY_E_RULE_SYNTAX: 'a malformed rules:if expression',
   GANTRY_E_BAD_DURATION: 'a duration that cannot be parsed',
   GANTRY_E_EMPTY_PIPELINE: 'no job would run',
+  GANTRY_E_COMPILER_BUG: 'the pipeline compiler failed unexpectedly (a bug in Gantry)',
   // runtime
   GANTRY_E_NOT_A_REPOSITORY: 'not inside a git repository',
   GANTRY_E_USAGE: 'bad command-line usage',

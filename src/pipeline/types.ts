@@ -101,6 +101,11 @@ export interface CompiledJob {
   environment: string | null;
   /** Beyond GitLab: higher runs first among ready jobs; default 0. */
   priority: number;
+  /**
+   * `inherit:variables`: the names of the pipeline's global variables this job sees. Absent means
+   * all of them (the default); `[]` means none (`inherit: variables: false`).
+   */
+  inheritedVariables?: string[];
   /** Set when the job came from `parallel`; `CI_NODE_INDEX`/`CI_NODE_TOTAL`. */
   parallel: { index: number; total: number } | null;
   location: SourceLocation; // where the job's key is written

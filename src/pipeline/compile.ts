@@ -1,0 +1,335 @@
+// The compiler's pipeline: load (with includes) -> !reference -> top level -> extends -> default
+// -> job keywords -> parallel -> rules -> DAG. Each step reports into one Diagnostics so that a
+// user sees every problem at once.
+
+import type { SourceLocation } from '../domain/errors.js';
+import { buildDag, type DagJob } from './dag.js';
+import { didYouMean, Diagnostics, sortDiagnostics } from './diagnostics.js';
+import { resolveExtends } from './extends.js';
+import { loadPipelineTree } from './include.js';
+import { readInherit, readJob, type JobDef } from './job.js';
+import { DEFAULT_KEYWORDS, DEFAULT_STAGES, GLOBAL_KEYWORDS, IGNORED_KEYWORDS } from './keywords.js';
+import { entry, describe, type PEntry, type PMap } from './node.js';
+import { expandParallel, type Instance } from './parallel.js';
+import { resolveReferences } from './reference.js';
+import { filterMatches, firstMatch, readRules, type RefsFilter, type RuleDef, type RuleEnv } from './rules.js';
+import type { AllowFailure, CacheSpec, CompileContext, CompiledJob, CompileResult, When } from './types.js';
+import { readVariables, Reader } from './values.js';
+import { expandVariables } from './variables.js';
+
+interface TopLevel {
+  stages: string[];
+  variables: Record<string, string>;
+  defaults: PMap | null;
+  workflowName: string | null;
+  workflowRules: RuleDef[] | null;
+  /** Visible jobs and hidden templates, in file order. */
+  defs: Map<string, PMap>;
+  keyLocs: Map<string, SourceLocation>;
+}
+
+export function compilePipeline(file: string, ctx: CompileContext): CompileResult {
+  const diags = new Diagnostics();
+  try {
+    const result = compile(file, ctx, diags);
+    if (result) return result;
+  } catch (err) {
+    // A bug must surface as a diagnostic, never as an exception in the scheduler.
+    diags.error('GANTRY_E_COMPILER_BUG', `internal compiler error: ${err instanceof Error ? err.message : String(err)}`, { file, line: 1, column: 1 });
+  }
+  return { ok: false, errors: sortDiagnostics(diags.errors), warnings: sortDiagnostics(diags.warnings) };
+}
+
+function compile(file: string, ctx: CompileContext, diags: Diagnostics): CompileResult | null {
+  const loaded = loadPipelineTree(file, ctx.files, diags);
+  if (!loaded) return null;
+  const root = resolveReferences(loaded, diags);
+  const r = new Reader(diags);
+  const top = readTopLevel(r, root, file);
+
+  const resolved = resolveExtends(top.defs, diags);
+  if (top.defaults) readJob(r, 'default', top.defaults.loc, top.defaults, { isDefault: true });
+
+  const jobs: JobDef[] = [];
+  for (const [name, map] of resolved) {
+    if (name.startsWith('.')) continue;
+    jobs.push(readJob(r, name, top.keyLocs.get(name)!, withDefaults(r, name, map, top.defaults), { isDefault: false }));
+  }
+  if (jobs.length === 0 && !diags.hasErrors) {
+    diags.error('GANTRY_E_EMPTY_PIPELINE', 'the pipeline defines no job: add a job with a `script:` (names starting with `.` are hidden templates)', { file, line: 1, column: 1 });
+  }
+  const stageIndex = new Map(top.stages.map((s, i) => [s, i]));
+  for (const job of jobs) {
+    if (!stageIndex.has(job.stage)) {
+      diags.error(
+        'GANTRY_E_UNDEFINED_STAGE',
+        `job ${job.name} is in stage \`${job.stage}\`, which is not declared in stages${didYouMean(job.stage, top.stages)}; stages are: ${top.stages.join(', ')}`,
+        job.stageLoc,
+      );
+    }
+  }
+  // No early return on errors: rules and needs are still checked so that one run lists all problems.
+  const stageOf = (job: JobDef): number => stageIndex.get(job.stage) ?? Number.NaN;
+
+  // workflow:rules decide whether there is a pipeline at all.
+  const pipelineVars = { ...top.variables };
+  if (top.workflowRules && !diags.hasErrors) {
+    const env = ruleEnv(ctx, [pipelineVars]);
+    const rule = firstMatch(top.workflowRules, env);
+    if (!rule) return { ok: 'filtered', reason: 'no workflow:rules rule matched', warnings: sortDiagnostics(diags.warnings) };
+    if (rule.when === 'never') {
+      return { ok: 'filtered', reason: `workflow:rules: the rule at line ${rule.loc.line} says when: never`, warnings: sortDiagnostics(diags.warnings) };
+    }
+    if (rule.variables) Object.assign(pipelineVars, rule.variables);
+  }
+
+  const included: { def: JobDef; inst: Instance; when: Exclude<When, 'never'>; allowFailure: AllowFailure; variables: Record<string, string>; needs: JobDef['needs'] }[] = [];
+  for (const def of jobs) {
+    const globals = inheritedGlobals(pipelineVars, def.inheritVariables);
+    for (const inst of expandParallel(def.name, def.parallel)) {
+      const variables = inst.matrix ? { ...def.variables, ...inst.matrix } : def.variables;
+      const predefined: Record<string, string> = { CI_JOB_NAME: inst.name, CI_JOB_STAGE: def.stage };
+      const env = ruleEnv(ctx, [globals, variables, predefined]);
+      const decision = decide(def, env);
+      if (!decision) continue;
+      included.push({
+        def,
+        inst,
+        when: decision.when,
+        allowFailure: decision.allowFailure,
+        variables: decision.variables ? { ...variables, ...decision.variables } : variables,
+        needs: decision.needs ?? def.needs,
+      });
+    }
+  }
+
+  const dagJobs: DagJob[] = included.map((j) => ({
+    name: j.inst.name,
+    baseName: j.def.name,
+    stage: j.def.stage,
+    stageIndex: stageOf(j.def),
+    loc: j.def.loc,
+    needs: j.needs,
+    dependencies: j.def.dependencies,
+  }));
+  const dag = buildDag(dagJobs, new Set(jobs.map((j) => j.name)), diags);
+  if (diags.hasErrors) return null;
+
+  const compiled: CompiledJob[] = included.map((j, i) => {
+    const d = dag[i]!;
+    const out: CompiledJob = {
+      name: j.inst.name,
+      baseName: j.def.name,
+      stage: j.def.stage,
+      stageIndex: stageIndex.get(j.def.stage)!,
+      beforeScript: j.def.beforeScript,
+      script: j.def.script,
+      afterScript: j.def.afterScript,
+      variables: j.variables,
+      when: j.when,
+      allowFailure: j.allowFailure,
+      retry: j.def.retry,
+      timeoutSeconds: j.def.timeoutSeconds,
+      tags: j.def.tags,
+      needs: d.needs,
+      needsMode: d.needsMode,
+      artifactSources: d.artifactSources,
+      artifacts: j.def.artifacts,
+      cache: j.def.cache.map((c) => resolveCache(c, ctx, inheritedGlobals(pipelineVars, j.def.inheritVariables), j.variables, j.inst.name, j.def.stage)),
+      resourceGroup: j.def.resourceGroup,
+      interruptible: j.def.interruptible,
+      environment: j.def.environment,
+      priority: j.def.priority,
+      parallel: j.inst.parallel,
+      location: j.def.loc,
+    };
+    if (j.def.inheritVariables !== true) out.inheritedVariables = j.def.inheritVariables === false ? [] : j.def.inheritVariables;
+    return out;
+  });
+
+  let workflowName: string | null = null;
+  if (top.workflowName !== null) workflowName = expandVariables(top.workflowName, { ...pipelineVars, ...ctx.variables });
+  return {
+    ok: true,
+    pipeline: { file, stages: top.stages, variables: pipelineVars, workflowName, jobs: compiled, warnings: sortDiagnostics(diags.warnings) },
+  };
+}
+
+function readTopLevel(r: Reader, root: PMap, file: string): TopLevel {
+  const top: TopLevel = {
+    stages: DEFAULT_STAGES,
+    variables: {},
+    defaults: null,
+    workflowName: null,
+    workflowRules: null,
+    defs: new Map(),
+    keyLocs: new Map(),
+  };
+  const deprecatedGlobals: PEntry[] = [];
+  for (const e of root.entries) {
+    const v = e.value;
+    if (e.key.startsWith('.')) {
+      // Hidden keys hold templates and anchors; only mappings can be extended.
+      if (v.kind === 'map') {
+        top.defs.set(e.key, v);
+        top.keyLocs.set(e.key, e.keyLoc);
+      }
+      continue;
+    }
+    switch (e.key) {
+      case 'stages':
+      case 'types': {
+        if (e.key === 'types') r.diags.warn('GANTRY_W_DEPRECATED', '`types` is deprecated: use `stages`', e.keyLoc);
+        const list = r.strList(v, e.key);
+        if (list) top.stages = ['.pre', ...new Set(list.filter((s) => s !== '.pre' && s !== '.post')), '.post'];
+        break;
+      }
+      case 'variables':
+        top.variables = readVariables(r, v, 'variables', true) ?? {};
+        break;
+      case 'default': {
+        const map = r.map(v, 'default');
+        if (map) {
+          r.keys(map, 'default', DEFAULT_KEYWORDS);
+          top.defaults = map;
+        }
+        break;
+      }
+      case 'workflow': {
+        const map = r.map(v, 'workflow');
+        if (!map) break;
+        r.keys(map, 'workflow', ['name', 'rules', 'auto_cancel']);
+        const name = entry(map, 'name');
+        if (name) top.workflowName = r.str(name.value, 'workflow:name') ?? null;
+        const rules = entry(map, 'rules');
+        if (rules) top.workflowRules = readRules(r, rules.value, 'workflow:rules', true) ?? null;
+        const ac = entry(map, 'auto_cancel');
+        if (ac) r.diags.warn('GANTRY_W_IGNORED_KEYWORD', '`workflow:auto_cancel` is ignored', ac.keyLoc);
+        break;
+      }
+      case 'image':
+      case 'services':
+        r.diags.warn('GANTRY_W_IGNORED_KEYWORD', `\`${e.key}\` is ignored: ${IGNORED_KEYWORDS[e.key]}`, e.keyLoc);
+        break;
+      case 'cache':
+      case 'before_script':
+      case 'after_script':
+        r.diags.warn('GANTRY_W_DEPRECATED', `a global \`${e.key}\` is deprecated: move it under \`default:\``, e.keyLoc);
+        deprecatedGlobals.push(e);
+        break;
+      case 'include':
+        break; // already merged by the loader
+      default:
+        if (v.kind === 'map') {
+          if (top.defs.has(e.key)) top.defs.delete(e.key); // keep file order of the last definition
+          top.defs.set(e.key, v);
+          top.keyLocs.set(e.key, e.keyLoc);
+        } else {
+          r.invalid(
+            e.keyLoc,
+            `\`${e.key}\` is neither a keyword nor a job: a job is a mapping with a script (found ${describe(v)})${didYouMean(e.key, GLOBAL_KEYWORDS)}`,
+          );
+        }
+    }
+  }
+  if (deprecatedGlobals.length > 0) {
+    // Deprecated globals act as `default:` values; an explicit `default:` wins.
+    const base: PMap = top.defaults ?? { kind: 'map', entries: [], loc: root.loc };
+    const extra = deprecatedGlobals.filter((g) => !entry(base, g.key));
+    top.defaults = { ...base, entries: [...base.entries, ...extra] };
+  }
+  void file;
+  return top;
+}
+
+function withDefaults(r: Reader, name: string, job: PMap, defaults: PMap | null): PMap {
+  if (!defaults) return job;
+  const inheritEntry = entry(job, 'inherit');
+  const inherit = inheritEntry ? readInherit(r, inheritEntry.value, `${name}:inherit`).default : true;
+  if (inherit === false) return job;
+  const extra = defaults.entries.filter((d) => !entry(job, d.key) && (inherit === true || inherit.includes(d.key)));
+  return extra.length === 0 ? job : { ...job, entries: [...job.entries, ...extra] };
+}
+
+function inheritedGlobals(vars: Record<string, string>, inherit: boolean | string[]): Record<string, string> {
+  if (inherit === true) return vars;
+  const out: Record<string, string> = {};
+  if (inherit === false) return out;
+  for (const k of inherit) if (Object.prototype.hasOwnProperty.call(vars, k)) out[k] = vars[k]!;
+  return out;
+}
+
+/** Variables seen by rules: YAML layers (later wins), then the context's, which win over all. */
+function ruleEnv(ctx: CompileContext, layers: Record<string, string>[]): RuleEnv {
+  const all = [...layers, ctx.variables];
+  const raw = (name: string): string | null => {
+    for (let i = all.length - 1; i >= 0; i--) {
+      const layer = all[i]!;
+      if (Object.prototype.hasOwnProperty.call(layer, name)) return layer[name]!;
+    }
+    return null;
+  };
+  const resolve = (name: string, depth: number): string | null => {
+    const v = raw(name);
+    if (v === null || depth > 10 || !v.includes('$')) return v;
+    // Variables that reference variables are expanded, `$$` stays a literal dollar.
+    return v.replace(/\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$([A-Za-z_][A-Za-z0-9_]*)/g, (whole, a: string | undefined, b: string | undefined) =>
+      whole === '$$' ? '$' : (resolve((a ?? b)!, depth + 1) ?? ''),
+    );
+  };
+  let merged: Record<string, string> | null = null;
+  return {
+    lookup: (name) => resolve(name, 0),
+    vars: () => {
+      if (!merged) {
+        merged = {};
+        for (const layer of all) for (const k of Object.keys(layer)) merged[k] = resolve(k, 0) ?? '';
+      }
+      return merged;
+    },
+    changedFiles: ctx.changedFiles,
+    listFiles: () => ctx.files.list(),
+  };
+}
+
+interface Decision {
+  when: Exclude<When, 'never'>;
+  allowFailure: AllowFailure;
+  variables: Record<string, string> | null;
+  needs: JobDef['needs'] | null;
+}
+
+const DEFAULT_ONLY: RefsFilter = { refs: ['branches', 'tags'], variables: null, changes: null };
+
+/** Whether the job is in this pipeline, and how. null = excluded. */
+function decide(def: JobDef, env: RuleEnv): Decision | null {
+  if (def.rules) {
+    const rule = firstMatch(def.rules, env);
+    if (!rule) return null;
+    const when = rule.when ?? def.when ?? 'on_success';
+    if (when === 'never') return null;
+    // GitLab: a job-level `when: manual` makes failures allowed by default; a rule's does not.
+    const allowFailure = rule.allowFailure ?? def.allowFailure ?? def.when === 'manual';
+    return { when, allowFailure, variables: rule.variables, needs: rule.needs };
+  }
+  // Without rules or only, GitLab runs a job for branches and tags (not merge request pipelines).
+  const only = def.only ?? DEFAULT_ONLY;
+  if (!filterMatches(only, env)) return null;
+  if (def.except && filterMatches(def.except, env)) return null;
+  const when = def.when ?? 'on_success';
+  if (when === 'never') return null;
+  return { when, allowFailure: def.allowFailure ?? when === 'manual', variables: null, needs: null };
+}
+
+function resolveCache(
+  c: JobDef['cache'][number],
+  ctx: CompileContext,
+  globals: Record<string, string>,
+  jobVars: Record<string, string>,
+  jobName: string,
+  stage: string,
+): CacheSpec {
+  if (c.key.kind === 'files' || !c.key.value.includes('$')) return c;
+  const env = ruleEnv(ctx, [globals, jobVars, { CI_JOB_NAME: jobName, CI_JOB_STAGE: stage }]);
+  return { ...c, key: { kind: 'literal', value: expandVariables(c.key.value, env.vars()) } };
+}

@@ -1,0 +1,133 @@
+// `include: local`: loads included files (globs, nested includes) and merges them under the
+// including file, which wins on every key, as GitLab does. Other include kinds need a network
+// or a GitLab instance and are rejected.
+
+import type { SourceLocation } from '../domain/errors.js';
+import type { Diagnostics } from './diagnostics.js';
+import { globMatcher, isGlob, normalizePath } from './files.js';
+import { mergeMaps, withoutKeys } from './merge.js';
+import { describe, entry, parseYaml, type PMap, type PNode } from './node.js';
+import type { ProjectFiles } from './types.js';
+
+const MAX_INCLUDES = 150; // GitLab's default limit per pipeline
+const MAX_DEPTH = 100;
+const INCLUDE = new Set(['include']);
+const OTHER_KINDS = ['remote', 'template', 'project', 'component', 'file'];
+
+interface State {
+  files: ProjectFiles;
+  diags: Diagnostics;
+  loaded: Set<string>;
+}
+
+/** Parses `file` and everything it includes into one mapping; null if the file itself is unusable. */
+export function loadPipelineTree(file: string, files: ProjectFiles, diags: Diagnostics): PMap | null {
+  const text = files.read(file);
+  if (text === null) {
+    diags.error('GANTRY_E_PIPELINE_NOT_FOUND', `pipeline file ${file} does not exist`, { file, line: 1, column: 1 });
+    return null;
+  }
+  const root = parseYaml(file, text, diags);
+  if (root === null) {
+    if (!diags.hasErrors) diags.error('GANTRY_E_EMPTY_PIPELINE', 'the pipeline file is empty: define at least one job', { file, line: 1, column: 1 });
+    return null;
+  }
+  if (root.kind !== 'map') {
+    diags.error('GANTRY_E_INVALID_VALUE', `the pipeline file must be a mapping of keywords and jobs, not ${describe(root)}`, root.loc);
+    return null;
+  }
+  const state: State = { files, diags, loaded: new Set([normalizePath(file)]) };
+  return expand(root, state, 0);
+}
+
+function expand(map: PMap, state: State, depth: number): PMap {
+  const inc = entry(map, 'include');
+  if (!inc) return map;
+  let base: PMap | null = null;
+  for (const target of targets(inc.value, state)) {
+    const loaded = loadOne(target.path, target.loc, state, depth);
+    if (loaded) base = base ? mergeMaps(base, loaded) : loaded;
+  }
+  const own = withoutKeys(map, INCLUDE);
+  return base ? mergeMaps(base, own) : own;
+}
+
+function loadOne(path: string, loc: SourceLocation, state: State, depth: number): PMap | null {
+  // The same file included twice (or in a loop) is read once, like GitLab's duplicate handling.
+  if (state.loaded.has(path)) return null;
+  if (state.loaded.size >= MAX_INCLUDES) {
+    state.diags.error('GANTRY_E_INCLUDE', `too many included files (the limit is ${MAX_INCLUDES})`, loc);
+    return null;
+  }
+  if (depth >= MAX_DEPTH) {
+    state.diags.error('GANTRY_E_INCLUDE', `includes are nested more than ${MAX_DEPTH} levels deep`, loc);
+    return null;
+  }
+  state.loaded.add(path);
+  const text = state.files.read(path);
+  if (text === null) {
+    state.diags.error('GANTRY_E_INCLUDE', `included file ${path} does not exist`, loc);
+    return null;
+  }
+  const tree = parseYaml(path, text, state.diags);
+  if (tree === null) return null;
+  if (tree.kind !== 'map') {
+    state.diags.error('GANTRY_E_INCLUDE', `included file ${path} must be a mapping of keywords and jobs, not ${describe(tree)}`, tree.loc);
+    return null;
+  }
+  return expand(tree, state, depth + 1);
+}
+
+interface Target {
+  path: string;
+  loc: SourceLocation;
+}
+
+function targets(node: PNode, state: State): Target[] {
+  const out: Target[] = [];
+  const items = node.kind === 'seq' ? node.items : [node];
+  for (const item of items) {
+    if (item.kind === 'scalar' && typeof item.value === 'string') {
+      if (/^https?:\/\//.test(item.value)) {
+        state.diags.error('GANTRY_E_INCLUDE', 'include: remote is not supported: Gantry only includes local files (include: local)', item.loc);
+        continue;
+      }
+      out.push(...localTargets(item.value, item.loc, state));
+    } else if (item.kind === 'map') {
+      const local = entry(item, 'local');
+      for (const e of item.entries) {
+        if (e.key === 'local') continue;
+        if (OTHER_KINDS.includes(e.key)) {
+          state.diags.error('GANTRY_E_INCLUDE', `include: ${e.key} is not supported: Gantry only includes local files (include: local)`, e.keyLoc);
+        } else {
+          state.diags.error('GANTRY_E_INCLUDE', `include:${e.key} is not supported; an include entry is \`local: path\``, e.keyLoc);
+        }
+      }
+      if (!local) {
+        if (item.entries.length === 0) state.diags.error('GANTRY_E_INCLUDE', 'an include entry needs `local: path`', item.loc);
+        continue;
+      }
+      if (local.value.kind !== 'scalar' || typeof local.value.value !== 'string') {
+        state.diags.error('GANTRY_E_INCLUDE', `include:local expects a file path, not ${describe(local.value)}`, local.value.loc);
+        continue;
+      }
+      out.push(...localTargets(local.value.value, local.value.loc, state));
+    } else {
+      state.diags.error('GANTRY_E_INCLUDE', `include expects a file path, a list or \`local: path\`, not ${describe(item)}`, item.loc);
+    }
+  }
+  return out;
+}
+
+function localTargets(raw: string, loc: SourceLocation, state: State): Target[] {
+  const path = normalizePath(raw.trim());
+  if (!/\.ya?ml$/.test(path)) {
+    state.diags.error('GANTRY_E_INCLUDE', `included file ${raw} must be a .yml or .yaml file`, loc);
+    return [];
+  }
+  if (!isGlob(path)) return [{ path, loc }];
+  const match = globMatcher(path);
+  const found = state.files.list().filter((f) => match(f));
+  if (found.length === 0) state.diags.error('GANTRY_E_INCLUDE', `include pattern ${raw} matches no file`, loc);
+  return found.map((p) => ({ path: p, loc }));
+}

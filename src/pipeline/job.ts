@@ -1,0 +1,377 @@
+// One job's keywords, read into a typed definition (after extends and default are merged in).
+// Everything that depends on the pipeline being created (rules, parallel names, needs) is
+// resolved later; this module only checks shapes and converts values.
+
+import type { SourceLocation } from '../domain/errors.js';
+import { didYouMean } from './diagnostics.js';
+import { parseDuration } from './duration.js';
+import { IGNORED_KEYWORDS, JOB_KEYWORDS, UNSUPPORTED_JOB_KEYWORDS } from './keywords.js';
+import { describe, entry, type PMap, type PNode } from './node.js';
+import { readNeeds, type NeedDef } from './needs.js';
+import { readAllowFailure, readExitCodes, readRefsFilter, readRules, readWhen, type RefsFilter, type RuleDef } from './rules.js';
+import type { AllowFailure, ArtifactsSpec, RetryPolicy, RetryWhen, When } from './types.js';
+import { readScript, readVariables, type Reader } from './values.js';
+
+export interface CacheDef {
+  key: { kind: 'literal'; value: string } | { kind: 'files'; files: string[]; prefix: string | null };
+  paths: string[];
+  untracked: boolean;
+  policy: 'pull-push' | 'pull' | 'push';
+  when: 'on_success' | 'on_failure' | 'always';
+  fallbackKeys: string[];
+}
+
+export type ParallelDef = { kind: 'count'; total: number } | { kind: 'matrix'; combos: Record<string, string>[] };
+
+export interface JobDef {
+  name: string;
+  loc: SourceLocation;
+  stage: string;
+  stageLoc: SourceLocation;
+  beforeScript: string[];
+  script: string[];
+  afterScript: string[];
+  variables: Record<string, string>;
+  rules: RuleDef[] | null;
+  only: RefsFilter | null;
+  except: RefsFilter | null;
+  /** As written on the job; null = not written. */
+  when: When | null;
+  allowFailure: AllowFailure | null;
+  retry: RetryPolicy;
+  timeoutSeconds: number | null;
+  tags: string[];
+  needs: NeedDef[] | null;
+  dependencies: { job: string; loc: SourceLocation }[] | null;
+  parallel: ParallelDef | null;
+  artifacts: ArtifactsSpec | null;
+  cache: CacheDef[];
+  resourceGroup: string | null;
+  interruptible: boolean;
+  environment: string | null;
+  priority: number;
+  /** Which global variables the job sees (`inherit:variables`): true = all. */
+  inheritVariables: boolean | string[];
+}
+
+export const DEFAULT_RETRY: RetryPolicy = { max: 0, when: ['always'], exitCodes: null };
+const RETRY_WHEN: RetryWhen[] = [
+  'always', 'unknown_failure', 'script_failure', 'api_failure', 'stuck_or_timeout_failure', 'runner_system_failure',
+  'runner_unsupported', 'stale_schedule', 'job_execution_timeout', 'archived_failure', 'unmet_prerequisites',
+  'scheduler_failure', 'data_integrity_failure',
+];
+const EXPIRE_DEFAULT = 30 * 86400; // GitLab's instance default for artifacts
+const MAX_PARALLEL = 200;
+
+export function readJob(r: Reader, name: string, keyLoc: SourceLocation, map: PMap, opts: { isDefault: boolean }): JobDef {
+  const job: JobDef = {
+    name, loc: keyLoc, stage: 'test', stageLoc: keyLoc, beforeScript: [], script: [], afterScript: [], variables: {},
+    rules: null, only: null, except: null, when: null, allowFailure: null, retry: DEFAULT_RETRY, timeoutSeconds: null,
+    tags: [], needs: null, dependencies: null, parallel: null, artifacts: null, cache: [], resourceGroup: null,
+    interruptible: false, environment: null, priority: 0, inheritVariables: true,
+  };
+  const what = (k: string): string => `${name}:${k}`;
+  let hasScript = false;
+  for (const e of map.entries) {
+    const v = e.value;
+    const unsupported = UNSUPPORTED_JOB_KEYWORDS[e.key];
+    if (unsupported !== undefined) {
+      r.diags.error('GANTRY_E_UNKNOWN_KEYWORD', `\`${e.key}\` in ${name}: ${unsupported}`, e.keyLoc);
+      if (e.key === 'trigger') hasScript = true; // the missing script is not the problem here
+      continue;
+    }
+    if (!(JOB_KEYWORDS as readonly string[]).includes(e.key)) {
+      r.diags.error(
+        'GANTRY_E_UNKNOWN_KEYWORD',
+        `unknown keyword \`${e.key}\` in job ${name}${didYouMean(e.key, JOB_KEYWORDS)}; job keywords are: ${JOB_KEYWORDS.join(', ')}`,
+        e.keyLoc,
+      );
+      continue;
+    }
+    const ignored = IGNORED_KEYWORDS[e.key];
+    if (ignored !== undefined) {
+      r.diags.warn('GANTRY_W_IGNORED_KEYWORD', `\`${e.key}\` is ignored: ${ignored}`, e.keyLoc);
+      continue;
+    }
+    switch (e.key) {
+      case 'script':
+        hasScript = true;
+        job.script = readScript(r, v, what('script')) ?? [];
+        if (job.script.length === 0 && v.kind === 'seq' && v.items.length === 0) r.invalid(v, `${what('script')} must not be empty`);
+        break;
+      case 'before_script':
+        job.beforeScript = readScript(r, v, what('before_script')) ?? [];
+        break;
+      case 'after_script':
+        job.afterScript = readScript(r, v, what('after_script')) ?? [];
+        break;
+      case 'stage':
+      case 'type': {
+        if (e.key === 'type') {
+          r.diags.warn('GANTRY_W_DEPRECATED', '`type` is deprecated: use `stage`', e.keyLoc);
+          if (entry(map, 'stage')) break;
+        }
+        const s = r.str(v, what('stage'));
+        if (s !== undefined) {
+          job.stage = s;
+          job.stageLoc = v.loc;
+        }
+        break;
+      }
+      case 'variables':
+        job.variables = readVariables(r, v, what('variables'), false) ?? {};
+        break;
+      case 'rules':
+        job.rules = readRules(r, v, what('rules'), false) ?? [];
+        break;
+      case 'only':
+        job.only = readRefsFilter(r, v, what('only')) ?? null;
+        break;
+      case 'except':
+        job.except = readRefsFilter(r, v, what('except')) ?? null;
+        break;
+      case 'when':
+        job.when = readWhen(r, v, what('when'), false) ?? null;
+        break;
+      case 'allow_failure':
+        job.allowFailure = readAllowFailure(r, v, what('allow_failure')) ?? null;
+        break;
+      case 'retry':
+        job.retry = readRetry(r, v, what('retry')) ?? DEFAULT_RETRY;
+        break;
+      case 'timeout':
+        job.timeoutSeconds = readDuration(r, v, what('timeout')) ?? null;
+        break;
+      case 'tags':
+        job.tags = r.strList(v, what('tags')) ?? [];
+        break;
+      case 'needs':
+        job.needs = readNeeds(r, v, what('needs')) ?? null;
+        break;
+      case 'dependencies': {
+        if (v.kind !== 'seq') {
+          r.invalid(v, `${what('dependencies')} expects a list of job names, not ${describe(v)}`);
+          break;
+        }
+        job.dependencies = [];
+        for (const i of v.items) {
+          const d = r.str(i, what('dependencies'));
+          if (d !== undefined) job.dependencies.push({ job: d, loc: i.loc });
+        }
+        break;
+      }
+      case 'parallel':
+        job.parallel = readParallel(r, v, what('parallel')) ?? null;
+        break;
+      case 'artifacts':
+        job.artifacts = readArtifacts(r, v, what('artifacts')) ?? null;
+        break;
+      case 'cache':
+        job.cache = readCaches(r, v, what('cache')) ?? [];
+        break;
+      case 'resource_group':
+        job.resourceGroup = r.str(v, what('resource_group')) ?? null;
+        break;
+      case 'interruptible':
+        job.interruptible = r.bool(v, what('interruptible')) ?? false;
+        break;
+      case 'environment':
+        job.environment = readEnvironment(r, v, what('environment')) ?? null;
+        break;
+      case 'priority':
+        job.priority = r.int(v, what('priority'), -1000, 1000) ?? 0;
+        break;
+      case 'inherit':
+        job.inheritVariables = readInherit(r, v, what('inherit')).variables;
+        break;
+      case 'extends':
+        break; // resolved before this point
+    }
+  }
+  if (!opts.isDefault && !hasScript) {
+    r.diags.error('GANTRY_E_NO_SCRIPT', `job ${name} has no script: every job needs \`script:\` with at least one command`, keyLoc);
+  }
+  if (job.rules && (job.only || job.except)) {
+    const at = entry(map, 'only')?.keyLoc ?? entry(map, 'except')?.keyLoc ?? keyLoc;
+    r.invalid(at, `job ${name} uses both rules and only/except: use one or the other (rules is preferred)`);
+  }
+  return job;
+}
+
+export function readInherit(r: Reader, node: PNode, what: string): { default: boolean | string[]; variables: boolean | string[] } {
+  const out: { default: boolean | string[]; variables: boolean | string[] } = { default: true, variables: true };
+  const map = r.map(node, what);
+  if (!map) return out;
+  r.keys(map, what, ['default', 'variables']);
+  for (const e of map.entries) {
+    if (e.key !== 'default' && e.key !== 'variables') continue;
+    const v = e.value;
+    if (v.kind === 'scalar' && typeof v.value === 'boolean') out[e.key] = v.value;
+    else if (v.kind === 'seq') out[e.key] = r.strList(v, `${what}:${e.key}`) ?? true;
+    else r.invalid(v, `${what}:${e.key} expects true, false or a list of names, not ${describe(v)}`);
+  }
+  return out;
+}
+
+export function readDuration(r: Reader, node: PNode, what: string): number | undefined {
+  if (node.kind === 'scalar' && (typeof node.value === 'string' || typeof node.value === 'number')) {
+    const s = parseDuration(node.value);
+    if (s !== null) return s;
+  }
+  r.diags.error('GANTRY_E_BAD_DURATION', `${what} expects a duration like "1h 30m", "90 minutes" or "30s", not ${describe(node)}`, node.loc);
+  return undefined;
+}
+
+function readRetry(r: Reader, node: PNode, what: string): RetryPolicy | undefined {
+  if (node.kind === 'scalar') {
+    const max = r.int(node, what, 0, 2);
+    return max === undefined ? undefined : { max: max as 0 | 1 | 2, when: ['always'], exitCodes: null };
+  }
+  const map = r.map(node, what);
+  if (!map) return undefined;
+  r.keys(map, what, ['max', 'when', 'exit_codes']);
+  const out: RetryPolicy = { max: 0, when: ['always'], exitCodes: null };
+  const max = entry(map, 'max');
+  if (max) out.max = (r.int(max.value, `${what}:max`, 0, 2) ?? 0) as 0 | 1 | 2;
+  const when = entry(map, 'when');
+  if (when) {
+    const list = r.strList(when.value, `${what}:when`);
+    if (list) {
+      out.when = [];
+      for (const w of list) {
+        if ((RETRY_WHEN as string[]).includes(w)) out.when.push(w as RetryWhen);
+        else r.invalid(when.value, `${what}:when: unknown failure reason \`${w}\`${didYouMean(w, RETRY_WHEN)}`);
+      }
+    }
+  }
+  const codes = entry(map, 'exit_codes');
+  if (codes) out.exitCodes = readExitCodes(r, codes.value, `${what}:exit_codes`) ?? null;
+  return out;
+}
+
+function readParallel(r: Reader, node: PNode, what: string): ParallelDef | undefined {
+  if (node.kind === 'scalar') {
+    const n = r.int(node, what, 1, MAX_PARALLEL);
+    return n === undefined ? undefined : { kind: 'count', total: n };
+  }
+  const map = r.map(node, what);
+  if (!map) return undefined;
+  r.keys(map, what, ['matrix']);
+  const m = entry(map, 'matrix');
+  if (!m) return r.invalid(map, `${what} expects a number or \`matrix: [...]\``);
+  if (m.value.kind !== 'seq' || m.value.items.length === 0) return r.invalid(m.value, `${what}:matrix expects a non-empty list of variable mappings`);
+  const combos: Record<string, string>[] = [];
+  for (const item of m.value.items) {
+    const im = r.map(item, `${what}:matrix`);
+    if (!im) return undefined;
+    // GitLab's product: the first variable varies slowest.
+    let partial: Record<string, string>[] = [{}];
+    for (const e of im.entries) {
+      const values = e.value.kind === 'seq' ? e.value.items : [e.value];
+      const strs: string[] = [];
+      for (const v of values) {
+        const s = r.text(v, `${what}:matrix:${e.key}`);
+        if (s === undefined) return undefined;
+        strs.push(s);
+      }
+      partial = partial.flatMap((p) => strs.map((s) => ({ ...p, [e.key]: s })));
+    }
+    combos.push(...partial);
+  }
+  if (combos.length > MAX_PARALLEL) return r.invalid(m.value, `${what}:matrix makes ${combos.length} jobs; the limit is ${MAX_PARALLEL}`);
+  return { kind: 'matrix', combos };
+}
+
+function readArtifacts(r: Reader, node: PNode, what: string): ArtifactsSpec | undefined {
+  const map = r.map(node, what);
+  if (!map) return undefined;
+  r.keys(map, what, ['paths', 'exclude', 'untracked', 'when', 'expire_in', 'name', 'reports', 'expose_as', 'public', 'access']);
+  const out: ArtifactsSpec = { paths: [], exclude: [], untracked: false, when: 'on_success', expireInSeconds: EXPIRE_DEFAULT, name: null };
+  for (const e of map.entries) {
+    const v = e.value;
+    switch (e.key) {
+      case 'paths':
+        out.paths = r.strList(v, `${what}:paths`) ?? [];
+        break;
+      case 'exclude':
+        out.exclude = r.strList(v, `${what}:exclude`) ?? [];
+        break;
+      case 'untracked':
+        out.untracked = r.bool(v, `${what}:untracked`) ?? false;
+        break;
+      case 'when':
+        out.when = r.oneOf(v, `${what}:when`, ['on_success', 'on_failure', 'always'] as const) ?? 'on_success';
+        break;
+      case 'expire_in':
+        if (v.kind === 'scalar' && typeof v.value === 'string' && v.value.trim().toLowerCase() === 'never') out.expireInSeconds = null;
+        else out.expireInSeconds = readDuration(r, v, `${what}:expire_in`) ?? EXPIRE_DEFAULT;
+        break;
+      case 'name':
+        out.name = r.text(v, `${what}:name`) ?? null;
+        break;
+      default:
+        r.diags.warn('GANTRY_W_IGNORED_KEYWORD', `\`artifacts:${e.key}\` is ignored: it needs GitLab's web interface`, e.keyLoc);
+    }
+  }
+  return out;
+}
+
+function readCaches(r: Reader, node: PNode, what: string): CacheDef[] | undefined {
+  const items = node.kind === 'seq' ? node.items : [node];
+  if (items.length > 4) return r.invalid(node, `${what}: at most 4 caches per job`);
+  const out: CacheDef[] = [];
+  for (const item of items) {
+    const map = r.map(item, what);
+    if (!map) continue;
+    r.keys(map, what, ['key', 'paths', 'untracked', 'policy', 'when', 'fallback_keys', 'unprotect']);
+    const c: CacheDef = { key: { kind: 'literal', value: 'default' }, paths: [], untracked: false, policy: 'pull-push', when: 'on_success', fallbackKeys: [] };
+    for (const e of map.entries) {
+      const v = e.value;
+      switch (e.key) {
+        case 'key':
+          if (v.kind === 'map') {
+            r.keys(v, `${what}:key`, ['files', 'prefix']);
+            const files = entry(v, 'files');
+            const prefix = entry(v, 'prefix');
+            const list = files ? r.strList(files.value, `${what}:key:files`) : r.invalid(v, `${what}:key expects a string or \`files: [...]\``);
+            if (list && (list.length < 1 || list.length > 2)) r.invalid(files!.value, `${what}:key:files expects one or two files`);
+            else if (list) c.key = { kind: 'files', files: list, prefix: prefix ? (r.text(prefix.value, `${what}:key:prefix`) ?? null) : null };
+          } else {
+            const k = r.text(v, `${what}:key`);
+            if (k !== undefined) c.key = { kind: 'literal', value: k };
+          }
+          break;
+        case 'paths':
+          c.paths = r.strList(v, `${what}:paths`) ?? [];
+          break;
+        case 'untracked':
+          c.untracked = r.bool(v, `${what}:untracked`) ?? false;
+          break;
+        case 'policy':
+          c.policy = r.oneOf(v, `${what}:policy`, ['pull-push', 'pull', 'push'] as const) ?? 'pull-push';
+          break;
+        case 'when':
+          c.when = r.oneOf(v, `${what}:when`, ['on_success', 'on_failure', 'always'] as const) ?? 'on_success';
+          break;
+        case 'fallback_keys':
+          c.fallbackKeys = r.strList(v, `${what}:fallback_keys`) ?? [];
+          break;
+        case 'unprotect':
+          r.bool(v, `${what}:unprotect`);
+          break;
+      }
+    }
+    out.push(c);
+  }
+  return out;
+}
+
+function readEnvironment(r: Reader, node: PNode, what: string): string | undefined {
+  if (node.kind === 'scalar') return r.str(node, what);
+  const map = r.map(node, what);
+  if (!map) return undefined;
+  r.keys(map, what, ['name', 'url', 'on_stop', 'action', 'auto_stop_in', 'deployment_tier', 'kubernetes']);
+  const name = entry(map, 'name');
+  if (!name) return r.invalid(map, `${what} expects \`name:\``);
+  return r.str(name.value, `${what}:name`);
+}

@@ -1,0 +1,35 @@
+// Which keywords exist where. Kept in one place so the docs, the errors and the checks agree.
+
+export const GLOBAL_KEYWORDS = ['stages', 'types', 'variables', 'default', 'workflow', 'include', 'image', 'services', 'cache', 'before_script', 'after_script'] as const;
+
+export const JOB_KEYWORDS = [
+  'script', 'before_script', 'after_script', 'stage', 'needs', 'dependencies', 'variables', 'rules', 'only', 'except',
+  'when', 'allow_failure', 'retry', 'timeout', 'tags', 'parallel', 'extends', 'artifacts', 'cache', 'resource_group',
+  'interruptible', 'environment', 'coverage', 'priority', 'image', 'services', 'inherit', 'type',
+] as const;
+
+/** Keywords GitLab has and Gantry does not run; named in the error instead of a bare "unknown". */
+export const UNSUPPORTED_JOB_KEYWORDS: Record<string, string> = {
+  trigger: 'downstream pipelines (trigger) are not supported',
+  release: 'releases need a GitLab instance',
+  secrets: 'external secrets are not supported; use variables',
+  id_tokens: 'ID tokens need a GitLab instance',
+  pages: 'GitLab Pages needs a GitLab instance',
+  hooks: 'runner hooks are not supported; put the commands in before_script',
+  start_in: 'delayed jobs are not supported',
+  dast_configuration: 'DAST needs a GitLab instance',
+  identity: 'cloud identities need a GitLab instance',
+  manual_confirmation: 'manual confirmation messages are not supported',
+  run: 'CI steps (run) are not supported; use script',
+};
+
+export const DEFAULT_KEYWORDS = ['before_script', 'after_script', 'timeout', 'retry', 'tags', 'interruptible', 'artifacts', 'cache', 'image', 'services'] as const;
+
+/** Keywords accepted and ignored: they need containers or GitLab's UI. */
+export const IGNORED_KEYWORDS: Record<string, string> = {
+  image: 'Gantry runs jobs in a shell, not in containers',
+  services: 'Gantry runs jobs in a shell, not in containers',
+  coverage: 'coverage parsing is not supported',
+};
+
+export const DEFAULT_STAGES = ['.pre', 'build', 'test', 'deploy', '.post'];

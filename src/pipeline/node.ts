@@ -1,0 +1,182 @@
+// The compiler's own YAML tree: every node carries the file, line and column it was written at,
+// so that positions survive includes, !reference, extends and default merging unchanged.
+
+import { LineCounter, parseDocument, isAlias, isMap, isScalar, isSeq, Scalar, type Document, type Node } from 'yaml';
+import type { SourceLocation } from '../domain/errors.js';
+import type { Diagnostics } from './diagnostics.js';
+
+export type ScalarValue = string | number | boolean | null;
+
+export interface PMap {
+  kind: 'map';
+  entries: PEntry[];
+  loc: SourceLocation;
+}
+export interface PEntry {
+  key: string;
+  keyLoc: SourceLocation;
+  value: PNode;
+}
+export interface PSeq {
+  kind: 'seq';
+  items: PNode[];
+  loc: SourceLocation;
+}
+export interface PScalar {
+  kind: 'scalar';
+  value: ScalarValue;
+  loc: SourceLocation;
+  /** Columns between the node start and the first character of the value (1 for quotes), or null when
+   * the text is not a single line in the file (block scalars), so offsets inside cannot be mapped. */
+  textOffset: number | null;
+}
+/** An unresolved `!reference [job, key, ...]`. */
+export interface PRef {
+  kind: 'ref';
+  path: PNode[];
+  loc: SourceLocation;
+}
+export type PNode = PMap | PSeq | PScalar | PRef;
+
+export function entry(map: PMap, key: string): PEntry | undefined {
+  for (const e of map.entries) if (e.key === key) return e;
+  return undefined;
+}
+
+export function describe(node: PNode): string {
+  switch (node.kind) {
+    case 'map':
+      return 'a mapping';
+    case 'seq':
+      return 'a list';
+    case 'ref':
+      return 'a !reference';
+    case 'scalar':
+      if (node.value === null) return 'nothing (null)';
+      if (typeof node.value === 'string') return `the string ${JSON.stringify(node.value)}`;
+      return `the ${typeof node.value} ${String(node.value)}`;
+  }
+}
+
+const REFERENCE_TAG = {
+  tag: '!reference',
+  collection: 'seq' as const,
+  // Kept as the YAML sequence: it is turned into a PRef below and resolved after includes.
+  resolve: (seq: unknown) => seq,
+};
+
+/** Parses one file; YAML errors become diagnostics and the result is null. */
+export function parseYaml(file: string, text: string, diags: Diagnostics): PNode | null {
+  const lc = new LineCounter();
+  const doc = parseDocument(text, {
+    lineCounter: lc,
+    customTags: [REFERENCE_TAG],
+    uniqueKeys: true,
+    prettyErrors: false,
+    strict: false,
+  });
+  const at = (offset: number): SourceLocation => {
+    const p = lc.linePos(offset);
+    return { file, line: p.line, column: p.col };
+  };
+  if (doc.errors.length > 0) {
+    for (const e of doc.errors) diags.error('GANTRY_E_YAML_SYNTAX', `invalid YAML: ${firstLine(e.message)}`, at(e.pos[0]));
+    return null;
+  }
+  for (const w of doc.warnings) {
+    // Unknown tags other than !reference: GitLab rejects them, so do we.
+    diags.error('GANTRY_E_YAML_SYNTAX', `invalid YAML: ${firstLine(w.message)}`, at(w.pos[0]));
+  }
+  if (doc.contents === null) return null;
+  return new Converter(doc, at, diags).convert(doc.contents as Node);
+}
+
+function firstLine(s: string): string {
+  return s.split('\n')[0] ?? s;
+}
+
+class Converter {
+  // Aliases share the converted node: PNodes are never mutated, and sharing keeps an alias bomb small.
+  private readonly memo = new Map<Node, PNode>();
+  constructor(
+    private readonly doc: Document,
+    private readonly at: (offset: number) => SourceLocation,
+    private readonly diags: Diagnostics,
+  ) {}
+
+  convert(node: Node): PNode {
+    if (isAlias(node)) {
+      const target = node.resolve(this.doc);
+      if (!target) return { kind: 'scalar', value: null, loc: this.loc(node), textOffset: null };
+      return this.convert(target);
+    }
+    const cached = this.memo.get(node);
+    if (cached) return cached;
+    const out = this.convertFresh(node);
+    this.memo.set(node, out);
+    return out;
+  }
+
+  private loc(node: Node): SourceLocation {
+    return this.at(node.range?.[0] ?? 0);
+  }
+
+  private convertFresh(node: Node): PNode {
+    const loc = this.loc(node);
+    if (isSeq(node)) {
+      const items = node.items.map((i) => this.convert(i as Node));
+      if (node.tag === '!reference') return { kind: 'ref', path: items, loc };
+      return { kind: 'seq', items, loc };
+    }
+    if (isMap(node)) {
+      const entries: PEntry[] = [];
+      const merged: PEntry[] = [];
+      for (const pair of node.items) {
+        const k = pair.key as Node | null;
+        const keyLoc = k ? this.loc(k) : loc;
+        const keyValue = k && isScalar(k) ? k.value : null;
+        if (keyValue === null || keyValue === undefined || (k && !isScalar(k))) {
+          this.diags.error('GANTRY_E_INVALID_VALUE', 'a mapping key must be a plain string', keyLoc);
+          continue;
+        }
+        const value: PNode = pair.value
+          ? this.convert(pair.value as Node)
+          : { kind: 'scalar', value: null, loc: keyLoc, textOffset: null };
+        const key = String(keyValue);
+        if (key === '<<' && (k as Scalar).type === 'PLAIN') {
+          this.mergeKey(value, merged, keyLoc);
+          continue;
+        }
+        entries.push({ key, keyLoc, value });
+      }
+      // YAML merge keys: explicit keys win, then earlier merge sources win over later ones.
+      for (const m of merged) if (!entries.some((e) => e.key === m.key)) entries.push(m);
+      return { kind: 'map', entries, loc };
+    }
+    if (isScalar(node)) {
+      const v = node.value;
+      const value: ScalarValue =
+        v === null || v === undefined
+          ? null
+          : typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean'
+            ? v
+            : String(v);
+      let textOffset: number | null = null;
+      if (node.type === 'PLAIN') textOffset = 0;
+      else if (node.type === 'QUOTE_DOUBLE' || node.type === 'QUOTE_SINGLE') textOffset = 1;
+      return { kind: 'scalar', value, loc, textOffset };
+    }
+    return { kind: 'scalar', value: null, loc, textOffset: null };
+  }
+
+  private mergeKey(value: PNode, into: PEntry[], keyLoc: SourceLocation): void {
+    const sources = value.kind === 'seq' ? value.items : [value];
+    for (const s of sources) {
+      if (s.kind !== 'map') {
+        this.diags.error('GANTRY_E_INVALID_VALUE', 'a merge key `<<` expects an alias to a mapping (or a list of them)', keyLoc);
+        continue;
+      }
+      for (const e of s.entries) if (!into.some((x) => x.key === e.key)) into.push(e);
+    }
+  }
+}
