@@ -13,7 +13,8 @@ export function findPipelineFile(files: ProjectFiles): string | null {
   return null;
 }
 
-export function dirProjectFiles(root: string): ProjectFiles {
+export function dirProjectFiles(rootDir: string): ProjectFiles {
+  const root = path.resolve(rootDir);
   let listing: string[] | null = null;
   return {
     read(rel: string): string | null {
