@@ -24,16 +24,15 @@ export interface JobAssignment {
   baseEnv: Record<string, string>;
   /** Jobs whose artifacts this job downloads, in order. */
   artifactSources: { jobId: number; name: string }[];
-  /** Where the workspace goes ($CI_PROJECT_DIR); must not exist yet. */
+  /** Where the workspace goes ($CI_PROJECT_DIR): made fresh, or reset to fresh if it exists. */
   workspaceDir: string;
-  /** Where the step scripts are written (outside the workspace). */
+  /** Where a script too long to pass inline is written (outside the workspace). */
   scriptDir: string;
   timeoutSeconds: number;
   afterScriptTimeoutSeconds: number;
   /** How long a stopped job may take to exit after SIGTERM before its group gets SIGKILL. */
   graceMs: number;
   agentName: string;
-  keepWorkspace: boolean;
 }
 
 export interface AgentServices {
@@ -90,9 +89,7 @@ export async function runJob(
 
   onOutput(sectionStart('prepare_script', 'Preparing the workspace'));
   try {
-    fs.rmSync(ws, { recursive: true, force: true });
-    services.source.populate(ws);
-    fs.mkdirSync(a.scriptDir, { recursive: true });
+    services.source.materialize(ws);
   } catch (err) {
     onOutput(agentLine(`ERROR: could not prepare the workspace: ${(err as Error).message}`, 'red'));
     return { status: 'failed', exitCode: null, failureReason: 'runner_system_failure' };
@@ -118,11 +115,10 @@ export async function runJob(
     onOutput(sectionEnd('download_artifacts'));
   }
 
-  const mainPath = path.join(a.scriptDir, `step-${a.jobId}-${a.attempt}.sh`);
-  fs.writeFileSync(mainPath, stepScript([...job.beforeScript, ...job.script]));
   onOutput(sectionStart('step_script', 'Executing "step_script" stage of the job script'));
   const result = await runScript({
-    scriptPath: mainPath,
+    script: stepScript([...job.beforeScript, ...job.script]),
+    scratchDir: a.scriptDir,
     cwd: ws,
     env,
     onOutput,
@@ -134,12 +130,11 @@ export async function runJob(
   const outcome = outcomeOf(result);
 
   if (job.afterScript.length > 0 && outcome.status !== 'canceled') {
-    const afterPath = path.join(a.scriptDir, `after-${a.jobId}-${a.attempt}.sh`);
-    fs.writeFileSync(afterPath, stepScript(job.afterScript));
     onOutput(sectionStart('after_script', 'Running after_script'));
     const jobStatus = outcome.status === 'success' ? 'success' : 'failed';
     const after = await runScript({
-      scriptPath: afterPath,
+      script: stepScript(job.afterScript),
+      scratchDir: a.scriptDir,
       cwd: ws,
       env: { ...env, CI_JOB_STATUS: jobStatus },
       onOutput,
@@ -183,8 +178,6 @@ export async function runJob(
     onOutput(sectionEnd('upload_artifacts'));
   }
 
-  if (!a.keepWorkspace) fs.rm(ws, { recursive: true, force: true }, () => {});
-  fs.rm(mainPath, { force: true }, () => {});
 
   if (final.status === 'success') onOutput(agentLine('Job succeeded', 'green'));
   else if (final.status === 'timed_out') onOutput(agentLine(`ERROR: Job failed: execution took longer than ${a.timeoutSeconds} seconds`, 'red'));

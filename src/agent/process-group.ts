@@ -3,6 +3,12 @@
 // then SIGKILL to the group.
 
 import { spawn } from 'node:child_process';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+
+// Linux caps one argument at 128 KiB (MAX_ARG_STRLEN); longer scripts go through a file.
+const MAX_INLINE_SCRIPT = 100_000;
 
 export type StopReason = 'timeout' | 'canceled';
 
@@ -15,7 +21,10 @@ export interface ScriptResult {
 }
 
 export interface RunScriptOptions {
-  scriptPath: string;
+  /** The bash program, passed inline (`bash -c`): no script file to write and delete. */
+  script: string;
+  /** Where a script too long for one argument is written instead. */
+  scratchDir: string;
   cwd: string;
   env: Record<string, string>;
   onOutput: (chunk: Buffer) => void;
@@ -29,7 +38,16 @@ export function runScript(opts: RunScriptOptions): Promise<ScriptResult> {
     let stoppedFor: StopReason | null = null;
     let killTimer: NodeJS.Timeout | undefined;
     let timeoutTimer: NodeJS.Timeout | undefined;
-    const child = spawn('bash', [opts.scriptPath], {
+    let args: string[];
+    let scratch: string | null = null;
+    if (Buffer.byteLength(opts.script) < MAX_INLINE_SCRIPT) args = ['-c', opts.script, 'bash'];
+    else {
+      scratch = path.join(opts.scratchDir, `script-${process.pid}-${crypto.randomUUID()}.sh`);
+      fs.mkdirSync(opts.scratchDir, { recursive: true });
+      fs.writeFileSync(scratch, opts.script);
+      args = [scratch];
+    }
+    const child = spawn('bash', args, {
       cwd: opts.cwd,
       env: opts.env,
       detached: true, // setsid: a new process group whose id is the child's pid
@@ -73,6 +91,7 @@ export function runScript(opts: RunScriptOptions): Promise<ScriptResult> {
       clearTimeout(killTimer);
       opts.signal.removeEventListener('abort', onAbort);
       if (stoppedFor) killGroup('SIGKILL'); // nothing of a stopped job outlives it
+      if (scratch) fs.rm(scratch, { force: true }, () => {});
       resolve({ exitCode: code, signal: sig, stoppedFor });
     });
   });

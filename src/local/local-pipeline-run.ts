@@ -23,6 +23,7 @@ import type { Attempt, Job, PipelineWithJobs, Store } from '../store/store.js';
 import { jobVariables, pipelineVariables, resolveJobVariables, type PipelineFacts } from '../variables/predefined.js';
 import { DirArtifacts, DirCache } from './dir-transports.js';
 import { readRepoFacts } from './repo-facts.js';
+import { discard } from './trash.js';
 
 export interface RunObserver {
   pipelineCreated?(p: PipelineWithJobs): void;
@@ -63,13 +64,14 @@ interface QueuedAttempt {
 }
 
 interface Running {
+  slot: number;
   job: Job;
   attempt: Attempt;
   controller: AbortController;
   writer: LogWriter;
 }
 
-type Event = { kind: 'finished'; run: Running; outcome: JobOutcome };
+type Event = { kind: 'finished'; run: Running; outcome: JobOutcome; logBytes: number };
 
 export async function runLocalPipeline(opts: LocalRunOptions): Promise<LocalRunResult> {
   const now = opts.now ?? Date.now;
@@ -129,7 +131,7 @@ export async function runLocalPipeline(opts: LocalRunOptions): Promise<LocalRunR
     const finished = await run.execute();
     return { kind: 'ran', pipeline: finished, warnings: pipeline.warnings };
   } finally {
-    fs.rm(snapshotDir, { recursive: true, force: true }, () => {});
+    discard(opts.home, [snapshotDir]);
   }
 }
 
@@ -152,6 +154,8 @@ class PipelineRun {
   private readonly artifacts: DirArtifacts;
   private readonly cache: DirCache;
   private readonly buildsDir: string;
+  /** Job slots (0 .. concurrency-1): each has its workspace, reset between its jobs. */
+  private readonly freeSlots: number[];
   private canceled = false;
   private ticking = false;
   private again = false;
@@ -173,6 +177,7 @@ class PipelineRun {
     this.artifacts = new DirArtifacts(path.join(opts.home, 'artifacts'), now);
     this.cache = new DirCache(path.join(opts.home, 'cache', String(initial.pipeline.projectId)));
     this.buildsDir = path.join(opts.home, 'builds', String(initial.pipeline.id));
+    this.freeSlots = Array.from({ length: opts.concurrency }, (_, i) => opts.concurrency - 1 - i);
   }
 
   execute(): Promise<PipelineWithJobs> {
@@ -265,7 +270,7 @@ class PipelineRun {
     const busy = new Set<string>();
     for (const r of this.running.values()) if (r.job.spec.resourceGroup) busy.add(r.job.spec.resourceGroup);
     const candidates = this.queue.map((q) => ({ key: q.job.id, priority: q.job.spec.priority, resourceGroup: q.job.spec.resourceGroup, q }));
-    const picked = pickToStart(candidates, busy, this.opts.concurrency - this.running.size);
+    const picked = pickToStart(candidates, busy, this.freeSlots.length);
     for (const { q } of picked) {
       this.queue.splice(this.queue.indexOf(q), 1);
       await this.start(q);
@@ -280,11 +285,12 @@ class PipelineRun {
     attempt.startedAt = at;
     if (job.status === 'pending') await this.move(job, 'running');
     const writer = this.opts.logs.openWriter({ pipelineId: job.pipelineId, jobId: job.id, attempt: attempt.number });
-    const run: Running = { job, attempt, controller: new AbortController(), writer };
+    const slot = this.freeSlots.pop()!;
+    const run: Running = { slot, job, attempt, controller: new AbortController(), writer };
     this.running.set(job.id, run);
 
-    const jobDir = path.join(this.buildsDir, String(job.id));
-    const workspaceDir = path.join(jobDir, this.projectName);
+    // GitLab's layout: <builds>/<concurrent id>/<project>.
+    const workspaceDir = path.join(this.buildsDir, String(slot), this.projectName);
     const p = this.initial.pipeline;
     const variables = resolveJobVariables(
       {
@@ -314,6 +320,11 @@ class PipelineRun {
       writer.append(chunk);
       this.opts.observer.output?.(job, attempt.number, chunk);
     };
+    const finished = (outcome: JobOutcome) =>
+      writer.closeAsync().then(
+        (logBytes) => ({ outcome, logBytes }),
+        () => ({ outcome, logBytes: writer.size }),
+      );
     runJob(
       {
         jobId: job.id,
@@ -328,29 +339,31 @@ class PipelineRun {
         afterScriptTimeoutSeconds: 300,
         graceMs: this.opts.graceMs,
         agentName: 'local',
-        keepWorkspace: this.opts.keepWorkspaces ?? false,
       },
       { source: this.source, artifacts: this.artifacts, cache: this.cache },
       onOutput,
       run.controller.signal,
-    ).then(
-      (outcome) => {
-        this.events.push({ kind: 'finished', run, outcome });
-        this.kick();
-      },
-      (err: unknown) => {
+    )
+      .catch((err: unknown): JobOutcome => {
         onOutput(Buffer.from(`\nERROR: the agent failed: ${(err as Error).message}\n`));
-        this.events.push({ kind: 'finished', run, outcome: { status: 'failed', exitCode: null, failureReason: 'runner_system_failure' } });
+        return { status: 'failed', exitCode: null, failureReason: 'runner_system_failure' };
+      })
+      .then((outcome) => {
+        // The slot is free once the process is gone: the next job need not wait for this log's sync.
+        this.freeSlots.push(slot);
         this.kick();
-      },
-    );
+        return finished(outcome);
+      })
+      .then(({ outcome, logBytes }) => {
+        this.events.push({ kind: 'finished', run, outcome, logBytes });
+        this.kick();
+      });
   }
 
   private async apply(ev: Event): Promise<void> {
-    const { run, outcome } = ev;
+    const { run, outcome, logBytes } = ev;
     const { job, attempt } = run;
     this.running.delete(job.id);
-    const logBytes = run.writer.close();
     const at = this.now();
     await this.opts.store.finishAttempt(attempt.id, {
       status: outcome.status,
@@ -394,7 +407,7 @@ class PipelineRun {
     let status: PipelineStatus | null = this.canceled ? 'canceled' : finalStatus(this.views());
     if (status === null) return false;
     await this.opts.store.movePipeline(this.initial.pipeline.id, status, this.now());
-    if (!this.opts.keepWorkspaces) fs.rm(this.buildsDir, { recursive: true, force: true }, () => {});
+    if (!this.opts.keepWorkspaces) discard(this.opts.home, [this.buildsDir]);
     const final = await this.opts.store.getPipeline(this.initial.pipeline.id);
     this.done?.(final!);
     this.done = null;

@@ -284,6 +284,36 @@ class FileLogWriter implements LogWriter {
     this.onClose();
     return size;
   }
+
+  async closeAsync(): Promise<number> {
+    if (this.closed) return this.durable;
+    // No append may slip in while the sync runs off the event loop.
+    this.closed = true;
+    const size = this.index.size;
+    try {
+      if (this.durable !== size) {
+        await new Promise<void>((resolve, reject) => fs.fdatasync(this.fd, (err) => (err ? reject(err) : resolve())));
+        for (const dir of this.dirsToSync) await fsyncDirAsync(dir);
+        this.dirsToSync = [];
+        this.durable = size;
+      }
+    } catch (e) {
+      throw logError(`${this.file}: sync failed`, e);
+    } finally {
+      fs.close(this.fd, () => {});
+      this.onClose();
+    }
+    return this.durable;
+  }
+}
+
+async function fsyncDirAsync(dir: string): Promise<void> {
+  const handle = await fs.promises.open(dir, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
 }
 
 interface ReaderCacheEntry {

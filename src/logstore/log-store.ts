@@ -25,6 +25,8 @@ export interface LogWriter {
   sync(): number;
   /** Syncs and closes; the writer cannot be used afterwards. */
   close(): number;
+  /** Like close(), but the sync runs off the event loop, so other jobs' work goes on meanwhile. */
+  closeAsync(): Promise<number>;
 }
 
 export interface LogStore {

@@ -9,23 +9,28 @@ import { stepScript } from '../../src/agent/script.js';
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gantry-pg-'));
 after(() => fs.rmSync(dir, { recursive: true, force: true }));
 
+/** A killed process may linger as a zombie until someone reaps it: that counts as dead. */
 function alive(pid: number): boolean {
   try {
-    process.kill(pid, 0);
-    return true;
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
   } catch {
     return false;
   }
 }
 
+async function gone(pid: number): Promise<boolean> {
+  for (let i = 0; i < 50 && alive(pid); i++) await new Promise((r) => setTimeout(r, 20));
+  return !alive(pid);
+}
+
 async function run(lines: string[], opts: { timeoutMs?: number; graceMs?: number; abortAfterMs?: number } = {}) {
-  const file = path.join(dir, `s-${Math.random().toString(36).slice(2)}.sh`);
-  fs.writeFileSync(file, stepScript(lines));
   const chunks: Buffer[] = [];
   const controller = new AbortController();
   if (opts.abortAfterMs !== undefined) setTimeout(() => controller.abort(), opts.abortAfterMs);
   const result = await runScript({
-    scriptPath: file,
+    script: stepScript(lines),
+    scratchDir: dir,
     cwd: dir,
     env: { PATH: process.env.PATH ?? '/usr/bin:/bin' },
     onOutput: (c) => chunks.push(c),
@@ -64,7 +69,7 @@ describe('a job script', () => {
     const { result } = await run([`sleep 30 & echo $! > ${pidFile}`, 'sleep 30'], { timeoutMs: 300, graceMs: 200 });
     assert.equal(result.stoppedFor, 'timeout');
     const pid = Number(fs.readFileSync(pidFile, 'utf8'));
-    assert.equal(alive(pid), false, 'the background sleep survived');
+    assert.equal(await gone(pid), true, 'the background sleep survived');
   });
 
   it('a process that ignores SIGTERM is killed after the grace period', async () => {
@@ -73,6 +78,12 @@ describe('a job script', () => {
     assert.equal(result.stoppedFor, 'canceled');
     const took = Date.now() - started;
     assert.ok(took >= 450 && took < 5000, `took ${took} ms`);
+  });
+
+  it('a script too long for one argument runs from a file', async () => {
+    const { result, output } = await run([`echo ${'x'.repeat(150_000)} | wc -c`]);
+    assert.equal(result.exitCode, 0);
+    assert.match(output, /\n150001\n/);
   });
 
   it('background processes left by a finished script do not keep the job running', async () => {

@@ -1,0 +1,109 @@
+// `npm run bench`: Gantry against the physical floor and against gitlab-ci-local, side by side in
+// one run. Figures go to stdout; docs/BENCHMARKS.md explains them.
+
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fmt, GANTRY, medianOf, ROOT, tempRepo, timed } from './util.js';
+
+const RUNS = Number(process.argv[2] ?? 5);
+const GCL_VERSION = '4.72.0';
+
+function widePipeline(): string {
+  const lines = ['stages: [first, wide, last]', 'first:', '  stage: first', '  script: [ "true" ]'];
+  for (let i = 1; i <= 200; i++) lines.push(`wide_${i}:`, '  stage: wide', '  script: [ "true" ]');
+  lines.push('last:', '  stage: last', '  script: [ "true" ]');
+  return `${lines.join('\n')}\n`;
+}
+
+/** gitlab-ci-local is installed once into .bench-cache (never a dependency of Gantry). */
+function gitlabCiLocal(): string | null {
+  const dir = path.join(ROOT, '.bench-cache', `gitlab-ci-local-${GCL_VERSION}`);
+  const bin = path.join(dir, 'node_modules', '.bin', 'gitlab-ci-local');
+  if (fs.existsSync(bin)) return bin;
+  try {
+    fs.mkdirSync(dir, { recursive: true });
+    execFileSync('npm', ['install', '--no-audit', '--no-fund', '--prefix', dir, `gitlab-ci-local@${GCL_VERSION}`], { stdio: 'ignore' });
+    return fs.existsSync(bin) ? bin : null;
+  } catch {
+    return null;
+  }
+}
+
+async function gantryRun(repo: string, extra: string[]): Promise<{ ms: number; json: { status: string; jobs: { startedAt: string; finishedAt: string }[] } }> {
+  const home = fs.mkdtempSync(path.join(os.tmpdir(), 'gantry-bench-home-'));
+  try {
+    const r = await timed(process.execPath, [GANTRY, 'run', '--json', '--quiet', ...extra], { cwd: repo, env: { ...process.env, GANTRY_HOME: home, NO_COLOR: '1' } });
+    const json = JSON.parse(r.stdout);
+    if (r.code !== 0 || json.status !== 'success') throw new Error(`gantry run failed: exit ${r.code}, status ${json.status}`);
+    return { ms: r.ms, json };
+  } finally {
+    fs.rmSync(home, { recursive: true, force: true });
+  }
+}
+
+const FLOOR_SCRIPT = `
+const { spawn } = require('node:child_process');
+let started = 0, done = 0;
+const next = () => {
+  if (started >= 202) return;
+  started++;
+  spawn('bash', ['-c', 'true'], { stdio: 'ignore' }).on('exit', () => { done++; next(); });
+};
+next(); next();
+`;
+
+async function wide(): Promise<void> {
+  console.log(`\n## Wide pipeline: 1 -> 200 -> 1 jobs of \`true\`, concurrency 2 (median of ${RUNS})`);
+  const repo = tempRepo({ '.gantry.yml': widePipeline(), '.gitignore': '.gitlab-ci-local/\n' });
+  fs.copyFileSync(path.join(repo, '.gantry.yml'), path.join(repo, '.gitlab-ci.yml'));
+  execFileSync('git', ['add', '-A'], { cwd: repo });
+  execFileSync('git', ['-c', 'user.name=b', '-c', 'user.email=b@localhost', 'commit', '-qm', 'gcl'], { cwd: repo });
+  const floorNode = await medianOf(RUNS, async () => (await timed(process.execPath, ['-e', FLOOR_SCRIPT])).ms);
+  const floorXargs = await medianOf(RUNS, async () => (await timed('bash', ['-c', 'seq 202 | xargs -P2 -I{} bash -c true'])).ms);
+  const gantry = await medianOf(RUNS, async () => (await gantryRun(repo, ['--concurrency', '2'])).ms);
+  const rows: [string, number][] = [
+    ['floor: node spawning 202 `bash -c true`, 2 at a time', floorNode.median],
+    ['floor: xargs -P2 spawning 202 `bash -c true`', floorXargs.median],
+    ['gantry run --concurrency 2', gantry.median],
+  ];
+  const gcl = gitlabCiLocal();
+  if (gcl) {
+    const g = await medianOf(Math.min(RUNS, 3), async () => {
+      const r = await timed(process.execPath, [gcl, '--concurrency', '2', '--quiet'], { cwd: repo, env: { ...process.env, NO_COLOR: '1' } });
+      if (r.code !== 0) throw new Error(`gitlab-ci-local exited ${r.code}`);
+      return r.ms;
+    });
+    rows.push([`gitlab-ci-local ${GCL_VERSION} --concurrency 2`, g.median]);
+  } else rows.push([`gitlab-ci-local ${GCL_VERSION}: could not be installed (npm registry unreachable?)`, NaN]);
+  for (const [name, ms] of rows) console.log(`${name.padEnd(62)} ${Number.isNaN(ms) ? '-' : fmt(ms).padStart(9)}`);
+  console.log(`gantry / node floor: ${(gantry.median / floorNode.median).toFixed(2)}x (target <= 1.5x); gantry / xargs floor: ${(gantry.median / floorXargs.median).toFixed(2)}x`);
+  fs.rmSync(repo, { recursive: true, force: true });
+}
+
+async function bigLog(): Promise<void> {
+  const bytes = 200_000_000;
+  const script = `yes 'gantry benchmark line: the quick brown fox jumps over the lazy dog 0123456789' | head -c ${bytes}`;
+  console.log(`\n## One job printing ${bytes / 1e6} MB (median of ${RUNS})`);
+  const repo = tempRepo({ '.gantry.yml': `big:\n  script:\n    - ${JSON.stringify(script)}\n` });
+  const out = path.join(repo, 'out.txt');
+  const toFile = await medianOf(RUNS, async () => (await timed('bash', ['-c', `set -eo pipefail; ${script} > ${out}`])).ms);
+  fs.rmSync(out, { force: true });
+  let jobMs = 0;
+  const gantry = await medianOf(RUNS, async () => {
+    const r = await gantryRun(repo, []);
+    const j = r.json.jobs[0]!;
+    jobMs = Date.parse(j.finishedAt) - Date.parse(j.startedAt);
+    return r.ms;
+  });
+  console.log(`${'the script with its output sent to a file'.padEnd(62)} ${fmt(toFile.median).padStart(9)}`);
+  console.log(`${'gantry run (whole command: start, clone, compile, run, store log)'.padEnd(62)} ${fmt(gantry.median).padStart(9)}`);
+  console.log(`${'  of which the job itself (startedAt -> finishedAt, last run)'.padEnd(62)} ${fmt(jobMs).padStart(9)}`);
+  console.log(`gantry / file: ${(gantry.median / toFile.median).toFixed(2)}x (target <= 1.3x); ingest ${(bytes / 1e6 / (gantry.median / 1000)).toFixed(0)} MB/s end to end`);
+  fs.rmSync(repo, { recursive: true, force: true });
+}
+
+console.log(`# Gantry benchmarks — ${os.cpus().length} CPUs, Node ${process.version}, ${new Date().toISOString()}`);
+await wide();
+await bigLog();

@@ -1,0 +1,42 @@
+// Deleting a pipeline's workspaces costs as much disk work as making them. The user should not
+// wait for it: directories are renamed into $GANTRY_HOME/trash (instant) and removed by a
+// detached `rm -rf` that outlives `gantry run`; whatever a crash leaves there goes next time.
+
+import { spawn } from 'node:child_process';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+
+export function discard(home: string, dirs: readonly string[]): void {
+  const trash = path.join(home, 'trash');
+  try {
+    fs.mkdirSync(trash, { recursive: true });
+  } catch {
+    return;
+  }
+  let moved = 0;
+  for (const dir of dirs) {
+    try {
+      fs.renameSync(dir, path.join(trash, crypto.randomUUID()));
+      moved++;
+    } catch {
+      // already gone
+    }
+  }
+  emptyTrash(home, moved > 0);
+}
+
+/** Removes everything in the trash in the background; `force` even if nothing new was added. */
+export function emptyTrash(home: string, force = true): void {
+  const trash = path.join(home, 'trash');
+  let entries: string[];
+  try {
+    entries = fs.readdirSync(trash);
+  } catch {
+    return;
+  }
+  if (entries.length === 0 || !force) return;
+  const child = spawn('rm', ['-rf', '--', ...entries.map((e) => path.join(trash, e))], { detached: true, stdio: 'ignore' });
+  child.on('error', () => {});
+  child.unref();
+}
