@@ -12,6 +12,8 @@ const EXTENDS = new Set(['extends']);
 /** Resolves `extends` for every definition; returns name -> merged mapping without `extends`. */
 export function resolveExtends(defs: Map<string, PMap>, diags: Diagnostics): Map<string, PMap> {
   const done = new Map<string, PMap>();
+  // Levels of inheritance below each resolved definition (0 = extends nothing).
+  const depth = new Map<string, number>();
   const visiting: string[] = [];
 
   function resolve(name: string, def: PMap): PMap {
@@ -20,6 +22,7 @@ export function resolveExtends(defs: Map<string, PMap>, diags: Diagnostics): Map
     const ext = entry(def, 'extends');
     if (!ext) {
       done.set(name, def);
+      depth.set(name, 0);
       return def;
     }
     visiting.push(name);
@@ -44,14 +47,17 @@ export function resolveExtends(defs: Map<string, PMap>, diags: Diagnostics): Map
         diags.error('GANTRY_E_EXTENDS_CYCLE', `extends form a cycle: ${[...visiting.slice(at), p.name].join(' -> ')}`, p.loc);
         continue;
       }
-      if (visiting.length >= MAX_DEPTH) {
-        diags.error('GANTRY_E_EXTENDS_CYCLE', `extends nests more than ${MAX_DEPTH} levels deep: ${[...visiting, p.name].join(' -> ')}`, p.loc);
+      const resolved = resolve(p.name, parent);
+      const levels = (depth.get(p.name) ?? 0) + 1;
+      if (levels > MAX_DEPTH) {
+        diags.error('GANTRY_E_EXTENDS_CYCLE', `\`${name}\` extends more than ${MAX_DEPTH} levels deep (through ${p.name})`, p.loc);
         continue;
       }
-      const resolved = resolve(p.name, parent);
+      depth.set(name, Math.max(depth.get(name) ?? 0, levels));
       merged = merged ? mergeMaps(merged, resolved) : resolved;
     }
     visiting.pop();
+    if (!depth.has(name)) depth.set(name, 0);
     const own = withoutKeys(def, EXTENDS);
     const out = merged ? { ...mergeMaps(merged, own), loc: def.loc } : own;
     done.set(name, out);
