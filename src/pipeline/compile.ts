@@ -247,7 +247,9 @@ function withDefaults(r: Reader, name: string, job: PMap, defaults: PMap | null)
   const inheritEntry = entry(job, 'inherit');
   const inherit = inheritEntry ? readInherit(r, inheritEntry.value, `${name}:inherit`).default : true;
   if (inherit === false) return job;
-  const extra = defaults.entries.filter((d) => !entry(job, d.key) && (inherit === true || inherit.includes(d.key)));
+  const extra = defaults.entries.filter(
+    (d) => (DEFAULT_KEYWORDS as readonly string[]).includes(d.key) && !entry(job, d.key) && (inherit === true || inherit.includes(d.key)),
+  );
   return extra.length === 0 ? job : { ...job, entries: [...job.entries, ...extra] };
 }
 

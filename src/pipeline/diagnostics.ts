@@ -9,7 +9,8 @@ export type WarningCode = 'GANTRY_W_IGNORED_KEYWORD' | 'GANTRY_W_DEPRECATED';
 export class Diagnostics {
   readonly errors: Diagnostic[] = [];
   readonly warnings: Diagnostic[] = [];
-  // The same template can be inherited by many jobs; its faults are reported once.
+  // One diagnostic per position: a template inherited by many jobs is reported once, and a
+  // failed !reference does not cascade into "empty script" at the same place.
   private readonly seen = new Set<string>();
 
   error(code: ErrorCode, message: string, location: SourceLocation): void {
@@ -25,7 +26,7 @@ export class Diagnostics {
   }
 
   private push(list: Diagnostic[], d: Diagnostic): void {
-    const key = `${d.code}\0${d.location.file}\0${d.location.line}\0${d.location.column}\0${d.message}`;
+    const key = `${d.severity}\0${d.location.file}\0${d.location.line}\0${d.location.column}`;
     if (this.seen.has(key)) return;
     this.seen.add(key);
     list.push(d);

@@ -3,7 +3,7 @@
 // too, up to GitLab's nesting limit.
 
 import type { Diagnostics } from './diagnostics.js';
-import { entry, type PEntry, type PMap, type PNode, type PRef } from './node.js';
+import { describe, entry, type PEntry, type PMap, type PNode, type PRef } from './node.js';
 
 const MAX_NESTING = 10;
 
@@ -18,7 +18,7 @@ export function resolveReferences(root: PMap, diags: Diagnostics): PMap {
     const keys: string[] = [];
     for (const p of ref.path) {
       if (p.kind !== 'scalar' || p.value === null || typeof p.value === 'boolean') {
-        diags.error('GANTRY_E_INVALID_VALUE', '!reference expects a list of keys, like !reference [.setup, script]', p.loc);
+        diags.error('GANTRY_E_INVALID_VALUE', `!reference expects a list of keys, like !reference [.setup, script], not ${describe(p)}`, ref.loc);
         return null;
       }
       keys.push(String(p.value));
