@@ -28,6 +28,8 @@ export interface JobAssignment {
   workspaceDir: string;
   /** Where a script too long to pass inline is written (outside the workspace). */
   scriptDir: string;
+  /** The file the job's output is spooled to (outside the workspace; reused, emptied per step). */
+  spoolPath: string;
   timeoutSeconds: number;
   afterScriptTimeoutSeconds: number;
   /** How long a stopped job may take to exit after SIGTERM before its group gets SIGKILL. */
@@ -119,6 +121,7 @@ export async function runJob(
   const result = await runScript({
     script: stepScript([...job.beforeScript, ...job.script]),
     scratchDir: a.scriptDir,
+    spoolPath: a.spoolPath,
     cwd: ws,
     env,
     onOutput,
@@ -135,6 +138,7 @@ export async function runJob(
     const after = await runScript({
       script: stepScript(job.afterScript),
       scratchDir: a.scriptDir,
+      spoolPath: a.spoolPath,
       cwd: ws,
       env: { ...env, CI_JOB_STATUS: jobStatus },
       onOutput,

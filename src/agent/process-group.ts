@@ -1,6 +1,11 @@
 // Runs one bash script as the leader of its own process group, so that stopping it (timeout,
 // cancel) reaches every process the script started: SIGTERM to the group, a grace period,
 // then SIGKILL to the group.
+//
+// The script's stdout and stderr go straight into a spool file (O_APPEND, so the two keep their
+// order), not through a pipe: a job printing hundreds of megabytes writes at file speed instead of
+// waiting on our reads 64 KiB at a time. We tail the spool, on inotify events and a short timer,
+// in reads of up to 1 MiB, and hand what we read to `onOutput`.
 
 import { spawn } from 'node:child_process';
 import crypto from 'node:crypto';
@@ -25,6 +30,8 @@ export interface RunScriptOptions {
   script: string;
   /** Where a script too long for one argument is written instead. */
   scratchDir: string;
+  /** The spool file for the output; emptied first. Reusing one per job slot saves creating one per step. */
+  spoolPath: string;
   cwd: string;
   env: Record<string, string>;
   onOutput: (chunk: Buffer) => void;
@@ -47,14 +54,19 @@ export function runScript(opts: RunScriptOptions): Promise<ScriptResult> {
       fs.writeFileSync(scratch, opts.script);
       args = [scratch];
     }
-    const child = spawn('bash', args, {
-      cwd: opts.cwd,
-      env: opts.env,
-      detached: true, // setsid: a new process group whose id is the child's pid
-      // The script sends its stderr into stdout itself (exec 2>&1) so the two keep their order;
-      // the stderr pipe only catches what bash says before that line runs.
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const writeFd = fs.openSync(opts.spoolPath, fs.constants.O_WRONLY | fs.constants.O_APPEND | fs.constants.O_CREAT | fs.constants.O_TRUNC);
+    const tail = new SpoolTail(opts.spoolPath, opts.onOutput);
+    let child;
+    try {
+      child = spawn('bash', args, {
+        cwd: opts.cwd,
+        env: opts.env,
+        detached: true, // setsid: a new process group whose id is the child's pid
+        stdio: ['ignore', writeFd, writeFd],
+      });
+    } finally {
+      fs.closeSync(writeFd);
+    }
     const killGroup = (sig: NodeJS.Signals) => {
       if (child.pid === undefined) return;
       try {
@@ -74,10 +86,9 @@ export function runScript(opts: RunScriptOptions): Promise<ScriptResult> {
     else opts.signal.addEventListener('abort', onAbort, { once: true });
     if (opts.timeoutMs !== null) timeoutTimer = setTimeout(() => stop('timeout'), opts.timeoutMs);
 
-    child.stdout.on('data', (chunk: Buffer) => opts.onOutput(chunk));
-    child.stderr.on('data', (chunk: Buffer) => opts.onOutput(chunk));
+    let spawnError: Error | null = null;
     child.on('error', (err) => {
-      opts.onOutput(Buffer.from(`gantry: could not start bash: ${err.message}\n`));
+      spawnError = err;
     });
     // Background processes a finished script left behind would hold the pipe open, and the job,
     // forever: when bash exits, the rest of its group goes with it.
@@ -85,14 +96,91 @@ export function runScript(opts: RunScriptOptions): Promise<ScriptResult> {
     child.on('exit', () => {
       if (!stoppedFor) killGroup('SIGKILL');
     });
-    // 'close', not 'exit': resolve only once all output has been read.
     child.on('close', (code, sig) => {
       clearTimeout(timeoutTimer);
       clearTimeout(killTimer);
       opts.signal.removeEventListener('abort', onAbort);
       if (stoppedFor) killGroup('SIGKILL'); // nothing of a stopped job outlives it
       if (scratch) fs.rm(scratch, { force: true }, () => {});
-      resolve({ exitCode: code, signal: sig, stoppedFor });
+      // Everything the group wrote is in the spool now: read it to the end before resolving.
+      void tail.finish().then(() => {
+        if (spawnError) opts.onOutput(Buffer.from(`gantry: could not start bash: ${(spawnError as Error).message}\n`));
+        resolve({ exitCode: code, signal: sig, stoppedFor });
+      });
     });
   });
+}
+
+const FIRST_READ_SIZE = 64 << 10;
+const READ_SIZE = 1 << 20;
+const POLL_MS = 50;
+
+/** Follows a growing file from its start and hands each new piece to `onData`. */
+class SpoolTail {
+  private fd: number;
+  private pos = 0;
+  private reading: Promise<void> | null = null;
+  private again = false;
+  private readonly watcher: fs.FSWatcher | null;
+  private readonly timer: NodeJS.Timeout;
+
+  constructor(
+    file: string,
+    private readonly onData: (chunk: Buffer) => void,
+  ) {
+    this.fd = fs.openSync(file, 'r');
+    let watcher: fs.FSWatcher | null = null;
+    try {
+      watcher = fs.watch(file, { persistent: false }, () => this.poke());
+      watcher.on('error', () => {});
+    } catch {
+      watcher = null; // no inotify here: the timer alone keeps the output flowing
+    }
+    this.watcher = watcher;
+    this.timer = setInterval(() => this.poke(), POLL_MS);
+  }
+
+  private poke(): void {
+    if (this.reading) {
+      this.again = true;
+      return;
+    }
+    this.reading = this.drain().finally(() => {
+      this.reading = null;
+      if (this.again) {
+        this.again = false;
+        this.poke();
+      }
+    });
+  }
+
+  // Most jobs print little: start small, and read in big pieces only once output comes fast.
+  private buf = Buffer.allocUnsafe(FIRST_READ_SIZE);
+
+  private async drain(): Promise<void> {
+    for (;;) {
+      const buf = this.buf;
+      const n = await new Promise<number>((resolve) =>
+        fs.read(this.fd, buf, 0, buf.length, this.pos, (err, bytes) => resolve(err ? 0 : bytes)),
+      );
+      if (n <= 0) return;
+      this.pos += n;
+      const full = n === buf.length;
+      // Small pieces are copied out (a consumer may keep them); big ones take the buffer along.
+      if (n < buf.length / 4) this.onData(Buffer.from(buf.subarray(0, n)));
+      else {
+        this.buf = Buffer.allocUnsafe(full ? READ_SIZE : buf.length);
+        this.onData(buf.subarray(0, n));
+      }
+      if (!full) return;
+    }
+  }
+
+  async finish(): Promise<void> {
+    clearInterval(this.timer);
+    this.watcher?.close();
+    while (this.reading) await this.reading;
+    await this.drain();
+    fs.closeSync(this.fd);
+  }
 }

@@ -19,7 +19,7 @@ function echoOf(line: string): string {
 
 /** A step script: `lines` run in order, the first failure ends it. */
 export function stepScript(lines: readonly string[]): string {
-  const out = ['exec 2>&1 </dev/null', 'set -eo pipefail', 'set +o noclobber'];
+  const out = ['set -eo pipefail', 'set +o noclobber'];
   for (const line of lines) {
     out.push(echoOf(line));
     out.push(line);

@@ -335,6 +335,7 @@ class PipelineRun {
         artifactSources,
         workspaceDir,
         scriptDir: path.join(this.buildsDir, 'scripts'),
+        spoolPath: path.join(this.buildsDir, String(slot), 'output.spool'),
         timeoutSeconds,
         afterScriptTimeoutSeconds: 300,
         graceMs: this.opts.graceMs,

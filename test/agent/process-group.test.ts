@@ -31,6 +31,7 @@ async function run(lines: string[], opts: { timeoutMs?: number; graceMs?: number
   const result = await runScript({
     script: stepScript(lines),
     scratchDir: dir,
+    spoolPath: path.join(dir, `spool-${Math.random().toString(36).slice(2)}`),
     cwd: dir,
     env: { PATH: process.env.PATH ?? '/usr/bin:/bin' },
     onOutput: (c) => chunks.push(c),
