@@ -10,6 +10,8 @@ export const ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname)
 export const GANTRY_BIN = path.join(ROOT, 'bin', 'gantry');
 
 export interface Sandbox {
+  /** The temp directory holding repo/ and home/; free for scratch files, removed by cleanup(). */
+  base: string;
   repo: string;
   home: string;
   write(file: string, text: string): void;
@@ -27,6 +29,7 @@ export function sandbox(files: Record<string, string> = {}, opts: { branch?: str
     execFileSync('git', ['-c', 'user.name=Test', '-c', 'user.email=test@localhost', ...args], { cwd: repo, encoding: 'utf8' });
   git('init', '-q', '-b', opts.branch ?? 'main');
   const sb: Sandbox = {
+    base,
     repo,
     home,
     write(file, text) {
@@ -55,9 +58,11 @@ export interface CliResult {
 }
 
 export function gantryEnv(home: string, extra: Record<string, string> = {}): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { ...process.env, GANTRY_HOME: home, GANTRY_KILL_GRACE_MS: '300', ...extra };
+  // NO_COLOR and GANTRY_DEBUG from the caller's shell are dropped; a test may set them in `extra`.
+  const env: NodeJS.ProcessEnv = { ...process.env, GANTRY_HOME: home, GANTRY_KILL_GRACE_MS: '300' };
   delete env.NO_COLOR;
-  return env;
+  delete env.GANTRY_DEBUG;
+  return { ...env, ...extra };
 }
 
 export function startGantry(sb: Sandbox, args: string[], extraEnv: Record<string, string> = {}): ChildProcess {
@@ -126,3 +131,66 @@ export async function logsOf(sb: Sandbox, pipelineId: number, job: string, attem
   if (r.code !== 0) throw new Error(`gantry logs failed: ${r.stderr}`);
   return r.out;
 }
+
+/** `gantry logs` as raw bytes. */
+export async function logBytes(sb: Sandbox, pipelineId: number, job: string, attempt?: number): Promise<Buffer> {
+  const r = await gantry(sb, ['logs', String(pipelineId), job, ...(attempt ? ['--attempt', String(attempt)] : [])]);
+  if (r.code !== 0) throw new Error(`gantry logs failed: ${r.stderr}`);
+  return r.stdout;
+}
+
+/** Runs `fn` with a fresh sandbox and always removes it afterwards. */
+export async function withSandbox<T>(
+  files: Record<string, string>,
+  fn: (sb: Sandbox) => Promise<T>,
+  opts: { branch?: string; commit?: boolean } = {},
+): Promise<T> {
+  const sb = sandbox(files, opts);
+  try {
+    return await fn(sb);
+  } finally {
+    sb.cleanup();
+  }
+}
+
+/** `gantry pipelines --json` parsed. */
+export async function pipelinesJson(sb: Sandbox, args: string[] = []) {
+  const r = await gantry(sb, ['pipelines', '--json', ...args]);
+  if (r.code !== 0) throw new Error(`gantry pipelines failed (exit ${r.code}): ${r.stderr}`);
+  return JSON.parse(r.out) as {
+    items: { id: number; project: string | null; status: string; ref: string; sha: string; source: string; createdAt: string; startedAt: string | null; finishedAt: string | null }[];
+    next: number | null;
+  };
+}
+
+/** Lines `KEY=VALUE` a job printed, from its log (echoed `$ ...` lines are skipped). */
+export function printedVars(log: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const line of log.split('\n')) {
+    const m = /^([A-Z][A-Z0-9_]*)=(.*)$/.exec(line);
+    if (m) out[m[1]!] = m[2]!;
+  }
+  return out;
+}
+
+/** Runs the real CLI in any directory (not necessarily a sandbox's repository). */
+export function gantryIn(cwd: string, home: string, args: string[], extraEnv: Record<string, string> = {}): Promise<CliResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [GANTRY_BIN, ...args], { cwd, env: gantryEnv(home, extraEnv), stdio: ['ignore', 'pipe', 'pipe'] });
+    const out: Buffer[] = [];
+    let err = '';
+    child.stdout.on('data', (d: Buffer) => out.push(d));
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => {
+      const stdout = Buffer.concat(out);
+      resolve({ code, stdout, stderr: err, out: stdout.toString() });
+    });
+  });
+}
+
+export const ISO_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$/;
+export const ms = (iso: string | null): number => {
+  if (iso === null) throw new Error('expected a timestamp, got null');
+  return Date.parse(iso);
+};

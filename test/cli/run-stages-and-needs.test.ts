@@ -1,0 +1,183 @@
+// `gantry run` orders jobs the way GitLab does: stage by stage, except where `needs` makes a DAG;
+// the job set is GitLab's (hidden and rules-excluded jobs are not jobs); `--json` is one object.
+
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { ISO_UTC, ms, runJson, withSandbox } from '../helpers/gantry.js';
+
+describe('gantry run: stages and needs', () => {
+  it('starts a later stage only after every job of the earlier stage finished', async () => {
+    await withSandbox(
+      {
+        '.gantry.yml': `stages: [build, test, deploy]
+slow-build:
+  stage: build
+  script: sleep 0.6
+fast-build:
+  stage: build
+  script: "true"
+unit:
+  stage: test
+  script: "true"
+lint:
+  stage: test
+  script: "true"
+ship:
+  stage: deploy
+  script: "true"
+`,
+      },
+      async (sb) => {
+        const r = await runJson(sb, ['--concurrency', '4']);
+        assert.equal(r.code, 0, r.stderr);
+        assert.equal(r.pipeline.status, 'success');
+        const buildEnd = Math.max(ms(r.job('slow-build').finishedAt), ms(r.job('fast-build').finishedAt));
+        for (const t of ['unit', 'lint']) assert.ok(ms(r.job(t).startedAt) >= buildEnd, `${t} started before the build stage finished`);
+        const testEnd = Math.max(ms(r.job('unit').finishedAt), ms(r.job('lint').finishedAt));
+        assert.ok(ms(r.job('ship').startedAt) >= testEnd, 'ship started before the test stage finished');
+        // Jobs of one stage run side by side.
+        assert.ok(ms(r.job('fast-build').startedAt) < ms(r.job('slow-build').finishedAt));
+      },
+    );
+  });
+
+  it('lets a job with `needs` start before the rest of the earlier stages finish, and `needs: []` at once', async () => {
+    await withSandbox(
+      {
+        '.gantry.yml': `stages: [build, test, deploy]
+slow:
+  stage: build
+  script: sleep 1
+quick:
+  stage: build
+  script: "true"
+after-quick:
+  stage: deploy
+  needs: [quick]
+  script: "true"
+independent:
+  stage: deploy
+  needs: []
+  script: "true"
+staged:
+  stage: test
+  script: "true"
+`,
+      },
+      async (sb) => {
+        const r = await runJson(sb, ['--concurrency', '4']);
+        assert.equal(r.code, 0, r.stderr);
+        const slowEnd = ms(r.job('slow').finishedAt);
+        assert.ok(ms(r.job('after-quick').startedAt) >= ms(r.job('quick').finishedAt), 'a job started before what it needs finished');
+        assert.ok(ms(r.job('after-quick').startedAt) < slowEnd, '`needs: [quick]` still waited for the whole build stage');
+        assert.ok(ms(r.job('independent').startedAt) < slowEnd, '`needs: []` waited for the build stage');
+        assert.ok(ms(r.job('staged').startedAt) >= slowEnd, 'a stage-mode job did not wait for its earlier stage');
+      },
+    );
+  });
+
+  it('runs .pre first and .post last, and puts a job without `stage` in `test`', async () => {
+    await withSandbox(
+      {
+        '.gantry.yml': `post-job:
+  stage: .post
+  script: "true"
+default-stage:
+  script: sleep 0.2
+build-job:
+  stage: build
+  script: sleep 0.2
+pre-job:
+  stage: .pre
+  script: sleep 0.2
+`,
+      },
+      async (sb) => {
+        const r = await runJson(sb, ['--concurrency', '4']);
+        assert.equal(r.code, 0, r.stderr);
+        assert.equal(r.job('default-stage').stage, 'test');
+        const order = ['pre-job', 'build-job', 'default-stage', 'post-job'];
+        for (let i = 1; i < order.length; i++) {
+          assert.ok(ms(r.job(order[i]!).startedAt) >= ms(r.job(order[i - 1]!).finishedAt), `${order[i]} started before ${order[i - 1]} finished`);
+        }
+      },
+    );
+  });
+
+  it("creates exactly GitLab's job set: hidden jobs and rules-excluded jobs are not jobs", async () => {
+    await withSandbox(
+      {
+        '.gantry.yml': `.template:
+  script: echo from template
+built:
+  extends: .template
+never:
+  script: "true"
+  rules:
+    - when: never
+not-matching:
+  script: "true"
+  rules:
+    - if: $NOPE == "yes"
+matching:
+  script: "true"
+  rules:
+    - if: $CI_COMMIT_BRANCH == "main"
+except-main:
+  script: "true"
+  except: [main]
+`,
+      },
+      async (sb) => {
+        const r = await runJson(sb);
+        assert.equal(r.code, 0, r.stderr);
+        assert.deepEqual(r.pipeline.jobs.map((j) => j.name).sort(), ['built', 'matching']);
+      },
+    );
+  });
+
+  it('prints exactly one JSON object with the documented shape and ISO-8601 UTC timestamps', async () => {
+    await withSandbox(
+      {
+        '.gantry.yml': `a:
+  script: echo "some output that must not reach stdout"
+b:
+  needs: [a]
+  script: "true"
+`,
+      },
+      async (sb) => {
+        const r = await runJson(sb);
+        assert.equal(r.code, 0, r.stderr);
+        // One object, one line: no log lines or summary on stdout.
+        const text = r.out.trim();
+        assert.equal(text.split('\n').length, 1, `stdout has more than one line:\n${r.out}`);
+        assert.ok(text.startsWith('{') && text.endsWith('}'));
+        assert.ok(!r.out.includes('some output'), 'job output went to stdout under --json');
+        const p = r.pipeline;
+        assert.deepEqual(Object.keys(p).sort(), ['createdAt', 'finishedAt', 'id', 'jobs', 'ref', 'sha', 'source', 'startedAt', 'status'].sort());
+        assert.equal(typeof p.id, 'number');
+        assert.equal(p.ref, 'main');
+        assert.equal(p.sha, sb.git('rev-parse', 'HEAD').trim());
+        for (const t of [p.createdAt, p.startedAt, p.finishedAt]) assert.match(String(t), ISO_UTC);
+        assert.ok(ms(p.createdAt) <= ms(p.startedAt) && ms(p.startedAt) <= ms(p.finishedAt));
+        assert.equal(p.jobs.length, 2);
+        for (const j of p.jobs) {
+          assert.deepEqual(
+            Object.keys(j).sort(),
+            ['allowFailure', 'attempts', 'exitCode', 'failureReason', 'finishedAt', 'id', 'name', 'stage', 'startedAt', 'status', 'when'].sort(),
+          );
+          assert.match(String(j.startedAt), ISO_UTC);
+          assert.match(String(j.finishedAt), ISO_UTC);
+          assert.equal(j.status, 'success');
+          assert.equal(j.attempts, 1);
+          assert.equal(j.exitCode, 0);
+          assert.equal(j.failureReason, null);
+          assert.equal(j.allowFailure, false);
+          assert.equal(j.when, 'on_success');
+          assert.ok(ms(p.startedAt) <= ms(j.startedAt) && ms(j.finishedAt) <= ms(p.finishedAt));
+        }
+      },
+    );
+  });
+});
