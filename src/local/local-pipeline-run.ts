@@ -24,6 +24,7 @@ import { jobVariables, pipelineVariables, resolveJobVariables, type PipelineFact
 import { DirArtifacts, DirCache } from './dir-transports.js';
 import { readRepoFacts } from './repo-facts.js';
 import { discard } from './trash.js';
+import { claimPipeline } from './orphans.js';
 
 export interface RunObserver {
   pipelineCreated?(p: PipelineWithJobs): void;
@@ -126,10 +127,15 @@ export async function runLocalPipeline(opts: LocalRunOptions): Promise<LocalRunR
       jobs: pipeline.jobs,
       createdAt: now(),
     });
-    opts.observer.pipelineCreated?.(created);
-    const run = new PipelineRun(opts, created, snapshot, predefined, project.name, now);
-    const finished = await run.execute();
-    return { kind: 'ran', pipeline: finished, warnings: pipeline.warnings };
+    const release = claimPipeline(opts.home, created.pipeline.id);
+    try {
+      opts.observer.pipelineCreated?.(created);
+      const run = new PipelineRun(opts, created, snapshot, predefined, project.name, now);
+      const finished = await run.execute();
+      return { kind: 'ran', pipeline: finished, warnings: pipeline.warnings };
+    } finally {
+      release();
+    }
   } finally {
     discard(opts.home, [snapshotDir]);
   }
