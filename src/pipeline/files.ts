@@ -2,8 +2,9 @@
 // walks lazily because most pipelines never use `exists` or include globs.
 
 import { readFileSync, readdirSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import path from 'node:path';
-import picomatch from 'picomatch';
+import type PicomatchModule from 'picomatch';
 import type { ProjectFiles } from './types.js';
 
 export const PIPELINE_FILES = ['.gantry.yml', '.gitlab-ci.yml'] as const;
@@ -65,18 +66,25 @@ export function normalizePath(p: string): string {
   return p.replace(/^\.\//, '').replace(/^\/+/, '');
 }
 
+// Loaded on first glob: most pipelines have none, and `gantry run` starts cold.
+let picomatchModule: typeof PicomatchModule | null = null;
+function picomatch(): typeof PicomatchModule {
+  picomatchModule ??= createRequire(import.meta.url)('picomatch') as typeof PicomatchModule;
+  return picomatchModule;
+}
+
 const matchers = new Map<string, (s: string) => boolean>();
 
 /** GitLab matches with File.fnmatch(PATHNAME | DOTMATCH | EXTGLOB): `**` crosses directories, dots match. */
 export function globMatcher(glob: string): (s: string) => boolean {
   let m = matchers.get(glob);
   if (!m) {
-    m = picomatch(normalizePath(glob), { dot: true });
+    m = picomatch()(normalizePath(glob), { dot: true });
     matchers.set(glob, m);
   }
   return m;
 }
 
 export function isGlob(p: string): boolean {
-  return picomatch.scan(p).isGlob;
+  return picomatch().scan(p).isGlob;
 }

@@ -1,9 +1,11 @@
 // The compiler's own YAML tree: every node carries the file, line and column it was written at,
 // so that positions survive includes, !reference, extends and default merging unchanged.
 
-import { LineCounter, parseDocument, isAlias, isMap, isScalar, isSeq, Scalar, type Document, type Node } from 'yaml';
+import { createRequire } from 'node:module';
+import type { Document, Node, Scalar } from 'yaml';
 import type { SourceLocation } from '../domain/errors.js';
 import type { Diagnostics } from './diagnostics.js';
+import { fastParseYaml } from './fast-yaml.js';
 
 export type ScalarValue = string | number | boolean | null;
 
@@ -58,6 +60,15 @@ export function describe(node: PNode): string {
   }
 }
 
+// Loaded on first use: most pipelines never leave the fast path, and loading the library costs
+// more than compiling them in the cold process of `gantry run`.
+type YamlModule = typeof import('yaml');
+let yamlModule: YamlModule | null = null;
+function yaml(): YamlModule {
+  yamlModule ??= createRequire(import.meta.url)('yaml') as YamlModule;
+  return yamlModule;
+}
+
 const REFERENCE_TAG = {
   tag: '!reference',
   collection: 'seq' as const,
@@ -67,6 +78,12 @@ const REFERENCE_TAG = {
 
 /** Parses one file; YAML errors become diagnostics and the result is null. */
 export function parseYaml(file: string, text: string, diags: Diagnostics): PNode | null {
+  return fastParseYaml(file, text) ?? parseYamlFull(file, text, diags);
+}
+
+/** The `yaml` library's parser: the whole language, the real error messages. */
+export function parseYamlFull(file: string, text: string, diags: Diagnostics): PNode | null {
+  const { LineCounter, parseDocument } = yaml();
   const lc = new LineCounter();
   const doc = parseDocument(text, {
     lineCounter: lc,
@@ -105,7 +122,7 @@ class Converter {
   ) {}
 
   convert(node: Node): PNode {
-    if (isAlias(node)) {
+    if (yaml().isAlias(node)) {
       const target = node.resolve(this.doc);
       if (!target) return { kind: 'scalar', value: null, loc: this.loc(node), textOffset: null };
       return this.convert(target);
@@ -122,6 +139,7 @@ class Converter {
   }
 
   private convertFresh(node: Node): PNode {
+    const { isMap, isScalar, isSeq } = yaml();
     const loc = this.loc(node);
     if (isSeq(node)) {
       const items = node.items.map((i) => this.convert(i as Node));

@@ -1,0 +1,31 @@
+// `gantry run` compiles on its benchmarked path: a 1 -> 200 -> 1 pipeline must take milliseconds.
+
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { compilePipeline, memoryProjectFiles } from '../../src/pipeline/index.js';
+
+function fanOut(width: number): string {
+  const lines = ['stages: [prepare, work, collect]', 'prepare:', '  stage: prepare', '  script: [echo prepare]'];
+  for (let i = 0; i < width; i++) {
+    lines.push(`work-${i}:`, '  stage: work', '  script: [echo work]', '  rules:', '    - if: $CI_COMMIT_BRANCH == "main" || $FORCE');
+  }
+  lines.push('collect:', '  stage: collect', '  script: [echo collect]');
+  return `${lines.join('\n')}\n`;
+}
+
+test('a 1 -> 200 -> 1 pipeline compiles in a few milliseconds', () => {
+  const files = memoryProjectFiles({ '.gantry.yml': fanOut(200) });
+  const ctx = { variables: { CI_COMMIT_BRANCH: 'main' }, changedFiles: null, files };
+  const first = compilePipeline('.gantry.yml', ctx);
+  assert.equal(first.ok, true);
+  if (first.ok !== true) return;
+  assert.equal(first.pipeline.jobs.length, 202);
+  assert.equal(first.pipeline.jobs.at(-1)!.needs.length, 201);
+  const runs = 20;
+  const start = process.hrtime.bigint();
+  for (let i = 0; i < runs; i++) compilePipeline('.gantry.yml', ctx);
+  const ms = Number(process.hrtime.bigint() - start) / 1e6 / runs;
+  // Generous bound for slow CI machines; locally this is well under 10 ms.
+  assert.ok(ms < 50, `compiling took ${ms.toFixed(2)} ms`);
+  console.log(`# compile 1 -> 200 -> 1: ${ms.toFixed(2)} ms`);
+});
