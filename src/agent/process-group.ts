@@ -15,6 +15,26 @@ import path from 'node:path';
 // Linux caps one argument at 128 KiB (MAX_ARG_STRLEN); longer scripts go through a file.
 const MAX_INLINE_SCRIPT = 100_000;
 
+/**
+ * bash's absolute path, looked up once: spawning by bare name makes the child try execve on
+ * every PATH entry before the right one, and the parent waits for that on every job.
+ */
+let bashPath: string | null = null;
+function resolveBash(env: Record<string, string>): string {
+  if (bashPath) return bashPath;
+  for (const dir of (env.PATH ?? '/usr/bin:/bin').split(':')) {
+    if (!dir) continue;
+    const candidate = path.join(dir, 'bash');
+    try {
+      fs.accessSync(candidate, fs.constants.X_OK);
+      return (bashPath = candidate);
+    } catch {
+      // not here
+    }
+  }
+  return 'bash';
+}
+
 export type StopReason = 'timeout' | 'canceled';
 
 export interface ScriptResult {
@@ -58,7 +78,7 @@ export function runScript(opts: RunScriptOptions): Promise<ScriptResult> {
     const tail = new SpoolTail(opts.spoolPath, opts.onOutput);
     let child;
     try {
-      child = spawn('bash', args, {
+      child = spawn(resolveBash(opts.env), args, {
         cwd: opts.cwd,
         env: opts.env,
         detached: true, // setsid: a new process group whose id is the child's pid

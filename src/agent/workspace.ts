@@ -123,9 +123,12 @@ class Snapshot implements SourceSnapshot {
 
 export interface SnapshotOptions {
   repoRoot: string;
+  /** The repository's git directory (its index) and common git directory (its objects). */
+  gitDir: string;
+  commonGitDir: string;
   /** The commit to check out, or null for a repository without commits. */
   sha: string | null;
-  /** Put the working tree's uncommitted and untracked (not ignored) files on top of the commit. */
+  /** The working tree as it is (uncommitted and untracked, not ignored, files included) instead of the commit alone. */
   includeWorkingTree: boolean;
   dest: string;
 }
@@ -135,15 +138,16 @@ export async function makeSnapshot(opts: SnapshotOptions): Promise<SourceSnapsho
   fs.rmSync(dest, { recursive: true, force: true });
   fs.mkdirSync(path.dirname(dest), { recursive: true });
   try {
-    if (sha) {
+    if (!opts.includeWorkingTree && sha) {
       // --shared borrows the repository's objects: cloning costs a few files, not the history.
       await git(repoRoot, ['clone', '--quiet', '--shared', '--no-checkout', '--template=', repoRoot, dest]);
       await git(dest, ['checkout', '--quiet', '--detach', sha]);
       slimGitDir(path.join(dest, '.git'));
     } else {
       fs.mkdirSync(dest);
+      if (sha) writeGitDir(path.join(dest, '.git'), opts);
+      await copyWorkingTree(repoRoot, dest);
     }
-    if (opts.includeWorkingTree) await overlayWorkingTree(repoRoot, dest);
   } catch (err) {
     throw new GantryError('GANTRY_E_WORKSPACE', `could not prepare the sources: ${(err as Error).message.split('\n')[0]}`);
   }
@@ -162,13 +166,31 @@ function slimGitDir(gitDir: string): void {
   }
 }
 
-async function overlayWorkingTree(repoRoot: string, dest: string): Promise<void> {
-  const present = (await gitMaybe(repoRoot, ['ls-files', '-z', '--cached', '--others', '--exclude-standard'])) ?? '';
-  const deleted = (await gitMaybe(repoRoot, ['ls-files', '-z', '--deleted'])) ?? '';
-  const gone = new Set(deleted.split('\0').filter(Boolean));
-  for (const rel of gone) fs.rmSync(path.join(dest, rel), { force: true });
-  for (const rel of present.split('\0')) {
-    if (!rel || gone.has(rel)) continue;
+/**
+ * The same minimal git directory, written directly instead of cloned (two git processes fewer):
+ * a detached HEAD at the commit, the repository's objects borrowed through `alternates`, and a
+ * copy of its index, so `git status` in a job shows the same changes as in the working tree.
+ */
+function writeGitDir(dir: string, opts: SnapshotOptions): void {
+  fs.mkdirSync(path.join(dir, 'objects', 'info'), { recursive: true });
+  fs.mkdirSync(path.join(dir, 'refs'));
+  fs.writeFileSync(path.join(dir, 'HEAD'), `${opts.sha}\n`);
+  fs.writeFileSync(path.join(dir, 'config'), '[core]\n\trepositoryformatversion = 0\n\tfilemode = true\n\tbare = false\n');
+  fs.writeFileSync(path.join(dir, 'objects', 'info', 'alternates'), `${path.join(opts.commonGitDir, 'objects')}\n`);
+  try {
+    fs.copyFileSync(path.join(opts.gitDir, 'index'), path.join(dir, 'index'));
+  } catch {
+    // no index yet: git treats that as an empty one
+  }
+}
+
+async function copyWorkingTree(repoRoot: string, dest: string): Promise<void> {
+  // Tracked files (as they are now) and untracked ones that are not ignored; a tracked file
+  // deleted in the working tree is listed but missing, and stays missing.
+  const listed = (await gitMaybe(repoRoot, ['ls-files', '-z', '--cached', '--others', '--exclude-standard'])) ?? '';
+  const made = new Set<string>();
+  for (const rel of new Set(listed.split('\0'))) {
+    if (!rel) continue;
     const from = path.join(repoRoot, rel);
     const to = path.join(dest, rel);
     let st: fs.Stats;
@@ -177,9 +199,12 @@ async function overlayWorkingTree(repoRoot: string, dest: string): Promise<void>
     } catch {
       continue;
     }
-    if (st.isDirectory()) continue; // a submodule: not supported, left as the commit has it
-    fs.mkdirSync(path.dirname(to), { recursive: true });
-    fs.rmSync(to, { force: true });
+    if (st.isDirectory()) continue; // a submodule: not supported
+    const parent = path.dirname(to);
+    if (!made.has(parent)) {
+      fs.mkdirSync(parent, { recursive: true });
+      made.add(parent);
+    }
     if (st.isSymbolicLink()) fs.symlinkSync(fs.readlinkSync(from), to);
     else fs.copyFileSync(from, to);
   }

@@ -81,7 +81,14 @@ export async function runLocalPipeline(opts: LocalRunOptions): Promise<LocalRunR
   if (opts.useCommit && !repo.sha) throw new GantryError('GANTRY_E_USAGE', '--commit needs a commit, and this repository has none');
 
   const snapshotDir = path.join(opts.home, 'snapshots', crypto.randomUUID());
-  const snapshot = await makeSnapshot({ repoRoot: repo.root, sha: repo.sha, includeWorkingTree: !opts.useCommit, dest: snapshotDir });
+  const snapshot = await makeSnapshot({
+    repoRoot: repo.root,
+    gitDir: repo.gitDir,
+    commonGitDir: repo.commonGitDir,
+    sha: repo.sha,
+    includeWorkingTree: !opts.useCommit,
+    dest: snapshotDir,
+  });
   try {
     const files = dirProjectFiles(snapshot.dir);
     const file = opts.pipelineFile ? path.relative(repo.root, path.resolve(opts.cwd, opts.pipelineFile)) : findPipelineFile(files);

@@ -6,6 +6,9 @@ import { GantryError } from '../domain/errors.js';
 
 export interface RepoFacts {
   root: string;
+  /** The repository's git directory (a worktree's own) and the one holding its objects. */
+  gitDir: string;
+  commonGitDir: string;
   name: string;
   sha: string | null;
   ref: string;
@@ -17,14 +20,17 @@ export interface RepoFacts {
 }
 
 export async function readRepoFacts(cwd: string): Promise<RepoFacts> {
-  const root = await gitMaybe(cwd, ['rev-parse', '--show-toplevel']);
-  if (!root) throw new GantryError('GANTRY_E_NOT_A_REPOSITORY', `${cwd} is not inside a git repository (run \`git init\` first)`);
-  // One git call for most facts: the commit and the symbolic ref (which fails when detached).
-  const [log, branch, originHead] = await Promise.all([
-    gitMaybe(root, ['log', '-1', '--format=%H%x00%an <%ae>%x00%cI%x00%B']),
-    gitMaybe(root, ['symbolic-ref', '--quiet', '--short', 'HEAD']),
-    gitMaybe(root, ['symbolic-ref', '--quiet', '--short', 'refs/remotes/origin/HEAD']),
+  // Every question at once: each git process costs milliseconds, and they are independent.
+  const [dirs, log, branch, originHead] = await Promise.all([
+    gitMaybe(cwd, ['rev-parse', '--path-format=absolute', '--show-toplevel', '--git-dir', '--git-common-dir']),
+    gitMaybe(cwd, ['log', '-1', '--format=%H%x00%an <%ae>%x00%cI%x00%B']),
+    gitMaybe(cwd, ['symbolic-ref', '--quiet', '--short', 'HEAD']),
+    gitMaybe(cwd, ['symbolic-ref', '--quiet', '--short', 'refs/remotes/origin/HEAD']),
   ]);
+  const [root, gitDir, commonGitDir] = (dirs ?? '').split('\n');
+  if (!root || !gitDir || !commonGitDir) {
+    throw new GantryError('GANTRY_E_NOT_A_REPOSITORY', `${cwd} is not inside a git repository (run \`git init\` first)`);
+  }
   let sha: string | null = null;
   let author = '';
   let timestamp: string | null = null;
@@ -48,6 +54,8 @@ export async function readRepoFacts(cwd: string): Promise<RepoFacts> {
   const defaultBranch = originHead ? originHead.replace(/^origin\//, '') : branch && ['main', 'master'].includes(branch) ? branch : 'main';
   return {
     root,
+    gitDir,
+    commonGitDir,
     name: path.basename(root),
     sha,
     ref: ref || 'main',
