@@ -45,7 +45,7 @@ function compile(file: string, ctx: CompileContext, diags: Diagnostics): Compile
   if (!loaded) return null;
   const root = resolveReferences(loaded, diags);
   const r = new Reader(diags);
-  const top = readTopLevel(r, root, file);
+  const top = readTopLevel(r, root);
 
   const resolved = resolveExtends(top.defs, diags);
   if (top.defaults) readJob(r, 'default', top.defaults.loc, top.defaults, { isDefault: true });
@@ -155,7 +155,7 @@ function compile(file: string, ctx: CompileContext, diags: Diagnostics): Compile
   };
 }
 
-function readTopLevel(r: Reader, root: PMap, file: string): TopLevel {
+function readTopLevel(r: Reader, root: PMap): TopLevel {
   const top: TopLevel = {
     stages: DEFAULT_STAGES,
     variables: {},
@@ -238,7 +238,6 @@ function readTopLevel(r: Reader, root: PMap, file: string): TopLevel {
     const extra = deprecatedGlobals.filter((g) => !entry(base, g.key));
     top.defaults = { ...base, entries: [...base.entries, ...extra] };
   }
-  void file;
   return top;
 }
 

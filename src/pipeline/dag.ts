@@ -41,9 +41,12 @@ export function buildDag(jobs: DagJob[], defined: Set<string>, diags: Diagnostic
 
   const resolveName = (name: string): DagJob[] | null => byBase.get(name) ?? (byName.has(name) ? [byName.get(name)!] : null);
 
+  // Where each edge was written, for pointing a cycle error at a `needs:` entry.
+  const edgeLocs: Map<string, SourceLocation>[] = [];
   const results: DagResult[] = jobs.map((job) => {
-    let needs: NeedEdge[] = [];
+    const needs: NeedEdge[] = [];
     const needLocs = new Map<string, SourceLocation>();
+    edgeLocs.push(needLocs);
     if (job.needs !== null) {
       for (const n of job.needs) {
         let targets = resolveName(n.job);
@@ -111,15 +114,14 @@ export function buildDag(jobs: DagJob[], defined: Set<string>, diags: Diagnostic
     }
     const candidates = needs.filter((e) => e.artifacts).map((e) => e.job);
     const artifactSources = deps ? candidates.filter((n) => deps!.has(n)) : candidates;
-    return { needs, needsMode: job.needs === null ? 'stage' : 'dag', artifactSources, _locs: needLocs } as DagResult & { _locs: Map<string, SourceLocation> };
+    return { needs, needsMode: job.needs === null ? 'stage' : 'dag', artifactSources };
   });
 
-  findCycles(jobs, results as (DagResult & { _locs: Map<string, SourceLocation> })[], diags);
-  for (const r of results) delete (r as Partial<{ _locs: unknown }>)._locs;
+  findCycles(jobs, results, edgeLocs, diags);
   return results;
 }
 
-function findCycles(jobs: DagJob[], results: (DagResult & { _locs: Map<string, SourceLocation> })[], diags: Diagnostics): void {
+function findCycles(jobs: DagJob[], results: DagResult[], edgeLocs: Map<string, SourceLocation>[], diags: Diagnostics): void {
   const index = new Map<string, number>();
   jobs.forEach((j, i) => index.set(j.name, i));
   const state = new Uint8Array(jobs.length); // 0 new, 1 on the stack, 2 done
@@ -147,7 +149,7 @@ function findCycles(jobs: DagJob[], results: (DagResult & { _locs: Map<string, S
       if (state[v] === 1) {
         const from = stack.indexOf(v);
         const path = [...stack.slice(from), v].map((i) => jobs[i]!.name);
-        const loc = results[u]!._locs.get(jobs[v]!.name) ?? jobs[u]!.loc;
+        const loc = edgeLocs[u]!.get(jobs[v]!.name) ?? jobs[u]!.loc;
         diags.error('GANTRY_E_PIPELINE_CYCLE', `needs form a cycle: ${path.join(' -> ')}`, loc);
       } else if (state[v] === 0) {
         state[v] = 1;

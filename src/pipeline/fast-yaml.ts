@@ -258,7 +258,8 @@ function findMapColon(text: string): number {
     const { end } = quoted(text, 0);
     return text[end] === ':' && (end + 1 === text.length || text[end + 1] === ' ') ? end : -1;
   }
-  if (PLAIN_START_BAD.has(c) || c === '?' || c === '[' || c === '{') return c === '?' || c === '[' || c === '{' ? fail() : -1;
+  // Flow collections, `?` complex keys and other indicators never start a simple key.
+  if (PLAIN_START_BAD.has(c) || c === '?') return -1;
   for (let i = 0; i < text.length; i++) {
     if (text[i] === ':' && (i + 1 === text.length || text[i + 1] === ' ')) return i;
     if (text[i] === '#' && i > 0 && text[i - 1] === ' ') return -1;
