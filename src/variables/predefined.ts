@@ -96,8 +96,10 @@ export function jobVariables(j: JobFacts): Record<string, string> {
 /**
  * All of a job's variables by GitLab's precedence, lowest first: predefined pipeline variables,
  * the file's global variables, the job's variables, the trigger's variables; job-level predefined
- * variables cannot be overridden. Values may refer to other variables ($VAR, ${VAR}): they are
- * expanded against the whole set, as the runner does.
+ * variables cannot be overridden. Values from the pipeline file may refer to other variables
+ * ($VAR, ${VAR}), also through further references; they are expanded against the whole set
+ * (a cycle stops at the variable that closes it). Predefined and trigger values are data, taken
+ * literally: a `$` in a commit message or a --var value stays a `$`.
  */
 export function resolveJobVariables(
   layers: {
@@ -110,11 +112,23 @@ export function resolveJobVariables(
   expand: (value: string, vars: Record<string, string>) => string,
 ): Record<string, string> {
   const raw = { ...layers.pipeline, ...layers.file, ...layers.job, ...layers.trigger, ...layers.predefinedJob };
+  const fromFile = (k: string) =>
+    !(k in layers.trigger) && !(k in layers.predefinedJob) && (k in layers.job || k in layers.file);
   const out: Record<string, string> = {};
-  for (const [k, val] of Object.entries(raw)) {
-    // Only the file's variables are expressions; a commit message or a --var value is data.
-    const fromFile = (k in layers.job && layers.job[k] === val) || (k in layers.file && layers.file[k] === val);
-    out[k] = fromFile && val.includes('$') ? expand(val, raw) : val;
-  }
+  const busy = new Set<string>();
+  const get = (k: string): string => {
+    if (k in out) return out[k]!;
+    const value = raw[k]!;
+    if (!fromFile(k) || !value.includes('$') || busy.has(k)) return value;
+    busy.add(k);
+    const deps: Record<string, string> = {};
+    for (const m of value.matchAll(/\$\{?([A-Za-z_][A-Za-z0-9_]*)/g)) {
+      const name = m[1]!;
+      if (Object.prototype.hasOwnProperty.call(raw, name)) deps[name] = get(name);
+    }
+    busy.delete(k);
+    return (out[k] = expand(value, deps));
+  };
+  for (const k of Object.keys(raw)) out[k] = get(k);
   return out;
 }

@@ -93,6 +93,8 @@ talk:
     child.stdout!.resume();
     child.stderr!.resume();
     const pid = await waitFor('the job to start', () => fs.existsSync(path.join(marks, 'pid')) && Number(fs.readFileSync(path.join(marks, 'pid'), 'utf8')));
+    // The log can be read while the job runs; kill only once the lines are in it.
+    for (let i = 0; i < 100 && !/line 3\n/.test(await logsOf(sb, 1, 'talk').catch(() => '')); i++) await new Promise((r) => setTimeout(r, 50));
     child.kill('SIGKILL');
     await new Promise((resolve) => child.on('close', resolve));
     try {
