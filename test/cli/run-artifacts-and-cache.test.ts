@@ -229,4 +229,71 @@ consumer:
       },
     );
   });
+  it('with `needs` or `dependencies`, downloads only the named jobs\' artifacts; honours `artifacts:exclude`', async () => {
+    await withSandbox(
+      {
+        '.gantry.yml': `stages: [build, test]
+a:
+  stage: build
+  script:
+    - mkdir -p a && echo a > a/file.txt && echo log > a/debug.log
+  artifacts:
+    paths: [a/]
+    exclude: ["a/*.log"]
+b:
+  stage: build
+  script:
+    - mkdir -p b && echo b > b/file.txt
+  artifacts:
+    paths: [b/]
+needs-a:
+  stage: test
+  needs: [a]
+  script:
+    - test -e a/file.txt
+    - test ! -e a/debug.log
+    - test ! -e b/file.txt
+depends-on-b:
+  stage: test
+  dependencies: [b]
+  script:
+    - test ! -e a/file.txt
+    - test -e b/file.txt
+`,
+      },
+      async (sb) => {
+        const r = await runJson(sb);
+        assert.equal(r.code, 0, r.stderr);
+        assert.equal(r.job('needs-a').status, 'success');
+        assert.equal(r.job('depends-on-b').status, 'success');
+      },
+    );
+  });
+
+  it('changes a `cache:key:files` key when the named file changes', async () => {
+    await withSandbox(
+      {
+        'lock.txt': 'v1\n',
+        '.gantry.yml': `job:
+  cache:
+    key:
+      files: [lock.txt]
+    paths: [.deps/]
+  script:
+    - if [ -f .deps/stamp ]; then echo "HIT $(cat .deps/stamp)"; else echo MISS; fi
+    - mkdir -p .deps && echo "$(cat lock.txt)" > .deps/stamp
+`,
+      },
+      async (sb) => {
+        const first = await runJson(sb);
+        assert.match(await logsOf(sb, first.pipeline.id, 'job'), /^MISS$/m);
+        const same = await runJson(sb);
+        assert.match(await logsOf(sb, same.pipeline.id, 'job'), /^HIT v1$/m);
+        sb.write('lock.txt', 'v2\n');
+        sb.commit('bump');
+        const changed = await runJson(sb);
+        assert.match(await logsOf(sb, changed.pipeline.id, 'job'), /^MISS$/m);
+      },
+    );
+  });
 });

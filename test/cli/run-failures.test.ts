@@ -211,4 +211,87 @@ passing:
       },
     );
   });
+  it('an allowed failure does not trigger on_failure jobs', async () => {
+    await withSandbox(
+      {
+        '.gantry.yml': `stages: [build, test]
+flaky:
+  stage: build
+  allow_failure: true
+  script: exit 1
+on-failure:
+  stage: test
+  when: on_failure
+  script: "true"
+`,
+      },
+      async (sb) => {
+        const r = await runJson(sb);
+        assert.equal(r.code, 0, r.stderr);
+        assert.equal(r.pipeline.status, 'success');
+        assert.equal(r.job('on-failure').status, 'skipped');
+      },
+    );
+  });
+
+  it('a timed-out job with `allow_failure: true` leaves the pipeline successful', async () => {
+    await withSandbox({ '.gantry.yml': 'slow:\n  timeout: 1s\n  allow_failure: true\n  script: sleep 30\n' }, async (sb) => {
+      const r = await runJson(sb);
+      assert.equal(r.job('slow').status, 'timed_out');
+      assert.equal(r.pipeline.status, 'success');
+      assert.equal(r.code, 0);
+    });
+  });
+
+  it('a manual job from `rules` with `allow_failure: true` does not block the pipeline', async () => {
+    await withSandbox(
+      { '.gantry.yml': 'stages: [a, b]\ngate:\n  stage: a\n  script: "true"\n  rules:\n    - when: manual\n      allow_failure: true\nafter:\n  stage: b\n  script: "true"\n' },
+      async (sb) => {
+        const r = await runJson(sb);
+        assert.equal(r.code, 0, r.stderr);
+        assert.equal(r.pipeline.status, 'success');
+        assert.equal(r.job('gate').status, 'manual');
+        assert.equal(r.job('after').status, 'success');
+      },
+    );
+  });
+
+  it('uses `default: before_script` unless the job has its own, and stops at the first failing line of either', async () => {
+    await withSandbox(
+      {
+        '.gantry.yml': `default:
+  before_script:
+    - echo default-before
+inherits:
+  script: echo inherits-script
+overrides:
+  before_script:
+    - echo own-before
+    - exit 5
+  script: echo never
+`,
+      },
+      async (sb) => {
+        const r = await runJson(sb);
+        assert.equal(r.code, 1);
+        const a = await logsOf(sb, r.pipeline.id, 'inherits');
+        assert.match(a, /^default-before$/m);
+        assert.match(a, /^inherits-script$/m);
+        const b = await logsOf(sb, r.pipeline.id, 'overrides');
+        assert.doesNotMatch(b, /^default-before$/m);
+        assert.match(b, /^own-before$/m);
+        assert.doesNotMatch(b, /^never$/m);
+        assert.equal(r.job('overrides').exitCode, 5);
+      },
+    );
+  });
+
+  it('fails a job on a failing command inside a pipe (pipefail) as GitLab\'s bash does', async () => {
+    await withSandbox({ '.gantry.yml': 'job:\n  script:\n    - false | cat\n    - echo after-pipe\n' }, async (sb) => {
+      const r = await runJson(sb);
+      assert.equal(r.code, 1);
+      assert.equal(r.job('job').status, 'failed');
+      assert.doesNotMatch(await logsOf(sb, r.pipeline.id, 'job'), /^after-pipe$/m);
+    });
+  });
 });

@@ -155,4 +155,25 @@ second-job:
       assert.match(noJob.stderr, /nope/);
     });
   });
+  it('echoes a multi-line command by its first line, as GitLab does, and runs all of it', async () => {
+    await withSandbox({ '.gantry.yml': 'job:\n  script:\n    - |\n      echo line-one\n      echo line-two\n' }, async (sb) => {
+      const r = await runJson(sb);
+      assert.equal(r.code, 0, r.stderr);
+      const log = await logsOf(sb, r.pipeline.id, 'job');
+      assert.match(log, /\$ echo line-one # collapsed multi-line command/);
+      assert.match(log, /^line-one$/m);
+      assert.match(log, /^line-two$/m);
+    });
+  });
+
+  it('--quiet shows job states and the summary, not job output', async () => {
+    await withSandbox({ '.gantry.yml': 'job:\n  script: echo should-not-show\n' }, async (sb) => {
+      const r = await gantry(sb, ['run', '--quiet']);
+      assert.equal(r.code, 0, r.stderr);
+      assert.doesNotMatch(r.out, /should-not-show/);
+      assert.match(r.out, /Pipeline #\d+ success/);
+      const p = Number(/Pipeline #(\d+)/.exec(r.out)![1]);
+      assert.match(await logsOf(sb, p, 'job'), /^should-not-show$/m);
+    });
+  });
 });

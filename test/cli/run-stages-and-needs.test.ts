@@ -180,4 +180,86 @@ b:
       },
     );
   });
+  it('lets a job `need` a job of its own stage, and waits for every instance of a needed `parallel` job', async () => {
+    await withSandbox(
+      {
+        '.gantry.yml': `first:
+  stage: test
+  script: sleep 0.4
+second:
+  stage: test
+  needs: [first]
+  script: "true"
+shard:
+  stage: build
+  parallel: 3
+  script: sleep 0.$CI_NODE_INDEX
+merge:
+  stage: test
+  needs: [shard]
+  script: "true"
+`,
+      },
+      async (sb) => {
+        const r = await runJson(sb, ['--concurrency', '4']);
+        assert.equal(r.code, 0, r.stderr);
+        assert.ok(ms(r.job('second').startedAt) >= ms(r.job('first').finishedAt), 'second started before the job it needs in its own stage');
+        const shardsEnd = Math.max(...[1, 2, 3].map((i) => ms(r.job(`shard ${i}/3`).finishedAt)));
+        assert.ok(ms(r.job('merge').startedAt) >= shardsEnd, 'merge started before every shard finished');
+      },
+    );
+  });
+
+  it('runs one job at a time per `resource_group`', async () => {
+    await withSandbox(
+      {
+        '.gantry.yml': `deploy-a:
+  resource_group: production
+  script: sleep 0.3
+deploy-b:
+  resource_group: production
+  script: sleep 0.3
+other:
+  script: sleep 0.3
+`,
+      },
+      async (sb) => {
+        const r = await runJson(sb, ['--concurrency', '4']);
+        assert.equal(r.code, 0, r.stderr);
+        const [x, y] = [r.job('deploy-a'), r.job('deploy-b')].sort((p, q) => ms(p.startedAt) - ms(q.startedAt));
+        assert.ok(ms(y!.startedAt) >= ms(x!.finishedAt), 'two jobs of one resource group overlapped');
+        assert.ok(ms(r.job('other').startedAt) < ms(x!.finishedAt), 'a job outside the group waited for it');
+      },
+    );
+  });
+
+  it('marks a pipeline whose every job was skipped as skipped (not success: exit 1)', async () => {
+    await withSandbox({ '.gantry.yml': 'only-on-failure:\n  when: on_failure\n  script: "true"\n' }, async (sb) => {
+      const r = await runJson(sb);
+      assert.equal(r.job('only-on-failure').status, 'skipped');
+      assert.equal(r.pipeline.status, 'skipped');
+      assert.equal(r.code, 1);
+    });
+  });
+
+  it('selects jobs by `only`/`except` refs: branches and tags', async () => {
+    const file = `on-tags:
+  only: [tags]
+  script: "true"
+not-on-tags:
+  except: [tags]
+  script: "true"
+on-main:
+  only: [main]
+  script: "true"
+`;
+    await withSandbox({ '.gantry.yml': file }, async (sb) => {
+      const onBranch = await runJson(sb);
+      assert.deepEqual(onBranch.pipeline.jobs.map((j) => j.name).sort(), ['not-on-tags', 'on-main']);
+      sb.git('tag', 'v1');
+      sb.git('checkout', '-q', 'v1');
+      const onTag = await runJson(sb);
+      assert.deepEqual(onTag.pipeline.jobs.map((j) => j.name), ['on-tags']);
+    });
+  });
 });
