@@ -5,7 +5,6 @@ import { createRequire } from 'node:module';
 import type { Document, Node, Scalar } from 'yaml';
 import type { SourceLocation } from '../domain/errors.js';
 import type { Diagnostics } from './diagnostics.js';
-import { fastParseYaml } from './fast-yaml.js';
 
 export type ScalarValue = string | number | boolean | null;
 
@@ -60,8 +59,7 @@ export function describe(node: PNode): string {
   }
 }
 
-// Loaded on first use: most pipelines never leave the fast path, and loading the library costs
-// more than compiling them in the cold process of `gantry run`.
+// Loaded on first use, so commands that never read a pipeline file do not pay for it.
 type YamlModule = typeof import('yaml');
 let yamlModule: YamlModule | null = null;
 function yaml(): YamlModule {
@@ -78,7 +76,7 @@ const REFERENCE_TAG = {
 
 /** Parses one file; YAML errors become diagnostics and the result is null. */
 export function parseYaml(file: string, text: string, diags: Diagnostics): PNode | null {
-  return fastParseYaml(file, text) ?? parseYamlFull(file, text, diags);
+  return parseYamlFull(file, text, diags);
 }
 
 /** The `yaml` library's parser: the whole language, the real error messages. */
