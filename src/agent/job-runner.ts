@@ -11,6 +11,7 @@ import { expandVariables } from '../pipeline/index.js';
 import { collectPaths } from './collect-paths.js';
 import { runScript, type ScriptResult } from './process-group.js';
 import { agentLine, sectionEnd, sectionStart, stepScript } from './script.js';
+import type { Launcher } from './launcher/launcher.js';
 import type { ArtifactTransport, CacheTransport } from './transports.js';
 import type { SourceSnapshot } from './workspace.js';
 
@@ -39,6 +40,7 @@ export interface JobAssignment {
 
 export interface AgentServices {
   source: SourceSnapshot;
+  launcher: Launcher;
   artifacts: ArtifactTransport;
   cache: CacheTransport;
 }
@@ -128,6 +130,7 @@ export async function runJob(
     timeoutMs: a.timeoutSeconds * 1000,
     graceMs: a.graceMs,
     signal,
+    launcher: services.launcher,
   });
   onOutput(sectionEnd('step_script'));
   const outcome = outcomeOf(result);
@@ -145,6 +148,7 @@ export async function runJob(
       timeoutMs: a.afterScriptTimeoutSeconds * 1000,
       graceMs: a.graceMs,
       signal,
+      launcher: services.launcher,
     });
     if (after.exitCode !== 0) onOutput(agentLine(`WARNING: after_script failed, but the job's status is not changed`, 'yellow'));
     onOutput(sectionEnd('after_script'));

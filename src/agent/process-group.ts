@@ -2,12 +2,15 @@
 // cancel) reaches every process the script started: SIGTERM to the group, a grace period,
 // then SIGKILL to the group.
 //
+// Processes are started by a Launcher (launcher/): normally a small separate process, because
+// fork() from this big one is slow and blocks its loop.
+//
 // The script's stdout and stderr go straight into a spool file (O_APPEND, so the two keep their
 // order), not through a pipe: a job printing hundreds of megabytes writes at file speed instead of
 // waiting on our reads 64 KiB at a time. We tail the spool, on inotify events and a short timer,
 // in reads of up to 1 MiB, and hand what we read to `onOutput`.
 
-import { spawn } from 'node:child_process';
+import type { Launched, Launcher } from './launcher/launcher.js';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -58,76 +61,65 @@ export interface RunScriptOptions {
   timeoutMs: number | null;
   graceMs: number;
   signal: AbortSignal;
+  launcher: Launcher;
 }
 
 export function runScript(opts: RunScriptOptions): Promise<ScriptResult> {
-  return new Promise((resolve) => {
-    let stoppedFor: StopReason | null = null;
-    let killTimer: NodeJS.Timeout | undefined;
-    let timeoutTimer: NodeJS.Timeout | undefined;
-    let args: string[];
-    let scratch: string | null = null;
-    if (Buffer.byteLength(opts.script) < MAX_INLINE_SCRIPT) args = ['-c', opts.script, 'bash'];
-    else {
-      scratch = path.join(opts.scratchDir, `script-${process.pid}-${crypto.randomUUID()}.sh`);
-      fs.mkdirSync(opts.scratchDir, { recursive: true });
-      fs.writeFileSync(scratch, opts.script);
-      args = [scratch];
-    }
-    const writeFd = fs.openSync(opts.spoolPath, fs.constants.O_WRONLY | fs.constants.O_APPEND | fs.constants.O_CREAT | fs.constants.O_TRUNC);
-    const tail = new SpoolTail(opts.spoolPath, opts.onOutput);
-    let child;
-    try {
-      child = spawn(resolveBash(opts.env), args, {
-        cwd: opts.cwd,
-        env: opts.env,
-        detached: true, // setsid: a new process group whose id is the child's pid
-        stdio: ['ignore', writeFd, writeFd],
-      });
-    } finally {
-      fs.closeSync(writeFd);
-    }
-    const killGroup = (sig: NodeJS.Signals) => {
-      if (child.pid === undefined) return;
-      try {
-        process.kill(-child.pid, sig);
-      } catch {
-        // the group is already gone
-      }
-    };
-    const stop = (why: StopReason) => {
-      if (stoppedFor) return;
-      stoppedFor = why;
-      killGroup('SIGTERM');
-      killTimer = setTimeout(() => killGroup('SIGKILL'), opts.graceMs);
-    };
-    const onAbort = () => stop('canceled');
-    if (opts.signal.aborted) onAbort();
-    else opts.signal.addEventListener('abort', onAbort, { once: true });
-    if (opts.timeoutMs !== null) timeoutTimer = setTimeout(() => stop('timeout'), opts.timeoutMs);
+  let args: string[];
+  let scratch: string | null = null;
+  if (Buffer.byteLength(opts.script) < MAX_INLINE_SCRIPT) args = ['-c', opts.script, 'bash'];
+  else {
+    scratch = path.join(opts.scratchDir, `script-${process.pid}-${crypto.randomUUID()}.sh`);
+    fs.mkdirSync(opts.scratchDir, { recursive: true });
+    fs.writeFileSync(scratch, opts.script);
+    args = [scratch];
+  }
+  const removeScratch = () => {
+    if (scratch) fs.rm(scratch, { force: true }, () => {});
+  };
+  return opts.launcher
+    .launch({ file: resolveBash(opts.env), args, cwd: opts.cwd, env: opts.env, outputPath: opts.spoolPath })
+    .then(
+      (launched) => supervise(launched, opts),
+      (err: Error) => {
+        opts.onOutput(Buffer.from(`gantry: could not start bash: ${err.message}\n`));
+        return { exitCode: null, signal: null, stoppedFor: null } satisfies ScriptResult;
+      },
+    )
+    .finally(removeScratch);
+}
 
-    let spawnError: Error | null = null;
-    child.on('error', (err) => {
-      spawnError = err;
-    });
-    // Background processes a finished script left behind would hold the pipe open, and the job,
-    // forever: when bash exits, the rest of its group goes with it.
-    // (After a stop, the grace period still applies to the rest of the group.)
-    child.on('exit', () => {
-      if (!stoppedFor) killGroup('SIGKILL');
-    });
-    child.on('close', (code, sig) => {
-      clearTimeout(timeoutTimer);
-      clearTimeout(killTimer);
-      opts.signal.removeEventListener('abort', onAbort);
-      if (stoppedFor) killGroup('SIGKILL'); // nothing of a stopped job outlives it
-      if (scratch) fs.rm(scratch, { force: true }, () => {});
-      // Everything the group wrote is in the spool now: read it to the end before resolving.
-      void tail.finish().then(() => {
-        if (spawnError) opts.onOutput(Buffer.from(`gantry: could not start bash: ${(spawnError as Error).message}\n`));
-        resolve({ exitCode: code, signal: sig, stoppedFor });
-      });
-    });
+/** Follows a started script to its end: its output, its timeout, its cancellation. */
+function supervise(launched: Launched, opts: RunScriptOptions): Promise<ScriptResult> {
+  const tail = new SpoolTail(opts.spoolPath, opts.onOutput);
+  let stoppedFor: StopReason | null = null;
+  let killTimer: NodeJS.Timeout | undefined;
+  let timeoutTimer: NodeJS.Timeout | undefined;
+  const killGroup = (sig: NodeJS.Signals) => {
+    try {
+      process.kill(-launched.pid, sig);
+    } catch {
+      // the group is already gone
+    }
+  };
+  const stop = (why: StopReason) => {
+    if (stoppedFor) return;
+    stoppedFor = why;
+    killGroup('SIGTERM');
+    killTimer = setTimeout(() => killGroup('SIGKILL'), opts.graceMs);
+  };
+  const onAbort = () => stop('canceled');
+  if (opts.signal.aborted) onAbort();
+  else opts.signal.addEventListener('abort', onAbort, { once: true });
+  if (opts.timeoutMs !== null) timeoutTimer = setTimeout(() => stop('timeout'), opts.timeoutMs);
+  return launched.exited.then(async (exit) => {
+    // When bash exits the launcher kills the rest of its group: nothing of a job outlives it.
+    clearTimeout(timeoutTimer);
+    clearTimeout(killTimer);
+    opts.signal.removeEventListener('abort', onAbort);
+    // Everything the group wrote is in the spool now: read it to the end before resolving.
+    await tail.finish();
+    return { exitCode: exit.code, signal: exit.signal, stoppedFor };
   });
 }
 

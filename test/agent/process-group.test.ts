@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { after, describe, it } from 'node:test';
+import { after, before, describe, it } from 'node:test';
+import { InProcessLauncher, ProcessLauncher, type Launcher } from '../../src/agent/launcher/launcher.js';
 import { runScript } from '../../src/agent/process-group.js';
 import { stepScript } from '../../src/agent/script.js';
 
@@ -38,11 +39,21 @@ async function run(lines: string[], opts: { timeoutMs?: number; graceMs?: number
     timeoutMs: opts.timeoutMs ?? null,
     graceMs: opts.graceMs ?? 200,
     signal: controller.signal,
+    launcher,
   });
   return { result, output: Buffer.concat(chunks).toString() };
 }
 
-describe('a job script', () => {
+let launcher: Launcher = new InProcessLauncher();
+for (const [kind, make] of [
+  ['started from this process', () => new InProcessLauncher()],
+  ['started by the launcher process', () => new ProcessLauncher()],
+] as const) describe(`a job script ${kind}`, () => {
+  before(() => {
+    launcher = make();
+  });
+  after(() => launcher.close());
+
   it('echoes each command as "$ command" and runs it', async () => {
     const { result, output } = await run(['echo hello']);
     assert.equal(result.exitCode, 0);

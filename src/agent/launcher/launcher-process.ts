@@ -1,0 +1,59 @@
+// The process launcher: a small Node process whose only work is to start job processes.
+//
+// Why: fork() costs in proportion to the forking process's memory, and Node forks on its main
+// thread. The agent, with its store, compiler and buffers, is several times larger than this
+// process, so each job start costs it several times more, and blocks everything else meanwhile.
+// Here, starts cost what a bare Node process pays, and the agent's loop stays free.
+//
+// Each job becomes the leader of its own process group; when it exits, the rest of its group is
+// killed, so nothing a job started outlives it. Stopping a job (SIGTERM, grace, SIGKILL to the
+// group) is the agent's business: it knows the pid.
+
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import readline from 'node:readline';
+import type { LauncherMessage, SpawnRequest } from './protocol.js';
+
+function send(m: LauncherMessage): void {
+  process.stdout.write(`${JSON.stringify(m)}\n`);
+}
+
+function launch(req: SpawnRequest): void {
+  let fd: number;
+  try {
+    fd = fs.openSync(req.outputPath, fs.constants.O_WRONLY | fs.constants.O_APPEND | fs.constants.O_CREAT | fs.constants.O_TRUNC);
+  } catch (e) {
+    send({ op: 'failed', id: req.id, message: (e as Error).message });
+    return;
+  }
+  try {
+    const child = spawn(req.file, req.args, { cwd: req.cwd, env: req.env, detached: true, stdio: ['ignore', fd, fd] });
+    child.on('error', (e) => send({ op: 'failed', id: req.id, message: e.message }));
+    if (child.pid === undefined) return; // 'error' follows
+    const pid = child.pid;
+    send({ op: 'started', id: req.id, pid });
+    child.on('exit', (code, signal) => {
+      try {
+        process.kill(-pid, 'SIGKILL');
+      } catch {
+        // the group went with its leader
+      }
+      send({ op: 'exit', id: req.id, code, signal });
+    });
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+const lines = readline.createInterface({ input: process.stdin });
+lines.on('line', (line) => {
+  let req: SpawnRequest;
+  try {
+    req = JSON.parse(line) as SpawnRequest;
+  } catch {
+    return;
+  }
+  if (req.op === 'spawn') launch(req);
+});
+// The agent is gone: nothing more will be asked. Running jobs are left to finish on their own.
+lines.on('close', () => process.exit(0));

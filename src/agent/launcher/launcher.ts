@@ -1,0 +1,121 @@
+// Starts job processes, either through the launcher process (see launcher-process.ts) or, where
+// one cannot be had, directly from this process. Both give the same contract.
+
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import readline from 'node:readline';
+import type { LauncherMessage, SpawnRequest } from './protocol.js';
+
+export interface Exit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+}
+
+export interface Launched {
+  pid: number;
+  exited: Promise<Exit>;
+}
+
+export type LaunchRequest = Omit<SpawnRequest, 'op' | 'id'>;
+
+export interface Launcher {
+  launch(req: LaunchRequest): Promise<Launched>;
+  close(): void;
+}
+
+interface Waiting {
+  started: (l: Launched) => void;
+  failed: (e: Error) => void;
+  exit?: (e: Exit) => void;
+  early?: Exit;
+}
+
+/** Talks to a launcher process over its stdin/stdout. */
+export class ProcessLauncher implements Launcher {
+  private nextId = 1;
+  private readonly waiting = new Map<number, Waiting>();
+  private readonly child: ChildProcess;
+  private dead: Error | null = null;
+
+  constructor() {
+    const entry = new URL('./launcher-process.js', import.meta.url);
+    this.child = spawn(process.execPath, [entry.pathname], { stdio: ['pipe', 'pipe', 'inherit'] });
+    this.child.on('error', (e) => this.fail(e));
+    this.child.on('exit', () => this.fail(new Error('the process launcher exited')));
+    readline.createInterface({ input: this.child.stdout! }).on('line', (line) => this.onMessage(JSON.parse(line) as LauncherMessage));
+    this.child.stdin!.on('error', () => {});
+  }
+
+  private fail(e: Error): void {
+    this.dead ??= e;
+    for (const [id, w] of this.waiting) {
+      if (w.exit) w.exit({ code: null, signal: null });
+      else w.failed(e);
+      this.waiting.delete(id);
+    }
+  }
+
+  private onMessage(m: LauncherMessage): void {
+    const w = this.waiting.get(m.id);
+    if (!w) return;
+    if (m.op === 'failed') {
+      this.waiting.delete(m.id);
+      w.failed(new Error(m.message));
+    } else if (m.op === 'started') {
+      w.started({
+        pid: m.pid,
+        exited: new Promise<Exit>((resolve) => {
+          if (w.early) resolve(w.early);
+          else w.exit = resolve;
+        }),
+      });
+    } else {
+      this.waiting.delete(m.id);
+      const exit = { code: m.code, signal: m.signal };
+      if (w.exit) w.exit(exit);
+      else w.early = exit;
+    }
+  }
+
+  launch(req: LaunchRequest): Promise<Launched> {
+    if (this.dead) return Promise.reject(this.dead);
+    const id = this.nextId++;
+    return new Promise((started, failed) => {
+      this.waiting.set(id, { started, failed });
+      this.child.stdin!.write(`${JSON.stringify({ op: 'spawn', id, ...req } satisfies SpawnRequest)}\n`);
+    });
+  }
+
+  close(): void {
+    this.child.stdin!.end();
+  }
+}
+
+/** Starts processes from this process: for one-off use, where a launcher process is not worth it. */
+export class InProcessLauncher implements Launcher {
+  async launch(req: LaunchRequest): Promise<Launched> {
+    const fd = fs.openSync(req.outputPath, fs.constants.O_WRONLY | fs.constants.O_APPEND | fs.constants.O_CREAT | fs.constants.O_TRUNC);
+    try {
+      const child = spawn(req.file, req.args, { cwd: req.cwd, env: req.env, detached: true, stdio: ['ignore', fd, fd] });
+      const pid = await new Promise<number>((resolve, reject) => {
+        child.once('spawn', () => resolve(child.pid!));
+        child.once('error', reject);
+      });
+      const exited = new Promise<Exit>((resolve) =>
+        child.on('exit', (code, signal) => {
+          try {
+            process.kill(-pid, 'SIGKILL');
+          } catch {
+            // the group went with its leader
+          }
+          resolve({ code, signal });
+        }),
+      );
+      return { pid, exited };
+    } finally {
+      fs.closeSync(fd);
+    }
+  }
+
+  close(): void {}
+}
