@@ -323,7 +323,10 @@ class PipelineRun {
     const variables = resolveJobVariables(
       {
         pipeline: this.predefined,
-        file: p.fileVariables,
+        // `inherit: variables: false | [names]` limits which global variables the job sees.
+        file: job.spec.inheritedVariables
+          ? Object.fromEntries(Object.entries(p.fileVariables).filter(([k]) => job.spec.inheritedVariables!.includes(k)))
+          : p.fileVariables,
         job: job.spec.variables,
         trigger: p.variables,
         predefinedJob: jobVariables({
