@@ -176,4 +176,16 @@ second-job:
       assert.match(await logsOf(sb, p, 'job'), /^should-not-show$/m);
     });
   });
+  it('puts what a script writes to stderr into its log and its prefixed output', async () => {
+    await withSandbox({ '.gantry.yml': 'job:\n  script:\n    - echo to-stdout\n    - echo to-stderr >&2\n' }, async (sb) => {
+      const r = await gantry(sb, ['run']);
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.out, /^job\s+│ to-stderr$/m);
+      const p = Number(/Pipeline #(\d+)/.exec(r.out)![1]);
+      const log = await logsOf(sb, p, 'job');
+      assert.ok(log.indexOf('to-stdout\n') < log.indexOf('to-stderr\n'), 'stdout and stderr out of order');
+      const zero = await gantry(sb, ['logs', String(p), 'job', '--attempt', '0']);
+      assert.equal(zero.code, 2);
+    });
+  });
 });

@@ -3,6 +3,8 @@
 // checkout is; a real git checkout of the pipeline's commit.
 
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
 import { describe, it } from 'node:test';
 import { logsOf, printedVars, runJson, withSandbox } from '../helpers/gantry.js';
 
@@ -144,6 +146,66 @@ check-again:
         assert.match(await logsOf(sb, r.pipeline.id, 'job'), /^hello from the working tree$/m);
       },
       { commit: false },
+    );
+  });
+  it('keeps what git keeps: the executable bit, symlinks, names with spaces and non-ASCII characters', async () => {
+    await withSandbox(
+      {
+        'tools/run.sh': '#!/bin/sh\necho ran-the-tool\n',
+        'target.txt': 'through the link\n',
+        'dir with space/ünïcödé.txt': 'odd name\n',
+        '.gantry.yml': `job:
+  script:
+    - ./tools/run.sh
+    - test -L link.txt
+    - cat link.txt
+    - cat "dir with space/ünïcödé.txt"
+`,
+      },
+      async (sb) => {
+        fs.chmodSync(path.join(sb.repo, 'tools/run.sh'), 0o755);
+        fs.symlinkSync('target.txt', path.join(sb.repo, 'link.txt'));
+        sb.commit('tool and link');
+        for (const args of [[], ['--commit']]) {
+          const r = await runJson(sb, args);
+          assert.equal(r.code, 0, `${args.join(' ')}: ${r.stderr}`);
+          const log = await logsOf(sb, r.pipeline.id, 'job');
+          assert.match(log, /^ran-the-tool$/m);
+          assert.match(log, /^through the link$/m);
+          assert.match(log, /^odd name$/m);
+        }
+      },
+    );
+  });
+
+  it('a retried job\'s artifacts are those of its last attempt', async () => {
+    await withSandbox(
+      {
+        '.gantry.yml': `stages: [build, test]
+build:
+  stage: build
+  retry: 1
+  script:
+    - if [ -e "$MARK_DIR/second" ]; then echo second > out.txt; exit 0; fi
+    - touch "$MARK_DIR/second"; echo first > out.txt; exit 1
+  artifacts:
+    when: always
+    paths: [out.txt]
+use:
+  stage: test
+  script: cat out.txt
+`,
+      },
+      async (sb) => {
+        const mark = path.join(sb.base, 'mark');
+        fs.mkdirSync(mark);
+        const r = await runJson(sb, ['--var', `MARK_DIR=${mark}`]);
+        assert.equal(r.code, 0, r.stderr);
+        assert.equal(r.job('build').attempts, 2);
+        const log = await logsOf(sb, r.pipeline.id, 'use');
+        assert.match(log, /^second$/m);
+        assert.doesNotMatch(log, /^first$/m);
+      },
     );
   });
 });
