@@ -196,4 +196,29 @@ next:
       },
     );
   });
+  it('a job that needs a retried job waits for its last attempt and runs after it passes', async () => {
+    await withSandbox(
+      {
+        '.gantry.yml': `flaky:
+  stage: build
+  retry: 1
+  script:
+    - ${JSON.stringify(COUNT('dep'))}
+    - test $n -ge 2
+after:
+  stage: test
+  needs: [flaky]
+  script: "true"
+`,
+      },
+      async (sb) => {
+        const dir = counterDir(sb.base);
+        const r = await runJson(sb, ['--var', `COUNTER_DIR=${dir}`]);
+        assert.equal(r.code, 0, r.stderr);
+        assert.equal(r.job('flaky').attempts, 2);
+        assert.equal(r.job('after').status, 'success');
+        assert.ok(ms(r.job('after').startedAt) >= ms(r.job('flaky').finishedAt));
+      },
+    );
+  });
 });

@@ -262,4 +262,31 @@ on-main:
       assert.deepEqual(onTag.pipeline.jobs.map((j) => j.name), ['on-tags']);
     });
   });
+  it('drops an `optional` need of a job that rules excluded, and runs the job', async () => {
+    await withSandbox(
+      {
+        '.gantry.yml': `maybe:
+  stage: build
+  script: "true"
+  rules:
+    - if: $BUILD_IT == "yes"
+user:
+  stage: test
+  needs:
+    - job: maybe
+      optional: true
+  script: "true"
+`,
+      },
+      async (sb) => {
+        const without = await runJson(sb);
+        assert.equal(without.code, 0, without.stderr);
+        assert.deepEqual(without.pipeline.jobs.map((j) => j.name), ['user']);
+        assert.equal(without.job('user').status, 'success');
+        const withIt = await runJson(sb, ['--var', 'BUILD_IT=yes']);
+        assert.equal(withIt.code, 0, withIt.stderr);
+        assert.ok(ms(withIt.job('user').startedAt) >= ms(withIt.job('maybe').finishedAt));
+      },
+    );
+  });
 });
