@@ -87,8 +87,9 @@ export type PipelineStatus = (typeof PIPELINE_STATUSES)[number];
 const PIPELINE_MOVES: Record<PipelineStatus, readonly PipelineStatus[]> = {
   created: ['pending', 'running', 'manual', 'success', 'failed', 'canceled', 'skipped'],
   pending: ['running', 'manual', 'success', 'failed', 'canceled', 'skipped'],
-  running: ['manual', 'success', 'failed', 'canceled'],
-  manual: ['running', 'success', 'failed', 'canceled'],
+  // A pipeline can run and still end with every job skipped (only on_failure jobs, say).
+  running: ['manual', 'success', 'failed', 'canceled', 'skipped'],
+  manual: ['running', 'success', 'failed', 'canceled', 'skipped'],
   success: [],
   failed: [],
   canceled: [],

@@ -439,7 +439,10 @@ class PipelineRun {
     if (status === null) return false;
     // Every log is on disk before the pipeline is reported finished.
     await this.logSync.close();
-    await this.opts.store.movePipeline(this.initial.pipeline.id, status, this.now());
+    if (!(await this.opts.store.movePipeline(this.initial.pipeline.id, status, this.now()))) {
+      // The loop is the pipeline's only writer: a refused final move is a bug, never to be hidden.
+      throw new GantryError('GANTRY_E_ILLEGAL_TRANSITION', `pipeline #${this.initial.pipeline.id} could not be moved to ${status}`);
+    }
     if (!this.opts.keepWorkspaces) discard(this.opts.home, [this.buildsDir]);
     const final = await this.opts.store.getPipeline(this.initial.pipeline.id);
     this.done?.(final!);

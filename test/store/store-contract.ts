@@ -324,12 +324,21 @@ export function runStoreContract(label: string, open: () => Promise<Store>, opti
         assert.deepEqual((await store.getPipeline(pipeline.id))!.pipeline, before);
       });
 
-      it('a running pipeline cannot go back to pending or be skipped', async () => {
+      it('a running pipeline cannot go back to pending or created', async () => {
         const { store, pipeline } = await withPipeline();
         await store.movePipeline(pipeline.id, 'running', 1_200);
         assert.equal(await store.movePipeline(pipeline.id, 'pending', 1_300), false);
-        assert.equal(await store.movePipeline(pipeline.id, 'skipped', 1_300), false);
+        assert.equal(await store.movePipeline(pipeline.id, 'created', 1_300), false);
         assert.equal((await store.getPipeline(pipeline.id))!.pipeline.status, 'running');
+      });
+
+      it('a running pipeline whose every job was skipped ends skipped, with a finish time', async () => {
+        const { store, pipeline } = await withPipeline();
+        await store.movePipeline(pipeline.id, 'running', 1_200);
+        assert.equal(await store.movePipeline(pipeline.id, 'skipped', 1_300), true);
+        const p = (await store.getPipeline(pipeline.id))!.pipeline;
+        assert.equal(p.status, 'skipped');
+        assert.equal(p.finishedAt, 1_300);
       });
 
       it('moving an unknown pipeline reports false', async () => {
