@@ -123,7 +123,7 @@ function supervise(launched: Launched, opts: RunScriptOptions): Promise<ScriptRe
   });
 }
 
-const FIRST_READ_SIZE = 64 << 10;
+const FIRST_READ_SIZE = 16 << 10;
 const READ_SIZE = 1 << 20;
 const POLL_MS = 50;
 

@@ -70,7 +70,6 @@ interface Running {
   job: Job;
   attempt: Attempt;
   controller: AbortController;
-  writer: LogWriter;
 }
 
 type Event = { kind: 'finished'; run: Running; outcome: JobOutcome; logBytes: number };
@@ -312,9 +311,8 @@ class PipelineRun {
     attempt.status = 'running';
     attempt.startedAt = at;
     if (job.status === 'pending') await this.move(job, 'running');
-    const writer = this.opts.logs.openWriter({ pipelineId: job.pipelineId, jobId: job.id, attempt: attempt.number });
     const slot = this.freeSlots.pop()!;
-    const run: Running = { slot, job, attempt, controller: new AbortController(), writer };
+    const run: Running = { slot, job, attempt, controller: new AbortController() };
     this.running.set(job.id, run);
 
     // GitLab's layout: <builds>/<concurrent id>/<project>.
@@ -347,36 +345,47 @@ class PipelineRun {
       const src = this.byName.get(name);
       return src ? [{ jobId: src.id as number, name }] : [];
     });
+    // The log file is created off the loop; the job starts once it exists.
+    let writer: LogWriter | null = null;
     const onOutput = (chunk: Buffer) => {
-      writer.append(chunk);
+      writer!.append(chunk);
       this.opts.observer.output?.(job, attempt.number, chunk);
     };
     const finished = (outcome: JobOutcome) => {
+      if (!writer) return { outcome, logBytes: 0 };
       this.logSync.add(writer);
       return { outcome, logBytes: writer.size };
     };
-    runJob(
-      {
-        jobId: job.id,
-        attempt: attempt.number,
-        job: job.spec,
-        variables,
-        baseEnv: this.opts.baseEnv,
-        artifactSources,
-        workspaceDir,
-        scriptDir: path.join(this.buildsDir, 'scripts'),
-        spoolPath: path.join(this.buildsDir, String(slot), 'output.spool'),
-        timeoutSeconds,
-        afterScriptTimeoutSeconds: 300,
-        graceMs: this.opts.graceMs,
-        agentName: 'local',
-      },
-      { source: this.source, artifacts: this.artifacts, cache: this.cache, launcher: this.launcher },
-      onOutput,
-      run.controller.signal,
-    )
-      .catch((err: unknown): JobOutcome => {
+    const execute = (w: LogWriter) => {
+      writer = w;
+      return runJob(
+        {
+          jobId: job.id,
+          attempt: attempt.number,
+          job: job.spec,
+          variables,
+          baseEnv: this.opts.baseEnv,
+          artifactSources,
+          workspaceDir,
+          scriptDir: path.join(this.buildsDir, 'scripts'),
+          spoolPath: path.join(this.buildsDir, String(slot), 'output.spool'),
+          timeoutSeconds,
+          afterScriptTimeoutSeconds: 300,
+          graceMs: this.opts.graceMs,
+          agentName: 'local',
+        },
+        { source: this.source, artifacts: this.artifacts, cache: this.cache, launcher: this.launcher },
+        onOutput,
+        run.controller.signal,
+      ).catch((err: unknown): JobOutcome => {
         onOutput(Buffer.from(`\nERROR: the agent failed: ${(err as Error).message}\n`));
+        return { status: 'failed', exitCode: null, failureReason: 'runner_system_failure' };
+      });
+    };
+    this.opts.logs
+      .openWriterAsync({ pipelineId: job.pipelineId, jobId: job.id, attempt: attempt.number })
+      .then(execute, (err: unknown): JobOutcome => {
+        process.emitWarning(`gantry: the log of ${job.name} cannot be written: ${(err as Error).message}`);
         return { status: 'failed', exitCode: null, failureReason: 'runner_system_failure' };
       })
       .then((outcome) => {

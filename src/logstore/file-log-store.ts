@@ -327,7 +327,7 @@ interface ReaderCacheEntry {
 }
 
 export class FileLogStore implements LogStore {
-  private readonly writers = new Map<string, FileLogWriter>();
+  private readonly writers = new Map<string, FileLogWriter | null>();
   // Indexes of logs read but not written by this process, extended as the file grows, so a
   // viewer following a running job's log scans each header once.
   private readonly readerIndexes = new Map<string, ReaderCacheEntry>();
@@ -340,8 +340,7 @@ export class FileLogStore implements LogStore {
   }
 
   openWriter(key: LogKey): LogWriter {
-    const file = this.pathOf(key);
-    if (this.writers.has(file)) throw logError(`${file} is already open for writing`);
+    const file = this.claim(key);
     const dir = path.dirname(file);
     const dirsToSync: string[] = [];
     let fd: number;
@@ -350,15 +349,51 @@ export class FileLogStore implements LogStore {
       if (created !== undefined) dirsToSync.push(path.dirname(dir));
       fd = fs.openSync(file, fs.constants.O_RDWR | fs.constants.O_CREAT, 0o644);
     } catch (e) {
+      this.writers.delete(file);
       throw logError(`cannot open ${file}`, e);
     }
+    return this.finishOpen(file, fd, dirsToSync);
+  }
+
+  /**
+   * openWriter with the file creation done off the event loop: on a slow disk creating a file
+   * costs about half a millisecond, which the agent's loop should not wait for.
+   */
+  async openWriterAsync(key: LogKey): Promise<LogWriter> {
+    const file = this.claim(key);
+    const dir = path.dirname(file);
+    const dirsToSync: string[] = [];
+    let fd: number;
+    try {
+      const created = await fs.promises.mkdir(dir, { recursive: true });
+      if (created !== undefined) dirsToSync.push(path.dirname(dir));
+      fd = await new Promise<number>((resolve, reject) =>
+        fs.open(file, fs.constants.O_RDWR | fs.constants.O_CREAT, 0o644, (err, f) => (err ? reject(err) : resolve(f))),
+      );
+    } catch (e) {
+      this.writers.delete(file);
+      throw logError(`cannot open ${file}`, e);
+    }
+    return this.finishOpen(file, fd, dirsToSync);
+  }
+
+  /** Reserves the log for one writer (the slot is filled by finishOpen). */
+  private claim(key: LogKey): string {
+    const file = this.pathOf(key);
+    if (this.writers.has(file)) throw logError(`${file} is already open for writing`);
+    this.writers.set(file, null);
+    return file;
+  }
+
+  private finishOpen(file: string, fd: number, dirsToSync: string[]): LogWriter {
+    const dir = path.dirname(file);
     try {
       const fileSize = fs.fstatSync(fd).size;
       const index: RecordIndex = { starts: [], size: 0 };
       if (!checkFileHeader(fd, file, fileSize)) {
         // New, or a crash tore the header itself: nothing was ever appended.
         dirsToSync.unshift(dir);
-        fs.ftruncateSync(fd, 0);
+        if (fileSize > 0) fs.ftruncateSync(fd, 0);
         fs.writeSync(fd, fileHeader(), 0, FILE_HEADER_SIZE, 0);
       } else {
         const end = scan(fd, fileSize, index, 'all');
@@ -372,6 +407,7 @@ export class FileLogStore implements LogStore {
       this.writers.set(file, writer);
       return writer;
     } catch (e) {
+      this.writers.delete(file);
       fs.closeSync(fd);
       throw e instanceof GantryError ? e : logError(`cannot open ${file}`, e);
     }

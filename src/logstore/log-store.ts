@@ -36,6 +36,8 @@ export interface LogStore {
    * from the last whole record.
    */
   openWriter(key: LogKey): LogWriter;
+  /** openWriter, with the file's creation done off the event loop. */
+  openWriterAsync(key: LogKey): Promise<LogWriter>;
   /** Bytes [start, end) of the stream (end defaults to the current size). Empty if no log. */
   read(key: LogKey, start?: number, end?: number): Buffer;
   /** The chunks with their arrival times, for timestamps in viewers. */

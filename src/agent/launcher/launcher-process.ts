@@ -12,7 +12,18 @@
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import readline from 'node:readline';
-import type { LauncherMessage, SpawnRequest } from './protocol.js';
+import type { BaseEnvRequest, LauncherMessage, SpawnRequest } from './protocol.js';
+
+let baseEnv: Record<string, string> = {};
+
+function envOf(changes: Record<string, string | null>): Record<string, string> {
+  const env = { ...baseEnv };
+  for (const [k, v] of Object.entries(changes)) {
+    if (v === null) delete env[k];
+    else env[k] = v;
+  }
+  return env;
+}
 
 function send(m: LauncherMessage): void {
   process.stdout.write(`${JSON.stringify(m)}\n`);
@@ -27,7 +38,7 @@ function launch(req: SpawnRequest): void {
     return;
   }
   try {
-    const child = spawn(req.file, req.args, { cwd: req.cwd, env: req.env, detached: true, stdio: ['ignore', fd, fd] });
+    const child = spawn(req.file, req.args, { cwd: req.cwd, env: envOf(req.env), detached: true, stdio: ['ignore', fd, fd] });
     child.on('error', (e) => send({ op: 'failed', id: req.id, message: e.message }));
     if (child.pid === undefined) return; // 'error' follows
     const pid = child.pid;
@@ -47,13 +58,14 @@ function launch(req: SpawnRequest): void {
 
 const lines = readline.createInterface({ input: process.stdin });
 lines.on('line', (line) => {
-  let req: SpawnRequest;
+  let req: SpawnRequest | BaseEnvRequest;
   try {
-    req = JSON.parse(line) as SpawnRequest;
+    req = JSON.parse(line) as SpawnRequest | BaseEnvRequest;
   } catch {
     return;
   }
   if (req.op === 'spawn') launch(req);
+  else if (req.op === 'base-env') baseEnv = req.env;
 });
 // The agent is gone: nothing more will be asked. Running jobs are left to finish on their own.
 lines.on('close', () => process.exit(0));

@@ -4,7 +4,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import readline from 'node:readline';
-import type { LauncherMessage, SpawnRequest } from './protocol.js';
+import type { BaseEnvRequest, LauncherMessage, SpawnRequest } from './protocol.js';
 
 export interface Exit {
   code: number | null;
@@ -16,7 +16,7 @@ export interface Launched {
   exited: Promise<Exit>;
 }
 
-export type LaunchRequest = Omit<SpawnRequest, 'op' | 'id'>;
+export type LaunchRequest = Omit<SpawnRequest, 'op' | 'id' | 'env'> & { env: Record<string, string> };
 
 export interface Launcher {
   launch(req: LaunchRequest): Promise<Launched>;
@@ -36,6 +36,7 @@ export class ProcessLauncher implements Launcher {
   private readonly waiting = new Map<number, Waiting>();
   private readonly child: ChildProcess;
   private dead: Error | null = null;
+  private baseEnv: Record<string, string> | null = null;
 
   constructor() {
     const entry = new URL('./launcher-process.js', import.meta.url);
@@ -80,9 +81,17 @@ export class ProcessLauncher implements Launcher {
   launch(req: LaunchRequest): Promise<Launched> {
     if (this.dead) return Promise.reject(this.dead);
     const id = this.nextId++;
+    if (!this.baseEnv) {
+      // The first job's environment becomes the base; later jobs send only their differences.
+      this.baseEnv = req.env;
+      this.child.stdin!.write(`${JSON.stringify({ op: 'base-env', env: req.env } satisfies BaseEnvRequest)}\n`);
+    }
+    const env: Record<string, string | null> = {};
+    for (const [k, v] of Object.entries(req.env)) if (this.baseEnv[k] !== v) env[k] = v;
+    for (const k of Object.keys(this.baseEnv)) if (!(k in req.env)) env[k] = null;
     return new Promise((started, failed) => {
       this.waiting.set(id, { started, failed });
-      this.child.stdin!.write(`${JSON.stringify({ op: 'spawn', id, ...req } satisfies SpawnRequest)}\n`);
+      this.child.stdin!.write(`${JSON.stringify({ op: 'spawn', id, ...req, env } satisfies SpawnRequest)}\n`);
     });
   }
 
