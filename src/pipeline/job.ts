@@ -9,17 +9,11 @@ import { IGNORED_KEYWORDS, JOB_KEYWORDS, UNSUPPORTED_JOB_KEYWORDS } from './keyw
 import { describe, entry, type PMap, type PNode } from './node.js';
 import { readNeeds, type NeedDef } from './needs.js';
 import { readAllowFailure, readExitCodes, readRefsFilter, readRules, readWhen, type RefsFilter, type RuleDef } from './rules.js';
-import type { AllowFailure, ArtifactsSpec, RetryPolicy, RetryWhen, When } from './types.js';
+import type { AllowFailure, ArtifactsSpec, CacheSpec, RetryPolicy, RetryWhen, When } from './types.js';
 import { readScript, readVariables, type Reader } from './values.js';
 
-export interface CacheDef {
-  key: { kind: 'literal'; value: string } | { kind: 'files'; files: string[]; prefix: string | null };
-  paths: string[];
-  untracked: boolean;
-  policy: 'pull-push' | 'pull' | 'push';
-  when: 'on_success' | 'on_failure' | 'always';
-  fallbackKeys: string[];
-}
+/** A cache entry reads straight into the compiled shape. */
+export type CacheDef = CacheSpec;
 
 export type ParallelDef = { kind: 'count'; total: number } | { kind: 'matrix'; combos: Record<string, string>[] };
 

@@ -5,6 +5,7 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import type { PipelineJson } from '../../src/views/pipeline-json.js';
 
 export const ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..', '..', '..');
 export const GANTRY_BIN = path.join(ROOT, 'bin', 'gantry');
@@ -84,29 +85,8 @@ export function gantry(sb: Sandbox, args: string[], extraEnv: Record<string, str
   });
 }
 
-export interface PipelineJsonShape {
-  id: number;
-  status: string;
-  ref: string;
-  sha: string;
-  source: string;
-  createdAt: string;
-  startedAt: string | null;
-  finishedAt: string | null;
-  jobs: {
-    id: number;
-    name: string;
-    stage: string;
-    status: string;
-    allowFailure: unknown;
-    when: string;
-    attempts: number;
-    exitCode: number | null;
-    failureReason: string | null;
-    startedAt: string | null;
-    finishedAt: string | null;
-  }[];
-}
+/** What `gantry run --json` prints; the tests check the values, the type only names the fields. */
+export type PipelineJsonShape = PipelineJson;
 
 /** `gantry run --json` and the parsed pipeline. */
 export async function runJson(sb: Sandbox, args: string[] = [], env: Record<string, string> = {}) {
