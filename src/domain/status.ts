@@ -105,5 +105,5 @@ export function isFinishedPipeline(s: PipelineStatus): boolean {
   return PIPELINE_MOVES[s].length === 0;
 }
 
-export const PIPELINE_SOURCES = ['push', 'merge_request_event', 'web', 'api', 'schedule', 'trigger', 'local'] as const;
+export const PIPELINE_SOURCES = ['push', 'merge_request_event', 'web', 'api', 'schedule', 'trigger'] as const;
 export type PipelineSource = (typeof PIPELINE_SOURCES)[number];

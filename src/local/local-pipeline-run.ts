@@ -13,7 +13,7 @@ import { ProcessLauncher, type Launcher } from '../agent/launcher/launcher.js';
 import { makeSnapshot, NO_COMMIT_SHA, type SourceSnapshot } from '../agent/workspace.js';
 import { GantryError } from '../domain/errors.js';
 import type { JobId } from '../domain/ids.js';
-import type { JobStatus, PipelineStatus } from '../domain/status.js';
+import type { JobStatus, PipelineSource, PipelineStatus } from '../domain/status.js';
 import type { LogStore, LogWriter } from '../logstore/log-store.js';
 import { compilePipeline, dirProjectFiles, expandVariables, findPipelineFile } from '../pipeline/index.js';
 import type { Diagnostic } from '../pipeline/types.js';
@@ -43,6 +43,8 @@ export interface LocalRunOptions {
   manual: string[];
   /** Run HEAD as committed instead of the working tree. */
   useCommit: boolean;
+  /** The event the run stands for (CI_PIPELINE_SOURCE): `push` unless asked otherwise. */
+  source?: PipelineSource;
   home: string;
   store: Store;
   logs: LogStore;
@@ -121,7 +123,7 @@ async function prepareAndRun(opts: LocalRunOptions, now: () => number, launcher:
       commitAuthor: repo.commitAuthor,
       commitTimestamp: repo.commitTimestamp,
       defaultBranch: repo.defaultBranch,
-      source: 'local',
+      source: opts.source ?? 'push',
     };
     const predefined = pipelineVariables(facts);
     const compiled = compilePipeline(file, {
@@ -137,7 +139,7 @@ async function prepareAndRun(opts: LocalRunOptions, now: () => number, launcher:
       projectId: project.id,
       ref: repo.ref,
       sha,
-      source: 'local',
+      source: opts.source ?? 'push',
       variables: opts.variables,
       fileVariables: pipeline.variables,
       pipelineFile: file,

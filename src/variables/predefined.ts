@@ -52,8 +52,14 @@ export function pipelineVariables(f: PipelineFacts): Record<string, string> {
     CI_PIPELINE_SOURCE: f.source,
   };
   if (f.commitTimestamp) v.CI_COMMIT_TIMESTAMP = f.commitTimestamp;
-  if (f.refKind === 'branch') v.CI_COMMIT_BRANCH = f.ref;
-  else v.CI_COMMIT_TAG = f.ref;
+  if (f.source === 'merge_request_event') {
+    // GitLab's merge request pipelines name the source and target branches, not a commit branch.
+    v.CI_MERGE_REQUEST_SOURCE_BRANCH_NAME = f.ref;
+    v.CI_MERGE_REQUEST_TARGET_BRANCH_NAME = f.defaultBranch;
+    v.CI_MERGE_REQUEST_IID = '1';
+    v.CI_MERGE_REQUEST_EVENT_TYPE = 'detached';
+  } else if (f.refKind === 'branch') v.CI_COMMIT_BRANCH = f.ref;
+  if (f.refKind === 'tag') v.CI_COMMIT_TAG = f.ref;
   return v;
 }
 

@@ -25,7 +25,7 @@ describe('gantry pipelines: history', () => {
       const sha = sb.git('rev-parse', 'HEAD').trim();
       for (const p of all.items) {
         assert.equal(p.sha, sha);
-        assert.equal(p.source, 'local');
+        assert.equal(p.source, 'push');
         for (const t of [p.createdAt, p.startedAt, p.finishedAt]) assert.match(String(t), ISO_UTC);
         assert.ok(Date.parse(p.finishedAt!) >= Date.parse(p.startedAt!));
       }

@@ -126,7 +126,7 @@ describe('sqlite store', () => {
     const project = await store.ensureProject('bench', '/b', 1);
     const { compiledJob } = await import('./store-contract.js');
     const { jobs } = await store.createPipeline({
-      projectId: project.id, ref: 'main', sha: 'x', source: 'local', variables: {}, fileVariables: {},
+      projectId: project.id, ref: 'main', sha: 'x', source: 'push', variables: {}, fileVariables: {},
       pipelineFile: 'f', createdAt: 1, jobs: Array.from({ length: 202 }, (_, i) => compiledJob(`j${i}`, i % 4)),
     });
     const t0 = process.hrtime.bigint();

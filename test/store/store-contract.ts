@@ -52,7 +52,7 @@ function newPipeline(projectId: ProjectId, extra: Partial<NewPipeline> = {}): Ne
     projectId,
     ref: 'main',
     sha: 'a'.repeat(40),
-    source: 'local',
+    source: 'push',
     variables: {},
     fileVariables: {},
     pipelineFile: '.gantry.yml',
@@ -212,7 +212,7 @@ export function runStoreContract(label: string, open: () => Promise<Store>, opti
         const a = await store.ensureProject('alpha', '/a', 1);
         const b = await store.ensureProject('beta', '/b', 1);
         const ids: number[] = [];
-        const sources: PipelineSource[] = ['push', 'web', 'api', 'local'];
+        const sources: PipelineSource[] = ['push', 'web', 'api', 'schedule'];
         for (let i = 0; i < 45; i++) {
           const { pipeline } = await store.createPipeline(
             newPipeline(i % 3 === 0 ? b.id : a.id, {

@@ -1,5 +1,7 @@
 import os from 'node:os';
 import type { Command } from 'commander';
+import { GantryError } from '../../domain/errors.js';
+import { PIPELINE_SOURCES, type PipelineSource } from '../../domain/status.js';
 import { formatDiagnostic } from '../../pipeline/index.js';
 import { runLocalPipeline } from '../../local/local-pipeline-run.js';
 import { pipelineJson } from '../../views/pipeline-json.js';
@@ -17,6 +19,7 @@ interface RunFlags {
   commit?: boolean;
   quiet?: boolean;
   keepWorkspaces?: boolean;
+  source?: PipelineSource;
 }
 
 export function registerRun(program: Command, ctx: CliContext): void {
@@ -28,6 +31,15 @@ export function registerRun(program: Command, ctx: CliContext): void {
     .option('--var <key=value>', 'a pipeline variable (repeatable)', collectVar)
     .option('--manual <job>', 'play this manual job when it becomes playable (repeatable)', collectList)
     .option('--commit', 'run HEAD as committed, not the working tree with its changes')
+    .option(
+      '--source <event>',
+      `the event the run stands for, as CI_PIPELINE_SOURCE and in rules (${PIPELINE_SOURCES.join(', ')})`,
+      (v: string) => {
+        if (!(PIPELINE_SOURCES as readonly string[]).includes(v)) throw new GantryError('GANTRY_E_USAGE', `--source must be one of ${PIPELINE_SOURCES.join(', ')}`);
+        return v as PipelineSource;
+      },
+      'push',
+    )
     .option('--json', 'print one JSON object describing the finished pipeline on stdout (logs go to stderr)')
     .option('-q, --quiet', 'do not show job output, only job states and the summary')
     .option('--keep-workspaces', "keep each job's workspace under $GANTRY_HOME/builds")
@@ -55,6 +67,7 @@ export function registerRun(program: Command, ctx: CliContext): void {
           variables: flags.var ?? {},
           manual: flags.manual ?? [],
           useCommit: Boolean(flags.commit),
+          source: flags.source,
           home: ctx.config.home,
           store: home.store,
           logs: home.logs,
