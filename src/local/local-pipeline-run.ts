@@ -156,7 +156,7 @@ async function prepareAndRun(opts: LocalRunOptions, now: () => number, launcher:
       release();
     }
   } finally {
-    discard(opts.home, [snapshotDir]);
+    discard(opts.home, [snapshotDir], launcher);
   }
 }
 
@@ -454,7 +454,7 @@ class PipelineRun {
       // The loop is the pipeline's only writer: a refused final move is a bug, never to be hidden.
       throw new GantryError('GANTRY_E_ILLEGAL_TRANSITION', `pipeline #${this.initial.pipeline.id} could not be moved to ${status}`);
     }
-    if (!this.opts.keepWorkspaces) discard(this.opts.home, [this.buildsDir]);
+    if (!this.opts.keepWorkspaces) discard(this.opts.home, [this.buildsDir], this.launcher);
     const final = await this.opts.store.getPipeline(this.initial.pipeline.id);
     this.done?.(final!);
     this.done = null;

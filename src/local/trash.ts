@@ -4,10 +4,11 @@
 
 import { spawn } from 'node:child_process';
 import crypto from 'node:crypto';
+import type { Launcher } from '../agent/launcher/launcher.js';
 import fs from 'node:fs';
 import path from 'node:path';
 
-export function discard(home: string, dirs: readonly string[]): void {
+export function discard(home: string, dirs: readonly string[], launcher?: Launcher): void {
   const trash = path.join(home, 'trash');
   try {
     fs.mkdirSync(trash, { recursive: true });
@@ -23,11 +24,14 @@ export function discard(home: string, dirs: readonly string[]): void {
       // already gone
     }
   }
-  emptyTrash(home, moved > 0);
+  emptyTrash(home, moved > 0, launcher);
 }
 
-/** Removes everything in the trash in the background; `force` even if nothing new was added. */
-export function emptyTrash(home: string, force = true): void {
+/**
+ * Removes everything in the trash in the background; `force` even if nothing new was added. With
+ * a launcher, it starts the `rm` (a fork from this big process costs milliseconds).
+ */
+export function emptyTrash(home: string, force = true, launcher?: Launcher): void {
   const trash = path.join(home, 'trash');
   let entries: string[];
   try {
@@ -36,7 +40,12 @@ export function emptyTrash(home: string, force = true): void {
     return;
   }
   if (entries.length === 0 || !force) return;
-  const child = spawn('rm', ['-rf', '--', ...entries.map((e) => path.join(trash, e))], { detached: true, stdio: 'ignore' });
+  const args = ['-rf', '--', ...entries.map((e) => path.join(trash, e))];
+  if (launcher) {
+    launcher.launch({ file: 'rm', args, cwd: trash, env: { PATH: '/usr/bin:/bin' }, outputPath: '/dev/null' }).catch(() => {});
+    return;
+  }
+  const child = spawn('rm', args, { detached: true, stdio: 'ignore' });
   child.on('error', () => {});
   child.unref();
 }
