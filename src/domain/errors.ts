@@ -1,4 +1,5 @@
-// Errors are values with stable codes. Codes are part of the public contract (CLI, API, docs/ERRORS.md):
+// Errors are values with stable codes. Codes are part of the public contract (CLI, API, docs/ERRORS.md,
+// which a test keeps complete):
 // never rename one, only add.
 
 export const ERROR_CODES = {
