@@ -3,6 +3,7 @@
 import path from 'node:path';
 import { GantryError } from '../domain/errors.js';
 import type { Store } from './store.js';
+import { openPostgresStore } from './postgres/postgres-store.js';
 import { openSqliteStore } from './sqlite/sqlite-store.js';
 
 /** `sqlite:<home>/gantry.db`: the embedded store of `gantry run`. */
@@ -11,8 +12,9 @@ export function defaultStoreUrl(home: string): string {
 }
 
 /**
- * `sqlite:PATH` (relative paths from the working directory; parent directories are created) or
- * `sqlite::memory:`.
+ * `sqlite:PATH` (relative paths from the working directory; parent directories are created),
+ * `sqlite::memory:`, or `postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE` (also `postgresql://`;
+ * libpq-style parameters such as `?sslmode=require` or `?options=-c%20search_path%3Dgantry`).
  */
 export async function openStore(url: string): Promise<Store> {
   if (url.startsWith('sqlite:')) {
@@ -20,11 +22,9 @@ export async function openStore(url: string): Promise<Store> {
     if (rest === '') throw new GantryError('GANTRY_E_USAGE', `store URL "${url}" has no path: use sqlite:PATH or sqlite::memory:`);
     return openSqliteStore(rest === ':memory:' ? ':memory:' : path.resolve(rest));
   }
-  if (/^postgres(ql)?:\/\//.test(url)) {
-    throw new GantryError(
-      'GANTRY_E_USAGE',
-      `store URL "${url}": PostgreSQL (postgres://) comes with the fleet issue; use sqlite:PATH for now`,
-    );
-  }
-  throw new GantryError('GANTRY_E_USAGE', `store URL "${url}" is not supported: use sqlite:PATH or sqlite::memory:`);
+  if (/^postgres(ql)?:\/\//.test(url)) return openPostgresStore(url);
+  throw new GantryError(
+    'GANTRY_E_USAGE',
+    `store URL "${url}" is not supported: use sqlite:PATH, sqlite::memory: or postgres://USER@HOST:PORT/DATABASE`,
+  );
 }

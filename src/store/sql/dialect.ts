@@ -22,13 +22,31 @@ export interface SqlExecutor {
   exec(sql: string): Promise<void>;
 }
 
+export interface TransactionOptions {
+  /**
+   * The transaction only reads and must see one consistent snapshot of the database (PostgreSQL:
+   * REPEATABLE READ READ ONLY). Without it a transaction is a read-write one.
+   */
+  readOnly?: boolean;
+}
+
 export interface SqlDialect extends SqlExecutor {
   readonly name: DialectName;
   /**
-   * Runs `fn` in a transaction that takes the write lock up front (SQLite `BEGIN IMMEDIATE`),
-   * commits if it resolves and rolls back if it throws. Inside `fn` use only `tx`: the dialect
-   * itself waits for the transaction to end, so calling it from `fn` would deadlock.
+   * A statement run first in every migration transaction so that two processes opening one
+   * database apply migrations one after the other (PostgreSQL: a transaction-scoped advisory
+   * lock). Null where beginning the transaction already excludes other writers (SQLite's
+   * `BEGIN IMMEDIATE`).
    */
-  transaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T>;
+  readonly migrationLockSql: string | null;
+  /**
+   * Runs `fn` in a transaction, commits if it resolves and rolls back if it throws. SQLite takes
+   * the write lock up front (`BEGIN IMMEDIATE`); PostgreSQL runs it at READ COMMITTED on one
+   * pooled connection, where conditional UPDATEs wait for each other's row locks and re-check
+   * their WHERE clause. Inside `fn` use only `tx`: the dialect may wait for the transaction to
+   * end, so calling it from `fn` can deadlock. `fn` may run again when the database aborts the
+   * transaction for a serialization failure or a deadlock, so it must touch nothing but `tx`.
+   */
+  transaction<T>(fn: (tx: SqlExecutor) => Promise<T>, options?: TransactionOptions): Promise<T>;
   close(): Promise<void>;
 }

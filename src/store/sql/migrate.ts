@@ -1,9 +1,12 @@
 // Brings a database up to the code's schema on open. Idempotent: applied migrations are skipped,
 // and the check is repeated inside each migration's transaction so two processes opening the
-// same database at once apply each migration exactly once.
+// same database at once apply each migration exactly once. Every transaction here begins with the
+// dialect's migration lock (PostgreSQL: an advisory lock; SQLite's BEGIN IMMEDIATE already is
+// one), so two server instances starting together take turns, even at creating schema_migrations:
+// PostgreSQL's CREATE TABLE IF NOT EXISTS is not safe against a concurrent twin.
 
 import { GantryError } from '../../domain/errors.js';
-import type { SqlDialect } from './dialect.js';
+import type { SqlDialect, SqlExecutor } from './dialect.js';
 import { LATEST_MIGRATION, MIGRATIONS, type Migration } from './migrations.js';
 
 export async function applyMigrations(
@@ -11,12 +14,18 @@ export async function applyMigrations(
   migrations: readonly Migration[] = MIGRATIONS,
   now: () => number = Date.now,
 ): Promise<{ applied: number[] }> {
-  await db.exec(
-    'CREATE TABLE IF NOT EXISTS schema_migrations (id INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)',
-  );
+  const lock = async (tx: SqlExecutor): Promise<void> => {
+    if (db.migrationLockSql !== null) await tx.get(db.migrationLockSql);
+  };
   const latest = migrations.length ? migrations[migrations.length - 1]!.id : 0;
-  const newest = await db.get<{ id: number | string | null }>('SELECT MAX(id) AS id FROM schema_migrations');
-  const newestId = newest?.id == null ? 0 : Number(newest.id);
+  const newestId = await db.transaction(async (tx) => {
+    await lock(tx);
+    await tx.exec(
+      'CREATE TABLE IF NOT EXISTS schema_migrations (id INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)',
+    );
+    const newest = await tx.get<{ id: number | string | null }>('SELECT MAX(id) AS id FROM schema_migrations');
+    return newest?.id == null ? 0 : Number(newest.id);
+  });
   if (newestId > latest) {
     // An older Gantry must not write to a schema it does not know: it could break invariants
     // the newer code relies on.
@@ -29,6 +38,7 @@ export async function applyMigrations(
   for (const m of migrations) {
     if (m.id <= newestId) continue;
     const did = await db.transaction(async (tx) => {
+      await lock(tx);
       const row = await tx.get('SELECT id FROM schema_migrations WHERE id = ?', [m.id]);
       if (row) return false;
       await tx.exec(m.sql[db.name]);

@@ -49,7 +49,8 @@ import { applyMigrations } from './migrate.js';
 const DEFAULT_PAGE = 20;
 const MAX_PAGE = 100;
 
-// Rows as the database returns them. PostgreSQL returns BIGINT as strings, hence Number().
+// Rows as the database returns them. The dialects return BIGINT as numbers; num() still accepts a
+// string, which is what a driver left to its defaults (pg's int8) would give.
 interface ProjectRow {
   id: number | string;
   name: string;
@@ -206,8 +207,12 @@ export class SqlStore implements Store {
   }
 
   async ensureProject(name: string, gitUrl: string, at: EpochMs): Promise<Project> {
-    // The no-op update makes RETURNING yield the existing row too: one statement, no race
-    // between a SELECT and an INSERT.
+    // The common case (the project exists) is a plain read: an upsert would write (PostgreSQL
+    // makes a new row version and takes the row lock) and burn an identity value on every call.
+    const found = await this.db.get<ProjectRow>('SELECT id, name, git_url, created_at FROM projects WHERE name = ?', [name]);
+    if (found) return toProject(found);
+    // The no-op update makes RETURNING yield the row a concurrent caller inserted first: one
+    // statement, no race between a SELECT and an INSERT.
     const row = await this.db.get<ProjectRow>(
       'INSERT INTO projects (name, git_url, created_at) VALUES (?, ?, ?) ' +
         'ON CONFLICT (name) DO UPDATE SET name = excluded.name RETURNING id, name, git_url, created_at',
@@ -264,7 +269,8 @@ export class SqlStore implements Store {
   }
 
   async getPipeline(id: PipelineId): Promise<PipelineWithJobs | null> {
-    // One transaction so the pipeline, its jobs and its attempts are one consistent snapshot.
+    // One read-only transaction so the pipeline, its jobs and its attempts are one consistent
+    // snapshot, even while other instances move them.
     return this.db.transaction(async (tx) => {
       const p = await tx.get<PipelineRow>(`SELECT ${PIPELINE_COLUMNS} FROM pipelines WHERE id = ?`, [id]);
       if (!p) return null;
@@ -278,7 +284,7 @@ export class SqlStore implements Store {
         [id],
       );
       return { pipeline: toPipeline(p), jobs: jobs.map(toJob), attempts: attempts.map(toAttempt) };
-    });
+    }, { readOnly: true });
   }
 
   async listPipelines(filter: PipelineFilter): Promise<Page<Pipeline>> {

@@ -11,7 +11,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { GantryError, isGantryError } from '../../domain/errors.js';
-import type { RunResult, SqlDialect, SqlExecutor, SqlRow, SqlValue } from '../sql/dialect.js';
+import type { RunResult, SqlDialect, SqlExecutor, SqlRow, SqlValue, TransactionOptions } from '../sql/dialect.js';
 import { AsyncMutex } from './mutex.js';
 
 type Statement = Database.Statement<unknown[], unknown>;
@@ -30,6 +30,8 @@ export interface SqliteOptions {
 
 export class SqliteDialect implements SqlDialect {
   readonly name = 'sqlite' as const;
+  // BEGIN IMMEDIATE takes the database's write lock: migrations of two processes already take turns.
+  readonly migrationLockSql = null;
   private readonly db: Database.Database;
   // Prepared once per SQL text: preparing costs more than running a small UPDATE.
   private readonly statements = new Map<string, Statement>();
@@ -137,7 +139,9 @@ export class SqliteDialect implements SqlDialect {
     return this.locked(() => this.execNow(sql));
   }
 
-  async transaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T> {
+  // A read-only snapshot needs nothing more here: BEGIN IMMEDIATE makes the transaction the
+  // database's only writer, so nothing it reads can change under it.
+  async transaction<T>(fn: (tx: SqlExecutor) => Promise<T>, _options?: TransactionOptions): Promise<T> {
     await this.mutex.lock();
     try {
       if (this.closed) throw new GantryError('GANTRY_E_STORE', 'the store is closed');

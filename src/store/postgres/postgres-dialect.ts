@@ -1,0 +1,197 @@
+// PostgreSQL through a `pg` pool: the store of a fleet, where several server instances share one
+// database and PostgreSQL does the locking.
+//
+// Isolation: statements outside a transaction autocommit; read-write transactions run at READ
+// COMMITTED, the level at which a conditional `UPDATE ... WHERE id = $1 AND status IN (...)` that
+// finds the row locked by another transaction waits for it and then re-checks its WHERE clause on
+// the committed row. That is exactly the state-move rule (of concurrent moves one wins, the others
+// match nothing) and `createAttempt`'s numbering (the second increment sees the first). A stricter
+// level would turn those waits into serialization errors for nothing. Read-only snapshots
+// (`getPipeline`) run at REPEATABLE READ READ ONLY, which sees one snapshot and cannot fail.
+
+import pg from 'pg';
+import { GantryError, isGantryError } from '../../domain/errors.js';
+import type { RunResult, SqlDialect, SqlExecutor, SqlRow, SqlValue, TransactionOptions } from '../sql/dialect.js';
+import { toNumberedPlaceholders } from './placeholders.js';
+
+const INT8_OID = 20;
+// BIGINT ids, epoch-ms timestamps and byte counts: pg returns int8 as a string because it can
+// exceed 2^53; Gantry's never do (ids count rows, timestamps are ms until year 285616).
+const parseInt8 = (v: string): number => Number(v);
+// Only this pool's clients parse int8 as numbers; pg.types.setTypeParser would change it for
+// every pg user in the process.
+const TYPES = {
+  getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
+    oid === INT8_OID && format !== 'binary' ? parseInt8 : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
+};
+
+// SQLSTATEs after which the whole transaction may simply be run again.
+const RETRYABLE = new Set(['40001' /* serialization_failure */, '40P01' /* deadlock_detected */]);
+const MAX_TRIES = 5;
+
+// Advisory lock keys are per database; the second key is the schema, so two Gantry installations
+// in two schemas of one database (or two test schemas) do not wait for each other's migrations.
+const MIGRATION_LOCK_CLASS = 0x47616e74; // "Gant"
+const MIGRATION_LOCK_SQL = `SELECT pg_advisory_xact_lock(${MIGRATION_LOCK_CLASS}, hashtext(current_schema()))`;
+
+const REWRITE_CACHE_MAX = 2_000;
+
+function storeError(e: unknown, sql?: string): Error {
+  if (isGantryError(e)) return e;
+  const msg = e instanceof Error ? e.message : String(e);
+  const code = (e as { code?: string } | null)?.code;
+  const err = new GantryError('GANTRY_E_STORE', `postgres: ${msg}${code ? ` (${code})` : ''}${sql ? ` in: ${sql.slice(0, 120)}` : ''}`);
+  Object.defineProperty(err, 'cause', { value: e });
+  return err;
+}
+
+/** The SQLSTATE of a driver error, kept as the `cause` of the GantryError that wraps it. */
+function sqlState(e: unknown): string | undefined {
+  const cause = (e as { cause?: unknown } | null)?.cause;
+  const code = (cause as { code?: unknown } | null)?.code;
+  return typeof code === 'string' ? code : undefined;
+}
+
+export interface PostgresOptions {
+  /**
+   * The schema Gantry's tables live in (must exist); the connection's `search_path` is set to it.
+   * Default: the server's search_path (normally `public`).
+   */
+  schema?: string;
+  /** Connections in the pool. Default 10. */
+  maxConnections?: number;
+  /** How long to wait for a connection to the server (ms). Default 10 s. */
+  connectTimeoutMs?: number;
+}
+
+type Queryable = pg.Pool | pg.PoolClient;
+
+export class PostgresDialect implements SqlDialect {
+  readonly name = 'postgres' as const;
+  readonly migrationLockSql = MIGRATION_LOCK_SQL;
+  private readonly pool: pg.Pool;
+  // The `$n` text of each statement, rewritten once: the store's statements are a small fixed set.
+  private readonly rewritten = new Map<string, string>();
+  private closed = false;
+
+  constructor(url: string, options: PostgresOptions = {}) {
+    const config: pg.PoolConfig = {
+      connectionString: url,
+      types: TYPES,
+      max: options.maxConnections ?? 10,
+      connectionTimeoutMillis: options.connectTimeoutMs ?? 10_000,
+    };
+    if (options.schema !== undefined) {
+      if (!/^[A-Za-z_][A-Za-z_0-9]*$/.test(options.schema)) {
+        throw new GantryError('GANTRY_E_USAGE', `schema "${options.schema}" is not a plain identifier`);
+      }
+      config.options = `-c search_path=${options.schema}`;
+    }
+    this.pool = new pg.Pool(config);
+    // An idle connection that dies (server restart, network) is dropped by the pool; without a
+    // listener the 'error' event would crash the process. The next query opens a new connection.
+    this.pool.on('error', () => undefined);
+  }
+
+  private text(sql: string): string {
+    let t = this.rewritten.get(sql);
+    if (t === undefined) {
+      t = toNumberedPlaceholders(sql);
+      if (this.rewritten.size >= REWRITE_CACHE_MAX) this.rewritten.clear();
+      this.rewritten.set(sql, t);
+    }
+    return t;
+  }
+
+  private async query(on: Queryable, sql: string, params?: readonly SqlValue[]): Promise<pg.QueryResult> {
+    if (this.closed) throw new GantryError('GANTRY_E_STORE', 'the store is closed');
+    try {
+      return await on.query(this.text(sql), params as SqlValue[] | undefined);
+    } catch (e) {
+      throw storeError(e, sql);
+    }
+  }
+
+  private executor(on: Queryable): SqlExecutor {
+    return {
+      all: async <T>(sql: string, params?: readonly SqlValue[]) => (await this.query(on, sql, params)).rows as T[],
+      get: async <T>(sql: string, params?: readonly SqlValue[]) =>
+        (await this.query(on, sql, params)).rows[0] as T | undefined,
+      run: async (sql: string, params?: readonly SqlValue[]): Promise<RunResult> => ({
+        changes: (await this.query(on, sql, params)).rowCount ?? 0,
+      }),
+      exec: async (sql: string) => {
+        if (this.closed) throw new GantryError('GANTRY_E_STORE', 'the store is closed');
+        try {
+          // No parameters: the simple protocol, which runs a script of several statements.
+          await on.query(sql);
+        } catch (e) {
+          throw storeError(e, sql);
+        }
+      },
+    };
+  }
+
+  async all<T = SqlRow>(sql: string, params?: readonly SqlValue[]): Promise<T[]> {
+    return (await this.query(this.pool, sql, params)).rows as T[];
+  }
+  async get<T = SqlRow>(sql: string, params?: readonly SqlValue[]): Promise<T | undefined> {
+    return (await this.query(this.pool, sql, params)).rows[0] as T | undefined;
+  }
+  async run(sql: string, params?: readonly SqlValue[]): Promise<RunResult> {
+    return { changes: (await this.query(this.pool, sql, params)).rowCount ?? 0 };
+  }
+  exec(sql: string): Promise<void> {
+    return this.executor(this.pool).exec(sql);
+  }
+
+  async transaction<T>(fn: (tx: SqlExecutor) => Promise<T>, options: TransactionOptions = {}): Promise<T> {
+    const begin = options.readOnly ? 'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY' : 'BEGIN';
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.transactionOnce(fn, begin);
+      } catch (e) {
+        const state = sqlState(e);
+        if (state === undefined || !RETRYABLE.has(state) || attempt >= MAX_TRIES) throw e;
+        // Two transactions collided and the database aborted one: let them drift apart, run again.
+        await new Promise((r) => setTimeout(r, Math.random() * 5 * attempt));
+      }
+    }
+  }
+
+  private async transactionOnce<T>(fn: (tx: SqlExecutor) => Promise<T>, begin: string): Promise<T> {
+    if (this.closed) throw new GantryError('GANTRY_E_STORE', 'the store is closed');
+    let client: pg.PoolClient;
+    try {
+      client = await this.pool.connect();
+    } catch (e) {
+      throw storeError(e);
+    }
+    let broken: Error | undefined;
+    try {
+      await this.query(client, begin);
+      try {
+        const result = await fn(this.executor(client));
+        await this.query(client, 'COMMIT');
+        return result;
+      } catch (e) {
+        try {
+          await client.query('ROLLBACK');
+        } catch (re) {
+          // The connection is unusable: the pool must not hand it out again.
+          broken = re instanceof Error ? re : new Error(String(re));
+        }
+        throw e;
+      }
+    } finally {
+      client.release(broken);
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    // Waits for checked-out connections to come back, so a running transaction finishes first.
+    await this.pool.end();
+  }
+}

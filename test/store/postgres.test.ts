@@ -1,0 +1,248 @@
+// The PostgreSQL store against a real server: the contract suite every Store passes, and what a
+// fleet adds to it (several server instances, each with its own pool, on one database). Every
+// store lives in a schema of its own, created for it and dropped at the end, so test files running
+// in parallel never meet and nothing is left behind.
+//
+// GANTRY_TEST_PG names the server (default postgres://postgres@127.0.0.1:5432/test). When it is
+// unreachable the suite is skipped with the reason printed, except in CI (CI=true), where it fails.
+
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { after, describe, it } from 'node:test';
+import pg from 'pg';
+import { asJobId } from '../../src/domain/ids.js';
+import { openStore } from '../../src/store/open.js';
+import { toNumberedPlaceholders } from '../../src/store/postgres/placeholders.js';
+import { PostgresDialect } from '../../src/store/postgres/postgres-dialect.js';
+import { openPostgresStore } from '../../src/store/postgres/postgres-store.js';
+import { applyMigrations } from '../../src/store/sql/migrate.js';
+import { MIGRATIONS } from '../../src/store/sql/migrations.js';
+import type { Store } from '../../src/store/store.js';
+import { compiledJob, runStoreContract } from './store-contract.js';
+
+const PG_URL = process.env.GANTRY_TEST_PG ?? 'postgres://postgres@127.0.0.1:5432/test';
+const IN_CI = process.env.CI === 'true';
+
+describe('postgres placeholders', () => {
+  it('? becomes $1..$n in order', () => {
+    assert.equal(
+      toNumberedPlaceholders('UPDATE t SET a = ?, b = COALESCE(b, ?) WHERE id = ? AND s IN (\'x\', \'y\')'),
+      "UPDATE t SET a = $1, b = COALESCE(b, $2) WHERE id = $3 AND s IN ('x', 'y')",
+    );
+  });
+
+  it('a ? inside a string literal, a quoted identifier, a comment or a dollar quote is left alone', () => {
+    assert.equal(
+      toNumberedPlaceholders(`SELECT '?', 'it''s ?', "col?", ? -- why?\n, /* ? */ ?, $$ ? $$, $tag$ ? $tag$, ?`),
+      `SELECT '?', 'it''s ?', "col?", $1 -- why?\n, /* ? */ $2, $$ ? $$, $tag$ ? $tag$, $3`,
+    );
+  });
+
+  it('a statement without placeholders is returned unchanged', () => {
+    const sql = 'SELECT 1';
+    assert.equal(toNumberedPlaceholders(sql), sql);
+  });
+});
+
+const admin = new pg.Pool({ connectionString: PG_URL, max: 3, connectionTimeoutMillis: 3_000 });
+admin.on('error', () => undefined);
+let unreachable: string | null = null;
+try {
+  await admin.query('SELECT 1');
+} catch (e) {
+  unreachable = `PostgreSQL not reachable at ${PG_URL}: ${e instanceof Error ? e.message : String(e)}`;
+}
+
+if (unreachable !== null) {
+  await admin.end();
+  if (IN_CI) {
+    it('PostgreSQL is reachable (CI=true: the PostgreSQL store tests must run)', () => {
+      assert.fail(`${unreachable}; set GANTRY_TEST_PG`);
+    });
+  } else {
+    console.log(`# skipping the PostgreSQL store tests: ${unreachable}`);
+    it('the PostgreSQL store', { skip: unreachable }, () => undefined);
+  }
+} else {
+  const schemas: string[] = [];
+  after(async () => {
+    for (const s of schemas) await admin.query(`DROP SCHEMA IF EXISTS ${s} CASCADE`);
+    await admin.end();
+  });
+
+  async function freshSchema(): Promise<string> {
+    const schema = `gantry_test_${randomBytes(6).toString('hex')}`;
+    await admin.query(`CREATE SCHEMA ${schema}`);
+    schemas.push(schema);
+    return schema;
+  }
+
+  const schemaOf = new WeakMap<Store, string>();
+  async function openIn(schema: string): Promise<Store> {
+    const store = await openPostgresStore(PG_URL, { schema });
+    schemaOf.set(store, schema);
+    return store;
+  }
+
+  runStoreContract('postgres', async () => openIn(await freshSchema()), {
+    reopen: (old) => openIn(schemaOf.get(old)!),
+  });
+
+  describe('postgres store', () => {
+    const opened: Array<{ close(): Promise<void> }> = [];
+    after(async () => {
+      for (const s of opened.splice(0)) await s.close();
+    });
+    /** Two server instances (two pools) on one fresh database schema. */
+    async function twoInstances(): Promise<[Store, Store]> {
+      const schema = await freshSchema();
+      const a = await openIn(schema);
+      const b = await openIn(schema);
+      opened.push(a, b);
+      return [a, b];
+    }
+    async function pipelineOf(store: Store, jobs = 1) {
+      const project = await store.ensureProject('fleet', 'https://git.example/fleet.git', 1);
+      return store.createPipeline({
+        projectId: project.id, ref: 'main', sha: 'f'.repeat(40), source: 'push', variables: {}, fileVariables: {},
+        pipelineFile: '.gantry.yml', createdAt: 1, jobs: Array.from({ length: jobs }, (_, i) => compiledJob(`j${i}`)),
+      });
+    }
+
+    it('openStore opens a postgres:// URL, and its options parameter can choose the schema', async () => {
+      const schema = await freshSchema();
+      const store = await openStore(`${PG_URL}?options=${encodeURIComponent(`-c search_path=${schema}`)}`);
+      opened.push(store);
+      assert.equal(store.dialect, 'postgres');
+      await store.ensureProject('by-url', '/x', 1);
+      const { rows } = await admin.query(`SELECT name FROM ${schema}.projects`);
+      assert.deepEqual(rows, [{ name: 'by-url' }]);
+    });
+
+    it('of concurrent moves of one job from two server instances, exactly one wins', async () => {
+      const [a, b] = await twoInstances();
+      for (let round = 0; round < 5; round++) {
+        const { jobs } = await pipelineOf(a);
+        const id = jobs[0]!.id;
+        assert.equal(await b.moveJob(id, 'pending', { at: 1 }), true);
+        const starts = await Promise.all(
+          Array.from({ length: 20 }, (_, i) => (i % 2 ? a : b).moveJob(id, 'running', { at: 100 + i })),
+        );
+        assert.equal(starts.filter(Boolean).length, 1);
+        const ends = await Promise.all(
+          (['success', 'failed', 'canceled', 'timed_out'] as const).flatMap((to, k) =>
+            Array.from({ length: 6 }, (_, i) => ((i + k) % 2 ? a : b).moveJob(id, to, { at: 500, exitCode: 1 })),
+          ),
+        );
+        assert.equal(ends.filter(Boolean).length, 1);
+        const job = (await a.getPipeline(jobs[0]!.pipelineId))!.jobs[0]!;
+        assert.equal(job.startedAt, 100 + starts.indexOf(true));
+        assert.equal(job.finishedAt, 500);
+      }
+    });
+
+    it('createAttempt from two server instances at once gives numbers 1 and 2, never twice the same', async () => {
+      const [a, b] = await twoInstances();
+      const { jobs } = await pipelineOf(a, 10);
+      for (const j of jobs) await a.moveJob(j.id, 'pending', { at: 1 });
+      for (const j of jobs) {
+        const pair = await Promise.all([a.createAttempt(j.id, 2), b.createAttempt(j.id, 3)]);
+        assert.deepEqual(pair.map((x) => x.number).sort(), [1, 2]);
+      }
+      const many = await Promise.all(Array.from({ length: 16 }, (_, i) => (i % 2 ? a : b).createAttempt(jobs[0]!.id, 10 + i)));
+      assert.deepEqual(
+        many.map((x) => x.number).sort((x, y) => x - y),
+        Array.from({ length: 16 }, (_, i) => i + 3),
+      );
+      assert.equal((await b.getPipeline(jobs[0]!.pipelineId))!.jobs[0]!.attemptCount, 18);
+    });
+
+    it('two instances migrating one empty database at once apply each migration exactly once', async () => {
+      for (let round = 0; round < 3; round++) {
+        const schema = await freshSchema();
+        const dialects = Array.from({ length: 4 }, () => new PostgresDialect(PG_URL, { schema }));
+        try {
+          const results = await Promise.all(dialects.map((d) => applyMigrations(d)));
+          assert.deepEqual(results.flatMap((r) => r.applied).sort(), MIGRATIONS.map((m) => m.id));
+        } finally {
+          for (const d of dialects) await d.close();
+        }
+        const { rows } = await admin.query(`SELECT id FROM ${schema}.schema_migrations ORDER BY id`);
+        assert.deepEqual(rows, MIGRATIONS.map((m) => ({ id: m.id })));
+      }
+      // And two stores opening together both work.
+      const schema = await freshSchema();
+      const [a, b] = await Promise.all([openIn(schema), openIn(schema)]);
+      opened.push(a, b);
+      await a.ensureProject('p', '/p', 1);
+      assert.equal((await b.listProjects()).length, 1);
+    });
+
+    it('BIGINT values come back as exact numbers, and only this store parses int8 that way', async () => {
+      const [store] = await twoInstances();
+      const now = 1_750_000_123_456;
+      const { jobs } = await pipelineOf(store);
+      await store.moveJob(jobs[0]!.id, 'pending', { at: now });
+      const att = await store.createAttempt(jobs[0]!.id, now);
+      await store.startAttempt(att.id, 'agent', now + 1, now + 60_000);
+      await store.recordLogBytes(att.id, 5_000_000_000);
+      const got = await store.getAttempt(att.id);
+      assert.deepEqual([got!.queuedAt, got!.startedAt, got!.leaseExpiresAt, got!.logBytes], [now, now + 1, now + 60_000, 5_000_000_000]);
+      assert.equal(typeof got!.id, 'number');
+      // The process-wide default is untouched: other pg users still get strings.
+      assert.equal(pg.types.getTypeParser(20)('123'), '123');
+      const { rows } = await admin.query('SELECT 9007199254740993::bigint AS v');
+      assert.equal(rows[0].v, '9007199254740993');
+    });
+
+    it('a read-only transaction refuses writes', async () => {
+      const d = new PostgresDialect(PG_URL, { schema: await freshSchema() });
+      opened.push(d);
+      await d.exec('CREATE TABLE t (v BIGINT)');
+      await assert.rejects(
+        d.transaction(async (tx) => tx.run('INSERT INTO t (v) VALUES (?)', [1]), { readOnly: true }),
+        /read-only/,
+      );
+      assert.deepEqual(await d.all('SELECT v FROM t'), []);
+    });
+
+    it('a transaction aborted for a serialization failure runs again, other failures do not', async () => {
+      const d = new PostgresDialect(PG_URL, { schema: await freshSchema() });
+      opened.push(d);
+      await d.exec('CREATE TABLE t (v BIGINT)');
+      let calls = 0;
+      await d.transaction(async (tx) => {
+        calls++;
+        await tx.run('INSERT INTO t (v) VALUES (?)', [calls]);
+        if (calls === 1) await tx.exec("DO $$ BEGIN RAISE EXCEPTION 'collided' USING ERRCODE = '40001'; END $$");
+      });
+      assert.equal(calls, 2);
+      assert.deepEqual(await d.all('SELECT v FROM t'), [{ v: 2 }]);
+      calls = 0;
+      await assert.rejects(
+        d.transaction(async (tx) => {
+          calls++;
+          await tx.exec("DO $$ BEGIN RAISE EXCEPTION 'nope' USING ERRCODE = '23505'; END $$");
+        }),
+        /nope/,
+      );
+      assert.equal(calls, 1);
+    });
+
+    it('text and JSON round-trip exactly, ? in a value included', async () => {
+      const [store] = await twoInstances();
+      const project = await store.ensureProject("what's ? up — ünï 🚀", 'file:///a b?c=d', 1);
+      assert.deepEqual(await store.getProject(project.name), project);
+      const spec = compiledJob('job ?', 0, { script: ["echo '?' \"$1\" \\\\ \\u0000"], variables: { '?': '$$?' } });
+      const { pipeline } = await store.createPipeline({
+        projectId: project.id, ref: 'refs/heads/a?b', sha: 's', source: 'push', variables: { Q: '?', NUL: '\u0000' },
+        fileVariables: {}, pipelineFile: '.gantry.yml', createdAt: 1, jobs: [spec],
+      });
+      const read = await store.getPipeline(pipeline.id);
+      assert.deepEqual(read!.jobs[0]!.spec, spec);
+      assert.deepEqual(read!.pipeline.variables, { Q: '?', NUL: '\u0000' });
+      assert.equal(read!.pipeline.ref, 'refs/heads/a?b');
+      assert.equal(await store.moveJob(asJobId(read!.jobs[0]!.id), 'pending', { at: 2 }), true);
+    });
+  });
+}
