@@ -179,6 +179,21 @@ const CREATE_ATTEMPT_SQL = `UPDATE jobs SET attempt_count = attempt_count + 1 WH
   ['created', 'manual', 'pending', 'running'] satisfies JobStatus[],
 )} RETURNING attempt_count`;
 
+const JOB_BATCH = 50;
+const insertJobsSqlBySize: string[] = [];
+/** The INSERT of `n` jobs (1..JOB_BATCH): one text per size, so each is prepared once. */
+function insertJobsSql(n: number): string {
+  let sql = insertJobsSqlBySize[n];
+  if (sql === undefined) {
+    sql =
+      'INSERT INTO jobs (pipeline_id, position, name, stage, stage_index, status, spec, created_at) VALUES ' +
+      Array.from({ length: n }, () => "(?, ?, ?, ?, ?, 'created', ?, ?)").join(', ') +
+      ` RETURNING ${JOB_COLUMNS}`;
+    insertJobsSqlBySize[n] = sql;
+  }
+  return sql;
+}
+
 const ATTEMPT_COLUMNS_A = ATTEMPT_COLUMNS.split(', ')
   .map((c) => `a.${c}`)
   .join(', ');
@@ -253,18 +268,20 @@ export class SqlStore implements Store {
         ],
       );
       const pipeline = toPipeline(p!);
-      const jobs: Job[] = [];
-      for (let i = 0; i < input.jobs.length; i++) {
-        const spec = input.jobs[i]!;
-        const row = await tx.get<JobRow>(
-          'INSERT INTO jobs (pipeline_id, position, name, stage, stage_index, status, spec, created_at) ' +
-            `VALUES (?, ?, ?, ?, ?, 'created', ?, ?) RETURNING ${JOB_COLUMNS}`,
-          [pipeline.id, i, spec.name, spec.stage, spec.stageIndex, JSON.stringify(spec), input.createdAt],
+      // Jobs go in JOB_BATCH rows per statement: against a database server each statement is a
+      // network round trip, and a pipeline can have hundreds of jobs.
+      const rows: JobRow[] = [];
+      for (let start = 0; start < input.jobs.length; start += JOB_BATCH) {
+        const batch = input.jobs.slice(start, start + JOB_BATCH);
+        const params: SqlValue[] = [];
+        batch.forEach((spec, k) =>
+          params.push(pipeline.id, start + k, spec.name, spec.stage, spec.stageIndex, JSON.stringify(spec), input.createdAt),
         );
-        jobs.push(toJob(row!));
+        rows.push(...(await tx.all<JobRow>(insertJobsSql(batch.length), params)));
       }
-      jobs.sort((a, b) => a.stageIndex - b.stageIndex);
-      return { pipeline, jobs, attempts: [] };
+      // RETURNING promises no order: sort as getPipeline does.
+      rows.sort((a, b) => a.stage_index - b.stage_index || a.position - b.position);
+      return { pipeline, jobs: rows.map(toJob), attempts: [] };
     });
   }
 
