@@ -229,6 +229,24 @@ if (unreachable !== null) {
       assert.equal(calls, 1);
     });
 
+    it('closing lets a running transaction finish and refuses new work', async () => {
+      const schema = await freshSchema();
+      const d = new PostgresDialect(PG_URL, { schema });
+      await d.exec('CREATE TABLE t (v BIGINT)');
+      let closing: Promise<void> | undefined;
+      await d.transaction(async (tx) => {
+        await tx.run('INSERT INTO t (v) VALUES (?)', [1]);
+        closing = d.close();
+        await new Promise((r) => setTimeout(r, 10));
+        await tx.run('INSERT INTO t (v) VALUES (?)', [2]);
+      });
+      await closing;
+      await assert.rejects(d.all('SELECT v FROM t'), /closed/);
+      await assert.rejects(d.transaction(async () => undefined), /closed/);
+      const { rows } = await admin.query(`SELECT v FROM ${schema}.t ORDER BY v`);
+      assert.deepEqual(rows, [{ v: '1' }, { v: '2' }]);
+    });
+
     it('text and JSON round-trip exactly, ? in a value included', async () => {
       const [store] = await twoInstances();
       const project = await store.ensureProject("what's ? up — ünï 🚀", 'file:///a b?c=d', 1);

@@ -103,8 +103,10 @@ export class PostgresDialect implements SqlDialect {
     return t;
   }
 
+  // A transaction's own connection is not checked: a transaction that began before close() may
+  // finish (close waits for it), as on SQLite.
   private async query(on: Queryable, sql: string, params?: readonly SqlValue[]): Promise<pg.QueryResult> {
-    if (this.closed) throw new GantryError('GANTRY_E_STORE', 'the store is closed');
+    if (on === this.pool && this.closed) throw new GantryError('GANTRY_E_STORE', 'the store is closed');
     try {
       return await on.query(this.text(sql), params as SqlValue[] | undefined);
     } catch (e) {
@@ -121,7 +123,7 @@ export class PostgresDialect implements SqlDialect {
         changes: (await this.query(on, sql, params)).rowCount ?? 0,
       }),
       exec: async (sql: string) => {
-        if (this.closed) throw new GantryError('GANTRY_E_STORE', 'the store is closed');
+        if (on === this.pool && this.closed) throw new GantryError('GANTRY_E_STORE', 'the store is closed');
         try {
           // No parameters: the simple protocol, which runs a script of several statements.
           await on.query(sql);
