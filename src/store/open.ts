@@ -3,7 +3,6 @@
 import path from 'node:path';
 import { GantryError } from '../domain/errors.js';
 import type { Store } from './store.js';
-import { openPostgresStore } from './postgres/postgres-store.js';
 import { openSqliteStore } from './sqlite/sqlite-store.js';
 
 /** `sqlite:<home>/gantry.db`: the embedded store of `gantry run`. */
@@ -22,7 +21,11 @@ export async function openStore(url: string): Promise<Store> {
     if (rest === '') throw new GantryError('GANTRY_E_USAGE', `store URL "${url}" has no path: use sqlite:PATH or sqlite::memory:`);
     return openSqliteStore(rest === ':memory:' ? ':memory:' : path.resolve(rest));
   }
-  if (/^postgres(ql)?:\/\//.test(url)) return openPostgresStore(url);
+  if (/^postgres(ql)?:\/\//.test(url)) {
+    // Loaded only when asked for: the `pg` driver costs ~30 ms to load, and `gantry run` never needs it.
+    const { openPostgresStore } = await import('./postgres/postgres-store.js');
+    return openPostgresStore(url);
+  }
   throw new GantryError(
     'GANTRY_E_USAGE',
     `store URL "${url}" is not supported: use sqlite:PATH, sqlite::memory: or postgres://USER@HOST:PORT/DATABASE`,
