@@ -18,7 +18,7 @@ import type { LogStore, LogWriter } from '../logstore/log-store.js';
 import { compilePipeline, dirProjectFiles, expandVariables, findPipelineFile } from '../pipeline/index.js';
 import type { Diagnostic } from '../pipeline/types.js';
 import { pickToStart } from '../scheduler/dispatch.js';
-import { decideAll, finalStatus, type JobView } from '../scheduler/readiness.js';
+import { decide, finalStatus, type JobView } from '../scheduler/readiness.js';
 import { shouldRetry } from '../scheduler/retry.js';
 import type { Attempt, Job, PipelineWithJobs, Store } from '../store/store.js';
 import { jobVariables, pipelineVariables, resolveJobVariables, type PipelineFacts } from '../variables/predefined.js';
@@ -175,6 +175,9 @@ async function ensureLocalProject(store: Store, name: string, root: string, at: 
 class PipelineRun {
   private readonly jobs = new Map<JobId, Job>();
   private readonly byName = new Map<string, Job>();
+  /** Who needs whom (reverse edges), and the waiting jobs whose dependencies moved. */
+  private readonly dependents = new Map<string, Job[]>();
+  private readonly dirty = new Set<Job>();
   private readonly queue: QueuedAttempt[] = [];
   private readonly running = new Map<JobId, Running>();
   private readonly events: Event[] = [];
@@ -202,6 +205,14 @@ class PipelineRun {
     for (const j of initial.jobs) {
       this.jobs.set(j.id, j);
       this.byName.set(j.name, j);
+      if (j.status === 'created') this.dirty.add(j);
+    }
+    for (const j of initial.jobs) {
+      for (const need of j.spec.needs) {
+        const list = this.dependents.get(need.job);
+        if (list) list.push(j);
+        else this.dependents.set(need.job, [j]);
+      }
     }
     this.artifacts = new DirArtifacts(path.join(opts.home, 'artifacts'), now);
     this.cache = new DirCache(path.join(opts.home, 'cache', String(initial.pipeline.projectId)));
@@ -269,6 +280,7 @@ class PipelineRun {
     if (patch.exitCode !== undefined) job.exitCode = patch.exitCode;
     if (patch.failureReason !== undefined) job.failureReason = patch.failureReason;
     this.opts.observer.jobChanged?.(job);
+    for (const d of this.dependents.get(job.name) ?? []) if (d.status === 'created') this.dirty.add(d);
   }
 
   private views(): JobView[] {
@@ -285,14 +297,25 @@ class PipelineRun {
     this.queue.push({ job, attempt });
   }
 
+  /**
+   * Decides the waiting jobs whose dependencies changed since the last pass (`decide` of the
+   * scheduler core, job by job), in pipeline order; a decision marks its own dependents in turn.
+   * Looking only at those keeps a pass cheap in a pipeline of thousands of jobs.
+   */
   private async advance(): Promise<void> {
-    for (const d of decideAll(this.views())) {
-      const job = this.byName.get(d.name)!;
-      await this.move(job, d.to);
-      if (d.to === 'pending') await this.enqueue(job);
-      if (d.to === 'manual' && this.wantsPlay(job)) {
-        await this.move(job, 'pending');
-        await this.enqueue(job);
+    while (this.dirty.size > 0) {
+      const batch = [...this.dirty].sort((a, b) => a.id - b.id);
+      this.dirty.clear();
+      for (const job of batch) {
+        if (job.status !== 'created') continue;
+        const d = decide(job, this.byName);
+        if (!d) continue;
+        await this.move(job, d.to);
+        if (d.to === 'pending') await this.enqueue(job);
+        if (d.to === 'manual' && this.wantsPlay(job)) {
+          await this.move(job, 'pending');
+          await this.enqueue(job);
+        }
       }
     }
   }
