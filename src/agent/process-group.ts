@@ -126,13 +126,12 @@ function supervise(launched: Launched, opts: RunScriptOptions): Promise<ScriptRe
 const FIRST_READ_SIZE = 16 << 10;
 const READ_SIZE = 1 << 20;
 const POLL_MS = 50;
+const MAX_READS_PER_TURN = 8;
 
 /** Follows a growing file from its start and hands each new piece to `onData`. */
 class SpoolTail {
   private fd: number;
   private pos = 0;
-  private reading: Promise<void> | null = null;
-  private again = false;
   private readonly watcher: fs.FSWatcher | null;
   private readonly timer: NodeJS.Timeout;
 
@@ -153,29 +152,33 @@ class SpoolTail {
   }
 
   private poke(): void {
-    if (this.reading) {
-      this.again = true;
-      return;
-    }
-    this.reading = this.drain().finally(() => {
-      this.reading = null;
-      if (this.again) {
-        this.again = false;
+    if (this.scheduled) return;
+    // Synchronous reads: the spool was just written, so it is in the page cache and a read takes
+    // microseconds; through the thread pool each would cost more in hand-offs than in reading.
+    // A fast writer is read in slices so the loop stays responsive.
+    if (this.drain(MAX_READS_PER_TURN) === 'more') {
+      this.scheduled = setImmediate(() => {
+        this.scheduled = null;
         this.poke();
-      }
-    });
+      });
+    }
   }
 
+  private scheduled: NodeJS.Immediate | null = null;
   // Most jobs print little: start small, and read in big pieces only once output comes fast.
   private buf = Buffer.allocUnsafe(FIRST_READ_SIZE);
 
-  private async drain(): Promise<void> {
-    for (;;) {
+  /** Reads what the spool has, up to `maxReads` reads; 'more' if it stopped with data left. */
+  private drain(maxReads: number): 'done' | 'more' {
+    for (let i = 0; i < maxReads; i++) {
       const buf = this.buf;
-      const n = await new Promise<number>((resolve) =>
-        fs.read(this.fd, buf, 0, buf.length, this.pos, (err, bytes) => resolve(err ? 0 : bytes)),
-      );
-      if (n <= 0) return;
+      let n: number;
+      try {
+        n = fs.readSync(this.fd, buf, 0, buf.length, this.pos);
+      } catch {
+        return 'done';
+      }
+      if (n <= 0) return 'done';
       this.pos += n;
       const full = n === buf.length;
       // Small pieces are copied out (a consumer may keep them); big ones take the buffer along.
@@ -184,15 +187,17 @@ class SpoolTail {
         this.buf = Buffer.allocUnsafe(full ? READ_SIZE : buf.length);
         this.onData(buf.subarray(0, n));
       }
-      if (!full) return;
+      if (!full) return 'done';
     }
+    return 'more';
   }
 
   async finish(): Promise<void> {
     clearInterval(this.timer);
     this.watcher?.close();
-    while (this.reading) await this.reading;
-    await this.drain();
+    if (this.scheduled) clearImmediate(this.scheduled);
+    this.scheduled = null;
+    while (this.drain(MAX_READS_PER_TURN) === 'more') await new Promise((r) => setImmediate(r));
     fs.closeSync(this.fd);
   }
 }
