@@ -126,6 +126,59 @@ export interface AttemptFinish {
   logBytes: number;
 }
 
+/** Who may call the API: a person or script (admin), an agent registering, or a project-scoped API token. */
+export type TokenKind = 'admin' | 'agent' | 'api';
+
+export interface ApiToken {
+  id: number;
+  /** SHA-256 (hex) of the token; the token itself is never stored. */
+  hash: string;
+  kind: TokenKind;
+  /** The one project an `api` token may act on; null for every project. */
+  projectId: ProjectId | null;
+  createdAt: EpochMs;
+  lastUsedAt: EpochMs | null;
+}
+
+export interface NewToken {
+  hash: string;
+  kind: TokenKind;
+  projectId: ProjectId | null;
+  createdAt: EpochMs;
+}
+
+/** A project variable as stored: the value only ever encrypted (base64 ciphertext and nonce). */
+export interface StoredVariable {
+  projectId: ProjectId;
+  key: string;
+  ciphertext: string;
+  nonce: string;
+  masked: boolean;
+  updatedAt: EpochMs;
+}
+
+/** An Idempotency-Key of a project: which request (by fingerprint) made which pipeline. */
+export interface IdempotencyRecord {
+  projectId: ProjectId;
+  key: string;
+  /** SHA-256 (hex) of the request that first used the key. */
+  fingerprint: string;
+  pipelineId: PipelineId;
+  createdAt: EpochMs;
+}
+
+export interface ProjectPageFilter {
+  /** Page size; default 20, at most 100. */
+  limit?: number;
+  /** Cursor from a previous page: projects with a larger id (oldest first). */
+  afterId?: ProjectId;
+}
+
+export type CreateOnceResult =
+  | { created: true; pipeline: PipelineWithJobs }
+  /** The key was taken (now or before): nothing was created; the caller compares fingerprints. */
+  | { created: false; existing: IdempotencyRecord };
+
 export interface Store {
   readonly dialect: 'sqlite' | 'postgres';
 
@@ -133,11 +186,23 @@ export interface Store {
   ensureProject(name: string, gitUrl: string, at: EpochMs): Promise<Project>;
   getProject(idOrName: ProjectId | string): Promise<Project | null>;
   listProjects(): Promise<Project[]>;
+  /** Creates a project; null (and nothing stored) when the name is taken. */
+  createProject(name: string, gitUrl: string, at: EpochMs): Promise<Project | null>;
+  /** Projects oldest first, a page at a time; `next` is the last id of a full page. */
+  pageProjects(filter: ProjectPageFilter): Promise<{ items: Project[]; next: ProjectId | null }>;
 
   /** Creates the pipeline and all its jobs in one transaction, every job `created`. */
   createPipeline(input: NewPipeline): Promise<PipelineWithJobs>;
   getPipeline(id: PipelineId): Promise<PipelineWithJobs | null>;
   listPipelines(filter: PipelineFilter): Promise<Page<Pipeline>>;
+  /**
+   * createPipeline guarded by a project's Idempotency-Key: the key is claimed in the same
+   * transaction that creates the pipeline, under a unique (project, key) constraint, so of
+   * concurrent calls with one key (from any number of server instances) exactly one creates.
+   */
+  createPipelineOnce(input: NewPipeline, idempotency: { key: string; fingerprint: string }): Promise<CreateOnceResult>;
+  getIdempotencyKey(projectId: ProjectId, key: string): Promise<IdempotencyRecord | null>;
+  getJob(id: JobId): Promise<Job | null>;
 
   /**
    * Moves a pipeline if the state machine allows it; returns false (and changes nothing) if it
@@ -157,6 +222,23 @@ export interface Store {
   recordLogBytes(id: AttemptId, bytes: number): Promise<void>;
   getAttempt(id: AttemptId): Promise<Attempt | null>;
   listAttempts(jobId: JobId): Promise<Attempt[]>;
+
+  /** Stores a token's hash; false (nothing changed) if that hash is already stored. */
+  addToken(token: NewToken): Promise<boolean>;
+  findToken(hash: string): Promise<ApiToken | null>;
+  countTokens(kind: TokenKind): Promise<number>;
+  /** Records a use; writes only when the last recorded use is older than `minIntervalMs`. */
+  touchToken(id: number, at: EpochMs, minIntervalMs: number): Promise<void>;
+
+  /** Creates or replaces a project variable (unique per project and key). */
+  putVariable(v: StoredVariable): Promise<void>;
+  /** The project's variables by key. */
+  listVariables(projectId: ProjectId): Promise<StoredVariable[]>;
+  /** False if there was no such variable. */
+  deleteVariable(projectId: ProjectId, key: string): Promise<boolean>;
+
+  /** A cheap query that proves the database answers (readiness). */
+  ping(): Promise<void>;
 
   close(): Promise<void>;
 }

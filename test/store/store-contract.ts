@@ -615,6 +615,140 @@ export function runStoreContract(label: string, open: () => Promise<Store>, opti
       });
     });
 
+    describe('server: projects by name, jobs by id', () => {
+      it('createProject refuses a taken name and stores nothing, and concurrent creations of one name make one project', async () => {
+        const store = await fresh();
+        const a = await store.createProject('api', 'https://git.example/api.git', 10);
+        assert.deepEqual(a, { id: a!.id, name: 'api', gitUrl: 'https://git.example/api.git', createdAt: 10 });
+        assert.equal(await store.createProject('api', '/other', 11), null);
+        const many = await Promise.all(Array.from({ length: 8 }, (_, i) => store.createProject('race', `/r${i}`, 20 + i)));
+        assert.equal(many.filter((p) => p !== null).length, 1);
+        assert.equal((await store.listProjects()).length, 2);
+      });
+
+      it('pageProjects pages oldest first with a cursor, every project exactly once', async () => {
+        const store = await fresh();
+        const ids: number[] = [];
+        for (let i = 0; i < 7; i++) ids.push((await store.createProject(`p${i}`, `/p${i}`, i))!.id);
+        const seen: number[] = [];
+        let after: ProjectId | undefined;
+        for (;;) {
+          const page = await store.pageProjects({ limit: 3, afterId: after });
+          seen.push(...page.items.map((p) => p.id));
+          if (page.next === null) break;
+          after = page.next;
+        }
+        assert.deepEqual(seen, ids);
+        assert.equal((await store.pageProjects({ limit: 7 })).next, null);
+      });
+
+      it('getJob finds a job by id, and an unknown id is null', async () => {
+        const { store, jobs } = await withPipeline();
+        assert.deepEqual(await store.getJob(jobs[1]!.id), jobs[1]);
+        assert.equal(await store.getJob(asJobId(999_999)), null);
+      });
+
+      it('ping answers on an open store', async () => {
+        const store = await fresh();
+        await store.ping();
+      });
+    });
+
+    describe('server: tokens', () => {
+      it('a token is stored by its hash once, found by it, and counted by kind', async () => {
+        const store = await fresh();
+        const p = await store.ensureProject('demo', '/d', 1);
+        assert.equal(await store.addToken({ hash: 'h1', kind: 'admin', projectId: null, createdAt: 5 }), true);
+        assert.equal(await store.addToken({ hash: 'h1', kind: 'agent', projectId: null, createdAt: 6 }), false);
+        assert.equal(await store.addToken({ hash: 'h2', kind: 'api', projectId: p.id, createdAt: 7 }), true);
+        const t = await store.findToken('h1');
+        assert.deepEqual(t, { id: t!.id, hash: 'h1', kind: 'admin', projectId: null, createdAt: 5, lastUsedAt: null });
+        assert.equal((await store.findToken('h2'))!.projectId, p.id);
+        assert.equal(await store.findToken('nope'), null);
+        assert.equal(await store.countTokens('admin'), 1);
+        assert.equal(await store.countTokens('agent'), 0);
+      });
+
+      it('touchToken records a use at most once per interval', async () => {
+        const store = await fresh();
+        await store.addToken({ hash: 'h', kind: 'admin', projectId: null, createdAt: 1 });
+        const id = (await store.findToken('h'))!.id;
+        await store.touchToken(id, 1_000, 60_000);
+        assert.equal((await store.findToken('h'))!.lastUsedAt, 1_000);
+        await store.touchToken(id, 30_000, 60_000);
+        assert.equal((await store.findToken('h'))!.lastUsedAt, 1_000);
+        await store.touchToken(id, 61_000, 60_000);
+        assert.equal((await store.findToken('h'))!.lastUsedAt, 61_000);
+      });
+    });
+
+    describe('server: project variables', () => {
+      it('a variable is created, replaced in place, listed by key and deleted once', async () => {
+        const store = await fresh();
+        const p = await store.ensureProject('demo', '/d', 1);
+        const q = await store.ensureProject('other', '/o', 1);
+        await store.putVariable({ projectId: p.id, key: 'TOKEN', ciphertext: 'c1', nonce: 'n1', masked: true, updatedAt: 10 });
+        await store.putVariable({ projectId: p.id, key: 'A_FIRST', ciphertext: 'c2', nonce: 'n2', masked: false, updatedAt: 11 });
+        await store.putVariable({ projectId: q.id, key: 'TOKEN', ciphertext: 'cq', nonce: 'nq', masked: false, updatedAt: 12 });
+        await store.putVariable({ projectId: p.id, key: 'TOKEN', ciphertext: 'c3', nonce: 'n3', masked: false, updatedAt: 13 });
+        assert.deepEqual(await store.listVariables(p.id), [
+          { projectId: p.id, key: 'A_FIRST', ciphertext: 'c2', nonce: 'n2', masked: false, updatedAt: 11 },
+          { projectId: p.id, key: 'TOKEN', ciphertext: 'c3', nonce: 'n3', masked: false, updatedAt: 13 },
+        ]);
+        assert.equal(await store.deleteVariable(p.id, 'TOKEN'), true);
+        assert.equal(await store.deleteVariable(p.id, 'TOKEN'), false);
+        assert.deepEqual((await store.listVariables(p.id)).map((v) => v.key), ['A_FIRST']);
+        assert.deepEqual((await store.listVariables(q.id)).map((v) => v.ciphertext), ['cq']);
+      });
+    });
+
+    describe('server: idempotency keys', () => {
+      it('the first call with a key creates the pipeline, later ones get the record and create nothing', async () => {
+        const store = await fresh();
+        const p = await store.ensureProject('demo', '/d', 1);
+        const first = await store.createPipelineOnce(newPipeline(p.id), { key: 'k1', fingerprint: 'f1' });
+        assert.equal(first.created, true);
+        const id = first.created ? first.pipeline.pipeline.id : asPipelineId(0);
+        const again = await store.createPipelineOnce(newPipeline(p.id), { key: 'k1', fingerprint: 'other' });
+        assert.deepEqual(again, { created: false, existing: { projectId: p.id, key: 'k1', fingerprint: 'f1', pipelineId: id, createdAt: 1_000 } });
+        assert.deepEqual(await store.getIdempotencyKey(p.id, 'k1'), { projectId: p.id, key: 'k1', fingerprint: 'f1', pipelineId: id, createdAt: 1_000 });
+        assert.equal(await store.getIdempotencyKey(p.id, 'k2'), null);
+        assert.equal((await store.listPipelines({ projectId: p.id })).items.length, 1);
+      });
+
+      it('keys are per project', async () => {
+        const store = await fresh();
+        const p = await store.ensureProject('demo', '/d', 1);
+        const q = await store.ensureProject('other', '/o', 1);
+        const a = await store.createPipelineOnce(newPipeline(p.id), { key: 'same', fingerprint: 'f' });
+        const b = await store.createPipelineOnce(newPipeline(q.id), { key: 'same', fingerprint: 'f' });
+        assert.equal(a.created && b.created, true);
+      });
+
+      it('of concurrent calls with one key exactly one creates a pipeline, and all see its id', async () => {
+        const store = await fresh();
+        const p = await store.ensureProject('demo', '/d', 1);
+        const results = await Promise.all(
+          Array.from({ length: 10 }, () => store.createPipelineOnce(newPipeline(p.id), { key: 'race', fingerprint: 'f' })),
+        );
+        const made = results.filter((r) => r.created);
+        assert.equal(made.length, 1);
+        const id = made[0]!.created ? made[0]!.pipeline.pipeline.id : null;
+        for (const r of results) if (!r.created) assert.equal(r.existing.pipelineId, id);
+        assert.equal((await store.listPipelines({ projectId: p.id })).items.length, 1);
+      });
+
+      it('a refused pipeline releases its key: nothing is stored', async () => {
+        const store = await fresh();
+        await rejectsWith(
+          store.createPipelineOnce(newPipeline(asProjectId(4242)), { key: 'k', fingerprint: 'f' }),
+          'GANTRY_E_NOT_FOUND',
+        );
+        const p = await store.ensureProject('demo', '/d', 1);
+        assert.equal((await store.createPipelineOnce(newPipeline(p.id), { key: 'k', fingerprint: 'f' })).created, true);
+      });
+    });
+
     if (options.reopen) {
       const reopen = options.reopen;
       describe('persistence', () => {

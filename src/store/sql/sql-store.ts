@@ -30,9 +30,16 @@ import {
 } from '../../domain/status.js';
 import type { CompiledJob } from '../../pipeline/types.js';
 import type {
+  ApiToken,
   Attempt,
   AttemptFinish,
+  CreateOnceResult,
   EpochMs,
+  IdempotencyRecord,
+  NewToken,
+  ProjectPageFilter,
+  StoredVariable,
+  TokenKind,
   Job,
   JobMovePatch,
   NewPipeline,
@@ -102,6 +109,30 @@ interface AttemptRow {
   log_bytes: number | string;
 }
 
+interface TokenRow {
+  id: number | string;
+  hash: string;
+  kind: string;
+  project_id: number | string | null;
+  created_at: number | string;
+  last_used_at: number | string | null;
+}
+interface VariableRow {
+  project_id: number | string;
+  key: string;
+  ciphertext: string;
+  nonce: string;
+  masked: number | string;
+  updated_at: number | string;
+}
+interface IdempotencyRow {
+  project_id: number | string;
+  key: string;
+  fingerprint: string;
+  pipeline_id: number | string | null;
+  created_at: number | string;
+}
+
 const num = (v: number | string): number => (typeof v === 'number' ? v : Number(v));
 const numOrNull = (v: number | string | null): number | null => (v === null ? null : num(v));
 
@@ -157,6 +188,41 @@ function toAttempt(r: AttemptRow): Attempt {
     logBytes: num(r.log_bytes),
   };
 }
+
+function toToken(r: TokenRow): ApiToken {
+  return {
+    id: num(r.id),
+    hash: r.hash,
+    kind: r.kind as TokenKind,
+    projectId: r.project_id === null ? null : asProjectId(num(r.project_id)),
+    createdAt: num(r.created_at),
+    lastUsedAt: numOrNull(r.last_used_at),
+  };
+}
+function toVariable(r: VariableRow): StoredVariable {
+  return {
+    projectId: asProjectId(num(r.project_id)),
+    key: r.key,
+    ciphertext: r.ciphertext,
+    nonce: r.nonce,
+    masked: num(r.masked) !== 0,
+    updatedAt: num(r.updated_at),
+  };
+}
+function toIdempotency(r: IdempotencyRow): IdempotencyRecord {
+  return {
+    projectId: asProjectId(num(r.project_id)),
+    key: r.key,
+    fingerprint: r.fingerprint,
+    // Set in the transaction that claimed the key, so a committed row always has it.
+    pipelineId: asPipelineId(num(r.pipeline_id ?? 0)),
+    createdAt: num(r.created_at),
+  };
+}
+
+const TOKEN_COLUMNS = 'id, hash, kind, project_id, created_at, last_used_at';
+const VARIABLE_COLUMNS = 'project_id, key, ciphertext, nonce, masked, updated_at';
+const IDEMPOTENCY_COLUMNS = 'project_id, key, fingerprint, pipeline_id, created_at';
 
 /** `'a', 'b'` from constants of status.ts (never user input), or a clause matching nothing. */
 function inList(values: readonly string[]): string {
@@ -249,8 +315,128 @@ export class SqlStore implements Store {
     return rows.map(toProject);
   }
 
+  async createProject(name: string, gitUrl: string, at: EpochMs): Promise<Project | null> {
+    // DO NOTHING + RETURNING: no row back means the name was taken, decided by the UNIQUE index
+    // even when two instances create the same name at once.
+    const row = await this.db.get<ProjectRow>(
+      'INSERT INTO projects (name, git_url, created_at) VALUES (?, ?, ?) ON CONFLICT (name) DO NOTHING RETURNING id, name, git_url, created_at',
+      [name, gitUrl, at],
+    );
+    return row ? toProject(row) : null;
+  }
+
+  async pageProjects(filter: ProjectPageFilter): Promise<{ items: Project[]; next: ProjectId | null }> {
+    const limit = Math.min(MAX_PAGE, Math.max(1, Math.floor(filter.limit ?? DEFAULT_PAGE)));
+    const rows = await this.db.all<ProjectRow>(
+      'SELECT id, name, git_url, created_at FROM projects WHERE id > ? ORDER BY id LIMIT ?',
+      [filter.afterId ?? 0, limit + 1],
+    );
+    const items = rows.slice(0, limit).map(toProject);
+    return { items, next: rows.length > limit ? items[items.length - 1]!.id : null };
+  }
+
   async createPipeline(input: NewPipeline): Promise<PipelineWithJobs> {
+    return this.db.transaction(async (tx) => this.createPipelineIn(tx, input));
+  }
+
+  async createPipelineOnce(input: NewPipeline, idempotency: { key: string; fingerprint: string }): Promise<CreateOnceResult> {
     return this.db.transaction(async (tx) => {
+      const project = await tx.get('SELECT id FROM projects WHERE id = ?', [input.projectId]);
+      if (!project) throw new GantryError('GANTRY_E_NOT_FOUND', `no project with id ${input.projectId}`);
+      // The claim comes first. On PostgreSQL a concurrent claim of the same key waits here for the
+      // other transaction's row lock; when that one commits, DO NOTHING returns no row and the
+      // SELECT below (a new statement at READ COMMITTED) sees the winner's pipeline. If the other
+      // rolls back, this claim goes through. On SQLite transactions already run one at a time.
+      const claimed = await tx.get(
+        'INSERT INTO idempotency_keys (project_id, key, fingerprint, pipeline_id, created_at) VALUES (?, ?, ?, NULL, ?) ' +
+          'ON CONFLICT (project_id, key) DO NOTHING RETURNING key',
+        [input.projectId, idempotency.key, idempotency.fingerprint, input.createdAt],
+      );
+      if (!claimed) {
+        const row = await tx.get<IdempotencyRow>(
+          `SELECT ${IDEMPOTENCY_COLUMNS} FROM idempotency_keys WHERE project_id = ? AND key = ?`,
+          [input.projectId, idempotency.key],
+        );
+        return { created: false as const, existing: toIdempotency(row!) };
+      }
+      const pipeline = await this.createPipelineIn(tx, input);
+      await tx.run('UPDATE idempotency_keys SET pipeline_id = ? WHERE project_id = ? AND key = ?', [
+        pipeline.pipeline.id,
+        input.projectId,
+        idempotency.key,
+      ]);
+      return { created: true as const, pipeline };
+    });
+  }
+
+  async getIdempotencyKey(projectId: ProjectId, key: string): Promise<IdempotencyRecord | null> {
+    const row = await this.db.get<IdempotencyRow>(
+      `SELECT ${IDEMPOTENCY_COLUMNS} FROM idempotency_keys WHERE project_id = ? AND key = ?`,
+      [projectId, key],
+    );
+    return row ? toIdempotency(row) : null;
+  }
+
+  async getJob(id: JobId): Promise<Job | null> {
+    const row = await this.db.get<JobRow>(`SELECT ${JOB_COLUMNS} FROM jobs WHERE id = ?`, [id]);
+    return row ? toJob(row) : null;
+  }
+
+  async addToken(token: NewToken): Promise<boolean> {
+    const r = await this.db.run(
+      'INSERT INTO tokens (hash, kind, project_id, created_at) VALUES (?, ?, ?, ?) ON CONFLICT (hash) DO NOTHING',
+      [token.hash, token.kind, token.projectId, token.createdAt],
+    );
+    return r.changes === 1;
+  }
+
+  async findToken(hash: string): Promise<ApiToken | null> {
+    const row = await this.db.get<TokenRow>(`SELECT ${TOKEN_COLUMNS} FROM tokens WHERE hash = ?`, [hash]);
+    return row ? toToken(row) : null;
+  }
+
+  async countTokens(kind: TokenKind): Promise<number> {
+    const row = await this.db.get<{ n: number | string }>('SELECT COUNT(*) AS n FROM tokens WHERE kind = ?', [kind]);
+    return num(row?.n ?? 0);
+  }
+
+  async touchToken(id: number, at: EpochMs, minIntervalMs: number): Promise<void> {
+    // Throttled in SQL: a busy token costs one write per interval, not one per request.
+    await this.db.run('UPDATE tokens SET last_used_at = ? WHERE id = ? AND (last_used_at IS NULL OR last_used_at <= ?)', [
+      at,
+      id,
+      at - minIntervalMs,
+    ]);
+  }
+
+  async putVariable(v: StoredVariable): Promise<void> {
+    await this.db.run(
+      `INSERT INTO project_variables (${VARIABLE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?) ` +
+        'ON CONFLICT (project_id, key) DO UPDATE SET ciphertext = excluded.ciphertext, nonce = excluded.nonce, ' +
+        'masked = excluded.masked, updated_at = excluded.updated_at',
+      [v.projectId, v.key, v.ciphertext, v.nonce, v.masked ? 1 : 0, v.updatedAt],
+    );
+  }
+
+  async listVariables(projectId: ProjectId): Promise<StoredVariable[]> {
+    const rows = await this.db.all<VariableRow>(
+      `SELECT ${VARIABLE_COLUMNS} FROM project_variables WHERE project_id = ? ORDER BY key`,
+      [projectId],
+    );
+    return rows.map(toVariable);
+  }
+
+  async deleteVariable(projectId: ProjectId, key: string): Promise<boolean> {
+    const r = await this.db.run('DELETE FROM project_variables WHERE project_id = ? AND key = ?', [projectId, key]);
+    return r.changes === 1;
+  }
+
+  async ping(): Promise<void> {
+    await this.db.get('SELECT 1 AS ok');
+  }
+
+  private async createPipelineIn(tx: SqlExecutor, input: NewPipeline): Promise<PipelineWithJobs> {
+    {
       const project = await tx.get('SELECT id FROM projects WHERE id = ?', [input.projectId]);
       if (!project) throw new GantryError('GANTRY_E_NOT_FOUND', `no project with id ${input.projectId}`);
       const p = await tx.get<PipelineRow>(
@@ -282,7 +468,7 @@ export class SqlStore implements Store {
       // RETURNING promises no order: sort as getPipeline does.
       rows.sort((a, b) => a.stage_index - b.stage_index || a.position - b.position);
       return { pipeline, jobs: rows.map(toJob), attempts: [] };
-    });
+    }
   }
 
   async getPipeline(id: PipelineId): Promise<PipelineWithJobs | null> {
