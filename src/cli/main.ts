@@ -6,6 +6,7 @@ import { registerValidate } from './commands/validate.js';
 import { registerRun } from './commands/run.js';
 import { registerLogs } from './commands/logs.js';
 import { registerPipelines } from './commands/pipelines.js';
+import { registerServer } from './commands/server.js';
 import { exitCodeOf, printError } from './errors.js';
 import type { CliContext } from './context.js';
 
@@ -25,6 +26,7 @@ export async function main(argv: string[]): Promise<number> {
   registerRun(program, ctx);
   registerLogs(program, ctx);
   registerPipelines(program, ctx);
+  registerServer(program, ctx);
   try {
     await program.parseAsync(argv, { from: 'user' });
     return ctx.exitCode;

@@ -14,6 +14,19 @@ export interface Config {
   env: Record<string, string>;
   /** SIGTERM-to-SIGKILL grace for stopped jobs (GANTRY_KILL_GRACE_MS), default 10 s. */
   killGraceMs: number;
+  server: ServerConfig;
+}
+
+/** What `gantry server` reads from the environment; flags override the first two. */
+export interface ServerConfig {
+  /** Store URL (GANTRY_DB); null means `sqlite:$GANTRY_HOME/gantry.db`. */
+  db: string | null;
+  /** HOST:PORT to listen on (GANTRY_LISTEN); null means 127.0.0.1:8080. */
+  listen: string | null;
+  /** An admin token to accept instead of generating one (GANTRY_ADMIN_TOKEN). */
+  adminToken: string | null;
+  /** An agent registration token to accept instead of generating one (GANTRY_AGENT_TOKEN). */
+  agentToken: string | null;
 }
 
 function defaultHome(env: NodeJS.ProcessEnv): string {
@@ -31,6 +44,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, stdoutIsTty = B
     stdoutIsTty,
     debug: Boolean(env.GANTRY_DEBUG),
     env: Object.fromEntries(Object.entries(env).filter((e): e is [string, string] => e[1] !== undefined)),
+    server: {
+      db: env.GANTRY_DB || null,
+      listen: env.GANTRY_LISTEN || null,
+      adminToken: env.GANTRY_ADMIN_TOKEN || null,
+      agentToken: env.GANTRY_AGENT_TOKEN || null,
+    },
     killGraceMs: Number(env.GANTRY_KILL_GRACE_MS) >= 0 && env.GANTRY_KILL_GRACE_MS ? Number(env.GANTRY_KILL_GRACE_MS) : 10_000,
   };
 }

@@ -31,6 +31,19 @@ export const ERROR_CODES = {
   GANTRY_E_LOG: 'a log cannot be opened, read or written',
   GANTRY_E_WORKSPACE: 'a workspace could not be prepared',
   GANTRY_E_ARTIFACT_PATH: 'an artifact or cache path escapes the workspace',
+  // HTTP API (src/server/errors.ts maps each to a status)
+  GANTRY_E_UNAUTHENTICATED: 'no token, or a token Gantry does not know',
+  GANTRY_E_FORBIDDEN: 'the token may not do this',
+  GANTRY_E_INVALID_REQUEST: 'a request that does not match its schema',
+  GANTRY_E_CONFLICT: 'the resource already exists',
+  GANTRY_E_PIPELINE_INVALID: 'the pipeline file of the commit is invalid',
+  GANTRY_E_PIPELINE_FILTERED: 'workflow:rules decided that no pipeline runs',
+  GANTRY_E_IDEMPOTENCY_MISMATCH: 'an Idempotency-Key reused with another request',
+  GANTRY_E_REF_NOT_FOUND: 'the branch, tag or commit is not in the repository',
+  GANTRY_E_GIT: 'the project repository could not be cloned or fetched',
+  GANTRY_E_RANGE_NOT_SATISFIABLE: 'a Range outside the log',
+  GANTRY_E_SECRETS: 'the secrets key cannot be read, or a value cannot be decrypted',
+  GANTRY_E_INTERNAL: 'an unexpected server error (a bug)',
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -1,0 +1,96 @@
+// The one place that turns errors into HTTP answers: every GantryError code has a status here,
+// every answer is `{error: {code, message}}`, and nothing unexpected leaves the process with
+// more than a code (the detail, stack included, goes to the server log only).
+
+import type { FastifyError, FastifyInstance } from 'fastify';
+import { GantryError, isGantryError, type ErrorCode } from '../domain/errors.js';
+
+const HTTP_STATUS: Partial<Record<ErrorCode, number>> = {
+  GANTRY_E_INVALID_REQUEST: 400,
+  GANTRY_E_USAGE: 400,
+  GANTRY_E_UNAUTHENTICATED: 401,
+  GANTRY_E_FORBIDDEN: 403,
+  GANTRY_E_NOT_FOUND: 404,
+  GANTRY_E_CONFLICT: 409,
+  GANTRY_E_ILLEGAL_TRANSITION: 409,
+  GANTRY_E_IDEMPOTENCY_MISMATCH: 409,
+  GANTRY_E_RANGE_NOT_SATISFIABLE: 416,
+  GANTRY_E_PIPELINE_INVALID: 422,
+  GANTRY_E_PIPELINE_NOT_FOUND: 422,
+  GANTRY_E_PIPELINE_FILTERED: 422,
+  GANTRY_E_REF_NOT_FOUND: 422,
+  GANTRY_E_GIT: 502,
+  GANTRY_E_STORE: 503,
+};
+
+/** Codes whose message may carry internals (SQL, paths): the client gets a fixed sentence. */
+const OPAQUE: Partial<Record<ErrorCode, string>> = {
+  GANTRY_E_STORE: 'the store is unavailable; see the server log',
+  GANTRY_E_LOG: 'the log cannot be read; see the server log',
+  GANTRY_E_SECRETS: 'the secrets key cannot be used; see the server log',
+};
+
+export function httpStatusOf(code: ErrorCode): number {
+  return HTTP_STATUS[code] ?? 500;
+}
+
+/** A GantryError with extra fields for the JSON answer (`field`, `diagnostics`). */
+export class ApiError extends GantryError {
+  constructor(
+    code: ErrorCode,
+    message: string,
+    readonly details: Record<string, unknown> = {},
+  ) {
+    super(code, message);
+  }
+}
+
+export interface ErrorBody {
+  error: { code: string; message: string; [k: string]: unknown };
+}
+
+export function errorBody(code: ErrorCode, message: string, details: Record<string, unknown> = {}): ErrorBody {
+  return { error: { code, message, ...details } };
+}
+
+/** Where a schema failure is: `body.name`, `querystring.limit`, `params.key`. */
+function fieldOf(err: FastifyError): string {
+  const v = err.validation?.[0];
+  const ctx = err.validationContext ?? 'body';
+  if (!v) return ctx;
+  const base = v.instancePath ? v.instancePath.replace(/^\//, '').replace(/\//g, '.') : '';
+  const missing = (v.params as { missingProperty?: string; additionalProperty?: string } | undefined) ?? {};
+  const leaf = missing.missingProperty ?? missing.additionalProperty ?? '';
+  return [ctx, base, leaf].filter(Boolean).join('.');
+}
+
+export function installErrorHandling(app: FastifyInstance): void {
+  app.setErrorHandler((err: FastifyError | GantryError | Error, request, reply) => {
+    if (isGantryError(err)) {
+      const status = httpStatusOf(err.code);
+      const opaque = OPAQUE[err.code];
+      if (status >= 500) request.log.error({ err }, `${err.code}: ${err.message}`);
+      const details = err instanceof ApiError ? err.details : {};
+      return reply.status(status).send(errorBody(err.code, opaque ?? err.message, details));
+    }
+    const fe = err as FastifyError;
+    if (fe.validation) {
+      const field = fieldOf(fe);
+      const first = fe.validation[0];
+      const what = first?.keyword === 'required' ? 'is required' : (first?.message ?? 'is invalid');
+      return reply
+        .status(400)
+        .send(errorBody('GANTRY_E_INVALID_REQUEST', `${field} ${what}`, { field }));
+    }
+    // Fastify's own client errors (bad JSON, wrong content type, body too large): their
+    // messages are written for clients and carry no internals.
+    if (typeof fe.statusCode === 'number' && fe.statusCode >= 400 && fe.statusCode < 500) {
+      return reply.status(fe.statusCode).send(errorBody('GANTRY_E_INVALID_REQUEST', fe.message));
+    }
+    request.log.error({ err }, 'unexpected error');
+    return reply.status(500).send(errorBody('GANTRY_E_INTERNAL', 'internal server error; see the server log'));
+  });
+  app.setNotFoundHandler((request, reply) => {
+    reply.status(404).send(errorBody('GANTRY_E_NOT_FOUND', `no route ${request.method} ${request.url.split('?')[0]}`));
+  });
+}

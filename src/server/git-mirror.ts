@@ -1,0 +1,238 @@
+// The server's cache of project repositories: one `git clone --mirror` per project under
+// $GANTRY_HOME/mirrors/<project id>, fetched when a trigger needs a ref it may not have. The
+// pipeline file is read from the commit's tree (`git cat-file`), never from a working tree, so
+// what is compiled is exactly what the agents will check out.
+
+import { execFile, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { GantryError } from '../domain/errors.js';
+import type { ProjectFiles } from '../pipeline/index.js';
+import { PIPELINE_FILES } from '../pipeline/index.js';
+import type { Project } from '../store/store.js';
+
+export interface CommitFacts {
+  sha: string;
+  refKind: 'branch' | 'tag';
+  commitMessage: string;
+  commitAuthor: string;
+  commitTimestamp: string | null;
+  defaultBranch: string;
+}
+
+const GIT_TIMEOUT_MS = 5 * 60_000;
+// YAML files are read ahead (includes are YAML), up to this many bytes in all; anything else the
+// compiler asks for is read on demand.
+const PRELOAD_BYTES = 16 * 1024 * 1024;
+const PRELOAD_FILE_MAX = 1024 * 1024;
+
+/** A user:password in a URL must never reach a client or a log. */
+function redact(s: string): string {
+  return s.replace(/(\w+:\/\/)[^/@\s]+@/g, '$1***@');
+}
+
+interface MirrorState {
+  /** Serializes clone and fetch of one mirror. */
+  chain: Promise<unknown>;
+  /** A fetch queued behind the running one; every caller arriving meanwhile shares it. */
+  queued: Promise<void> | null;
+}
+
+export class GitMirrors {
+  private readonly states = new Map<number, MirrorState>();
+
+  /** `env` is the environment git runs with (from Config; git must never prompt for a password). */
+  constructor(
+    private readonly root: string,
+    private readonly env: Record<string, string>,
+  ) {}
+
+  dirOf(project: Project): string {
+    return path.join(this.root, String(project.id));
+  }
+
+  private git(cwd: string, args: string[], input?: string): Promise<string> {
+    return new Promise((resolve, reject) => {
+      const child = execFile(
+        'git',
+        args,
+        {
+          cwd,
+          env: { ...this.env, GIT_TERMINAL_PROMPT: '0', GIT_ASKPASS: 'true', LC_ALL: 'C' },
+          maxBuffer: 256 * 1024 * 1024,
+          timeout: GIT_TIMEOUT_MS,
+          encoding: 'utf8',
+        },
+        (err, stdout, stderr) => {
+          if (err) {
+            const last = String(stderr).trim().split('\n').filter(Boolean).pop() ?? err.message;
+            reject(Object.assign(new Error(redact(last)), { gitArgs: args }));
+          } else resolve(stdout);
+        },
+      );
+      if (input !== undefined) child.stdin?.end(input);
+    });
+  }
+
+  private async gitMaybe(cwd: string, args: string[]): Promise<string | null> {
+    try {
+      return (await this.git(cwd, args)).trim();
+    } catch {
+      return null;
+    }
+  }
+
+  private state(project: Project): MirrorState {
+    let s = this.states.get(project.id);
+    if (!s) this.states.set(project.id, (s = { chain: Promise.resolve(), queued: null }));
+    return s;
+  }
+
+  /** Clones the mirror if it does not exist yet; returns its directory. */
+  private async ensureCloned(project: Project): Promise<string> {
+    const dir = this.dirOf(project);
+    if (fs.existsSync(path.join(dir, 'HEAD'))) return dir;
+    const s = this.state(project);
+    const run = s.chain.then(async () => {
+      if (fs.existsSync(path.join(dir, 'HEAD'))) return;
+      fs.mkdirSync(this.root, { recursive: true });
+      // Cloned beside and renamed into place: a crash mid-clone leaves no half mirror behind.
+      const tmp = `${dir}.tmp-${process.pid}-${Date.now()}`;
+      try {
+        await this.git(this.root, ['clone', '--mirror', '--quiet', '--', project.gitUrl, tmp]);
+        fs.renameSync(tmp, dir);
+      } catch (e) {
+        fs.rmSync(tmp, { recursive: true, force: true });
+        throw new GantryError('GANTRY_E_GIT', `cannot clone the repository of project ${project.name}: ${(e as Error).message}`);
+      }
+    });
+    s.chain = run.catch(() => undefined);
+    await run;
+    return dir;
+  }
+
+  /**
+   * Fetches the mirror so that it reflects the remote at some moment after this call began.
+   * Calls that arrive while a fetch runs share one fetch queued behind it (the running one may
+   * have started before their push landed): at most one running and one waiting per mirror.
+   */
+  async fetch(project: Project): Promise<void> {
+    const dir = await this.ensureCloned(project);
+    const s = this.state(project);
+    if (s.queued) return s.queued;
+    const run = s.chain.then(async () => {
+      s.queued = null;
+      try {
+        await this.git(dir, ['fetch', '--prune', '--quiet', 'origin']);
+      } catch (e) {
+        throw new GantryError('GANTRY_E_GIT', `cannot fetch the repository of project ${project.name}: ${(e as Error).message}`);
+      }
+    });
+    s.queued = run;
+    s.chain = run.catch(() => undefined);
+    return run;
+  }
+
+  /**
+   * The commit a trigger names. With a sha, the mirror is fetched only when it lacks the commit
+   * (a commit never changes). With a ref alone, a branch may have moved since the last fetch, so
+   * the mirror is always fetched first (shared with concurrent triggers, see fetch()).
+   */
+  async resolve(project: Project, ref: string, sha?: string): Promise<CommitFacts> {
+    const dir = await this.ensureCloned(project);
+    let full: string | null = null;
+    if (sha !== undefined) {
+      const spec = `${sha}^{commit}`;
+      full = await this.gitMaybe(dir, ['rev-parse', '--verify', '--quiet', '--end-of-options', spec]);
+      if (full === null) {
+        await this.fetch(project);
+        full = await this.gitMaybe(dir, ['rev-parse', '--verify', '--quiet', '--end-of-options', spec]);
+      }
+      if (full === null) throw new GantryError('GANTRY_E_REF_NOT_FOUND', `commit ${sha} is not in the repository of project ${project.name}`);
+    } else {
+      await this.fetch(project);
+    }
+    const [branchSha, tagSha] = await Promise.all([
+      this.gitMaybe(dir, ['rev-parse', '--verify', '--quiet', '--end-of-options', `refs/heads/${ref}^{commit}`]),
+      this.gitMaybe(dir, ['rev-parse', '--verify', '--quiet', '--end-of-options', `refs/tags/${ref}^{commit}`]),
+    ]);
+    if (full === null) full = branchSha ?? tagSha;
+    if (full === null) throw new GantryError('GANTRY_E_REF_NOT_FOUND', `no branch or tag ${JSON.stringify(ref)} in the repository of project ${project.name}`);
+    const [log, head] = await Promise.all([
+      this.git(dir, ['log', '-1', '--format=%H%x00%an <%ae>%x00%cI%x00%B', full, '--']),
+      this.gitMaybe(dir, ['symbolic-ref', '--quiet', '--short', 'HEAD']),
+    ]);
+    const [, author, timestamp, ...message] = log.split('\0');
+    return {
+      sha: full,
+      refKind: branchSha === null && tagSha !== null ? 'tag' : 'branch',
+      commitMessage: message.join('\0').trim(),
+      commitAuthor: author ?? '',
+      commitTimestamp: timestamp || null,
+      defaultBranch: head || 'main',
+    };
+  }
+
+  /** The files of commit `sha` as the compiler reads them: listed from the tree, YAML read ahead. */
+  async files(project: Project, sha: string): Promise<ProjectFiles> {
+    const dir = this.dirOf(project);
+    const tree = await this.git(dir, ['ls-tree', '-r', '-z', '--full-tree', '--long', sha]);
+    const entries: Array<{ object: string; size: number; file: string }> = [];
+    for (const rec of tree.split('\0')) {
+      const m = /^\d+ blob ([0-9a-f]+)\s+(\d+)\t(.*)$/s.exec(rec);
+      if (m) entries.push({ object: m[1]!, size: Number(m[2]), file: m[3]! });
+    }
+    const names = entries.map((e) => e.file).sort();
+    const objectOf = new Map(entries.map((e) => [e.file, e.object]));
+    const wanted: typeof entries = [];
+    let budget = PRELOAD_BYTES;
+    const first = entries.filter((e) => (PIPELINE_FILES as readonly string[]).includes(e.file));
+    for (const e of [...first, ...entries.filter((x) => /\.ya?ml$/i.test(x.file) && !first.includes(x))]) {
+      if (e.size > PRELOAD_FILE_MAX || e.size > budget) continue;
+      budget -= e.size;
+      wanted.push(e);
+    }
+    const contents = await this.catBlobs(dir, wanted.map((e) => e.object));
+    const text = new Map<string, string>();
+    wanted.forEach((e, i) => text.set(e.file, contents[i]!));
+    return {
+      read: (p: string) => {
+        const rel = p.replace(/^\.\//, '').replace(/^\/+/, '');
+        const known = text.get(rel);
+        if (known !== undefined) return known;
+        const object = objectOf.get(rel);
+        if (object === undefined) return null;
+        // Rare (a non-YAML file, or past the read-ahead budget): one blocking read.
+        return execFileSync('git', ['cat-file', 'blob', object], { cwd: dir, encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
+      },
+      list: () => names,
+    };
+  }
+
+  /** Blob contents in the order asked, through one `git cat-file --batch`. */
+  private catBlobs(dir: string, objects: string[]): Promise<string[]> {
+    if (objects.length === 0) return Promise.resolve([]);
+    return new Promise((resolve, reject) => {
+      const child = spawn('git', ['cat-file', '--batch'], { cwd: dir, env: { ...this.env, LC_ALL: 'C' }, stdio: ['pipe', 'pipe', 'pipe'] });
+      const chunks: Buffer[] = [];
+      child.stdout.on('data', (c: Buffer) => chunks.push(c));
+      child.on('error', reject);
+      child.on('close', (code) => {
+        if (code !== 0) return reject(new GantryError('GANTRY_E_GIT', `git cat-file failed (${code})`));
+        const all = Buffer.concat(chunks);
+        const out: string[] = [];
+        let pos = 0;
+        for (let i = 0; i < objects.length; i++) {
+          const nl = all.indexOf(0x0a, pos);
+          const header = all.subarray(pos, nl).toString('utf8').split(' ');
+          const size = Number(header[2]);
+          out.push(all.subarray(nl + 1, nl + 1 + size).toString('utf8'));
+          pos = nl + 1 + size + 1;
+        }
+        resolve(out);
+      });
+      child.stdin.end(`${objects.join('\n')}\n`);
+    });
+  }
+}

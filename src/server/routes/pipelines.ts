@@ -1,0 +1,137 @@
+// Pipelines: trigger (with Idempotency-Key), list, read, cancel.
+
+import type { FastifyInstance } from 'fastify';
+import { asPipelineId, asProjectId } from '../../domain/ids.js';
+import { PIPELINE_SOURCES, PIPELINE_STATUSES, type PipelineSource, type PipelineStatus } from '../../domain/status.js';
+import { pipelineJson } from '../../views/pipeline-json.js';
+import { requireProject } from '../auth.js';
+import { cancelPipeline } from '../cancel.js';
+import { ApiError } from '../errors.js';
+import { errors, idParams, pageOf, pipelineSchema, pipelineSummarySchema, projectParams, refSchema, variableKeySchema } from '../schemas.js';
+import { triggerPipeline, type TriggerRequest } from '../trigger.js';
+import { pipelineSummaryJson } from '../views.js';
+import { projectOf, type RouteContext } from './context.js';
+
+export function pipelineRoutes(app: FastifyInstance, ctx: RouteContext): void {
+  app.post(
+    '/projects/:project/pipelines',
+    {
+      schema: {
+        summary: "Create a pipeline from a ref of the project's repository",
+        description:
+          'Resolves the ref (fetching the mirror), compiles the pipeline file of that commit and stores the pipeline with all ' +
+          'its jobs. With an Idempotency-Key header, the same key and body return the original pipeline (200, ' +
+          'Idempotent-Replayed: true) and the same key with another body is refused (409).',
+        tags: ['pipelines'],
+        params: projectParams,
+        headers: {
+          type: 'object',
+          properties: { 'idempotency-key': { type: 'string', minLength: 1, maxLength: 255, pattern: '^[\\x21-\\x7e]+$' } },
+        },
+        body: {
+          type: 'object',
+          properties: {
+            ref: refSchema,
+            sha: { type: 'string', pattern: '^[0-9a-fA-F]{7,64}$' },
+            variables: {
+              type: 'object',
+              propertyNames: variableKeySchema,
+              additionalProperties: { type: 'string', maxLength: 65536 },
+              maxProperties: 200,
+            },
+          },
+          required: ['ref'],
+          additionalProperties: false,
+        },
+        response: { 200: pipelineSchema, 201: pipelineSchema, ...errors(400, 403, 404, 409, 422, 502) },
+      },
+    },
+    async (request, reply) => {
+      const project = await projectOf(ctx, request, (request.params as { project: string }).project);
+      const key = request.headers['idempotency-key'];
+      const result = await triggerPipeline(
+        { store: ctx.store, mirrors: ctx.mirrors, now: ctx.now, onCreated: () => ctx.metrics.pipelinesCreated.inc() },
+        project,
+        request.body as TriggerRequest,
+        typeof key === 'string' ? key : null,
+      );
+      if (result.replayed) reply.header('idempotent-replayed', 'true');
+      reply.header('location', `/api/v1/pipelines/${result.pipeline.pipeline.id}`);
+      return reply.status(result.replayed ? 200 : 201).send(pipelineJson(result.pipeline));
+    },
+  );
+
+  app.get(
+    '/projects/:project/pipelines',
+    {
+      schema: {
+        summary: "A project's pipelines, newest first",
+        tags: ['pipelines'],
+        params: projectParams,
+        querystring: {
+          type: 'object',
+          properties: {
+            status: { type: 'string', enum: [...PIPELINE_STATUSES] },
+            ref: { type: 'string', minLength: 1, maxLength: 255 },
+            source: { type: 'string', enum: [...PIPELINE_SOURCES] },
+            limit: { type: 'integer', minimum: 1, maximum: 100 },
+            before: { type: 'integer', minimum: 1 },
+          },
+          additionalProperties: false,
+        },
+        response: { 200: pageOf(pipelineSummarySchema), ...errors(400, 403, 404) },
+      },
+    },
+    async (request) => {
+      const project = await projectOf(ctx, request, (request.params as { project: string }).project);
+      const q = request.query as { status?: PipelineStatus; ref?: string; source?: PipelineSource; limit?: number; before?: number };
+      const page = await ctx.store.listPipelines({
+        projectId: project.id,
+        status: q.status,
+        ref: q.ref,
+        source: q.source,
+        limit: q.limit,
+        beforeId: q.before === undefined ? undefined : asPipelineId(q.before),
+      });
+      return { items: page.items.map(pipelineSummaryJson), next: page.next };
+    },
+  );
+
+  app.get(
+    '/pipelines/:id',
+    {
+      schema: {
+        summary: 'A pipeline with its jobs (the shape `gantry run --json` prints)',
+        tags: ['pipelines'],
+        params: idParams,
+        response: { 200: pipelineSchema, ...errors(403, 404) },
+      },
+    },
+    async (request) => {
+      const id = asPipelineId((request.params as { id: number }).id);
+      const p = await ctx.store.getPipeline(id);
+      if (!p) throw new ApiError('GANTRY_E_NOT_FOUND', `no pipeline ${id}`);
+      requireProject(request, asProjectId(p.pipeline.projectId));
+      return pipelineJson(p);
+    },
+  );
+
+  app.post(
+    '/pipelines/:id/cancel',
+    {
+      schema: {
+        summary: 'Cancel a pipeline and every job of it not yet finished',
+        tags: ['pipelines'],
+        params: idParams,
+        response: { 200: pipelineSchema, ...errors(403, 404, 409) },
+      },
+    },
+    async (request) => {
+      const id = asPipelineId((request.params as { id: number }).id);
+      const p = await ctx.store.getPipeline(id);
+      if (!p) throw new ApiError('GANTRY_E_NOT_FOUND', `no pipeline ${id}`);
+      requireProject(request, p.pipeline.projectId);
+      return pipelineJson(await cancelPipeline(ctx.store, id, ctx.now));
+    },
+  );
+}

@@ -1,0 +1,83 @@
+// Projects: a name and the git URL their pipelines come from.
+
+import type { FastifyInstance } from 'fastify';
+import { asProjectId } from '../../domain/ids.js';
+import { requireAdmin } from '../auth.js';
+import { ApiError } from '../errors.js';
+import { errors, pageOf, projectNameSchema, projectParams, projectSchema } from '../schemas.js';
+import { projectJson } from '../views.js';
+import { projectOf, type RouteContext } from './context.js';
+
+export function projectRoutes(app: FastifyInstance, ctx: RouteContext): void {
+  app.post(
+    '/projects',
+    {
+      schema: {
+        summary: 'Create a project',
+        tags: ['projects'],
+        body: {
+          type: 'object',
+          properties: {
+            name: projectNameSchema,
+            // A URL git can clone, or a path on the server (admins only create projects).
+            gitUrl: { type: 'string', minLength: 1, maxLength: 2048, pattern: '^[^-\\s]' },
+          },
+          required: ['name', 'gitUrl'],
+          additionalProperties: false,
+        },
+        response: { 201: projectSchema, ...errors(400, 403, 409) },
+      },
+    },
+    async (request, reply) => {
+      requireAdmin(request);
+      const { name, gitUrl } = request.body as { name: string; gitUrl: string };
+      const project = await ctx.store.createProject(name, gitUrl, ctx.now());
+      if (!project) throw new ApiError('GANTRY_E_CONFLICT', `a project named ${JSON.stringify(name)} exists`);
+      return reply.status(201).header('location', `/api/v1/projects/${project.id}`).send(projectJson(project));
+    },
+  );
+
+  app.get(
+    '/projects',
+    {
+      schema: {
+        summary: 'List projects, oldest first',
+        tags: ['projects'],
+        querystring: {
+          type: 'object',
+          properties: {
+            limit: { type: 'integer', minimum: 1, maximum: 100 },
+            after: { type: 'integer', minimum: 0 },
+          },
+          additionalProperties: false,
+        },
+        response: { 200: pageOf(projectSchema), ...errors(400) },
+      },
+    },
+    async (request) => {
+      const q = request.query as { limit?: number; after?: number };
+      const principal = request.principal!;
+      if (principal.kind === 'api' && principal.projectId !== null) {
+        // A project token sees its one project.
+        const own = await ctx.store.getProject(principal.projectId);
+        const visible = own && (q.after === undefined || own.id > q.after) ? [projectJson(own)] : [];
+        return { items: visible, next: null };
+      }
+      const page = await ctx.store.pageProjects({ limit: q.limit, afterId: q.after === undefined ? undefined : asProjectId(q.after) });
+      return { items: page.items.map(projectJson), next: page.next };
+    },
+  );
+
+  app.get(
+    '/projects/:project',
+    {
+      schema: {
+        summary: 'A project by id or name',
+        tags: ['projects'],
+        params: projectParams,
+        response: { 200: projectSchema, ...errors(403, 404) },
+      },
+    },
+    async (request) => projectJson(await projectOf(ctx, request, (request.params as { project: string }).project)),
+  );
+}

@@ -1,0 +1,87 @@
+// Project variables: write-only values, encrypted before they reach the store.
+
+import type { FastifyInstance } from 'fastify';
+import { ApiError } from '../errors.js';
+import { errors, projectParams, variableKeySchema } from '../schemas.js';
+import { variableContext } from '../secrets.js';
+import { variableJson } from '../views.js';
+import { projectOf, type RouteContext } from './context.js';
+
+const keyParams = {
+  type: 'object',
+  properties: { ...projectParams.properties, key: variableKeySchema },
+  required: ['project', 'key'],
+} as const;
+
+const variableSchema = {
+  type: 'object',
+  properties: { key: { type: 'string' }, masked: { type: 'boolean' }, updatedAt: { type: 'string', format: 'date-time' } },
+  required: ['key', 'masked', 'updatedAt'],
+} as const;
+
+export function variableRoutes(app: FastifyInstance, ctx: RouteContext): void {
+  app.get(
+    '/projects/:project/variables',
+    {
+      schema: {
+        summary: "A project's variables, without their values",
+        tags: ['variables'],
+        params: projectParams,
+        response: {
+          200: { type: 'object', properties: { items: { type: 'array', items: variableSchema } }, required: ['items'] },
+          ...errors(403, 404),
+        },
+      },
+    },
+    async (request) => {
+      const project = await projectOf(ctx, request, (request.params as { project: string }).project);
+      return { items: (await ctx.store.listVariables(project.id)).map(variableJson) };
+    },
+  );
+
+  app.put(
+    '/projects/:project/variables/:key',
+    {
+      schema: {
+        summary: 'Create or replace a variable (the value is encrypted at rest and never returned)',
+        tags: ['variables'],
+        params: keyParams,
+        body: {
+          type: 'object',
+          properties: { value: { type: 'string', maxLength: 65536 }, masked: { type: 'boolean', default: false } },
+          required: ['value'],
+          additionalProperties: false,
+        },
+        response: { 204: { type: 'null' }, ...errors(400, 403, 404) },
+      },
+    },
+    async (request, reply) => {
+      const { project: param, key } = request.params as { project: string; key: string };
+      const project = await projectOf(ctx, request, param);
+      const { value, masked } = request.body as { value: string; masked: boolean };
+      const sealed = ctx.secrets.seal(value, variableContext(project.id, key));
+      await ctx.store.putVariable({ projectId: project.id, key, ...sealed, masked, updatedAt: ctx.now() });
+      return reply.status(204).send();
+    },
+  );
+
+  app.delete(
+    '/projects/:project/variables/:key',
+    {
+      schema: {
+        summary: 'Delete a variable',
+        tags: ['variables'],
+        params: keyParams,
+        response: { 204: { type: 'null' }, ...errors(403, 404) },
+      },
+    },
+    async (request, reply) => {
+      const { project: param, key } = request.params as { project: string; key: string };
+      const project = await projectOf(ctx, request, param);
+      if (!(await ctx.store.deleteVariable(project.id, key))) {
+        throw new ApiError('GANTRY_E_NOT_FOUND', `project ${project.name} has no variable ${key}`);
+      }
+      return reply.status(204).send();
+    },
+  );
+}

@@ -1,0 +1,121 @@
+// JSON schemas shared by the routes: they validate requests and make the OpenAPI document.
+
+import { JOB_STATUSES, PIPELINE_SOURCES, PIPELINE_STATUSES } from '../domain/status.js';
+
+const isoOrNull = { type: ['string', 'null'], format: 'date-time' } as const;
+
+export const errorSchema = {
+  type: 'object',
+  properties: {
+    error: {
+      type: 'object',
+      properties: { code: { type: 'string' }, message: { type: 'string' } },
+      required: ['code', 'message'],
+      additionalProperties: true,
+    },
+  },
+  required: ['error'],
+} as const;
+
+/** A project's name: not all digits, so `:project` is unambiguously an id or a name. */
+export const projectNameSchema = { type: 'string', pattern: '^(?![0-9]+$)[A-Za-z0-9][A-Za-z0-9._-]{0,99}$' } as const;
+/** Like a shell variable, as GitLab requires of variable keys. */
+export const variableKeySchema = { type: 'string', pattern: '^[A-Za-z_][A-Za-z0-9_]{0,254}$' } as const;
+/** A git branch or tag name (git check-ref-format's rules, short of a few rare forms). */
+export const refSchema = {
+  type: 'string',
+  minLength: 1,
+  maxLength: 255,
+  pattern: '^(?!-)(?!.*\\.\\.)(?!.*@\\{)(?!.*//)(?!/)(?!.*/$)(?!.*\\.$)(?!.*\\.lock$)[^\\x00-\\x20~^:?*\\[\\\\\\x7f]+$',
+} as const;
+
+export const projectParams = {
+  type: 'object',
+  properties: { project: { type: 'string', minLength: 1, maxLength: 100 } },
+  required: ['project'],
+} as const;
+export const idParams = {
+  type: 'object',
+  properties: { id: { type: 'integer', minimum: 1, maximum: Number.MAX_SAFE_INTEGER } },
+  required: ['id'],
+} as const;
+
+export const projectSchema = {
+  type: 'object',
+  properties: {
+    id: { type: 'integer' },
+    name: { type: 'string' },
+    gitUrl: { type: 'string' },
+    createdAt: { type: 'string', format: 'date-time' },
+  },
+  required: ['id', 'name', 'gitUrl', 'createdAt'],
+} as const;
+
+export const pipelineSummarySchema = {
+  type: 'object',
+  properties: {
+    id: { type: 'integer' },
+    projectId: { type: 'integer' },
+    status: { type: 'string', enum: [...PIPELINE_STATUSES] },
+    ref: { type: 'string' },
+    sha: { type: 'string' },
+    source: { type: 'string', enum: [...PIPELINE_SOURCES] },
+    createdAt: { type: 'string', format: 'date-time' },
+    startedAt: isoOrNull,
+    finishedAt: isoOrNull,
+  },
+  required: ['id', 'projectId', 'status', 'ref', 'sha', 'source', 'createdAt', 'startedAt', 'finishedAt'],
+} as const;
+
+/** src/views/pipeline-json.ts, the shape `gantry run --json` prints. */
+export const pipelineSchema = {
+  type: 'object',
+  properties: {
+    id: { type: 'integer' },
+    status: { type: 'string', enum: [...PIPELINE_STATUSES] },
+    ref: { type: 'string' },
+    sha: { type: 'string' },
+    source: { type: 'string', enum: [...PIPELINE_SOURCES] },
+    createdAt: { type: 'string', format: 'date-time' },
+    startedAt: isoOrNull,
+    finishedAt: isoOrNull,
+    jobs: {
+      type: 'array',
+      items: {
+        type: 'object',
+        properties: {
+          id: { type: 'integer' },
+          name: { type: 'string' },
+          stage: { type: 'string' },
+          status: { type: 'string', enum: [...JOB_STATUSES] },
+          allowFailure: {
+            anyOf: [
+              { type: 'boolean' },
+              { type: 'object', properties: { exitCodes: { type: 'array', items: { type: 'integer' } } }, required: ['exitCodes'] },
+            ],
+          },
+          when: { type: 'string' },
+          attempts: { type: 'integer' },
+          exitCode: { type: ['integer', 'null'] },
+          failureReason: { type: ['string', 'null'] },
+          startedAt: isoOrNull,
+          finishedAt: isoOrNull,
+        },
+        required: ['id', 'name', 'stage', 'status', 'allowFailure', 'when', 'attempts', 'exitCode', 'failureReason', 'startedAt', 'finishedAt'],
+      },
+    },
+  },
+  required: ['id', 'status', 'ref', 'sha', 'source', 'createdAt', 'startedAt', 'finishedAt', 'jobs'],
+} as const;
+
+export const pageOf = (items: object) =>
+  ({
+    type: 'object',
+    properties: { items: { type: 'array', items }, next: { type: ['integer', 'null'] } },
+    required: ['items', 'next'],
+  }) as const;
+
+/** The error answers a route may give, for the OpenAPI document. */
+export function errors(...statuses: number[]): Record<number, typeof errorSchema> {
+  return Object.fromEntries([401, ...statuses].map((s) => [s, errorSchema]));
+}

@@ -1,0 +1,101 @@
+// Starts `gantry server`: opens the store, the log store, the secrets key and the mirrors under
+// $GANTRY_HOME, makes sure the first tokens exist, listens, and closes it all in order on stop.
+
+import fs from 'node:fs';
+import path from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import type { Config } from '../config/config.js';
+import { GantryError } from '../domain/errors.js';
+import { FileLogStore } from '../logstore/file-log-store.js';
+import { defaultStoreUrl, openStore } from '../store/open.js';
+import type { Store } from '../store/store.js';
+import { buildServer } from './app.js';
+import { GitMirrors } from './git-mirror.js';
+import { loadOrCreateSecretsKey, SecretBox } from './secrets.js';
+import { bootstrapToken } from './tokens.js';
+
+export const DEFAULT_LISTEN = '127.0.0.1:8080';
+
+/** `HOST:PORT`, `[IPv6]:PORT` or `:PORT` (all interfaces). */
+export function parseListen(listen: string): { host: string; port: number } {
+  const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d{1,5})$/.exec(listen.trim());
+  const port = m ? Number(m[3]) : NaN;
+  if (!m || port > 65535) throw new GantryError('GANTRY_E_USAGE', `--listen expects HOST:PORT, got ${JSON.stringify(listen)}`);
+  return { host: m[1] ?? (m[2] || '0.0.0.0'), port };
+}
+
+export interface ServerOptions {
+  config: Config;
+  /** Store URL; default GANTRY_DB, then sqlite:$GANTRY_HOME/gantry.db. */
+  db?: string;
+  /** HOST:PORT; default GANTRY_LISTEN, then 127.0.0.1:8080. Port 0 picks a free port. */
+  listen?: string;
+}
+
+export interface RunningServer {
+  /** http://HOST:PORT actually bound. */
+  url: string;
+  app: FastifyInstance;
+  close(): Promise<void>;
+}
+
+export async function startServer(opts: ServerOptions): Promise<RunningServer> {
+  const { config } = opts;
+  const home = config.home;
+  fs.mkdirSync(home, { recursive: true, mode: 0o700 });
+  const { host, port } = parseListen(opts.listen ?? config.server.listen ?? DEFAULT_LISTEN);
+  const storeUrl = opts.db ?? config.server.db ?? defaultStoreUrl(home);
+  const store: Store = await openStore(storeUrl);
+  let app: FastifyInstance | null = null;
+  try {
+    const secrets = new SecretBox(loadOrCreateSecretsKey(path.join(home, 'secrets.key')));
+    app = await buildServer({
+      store,
+      logs: new FileLogStore(path.join(home, 'logs')),
+      mirrors: new GitMirrors(path.join(home, 'mirrors'), config.env),
+      secrets,
+      logger: {
+        level: 'info',
+        // Pino's default serializers log no headers; this holds even if someone logs a request.
+        redact: ['req.headers.authorization', 'req.headers.cookie', 'headers.authorization'],
+      },
+    });
+    const log = app.log;
+    const now = Date.now();
+    for (const [kind, given] of [
+      ['admin', config.server.adminToken],
+      ['agent', config.server.agentToken],
+    ] as const) {
+      const r = await bootstrapToken(store, home, kind, given, now);
+      // Where the token is, never the token itself.
+      if (r.outcome === 'exists-elsewhere') {
+        log.warn({ kind }, `the store already has an ${kind} token but ${r.file} does not exist here (another instance made it)`);
+      } else {
+        log.info({ kind, file: r.file, outcome: r.outcome }, `${kind} token ${r.outcome === 'generated' ? 'created in' : 'is in'} ${r.file}`);
+      }
+    }
+    log.info({ store: storeUrl.replace(/\/\/[^@/]*@/, '//***@') }, 'store opened');
+    await app.listen({ host, port });
+    const addr = app.server.address();
+    const bound = typeof addr === 'object' && addr ? addr : { address: host, port };
+    const shown = bound.address.includes(':') ? `[${bound.address}]` : bound.address;
+    const url = `http://${shown}:${bound.port}`;
+    log.info({ url }, `gantry server ready at ${url}`);
+    const running = app;
+    let closing: Promise<void> | null = null;
+    return {
+      url,
+      app: running,
+      close: () =>
+        (closing ??= (async () => {
+          // In-flight requests finish first (Fastify stops accepting, then waits), then the store.
+          await running.close();
+          await store.close();
+        })()),
+    };
+  } catch (e) {
+    await app?.close().catch(() => undefined);
+    await store.close().catch(() => undefined);
+    throw e;
+  }
+}
