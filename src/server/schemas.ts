@@ -34,11 +34,17 @@ export const projectParams = {
   properties: { project: { type: 'string', minLength: 1, maxLength: 100 } },
   required: ['project'],
 } as const;
+/**
+ * An id in a path: digits only, at most 15 of them, so it is an exact JS number and fits a BIGINT
+ * (number coercion would let `1e400` or `0x10` through to the database).
+ */
 export const idParams = {
   type: 'object',
-  properties: { id: { type: 'integer', minimum: 1, maximum: Number.MAX_SAFE_INTEGER } },
+  properties: { id: { type: 'string', pattern: '^[1-9][0-9]{0,14}$' } },
   required: ['id'],
 } as const;
+
+export const idOf = (params: unknown): number => Number((params as { id: string }).id);
 
 export const projectSchema = {
   type: 'object',

@@ -5,7 +5,7 @@ import type { FastifyInstance } from 'fastify';
 import { asJobId } from '../../domain/ids.js';
 import { requireProject } from '../auth.js';
 import { ApiError } from '../errors.js';
-import { errors, idParams } from '../schemas.js';
+import { errors, idOf, idParams } from '../schemas.js';
 import type { RouteContext } from './context.js';
 
 /**
@@ -25,7 +25,7 @@ export function parseRange(header: string | undefined, size: number): { start: n
   }
   const start = Number(m[1]);
   const last = m[2] === '' ? size - 1 : Number(m[2]);
-  if (last < start) return null;
+  if (m[2] !== '' && last < start) return null;
   if (start >= size) return 'unsatisfiable';
   return { start, end: Math.min(last, size - 1) + 1 };
 }
@@ -40,7 +40,7 @@ export function jobRoutes(app: FastifyInstance, ctx: RouteContext): void {
         params: idParams,
         querystring: {
           type: 'object',
-          properties: { attempt: { type: 'integer', minimum: 1 } },
+          properties: { attempt: { type: 'integer', minimum: 1, maximum: 1_000_000 } },
           additionalProperties: false,
         },
         headers: { type: 'object', properties: { range: { type: 'string' } } },
@@ -52,7 +52,7 @@ export function jobRoutes(app: FastifyInstance, ctx: RouteContext): void {
       },
     },
     async (request, reply) => {
-      const jobId = asJobId((request.params as { id: number }).id);
+      const jobId = asJobId(idOf(request.params));
       const job = await ctx.store.getJob(jobId);
       if (!job) throw new ApiError('GANTRY_E_NOT_FOUND', `no job ${jobId}`);
       const pipeline = await ctx.store.getPipeline(job.pipelineId);

@@ -7,7 +7,7 @@ import { pipelineJson } from '../../views/pipeline-json.js';
 import { requireProject } from '../auth.js';
 import { cancelPipeline } from '../cancel.js';
 import { ApiError } from '../errors.js';
-import { errors, idParams, pageOf, pipelineSchema, pipelineSummarySchema, projectParams, refSchema, variableKeySchema } from '../schemas.js';
+import { errors, idOf, idParams, pageOf, pipelineSchema, pipelineSummarySchema, projectParams, refSchema, variableKeySchema } from '../schemas.js';
 import { triggerPipeline, type TriggerRequest } from '../trigger.js';
 import { pipelineSummaryJson } from '../views.js';
 import { projectOf, type RouteContext } from './context.js';
@@ -75,7 +75,7 @@ export function pipelineRoutes(app: FastifyInstance, ctx: RouteContext): void {
             ref: { type: 'string', minLength: 1, maxLength: 255 },
             source: { type: 'string', enum: [...PIPELINE_SOURCES] },
             limit: { type: 'integer', minimum: 1, maximum: 100 },
-            before: { type: 'integer', minimum: 1 },
+            before: { type: 'integer', minimum: 1, maximum: Number.MAX_SAFE_INTEGER },
           },
           additionalProperties: false,
         },
@@ -108,7 +108,7 @@ export function pipelineRoutes(app: FastifyInstance, ctx: RouteContext): void {
       },
     },
     async (request) => {
-      const id = asPipelineId((request.params as { id: number }).id);
+      const id = asPipelineId(idOf(request.params));
       const p = await ctx.store.getPipeline(id);
       if (!p) throw new ApiError('GANTRY_E_NOT_FOUND', `no pipeline ${id}`);
       requireProject(request, asProjectId(p.pipeline.projectId));
@@ -127,7 +127,7 @@ export function pipelineRoutes(app: FastifyInstance, ctx: RouteContext): void {
       },
     },
     async (request) => {
-      const id = asPipelineId((request.params as { id: number }).id);
+      const id = asPipelineId(idOf(request.params));
       const p = await ctx.store.getPipeline(id);
       if (!p) throw new ApiError('GANTRY_E_NOT_FOUND', `no pipeline ${id}`);
       requireProject(request, p.pipeline.projectId);

@@ -47,7 +47,7 @@ export function projectRoutes(app: FastifyInstance, ctx: RouteContext): void {
           type: 'object',
           properties: {
             limit: { type: 'integer', minimum: 1, maximum: 100 },
-            after: { type: 'integer', minimum: 0 },
+            after: { type: 'integer', minimum: 0, maximum: Number.MAX_SAFE_INTEGER },
           },
           additionalProperties: false,
         },

@@ -1,0 +1,69 @@
+// An in-process server over a real store, a real log store and real git repositories, talked to
+// over loopback HTTP with Node's fetch.
+
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import { FileLogStore } from '../../src/logstore/file-log-store.js';
+import { buildServer } from '../../src/server/app.js';
+import { GitMirrors } from '../../src/server/git-mirror.js';
+import { loadOrCreateSecretsKey, SecretBox } from '../../src/server/secrets.js';
+import { bootstrapToken } from '../../src/server/tokens.js';
+import type { Store } from '../../src/store/store.js';
+
+export interface Harness {
+  base: string;
+  home: string;
+  url: string;
+  admin: string;
+  agent: string;
+  store: Store;
+  logs: FileLogStore;
+  app: FastifyInstance;
+  /** fetch under /api/v1 with the admin token (unless headers say otherwise); JSON body if given. */
+  api(method: string, p: string, body?: unknown, headers?: Record<string, string>): Promise<Response>;
+  close(): Promise<void>;
+}
+
+export async function startHarness(openStore: (home: string) => Promise<Store>): Promise<Harness> {
+  const base = fs.mkdtempSync(path.join(os.tmpdir(), 'gantry-server-'));
+  const home = path.join(base, 'home');
+  fs.mkdirSync(home);
+  const store = await openStore(home);
+  const logs = new FileLogStore(path.join(home, 'logs'));
+  const env = Object.fromEntries(Object.entries(process.env).filter((e): e is [string, string] => e[1] !== undefined));
+  const app = await buildServer({
+    store,
+    logs,
+    mirrors: new GitMirrors(path.join(home, 'mirrors'), env),
+    secrets: new SecretBox(loadOrCreateSecretsKey(path.join(home, 'secrets.key'))),
+  });
+  await bootstrapToken(store, home, 'admin', null, Date.now());
+  await bootstrapToken(store, home, 'agent', null, Date.now());
+  const admin = fs.readFileSync(path.join(home, 'admin.token'), 'utf8').trim();
+  const agent = fs.readFileSync(path.join(home, 'agent.token'), 'utf8').trim();
+  await app.listen({ host: '127.0.0.1', port: 0 });
+  const addr = app.server.address() as { port: number };
+  const url = `http://127.0.0.1:${addr.port}`;
+  return {
+    base,
+    home,
+    url,
+    admin,
+    agent,
+    store,
+    logs,
+    app,
+    api(method, p, body, headers = {}) {
+      const h: Record<string, string> = { authorization: `Bearer ${admin}`, ...headers };
+      if (body !== undefined) h['content-type'] = 'application/json';
+      return fetch(`${url}/api/v1${p}`, { method, headers: h, body: body === undefined ? undefined : JSON.stringify(body) });
+    },
+    async close() {
+      await app.close();
+      await store.close();
+      fs.rmSync(base, { recursive: true, force: true });
+    },
+  };
+}
