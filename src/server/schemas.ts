@@ -46,6 +46,12 @@ export const idParams = {
 
 export const idOf = (params: unknown): number => Number((params as { id: string }).id);
 
+/** A cursor or number in a query string, with the same care as idParams. */
+export const digitsSchema = { type: 'string', pattern: '^[0-9]{1,15}$' } as const;
+/** A page size, 1 to 100. */
+export const limitSchema = { type: 'string', pattern: '^(100|[1-9][0-9]?)$' } as const;
+export const numOrUndefined = (v: string | undefined): number | undefined => (v === undefined ? undefined : Number(v));
+
 export const projectSchema = {
   type: 'object',
   properties: {

@@ -309,7 +309,7 @@ function apiSuite(label: string, openStore: (home: string) => Promise<Store>, op
           q = `?limit=2&before=${page.next}`;
         }
         assert.deepEqual(seen, [...ids].reverse());
-        for (const bad of ['?status=nope', '?limit=0', '?limit=101', '?source=x', '?before=-1', '?before=1e400', '?other=1']) {
+        for (const bad of ['?status=nope', '?limit=0', '?limit=101', '?source=x', '?before=-1', '?before=1e400', '?limit=1e400', '?other=1']) {
           assert.equal((await h.api('GET', `/projects/${p.id}/pipelines${bad}`)).status, 400, bad);
         }
       });
@@ -370,6 +370,7 @@ function apiSuite(label: string, openStore: (home: string) => Promise<Store>, op
         assert.equal(beyond.headers.get('content-range'), `bytes */${bytes2.length}`);
         assert.equal(((await beyond.json()) as { error: { code: string } }).error.code, 'GANTRY_E_RANGE_NOT_SATISFIABLE');
         assert.equal((await h.api('GET', `/jobs/${jobId}/log?attempt=3`)).status, 404);
+        assert.equal((await h.api('GET', `/jobs/${jobId}/log?attempt=1e400`)).status, 400);
         assert.equal((await h.api('GET', '/jobs/999999/log')).status, 404);
       });
     });

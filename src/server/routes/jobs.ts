@@ -5,7 +5,7 @@ import type { FastifyInstance } from 'fastify';
 import { asJobId } from '../../domain/ids.js';
 import { requireProject } from '../auth.js';
 import { ApiError } from '../errors.js';
-import { errors, idOf, idParams } from '../schemas.js';
+import { digitsSchema, errors, idOf, idParams, numOrUndefined } from '../schemas.js';
 import type { RouteContext } from './context.js';
 
 /**
@@ -40,7 +40,7 @@ export function jobRoutes(app: FastifyInstance, ctx: RouteContext): void {
         params: idParams,
         querystring: {
           type: 'object',
-          properties: { attempt: { type: 'integer', minimum: 1, maximum: 1_000_000 } },
+          properties: { attempt: digitsSchema },
           additionalProperties: false,
         },
         headers: { type: 'object', properties: { range: { type: 'string' } } },
@@ -57,7 +57,7 @@ export function jobRoutes(app: FastifyInstance, ctx: RouteContext): void {
       if (!job) throw new ApiError('GANTRY_E_NOT_FOUND', `no job ${jobId}`);
       const pipeline = await ctx.store.getPipeline(job.pipelineId);
       requireProject(request, pipeline!.pipeline.projectId);
-      const attempt = (request.query as { attempt?: number }).attempt ?? job.attemptCount;
+      const attempt = numOrUndefined((request.query as { attempt?: string }).attempt) ?? job.attemptCount;
       if (attempt < 1 || attempt > job.attemptCount) {
         throw new ApiError(
           'GANTRY_E_NOT_FOUND',

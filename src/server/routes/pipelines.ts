@@ -7,7 +7,7 @@ import { pipelineJson } from '../../views/pipeline-json.js';
 import { requireProject } from '../auth.js';
 import { cancelPipeline } from '../cancel.js';
 import { ApiError } from '../errors.js';
-import { errors, idOf, idParams, pageOf, pipelineSchema, pipelineSummarySchema, projectParams, refSchema, variableKeySchema } from '../schemas.js';
+import { digitsSchema, errors, idOf, idParams, limitSchema, numOrUndefined, pageOf, pipelineSchema, pipelineSummarySchema, projectParams, refSchema, variableKeySchema } from '../schemas.js';
 import { triggerPipeline, type TriggerRequest } from '../trigger.js';
 import { pipelineSummaryJson } from '../views.js';
 import { projectOf, type RouteContext } from './context.js';
@@ -74,8 +74,8 @@ export function pipelineRoutes(app: FastifyInstance, ctx: RouteContext): void {
             status: { type: 'string', enum: [...PIPELINE_STATUSES] },
             ref: { type: 'string', minLength: 1, maxLength: 255 },
             source: { type: 'string', enum: [...PIPELINE_SOURCES] },
-            limit: { type: 'integer', minimum: 1, maximum: 100 },
-            before: { type: 'integer', minimum: 1, maximum: Number.MAX_SAFE_INTEGER },
+            limit: limitSchema,
+            before: digitsSchema,
           },
           additionalProperties: false,
         },
@@ -84,14 +84,14 @@ export function pipelineRoutes(app: FastifyInstance, ctx: RouteContext): void {
     },
     async (request) => {
       const project = await projectOf(ctx, request, (request.params as { project: string }).project);
-      const q = request.query as { status?: PipelineStatus; ref?: string; source?: PipelineSource; limit?: number; before?: number };
+      const q = request.query as { status?: PipelineStatus; ref?: string; source?: PipelineSource; limit?: string; before?: string };
       const page = await ctx.store.listPipelines({
         projectId: project.id,
         status: q.status,
         ref: q.ref,
         source: q.source,
-        limit: q.limit,
-        beforeId: q.before === undefined ? undefined : asPipelineId(q.before),
+        limit: numOrUndefined(q.limit),
+        beforeId: q.before === undefined ? undefined : asPipelineId(Number(q.before)),
       });
       return { items: page.items.map(pipelineSummaryJson), next: page.next };
     },

@@ -4,7 +4,7 @@ import type { FastifyInstance } from 'fastify';
 import { asProjectId } from '../../domain/ids.js';
 import { requireAdmin } from '../auth.js';
 import { ApiError } from '../errors.js';
-import { errors, pageOf, projectNameSchema, projectParams, projectSchema } from '../schemas.js';
+import { digitsSchema, errors, limitSchema, numOrUndefined, pageOf, projectNameSchema, projectParams, projectSchema } from '../schemas.js';
 import { projectJson } from '../views.js';
 import { projectOf, type RouteContext } from './context.js';
 
@@ -46,8 +46,8 @@ export function projectRoutes(app: FastifyInstance, ctx: RouteContext): void {
         querystring: {
           type: 'object',
           properties: {
-            limit: { type: 'integer', minimum: 1, maximum: 100 },
-            after: { type: 'integer', minimum: 0, maximum: Number.MAX_SAFE_INTEGER },
+            limit: limitSchema,
+            after: digitsSchema,
           },
           additionalProperties: false,
         },
@@ -55,15 +55,16 @@ export function projectRoutes(app: FastifyInstance, ctx: RouteContext): void {
       },
     },
     async (request) => {
-      const q = request.query as { limit?: number; after?: number };
+      const q = request.query as { limit?: string; after?: string };
+      const after = numOrUndefined(q.after);
       const principal = request.principal!;
       if (principal.kind === 'api' && principal.projectId !== null) {
         // A project token sees its one project.
         const own = await ctx.store.getProject(principal.projectId);
-        const visible = own && (q.after === undefined || own.id > q.after) ? [projectJson(own)] : [];
+        const visible = own && (after === undefined || own.id > after) ? [projectJson(own)] : [];
         return { items: visible, next: null };
       }
-      const page = await ctx.store.pageProjects({ limit: q.limit, afterId: q.after === undefined ? undefined : asProjectId(q.after) });
+      const page = await ctx.store.pageProjects({ limit: numOrUndefined(q.limit), afterId: after === undefined ? undefined : asProjectId(after) });
       return { items: page.items.map(projectJson), next: page.next };
     },
   );
