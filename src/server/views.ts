@@ -1,23 +1,13 @@
 // JSON shapes of the API beyond a pipeline's (src/views/pipeline-json.ts): projects, pipeline
 // list items, variables without values. Timestamps are ISO-8601 UTC.
 
-import type { Pipeline, Project, StoredVariable } from '../store/store.js';
+import type { Project, StoredVariable } from '../store/store.js';
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 
 export const projectJson = (p: Project) => ({ id: p.id, name: p.name, gitUrl: p.gitUrl, createdAt: iso(p.createdAt) });
 
-export const pipelineSummaryJson = (p: Pipeline) => ({
-  id: p.id,
-  projectId: p.projectId,
-  status: p.status,
-  ref: p.ref,
-  sha: p.sha,
-  source: p.source,
-  createdAt: iso(p.createdAt),
-  startedAt: iso(p.startedAt),
-  finishedAt: iso(p.finishedAt),
-});
+export { pipelineSummaryJson } from '../views/pipeline-json.js';
 
 /** Values are write-only: the API never returns one. */
 export const variableJson = (v: StoredVariable) => ({ key: v.key, masked: v.masked, updatedAt: iso(v.updatedAt) });

@@ -1,6 +1,6 @@
 // The public shape of a pipeline: what `gantry run --json` prints and the HTTP API returns.
 
-import type { PipelineWithJobs } from '../store/store.js';
+import type { Pipeline, PipelineWithJobs } from '../store/store.js';
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 
@@ -53,5 +53,20 @@ export function pipelineJson(p: PipelineWithJobs): PipelineJson {
       startedAt: iso(j.startedAt),
       finishedAt: iso(j.finishedAt),
     })),
+  };
+}
+
+/** A pipeline without its jobs: an item of a pipeline list (CLI `pipelines --json`, API lists). */
+export function pipelineSummaryJson(p: Pipeline) {
+  return {
+    id: p.id,
+    projectId: p.projectId,
+    status: p.status,
+    ref: p.ref,
+    sha: p.sha,
+    source: p.source,
+    createdAt: new Date(p.createdAt).toISOString(),
+    startedAt: iso(p.startedAt),
+    finishedAt: iso(p.finishedAt),
   };
 }

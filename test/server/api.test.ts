@@ -7,7 +7,6 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import pg from 'pg';
 import { asJobId, asPipelineId } from '../../src/domain/ids.js';
 import { hashToken } from '../../src/server/tokens.js';
 import { openPostgresStore } from '../../src/store/postgres/postgres-store.js';
@@ -16,6 +15,7 @@ import type { Store } from '../../src/store/store.js';
 import { pipelineJson } from '../../src/views/pipeline-json.js';
 import { sandbox, type Sandbox } from '../helpers/gantry.js';
 import { startHarness, type Harness } from './harness.js';
+import { testPostgres } from '../helpers/postgres.js';
 
 const PIPELINE = `stages: [build, test]
 build:
@@ -442,34 +442,7 @@ function apiSuite(label: string, openStore: (home: string) => Promise<Store>, op
   });
 }
 
-const tmpDbs: string[] = [];
 apiSuite('sqlite', (home) => openSqliteStore(path.join(home, 'gantry.db')), { sqliteFile: true });
 
-const PG_URL = process.env.GANTRY_TEST_PG ?? 'postgres://postgres@127.0.0.1:5432/test';
-const admin = new pg.Pool({ connectionString: PG_URL, max: 2, connectionTimeoutMillis: 3_000 });
-admin.on('error', () => undefined);
-let unreachable: string | null = null;
-try {
-  await admin.query('SELECT 1');
-} catch (e) {
-  unreachable = `PostgreSQL not reachable at ${PG_URL}: ${e instanceof Error ? e.message : String(e)}`;
-}
-if (unreachable !== null) {
-  await admin.end();
-  if (process.env.CI === 'true') {
-    it('PostgreSQL is reachable (CI=true: the PostgreSQL API tests must run)', () => assert.fail(unreachable!));
-  } else {
-    it('the HTTP API on PostgreSQL', { skip: unreachable }, () => undefined);
-  }
-} else {
-  after(async () => {
-    for (const s of tmpDbs) await admin.query(`DROP SCHEMA IF EXISTS ${s} CASCADE`);
-    await admin.end();
-  });
-  apiSuite('postgres', async () => {
-    const schema = `gantry_test_${randomBytes(6).toString('hex')}`;
-    await admin.query(`CREATE SCHEMA ${schema}`);
-    tmpDbs.push(schema);
-    return openPostgresStore(PG_URL, { schema });
-  });
-}
+const postgres = await testPostgres('the HTTP API on PostgreSQL', 2);
+if (postgres) apiSuite('postgres', async () => openPostgresStore(postgres.url, { schema: await postgres.freshSchema() }));

@@ -7,7 +7,6 @@
 // unreachable the suite is skipped with the reason printed, except in CI (CI=true), where it fails.
 
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
 import { after, describe, it } from 'node:test';
 import pg from 'pg';
 import { asJobId } from '../../src/domain/ids.js';
@@ -19,9 +18,8 @@ import { applyMigrations } from '../../src/store/sql/migrate.js';
 import { MIGRATIONS } from '../../src/store/sql/migrations.js';
 import type { Store } from '../../src/store/store.js';
 import { compiledJob, runStoreContract } from './store-contract.js';
+import { PG_URL, testPostgres } from '../helpers/postgres.js';
 
-const PG_URL = process.env.GANTRY_TEST_PG ?? 'postgres://postgres@127.0.0.1:5432/test';
-const IN_CI = process.env.CI === 'true';
 
 describe('postgres placeholders', () => {
   it('? becomes $1..$n in order', () => {
@@ -44,38 +42,9 @@ describe('postgres placeholders', () => {
   });
 });
 
-const admin = new pg.Pool({ connectionString: PG_URL, max: 3, connectionTimeoutMillis: 3_000 });
-admin.on('error', () => undefined);
-let unreachable: string | null = null;
-try {
-  await admin.query('SELECT 1');
-} catch (e) {
-  unreachable = `PostgreSQL not reachable at ${PG_URL}: ${e instanceof Error ? e.message : String(e)}`;
-}
-
-if (unreachable !== null) {
-  await admin.end();
-  if (IN_CI) {
-    it('PostgreSQL is reachable (CI=true: the PostgreSQL store tests must run)', () => {
-      assert.fail(`${unreachable}; set GANTRY_TEST_PG`);
-    });
-  } else {
-    console.log(`# skipping the PostgreSQL store tests: ${unreachable}`);
-    it('the PostgreSQL store', { skip: unreachable }, () => undefined);
-  }
-} else {
-  const schemas: string[] = [];
-  after(async () => {
-    for (const s of schemas) await admin.query(`DROP SCHEMA IF EXISTS ${s} CASCADE`);
-    await admin.end();
-  });
-
-  async function freshSchema(): Promise<string> {
-    const schema = `gantry_test_${randomBytes(6).toString('hex')}`;
-    await admin.query(`CREATE SCHEMA ${schema}`);
-    schemas.push(schema);
-    return schema;
-  }
+const postgres = await testPostgres('the PostgreSQL store');
+if (postgres) {
+  const { admin, freshSchema } = postgres;
 
   const schemaOf = new WeakMap<Store, string>();
   async function openIn(schema: string): Promise<Store> {

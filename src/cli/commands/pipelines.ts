@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { GantryError } from '../../domain/errors.js';
 import { asPipelineId } from '../../domain/ids.js';
 import { PIPELINE_STATUSES, type PipelineStatus } from '../../domain/status.js';
+import { pipelineSummaryJson } from '../../views/pipeline-json.js';
 import type { CliContext } from '../context.js';
 import { openHome } from '../open-home.js';
 import { positiveInt } from '../options.js';
@@ -39,18 +40,7 @@ export function registerPipelines(program: Command, ctx: CliContext): void {
           beforeId: flags.before === undefined ? undefined : asPipelineId(flags.before),
         });
         if (flags.json) {
-          const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
-          const items = page.items.map((p) => ({
-            id: p.id,
-            project: projects.get(p.projectId) ?? null,
-            status: p.status,
-            ref: p.ref,
-            sha: p.sha,
-            source: p.source,
-            createdAt: iso(p.createdAt),
-            startedAt: iso(p.startedAt),
-            finishedAt: iso(p.finishedAt),
-          }));
+          const items = page.items.map((p) => ({ ...pipelineSummaryJson(p), project: projects.get(p.projectId) ?? null }));
           ctx.stdout.write(`${JSON.stringify({ items, next: page.next })}\n`);
           return;
         }
