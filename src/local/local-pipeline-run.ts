@@ -31,6 +31,8 @@ export interface RunObserver {
   pipelineCreated?(p: PipelineWithJobs): void;
   jobChanged?(job: Job): void;
   output?(job: Job, attempt: number, chunk: Buffer): void;
+  /** Something the person running the pipeline should know that no job log can hold. */
+  notice?(job: Job, message: string): void;
 }
 
 export interface LocalRunOptions {
@@ -432,7 +434,7 @@ class PipelineRun {
     };
     (queued.log ?? this.openLog(queued))
       .then(execute, (err: unknown): JobOutcome => {
-        process.emitWarning(`gantry: the log of ${job.name} cannot be written: ${(err as Error).message}`);
+        this.opts.observer.notice?.(job, `ERROR: the job's log cannot be written, so the job did not run: ${(err as Error).message}`);
         return { status: 'failed', exitCode: null, failureReason: 'runner_system_failure' };
       })
       .then((outcome) => {

@@ -66,6 +66,10 @@ export class LiveOutput implements RunObserver {
     if (lines.length) this.emitLines(job, lines.map((l) => displayLine(l, this.o.color)), false);
   }
 
+  notice(job: Job, message: string): void {
+    this.emitLines(job, [this.c.red(message)], true);
+  }
+
   /** Ends the live display: flushes partial lines, removes the board, prints the summary. */
   finish(p: PipelineWithJobs | null): void {
     if (this.timer) clearInterval(this.timer);
