@@ -5,6 +5,7 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { components } from './components.js';
 import { fmt, GANTRY, medianOf, ROOT, tempRepo, timed } from './util.js';
 
 const RUNS = Number(process.argv[2] ?? 5);
@@ -118,3 +119,4 @@ async function bigLog(): Promise<void> {
 console.log(`# Gantry benchmarks — ${os.cpus().length} CPUs, Node ${process.version}, ${new Date().toISOString()}`);
 await wide();
 await bigLog();
+await components();

@@ -1,4 +1,4 @@
-// `gantry run` compiles on its benchmarked path: a 1 -> 200 -> 1 pipeline must take milliseconds.
+// A wide fan-out pipeline compiles to the DAG GitLab would make (its speed is measured by `npm run bench`).
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
@@ -13,7 +13,7 @@ function fanOut(width: number): string {
   return `${lines.join('\n')}\n`;
 }
 
-test('a 1 -> 200 -> 1 pipeline compiles in a few milliseconds', () => {
+test('a 1 -> 200 -> 1 pipeline compiles to 202 jobs, the last one waiting for all the others', () => {
   const files = memoryProjectFiles({ '.gantry.yml': fanOut(200) });
   const ctx = { variables: { CI_COMMIT_BRANCH: 'main' }, changedFiles: null, files };
   const first = compilePipeline('.gantry.yml', ctx);
@@ -21,11 +21,4 @@ test('a 1 -> 200 -> 1 pipeline compiles in a few milliseconds', () => {
   if (first.ok !== true) return;
   assert.equal(first.pipeline.jobs.length, 202);
   assert.equal(first.pipeline.jobs.at(-1)!.needs.length, 201);
-  const runs = 20;
-  const start = process.hrtime.bigint();
-  for (let i = 0; i < runs; i++) compilePipeline('.gantry.yml', ctx);
-  const ms = Number(process.hrtime.bigint() - start) / 1e6 / runs;
-  // Generous bound for slow CI machines; locally this is well under 10 ms.
-  assert.ok(ms < 50, `compiling took ${ms.toFixed(2)} ms`);
-  console.log(`# compile 1 -> 200 -> 1: ${ms.toFixed(2)} ms`);
 });
