@@ -7,6 +7,9 @@ import { registerRun } from './commands/run.js';
 import { registerLogs } from './commands/logs.js';
 import { registerPipelines } from './commands/pipelines.js';
 import { registerServer } from './commands/server.js';
+import { registerTrigger } from './commands/trigger.js';
+import { registerProject } from './commands/project.js';
+import { registerSecret } from './commands/secret.js';
 import { exitCodeOf, printError } from './errors.js';
 import type { CliContext } from './context.js';
 
@@ -27,6 +30,9 @@ export async function main(argv: string[]): Promise<number> {
   registerLogs(program, ctx);
   registerPipelines(program, ctx);
   registerServer(program, ctx);
+  registerTrigger(program, ctx);
+  registerProject(program, ctx);
+  registerSecret(program, ctx);
   try {
     await program.parseAsync(argv, { from: 'user' });
     return ctx.exitCode;

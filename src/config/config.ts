@@ -15,6 +15,7 @@ export interface Config {
   /** SIGTERM-to-SIGKILL grace for stopped jobs (GANTRY_KILL_GRACE_MS), default 10 s. */
   killGraceMs: number;
   server: ServerConfig;
+  client: ClientConfig;
 }
 
 /** What `gantry server` reads from the environment; flags override the first two. */
@@ -27,6 +28,14 @@ export interface ServerConfig {
   adminToken: string | null;
   /** An agent registration token to accept instead of generating one (GANTRY_AGENT_TOKEN). */
   agentToken: string | null;
+}
+
+/** What the commands that talk to a server (`trigger`, `project`, `secret`) read; flags override both. */
+export interface ClientConfig {
+  /** The server's base URL (GANTRY_SERVER); null means http://127.0.0.1:8080. */
+  server: string | null;
+  /** The bearer token (GANTRY_TOKEN); null means $GANTRY_HOME/admin.token if that file exists. */
+  token: string | null;
 }
 
 function defaultHome(env: NodeJS.ProcessEnv): string {
@@ -49,6 +58,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, stdoutIsTty = B
       listen: env.GANTRY_LISTEN || null,
       adminToken: env.GANTRY_ADMIN_TOKEN || null,
       agentToken: env.GANTRY_AGENT_TOKEN || null,
+    },
+    client: {
+      server: env.GANTRY_SERVER || null,
+      token: env.GANTRY_TOKEN || null,
     },
     killGraceMs: Number(env.GANTRY_KILL_GRACE_MS) >= 0 && env.GANTRY_KILL_GRACE_MS ? Number(env.GANTRY_KILL_GRACE_MS) : 10_000,
   };

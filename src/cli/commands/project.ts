@@ -1,0 +1,52 @@
+// `gantry project create|list|show`: a server's projects.
+
+import type { Command } from 'commander';
+import type { ProjectJson } from '../../client/api-client.js';
+import type { CliContext } from '../context.js';
+import { printJson, printTable, remoteOptions, withClient, type RemoteFlags } from './remote.js';
+
+export function registerProject(program: Command, ctx: CliContext): void {
+  const project = program.command('project').description("A Gantry server's projects: a name and the git repository pipelines come from");
+
+  const create = project
+    .command('create')
+    .description('Create a project')
+    .argument('<name>', 'letters, digits, ".", "_", "-"; starts with a letter or digit; not all digits')
+    .requiredOption('--git-url <url>', 'what the server runs `git clone` on: a URL, or a path on the server');
+  remoteOptions(create, 'print the project as JSON: {id, name, gitUrl, createdAt}');
+  create.action(async (name: string, flags: RemoteFlags & { gitUrl: string }) => {
+    await withClient(ctx, flags, async (client) => {
+      const p = await client.createProject(name, flags.gitUrl);
+      if (flags.json) return printJson(ctx, p);
+      ctx.stdout.write(`project ${p.name} created (id ${p.id})\n`);
+    });
+  });
+
+  const list = project.command('list').description('List every project, oldest first');
+  remoteOptions(list, 'print {items: [{id, name, gitUrl, createdAt}]}');
+  list.action(async (flags: RemoteFlags) => {
+    await withClient(ctx, flags, async (client) => {
+      const items = await client.listProjects();
+      if (flags.json) return printJson(ctx, { items });
+      if (items.length === 0) {
+        ctx.stdout.write('no projects yet: create one with `gantry project create NAME --git-url URL`\n');
+        return;
+      }
+      printTable(ctx, ['ID', 'NAME', 'CREATED (UTC)', 'GIT URL'], items.map((p) => [String(p.id), p.name, utc(p.createdAt), p.gitUrl]));
+    });
+  });
+
+  const show = project.command('show').description('Show one project').argument('<project>', 'project name or id');
+  remoteOptions(show, 'print the project as JSON: {id, name, gitUrl, createdAt}');
+  show.action(async (name: string, flags: RemoteFlags) => {
+    await withClient(ctx, flags, async (client) => {
+      const p: ProjectJson = await client.getProject(name);
+      if (flags.json) return printJson(ctx, p);
+      ctx.stdout.write(`id:       ${p.id}\nname:     ${p.name}\ngit URL:  ${p.gitUrl}\ncreated:  ${utc(p.createdAt)} UTC\n`);
+    });
+  });
+}
+
+export function utc(iso: string): string {
+  return iso.replace('T', ' ').slice(0, 19);
+}

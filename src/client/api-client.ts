@@ -1,0 +1,262 @@
+// A small typed client for the HTTP API of `gantry server` (docs/API.md), on Node's fetch. It
+// knows URLs, headers, retries and the error envelope; it prints nothing and reads no config.
+
+import { GantryError, type ErrorCode } from '../domain/errors.js';
+import type { PipelineJson } from '../views/pipeline-json.js';
+
+export const DEFAULT_SERVER = 'http://127.0.0.1:8080';
+
+export interface ProjectJson {
+  id: number;
+  name: string;
+  gitUrl: string;
+  createdAt: string;
+}
+
+export interface VariableJson {
+  key: string;
+  masked: boolean;
+  updatedAt: string;
+}
+
+export interface PipelineDiagnosticJson {
+  file: string;
+  line: number;
+  column: number;
+  code: string;
+  message: string;
+}
+
+export interface TriggerRequest {
+  ref: string;
+  sha?: string;
+  variables?: Record<string, string>;
+}
+
+export interface TriggerResult {
+  pipeline: PipelineJson;
+  /** True when the Idempotency-Key had already created this pipeline (HTTP 200, not 201). */
+  replayed: boolean;
+}
+
+/**
+ * The server answered with an error: its stable code (a code this client does not know, from a
+ * newer server, is kept as is), its message, the HTTP status, and the envelope's other fields
+ * (`field`, `diagnostics`).
+ */
+export class ApiResponseError extends GantryError {
+  constructor(
+    code: ErrorCode,
+    message: string,
+    readonly status: number,
+    readonly details: Record<string, unknown> = {},
+  ) {
+    super(code, message);
+  }
+
+  /** The per-problem list of GANTRY_E_PIPELINE_INVALID, else empty. */
+  get diagnostics(): PipelineDiagnosticJson[] {
+    const d = this.details.diagnostics;
+    return Array.isArray(d) ? (d as PipelineDiagnosticJson[]) : [];
+  }
+}
+
+/** No HTTP answer at all: refused, reset, unknown host, TLS failure. */
+export class ServerUnreachableError extends Error {
+  override readonly name = 'ServerUnreachableError';
+  constructor(
+    readonly server: string,
+    readonly reason: string,
+  ) {
+    super(`cannot reach the Gantry server at ${server}: ${reason}`);
+  }
+}
+
+export interface ClientOptions {
+  /** Base URL of the server, without /api/v1 (normalizeServerUrl makes one). */
+  server: string;
+  /** Bearer token; null sends no Authorization header (the server answers 401). */
+  token: string | null;
+  /** Pause before the one retry (default 250 ms). */
+  retryDelayMs?: number;
+  fetch?: typeof fetch;
+}
+
+/** Accepts `host:port`, a URL with or without a trailing `/` or `/api/v1`; returns `scheme://host[:port][/prefix]`. */
+export function normalizeServerUrl(raw: string): string {
+  const withScheme = /^[a-z][a-z0-9+.-]*:\/\//i.test(raw) ? raw : `http://${raw}`;
+  let url: URL;
+  try {
+    url = new URL(withScheme);
+  } catch {
+    throw new GantryError('GANTRY_E_USAGE', `--server: ${JSON.stringify(raw)} is not a URL`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw new GantryError('GANTRY_E_USAGE', `--server: ${JSON.stringify(raw)} is not an http:// or https:// URL`);
+  }
+  const prefix = url.pathname.replace(/\/+$/, '').replace(/\/api\/v1$/, '');
+  return `${url.protocol}//${url.host}${prefix}`;
+}
+
+const RETRYABLE_STATUS = new Set([502, 503, 504]);
+/** Connection errors that mean the request never reached the server, so resending is always safe. */
+const NOT_SENT = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH']);
+
+interface RequestOptions {
+  body?: unknown;
+  headers?: Record<string, string>;
+  /**
+   * Whether sending the request twice does no harm: GET and PUT are; a POST is with an
+   * Idempotency-Key; a DELETE is not (the second answer would be a misleading 404).
+   */
+  idempotent: boolean;
+}
+
+export class GantryClient {
+  readonly server: string;
+  private readonly token: string | null;
+  private readonly retryDelayMs: number;
+  private readonly fetchFn: typeof fetch;
+
+  constructor(opts: ClientOptions) {
+    this.server = opts.server;
+    this.token = opts.token;
+    this.retryDelayMs = opts.retryDelayMs ?? 250;
+    this.fetchFn = opts.fetch ?? fetch;
+  }
+
+  /** The API URL of a path under /api/v1 (what `gantry trigger` prints for a pipeline). */
+  url(path: string): string {
+    return `${this.server}/api/v1${path}`;
+  }
+
+  createProject(name: string, gitUrl: string): Promise<ProjectJson> {
+    return this.json('POST', '/projects', { body: { name, gitUrl }, idempotent: false });
+  }
+
+  /** Every project, oldest first (all pages). */
+  async listProjects(): Promise<ProjectJson[]> {
+    const all: ProjectJson[] = [];
+    let after: number | null = null;
+    do {
+      const q: string = after === null ? '?limit=100' : `?limit=100&after=${after}`;
+      const page: { items: ProjectJson[]; next: number | null } = await this.json('GET', `/projects${q}`, { idempotent: true });
+      all.push(...page.items);
+      after = page.next;
+    } while (after !== null);
+    return all;
+  }
+
+  getProject(project: string): Promise<ProjectJson> {
+    return this.json('GET', `/projects/${seg(project)}`, { idempotent: true });
+  }
+
+  async listVariables(project: string): Promise<VariableJson[]> {
+    const res: { items: VariableJson[] } = await this.json('GET', `/projects/${seg(project)}/variables`, { idempotent: true });
+    return res.items;
+  }
+
+  async putVariable(project: string, key: string, value: string, masked: boolean): Promise<void> {
+    await this.send('PUT', `/projects/${seg(project)}/variables/${seg(key)}`, { body: { value, masked }, idempotent: true });
+  }
+
+  async deleteVariable(project: string, key: string): Promise<void> {
+    await this.send('DELETE', `/projects/${seg(project)}/variables/${seg(key)}`, { idempotent: false });
+  }
+
+  /**
+   * Creates a pipeline. The key makes the request safe to resend: a retry after a lost answer
+   * gets the pipeline the first attempt created, never a second one.
+   */
+  async triggerPipeline(project: string, request: TriggerRequest, idempotencyKey: string): Promise<TriggerResult> {
+    const res = await this.send('POST', `/projects/${seg(project)}/pipelines`, {
+      body: request,
+      headers: { 'idempotency-key': idempotencyKey },
+      idempotent: true,
+    });
+    return { pipeline: (await this.parse(res)) as PipelineJson, replayed: res.status === 200 };
+  }
+
+  getPipeline(id: number): Promise<PipelineJson> {
+    return this.json('GET', `/pipelines/${id}`, { idempotent: true });
+  }
+
+  private async json<T>(method: string, path: string, opts: RequestOptions): Promise<T> {
+    return (await this.parse(await this.send(method, path, opts))) as T;
+  }
+
+  private async parse(res: Response): Promise<unknown> {
+    const text = await res.text();
+    try {
+      return JSON.parse(text) as unknown;
+    } catch {
+      throw new ApiResponseError('GANTRY_E_INTERNAL', `the server at ${this.server} answered ${res.status} with a body that is not JSON`, res.status);
+    }
+  }
+
+  /** One request, resent once on a connection failure or a 502/503/504 when that is safe. */
+  private async send(method: string, path: string, opts: RequestOptions): Promise<Response> {
+    const headers: Record<string, string> = { accept: 'application/json', ...opts.headers };
+    if (this.token !== null) headers.authorization = `Bearer ${this.token}`;
+    if (opts.body !== undefined) headers['content-type'] = 'application/json';
+    const init: RequestInit = { method, headers, body: opts.body === undefined ? undefined : JSON.stringify(opts.body) };
+    for (let attempt = 1; ; attempt++) {
+      let res: Response;
+      try {
+        res = await this.fetchFn(this.url(path), init);
+      } catch (err) {
+        const { code, reason } = networkFailure(err);
+        if (attempt === 1 && (opts.idempotent || NOT_SENT.has(code))) {
+          await sleep(this.retryDelayMs);
+          continue;
+        }
+        throw new ServerUnreachableError(this.server, reason);
+      }
+      if (res.ok) return res;
+      if (attempt === 1 && opts.idempotent && RETRYABLE_STATUS.has(res.status)) {
+        await res.body?.cancel();
+        await sleep(this.retryDelayMs);
+        continue;
+      }
+      throw await this.errorOf(res);
+    }
+  }
+
+  private async errorOf(res: Response): Promise<ApiResponseError> {
+    const text = await res.text();
+    let body: unknown;
+    try {
+      body = JSON.parse(text);
+    } catch {
+      body = null;
+    }
+    const e = (body as { error?: unknown } | null)?.error;
+    if (e && typeof e === 'object' && typeof (e as { code?: unknown }).code === 'string' && typeof (e as { message?: unknown }).message === 'string') {
+      const { code, message, ...details } = e as { code: string; message: string } & Record<string, unknown>;
+      return new ApiResponseError(code as ErrorCode, message, res.status, details);
+    }
+    // Not a Gantry answer: a proxy's error page, or not a Gantry server at all.
+    const code: ErrorCode = res.status === 401 ? 'GANTRY_E_UNAUTHENTICATED' : res.status === 403 ? 'GANTRY_E_FORBIDDEN' : res.status === 404 ? 'GANTRY_E_NOT_FOUND' : 'GANTRY_E_INTERNAL';
+    return new ApiResponseError(code, `${this.server} answered ${res.status} ${res.statusText} without a Gantry error (is it a Gantry server?)`, res.status);
+  }
+}
+
+function seg(s: string): string {
+  return encodeURIComponent(s);
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** fetch rejects with `TypeError: fetch failed` and the socket error as `cause`. */
+function networkFailure(err: unknown): { code: string; reason: string } {
+  let e: unknown = err;
+  // The innermost cause names the system error (ECONNREFUSED ...).
+  while (e instanceof Error && e.cause instanceof Error) e = e.cause;
+  const code = (e as { code?: unknown } | null)?.code;
+  const message = e instanceof Error ? e.message : String(e);
+  // AggregateError (IPv4 and IPv6 both refused) has an empty message; its errors say more.
+  const inner = e instanceof AggregateError && e.errors[0] instanceof Error ? (e.errors[0] as Error).message : '';
+  return { code: typeof code === 'string' ? code : '', reason: message || inner || (typeof code === 'string' ? code : 'connection failed') };
+}
