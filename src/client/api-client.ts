@@ -89,10 +89,10 @@ export function normalizeServerUrl(raw: string): string {
   try {
     url = new URL(withScheme);
   } catch {
-    throw new GantryError('GANTRY_E_USAGE', `--server: ${JSON.stringify(raw)} is not a URL`);
+    throw new GantryError('GANTRY_E_USAGE', `the server URL ${JSON.stringify(raw)} (--server or GANTRY_SERVER) is not a URL`);
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-    throw new GantryError('GANTRY_E_USAGE', `--server: ${JSON.stringify(raw)} is not an http:// or https:// URL`);
+    throw new GantryError('GANTRY_E_USAGE', `the server URL ${JSON.stringify(raw)} (--server or GANTRY_SERVER) is not an http:// or https:// URL`);
   }
   const prefix = url.pathname.replace(/\/+$/, '').replace(/\/api\/v1$/, '');
   return `${url.protocol}//${url.host}${prefix}`;
