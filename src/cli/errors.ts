@@ -37,7 +37,7 @@ export function printError(ctx: CliContext, err: unknown): void {
     return;
   }
   if (err instanceof ServerUnreachableError) {
-    ctx.stderr.write(`gantry: ${err.message}\n`);
+    ctx.stderr.write(`gantry: ${err.message} [${err.code}]\n`);
     return;
   }
   const message = err instanceof Error ? err.message : String(err);

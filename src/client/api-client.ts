@@ -64,6 +64,7 @@ export class ApiResponseError extends GantryError {
 /** No HTTP answer at all: refused, reset, unknown host, TLS failure. */
 export class ServerUnreachableError extends Error {
   override readonly name = 'ServerUnreachableError';
+  readonly code = 'GANTRY_E_UNREACHABLE' as const;
   constructor(
     readonly server: string,
     readonly reason: string,

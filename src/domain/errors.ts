@@ -31,6 +31,8 @@ export const ERROR_CODES = {
   GANTRY_E_LOG: 'a log cannot be opened, read or written',
   GANTRY_E_WORKSPACE: 'a workspace could not be prepared',
   GANTRY_E_ARTIFACT_PATH: 'an artifact or cache path escapes the workspace',
+  // client
+  GANTRY_E_UNREACHABLE: 'the Gantry server did not answer at all',
   // HTTP API (src/server/errors.ts maps each to a status)
   GANTRY_E_UNAUTHENTICATED: 'no token, or a token Gantry does not know',
   GANTRY_E_FORBIDDEN: 'the token may not do this',

@@ -230,13 +230,15 @@ describe('talking to the server', () => {
       const started = Date.now();
       const r = await cli([...args, '--server', `http://127.0.0.1:${port}`]);
       assert.equal(r.code, 3, r.err);
-      assert.equal(r.err, `gantry: cannot reach the Gantry server at http://127.0.0.1:${port}: connect ECONNREFUSED 127.0.0.1:${port}\n`);
+      assert.equal(r.err, `gantry: cannot reach the Gantry server at http://127.0.0.1:${port}: connect ECONNREFUSED 127.0.0.1:${port} [GANTRY_E_UNREACHABLE]\n`);
       assert.equal(r.out, '');
       assert.ok(Date.now() - started < 5_000);
     }
     const j = await cli(['project', 'list', '--json'], { env: { GANTRY_SERVER: `http://127.0.0.1:${port}` } });
     assert.equal(j.code, 3);
-    assert.match((JSON.parse(j.out) as { error: { message: string } }).error.message, /cannot reach the Gantry server/);
+    const error = (JSON.parse(j.out) as { error: { code: string; message: string } }).error;
+    assert.match(error.message, /cannot reach the Gantry server/);
+    assert.equal(error.code, 'GANTRY_E_UNREACHABLE');
   });
 
   it('a response lost on the way back is resent with the same Idempotency-Key, and only one pipeline is created', async () => {

@@ -59,7 +59,7 @@ export async function withClient(ctx: CliContext, flags: RemoteFlags, body: (cli
     await body(client);
   } catch (err) {
     if (flags.json && err instanceof ApiResponseError) printJson(ctx, { error: { code: err.code, message: err.message, status: err.status, ...err.details } });
-    if (flags.json && err instanceof ServerUnreachableError) printJson(ctx, { error: { code: null, message: err.message, status: null } });
+    if (flags.json && err instanceof ServerUnreachableError) printJson(ctx, { error: { code: err.code, message: err.message, status: null } });
     if (err instanceof ApiResponseError && err.status === 401) {
       throw new ApiResponseError(err.code, `${err.message} (${tokenHint})`, err.status, err.details);
     }
