@@ -80,17 +80,12 @@ export const pipelineSummarySchema = {
 } as const;
 
 /** src/views/pipeline-json.ts, the shape `gantry run --json` prints. */
+const { projectId: _projectId, ...pipelineFields } = pipelineSummarySchema.properties;
+
 export const pipelineSchema = {
   type: 'object',
   properties: {
-    id: { type: 'integer' },
-    status: { type: 'string', enum: [...PIPELINE_STATUSES] },
-    ref: { type: 'string' },
-    sha: { type: 'string' },
-    source: { type: 'string', enum: [...PIPELINE_SOURCES] },
-    createdAt: { type: 'string', format: 'date-time' },
-    startedAt: isoOrNull,
-    finishedAt: isoOrNull,
+    ...pipelineFields,
     jobs: {
       type: 'array',
       items: {
