@@ -90,7 +90,7 @@ function compile(file: string, ctx: CompileContext, diags: Diagnostics): Compile
       const variables = inst.matrix ? { ...def.variables, ...inst.matrix } : def.variables;
       const predefined: Record<string, string> = { CI_JOB_NAME: inst.name, CI_JOB_STAGE: def.stage };
       const env = ruleEnv(ctx, [globals, variables, predefined]);
-      const decision = decide(def, env);
+      const decision = decide(def, env, top.workflowRules !== null);
       if (!decision) continue;
       included.push({
         def,
@@ -303,7 +303,7 @@ interface Decision {
 const DEFAULT_ONLY: RefsFilter = { refs: ['branches', 'tags'], variables: null, changes: null };
 
 /** Whether the job is in this pipeline, and how. null = excluded. */
-function decide(def: JobDef, env: RuleEnv): Decision | null {
+function decide(def: JobDef, env: RuleEnv, hasWorkflowRules: boolean): Decision | null {
   if (def.rules) {
     const rule = firstMatch(def.rules, env);
     if (!rule) return null;
@@ -313,9 +313,11 @@ function decide(def: JobDef, env: RuleEnv): Decision | null {
     const allowFailure = rule.allowFailure ?? def.allowFailure ?? def.when === 'manual';
     return { when, allowFailure, variables: rule.variables, needs: rule.needs };
   }
-  // Without rules or only, GitLab runs a job for branches and tags (not merge request pipelines).
-  const only = def.only ?? DEFAULT_ONLY;
-  if (!filterMatches(only, env)) return null;
+  // Without rules or only, GitLab runs a job for branches and tags (not merge request pipelines);
+  // but when the file has workflow:rules, GitLab drops that implicit `only` and lets the workflow
+  // decide which pipelines exist, so such a job runs in every pipeline that is created.
+  const only = def.only ?? (hasWorkflowRules ? null : DEFAULT_ONLY);
+  if (only && !filterMatches(only, env)) return null;
   if (def.except && filterMatches(def.except, env)) return null;
   const when = def.when ?? 'on_success';
   if (when === 'never') return null;
