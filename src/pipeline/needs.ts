@@ -64,12 +64,18 @@ function readNeedsMatrix(r: Reader, node: PNode, what: string): Record<string, s
   for (const item of m.value.items) {
     const im = r.map(item, `${what}:matrix`);
     if (!im) continue;
-    const combo: Record<string, string> = {};
+    // As in parallel:matrix, a list of values means one instance per value (first key slowest).
+    let partial: Record<string, string>[] = [{}];
     for (const e of im.entries) {
-      const v = r.text(e.value, `${what}:matrix:${e.key}`);
-      if (v !== undefined) combo[e.key] = v;
+      const values = e.value.kind === 'seq' ? e.value.items : [e.value];
+      const strs: string[] = [];
+      for (const v of values) {
+        const s = r.text(v, `${what}:matrix:${e.key}`);
+        if (s !== undefined) strs.push(s);
+      }
+      partial = partial.flatMap((p) => strs.map((s) => ({ ...p, [e.key]: s })));
     }
-    out.push(combo);
+    out.push(...partial);
   }
   return out;
 }
