@@ -332,7 +332,7 @@ function readCaches(r: Reader, node: PNode, what: string): CacheDef[] | undefine
             else if (list) c.key = { kind: 'files', files: list, prefix: prefix ? (r.text(prefix.value, `${what}:key:prefix`) ?? null) : null };
           } else {
             const k = r.text(v, `${what}:key`);
-            if (k !== undefined) c.key = { kind: 'literal', value: k };
+            if (k !== undefined && checkCacheKey(r, v, k, `${what}:key`)) c.key = { kind: 'literal', value: k };
           }
           break;
         case 'paths':
@@ -358,6 +358,28 @@ function readCaches(r: Reader, node: PNode, what: string): CacheDef[] | undefine
     out.push(c);
   }
   return out;
+}
+
+/**
+ * GitLab rejects a cache key that contains `/` (also URL-encoded, %2F) or that is `.` or `..`:
+ * the key names a file on the runner. Checked as written, before variables are expanded.
+ */
+function checkCacheKey(r: Reader, node: PNode, key: string, what: string): boolean {
+  let decoded = key;
+  try {
+    decoded = decodeURIComponent(key);
+  } catch {
+    // Not valid percent-encoding: GitLab's unescape keeps such text as is.
+  }
+  if (decoded.includes('/')) {
+    r.invalid(node, `${what} cannot contain \`/\` (or %2F): use \`-\` or a variable like $CI_COMMIT_REF_SLUG`);
+    return false;
+  }
+  if (decoded === '.' || decoded === '..') {
+    r.invalid(node, `${what} cannot be \`.\` or \`..\``);
+    return false;
+  }
+  return true;
 }
 
 function readEnvironment(r: Reader, node: PNode, what: string): string | undefined {
