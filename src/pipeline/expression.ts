@@ -164,9 +164,14 @@ class Parser {
     const t = this.peek();
     if (t.t === 'op' && (t.op === '==' || t.op === '!=' || t.op === '=~' || t.op === '!~')) {
       this.i++;
-      const right = this.parsePrimary();
-      if ((t.op === '=~' || t.op === '!~') && right.kind !== 'regex' && right.kind !== 'var') {
-        throw new ExpressionError(`the right side of ${t.op} must be a /regex/ or a variable holding one`, right.at);
+      let right = this.parsePrimary();
+      if (t.op === '=~' || t.op === '!~') {
+        // GitLab makes a string that holds `/pattern/flags` the regex, as for a variable.
+        const quoted = right.kind === 'string' ? /^\/(.+)\/([a-z]*)$/s.exec(right.value) : null;
+        if (quoted) right = { kind: 'regex', source: quoted[1]!, flags: quoted[2]!, at: right.at };
+        if (right.kind !== 'regex' && right.kind !== 'var') {
+          throw new ExpressionError(`the right side of ${t.op} must be a /regex/, a "/regex/" string or a variable holding one`, right.at);
+        }
       }
       const next = this.peek();
       if (next.t === 'op' && (next.op === '==' || next.op === '!=' || next.op === '=~' || next.op === '!~')) {
