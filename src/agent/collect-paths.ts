@@ -49,7 +49,13 @@ export function collectPaths(root: string, patterns: readonly string[], excludes
         const found: string[] = [];
         filesBelow(realRoot, real, found);
         for (const f of found) picked.add(f);
-      } else picked.add(path.relative(realRoot, abs));
+      } else {
+        // A symlinked directory on the way (`link/secret` with link -> /etc) must not carry the
+        // copy outside: the file's own directory has to be in the workspace, as it is.
+        const realParent = fs.realpathSync(path.dirname(abs));
+        if (!isInside(realRoot, realParent)) throw new GantryError('GANTRY_E_ARTIFACT_PATH', `path ${JSON.stringify(raw)} leads outside the project directory`);
+        picked.add(path.relative(realRoot, abs));
+      }
       continue;
     }
     if (all === null) {

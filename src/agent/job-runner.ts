@@ -68,9 +68,16 @@ function cacheKeyOf(spec: CacheSpec, vars: Record<string, string>, workspace: st
     const digest = h.digest('hex').slice(0, 40);
     key = spec.key.prefix ? `${expandVariables(spec.key.prefix, vars)}-${digest}` : digest;
   }
-  // A key names a directory: keep it to one safe path segment.
-  key = key.replace(/[^A-Za-z0-9._-]/g, '_').replace(/^\.+/, '_') || 'default';
-  return key;
+  return safeCacheKey(key);
+}
+
+/**
+ * A key names a directory under the project's cache directory: keep it to one safe path
+ * segment, so that no key (`a/../../b`, `.`, `..`) reaches another project's caches or the
+ * cache directory itself. Fallback keys go through here too.
+ */
+export function safeCacheKey(key: string): string {
+  return key.replace(/[^A-Za-z0-9._-]/g, '_').replace(/^\.+/, '_') || 'default';
 }
 
 function outcomeOf(r: ScriptResult): JobOutcome {
@@ -202,7 +209,7 @@ async function restoreFallback(
   onOutput: (chunk: Buffer) => void,
 ): Promise<boolean> {
   for (const raw of spec.fallbackKeys) {
-    const key = expandVariables(raw, vars).replace(/[^A-Za-z0-9._-]/g, '_');
+    const key = safeCacheKey(expandVariables(raw, vars));
     if (await cache.restore(key, ws)) {
       onOutput(agentLine(`Restored fallback cache ${key}`));
       return true;
