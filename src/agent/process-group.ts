@@ -89,8 +89,26 @@ export function runScript(opts: RunScriptOptions): Promise<ScriptResult> {
     .finally(removeScratch);
 }
 
+/** The process groups of the scripts running now, for killJobsNow. */
+const liveGroups = new Set<number>();
+
+/**
+ * SIGKILLs every running script's process group at once, for an agent that must exit now (a
+ * second Ctrl-C) and would otherwise leave jobs running that ignore SIGTERM.
+ */
+export function killJobsNow(): void {
+  for (const pid of liveGroups) {
+    try {
+      process.kill(-pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
+}
+
 /** Follows a started script to its end: its output, its timeout, its cancellation. */
 function supervise(launched: Launched, opts: RunScriptOptions): Promise<ScriptResult> {
+  liveGroups.add(launched.pid);
   const tail = new SpoolTail(opts.spoolPath, opts.onOutput);
   let stoppedFor: StopReason | null = null;
   let killTimer: NodeJS.Timeout | undefined;
@@ -114,6 +132,7 @@ function supervise(launched: Launched, opts: RunScriptOptions): Promise<ScriptRe
   if (opts.timeoutMs !== null) timeoutTimer = setTimeout(() => stop('timeout'), opts.timeoutMs);
   return launched.exited.then(async (exit) => {
     // When bash exits the launcher kills the rest of its group: nothing of a job outlives it.
+    liveGroups.delete(launched.pid);
     clearTimeout(timeoutTimer);
     clearTimeout(killTimer);
     opts.signal.removeEventListener('abort', onAbort);

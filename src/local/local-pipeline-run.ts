@@ -27,6 +27,9 @@ import { readRepoFacts } from './repo-facts.js';
 import { discard } from './trash.js';
 import { claimPipeline } from './orphans.js';
 
+/** Stops every job of this process's pipelines at once (SIGKILL), for a `gantry run` that must exit now. */
+export { killJobsNow } from '../agent/process-group.js';
+
 export interface RunObserver {
   pipelineCreated?(p: PipelineWithJobs): void;
   jobChanged?(job: Job): void;

@@ -56,6 +56,12 @@ function launch(req: SpawnRequest): void {
   }
 }
 
+// Ctrl-C in a terminal signals the whole foreground process group, this process included. The
+// agent decides what a Ctrl-C means (SIGTERM to the jobs, a grace, SIGKILL) and needs this
+// process alive meanwhile to learn when each job exits; it ends this process by closing stdin.
+process.on('SIGINT', () => {});
+process.on('SIGTERM', () => {});
+
 const lines = readline.createInterface({ input: process.stdin });
 lines.on('line', (line) => {
   let req: SpawnRequest | BaseEnvRequest;

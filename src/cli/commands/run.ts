@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { GantryError } from '../../domain/errors.js';
 import { PIPELINE_SOURCES, type PipelineSource } from '../../domain/status.js';
 import { formatDiagnostic } from '../../pipeline/index.js';
-import { runLocalPipeline } from '../../local/local-pipeline-run.js';
+import { killJobsNow, runLocalPipeline } from '../../local/local-pipeline-run.js';
 import { pipelineJson } from '../../views/pipeline-json.js';
 import type { CliContext } from '../context.js';
 import { openHome } from '../open-home.js';
@@ -52,7 +52,11 @@ export function registerRun(program: Command, ctx: CliContext): void {
         interrupts++;
         if (interrupts === 1) ctx.stderr.write('\ngantry: canceling the pipeline (Ctrl-C again to stop waiting)\n');
         controller.abort();
-        if (interrupts > 1) process.exit(130);
+        if (interrupts > 1) {
+          // Not waiting any more means not leaving jobs behind either: no grace this time.
+          killJobsNow();
+          process.exit(130);
+        }
       };
       process.on('SIGINT', onSigint);
       process.on('SIGTERM', onSigint);
