@@ -4,6 +4,7 @@
 
 import crypto from 'node:crypto';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import type { FailureReason } from '../domain/status.js';
 import type { CacheSpec, CompiledJob } from '../pipeline/types.js';
@@ -29,7 +30,7 @@ export interface JobAssignment {
   workspaceDir: string;
   /** Where a script too long to pass inline is written (outside the workspace). */
   scriptDir: string;
-  /** The file the job's output is spooled to (outside the workspace; reused, emptied per step). */
+  /** The file the job's output is spooled to (outside the workspace; made anew for each step). */
   spoolPath: string;
   timeoutSeconds: number;
   afterScriptTimeoutSeconds: number;
@@ -84,7 +85,9 @@ function outcomeOf(r: ScriptResult): JobOutcome {
   if (r.stoppedFor === 'timeout') return { status: 'timed_out', exitCode: r.exitCode, failureReason: 'timeout' };
   if (r.stoppedFor === 'canceled') return { status: 'canceled', exitCode: r.exitCode, failureReason: 'canceled' };
   if (r.exitCode === 0) return { status: 'success', exitCode: 0, failureReason: null };
-  return { status: 'failed', exitCode: r.exitCode ?? (r.signal ? 128 : 1), failureReason: 'script_failure' };
+  // Killed by a signal: the exit code a shell would report (128 + its number: 137 for SIGKILL).
+  const signo = r.signal ? os.constants.signals[r.signal] : undefined;
+  return { status: 'failed', exitCode: r.exitCode ?? (signo ? 128 + signo : 1), failureReason: 'script_failure' };
 }
 
 export async function runJob(
@@ -126,6 +129,18 @@ export async function runJob(
     onOutput(sectionEnd('download_artifacts'));
   }
 
+  // A script's last line may lack its newline (`printf done; exit 1`): the agent's next line must
+  // still start a line of its own, not be glued to the script's.
+  let lineOpen = false;
+  const scriptOutput = (chunk: Buffer) => {
+    if (chunk.length > 0) lineOpen = chunk[chunk.length - 1] !== 0x0a;
+    onOutput(chunk);
+  };
+  const endLine = () => {
+    if (lineOpen) onOutput(Buffer.from('\n'));
+    lineOpen = false;
+  };
+
   onOutput(sectionStart('step_script', 'Executing "step_script" stage of the job script'));
   const result = await runScript({
     script: stepScript([...job.beforeScript, ...job.script]),
@@ -133,12 +148,13 @@ export async function runJob(
     spoolPath: a.spoolPath,
     cwd: ws,
     env,
-    onOutput,
+    onOutput: scriptOutput,
     timeoutMs: a.timeoutSeconds * 1000,
     graceMs: a.graceMs,
     signal,
     launcher: services.launcher,
   });
+  endLine();
   onOutput(sectionEnd('step_script'));
   const outcome = outcomeOf(result);
 
@@ -151,12 +167,13 @@ export async function runJob(
       spoolPath: a.spoolPath,
       cwd: ws,
       env: { ...env, CI_JOB_STATUS: jobStatus },
-      onOutput,
+      onOutput: scriptOutput,
       timeoutMs: a.afterScriptTimeoutSeconds * 1000,
       graceMs: a.graceMs,
       signal,
       launcher: services.launcher,
     });
+    endLine();
     if (after.exitCode !== 0) onOutput(agentLine(`WARNING: after_script failed, but the job's status is not changed`, 'yellow'));
     onOutput(sectionEnd('after_script'));
   }

@@ -1,0 +1,98 @@
+// What demanding pipelines do to `gantry run`: output without a final newline, megabytes of
+// progress bar on one line, a shell killed by a signal, a daemon that escapes its job.
+
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { gantry, logsOf, runJson, withSandbox } from '../helpers/gantry.js';
+
+describe('gantry run: edge cases of real pipelines', () => {
+  it('puts the agent\'s lines on a line of their own after output without a final newline', async () => {
+    await withSandbox(
+      {
+        '.gantry.yml': `half:
+  script:
+    - printf 'no newline'; exit 4
+  after_script:
+    - printf 'after, no newline'
+`,
+      },
+      async (sb) => {
+        const r = await runJson(sb);
+        assert.equal(r.job('half').exitCode, 4);
+        const log = await logsOf(sb, r.pipeline.id, 'half');
+        assert.match(log, /no newline\n/);
+        assert.match(log, /after, no newline\n/);
+        const shown = await gantry(sb, ['run'], { NO_COLOR: '1' });
+        assert.match(shown.out, /^half +│ no newline$/m);
+        assert.match(shown.out, /^half +│ ERROR: Job failed: exit code 4$/m);
+      },
+    );
+  });
+
+  it('shows megabytes of \\r progress on one line without stalling other jobs\' timeouts', async () => {
+    await withSandbox(
+      {
+        // ~60 MB of progress frames, never a newline until the end.
+        '.gantry.yml': `progress:
+  script:
+    - for i in $(seq 1 100); do head -c 600000 /dev/zero | tr '\\0' 'x' | sed 's/x\\{60\\}/progress 42% ......................................\\r/g'; done; echo; echo done
+quick-timeout:
+  timeout: 1s
+  script:
+    - sleep 20
+`,
+      },
+      async (sb) => {
+        const started = Date.now();
+        const r = await gantry(sb, ['run'], { NO_COLOR: '1' });
+        assert.equal(r.code, 1, r.stderr);
+        assert.match(r.out, /quick-timeout +│ ⏱ timed_out in 1\.[0-9]s/, 'the 1 s timeout fired on time');
+        assert.match(r.out, /^progress +│ progress 42% \.+$/m, 'the progress line shows its last frame');
+        assert.match(r.out, /^progress +│ done$/m);
+        assert.ok(Date.now() - started < 20_000);
+      },
+    );
+  });
+
+  it('reports a shell killed by a signal with the exit code a shell would give (137 for SIGKILL)', async () => {
+    await withSandbox(
+      {
+        '.gantry.yml': `killed:
+  script:
+    - kill -9 $$
+`,
+      },
+      async (sb) => {
+        const r = await runJson(sb);
+        assert.equal(r.job('killed').status, 'failed');
+        assert.equal(r.job('killed').failureReason, 'script_failure');
+        assert.equal(r.job('killed').exitCode, 137);
+      },
+    );
+  });
+
+  it('keeps a daemon that escaped its job (setsid) out of the next job\'s log in the same slot', async () => {
+    await withSandbox(
+      {
+        '.gantry.yml': `stages: [one, two]
+starts-daemon:
+  stage: one
+  script:
+    - setsid bash -c 'sleep 0.4; echo LEAKED-FROM-DAEMON' &
+    - sleep 0.1
+next:
+  stage: two
+  script:
+    - sleep 0.8; echo next done
+`,
+      },
+      async (sb) => {
+        const r = await runJson(sb, ['--concurrency', '1']);
+        assert.equal(r.pipeline.status, 'success');
+        const log = await logsOf(sb, r.pipeline.id, 'next');
+        assert.match(log, /^next done$/m);
+        assert.doesNotMatch(log, /LEAKED-FROM-DAEMON/);
+      },
+    );
+  });
+});
