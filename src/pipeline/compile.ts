@@ -114,9 +114,13 @@ function compile(file: string, ctx: CompileContext, diags: Diagnostics): Compile
   }));
   const dag = buildDag(dagJobs, new Set(jobs.map((j) => j.name)), diags);
   if (diags.hasErrors) return null;
-  // GitLab creates no pipeline whose jobs are all in .pre and .post: those stages wrap work,
-  // they are not work. (No job at all is left to the caller, see all-jobs-excluded.)
-  if (included.length > 0 && included.every((j) => j.def.stage === '.pre' || j.def.stage === '.post')) {
+  // GitLab creates no pipeline when rules leave no job ("the rules configuration prevented any
+  // jobs from being added to the pipeline"), nor one whose jobs are all in .pre and .post:
+  // those stages wrap work, they are not work.
+  if (included.length === 0) {
+    return { ok: 'filtered', reason: 'the rules of every job exclude it for this pipeline, so GitLab would create none', warnings: sortDiagnostics(diags.warnings) };
+  }
+  if (included.every((j) => j.def.stage === '.pre' || j.def.stage === '.post')) {
     return {
       ok: 'filtered',
       reason: 'the pipeline has only .pre and .post jobs, and GitLab creates no pipeline for those alone',

@@ -55,3 +55,19 @@ describe('what event gantry run stands for', () => {
     }
   });
 });
+
+describe('a pipeline whose rules exclude every job', () => {
+  it('is not created, as on GitLab: gantry run says so, records nothing and exits 0', async () => {
+    const sb = sandbox({ '.gantry.yml': 'release:\n  rules:\n    - if: $CI_COMMIT_TAG\n  script: [ "echo release" ]\n' });
+    try {
+      const r = await gantry(sb, ['run', '--json']);
+      assert.equal(r.code, 0, r.stderr);
+      assert.deepEqual(JSON.parse(r.out), { filtered: true, reason: 'the rules of every job exclude it for this pipeline, so GitLab would create none' });
+      assert.match(r.stderr, /no pipeline runs: the rules of every job exclude it/);
+      const list = JSON.parse((await gantry(sb, ['pipelines', '--json'])).out) as { items: unknown[] };
+      assert.equal(list.items.length, 0);
+    } finally {
+      sb.cleanup();
+    }
+  });
+});
