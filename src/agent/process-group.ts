@@ -77,6 +77,14 @@ export function runScript(opts: RunScriptOptions): Promise<ScriptResult> {
   const removeScratch = () => {
     if (scratch) fs.rm(scratch, { force: true }, () => {});
   };
+  // The spool is reused per job slot, but never its inode: a process that escaped its job's group
+  // (setsid, a daemon) still holds the old one open and must not write into the next job's log.
+  // (Removed here, by its owner: the launcher also writes to paths like /dev/null.)
+  try {
+    fs.unlinkSync(opts.spoolPath);
+  } catch {
+    // not there yet
+  }
   return opts.launcher
     .launch({ file: resolveBash(opts.env), args, cwd: opts.cwd, env: opts.env, outputPath: opts.spoolPath })
     .then(

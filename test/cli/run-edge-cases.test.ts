@@ -2,6 +2,7 @@
 // progress bar on one line, a shell killed by a signal, a daemon that escapes its job.
 
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
 import { describe, it } from 'node:test';
 import { gantry, logsOf, runJson, withSandbox } from '../helpers/gantry.js';
 
@@ -92,6 +93,8 @@ next:
         const log = await logsOf(sb, r.pipeline.id, 'next');
         assert.match(log, /^next done$/m);
         assert.doesNotMatch(log, /LEAKED-FROM-DAEMON/);
+        // Only the spool is made anew: the workspace cleanup's `rm` writes to /dev/null, which must stay a device.
+        assert.ok(fs.statSync('/dev/null').isCharacterDevice());
       },
     );
   });

@@ -29,22 +29,9 @@ function send(m: LauncherMessage): void {
   process.stdout.write(`${JSON.stringify(m)}\n`);
 }
 
-/**
- * The output file is reused per job slot, but never its inode: a process that escaped its job's
- * group (setsid, a daemon) still holds the old one open, and must not write into the next job's log.
- */
-function freshFile(file: string): void {
-  try {
-    fs.unlinkSync(file);
-  } catch {
-    // not there yet
-  }
-}
-
 function launch(req: SpawnRequest): void {
   let fd: number;
   try {
-    freshFile(req.outputPath);
     fd = fs.openSync(req.outputPath, fs.constants.O_WRONLY | fs.constants.O_APPEND | fs.constants.O_CREAT | fs.constants.O_TRUNC);
   } catch (e) {
     send({ op: 'failed', id: req.id, message: (e as Error).message });

@@ -103,8 +103,6 @@ export class ProcessLauncher implements Launcher {
 /** Starts processes from this process: for one-off use, where a launcher process is not worth it. */
 export class InProcessLauncher implements Launcher {
   async launch(req: LaunchRequest): Promise<Launched> {
-    // A new inode each time, never the last job's: see freshFile in launcher-process.ts.
-    fs.rmSync(req.outputPath, { force: true });
     const fd = fs.openSync(req.outputPath, fs.constants.O_WRONLY | fs.constants.O_APPEND | fs.constants.O_CREAT | fs.constants.O_TRUNC);
     try {
       const child = spawn(req.file, req.args, { cwd: req.cwd, env: req.env, detached: true, stdio: ['ignore', fd, fd] });
