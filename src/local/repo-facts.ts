@@ -12,7 +12,8 @@ export interface RepoFacts {
   name: string;
   sha: string | null;
   ref: string;
-  refKind: 'branch' | 'tag';
+  /** `detached`: HEAD is neither a branch nor a tag; the ref is then the commit's sha. */
+  refKind: 'branch' | 'tag' | 'detached';
   commitMessage: string;
   commitAuthor: string;
   commitTimestamp: string | null;
@@ -43,13 +44,16 @@ export async function readRepoFacts(cwd: string): Promise<RepoFacts> {
     message = m.join('\0').trim();
   }
   let ref = branch ?? '';
-  let refKind: 'branch' | 'tag' = 'branch';
+  let refKind: RepoFacts['refKind'] = 'branch';
   if (!branch && sha) {
     const tag = await gitMaybe(root, ['describe', '--tags', '--exact-match', 'HEAD']);
     if (tag) {
       ref = tag;
       refKind = 'tag';
-    } else ref = sha;
+    } else {
+      ref = sha;
+      refKind = 'detached';
+    }
   }
   const defaultBranch = originHead ? originHead.replace(/^origin\//, '') : branch && ['main', 'master'].includes(branch) ? branch : 'main';
   return {

@@ -9,7 +9,8 @@ export interface PipelineFacts {
   projectName: string;
   repositoryUrl: string;
   ref: string;
-  refKind: 'branch' | 'tag';
+  /** A detached HEAD (a local run of a bare commit) has neither CI_COMMIT_BRANCH nor CI_COMMIT_TAG. */
+  refKind: 'branch' | 'tag' | 'detached';
   sha: string;
   beforeSha: string | null;
   commitMessage: string;

@@ -71,3 +71,19 @@ describe('a pipeline whose rules exclude every job', () => {
     }
   });
 });
+
+describe('a detached HEAD', () => {
+  it('runs with the commit as CI_COMMIT_REF_NAME and neither CI_COMMIT_BRANCH nor CI_COMMIT_TAG, as GitLab does for a bare commit', async () => {
+    const sb = sandbox({ '.gantry.yml': 'show:\n  script: [ \'echo "ref=$CI_COMMIT_REF_NAME branch=[${CI_COMMIT_BRANCH-unset}] tag=[${CI_COMMIT_TAG-unset}]"\' ]\n' });
+    try {
+      const sha = sb.git('rev-parse', 'HEAD').trim();
+      sb.git('checkout', '-q', '--detach', 'HEAD');
+      const r = await runJson(sb);
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(r.pipeline.ref, sha);
+      assert.match(await logsOf(sb, r.pipeline.id, 'show'), new RegExp(`\\nref=${sha} branch=\\[unset\\] tag=\\[unset\\]\\n`));
+    } finally {
+      sb.cleanup();
+    }
+  });
+});
