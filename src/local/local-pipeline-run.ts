@@ -13,11 +13,11 @@ import { ProcessLauncher, type Launcher } from '../agent/launcher/launcher.js';
 import { makeSnapshot, NO_COMMIT_SHA, type SourceSnapshot } from '../agent/workspace.js';
 import { GantryError } from '../domain/errors.js';
 import type { JobId } from '../domain/ids.js';
-import type { JobStatus, PipelineSource, PipelineStatus } from '../domain/status.js';
+import { isFinishedJob, type JobStatus, type PipelineSource, type PipelineStatus } from '../domain/status.js';
 import type { LogStore, LogWriter } from '../logstore/log-store.js';
 import { compilePipeline, dirProjectFiles, expandVariables, findPipelineFile } from '../pipeline/index.js';
 import type { Diagnostic } from '../pipeline/types.js';
-import { pickToStart } from '../scheduler/dispatch.js';
+import { pickToStart, type Runnable } from '../scheduler/dispatch.js';
 import { decide, finalStatus, type JobView } from '../scheduler/readiness.js';
 import { shouldRetry } from '../scheduler/retry.js';
 import type { Attempt, Job, PipelineWithJobs, Store } from '../store/store.js';
@@ -67,11 +67,25 @@ export type LocalRunResult =
   | { kind: 'filtered'; reason: string; warnings: Diagnostic[] }
   | { kind: 'ran'; pipeline: PipelineWithJobs; warnings: Diagnostic[] };
 
-interface QueuedAttempt {
-  job: Job;
-  attempt: Attempt;
+class QueuedAttempt implements Runnable {
   /** The attempt's log, created ahead of its start (see prepareLogs). */
   log?: Promise<LogWriter>;
+
+  constructor(
+    readonly job: Job,
+    readonly attempt: Attempt,
+  ) {}
+
+  // What the dispatcher ranks by, read from the job itself.
+  get key(): number {
+    return this.job.id;
+  }
+  get priority(): number {
+    return this.job.spec.priority;
+  }
+  get resourceGroup(): string | null {
+    return this.job.spec.resourceGroup;
+  }
 }
 
 interface Running {
@@ -279,9 +293,11 @@ class PipelineRun {
   private async move(job: Job, to: JobStatus, patch: { exitCode?: number | null; failureReason?: Job['failureReason'] } = {}): Promise<void> {
     const at = this.now();
     if (!(await this.opts.store.moveJob(job.id, to, { at, ...patch }))) return;
+    // The loop is the pipeline's only writer, so its copy follows the store's row by the same rules
+    // (src/store/sql/sql-store.ts) instead of reading it back after every move.
     job.status = to;
     if (to === 'running' && job.startedAt === null) job.startedAt = at;
-    if (['success', 'failed', 'canceled', 'skipped', 'timed_out'].includes(to)) job.finishedAt = at;
+    if (isFinishedJob(to)) job.finishedAt = at;
     if (patch.exitCode !== undefined) job.exitCode = patch.exitCode;
     if (patch.failureReason !== undefined) job.failureReason = patch.failureReason;
     this.opts.observer.jobChanged?.(job);
@@ -299,7 +315,7 @@ class PipelineRun {
   private async enqueue(job: Job): Promise<void> {
     const attempt = await this.opts.store.createAttempt(job.id, this.now());
     job.attemptCount = attempt.number;
-    this.queue.push({ job, attempt });
+    this.queue.push(new QueuedAttempt(job, attempt));
   }
 
   /**
@@ -326,14 +342,16 @@ class PipelineRun {
   }
 
   private async dispatch(): Promise<void> {
+    // Most passes follow a job's end with every slot still taken: nothing to choose then.
+    if (this.freeSlots.length === 0 || this.queue.length === 0) return;
     const busy = new Set<string>();
     for (const r of this.running.values()) if (r.job.spec.resourceGroup) busy.add(r.job.spec.resourceGroup);
-    const candidates = this.queue.map((q) => ({ key: q.job.id, priority: q.job.spec.priority, resourceGroup: q.job.spec.resourceGroup, q }));
-    const picked = pickToStart(candidates, busy, this.freeSlots.length);
-    for (const { q } of picked) {
-      this.queue.splice(this.queue.indexOf(q), 1);
-      await this.start(q);
+    const picked = new Set(pickToStart(this.queue, busy, this.freeSlots.length));
+    for (let i = 0; i < this.queue.length; ) {
+      if (picked.has(this.queue[i]!)) this.queue.splice(i, 1);
+      else i++;
     }
+    for (const q of picked) await this.start(q);
     this.prepareLogs();
   }
 
@@ -497,7 +515,7 @@ class PipelineRun {
 
   private async finishIfDone(): Promise<boolean> {
     if (this.running.size > 0 || this.queue.length > 0 || this.events.length > 0) return false;
-    let status: PipelineStatus | null = this.canceled ? 'canceled' : finalStatus(this.views());
+    const status: PipelineStatus | null = this.canceled ? 'canceled' : finalStatus(this.views());
     if (status === null) return false;
     // Every log is on disk before the pipeline is reported finished.
     await this.logSync.close();
