@@ -10,10 +10,10 @@
 // waiting on our reads 64 KiB at a time. We tail the spool, on inotify events and a short timer,
 // in reads of up to 1 MiB, and hand what we read to `onOutput`.
 
-import type { Launched, Launcher } from './launcher/launcher.js';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import type { Launched, Launcher } from './launcher/launcher.js';
 
 // Linux caps one argument at 128 KiB (MAX_ARG_STRLEN); longer scripts go through a file.
 const MAX_INLINE_SCRIPT = 100_000;
@@ -53,7 +53,7 @@ export interface RunScriptOptions {
   script: string;
   /** Where a script too long for one argument is written instead. */
   scratchDir: string;
-  /** The spool file for the output; emptied first. Reusing one per job slot saves creating one per step. */
+  /** The spool file for the output: a new file at this path for each step (see runScript). */
   spoolPath: string;
   cwd: string;
   env: Record<string, string>;

@@ -5,14 +5,13 @@
 // process, so each job start costs it several times more, and blocks everything else meanwhile.
 // Here, starts cost what a bare Node process pays, and the agent's loop stays free.
 //
-// Each job becomes the leader of its own process group; when it exits, the rest of its group is
-// killed, so nothing a job started outlives it. Stopping a job (SIGTERM, grace, SIGKILL to the
+// Each job is started by spawnJob (the leader of its own process group, which dies with it).
+// Stopping a job (SIGTERM, grace, SIGKILL to the
 // group) is the agent's business: it knows the pid.
 
-import { spawn } from 'node:child_process';
-import fs from 'node:fs';
 import readline from 'node:readline';
 import type { BaseEnvRequest, LauncherMessage, SpawnRequest } from './protocol.js';
+import { spawnJob } from './spawn-job.js';
 
 let baseEnv: Record<string, string> = {};
 
@@ -30,29 +29,15 @@ function send(m: LauncherMessage): void {
 }
 
 function launch(req: SpawnRequest): void {
-  let fd: number;
   try {
-    fd = fs.openSync(req.outputPath, fs.constants.O_WRONLY | fs.constants.O_APPEND | fs.constants.O_CREAT | fs.constants.O_TRUNC);
+    const pid = spawnJob(
+      { ...req, env: envOf(req.env) },
+      (exit) => send({ op: 'exit', id: req.id, ...exit }),
+      (e) => send({ op: 'failed', id: req.id, message: e.message }),
+    );
+    if (pid !== undefined) send({ op: 'started', id: req.id, pid });
   } catch (e) {
     send({ op: 'failed', id: req.id, message: (e as Error).message });
-    return;
-  }
-  try {
-    const child = spawn(req.file, req.args, { cwd: req.cwd, env: envOf(req.env), detached: true, stdio: ['ignore', fd, fd] });
-    child.on('error', (e) => send({ op: 'failed', id: req.id, message: e.message }));
-    if (child.pid === undefined) return; // 'error' follows
-    const pid = child.pid;
-    send({ op: 'started', id: req.id, pid });
-    child.on('exit', (code, signal) => {
-      try {
-        process.kill(-pid, 'SIGKILL');
-      } catch {
-        // the group went with its leader
-      }
-      send({ op: 'exit', id: req.id, code, signal });
-    });
-  } finally {
-    fs.closeSync(fd);
   }
 }
 

@@ -2,14 +2,11 @@
 // one cannot be had, directly from this process. Both give the same contract.
 
 import { spawn, type ChildProcess } from 'node:child_process';
-import fs from 'node:fs';
 import readline from 'node:readline';
 import type { BaseEnvRequest, LauncherMessage, SpawnRequest } from './protocol.js';
+import { spawnJob, type Exit } from './spawn-job.js';
 
-export interface Exit {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-}
+export type { Exit };
 
 export interface Launched {
   pid: number;
@@ -102,28 +99,13 @@ export class ProcessLauncher implements Launcher {
 
 /** Starts processes from this process: for one-off use, where a launcher process is not worth it. */
 export class InProcessLauncher implements Launcher {
-  async launch(req: LaunchRequest): Promise<Launched> {
-    const fd = fs.openSync(req.outputPath, fs.constants.O_WRONLY | fs.constants.O_APPEND | fs.constants.O_CREAT | fs.constants.O_TRUNC);
-    try {
-      const child = spawn(req.file, req.args, { cwd: req.cwd, env: req.env, detached: true, stdio: ['ignore', fd, fd] });
-      const pid = await new Promise<number>((resolve, reject) => {
-        child.once('spawn', () => resolve(child.pid!));
-        child.once('error', reject);
-      });
-      const exited = new Promise<Exit>((resolve) =>
-        child.on('exit', (code, signal) => {
-          try {
-            process.kill(-pid, 'SIGKILL');
-          } catch {
-            // the group went with its leader
-          }
-          resolve({ code, signal });
-        }),
-      );
-      return { pid, exited };
-    } finally {
-      fs.closeSync(fd);
-    }
+  launch(req: LaunchRequest): Promise<Launched> {
+    return new Promise((started, failed) => {
+      let resolveExit!: (e: Exit) => void;
+      const exited = new Promise<Exit>((resolve) => (resolveExit = resolve));
+      const pid = spawnJob(req, resolveExit, failed);
+      if (pid !== undefined) started({ pid, exited });
+    });
   }
 
   close(): void {}
