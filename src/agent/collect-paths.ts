@@ -8,7 +8,8 @@ import { GantryError } from '../domain/errors.js';
 
 function isInside(root: string, p: string): boolean {
   const rel = path.relative(root, p);
-  return rel === '' || (!rel.startsWith('..') && !path.isAbsolute(rel));
+  // `..hidden` is a file in the workspace; only `..` as a whole first segment leaves it.
+  return rel === '' || (rel !== '..' && !rel.startsWith(`..${path.sep}`) && !path.isAbsolute(rel));
 }
 
 /** Every file (and symlink) below `dir`, relative to `root`, `.git` left out. */
