@@ -1,6 +1,7 @@
-// Fresh workspaces. A pipeline's sources are laid out once in a snapshot directory (a shared clone
-// at the pipeline's commit, optionally with the working tree's uncommitted changes on top); each
-// job then gets its own copy of that snapshot, so no job sees another's leftovers.
+// Fresh workspaces. A pipeline's sources are laid out once in a snapshot directory (the working
+// tree's files with a minimal .git, or with --commit a shared clone at the commit); each job slot's
+// workspace is made identical to that snapshot before each of its jobs (materialize), so no job
+// sees another's leftovers.
 
 import fs from 'node:fs';
 import path from 'node:path';

@@ -4,9 +4,9 @@
 
 import { spawn } from 'node:child_process';
 import crypto from 'node:crypto';
-import type { Launcher } from '../agent/launcher/launcher.js';
 import fs from 'node:fs';
 import path from 'node:path';
+import type { Launcher } from '../agent/launcher/launcher.js';
 
 export function discard(home: string, dirs: readonly string[], launcher?: Launcher): void {
   const trash = path.join(home, 'trash');
@@ -24,22 +24,21 @@ export function discard(home: string, dirs: readonly string[], launcher?: Launch
       // already gone
     }
   }
-  emptyTrash(home, moved > 0, launcher);
+  if (moved > 0) emptyTrash(trash, launcher);
 }
 
 /**
- * Removes everything in the trash in the background; `force` even if nothing new was added. With
- * a launcher, it starts the `rm` (a fork from this big process costs milliseconds).
+ * Removes everything in the trash (this run's and what a crashed one left) in the background.
+ * With a launcher, it starts the `rm` (a fork from this big process costs milliseconds).
  */
-export function emptyTrash(home: string, force = true, launcher?: Launcher): void {
-  const trash = path.join(home, 'trash');
+function emptyTrash(trash: string, launcher?: Launcher): void {
   let entries: string[];
   try {
     entries = fs.readdirSync(trash);
   } catch {
     return;
   }
-  if (entries.length === 0 || !force) return;
+  if (entries.length === 0) return;
   const args = ['-rf', '--', ...entries.map((e) => path.join(trash, e))];
   if (launcher) {
     launcher.launch({ file: 'rm', args, cwd: trash, env: { PATH: '/usr/bin:/bin' }, outputPath: '/dev/null' }).catch(() => {});

@@ -30,9 +30,9 @@ import type { LogChunk, LogKey, LogStore, LogWriter } from './log-store.js';
 const MAGIC = Buffer.from('GLOG', 'latin1');
 const VERSION = 1;
 export const FILE_HEADER_SIZE = 8;
+export const RECORD_HEADER_SIZE = 16;
 /** Bytes appended after which a background writeback starts (see FileLogWriter.startWriteback). */
 const WRITEBACK_EVERY = 64 << 20;
-export const RECORD_HEADER_SIZE = 16;
 // u32 length; a larger append is split into several records.
 const MAX_RECORD = 0xffff_ffff;
 // Records up to this size are verified from one read; larger ones are checksummed in pieces.

@@ -3,8 +3,7 @@
 // pipeline file is read from the commit's tree (`git cat-file`), never from a working tree, so
 // what is compiled is exactly what the agents will check out.
 
-import { execFile, spawn } from 'node:child_process';
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { GantryError } from '../domain/errors.js';
