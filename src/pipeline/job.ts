@@ -258,18 +258,8 @@ function readParallel(r: Reader, node: PNode, what: string): ParallelDef | undef
   for (const item of m.value.items) {
     const im = r.map(item, `${what}:matrix`);
     if (!im) return undefined;
-    // GitLab's product: the first variable varies slowest.
-    let partial: Record<string, string>[] = [{}];
-    for (const e of im.entries) {
-      const values = e.value.kind === 'seq' ? e.value.items : [e.value];
-      const strs: string[] = [];
-      for (const v of values) {
-        const s = r.text(v, `${what}:matrix:${e.key}`);
-        if (s === undefined) return undefined;
-        strs.push(s);
-      }
-      partial = partial.flatMap((p) => strs.map((s) => ({ ...p, [e.key]: s })));
-    }
+    const partial = r.matrixCombos(im, `${what}:matrix`);
+    if (!partial) return undefined;
     combos.push(...partial);
   }
   if (combos.length > MAX_PARALLEL) return r.invalid(m.value, `${what}:matrix makes ${combos.length} jobs; the limit is ${MAX_PARALLEL}`);

@@ -64,17 +64,9 @@ function readNeedsMatrix(r: Reader, node: PNode, what: string): Record<string, s
   for (const item of m.value.items) {
     const im = r.map(item, `${what}:matrix`);
     if (!im) continue;
-    // As in parallel:matrix, a list of values means one instance per value (first key slowest).
-    let partial: Record<string, string>[] = [{}];
-    for (const e of im.entries) {
-      const values = e.value.kind === 'seq' ? e.value.items : [e.value];
-      const strs: string[] = [];
-      for (const v of values) {
-        const s = r.text(v, `${what}:matrix:${e.key}`);
-        if (s !== undefined) strs.push(s);
-      }
-      partial = partial.flatMap((p) => strs.map((s) => ({ ...p, [e.key]: s })));
-    }
+    // As in parallel:matrix, a list of values means one instance per value.
+    const partial = r.matrixCombos(im, `${what}:matrix`);
+    if (!partial) continue;
     out.push(...partial);
   }
   return out;

@@ -42,10 +42,17 @@ export class Reader {
     return this.invalid(node, `${what} expects one of ${allowed.join(', ')}, not ${describe(node)}${hint}`);
   }
 
-  /** A string or a list of strings; nested lists (from !reference) are flattened. */
-  strList(node: PNode, what: string, opts: { allowNumbers?: boolean } = {}): string[] | undefined {
+  /**
+   * A string or a list of strings; nested lists (from !reference) are flattened. `expected` names
+   * what the list holds in messages, `itemError` words the message about a wrong item.
+   */
+  strList(
+    node: PNode,
+    what: string,
+    opts: { allowNumbers?: boolean; expected?: string; itemError?: (item: PNode) => string } = {},
+  ): string[] | undefined {
     if (node.kind === 'scalar' && typeof node.value === 'string') return [node.value];
-    if (node.kind !== 'seq') return this.invalid(node, `${what} expects a string or a list of strings, not ${describe(node)}`);
+    if (node.kind !== 'seq') return this.invalid(node, `${what} expects ${opts.expected ?? 'a string or a list of strings'}, not ${describe(node)}`);
     const out: string[] = [];
     let ok = true;
     const visit = (items: PNode[], depth: number): void => {
@@ -55,12 +62,31 @@ export class Reader {
         else if (opts.allowNumbers && item.kind === 'scalar' && typeof item.value === 'number') out.push(String(item.value));
         else {
           ok = false;
-          this.invalid(item, `${what} expects strings, not ${describe(item)}`);
+          this.invalid(item, opts.itemError?.(item) ?? `${what} expects strings, not ${describe(item)}`);
         }
       }
     };
     visit(node.items, 1);
     return ok ? out : undefined;
+  }
+
+  /**
+   * One `matrix` entry (`{VAR: value or [values], ...}`) as its combinations, in GitLab's order:
+   * the first variable varies slowest. Undefined (reported) if a value is not text.
+   */
+  matrixCombos(entryMap: PMap, what: string): Record<string, string>[] | undefined {
+    let partial: Record<string, string>[] = [{}];
+    for (const e of entryMap.entries) {
+      const values = e.value.kind === 'seq' ? e.value.items : [e.value];
+      const strs: string[] = [];
+      for (const v of values) {
+        const s = this.text(v, `${what}:${e.key}`);
+        if (s === undefined) return undefined;
+        strs.push(s);
+      }
+      partial = partial.flatMap((p) => strs.map((s) => ({ ...p, [e.key]: s })));
+    }
+    return partial;
   }
 
   map(node: PNode, what: string): PMap | undefined {
@@ -83,28 +109,18 @@ export class Reader {
 
 /** Script lines: a string or a list of strings, nested lists flattened. Non-strings get a quoting hint. */
 export function readScript(r: Reader, node: PNode, what: string): string[] | undefined {
-  if (node.kind === 'scalar' && typeof node.value === 'string') return [node.value];
-  if (node.kind !== 'seq') return r.invalid(node, `${what} expects a string or a list of strings (shell commands), not ${describe(node)}`);
-  const out: string[] = [];
-  let ok = true;
-  const visit = (items: PNode[], depth: number): void => {
-    for (const item of items) {
-      if (item.kind === 'seq' && depth < 10) visit(item.items, depth + 1);
-      else if (item.kind === 'scalar' && typeof item.value === 'string') out.push(item.value);
-      else {
-        ok = false;
-        const hint =
-          item.kind === 'map'
-            ? ': a `key: value` inside a command makes YAML read a mapping; quote the whole line, e.g. - "echo key: value"'
-            : item.kind === 'scalar' && item.value !== null
-              ? `: quote it, e.g. - "${String(item.value)}"`
-              : '';
-        r.invalid(item, `${what} expects each line to be a string, not ${describe(item)}${hint}`);
-      }
-    }
-  };
-  visit(node.items, 1);
-  return ok ? out : undefined;
+  return r.strList(node, what, {
+    expected: 'a string or a list of strings (shell commands)',
+    itemError: (item) => {
+      const hint =
+        item.kind === 'map'
+          ? ': a `key: value` inside a command makes YAML read a mapping; quote the whole line, e.g. - "echo key: value"'
+          : item.kind === 'scalar' && item.value !== null
+            ? `: quote it, e.g. - "${String(item.value)}"`
+            : '';
+      return `${what} expects each line to be a string, not ${describe(item)}${hint}`;
+    },
+  });
 }
 
 /**

@@ -1,7 +1,8 @@
 // Drives the fixture corpus: every folder under test/fixtures/pipelines is one test case.
 // valid/<name>/expected.json is the projected DAG; invalid/<name>/expected-errors.json lists
 // the errors (code, position, a piece of the message), all of them, in position order.
-// GANTRY_UPDATE_FIXTURES=1 writes a missing expected.json as a draft to be reviewed by hand.
+// GANTRY_UPDATE_FIXTURES=1 writes a missing expected.json as a draft to be reviewed by hand (the
+// test fails until then).
 
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
@@ -69,7 +70,10 @@ describe('valid pipelines compile to the expected DAG', () => {
       const actual = result.ok === 'filtered' ? { filtered: result.reason } : projectPipeline(result.pipeline);
       const expectedPath = path.join(dir, 'expected.json');
       if (!existsSync(expectedPath) && process.env.GANTRY_UPDATE_FIXTURES === '1') {
+        // A draft is the compiler's own answer: it must be checked against GitLab's semantics by
+        // hand, so the test fails until it has been (and rerun).
         writeFileSync(expectedPath, `${JSON.stringify(actual, null, 2)}\n`);
+        assert.fail(`${expectedPath} was written as a draft: review it against GitLab's documentation, then rerun`);
       }
       const expected = JSON.parse(readFileSync(expectedPath, 'utf8'));
       assert.deepStrictEqual(actual, expected);
