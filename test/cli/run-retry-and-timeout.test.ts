@@ -37,6 +37,8 @@ describe('gantry run: retry and timeout', () => {
         assert.equal(r.job('flaky').status, 'success');
         assert.equal(r.job('flaky').attempts, 2);
         assert.equal(fs.readFileSync(path.join(dir, 'flaky'), 'utf8').trim(), '2');
+        // Without a terminal (CI logs) the retry is announced too, not only on the live board.
+        assert.match(r.stderr, /flaky\s+│ ↻ retrying \(attempt 2\)/);
 
         const first = await logsOf(sb, r.pipeline.id, 'flaky', 1);
         assert.match(first, /^attempt 1$/m);

@@ -46,8 +46,7 @@ export class LiveOutput implements RunObserver {
 
   jobChanged(job: Job): void {
     this.jobs.set(job.id, job);
-    if (job.status === 'running' && job.attemptCount > 1 && !this.o.board) return;
-    if (['created', 'pending'].includes(job.status)) return;
+    if (job.status === 'created' || job.status === 'pending') return;
     const st = statusStyle(job.status, this.o.color);
     let text = `${st.paint(`${st.icon} ${job.status}`)}`;
     if (job.status === 'running' && job.attemptCount > 1) text = this.c.yellow(`↻ retrying (attempt ${job.attemptCount})`);
