@@ -6,24 +6,10 @@ import { after, before, describe, it } from 'node:test';
 import { InProcessLauncher, ProcessLauncher, type Launcher } from '../../src/agent/launcher/launcher.js';
 import { runScript } from '../../src/agent/process-group.js';
 import { stepScript } from '../../src/agent/script.js';
+import { isDead, waitFor } from '../helpers/processes.js';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gantry-pg-'));
 after(() => fs.rmSync(dir, { recursive: true, force: true }));
-
-/** A killed process may linger as a zombie until someone reaps it: that counts as dead. */
-function alive(pid: number): boolean {
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
-  } catch {
-    return false;
-  }
-}
-
-async function gone(pid: number): Promise<boolean> {
-  for (let i = 0; i < 50 && alive(pid); i++) await new Promise((r) => setTimeout(r, 20));
-  return !alive(pid);
-}
 
 async function run(lines: string[], opts: { timeoutMs?: number; graceMs?: number; abortAfterMs?: number } = {}) {
   const chunks: Buffer[] = [];
@@ -81,7 +67,7 @@ for (const [kind, make] of [
     const { result } = await run([`sleep 30 & echo $! > ${pidFile}`, 'sleep 30'], { timeoutMs: 300, graceMs: 200 });
     assert.equal(result.stoppedFor, 'timeout');
     const pid = Number(fs.readFileSync(pidFile, 'utf8'));
-    assert.equal(await gone(pid), true, 'the background sleep survived');
+    assert.ok(await waitFor('the background sleep to die', () => isDead(pid), 1000));
   });
 
   it('a process that ignores SIGTERM is killed after the grace period', async () => {

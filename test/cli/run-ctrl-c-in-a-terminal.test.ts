@@ -8,25 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { GANTRY_BIN, gantryEnv, logsOf, withSandbox, type Sandbox } from '../helpers/gantry.js';
-
-function isDead(pid: number): boolean {
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2)[0] === 'Z';
-  } catch {
-    return true;
-  }
-}
-
-async function waitFor<T>(what: string, fn: () => T | undefined | null | false, timeoutMs = 15_000): Promise<T> {
-  const until = Date.now() + timeoutMs;
-  for (;;) {
-    const v = fn();
-    if (v) return v;
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
+import { isDead, waitFor } from '../helpers/processes.js';
 
 /** `gantry run` as the leader of its own process group, as a shell starts a foreground command. */
 function startInOwnGroup(sb: Sandbox, args: string[], env: Record<string, string>): { child: ChildProcess; out: () => string; closed: Promise<number | null> } {

@@ -4,28 +4,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { gantry, logsOf, sandbox, startGantry, type Sandbox } from '../helpers/gantry.js';
+import { isDead, waitFor } from '../helpers/processes.js';
 
 const boxes: Sandbox[] = [];
 after(() => boxes.forEach((b) => b.cleanup()));
-
-function isDead(pid: number): boolean {
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2)[0] === 'Z';
-  } catch {
-    return true;
-  }
-}
-
-async function waitFor<T>(what: string, fn: () => T | undefined | null | false, timeoutMs = 15_000): Promise<T> {
-  const until = Date.now() + timeoutMs;
-  for (;;) {
-    const v = fn();
-    if (v) return v;
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
 
 describe('interrupting gantry run', () => {
   it('Ctrl-C stops every running job process group and cancels the pipeline', async () => {
