@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { components } from './components.js';
-import { fmt, GANTRY, medianOf, ROOT, tempRepo, timed } from './util.js';
+import { cpuSeconds, fmt, GANTRY, medianOf, ROOT, tempRepo, timed } from './util.js';
 
 const RUNS = Number(process.argv[2] ?? 5);
 const GCL_VERSION = '4.72.0';
@@ -86,6 +86,11 @@ async function wide(): Promise<void> {
   for (const [name, ms] of rows) console.log(`${name.padEnd(62)} ${Number.isNaN(ms) ? '-' : fmt(ms).padStart(9)}`);
   console.log(`gantry / node floor: ${(gantry.median / floorNode.median).toFixed(2)}x (target <= 1.5x); gantry / xargs floor: ${(gantry.median / floorXargs.median).toFixed(2)}x`);
   console.log(`per job beyond the fixed cost: ${((gantry.median - fixed.median) / 202).toFixed(2)} ms; the node floor's: ${(floorNode.median / 202).toFixed(2)} ms`);
+  const cpuHome = fs.mkdtempSync(path.join(os.tmpdir(), 'gantry-bench-home-'));
+  const gantryCpu = cpuSeconds(process.execPath, [GANTRY, 'run', '--json', '--quiet', '--concurrency', '2'], { cwd: repo, env: { ...process.env, GANTRY_HOME: cpuHome, NO_COLOR: '1' } });
+  fs.rmSync(cpuHome, { recursive: true, force: true });
+  const floorCpu = cpuSeconds(process.execPath, ['-e', FLOOR_SCRIPT]);
+  console.log(`CPU (user + system, all processes) of one run: gantry ${gantryCpu.toFixed(2)} s, node floor ${floorCpu.toFixed(2)} s`);
   fs.rmSync(repo, { recursive: true, force: true });
 }
 

@@ -45,3 +45,14 @@ export async function medianOf(n: number, fn: () => Promise<number>): Promise<{ 
 }
 
 export const fmt = (ms: number) => `${ms.toFixed(0)} ms`;
+
+/** CPU seconds (user + system) of a command and every process it waited for, via bash's `time`. */
+export function cpuSeconds(cmd: string, args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): number {
+  const out = execFileSync('bash', ['-c', 'TIMEFORMAT="%3U %3S"; { time "$@" >/dev/null 2>&1; } 2>&1', 'bash', cmd, ...args], {
+    cwd: opts.cwd,
+    env: opts.env ?? process.env,
+    encoding: 'utf8',
+  });
+  const [user, sys] = out.trim().split(/\s+/).slice(-2).map(Number);
+  return (user ?? NaN) + (sys ?? NaN);
+}
