@@ -6,7 +6,6 @@
 // applied in order, so no two moves of the same pipeline race.
 
 import crypto from 'node:crypto';
-import fs from 'node:fs';
 import path from 'node:path';
 import { runJob, type JobOutcome } from '../agent/job-runner.js';
 import { ProcessLauncher, type Launcher } from '../agent/launcher/launcher.js';

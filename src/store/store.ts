@@ -12,6 +12,7 @@ import type {
   PipelineStatus,
 } from '../domain/status.js';
 import type { CompiledJob } from '../pipeline/types.js';
+import type { FleetStore } from './fleet.js';
 
 /** Milliseconds since the epoch; the API turns them into ISO-8601 UTC strings. */
 export type EpochMs = number;
@@ -22,6 +23,15 @@ export interface Project {
   /** A git URL for the fleet, or a local path for `gantry run`. */
   gitUrl: string;
   createdAt: EpochMs;
+  /** How many of the project's jobs may run at once, in all and per pipeline (null: no limit). */
+  limits: ProjectLimits;
+  /** A new pipeline cancels older ones on its ref whose started jobs are all `interruptible`. */
+  autoCancel: boolean;
+}
+
+export interface ProjectLimits {
+  maxRunning: number | null;
+  maxRunningPerPipeline: number | null;
 }
 
 export interface Pipeline {
@@ -36,6 +46,8 @@ export interface Pipeline {
   /** The pipeline file's global variables, as compiled. */
   fileVariables: Record<string, string>;
   pipelineFile: string;
+  /** `local`: a `gantry run` process runs it; `fleet`: the server schedules it onto agents. */
+  runsOn: 'local' | 'fleet';
   createdAt: EpochMs;
   startedAt: EpochMs | null;
   finishedAt: EpochMs | null;
@@ -86,6 +98,8 @@ export interface NewPipeline {
   pipelineFile: string;
   jobs: CompiledJob[];
   createdAt: EpochMs;
+  /** Default `local`. */
+  runsOn?: 'local' | 'fleet';
 }
 
 export interface PipelineFilter {
@@ -181,6 +195,8 @@ export type CreateOnceResult =
 
 export interface Store {
   readonly dialect: 'sqlite' | 'postgres';
+  /** The agent protocol and the server's scheduler (src/store/fleet.ts). */
+  readonly fleet: FleetStore;
 
   /** Find a project by name, creating it if it does not exist (idempotent). */
   ensureProject(name: string, gitUrl: string, at: EpochMs): Promise<Project>;

@@ -9,6 +9,9 @@ import type { PipelineSource } from '../../src/domain/status.js';
 import type { CompiledJob } from '../../src/pipeline/types.js';
 import type { NewPipeline, Store } from '../../src/store/store.js';
 
+/** What a new project starts with: no limits, auto-cancel of redundant pipelines on. */
+const NEW_PROJECT_SETTINGS = { limits: { maxRunning: null, maxRunningPerPipeline: null }, autoCancel: true };
+
 export interface ContractOptions {
   /**
    * Closes nothing; opens a second store over the same database as `store` (the caller closes
@@ -92,7 +95,7 @@ export function runStoreContract(label: string, open: () => Promise<Store>, opti
         const a = await store.ensureProject('demo', '/src/demo', 100);
         const b = await store.ensureProject('demo', '/elsewhere', 200);
         assert.equal(b.id, a.id);
-        assert.deepEqual(b, { id: a.id, name: 'demo', gitUrl: '/src/demo', createdAt: 100 });
+        assert.deepEqual(b, { id: a.id, name: 'demo', gitUrl: '/src/demo', createdAt: 100, ...NEW_PROJECT_SETTINGS });
       });
 
       it('a project is found by id and by name, and an unknown one is null', async () => {
@@ -619,7 +622,7 @@ export function runStoreContract(label: string, open: () => Promise<Store>, opti
       it('createProject refuses a taken name and stores nothing, and concurrent creations of one name make one project', async () => {
         const store = await fresh();
         const a = await store.createProject('api', 'https://git.example/api.git', 10);
-        assert.deepEqual(a, { id: a!.id, name: 'api', gitUrl: 'https://git.example/api.git', createdAt: 10 });
+        assert.deepEqual(a, { id: a!.id, name: 'api', gitUrl: 'https://git.example/api.git', createdAt: 10, ...NEW_PROJECT_SETTINGS });
         assert.equal(await store.createProject('api', '/other', 11), null);
         const many = await Promise.all(Array.from({ length: 8 }, (_, i) => store.createProject('race', `/r${i}`, 20 + i)));
         assert.equal(many.filter((p) => p !== null).length, 1);

@@ -11,7 +11,7 @@
 
 import pg from 'pg';
 import { GantryError, isGantryError } from '../../domain/errors.js';
-import type { RunResult, SqlDialect, SqlExecutor, SqlRow, SqlValue, TransactionOptions } from '../sql/dialect.js';
+import type { ListenHandlers, Notifications, RunResult, SqlDialect, SqlExecutor, SqlRow, SqlValue, TransactionOptions } from '../sql/dialect.js';
 import { toNumberedPlaceholders } from './placeholders.js';
 
 const INT8_OID = 20;
@@ -70,6 +70,7 @@ export class PostgresDialect implements SqlDialect {
   readonly name = 'postgres' as const;
   readonly migrationLockSql = MIGRATION_LOCK_SQL;
   private readonly pool: pg.Pool;
+  private readonly config: pg.PoolConfig;
   // The `$n` text of each statement, rewritten once: the store's statements are a small fixed set.
   private readonly rewritten = new Map<string, string>();
   private closed = false;
@@ -87,6 +88,7 @@ export class PostgresDialect implements SqlDialect {
       }
       config.options = `-c search_path=${options.schema}`;
     }
+    this.config = config;
     this.pool = new pg.Pool(config);
     // An idle connection that dies (server restart, network) is dropped by the pool; without a
     // listener the 'error' event would crash the process. The next query opens a new connection.
@@ -188,6 +190,72 @@ export class PostgresDialect implements SqlDialect {
     } finally {
       client.release(broken);
     }
+  }
+
+  lockClause(kind: 'wait' | 'skip'): string {
+    return kind === 'skip' ? ' FOR UPDATE SKIP LOCKED' : ' FOR UPDATE';
+  }
+
+  async notify(tx: SqlExecutor, channel: string, payload: string): Promise<void> {
+    // Delivered when (and only if) the transaction commits.
+    await tx.get('SELECT pg_notify(?, ?)', [channel, payload]);
+  }
+
+  async listen(channels: readonly string[], handlers: ListenHandlers): Promise<Notifications | null> {
+    for (const c of channels) if (!/^[a-z_][a-z0-9_]*$/.test(c)) throw new GantryError('GANTRY_E_USAGE', `bad channel name ${c}`);
+    let stopped = false;
+    let client: pg.Client | null = null;
+    let timer: NodeJS.Timeout | null = null;
+    let failures = 0;
+    // LISTEN needs a session of its own for as long as it listens, so it is a Client outside the
+    // pool. When it drops, it is reopened with backoff and the caller told that wake-ups may have
+    // been missed meanwhile.
+    const open = async (first: boolean): Promise<void> => {
+      if (stopped) return;
+      const c = new pg.Client({ ...this.config, types: TYPES });
+      c.on('notification', (n) => handlers.notify(n.channel, n.payload ?? ''));
+      c.on('error', () => undefined);
+      c.on('end', () => {
+        if (client === c) client = null;
+        if (!stopped) schedule();
+      });
+      try {
+        await c.connect();
+        for (const ch of channels) await c.query(`LISTEN ${ch}`);
+      } catch (e) {
+        c.removeAllListeners('end');
+        await c.end().catch(() => undefined);
+        if (first) throw storeError(e);
+        schedule();
+        return;
+      }
+      if (stopped) {
+        await c.end().catch(() => undefined);
+        return;
+      }
+      client = c;
+      failures = 0;
+      if (!first) handlers.reconnected();
+    };
+    const schedule = () => {
+      if (stopped || timer) return;
+      const wait = Math.min(5_000, 100 * 2 ** failures++);
+      timer = setTimeout(() => {
+        timer = null;
+        void open(false);
+      }, wait);
+      timer.unref();
+    };
+    await open(true);
+    return {
+      close: async () => {
+        stopped = true;
+        if (timer) clearTimeout(timer);
+        const c = client;
+        client = null;
+        await c?.end().catch(() => undefined);
+      },
+    };
   }
 
   async close(): Promise<void> {

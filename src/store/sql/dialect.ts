@@ -4,8 +4,8 @@
 
 export type DialectName = 'sqlite' | 'postgres';
 
-/** Values the store binds: integers and epoch-ms as numbers, JSON as text. */
-export type SqlValue = string | number | null;
+/** Values the store binds: integers and epoch-ms as numbers, JSON as text, log bytes as a Buffer. */
+export type SqlValue = string | number | null | Buffer;
 
 export type SqlRow = Record<string, unknown>;
 
@@ -28,6 +28,24 @@ export interface TransactionOptions {
    * REPEATABLE READ READ ONLY). Without it a transaction is a read-write one.
    */
   readOnly?: boolean;
+  /**
+   * The commit must be on disk before `transaction` resolves, whatever the store's usual
+   * durability (SQLite runs this one commit with synchronous = FULL). Log appends use it: the
+   * agent drops acknowledged bytes from its spool.
+   */
+  durable?: boolean;
+}
+
+/** Cross-instance wake-ups (PostgreSQL LISTEN/NOTIFY); nothing on a single-instance store. */
+export interface Notifications {
+  /** Stops listening. */
+  close(): Promise<void>;
+}
+
+export interface ListenHandlers {
+  notify(channel: string, payload: string): void;
+  /** The listening connection was (re)opened: notifications may have been missed meanwhile. */
+  reconnected(): void;
 }
 
 export interface SqlDialect extends SqlExecutor {
@@ -48,5 +66,18 @@ export interface SqlDialect extends SqlExecutor {
    * transaction for a serialization failure or a deadlock, so it must touch nothing but `tx`.
    */
   transaction<T>(fn: (tx: SqlExecutor) => Promise<T>, options?: TransactionOptions): Promise<T>;
+  /**
+   * Appended to a SELECT that picks rows to change: `FOR UPDATE` (wait for the row) or
+   * `FOR UPDATE SKIP LOCKED` (leave rows another transaction holds to it). Empty on SQLite, where
+   * a write transaction is already alone.
+   */
+  lockClause(kind: 'wait' | 'skip'): string;
+  /**
+   * Announces `payload` on `channel` to every instance when `tx` commits (PostgreSQL
+   * `pg_notify`); nothing on SQLite, whose one instance emits its own events after the commit.
+   */
+  notify(tx: SqlExecutor, channel: string, payload: string): Promise<void>;
+  /** Listens on `channels` on a connection of its own, reopened when it drops; null on SQLite. */
+  listen(channels: readonly string[], handlers: ListenHandlers): Promise<Notifications | null>;
   close(): Promise<void>;
 }

@@ -7,28 +7,12 @@
 
 import { GantryError } from '../../domain/errors.js';
 import {
-  asAttemptId,
-  asJobId,
-  asPipelineId,
-  asProjectId,
   type AttemptId,
   type JobId,
   type PipelineId,
   type ProjectId,
 } from '../../domain/ids.js';
-import {
-  attemptSourcesOf,
-  isFinishedJob,
-  isFinishedPipeline,
-  jobSourcesOf,
-  pipelineSourcesOf,
-  type AttemptStatus,
-  type FailureReason,
-  type JobStatus,
-  type PipelineSource,
-  type PipelineStatus,
-} from '../../domain/status.js';
-import type { CompiledJob } from '../../pipeline/types.js';
+import { attemptSourcesOf, type JobStatus, type PipelineStatus } from '../../domain/status.js';
 import type {
   ApiToken,
   Attempt,
@@ -52,198 +36,40 @@ import type {
 } from '../store.js';
 import type { SqlDialect, SqlExecutor, SqlValue } from './dialect.js';
 import { applyMigrations } from './migrate.js';
+import { SqlFleetStore } from './fleet/sql-fleet-store.js';
+import {
+  type ProjectRow,
+  PROJECT_COLUMNS,
+  type PipelineRow,
+  type JobRow,
+  type AttemptRow,
+  type TokenRow,
+  type VariableRow,
+  type IdempotencyRow,
+  num,
+  toProject,
+  toPipeline,
+  toJob,
+  toAttempt,
+  toToken,
+  toVariable,
+  toIdempotency,
+  TOKEN_COLUMNS,
+  VARIABLE_COLUMNS,
+  IDEMPOTENCY_COLUMNS,
+  PIPELINE_COLUMNS,
+  JOB_COLUMNS,
+  ATTEMPT_COLUMNS,
+} from './rows.js';
+import { CREATE_ATTEMPT_SQL, finishAttemptIn, inList, moveJobIn, movePipelineIn } from './moves.js';
 
 const DEFAULT_PAGE = 20;
 const MAX_PAGE = 100;
-
-// Rows as the database returns them. The dialects return BIGINT as numbers; num() still accepts a
-// string, which is what a driver left to its defaults (pg's int8) would give.
-interface ProjectRow {
-  id: number | string;
-  name: string;
-  git_url: string;
-  created_at: number | string;
-}
-interface PipelineRow {
-  id: number | string;
-  project_id: number | string;
-  status: string;
-  ref: string;
-  sha: string;
-  source: string;
-  variables: string;
-  file_variables: string;
-  pipeline_file: string;
-  created_at: number | string;
-  started_at: number | string | null;
-  finished_at: number | string | null;
-}
-interface JobRow {
-  id: number | string;
-  pipeline_id: number | string;
-  position: number;
-  name: string;
-  stage: string;
-  stage_index: number;
-  status: string;
-  spec: string;
-  attempt_count: number | string;
-  exit_code: number | null;
-  failure_reason: string | null;
-  created_at: number | string;
-  started_at: number | string | null;
-  finished_at: number | string | null;
-}
-interface AttemptRow {
-  id: number | string;
-  job_id: number | string;
-  number: number | string;
-  status: string;
-  agent: string | null;
-  lease_expires_at: number | string | null;
-  queued_at: number | string;
-  started_at: number | string | null;
-  finished_at: number | string | null;
-  exit_code: number | null;
-  failure_reason: string | null;
-  log_bytes: number | string;
-}
-
-interface TokenRow {
-  id: number | string;
-  hash: string;
-  kind: string;
-  project_id: number | string | null;
-  created_at: number | string;
-  last_used_at: number | string | null;
-}
-interface VariableRow {
-  project_id: number | string;
-  key: string;
-  ciphertext: string;
-  nonce: string;
-  masked: number | string;
-  updated_at: number | string;
-}
-interface IdempotencyRow {
-  project_id: number | string;
-  key: string;
-  fingerprint: string;
-  pipeline_id: number | string | null;
-  created_at: number | string;
-}
-
-const num = (v: number | string): number => (typeof v === 'number' ? v : Number(v));
-const numOrNull = (v: number | string | null): number | null => (v === null ? null : num(v));
-
-function toProject(r: ProjectRow): Project {
-  return { id: asProjectId(num(r.id)), name: r.name, gitUrl: r.git_url, createdAt: num(r.created_at) };
-}
-function toPipeline(r: PipelineRow): Pipeline {
-  return {
-    id: asPipelineId(num(r.id)),
-    projectId: asProjectId(num(r.project_id)),
-    status: r.status as PipelineStatus,
-    ref: r.ref,
-    sha: r.sha,
-    source: r.source as PipelineSource,
-    variables: JSON.parse(r.variables) as Record<string, string>,
-    fileVariables: JSON.parse(r.file_variables) as Record<string, string>,
-    pipelineFile: r.pipeline_file,
-    createdAt: num(r.created_at),
-    startedAt: numOrNull(r.started_at),
-    finishedAt: numOrNull(r.finished_at),
-  };
-}
-function toJob(r: JobRow): Job {
-  return {
-    id: asJobId(num(r.id)),
-    pipelineId: asPipelineId(num(r.pipeline_id)),
-    name: r.name,
-    stage: r.stage,
-    stageIndex: r.stage_index,
-    status: r.status as JobStatus,
-    spec: JSON.parse(r.spec) as CompiledJob,
-    attemptCount: num(r.attempt_count),
-    exitCode: r.exit_code,
-    failureReason: r.failure_reason as FailureReason | null,
-    createdAt: num(r.created_at),
-    startedAt: numOrNull(r.started_at),
-    finishedAt: numOrNull(r.finished_at),
-  };
-}
-function toAttempt(r: AttemptRow): Attempt {
-  return {
-    id: asAttemptId(num(r.id)),
-    jobId: asJobId(num(r.job_id)),
-    number: num(r.number),
-    status: r.status as AttemptStatus,
-    agent: r.agent,
-    leaseExpiresAt: numOrNull(r.lease_expires_at),
-    queuedAt: num(r.queued_at),
-    startedAt: numOrNull(r.started_at),
-    finishedAt: numOrNull(r.finished_at),
-    exitCode: r.exit_code,
-    failureReason: r.failure_reason as FailureReason | null,
-    logBytes: num(r.log_bytes),
-  };
-}
-
-function toToken(r: TokenRow): ApiToken {
-  return {
-    id: num(r.id),
-    hash: r.hash,
-    kind: r.kind as TokenKind,
-    projectId: r.project_id === null ? null : asProjectId(num(r.project_id)),
-    createdAt: num(r.created_at),
-    lastUsedAt: numOrNull(r.last_used_at),
-  };
-}
-function toVariable(r: VariableRow): StoredVariable {
-  return {
-    projectId: asProjectId(num(r.project_id)),
-    key: r.key,
-    ciphertext: r.ciphertext,
-    nonce: r.nonce,
-    masked: num(r.masked) !== 0,
-    updatedAt: num(r.updated_at),
-  };
-}
-function toIdempotency(r: IdempotencyRow): IdempotencyRecord {
-  return {
-    projectId: asProjectId(num(r.project_id)),
-    key: r.key,
-    fingerprint: r.fingerprint,
-    // Set in the transaction that claimed the key, so a committed row always has it.
-    pipelineId: asPipelineId(num(r.pipeline_id ?? 0)),
-    createdAt: num(r.created_at),
-  };
-}
-
-const TOKEN_COLUMNS = 'id, hash, kind, project_id, created_at, last_used_at';
-const VARIABLE_COLUMNS = 'project_id, key, ciphertext, nonce, masked, updated_at';
-const IDEMPOTENCY_COLUMNS = 'project_id, key, fingerprint, pipeline_id, created_at';
-
-/** `'a', 'b'` from constants of status.ts (never user input), or a clause matching nothing. */
-function inList(values: readonly string[]): string {
-  return values.length ? `status IN (${values.map((v) => `'${v}'`).join(', ')})` : '1 = 0';
-}
-
-const PIPELINE_COLUMNS =
-  'id, project_id, status, ref, sha, source, variables, file_variables, pipeline_file, created_at, started_at, finished_at';
-const JOB_COLUMNS =
-  'id, pipeline_id, position, name, stage, stage_index, status, spec, attempt_count, exit_code, failure_reason, created_at, started_at, finished_at';
-const ATTEMPT_COLUMNS =
-  'id, job_id, number, status, agent, lease_expires_at, queued_at, started_at, finished_at, exit_code, failure_reason, log_bytes';
 
 const START_ATTEMPT_SQL =
   "UPDATE attempts SET status = 'running', agent = ?, started_at = ?, lease_expires_at = ? " +
   `WHERE id = ? AND ${inList(attemptSourcesOf('running'))}`;
 
-// A job still in play may get another attempt; a finished one may not.
-const CREATE_ATTEMPT_SQL = `UPDATE jobs SET attempt_count = attempt_count + 1 WHERE id = ? AND ${inList(
-  ['created', 'manual', 'pending', 'running'] satisfies JobStatus[],
-)} RETURNING attempt_count`;
 
 const JOB_BATCH = 50;
 const insertJobsSqlBySize: string[] = [];
@@ -266,14 +92,12 @@ const ATTEMPT_COLUMNS_A = ATTEMPT_COLUMNS.split(', ')
 
 export class SqlStore implements Store {
   readonly dialect: 'sqlite' | 'postgres';
-  // Move statements built once per (target, which optional columns): string building and the
-  // dialect's statement-cache lookup by the same string object stay cheap on the hot path.
-  private readonly jobMoveSql = new Map<string, string>();
-  private readonly pipelineMoveSql = new Map<PipelineStatus, string>();
-  private readonly finishSql = new Map<AttemptStatus, string>();
+
+  readonly fleet: SqlFleetStore;
 
   private constructor(private readonly db: SqlDialect) {
     this.dialect = db.name;
+    this.fleet = new SqlFleetStore(db);
   }
 
   /** Applies pending migrations, then returns the store. Closes the dialect if that fails. */
@@ -290,13 +114,13 @@ export class SqlStore implements Store {
   async ensureProject(name: string, gitUrl: string, at: EpochMs): Promise<Project> {
     // The common case (the project exists) is a plain read: an upsert would write (PostgreSQL
     // makes a new row version and takes the row lock) and burn an identity value on every call.
-    const found = await this.db.get<ProjectRow>('SELECT id, name, git_url, created_at FROM projects WHERE name = ?', [name]);
+    const found = await this.db.get<ProjectRow>(`SELECT ${PROJECT_COLUMNS} FROM projects WHERE name = ?`, [name]);
     if (found) return toProject(found);
     // The no-op update makes RETURNING yield the row a concurrent caller inserted first: one
     // statement, no race between a SELECT and an INSERT.
     const row = await this.db.get<ProjectRow>(
       'INSERT INTO projects (name, git_url, created_at) VALUES (?, ?, ?) ' +
-        'ON CONFLICT (name) DO UPDATE SET name = excluded.name RETURNING id, name, git_url, created_at',
+        `ON CONFLICT (name) DO UPDATE SET name = excluded.name RETURNING ${PROJECT_COLUMNS}`,
       [name, gitUrl, at],
     );
     return toProject(row!);
@@ -305,13 +129,13 @@ export class SqlStore implements Store {
   async getProject(idOrName: ProjectId | string): Promise<Project | null> {
     const row =
       typeof idOrName === 'number'
-        ? await this.db.get<ProjectRow>('SELECT id, name, git_url, created_at FROM projects WHERE id = ?', [idOrName])
-        : await this.db.get<ProjectRow>('SELECT id, name, git_url, created_at FROM projects WHERE name = ?', [idOrName]);
+        ? await this.db.get<ProjectRow>(`SELECT ${PROJECT_COLUMNS} FROM projects WHERE id = ?`, [idOrName])
+        : await this.db.get<ProjectRow>(`SELECT ${PROJECT_COLUMNS} FROM projects WHERE name = ?`, [idOrName]);
     return row ? toProject(row) : null;
   }
 
   async listProjects(): Promise<Project[]> {
-    const rows = await this.db.all<ProjectRow>('SELECT id, name, git_url, created_at FROM projects ORDER BY id');
+    const rows = await this.db.all<ProjectRow>(`SELECT ${PROJECT_COLUMNS} FROM projects ORDER BY id`);
     return rows.map(toProject);
   }
 
@@ -319,7 +143,7 @@ export class SqlStore implements Store {
     // DO NOTHING + RETURNING: no row back means the name was taken, decided by the UNIQUE index
     // even when two instances create the same name at once.
     const row = await this.db.get<ProjectRow>(
-      'INSERT INTO projects (name, git_url, created_at) VALUES (?, ?, ?) ON CONFLICT (name) DO NOTHING RETURNING id, name, git_url, created_at',
+      `INSERT INTO projects (name, git_url, created_at) VALUES (?, ?, ?) ON CONFLICT (name) DO NOTHING RETURNING ${PROJECT_COLUMNS}`,
       [name, gitUrl, at],
     );
     return row ? toProject(row) : null;
@@ -328,7 +152,7 @@ export class SqlStore implements Store {
   async pageProjects(filter: ProjectPageFilter): Promise<{ items: Project[]; next: ProjectId | null }> {
     const limit = Math.min(MAX_PAGE, Math.max(1, Math.floor(filter.limit ?? DEFAULT_PAGE)));
     const rows = await this.db.all<ProjectRow>(
-      'SELECT id, name, git_url, created_at FROM projects WHERE id > ? ORDER BY id LIMIT ?',
+      `SELECT ${PROJECT_COLUMNS} FROM projects WHERE id > ? ORDER BY id LIMIT ?`,
       [filter.afterId ?? 0, limit + 1],
     );
     const items = rows.slice(0, limit).map(toProject);
@@ -440,8 +264,8 @@ export class SqlStore implements Store {
       const project = await tx.get('SELECT id FROM projects WHERE id = ?', [input.projectId]);
       if (!project) throw new GantryError('GANTRY_E_NOT_FOUND', `no project with id ${input.projectId}`);
       const p = await tx.get<PipelineRow>(
-        'INSERT INTO pipelines (project_id, status, ref, sha, source, variables, file_variables, pipeline_file, created_at) ' +
-          `VALUES (?, 'created', ?, ?, ?, ?, ?, ?, ?) RETURNING ${PIPELINE_COLUMNS}`,
+        'INSERT INTO pipelines (project_id, status, ref, sha, source, variables, file_variables, pipeline_file, runs_on, created_at) ' +
+          `VALUES (?, 'created', ?, ?, ?, ?, ?, ?, ?, ?) RETURNING ${PIPELINE_COLUMNS}`,
         [
           input.projectId,
           input.ref,
@@ -450,6 +274,7 @@ export class SqlStore implements Store {
           JSON.stringify(input.variables),
           JSON.stringify(input.fileVariables),
           input.pipelineFile,
+          input.runsOn ?? 'local',
           input.createdAt,
         ],
       );
@@ -525,45 +350,12 @@ export class SqlStore implements Store {
     return { items, next };
   }
 
-  async movePipeline(id: PipelineId, to: PipelineStatus, at: EpochMs): Promise<boolean> {
-    let sql = this.pipelineMoveSql.get(to);
-    if (sql === undefined) {
-      const sets = ['status = ?'];
-      // COALESCE keeps the first start: a pipeline can go running -> manual -> running.
-      if (to === 'running') sets.push('started_at = COALESCE(started_at, ?)');
-      if (isFinishedPipeline(to)) sets.push('finished_at = ?');
-      sql = `UPDATE pipelines SET ${sets.join(', ')} WHERE id = ? AND ${inList(pipelineSourcesOf(to))}`;
-      this.pipelineMoveSql.set(to, sql);
-    }
-    const params: SqlValue[] = [to];
-    if (to === 'running') params.push(at);
-    if (isFinishedPipeline(to)) params.push(at);
-    params.push(id);
-    return (await this.db.run(sql, params)).changes === 1;
+  movePipeline(id: PipelineId, to: PipelineStatus, at: EpochMs): Promise<boolean> {
+    return movePipelineIn(this.db, id, to, at);
   }
 
-  async moveJob(id: JobId, to: JobStatus, patch: JobMovePatch): Promise<boolean> {
-    const withExit = patch.exitCode !== undefined;
-    const withReason = patch.failureReason !== undefined;
-    const key = `${to}|${withExit ? 1 : 0}|${withReason ? 1 : 0}`;
-    const finished = isFinishedJob(to);
-    let sql = this.jobMoveSql.get(key);
-    if (sql === undefined) {
-      const sets = ['status = ?'];
-      if (to === 'running') sets.push('started_at = COALESCE(started_at, ?)');
-      if (finished) sets.push('finished_at = ?');
-      if (withExit) sets.push('exit_code = ?');
-      if (withReason) sets.push('failure_reason = ?');
-      sql = `UPDATE jobs SET ${sets.join(', ')} WHERE id = ? AND ${inList(jobSourcesOf(to))}`;
-      this.jobMoveSql.set(key, sql);
-    }
-    const params: SqlValue[] = [to];
-    if (to === 'running') params.push(patch.at);
-    if (finished) params.push(patch.at);
-    if (withExit) params.push(patch.exitCode ?? null);
-    if (withReason) params.push(patch.failureReason ?? null);
-    params.push(id);
-    return (await this.db.run(sql, params)).changes === 1;
+  moveJob(id: JobId, to: JobStatus, patch: JobMovePatch): Promise<boolean> {
+    return moveJobIn(this.db, id, to, patch);
   }
 
   async createAttempt(jobId: JobId, at: EpochMs): Promise<Attempt> {
@@ -594,26 +386,8 @@ export class SqlStore implements Store {
     return r.changes === 1;
   }
 
-  async finishAttempt(id: AttemptId, finish: AttemptFinish): Promise<boolean> {
-    let sql = this.finishSql.get(finish.status);
-    if (sql === undefined) {
-      // CASE rather than MAX()/GREATEST(): the same text works in both dialects.
-      sql =
-        'UPDATE attempts SET status = ?, finished_at = ?, exit_code = ?, failure_reason = ?, ' +
-        'log_bytes = CASE WHEN log_bytes < ? THEN ? ELSE log_bytes END ' +
-        `WHERE id = ? AND ${inList(attemptSourcesOf(finish.status))}`;
-      this.finishSql.set(finish.status, sql);
-    }
-    const r = await this.db.run(sql, [
-      finish.status,
-      finish.at,
-      finish.exitCode,
-      finish.failureReason,
-      finish.logBytes,
-      finish.logBytes,
-      id,
-    ]);
-    return r.changes === 1;
+  finishAttempt(id: AttemptId, finish: AttemptFinish): Promise<boolean> {
+    return finishAttemptIn(this.db, id, finish);
   }
 
   async recordLogBytes(id: AttemptId, bytes: number): Promise<void> {
@@ -633,7 +407,8 @@ export class SqlStore implements Store {
     return rows.map(toAttempt);
   }
 
-  close(): Promise<void> {
-    return this.db.close();
+  async close(): Promise<void> {
+    await this.fleet.close();
+    await this.db.close();
   }
 }

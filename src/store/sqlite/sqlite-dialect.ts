@@ -11,7 +11,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { GantryError, isGantryError } from '../../domain/errors.js';
-import type { RunResult, SqlDialect, SqlExecutor, SqlRow, SqlValue, TransactionOptions } from '../sql/dialect.js';
+import type { ListenHandlers, Notifications, RunResult, SqlDialect, SqlExecutor, SqlRow, SqlValue, TransactionOptions } from '../sql/dialect.js';
 import { AsyncMutex } from './mutex.js';
 
 type Statement = Database.Statement<unknown[], unknown>;
@@ -40,11 +40,13 @@ export class SqliteDialect implements SqlDialect {
   private readonly commit: Statement;
   private readonly rollback: Statement;
   private closed = false;
+  private readonly memory: boolean;
   // Statements issued from inside the transaction callback bypass the lock (they own it).
   private readonly tx: SqlExecutor;
 
   constructor(file: string, options: SqliteOptions = {}) {
     const memory = file === ':memory:';
+    this.memory = memory;
     if (!memory) fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
     try {
       this.db = new Database(file);
@@ -141,10 +143,14 @@ export class SqliteDialect implements SqlDialect {
 
   // A read-only snapshot needs nothing more here: BEGIN IMMEDIATE makes the transaction the
   // database's only writer, so nothing it reads can change under it.
-  async transaction<T>(fn: (tx: SqlExecutor) => Promise<T>, _options?: TransactionOptions): Promise<T> {
+  async transaction<T>(fn: (tx: SqlExecutor) => Promise<T>, options: TransactionOptions = {}): Promise<T> {
     await this.mutex.lock();
+    // Under the one-connection lock no other transaction commits between the two pragmas, so
+    // FULL applies to this commit alone.
+    const durable = options.durable === true && !this.memory;
     try {
       if (this.closed) throw new GantryError('GANTRY_E_STORE', 'the store is closed');
+      if (durable) this.db.pragma('synchronous = FULL');
       try {
         this.begin.run();
       } catch (e) {
@@ -165,8 +171,19 @@ export class SqliteDialect implements SqlDialect {
       }
       return result;
     } finally {
+      if (durable && !this.closed) this.db.pragma('synchronous = NORMAL');
       this.mutex.unlock();
     }
+  }
+
+  lockClause(_kind: 'wait' | 'skip'): string {
+    return '';
+  }
+
+  async notify(_tx: SqlExecutor, _channel: string, _payload: string): Promise<void> {}
+
+  async listen(_channels: readonly string[], _handlers: ListenHandlers): Promise<Notifications | null> {
+    return null;
   }
 
   async close(): Promise<void> {

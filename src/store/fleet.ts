@@ -1,0 +1,160 @@
+// The store's side of the agent protocol (docs/PROTOCOL.md) and of the server's scheduler: agents
+// and their sessions, offers, leases, log chunks, completions, and the people's actions on
+// pipelines of the fleet (cancel, play, retry). Every method is one transaction whose conditional
+// writes decide what happened; each returns what happened instead of throwing for a fence.
+
+import type { EventEmitter } from 'node:events';
+import type { AttemptId, JobId, PipelineId } from '../domain/ids.js';
+import type { FailureReason, FinishedAttemptStatus } from '../domain/status.js';
+import type { Attempt, EpochMs, Job, Pipeline, PipelineWithJobs, Project } from './store.js';
+
+export type AgentId = number & { readonly __agent: unique symbol };
+export const asAgentId = (n: number) => n as AgentId;
+
+/** What an agent says about itself, at registration and at each session. */
+export interface AgentFacts {
+  name: string;
+  tags: string[];
+  concurrency: number;
+  version: string;
+  platform: Record<string, string>;
+}
+
+export interface Agent extends AgentFacts {
+  id: AgentId;
+  createdAt: EpochMs;
+  lastSeenAt: EpochMs | null;
+  deregisteredAt: EpochMs | null;
+  sessionId: string | null;
+}
+
+export interface AgentView extends Agent {
+  status: 'idle' | 'busy' | 'offline';
+  currentJobs: JobId[];
+}
+
+/** The scheduler's tunables that live in the server's configuration, not in a project. */
+export interface SchedulerSettings {
+  /** Lease length of a started attempt. */
+  leaseMs: number;
+  /** How long an offer waits for `start` before the attempt goes back to the queue. */
+  offerTtlMs: number;
+  /** Jobs running at once across the fleet; null: no limit. */
+  maxRunning: number | null;
+  /** `agent_lost` attempts a job gets retried for even without a `retry:` that covers them. */
+  agentLostRetries: number;
+  /** Kill grace announced to agents; a canceled attempt that never confirms ends after grace + lease. */
+  killGraceMs: number;
+}
+
+export interface TakenOffer {
+  attempt: Attempt;
+  job: Job;
+  pipeline: Pipeline;
+  project: Project;
+  offeredUntil: EpochMs;
+}
+
+export type SessionCheck = 'ok' | 'session-replaced' | 'deregistered';
+
+export type StartResult =
+  | { kind: 'ok'; leaseExpiresAt: EpochMs; attempt: Attempt }
+  | { kind: 'offer-expired' }
+  | { kind: 'not-found' }
+  | { kind: 'fenced' };
+
+/** Why a write for an attempt matched nothing, from the row read afterwards (PROTOCOL.md §8). */
+export type Fence =
+  | { kind: 'not-found' }
+  | { kind: 'fenced'; attempt?: { status: string; failureReason: FailureReason | null } }
+  | { kind: 'not-started' };
+
+export type AppendResult =
+  | { kind: 'ok'; received: number; cancel: boolean }
+  | { kind: 'gap'; received: number }
+  | Fence;
+
+export interface Completion {
+  status: FinishedAttemptStatus;
+  exitCode: number | null;
+  failureReason: FailureReason | null;
+  logEnd: number;
+}
+
+export type CompleteResult =
+  | { kind: 'ok'; duplicate: boolean; status: FinishedAttemptStatus; failureReason: FailureReason | null }
+  | { kind: 'log-incomplete'; received: number }
+  | { kind: 'log-overrun'; received: number }
+  | Fence;
+
+export interface RenewResult {
+  leaseExpiresAt: EpochMs;
+  cancel: AttemptId[];
+  lost: AttemptId[];
+}
+
+/** After-commit wake-ups within this instance; on PostgreSQL also fed by LISTEN from the others. */
+export interface FleetEventMap {
+  /** Attempts became pending (or offers returned) for these tag keys. */
+  ready: [tagKeys: string[]];
+  /** Cancels were requested for running attempts of this agent. */
+  cancel: [agentId: AgentId];
+  /** An attempt's log grew to `received` bytes. */
+  log: [attemptId: AttemptId, received: number];
+  /** Something about this pipeline changed (a job moved). */
+  pipeline: [pipelineId: PipelineId];
+}
+export type FleetEvents = EventEmitter<FleetEventMap>;
+
+export interface FleetStore {
+  readonly events: FleetEvents;
+
+  /** Starts delivering other instances' notifications into `events` (PostgreSQL); no-op on SQLite. */
+  listen(): Promise<void>;
+
+  registerAgent(facts: AgentFacts, tokenHash: string, at: EpochMs): Promise<Agent>;
+  findAgentByTokenHash(hash: string): Promise<Agent | null>;
+  /** Replaces the agent's session; its running attempts end `agent_lost`, its offers return to the queue. */
+  openSession(agentId: AgentId, sessionId: string, facts: AgentFacts, at: EpochMs, settings: SchedulerSettings): Promise<void>;
+  /** Touches last_seen_at if `sessionId` is the agent's current session. */
+  checkSession(agentId: AgentId, sessionId: string, at: EpochMs): Promise<SessionCheck>;
+  deregisterAgent(agentId: AgentId, at: EpochMs, settings: SchedulerSettings): Promise<void>;
+  listAgents(at: EpochMs, leaseMs: number): Promise<AgentView[]>;
+
+  /** Offers up to `slots` ready attempts to the agent, each under a fresh token hash from `newTokenHash`. */
+  takeAttempts(
+    agent: Agent,
+    slots: number,
+    at: EpochMs,
+    settings: SchedulerSettings,
+    tokenHashes: readonly string[],
+  ): Promise<TakenOffer[]>;
+  startAttempt(agentId: AgentId, attemptId: AttemptId, tokenHash: string, agentName: string, at: EpochMs, settings: SchedulerSettings): Promise<StartResult>;
+  renewLeases(agentId: AgentId, held: readonly { id: AttemptId; tokenHash: string }[], at: EpochMs, leaseMs: number): Promise<RenewResult>;
+  appendLog(
+    attemptId: AttemptId,
+    tokenHash: string,
+    start: number,
+    data: Buffer | null,
+    end: number,
+    producedAt: EpochMs,
+    at: EpochMs,
+  ): Promise<AppendResult>;
+  completeAttempt(attemptId: AttemptId, tokenHash: string, completion: Completion, at: EpochMs, settings: SchedulerSettings): Promise<CompleteResult>;
+  /** The reaper and the deadline sweep: ends attempts whose lease, cancel or deadline ran out. Returns how many. */
+  sweep(at: EpochMs, settings: SchedulerSettings): Promise<number>;
+
+  /** Bytes [start, end) of an attempt's log as stored in chunks, and its size. */
+  logSize(attemptId: AttemptId): Promise<number>;
+  readLog(attemptId: AttemptId, start: number, end: number): Promise<Buffer>;
+
+  /** Starts a fleet pipeline just created: first jobs pending, older interruptible pipelines canceled. */
+  startPipeline(id: PipelineId, at: EpochMs, settings: SchedulerSettings): Promise<void>;
+  /** Re-derives readiness of every unfinished fleet pipeline (after a crash between transactions). */
+  progressAll(at: EpochMs, settings: SchedulerSettings): Promise<void>;
+  cancelPipeline(id: PipelineId, at: EpochMs, settings: SchedulerSettings): Promise<PipelineWithJobs | 'finished' | null>;
+  retryPipeline(id: PipelineId, at: EpochMs, settings: SchedulerSettings): Promise<PipelineWithJobs | 'nothing-to-retry' | null>;
+  cancelJob(id: JobId, at: EpochMs, settings: SchedulerSettings): Promise<Job | 'finished' | null>;
+  playJob(id: JobId, at: EpochMs, settings: SchedulerSettings): Promise<Job | 'not-manual' | null>;
+  retryJob(id: JobId, at: EpochMs, settings: SchedulerSettings): Promise<Job | 'not-finished' | null>;
+}

@@ -1,0 +1,91 @@
+// What a fleet transaction carries besides its executor: the dialect's lock clauses, the cache of
+// job definitions, and the wake-ups its commit must announce.
+
+import type { AgentId } from '../../fleet.js';
+import type { CompiledJob } from '../../../pipeline/types.js';
+import type { SqlDialect, SqlExecutor } from '../dialect.js';
+
+export interface Effects {
+  /** Tag keys that got pending attempts. */
+  ready: Set<string>;
+  /** Agents with newly requested cancels. */
+  cancel: Set<AgentId>;
+  /** Pipelines whose jobs moved. */
+  pipelines: Set<number>;
+  /** Attempts whose logs grew, to how many bytes. */
+  logs: Map<number, number>;
+}
+
+export function noEffects(): Effects {
+  return { ready: new Set(), cancel: new Set(), pipelines: new Set(), logs: new Map() };
+}
+
+/**
+ * Compiled job definitions by job id. A job's definition never changes after its pipeline is
+ * created, so every instance may cache it without invalidation; the scheduler reads it on every
+ * completion and parsing the stored JSON each time would dominate.
+ */
+export class SpecCache {
+  private readonly specs = new Map<number, CompiledJob>();
+  constructor(private readonly max = 20_000) {}
+
+  get(id: number): CompiledJob | undefined {
+    return this.specs.get(id);
+  }
+
+  set(id: number, spec: CompiledJob): void {
+    if (this.specs.size >= this.max) {
+      // Oldest first: Map iterates in insertion order.
+      const drop = Math.ceil(this.max / 4);
+      let n = 0;
+      for (const k of this.specs.keys()) {
+        this.specs.delete(k);
+        if (++n >= drop) break;
+      }
+    }
+    this.specs.set(id, spec);
+  }
+
+  /** The definitions of `ids`, reading the missing ones in one statement. */
+  async load(tx: SqlExecutor, ids: readonly number[]): Promise<Map<number, CompiledJob>> {
+    const out = new Map<number, CompiledJob>();
+    const missing: number[] = [];
+    for (const id of ids) {
+      const s = this.specs.get(id);
+      if (s) out.set(id, s);
+      else missing.push(id);
+    }
+    for (let i = 0; i < missing.length; i += 500) {
+      const batch = missing.slice(i, i + 500);
+      const rows = await tx.all<{ id: number | string; spec: string }>(
+        `SELECT id, spec FROM jobs WHERE id IN (${batch.map(() => '?').join(', ')})`,
+        batch,
+      );
+      for (const r of rows) {
+        const spec = JSON.parse(r.spec) as CompiledJob;
+        this.set(Number(r.id), spec);
+        out.set(Number(r.id), spec);
+      }
+    }
+    return out;
+  }
+}
+
+export interface FleetTx {
+  tx: SqlExecutor;
+  db: SqlDialect;
+  specs: SpecCache;
+  effects: Effects;
+}
+
+/** `tag_key` of a job: its tags sorted, one per line; '' for an untagged job (any agent takes it). */
+export function tagKeyOf(tags: readonly string[]): string {
+  return [...new Set(tags)].sort().join('\n');
+}
+
+/** Whether an agent with `agentTags` may run a job of `tagKey`. */
+export function tagKeyMatches(tagKey: string, agentTags: ReadonlySet<string>): boolean {
+  if (tagKey === '') return true;
+  for (const t of tagKey.split('\n')) if (!agentTags.has(t)) return false;
+  return true;
+}

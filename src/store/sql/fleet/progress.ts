@@ -1,0 +1,288 @@
+// The server's scheduler applied to the store, inside the transaction of whatever moved: a
+// pipeline's progression (which waiting jobs become pending, manual or skipped, and whether the
+// pipeline is over, by the pure rules of src/scheduler/readiness.ts), the end of an attempt (retry
+// or the job's end), and the people's actions (cancel, play, retry).
+//
+// Lock order, the same in every transaction, so two never wait on each other in a circle: the
+// pipeline row first (FOR UPDATE), then its jobs, then their attempts. A pipeline's progression
+// is therefore serialized across server instances by its row lock.
+
+import { GantryError } from '../../../domain/errors.js';
+import { asJobId, asPipelineId, type JobId, type PipelineId } from '../../../domain/ids.js';
+import { isFinishedPipeline, type FailureReason, type FinishedAttemptStatus, type JobStatus, type PipelineStatus } from '../../../domain/status.js';
+import type { CompiledJob } from '../../../pipeline/types.js';
+import { decideAll, finalStatus, type JobView } from '../../../scheduler/readiness.js';
+import { shouldRetry } from '../../../scheduler/retry.js';
+import type { AgentId, SchedulerSettings } from '../../fleet.js';
+import type { EpochMs } from '../../store.js';
+import { CREATE_ATTEMPT_SQL, inList, moveJobIn, movePipelineIn } from '../moves.js';
+import { tagKeyOf, type FleetTx } from './fleet-tx.js';
+
+export interface LockedPipeline {
+  id: PipelineId;
+  projectId: number;
+  status: PipelineStatus;
+  runsOn: string;
+  ref: string;
+}
+
+export async function lockPipeline(f: FleetTx, id: number): Promise<LockedPipeline | null> {
+  const r = await f.tx.get<{ id: number | string; project_id: number | string; status: string; runs_on: string; ref: string }>(
+    `SELECT id, project_id, status, runs_on, ref FROM pipelines WHERE id = ?${f.db.lockClause('wait')}`,
+    [id],
+  );
+  return r
+    ? { id: asPipelineId(Number(r.id)), projectId: Number(r.project_id), status: r.status as PipelineStatus, runsOn: r.runs_on, ref: r.ref }
+    : null;
+}
+
+interface JobState {
+  id: JobId;
+  name: string;
+  status: JobStatus;
+  exitCode: number | null;
+  spec: CompiledJob;
+}
+
+async function jobsOf(f: FleetTx, pipelineId: number): Promise<JobState[]> {
+  const rows = await f.tx.all<{ id: number | string; name: string; status: string; exit_code: number | null }>(
+    'SELECT id, name, status, exit_code FROM jobs WHERE pipeline_id = ? ORDER BY stage_index, position',
+    [pipelineId],
+  );
+  const specs = await f.specs.load(
+    f.tx,
+    rows.map((r) => Number(r.id)),
+  );
+  return rows.map((r) => ({
+    id: asJobId(Number(r.id)),
+    name: r.name,
+    status: r.status as JobStatus,
+    exitCode: r.exit_code,
+    spec: specs.get(Number(r.id))!,
+  }));
+}
+
+/** Queues a job's next attempt for the agents; null when the job is finished (no attempt). */
+export async function queueAttemptIn(f: FleetTx, jobId: number, spec: CompiledJob, p: LockedPipeline, at: EpochMs): Promise<number | null> {
+  const job = await f.tx.get<{ attempt_count: number | string }>(CREATE_ATTEMPT_SQL, [jobId]);
+  if (!job) return null;
+  const tagKey = tagKeyOf(spec.tags);
+  const row = await f.tx.get<{ id: number | string }>(
+    'INSERT INTO attempts (job_id, number, status, queued_at, tag_key, project_id, pipeline_id, priority, resource_group) ' +
+      "VALUES (?, ?, 'pending', ?, ?, ?, ?, ?, ?) RETURNING id",
+    [jobId, Number(job.attempt_count), at, tagKey, p.projectId, p.id, spec.priority, spec.resourceGroup],
+  );
+  f.effects.ready.add(tagKey);
+  f.effects.pipelines.add(p.id);
+  return Number(row!.id);
+}
+
+/**
+ * Moves the pipeline's waiting jobs as far as their dependencies allow, queues attempts for the
+ * ones that became pending, and moves the pipeline itself (running, manual, or its final status).
+ */
+export async function progressIn(f: FleetTx, pipelineId: number, at: EpochMs, locked?: LockedPipeline): Promise<void> {
+  const p = locked ?? (await lockPipeline(f, pipelineId));
+  if (!p || p.runsOn !== 'fleet' || isFinishedPipeline(p.status)) return;
+  const jobs = await jobsOf(f, p.id);
+  const byName = new Map(jobs.map((j) => [j.name, j]));
+  const views: JobView[] = jobs.map((j) => ({ name: j.name, status: j.status, exitCode: j.exitCode, spec: j.spec }));
+  const viewOf = new Map(views.map((v) => [v.name, v]));
+  for (const d of decideAll(views)) {
+    const job = byName.get(d.name)!;
+    // The pipeline's lock makes this transaction the only one moving its jobs out of `created`.
+    if (!(await moveJobIn(f.tx, job.id, d.to, { at }))) continue;
+    viewOf.get(d.name)!.status = d.to;
+    f.effects.pipelines.add(p.id);
+    if (d.to === 'pending') await queueAttemptIn(f, job.id, job.spec, p, at);
+  }
+  const final = finalStatus(views);
+  let to: PipelineStatus | null = final;
+  if (to === null && (p.status === 'created' || p.status === 'pending' || p.status === 'manual')) to = 'running';
+  if (to !== null && to !== p.status && (await movePipelineIn(f.tx, p.id, to, at))) f.effects.pipelines.add(p.id);
+}
+
+export interface EndedAttempt {
+  id: number;
+  jobId: number;
+  pipelineId: number;
+  number: number;
+  status: FinishedAttemptStatus;
+  exitCode: number | null;
+  failureReason: FailureReason | null;
+}
+
+/**
+ * What follows an attempt's end, in its transaction: another attempt (by the job's `retry`, or
+ * the fleet's automatic retry of a lost agent), or the job's own end; then the pipeline moves on.
+ * The caller has locked the pipeline.
+ */
+export async function afterAttemptIn(f: FleetTx, ended: EndedAttempt, p: LockedPipeline, at: EpochMs, settings: SchedulerSettings): Promise<void> {
+  const spec = (await f.specs.load(f.tx, [ended.jobId])).get(ended.jobId)!;
+  const reason = ended.failureReason;
+  if ((ended.status === 'failed' || ended.status === 'timed_out') && reason !== null && !isFinishedPipeline(p.status)) {
+    let retry = shouldRetry(spec.retry, ended.number, reason, ended.exitCode);
+    if (!retry && reason === 'agent_lost') {
+      const lost = await f.tx.get<{ n: number | string }>(
+        "SELECT COUNT(*) AS n FROM attempts WHERE job_id = ? AND failure_reason = 'agent_lost'",
+        [ended.jobId],
+      );
+      retry = Number(lost?.n ?? 0) <= settings.agentLostRetries;
+    }
+    if (retry && (await queueAttemptIn(f, ended.jobId, spec, p, at)) !== null) {
+      // The job stays running; it keeps the last failure for display until it ends.
+      await f.tx.run('UPDATE jobs SET exit_code = ?, failure_reason = ? WHERE id = ?', [ended.exitCode, reason, ended.jobId]);
+      return;
+    }
+  }
+  if (await moveJobIn(f.tx, asJobId(ended.jobId), ended.status, { at, exitCode: ended.exitCode, failureReason: ended.failureReason })) {
+    f.effects.pipelines.add(p.id);
+  }
+  await progressIn(f, p.id, at, p);
+}
+
+const LIVE_JOB = inList(['created', 'manual', 'pending', 'running'] satisfies JobStatus[]);
+
+/**
+ * Cancels the jobs given (all unfinished jobs of the pipeline when `jobIds` is null): waiting
+ * ones at once, running ones by a cancel request the agent confirms (its completion ends the job,
+ * so the job's last log lines are kept). A `gantry run` attempt has no agent to ask: it ends now.
+ */
+async function cancelJobsIn(f: FleetTx, p: LockedPipeline, jobIds: readonly number[] | null, at: EpochMs): Promise<void> {
+  const rows = jobIds
+    ? await f.tx.all<{ id: number | string; status: string }>(
+        `SELECT id, status FROM jobs WHERE id IN (${jobIds.map(() => '?').join(', ')}) AND ${LIVE_JOB}`,
+        [...jobIds],
+      )
+    : await f.tx.all<{ id: number | string; status: string }>(`SELECT id, status FROM jobs WHERE pipeline_id = ? AND ${LIVE_JOB}`, [p.id]);
+  for (const r of rows) {
+    const jobId = Number(r.id);
+    await f.tx.run(
+      "UPDATE attempts SET status = 'canceled', finished_at = ?, failure_reason = 'canceled', offered_until = NULL WHERE job_id = ? AND status = 'pending'",
+      [at, jobId],
+    );
+    await f.tx.run(
+      "UPDATE attempts SET status = 'canceled', finished_at = ?, failure_reason = 'canceled', lease_expires_at = NULL WHERE job_id = ? AND status = 'running' AND agent_id IS NULL",
+      [at, jobId],
+    );
+    const agents = await f.tx.all<{ agent_id: number | string }>(
+      "UPDATE attempts SET cancel_requested_at = ? WHERE job_id = ? AND status = 'running' AND cancel_requested_at IS NULL RETURNING agent_id",
+      [at, jobId],
+    );
+    for (const a of agents) f.effects.cancel.add(Number(a.agent_id) as AgentId);
+    const stillRunning = await f.tx.get("SELECT id FROM attempts WHERE job_id = ? AND status = 'running'", [jobId]);
+    if (!stillRunning) await moveJobIn(f.tx, asJobId(jobId), 'canceled', { at, failureReason: 'canceled' });
+    f.effects.pipelines.add(p.id);
+  }
+}
+
+export async function cancelPipelineIn(f: FleetTx, p: LockedPipeline, at: EpochMs): Promise<boolean> {
+  if (!(await movePipelineIn(f.tx, p.id, 'canceled', at))) return false;
+  await cancelJobsIn(f, p, null, at);
+  f.effects.pipelines.add(p.id);
+  return true;
+}
+
+export async function cancelJobIn(f: FleetTx, p: LockedPipeline, jobId: number, at: EpochMs): Promise<void> {
+  await cancelJobsIn(f, p, [jobId], at);
+  await progressIn(f, p.id, at, p);
+}
+
+export async function playJobIn(f: FleetTx, p: LockedPipeline, jobId: number, at: EpochMs): Promise<boolean> {
+  if (!(await moveJobIn(f.tx, asJobId(jobId), 'pending', { at }))) return false;
+  const spec = (await f.specs.load(f.tx, [jobId])).get(jobId)!;
+  await queueAttemptIn(f, jobId, spec, p, at);
+  if (p.status === 'manual' && (await movePipelineIn(f.tx, p.id, 'running', at))) p.status = 'running';
+  await progressIn(f, p.id, at, p);
+  return true;
+}
+
+const RETRYABLE = inList(['success', 'failed', 'canceled', 'timed_out'] satisfies JobStatus[]);
+// A person's retry is the one move back out of a finished state; it is its own statement, never a
+// move of the state machine, so no late or duplicated message can ever take this path.
+const REOPEN_JOB_SQL =
+  "UPDATE jobs SET status = 'created', started_at = NULL, finished_at = NULL, exit_code = NULL, failure_reason = NULL " +
+  `WHERE id = ? AND (${RETRYABLE} OR status = 'skipped')`;
+const REOPEN_PIPELINE_SQL = `UPDATE pipelines SET status = 'running', finished_at = NULL WHERE id = ? AND ${inList([
+  'success',
+  'failed',
+  'canceled',
+  'skipped',
+] satisfies PipelineStatus[])}`;
+
+/**
+ * Reopens `jobIds` and every job downstream of them that did not run because of them (skipped or
+ * canceled), then lets the pipeline's progression decide them again from their dependencies.
+ */
+async function reopenIn(f: FleetTx, p: LockedPipeline, jobIds: readonly number[], at: EpochMs): Promise<void> {
+  const jobs = await jobsOf(f, p.id);
+  const dependents = new Map<string, JobState[]>();
+  for (const j of jobs) for (const e of j.spec.needs) dependents.set(e.job, [...(dependents.get(e.job) ?? []), j]);
+  const reopen = new Set<JobState>(jobs.filter((j) => jobIds.includes(j.id)));
+  const stack = [...reopen];
+  while (stack.length) {
+    const j = stack.pop()!;
+    for (const d of dependents.get(j.name) ?? []) {
+      if (!reopen.has(d) && (d.status === 'skipped' || d.status === 'canceled')) {
+        reopen.add(d);
+        stack.push(d);
+      }
+    }
+  }
+  await f.tx.run(REOPEN_PIPELINE_SQL, [p.id]);
+  p.status = (await lockPipeline(f, p.id))!.status;
+  for (const j of reopen) await f.tx.run(REOPEN_JOB_SQL, [j.id]);
+  f.effects.pipelines.add(p.id);
+  await progressIn(f, p.id, at, p);
+}
+
+export async function retryJobIn(f: FleetTx, p: LockedPipeline, jobId: number, at: EpochMs): Promise<boolean> {
+  const row = await f.tx.get<{ id: number }>(`SELECT id FROM jobs WHERE id = ? AND ${RETRYABLE}`, [jobId]);
+  if (!row) return false;
+  await reopenIn(f, p, [jobId], at);
+  return true;
+}
+
+/** Retries the pipeline's failed, canceled and timed-out jobs; false when it has none. */
+export async function retryPipelineIn(f: FleetTx, p: LockedPipeline, at: EpochMs): Promise<boolean> {
+  const rows = await f.tx.all<{ id: number | string }>(
+    `SELECT id FROM jobs WHERE pipeline_id = ? AND ${inList(['failed', 'canceled', 'timed_out'])}`,
+    [p.id],
+  );
+  if (rows.length === 0) return false;
+  if (!isFinishedPipeline(p.status)) throw new GantryError('GANTRY_E_ILLEGAL_TRANSITION', `pipeline ${p.id} is ${p.status}: retry it when it has finished`);
+  await reopenIn(
+    f,
+    p,
+    rows.map((r) => Number(r.id)),
+    at,
+  );
+  return true;
+}
+
+/** Older unfinished pipelines of the ref that a new one makes redundant (GitLab's auto-cancel). */
+export async function autoCancelIn(f: FleetTx, p: LockedPipeline, at: EpochMs): Promise<number[]> {
+  const project = await f.tx.get<{ auto_cancel: number | string }>('SELECT auto_cancel FROM projects WHERE id = ?', [p.projectId]);
+  if (!project || Number(project.auto_cancel) === 0) return [];
+  const older = await f.tx.all<{ id: number | string }>(
+    `SELECT id FROM pipelines WHERE project_id = ? AND ref = ? AND id < ? AND runs_on = 'fleet' AND ${inList([
+      'created',
+      'pending',
+      'running',
+      'manual',
+    ])} ORDER BY id`,
+    [p.projectId, p.ref, p.id],
+  );
+  const canceled: number[] = [];
+  for (const o of older) {
+    const op = await lockPipeline(f, Number(o.id));
+    if (!op || isFinishedPipeline(op.status)) continue;
+    // Only when every job that has started is interruptible: a deploy half done is not cut short.
+    const jobs = await jobsOf(f, op.id);
+    const started = jobs.filter((j) => j.status !== 'created' && j.status !== 'manual' && j.status !== 'pending' && j.status !== 'skipped');
+    if (started.some((j) => !j.spec.interruptible)) continue;
+    if (await cancelPipelineIn(f, op, at)) canceled.push(op.id);
+  }
+  return canceled;
+}
+

@@ -1,0 +1,595 @@
+// The FleetStore over any SqlDialect. Each method is one transaction; the wake-ups its commit
+// must announce are collected on the way (Effects) and emitted after the commit, in-process, and
+// on PostgreSQL also sent with `pg_notify` inside the transaction so every other instance hears
+// them (and this one, through its own LISTEN: a wake-up is idempotent, a duplicate costs nothing).
+
+import { EventEmitter } from 'node:events';
+import { asAttemptId, asJobId, type AttemptId, type JobId, type PipelineId } from '../../../domain/ids.js';
+import { isFinishedPipeline, type FailureReason, type FinishedAttemptStatus } from '../../../domain/status.js';
+import {
+  asAgentId,
+  type Agent,
+  type AgentFacts,
+  type AgentId,
+  type AgentView,
+  type AppendResult,
+  type CompleteResult,
+  type Completion,
+  type Fence,
+  type FleetEventMap,
+  type FleetStore,
+  type RenewResult,
+  type SchedulerSettings,
+  type SessionCheck,
+  type StartResult,
+  type TakenOffer,
+} from '../../fleet.js';
+import type { EpochMs, Job, PipelineWithJobs } from '../../store.js';
+import type { SqlDialect, SqlExecutor } from '../dialect.js';
+import { moveJobIn } from '../moves.js';
+import {
+  ATTEMPT_COLUMNS,
+  JOB_COLUMNS,
+  PIPELINE_COLUMNS,
+  PROJECT_COLUMNS,
+  toAttempt,
+  toJob,
+  toPipeline,
+  toProject,
+  type AttemptRow,
+  type JobRow,
+  type PipelineRow,
+  type ProjectRow,
+} from '../rows.js';
+import { noEffects, SpecCache, type Effects, type FleetTx } from './fleet-tx.js';
+import {
+  afterAttemptIn,
+  autoCancelIn,
+  cancelJobIn,
+  cancelPipelineIn,
+  lockPipeline,
+  playJobIn,
+  progressIn,
+  retryJobIn,
+  retryPipelineIn,
+} from './progress.js';
+import { pendingTagKeys, takeIn } from './take.js';
+
+const CHANNELS = { ready: 'gantry_ready', cancel: 'gantry_cancel', log: 'gantry_log', pipeline: 'gantry_pipeline' } as const;
+
+interface AgentRow {
+  id: number | string;
+  name: string;
+  tags: string;
+  concurrency: number | string;
+  version: string;
+  platform: string;
+  session_id: string | null;
+  created_at: number | string;
+  last_seen_at: number | string | null;
+  deregistered_at: number | string | null;
+}
+const AGENT_COLUMNS = 'id, name, tags, concurrency, version, platform, session_id, created_at, last_seen_at, deregistered_at';
+const numOrNull = (v: number | string | null) => (v === null ? null : Number(v));
+
+function toAgent(r: AgentRow): Agent {
+  return {
+    id: asAgentId(Number(r.id)),
+    name: r.name,
+    tags: JSON.parse(r.tags) as string[],
+    concurrency: Number(r.concurrency),
+    version: r.version,
+    platform: JSON.parse(r.platform) as Record<string, string>,
+    sessionId: r.session_id,
+    createdAt: Number(r.created_at),
+    lastSeenAt: numOrNull(r.last_seen_at),
+    deregisteredAt: numOrNull(r.deregistered_at),
+  };
+}
+
+interface HeldAttempt {
+  id: number | string;
+  job_id: number | string;
+  pipeline_id: number | string;
+  number: number | string;
+  status: string;
+  failure_reason: string | null;
+  exit_code: number | null;
+  token_hash: string | null;
+  agent_id: number | string | null;
+  log_received: number | string;
+  cancel_requested_at: number | string | null;
+}
+const HELD_COLUMNS = 'id, job_id, pipeline_id, number, status, failure_reason, exit_code, token_hash, agent_id, log_received, cancel_requested_at';
+
+/** Why a write that matched nothing matched nothing (PROTOCOL.md §8). */
+function fenceOf(row: HeldAttempt | undefined, tokenHash: string, needsRunning: boolean): Fence {
+  if (!row) return { kind: 'not-found' };
+  if (row.token_hash !== tokenHash) return { kind: 'fenced' };
+  if (needsRunning && row.status === 'pending') return { kind: 'not-started' };
+  return { kind: 'fenced', attempt: { status: row.status, failureReason: row.failure_reason as FailureReason | null } };
+}
+
+export class SqlFleetStore implements FleetStore {
+  readonly events = new EventEmitter<FleetEventMap>();
+  private readonly specs = new SpecCache();
+  private tagKeys: { keys: Set<string>; at: number } = { keys: new Set(), at: 0 };
+  private listening: { close(): Promise<void> } | null = null;
+
+  constructor(private readonly db: SqlDialect) {
+    this.events.setMaxListeners(0);
+  }
+
+  private async run<T>(fn: (f: FleetTx) => Promise<T>, durable = false): Promise<T> {
+    let effects: Effects = noEffects();
+    const result = await this.db.transaction(
+      async (tx) => {
+        // A retried transaction starts over with no effects.
+        effects = noEffects();
+        const f: FleetTx = { tx, db: this.db, specs: this.specs, effects };
+        const r = await fn(f);
+        await this.announce(tx, effects);
+        return r;
+      },
+      { durable },
+    );
+    this.emit(effects);
+    return result;
+  }
+
+  private async announce(tx: SqlExecutor, e: Effects): Promise<void> {
+    if (this.db.name === 'sqlite') return;
+    for (const k of e.ready) await this.db.notify(tx, CHANNELS.ready, k);
+    for (const a of e.cancel) await this.db.notify(tx, CHANNELS.cancel, String(a));
+    for (const p of e.pipelines) await this.db.notify(tx, CHANNELS.pipeline, String(p));
+    for (const [a, n] of e.logs) await this.db.notify(tx, CHANNELS.log, `${a}:${n}`);
+  }
+
+  private emit(e: Effects): void {
+    for (const k of e.ready) this.tagKeys.keys.add(k);
+    if (e.ready.size) this.events.emit('ready', [...e.ready]);
+    for (const a of e.cancel) this.events.emit('cancel', a);
+    for (const p of e.pipelines) this.events.emit('pipeline', p as PipelineId);
+    for (const [a, n] of e.logs) this.events.emit('log', asAttemptId(a), n);
+  }
+
+  async listen(): Promise<void> {
+    if (this.listening) return;
+    this.listening = await this.db.listen(Object.values(CHANNELS), {
+      notify: (channel, payload) => {
+        if (channel === CHANNELS.ready) {
+          this.tagKeys.keys.add(payload);
+          this.events.emit('ready', [payload]);
+        } else if (channel === CHANNELS.cancel) this.events.emit('cancel', asAgentId(Number(payload)));
+        else if (channel === CHANNELS.pipeline) this.events.emit('pipeline', Number(payload) as PipelineId);
+        else if (channel === CHANNELS.log) {
+          const [a, n] = payload.split(':');
+          this.events.emit('log', asAttemptId(Number(a)), Number(n));
+        }
+      },
+      // Wake-ups may have been lost while the connection was down: wake every waiter once.
+      reconnected: () => this.events.emit('ready', [...this.tagKeys.keys]),
+    });
+  }
+
+  async close(): Promise<void> {
+    await this.listening?.close();
+    this.listening = null;
+  }
+
+  // ---- agents and sessions
+
+  async registerAgent(facts: AgentFacts, tokenHash: string, at: EpochMs): Promise<Agent> {
+    const row = await this.db.get<AgentRow>(
+      'INSERT INTO agents (name, tags, concurrency, version, platform, token_hash, created_at) VALUES (?, ?, ?, ?, ?, ?, ?) ' +
+        `RETURNING ${AGENT_COLUMNS}`,
+      [facts.name, JSON.stringify(facts.tags), facts.concurrency, facts.version, JSON.stringify(facts.platform), tokenHash, at],
+    );
+    return toAgent(row!);
+  }
+
+  async findAgentByTokenHash(hash: string): Promise<Agent | null> {
+    const row = await this.db.get<AgentRow>(`SELECT ${AGENT_COLUMNS} FROM agents WHERE token_hash = ?`, [hash]);
+    return row ? toAgent(row) : null;
+  }
+
+  /** Ends every attempt the agent holds as `agent_lost` and returns its offers to the queue. */
+  private async loseAttemptsIn(f: FleetTx, agentId: AgentId, at: EpochMs, settings: SchedulerSettings): Promise<void> {
+    const offers = await f.tx.all<{ tag_key: string }>(
+      "UPDATE attempts SET offered_until = NULL, token_hash = NULL, agent_id = NULL WHERE agent_id = ? AND status = 'pending' RETURNING tag_key",
+      [agentId],
+    );
+    for (const o of offers) f.effects.ready.add(o.tag_key);
+    const running = await f.tx.all<{ id: number | string; pipeline_id: number | string }>(
+      "SELECT id, pipeline_id FROM attempts WHERE agent_id = ? AND status = 'running' ORDER BY pipeline_id",
+      [agentId],
+    );
+    for (const r of running) await this.loseIn(f, Number(r.id), Number(r.pipeline_id), at, settings, 'agent_lost');
+  }
+
+  /** Ends one running attempt with `reason` decided by the server; the pipeline locked first. */
+  private async loseIn(
+    f: FleetTx,
+    attemptId: number,
+    pipelineId: number,
+    at: EpochMs,
+    settings: SchedulerSettings,
+    reason: FailureReason,
+    extraWhere = '',
+    extraParams: (number | string)[] = [],
+  ): Promise<boolean> {
+    const p = await lockPipeline(f, pipelineId);
+    if (!p) return false;
+    const status: FinishedAttemptStatus = reason === 'canceled' ? 'canceled' : reason === 'timeout' ? 'timed_out' : 'failed';
+    const row = await f.tx.get<{ job_id: number | string; number: number | string }>(
+      'UPDATE attempts SET status = ?, failure_reason = ?, finished_at = ?, lease_expires_at = NULL, ' +
+        "log_bytes = log_received WHERE id = ? AND status = 'running'" +
+        extraWhere +
+        ' RETURNING job_id, number',
+      [status, reason, at, attemptId, ...extraParams],
+    );
+    if (!row) return false;
+    await afterAttemptIn(
+      f,
+      { id: attemptId, jobId: Number(row.job_id), pipelineId, number: Number(row.number), status, exitCode: null, failureReason: reason },
+      p,
+      at,
+      settings,
+    );
+    return true;
+  }
+
+  async openSession(agentId: AgentId, sessionId: string, facts: AgentFacts, at: EpochMs, settings: SchedulerSettings): Promise<void> {
+    await this.run(async (f) => {
+      await f.tx.run(
+        'UPDATE agents SET session_id = ?, session_started_at = ?, last_seen_at = ?, name = ?, tags = ?, concurrency = ?, version = ?, platform = ? ' +
+          'WHERE id = ?',
+        [sessionId, at, at, facts.name, JSON.stringify(facts.tags), facts.concurrency, facts.version, JSON.stringify(facts.platform), agentId],
+      );
+      // A process that opens a session holds no attempts: whatever its predecessor held is lost.
+      await this.loseAttemptsIn(f, agentId, at, settings);
+    });
+  }
+
+  async checkSession(agentId: AgentId, sessionId: string, at: EpochMs): Promise<SessionCheck> {
+    const r = await this.db.run('UPDATE agents SET last_seen_at = ? WHERE id = ? AND session_id = ? AND deregistered_at IS NULL', [
+      at,
+      agentId,
+      sessionId,
+    ]);
+    if (r.changes === 1) return 'ok';
+    const row = await this.db.get<{ deregistered_at: number | null }>('SELECT deregistered_at FROM agents WHERE id = ?', [agentId]);
+    return !row || row.deregistered_at !== null ? 'deregistered' : 'session-replaced';
+  }
+
+  async deregisterAgent(agentId: AgentId, at: EpochMs, settings: SchedulerSettings): Promise<void> {
+    await this.run(async (f) => {
+      await f.tx.run('UPDATE agents SET deregistered_at = ?, session_id = NULL WHERE id = ? AND deregistered_at IS NULL', [at, agentId]);
+      await this.loseAttemptsIn(f, agentId, at, settings);
+    });
+  }
+
+  async listAgents(at: EpochMs, leaseMs: number): Promise<AgentView[]> {
+    const rows = await this.db.all<AgentRow>(`SELECT ${AGENT_COLUMNS} FROM agents WHERE deregistered_at IS NULL ORDER BY id`);
+    const running = await this.db.all<{ agent_id: number | string; job_id: number | string }>(
+      "SELECT agent_id, job_id FROM attempts WHERE status = 'running' AND agent_id IS NOT NULL ORDER BY id",
+    );
+    const jobsOf = new Map<number, JobId[]>();
+    for (const r of running) jobsOf.set(Number(r.agent_id), [...(jobsOf.get(Number(r.agent_id)) ?? []), asJobId(Number(r.job_id))]);
+    return rows.map((r) => {
+      const a = toAgent(r);
+      const currentJobs = jobsOf.get(a.id) ?? [];
+      const online = a.sessionId !== null && a.lastSeenAt !== null && a.lastSeenAt >= at - leaseMs;
+      return { ...a, currentJobs, status: !online ? 'offline' : currentJobs.length > 0 ? 'busy' : 'idle' };
+    });
+  }
+
+  // ---- work
+
+  private async knownTagKeys(f: FleetTx, at: EpochMs): Promise<string[]> {
+    // New keys arrive with 'ready' events; a full refresh now and then drops keys of finished work.
+    if (at - this.tagKeys.at > 10_000) this.tagKeys = { keys: new Set(await pendingTagKeys(f)), at };
+    return [...this.tagKeys.keys];
+  }
+
+  async takeAttempts(agent: Agent, slots: number, at: EpochMs, settings: SchedulerSettings, tokenHashes: readonly string[]): Promise<TakenOffer[]> {
+    return this.run(async (f) => {
+      const offered = await takeIn(f, agent, slots, at, settings, tokenHashes, await this.knownTagKeys(f, at));
+      const out: TakenOffer[] = [];
+      for (const o of offered) {
+        const attempt = await f.tx.get<AttemptRow>(`SELECT ${ATTEMPT_COLUMNS} FROM attempts WHERE id = ?`, [o.attemptId]);
+        const job = await f.tx.get<JobRow>(`SELECT ${JOB_COLUMNS} FROM jobs WHERE id = ?`, [o.jobId]);
+        const pipeline = await f.tx.get<PipelineRow>(`SELECT ${PIPELINE_COLUMNS} FROM pipelines WHERE id = ?`, [o.pipelineId]);
+        const project = await f.tx.get<ProjectRow>(`SELECT ${PROJECT_COLUMNS} FROM projects WHERE id = ?`, [o.projectId]);
+        out.push({
+          attempt: toAttempt(attempt!),
+          job: toJob(job!),
+          pipeline: toPipeline(pipeline!),
+          project: toProject(project!),
+          offeredUntil: at + settings.offerTtlMs,
+        });
+      }
+      return out;
+    });
+  }
+
+  async startAttempt(
+    agentId: AgentId,
+    attemptId: AttemptId,
+    tokenHash: string,
+    agentName: string,
+    at: EpochMs,
+    settings: SchedulerSettings,
+  ): Promise<StartResult> {
+    return this.run(async (f) => {
+      const head = await f.tx.get<{ job_id: number | string; pipeline_id: number | string }>(
+        'SELECT job_id, pipeline_id FROM attempts WHERE id = ?',
+        [attemptId],
+      );
+      if (!head) return { kind: 'not-found' as const };
+      // Lock order: pipeline, job, attempt.
+      const p = await lockPipeline(f, Number(head.pipeline_id));
+      const job = await f.tx.get<{ status: string; spec: string }>(`SELECT status, spec FROM jobs WHERE id = ?${f.db.lockClause('wait')}`, [head.job_id]);
+      const spec = (await f.specs.load(f.tx, [Number(head.job_id)])).get(Number(head.job_id))!;
+      const timeoutMs = (spec.timeoutSeconds ?? 3600) * 1000;
+      const deadline = at + timeoutMs + 300_000 + settings.killGraceMs + settings.leaseMs;
+      const lease = at + settings.leaseMs;
+      const row = await f.tx.get<AttemptRow>(
+        "UPDATE attempts SET status = 'running', agent = ?, started_at = ?, lease_expires_at = ?, deadline_at = ?, offered_until = NULL " +
+          "WHERE id = ? AND token_hash = ? AND agent_id = ? AND status = 'pending' " +
+          `RETURNING ${ATTEMPT_COLUMNS}`,
+        [agentName, at, lease, deadline, attemptId, tokenHash, agentId],
+      );
+      if (!row) {
+        const now = await f.tx.get<AttemptRow & { token_hash: string | null }>(
+          `SELECT ${ATTEMPT_COLUMNS}, token_hash FROM attempts WHERE id = ?`,
+          [attemptId],
+        );
+        // A resent start of an offer that did start (its answer was lost): the same answer again.
+        if (now && now.token_hash === tokenHash && now.status === 'running' && now.lease_expires_at !== null) {
+          return { kind: 'ok' as const, leaseExpiresAt: Number(now.lease_expires_at), attempt: toAttempt(now) };
+        }
+        // Re-offered to someone else, canceled, or the token was never this attempt's.
+        return { kind: 'offer-expired' as const };
+      }
+      if (job && job.status === 'pending') await moveJobIn(f.tx, asJobId(Number(head.job_id)), 'running', { at });
+      if (p && p.status !== 'running' && !isFinishedPipeline(p.status)) await progressIn(f, p.id, at, p);
+      f.effects.pipelines.add(Number(head.pipeline_id));
+      return { kind: 'ok' as const, leaseExpiresAt: lease, attempt: toAttempt(row) };
+    });
+  }
+
+  async renewLeases(agentId: AgentId, held: readonly { id: AttemptId; tokenHash: string }[], at: EpochMs, leaseMs: number): Promise<RenewResult> {
+    const leaseExpiresAt = at + leaseMs;
+    if (held.length === 0) return { leaseExpiresAt, cancel: [], lost: [] };
+    const cond = held.map(() => '(id = ? AND token_hash = ?)').join(' OR ');
+    const params: (number | string)[] = [leaseExpiresAt, agentId];
+    for (const h of held) params.push(h.id, h.tokenHash);
+    const rows = await this.db.all<{ id: number | string; cancel_requested_at: number | string | null }>(
+      `UPDATE attempts SET lease_expires_at = ? WHERE status = 'running' AND agent_id = ? AND (${cond}) RETURNING id, cancel_requested_at`,
+      params,
+    );
+    const renewed = new Set(rows.map((r) => Number(r.id)));
+    return {
+      leaseExpiresAt,
+      cancel: rows.filter((r) => r.cancel_requested_at !== null).map((r) => asAttemptId(Number(r.id))),
+      lost: held.filter((h) => !renewed.has(h.id)).map((h) => h.id),
+    };
+  }
+
+  async appendLog(
+    attemptId: AttemptId,
+    tokenHash: string,
+    start: number,
+    data: Buffer | null,
+    end: number,
+    producedAt: EpochMs,
+    at: EpochMs,
+  ): Promise<AppendResult> {
+    return this.run(async (f) => {
+      const row = await f.tx.get<HeldAttempt>(`SELECT ${HELD_COLUMNS} FROM attempts WHERE id = ?${f.db.lockClause('wait')}`, [attemptId]);
+      if (!row || row.token_hash !== tokenHash || row.status !== 'running') return fenceOf(row, tokenHash, true);
+      const received = Number(row.log_received);
+      const cancel = row.cancel_requested_at !== null;
+      if (start > received) return { kind: 'gap' as const, received };
+      if (end <= received) return { kind: 'ok' as const, received, cancel };
+      // Keep only the bytes the server does not have: [received, end).
+      const bytes = data === null ? null : data.subarray(received - start);
+      const r = await f.tx.run(
+        "UPDATE attempts SET log_received = ? WHERE id = ? AND token_hash = ? AND status = 'running' AND log_received = ?",
+        [end, attemptId, tokenHash, received],
+      );
+      if (r.changes !== 1) return { kind: 'gap' as const, received };
+      await f.tx.run('INSERT INTO log_chunks (attempt_id, start_offset, end_offset, produced_at, data) VALUES (?, ?, ?, ?, ?)', [
+        attemptId,
+        received,
+        end,
+        Math.min(producedAt, at),
+        bytes,
+      ]);
+      f.effects.logs.set(attemptId, end);
+      return { kind: 'ok' as const, received: end, cancel };
+    }, true);
+  }
+
+  async completeAttempt(attemptId: AttemptId, tokenHash: string, c: Completion, at: EpochMs, settings: SchedulerSettings): Promise<CompleteResult> {
+    return this.run(async (f) => {
+      const head = await f.tx.get<{ pipeline_id: number | string }>('SELECT pipeline_id FROM attempts WHERE id = ?', [attemptId]);
+      if (!head) return { kind: 'not-found' as const };
+      const p = await lockPipeline(f, Number(head.pipeline_id));
+      const row = await f.tx.get<HeldAttempt>(`SELECT ${HELD_COLUMNS} FROM attempts WHERE id = ?${f.db.lockClause('wait')}`, [attemptId]);
+      if (!row || !p) return { kind: 'not-found' as const };
+      if (row.token_hash !== tokenHash) return fenceOf(row, tokenHash, true);
+      const received = Number(row.log_received);
+      if (row.status !== 'running') {
+        const same =
+          row.status === c.status &&
+          row.failure_reason === c.failureReason &&
+          (row.exit_code ?? null) === c.exitCode &&
+          received === c.logEnd;
+        if (same) return { kind: 'ok' as const, duplicate: true, status: c.status, failureReason: c.failureReason };
+        return fenceOf(row, tokenHash, true);
+      }
+      if (received < c.logEnd) return { kind: 'log-incomplete' as const, received };
+      if (received > c.logEnd) return { kind: 'log-overrun' as const, received };
+      const r = await f.tx.run(
+        'UPDATE attempts SET status = ?, exit_code = ?, failure_reason = ?, finished_at = ?, lease_expires_at = NULL, log_bytes = ? ' +
+          "WHERE id = ? AND token_hash = ? AND status = 'running' AND log_received = ?",
+        [c.status, c.exitCode, c.failureReason, at, c.logEnd, attemptId, tokenHash, c.logEnd],
+      );
+      if (r.changes !== 1) return { kind: 'fenced' as const };
+      await afterAttemptIn(
+        f,
+        {
+          id: attemptId,
+          jobId: Number(row.job_id),
+          pipelineId: p.id,
+          number: Number(row.number),
+          status: c.status,
+          exitCode: c.exitCode,
+          failureReason: c.failureReason,
+        },
+        p,
+        at,
+        settings,
+      );
+      return { kind: 'ok' as const, duplicate: false, status: c.status, failureReason: c.failureReason };
+    });
+  }
+
+  async sweep(at: EpochMs, settings: SchedulerSettings): Promise<number> {
+    let ended = 0;
+    const due = await this.db.all<{ id: number | string; pipeline_id: number | string; why: string }>(
+      "SELECT id, pipeline_id, 'lease' AS why FROM attempts WHERE status = 'running' AND agent_id IS NOT NULL AND lease_expires_at < ? " +
+        "UNION ALL SELECT id, pipeline_id, 'cancel' AS why FROM attempts WHERE status = 'running' AND agent_id IS NOT NULL AND cancel_requested_at < ? " +
+        "UNION ALL SELECT id, pipeline_id, 'deadline' AS why FROM attempts WHERE status = 'running' AND agent_id IS NOT NULL AND deadline_at < ? " +
+        'LIMIT 100',
+      [at, at - (settings.killGraceMs + settings.leaseMs), at],
+    );
+    for (const d of due) {
+      // Each its own transaction, re-checking its condition under the row lock: a renewal or a
+      // completion that commits first wins, and this one then changes nothing.
+      const done = await this.run(async (f) => {
+        if (d.why === 'lease') return this.loseIn(f, Number(d.id), Number(d.pipeline_id), at, settings, 'agent_lost', ' AND lease_expires_at < ?', [at]);
+        if (d.why === 'cancel') {
+          return this.loseIn(f, Number(d.id), Number(d.pipeline_id), at, settings, 'canceled', ' AND cancel_requested_at < ?', [
+            at - (settings.killGraceMs + settings.leaseMs),
+          ]);
+        }
+        return this.loseIn(f, Number(d.id), Number(d.pipeline_id), at, settings, 'timeout', ' AND deadline_at < ?', [at]);
+      });
+      if (done) ended++;
+    }
+    return ended;
+  }
+
+  // ---- logs
+
+  async logSize(attemptId: AttemptId): Promise<number> {
+    const row = await this.db.get<{ n: number | string }>('SELECT log_received AS n FROM attempts WHERE id = ?', [attemptId]);
+    return row ? Number(row.n) : 0;
+  }
+
+  async readLog(attemptId: AttemptId, start: number, end: number): Promise<Buffer> {
+    if (end <= start) return Buffer.alloc(0);
+    const rows = await this.db.all<{ start_offset: number | string; end_offset: number | string; data: Buffer | null }>(
+      'SELECT start_offset, end_offset, data FROM log_chunks WHERE attempt_id = ? AND end_offset > ? AND start_offset < ? ORDER BY start_offset',
+      [attemptId, start, end],
+    );
+    const parts: Buffer[] = [];
+    for (const r of rows) {
+      const s = Number(r.start_offset);
+      const e = Number(r.end_offset);
+      // A dropped range (no data) reads as nothing; the size limit's note says what was cut.
+      if (r.data === null) continue;
+      const data = Buffer.isBuffer(r.data) ? r.data : Buffer.from(r.data as Uint8Array);
+      parts.push(data.subarray(Math.max(0, start - s), Math.min(e, end) - s));
+    }
+    return Buffer.concat(parts);
+  }
+
+  // ---- pipelines and the people's actions
+
+  async startPipeline(id: PipelineId, at: EpochMs, _settings: SchedulerSettings): Promise<void> {
+    await this.run(async (f) => {
+      const p = await lockPipeline(f, id);
+      if (!p) return;
+      await progressIn(f, id, at, p);
+      await autoCancelIn(f, p, at);
+    });
+  }
+
+  async progressAll(at: EpochMs, _settings: SchedulerSettings): Promise<void> {
+    const rows = await this.db.all<{ id: number | string }>(
+      "SELECT id FROM pipelines WHERE runs_on = 'fleet' AND status IN ('created', 'pending', 'running', 'manual') ORDER BY id",
+    );
+    for (const r of rows) await this.run((f) => progressIn(f, Number(r.id), at));
+  }
+
+  private async pipelineOf(f: FleetTx, id: number): Promise<PipelineWithJobs> {
+    const p = await f.tx.get<PipelineRow>(`SELECT ${PIPELINE_COLUMNS} FROM pipelines WHERE id = ?`, [id]);
+    const jobs = await f.tx.all<JobRow>(`SELECT ${JOB_COLUMNS} FROM jobs WHERE pipeline_id = ? ORDER BY stage_index, position`, [id]);
+    const attempts = await f.tx.all<AttemptRow>(
+      `SELECT ${ATTEMPT_COLUMNS} FROM attempts WHERE pipeline_id = ? ORDER BY job_id, number`,
+      [id],
+    );
+    return { pipeline: toPipeline(p!), jobs: jobs.map(toJob), attempts: attempts.map(toAttempt) };
+  }
+
+  async cancelPipeline(id: PipelineId, at: EpochMs, _settings: SchedulerSettings): Promise<PipelineWithJobs | 'finished' | null> {
+    return this.run(async (f) => {
+      const p = await lockPipeline(f, id);
+      if (!p) return null;
+      if (!(await cancelPipelineIn(f, p, at))) return 'finished' as const;
+      return this.pipelineOf(f, id);
+    });
+  }
+
+  async retryPipeline(id: PipelineId, at: EpochMs, _settings: SchedulerSettings): Promise<PipelineWithJobs | 'nothing-to-retry' | null> {
+    return this.run(async (f) => {
+      const p = await lockPipeline(f, id);
+      if (!p) return null;
+      if (!(await retryPipelineIn(f, p, at))) return 'nothing-to-retry' as const;
+      return this.pipelineOf(f, id);
+    });
+  }
+
+  private async jobAction<R>(id: JobId, fn: (f: FleetTx, p: NonNullable<Awaited<ReturnType<typeof lockPipeline>>>) => Promise<R>): Promise<R | null> {
+    return this.run(async (f) => {
+      const head = await f.tx.get<{ pipeline_id: number | string }>('SELECT pipeline_id FROM jobs WHERE id = ?', [id]);
+      if (!head) return null;
+      const p = await lockPipeline(f, Number(head.pipeline_id));
+      if (!p) return null;
+      return fn(f, p);
+    });
+  }
+
+  private async jobRow(f: FleetTx, id: JobId): Promise<Job> {
+    return toJob((await f.tx.get<JobRow>(`SELECT ${JOB_COLUMNS} FROM jobs WHERE id = ?`, [id]))!);
+  }
+
+  async cancelJob(id: JobId, at: EpochMs, _settings: SchedulerSettings): Promise<Job | 'finished' | null> {
+    return this.jobAction(id, async (f, p) => {
+      const before = await this.jobRow(f, id);
+      if (['success', 'failed', 'canceled', 'skipped', 'timed_out'].includes(before.status)) return 'finished' as const;
+      await cancelJobIn(f, p, id, at);
+      return this.jobRow(f, id);
+    });
+  }
+
+  async playJob(id: JobId, at: EpochMs, _settings: SchedulerSettings): Promise<Job | 'not-manual' | null> {
+    return this.jobAction(id, async (f, p) => {
+      if (isFinishedPipeline(p.status)) return 'not-manual' as const;
+      if (!(await playJobIn(f, p, id, at))) return 'not-manual' as const;
+      return this.jobRow(f, id);
+    });
+  }
+
+  async retryJob(id: JobId, at: EpochMs, _settings: SchedulerSettings): Promise<Job | 'not-finished' | null> {
+    return this.jobAction(id, async (f, p) => {
+      if (!(await retryJobIn(f, p, id, at))) return 'not-finished' as const;
+      return this.jobRow(f, id);
+    });
+  }
+}
+

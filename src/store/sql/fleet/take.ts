@@ -1,0 +1,180 @@
+// Taking work: which pending attempts an agent is offered, in one transaction (PROTOCOL.md §6).
+//
+// The order, which is the scheduler's policy:
+// 1. only attempts whose tags the agent has;
+// 2. fair share: projects with fewer jobs running (or offered) go first, so one project's
+//    thousand queued jobs cannot starve another's one; ties go to the project waiting longest;
+// 3. within a project, higher `priority` first, then queue order;
+// 4. limits: the fleet's, the project's, per pipeline, and `resource_group` (one job at a time per
+//    group and project, oldest first: a later job of a busy or blocked group never overtakes).
+//
+// Each offer is one conditional UPDATE of a row selected `FOR UPDATE SKIP LOCKED`, so two
+// instances never offer one attempt and never wait on each other's candidates. Limits count rows,
+// so on PostgreSQL a take that must check one locks the project's row first (`FOR UPDATE`):
+// takes of one project with limits are serialized across instances, others never are. The
+// fleet-wide limit is checked without such a lock: two instances may each start one job past it.
+
+import { asAttemptId } from '../../../domain/ids.js';
+import type { Agent, SchedulerSettings } from '../../fleet.js';
+import type { EpochMs } from '../../store.js';
+import { tagKeyMatches, type FleetTx } from './fleet-tx.js';
+
+export interface Offered {
+  attemptId: number;
+  jobId: number;
+  pipelineId: number;
+  projectId: number;
+}
+
+interface Active {
+  total: number;
+  byProject: Map<number, number>;
+  byPipeline: Map<number, number>;
+  /** `project\nresource group` of running or offered attempts. */
+  groups: Set<string>;
+}
+
+async function activeOf(f: FleetTx, at: EpochMs): Promise<Active> {
+  const rows = await f.tx.all<{ project_id: number | string; pipeline_id: number | string; resource_group: string | null }>(
+    "SELECT project_id, pipeline_id, resource_group FROM attempts WHERE status = 'running' AND tag_key IS NOT NULL " +
+      "UNION ALL SELECT project_id, pipeline_id, resource_group FROM attempts WHERE status = 'pending' AND offered_until >= ?",
+    [at],
+  );
+  const a: Active = { total: 0, byProject: new Map(), byPipeline: new Map(), groups: new Set() };
+  for (const r of rows) add(a, Number(r.project_id), Number(r.pipeline_id), r.resource_group);
+  return a;
+}
+
+function add(a: Active, project: number, pipeline: number, group: string | null): void {
+  a.total++;
+  a.byProject.set(project, (a.byProject.get(project) ?? 0) + 1);
+  a.byPipeline.set(pipeline, (a.byPipeline.get(pipeline) ?? 0) + 1);
+  if (group !== null) a.groups.add(`${project}\n${group}`);
+}
+
+interface Candidate {
+  id: number | string;
+  job_id: number | string;
+  pipeline_id: number | string;
+  resource_group: string | null;
+}
+
+/** Tag keys that have pending attempts; refreshed by the caller's cache. */
+export async function pendingTagKeys(f: FleetTx): Promise<string[]> {
+  const rows = await f.tx.all<{ tag_key: string }>(
+    "SELECT DISTINCT tag_key FROM attempts WHERE status = 'pending' AND tag_key IS NOT NULL",
+  );
+  return rows.map((r) => r.tag_key);
+}
+
+export async function takeIn(
+  f: FleetTx,
+  agent: Agent,
+  slots: number,
+  at: EpochMs,
+  settings: SchedulerSettings,
+  tokenHashes: readonly string[],
+  knownTagKeys: readonly string[],
+): Promise<Offered[]> {
+  const agentTags = new Set(agent.tags);
+  const keys = knownTagKeys.filter((k) => tagKeyMatches(k, agentTags));
+  if (keys.length === 0 || slots <= 0) return [];
+  const keyList = keys.map(() => '?').join(', ');
+  const projects = await f.tx.all<{ project_id: number | string; first: number | string }>(
+    `SELECT project_id, MIN(id) AS first FROM attempts WHERE status = 'pending' AND tag_key IN (${keyList}) ` +
+      'AND (offered_until IS NULL OR offered_until < ?) GROUP BY project_id',
+    [...keys, at],
+  );
+  if (projects.length === 0) return [];
+  const active = await activeOf(f, at);
+  if (settings.maxRunning !== null && active.total >= settings.maxRunning) return [];
+  const limits = new Map<number, { max: number | null; perPipeline: number | null }>();
+  const order = projects.map((p) => ({ id: Number(p.project_id), first: Number(p.first) }));
+  const rank = (p: { id: number; first: number }) => active.byProject.get(p.id) ?? 0;
+  const offered: Offered[] = [];
+  const exhausted = new Set<number>();
+  while (offered.length < slots) {
+    const open = order.filter((p) => !exhausted.has(p.id));
+    if (open.length === 0) break;
+    open.sort((a, b) => rank(a) - rank(b) || a.first - b.first);
+    const project = open[0]!;
+    let limit = limits.get(project.id);
+    if (!limit) {
+      const row = await f.tx.get<{ max_running: number | null; max_running_per_pipeline: number | null }>(
+        'SELECT max_running, max_running_per_pipeline FROM projects WHERE id = ?',
+        [project.id],
+      );
+      limit = { max: row?.max_running ?? null, perPipeline: row?.max_running_per_pipeline ?? null };
+      limits.set(project.id, limit);
+    }
+    const got = await takeFromProject(f, agent.id, project.id, limit, keys, slots - offered.length, at, settings, tokenHashes.slice(offered.length), active);
+    offered.push(...got);
+    // A project gives one offer per round, so the next round re-ranks by the new counts.
+    if (got.length === 0) exhausted.add(project.id);
+    if (settings.maxRunning !== null && active.total >= settings.maxRunning) break;
+  }
+  return offered;
+}
+
+async function takeFromProject(
+  f: FleetTx,
+  agentId: number,
+  projectId: number,
+  limit: { max: number | null; perPipeline: number | null },
+  keys: readonly string[],
+  want: number,
+  at: EpochMs,
+  settings: SchedulerSettings,
+  tokenHashes: readonly string[],
+  active: Active,
+): Promise<Offered[]> {
+  const limited = limit.max !== null || limit.perPipeline !== null;
+  const keyList = keys.map(() => '?').join(', ');
+  const lockCandidates = async (): Promise<Candidate[]> =>
+    f.tx.all<Candidate>(
+      `SELECT id, job_id, pipeline_id, resource_group FROM attempts WHERE status = 'pending' AND project_id = ? AND tag_key IN (${keyList}) ` +
+        `AND (offered_until IS NULL OR offered_until < ?) ORDER BY priority DESC, id LIMIT ?${f.db.lockClause('skip')}`,
+      [projectId, ...keys, at, Math.max(want * 4, 16)],
+    );
+  let candidates = await lockCandidates();
+  if (candidates.length === 0) return [];
+  const needsLock = limited || candidates.some((c) => c.resource_group !== null);
+  if (needsLock && f.db.name !== 'sqlite') {
+    // Counting what runs is only sound while no other instance adds to it: hold the project.
+    await f.tx.get(`SELECT id FROM projects WHERE id = ?${f.db.lockClause('wait')}`, [projectId]);
+    const fresh = await activeOf(f, at);
+    active.total = fresh.total;
+    active.byProject = fresh.byProject;
+    active.byPipeline = fresh.byPipeline;
+    active.groups = fresh.groups;
+    candidates = await lockCandidates();
+  }
+  const out: Offered[] = [];
+  for (const c of candidates) {
+    if (out.length >= Math.min(want, 1)) break;
+    if (settings.maxRunning !== null && active.total >= settings.maxRunning) break;
+    if (limit.max !== null && (active.byProject.get(projectId) ?? 0) >= limit.max) break;
+    const pipelineId = Number(c.pipeline_id);
+    if (limit.perPipeline !== null && (active.byPipeline.get(pipelineId) ?? 0) >= limit.perPipeline) continue;
+    if (c.resource_group !== null) {
+      if (active.groups.has(`${projectId}\n${c.resource_group}`)) continue;
+      // In order: the group's oldest waiting attempt goes first, whoever can run it.
+      const oldest = await f.tx.get<{ id: number | string }>(
+        "SELECT MIN(id) AS id FROM attempts WHERE status = 'pending' AND project_id = ? AND resource_group = ?",
+        [projectId, c.resource_group],
+      );
+      if (oldest && Number(oldest.id) !== Number(c.id)) continue;
+    }
+    const hash = tokenHashes[out.length];
+    if (hash === undefined) break;
+    const r = await f.tx.run(
+      'UPDATE attempts SET agent_id = ?, token_hash = ?, offered_until = ? ' +
+        "WHERE id = ? AND status = 'pending' AND (offered_until IS NULL OR offered_until < ?)",
+      [agentId, hash, at + settings.offerTtlMs, c.id, at],
+    );
+    if (r.changes !== 1) continue;
+    add(active, projectId, pipelineId, c.resource_group);
+    out.push({ attemptId: asAttemptId(Number(c.id)), jobId: Number(c.job_id), pipelineId, projectId });
+  }
+  return out;
+}

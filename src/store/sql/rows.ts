@@ -1,0 +1,196 @@
+// Rows as the database returns them, their columns, and their conversion to the store's types.
+
+import { asAttemptId, asJobId, asPipelineId, asProjectId } from '../../domain/ids.js';
+import type { AttemptStatus, FailureReason, JobStatus, PipelineSource, PipelineStatus } from '../../domain/status.js';
+import type { CompiledJob } from '../../pipeline/types.js';
+import type { ApiToken, Attempt, IdempotencyRecord, Job, Pipeline, Project, StoredVariable, TokenKind } from '../store.js';
+
+// Rows as the database returns them. The dialects return BIGINT as numbers; num() still accepts a
+// string, which is what a driver left to its defaults (pg's int8) would give.
+export interface ProjectRow {
+  id: number | string;
+  name: string;
+  git_url: string;
+  created_at: number | string;
+  max_running: number | null;
+  max_running_per_pipeline: number | null;
+  auto_cancel: number | string;
+}
+export const PROJECT_COLUMNS = 'id, name, git_url, created_at, max_running, max_running_per_pipeline, auto_cancel';
+export interface PipelineRow {
+  id: number | string;
+  project_id: number | string;
+  status: string;
+  ref: string;
+  sha: string;
+  source: string;
+  variables: string;
+  file_variables: string;
+  pipeline_file: string;
+  runs_on: string;
+  created_at: number | string;
+  started_at: number | string | null;
+  finished_at: number | string | null;
+}
+export interface JobRow {
+  id: number | string;
+  pipeline_id: number | string;
+  position: number;
+  name: string;
+  stage: string;
+  stage_index: number;
+  status: string;
+  spec: string;
+  attempt_count: number | string;
+  exit_code: number | null;
+  failure_reason: string | null;
+  created_at: number | string;
+  started_at: number | string | null;
+  finished_at: number | string | null;
+}
+export interface AttemptRow {
+  id: number | string;
+  job_id: number | string;
+  number: number | string;
+  status: string;
+  agent: string | null;
+  lease_expires_at: number | string | null;
+  queued_at: number | string;
+  started_at: number | string | null;
+  finished_at: number | string | null;
+  exit_code: number | null;
+  failure_reason: string | null;
+  log_bytes: number | string;
+}
+
+export interface TokenRow {
+  id: number | string;
+  hash: string;
+  kind: string;
+  project_id: number | string | null;
+  created_at: number | string;
+  last_used_at: number | string | null;
+}
+export interface VariableRow {
+  project_id: number | string;
+  key: string;
+  ciphertext: string;
+  nonce: string;
+  masked: number | string;
+  updated_at: number | string;
+}
+export interface IdempotencyRow {
+  project_id: number | string;
+  key: string;
+  fingerprint: string;
+  pipeline_id: number | string | null;
+  created_at: number | string;
+}
+
+export const num = (v: number | string): number => (typeof v === 'number' ? v : Number(v));
+export const numOrNull = (v: number | string | null): number | null => (v === null ? null : num(v));
+
+export function toProject(r: ProjectRow): Project {
+  return {
+    id: asProjectId(num(r.id)),
+    name: r.name,
+    gitUrl: r.git_url,
+    createdAt: num(r.created_at),
+    limits: { maxRunning: r.max_running, maxRunningPerPipeline: r.max_running_per_pipeline },
+    autoCancel: num(r.auto_cancel) !== 0,
+  };
+}
+export function toPipeline(r: PipelineRow): Pipeline {
+  return {
+    id: asPipelineId(num(r.id)),
+    projectId: asProjectId(num(r.project_id)),
+    status: r.status as PipelineStatus,
+    ref: r.ref,
+    sha: r.sha,
+    source: r.source as PipelineSource,
+    variables: JSON.parse(r.variables) as Record<string, string>,
+    fileVariables: JSON.parse(r.file_variables) as Record<string, string>,
+    pipelineFile: r.pipeline_file,
+    runsOn: r.runs_on as Pipeline['runsOn'],
+    createdAt: num(r.created_at),
+    startedAt: numOrNull(r.started_at),
+    finishedAt: numOrNull(r.finished_at),
+  };
+}
+export function toJob(r: JobRow): Job {
+  return {
+    id: asJobId(num(r.id)),
+    pipelineId: asPipelineId(num(r.pipeline_id)),
+    name: r.name,
+    stage: r.stage,
+    stageIndex: r.stage_index,
+    status: r.status as JobStatus,
+    spec: JSON.parse(r.spec) as CompiledJob,
+    attemptCount: num(r.attempt_count),
+    exitCode: r.exit_code,
+    failureReason: r.failure_reason as FailureReason | null,
+    createdAt: num(r.created_at),
+    startedAt: numOrNull(r.started_at),
+    finishedAt: numOrNull(r.finished_at),
+  };
+}
+export function toAttempt(r: AttemptRow): Attempt {
+  return {
+    id: asAttemptId(num(r.id)),
+    jobId: asJobId(num(r.job_id)),
+    number: num(r.number),
+    status: r.status as AttemptStatus,
+    agent: r.agent,
+    leaseExpiresAt: numOrNull(r.lease_expires_at),
+    queuedAt: num(r.queued_at),
+    startedAt: numOrNull(r.started_at),
+    finishedAt: numOrNull(r.finished_at),
+    exitCode: r.exit_code,
+    failureReason: r.failure_reason as FailureReason | null,
+    logBytes: num(r.log_bytes),
+  };
+}
+
+export function toToken(r: TokenRow): ApiToken {
+  return {
+    id: num(r.id),
+    hash: r.hash,
+    kind: r.kind as TokenKind,
+    projectId: r.project_id === null ? null : asProjectId(num(r.project_id)),
+    createdAt: num(r.created_at),
+    lastUsedAt: numOrNull(r.last_used_at),
+  };
+}
+export function toVariable(r: VariableRow): StoredVariable {
+  return {
+    projectId: asProjectId(num(r.project_id)),
+    key: r.key,
+    ciphertext: r.ciphertext,
+    nonce: r.nonce,
+    masked: num(r.masked) !== 0,
+    updatedAt: num(r.updated_at),
+  };
+}
+export function toIdempotency(r: IdempotencyRow): IdempotencyRecord {
+  return {
+    projectId: asProjectId(num(r.project_id)),
+    key: r.key,
+    fingerprint: r.fingerprint,
+    // Set in the transaction that claimed the key, so a committed row always has it.
+    pipelineId: asPipelineId(num(r.pipeline_id ?? 0)),
+    createdAt: num(r.created_at),
+  };
+}
+
+export const TOKEN_COLUMNS = 'id, hash, kind, project_id, created_at, last_used_at';
+export const VARIABLE_COLUMNS = 'project_id, key, ciphertext, nonce, masked, updated_at';
+export const IDEMPOTENCY_COLUMNS = 'project_id, key, fingerprint, pipeline_id, created_at';
+
+
+export const PIPELINE_COLUMNS =
+  'id, project_id, status, ref, sha, source, variables, file_variables, pipeline_file, runs_on, created_at, started_at, finished_at';
+export const JOB_COLUMNS =
+  'id, pipeline_id, position, name, stage, stage_index, status, spec, attempt_count, exit_code, failure_reason, created_at, started_at, finished_at';
+export const ATTEMPT_COLUMNS =
+  'id, job_id, number, status, agent, lease_expires_at, queued_at, started_at, finished_at, exit_code, failure_reason, log_bytes';
+
