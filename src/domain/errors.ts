@@ -45,6 +45,8 @@ export const ERROR_CODES = {
   GANTRY_E_GIT: 'the project repository could not be cloned or fetched',
   GANTRY_E_RANGE_NOT_SATISFIABLE: 'a Range outside the log',
   GANTRY_E_SECRETS: 'the secrets key cannot be read, or a value cannot be decrypted',
+  GANTRY_E_TOO_LARGE: 'a log chunk or a blob over its size limit',
+  GANTRY_E_BLOB_DIGEST_MISMATCH: 'the uploaded bytes do not hash to the blob name',
   GANTRY_E_INTERNAL: 'an unexpected server error (a bug)',
 } as const;
 

@@ -1,0 +1,149 @@
+// The blob store as a directory ($GANTRY_HOME/blobs by default; a fleet shares it over a network
+// filesystem). Layout: `sha256/<2 hex>/<62 hex>` for blobs, `tmp/` for uploads in progress. Both
+// are under one root so that the rename that publishes a blob stays on one filesystem, which is
+// what makes it atomic.
+
+import { createHash, randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Readable } from 'node:stream';
+import { GantryError } from '../domain/errors.js';
+import { assertSha256Hex, type BlobStore, type PutOptions, type PutResult } from './blob-store.js';
+
+export class DirBlobStore implements BlobStore {
+  constructor(readonly root: string) {}
+
+  async put(sha256Hex: string, body: NodeJS.ReadableStream | Readable, opts: PutOptions): Promise<PutResult> {
+    assertSha256Hex(sha256Hex);
+    const tmpDir = path.join(this.root, 'tmp');
+    await fs.promises.mkdir(tmpDir, { recursive: true });
+    // A name of its own per upload: two uploads of the same blob (two agents, two server
+    // instances) each write their own file and meet only at the rename.
+    const tmp = path.join(tmpDir, `${sha256Hex}.${randomBytes(8).toString('hex')}.part`);
+    const file = await fs.promises.open(tmp, 'wx', 0o600);
+    let open = true;
+    let published = false;
+    try {
+      const hash = createHash('sha256');
+      let size = 0;
+      for await (const chunk of body) {
+        const buf = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+        size += buf.length;
+        if (size > opts.maxBytes) {
+          throw new GantryError('GANTRY_E_TOO_LARGE', `blob ${sha256Hex} is larger than the limit of ${opts.maxBytes} bytes`);
+        }
+        hash.update(buf);
+        await writeAll(file, buf);
+      }
+      const digest = hash.digest('hex');
+      if (digest !== sha256Hex) {
+        throw new GantryError('GANTRY_E_BLOB_DIGEST_MISMATCH', `the uploaded bytes hash to ${digest}, not to the blob name ${sha256Hex}`);
+      }
+      if (opts.inspect) await opts.inspect(tmp);
+      // Durable before it is visible: once the name exists, a row in `blobs` may point at it.
+      await file.sync();
+      await file.close();
+      open = false;
+
+      const dest = this.blobPath(sha256Hex);
+      const dir = path.dirname(dest);
+      const made = await fs.promises.mkdir(dir, { recursive: true });
+      if (await isFile(dest)) return { created: false, size };
+      // Two puts of the same blob may both get here: the second rename replaces identical bytes
+      // atomically (readers holding the first file keep reading it), and both report created.
+      await fs.promises.rename(tmp, dest);
+      published = true;
+      await fsyncDir(dir);
+      if (made !== undefined) {
+        // New directories are durable only once their parents are synced too.
+        for (let d = path.dirname(dir); ; d = path.dirname(d)) {
+          await fsyncDir(d);
+          if (d === path.dirname(made) || d === path.dirname(d)) break;
+        }
+      }
+      return { created: true, size };
+    } finally {
+      if (open) await file.close().catch(() => undefined);
+      if (!published) await fs.promises.rm(tmp, { force: true });
+    }
+  }
+
+  async has(sha256Hex: string): Promise<boolean> {
+    assertSha256Hex(sha256Hex);
+    return isFile(this.blobPath(sha256Hex));
+  }
+
+  async size(sha256Hex: string): Promise<number | null> {
+    assertSha256Hex(sha256Hex);
+    const st = await statOrNull(this.blobPath(sha256Hex));
+    return st?.isFile() ? st.size : null;
+  }
+
+  async open(sha256Hex: string): Promise<Readable | null> {
+    assertSha256Hex(sha256Hex);
+    let file: fs.promises.FileHandle;
+    try {
+      file = await fs.promises.open(this.blobPath(sha256Hex), 'r');
+    } catch (e) {
+      if (isNotFound(e)) return null;
+      throw e;
+    }
+    // The stream holds the open file: a delete meanwhile does not cut a download short.
+    return file.createReadStream();
+  }
+
+  async path(sha256Hex: string): Promise<string | null> {
+    assertSha256Hex(sha256Hex);
+    const p = this.blobPath(sha256Hex);
+    return (await isFile(p)) ? p : null;
+  }
+
+  async delete(sha256Hex: string): Promise<boolean> {
+    assertSha256Hex(sha256Hex);
+    try {
+      await fs.promises.unlink(this.blobPath(sha256Hex));
+      return true;
+    } catch (e) {
+      if (isNotFound(e)) return false;
+      throw e;
+    }
+  }
+
+  private blobPath(sha256Hex: string): string {
+    return path.join(this.root, 'sha256', sha256Hex.slice(0, 2), sha256Hex.slice(2));
+  }
+}
+
+async function writeAll(file: fs.promises.FileHandle, buf: Buffer): Promise<void> {
+  let off = 0;
+  while (off < buf.length) {
+    const { bytesWritten } = await file.write(buf, off, buf.length - off);
+    off += bytesWritten;
+  }
+}
+
+async function statOrNull(p: string): Promise<fs.Stats | null> {
+  try {
+    return await fs.promises.stat(p);
+  } catch (e) {
+    if (isNotFound(e)) return null;
+    throw e;
+  }
+}
+
+async function isFile(p: string): Promise<boolean> {
+  return (await statOrNull(p))?.isFile() ?? false;
+}
+
+function isNotFound(e: unknown): boolean {
+  return (e as NodeJS.ErrnoException | null)?.code === 'ENOENT';
+}
+
+async function fsyncDir(dir: string): Promise<void> {
+  const handle = await fs.promises.open(dir, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
