@@ -16,6 +16,7 @@ export interface Config {
   killGraceMs: number;
   server: ServerConfig;
   client: ClientConfig;
+  agent: AgentConfig;
 }
 
 /** What `gantry server` reads from the environment; flags override the first two. */
@@ -28,6 +29,20 @@ export interface ServerConfig {
   adminToken: string | null;
   /** An agent registration token to accept instead of generating one (GANTRY_AGENT_TOKEN). */
   agentToken: string | null;
+  /** Lease of a running attempt (GANTRY_LEASE_MS, at least 3 000; default 30 000). */
+  leaseMs: number;
+  /** Jobs running at once across the fleet (GANTRY_MAX_RUNNING); null: no limit. */
+  maxRunning: number | null;
+  /** Automatic retries of an `agent_lost` attempt beyond the job's `retry` (GANTRY_AGENT_LOST_RETRIES, default 1). */
+  agentLostRetries: number;
+  /** Test-only (GANTRY_TEST=1): the server SIGKILLs itself at this named point (GANTRY_TEST_CRASH_AT). */
+  crashAt: string | null;
+}
+
+/** What `gantry agent` reads; flags override. */
+export interface AgentConfig {
+  /** Where the agent keeps its identity, spool, mirrors and builds (GANTRY_AGENT_HOME); default $GANTRY_HOME/agent. */
+  home: string;
 }
 
 /** What the commands that talk to a server (`trigger`, `project`, `secret`) read; flags override both. */
@@ -45,10 +60,20 @@ function defaultHome(env: NodeJS.ProcessEnv): string {
   return path.join(xdg && path.isAbsolute(xdg) ? xdg : path.join(os.homedir(), '.local', 'share'), 'gantry');
 }
 
+function intOr(v: string | undefined, fallback: number, min: number): number {
+  const n = v === undefined || v === '' ? NaN : Number(v);
+  return Number.isInteger(n) && n >= min ? n : fallback;
+}
+
 export function loadConfig(env: NodeJS.ProcessEnv = process.env, stdoutIsTty = Boolean(process.stdout.isTTY)): Config {
   const noColor = env.NO_COLOR !== undefined && env.NO_COLOR !== '';
+  const home = env.GANTRY_HOME ? path.resolve(env.GANTRY_HOME) : defaultHome(env);
+  // Test knobs are honoured only in tests: a lease of 2 s would make a real fleet reap jobs
+  // at the first slow network moment.
+  const testing = env.GANTRY_TEST === '1';
+  const lease = testing && env.GANTRY_TEST_LEASE_MS ? intOr(env.GANTRY_TEST_LEASE_MS, 30_000, 200) : intOr(env.GANTRY_LEASE_MS, 30_000, 3_000);
   return {
-    home: env.GANTRY_HOME ? path.resolve(env.GANTRY_HOME) : defaultHome(env),
+    home,
     color: stdoutIsTty && !noColor && env.TERM !== 'dumb',
     stdoutIsTty,
     debug: Boolean(env.GANTRY_DEBUG),
@@ -58,6 +83,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, stdoutIsTty = B
       listen: env.GANTRY_LISTEN || null,
       adminToken: env.GANTRY_ADMIN_TOKEN || null,
       agentToken: env.GANTRY_AGENT_TOKEN || null,
+      leaseMs: lease,
+      maxRunning: env.GANTRY_MAX_RUNNING ? intOr(env.GANTRY_MAX_RUNNING, 0, 1) || null : null,
+      agentLostRetries: intOr(env.GANTRY_AGENT_LOST_RETRIES, 1, 0),
+      crashAt: testing ? env.GANTRY_TEST_CRASH_AT || null : null,
+    },
+    agent: {
+      home: env.GANTRY_AGENT_HOME ? path.resolve(env.GANTRY_AGENT_HOME) : path.join(home, 'agent'),
     },
     client: {
       server: env.GANTRY_SERVER || null,

@@ -47,6 +47,16 @@ export const ERROR_CODES = {
   GANTRY_E_SECRETS: 'the secrets key cannot be read, or a value cannot be decrypted',
   GANTRY_E_TOO_LARGE: 'a log chunk or a blob over its size limit',
   GANTRY_E_BLOB_DIGEST_MISMATCH: 'the uploaded bytes do not hash to the blob name',
+  // agent protocol (docs/PROTOCOL.md §16)
+  GANTRY_E_AGENT_DEREGISTERED: 'the agent token belongs to an agent that was deregistered',
+  GANTRY_E_AGENT_INCOMPATIBLE: 'the agent speaks a protocol version the server does not',
+  GANTRY_E_SESSION_REPLACED: 'another process of this agent opened a newer session',
+  GANTRY_E_OFFER_EXPIRED: 'the offer was given to another agent or its attempt was canceled',
+  GANTRY_E_ATTEMPT_NOT_STARTED: 'a write for an attempt that has not been started',
+  GANTRY_E_ATTEMPT_FENCED: 'the attempt token is not the current one, or the server ended the attempt',
+  GANTRY_E_LOG_GAP: 'a log range starts after the bytes the server has',
+  GANTRY_E_LOG_INCOMPLETE: 'a completion before every log byte arrived',
+  GANTRY_E_ARTIFACT_EXPIRED: 'the artifacts asked for have expired',
   GANTRY_E_INTERNAL: 'an unexpected server error (a bug)',
 } as const;
 

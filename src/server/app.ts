@@ -9,25 +9,35 @@ import { installErrorHandling } from './errors.js';
 import type { GitMirrors } from './git-mirror.js';
 import { createMetrics, installRequestMetrics } from './metrics.js';
 import { openApiRoute, registerOpenApi } from './openapi.js';
-import type { RouteContext } from './routes/context.js';
 import { healthRoutes } from './routes/health.js';
 import { jobRoutes } from './routes/jobs.js';
 import { pipelineRoutes } from './routes/pipelines.js';
 import { projectRoutes } from './routes/projects.js';
 import { variableRoutes } from './routes/variables.js';
 import type { SecretBox } from './secrets.js';
+import type { SchedulerSettings } from '../store/fleet.js';
+import { agentRoutes, type FleetContext } from './fleet/agent-routes.js';
+import { AgentHub } from './fleet/hub.js';
+import { Sweeper } from './fleet/sweeper.js';
+import { agentListRoutes } from './routes/agents.js';
 
 export const API_PREFIX = '/api/v1';
 export const API_VERSION = '0.1.0';
 
 export interface ServerDeps {
   store: Store;
+  /** The scheduler's settings; the defaults of `defaultSchedulerSettings` when absent. */
+  settings?: SchedulerSettings;
   logs: LogStore;
   mirrors: GitMirrors;
   secrets: SecretBox;
   now?: () => number;
   /** Fastify's pino logger options, or false (tests). */
   logger?: FastifyServerOptions['logger'];
+}
+
+export function defaultSchedulerSettings(over: Partial<SchedulerSettings> = {}): SchedulerSettings {
+  return { leaseMs: 30_000, offerTtlMs: 10_000, maxRunning: null, agentLostRetries: 1, killGraceMs: 10_000, ...over };
 }
 
 export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
@@ -42,14 +52,37 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
     forceCloseConnections: 'idle',
   });
   const metrics = createMetrics();
-  const ctx: RouteContext = {
+  const settings = deps.settings ?? defaultSchedulerSettings();
+  const hub = new AgentHub(deps.store.fleet.events);
+  const ctx: FleetContext = {
     store: deps.store,
     logs: deps.logs,
     mirrors: deps.mirrors,
     secrets: deps.secrets,
     metrics,
     now: deps.now ?? Date.now,
+    hub,
+    settings,
+    timings: {
+      leaseMs: settings.leaseMs,
+      heartbeatHoldMs: Math.min(5_000, Math.floor(settings.leaseMs / 3)),
+      pollWaitMs: 30_000,
+      offerTtlMs: settings.offerTtlMs,
+      backoffCapMs: Math.min(5_000, Math.floor(settings.leaseMs / 4)),
+    },
   };
+  // Other instances' wake-ups (PostgreSQL); a no-op on SQLite.
+  await deps.store.fleet.listen();
+  const sweeper = new Sweeper(deps.store, settings, ctx.now, app.log);
+  app.addHook('onReady', async () => {
+    // Pipelines a crash cut between two transactions move on; idempotent.
+    await deps.store.fleet.progressAll(ctx.now(), settings);
+    sweeper.start();
+  });
+  app.addHook('preClose', async () => {
+    sweeper.stop();
+    hub.close();
+  });
   installErrorHandling(app);
   installRequestMetrics(app, metrics);
   installAuth(app, deps.store, ctx.now);
@@ -62,6 +95,8 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
       variableRoutes(api, ctx);
       pipelineRoutes(api, ctx);
       jobRoutes(api, ctx);
+      agentRoutes(api, ctx);
+      agentListRoutes(api, ctx);
     },
     { prefix: API_PREFIX },
   );

@@ -26,12 +26,14 @@ export function installAuth(app: FastifyInstance, store: Store, now: () => numbe
   app.addHook('onRequest', async (request) => {
     // An unknown route is answered 404 by the not-found handler, token or not.
     if (request.routeOptions.url === undefined || request.routeOptions.config.public) return;
+    // The agent protocol authenticates agents its own way (src/server/fleet/agent-routes.ts).
+    if (request.routeOptions.config.agentProtocol !== undefined) return;
     const header = request.headers.authorization;
     const m = typeof header === 'string' ? /^Bearer\s+(\S+)\s*$/i.exec(header) : null;
     if (!m) throw new ApiError('GANTRY_E_UNAUTHENTICATED', 'send Authorization: Bearer TOKEN');
     const token = await store.findToken(hashToken(m[1]!));
     if (!token) throw new ApiError('GANTRY_E_UNAUTHENTICATED', 'unknown token');
-    // Agent tokens are for the agent protocol (next), never for the user API.
+    // The registration token only registers agents; it is never a user's token.
     if (token.kind === 'agent') throw new ApiError('GANTRY_E_FORBIDDEN', 'an agent token cannot use this API');
     request.principal = token;
     await store.touchToken(token.id, now(), TOUCH_INTERVAL_MS);

@@ -82,34 +82,37 @@ export const pipelineSummarySchema = {
 /** src/views/pipeline-json.ts, the shape `gantry run --json` prints. */
 const { projectId: _projectId, ...pipelineFields } = pipelineSummarySchema.properties;
 
+/** A job as the API shows it, within a pipeline or alone. */
+export const jobSchema = {
+  type: 'object',
+  properties: {
+    id: { type: 'integer' },
+    name: { type: 'string' },
+    stage: { type: 'string' },
+    status: { type: 'string', enum: [...JOB_STATUSES] },
+    allowFailure: {
+      anyOf: [
+        { type: 'boolean' },
+        { type: 'object', properties: { exitCodes: { type: 'array', items: { type: 'integer' } } }, required: ['exitCodes'] },
+      ],
+    },
+    when: { type: 'string' },
+    attempts: { type: 'integer' },
+    exitCode: { type: ['integer', 'null'] },
+    failureReason: { type: ['string', 'null'] },
+    startedAt: isoOrNull,
+    finishedAt: isoOrNull,
+  },
+  required: ['id', 'name', 'stage', 'status', 'allowFailure', 'when', 'attempts', 'exitCode', 'failureReason', 'startedAt', 'finishedAt'],
+} as const;
+
 export const pipelineSchema = {
   type: 'object',
   properties: {
     ...pipelineFields,
     jobs: {
       type: 'array',
-      items: {
-        type: 'object',
-        properties: {
-          id: { type: 'integer' },
-          name: { type: 'string' },
-          stage: { type: 'string' },
-          status: { type: 'string', enum: [...JOB_STATUSES] },
-          allowFailure: {
-            anyOf: [
-              { type: 'boolean' },
-              { type: 'object', properties: { exitCodes: { type: 'array', items: { type: 'integer' } } }, required: ['exitCodes'] },
-            ],
-          },
-          when: { type: 'string' },
-          attempts: { type: 'integer' },
-          exitCode: { type: ['integer', 'null'] },
-          failureReason: { type: ['string', 'null'] },
-          startedAt: isoOrNull,
-          finishedAt: isoOrNull,
-        },
-        required: ['id', 'name', 'stage', 'status', 'allowFailure', 'when', 'attempts', 'exitCode', 'failureReason', 'startedAt', 'finishedAt'],
-      },
+      items: jobSchema,
     },
   },
   required: ['id', 'status', 'ref', 'sha', 'source', 'createdAt', 'startedAt', 'finishedAt', 'jobs'],

@@ -9,7 +9,7 @@ import { GantryError } from '../domain/errors.js';
 import { FileLogStore } from '../logstore/file-log-store.js';
 import { defaultStoreUrl, openStore } from '../store/open.js';
 import type { Store } from '../store/store.js';
-import { buildServer } from './app.js';
+import { buildServer, defaultSchedulerSettings } from './app.js';
 import { GitMirrors } from './git-mirror.js';
 import { loadOrCreateSecretsKey, SecretBox } from './secrets.js';
 import { bootstrapToken } from './tokens.js';
@@ -54,6 +54,12 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       logs: new FileLogStore(path.join(home, 'logs')),
       mirrors: new GitMirrors(path.join(home, 'mirrors'), config.env),
       secrets,
+      settings: defaultSchedulerSettings({
+        leaseMs: config.server.leaseMs,
+        maxRunning: config.server.maxRunning,
+        agentLostRetries: config.server.agentLostRetries,
+        killGraceMs: config.killGraceMs,
+      }),
       logger: {
         level: 'info',
         // Pino's default serializers log no headers; this holds even if someone logs a request.

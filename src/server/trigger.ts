@@ -5,6 +5,7 @@
 
 import crypto from 'node:crypto';
 import { compilePipeline, findPipelineFile } from '../pipeline/index.js';
+import type { SchedulerSettings } from '../store/fleet.js';
 import type { PipelineWithJobs, Project, Store } from '../store/store.js';
 import { pipelineVariables } from '../variables/predefined.js';
 import { ApiError } from './errors.js';
@@ -41,7 +42,18 @@ export interface TriggerDeps {
   store: Store;
   mirrors: GitMirrors;
   now: () => number;
+  settings: SchedulerSettings;
   onCreated?: () => void;
+}
+
+/**
+ * Hands a new pipeline to the scheduler: its first jobs become pending for the agents. Should the
+ * server die between the creation and this, the next start's progression pass does it.
+ */
+async function started(deps: TriggerDeps, created: PipelineWithJobs): Promise<PipelineWithJobs> {
+  deps.onCreated?.();
+  await deps.store.fleet.startPipeline(created.pipeline.id, deps.now(), deps.settings);
+  return (await deps.store.getPipeline(created.pipeline.id)) ?? created;
 }
 
 async function replayOf(deps: TriggerDeps, pipelineId: number, fingerprint: string, stored: string, key: string): Promise<TriggerResult> {
@@ -111,16 +123,14 @@ export async function triggerPipeline(
     pipelineFile: file,
     jobs: compiled.pipeline.jobs,
     createdAt: deps.now(),
+    runsOn: 'fleet' as const,
+    predefinedVariables: predefined,
   };
   if (idempotencyKey === null) {
     const pipeline = await deps.store.createPipeline(input);
-    deps.onCreated?.();
-    return { replayed: false, pipeline };
+    return { replayed: false, pipeline: await started(deps, pipeline) };
   }
   const once = await deps.store.createPipelineOnce(input, { key: idempotencyKey, fingerprint });
-  if (once.created) {
-    deps.onCreated?.();
-    return { replayed: false, pipeline: once.pipeline };
-  }
+  if (once.created) return { replayed: false, pipeline: await started(deps, once.pipeline) };
   return replayOf(deps, once.existing.pipelineId, fingerprint, once.existing.fingerprint, idempotencyKey);
 }

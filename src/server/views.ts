@@ -7,7 +7,7 @@ const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOStrin
 
 export const projectJson = (p: Project) => ({ id: p.id, name: p.name, gitUrl: p.gitUrl, createdAt: iso(p.createdAt) });
 
-export { pipelineSummaryJson } from '../views/pipeline-json.js';
+export { jobJson, pipelineSummaryJson } from '../views/pipeline-json.js';
 
 /** Values are write-only: the API never returns one. */
 export const variableJson = (v: StoredVariable) => ({ key: v.key, masked: v.masked, updatedAt: iso(v.updatedAt) });

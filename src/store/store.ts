@@ -48,6 +48,8 @@ export interface Pipeline {
   pipelineFile: string;
   /** `local`: a `gantry run` process runs it; `fleet`: the server schedules it onto agents. */
   runsOn: 'local' | 'fleet';
+  /** The predefined CI_* variables of the pipeline, as computed when it was created. */
+  predefinedVariables: Record<string, string>;
   createdAt: EpochMs;
   startedAt: EpochMs | null;
   finishedAt: EpochMs | null;
@@ -100,6 +102,7 @@ export interface NewPipeline {
   createdAt: EpochMs;
   /** Default `local`. */
   runsOn?: 'local' | 'fleet';
+  predefinedVariables?: Record<string, string>;
 }
 
 export interface PipelineFilter {

@@ -1,6 +1,6 @@
 // The public shape of a pipeline: what `gantry run --json` prints and the HTTP API returns.
 
-import type { Pipeline, PipelineWithJobs } from '../store/store.js';
+import type { Job, Pipeline, PipelineWithJobs } from '../store/store.js';
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 
@@ -40,19 +40,23 @@ export function pipelineJson(p: PipelineWithJobs): PipelineJson {
     createdAt: new Date(p.pipeline.createdAt).toISOString(),
     startedAt: iso(p.pipeline.startedAt),
     finishedAt: iso(p.pipeline.finishedAt),
-    jobs: p.jobs.map((j) => ({
-      id: j.id,
-      name: j.name,
-      stage: j.stage,
-      status: j.status,
-      allowFailure: j.spec.allowFailure,
-      when: j.spec.when,
-      attempts: j.attemptCount,
-      exitCode: j.exitCode,
-      failureReason: j.failureReason,
-      startedAt: iso(j.startedAt),
-      finishedAt: iso(j.finishedAt),
-    })),
+    jobs: p.jobs.map(jobJson),
+  };
+}
+
+export function jobJson(j: Job): JobJson {
+  return {
+    id: j.id,
+    name: j.name,
+    stage: j.stage,
+    status: j.status,
+    allowFailure: j.spec.allowFailure,
+    when: j.spec.when,
+    attempts: j.attemptCount,
+    exitCode: j.exitCode,
+    failureReason: j.failureReason,
+    startedAt: iso(j.startedAt),
+    finishedAt: iso(j.finishedAt),
   };
 }
 

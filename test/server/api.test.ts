@@ -8,9 +8,11 @@ import net from 'node:net';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { asJobId, asPipelineId } from '../../src/domain/ids.js';
+import { defaultSchedulerSettings } from '../../src/server/app.js';
 import { hashToken } from '../../src/server/tokens.js';
 import { openPostgresStore } from '../../src/store/postgres/postgres-store.js';
 import { openSqliteStore } from '../../src/store/sqlite/sqlite-store.js';
+import type { TakenOffer } from '../../src/store/fleet.js';
 import type { Store } from '../../src/store/store.js';
 import { pipelineJson } from '../../src/views/pipeline-json.js';
 import { sandbox, type Sandbox } from '../helpers/gantry.js';
@@ -168,18 +170,18 @@ function apiSuite(label: string, openStore: (home: string) => Promise<Store>, op
     });
 
     describe('triggering pipelines', () => {
-      it("a trigger compiles the commit's pipeline file and stores every job, created, with source api", async () => {
+      it("a trigger compiles the commit's pipeline file, stores every job with source api, and starts it: the first stage's jobs pending", async () => {
         const p = await project();
         const res = await h.api('POST', `/projects/${p.name}/pipelines`, { ref: 'main', variables: { RELEASE: 'yes' } });
         assert.equal(res.status, 201);
         const body = (await res.json()) as { id: number; status: string; sha: string; source: string; ref: string; jobs: Array<{ name: string; status: string }> };
         assert.equal(res.headers.get('location'), `/api/v1/pipelines/${body.id}`);
-        assert.equal(body.status, 'created');
+        assert.equal(body.status, 'running');
         assert.equal(body.source, 'api');
         assert.equal(body.ref, 'main');
         assert.equal(body.sha, repo.git('rev-parse', 'HEAD').trim());
         assert.deepEqual(body.jobs.map((j) => j.name), ['build', 'test 1/2', 'test 2/2', 'only-on-release']);
-        assert.ok(body.jobs.every((j) => j.status === 'created'));
+        assert.deepEqual(body.jobs.map((j) => j.status), ['pending', 'created', 'created', 'created']);
         const stored = await h.store.getPipeline(asPipelineId(body.id));
         assert.deepEqual(stored!.pipeline.variables, { RELEASE: 'yes' });
         assert.equal(stored!.jobs[1]!.spec.parallel!.total, 2);
@@ -298,7 +300,7 @@ function apiSuite(label: string, openStore: (home: string) => Promise<Store>, op
         assert.ok((await list('')).items.every((x) => x.projectId === p.id));
         assert.deepEqual((await list('?ref=feature')).items.map((x) => x.id), [ids[4], ids[1]]);
         assert.deepEqual((await list('?status=canceled')).items.map((x) => x.id), [ids[2]]);
-        assert.deepEqual((await list('?source=api&status=created&ref=main')).items.map((x) => x.id), [ids[3], ids[0]]);
+        assert.deepEqual((await list('?source=api&status=running&ref=main')).items.map((x) => x.id), [ids[3], ids[0]]);
         assert.deepEqual((await list('?source=push')).items, []);
         const seen: number[] = [];
         let q = '?limit=2';
@@ -339,17 +341,28 @@ function apiSuite(label: string, openStore: (home: string) => Promise<Store>, op
         const p = await project();
         const created = (await (await h.api('POST', `/projects/${p.id}/pipelines`, { ref: 'main' })).json()) as { id: number; jobs: Array<{ id: number }> };
         const jobId = created.jobs[0]!.id;
-        const never = await h.api('GET', `/jobs/${jobId}/log`);
+        // A job of a later stage has no attempt yet: no log.
+        const never = await h.api('GET', `/jobs/${created.jobs[1]!.id}/log`);
         assert.equal(never.status, 404);
-        await h.store.moveJob(asJobId(jobId), 'pending', { at: 1 });
         const bytes1 = Buffer.from('first attempt\n');
         const bytes2 = Buffer.concat([Buffer.from('hello \x1b[32mworld\x1b[0m\n'), Buffer.from([0, 255, 254, 10])]);
-        for (const data of [bytes1, bytes2]) {
-          const a = await h.store.createAttempt(asJobId(jobId), Date.now());
-          const w = h.logs.openWriter({ pipelineId: created.id, jobId, attempt: a.number });
-          w.append(data.subarray(0, 5));
-          w.append(data.subarray(5));
-          w.close();
+        // An agent runs the job twice (a script failure retried by hand), uploading in two pieces.
+        const fleet = h.store.fleet;
+        const settings = defaultSchedulerSettings();
+        const agent = await fleet.registerAgent({ name: 'a', tags: [], concurrency: 1, version: 't', platform: {} }, 'agent-hash', Date.now());
+        await fleet.openSession(agent.id, 's1', agent, Date.now(), settings);
+        for (const [i, data] of [bytes1, bytes2].entries()) {
+          if (i === 1) await fleet.retryJob(asJobId(jobId), Date.now(), settings);
+          // Earlier tests left jobs queued: take until this one comes (the others stay offered).
+          let offer: TakenOffer | undefined;
+          for (let n = 0; n < 500 && offer?.job.id !== jobId; n++) [offer] = await fleet.takeAttempts(agent, 1, Date.now(), settings, [`t${i}`]);
+          assert.equal(offer!.job.id, jobId);
+          const id = offer!.attempt.id;
+          assert.equal((await fleet.startAttempt(agent.id, id, `t${i}`, 'a', Date.now(), settings)).kind, 'ok');
+          await fleet.appendLog(id, `t${i}`, 0, data.subarray(0, 5), 5, Date.now(), Date.now());
+          await fleet.appendLog(id, `t${i}`, 5, data.subarray(5), data.length, Date.now(), Date.now());
+          const done = await fleet.completeAttempt(id, `t${i}`, { status: 'failed', exitCode: 1, failureReason: 'script_failure', logEnd: data.length }, Date.now(), settings);
+          assert.equal(done.kind, 'ok');
         }
         const whole = await h.api('GET', `/jobs/${jobId}/log`);
         assert.equal(whole.status, 200);
@@ -381,14 +394,28 @@ function apiSuite(label: string, openStore: (home: string) => Promise<Store>, op
         assert.match(doc.openapi, /^3\./);
         const have = Object.entries(doc.paths).flatMap(([p, ops]) => Object.keys(ops).map((m) => `${m.toUpperCase()} ${p}`)).sort();
         assert.deepEqual(have, [
+          'DELETE /api/v1/agent/self',
+          'DELETE /api/v1/agents/{id}',
           'DELETE /api/v1/projects/{project}/variables/{key}',
+          'GET /api/v1/agents',
           'GET /api/v1/jobs/{id}/log',
           'GET /api/v1/pipelines/{id}',
           'GET /api/v1/projects',
           'GET /api/v1/projects/{project}',
           'GET /api/v1/projects/{project}/pipelines',
           'GET /api/v1/projects/{project}/variables',
+          'PATCH /api/v1/agent/attempts/{id}/log',
+          'POST /api/v1/agent/attempts/{id}/complete',
+          'POST /api/v1/agent/attempts/{id}/start',
+          'POST /api/v1/agent/heartbeat',
+          'POST /api/v1/agent/jobs/request',
+          'POST /api/v1/agent/register',
+          'POST /api/v1/agent/sessions',
+          'POST /api/v1/jobs/{id}/cancel',
+          'POST /api/v1/jobs/{id}/play',
+          'POST /api/v1/jobs/{id}/retry',
           'POST /api/v1/pipelines/{id}/cancel',
+          'POST /api/v1/pipelines/{id}/retry',
           'POST /api/v1/projects',
           'POST /api/v1/projects/{project}/pipelines',
           'PUT /api/v1/projects/{project}/variables/{key}',

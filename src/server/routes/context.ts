@@ -9,6 +9,7 @@ import { ApiError } from '../errors.js';
 import type { GitMirrors } from '../git-mirror.js';
 import type { Metrics } from '../metrics.js';
 import type { SecretBox } from '../secrets.js';
+import type { SchedulerSettings } from '../../store/fleet.js';
 
 export interface RouteContext {
   store: Store;
@@ -17,6 +18,8 @@ export interface RouteContext {
   secrets: SecretBox;
   metrics: Metrics;
   now: () => number;
+  /** The scheduler's settings (lease, offer time, limits) the fleet store's actions take. */
+  settings: SchedulerSettings;
 }
 
 /** `:project` is an id (all digits) or a name (never all digits); the token must cover it. */

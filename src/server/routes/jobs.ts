@@ -5,8 +5,10 @@ import type { FastifyInstance } from 'fastify';
 import { asJobId } from '../../domain/ids.js';
 import { requireProject } from '../auth.js';
 import { ApiError } from '../errors.js';
-import { digitsSchema, errors, idOf, idParams, numOrUndefined } from '../schemas.js';
+import { digitsSchema, errors, idOf, idParams, jobSchema, numOrUndefined } from '../schemas.js';
 import type { RouteContext } from './context.js';
+import type { Job } from '../../store/store.js';
+import { jobJson } from '../views.js';
 
 /**
  * The byte range [start, end) a Range header asks of a `size`-byte log; null to send it all
@@ -64,8 +66,8 @@ export function jobRoutes(app: FastifyInstance, ctx: RouteContext): void {
           job.attemptCount === 0 ? `job ${jobId} has not run yet: no log` : `job ${jobId} has attempts 1 to ${job.attemptCount}`,
         );
       }
-      const key = { pipelineId: job.pipelineId, jobId: job.id, attempt };
-      const size = ctx.logs.size(key);
+      const source = await logSourceOf(ctx, job, attempt, pipeline!.pipeline.runsOn);
+      const size = await source.size();
       reply.header('accept-ranges', 'bytes');
       const range = parseRange(request.headers.range, size);
       if (range === 'unsatisfiable') {
@@ -73,9 +75,55 @@ export function jobRoutes(app: FastifyInstance, ctx: RouteContext): void {
         throw new ApiError('GANTRY_E_RANGE_NOT_SATISFIABLE', `the log has ${size} bytes`);
       }
       reply.type('application/octet-stream');
-      if (range === null) return reply.status(200).send(ctx.logs.read(key, 0, size));
+      if (range === null) return reply.status(200).send(await source.read(0, size));
       reply.header('content-range', `bytes ${range.start}-${range.end - 1}/${size}`);
-      return reply.status(206).send(ctx.logs.read(key, range.start, range.end));
+      return reply.status(206).send(await source.read(range.start, range.end));
     },
   );
+
+  const action = (verb: 'play' | 'cancel' | 'retry', summary: string) =>
+    app.post(
+      `/jobs/:id/${verb}`,
+      { schema: { summary, tags: ['jobs'], params: idParams, response: { 200: jobSchema, ...errors(403, 404, 409) } } },
+      async (request) => {
+        const jobId = asJobId(idOf(request.params));
+        const job = await ctx.store.getJob(jobId);
+        if (!job) throw new ApiError('GANTRY_E_NOT_FOUND', `no job ${jobId}`);
+        const pipeline = (await ctx.store.getPipeline(job.pipelineId))!.pipeline;
+        requireProject(request, pipeline.projectId);
+        if (pipeline.runsOn === 'local') throw new ApiError('GANTRY_E_ILLEGAL_TRANSITION', `job ${jobId} belongs to a gantry run pipeline`);
+        const at = ctx.now();
+        const r =
+          verb === 'play'
+            ? await ctx.store.fleet.playJob(jobId, at, ctx.settings)
+            : verb === 'cancel'
+              ? await ctx.store.fleet.cancelJob(jobId, at, ctx.settings)
+              : await ctx.store.fleet.retryJob(jobId, at, ctx.settings);
+        if (r === null) throw new ApiError('GANTRY_E_NOT_FOUND', `no job ${jobId}`);
+        if (typeof r === 'string') {
+          const why = r === 'not-manual' ? 'is not a manual job waiting to be played' : r === 'finished' ? 'has already finished' : 'has not finished';
+          throw new ApiError('GANTRY_E_ILLEGAL_TRANSITION', `job ${jobId} (${job.status}) ${why}`);
+        }
+        return jobJson(r);
+      },
+    );
+  action('play', 'Play a manual job');
+  action('cancel', 'Cancel a job: a waiting one at once, a running one by SIGTERM on its agent (then SIGKILL after the grace)');
+  action('retry', 'Retry a finished job (a new attempt), and the jobs it held back');
+}
+
+interface LogSource {
+  size(): Promise<number>;
+  read(start: number, end: number): Promise<Buffer>;
+}
+
+/** A `gantry run` attempt's log is in the file log store; a fleet attempt's in the store's chunks. */
+async function logSourceOf(ctx: RouteContext, job: Job, attempt: number, runsOn: 'local' | 'fleet'): Promise<LogSource> {
+  if (runsOn === 'local') {
+    const key = { pipelineId: job.pipelineId, jobId: job.id, attempt };
+    return { size: async () => ctx.logs.size(key), read: async (a, b) => ctx.logs.read(key, a, b) };
+  }
+  const row = (await ctx.store.listAttempts(job.id)).find((a) => a.number === attempt);
+  if (!row) throw new ApiError('GANTRY_E_NOT_FOUND', `job ${job.id} has no attempt ${attempt}`);
+  return { size: () => ctx.store.fleet.logSize(row.id), read: (a, b) => ctx.store.fleet.readLog(row.id, a, b) };
 }

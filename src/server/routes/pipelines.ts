@@ -50,7 +50,7 @@ export function pipelineRoutes(app: FastifyInstance, ctx: RouteContext): void {
       const project = await projectOf(ctx, request, (request.params as { project: string }).project);
       const key = request.headers['idempotency-key'];
       const result = await triggerPipeline(
-        { store: ctx.store, mirrors: ctx.mirrors, now: ctx.now, onCreated: () => ctx.metrics.pipelinesCreated.inc() },
+        { store: ctx.store, mirrors: ctx.mirrors, now: ctx.now, settings: ctx.settings, onCreated: () => ctx.metrics.pipelinesCreated.inc() },
         project,
         request.body as TriggerRequest,
         typeof key === 'string' ? key : null,
@@ -131,7 +131,38 @@ export function pipelineRoutes(app: FastifyInstance, ctx: RouteContext): void {
       const p = await ctx.store.getPipeline(id);
       if (!p) throw new ApiError('GANTRY_E_NOT_FOUND', `no pipeline ${id}`);
       requireProject(request, p.pipeline.projectId);
-      return pipelineJson(await cancelPipeline(ctx.store, id, ctx.now));
+      // A `gantry run` pipeline has no agents to ask: its attempts end at once.
+      if (p.pipeline.runsOn === 'local') return pipelineJson(await cancelPipeline(ctx.store, id, ctx.now));
+      const r = await ctx.store.fleet.cancelPipeline(id, ctx.now(), ctx.settings);
+      if (r === null) throw new ApiError('GANTRY_E_NOT_FOUND', `no pipeline ${id}`);
+      if (r === 'finished') {
+        const current = (await ctx.store.getPipeline(id))!.pipeline.status;
+        throw new ApiError('GANTRY_E_ILLEGAL_TRANSITION', `pipeline ${id} is ${current}: it cannot be canceled`);
+      }
+      return pipelineJson(r);
+    },
+  );
+
+  app.post(
+    '/pipelines/:id/retry',
+    {
+      schema: {
+        summary: "Retry a finished pipeline's failed, canceled and timed-out jobs (and what they held back)",
+        tags: ['pipelines'],
+        params: idParams,
+        response: { 200: pipelineSchema, ...errors(403, 404, 409) },
+      },
+    },
+    async (request) => {
+      const id = asPipelineId(idOf(request.params));
+      const p = await ctx.store.getPipeline(id);
+      if (!p) throw new ApiError('GANTRY_E_NOT_FOUND', `no pipeline ${id}`);
+      requireProject(request, p.pipeline.projectId);
+      if (p.pipeline.runsOn === 'local') throw new ApiError('GANTRY_E_ILLEGAL_TRANSITION', `pipeline ${id} ran with gantry run: run it again there`);
+      const r = await ctx.store.fleet.retryPipeline(id, ctx.now(), ctx.settings);
+      if (r === null) throw new ApiError('GANTRY_E_NOT_FOUND', `no pipeline ${id}`);
+      if (r === 'nothing-to-retry') throw new ApiError('GANTRY_E_ILLEGAL_TRANSITION', `pipeline ${id} has no failed, canceled or timed-out job to retry`);
+      return pipelineJson(r);
     },
   );
 }

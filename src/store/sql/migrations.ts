@@ -143,6 +143,8 @@ CREATE TABLE agents (
 );
 
 ALTER TABLE pipelines ADD COLUMN runs_on TEXT NOT NULL DEFAULT 'local';
+-- the predefined CI_* variables of the pipeline (commit facts read at trigger time), for the agents
+ALTER TABLE pipelines ADD COLUMN predefined_variables TEXT NOT NULL DEFAULT '{}';
 CREATE INDEX pipelines_runs_on_status ON pipelines (runs_on, status);
 
 ALTER TABLE projects ADD COLUMN max_running INTEGER;

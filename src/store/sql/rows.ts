@@ -28,6 +28,7 @@ export interface PipelineRow {
   file_variables: string;
   pipeline_file: string;
   runs_on: string;
+  predefined_variables: string;
   created_at: number | string;
   started_at: number | string | null;
   finished_at: number | string | null;
@@ -112,6 +113,7 @@ export function toPipeline(r: PipelineRow): Pipeline {
     fileVariables: JSON.parse(r.file_variables) as Record<string, string>,
     pipelineFile: r.pipeline_file,
     runsOn: r.runs_on as Pipeline['runsOn'],
+    predefinedVariables: JSON.parse(r.predefined_variables) as Record<string, string>,
     createdAt: num(r.created_at),
     startedAt: numOrNull(r.started_at),
     finishedAt: numOrNull(r.finished_at),
@@ -188,7 +190,7 @@ export const IDEMPOTENCY_COLUMNS = 'project_id, key, fingerprint, pipeline_id, c
 
 
 export const PIPELINE_COLUMNS =
-  'id, project_id, status, ref, sha, source, variables, file_variables, pipeline_file, runs_on, created_at, started_at, finished_at';
+  'id, project_id, status, ref, sha, source, variables, file_variables, pipeline_file, runs_on, predefined_variables, created_at, started_at, finished_at';
 export const JOB_COLUMNS =
   'id, pipeline_id, position, name, stage, stage_index, status, spec, attempt_count, exit_code, failure_reason, created_at, started_at, finished_at';
 export const ATTEMPT_COLUMNS =

@@ -24,15 +24,16 @@ export interface LockedPipeline {
   status: PipelineStatus;
   runsOn: string;
   ref: string;
+  sha: string;
 }
 
 export async function lockPipeline(f: FleetTx, id: number): Promise<LockedPipeline | null> {
-  const r = await f.tx.get<{ id: number | string; project_id: number | string; status: string; runs_on: string; ref: string }>(
-    `SELECT id, project_id, status, runs_on, ref FROM pipelines WHERE id = ?${f.db.lockClause('wait')}`,
+  const r = await f.tx.get<{ id: number | string; project_id: number | string; status: string; runs_on: string; ref: string; sha: string }>(
+    `SELECT id, project_id, status, runs_on, ref, sha FROM pipelines WHERE id = ?${f.db.lockClause('wait')}`,
     [id],
   );
   return r
-    ? { id: asPipelineId(Number(r.id)), projectId: Number(r.project_id), status: r.status as PipelineStatus, runsOn: r.runs_on, ref: r.ref }
+    ? { id: asPipelineId(Number(r.id)), projectId: Number(r.project_id), status: r.status as PipelineStatus, runsOn: r.runs_on, ref: r.ref, sha: r.sha }
     : null;
 }
 
@@ -265,13 +266,14 @@ export async function autoCancelIn(f: FleetTx, p: LockedPipeline, at: EpochMs): 
   const project = await f.tx.get<{ auto_cancel: number | string }>('SELECT auto_cancel FROM projects WHERE id = ?', [p.projectId]);
   if (!project || Number(project.auto_cancel) === 0) return [];
   const older = await f.tx.all<{ id: number | string }>(
-    `SELECT id FROM pipelines WHERE project_id = ? AND ref = ? AND id < ? AND runs_on = 'fleet' AND ${inList([
+    // Redundant means an older commit: a second pipeline of the same commit replaces nothing.
+    `SELECT id FROM pipelines WHERE project_id = ? AND ref = ? AND sha <> ? AND id < ? AND runs_on = 'fleet' AND ${inList([
       'created',
       'pending',
       'running',
       'manual',
     ])} ORDER BY id`,
-    [p.projectId, p.ref, p.id],
+    [p.projectId, p.ref, p.sha, p.id],
   );
   const canceled: number[] = [];
   for (const o of older) {

@@ -1,0 +1,313 @@
+// The agent protocol's HTTP side (docs/PROTOCOL.md §4): registration, sessions, the long poll
+// for work, start, the held heartbeat, log upload by offset, completion. Each route is a thin
+// shell around one fleet-store call; the answers to a write that matched nothing come from the
+// store's reading of the row (fenced, not started, gap, incomplete).
+
+import crypto from 'node:crypto';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { asAttemptId, type AttemptId } from '../../domain/ids.js';
+import { FAILURE_REASONS } from '../../domain/status.js';
+import type { Agent, AgentFacts, Fence } from '../../store/fleet.js';
+import { ApiError } from '../errors.js';
+import { idOf, idParams } from '../schemas.js';
+import { hashToken } from '../tokens.js';
+import type { RouteContext } from '../routes/context.js';
+import type { AgentHub } from './hub.js';
+import { offerJson } from './offer.js';
+
+export const PROTOCOL_VERSION = 1;
+export const MAX_CHUNK_BYTES = 1024 * 1024;
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The agent an agent-protocol request authenticated as. */
+    agent: Agent | null;
+  }
+  interface FastifyContextConfig {
+    /** Authenticated by an agent token (or, for `register`, a registration token), not an API token. */
+    agentProtocol?: 'register' | 'agent';
+  }
+}
+
+export interface FleetContext extends RouteContext {
+  hub: AgentHub;
+  timings: { leaseMs: number; heartbeatHoldMs: number; pollWaitMs: number; offerTtlMs: number; backoffCapMs: number };
+}
+
+const nameSchema = { type: 'string', pattern: '^[A-Za-z0-9._-]{1,100}$' } as const;
+const factsSchema = {
+  type: 'object',
+  properties: {
+    name: nameSchema,
+    tags: { type: 'array', items: nameSchema, maxItems: 50 },
+    concurrency: { type: 'integer', minimum: 1, maximum: 64 },
+    version: { type: 'string', maxLength: 50 },
+    protocol: { type: 'integer' },
+    platform: { type: 'object', additionalProperties: { type: 'string', maxLength: 200 }, maxProperties: 20 },
+  },
+  required: ['name', 'tags', 'concurrency', 'version', 'protocol'],
+  additionalProperties: false,
+} as const;
+
+type FactsBody = AgentFacts & { protocol: number };
+
+function factsOf(b: FactsBody): AgentFacts {
+  if (b.protocol !== PROTOCOL_VERSION) {
+    throw new ApiError('GANTRY_E_AGENT_INCOMPATIBLE', `protocol ${b.protocol} is not supported`, { supported: [PROTOCOL_VERSION] });
+  }
+  return { name: b.name, tags: [...new Set(b.tags)], concurrency: b.concurrency, version: b.version, platform: b.platform ?? {} };
+}
+
+function bearer(request: FastifyRequest): string {
+  const header = request.headers.authorization;
+  const m = typeof header === 'string' ? /^Bearer\s+(\S+)\s*$/i.exec(header) : null;
+  if (!m) throw new ApiError('GANTRY_E_UNAUTHENTICATED', 'send Authorization: Bearer TOKEN');
+  return m[1]!;
+}
+
+function header(request: FastifyRequest, name: string): string {
+  const v = request.headers[name];
+  if (typeof v !== 'string' || v === '') throw new ApiError('GANTRY_E_INVALID_REQUEST', `the ${name} header is required`, { field: `headers.${name}` });
+  return v;
+}
+
+function fenceError(f: Fence): ApiError {
+  if (f.kind === 'not-found') return new ApiError('GANTRY_E_NOT_FOUND', 'no such attempt');
+  if (f.kind === 'not-started') return new ApiError('GANTRY_E_ATTEMPT_NOT_STARTED', 'start the attempt first');
+  return new ApiError(
+    'GANTRY_E_ATTEMPT_FENCED',
+    f.attempt ? `the attempt is ${f.attempt.status}${f.attempt.failureReason ? ` (${f.attempt.failureReason})` : ''}` : 'not the current token of this attempt',
+    f.attempt ? { attempt: f.attempt } : {},
+  );
+}
+
+/** The session header must name the agent's current session (PROTOCOL.md §5). */
+async function checkSession(ctx: FleetContext, request: FastifyRequest): Promise<Agent> {
+  const agent = request.agent!;
+  const session = header(request, 'gantry-session');
+  const r = await ctx.store.fleet.checkSession(agent.id, session, ctx.now());
+  if (r === 'session-replaced') throw new ApiError('GANTRY_E_SESSION_REPLACED', 'another process of this agent opened a newer session');
+  if (r === 'deregistered') throw new ApiError('GANTRY_E_AGENT_DEREGISTERED', 'this agent was deregistered');
+  return agent;
+}
+
+/** Aborts when the client goes away, so a held request stops waiting for nobody. */
+function clientGone(request: FastifyRequest): AbortSignal {
+  const ac = new AbortController();
+  request.raw.socket.once('close', () => ac.abort());
+  return ac.signal;
+}
+
+export function agentRoutes(app: FastifyInstance, ctx: FleetContext): void {
+  app.decorateRequest('agent', null);
+  app.addContentTypeParser('application/octet-stream', { parseAs: 'buffer', bodyLimit: MAX_CHUNK_BYTES }, (_req, body, done) => done(null, body));
+  app.addHook('onRequest', async (request) => {
+    const kind = request.routeOptions.config.agentProtocol;
+    if (kind === undefined) return;
+    const hash = hashToken(bearer(request));
+    if (kind === 'register') {
+      const token = await ctx.store.findToken(hash);
+      if (!token) throw new ApiError('GANTRY_E_UNAUTHENTICATED', 'unknown registration token');
+      if (token.kind !== 'agent') throw new ApiError('GANTRY_E_FORBIDDEN', 'registering an agent needs the agent registration token');
+      return;
+    }
+    const agent = await ctx.store.fleet.findAgentByTokenHash(hash);
+    if (!agent) {
+      const other = await ctx.store.findToken(hash);
+      if (other) throw new ApiError('GANTRY_E_FORBIDDEN', 'this route needs an agent token');
+      throw new ApiError('GANTRY_E_UNAUTHENTICATED', 'unknown agent token');
+    }
+    if (agent.deregisteredAt !== null) throw new ApiError('GANTRY_E_AGENT_DEREGISTERED', 'this agent was deregistered');
+    request.agent = agent;
+  });
+
+  const tags = ['agent protocol'];
+  const reg = { agentProtocol: 'register' as const };
+  const ag = { agentProtocol: 'agent' as const };
+
+  app.post('/agent/register', { config: reg, schema: { tags, summary: 'Register an agent (registration token)', body: factsSchema } }, async (request, reply) => {
+    const facts = factsOf(request.body as FactsBody);
+    const token = `gantry_agentkey_${crypto.randomBytes(32).toString('base64url')}`;
+    const agent = await ctx.store.fleet.registerAgent(facts, hashToken(token), ctx.now());
+    return reply.status(201).send({ agentId: agent.id, token });
+  });
+
+  app.post('/agent/sessions', { config: ag, schema: { tags, summary: "Start this agent process's session", body: factsSchema } }, async (request, reply) => {
+    const facts = factsOf(request.body as FactsBody);
+    const sessionId = crypto.randomUUID();
+    await ctx.store.fleet.openSession(request.agent!.id, sessionId, facts, ctx.now(), ctx.settings);
+    return reply.status(201).send({ sessionId, agentId: request.agent!.id, timings: ctx.timings, limits: { maxChunkBytes: MAX_CHUNK_BYTES } });
+  });
+
+  app.delete('/agent/self', { config: ag, schema: { tags, summary: 'Deregister this agent' } }, async (request, reply) => {
+    await ctx.store.fleet.deregisterAgent(request.agent!.id, ctx.now(), ctx.settings);
+    return reply.status(204).send();
+  });
+
+  app.post(
+    '/agent/jobs/request',
+    {
+      config: ag,
+      schema: {
+        tags,
+        summary: 'Long poll for work: answers at once with offers, or when work is ready, or 204 after waitMs',
+        body: {
+          type: 'object',
+          properties: { slots: { type: 'integer', minimum: 1, maximum: 64 }, waitMs: { type: 'integer', minimum: 0, maximum: 50_000 } },
+          required: ['slots'],
+          additionalProperties: false,
+        },
+      },
+    },
+    async (request, reply) => {
+      const agent = await checkSession(ctx, request);
+      const body = request.body as { slots: number; waitMs?: number };
+      const slots = Math.min(body.slots, agent.concurrency);
+      const until = Date.now() + (body.waitMs ?? ctx.timings.pollWaitMs);
+      const gone = clientGone(request);
+      const agentTags = new Set(agent.tags);
+      for (;;) {
+        const tokens = Array.from({ length: slots }, () => `gantry_attempt_${crypto.randomBytes(32).toString('base64url')}`);
+        const offers = await ctx.store.fleet.takeAttempts(agent, slots, ctx.now(), ctx.settings, tokens.map(hashToken));
+        if (offers.length > 0) {
+          const out = [];
+          for (let i = 0; i < offers.length; i++) {
+            const o = offers[i]!;
+            const jobIdsByName = new Map<string, number>();
+            if (o.job.spec.artifactSources.length > 0) {
+              const p = await ctx.store.getPipeline(o.pipeline.id);
+              for (const j of p?.jobs ?? []) jobIdsByName.set(j.name, j.id);
+            }
+            out.push(
+              await offerJson(o, tokens[i]!, {
+                store: ctx.store,
+                secrets: ctx.secrets,
+                killGraceMs: ctx.settings.killGraceMs,
+                leaseMs: ctx.settings.leaseMs,
+                jobIdsByName,
+              }),
+            );
+          }
+          return { offers: out };
+        }
+        const left = until - Date.now();
+        if (left <= 0 || gone.aborted) return reply.status(204).send();
+        await ctx.hub.waitForWork(agentTags, left, gone);
+      }
+    },
+  );
+
+  const attemptConfig = { config: ag, schema: { tags, params: idParams } };
+  const attemptOf = (request: FastifyRequest): { id: AttemptId; tokenHash: string } => ({
+    id: asAttemptId(idOf(request.params)),
+    tokenHash: hashToken(header(request, 'gantry-attempt-token')),
+  });
+
+  app.post('/agent/attempts/:id/start', { ...attemptConfig, schema: { ...attemptConfig.schema, summary: 'Accept an offer: the script may run' } }, async (request) => {
+    const { id, tokenHash } = attemptOf(request);
+    const agent = request.agent!;
+    const r = await ctx.store.fleet.startAttempt(agent.id, id, tokenHash, agent.name, ctx.now(), ctx.settings);
+    if (r.kind === 'ok') return { leaseExpiresAt: new Date(r.leaseExpiresAt).toISOString(), leaseMs: ctx.settings.leaseMs };
+    if (r.kind === 'not-found') throw new ApiError('GANTRY_E_NOT_FOUND', 'no such attempt');
+    throw new ApiError('GANTRY_E_OFFER_EXPIRED', 'the offer expired: it was given to another agent, or the job was canceled');
+  });
+
+  app.post(
+    '/agent/heartbeat',
+    {
+      config: ag,
+      schema: {
+        tags,
+        summary: "Renew the leases of the agent's attempts; held until a cancel or holdMs",
+        body: {
+          type: 'object',
+          properties: {
+            attempts: {
+              type: 'array',
+              maxItems: 64,
+              items: {
+                type: 'object',
+                properties: { id: { type: 'integer', minimum: 1 }, token: { type: 'string', minLength: 1, maxLength: 200 } },
+                required: ['id', 'token'],
+                additionalProperties: false,
+              },
+            },
+            holdMs: { type: 'integer', minimum: 0, maximum: 60_000 },
+          },
+          required: ['attempts'],
+          additionalProperties: false,
+        },
+      },
+    },
+    async (request) => {
+      const agent = await checkSession(ctx, request);
+      const body = request.body as { attempts: { id: number; token: string }[]; holdMs?: number };
+      const held = body.attempts.map((a) => ({ id: asAttemptId(a.id), tokenHash: hashToken(a.token) }));
+      const hold = Math.min(body.holdMs ?? ctx.timings.heartbeatHoldMs, Math.floor(ctx.settings.leaseMs / 3));
+      let r = await ctx.store.fleet.renewLeases(agent.id, held, ctx.now(), ctx.settings.leaseMs);
+      if (r.cancel.length === 0 && r.lost.length === 0 && held.length > 0) {
+        await ctx.hub.waitForCancel(agent.id, hold, clientGone(request));
+        r = await ctx.store.fleet.renewLeases(agent.id, held, ctx.now(), ctx.settings.leaseMs);
+      }
+      return { leaseExpiresAt: new Date(r.leaseExpiresAt).toISOString(), cancel: r.cancel, lost: r.lost };
+    },
+  );
+
+  app.patch('/agent/attempts/:id/log', { ...attemptConfig, schema: { ...attemptConfig.schema, summary: 'Append log bytes at a byte offset (Content-Range, end inclusive)' } }, async (request, reply) => {
+    const { id, tokenHash } = attemptOf(request);
+    const range = /^bytes (\d{1,15})-(\d{1,15})\/\*$/.exec(header(request, 'content-range'));
+    if (!range) throw new ApiError('GANTRY_E_INVALID_REQUEST', 'Content-Range must be "bytes START-END/*"', { field: 'headers.content-range' });
+    const start = Number(range[1]);
+    const end = Number(range[2]) + 1;
+    const dropped = request.headers['gantry-log-dropped'] === 'true';
+    const body = dropped ? null : Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
+    if (end <= start || (body !== null && body.length !== end - start)) {
+      throw new ApiError('GANTRY_E_INVALID_REQUEST', 'the body must be exactly the bytes of Content-Range', { field: 'headers.content-range' });
+    }
+    const producedHeader = Number(request.headers['gantry-produced-at']);
+    const at = ctx.now();
+    const producedAt = Number.isFinite(producedHeader) && producedHeader > 0 ? producedHeader : at;
+    const r = await ctx.store.fleet.appendLog(id, tokenHash, start, body, end, producedAt, at);
+    if (r.kind === 'ok') return { received: r.received, cancel: r.cancel };
+    if (r.kind === 'gap') {
+      reply.header('gantry-log-received', String(r.received));
+      throw new ApiError('GANTRY_E_LOG_GAP', `the server has ${r.received} bytes; send from there`, { received: r.received });
+    }
+    throw fenceError(r);
+  });
+
+  app.post(
+    '/agent/attempts/:id/complete',
+    {
+      ...attemptConfig,
+      schema: {
+        ...attemptConfig.schema,
+        summary: "Report the attempt's result, once every log byte is acknowledged",
+        body: {
+          type: 'object',
+          properties: {
+            status: { type: 'string', enum: ['success', 'failed', 'timed_out', 'canceled'] },
+            exitCode: { type: ['integer', 'null'] },
+            failureReason: { type: ['string', 'null'], enum: [...FAILURE_REASONS.filter((r) => r !== 'agent_lost'), null] },
+            logEnd: { type: 'integer', minimum: 0 },
+            finishedAt: { type: 'string', maxLength: 40 },
+          },
+          required: ['status', 'exitCode', 'failureReason', 'logEnd'],
+          additionalProperties: false,
+        },
+      },
+    },
+    async (request) => {
+      const { id, tokenHash } = attemptOf(request);
+      const b = request.body as { status: 'success' | 'failed' | 'timed_out' | 'canceled'; exitCode: number | null; failureReason: (typeof FAILURE_REASONS)[number] | null; logEnd: number };
+      if ((b.status === 'success') !== (b.failureReason === null)) {
+        throw new ApiError('GANTRY_E_INVALID_REQUEST', 'failureReason is null exactly when status is success', { field: 'body.failureReason' });
+      }
+      const r = await ctx.store.fleet.completeAttempt(id, tokenHash, { status: b.status, exitCode: b.exitCode, failureReason: b.failureReason, logEnd: b.logEnd }, ctx.now(), ctx.settings);
+      if (r.kind === 'ok') return { attempt: { status: r.status, failureReason: r.failureReason }, duplicate: r.duplicate };
+      if (r.kind === 'log-incomplete') throw new ApiError('GANTRY_E_LOG_INCOMPLETE', `the server has ${r.received} of ${b.logEnd} log bytes`, { received: r.received });
+      if (r.kind === 'log-overrun') throw new ApiError('GANTRY_E_INVALID_REQUEST', `logEnd ${b.logEnd} is less than the ${r.received} bytes sent`, { received: r.received });
+      throw fenceError(r);
+    },
+  );
+}

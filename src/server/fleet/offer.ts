@@ -1,0 +1,72 @@
+// What an agent is given with an offer (PROTOCOL.md §6, "The answer"): the job's definition, the
+// repository to check out, and its variables in layers so the agent resolves them exactly as
+// `gantry run` does once it has added its own (workspace paths, start time).
+
+import type { TakenOffer } from '../../store/fleet.js';
+import type { Store } from '../../store/store.js';
+import type { CompiledJob } from '../../pipeline/types.js';
+import { variableContext, type SecretBox } from '../secrets.js';
+
+export interface OfferVariables {
+  /** Predefined pipeline variables (CI_COMMIT_*, CI_PROJECT_*, ...): literal. */
+  pipeline: Record<string, string>;
+  /** The pipeline file's global variables the job inherits: expanded by the agent. */
+  file: Record<string, string>;
+  /** Trigger variables over project variables: literal. */
+  trigger: Record<string, string>;
+  /** Values the agent must mask in the log. */
+  masked: string[];
+}
+
+export interface OfferJson {
+  attemptId: number;
+  attemptToken: string;
+  offerExpiresAt: string;
+  attempt: number;
+  job: { id: number; name: string; stage: string; pipelineId: number; pipelineCreatedAt: number };
+  project: { id: number; name: string };
+  repository: { url: string; sha: string; ref: string };
+  spec: CompiledJob;
+  variables: OfferVariables;
+  artifactSources: { jobId: number; name: string }[];
+  timeouts: { jobSeconds: number; afterScriptSeconds: number; killGraceMs: number };
+  leaseMs: number;
+}
+
+export async function offerJson(
+  o: TakenOffer,
+  token: string,
+  deps: { store: Store; secrets: SecretBox; killGraceMs: number; leaseMs: number; jobIdsByName: Map<string, number> },
+): Promise<OfferJson> {
+  const { job, pipeline, project, attempt } = o;
+  const spec = job.spec;
+  const stored = await deps.store.listVariables(project.id);
+  const projectVars: Record<string, string> = {};
+  const masked: string[] = [];
+  // Decrypted here and only here, for the agent that will run the job.
+  for (const v of stored) {
+    const value = deps.secrets.open({ ciphertext: v.ciphertext, nonce: v.nonce }, variableContext(project.id, v.key));
+    projectVars[v.key] = value;
+    if (v.masked && value.length > 0) masked.push(value);
+  }
+  const file = spec.inheritedVariables
+    ? Object.fromEntries(Object.entries(pipeline.fileVariables).filter(([k]) => spec.inheritedVariables!.includes(k)))
+    : pipeline.fileVariables;
+  return {
+    attemptId: attempt.id,
+    attemptToken: token,
+    offerExpiresAt: new Date(o.offeredUntil).toISOString(),
+    attempt: attempt.number,
+    job: { id: job.id, name: job.name, stage: job.stage, pipelineId: pipeline.id, pipelineCreatedAt: pipeline.createdAt },
+    project: { id: project.id, name: project.name },
+    repository: { url: project.gitUrl, sha: pipeline.sha, ref: pipeline.ref },
+    spec,
+    variables: { pipeline: pipeline.predefinedVariables, file, trigger: { ...projectVars, ...pipeline.variables }, masked },
+    artifactSources: spec.artifactSources.flatMap((name) => {
+      const id = deps.jobIdsByName.get(name);
+      return id === undefined ? [] : [{ jobId: id, name }];
+    }),
+    timeouts: { jobSeconds: spec.timeoutSeconds ?? 3600, afterScriptSeconds: 300, killGraceMs: deps.killGraceMs },
+    leaseMs: deps.leaseMs,
+  };
+}
