@@ -7,6 +7,8 @@ import { registerRun } from './commands/run.js';
 import { registerLogs } from './commands/logs.js';
 import { registerPipelines } from './commands/pipelines.js';
 import { registerServer } from './commands/server.js';
+import { registerAgent } from './commands/agent.js';
+import { registerUp } from './commands/up.js';
 import { registerTrigger } from './commands/trigger.js';
 import { registerProject } from './commands/project.js';
 import { registerSecret } from './commands/secret.js';
@@ -30,6 +32,8 @@ export async function main(argv: string[]): Promise<number> {
   registerLogs(program, ctx);
   registerPipelines(program, ctx);
   registerServer(program, ctx);
+  registerAgent(program, ctx);
+  registerUp(program, ctx);
   registerTrigger(program, ctx);
   registerProject(program, ctx);
   registerSecret(program, ctx);

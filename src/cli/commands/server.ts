@@ -4,7 +4,7 @@ import type { CliContext } from '../context.js';
 export function registerServer(program: Command, ctx: CliContext): void {
   program
     .command('server')
-    .description('Run the Gantry server: the HTTP API under /api/v1 (jobs of API-triggered pipelines do not run yet)')
+    .description('Run the Gantry server: the HTTP API under /api/v1 and the scheduler; agents (gantry agent) run the jobs')
     .option('--db <url>', 'store: sqlite:PATH or postgres://USER@HOST:PORT/DB (default $GANTRY_DB, then sqlite:$GANTRY_HOME/gantry.db)')
     .option('--listen <host:port>', 'address to listen on; port 0 picks a free one (default $GANTRY_LISTEN, then 127.0.0.1:8080)')
     .action(async (flags: { db?: string; listen?: string }) => {

@@ -1,0 +1,185 @@
+// One attempt's log on its way to the server (PROTOCOL.md §9): output is masked, appended to a
+// spool file on disk, and uploaded from there in order, one request in flight, by byte offset.
+// Bytes leave the spool's accounting only when the server has acknowledged them as durable, so
+// output produced while the server is down is delivered when it comes back, and a resend after a
+// lost answer is harmless (the server ignores bytes it has).
+
+import fs from 'node:fs';
+import { Backoff, untilAnswered, type ProtocolClient } from './protocol-client.js';
+
+const MASK = Buffer.from('[MASKED]');
+/** GitLab's rule: shorter values are not masked (they would blot out ordinary output). */
+const MIN_SECRET = 4;
+
+/**
+ * Replaces secret values in a stream cut anywhere: it holds back the last (longest secret - 1)
+ * bytes until the next chunk shows whether a secret starts there. Multi-line values are masked
+ * line by line, since a terminal may rewrite line ends.
+ */
+export class LogMasker {
+  private readonly secrets: Buffer[];
+  private readonly hold: number;
+  private held = Buffer.alloc(0);
+
+  constructor(values: readonly string[]) {
+    const parts = new Set<string>();
+    for (const v of values) for (const line of v.split(/\r?\n/)) if (line.length >= MIN_SECRET) parts.add(line);
+    this.secrets = [...parts].map((p) => Buffer.from(p)).sort((a, b) => b.length - a.length);
+    this.hold = this.secrets.length ? this.secrets[0]!.length - 1 : 0;
+  }
+
+  push(chunk: Buffer): Buffer {
+    if (this.secrets.length === 0) return chunk;
+    const buf = this.mask(Buffer.concat([this.held, chunk]));
+    const cut = Math.max(0, buf.length - this.hold);
+    this.held = Buffer.from(buf.subarray(cut));
+    return buf.subarray(0, cut);
+  }
+
+  flush(): Buffer {
+    const out = this.held;
+    this.held = Buffer.alloc(0);
+    return out;
+  }
+
+  private mask(buf: Buffer): Buffer {
+    for (const s of this.secrets) {
+      let at = buf.indexOf(s);
+      if (at < 0) continue;
+      const parts: Buffer[] = [];
+      let from = 0;
+      while (at >= 0) {
+        parts.push(buf.subarray(from, at), MASK);
+        from = at + s.length;
+        at = buf.indexOf(s, from);
+      }
+      parts.push(buf.subarray(from));
+      buf = Buffer.concat(parts);
+    }
+    return buf;
+  }
+}
+
+export type UploadEnd = { kind: 'delivered' } | { kind: 'fenced'; reason: string } | { kind: 'stopped' };
+
+/** The spool file and its uploader. */
+export class AttemptLog {
+  private readonly fd: number;
+  private end = 0;
+  private acked = 0;
+  /** When each not yet acknowledged range was produced: [offset, epoch ms]. */
+  private marks: [number, number][] = [];
+  private wake: (() => void) | null = null;
+  private closed = false;
+  private readonly done: Promise<UploadEnd>;
+  /** Set when the server's answer carried a pending cancel. */
+  cancelSeen = false;
+
+  constructor(
+    private readonly file: string,
+    private readonly client: ProtocolClient,
+    private readonly attemptId: number,
+    private readonly token: string,
+    private readonly maxChunk: number,
+    backoffCapMs: number,
+    private readonly signal: AbortSignal,
+  ) {
+    this.fd = fs.openSync(file, 'w+', 0o600);
+    this.done = this.upload(new Backoff(backoffCapMs));
+  }
+
+  get size(): number {
+    return this.end;
+  }
+
+  append(chunk: Buffer): void {
+    if (chunk.length === 0 || this.closed) return;
+    fs.writeSync(this.fd, chunk, 0, chunk.length, this.end);
+    this.marks.push([this.end, Date.now()]);
+    this.end += chunk.length;
+    this.wake?.();
+  }
+
+  /** No more output: resolves when every byte is acknowledged, or the attempt was fenced. */
+  finish(): Promise<UploadEnd> {
+    this.closed = true;
+    this.wake?.();
+    return this.done;
+  }
+
+  /** The server says it has `received` bytes (a completion answered LOG_INCOMPLETE): resend from there. */
+  rewind(received: number): void {
+    this.acked = Math.min(this.acked, received);
+  }
+
+  async delivered(): Promise<UploadEnd> {
+    return this.done;
+  }
+
+  dispose(): void {
+    try {
+      fs.closeSync(this.fd);
+    } catch {
+      // already closed
+    }
+    fs.rmSync(this.file, { force: true });
+  }
+
+  private producedAt(offset: number): number {
+    let t = Date.now();
+    for (const [o, at] of this.marks) {
+      if (o > offset) break;
+      t = at;
+    }
+    return t;
+  }
+
+  private async upload(backoff: Backoff): Promise<UploadEnd> {
+    for (;;) {
+      if (this.signal.aborted) return { kind: 'stopped' };
+      if (this.acked >= this.end) {
+        if (this.closed) return { kind: 'delivered' };
+        await new Promise<void>((r) => {
+          this.wake = r;
+          this.signal.addEventListener('abort', () => r(), { once: true });
+        });
+        this.wake = null;
+        continue;
+      }
+      const start = this.acked;
+      const stop = Math.min(this.end, start + this.maxChunk);
+      const bytes = Buffer.alloc(stop - start);
+      fs.readSync(this.fd, bytes, 0, bytes.length, start);
+      let a;
+      try {
+        a = await untilAnswered(
+          () =>
+            this.client.request('PATCH', `/agent/attempts/${this.attemptId}/log`, {
+              bytes,
+              headers: {
+                'content-range': `bytes ${start}-${stop - 1}/*`,
+                'gantry-attempt-token': this.token,
+                'gantry-produced-at': String(this.producedAt(start)),
+              },
+            }),
+          backoff,
+          this.signal,
+        );
+      } catch {
+        return { kind: 'stopped' };
+      }
+      const body = a.body as { received?: number; cancel?: boolean; error?: { received?: number; message?: string } } | null;
+      if (a.status === 200) {
+        this.acked = body?.received ?? stop;
+        if (body?.cancel) this.cancelSeen = true;
+        this.marks = this.marks.filter(([o], i, all) => o >= this.acked || (all[i + 1]?.[0] ?? Infinity) > this.acked);
+      } else if (a.code === 'GANTRY_E_LOG_GAP') {
+        this.acked = Number(a.headers.get('gantry-log-received') ?? body?.error?.received ?? 0);
+      } else if (a.code === 'GANTRY_E_ATTEMPT_NOT_STARTED') {
+        await backoff.wait(this.signal);
+      } else {
+        return { kind: 'fenced', reason: `${a.code ?? a.status}: ${body?.error?.message ?? ''}` };
+      }
+    }
+  }
+}

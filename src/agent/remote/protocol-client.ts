@@ -1,0 +1,135 @@
+// The agent's HTTP side of the protocol (docs/PROTOCOL.md): one request helper that knows which
+// failures are worth retrying (the server down or overloaded) and which are answers (4xx with a
+// code), and a backoff that retries the former with full jitter until told to stop.
+
+export interface ProtocolAnswer {
+  status: number;
+  headers: Headers;
+  /** The parsed JSON body, or null (204, a non-JSON body). */
+  body: unknown;
+  /** `error.code` of an error answer. */
+  code: string | null;
+}
+
+export class Unreachable extends Error {
+  override readonly name = 'Unreachable';
+}
+
+export interface RequestOptions {
+  json?: unknown;
+  bytes?: Buffer;
+  headers?: Record<string, string>;
+  timeoutMs?: number;
+  signal?: AbortSignal;
+}
+
+/** Statuses that mean "the server is not answering properly now": retry the same request later. */
+export function isTransient(status: number): boolean {
+  return status === 429 || status === 500 || status === 502 || status === 503 || status === 504;
+}
+
+export class ProtocolClient {
+  private token: string | null;
+
+  constructor(
+    readonly baseUrl: string,
+    token: string | null,
+  ) {
+    this.token = token;
+  }
+
+  setToken(token: string): void {
+    this.token = token;
+  }
+
+  /** One request; throws Unreachable when no HTTP answer came (refused, reset, timed out). */
+  async request(method: string, path: string, opts: RequestOptions = {}, bearer = this.token): Promise<ProtocolAnswer> {
+    const headers: Record<string, string> = { ...opts.headers };
+    if (bearer) headers.authorization = `Bearer ${bearer}`;
+    let body: BodyInit | undefined;
+    if (opts.json !== undefined) {
+      headers['content-type'] = 'application/json';
+      body = JSON.stringify(opts.json);
+    } else if (opts.bytes !== undefined) {
+      headers['content-type'] = 'application/octet-stream';
+      body = opts.bytes as unknown as BodyInit;
+    }
+    const timeout = AbortSignal.timeout(opts.timeoutMs ?? 30_000);
+    const signal = opts.signal ? AbortSignal.any([opts.signal, timeout]) : timeout;
+    let res: Response;
+    try {
+      res = await fetch(`${this.baseUrl}/api/v1${path}`, { method, headers, body, signal });
+    } catch (e) {
+      throw new Unreachable(`${method} ${path}: ${(e as Error).message}`);
+    }
+    let parsed: unknown = null;
+    try {
+      const text = await res.text();
+      parsed = text ? JSON.parse(text) : null;
+    } catch (e) {
+      if ((e as Error).name === 'AbortError' || (e as Error).name === 'TimeoutError') throw new Unreachable(`${method} ${path}: ${(e as Error).message}`);
+      parsed = null;
+    }
+    const code = (parsed as { error?: { code?: string } } | null)?.error?.code ?? null;
+    return { status: res.status, headers: res.headers, body: parsed, code };
+  }
+}
+
+/**
+ * "Full jitter" backoff per channel (PROTOCOL.md §12): the n-th consecutive failure waits
+ * random(0, min(cap, 250 ms * 2^n)); a success resets it.
+ */
+export class Backoff {
+  private failures = 0;
+  constructor(private readonly capMs: number) {}
+
+  reset(): void {
+    this.failures = 0;
+  }
+
+  async wait(signal?: AbortSignal, retryAfterMs?: number): Promise<void> {
+    const ceiling = Math.min(this.capMs, 250 * 2 ** Math.min(this.failures++, 20));
+    const ms = Math.max(retryAfterMs ?? 0, Math.random() * ceiling);
+    await sleep(ms, signal);
+  }
+}
+
+export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal?.aborted) return resolve();
+    const t = setTimeout(done, ms);
+    function done() {
+      clearTimeout(t);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    }
+    signal?.addEventListener('abort', done, { once: true });
+  });
+}
+
+/**
+ * Sends a request until it gets an answer that is not transient: the server down, restarting or
+ * overloaded makes this wait and retry, never give up (a job's log and result must get through
+ * once the server is back). Stops only when `signal` aborts (then throws Unreachable).
+ */
+export async function untilAnswered(
+  send: () => Promise<ProtocolAnswer>,
+  backoff: Backoff,
+  signal?: AbortSignal,
+): Promise<ProtocolAnswer> {
+  for (;;) {
+    if (signal?.aborted) throw new Unreachable('stopped');
+    try {
+      const a = await send();
+      if (!isTransient(a.status)) {
+        backoff.reset();
+        return a;
+      }
+      const retryAfter = Number(a.headers.get('retry-after'));
+      await backoff.wait(signal, Number.isFinite(retryAfter) && retryAfter > 0 ? retryAfter * 1000 : undefined);
+    } catch (e) {
+      if (!(e instanceof Unreachable)) throw e;
+      await backoff.wait(signal);
+    }
+  }
+}

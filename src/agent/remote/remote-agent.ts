@@ -1,0 +1,385 @@
+// `gantry agent`: a process on any machine that takes jobs from a Gantry server and runs them
+// (docs/PROTOCOL.md). One session per process; while a slot is free exactly one long poll asks
+// for work; while an attempt runs exactly one held heartbeat renews every lease and brings
+// cancels; each attempt's output goes through its spool to the server by byte offset, and its
+// completion is sent only once the server holds every byte.
+
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { runJob, type JobOutcome } from '../job-runner.js';
+import { ProcessLauncher } from '../launcher/launcher.js';
+import { agentLine } from '../script.js';
+import type { ArtifactTransport, CacheTransport } from '../transports.js';
+import { expandVariables } from '../../pipeline/index.js';
+import { jobVariables, resolveJobVariables } from '../../variables/predefined.js';
+import type { OfferJson } from '../../server/fleet/offer.js';
+import { AttemptLog, LogMasker } from './attempt-log.js';
+import { loadIdentity, saveIdentity } from './identity.js';
+import { Backoff, sleep, untilAnswered, Unreachable, type ProtocolAnswer, ProtocolClient } from './protocol-client.js';
+import { SourceCache } from './sources.js';
+
+export const AGENT_VERSION = '0.1.0';
+const PROTOCOL = 1;
+
+export interface RemoteAgentOptions {
+  serverUrl: string;
+  /** $GANTRY_AGENT_HOME: identity, spool, mirrors, builds. */
+  home: string;
+  name: string;
+  tags: string[];
+  concurrency: number;
+  /** Needed only to register (first run, or after a deregistration). */
+  registrationToken: string | null;
+  baseEnv: Record<string, string>;
+  graceMs: number;
+  /** What the agent reports about itself (stderr in the CLI). */
+  log(line: string): void;
+  /** First abort: drain (finish running jobs, take no more). */
+  stop: AbortSignal;
+  /** Abort: cancel running jobs now. */
+  cancelJobs: AbortSignal;
+  /** Artifacts and caches through the server, for one attempt. */
+  transports(client: ProtocolClient, attemptId: number, token: string): { artifacts: ArtifactTransport; cache: CacheTransport };
+}
+
+interface Timings {
+  leaseMs: number;
+  heartbeatHoldMs: number;
+  pollWaitMs: number;
+  offerTtlMs: number;
+  backoffCapMs: number;
+}
+
+interface Running {
+  offer: OfferJson;
+  controller: AbortController;
+  /** Set when the server gave the attempt up (fenced, lost): no completion is sent. */
+  lost: boolean;
+}
+
+class Fatal extends Error {}
+
+export async function runRemoteAgent(o: RemoteAgentOptions): Promise<number> {
+  const client = new ProtocolClient(o.serverUrl.replace(/\/+$/, ''), null);
+  const facts = { name: o.name, tags: o.tags, concurrency: o.concurrency, version: AGENT_VERSION, protocol: PROTOCOL, platform: { os: process.platform, arch: process.arch, hostname: os.hostname() } };
+  fs.mkdirSync(o.home, { recursive: true, mode: 0o700 });
+  const spoolDir = path.join(o.home, 'spool');
+  // Spools of a previous process belong to attempts the server has already given up.
+  fs.rmSync(spoolDir, { recursive: true, force: true });
+  fs.mkdirSync(spoolDir, { recursive: true });
+
+  const register = async (): Promise<void> => {
+    if (!o.registrationToken) throw new Fatal(`no agent identity for ${o.serverUrl} and no registration token (--token) to register with`);
+    const a = await untilAnswered(() => client.request('POST', '/agent/register', { json: facts }, o.registrationToken), new Backoff(10_000), o.stop);
+    if (a.status !== 201) throw new Fatal(`registration refused: ${describe(a)}`);
+    const { agentId, token } = a.body as { agentId: number; token: string };
+    saveIdentity(o.home, o.serverUrl, { agentId, token });
+    o.log(`registered as agent ${agentId}`);
+  };
+
+  let identity = loadIdentity(o.home, o.serverUrl);
+  if (!identity) {
+    await register();
+    identity = loadIdentity(o.home, o.serverUrl)!;
+  }
+  client.setToken(identity.token);
+
+  let session: { sessionId: string; timings: Timings; limits: { maxChunkBytes: number } };
+  for (let tries = 0; ; tries++) {
+    const a = await untilAnswered(() => client.request('POST', '/agent/sessions', { json: facts }), new Backoff(10_000), o.stop);
+    if (a.status === 201) {
+      session = a.body as typeof session;
+      break;
+    }
+    if ((a.code === 'GANTRY_E_AGENT_DEREGISTERED' || a.code === 'GANTRY_E_UNAUTHENTICATED') && tries === 0) {
+      await register();
+      client.setToken(loadIdentity(o.home, o.serverUrl)!.token);
+      continue;
+    }
+    throw new Fatal(`the server refused the session: ${describe(a)}`);
+  }
+  o.log(`agent ${identity.agentId} connected to ${o.serverUrl} (session ${session.sessionId.slice(0, 8)})`);
+
+  const launcher = new ProcessLauncher();
+  const sources = new SourceCache(o.home);
+  const running = new Map<number, Running>();
+  const fatal = new AbortController();
+  let fatalError: Error | null = null;
+  const die = (e: Error) => {
+    if (fatalError) return;
+    fatalError = e;
+    fatal.abort();
+    for (const r of running.values()) {
+      r.lost = true;
+      r.controller.abort();
+    }
+  };
+  const sessionHeaders = { 'gantry-session': session.sessionId };
+  const checkFatal = (a: ProtocolAnswer) => {
+    if (a.code === 'GANTRY_E_SESSION_REPLACED') die(new Fatal('another process took over this agent identity (its session replaced ours)'));
+    else if (a.code === 'GANTRY_E_AGENT_DEREGISTERED' || a.code === 'GANTRY_E_UNAUTHENTICATED') die(new Fatal('this agent was deregistered'));
+  };
+  o.cancelJobs.addEventListener('abort', () => {
+    for (const r of running.values()) r.controller.abort();
+  });
+  let slotFreed: (() => void) | null = null;
+  let heartbeatWake: (() => void) | null = null;
+  const stopping = AbortSignal.any([o.stop, fatal.signal]);
+
+  // ---- the heartbeat: while anything runs, one held request renews every lease and brings cancels.
+  const heartbeatLoop = async () => {
+    const backoff = new Backoff(session.timings.backoffCapMs);
+    while (!fatal.signal.aborted) {
+      if (running.size === 0) {
+        if (o.stop.aborted && inFlight === 0) return;
+        await new Promise<void>((r) => {
+          heartbeatWake = r;
+          fatal.signal.addEventListener('abort', () => r(), { once: true });
+        });
+        heartbeatWake = null;
+        continue;
+      }
+      const held = [...running.values()].map((r) => ({ id: r.offer.attemptId, token: r.offer.attemptToken }));
+      let a: ProtocolAnswer;
+      try {
+        a = await client.request('POST', '/agent/heartbeat', {
+          json: { attempts: held, holdMs: session.timings.heartbeatHoldMs },
+          headers: sessionHeaders,
+          timeoutMs: session.timings.heartbeatHoldMs + 10_000,
+          signal: fatal.signal,
+        });
+      } catch (e) {
+        if (!(e instanceof Unreachable)) throw e;
+        await backoff.wait(fatal.signal);
+        continue;
+      }
+      if (a.status !== 200) {
+        checkFatal(a);
+        await backoff.wait(fatal.signal);
+        continue;
+      }
+      backoff.reset();
+      const body = a.body as { cancel: number[]; lost: number[] };
+      for (const id of body.cancel) running.get(id)?.controller.abort();
+      for (const id of body.lost) {
+        const r = running.get(id);
+        if (r) {
+          r.lost = true;
+          r.controller.abort();
+          o.log(`attempt ${id}: the server gave it up (lost); stopping its job`);
+        }
+      }
+    }
+  };
+
+  // ---- one attempt, from the offer to the completion.
+  let inFlight = 0;
+  const runAttempt = async (offer: OfferJson) => {
+    const r: Running = { offer, controller: new AbortController(), lost: false };
+    const backoff = new Backoff(session.timings.backoffCapMs);
+    const sourceP = sources.snapshot(offer.repository.url, offer.repository.sha);
+    sourceP.catch(() => undefined);
+    const start = await untilAnswered(
+      () => client.request('POST', `/agent/attempts/${offer.attemptId}/start`, { json: {}, headers: { 'gantry-attempt-token': offer.attemptToken } }),
+      backoff,
+      fatal.signal,
+    ).catch(() => null);
+    if (!start || start.status !== 200) {
+      if (start) checkFatal(start);
+      o.log(`attempt ${offer.attemptId}: not started (${start ? describe(start) : 'stopped'})`);
+      return;
+    }
+    running.set(offer.attemptId, r);
+    heartbeatWake?.();
+    o.log(`attempt ${offer.attemptId}: job ${offer.job.id} "${offer.job.name}" of pipeline ${offer.job.pipelineId} started`);
+    const log = new AttemptLog(
+      path.join(spoolDir, `${offer.attemptId}.log`),
+      client,
+      offer.attemptId,
+      offer.attemptToken,
+      session.limits.maxChunkBytes,
+      session.timings.backoffCapMs,
+      fatal.signal,
+    );
+    const masker = new LogMasker(offer.variables.masked);
+    const onOutput = (chunk: Buffer) => log.append(masker.push(chunk));
+    let outcome: JobOutcome;
+    const slot = freeSlot();
+    const buildsDir = path.join(o.home, 'builds');
+    const workspaceDir = path.join(buildsDir, String(slot), offer.project.name);
+    try {
+      const startedAt = Date.now();
+      const variables = resolveJobVariables(
+        {
+          pipeline: offer.variables.pipeline,
+          file: offer.variables.file,
+          job: offer.spec.variables,
+          trigger: offer.variables.trigger,
+          predefinedJob: jobVariables({
+            pipelineId: offer.job.pipelineId,
+            pipelineCreatedAt: offer.job.pipelineCreatedAt,
+            jobId: offer.job.id,
+            job: offer.spec,
+            startedAt,
+            projectDir: workspaceDir,
+            buildsDir,
+            agentName: o.name,
+            timeoutSeconds: offer.timeouts.jobSeconds,
+          }),
+        },
+        expandVariables,
+      );
+      let source;
+      try {
+        source = await sourceP;
+      } catch (err) {
+        onOutput(agentLine(`ERROR: could not check out ${offer.repository.url} at ${offer.repository.sha}: ${(err as Error).message}`, 'red'));
+        throw err;
+      }
+      const t = o.transports(client, offer.attemptId, offer.attemptToken);
+      outcome = await runJob(
+        {
+          jobId: offer.job.id,
+          attempt: offer.attempt,
+          job: offer.spec,
+          variables,
+          baseEnv: o.baseEnv,
+          artifactSources: offer.artifactSources,
+          workspaceDir,
+          scriptDir: path.join(buildsDir, 'scripts', String(slot)),
+          spoolPath: path.join(buildsDir, String(slot), 'output.spool'),
+          timeoutSeconds: offer.timeouts.jobSeconds,
+          afterScriptTimeoutSeconds: offer.timeouts.afterScriptSeconds,
+          graceMs: Math.min(o.graceMs, offer.timeouts.killGraceMs),
+          agentName: o.name,
+        },
+        { source, launcher, artifacts: t.artifacts, cache: t.cache },
+        onOutput,
+        r.controller.signal,
+      );
+    } catch (err) {
+      onOutput(agentLine(`ERROR: the agent failed: ${(err as Error).message}`, 'red'));
+      outcome = { status: 'failed', exitCode: null, failureReason: 'runner_system_failure' };
+    } finally {
+      releaseSlot(slot);
+    }
+    log.append(masker.flush());
+    const delivered = await log.finish();
+    try {
+      if (r.lost || delivered.kind !== 'delivered') {
+        o.log(`attempt ${offer.attemptId}: ended without a report (${delivered.kind === 'fenced' ? delivered.reason : r.lost ? 'given up by the server' : 'stopped'})`);
+        return;
+      }
+      for (;;) {
+        const a = await untilAnswered(
+          () =>
+            client.request('POST', `/agent/attempts/${offer.attemptId}/complete`, {
+              json: { status: outcome.status, exitCode: outcome.exitCode, failureReason: outcome.failureReason, logEnd: log.size, finishedAt: new Date().toISOString() },
+              headers: { 'gantry-attempt-token': offer.attemptToken },
+            }),
+          backoff,
+          fatal.signal,
+        ).catch(() => null);
+        if (!a) return;
+        if (a.status === 200) {
+          o.log(`attempt ${offer.attemptId}: ${outcome.status}`);
+          return;
+        }
+        if (a.code === 'GANTRY_E_LOG_INCOMPLETE') {
+          // Cannot happen while the server keeps what it acknowledged; wait and ask again.
+          await sleep(500, fatal.signal);
+          continue;
+        }
+        checkFatal(a);
+        o.log(`attempt ${offer.attemptId}: completion refused: ${describe(a)}`);
+        return;
+      }
+    } finally {
+      log.dispose();
+      running.delete(offer.attemptId);
+    }
+  };
+
+  // Job slots: each has its workspace directory, reset between its jobs.
+  const free = Array.from({ length: o.concurrency }, (_, i) => o.concurrency - 1 - i);
+  function freeSlot(): number {
+    return free.pop() ?? o.concurrency + running.size;
+  }
+  function releaseSlot(slot: number): void {
+    if (slot < o.concurrency) free.push(slot);
+  }
+
+  // ---- the poll: one open request while a slot is free.
+  const pollLoop = async () => {
+    const backoff = new Backoff(10_000);
+    while (!stopping.aborted) {
+      const slots = o.concurrency - inFlight;
+      if (slots <= 0) {
+        await new Promise<void>((r) => {
+          slotFreed = r;
+          stopping.addEventListener('abort', () => r(), { once: true });
+        });
+        slotFreed = null;
+        continue;
+      }
+      let a: ProtocolAnswer;
+      try {
+        a = await client.request('POST', '/agent/jobs/request', {
+          json: { slots, waitMs: session.timings.pollWaitMs },
+          headers: sessionHeaders,
+          timeoutMs: session.timings.pollWaitMs + 10_000,
+          signal: stopping,
+        });
+      } catch (e) {
+        if (!(e instanceof Unreachable)) throw e;
+        await backoff.wait(stopping);
+        continue;
+      }
+      if (a.status === 204) {
+        backoff.reset();
+        continue;
+      }
+      if (a.status !== 200) {
+        checkFatal(a);
+        await backoff.wait(stopping);
+        continue;
+      }
+      backoff.reset();
+      for (const offer of (a.body as { offers: OfferJson[] }).offers) {
+        inFlight++;
+        void runAttempt(offer)
+          .catch((err: unknown) => o.log(`attempt ${offer.attemptId}: ${(err as Error).message}`))
+          .finally(() => {
+            inFlight--;
+            slotFreed?.();
+            heartbeatWake?.();
+          });
+      }
+    }
+  };
+
+  const heartbeat = heartbeatLoop();
+  await pollLoop();
+  // Draining: no more work is taken; running jobs finish and report.
+  while (inFlight > 0 && !fatal.signal.aborted) await sleep(50);
+  (heartbeatWake as (() => void) | null)?.();
+  fatal.abort();
+  await heartbeat.catch(() => undefined);
+  launcher.close();
+  if (fatalError) {
+    o.log(`ERROR: ${(fatalError as Error).message}`);
+    return 1;
+  }
+  return 0;
+}
+
+function describe(a: ProtocolAnswer): string {
+  const e = (a.body as { error?: { code?: string; message?: string } } | null)?.error;
+  return e ? `${e.code}: ${e.message}` : `HTTP ${a.status}`;
+}
+
+export function randomAgentName(): string {
+  return `${os.hostname().replace(/[^A-Za-z0-9._-]/g, '-').slice(0, 80) || 'agent'}-${crypto.randomBytes(2).toString('hex')}`;
+}

@@ -1,0 +1,68 @@
+// `gantry up`: the whole product on one machine: the server on embedded SQLite and one local
+// agent in the same process, talking over loopback exactly as a fleet does.
+
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { Command } from 'commander';
+import { GantryError } from '../../domain/errors.js';
+import type { CliContext } from '../context.js';
+
+export function registerUp(program: Command, ctx: CliContext): void {
+  program
+    .command('up')
+    .description('Run a server on embedded SQLite with a local agent: one command for one machine')
+    .option('--listen <host:port>', 'address to listen on (default $GANTRY_LISTEN, then 127.0.0.1:8080)')
+    .option('--db <url>', 'store (default sqlite:$GANTRY_HOME/gantry.db)')
+    .option('--concurrency <n>', 'jobs the local agent runs at once (default: the number of CPUs)')
+    .option('--tags <a,b>', "the local agent's tags")
+    .action(async (flags: { listen?: string; db?: string; concurrency?: string; tags?: string }) => {
+      const { startServer } = await import('../../server/start.js');
+      const { runRemoteAgent } = await import('../../agent/remote/remote-agent.js');
+      const { httpTransports } = await import('../../agent/remote/http-transports.js');
+      const { parseTags } = await import('./agent.js');
+      const concurrency = flags.concurrency === undefined ? Math.max(1, os.availableParallelism()) : Number(flags.concurrency);
+      if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 64) throw new GantryError('GANTRY_E_USAGE', '--concurrency expects 1 to 64');
+      const server = await startServer({ config: ctx.config, db: flags.db, listen: flags.listen });
+      const home = ctx.config.home;
+      const adminToken = ctx.config.server.adminToken ?? readToken(path.join(home, 'admin.token'));
+      const agentToken = ctx.config.server.agentToken ?? readToken(path.join(home, 'agent.token'));
+      ctx.stdout.write(`Gantry is up at ${server.url}\n`);
+      ctx.stdout.write(`Admin token: ${adminToken ?? '(set by another instance: see its admin.token)'}\n`);
+      ctx.stdout.write(`  export GANTRY_SERVER=${server.url} GANTRY_TOKEN=$(cat ${path.join(home, 'admin.token')})\n`);
+      const stop = new AbortController();
+      const cancelJobs = new AbortController();
+      const onSignal = () => {
+        if (!stop.signal.aborted) stop.abort();
+        else cancelJobs.abort();
+      };
+      process.on('SIGTERM', onSignal);
+      process.on('SIGINT', onSignal);
+      try {
+        ctx.exitCode = await runRemoteAgent({
+          serverUrl: server.url,
+          home: ctx.config.agent.home,
+          name: `${os.hostname().replace(/[^A-Za-z0-9._-]/g, '-').slice(0, 90) || 'local'}-local`,
+          tags: parseTags(flags.tags),
+          concurrency,
+          registrationToken: agentToken,
+          baseEnv: ctx.config.env,
+          graceMs: ctx.config.killGraceMs,
+          log: (line) => server.app.log.info(`agent: ${line}`),
+          stop: stop.signal,
+          cancelJobs: cancelJobs.signal,
+          transports: httpTransports,
+        });
+      } finally {
+        await server.close();
+      }
+    });
+}
+
+function readToken(file: string): string | null {
+  try {
+    return fs.readFileSync(file, 'utf8').trim() || null;
+  } catch {
+    return null;
+  }
+}
