@@ -182,6 +182,32 @@ export class GantryClient {
     return this.json('GET', `/pipelines/${id}`, { idempotent: true });
   }
 
+  /**
+   * A job's log from byte `from` on (of the latest attempt, or `attempt`): the bytes, and the
+   * log's size then. Nothing past the end is an empty answer, not an error.
+   */
+  async logFrom(jobId: number, from: number, attempt?: number): Promise<{ bytes: Buffer; size: number }> {
+    const q = attempt === undefined ? '' : `?attempt=${attempt}`;
+    const headers: Record<string, string> = { accept: 'application/octet-stream' };
+    if (this.token !== null) headers.authorization = `Bearer ${this.token}`;
+    if (from > 0) headers.range = `bytes=${from}-`;
+    let res: Response;
+    try {
+      res = await this.fetchFn(this.url(`/jobs/${jobId}/log${q}`), { headers });
+    } catch (err) {
+      throw new ServerUnreachableError(this.server, networkFailure(err).reason);
+    }
+    if (res.status === 416) {
+      await res.body?.cancel();
+      const total = /\/(\d+)$/.exec(res.headers.get('content-range') ?? '');
+      return { bytes: Buffer.alloc(0), size: total ? Number(total[1]) : from };
+    }
+    if (!res.ok) throw await this.errorOf(res);
+    const bytes = Buffer.from(await res.arrayBuffer());
+    const total = /\/(\d+)$/.exec(res.headers.get('content-range') ?? '');
+    return { bytes, size: total ? Number(total[1]) : from + bytes.length };
+  }
+
   private async json<T>(method: string, path: string, opts: RequestOptions): Promise<T> {
     return (await this.parse(await this.send(method, path, opts))) as T;
   }
