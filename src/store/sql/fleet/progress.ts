@@ -193,7 +193,11 @@ export async function playJobIn(f: FleetTx, p: LockedPipeline, jobId: number, at
   if (!(await moveJobIn(f.tx, asJobId(jobId), 'pending', { at }))) return false;
   const spec = (await f.specs.load(f.tx, [jobId])).get(jobId)!;
   await queueAttemptIn(f, jobId, spec, p, at);
-  if (p.status === 'manual' && (await movePipelineIn(f.tx, p.id, 'running', at))) p.status = 'running';
+  // A non-blocking manual job can be played after its pipeline passed (a deploy): the pipeline
+  // runs again until the job ends, as in GitLab.
+  if (isFinishedPipeline(p.status)) await f.tx.run(REOPEN_PIPELINE_SQL, [p.id]);
+  else if (p.status === 'manual') await movePipelineIn(f.tx, p.id, 'running', at);
+  p.status = 'running';
   await progressIn(f, p.id, at, p);
   return true;
 }

@@ -579,7 +579,6 @@ export class SqlFleetStore implements FleetStore {
 
   async playJob(id: JobId, at: EpochMs, _settings: SchedulerSettings): Promise<Job | 'not-manual' | null> {
     return this.jobAction(id, async (f, p) => {
-      if (isFinishedPipeline(p.status)) return 'not-manual' as const;
       if (!(await playJobIn(f, p, id, at))) return 'not-manual' as const;
       return this.jobRow(f, id);
     });
