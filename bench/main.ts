@@ -6,6 +6,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { components } from './components.js';
+import { fleet } from './fleet.js';
 import { cpuSeconds, fmt, GANTRY, medianOf, ROOT, tempRepo, timed } from './util.js';
 
 const RUNS = Number(process.argv[2] ?? 5);
@@ -122,6 +123,11 @@ async function bigLog(): Promise<void> {
 }
 
 console.log(`# Gantry benchmarks — ${os.cpus().length} CPUs, Node ${process.version}, ${new Date().toISOString()}`);
-await wide();
-await bigLog();
-await components();
+// `npm run bench -- N fleet` runs the fleet part alone.
+if (process.argv[3] === 'fleet') await fleet();
+else {
+  await wide();
+  await bigLog();
+  await components();
+  await fleet();
+}
