@@ -120,7 +120,7 @@ describe('gantry trigger', () => {
   it('creates a pipeline from a branch and prints its id, status and API URL; --json prints what GET /pipelines/:id answers', async () => {
     const project = await newProject();
     const text = ok(await cli(['trigger', '--project', project, '--ref', 'main']));
-    const m = /^pipeline #(\d+) created: created, 2 jobs, main at [0-9a-f]{12}\n(\S+)\n$/.exec(text.out);
+    const m = /^pipeline #(\d+) created: running, 2 jobs, main at [0-9a-f]{12}\n(\S+)\n$/.exec(text.out);
     assert.ok(m, text.out);
     assert.equal(m[2], `${h.url}/api/v1/pipelines/${m[1]}`);
 
