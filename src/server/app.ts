@@ -20,6 +20,8 @@ import { agentRoutes, type FleetContext } from './fleet/agent-routes.js';
 import { AgentHub } from './fleet/hub.js';
 import { Sweeper } from './fleet/sweeper.js';
 import { agentListRoutes } from './routes/agents.js';
+import type { BlobStore } from '../blobstore/blob-store.js';
+import { artifactSweep, blobRoutes, MAX_BLOB_BYTES } from './fleet/blob-routes.js';
 
 export const API_PREFIX = '/api/v1';
 export const API_VERSION = '0.1.0';
@@ -29,6 +31,10 @@ export interface ServerDeps {
   /** The scheduler's settings; the defaults of `defaultSchedulerSettings` when absent. */
   settings?: SchedulerSettings;
   logs: LogStore;
+  /** Artifact and cache archives of remote attempts. */
+  blobs: BlobStore;
+  /** The largest blob an agent may upload; default MAX_BLOB_BYTES (4 GiB). */
+  maxBlobBytes?: number;
   mirrors: GitMirrors;
   secrets: SecretBox;
   now?: () => number;
@@ -73,7 +79,7 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
   };
   // Other instances' wake-ups (PostgreSQL); a no-op on SQLite.
   await deps.store.fleet.listen();
-  const sweeper = new Sweeper(deps.store, settings, ctx.now, app.log);
+  const sweeper = new Sweeper(deps.store, settings, ctx.now, app.log).every(60_000, artifactSweep(deps.store, deps.blobs));
   app.addHook('onReady', async () => {
     // Pipelines a crash cut between two transactions move on; idempotent.
     await deps.store.fleet.progressAll(ctx.now(), settings);
@@ -96,6 +102,7 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
       pipelineRoutes(api, ctx);
       jobRoutes(api, ctx);
       agentRoutes(api, ctx);
+      blobRoutes(api, { ...ctx, blobs: deps.blobs, maxBlobBytes: deps.maxBlobBytes ?? MAX_BLOB_BYTES });
       agentListRoutes(api, ctx);
     },
     { prefix: API_PREFIX },

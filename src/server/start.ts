@@ -7,6 +7,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Config } from '../config/config.js';
 import { GantryError } from '../domain/errors.js';
 import { FileLogStore } from '../logstore/file-log-store.js';
+import { DirBlobStore } from '../blobstore/dir-blob-store.js';
 import { defaultStoreUrl, openStore } from '../store/open.js';
 import type { Store } from '../store/store.js';
 import { buildServer, defaultSchedulerSettings } from './app.js';
@@ -52,6 +53,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     app = await buildServer({
       store,
       logs: new FileLogStore(path.join(home, 'logs')),
+      blobs: new DirBlobStore(path.join(home, 'blobs')),
       mirrors: new GitMirrors(path.join(home, 'mirrors'), config.env),
       secrets,
       settings: defaultSchedulerSettings({

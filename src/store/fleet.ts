@@ -4,7 +4,7 @@
 // writes decide what happened; each returns what happened instead of throwing for a fence.
 
 import type { EventEmitter } from 'node:events';
-import type { AttemptId, JobId, PipelineId } from '../domain/ids.js';
+import type { AttemptId, JobId, PipelineId, ProjectId } from '../domain/ids.js';
 import type { FailureReason, FinishedAttemptStatus } from '../domain/status.js';
 import type { Attempt, EpochMs, Job, Pipeline, PipelineWithJobs, Project } from './store.js';
 
@@ -157,4 +157,49 @@ export interface FleetStore {
   cancelJob(id: JobId, at: EpochMs, settings: SchedulerSettings): Promise<Job | 'finished' | null>;
   playJob(id: JobId, at: EpochMs, settings: SchedulerSettings): Promise<Job | 'not-manual' | null>;
   retryJob(id: JobId, at: EpochMs, settings: SchedulerSettings): Promise<Job | 'not-finished' | null>;
+
+  // ---- blobs, artifacts and caches (PROTOCOL.md §11); each write checks token and `running`
+  /** Whether the attempt is running under this token: checked before an upload's body is read. */
+  checkTransfer(attemptId: AttemptId, tokenHash: string): Promise<TransferCheck>;
+  /** HEAD of a blob: refreshes its `created_at` so the sweep leaves it for an hour; `missing` if unknown. */
+  touchBlob(attemptId: AttemptId, tokenHash: string, sha256: string, at: EpochMs): Promise<BlobTouch>;
+  /** Records a blob whose bytes the blob store now holds (new row, or `created_at` refreshed). */
+  recordBlob(attemptId: AttemptId, tokenHash: string, sha256: string, size: number, at: EpochMs): Promise<{ kind: 'ok' } | Fence>;
+  recordArtifact(attemptId: AttemptId, tokenHash: string, rec: ArtifactRecord, at: EpochMs): Promise<RecordArtifactResult>;
+  /** The newest artifact of `sourceJobId`, if it is one of the attempt's artifact sources. */
+  findArtifact(attemptId: AttemptId, tokenHash: string, sourceJobId: JobId, at: EpochMs): Promise<ArtifactLookup>;
+  putCache(attemptId: AttemptId, tokenHash: string, key: string, blob: BlobRef, at: EpochMs): Promise<PutCacheResult>;
+  getCache(attemptId: AttemptId, tokenHash: string, key: string): Promise<CacheLookup>;
+  /**
+   * Deletes expired artifact rows and the blobs nothing references that were last touched before
+   * `blobsBefore`; `removeFile` deletes a blob's bytes inside the transaction that deletes its row.
+   */
+  sweepArtifacts(at: EpochMs, blobsBefore: EpochMs, removeFile: (sha256: string) => Promise<void>): Promise<{ artifacts: number; blobs: number }>;
 }
+
+export type TransferCheck = { kind: 'ok'; jobId: JobId; pipelineId: PipelineId; projectId: ProjectId } | Fence;
+export type BlobTouch = { kind: 'ok' } | { kind: 'missing' } | Fence;
+export interface BlobRef {
+  sha256: string;
+  size: number;
+}
+export interface ArtifactRecord extends BlobRef {
+  files: number;
+  /** Null: never expires. */
+  expiresAt: EpochMs | null;
+}
+/** `created: false` is the same record sent again; `conflict` another record for the same attempt. */
+export type RecordArtifactResult =
+  | { kind: 'ok'; created: boolean }
+  | { kind: 'conflict' }
+  | { kind: 'blob-missing' }
+  | { kind: 'size-mismatch'; size: number }
+  | Fence;
+export type ArtifactLookup =
+  | ({ kind: 'ok' } & BlobRef)
+  | { kind: 'none' }
+  | { kind: 'expired'; expiredAt: EpochMs }
+  | { kind: 'not-a-source' }
+  | Fence;
+export type PutCacheResult = { kind: 'ok' } | { kind: 'blob-missing' } | { kind: 'size-mismatch'; size: number } | Fence;
+export type CacheLookup = ({ kind: 'ok' } & BlobRef) | { kind: 'none' } | Fence;

@@ -397,6 +397,8 @@ function apiSuite(label: string, openStore: (home: string) => Promise<Store>, op
           'DELETE /api/v1/agent/self',
           'DELETE /api/v1/agents/{id}',
           'DELETE /api/v1/projects/{project}/variables/{key}',
+          'GET /api/v1/agent/attempts/{id}/artifacts/{jobId}',
+          'GET /api/v1/agent/attempts/{id}/caches/{key}',
           'GET /api/v1/agents',
           'GET /api/v1/jobs/{id}/log',
           'GET /api/v1/pipelines/{id}',
@@ -405,6 +407,7 @@ function apiSuite(label: string, openStore: (home: string) => Promise<Store>, op
           'GET /api/v1/projects/{project}/pipelines',
           'GET /api/v1/projects/{project}/variables',
           'PATCH /api/v1/agent/attempts/{id}/log',
+          'POST /api/v1/agent/attempts/{id}/artifacts',
           'POST /api/v1/agent/attempts/{id}/complete',
           'POST /api/v1/agent/attempts/{id}/start',
           'POST /api/v1/agent/heartbeat',
@@ -418,6 +421,8 @@ function apiSuite(label: string, openStore: (home: string) => Promise<Store>, op
           'POST /api/v1/pipelines/{id}/retry',
           'POST /api/v1/projects',
           'POST /api/v1/projects/{project}/pipelines',
+          'PUT /api/v1/agent/attempts/{id}/blobs/sha256/{hex}',
+          'PUT /api/v1/agent/attempts/{id}/caches/{key}',
           'PUT /api/v1/projects/{project}/variables/{key}',
         ]);
       });

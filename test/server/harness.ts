@@ -6,6 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { FileLogStore } from '../../src/logstore/file-log-store.js';
+import { DirBlobStore } from '../../src/blobstore/dir-blob-store.js';
 import { buildServer } from '../../src/server/app.js';
 import { GitMirrors } from '../../src/server/git-mirror.js';
 import { loadOrCreateSecretsKey, SecretBox } from '../../src/server/secrets.js';
@@ -36,6 +37,7 @@ export async function startHarness(openStore: (home: string) => Promise<Store>):
   const app = await buildServer({
     store,
     logs,
+    blobs: new DirBlobStore(path.join(home, 'blobs')),
     mirrors: new GitMirrors(path.join(home, 'mirrors'), env),
     secrets: new SecretBox(loadOrCreateSecretsKey(path.join(home, 'secrets.key'))),
   });

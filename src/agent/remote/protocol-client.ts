@@ -2,6 +2,10 @@
 // failures are worth retrying (the server down or overloaded) and which are answers (4xx with a
 // code), and a backoff that retries the former with full jitter until told to stop.
 
+import fs from 'node:fs';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+
 export interface ProtocolAnswer {
   status: number;
   headers: Headers;
@@ -18,7 +22,12 @@ export class Unreachable extends Error {
 export interface RequestOptions {
   json?: unknown;
   bytes?: Buffer;
+  /** A file sent as the body (octet-stream, with its Content-Length), read as the socket takes it. */
+  file?: string;
+  /** A 2xx answer's body is written to this file instead of parsed (an error answer is still parsed). */
+  saveTo?: string;
   headers?: Record<string, string>;
+  /** The whole request's limit; with `file` or `saveTo`, how long the transfer may stall instead. */
   timeoutMs?: number;
   signal?: AbortSignal;
 }
@@ -46,32 +55,80 @@ export class ProtocolClient {
   async request(method: string, path: string, opts: RequestOptions = {}, bearer = this.token): Promise<ProtocolAnswer> {
     const headers: Record<string, string> = { ...opts.headers };
     if (bearer) headers.authorization = `Bearer ${bearer}`;
-    let body: BodyInit | undefined;
-    if (opts.json !== undefined) {
-      headers['content-type'] = 'application/json';
-      body = JSON.stringify(opts.json);
-    } else if (opts.bytes !== undefined) {
-      headers['content-type'] = 'application/octet-stream';
-      body = opts.bytes as unknown as BodyInit;
-    }
-    const timeout = AbortSignal.timeout(opts.timeoutMs ?? 30_000);
-    const signal = opts.signal ? AbortSignal.any([opts.signal, timeout]) : timeout;
-    let res: Response;
+    // Archives may take longer than any fixed limit: a transfer fails when it stalls, not when it is long.
+    const stall = opts.file !== undefined || opts.saveTo !== undefined ? new StallTimer(opts.timeoutMs ?? 60_000) : null;
     try {
-      res = await fetch(`${this.baseUrl}/api/v1${path}`, { method, headers, body, signal });
-    } catch (e) {
-      throw new Unreachable(`${method} ${path}: ${(e as Error).message}`);
+      let body: BodyInit | undefined;
+      if (opts.json !== undefined) {
+        headers['content-type'] = 'application/json';
+        body = JSON.stringify(opts.json);
+      } else if (opts.bytes !== undefined) {
+        headers['content-type'] = 'application/octet-stream';
+        body = opts.bytes as unknown as BodyInit;
+      } else if (opts.file !== undefined) {
+        headers['content-type'] = 'application/octet-stream';
+        headers['content-length'] = String((await fs.promises.stat(opts.file)).size);
+        body = Readable.toWeb(Readable.from(metered(fs.createReadStream(opts.file), stall!))) as unknown as BodyInit;
+      }
+      const timeout = stall?.signal ?? AbortSignal.timeout(opts.timeoutMs ?? 30_000);
+      const signal = opts.signal ? AbortSignal.any([opts.signal, timeout]) : timeout;
+      let res: Response;
+      try {
+        // duplex: a streamed request body (undici requires saying so).
+        res = await fetch(`${this.baseUrl}/api/v1${path}`, { method, headers, body, signal, duplex: 'half' } as RequestInit);
+        if (opts.saveTo !== undefined && res.ok && res.body) {
+          await pipeline(Readable.fromWeb(res.body as never), (src: AsyncIterable<Buffer>) => metered(src, stall!), fs.createWriteStream(opts.saveTo));
+          return { status: res.status, headers: res.headers, body: null, code: null };
+        }
+      } catch (e) {
+        // The local file failing (missing, disk full) is not the server's absence.
+        if ((e as NodeJS.ErrnoException).syscall !== undefined) throw e;
+        throw new Unreachable(`${method} ${path}: ${(e as Error).message}`);
+      }
+      let parsed: unknown = null;
+      try {
+        const text = await res.text();
+        parsed = text ? JSON.parse(text) : null;
+      } catch (e) {
+        if ((e as Error).name === 'AbortError' || (e as Error).name === 'TimeoutError') throw new Unreachable(`${method} ${path}: ${(e as Error).message}`);
+        parsed = null;
+      }
+      const code = (parsed as { error?: { code?: string } } | null)?.error?.code ?? null;
+      return { status: res.status, headers: res.headers, body: parsed, code };
+    } finally {
+      stall?.stop();
     }
-    let parsed: unknown = null;
-    try {
-      const text = await res.text();
-      parsed = text ? JSON.parse(text) : null;
-    } catch (e) {
-      if ((e as Error).name === 'AbortError' || (e as Error).name === 'TimeoutError') throw new Unreachable(`${method} ${path}: ${(e as Error).message}`);
-      parsed = null;
-    }
-    const code = (parsed as { error?: { code?: string } } | null)?.error?.code ?? null;
-    return { status: res.status, headers: res.headers, body: parsed, code };
+  }
+}
+
+/** Aborts its signal when `touch` has not been called for `ms`. */
+class StallTimer {
+  private readonly controller = new AbortController();
+  private timer: NodeJS.Timeout;
+  readonly signal = this.controller.signal;
+
+  constructor(private readonly ms: number) {
+    this.timer = this.arm();
+  }
+
+  private arm(): NodeJS.Timeout {
+    return setTimeout(() => this.controller.abort(new DOMException(`no progress for ${this.ms} ms`, 'TimeoutError')), this.ms);
+  }
+
+  touch(): void {
+    clearTimeout(this.timer);
+    this.timer = this.arm();
+  }
+
+  stop(): void {
+    clearTimeout(this.timer);
+  }
+}
+
+async function* metered(src: AsyncIterable<Buffer>, stall: StallTimer): AsyncGenerator<Buffer> {
+  for await (const chunk of src) {
+    stall.touch();
+    yield chunk;
   }
 }
 

@@ -71,7 +71,7 @@ function header(request: FastifyRequest, name: string): string {
   return v;
 }
 
-function fenceError(f: Fence): ApiError {
+export function fenceError(f: Fence): ApiError {
   if (f.kind === 'not-found') return new ApiError('GANTRY_E_NOT_FOUND', 'no such attempt');
   if (f.kind === 'not-started') return new ApiError('GANTRY_E_ATTEMPT_NOT_STARTED', 'start the attempt first');
   return new ApiError(

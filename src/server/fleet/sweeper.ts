@@ -18,6 +18,7 @@ export class Sweeper {
   private timer: NodeJS.Timeout | null = null;
   private healthySince: number | null = null;
   private running = false;
+  private readonly periodic: { everyMs: number; last: number; run: (at: number) => Promise<void> }[] = [];
 
   constructor(
     private readonly store: Store,
@@ -26,6 +27,12 @@ export class Sweeper {
     private readonly log: SweeperLog,
     private readonly everyMs = 1_000,
   ) {}
+
+  /** Other periodic work (artifact expiry), run by the same ticks at most once per `everyMs`. */
+  every(everyMs: number, run: (at: number) => Promise<void>): this {
+    this.periodic.push({ everyMs, last: 0, run });
+    return this;
+  }
 
   start(): void {
     const tick = () => {
@@ -48,6 +55,12 @@ export class Sweeper {
         return;
       }
       await this.store.fleet.sweep(at, this.settings);
+      for (const p of this.periodic) {
+        if (at - p.last < p.everyMs) continue;
+        p.last = at;
+        // Its failure is its own: it says nothing about whether leases may be reaped.
+        await p.run(at).catch((err: unknown) => this.log.warn({ err }, 'periodic sweep failed; it runs again at its next turn'));
+      }
     } catch (err) {
       this.healthySince = null;
       this.log.warn({ err }, 'sweep failed: the store does not answer; reaping waits for a lease of healthy store');

@@ -23,6 +23,14 @@ import {
   type SessionCheck,
   type StartResult,
   type TakenOffer,
+  type ArtifactLookup,
+  type ArtifactRecord,
+  type BlobRef,
+  type BlobTouch,
+  type CacheLookup,
+  type PutCacheResult,
+  type RecordArtifactResult,
+  type TransferCheck,
 } from '../../fleet.js';
 import type { EpochMs, Job, PipelineWithJobs } from '../../store.js';
 import type { SqlDialect, SqlExecutor } from '../dialect.js';
@@ -54,6 +62,7 @@ import {
   retryPipelineIn,
 } from './progress.js';
 import { pendingTagKeys, takeIn } from './take.js';
+import * as artifacts from './artifacts.js';
 
 const CHANNELS = { ready: 'gantry_ready', cancel: 'gantry_cancel', log: 'gantry_log', pipeline: 'gantry_pipeline' } as const;
 
@@ -589,6 +598,40 @@ export class SqlFleetStore implements FleetStore {
       if (!(await retryJobIn(f, p, id, at))) return 'not-finished' as const;
       return this.jobRow(f, id);
     });
+  }
+
+  // ---- blobs, artifacts and caches (artifacts.ts)
+
+  checkTransfer(attemptId: AttemptId, tokenHash: string): Promise<TransferCheck> {
+    return artifacts.checkTransfer(this.db, attemptId, tokenHash);
+  }
+
+  touchBlob(attemptId: AttemptId, tokenHash: string, sha256: string, at: EpochMs): Promise<BlobTouch> {
+    return artifacts.touchBlob(this.db, attemptId, tokenHash, sha256, at);
+  }
+
+  recordBlob(attemptId: AttemptId, tokenHash: string, sha256: string, size: number, at: EpochMs): Promise<{ kind: 'ok' } | Fence> {
+    return artifacts.recordBlob(this.db, attemptId, tokenHash, sha256, size, at);
+  }
+
+  recordArtifact(attemptId: AttemptId, tokenHash: string, rec: ArtifactRecord, at: EpochMs): Promise<RecordArtifactResult> {
+    return artifacts.recordArtifact(this.db, attemptId, tokenHash, rec, at);
+  }
+
+  findArtifact(attemptId: AttemptId, tokenHash: string, sourceJobId: JobId, at: EpochMs): Promise<ArtifactLookup> {
+    return artifacts.findArtifact(this.db, this.specs, attemptId, tokenHash, sourceJobId, at);
+  }
+
+  putCache(attemptId: AttemptId, tokenHash: string, key: string, blob: BlobRef, at: EpochMs): Promise<PutCacheResult> {
+    return artifacts.putCache(this.db, attemptId, tokenHash, key, blob, at);
+  }
+
+  getCache(attemptId: AttemptId, tokenHash: string, key: string): Promise<CacheLookup> {
+    return artifacts.getCache(this.db, attemptId, tokenHash, key);
+  }
+
+  sweepArtifacts(at: EpochMs, blobsBefore: EpochMs, removeFile: (sha256: string) => Promise<void>): Promise<{ artifacts: number; blobs: number }> {
+    return artifacts.sweepArtifacts(this.db, at, blobsBefore, removeFile);
   }
 }
 

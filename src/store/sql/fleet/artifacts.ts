@@ -1,0 +1,208 @@
+// Blobs, artifacts and caches of remote attempts (docs/PROTOCOL.md §11). Every write an agent
+// causes is one statement that names the attempt, its token hash and `status = 'running'` in its
+// WHERE, so a lost or fenced attempt records nothing; when it matches no row the attempt is read
+// only to choose the answer. Reads check the same three things before answering.
+//
+// Parameters in a SELECT list are CAST: PostgreSQL cannot infer their type from the INSERT's
+// target columns.
+
+import { asJobId, asPipelineId, asProjectId } from '../../../domain/ids.js';
+import type { FailureReason } from '../../../domain/status.js';
+import type {
+  ArtifactLookup,
+  ArtifactRecord,
+  BlobRef,
+  BlobTouch,
+  CacheLookup,
+  Fence,
+  PutCacheResult,
+  RecordArtifactResult,
+  TransferCheck,
+} from '../../fleet.js';
+import type { EpochMs } from '../../store.js';
+import type { SqlDialect, SqlExecutor } from '../dialect.js';
+import type { SpecCache } from './fleet-tx.js';
+
+const RUNNING = "a.id = ? AND a.token_hash = ? AND a.status = 'running'";
+
+interface AttemptFacts {
+  status: string;
+  token_hash: string | null;
+  failure_reason: string | null;
+  job_id: number | string;
+  pipeline_id: number | string;
+  project_id: number | string;
+}
+
+/** Why a transfer for this attempt is refused, or null when it is running under `tokenHash` (PROTOCOL.md §8). */
+function fenceOf(row: AttemptFacts | undefined, tokenHash: string): Fence | null {
+  if (!row) return { kind: 'not-found' };
+  if (row.token_hash !== tokenHash) return { kind: 'fenced' };
+  if (row.status === 'pending') return { kind: 'not-started' };
+  if (row.status !== 'running') return { kind: 'fenced', attempt: { status: row.status, failureReason: row.failure_reason as FailureReason | null } };
+  return null;
+}
+
+async function attemptFacts(db: SqlExecutor, attemptId: number): Promise<AttemptFacts | undefined> {
+  return db.get<AttemptFacts>('SELECT status, token_hash, failure_reason, job_id, pipeline_id, project_id FROM attempts WHERE id = ?', [attemptId]);
+}
+
+export async function checkTransfer(db: SqlExecutor, attemptId: number, tokenHash: string): Promise<TransferCheck> {
+  const row = await attemptFacts(db, attemptId);
+  const fence = fenceOf(row, tokenHash);
+  if (fence) return fence;
+  return { kind: 'ok', jobId: asJobId(Number(row!.job_id)), pipelineId: asPipelineId(Number(row!.pipeline_id)), projectId: asProjectId(Number(row!.project_id)) };
+}
+
+/** The answer to a write that matched nothing: the fence, or `otherwise` when the attempt is fine. */
+async function unmatched<T>(db: SqlExecutor, attemptId: number, tokenHash: string, otherwise: () => Promise<T>): Promise<T | Fence> {
+  return fenceOf(await attemptFacts(db, attemptId), tokenHash) ?? otherwise();
+}
+
+/**
+ * HEAD of a blob. Refreshing `created_at` is the point: the sweep deletes only unreferenced blobs
+ * untouched for an hour, so a blob an agent was just told exists survives until its record.
+ */
+export async function touchBlob(db: SqlExecutor, attemptId: number, tokenHash: string, sha256: string, at: EpochMs): Promise<BlobTouch> {
+  const r = await db.run(
+    `UPDATE blobs SET created_at = ? WHERE sha256 = ? AND EXISTS (SELECT 1 FROM attempts a WHERE ${RUNNING})`,
+    [at, sha256, attemptId, tokenHash],
+  );
+  if (r.changes === 1) return { kind: 'ok' };
+  return unmatched(db, attemptId, tokenHash, async () => ({ kind: 'missing' as const }));
+}
+
+/** After a PUT stored the bytes: the blob's row, new or refreshed. */
+export async function recordBlob(db: SqlExecutor, attemptId: number, tokenHash: string, sha256: string, size: number, at: EpochMs): Promise<{ kind: 'ok' } | Fence> {
+  const r = await db.run(
+    'INSERT INTO blobs (sha256, size, created_at) ' +
+      `SELECT CAST(? AS TEXT), CAST(? AS BIGINT), CAST(? AS BIGINT) FROM attempts a WHERE ${RUNNING} ` +
+      'ON CONFLICT (sha256) DO UPDATE SET created_at = excluded.created_at',
+    [sha256, size, at, attemptId, tokenHash],
+  );
+  if (r.changes === 1) return { kind: 'ok' };
+  return unmatched(db, attemptId, tokenHash, async () => ({ kind: 'ok' as const }));
+}
+
+export async function recordArtifact(db: SqlExecutor, attemptId: number, tokenHash: string, rec: ArtifactRecord, at: EpochMs): Promise<RecordArtifactResult> {
+  // The join on blobs (with its size) makes "the blob is stored" part of the same statement: a
+  // record never points at a blob the server does not have.
+  const r = await db.run(
+    'INSERT INTO artifacts (attempt_id, job_id, blob_sha256, size, files, created_at, expires_at) ' +
+      'SELECT a.id, a.job_id, b.sha256, b.size, CAST(? AS INTEGER), CAST(? AS BIGINT), CAST(? AS BIGINT) ' +
+      `FROM attempts a JOIN blobs b ON b.sha256 = ? AND b.size = ? WHERE ${RUNNING} ` +
+      'ON CONFLICT (attempt_id) DO NOTHING',
+    [rec.files, at, rec.expiresAt, rec.sha256, rec.size, attemptId, tokenHash],
+  );
+  if (r.changes === 1) return { kind: 'ok', created: true };
+  return unmatched(db, attemptId, tokenHash, async () => {
+    const had = await db.get<{ blob_sha256: string; size: number | string; files: number | string }>(
+      'SELECT blob_sha256, size, files FROM artifacts WHERE attempt_id = ?',
+      [attemptId],
+    );
+    if (had) {
+      const same = had.blob_sha256 === rec.sha256 && Number(had.size) === rec.size && Number(had.files) === rec.files;
+      return same ? { kind: 'ok' as const, created: false } : { kind: 'conflict' as const };
+    }
+    return blobProblem(db, rec.sha256);
+  });
+}
+
+async function blobProblem(db: SqlExecutor, sha256: string): Promise<{ kind: 'blob-missing' } | { kind: 'size-mismatch'; size: number }> {
+  const blob = await db.get<{ size: number | string }>('SELECT size FROM blobs WHERE sha256 = ?', [sha256]);
+  return blob ? { kind: 'size-mismatch', size: Number(blob.size) } : { kind: 'blob-missing' };
+}
+
+/**
+ * The newest artifact of `sourceJobId`, for an attempt whose job downloads it: the source must be
+ * a job of the same pipeline that the attempt's job names among its artifact sources.
+ */
+export async function findArtifact(
+  db: SqlExecutor,
+  specs: SpecCache,
+  attemptId: number,
+  tokenHash: string,
+  sourceJobId: number,
+  at: EpochMs,
+): Promise<ArtifactLookup> {
+  const row = await attemptFacts(db, attemptId);
+  const fence = fenceOf(row, tokenHash);
+  if (fence) return fence;
+  const source = await db.get<{ pipeline_id: number | string; name: string }>('SELECT pipeline_id, name FROM jobs WHERE id = ?', [sourceJobId]);
+  const spec = (await specs.load(db, [Number(row!.job_id)])).get(Number(row!.job_id));
+  if (!source || Number(source.pipeline_id) !== Number(row!.pipeline_id) || !spec?.artifactSources.includes(source.name)) {
+    return { kind: 'not-a-source' };
+  }
+  const a = await db.get<{ blob_sha256: string; size: number | string; expires_at: number | string | null }>(
+    'SELECT blob_sha256, size, expires_at FROM artifacts WHERE job_id = ? ORDER BY id DESC LIMIT 1',
+    [sourceJobId],
+  );
+  if (!a) return { kind: 'none' };
+  if (a.expires_at !== null && Number(a.expires_at) <= at) return { kind: 'expired', expiredAt: Number(a.expires_at) };
+  return { kind: 'ok', sha256: a.blob_sha256, size: Number(a.size) };
+}
+
+export async function putCache(db: SqlExecutor, attemptId: number, tokenHash: string, key: string, blob: BlobRef, at: EpochMs): Promise<PutCacheResult> {
+  // One statement replaces the key's blob: readers see the old archive or the new one.
+  const r = await db.run(
+    'INSERT INTO caches (project_id, key, blob_sha256, size, updated_at) ' +
+      'SELECT a.project_id, CAST(? AS TEXT), b.sha256, b.size, CAST(? AS BIGINT) ' +
+      `FROM attempts a JOIN blobs b ON b.sha256 = ? AND b.size = ? WHERE ${RUNNING} ` +
+      'ON CONFLICT (project_id, key) DO UPDATE SET blob_sha256 = excluded.blob_sha256, size = excluded.size, updated_at = excluded.updated_at',
+    [key, at, blob.sha256, blob.size, attemptId, tokenHash],
+  );
+  if (r.changes === 1) return { kind: 'ok' };
+  return unmatched(db, attemptId, tokenHash, () => blobProblem(db, blob.sha256));
+}
+
+export async function getCache(db: SqlExecutor, attemptId: number, tokenHash: string, key: string): Promise<CacheLookup> {
+  const row = await attemptFacts(db, attemptId);
+  const fence = fenceOf(row, tokenHash);
+  if (fence) return fence;
+  const c = await db.get<{ blob_sha256: string; size: number | string }>('SELECT blob_sha256, size FROM caches WHERE project_id = ? AND key = ?', [
+    row!.project_id,
+    key,
+  ]);
+  return c ? { kind: 'ok', sha256: c.blob_sha256, size: Number(c.size) } : { kind: 'none' };
+}
+
+const UNREFERENCED =
+  'NOT EXISTS (SELECT 1 FROM artifacts r WHERE r.blob_sha256 = blobs.sha256) AND NOT EXISTS (SELECT 1 FROM caches c WHERE c.blob_sha256 = blobs.sha256)';
+
+/**
+ * Deletes expired artifact rows, then blobs nothing references that nobody touched since
+ * `blobsBefore`: each blob in a transaction of its own that deletes the row under its lock, then
+ * calls `removeFile`, then commits. A HEAD or PUT of the same blob meanwhile waits for that
+ * commit (PostgreSQL: the row lock; SQLite: the one writer) and then finds the file gone (the
+ * PUT answers 503 and the agent sends the bytes again), so no row ever outlives its file. A
+ * failure (a record that references the blob arriving first: the foreign key) leaves that blob
+ * for the next sweep.
+ */
+export async function sweepArtifacts(
+  db: SqlDialect,
+  at: EpochMs,
+  blobsBefore: EpochMs,
+  removeFile: (sha256: string) => Promise<void>,
+  limit = 100,
+): Promise<{ artifacts: number; blobs: number }> {
+  const expired = await db.run(
+    `DELETE FROM artifacts WHERE id IN (SELECT id FROM artifacts WHERE expires_at IS NOT NULL AND expires_at <= ? ORDER BY expires_at LIMIT ${limit})`,
+    [at],
+  );
+  const candidates = await db.all<{ sha256: string }>(`SELECT sha256 FROM blobs WHERE created_at < ? AND ${UNREFERENCED} LIMIT ${limit}`, [blobsBefore]);
+  let blobs = 0;
+  for (const { sha256 } of candidates) {
+    try {
+      const gone = await db.transaction(async (tx) => {
+        const r = await tx.run(`DELETE FROM blobs WHERE sha256 = ? AND created_at < ? AND ${UNREFERENCED}`, [sha256, blobsBefore]);
+        if (r.changes !== 1) return false;
+        await removeFile(sha256);
+        return true;
+      });
+      if (gone) blobs++;
+    } catch {
+      // Referenced or touched meanwhile: the next sweep looks again.
+    }
+  }
+  return { artifacts: expired.changes, blobs };
+}
