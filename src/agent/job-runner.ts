@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { FailureReason } from '../domain/status.js';
+import { GANTRY_VERSION } from '../domain/version.js';
 import type { CacheSpec, CompiledJob } from '../pipeline/types.js';
 import { expandVariables } from '../pipeline/index.js';
 import { collectPaths } from './collect-paths.js';
@@ -51,8 +52,6 @@ export type JobOutcome =
   | { status: 'failed'; exitCode: number | null; failureReason: FailureReason }
   | { status: 'timed_out'; exitCode: number | null; failureReason: 'timeout' }
   | { status: 'canceled'; exitCode: number | null; failureReason: 'canceled' };
-
-const VERSION = '0.1.0';
 
 function cacheKeyOf(spec: CacheSpec, vars: Record<string, string>, workspace: string): string {
   let key: string;
@@ -99,7 +98,7 @@ export async function runJob(
   const { job } = a;
   const env = { ...a.baseEnv, ...a.variables };
   const ws = a.workspaceDir;
-  onOutput(agentLine(`Running with gantry ${VERSION} on ${a.agentName}`, 'cyan'));
+  onOutput(agentLine(`Running with gantry ${GANTRY_VERSION} on ${a.agentName}`, 'cyan'));
 
   onOutput(sectionStart('prepare_script', 'Preparing the workspace'));
   try {

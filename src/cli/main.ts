@@ -2,6 +2,7 @@
 
 import { Command, CommanderError } from 'commander';
 import { loadConfig } from '../config/config.js';
+import { GANTRY_VERSION } from '../domain/version.js';
 import { registerValidate } from './commands/validate.js';
 import { registerRun } from './commands/run.js';
 import { registerLogs } from './commands/logs.js';
@@ -20,7 +21,7 @@ export async function main(argv: string[]): Promise<number> {
   const ctx: CliContext = { config, stdout: process.stdout, stderr: process.stderr, exitCode: 0 };
   const program = new Command('gantry')
     .description('Self-hosted CI/CD: run GitLab-CI-style pipelines on your own machines')
-    .version('0.1.0')
+    .version(GANTRY_VERSION)
     .exitOverride()
     .configureOutput({
       writeOut: (s) => ctx.stdout.write(s),

@@ -53,6 +53,8 @@ export interface TakenOffer {
   pipeline: Pipeline;
   project: Project;
   offeredUntil: EpochMs;
+  /** The jobs whose artifacts this one gets (its spec's `artifactSources`), with their ids. */
+  artifactSources: { jobId: JobId; name: string }[];
 }
 
 export type SessionCheck = 'ok' | 'session-replaced' | 'deregistered';

@@ -3,7 +3,7 @@
 // crash cases: an agent killed mid-job, the server killed mid-job, an instance of two killed.
 
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -13,7 +13,7 @@ import { openStore } from '../../src/store/open.js';
 import { GANTRY_BIN } from '../helpers/gantry.js';
 import { testPostgres } from '../helpers/postgres.js';
 import { waitFor } from '../helpers/processes.js';
-import { Fleet, TEST_LEASE_MS } from './fleet-harness.js';
+import { Fleet, freePort, TEST_LEASE_MS } from './fleet-harness.js';
 
 const execFileP = promisify(execFile);
 const SEQ = Array.from({ length: 3000 }, (_, i) => `${i + 1}\n`).join('');
@@ -113,7 +113,6 @@ gpu:
       await f.project();
       const p = await f.trigger('demo', { MARK: mark });
       const jobId = p.jobs[0]!.id;
-      await waitFor('the job to start', () => true);
       const t0 = Date.now();
       for (;;) {
         if ((await f.log(jobId)).includes(Buffer.from('started'))) break;
@@ -264,15 +263,7 @@ describe('gantry up, gantry trigger and gantry logs -f', () => {
   it('one command runs the server and a local agent; a trigger from the CLI runs; logs -f prints the log live to its end', async () => {
     const f = new Fleet({ '.gantry.yml': 'hello:\n  script:\n    - for i in 1 2 3; do echo "hello $i"; sleep 0.2; done\n' });
     fleets.push(f);
-    f.port = 0;
-    const net = await import('node:net');
-    const port = await new Promise<number>((resolve) => {
-      const s = net.createServer().listen(0, '127.0.0.1', () => {
-        const p = (s.address() as { port: number }).port;
-        s.close(() => resolve(p));
-      });
-    });
-    const { spawn } = await import('node:child_process');
+    const port = await freePort();
     const child = spawn(process.execPath, [GANTRY_BIN, 'up', '--listen', `127.0.0.1:${port}`, '--concurrency', '2'], {
       env: { ...process.env, GANTRY_HOME: f.sb.home, GANTRY_AGENT_HOME: path.join(f.sb.base, 'up-agent') },
       stdio: ['ignore', 'pipe', 'pipe'],

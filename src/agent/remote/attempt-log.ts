@@ -72,8 +72,6 @@ export class AttemptLog {
   private wake: (() => void) | null = null;
   private closed = false;
   private readonly done: Promise<UploadEnd>;
-  /** Set when the server's answer carried a pending cancel. */
-  cancelSeen = false;
 
   constructor(
     private readonly file: string,
@@ -104,15 +102,6 @@ export class AttemptLog {
   finish(): Promise<UploadEnd> {
     this.closed = true;
     this.wake?.();
-    return this.done;
-  }
-
-  /** The server says it has `received` bytes (a completion answered LOG_INCOMPLETE): resend from there. */
-  rewind(received: number): void {
-    this.acked = Math.min(this.acked, received);
-  }
-
-  async delivered(): Promise<UploadEnd> {
     return this.done;
   }
 
@@ -168,10 +157,9 @@ export class AttemptLog {
       } catch {
         return { kind: 'stopped' };
       }
-      const body = a.body as { received?: number; cancel?: boolean; error?: { received?: number; message?: string } } | null;
+      const body = a.body as { received?: number; error?: { received?: number; message?: string } } | null;
       if (a.status === 200) {
         this.acked = body?.received ?? stop;
-        if (body?.cancel) this.cancelSeen = true;
         this.marks = this.marks.filter(([o], i, all) => o >= this.acked || (all[i + 1]?.[0] ?? Infinity) > this.acked);
       } else if (a.code === 'GANTRY_E_LOG_GAP') {
         this.acked = Number(a.headers.get('gantry-log-received') ?? body?.error?.received ?? 0);

@@ -4,7 +4,6 @@
 // cancels; each attempt's output goes through its spool to the server by byte offset, and its
 // completion is sent only once the server holds every byte.
 
-import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -12,6 +11,7 @@ import { runJob, type JobOutcome } from '../job-runner.js';
 import { ProcessLauncher } from '../launcher/launcher.js';
 import { agentLine } from '../script.js';
 import type { ArtifactTransport, CacheTransport } from '../transports.js';
+import { GANTRY_VERSION, PROTOCOL_VERSION } from '../../domain/version.js';
 import { expandVariables } from '../../pipeline/index.js';
 import { jobVariables, resolveJobVariables } from '../../variables/predefined.js';
 import type { OfferJson } from '../../server/fleet/offer.js';
@@ -20,8 +20,6 @@ import { loadIdentity, saveIdentity } from './identity.js';
 import { Backoff, sleep, untilAnswered, Unreachable, type ProtocolAnswer, ProtocolClient } from './protocol-client.js';
 import { SourceCache } from './sources.js';
 
-export const AGENT_VERSION = '0.1.0';
-const PROTOCOL = 1;
 
 export interface RemoteAgentOptions {
   serverUrl: string;
@@ -63,7 +61,7 @@ class Fatal extends Error {}
 
 export async function runRemoteAgent(o: RemoteAgentOptions): Promise<number> {
   const client = new ProtocolClient(o.serverUrl.replace(/\/+$/, ''), null);
-  const facts = { name: o.name, tags: o.tags, concurrency: o.concurrency, version: AGENT_VERSION, protocol: PROTOCOL, platform: { os: process.platform, arch: process.arch, hostname: os.hostname() } };
+  const facts = { name: o.name, tags: o.tags, concurrency: o.concurrency, version: GANTRY_VERSION, protocol: PROTOCOL_VERSION, platform: { os: process.platform, arch: process.arch, hostname: os.hostname() } };
   fs.mkdirSync(o.home, { recursive: true, mode: 0o700 });
   const spoolDir = path.join(o.home, 'spool');
   // Spools of a previous process belong to attempts the server has already given up.
@@ -378,8 +376,4 @@ export async function runRemoteAgent(o: RemoteAgentOptions): Promise<number> {
 function describe(a: ProtocolAnswer): string {
   const e = (a.body as { error?: { code?: string; message?: string } } | null)?.error;
   return e ? `${e.code}: ${e.message}` : `HTTP ${a.status}`;
-}
-
-export function randomAgentName(): string {
-  return `${os.hostname().replace(/[^A-Za-z0-9._-]/g, '-').slice(0, 80) || 'agent'}-${crypto.randomBytes(2).toString('hex')}`;
 }

@@ -7,6 +7,7 @@ import crypto from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { asAttemptId, type AttemptId } from '../../domain/ids.js';
 import { FAILURE_REASONS } from '../../domain/status.js';
+import { PROTOCOL_VERSION } from '../../domain/version.js';
 import type { Agent, AgentFacts, Fence } from '../../store/fleet.js';
 import { ApiError } from '../errors.js';
 import { idOf, idParams } from '../schemas.js';
@@ -15,7 +16,6 @@ import type { RouteContext } from '../routes/context.js';
 import type { AgentHub } from './hub.js';
 import { offerJson } from './offer.js';
 
-export const PROTOCOL_VERSION = 1;
 export const MAX_CHUNK_BYTES = 1024 * 1024;
 
 declare module 'fastify' {
@@ -170,24 +170,9 @@ export function agentRoutes(app: FastifyInstance, ctx: FleetContext): void {
         const tokens = Array.from({ length: slots }, () => `gantry_attempt_${crypto.randomBytes(32).toString('base64url')}`);
         const offers = await ctx.store.fleet.takeAttempts(agent, slots, ctx.now(), ctx.settings, tokens.map(hashToken));
         if (offers.length > 0) {
-          const out = [];
-          for (let i = 0; i < offers.length; i++) {
-            const o = offers[i]!;
-            const jobIdsByName = new Map<string, number>();
-            if (o.job.spec.artifactSources.length > 0) {
-              const p = await ctx.store.getPipeline(o.pipeline.id);
-              for (const j of p?.jobs ?? []) jobIdsByName.set(j.name, j.id);
-            }
-            out.push(
-              await offerJson(o, tokens[i]!, {
-                store: ctx.store,
-                secrets: ctx.secrets,
-                killGraceMs: ctx.settings.killGraceMs,
-                leaseMs: ctx.settings.leaseMs,
-                jobIdsByName,
-              }),
-            );
-          }
+          // The take gave offer i the hash of tokens[i].
+          const deps = { store: ctx.store, secrets: ctx.secrets, killGraceMs: ctx.settings.killGraceMs, leaseMs: ctx.settings.leaseMs };
+          const out = await Promise.all(offers.map((o, i) => offerJson(o, tokens[i]!, deps)));
           return { offers: out };
         }
         const left = until - Date.now();

@@ -36,7 +36,7 @@ export interface OfferJson {
 export async function offerJson(
   o: TakenOffer,
   token: string,
-  deps: { store: Store; secrets: SecretBox; killGraceMs: number; leaseMs: number; jobIdsByName: Map<string, number> },
+  deps: { store: Store; secrets: SecretBox; killGraceMs: number; leaseMs: number },
 ): Promise<OfferJson> {
   const { job, pipeline, project, attempt } = o;
   const spec = job.spec;
@@ -62,10 +62,7 @@ export async function offerJson(
     repository: { url: project.gitUrl, sha: pipeline.sha, ref: pipeline.ref },
     spec,
     variables: { pipeline: pipeline.predefinedVariables, file, trigger: { ...projectVars, ...pipeline.variables }, masked },
-    artifactSources: spec.artifactSources.flatMap((name) => {
-      const id = deps.jobIdsByName.get(name);
-      return id === undefined ? [] : [{ jobId: id, name }];
-    }),
+    artifactSources: o.artifactSources,
     timeouts: { jobSeconds: spec.timeoutSeconds ?? 3600, afterScriptSeconds: 300, killGraceMs: deps.killGraceMs },
     leaseMs: deps.leaseMs,
   };

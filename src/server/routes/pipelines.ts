@@ -1,7 +1,8 @@
 // Pipelines: trigger (with Idempotency-Key), list, read, cancel.
 
-import type { FastifyInstance } from 'fastify';
-import { asPipelineId, asProjectId } from '../../domain/ids.js';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { PipelineWithJobs } from '../../store/store.js';
+import { asPipelineId } from '../../domain/ids.js';
 import { PIPELINE_SOURCES, PIPELINE_STATUSES, type PipelineSource, type PipelineStatus } from '../../domain/status.js';
 import { pipelineJson } from '../../views/pipeline-json.js';
 import { requireProject } from '../auth.js';
@@ -11,6 +12,15 @@ import { digitsSchema, errors, idOf, idParams, limitSchema, numOrUndefined, page
 import { triggerPipeline, type TriggerRequest } from '../trigger.js';
 import { pipelineSummaryJson } from '../views.js';
 import { projectOf, type RouteContext } from './context.js';
+
+/** The pipeline of `:id`, if the request's token may see its project. */
+async function pipelineOf(ctx: RouteContext, request: FastifyRequest): Promise<PipelineWithJobs> {
+  const id = asPipelineId(idOf(request.params));
+  const p = await ctx.store.getPipeline(id);
+  if (!p) throw new ApiError('GANTRY_E_NOT_FOUND', `no pipeline ${id}`);
+  requireProject(request, p.pipeline.projectId);
+  return p;
+}
 
 export function pipelineRoutes(app: FastifyInstance, ctx: RouteContext): void {
   app.post(
@@ -108,11 +118,7 @@ export function pipelineRoutes(app: FastifyInstance, ctx: RouteContext): void {
       },
     },
     async (request) => {
-      const id = asPipelineId(idOf(request.params));
-      const p = await ctx.store.getPipeline(id);
-      if (!p) throw new ApiError('GANTRY_E_NOT_FOUND', `no pipeline ${id}`);
-      requireProject(request, asProjectId(p.pipeline.projectId));
-      return pipelineJson(p);
+      return pipelineJson(await pipelineOf(ctx, request));
     },
   );
 
@@ -127,10 +133,8 @@ export function pipelineRoutes(app: FastifyInstance, ctx: RouteContext): void {
       },
     },
     async (request) => {
-      const id = asPipelineId(idOf(request.params));
-      const p = await ctx.store.getPipeline(id);
-      if (!p) throw new ApiError('GANTRY_E_NOT_FOUND', `no pipeline ${id}`);
-      requireProject(request, p.pipeline.projectId);
+      const p = await pipelineOf(ctx, request);
+      const id = p.pipeline.id;
       // A `gantry run` pipeline has no agents to ask: its attempts end at once.
       if (p.pipeline.runsOn === 'local') return pipelineJson(await cancelPipeline(ctx.store, id, ctx.now));
       const r = await ctx.store.fleet.cancelPipeline(id, ctx.now(), ctx.settings);
@@ -154,10 +158,8 @@ export function pipelineRoutes(app: FastifyInstance, ctx: RouteContext): void {
       },
     },
     async (request) => {
-      const id = asPipelineId(idOf(request.params));
-      const p = await ctx.store.getPipeline(id);
-      if (!p) throw new ApiError('GANTRY_E_NOT_FOUND', `no pipeline ${id}`);
-      requireProject(request, p.pipeline.projectId);
+      const p = await pipelineOf(ctx, request);
+      const id = p.pipeline.id;
       if (p.pipeline.runsOn === 'local') throw new ApiError('GANTRY_E_ILLEGAL_TRANSITION', `pipeline ${id} ran with gantry run: run it again there`);
       const r = await ctx.store.fleet.retryPipeline(id, ctx.now(), ctx.settings);
       if (r === null) throw new ApiError('GANTRY_E_NOT_FOUND', `no pipeline ${id}`);

@@ -7,7 +7,6 @@
 // target columns.
 
 import { asJobId, asPipelineId, asProjectId } from '../../../domain/ids.js';
-import type { FailureReason } from '../../../domain/status.js';
 import type {
   ArtifactLookup,
   ArtifactRecord,
@@ -21,7 +20,7 @@ import type {
 } from '../../fleet.js';
 import type { EpochMs } from '../../store.js';
 import type { SqlDialect, SqlExecutor } from '../dialect.js';
-import type { SpecCache } from './fleet-tx.js';
+import { fenceOf, type SpecCache } from './fleet-tx.js';
 
 const RUNNING = "a.id = ? AND a.token_hash = ? AND a.status = 'running'";
 
@@ -32,15 +31,6 @@ interface AttemptFacts {
   job_id: number | string;
   pipeline_id: number | string;
   project_id: number | string;
-}
-
-/** Why a transfer for this attempt is refused, or null when it is running under `tokenHash` (PROTOCOL.md §8). */
-function fenceOf(row: AttemptFacts | undefined, tokenHash: string): Fence | null {
-  if (!row) return { kind: 'not-found' };
-  if (row.token_hash !== tokenHash) return { kind: 'fenced' };
-  if (row.status === 'pending') return { kind: 'not-started' };
-  if (row.status !== 'running') return { kind: 'fenced', attempt: { status: row.status, failureReason: row.failure_reason as FailureReason | null } };
-  return null;
 }
 
 async function attemptFacts(db: SqlExecutor, attemptId: number): Promise<AttemptFacts | undefined> {

@@ -1,7 +1,8 @@
 // What a fleet transaction carries besides its executor: the dialect's lock clauses, the cache of
 // job definitions, and the wake-ups its commit must announce.
 
-import type { AgentId } from '../../fleet.js';
+import type { FailureReason } from '../../../domain/status.js';
+import type { AgentId, Fence } from '../../fleet.js';
 import type { CompiledJob } from '../../../pipeline/types.js';
 import type { SqlDialect, SqlExecutor } from '../dialect.js';
 
@@ -88,4 +89,24 @@ export function tagKeyMatches(tagKey: string, agentTags: ReadonlySet<string>): b
   if (tagKey === '') return true;
   for (const t of tagKey.split('\n')) if (!agentTags.has(t)) return false;
   return true;
+}
+
+/** The columns of an attempt that decide whether an agent's write for it may happen. */
+export interface AttemptGuard {
+  status: string;
+  token_hash: string | null;
+  failure_reason: string | null;
+}
+
+/**
+ * Why an agent's write for an attempt may not happen (PROTOCOL.md §8), or null when the attempt
+ * is running under `tokenHash`: no such attempt, another token (re-offered, forged), not started
+ * yet, or ended (the row says how).
+ */
+export function fenceOf(row: AttemptGuard | undefined, tokenHash: string): Fence | null {
+  if (!row) return { kind: 'not-found' };
+  if (row.token_hash !== tokenHash) return { kind: 'fenced' };
+  if (row.status === 'pending') return { kind: 'not-started' };
+  if (row.status !== 'running') return { kind: 'fenced', attempt: { status: row.status, failureReason: row.failure_reason as FailureReason | null } };
+  return null;
 }

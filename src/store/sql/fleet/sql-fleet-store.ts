@@ -5,7 +5,7 @@
 
 import { EventEmitter } from 'node:events';
 import { asAttemptId, asJobId, type AttemptId, type JobId, type PipelineId } from '../../../domain/ids.js';
-import { isFinishedPipeline, type FailureReason, type FinishedAttemptStatus } from '../../../domain/status.js';
+import { isFinishedJob, isFinishedPipeline, type FailureReason, type FinishedAttemptStatus } from '../../../domain/status.js';
 import {
   asAgentId,
   type Agent,
@@ -49,7 +49,7 @@ import {
   type PipelineRow,
   type ProjectRow,
 } from '../rows.js';
-import { noEffects, SpecCache, type Effects, type FleetTx } from './fleet-tx.js';
+import { fenceOf, noEffects, SpecCache, type Effects, type FleetTx } from './fleet-tx.js';
 import {
   afterAttemptIn,
   autoCancelIn,
@@ -110,14 +110,6 @@ interface HeldAttempt {
   cancel_requested_at: number | string | null;
 }
 const HELD_COLUMNS = 'id, job_id, pipeline_id, number, status, failure_reason, exit_code, token_hash, agent_id, log_received, cancel_requested_at';
-
-/** Why a write that matched nothing matched nothing (PROTOCOL.md §8). */
-function fenceOf(row: HeldAttempt | undefined, tokenHash: string, needsRunning: boolean): Fence {
-  if (!row) return { kind: 'not-found' };
-  if (row.token_hash !== tokenHash) return { kind: 'fenced' };
-  if (needsRunning && row.status === 'pending') return { kind: 'not-started' };
-  return { kind: 'fenced', attempt: { status: row.status, failureReason: row.failure_reason as FailureReason | null } };
-}
 
 export class SqlFleetStore implements FleetStore {
   readonly events = new EventEmitter<FleetEventMap>();
@@ -310,9 +302,19 @@ export class SqlFleetStore implements FleetStore {
         const job = await f.tx.get<JobRow>(`SELECT ${JOB_COLUMNS} FROM jobs WHERE id = ?`, [o.jobId]);
         const pipeline = await f.tx.get<PipelineRow>(`SELECT ${PIPELINE_COLUMNS} FROM pipelines WHERE id = ?`, [o.pipelineId]);
         const project = await f.tx.get<ProjectRow>(`SELECT ${PROJECT_COLUMNS} FROM projects WHERE id = ?`, [o.projectId]);
+        const j = toJob(job!);
+        const names = j.spec.artifactSources;
+        const sources = names.length
+          ? await f.tx.all<{ id: number | string; name: string }>(
+              `SELECT id, name FROM jobs WHERE pipeline_id = ? AND name IN (${names.map(() => '?').join(', ')})`,
+              [o.pipelineId, ...names],
+            )
+          : [];
+        const idOf = new Map(sources.map((r) => [r.name, asJobId(Number(r.id))]));
         out.push({
           attempt: toAttempt(attempt!),
-          job: toJob(job!),
+          job: j,
+          artifactSources: names.flatMap((name) => (idOf.has(name) ? [{ jobId: idOf.get(name)!, name }] : [])),
           pipeline: toPipeline(pipeline!),
           project: toProject(project!),
           offeredUntil: at + settings.offerTtlMs,
@@ -338,7 +340,7 @@ export class SqlFleetStore implements FleetStore {
       if (!head) return { kind: 'not-found' as const };
       // Lock order: pipeline, job, attempt.
       const p = await lockPipeline(f, Number(head.pipeline_id));
-      const job = await f.tx.get<{ status: string; spec: string }>(`SELECT status, spec FROM jobs WHERE id = ?${f.db.lockClause('wait')}`, [head.job_id]);
+      const job = await f.tx.get<{ status: string }>(`SELECT status FROM jobs WHERE id = ?${f.db.lockClause('wait')}`, [head.job_id]);
       const spec = (await f.specs.load(f.tx, [Number(head.job_id)])).get(Number(head.job_id))!;
       const timeoutMs = (spec.timeoutSeconds ?? 3600) * 1000;
       const deadline = at + timeoutMs + 300_000 + settings.killGraceMs + settings.leaseMs;
@@ -397,7 +399,8 @@ export class SqlFleetStore implements FleetStore {
   ): Promise<AppendResult> {
     return this.run(async (f) => {
       const row = await f.tx.get<HeldAttempt>(`SELECT ${HELD_COLUMNS} FROM attempts WHERE id = ?${f.db.lockClause('wait')}`, [attemptId]);
-      if (!row || row.token_hash !== tokenHash || row.status !== 'running') return fenceOf(row, tokenHash, true);
+      const fence = fenceOf(row, tokenHash);
+      if (fence || !row) return fence!;
       const received = Number(row.log_received);
       const cancel = row.cancel_requested_at !== null;
       if (start > received) return { kind: 'gap' as const, received };
@@ -428,7 +431,7 @@ export class SqlFleetStore implements FleetStore {
       const p = await lockPipeline(f, Number(head.pipeline_id));
       const row = await f.tx.get<HeldAttempt>(`SELECT ${HELD_COLUMNS} FROM attempts WHERE id = ?${f.db.lockClause('wait')}`, [attemptId]);
       if (!row || !p) return { kind: 'not-found' as const };
-      if (row.token_hash !== tokenHash) return fenceOf(row, tokenHash, true);
+      if (row.token_hash !== tokenHash) return fenceOf(row, tokenHash)!;
       const received = Number(row.log_received);
       if (row.status !== 'running') {
         const same =
@@ -437,7 +440,7 @@ export class SqlFleetStore implements FleetStore {
           (row.exit_code ?? null) === c.exitCode &&
           received === c.logEnd;
         if (same) return { kind: 'ok' as const, duplicate: true, status: c.status, failureReason: c.failureReason };
-        return fenceOf(row, tokenHash, true);
+        return fenceOf(row, tokenHash)!;
       }
       if (received < c.logEnd) return { kind: 'log-incomplete' as const, received };
       if (received > c.logEnd) return { kind: 'log-overrun' as const, received };
@@ -580,7 +583,7 @@ export class SqlFleetStore implements FleetStore {
   async cancelJob(id: JobId, at: EpochMs, _settings: SchedulerSettings): Promise<Job | 'finished' | null> {
     return this.jobAction(id, async (f, p) => {
       const before = await this.jobRow(f, id);
-      if (['success', 'failed', 'canceled', 'skipped', 'timed_out'].includes(before.status)) return 'finished' as const;
+      if (isFinishedJob(before.status)) return 'finished' as const;
       await cancelJobIn(f, p, id, at);
       return this.jobRow(f, id);
     });

@@ -109,7 +109,6 @@ export async function takeIn(
     }
     const got = await takeFromProject(f, agent.id, project.id, limit, keys, slots - offered.length, at, settings, tokenHashes.slice(offered.length), active);
     offered.push(...got);
-    // A project gives one offer per round, so the next round re-ranks by the new counts.
     if (got.length === 0) exhausted.add(project.id);
     if (settings.maxRunning !== null && active.total >= settings.maxRunning) break;
   }
@@ -134,6 +133,7 @@ async function takeFromProject(
     f.tx.all<Candidate>(
       `SELECT id, job_id, pipeline_id, resource_group FROM attempts WHERE status = 'pending' AND project_id = ? AND tag_key IN (${keyList}) ` +
         `AND (offered_until IS NULL OR offered_until < ?) ORDER BY priority DESC, id LIMIT ?${f.db.lockClause('skip')}`,
+      // Room to skip candidates held back by a pipeline limit or a busy resource group.
       [projectId, ...keys, at, Math.max(want * 4, 16)],
     );
   let candidates = await lockCandidates();
@@ -151,7 +151,8 @@ async function takeFromProject(
   }
   const out: Offered[] = [];
   for (const c of candidates) {
-    if (out.length >= Math.min(want, 1)) break;
+    // One offer per project per round: the caller re-ranks projects by their new counts.
+    if (out.length >= 1) break;
     if (settings.maxRunning !== null && active.total >= settings.maxRunning) break;
     if (limit.max !== null && (active.byProject.get(projectId) ?? 0) >= limit.max) break;
     const pipelineId = Number(c.pipeline_id);
