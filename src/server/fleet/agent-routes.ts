@@ -177,7 +177,8 @@ export function agentRoutes(app: FastifyInstance, ctx: FleetContext): void {
           return { offers: out };
         }
         const left = until - Date.now();
-        if (left <= 0 || gone.aborted) return reply.status(204).send();
+        // Shutting down: the agent polls again, reaching another instance or this one restarted.
+        if (left <= 0 || gone.aborted || ctx.hub.closed) return reply.status(204).send();
         await ctx.hub.waitForWork(agentTags, left, gone);
       }
     },
