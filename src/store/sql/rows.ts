@@ -120,6 +120,11 @@ export function toPipeline(r: PipelineRow): Pipeline {
   };
 }
 export function toJob(r: JobRow): Job {
+  return toJobWithSpec(r, JSON.parse(r.spec) as CompiledJob);
+}
+
+/** A job whose definition the caller has parsed already (the SpecCache): its JSON is not read again. */
+export function toJobWithSpec(r: Omit<JobRow, 'spec'>, spec: CompiledJob): Job {
   return {
     id: asJobId(num(r.id)),
     pipelineId: asPipelineId(num(r.pipeline_id)),
@@ -127,7 +132,7 @@ export function toJob(r: JobRow): Job {
     stage: r.stage,
     stageIndex: r.stage_index,
     status: r.status as JobStatus,
-    spec: JSON.parse(r.spec) as CompiledJob,
+    spec,
     attemptCount: num(r.attempt_count),
     exitCode: r.exit_code,
     failureReason: r.failure_reason as FailureReason | null,
@@ -191,8 +196,28 @@ export const IDEMPOTENCY_COLUMNS = 'project_id, key, fingerprint, pipeline_id, c
 
 export const PIPELINE_COLUMNS =
   'id, project_id, status, ref, sha, source, variables, file_variables, pipeline_file, runs_on, predefined_variables, created_at, started_at, finished_at';
-export const JOB_COLUMNS =
-  'id, pipeline_id, position, name, stage, stage_index, status, spec, attempt_count, exit_code, failure_reason, created_at, started_at, finished_at';
+export const JOB_COLUMNS_WITHOUT_SPEC =
+  'id, pipeline_id, position, name, stage, stage_index, status, attempt_count, exit_code, failure_reason, created_at, started_at, finished_at';
+export const JOB_COLUMNS = `${JOB_COLUMNS_WITHOUT_SPEC}, spec`;
 export const ATTEMPT_COLUMNS =
   'id, job_id, number, status, agent, lease_expires_at, queued_at, started_at, finished_at, exit_code, failure_reason, log_bytes';
 
+
+/**
+ * `columns` of table alias `alias`, each renamed `alias_column`, for one SELECT that joins several
+ * tables whose rows are then taken apart by `unprefixed`.
+ */
+export function prefixedColumns(columns: string, alias: string): string {
+  return columns
+    .split(',')
+    .map((c) => `${alias}.${c.trim()} AS ${alias}_${c.trim()}`)
+    .join(', ');
+}
+
+/** The row of alias `alias` out of a joined row made with `prefixedColumns`. */
+export function unprefixed<T>(row: Record<string, unknown>, alias: string): T {
+  const out: Record<string, unknown> = {};
+  const prefix = `${alias}_`;
+  for (const [k, v] of Object.entries(row)) if (k.startsWith(prefix)) out[k.slice(prefix.length)] = v;
+  return out as T;
+}
