@@ -70,7 +70,10 @@ export function App() {
       <header class="top">
         <Link href="/" class="brand" aria-label="Gantry home">
           <span class="logo" aria-hidden="true">
-            ⛓
+            {/* A gantry crane: a beam on two legs, a hook. */}
+            <svg width="16" height="16" viewBox="0 0 16 16">
+              <path d="M2 3h12M4 3v11M12 3v11M8 3v5" />
+            </svg>
           </span>
           Gantry
         </Link>
