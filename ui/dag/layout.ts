@@ -70,12 +70,26 @@ export function layoutDag(jobs: readonly Job[]): DagLayout {
   };
 }
 
-/** An edge as an SVG path: from the right side of `from` to the left side of `to`. */
+/** The lane above the first row where edges that skip a stage run, clear of the boxes. */
+const SKIP_LANE_Y = HEADER_H - 7;
+
+/**
+ * An edge as an SVG path: from the right side of `from` to the left side of `to`. One that skips
+ * a stage would cross that stage's boxes, so it climbs to the lane above the rows, runs along it
+ * through the gaps, and comes down into its target.
+ */
 export function edgePath(e: DagEdge): string {
   const x1 = e.from.x + NODE_W;
   const y1 = e.from.y + NODE_H / 2;
   const x2 = e.to.x;
   const y2 = e.to.y + NODE_H / 2;
-  const dx = Math.max(24, (x2 - x1) / 2);
-  return `M${x1},${y1} C${x1 + dx},${y1} ${x2 - dx},${y2} ${x2},${y2}`;
+  if (e.to.column - e.from.column <= 1) {
+    const dx = Math.max(24, (x2 - x1) / 2);
+    return `M${x1},${y1} C${x1 + dx},${y1} ${x2 - dx},${y2} ${x2},${y2}`;
+  }
+  const gap = COL_GAP / 2;
+  return (
+    `M${x1},${y1} C${x1 + gap},${y1} ${x1 + gap},${SKIP_LANE_Y} ${x1 + COL_GAP},${SKIP_LANE_Y} ` +
+    `L${x2 - COL_GAP},${SKIP_LANE_Y} C${x2 - gap},${SKIP_LANE_Y} ${x2 - gap},${y2} ${x2},${y2}`
+  );
 }
