@@ -22,6 +22,10 @@ import { Sweeper } from './fleet/sweeper.js';
 import { agentListRoutes } from './routes/agents.js';
 import type { BlobStore } from '../blobstore/blob-store.js';
 import { artifactSweep, blobRoutes, MAX_BLOB_BYTES } from './fleet/blob-routes.js';
+import { eventRoutes } from './routes/events.js';
+import { jobDetailRoutes } from './routes/job-details.js';
+import { SseStreams } from './sse.js';
+import { uiRoutes } from './ui.js';
 import { noCrash, type CrashHook } from './crash-points.js';
 
 export const API_PREFIX = '/api/v1';
@@ -39,6 +43,8 @@ export interface ServerDeps {
   mirrors: GitMirrors;
   secrets: SecretBox;
   now?: () => number;
+  /** The built web UI (index.html, assets/); default dist/public/ beside the compiled server. */
+  uiDir?: string;
   /** Fastify's pino logger options, or false (tests). */
   logger?: FastifyServerOptions['logger'];
   /** Test-only crash points (GANTRY_TEST_CRASH_AT); none by default. */
@@ -66,6 +72,7 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
   const metrics = createMetrics();
   const settings = deps.settings ?? defaultSchedulerSettings();
   const hub = new AgentHub(deps.store.fleet.events);
+  const streams = new SseStreams();
   const ctx: FleetContext = {
     store: deps.store,
     logs: deps.logs,
@@ -95,12 +102,15 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
   app.addHook('preClose', async () => {
     sweeper.stop();
     hub.close();
+    // Open event streams never end by themselves; a graceful close would wait for them.
+    streams.closeAll();
   });
   installErrorHandling(app);
   installRequestMetrics(app, metrics);
   installAuth(app, deps.store, ctx.now);
   await registerOpenApi(app, API_VERSION);
   healthRoutes(app, ctx);
+  uiRoutes(app, deps.uiDir);
   await app.register(
     async (api) => {
       openApiRoute(api);
@@ -108,6 +118,8 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
       variableRoutes(api, ctx);
       pipelineRoutes(api, ctx);
       jobRoutes(api, ctx);
+      jobDetailRoutes(api, ctx);
+      eventRoutes(api, { ...ctx, streams });
       agentRoutes(api, ctx);
       blobRoutes(api, { ...ctx, blobs: deps.blobs, maxBlobBytes: deps.maxBlobBytes ?? MAX_BLOB_BYTES });
       agentListRoutes(api, ctx);
