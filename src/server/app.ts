@@ -22,6 +22,9 @@ import { Sweeper } from './fleet/sweeper.js';
 import { agentListRoutes } from './routes/agents.js';
 import type { BlobStore } from '../blobstore/blob-store.js';
 import { artifactSweep, blobRoutes, MAX_BLOB_BYTES } from './fleet/blob-routes.js';
+import { ScheduleFirer } from './schedules/firer.js';
+import { scheduleRoutes } from './routes/schedules.js';
+import { triggerTokenRoutes } from './routes/trigger-tokens.js';
 
 export const API_PREFIX = '/api/v1';
 export const API_VERSION = '0.1.0';
@@ -80,13 +83,16 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
   // Other instances' wake-ups (PostgreSQL); a no-op on SQLite.
   await deps.store.fleet.listen();
   const sweeper = new Sweeper(deps.store, settings, ctx.now, app.log).every(60_000, artifactSweep(deps.store, deps.blobs));
+  const firer = new ScheduleFirer({ store: deps.store, mirrors: deps.mirrors, settings, now: ctx.now, log: app.log, onCreated: () => metrics.pipelinesCreated.inc() });
   app.addHook('onReady', async () => {
     // Pipelines a crash cut between two transactions move on; idempotent.
     await deps.store.fleet.progressAll(ctx.now(), settings);
     sweeper.start();
+    firer.start();
   });
   app.addHook('preClose', async () => {
     sweeper.stop();
+    await firer.stop();
     hub.close();
   });
   installErrorHandling(app);
@@ -104,6 +110,8 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
       agentRoutes(api, ctx);
       blobRoutes(api, { ...ctx, blobs: deps.blobs, maxBlobBytes: deps.maxBlobBytes ?? MAX_BLOB_BYTES });
       agentListRoutes(api, ctx);
+      scheduleRoutes(api, ctx);
+      triggerTokenRoutes(api, ctx);
     },
     { prefix: API_PREFIX },
   );

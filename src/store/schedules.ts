@@ -61,6 +61,8 @@ export type FiringOutcome = { kind: 'created'; pipelineId: PipelineId } | { kind
 export interface ScheduleStore {
   createSchedule(s: NewSchedule): Promise<Schedule>;
   getSchedule(projectId: ProjectId, id: ScheduleId): Promise<Schedule | null>;
+  /** By id alone, for the firer (which has no project at hand). */
+  scheduleById(id: ScheduleId): Promise<Schedule | null>;
   /** The project's schedules, oldest first. */
   listSchedules(projectId: ProjectId): Promise<Schedule[]>;
   /** Replaces the definition; null if there is no such schedule in the project. */

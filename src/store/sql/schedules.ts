@@ -95,6 +95,11 @@ export class SqlScheduleStore implements ScheduleStore {
     return row ? toSchedule(row) : null;
   }
 
+  async scheduleById(id: ScheduleId): Promise<Schedule | null> {
+    const row = await this.db.get<ScheduleRow>(`SELECT ${SCHEDULE_COLUMNS} FROM schedules WHERE id = ?`, [id]);
+    return row ? toSchedule(row) : null;
+  }
+
   async listSchedules(projectId: ProjectId): Promise<Schedule[]> {
     const rows = await this.db.all<ScheduleRow>(`SELECT ${SCHEDULE_COLUMNS} FROM schedules WHERE project_id = ? ORDER BY id`, [projectId]);
     return rows.map(toSchedule);
