@@ -25,6 +25,8 @@ import { artifactSweep, blobRoutes, MAX_BLOB_BYTES } from './fleet/blob-routes.j
 import { ScheduleFirer } from './schedules/firer.js';
 import { scheduleRoutes } from './routes/schedules.js';
 import { triggerTokenRoutes } from './routes/trigger-tokens.js';
+import { forgeRoutes } from './routes/forge.js';
+import { ForgeReporter } from './forge/reporter.js';
 
 export const API_PREFIX = '/api/v1';
 export const API_VERSION = '0.1.0';
@@ -41,6 +43,8 @@ export interface ServerDeps {
   mirrors: GitMirrors;
   secrets: SecretBox;
   now?: () => number;
+  /** Where people reach this server (GANTRY_PUBLIC_URL); commit statuses link to pipelines there. */
+  publicUrl?: string | null;
   /** Fastify's pino logger options, or false (tests). */
   logger?: FastifyServerOptions['logger'];
 }
@@ -84,15 +88,18 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
   await deps.store.fleet.listen();
   const sweeper = new Sweeper(deps.store, settings, ctx.now, app.log).every(60_000, artifactSweep(deps.store, deps.blobs));
   const firer = new ScheduleFirer({ store: deps.store, mirrors: deps.mirrors, settings, now: ctx.now, log: app.log, onCreated: () => metrics.pipelinesCreated.inc() });
+  const reporter = new ForgeReporter({ store: deps.store, secrets: deps.secrets, now: ctx.now, log: app.log, publicUrl: deps.publicUrl ?? null });
   app.addHook('onReady', async () => {
     // Pipelines a crash cut between two transactions move on; idempotent.
     await deps.store.fleet.progressAll(ctx.now(), settings);
     sweeper.start();
     firer.start();
+    reporter.start();
   });
   app.addHook('preClose', async () => {
     sweeper.stop();
     await firer.stop();
+    await reporter.stop();
     hub.close();
   });
   installErrorHandling(app);
@@ -112,6 +119,7 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
       agentListRoutes(api, ctx);
       scheduleRoutes(api, ctx);
       triggerTokenRoutes(api, ctx);
+      forgeRoutes(api, ctx);
     },
     { prefix: API_PREFIX },
   );
