@@ -17,6 +17,7 @@ import { GantryError, isGantryError, type ErrorCode } from '../../domain/errors.
 import type { SchedulerSettings } from '../../store/fleet.js';
 import type { Schedule, ScheduleId } from '../../store/schedules.js';
 import type { EpochMs, Store } from '../../store/store.js';
+import type { CrashHook } from '../crash-points.js';
 import type { GitMirrors } from '../git-mirror.js';
 import { triggerPipeline, type TriggerRequest } from '../trigger.js';
 import { cronTimes } from './cron.js';
@@ -33,6 +34,8 @@ export interface FirerDeps {
   now: () => number;
   log: FirerLog;
   onCreated?: () => void;
+  /** Test-only crash points (crash-points.ts). */
+  crash?: CrashHook;
 }
 
 /** Failures that say nothing about the firing itself: it is tried again later. */
@@ -114,6 +117,7 @@ export class ScheduleFirer {
       return;
     }
     if (!(await this.deps.store.schedules.claimFiring(s.id, due, next, at + this.claimMs))) return;
+    this.deps.crash?.('schedule.claimed');
     this.fire(s, due, 1);
   }
 
