@@ -3,6 +3,7 @@
 // Like every token, shown once and stored as its SHA-256 only (src/server/tokens.ts).
 
 import type { FastifyInstance } from 'fastify';
+import { asProjectId } from '../../domain/ids.js';
 import type { ApiToken } from '../../store/store.js';
 import { pipelineJson } from '../../views/pipeline-json.js';
 import { ApiError } from '../errors.js';
@@ -132,7 +133,7 @@ export function triggerTokenRoutes(app: FastifyInstance, ctx: RouteContext): voi
       if (!token || token.kind !== 'trigger') throw new ApiError('GANTRY_E_UNAUTHENTICATED', 'unknown trigger token');
       // The project is looked up after the token, so an unknown caller learns nothing about names.
       const param = (request.params as { project: string }).project;
-      const project = await ctx.store.getProject(/^[0-9]+$/.test(param) ? (Number(param) as never) : param);
+      const project = await ctx.store.getProject(/^[0-9]+$/.test(param) ? asProjectId(Number(param)) : param);
       if (!project || project.id !== token.projectId) throw new ApiError('GANTRY_E_FORBIDDEN', 'this trigger token belongs to another project');
       await ctx.store.touchToken(token.id, ctx.now(), TOUCH_INTERVAL_MS);
       const key = request.headers['idempotency-key'];
