@@ -26,6 +26,11 @@ import { eventRoutes } from './routes/events.js';
 import { jobDetailRoutes } from './routes/job-details.js';
 import { SseStreams } from './sse.js';
 import { uiRoutes } from './ui.js';
+import { ScheduleFirer } from './schedules/firer.js';
+import { scheduleRoutes } from './routes/schedules.js';
+import { triggerTokenRoutes } from './routes/trigger-tokens.js';
+import { forgeRoutes } from './routes/forge.js';
+import { ForgeReporter } from './forge/reporter.js';
 import { noCrash, type CrashHook } from './crash-points.js';
 
 export const API_PREFIX = '/api/v1';
@@ -45,6 +50,8 @@ export interface ServerDeps {
   now?: () => number;
   /** The built web UI (index.html, assets/); default dist/public/ beside the compiled server. */
   uiDir?: string;
+  /** Where people reach this server (GANTRY_PUBLIC_URL); commit statuses link to pipelines there. */
+  publicUrl?: string | null;
   /** Fastify's pino logger options, or false (tests). */
   logger?: FastifyServerOptions['logger'];
   /** Test-only crash points (GANTRY_TEST_CRASH_AT); none by default. */
@@ -94,13 +101,19 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
   // Other instances' wake-ups (PostgreSQL); a no-op on SQLite.
   await deps.store.fleet.listen();
   const sweeper = new Sweeper(deps.store, settings, ctx.now, app.log).every(60_000, artifactSweep(deps.store, deps.blobs));
+  const firer = new ScheduleFirer({ store: deps.store, mirrors: deps.mirrors, settings, now: ctx.now, log: app.log, onCreated: () => metrics.pipelinesCreated.inc(), crash: ctx.crash });
+  const reporter = new ForgeReporter({ store: deps.store, secrets: deps.secrets, now: ctx.now, log: app.log, publicUrl: deps.publicUrl ?? null });
   app.addHook('onReady', async () => {
     // Pipelines a crash cut between two transactions move on; idempotent.
     await deps.store.fleet.progressAll(ctx.now(), settings);
     sweeper.start();
+    firer.start();
+    reporter.start();
   });
   app.addHook('preClose', async () => {
     sweeper.stop();
+    await firer.stop();
+    await reporter.stop();
     hub.close();
     // Open event streams never end by themselves; a graceful close would wait for them.
     streams.closeAll();
@@ -123,6 +136,9 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
       agentRoutes(api, ctx);
       blobRoutes(api, { ...ctx, blobs: deps.blobs, maxBlobBytes: deps.maxBlobBytes ?? MAX_BLOB_BYTES });
       agentListRoutes(api, ctx);
+      scheduleRoutes(api, ctx);
+      triggerTokenRoutes(api, ctx);
+      forgeRoutes(api, ctx);
     },
     { prefix: API_PREFIX },
   );

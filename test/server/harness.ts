@@ -27,10 +27,19 @@ export interface Harness {
   close(): Promise<void>;
 }
 
-export async function startHarness(openStore: (home: string) => Promise<Store>): Promise<Harness> {
-  const base = fs.mkdtempSync(path.join(os.tmpdir(), 'gantry-server-'));
+export interface HarnessOptions {
+  /** A base directory of an earlier harness (a restart): reused, and left in place by close(). */
+  base?: string;
+  /** The server's clock. */
+  now?: () => number;
+  /** Tokens another instance of the same database made (a second server of a fleet). */
+  tokens?: { admin: string; agent: string };
+}
+
+export async function startHarness(openStore: (home: string) => Promise<Store>, opts: HarnessOptions = {}): Promise<Harness> {
+  const base = opts.base ?? fs.mkdtempSync(path.join(os.tmpdir(), 'gantry-server-'));
   const home = path.join(base, 'home');
-  fs.mkdirSync(home);
+  fs.mkdirSync(home, { recursive: true });
   const store = await openStore(home);
   const logs = new FileLogStore(path.join(home, 'logs'));
   const env = Object.fromEntries(Object.entries(process.env).filter((e): e is [string, string] => e[1] !== undefined));
@@ -40,9 +49,10 @@ export async function startHarness(openStore: (home: string) => Promise<Store>):
     blobs: new DirBlobStore(path.join(home, 'blobs')),
     mirrors: new GitMirrors(path.join(home, 'mirrors'), env),
     secrets: new SecretBox(loadOrCreateSecretsKey(path.join(home, 'secrets.key'))),
+    ...(opts.now ? { now: opts.now } : {}),
   });
-  await bootstrapToken(store, home, 'admin', null, Date.now());
-  await bootstrapToken(store, home, 'agent', null, Date.now());
+  await bootstrapToken(store, home, 'admin', opts.tokens?.admin ?? null, Date.now());
+  await bootstrapToken(store, home, 'agent', opts.tokens?.agent ?? null, Date.now());
   const admin = fs.readFileSync(path.join(home, 'admin.token'), 'utf8').trim();
   const agent = fs.readFileSync(path.join(home, 'agent.token'), 'utf8').trim();
   await app.listen({ host: '127.0.0.1', port: 0 });
@@ -65,7 +75,7 @@ export async function startHarness(openStore: (home: string) => Promise<Store>):
     async close() {
       await app.close();
       await store.close();
-      fs.rmSync(base, { recursive: true, force: true });
+      if (opts.base === undefined) fs.rmSync(base, { recursive: true, force: true });
     },
   };
 }

@@ -116,6 +116,8 @@ describe('the web UI', { skip, timeout: 110_000 }, () => {
     await page.waitForURL(/\/pipelines\/\d+$/);
     pipelineId = Number(page.url().split('/').pop());
     await page.locator('.vars dt', { hasText: 'FOO' }).waitFor();
+    // Started by a person in the UI: GitLab's `web` source, as the pipeline's header says.
+    await page.getByText(/source\s*web/).first().waitFor();
     // The graph: one box per job, `needs` as edges.
     assert.equal(await page.locator('.dag-node').count(), 5);
     assert.ok((await page.locator('.dag-edges path').count()) >= 3);

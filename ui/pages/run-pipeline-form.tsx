@@ -27,7 +27,7 @@ export function RunPipelineForm({ project, onClose }: { project: string; onClose
       const variables = Object.fromEntries(rows.filter((r) => r.key.trim()).map((r) => [r.key.trim(), r.value]));
       const p = await api<Pipeline>(`/projects/${encodeURIComponent(project)}/pipelines`, {
         method: 'POST',
-        body: { ref: ref.trim(), ...(Object.keys(variables).length ? { variables } : {}) },
+        body: { ref: ref.trim(), source: 'web', ...(Object.keys(variables).length ? { variables } : {}) },
         headers: { 'idempotency-key': idempotencyKey },
       });
       navigate(`/pipelines/${p.id}`);

@@ -71,6 +71,7 @@ export interface TokenRow {
   project_id: number | string | null;
   created_at: number | string;
   last_used_at: number | string | null;
+  description: string | null;
 }
 export interface VariableRow {
   project_id: number | string;
@@ -166,6 +167,7 @@ export function toToken(r: TokenRow): ApiToken {
     projectId: r.project_id === null ? null : asProjectId(num(r.project_id)),
     createdAt: num(r.created_at),
     lastUsedAt: numOrNull(r.last_used_at),
+    description: r.description,
   };
 }
 export function toVariable(r: VariableRow): StoredVariable {
@@ -189,7 +191,7 @@ export function toIdempotency(r: IdempotencyRow): IdempotencyRecord {
   };
 }
 
-export const TOKEN_COLUMNS = 'id, hash, kind, project_id, created_at, last_used_at';
+export const TOKEN_COLUMNS = 'id, hash, kind, project_id, created_at, last_used_at, description';
 export const VARIABLE_COLUMNS = 'project_id, key, ciphertext, nonce, masked, updated_at';
 export const IDEMPOTENCY_COLUMNS = 'project_id, key, fingerprint, pipeline_id, created_at';
 

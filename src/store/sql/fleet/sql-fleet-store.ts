@@ -67,6 +67,7 @@ import {
 } from './progress.js';
 import { pendingTagKeys, takeIn } from './take.js';
 import * as artifacts from './artifacts.js';
+import { enqueueForgeStatusesIn } from '../forge.js';
 
 const CHANNELS = { ready: 'gantry_ready', cancel: 'gantry_cancel', log: 'gantry_log', pipeline: 'gantry_pipeline' } as const;
 
@@ -133,6 +134,8 @@ export class SqlFleetStore implements FleetStore {
         effects = noEffects();
         const f: FleetTx = { tx, db: this.db, specs: this.specs, effects };
         const r = await fn(f);
+        // The outbox row commits with the status it reports, or not at all.
+        await enqueueForgeStatusesIn(tx, [...effects.statuses]);
         await this.announce(tx, effects);
         return r;
       },
