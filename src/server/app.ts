@@ -78,7 +78,7 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
   });
   const metrics = createMetrics();
   const settings = deps.settings ?? defaultSchedulerSettings();
-  const hub = new AgentHub(deps.store.fleet.events);
+  const hub = new AgentHub(deps.store.fleet.events, () => deps.store.fleet.offerableTagKeys((deps.now ?? Date.now)()));
   const streams = new SseStreams();
   const ctx: FleetContext = {
     store: deps.store,
@@ -93,7 +93,9 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
     timings: {
       leaseMs: settings.leaseMs,
       heartbeatHoldMs: Math.min(5_000, Math.floor(settings.leaseMs / 3)),
-      pollWaitMs: 30_000,
+      // An idle agent is seen at each poll: polls end within half a lease, so an agent waiting
+      // for work never looks offline (offline: not seen for a lease).
+      pollWaitMs: Math.min(30_000, Math.floor(settings.leaseMs / 2)),
       offerTtlMs: settings.offerTtlMs,
       backoffCapMs: Math.min(5_000, Math.floor(settings.leaseMs / 4)),
     },

@@ -799,6 +799,24 @@ export function runStoreContract(label: string, open: () => Promise<Store>, opti
         assert.equal(await store.forge.getConfig(p.id), null);
       });
 
+      it('offerableTagKeys names the tag keys of pending attempts not on offer, for the safety tick', async () => {
+        const store = await fresh();
+        const p = await store.ensureProject('demo', '/d', 1);
+        const a = await store.createPipeline(
+          newPipeline(p.id, { runsOn: 'fleet', jobs: [compiledJob('cpu', 0), compiledJob('gpu', 0, { tags: ['gpu', 'big'] })] }),
+        );
+        assert.deepEqual(await store.fleet.offerableTagKeys(2_000), []);
+        await store.fleet.startPipeline(a.pipeline.id, 2_000, SETTINGS);
+        assert.deepEqual((await store.fleet.offerableTagKeys(2_000)).sort(), ['', 'big\ngpu']);
+        const agent = await store.fleet.registerAgent({ name: 'g', tags: ['gpu', 'big'], concurrency: 2, version: 't', platform: {} }, 'h', 2_000);
+        await store.fleet.openSession(agent.id, 's', agent, 2_000, SETTINGS);
+        const offers = await store.fleet.takeAttempts(agent, 2, 2_100, SETTINGS, ['t1', 't2']);
+        assert.equal(offers.length, 2);
+        // On offer: not offerable until the offer expires.
+        assert.deepEqual(await store.fleet.offerableTagKeys(2_200), []);
+        assert.deepEqual((await store.fleet.offerableTagKeys(2_100 + SETTINGS.offerTtlMs + 1)).sort(), ['', 'big\ngpu']);
+      });
+
       it("a fleet pipeline's status moves write the outbox in their transaction, only for a project with a forge", async () => {
         const store = await fresh();
         const p = await store.ensureProject('demo', '/d', 1);
