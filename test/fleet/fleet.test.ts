@@ -8,8 +8,6 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { promisify } from 'node:util';
-import { asJobId } from '../../src/domain/ids.js';
-import { openStore } from '../../src/store/open.js';
 import { GANTRY_BIN } from '../helpers/gantry.js';
 import { testPostgres } from '../helpers/postgres.js';
 import { waitFor } from '../helpers/processes.js';
@@ -17,15 +15,6 @@ import { Fleet, freePort, TEST_LEASE_MS } from './fleet-harness.js';
 
 const execFileP = promisify(execFile);
 const SEQ = Array.from({ length: 3000 }, (_, i) => `${i + 1}\n`).join('');
-
-async function attemptsOf(fleet: Fleet, jobId: number) {
-  const store = await openStore(fleet.storeUrl);
-  try {
-    return await store.listAttempts(asJobId(jobId));
-  } finally {
-    await store.close();
-  }
-}
 
 function fleetSuite(name: string, db: () => Promise<string | null>): void {
   describe(`the fleet (${name})`, () => {
@@ -143,7 +132,7 @@ gpu:
       await f.startAgent({ name: 'second' });
       const done = await f.waitPipeline(p.id);
       assert.equal(done.status, 'success');
-      const attempts = await attemptsOf(f, jobId);
+      const attempts = await f.attempts(jobId);
       assert.deepEqual(attempts.map((a) => [a.number, a.status, a.failureReason, a.agent]), [
         [1, 'failed', 'agent_lost', 'first'],
         [2, 'success', null, 'second'],
@@ -167,7 +156,7 @@ gpu:
       await f.startServer();
       const done = await f.waitPipeline(p.id);
       assert.equal(done.status, 'success');
-      const attempts = await attemptsOf(f, jobId);
+      const attempts = await f.attempts(jobId);
       assert.equal(attempts.length, 1, 'no attempt was declared lost');
       const log = (await f.log(jobId)).toString();
       const lines = log.split('\n').filter((l) => l.startsWith('line '));
