@@ -22,6 +22,8 @@ import { Sweeper } from './fleet/sweeper.js';
 import { agentListRoutes } from './routes/agents.js';
 import type { BlobStore } from '../blobstore/blob-store.js';
 import { artifactSweep, blobRoutes, MAX_BLOB_BYTES } from './fleet/blob-routes.js';
+import { webhookRoutes } from './routes/webhooks.js';
+import { DEFAULT_QUEUE_OPTIONS, DeliveryQueue, type QueueOptions } from './webhooks/queue.js';
 
 export const API_PREFIX = '/api/v1';
 export const API_VERSION = '0.1.0';
@@ -38,6 +40,11 @@ export interface ServerDeps {
   mirrors: GitMirrors;
   secrets: SecretBox;
   now?: () => number;
+  /**
+   * The webhook delivery queue's settings, or false for an instance that records deliveries but
+   * leaves them to other instances (tests of a crash between the answer and the pipeline).
+   */
+  deliveryQueue?: Partial<QueueOptions> | false;
   /** Fastify's pino logger options, or false (tests). */
   logger?: FastifyServerOptions['logger'];
 }
@@ -79,15 +86,26 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
   };
   // Other instances' wake-ups (PostgreSQL); a no-op on SQLite.
   await deps.store.fleet.listen();
+  const queue =
+    deps.deliveryQueue === false
+      ? null
+      : new DeliveryQueue(
+          { store: deps.store, mirrors: deps.mirrors, now: ctx.now, settings, onCreated: () => metrics.pipelinesCreated.inc() },
+          app.log,
+          { ...DEFAULT_QUEUE_OPTIONS, ...deps.deliveryQueue },
+        );
   const sweeper = new Sweeper(deps.store, settings, ctx.now, app.log).every(60_000, artifactSweep(deps.store, deps.blobs));
   app.addHook('onReady', async () => {
     // Pipelines a crash cut between two transactions move on; idempotent.
     await deps.store.fleet.progressAll(ctx.now(), settings);
     sweeper.start();
+    // Deliveries recorded before a crash or restart are taken now, not at the next poll.
+    queue?.start();
   });
   app.addHook('preClose', async () => {
     sweeper.stop();
     hub.close();
+    await queue?.stop();
   });
   installErrorHandling(app);
   installRequestMetrics(app, metrics);
@@ -104,6 +122,7 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
       agentRoutes(api, ctx);
       blobRoutes(api, { ...ctx, blobs: deps.blobs, maxBlobBytes: deps.maxBlobBytes ?? MAX_BLOB_BYTES });
       agentListRoutes(api, ctx);
+      await webhookRoutes(api, { ...ctx, queue });
     },
     { prefix: API_PREFIX },
   );

@@ -173,6 +173,23 @@ export class GitMirrors {
     };
   }
 
+  /**
+   * The paths that differ between commits `base` and `head` (`rules: changes`), renames as a
+   * deletion and an addition so that a rule on either path matches; null when `base` is not in
+   * the mirror (a force push over history the mirror never had): then every rule matches.
+   */
+  async changedFiles(project: Project, base: string, head: string): Promise<string[] | null> {
+    const dir = this.dirOf(project);
+    if ((await this.gitMaybe(dir, ['rev-parse', '--verify', '--quiet', '--end-of-options', `${base}^{commit}`])) === null) return null;
+    const out = await this.git(dir, ['diff', '--name-only', '--no-renames', '-z', base, head, '--']);
+    return out.split('\0').filter(Boolean);
+  }
+
+  /** The merge base of branch `target` and commit `head`, or null when there is none. */
+  async mergeBase(project: Project, target: string, head: string): Promise<string | null> {
+    return this.gitMaybe(this.dirOf(project), ['merge-base', '--end-of-options', `refs/heads/${target}`, head]);
+  }
+
   /** The files of commit `sha` as the compiler reads them: listed from the tree, YAML read ahead. */
   async files(project: Project, sha: string): Promise<ProjectFiles> {
     const dir = this.dirOf(project);
