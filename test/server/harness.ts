@@ -7,7 +7,7 @@ import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { FileLogStore } from '../../src/logstore/file-log-store.js';
 import { DirBlobStore } from '../../src/blobstore/dir-blob-store.js';
-import { buildServer } from '../../src/server/app.js';
+import { buildServer, type ServerDeps } from '../../src/server/app.js';
 import { GitMirrors } from '../../src/server/git-mirror.js';
 import { loadOrCreateSecretsKey, SecretBox } from '../../src/server/secrets.js';
 import { bootstrapToken } from '../../src/server/tokens.js';
@@ -27,7 +27,7 @@ export interface Harness {
   close(): Promise<void>;
 }
 
-export async function startHarness(openStore: (home: string) => Promise<Store>): Promise<Harness> {
+export async function startHarness(openStore: (home: string) => Promise<Store>, extra: Partial<ServerDeps> = {}): Promise<Harness> {
   const base = fs.mkdtempSync(path.join(os.tmpdir(), 'gantry-server-'));
   const home = path.join(base, 'home');
   fs.mkdirSync(home);
@@ -40,11 +40,14 @@ export async function startHarness(openStore: (home: string) => Promise<Store>):
     blobs: new DirBlobStore(path.join(home, 'blobs')),
     mirrors: new GitMirrors(path.join(home, 'mirrors'), env),
     secrets: new SecretBox(loadOrCreateSecretsKey(path.join(home, 'secrets.key'))),
+    ...extra,
   });
   await bootstrapToken(store, home, 'admin', null, Date.now());
   await bootstrapToken(store, home, 'agent', null, Date.now());
-  const admin = fs.readFileSync(path.join(home, 'admin.token'), 'utf8').trim();
-  const agent = fs.readFileSync(path.join(home, 'agent.token'), 'utf8').trim();
+  // A second harness on a store that already has tokens gets no token files (and no tokens).
+  const tokenOf = (f: string) => (fs.existsSync(path.join(home, f)) ? fs.readFileSync(path.join(home, f), 'utf8').trim() : '');
+  const admin = tokenOf('admin.token');
+  const agent = tokenOf('agent.token');
   await app.listen({ host: '127.0.0.1', port: 0 });
   const addr = app.server.address() as { port: number };
   const url = `http://127.0.0.1:${addr.port}`;
