@@ -11,7 +11,11 @@ import type { Delivery, DeliveryEnd, Store } from '../../store/store.js';
 import { createTriggeredPipeline, type PipelineTrigger, type TriggerDeps } from '../trigger.js';
 
 export interface QueueOptions {
-  /** Deliveries processed at once by this instance (each may fetch and compile). */
+  /**
+   * Deliveries processed at once by this instance. Each spawns git several times, and a spawn
+   * blocks the event loop that answers the forges: two keep the intake's answers quick on a
+   * small machine while a burst of pushes is worked off.
+   */
   concurrency: number;
   /** How long a claim holds before another instance may take the delivery. */
   leaseMs: number;
@@ -21,7 +25,7 @@ export interface QueueOptions {
   maxTries: number;
 }
 
-export const DEFAULT_QUEUE_OPTIONS: QueueOptions = { concurrency: 4, leaseMs: 5 * 60_000, pollMs: 5_000, maxTries: 6 };
+export const DEFAULT_QUEUE_OPTIONS: QueueOptions = { concurrency: 2, leaseMs: 5 * 60_000, pollMs: 5_000, maxTries: 6 };
 
 // The pipeline file's verdicts are final: running again gives the same answer for that commit.
 const IGNORED: ReadonlySet<ErrorCode> = new Set(['GANTRY_E_PIPELINE_NOT_FOUND', 'GANTRY_E_PIPELINE_FILTERED']);
