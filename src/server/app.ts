@@ -24,6 +24,7 @@ import type { BlobStore } from '../blobstore/blob-store.js';
 import { artifactSweep, blobRoutes, MAX_BLOB_BYTES } from './fleet/blob-routes.js';
 import { webhookRoutes } from './routes/webhooks.js';
 import { DEFAULT_QUEUE_OPTIONS, DeliveryQueue, type QueueOptions } from './webhooks/queue.js';
+import { noCrash, type CrashHook } from './crash-points.js';
 
 export const API_PREFIX = '/api/v1';
 export const API_VERSION = '0.1.0';
@@ -47,10 +48,15 @@ export interface ServerDeps {
   deliveryQueue?: Partial<QueueOptions> | false;
   /** Fastify's pino logger options, or false (tests). */
   logger?: FastifyServerOptions['logger'];
+  /** Test-only crash points (GANTRY_TEST_CRASH_AT); none by default. */
+  crash?: CrashHook;
 }
 
 export function defaultSchedulerSettings(over: Partial<SchedulerSettings> = {}): SchedulerSettings {
-  return { leaseMs: 30_000, offerTtlMs: 10_000, maxRunning: null, agentLostRetries: 1, killGraceMs: 10_000, ...over };
+  const leaseMs = over.leaseMs ?? 30_000;
+  // An offer the agent never answers (its answer lost, the server killed after the take) holds
+  // the job back until it expires: no longer than a lease, the time a lost agent costs anyway.
+  return { leaseMs, offerTtlMs: Math.min(10_000, leaseMs), maxRunning: null, agentLostRetries: 1, killGraceMs: 10_000, ...over };
 }
 
 export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
@@ -76,6 +82,7 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
     now: deps.now ?? Date.now,
     hub,
     settings,
+    crash: deps.crash ?? noCrash,
     timings: {
       leaseMs: settings.leaseMs,
       heartbeatHoldMs: Math.min(5_000, Math.floor(settings.leaseMs / 3)),

@@ -9,6 +9,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { runJob, type JobOutcome } from '../job-runner.js';
 import { ProcessLauncher } from '../launcher/launcher.js';
+import { killLeftoverJobs } from '../launcher/job-registry.js';
+import { lockHome } from './home-lock.js';
 import { agentLine } from '../script.js';
 import type { ArtifactTransport, CacheTransport } from '../transports.js';
 import { GANTRY_VERSION, PROTOCOL_VERSION } from '../../domain/version.js';
@@ -60,9 +62,27 @@ interface Running {
 class Fatal extends Error {}
 
 export async function runRemoteAgent(o: RemoteAgentOptions): Promise<number> {
+  fs.mkdirSync(o.home, { recursive: true, mode: 0o700 });
+  const lock = lockHome(o.home);
+  if (!lock.ok) {
+    o.log(`ERROR: another gantry agent (pid ${lock.holder}) uses ${o.home}; give each agent process its own GANTRY_AGENT_HOME`);
+    return 1;
+  }
+  try {
+    // Job groups a crashed predecessor left running: their attempts are lost already (the new
+    // session tells the server so), and they would go on writing into the builds directory.
+    const jobsDir = path.join(o.home, 'jobs');
+    const killed = killLeftoverJobs(jobsDir);
+    if (killed.length > 0) o.log(`killed ${killed.length} job process group${killed.length === 1 ? '' : 's'} a previous agent process left running (${killed.join(', ')})`);
+    return await runAgent(o, jobsDir);
+  } finally {
+    lock.release();
+  }
+}
+
+async function runAgent(o: RemoteAgentOptions, jobsDir: string): Promise<number> {
   const client = new ProtocolClient(o.serverUrl.replace(/\/+$/, ''), null);
   const facts = { name: o.name, tags: o.tags, concurrency: o.concurrency, version: GANTRY_VERSION, protocol: PROTOCOL_VERSION, platform: { os: process.platform, arch: process.arch, hostname: os.hostname() } };
-  fs.mkdirSync(o.home, { recursive: true, mode: 0o700 });
   const spoolDir = path.join(o.home, 'spool');
   // Spools of a previous process belong to attempts the server has already given up.
   fs.rmSync(spoolDir, { recursive: true, force: true });
@@ -100,7 +120,7 @@ export async function runRemoteAgent(o: RemoteAgentOptions): Promise<number> {
   }
   o.log(`agent ${identity.agentId} connected to ${o.serverUrl} (session ${session.sessionId.slice(0, 8)})`);
 
-  const launcher = new ProcessLauncher();
+  const launcher = new ProcessLauncher({ registry: jobsDir });
   const sources = new SourceCache(o.home);
   const running = new Map<number, Running>();
   const fatal = new AbortController();

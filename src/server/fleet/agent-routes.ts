@@ -170,13 +170,15 @@ export function agentRoutes(app: FastifyInstance, ctx: FleetContext): void {
         const tokens = Array.from({ length: slots }, () => `gantry_attempt_${crypto.randomBytes(32).toString('base64url')}`);
         const offers = await ctx.store.fleet.takeAttempts(agent, slots, ctx.now(), ctx.settings, tokens.map(hashToken));
         if (offers.length > 0) {
+          ctx.crash('take.committed');
           // The take gave offer i the hash of tokens[i].
           const deps = { store: ctx.store, secrets: ctx.secrets, killGraceMs: ctx.settings.killGraceMs, leaseMs: ctx.settings.leaseMs };
           const out = await Promise.all(offers.map((o, i) => offerJson(o, tokens[i]!, deps)));
           return { offers: out };
         }
         const left = until - Date.now();
-        if (left <= 0 || gone.aborted) return reply.status(204).send();
+        // Shutting down: the agent polls again, reaching another instance or this one restarted.
+        if (left <= 0 || gone.aborted || ctx.hub.closed) return reply.status(204).send();
         await ctx.hub.waitForWork(agentTags, left, gone);
       }
     },
@@ -192,7 +194,10 @@ export function agentRoutes(app: FastifyInstance, ctx: FleetContext): void {
     const { id, tokenHash } = attemptOf(request);
     const agent = request.agent!;
     const r = await ctx.store.fleet.startAttempt(agent.id, id, tokenHash, agent.name, ctx.now(), ctx.settings);
-    if (r.kind === 'ok') return { leaseExpiresAt: new Date(r.leaseExpiresAt).toISOString(), leaseMs: ctx.settings.leaseMs };
+    if (r.kind === 'ok') {
+      ctx.crash('start.committed');
+      return { leaseExpiresAt: new Date(r.leaseExpiresAt).toISOString(), leaseMs: ctx.settings.leaseMs };
+    }
     if (r.kind === 'not-found') throw new ApiError('GANTRY_E_NOT_FOUND', 'no such attempt');
     throw new ApiError('GANTRY_E_OFFER_EXPIRED', 'the offer expired: it was given to another agent, or the job was canceled');
   });
@@ -253,7 +258,10 @@ export function agentRoutes(app: FastifyInstance, ctx: FleetContext): void {
     const at = ctx.now();
     const producedAt = Number.isFinite(producedHeader) && producedHeader > 0 ? producedHeader : at;
     const r = await ctx.store.fleet.appendLog(id, tokenHash, start, body, end, producedAt, at);
-    if (r.kind === 'ok') return { received: r.received, cancel: r.cancel };
+    if (r.kind === 'ok') {
+      ctx.crash('log.committed');
+      return { received: r.received, cancel: r.cancel };
+    }
     if (r.kind === 'gap') {
       reply.header('gantry-log-received', String(r.received));
       throw new ApiError('GANTRY_E_LOG_GAP', `the server has ${r.received} bytes; send from there`, { received: r.received });
@@ -289,7 +297,10 @@ export function agentRoutes(app: FastifyInstance, ctx: FleetContext): void {
         throw new ApiError('GANTRY_E_INVALID_REQUEST', 'failureReason is null exactly when status is success', { field: 'body.failureReason' });
       }
       const r = await ctx.store.fleet.completeAttempt(id, tokenHash, { status: b.status, exitCode: b.exitCode, failureReason: b.failureReason, logEnd: b.logEnd }, ctx.now(), ctx.settings);
-      if (r.kind === 'ok') return { attempt: { status: r.status, failureReason: r.failureReason }, duplicate: r.duplicate };
+      if (r.kind === 'ok') {
+        ctx.crash('complete.committed');
+        return { attempt: { status: r.status, failureReason: r.failureReason }, duplicate: r.duplicate };
+      }
       if (r.kind === 'log-incomplete') throw new ApiError('GANTRY_E_LOG_INCOMPLETE', `the server has ${r.received} of ${b.logEnd} log bytes`, { received: r.received });
       if (r.kind === 'log-overrun') throw new ApiError('GANTRY_E_INVALID_REQUEST', `logEnd ${b.logEnd} is less than the ${r.received} bytes sent`, { received: r.received });
       throw fenceError(r);

@@ -59,8 +59,12 @@ export function pipelineRoutes(app: FastifyInstance, ctx: RouteContext): void {
     async (request, reply) => {
       const project = await projectOf(ctx, request, (request.params as { project: string }).project);
       const key = request.headers['idempotency-key'];
+      const onCreated = (): void => {
+        ctx.metrics.pipelinesCreated.inc();
+        ctx.crash('trigger.created');
+      };
       const result = await triggerPipeline(
-        { store: ctx.store, mirrors: ctx.mirrors, now: ctx.now, settings: ctx.settings, onCreated: () => ctx.metrics.pipelinesCreated.inc() },
+        { store: ctx.store, mirrors: ctx.mirrors, now: ctx.now, settings: ctx.settings, onCreated },
         project,
         request.body as TriggerRequest,
         typeof key === 'string' ? key : null,
