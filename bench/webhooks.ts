@@ -1,6 +1,7 @@
 // Webhook intake under load, on SQLite and on PostgreSQL (when reachable): 1,000 signed GitHub
-// push deliveries from 10 concurrent senders, 10% of them resends of an earlier delivery id (some
-// while the original is still in flight). Reports deliveries/s sustained, the time to the 2xx
+// push deliveries, 10% of them resends of an earlier delivery id (some while the original is
+// still in flight), sent twice: as fast as 10 senders can (closed loop: the sustained rate), and
+// arriving at a steady 100/s (open loop: the answer time when the server is not saturated). Reports deliveries/s sustained, the time to the 2xx
 // (p50/p99/max), how long the queue took to turn the unique ones into pipelines, and checks that
 // no delivery made two pipelines. A real `gantry server` process on loopback; stops by itself.
 
@@ -18,7 +19,6 @@ import { tempRepo } from './util.js';
 const PG_URL = process.env.GANTRY_TEST_PG ?? 'postgres://postgres@127.0.0.1:5432/test';
 const TOTAL = 1_000;
 const DUPLICATES = 100;
-const SENDERS = Number(process.env.BENCH_SENDERS ?? 10);
 
 interface Example {
   name: string;
@@ -49,10 +49,13 @@ async function startServer(db: string, home: string): ReturnType<typeof rig> {
   }
 }
 
-async function onStore(label: string, db: string): Promise<void> {
+type Mode = { kind: 'burst'; senders: number } | { kind: 'paced'; perSecond: number };
+
+async function onStore(label: string, db: () => Promise<string>, mode: Mode): Promise<void> {
+  const dbUrl = await db();
   const home = fs.mkdtempSync(path.join(os.tmpdir(), 'gantry-bench-webhooks-'));
   const repo = tempRepo({ '.gantry.yml': 'build:\n  script: ["true"]\ntest:\n  script: ["true"]\n' });
-  const r = await startServer(db, home);
+  const r = await startServer(dbUrl, home);
   try {
     await api(r, 'POST', '/projects', { name: 'hooks', gitUrl: repo });
     const { secret } = await api<{ secret: string }>(r, 'POST', '/projects/hooks/webhooks', { provider: 'github' });
@@ -65,35 +68,48 @@ async function onStore(label: string, db: string): Promise<void> {
     const order = plan();
     const latencies: number[] = [];
     const statuses = new Map<number, number>();
-    let next = 0;
+    const sendOne = async (id: string) => {
+      const s = performance.now();
+      const res = await fetch(`${r.url}/api/v1/webhooks/github/hooks`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-github-event': 'push', 'x-github-delivery': id, ...signature },
+        body: new Uint8Array(body),
+      });
+      await res.arrayBuffer();
+      latencies.push(performance.now() - s);
+      statuses.set(res.status, (statuses.get(res.status) ?? 0) + 1);
+    };
     const t0 = performance.now();
-    await Promise.all(
-      Array.from({ length: SENDERS }, async () => {
-        while (next < order.length) {
-          const id = order[next++]!;
-          const s = performance.now();
-          const res = await fetch(`${r.url}/api/v1/webhooks/github/hooks`, {
-            method: 'POST',
-            headers: { 'content-type': 'application/json', 'x-github-event': 'push', 'x-github-delivery': id, ...signature },
-            body: new Uint8Array(body),
-          });
-          await res.arrayBuffer();
-          latencies.push(performance.now() - s);
-          statuses.set(res.status, (statuses.get(res.status) ?? 0) + 1);
-        }
-      }),
-    );
+    if (mode.kind === 'burst') {
+      // Closed loop: each sender sends its next delivery as soon as the last one is answered.
+      let next = 0;
+      await Promise.all(
+        Array.from({ length: mode.senders }, async () => {
+          while (next < order.length) await sendOne(order[next++]!);
+        }),
+      );
+    } else {
+      // Open loop: deliveries arrive at a steady rate whatever the answers take, as from forges.
+      await Promise.all(
+        order.map(async (id, i) => {
+          const wait = t0 + (i * 1000) / mode.perSecond - performance.now();
+          if (wait > 0) await new Promise((res) => setTimeout(res, wait));
+          await sendOne(id);
+        }),
+      );
+    }
     const wall = performance.now() - t0;
     latencies.sort((a, b) => a - b);
     const accepted = statuses.get(202) ?? 0;
     const dupes = statuses.get(200) ?? 0;
-    console.log(`\n### ${label}`);
-    console.log(`${TOTAL} deliveries (${DUPLICATES} resends of an earlier id), ${SENDERS} concurrent senders, ${body.length} bytes each`);
+    const how = mode.kind === 'burst' ? `${mode.senders} concurrent senders, each sending as soon as answered` : `arriving at ${mode.perSecond}/s`;
+    console.log(`\n### ${label}: ${how}`);
+    console.log(`${TOTAL} deliveries (${DUPLICATES} resends of an earlier id), ${body.length} bytes each`);
     console.log(`answers: ${[...statuses].map(([s, c]) => `${c} x ${s}`).join(', ')}`);
     console.log(`intake sustained: ${(TOTAL / (wall / 1000)).toFixed(0)} deliveries/s (${(wall / 1000).toFixed(2)} s for all)`);
     console.log(`time to 2xx: p50 ${pct(latencies, 0.5).toFixed(1)} ms, p99 ${pct(latencies, 0.99).toFixed(1)} ms (target <= 20 ms), max ${latencies[latencies.length - 1]!.toFixed(1)} ms`);
     // The queue turns each unique delivery into a pipeline (git + compile) behind the answers.
-    const store = await openStore(db);
+    const store = await openStore(dbUrl);
     let pipelines = 0;
     let processedAt = 0;
     try {
@@ -128,13 +144,24 @@ async function onStore(label: string, db: string): Promise<void> {
   }
 }
 
+const MODES: Mode[] = [
+  { kind: 'burst', senders: 10 },
+  { kind: 'paced', perSecond: 100 },
+];
+
 export async function webhooks(): Promise<void> {
   console.log('\n## Webhook intake: signed GitHub pushes into a server on loopback');
-  const dbDir = fs.mkdtempSync(path.join(os.tmpdir(), 'gantry-bench-db-'));
+  const dirs: string[] = [];
   try {
-    await onStore('SQLite', `sqlite:${path.join(dbDir, 'gantry.db')}`);
+    for (const mode of MODES) {
+      await onStore('SQLite', async () => {
+        const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gantry-bench-db-'));
+        dirs.push(dir);
+        return `sqlite:${path.join(dir, 'gantry.db')}`;
+      }, mode);
+    }
   } finally {
-    fs.rmSync(dbDir, { recursive: true, force: true });
+    for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
   }
   const admin = new pg.Pool({ connectionString: PG_URL, max: 1, connectionTimeoutMillis: 2_000 });
   admin.on('error', () => undefined);
@@ -145,12 +172,18 @@ export async function webhooks(): Promise<void> {
     await admin.end();
     return;
   }
-  const schema = `gantry_bench_hooks_${Date.now().toString(36)}`;
+  const schemas: string[] = [];
   try {
-    await admin.query(`CREATE SCHEMA ${schema}`);
-    await onStore('PostgreSQL', `${PG_URL}?options=${encodeURIComponent(`-c search_path=${schema}`)}`);
+    for (const mode of MODES) {
+      await onStore('PostgreSQL', async () => {
+        const schema = `gantry_bench_hooks_${Date.now().toString(36)}_${schemas.length}`;
+        await admin.query(`CREATE SCHEMA ${schema}`);
+        schemas.push(schema);
+        return `${PG_URL}?options=${encodeURIComponent(`-c search_path=${schema}`)}`;
+      }, mode);
+    }
   } finally {
-    await admin.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+    for (const s of schemas) await admin.query(`DROP SCHEMA IF EXISTS ${s} CASCADE`);
     await admin.end();
   }
 }

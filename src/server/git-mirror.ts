@@ -179,10 +179,14 @@ export class GitMirrors {
    * the mirror (a force push over history the mirror never had): then every rule matches.
    */
   async changedFiles(project: Project, base: string, head: string): Promise<string[] | null> {
-    const dir = this.dirOf(project);
-    if ((await this.gitMaybe(dir, ['rev-parse', '--verify', '--quiet', '--end-of-options', `${base}^{commit}`])) === null) return null;
-    const out = await this.git(dir, ['diff', '--name-only', '--no-renames', '-z', base, head, '--']);
-    return out.split('\0').filter(Boolean);
+    // One git process (each spawn blocks the event loop that answers webhooks): a `base` the
+    // mirror lacks makes the diff fail, which is the null case.
+    try {
+      const out = await this.git(this.dirOf(project), ['diff', '--name-only', '--no-renames', '-z', `${base}^{commit}`, `${head}^{commit}`, '--']);
+      return out.split('\0').filter(Boolean);
+    } catch {
+      return null;
+    }
   }
 
   /** The merge base of branch `target` and commit `head`, or null when there is none. */

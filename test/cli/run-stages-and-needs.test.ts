@@ -155,7 +155,7 @@ b:
         assert.ok(text.startsWith('{') && text.endsWith('}'));
         assert.ok(!r.out.includes('some output'), 'job output went to stdout under --json');
         const p = r.pipeline;
-        assert.deepEqual(Object.keys(p).sort(), ['createdAt', 'finishedAt', 'id', 'jobs', 'ref', 'sha', 'source', 'startedAt', 'status'].sort());
+        assert.deepEqual(Object.keys(p).sort(), ['createdAt', 'finishedAt', 'id', 'jobs', 'ref', 'sha', 'source', 'startedAt', 'status', 'trusted'].sort());
         assert.equal(typeof p.id, 'number');
         assert.equal(p.ref, 'main');
         assert.equal(p.sha, sb.git('rev-parse', 'HEAD').trim());

@@ -405,7 +405,9 @@ function apiSuite(label: string, openStore: (home: string) => Promise<Store>, op
           'GET /api/v1/projects',
           'GET /api/v1/projects/{project}',
           'GET /api/v1/projects/{project}/pipelines',
+          'GET /api/v1/projects/{project}/ref-filters',
           'GET /api/v1/projects/{project}/variables',
+          'GET /api/v1/projects/{project}/webhooks/deliveries',
           'PATCH /api/v1/agent/attempts/{id}/log',
           'POST /api/v1/agent/attempts/{id}/artifacts',
           'POST /api/v1/agent/attempts/{id}/complete',
@@ -421,8 +423,12 @@ function apiSuite(label: string, openStore: (home: string) => Promise<Store>, op
           'POST /api/v1/pipelines/{id}/retry',
           'POST /api/v1/projects',
           'POST /api/v1/projects/{project}/pipelines',
+          'POST /api/v1/projects/{project}/pushes',
+          'POST /api/v1/projects/{project}/webhooks',
+          'POST /api/v1/webhooks/{provider}/{project}',
           'PUT /api/v1/agent/attempts/{id}/blobs/sha256/{hex}',
           'PUT /api/v1/agent/attempts/{id}/caches/{key}',
+          'PUT /api/v1/projects/{project}/ref-filters',
           'PUT /api/v1/projects/{project}/variables/{key}',
         ]);
       });
