@@ -88,7 +88,14 @@ async function intake(
     // A forge's retry of a delivery already recorded: answered 200 so it stops retrying.
     return reply.status(200).send({ ...deliveryJson(r.existing), duplicate: true });
   }
-  if (r.delivery.status === 'queued') ctx.queue?.kick();
+  if (r.delivery.status === 'queued') {
+    // Processing starts once the answer is out: a crash from here on must still yield the
+    // pipeline (the next start, or another instance, takes the recorded delivery).
+    reply.raw.once('finish', () => {
+      ctx.crash('delivery.answered');
+      ctx.queue?.kick();
+    });
+  }
   return reply.status(202).send({ ...deliveryJson(r.delivery), duplicate: false });
 }
 
