@@ -6,7 +6,7 @@
 import type { WebhookProvider } from '../../domain/git-event.js';
 import type { ProjectId } from '../../domain/ids.js';
 import type { Delivery, DeliveryEnd, EpochMs, NewDelivery, RecordDeliveryResult, RefFilters, SealedSecret } from '../store.js';
-import type { SqlDialect } from './dialect.js';
+import type { SqlDialect, SqlExecutor } from './dialect.js';
 import { DELIVERY_COLUMNS, type DeliveryRow, toDelivery } from './rows.js';
 
 export async function putWebhookSecret(db: SqlDialect, projectId: ProjectId, provider: WebhookProvider, sealed: SealedSecret, at: EpochMs): Promise<void> {
@@ -34,40 +34,90 @@ export async function setRefFilters(db: SqlDialect, projectId: ProjectId, f: Ref
   return r.changes === 1;
 }
 
-export async function recordDelivery(db: SqlDialect, d: NewDelivery): Promise<RecordDeliveryResult> {
+async function recordOne(tx: SqlExecutor, d: NewDelivery): Promise<RecordDeliveryResult> {
   const queued = d.outcome.status === 'queued';
-  // Durable: the forge is answered 2xx after this and will not send the delivery again, so the
-  // commit must survive a power cut, not only a crash of the process.
-  return db.transaction(
-    async (tx) => {
-      const row = await tx.get<DeliveryRow>(
-        'INSERT INTO webhook_deliveries (project_id, provider, delivery_id, event, event_json, status, reason, due_at, received_at, finished_at) ' +
-          'VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (project_id, provider, delivery_id) DO NOTHING ' +
-          `RETURNING ${DELIVERY_COLUMNS}`,
-        [
-          d.projectId,
-          d.provider,
-          d.deliveryId,
-          d.event,
-          d.outcome.status === 'queued' ? JSON.stringify(d.outcome.gitEvent) : null,
-          d.outcome.status,
-          d.outcome.status === 'ignored' ? d.outcome.reason : null,
-          d.receivedAt,
-          d.receivedAt,
-          queued ? null : d.receivedAt,
-        ],
-      );
-      if (row) return { recorded: true as const, delivery: toDelivery(row) };
-      // On PostgreSQL a concurrent insert of the same id waited for the winner's commit above;
-      // this statement (READ COMMITTED) sees the winner's row.
-      const existing = await tx.get<DeliveryRow>(
-        `SELECT ${DELIVERY_COLUMNS} FROM webhook_deliveries WHERE project_id = ? AND provider = ? AND delivery_id = ?`,
-        [d.projectId, d.provider, d.deliveryId],
-      );
-      return { recorded: false as const, existing: toDelivery(existing!) };
-    },
-    { durable: true },
+  const row = await tx.get<DeliveryRow>(
+    'INSERT INTO webhook_deliveries (project_id, provider, delivery_id, event, event_json, status, reason, due_at, received_at, finished_at) ' +
+      'VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (project_id, provider, delivery_id) DO NOTHING ' +
+      `RETURNING ${DELIVERY_COLUMNS}`,
+    [
+      d.projectId,
+      d.provider,
+      d.deliveryId,
+      d.event,
+      d.outcome.status === 'queued' ? JSON.stringify(d.outcome.gitEvent) : null,
+      d.outcome.status,
+      d.outcome.status === 'ignored' ? d.outcome.reason : null,
+      d.receivedAt,
+      d.receivedAt,
+      queued ? null : d.receivedAt,
+    ],
   );
+  if (row) return { recorded: true, delivery: toDelivery(row) };
+  // On PostgreSQL a concurrent insert of the same id waited for the winner's commit above; this
+  // statement (READ COMMITTED) sees the winner's row. In one batch, the earlier insert's.
+  const existing = await tx.get<DeliveryRow>(
+    `SELECT ${DELIVERY_COLUMNS} FROM webhook_deliveries WHERE project_id = ? AND provider = ? AND delivery_id = ?`,
+    [d.projectId, d.provider, d.deliveryId],
+  );
+  return { recorded: false, existing: toDelivery(existing!) };
+}
+
+interface Waiting {
+  d: NewDelivery;
+  resolve: (r: RecordDeliveryResult) => void;
+  reject: (e: unknown) => void;
+}
+
+/**
+ * Group commit: deliveries that arrive while a commit is being made are recorded together in the
+ * next transaction, so a burst costs one durable commit (one fsync on SQLite, where transactions
+ * run one at a time) per batch instead of one per delivery, and each waits for fewer before it.
+ */
+class DeliveryBatcher {
+  private waiting: Waiting[] = [];
+  private running = false;
+
+  constructor(private readonly db: SqlDialect) {}
+
+  record(d: NewDelivery): Promise<RecordDeliveryResult> {
+    return new Promise((resolve, reject) => {
+      this.waiting.push({ d, resolve, reject });
+      if (!this.running) void this.drain();
+    });
+  }
+
+  private async drain(): Promise<void> {
+    this.running = true;
+    while (this.waiting.length > 0) {
+      const batch = this.waiting.splice(0, 100);
+      try {
+        // Durable: the forge is answered 2xx after this and will not send the delivery again, so
+        // the commit must survive a power cut, not only a crash of the process. `fn` may run
+        // again (a retried transaction): results are taken from the run that committed.
+        const results = await this.db.transaction(
+          async (tx) => {
+            const out: RecordDeliveryResult[] = [];
+            for (const w of batch) out.push(await recordOne(tx, w.d));
+            return out;
+          },
+          { durable: true },
+        );
+        batch.forEach((w, i) => w.resolve(results[i]!));
+      } catch (e) {
+        for (const w of batch) w.reject(e);
+      }
+    }
+    this.running = false;
+  }
+}
+
+const batchers = new WeakMap<SqlDialect, DeliveryBatcher>();
+
+export function recordDelivery(db: SqlDialect, d: NewDelivery): Promise<RecordDeliveryResult> {
+  let b = batchers.get(db);
+  if (!b) batchers.set(db, (b = new DeliveryBatcher(db)));
+  return b.record(d);
 }
 
 export async function claimDelivery(db: SqlDialect, at: EpochMs, leaseMs: number): Promise<Delivery | null> {
