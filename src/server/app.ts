@@ -24,6 +24,15 @@ import type { BlobStore } from '../blobstore/blob-store.js';
 import { artifactSweep, blobRoutes, MAX_BLOB_BYTES } from './fleet/blob-routes.js';
 import { webhookRoutes } from './routes/webhooks.js';
 import { DEFAULT_QUEUE_OPTIONS, DeliveryQueue, type QueueOptions } from './webhooks/queue.js';
+import { eventRoutes } from './routes/events.js';
+import { jobDetailRoutes } from './routes/job-details.js';
+import { SseStreams } from './sse.js';
+import { uiRoutes } from './ui.js';
+import { ScheduleFirer } from './schedules/firer.js';
+import { scheduleRoutes } from './routes/schedules.js';
+import { triggerTokenRoutes } from './routes/trigger-tokens.js';
+import { forgeRoutes } from './routes/forge.js';
+import { ForgeReporter } from './forge/reporter.js';
 import { noCrash, type CrashHook } from './crash-points.js';
 
 export const API_PREFIX = '/api/v1';
@@ -46,6 +55,10 @@ export interface ServerDeps {
    * leaves them to other instances (tests of a crash between the answer and the pipeline).
    */
   deliveryQueue?: Partial<QueueOptions> | false;
+  /** The built web UI (index.html, assets/); default dist/public/ beside the compiled server. */
+  uiDir?: string;
+  /** Where people reach this server (GANTRY_PUBLIC_URL); commit statuses link to pipelines there. */
+  publicUrl?: string | null;
   /** Fastify's pino logger options, or false (tests). */
   logger?: FastifyServerOptions['logger'];
   /** Test-only crash points (GANTRY_TEST_CRASH_AT); none by default. */
@@ -73,6 +86,7 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
   const metrics = createMetrics();
   const settings = deps.settings ?? defaultSchedulerSettings();
   const hub = new AgentHub(deps.store.fleet.events);
+  const streams = new SseStreams();
   const ctx: FleetContext = {
     store: deps.store,
     logs: deps.logs,
@@ -102,23 +116,32 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
           { ...DEFAULT_QUEUE_OPTIONS, ...deps.deliveryQueue },
         );
   const sweeper = new Sweeper(deps.store, settings, ctx.now, app.log).every(60_000, artifactSweep(deps.store, deps.blobs));
+  const firer = new ScheduleFirer({ store: deps.store, mirrors: deps.mirrors, settings, now: ctx.now, log: app.log, onCreated: () => metrics.pipelinesCreated.inc(), crash: ctx.crash });
+  const reporter = new ForgeReporter({ store: deps.store, secrets: deps.secrets, now: ctx.now, log: app.log, publicUrl: deps.publicUrl ?? null });
   app.addHook('onReady', async () => {
     // Pipelines a crash cut between two transactions move on; idempotent.
     await deps.store.fleet.progressAll(ctx.now(), settings);
     sweeper.start();
     // Deliveries recorded before a crash or restart are taken now, not at the next poll.
     queue?.start();
+    firer.start();
+    reporter.start();
   });
   app.addHook('preClose', async () => {
     sweeper.stop();
+    await firer.stop();
+    await reporter.stop();
     hub.close();
     await queue?.stop();
+    // Open event streams never end by themselves; a graceful close would wait for them.
+    streams.closeAll();
   });
   installErrorHandling(app);
   installRequestMetrics(app, metrics);
   installAuth(app, deps.store, ctx.now);
   await registerOpenApi(app, API_VERSION);
   healthRoutes(app, ctx);
+  uiRoutes(app, deps.uiDir);
   await app.register(
     async (api) => {
       openApiRoute(api);
@@ -126,10 +149,15 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
       variableRoutes(api, ctx);
       pipelineRoutes(api, ctx);
       jobRoutes(api, ctx);
+      jobDetailRoutes(api, ctx);
+      eventRoutes(api, { ...ctx, streams });
       agentRoutes(api, ctx);
       blobRoutes(api, { ...ctx, blobs: deps.blobs, maxBlobBytes: deps.maxBlobBytes ?? MAX_BLOB_BYTES });
       agentListRoutes(api, ctx);
       await webhookRoutes(api, { ...ctx, queue });
+      scheduleRoutes(api, ctx);
+      triggerTokenRoutes(api, ctx);
+      forgeRoutes(api, ctx);
     },
     { prefix: API_PREFIX },
   );

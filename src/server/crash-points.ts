@@ -20,7 +20,16 @@ export const CRASH_POINTS = [
   'delivery.answered',
 ] as const;
 
-export type CrashPoint = (typeof CRASH_POINTS)[number];
+/**
+ * Moments that concern no agent, kept apart so the agent crash tests' loop over CRASH_POINTS
+ * stays theirs.
+ */
+export const SERVER_CRASH_POINTS = [
+  /** A schedule's firing is claimed (next_run_at moved on); its pipeline is not made yet. */
+  'schedule.claimed',
+] as const;
+
+export type CrashPoint = (typeof CRASH_POINTS)[number] | (typeof SERVER_CRASH_POINTS)[number];
 
 /** Calls this at each crash point; does nothing unless a test armed that point. */
 export type CrashHook = (point: CrashPoint) => void;
@@ -30,8 +39,9 @@ export const noCrash: CrashHook = () => undefined;
 /** The hook for GANTRY_TEST_CRASH_AT (null: none); an unknown name is refused at start. */
 export function crashHook(armed: string | null): CrashHook {
   if (armed === null) return noCrash;
-  if (!(CRASH_POINTS as readonly string[]).includes(armed)) {
-    throw new GantryError('GANTRY_E_USAGE', `GANTRY_TEST_CRASH_AT must be one of ${CRASH_POINTS.join(', ')}; got ${JSON.stringify(armed)}`);
+  const known: readonly string[] = [...CRASH_POINTS, ...SERVER_CRASH_POINTS];
+  if (!known.includes(armed)) {
+    throw new GantryError('GANTRY_E_USAGE', `GANTRY_TEST_CRASH_AT must be one of ${known.join(', ')}; got ${JSON.stringify(armed)}`);
   }
   return (point) => {
     if (point !== armed) return;

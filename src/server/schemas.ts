@@ -82,7 +82,7 @@ export const pipelineSummarySchema = {
 } as const;
 
 /** src/views/pipeline-json.ts, the shape `gantry run --json` prints. */
-const { projectId: _projectId, ...pipelineFields } = pipelineSummarySchema.properties;
+const pipelineFields = pipelineSummarySchema.properties;
 
 /** A job as the API shows it, within a pipeline or alone. */
 export const jobSchema = {
@@ -99,6 +99,7 @@ export const jobSchema = {
       ],
     },
     when: { type: 'string' },
+    needs: { type: ['array', 'null'], items: { type: 'string' } },
     attempts: { type: 'integer' },
     exitCode: { type: ['integer', 'null'] },
     failureReason: { type: ['string', 'null'] },
@@ -112,6 +113,7 @@ export const pipelineSchema = {
   type: 'object',
   properties: {
     ...pipelineFields,
+    variables: { type: 'object', additionalProperties: { type: 'string' } },
     jobs: {
       type: 'array',
       items: jobSchema,

@@ -58,6 +58,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       blobs: new DirBlobStore(path.join(home, 'blobs')),
       mirrors: new GitMirrors(path.join(home, 'mirrors'), config.env),
       secrets,
+      publicUrl: config.server.publicUrl,
       crash,
       settings: defaultSchedulerSettings({
         leaseMs: config.server.leaseMs,

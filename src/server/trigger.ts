@@ -20,6 +20,8 @@ export interface TriggerRequest {
   ref: string;
   sha?: string;
   variables?: Record<string, string>;
+  /** CI_PIPELINE_SOURCE; `api` when absent. Part of the fingerprint only when given. */
+  source?: RefTrigger['source'];
 }
 
 export type TriggerResult = { replayed: false; pipeline: PipelineWithJobs } | { replayed: true; pipeline: PipelineWithJobs };
@@ -214,7 +216,10 @@ export async function createTriggeredPipeline(deps: TriggerDeps, project: Projec
   return replayOf(deps, r.existing.pipelineId, once.fingerprint, r.existing.fingerprint, once.key);
 }
 
-/** The API's trigger (`POST /projects/:project/pipelines`): source `api`, Idempotency-Key optional. */
+/**
+ * The API's trigger (`POST /projects/:project/pipelines`): source `api` unless the caller says
+ * (`web` from the UI, `schedule`, `trigger`); Idempotency-Key optional.
+ */
 export async function triggerPipeline(
   deps: TriggerDeps,
   project: Project,
@@ -227,6 +232,6 @@ export async function triggerPipeline(
     const seen = await deps.store.getIdempotencyKey(project.id, idempotencyKey);
     if (seen) return replayOf(deps, seen.pipelineId, fingerprint, seen.fingerprint, idempotencyKey);
   }
-  const trigger: RefTrigger = { source: 'api', ref: body.ref, variables: body.variables ?? {}, ...(body.sha === undefined ? {} : { sha: body.sha }) };
+  const trigger: RefTrigger = { source: body.source ?? 'api', ref: body.ref, variables: body.variables ?? {}, ...(body.sha === undefined ? {} : { sha: body.sha }) };
   return createTriggeredPipeline(deps, project, trigger, idempotencyKey === null ? null : { key: idempotencyKey, fingerprint });
 }

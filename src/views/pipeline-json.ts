@@ -6,6 +6,7 @@ const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOStrin
 
 export interface PipelineJson {
   id: number;
+  projectId: number;
   status: string;
   ref: string;
   sha: string;
@@ -15,6 +16,8 @@ export interface PipelineJson {
   createdAt: string;
   startedAt: string | null;
   finishedAt: string | null;
+  /** The variables given with the trigger (not the pipeline file's). */
+  variables: Record<string, string>;
   jobs: JobJson[];
 }
 
@@ -25,6 +28,8 @@ export interface JobJson {
   status: string;
   allowFailure: boolean | { exitCodes: number[] };
   when: string;
+  /** The names of the jobs this one waits for by `needs:` (the DAG's edges); null without `needs:` (stage order). */
+  needs: string[] | null;
   attempts: number;
   exitCode: number | null;
   failureReason: string | null;
@@ -35,6 +40,7 @@ export interface JobJson {
 export function pipelineJson(p: PipelineWithJobs): PipelineJson {
   return {
     id: p.pipeline.id,
+    projectId: p.pipeline.projectId,
     status: p.pipeline.status,
     ref: p.pipeline.ref,
     sha: p.pipeline.sha,
@@ -43,6 +49,7 @@ export function pipelineJson(p: PipelineWithJobs): PipelineJson {
     createdAt: new Date(p.pipeline.createdAt).toISOString(),
     startedAt: iso(p.pipeline.startedAt),
     finishedAt: iso(p.pipeline.finishedAt),
+    variables: p.pipeline.variables,
     jobs: p.jobs.map(jobJson),
   };
 }
@@ -55,6 +62,7 @@ export function jobJson(j: Job): JobJson {
     status: j.status,
     allowFailure: j.spec.allowFailure,
     when: j.spec.when,
+    needs: j.spec.needsMode === 'dag' ? j.spec.needs.map((n) => n.job) : null,
     attempts: j.attemptCount,
     exitCode: j.exitCode,
     failureReason: j.failureReason,

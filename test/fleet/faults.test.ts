@@ -63,10 +63,13 @@ function faultSuite(name: string, db: () => Promise<string | null>): void {
       proxy.add({ fault: { kind: 'lose-answer' }, match: (m, p) => m === 'PATCH' && attemptPath.test(p), times: 3 });
       proxy.add({ fault: { kind: 'lose-answer' }, match: (m, p) => m === 'POST' && p.endsWith('/complete'), times: 1 });
       proxy.add({ fault: { kind: 'lose-answer' }, match: (m, p) => m === 'POST' && p.endsWith('/start'), times: 1 });
-      await f.startAgent({ server: proxy.url });
+      const agent = await f.startAgent({ server: proxy.url });
       const p = await f.trigger();
       const done = await f.waitPipeline(p.id);
       assert.equal(done.status, 'success');
+      // The pipeline ends at the first delivery of the completion; the proxy's second delivery
+      // and the lost answer come after, until the agent hears an answer.
+      await waitFor('the agent to hear its completion answered', () => /attempt \d+: success/.test(agent.output()), 10_000);
       const seen = (kind: 'duplicate' | 'lose-answer', what: RegExp) => proxy.log.filter((e) => e.faults.includes(kind) && what.test(e.path)).length;
       assert.ok(seen('duplicate', /\/complete$/) >= 1 && seen('duplicate', /\/log$/) >= 1 && seen('duplicate', /\/start$/) >= 1, 'start, log and complete were delivered twice');
       assert.equal(seen('lose-answer', /\/complete$/), 1);

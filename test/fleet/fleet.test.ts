@@ -231,7 +231,7 @@ if (postgres) {
       const f = new Fleet({ '.gantry.yml': jobs }, await pgUrl());
       fleets.push(f);
       const a = await f.startServer();
-      const portB = f.port + 1;
+      const portB = await freePort();
       await f.startServer({ port: portB });
       const urlB = `http://127.0.0.1:${portB}`;
       await f.startAgent({ concurrency: 2, name: 'on-a' });
@@ -258,7 +258,7 @@ if (postgres) {
       fleets.push(f);
       const marks = path.join(f.sb.base, 'marks');
       await f.startServer({ env: { GANTRY_MAX_RUNNING: '2' } });
-      const portB = f.port + 1;
+      const portB = await freePort();
       await f.startServer({ port: portB, env: { GANTRY_MAX_RUNNING: '2' } });
       const urlB = `http://127.0.0.1:${portB}`;
       for (const server of [f.url, urlB, f.url, urlB]) await f.startAgent({ concurrency: 2, server });

@@ -27,10 +27,21 @@ export interface Harness {
   close(): Promise<void>;
 }
 
-export async function startHarness(openStore: (home: string) => Promise<Store>, extra: Partial<ServerDeps> = {}): Promise<Harness> {
-  const base = fs.mkdtempSync(path.join(os.tmpdir(), 'gantry-server-'));
+export interface HarnessOptions {
+  /** A base directory of an earlier harness (a restart): reused, and left in place by close(). */
+  base?: string;
+  /** The server's clock. */
+  now?: () => number;
+  /** Tokens another instance of the same database made (a second server of a fleet). */
+  tokens?: { admin: string; agent: string };
+  /** More of the server's dependencies (the webhook delivery queue's settings, ...). */
+  server?: Partial<ServerDeps>;
+}
+
+export async function startHarness(openStore: (home: string) => Promise<Store>, opts: HarnessOptions = {}): Promise<Harness> {
+  const base = opts.base ?? fs.mkdtempSync(path.join(os.tmpdir(), 'gantry-server-'));
   const home = path.join(base, 'home');
-  fs.mkdirSync(home);
+  fs.mkdirSync(home, { recursive: true });
   const store = await openStore(home);
   const logs = new FileLogStore(path.join(home, 'logs'));
   const env = Object.fromEntries(Object.entries(process.env).filter((e): e is [string, string] => e[1] !== undefined));
@@ -40,11 +51,12 @@ export async function startHarness(openStore: (home: string) => Promise<Store>, 
     blobs: new DirBlobStore(path.join(home, 'blobs')),
     mirrors: new GitMirrors(path.join(home, 'mirrors'), env),
     secrets: new SecretBox(loadOrCreateSecretsKey(path.join(home, 'secrets.key'))),
-    ...extra,
+    ...(opts.now ? { now: opts.now } : {}),
+    ...opts.server,
   });
-  await bootstrapToken(store, home, 'admin', null, Date.now());
-  await bootstrapToken(store, home, 'agent', null, Date.now());
-  // A second harness on a store that already has tokens gets no token files (and no tokens).
+  await bootstrapToken(store, home, 'admin', opts.tokens?.admin ?? null, Date.now());
+  await bootstrapToken(store, home, 'agent', opts.tokens?.agent ?? null, Date.now());
+  // A second harness on a store that already has tokens, and none given, gets no token files.
   const tokenOf = (f: string) => (fs.existsSync(path.join(home, f)) ? fs.readFileSync(path.join(home, f), 'utf8').trim() : '');
   const admin = tokenOf('admin.token');
   const agent = tokenOf('agent.token');
@@ -68,7 +80,7 @@ export async function startHarness(openStore: (home: string) => Promise<Store>, 
     async close() {
       await app.close();
       await store.close();
-      fs.rmSync(base, { recursive: true, force: true });
+      if (opts.base === undefined) fs.rmSync(base, { recursive: true, force: true });
     },
   };
 }

@@ -151,7 +151,7 @@ async function runAgent(o: RemoteAgentOptions, jobsDir: string): Promise<number>
     const backoff = new Backoff(session.timings.backoffCapMs);
     while (!fatal.signal.aborted) {
       if (running.size === 0) {
-        if (o.stop.aborted && inFlight === 0) return;
+        if (o.stop.aborted && unreported === 0) return;
         await new Promise<void>((r) => {
           heartbeatWake = r;
           fatal.signal.addEventListener('abort', () => r(), { once: true });
@@ -193,8 +193,11 @@ async function runAgent(o: RemoteAgentOptions, jobsDir: string): Promise<number>
   };
 
   // ---- one attempt, from the offer to the completion.
+  /** Slots taken: from the offer until the job's processes are done (its report may still be on its way). */
   let inFlight = 0;
-  const runAttempt = async (offer: OfferJson) => {
+  /** Attempts from the offer until their completion is answered: what a drain waits for. */
+  let unreported = 0;
+  const runAttempt = async (offer: OfferJson, processesDone: () => void) => {
     const r: Running = { offer, controller: new AbortController(), lost: false };
     const backoff = new Backoff(session.timings.backoffCapMs);
     const sourceP = sources.snapshot(offer.repository.url, offer.repository.sha);
@@ -282,6 +285,9 @@ async function runAgent(o: RemoteAgentOptions, jobsDir: string): Promise<number>
       outcome = { status: 'failed', exitCode: null, failureReason: 'runner_system_failure' };
     } finally {
       releaseSlot(slot);
+      // The slot is free for the next job while this one's last bytes and completion travel: the
+      // poll is already waiting when the completion makes a dependent job ready.
+      processesDone();
     }
     log.append(masker.flush());
     const delivered = await log.finish();
@@ -367,11 +373,19 @@ async function runAgent(o: RemoteAgentOptions, jobsDir: string): Promise<number>
       backoff.reset();
       for (const offer of (a.body as { offers: OfferJson[] }).offers) {
         inFlight++;
-        void runAttempt(offer)
+        unreported++;
+        let slotHeld = true;
+        const processesDone = () => {
+          if (!slotHeld) return;
+          slotHeld = false;
+          inFlight--;
+          slotFreed?.();
+        };
+        void runAttempt(offer, processesDone)
           .catch((err: unknown) => o.log(`attempt ${offer.attemptId}: ${(err as Error).message}`))
           .finally(() => {
-            inFlight--;
-            slotFreed?.();
+            processesDone();
+            unreported--;
             heartbeatWake?.();
           });
       }
@@ -381,7 +395,7 @@ async function runAgent(o: RemoteAgentOptions, jobsDir: string): Promise<number>
   const heartbeat = heartbeatLoop();
   await pollLoop();
   // Draining: no more work is taken; running jobs finish and report.
-  while (inFlight > 0 && !fatal.signal.aborted) await sleep(50);
+  while (unreported > 0 && !fatal.signal.aborted) await sleep(50);
   (heartbeatWake as (() => void) | null)?.();
   fatal.abort();
   await heartbeat.catch(() => undefined);

@@ -49,6 +49,8 @@ export function pipelineRoutes(app: FastifyInstance, ctx: RouteContext): void {
               additionalProperties: { type: 'string', maxLength: 65536 },
               maxProperties: 200,
             },
+            // The UI's "Run pipeline" form says `web`; scripts leave it out (`api`).
+            source: { type: 'string', enum: ['api', 'web'] },
           },
           required: ['ref'],
           additionalProperties: false,
