@@ -22,6 +22,8 @@ import { Sweeper } from './fleet/sweeper.js';
 import { agentListRoutes } from './routes/agents.js';
 import type { BlobStore } from '../blobstore/blob-store.js';
 import { artifactSweep, blobRoutes, MAX_BLOB_BYTES } from './fleet/blob-routes.js';
+import { webhookRoutes } from './routes/webhooks.js';
+import { DEFAULT_QUEUE_OPTIONS, DeliveryQueue, type QueueOptions } from './webhooks/queue.js';
 import { eventRoutes } from './routes/events.js';
 import { jobDetailRoutes } from './routes/job-details.js';
 import { SseStreams } from './sse.js';
@@ -48,6 +50,11 @@ export interface ServerDeps {
   mirrors: GitMirrors;
   secrets: SecretBox;
   now?: () => number;
+  /**
+   * The webhook delivery queue's settings, or false for an instance that records deliveries but
+   * leaves them to other instances (tests of a crash between the answer and the pipeline).
+   */
+  deliveryQueue?: Partial<QueueOptions> | false;
   /** The built web UI (index.html, assets/); default dist/public/ beside the compiled server. */
   uiDir?: string;
   /** Where people reach this server (GANTRY_PUBLIC_URL); commit statuses link to pipelines there. */
@@ -102,6 +109,14 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
   };
   // Other instances' wake-ups (PostgreSQL); a no-op on SQLite.
   await deps.store.fleet.listen();
+  const queue =
+    deps.deliveryQueue === false
+      ? null
+      : new DeliveryQueue(
+          { store: deps.store, mirrors: deps.mirrors, now: ctx.now, settings, onCreated: () => metrics.pipelinesCreated.inc() },
+          app.log,
+          { ...DEFAULT_QUEUE_OPTIONS, ...deps.deliveryQueue },
+        );
   const sweeper = new Sweeper(deps.store, settings, ctx.now, app.log).every(60_000, artifactSweep(deps.store, deps.blobs));
   const firer = new ScheduleFirer({ store: deps.store, mirrors: deps.mirrors, settings, now: ctx.now, log: app.log, onCreated: () => metrics.pipelinesCreated.inc(), crash: ctx.crash });
   const reporter = new ForgeReporter({ store: deps.store, secrets: deps.secrets, now: ctx.now, log: app.log, publicUrl: deps.publicUrl ?? null });
@@ -109,6 +124,8 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
     // Pipelines a crash cut between two transactions move on; idempotent.
     await deps.store.fleet.progressAll(ctx.now(), settings);
     sweeper.start();
+    // Deliveries recorded before a crash or restart are taken now, not at the next poll.
+    queue?.start();
     firer.start();
     reporter.start();
   });
@@ -117,6 +134,7 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
     await firer.stop();
     await reporter.stop();
     hub.close();
+    await queue?.stop();
     // Open event streams never end by themselves; a graceful close would wait for them.
     streams.closeAll();
   });
@@ -138,6 +156,7 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
       agentRoutes(api, ctx);
       blobRoutes(api, { ...ctx, blobs: deps.blobs, maxBlobBytes: deps.maxBlobBytes ?? MAX_BLOB_BYTES });
       agentListRoutes(api, ctx);
+      await webhookRoutes(api, { ...ctx, queue });
       scheduleRoutes(api, ctx);
       triggerTokenRoutes(api, ctx);
       forgeRoutes(api, ctx);

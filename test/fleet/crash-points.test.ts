@@ -39,7 +39,8 @@ function crashSuite(name: string, db: () => Promise<string | null>): void {
       for (const f of fleets) await f.teardown();
     });
 
-    for (const point of CRASH_POINTS) {
+    // delivery.answered is a webhook's: test/fleet/webhook-crash.test.ts.
+    for (const point of CRASH_POINTS.filter((p) => p !== 'delivery.answered')) {
       it(`killed at ${point}: restarted, the pipeline finishes, each job once, each log whole`, async () => {
         const f = new Fleet({ '.gantry.yml': PIPELINE }, await db());
         fleets.push(f);
