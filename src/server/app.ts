@@ -36,6 +36,8 @@ import { ForgeReporter } from './forge/reporter.js';
 import { noCrash, type CrashHook } from './crash-points.js';
 
 export const API_PREFIX = '/api/v1';
+/** As GitHub Actions: a cache nobody used for a week goes. */
+export const DEFAULT_CACHE_MAX_AGE_MS = 7 * 24 * 3600_000;
 export const API_VERSION = '0.1.0';
 
 export interface ServerDeps {
@@ -61,6 +63,8 @@ export interface ServerDeps {
   publicUrl?: string | null;
   /** Fastify's pino logger options, or false (tests). */
   logger?: FastifyServerOptions['logger'];
+  /** Caches neither saved nor restored for this long are deleted (null: never); default 7 days. */
+  cacheMaxAgeMs?: number | null;
   /** Test-only crash points (GANTRY_TEST_CRASH_AT); none by default. */
   crash?: CrashHook;
 }
@@ -117,7 +121,7 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
           app.log,
           { ...DEFAULT_QUEUE_OPTIONS, ...deps.deliveryQueue },
         );
-  const sweeper = new Sweeper(deps.store, settings, ctx.now, app.log).every(60_000, artifactSweep(deps.store, deps.blobs));
+  const sweeper = new Sweeper(deps.store, settings, ctx.now, app.log).every(60_000, artifactSweep(deps.store, deps.blobs, deps.cacheMaxAgeMs === undefined ? DEFAULT_CACHE_MAX_AGE_MS : deps.cacheMaxAgeMs));
   const firer = new ScheduleFirer({ store: deps.store, mirrors: deps.mirrors, settings, now: ctx.now, log: app.log, onCreated: () => metrics.pipelinesCreated.inc(), crash: ctx.crash });
   const reporter = new ForgeReporter({ store: deps.store, secrets: deps.secrets, now: ctx.now, log: app.log, publicUrl: deps.publicUrl ?? null });
   app.addHook('onReady', async () => {

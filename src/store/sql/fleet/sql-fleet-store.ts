@@ -660,12 +660,17 @@ export class SqlFleetStore implements FleetStore {
     return artifacts.putCache(this.db, attemptId, tokenHash, key, blob, at);
   }
 
-  getCache(attemptId: AttemptId, tokenHash: string, key: string): Promise<CacheLookup> {
-    return artifacts.getCache(this.db, attemptId, tokenHash, key);
+  getCache(attemptId: AttemptId, tokenHash: string, key: string, at: EpochMs): Promise<CacheLookup> {
+    return artifacts.getCache(this.db, attemptId, tokenHash, key, at);
   }
 
-  sweepArtifacts(at: EpochMs, blobsBefore: EpochMs, removeFile: (sha256: string) => Promise<void>): Promise<{ artifacts: number; blobs: number }> {
-    return artifacts.sweepArtifacts(this.db, at, blobsBefore, removeFile);
+  sweepArtifacts(
+    at: EpochMs,
+    blobsBefore: EpochMs,
+    removeFile: (sha256: string) => Promise<void>,
+    cachesUnusedSince: EpochMs | null = null,
+  ): Promise<{ artifacts: number; caches: number; blobs: number }> {
+    return artifacts.sweepArtifacts(this.db, at, blobsBefore, removeFile, cachesUnusedSince);
   }
 }
 
