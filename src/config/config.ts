@@ -35,6 +35,8 @@ export interface ServerConfig {
   maxRunning: number | null;
   /** Automatic retries of an `agent_lost` attempt beyond the job's `retry` (GANTRY_AGENT_LOST_RETRIES, default 1). */
   agentLostRetries: number;
+  /** The largest log an attempt keeps (GANTRY_MAX_LOG_BYTES, at least 1 KiB; default 100 MiB): its first and last halves. */
+  maxLogBytes: number;
   /** Test-only (GANTRY_TEST=1): the server SIGKILLs itself at this named point (GANTRY_TEST_CRASH_AT). */
   crashAt: string | null;
 }
@@ -86,6 +88,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, stdoutIsTty = B
       leaseMs: lease,
       maxRunning: env.GANTRY_MAX_RUNNING ? intOr(env.GANTRY_MAX_RUNNING, 0, 1) || null : null,
       agentLostRetries: intOr(env.GANTRY_AGENT_LOST_RETRIES, 1, 0),
+      maxLogBytes: intOr(env.GANTRY_MAX_LOG_BYTES, 100 * 1024 * 1024, 1024),
       crashAt: testing ? env.GANTRY_TEST_CRASH_AT || null : null,
     },
     agent: {

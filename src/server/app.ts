@@ -22,6 +22,11 @@ import { Sweeper } from './fleet/sweeper.js';
 import { agentListRoutes } from './routes/agents.js';
 import type { BlobStore } from '../blobstore/blob-store.js';
 import { artifactSweep, blobRoutes, MAX_BLOB_BYTES } from './fleet/blob-routes.js';
+import type { LogLimit } from '../store/fleet.js';
+import { AttemptLogs } from './logs/attempt-logs.js';
+import { LogCompactor } from './logs/compactor.js';
+import { LogFeeds } from './logs/log-feed.js';
+import { logRoutes, type LogRouteContext } from './logs/log-routes.js';
 
 export const API_PREFIX = '/api/v1';
 export const API_VERSION = '0.1.0';
@@ -38,8 +43,24 @@ export interface ServerDeps {
   mirrors: GitMirrors;
   secrets: SecretBox;
   now?: () => number;
+  /** The per-attempt log size limit (docs/LOGS.md); default 100 MiB, half head, half tail. */
+  maxLogBytes?: number;
+  /** How often a watched attempt's log is re-read without an event; default 1 s (tests raise it to prove LISTEN). */
+  logSafetyTickMs?: number;
+  /** Keep-alive comment period of live log streams; default 15 s. */
+  logKeepAliveMs?: number;
+  /** Test hook: called at named points where a test may kill the process (GANTRY_TEST_CRASH_AT). */
+  crashAt?: (point: string) => void;
   /** Fastify's pino logger options, or false (tests). */
   logger?: FastifyServerOptions['logger'];
+}
+
+export const DEFAULT_MAX_LOG_BYTES = 100 * 1024 * 1024;
+
+/** The size limit as the store and the agents apply it: the first half and the last half are kept. */
+export function logLimitOf(maxLogBytes: number): LogLimit {
+  const headBytes = Math.floor(maxLogBytes / 2);
+  return { headBytes, tailBytes: maxLogBytes - headBytes };
 }
 
 export function defaultSchedulerSettings(over: Partial<SchedulerSettings> = {}): SchedulerSettings {
@@ -60,7 +81,9 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
   const metrics = createMetrics();
   const settings = deps.settings ?? defaultSchedulerSettings();
   const hub = new AgentHub(deps.store.fleet.events);
-  const ctx: FleetContext = {
+  const compactor = new LogCompactor(deps.store.fleet, deps.blobs, (err) => app.log.error({ err }, 'log compaction failed'), deps.crashAt);
+  const feeds = new LogFeeds(deps.store.fleet.events, { safetyTickMs: deps.logSafetyTickMs ?? 1_000, localPollMs: 100 }, (err) => app.log.error({ err }, 'log feed failed'));
+  const ctx: FleetContext & LogRouteContext = {
     store: deps.store,
     logs: deps.logs,
     mirrors: deps.mirrors,
@@ -69,6 +92,11 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
     now: deps.now ?? Date.now,
     hub,
     settings,
+    logLimit: logLimitOf(deps.maxLogBytes ?? DEFAULT_MAX_LOG_BYTES),
+    compactor,
+    attemptLogs: new AttemptLogs(deps.store, deps.logs, deps.blobs),
+    feeds,
+    keepAliveMs: deps.logKeepAliveMs ?? 15_000,
     timings: {
       leaseMs: settings.leaseMs,
       heartbeatHoldMs: Math.min(5_000, Math.floor(settings.leaseMs / 3)),
@@ -79,7 +107,11 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
   };
   // Other instances' wake-ups (PostgreSQL); a no-op on SQLite.
   await deps.store.fleet.listen();
-  const sweeper = new Sweeper(deps.store, settings, ctx.now, app.log).every(60_000, artifactSweep(deps.store, deps.blobs));
+  const sweeper = new Sweeper(deps.store, settings, ctx.now, app.log)
+    .every(60_000, artifactSweep(deps.store, deps.blobs))
+    // Completions kick compaction at once; this catches attempts ended by the sweep, another
+    // instance's crash, or a compaction that failed.
+    .every(5_000, () => compactor.kick());
   app.addHook('onReady', async () => {
     // Pipelines a crash cut between two transactions move on; idempotent.
     await deps.store.fleet.progressAll(ctx.now(), settings);
@@ -88,6 +120,7 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
   app.addHook('preClose', async () => {
     sweeper.stop();
     hub.close();
+    feeds.close();
   });
   installErrorHandling(app);
   installRequestMetrics(app, metrics);
@@ -101,6 +134,7 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
       variableRoutes(api, ctx);
       pipelineRoutes(api, ctx);
       jobRoutes(api, ctx);
+      logRoutes(api, ctx);
       agentRoutes(api, ctx);
       blobRoutes(api, { ...ctx, blobs: deps.blobs, maxBlobBytes: deps.maxBlobBytes ?? MAX_BLOB_BYTES });
       agentListRoutes(api, ctx);

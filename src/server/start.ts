@@ -62,6 +62,10 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
         agentLostRetries: config.server.agentLostRetries,
         killGraceMs: config.killGraceMs,
       }),
+      maxLogBytes: config.server.maxLogBytes,
+      crashAt: (point) => {
+        if (point === config.server.crashAt) process.kill(process.pid, 'SIGKILL');
+      },
       logger: {
         level: 'info',
         // Pino's default serializers log no headers; this holds even if someone logs a request.

@@ -7,7 +7,7 @@ import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { FileLogStore } from '../../src/logstore/file-log-store.js';
 import { DirBlobStore } from '../../src/blobstore/dir-blob-store.js';
-import { buildServer } from '../../src/server/app.js';
+import { buildServer, type ServerDeps } from '../../src/server/app.js';
 import { GitMirrors } from '../../src/server/git-mirror.js';
 import { loadOrCreateSecretsKey, SecretBox } from '../../src/server/secrets.js';
 import { bootstrapToken } from '../../src/server/tokens.js';
@@ -27,10 +27,11 @@ export interface Harness {
   close(): Promise<void>;
 }
 
-export async function startHarness(openStore: (home: string) => Promise<Store>): Promise<Harness> {
+export async function startHarness(openStore: (home: string) => Promise<Store>, extra: Partial<ServerDeps> = {}, homeDir?: string): Promise<Harness> {
   const base = fs.mkdtempSync(path.join(os.tmpdir(), 'gantry-server-'));
-  const home = path.join(base, 'home');
-  fs.mkdirSync(home);
+  // Two instances of one fleet may share a home (its blob store and secrets key).
+  const home = homeDir ?? path.join(base, 'home');
+  fs.mkdirSync(home, { recursive: true });
   const store = await openStore(home);
   const logs = new FileLogStore(path.join(home, 'logs'));
   const env = Object.fromEntries(Object.entries(process.env).filter((e): e is [string, string] => e[1] !== undefined));
@@ -40,6 +41,7 @@ export async function startHarness(openStore: (home: string) => Promise<Store>):
     blobs: new DirBlobStore(path.join(home, 'blobs')),
     mirrors: new GitMirrors(path.join(home, 'mirrors'), env),
     secrets: new SecretBox(loadOrCreateSecretsKey(path.join(home, 'secrets.key'))),
+    ...extra,
   });
   await bootstrapToken(store, home, 'admin', null, Date.now());
   await bootstrapToken(store, home, 'agent', null, Date.now());

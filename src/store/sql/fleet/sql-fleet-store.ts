@@ -18,6 +18,9 @@ import {
   type Fence,
   type FleetEventMap,
   type FleetStore,
+  type LogLimit,
+  type LogRead,
+  type LogState,
   type RenewResult,
   type SchedulerSettings,
   type SessionCheck,
@@ -63,6 +66,7 @@ import {
 } from './progress.js';
 import { pendingTagKeys, takeIn } from './take.js';
 import * as artifacts from './artifacts.js';
+import * as logs from './logs.js';
 
 const CHANNELS = { ready: 'gantry_ready', cancel: 'gantry_cancel', log: 'gantry_log', pipeline: 'gantry_pipeline' } as const;
 
@@ -396,6 +400,7 @@ export class SqlFleetStore implements FleetStore {
     end: number,
     producedAt: EpochMs,
     at: EpochMs,
+    limit: LogLimit | null = null,
   ): Promise<AppendResult> {
     return this.run(async (f) => {
       const row = await f.tx.get<HeldAttempt>(`SELECT ${HELD_COLUMNS} FROM attempts WHERE id = ?${f.db.lockClause('wait')}`, [attemptId]);
@@ -419,6 +424,7 @@ export class SqlFleetStore implements FleetStore {
         Math.min(producedAt, at),
         bytes,
       ]);
+      if (limit) await logs.enforceLogLimit(f.tx, attemptId, end, limit);
       f.effects.logs.set(attemptId, end);
       return { kind: 'ok' as const, received: end, cancel };
     }, true);
@@ -497,27 +503,20 @@ export class SqlFleetStore implements FleetStore {
 
   // ---- logs
 
-  async logSize(attemptId: AttemptId): Promise<number> {
-    const row = await this.db.get<{ n: number | string }>('SELECT log_received AS n FROM attempts WHERE id = ?', [attemptId]);
-    return row ? Number(row.n) : 0;
+  logState(attemptId: AttemptId): Promise<LogState | null> {
+    return logs.logState(this.db, attemptId);
   }
 
-  async readLog(attemptId: AttemptId, start: number, end: number): Promise<Buffer> {
-    if (end <= start) return Buffer.alloc(0);
-    const rows = await this.db.all<{ start_offset: number | string; end_offset: number | string; data: Buffer | null }>(
-      'SELECT start_offset, end_offset, data FROM log_chunks WHERE attempt_id = ? AND end_offset > ? AND start_offset < ? ORDER BY start_offset',
-      [attemptId, start, end],
-    );
-    const parts: Buffer[] = [];
-    for (const r of rows) {
-      const s = Number(r.start_offset);
-      const e = Number(r.end_offset);
-      // A dropped range (no data) reads as nothing; the size limit's note says what was cut.
-      if (r.data === null) continue;
-      const data = Buffer.isBuffer(r.data) ? r.data : Buffer.from(r.data as Uint8Array);
-      parts.push(data.subarray(Math.max(0, start - s), Math.min(e, end) - s));
-    }
-    return Buffer.concat(parts);
+  readLogPieces(attemptId: AttemptId, start: number, maxBytes: number): Promise<LogRead | null> {
+    return logs.readLogPieces(this.db, attemptId, start, maxBytes);
+  }
+
+  logsToCompact(limit: number): Promise<AttemptId[]> {
+    return logs.logsToCompact(this.db, limit);
+  }
+
+  finishLogCompaction(attemptId: AttemptId, sha256: string): Promise<boolean> {
+    return logs.finishLogCompaction(this.db, attemptId, sha256);
   }
 
   // ---- pipelines and the people's actions
