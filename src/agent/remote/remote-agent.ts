@@ -84,7 +84,7 @@ export async function runRemoteAgent(o: RemoteAgentOptions): Promise<number> {
   }
   client.setToken(identity.token);
 
-  let session: { sessionId: string; timings: Timings; limits: { maxChunkBytes: number } };
+  let session: { sessionId: string; timings: Timings; limits: { maxChunkBytes: number; headBytes?: number; tailBytes?: number } };
   for (let tries = 0; ; tries++) {
     const a = await untilAnswered(() => client.request('POST', '/agent/sessions', { json: facts }), new Backoff(10_000), o.stop);
     if (a.status === 201) {
@@ -200,6 +200,7 @@ export async function runRemoteAgent(o: RemoteAgentOptions): Promise<number> {
       session.limits.maxChunkBytes,
       session.timings.backoffCapMs,
       fatal.signal,
+      session.limits.headBytes !== undefined && session.limits.tailBytes !== undefined ? { headBytes: session.limits.headBytes, tailBytes: session.limits.tailBytes } : null,
     );
     const masker = new LogMasker(offer.variables.masked);
     const onOutput = (chunk: Buffer) => log.append(masker.push(chunk));
