@@ -65,7 +65,11 @@ export async function startHarness(openStore: (home: string) => Promise<Store>, 
       return fetch(`${url}/api/v1${p}`, { method, headers: h, body: body === undefined ? undefined : JSON.stringify(body) });
     },
     async close() {
-      await app.close();
+      // fetch may leave a connection it opened but never sent a request on (after an aborted
+      // stream); Node counts it neither idle nor active, and close would wait out its timeout.
+      const closing = app.close();
+      setTimeout(() => app.server.closeAllConnections(), 1_000).unref();
+      await closing;
       await store.close();
       fs.rmSync(base, { recursive: true, force: true });
     },

@@ -104,6 +104,9 @@ class Feed {
 
 export class LogFeeds {
   private readonly feeds = new Map<AttemptId, { feed: Feed; users: number }>();
+  /** Open streams, ended when the server closes (a stream would otherwise hold the shutdown open). */
+  private readonly streams = new Set<{ end(): void }>();
+  private closed = false;
   private readonly onLog = (attemptId: AttemptId, received: number) => this.feeds.get(attemptId)?.feed.grew(received);
   private readonly onPipeline = (pipelineId: number) => {
     // A job moved: an attempt being watched may have ended.
@@ -149,7 +152,17 @@ export class LogFeeds {
     return this.feeds.size;
   }
 
+  /** Registers an open stream to end at shutdown; returns its unregister. */
+  track(stream: { end(): void }): () => void {
+    if (this.closed) stream.end();
+    this.streams.add(stream);
+    return () => this.streams.delete(stream);
+  }
+
   close(): void {
+    this.closed = true;
+    for (const s of [...this.streams]) s.end();
+    this.streams.clear();
     this.events.off('log', this.onLog);
     this.events.off('pipeline', this.onPipeline);
     for (const { feed } of this.feeds.values()) clearInterval(feed.timer);

@@ -152,6 +152,9 @@ export function logRoutes(app: FastifyInstance, ctx: LogRouteContext): void {
       });
       res.flushHeaders();
       res.write(': gantry log stream\n\n');
+      // At shutdown the stream ends without an end event: the client resumes on another instance.
+      const untrack = ctx.feeds.track({ end: () => res.destroy() });
+
       try {
         if (!view) {
           // The job has not run yet: wait (with keep-alives) for its first attempt.
@@ -174,6 +177,8 @@ export function logRoutes(app: FastifyInstance, ctx: LogRouteContext): void {
       } catch (err) {
         request.log.error({ err }, 'log stream failed');
         res.end();
+      } finally {
+        untrack();
       }
     },
   );

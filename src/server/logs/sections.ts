@@ -41,6 +41,8 @@ export class SectionScanner {
   private carryOffset = 0;
   /** Matches ending at or before this offset were taken already. */
   private doneUntil = 0;
+  /** Where the pieces that overlap the carry begin, and when they arrived. */
+  private arrivals: { offset: number; at: number }[] = [];
 
   push(p: LogPiece): void {
     const bytes = pieceBytes(p, p.offset);
@@ -52,17 +54,30 @@ export class SectionScanner {
     }
     const text = this.carry + bytes.toString('latin1');
     const base = this.carryOffset;
+    this.arrivals.push({ offset: p.offset, at: p.at });
     MARKER.lastIndex = 0;
     for (let m = MARKER.exec(text); m; m = MARKER.exec(text)) {
       const start = base + m.index;
       const end = start + m[0].length;
       if (start < this.doneUntil) continue;
       this.doneUntil = end;
-      this.marker(m[1] as 'start' | 'end', Number(m[2]) * 1000, m[3]!, m[4] ? m[4].slice(1, -1) : null, start, end, p.at);
+      this.marker(m[1] as 'start' | 'end', Number(m[2]) * 1000, m[3]!, m[4] ? m[4].slice(1, -1) : null, start, end, this.arrivalOf(start));
     }
     const keep = Math.min(CARRY, text.length);
     this.carry = text.slice(text.length - keep);
     this.carryOffset = base + text.length - keep;
+    // Keep the arrival of the piece holding the carry's first byte, and later ones.
+    while (this.arrivals.length > 1 && this.arrivals[1]!.offset <= this.carryOffset) this.arrivals.shift();
+  }
+
+  /** When the byte at `offset` arrived: the time of the piece it is in. */
+  private arrivalOf(offset: number): number {
+    let at = this.arrivals[0]?.at ?? 0;
+    for (const a of this.arrivals) {
+      if (a.offset > offset) break;
+      at = a.at;
+    }
+    return at;
   }
 
   private marker(kind: 'start' | 'end', time: number, name: string, options: string | null, start: number, end: number, at: number): void {

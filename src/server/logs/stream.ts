@@ -50,7 +50,12 @@ export class LogStreamViewer implements FeedViewer {
   ) {
     this.keepAlive = setInterval(() => this.res.write(': keep-alive\n\n'), keepAliveMs);
     this.keepAlive.unref();
-    res.on('close', () => this.stop());
+    res.on('close', () => {
+      // The viewer went away before the end. It may only have half-closed its socket (fetch's
+      // abort does); a hijacked response would keep that open until the keep-alive timeout.
+      if (this.mode !== 'done') res.socket?.destroy();
+      this.stop();
+    });
   }
 
   /** Runs until the attempt's end has been sent or the viewer goes away. */
