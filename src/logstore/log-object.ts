@@ -3,8 +3,8 @@
 // limit made, so reads by byte range, timestamps and sections are the same before and after.
 //
 // Layout (integers little-endian):
-//   "GLOGZ\0" u16 version=1                  magic; an artifact or cache archive starts with gzip's
-//                                            1f 8b, so no log object ever has an archive's name
+//   "GLOGZ\0" u16 version=1                  magic (and, should the stores ever be shared, no log
+//                                            object has the name of an archive, which starts 1f 8b)
 //   block*                                   raw DEFLATE of whole records, ~1 MiB of stream each
 //   index                                    JSON {"size": N, "blocks": [[start, end, pos, len, crc32]]}
 //   u32 crc32(index) | u32 index length | "GLOGZEND"

@@ -38,6 +38,11 @@ export interface ServerDeps {
   logs: LogStore;
   /** Artifact and cache archives of remote attempts. */
   blobs: BlobStore;
+  /**
+   * Compacted logs of ended attempts (docs/LOGS.md): a blob store of their own, so the artifact
+   * sweep, which deletes blobs no record names, never looks at them.
+   */
+  logObjects: BlobStore;
   /** The largest blob an agent may upload; default MAX_BLOB_BYTES (4 GiB). */
   maxBlobBytes?: number;
   mirrors: GitMirrors;
@@ -81,7 +86,7 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
   const metrics = createMetrics();
   const settings = deps.settings ?? defaultSchedulerSettings();
   const hub = new AgentHub(deps.store.fleet.events);
-  const compactor = new LogCompactor(deps.store.fleet, deps.blobs, (err) => app.log.error({ err }, 'log compaction failed'), deps.crashAt);
+  const compactor = new LogCompactor(deps.store.fleet, deps.logObjects, (err) => app.log.error({ err }, 'log compaction failed'), deps.crashAt);
   const feeds = new LogFeeds(deps.store.fleet.events, { safetyTickMs: deps.logSafetyTickMs ?? 1_000, localPollMs: 100 }, (err) => app.log.error({ err }, 'log feed failed'));
   const ctx: FleetContext & LogRouteContext = {
     store: deps.store,
@@ -94,7 +99,7 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
     settings,
     logLimit: logLimitOf(deps.maxLogBytes ?? DEFAULT_MAX_LOG_BYTES),
     compactor,
-    attemptLogs: new AttemptLogs(deps.store, deps.logs, deps.blobs),
+    attemptLogs: new AttemptLogs(deps.store, deps.logs, deps.logObjects),
     feeds,
     keepAliveMs: deps.logKeepAliveMs ?? 15_000,
     timings: {

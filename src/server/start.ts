@@ -54,6 +54,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       store,
       logs: new FileLogStore(path.join(home, 'logs')),
       blobs: new DirBlobStore(path.join(home, 'blobs')),
+      logObjects: new DirBlobStore(path.join(home, 'log-objects')),
       mirrors: new GitMirrors(path.join(home, 'mirrors'), config.env),
       secrets,
       settings: defaultSchedulerSettings({

@@ -29,7 +29,7 @@ export function readsSuite(label: string, openStore: () => Promise<(home: string
     before(async () => {
       repo = sandbox({ '.gantry.yml': PIPELINE });
       h = await startHarness(await openStore());
-      blobs = new DirBlobStore(path.join(h.home, 'blobs'));
+      blobs = new DirBlobStore(path.join(h.home, 'log-objects'));
       compactor = new LogCompactor(h.store.fleet, blobs, (err) => {
         throw err;
       });
