@@ -15,7 +15,7 @@ import { GANTRY, tempRepo } from './util.js';
 
 const PG_URL = process.env.GANTRY_TEST_PG ?? 'postgres://postgres@127.0.0.1:5432/test';
 
-interface Rig {
+export interface Rig {
   url: string;
   token: string;
   agentToken: string;
@@ -33,7 +33,7 @@ async function freePort(): Promise<number> {
   });
 }
 
-async function waitOutput(p: ChildProcess, re: RegExp, ms = 20_000): Promise<void> {
+export async function waitOutput(p: ChildProcess, re: RegExp, ms = 20_000): Promise<void> {
   let out = '';
   await new Promise<void>((resolve, reject) => {
     const t = setTimeout(() => reject(new Error(`timeout waiting for ${re}: ${out.slice(-2000)}`)), ms);
@@ -49,7 +49,7 @@ async function waitOutput(p: ChildProcess, re: RegExp, ms = 20_000): Promise<voi
   });
 }
 
-async function rig(db: string, home: string): Promise<Rig> {
+export async function rig(db: string, home: string): Promise<Rig> {
   const port = await freePort();
   const server = spawn(process.execPath, [GANTRY, 'server', '--listen', `127.0.0.1:${port}`, '--db', db], {
     env: { ...process.env, GANTRY_HOME: home },
@@ -78,7 +78,7 @@ async function agents(r: Rig, home: string, n: number): Promise<void> {
   }
 }
 
-async function api<T>(r: Rig, method: string, p: string, body?: unknown): Promise<T> {
+export async function api<T>(r: Rig, method: string, p: string, body?: unknown): Promise<T> {
   const res = await fetch(`${r.url}/api/v1${p}`, {
     method,
     headers: { authorization: `Bearer ${r.token}`, ...(body ? { 'content-type': 'application/json' } : {}) },
@@ -87,7 +87,7 @@ async function api<T>(r: Rig, method: string, p: string, body?: unknown): Promis
   return (await res.json()) as T;
 }
 
-async function waitDone(r: Rig, ids: number[]): Promise<void> {
+export async function waitDone(r: Rig, ids: number[]): Promise<void> {
   for (const id of ids) {
     for (;;) {
       const p = await api<{ status: string }>(r, 'GET', `/pipelines/${id}`);
@@ -100,16 +100,16 @@ async function waitDone(r: Rig, ids: number[]): Promise<void> {
   }
 }
 
-function pct(sorted: number[], q: number): number {
+export function pct(sorted: number[], q: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
 }
 
-function rssMb(pid: number): number {
+export function rssMb(pid: number): number {
   const m = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
   return m ? Number(m[1]) / 1024 : NaN;
 }
 
-async function stop(r: Rig): Promise<void> {
+export async function stop(r: Rig): Promise<void> {
   for (const p of r.procs.reverse()) {
     if (p.exitCode === null && p.signalCode === null) {
       await new Promise<void>((res) => {

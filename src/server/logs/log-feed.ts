@@ -9,11 +9,15 @@ import type { FleetEvents } from '../../store/fleet.js';
 import type { AttemptId } from '../../domain/ids.js';
 import type { LogPiece } from '../../logstore/log-object.js';
 import type { AttemptLogView, LogEnd } from './attempt-logs.js';
+import { logFrame } from './frames.js';
 
 /** What a feed needs of a viewer. */
 export interface FeedViewer {
-  /** A piece of the log, in order; pieces it already has are the viewer's to skip. */
-  piece(p: LogPiece): void;
+  /**
+   * A piece of the log, in order; pieces it already has are the viewer's to skip. `frame` is the
+   * piece's SSE frame for a viewer that has everything before it: encoded once for all viewers.
+   */
+  piece(p: LogPiece, frame: Buffer): void;
   /** The attempt ended and the feed has delivered every byte of it. */
   ended(end: LogEnd): void;
 }
@@ -88,7 +92,9 @@ class Feed {
             if (fresh.length === 0) break;
             for (const p of fresh) {
               this.known = p.end;
-              for (const v of this.live) v.piece(p);
+              if (this.live.size === 0) continue;
+              const frame = Buffer.from(logFrame(p, p.offset));
+              for (const v of this.live) v.piece(p, frame);
             }
           }
           if (this.end && this.known >= this.endSize) for (const v of [...this.live]) v.ended(this.end);

@@ -12,23 +12,13 @@
 
 import type { ServerResponse } from 'node:http';
 import type { LogPiece } from '../../logstore/log-object.js';
-import { pieceBytes, type AttemptLogView, type LogEnd } from './attempt-logs.js';
+import type { AttemptLogView, LogEnd } from './attempt-logs.js';
+import { endFrame, logFrame } from './frames.js';
 import type { FeedHandle, FeedViewer } from './log-feed.js';
 
 /** Bytes a live viewer's socket may hold unsent before it falls back to reading the store. */
 const LIVE_BUFFER = 256 * 1024;
 const CATCH_UP_READ = 256 * 1024;
-
-export function logFrame(p: LogPiece, from: number): string {
-  const offset = Math.max(from, p.offset);
-  const data: Record<string, unknown> = { offset, at: p.at, b64: pieceBytes(p, from).toString('base64') };
-  if (p.data === null) data.dropped = p.end - offset;
-  return `event: log\nid: ${p.end}\ndata: ${JSON.stringify(data)}\n\n`;
-}
-
-export function endFrame(end: LogEnd): string {
-  return `event: end\ndata: ${JSON.stringify(end)}\n\n`;
-}
 
 export class LogStreamViewer implements FeedViewer {
   private mode: 'catch-up' | 'live' | 'done' = 'catch-up';
@@ -86,9 +76,9 @@ export class LogStreamViewer implements FeedViewer {
     }
   }
 
-  piece(p: LogPiece): void {
+  piece(p: LogPiece, frame: Buffer): void {
     if (this.mode !== 'live' || p.end <= this.sent) return;
-    this.res.write(logFrame(p, this.sent));
+    this.res.write(p.offset === this.sent ? frame : logFrame(p, this.sent));
     this.sent = p.end;
     if (this.res.writableLength > LIVE_BUFFER) {
       this.mode = 'catch-up';
