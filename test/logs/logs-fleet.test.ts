@@ -154,6 +154,13 @@ function logsSuite(name: string, db: () => Promise<string | null>): void {
         assert.equal(text.split('[MASKED]').length - 1, 1 + (token.length - 1) + 3 + 3, `${what}: every print is masked`);
       }
       assert.ok(streamed.equals(stored) && followed.equals(stored));
+      // The agent's steps are sections with offsets and durations.
+      const sections = (await f.api<{ sections: { name: string; endOffset: number | null; durationMs: number | null }[] }>('GET', `/jobs/${jobId}/log/sections`)).body.sections;
+      assert.deepEqual(
+        sections.map((x) => x.name),
+        ['get_sources', 'prepare_script', 'step_script'],
+      );
+      assert.ok(sections.every((x) => x.endOffset !== null && x.durationMs !== null));
     });
   });
 }

@@ -9,7 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { runJob, type JobOutcome } from '../job-runner.js';
 import { ProcessLauncher } from '../launcher/launcher.js';
-import { agentLine } from '../script.js';
+import { agentLine, sectionEnd, sectionStart } from '../script.js';
 import type { ArtifactTransport, CacheTransport } from '../transports.js';
 import { GANTRY_VERSION, PROTOCOL_VERSION } from '../../domain/version.js';
 import { expandVariables } from '../../pipeline/index.js';
@@ -232,8 +232,13 @@ export async function runRemoteAgent(o: RemoteAgentOptions): Promise<number> {
       );
       let source;
       try {
+        // GitLab's name for the checkout step, so viewers fold and time it like the others.
+        // The title names the commit, not the URL: a URL may carry credentials.
+        onOutput(sectionStart('get_sources', `Getting source at ${offer.repository.sha.slice(0, 12)}`));
         source = await sourceP;
+        onOutput(sectionEnd('get_sources'));
       } catch (err) {
+        onOutput(sectionEnd('get_sources'));
         onOutput(agentLine(`ERROR: could not check out ${offer.repository.url} at ${offer.repository.sha}: ${(err as Error).message}`, 'red'));
         throw err;
       }
