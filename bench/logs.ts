@@ -5,7 +5,8 @@
 //   3. 1,000 viewers on one job: the server's RSS and the viewers' latency.
 // Latency: each printed line carries bash's $EPOCHREALTIME; a viewer takes, per event, the first
 // whole line (the oldest in it) and compares it with its own clock (same machine, same clock).
-// `npm run bench -- 1 logs` runs this part alone; LOGS_JOBS / LOGS_LINES scale the first part.
+// `npm run bench -- 1 logs` runs this part alone; LOGS_JOBS / LOGS_LINES scale the first part,
+// LOGS_PARTS=latency,ingest,viewers picks parts.
 
 import fs from 'node:fs';
 import os from 'node:os';
@@ -170,7 +171,8 @@ export async function logs(): Promise<void> {
   console.log('\n## Logs: server + agents on loopback, SQLite, SSE viewers in the bench process');
   const jobs = Number(process.env.LOGS_JOBS ?? 100);
   const lines = Number(process.env.LOGS_LINES ?? 1000);
-  await latency(jobs, lines, 2);
-  await ingest();
-  await manyViewers(1000);
+  const parts = (process.env.LOGS_PARTS ?? 'latency,ingest,viewers').split(',');
+  if (parts.includes('latency')) await latency(jobs, lines, 2);
+  if (parts.includes('ingest')) await ingest();
+  if (parts.includes('viewers')) await manyViewers(1000);
 }
