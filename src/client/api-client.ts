@@ -20,6 +20,13 @@ export interface VariableJson {
   updatedAt: string;
 }
 
+export interface TriggerTokenJson {
+  id: number;
+  description: string | null;
+  createdAt: string;
+  lastUsedAt: string | null;
+}
+
 export interface PipelineDiagnosticJson {
   file: string;
   line: number;
@@ -172,6 +179,20 @@ export class GantryClient {
 
   async deleteVariable(project: string, key: string): Promise<void> {
     await this.send('DELETE', `/projects/${seg(project)}/variables/${seg(key)}`, { idempotent: false });
+  }
+
+  /** A new trigger token: the only time its value is shown. Not resent: a second try would make a second token. */
+  createTriggerToken(project: string, description: string | undefined): Promise<TriggerTokenJson & { token: string }> {
+    return this.json('POST', `/projects/${seg(project)}/trigger-tokens`, { body: description === undefined ? {} : { description }, idempotent: false });
+  }
+
+  async listTriggerTokens(project: string): Promise<TriggerTokenJson[]> {
+    const res: { items: TriggerTokenJson[] } = await this.json('GET', `/projects/${seg(project)}/trigger-tokens`, { idempotent: true });
+    return res.items;
+  }
+
+  async revokeTriggerToken(project: string, id: number): Promise<void> {
+    await this.send('DELETE', `/projects/${seg(project)}/trigger-tokens/${id}`, { idempotent: false });
   }
 
   /**

@@ -47,6 +47,8 @@ export const ERROR_CODES = {
   GANTRY_E_SECRETS: 'the secrets key cannot be read, or a value cannot be decrypted',
   GANTRY_E_TOO_LARGE: 'a log chunk or a blob over its size limit',
   GANTRY_E_BLOB_DIGEST_MISMATCH: 'the uploaded bytes do not hash to the blob name',
+  GANTRY_E_SCHEDULE_CRON: 'a schedule cron expression that cannot be read or never fires',
+  GANTRY_E_SCHEDULE_TIMEZONE: 'a schedule time zone that is not an IANA name',
   // agent protocol (docs/PROTOCOL.md §16)
   GANTRY_E_AGENT_DEREGISTERED: 'the agent token belongs to an agent that was deregistered',
   GANTRY_E_AGENT_INCOMPATIBLE: 'the agent speaks a protocol version the server does not',

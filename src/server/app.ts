@@ -27,6 +27,16 @@ import { AttemptLogs } from './logs/attempt-logs.js';
 import { LogCompactor } from './logs/compactor.js';
 import { LogFeeds } from './logs/log-feed.js';
 import { logRoutes, type LogRouteContext } from './logs/log-routes.js';
+import { eventRoutes } from './routes/events.js';
+import { jobDetailRoutes } from './routes/job-details.js';
+import { SseStreams } from './sse.js';
+import { uiRoutes } from './ui.js';
+import { ScheduleFirer } from './schedules/firer.js';
+import { scheduleRoutes } from './routes/schedules.js';
+import { triggerTokenRoutes } from './routes/trigger-tokens.js';
+import { forgeRoutes } from './routes/forge.js';
+import { ForgeReporter } from './forge/reporter.js';
+import { noCrash, type CrashHook } from './crash-points.js';
 
 export const API_PREFIX = '/api/v1';
 export const API_VERSION = '0.1.0';
@@ -54,10 +64,14 @@ export interface ServerDeps {
   logSafetyTickMs?: number;
   /** Keep-alive comment period of live log streams; default 15 s. */
   logKeepAliveMs?: number;
-  /** Test hook: called at named points where a test may kill the process (GANTRY_TEST_CRASH_AT). */
-  crashAt?: (point: string) => void;
+  /** The built web UI (index.html, assets/); default dist/public/ beside the compiled server. */
+  uiDir?: string;
+  /** Where people reach this server (GANTRY_PUBLIC_URL); commit statuses link to pipelines there. */
+  publicUrl?: string | null;
   /** Fastify's pino logger options, or false (tests). */
   logger?: FastifyServerOptions['logger'];
+  /** Test-only crash points (GANTRY_TEST_CRASH_AT); none by default. */
+  crash?: CrashHook;
 }
 
 export const DEFAULT_MAX_LOG_BYTES = 100 * 1024 * 1024;
@@ -69,7 +83,10 @@ export function logLimitOf(maxLogBytes: number): LogLimit {
 }
 
 export function defaultSchedulerSettings(over: Partial<SchedulerSettings> = {}): SchedulerSettings {
-  return { leaseMs: 30_000, offerTtlMs: 10_000, maxRunning: null, agentLostRetries: 1, killGraceMs: 10_000, ...over };
+  const leaseMs = over.leaseMs ?? 30_000;
+  // An offer the agent never answers (its answer lost, the server killed after the take) holds
+  // the job back until it expires: no longer than a lease, the time a lost agent costs anyway.
+  return { leaseMs, offerTtlMs: Math.min(10_000, leaseMs), maxRunning: null, agentLostRetries: 1, killGraceMs: 10_000, ...over };
 }
 
 export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
@@ -86,7 +103,9 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
   const metrics = createMetrics();
   const settings = deps.settings ?? defaultSchedulerSettings();
   const hub = new AgentHub(deps.store.fleet.events);
-  const compactor = new LogCompactor(deps.store.fleet, deps.logObjects, (err) => app.log.error({ err }, 'log compaction failed'), deps.crashAt);
+  const streams = new SseStreams();
+  const crash = deps.crash ?? noCrash;
+  const compactor = new LogCompactor(deps.store.fleet, deps.logObjects, (err) => app.log.error({ err }, 'log compaction failed'), crash);
   const feeds = new LogFeeds(deps.store.fleet.events, { safetyTickMs: deps.logSafetyTickMs ?? 1_000, localPollMs: 100 }, (err) => app.log.error({ err }, 'log feed failed'));
   const ctx: FleetContext & LogRouteContext = {
     store: deps.store,
@@ -102,6 +121,7 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
     attemptLogs: new AttemptLogs(deps.store, deps.logs, deps.logObjects),
     feeds,
     keepAliveMs: deps.logKeepAliveMs ?? 15_000,
+    crash,
     timings: {
       leaseMs: settings.leaseMs,
       heartbeatHoldMs: Math.min(5_000, Math.floor(settings.leaseMs / 3)),
@@ -117,21 +137,30 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
     // Completions kick compaction at once; this catches attempts ended by the sweep, another
     // instance's crash, or a compaction that failed.
     .every(5_000, () => compactor.kick());
+  const firer = new ScheduleFirer({ store: deps.store, mirrors: deps.mirrors, settings, now: ctx.now, log: app.log, onCreated: () => metrics.pipelinesCreated.inc(), crash: ctx.crash });
+  const reporter = new ForgeReporter({ store: deps.store, secrets: deps.secrets, now: ctx.now, log: app.log, publicUrl: deps.publicUrl ?? null });
   app.addHook('onReady', async () => {
     // Pipelines a crash cut between two transactions move on; idempotent.
     await deps.store.fleet.progressAll(ctx.now(), settings);
     sweeper.start();
+    firer.start();
+    reporter.start();
   });
   app.addHook('preClose', async () => {
     sweeper.stop();
+    await firer.stop();
+    await reporter.stop();
     hub.close();
+    // Open event streams never end by themselves; a graceful close would wait for them.
     feeds.close();
+    streams.closeAll();
   });
   installErrorHandling(app);
   installRequestMetrics(app, metrics);
   installAuth(app, deps.store, ctx.now);
   await registerOpenApi(app, API_VERSION);
   healthRoutes(app, ctx);
+  uiRoutes(app, deps.uiDir);
   await app.register(
     async (api) => {
       openApiRoute(api);
@@ -140,9 +169,14 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
       pipelineRoutes(api, ctx);
       jobRoutes(api, ctx);
       logRoutes(api, ctx);
+      jobDetailRoutes(api, ctx);
+      eventRoutes(api, { ...ctx, streams });
       agentRoutes(api, ctx);
       blobRoutes(api, { ...ctx, blobs: deps.blobs, maxBlobBytes: deps.maxBlobBytes ?? MAX_BLOB_BYTES });
       agentListRoutes(api, ctx);
+      scheduleRoutes(api, ctx);
+      triggerTokenRoutes(api, ctx);
+      forgeRoutes(api, ctx);
     },
     { prefix: API_PREFIX },
   );

@@ -28,6 +28,8 @@ export function installAuth(app: FastifyInstance, store: Store, now: () => numbe
     if (request.routeOptions.url === undefined || request.routeOptions.config.public) return;
     // The agent protocol authenticates agents its own way (src/server/fleet/agent-routes.ts).
     if (request.routeOptions.config.agentProtocol !== undefined) return;
+    // The trigger route checks its trigger token itself (src/server/routes/trigger-tokens.ts).
+    if (request.routeOptions.config.triggerToken) return;
     const header = request.headers.authorization;
     const m = typeof header === 'string' ? /^Bearer\s+(\S+)\s*$/i.exec(header) : null;
     if (!m) throw new ApiError('GANTRY_E_UNAUTHENTICATED', 'send Authorization: Bearer TOKEN');
@@ -35,6 +37,7 @@ export function installAuth(app: FastifyInstance, store: Store, now: () => numbe
     if (!token) throw new ApiError('GANTRY_E_UNAUTHENTICATED', 'unknown token');
     // The registration token only registers agents; it is never a user's token.
     if (token.kind === 'agent') throw new ApiError('GANTRY_E_FORBIDDEN', 'an agent token cannot use this API');
+    if (token.kind === 'trigger') throw new ApiError('GANTRY_E_FORBIDDEN', 'a trigger token only starts pipelines (POST /api/v1/projects/:project/trigger)');
     request.principal = token;
     await store.touchToken(token.id, now(), TOUCH_INTERVAL_MS);
   });

@@ -80,7 +80,7 @@ export const pipelineSummarySchema = {
 } as const;
 
 /** src/views/pipeline-json.ts, the shape `gantry run --json` prints. */
-const { projectId: _projectId, ...pipelineFields } = pipelineSummarySchema.properties;
+const pipelineFields = pipelineSummarySchema.properties;
 
 /** A job as the API shows it, within a pipeline or alone. */
 export const jobSchema = {
@@ -97,6 +97,7 @@ export const jobSchema = {
       ],
     },
     when: { type: 'string' },
+    needs: { type: ['array', 'null'], items: { type: 'string' } },
     attempts: { type: 'integer' },
     exitCode: { type: ['integer', 'null'] },
     failureReason: { type: ['string', 'null'] },
@@ -110,6 +111,7 @@ export const pipelineSchema = {
   type: 'object',
   properties: {
     ...pipelineFields,
+    variables: { type: 'object', additionalProperties: { type: 'string' } },
     jobs: {
       type: 'array',
       items: jobSchema,

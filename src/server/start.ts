@@ -14,6 +14,7 @@ import { buildServer, defaultSchedulerSettings } from './app.js';
 import { GitMirrors } from './git-mirror.js';
 import { loadOrCreateSecretsKey, SecretBox } from './secrets.js';
 import { bootstrapToken } from './tokens.js';
+import { crashHook } from './crash-points.js';
 
 export const DEFAULT_LISTEN = '127.0.0.1:8080';
 
@@ -46,6 +47,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   fs.mkdirSync(home, { recursive: true, mode: 0o700 });
   const { host, port } = parseListen(opts.listen ?? config.server.listen ?? DEFAULT_LISTEN);
   const storeUrl = opts.db ?? config.server.db ?? defaultStoreUrl(home);
+  const crash = crashHook(config.server.crashAt);
   const store: Store = await openStore(storeUrl);
   let app: FastifyInstance | null = null;
   try {
@@ -57,6 +59,8 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       logObjects: new DirBlobStore(path.join(home, 'log-objects')),
       mirrors: new GitMirrors(path.join(home, 'mirrors'), config.env),
       secrets,
+      publicUrl: config.server.publicUrl,
+      crash,
       settings: defaultSchedulerSettings({
         leaseMs: config.server.leaseMs,
         maxRunning: config.server.maxRunning,
@@ -64,9 +68,6 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
         killGraceMs: config.killGraceMs,
       }),
       maxLogBytes: config.server.maxLogBytes,
-      crashAt: (point) => {
-        if (point === config.server.crashAt) process.kill(process.pid, 'SIGKILL');
-      },
       logger: {
         level: 'info',
         // Pino's default serializers log no headers; this holds even if someone logs a request.

@@ -5,6 +5,7 @@
 
 import crypto from 'node:crypto';
 import { compilePipeline, findPipelineFile } from '../pipeline/index.js';
+import type { PipelineSource } from '../domain/status.js';
 import type { SchedulerSettings } from '../store/fleet.js';
 import type { PipelineWithJobs, Project, Store } from '../store/store.js';
 import { pipelineVariables } from '../variables/predefined.js';
@@ -15,6 +16,8 @@ export interface TriggerRequest {
   ref: string;
   sha?: string;
   variables?: Record<string, string>;
+  /** CI_PIPELINE_SOURCE; `api` when absent. Part of the fingerprint only when given. */
+  source?: Extract<PipelineSource, 'api' | 'web' | 'schedule' | 'trigger'>;
 }
 
 export type TriggerResult = { replayed: false; pipeline: PipelineWithJobs } | { replayed: true; pipeline: PipelineWithJobs };
@@ -96,7 +99,7 @@ export async function triggerPipeline(
     commitAuthor: commit.commitAuthor,
     commitTimestamp: commit.commitTimestamp,
     defaultBranch: commit.defaultBranch,
-    source: 'api',
+    source: body.source ?? 'api',
   });
   // Trigger variables override predefined ones for rules, as in `gantry run --var`. Project
   // variables (secrets) are not rule context here: they are for the jobs that may see them.
@@ -117,7 +120,7 @@ export async function triggerPipeline(
     projectId: project.id,
     ref: body.ref,
     sha: commit.sha,
-    source: 'api' as const,
+    source: body.source ?? 'api',
     variables,
     fileVariables: compiled.pipeline.variables,
     pipelineFile: file,

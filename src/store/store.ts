@@ -13,6 +13,8 @@ import type {
 } from '../domain/status.js';
 import type { CompiledJob } from '../pipeline/types.js';
 import type { FleetStore } from './fleet.js';
+import type { ForgeStore } from './forge.js';
+import type { ScheduleStore } from './schedules.js';
 
 /** Milliseconds since the epoch; the API turns them into ISO-8601 UTC strings. */
 export type EpochMs = number;
@@ -143,8 +145,11 @@ export interface AttemptFinish {
   logBytes: number;
 }
 
-/** Who may call the API: a person or script (admin), an agent registering, or a project-scoped API token. */
-export type TokenKind = 'admin' | 'agent' | 'api';
+/**
+ * Who may call the API: a person or script (admin), an agent registering, a project-scoped API
+ * token, or a project's trigger token (it starts pipelines of its project and does nothing else).
+ */
+export type TokenKind = 'admin' | 'agent' | 'api' | 'trigger';
 
 export interface ApiToken {
   id: number;
@@ -155,6 +160,8 @@ export interface ApiToken {
   projectId: ProjectId | null;
   createdAt: EpochMs;
   lastUsedAt: EpochMs | null;
+  /** What a person wrote about it (trigger tokens); null for the others. */
+  description: string | null;
 }
 
 export interface NewToken {
@@ -200,6 +207,10 @@ export interface Store {
   readonly dialect: 'sqlite' | 'postgres';
   /** The agent protocol and the server's scheduler (src/store/fleet.ts). */
   readonly fleet: FleetStore;
+  /** Cron schedules and their firings (src/store/schedules.ts). */
+  readonly schedules: ScheduleStore;
+  /** Forge configurations and the commit status outbox (src/store/forge.ts). */
+  readonly forge: ForgeStore;
 
   /** Find a project by name, creating it if it does not exist (idempotent). */
   ensureProject(name: string, gitUrl: string, at: EpochMs): Promise<Project>;
@@ -248,6 +259,12 @@ export interface Store {
   countTokens(kind: TokenKind): Promise<number>;
   /** Records a use; writes only when the last recorded use is older than `minIntervalMs`. */
   touchToken(id: number, at: EpochMs, minIntervalMs: number): Promise<void>;
+  /** Stores a project's trigger token (its hash) and returns it with its id. */
+  createTriggerToken(projectId: ProjectId, hash: string, description: string | null, at: EpochMs): Promise<ApiToken>;
+  /** The project's trigger tokens, oldest first. */
+  listTriggerTokens(projectId: ProjectId): Promise<ApiToken[]>;
+  /** Revokes one; false if the project has no trigger token with that id. */
+  deleteTriggerToken(projectId: ProjectId, id: number): Promise<boolean>;
 
   /** Creates or replaces a project variable (unique per project and key). */
   putVariable(v: StoredVariable): Promise<void>;

@@ -6,6 +6,7 @@ const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOStrin
 
 export interface PipelineJson {
   id: number;
+  projectId: number;
   status: string;
   ref: string;
   sha: string;
@@ -13,6 +14,8 @@ export interface PipelineJson {
   createdAt: string;
   startedAt: string | null;
   finishedAt: string | null;
+  /** The variables given with the trigger (not the pipeline file's). */
+  variables: Record<string, string>;
   jobs: JobJson[];
 }
 
@@ -23,6 +26,8 @@ export interface JobJson {
   status: string;
   allowFailure: boolean | { exitCodes: number[] };
   when: string;
+  /** The names of the jobs this one waits for by `needs:` (the DAG's edges); null without `needs:` (stage order). */
+  needs: string[] | null;
   attempts: number;
   exitCode: number | null;
   failureReason: string | null;
@@ -33,6 +38,7 @@ export interface JobJson {
 export function pipelineJson(p: PipelineWithJobs): PipelineJson {
   return {
     id: p.pipeline.id,
+    projectId: p.pipeline.projectId,
     status: p.pipeline.status,
     ref: p.pipeline.ref,
     sha: p.pipeline.sha,
@@ -40,6 +46,7 @@ export function pipelineJson(p: PipelineWithJobs): PipelineJson {
     createdAt: new Date(p.pipeline.createdAt).toISOString(),
     startedAt: iso(p.pipeline.startedAt),
     finishedAt: iso(p.pipeline.finishedAt),
+    variables: p.pipeline.variables,
     jobs: p.jobs.map(jobJson),
   };
 }
@@ -52,6 +59,7 @@ export function jobJson(j: Job): JobJson {
     status: j.status,
     allowFailure: j.spec.allowFailure,
     when: j.spec.when,
+    needs: j.spec.needsMode === 'dag' ? j.spec.needs.map((n) => n.job) : null,
     attempts: j.attemptCount,
     exitCode: j.exitCode,
     failureReason: j.failureReason,

@@ -155,7 +155,16 @@ b:
         assert.ok(text.startsWith('{') && text.endsWith('}'));
         assert.ok(!r.out.includes('some output'), 'job output went to stdout under --json');
         const p = r.pipeline;
-        assert.deepEqual(Object.keys(p).sort(), ['createdAt', 'finishedAt', 'id', 'jobs', 'ref', 'sha', 'source', 'startedAt', 'status'].sort());
+        assert.deepEqual(Object.keys(p).sort(), ['createdAt', 'finishedAt', 'id', 'jobs', 'projectId', 'ref', 'sha', 'source', 'startedAt', 'status', 'variables'].sort());
+        assert.deepEqual(p.variables, {});
+        // The DAG's edges: `needs:` as names; no `needs:` (stage order) is null.
+        assert.deepEqual(
+          p.jobs.map((j) => [j.name, j.needs]),
+          [
+            ['a', null],
+            ['b', ['a']],
+          ],
+        );
         assert.equal(typeof p.id, 'number');
         assert.equal(p.ref, 'main');
         assert.equal(p.sha, sb.git('rev-parse', 'HEAD').trim());
@@ -165,7 +174,7 @@ b:
         for (const j of p.jobs) {
           assert.deepEqual(
             Object.keys(j).sort(),
-            ['allowFailure', 'attempts', 'exitCode', 'failureReason', 'finishedAt', 'id', 'name', 'stage', 'startedAt', 'status', 'when'].sort(),
+            ['allowFailure', 'attempts', 'exitCode', 'failureReason', 'finishedAt', 'id', 'name', 'needs', 'stage', 'startedAt', 'status', 'when'].sort(),
           );
           assert.match(String(j.startedAt), ISO_UTC);
           assert.match(String(j.finishedAt), ISO_UTC);

@@ -367,8 +367,36 @@ describe('gantry secret', () => {
   });
 });
 
+describe('gantry token', () => {
+  it('create prints the token once, list shows it without its value, the token starts a pipeline, revoke ends it', async () => {
+    const project = await newProject();
+    const made = ok(await cli(['token', 'create', project, '--description', 'from jenkins']));
+    const token = made.out.trim();
+    assert.match(token, /^gantry_trigger_\S+$/);
+    assert.match(made.err, /not shown again/);
+    const listed = JSON.parse(ok(await cli(['token', 'list', project, '--json'])).out) as { items: Array<{ id: number; description: string; lastUsedAt: null }> };
+    assert.equal(listed.items.length, 1);
+    assert.equal(listed.items[0]!.description, 'from jenkins');
+    assert.doesNotMatch(ok(await cli(['token', 'list', project])).out, new RegExp(token));
+    const res = await fetch(`${h.url}/api/v1/projects/${project}/trigger`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ token, ref: 'main' }),
+    });
+    assert.equal(res.status, 201);
+    assert.equal(((await res.json()) as { source: string }).source, 'trigger');
+    const id = listed.items[0]!.id;
+    assert.equal(ok(await cli(['token', 'revoke', project, String(id)])).out, `trigger token #${id} of project ${project} revoked\n`);
+    assert.equal(ok(await cli(['token', 'list', project])).out, `project ${project} has no trigger tokens\n`);
+    const again = await cli(['token', 'revoke', project, String(id)]);
+    assert.equal(again.code, 3);
+    assert.match(again.err, /\[GANTRY_E_NOT_FOUND\]/);
+    assert.equal((await cli(['token', 'revoke', project, 'abc'])).code, 2);
+  });
+});
+
 it('--help of every server command exits 0 and says where the server and token come from', async () => {
-  const commands = [['trigger'], ['project'], ['project', 'create'], ['project', 'list'], ['project', 'show'], ['secret'], ['secret', 'set'], ['secret', 'rm'], ['secret', 'list']];
+  const commands = [['trigger'], ['project'], ['project', 'create'], ['project', 'list'], ['project', 'show'], ['secret'], ['secret', 'set'], ['secret', 'rm'], ['secret', 'list'], ['token'], ['token', 'create'], ['token', 'list'], ['token', 'revoke']];
   const results = await Promise.all(commands.map((c) => cli([...c, '--help'])));
   results.forEach((r, i) => {
     assert.equal(r.code, 0, commands[i]!.join(' '));

@@ -231,7 +231,7 @@ if (postgres) {
       const f = new Fleet({ '.gantry.yml': jobs }, await pgUrl());
       fleets.push(f);
       const a = await f.startServer();
-      const portB = f.port + 1;
+      const portB = await freePort();
       await f.startServer({ port: portB });
       const urlB = `http://127.0.0.1:${portB}`;
       await f.startAgent({ concurrency: 2, name: 'on-a' });
@@ -250,6 +250,28 @@ if (postgres) {
         assert.equal(lines.length, 20, `${j.name}: ${lines.length} lines`);
         assert.equal(j.attempts, 1, `${j.name} was not retried`);
       }
+    });
+
+    it('GANTRY_MAX_RUNNING holds across instances: never more jobs at once in the whole fleet', async () => {
+      const jobs = Array.from({ length: 8 }, (_, i) => `j${i}:\n  script:\n    - echo "start $(date +%s%N)" >> "$MARKS"\n    - sleep 0.3\n    - echo "end $(date +%s%N)" >> "$MARKS"\n`).join('');
+      const f = new Fleet({ '.gantry.yml': jobs }, await pgUrl());
+      fleets.push(f);
+      const marks = path.join(f.sb.base, 'marks');
+      await f.startServer({ env: { GANTRY_MAX_RUNNING: '2' } });
+      const portB = await freePort();
+      await f.startServer({ port: portB, env: { GANTRY_MAX_RUNNING: '2' } });
+      const urlB = `http://127.0.0.1:${portB}`;
+      for (const server of [f.url, urlB, f.url, urlB]) await f.startAgent({ concurrency: 2, server });
+      await f.project();
+      const done = await f.waitPipeline((await f.trigger('demo', { MARKS: marks })).id, undefined, 60_000);
+      assert.equal(done.status, 'success');
+      const events = fs.readFileSync(marks, 'utf8').trim().split('\n').map((l) => l.split(' ')).map(([kind, t]) => ({ kind, t: BigInt(t!) }));
+      events.sort((a, b) => (a.t < b.t ? -1 : 1));
+      let busy = 0;
+      let most = 0;
+      for (const e of events) most = Math.max(most, (busy += e.kind === 'start' ? 1 : -1));
+      assert.equal(events.length, 16);
+      assert.equal(most, 2, 'two at once, never three, with eight slots free across the fleet');
     });
   });
 }

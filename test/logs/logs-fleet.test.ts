@@ -246,7 +246,7 @@ describe('logs through the fleet (network breaks, limits, crashes)', () => {
   it('a server killed in the middle of a compaction (after the object is stored) comes back and finishes it; the log reads the same', async () => {
     const f = new Fleet({ '.gantry.yml': 'short:\n  script:\n    - seq 1 20000\n' });
     fleets.push(f);
-    const server = await f.startServer({ env: { GANTRY_TEST_CRASH_AT: 'log-compaction-put' } });
+    const server = await f.startServer({ env: { GANTRY_TEST_CRASH_AT: 'log.compaction-stored' } });
     await f.startAgent();
     await f.project();
     const p = await f.trigger();

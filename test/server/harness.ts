@@ -27,10 +27,22 @@ export interface Harness {
   close(): Promise<void>;
 }
 
-export async function startHarness(openStore: (home: string) => Promise<Store>, extra: Partial<ServerDeps> = {}, homeDir?: string): Promise<Harness> {
-  const base = fs.mkdtempSync(path.join(os.tmpdir(), 'gantry-server-'));
-  // Two instances of one fleet may share a home (its blob store and secrets key).
-  const home = homeDir ?? path.join(base, 'home');
+export interface HarnessOptions {
+  /** A base directory of an earlier harness (a restart): reused, and left in place by close(). */
+  base?: string;
+  /** The server's clock. */
+  now?: () => number;
+  /** Tokens another instance of the same database made (a second server of a fleet). */
+  tokens?: { admin: string; agent: string };
+  /** A home shared with another instance (its log objects, secrets key and token files). */
+  home?: string;
+  /** Server options beyond the defaults (log limits, keep-alive period, ...). */
+  deps?: Partial<ServerDeps>;
+}
+
+export async function startHarness(openStore: (home: string) => Promise<Store>, opts: HarnessOptions = {}): Promise<Harness> {
+  const base = opts.base ?? fs.mkdtempSync(path.join(os.tmpdir(), 'gantry-server-'));
+  const home = opts.home ?? path.join(base, 'home');
   fs.mkdirSync(home, { recursive: true });
   const store = await openStore(home);
   const logs = new FileLogStore(path.join(home, 'logs'));
@@ -42,10 +54,11 @@ export async function startHarness(openStore: (home: string) => Promise<Store>, 
     logObjects: new DirBlobStore(path.join(home, 'log-objects')),
     mirrors: new GitMirrors(path.join(home, 'mirrors'), env),
     secrets: new SecretBox(loadOrCreateSecretsKey(path.join(home, 'secrets.key'))),
-    ...extra,
+    ...(opts.now ? { now: opts.now } : {}),
+    ...opts.deps,
   });
-  await bootstrapToken(store, home, 'admin', null, Date.now());
-  await bootstrapToken(store, home, 'agent', null, Date.now());
+  await bootstrapToken(store, home, 'admin', opts.tokens?.admin ?? null, Date.now());
+  await bootstrapToken(store, home, 'agent', opts.tokens?.agent ?? null, Date.now());
   const admin = fs.readFileSync(path.join(home, 'admin.token'), 'utf8').trim();
   const agent = fs.readFileSync(path.join(home, 'agent.token'), 'utf8').trim();
   await app.listen({ host: '127.0.0.1', port: 0 });
@@ -72,7 +85,7 @@ export async function startHarness(openStore: (home: string) => Promise<Store>, 
       setTimeout(() => app.server.closeAllConnections(), 1_000).unref();
       await closing;
       await store.close();
-      fs.rmSync(base, { recursive: true, force: true });
+      if (opts.base === undefined) fs.rmSync(base, { recursive: true, force: true });
     },
   };
 }

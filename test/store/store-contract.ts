@@ -8,6 +8,10 @@ import { asAttemptId, asJobId, asPipelineId, asProjectId, type ProjectId } from 
 import type { PipelineSource } from '../../src/domain/status.js';
 import type { CompiledJob } from '../../src/pipeline/types.js';
 import type { NewPipeline, Store } from '../../src/store/store.js';
+import { asScheduleId, type NewSchedule } from '../../src/store/schedules.js';
+import type { SchedulerSettings } from '../../src/store/fleet.js';
+
+const SETTINGS: SchedulerSettings = { leaseMs: 30_000, offerTtlMs: 10_000, maxRunning: null, agentLostRetries: 1, killGraceMs: 10_000 };
 
 /** What a new project starts with: no limits, auto-cancel of redundant pipelines on. */
 const NEW_PROJECT_SETTINGS = { limits: { maxRunning: null, maxRunningPerPipeline: null }, autoCancel: true };
@@ -726,7 +730,7 @@ export function runStoreContract(label: string, open: () => Promise<Store>, opti
         assert.equal(await store.addToken({ hash: 'h1', kind: 'agent', projectId: null, createdAt: 6 }), false);
         assert.equal(await store.addToken({ hash: 'h2', kind: 'api', projectId: p.id, createdAt: 7 }), true);
         const t = await store.findToken('h1');
-        assert.deepEqual(t, { id: t!.id, hash: 'h1', kind: 'admin', projectId: null, createdAt: 5, lastUsedAt: null });
+        assert.deepEqual(t, { id: t!.id, hash: 'h1', kind: 'admin', projectId: null, createdAt: 5, lastUsedAt: null, description: null });
         assert.equal((await store.findToken('h2'))!.projectId, p.id);
         assert.equal(await store.findToken('nope'), null);
         assert.equal(await store.countTokens('admin'), 1);
@@ -743,6 +747,160 @@ export function runStoreContract(label: string, open: () => Promise<Store>, opti
         assert.equal((await store.findToken('h'))!.lastUsedAt, 1_000);
         await store.touchToken(id, 61_000, 60_000);
         assert.equal((await store.findToken('h'))!.lastUsedAt, 61_000);
+      });
+    });
+
+    describe('server: trigger tokens', () => {
+      it('a trigger token belongs to its project, is listed without other kinds and revoked once', async () => {
+        const store = await fresh();
+        const p = await store.ensureProject('demo', '/d', 1);
+        const q = await store.ensureProject('other', '/o', 1);
+        await store.addToken({ hash: 'admin', kind: 'admin', projectId: null, createdAt: 1 });
+        const t = await store.createTriggerToken(p.id, 'th', 'from jenkins', 10);
+        assert.deepEqual(t, { id: t.id, hash: 'th', kind: 'trigger', projectId: p.id, createdAt: 10, lastUsedAt: null, description: 'from jenkins' });
+        await store.createTriggerToken(q.id, 'th2', null, 11);
+        assert.deepEqual((await store.listTriggerTokens(p.id)).map((x) => x.hash), ['th']);
+        assert.deepEqual(await store.findToken('th'), t);
+        assert.equal(await store.deleteTriggerToken(q.id, t.id), false);
+        assert.equal(await store.deleteTriggerToken(p.id, t.id), true);
+        assert.equal(await store.deleteTriggerToken(p.id, t.id), false);
+        assert.equal(await store.findToken('th'), null);
+        assert.ok(await store.findToken('admin'));
+      });
+    });
+
+    describe('schedules', () => {
+      function schedule(projectId: ProjectId, extra: Partial<NewSchedule> = {}): NewSchedule {
+        return { projectId, description: 'nightly', cron: '0 3 * * *', timezone: 'Europe/Berlin', ref: 'main', variables: { A: '1' }, active: true, nextRunAt: 10_000, at: 5, ...extra };
+      }
+
+      it('a schedule is created, read, listed, replaced and deleted within its project', async () => {
+        const store = await fresh();
+        const p = await store.ensureProject('demo', '/d', 1);
+        const q = await store.ensureProject('other', '/o', 1);
+        const s = await store.schedules.createSchedule(schedule(p.id));
+        assert.deepEqual(s, {
+          id: s.id, projectId: p.id, description: 'nightly', cron: '0 3 * * *', timezone: 'Europe/Berlin', ref: 'main', variables: { A: '1' },
+          active: true, nextRunAt: 10_000, lastFireAt: null, lastPipelineId: null, lastError: null, createdAt: 5, updatedAt: 5,
+        });
+        assert.deepEqual(await store.schedules.getSchedule(p.id, s.id), s);
+        assert.equal(await store.schedules.getSchedule(q.id, s.id), null);
+        const u = await store.schedules.updateSchedule(p.id, s.id, { ...schedule(p.id), active: false, nextRunAt: null, ref: 'dev', at: 9 });
+        assert.deepEqual([u!.active, u!.nextRunAt, u!.ref, u!.updatedAt, u!.createdAt], [false, null, 'dev', 9, 5]);
+        assert.equal(await store.schedules.updateSchedule(q.id, s.id, schedule(q.id)), null);
+        assert.deepEqual((await store.schedules.listSchedules(p.id)).map((x) => x.id), [s.id]);
+        assert.equal(await store.schedules.deleteSchedule(q.id, s.id), false);
+        assert.equal(await store.schedules.deleteSchedule(p.id, s.id), true);
+        assert.deepEqual(await store.schedules.listSchedules(p.id), []);
+      });
+
+      it('only active schedules whose firing has come are due, earliest first', async () => {
+        const store = await fresh();
+        const p = await store.ensureProject('demo', '/d', 1);
+        const late = await store.schedules.createSchedule(schedule(p.id, { nextRunAt: 200 }));
+        const early = await store.schedules.createSchedule(schedule(p.id, { nextRunAt: 100 }));
+        await store.schedules.createSchedule(schedule(p.id, { nextRunAt: 300 }));
+        await store.schedules.createSchedule(schedule(p.id, { nextRunAt: null, active: false }));
+        assert.deepEqual((await store.schedules.dueSchedules(250, 10)).map((x) => x.id), [early.id, late.id]);
+      });
+
+      it('of many claims of one firing exactly one wins, and it records the firing', async () => {
+        const store = await fresh();
+        const p = await store.ensureProject('demo', '/d', 1);
+        const s = await store.schedules.createSchedule(schedule(p.id, { nextRunAt: 100 }));
+        const won = await Promise.all(Array.from({ length: 8 }, () => store.schedules.claimFiring(s.id, 100, 200, 5_000)));
+        assert.equal(won.filter(Boolean).length, 1);
+        assert.equal((await store.schedules.getSchedule(p.id, s.id))!.nextRunAt, 200);
+        assert.deepEqual(await store.schedules.getFiring(s.id, 100), {
+          scheduleId: s.id, fireAt: 100, status: 'claimed', claimedUntil: 5_000, attempts: 1, pipelineId: null, error: null,
+        });
+        // An edited schedule (its next_run_at moved) cannot be claimed at the old time.
+        assert.equal(await store.schedules.claimFiring(s.id, 100, 300, 5_000), false);
+        assert.equal(await store.schedules.claimFiring(asScheduleId(999), 100, 300, 5_000), false);
+      });
+
+      it('a firing whose claim ran out is taken over by one instance, then finished once', async () => {
+        const store = await fresh();
+        const p = await store.ensureProject('demo', '/d', 1);
+        const { pipeline } = await store.createPipeline(newPipeline(p.id));
+        const s = await store.schedules.createSchedule(schedule(p.id, { nextRunAt: 100 }));
+        assert.equal(await store.schedules.claimFiring(s.id, 100, 200, 1_000), true);
+        assert.deepEqual(await store.schedules.staleFirings(999, 10), []);
+        const [stale] = await store.schedules.staleFirings(1_001, 10);
+        assert.equal(stale!.fireAt, 100);
+        const took = await Promise.all([store.schedules.reclaimFiring(stale!, 2_000), store.schedules.reclaimFiring(stale!, 2_000)]);
+        assert.deepEqual(took.sort(), [false, true]);
+        await store.schedules.postponeFiring(s.id, 100, 3_000, 'git fetch failed');
+        assert.deepEqual([(await store.schedules.getFiring(s.id, 100))!.claimedUntil, (await store.schedules.getFiring(s.id, 100))!.attempts], [3_000, 2]);
+        await store.schedules.finishFiring(s.id, 100, { kind: 'created', pipelineId: pipeline.id });
+        await store.schedules.finishFiring(s.id, 100, { kind: 'failed', error: 'late duplicate' });
+        const f = await store.schedules.getFiring(s.id, 100);
+        assert.deepEqual([f!.status, f!.pipelineId, f!.error], ['created', pipeline.id, null]);
+        const after = await store.schedules.getSchedule(p.id, s.id);
+        assert.deepEqual([after!.lastFireAt, after!.lastPipelineId, after!.lastError], [100, pipeline.id, null]);
+        assert.deepEqual(await store.schedules.staleFirings(1e12, 10), []);
+        assert.equal(await store.schedules.pruneFirings(101), 1);
+        assert.equal(await store.schedules.getFiring(s.id, 100), null);
+      });
+    });
+
+    describe('forge statuses', () => {
+      const config = (projectId: ProjectId) => ({
+        projectId, provider: 'github' as const, baseUrl: 'http://127.0.0.1:1', repository: 'o/r', context: 'gantry', ciphertext: 'c', nonce: 'n', updatedAt: 3,
+      });
+
+      it('a forge configuration is created, replaced and deleted', async () => {
+        const store = await fresh();
+        const p = await store.ensureProject('demo', '/d', 1);
+        await store.forge.putConfig(config(p.id));
+        await store.forge.putConfig({ ...config(p.id), provider: 'gitlab', repository: 'g/s/p' });
+        assert.deepEqual(await store.forge.getConfig(p.id), { ...config(p.id), provider: 'gitlab', repository: 'g/s/p' });
+        assert.equal(await store.forge.deleteConfig(p.id), true);
+        assert.equal(await store.forge.deleteConfig(p.id), false);
+        assert.equal(await store.forge.getConfig(p.id), null);
+      });
+
+      it("a fleet pipeline's status moves write the outbox in their transaction, only for a project with a forge", async () => {
+        const store = await fresh();
+        const p = await store.ensureProject('demo', '/d', 1);
+        const q = await store.ensureProject('quiet', '/q', 1);
+        await store.forge.putConfig(config(p.id));
+        const a = await store.createPipeline(newPipeline(p.id, { runsOn: 'fleet' }));
+        const b = await store.createPipeline(newPipeline(q.id, { runsOn: 'fleet' }));
+        await store.fleet.startPipeline(a.pipeline.id, 2_000, SETTINGS);
+        await store.fleet.startPipeline(b.pipeline.id, 2_000, SETTINGS);
+        assert.equal(await store.forge.getOutboxRow(b.pipeline.id), null);
+        const row = await store.forge.getOutboxRow(a.pipeline.id);
+        assert.deepEqual([row!.status, row!.version, row!.sentVersion, row!.nextAt], ['running', 1, 0, 0]);
+        await store.fleet.cancelPipeline(a.pipeline.id, 2_100, SETTINGS);
+        const canceled = await store.forge.getOutboxRow(a.pipeline.id);
+        assert.deepEqual([canceled!.status, canceled!.version], ['canceled', 2]);
+      });
+
+      it('a claimed report is claimed once; a newer status written during the send stays due; a retry waits', async () => {
+        const store = await fresh();
+        const p = await store.ensureProject('demo', '/d', 1);
+        await store.forge.putConfig(config(p.id));
+        const a = await store.createPipeline(newPipeline(p.id, { runsOn: 'fleet' }));
+        await store.fleet.startPipeline(a.pipeline.id, 2_000, SETTINGS);
+        const claims = await Promise.all([store.forge.claimReports(3_000, 60_000, 10), store.forge.claimReports(3_000, 60_000, 10)]);
+        const [mine] = claims.flat();
+        assert.equal(claims.flat().length, 1);
+        assert.deepEqual([mine!.status, mine!.version, mine!.sha, mine!.ref, mine!.projectId], ['running', 1, 'a'.repeat(40), 'main', p.id]);
+        // The pipeline ends while the report of `running` is on its way.
+        await store.fleet.cancelPipeline(a.pipeline.id, 3_100, SETTINGS);
+        assert.deepEqual(await store.forge.claimReports(3_200, 60_000, 10), []);
+        await store.forge.finishReport(a.pipeline.id, 1, { kind: 'sent', state: 'pending' });
+        const [next] = await store.forge.claimReports(3_300, 60_000, 10);
+        assert.deepEqual([next!.status, next!.version, next!.sentState], ['canceled', 2, 'pending']);
+        await store.forge.finishReport(a.pipeline.id, 2, { kind: 'retry', retryAt: 10_000, error: 'HTTP 502' });
+        assert.deepEqual(await store.forge.claimReports(9_999, 60_000, 10), []);
+        const [again] = await store.forge.claimReports(10_000, 60_000, 10);
+        assert.equal(again!.attempts, 1);
+        await store.forge.finishReport(a.pipeline.id, 2, { kind: 'sent', state: 'error' });
+        const done = await store.forge.getOutboxRow(a.pipeline.id);
+        assert.deepEqual([done!.sentVersion, done!.sentState, done!.nextAt, done!.attempts, done!.lastError], [2, 'error', null, 0, null]);
+        assert.deepEqual(await store.forge.claimReports(1e12, 1e12 + 1, 10), []);
       });
     });
 

@@ -6,14 +6,19 @@
 // Here, starts cost what a bare Node process pays, and the agent's loop stays free.
 //
 // Each job is started by spawnJob (the leader of its own process group, which dies with it).
-// Stopping a job (SIGTERM, grace, SIGKILL to the
-// group) is the agent's business: it knows the pid.
+// Stopping a job (SIGTERM, grace, SIGKILL to the group) is the agent's business: it knows the
+// pid. When the agent is gone (stdin closes) the jobs still running are killed here: nobody reads
+// their output or reports their end any more. With a registry directory (argv[2]) each running
+// job is also recorded there, for the next agent to kill should this process die with the agent.
 
 import readline from 'node:readline';
 import type { BaseEnvRequest, LauncherMessage, SpawnRequest } from './protocol.js';
 import { spawnJob } from './spawn-job.js';
+import { forgetJob, recordJob } from './job-registry.js';
 
 let baseEnv: Record<string, string> = {};
+const registry = process.argv[2] || null;
+const running = new Set<number>();
 
 function envOf(changes: Record<string, string | null>): Record<string, string> {
   const env = { ...baseEnv };
@@ -32,10 +37,20 @@ function launch(req: SpawnRequest): void {
   try {
     const pid = spawnJob(
       { ...req, env: envOf(req.env) },
-      (exit) => send({ op: 'exit', id: req.id, ...exit }),
+      (exit) => {
+        if (pid !== undefined) {
+          running.delete(pid);
+          if (registry) forgetJob(registry, pid);
+        }
+        send({ op: 'exit', id: req.id, ...exit });
+      },
       (e) => send({ op: 'failed', id: req.id, message: e.message }),
     );
-    if (pid !== undefined) send({ op: 'started', id: req.id, pid });
+    if (pid !== undefined) {
+      running.add(pid);
+      if (registry) recordJob(registry, pid);
+      send({ op: 'started', id: req.id, pid });
+    }
   } catch (e) {
     send({ op: 'failed', id: req.id, message: (e as Error).message });
   }
@@ -58,5 +73,16 @@ lines.on('line', (line) => {
   if (req.op === 'spawn') launch(req);
   else if (req.op === 'base-env') baseEnv = req.env;
 });
-// The agent is gone: nothing more will be asked. Running jobs are left to finish on their own.
-lines.on('close', () => process.exit(0));
+// The agent is gone, or done: nothing more will be asked. A job still running has no one to
+// report it (a finished agent closes this only once its jobs have exited).
+lines.on('close', () => {
+  for (const pid of running) {
+    try {
+      process.kill(-pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+    if (registry) forgetJob(registry, pid);
+  }
+  process.exit(0);
+});

@@ -35,9 +35,10 @@ export class ProcessLauncher implements Launcher {
   private dead: Error | null = null;
   private baseEnv: Record<string, string> | null = null;
 
-  constructor() {
+  /** `registry`: a directory where running jobs are recorded (job-registry.ts), for a remote agent. */
+  constructor(opts: { registry?: string } = {}) {
     const entry = new URL('./launcher-process.js', import.meta.url);
-    this.child = spawn(process.execPath, [entry.pathname], { stdio: ['pipe', 'pipe', 'inherit'] });
+    this.child = spawn(process.execPath, [entry.pathname, ...(opts.registry ? [opts.registry] : [])], { stdio: ['pipe', 'pipe', 'inherit'] });
     this.child.on('error', (e) => this.fail(e));
     this.child.on('exit', () => this.fail(new Error('the process launcher exited')));
     readline.createInterface({ input: this.child.stdout! }).on('line', (line) => this.onMessage(JSON.parse(line) as LauncherMessage));

@@ -9,6 +9,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { runJob, type JobOutcome } from '../job-runner.js';
 import { ProcessLauncher } from '../launcher/launcher.js';
+import { killLeftoverJobs } from '../launcher/job-registry.js';
+import { lockHome } from './home-lock.js';
 import { agentLine, sectionEnd, sectionStart } from '../script.js';
 import type { ArtifactTransport, CacheTransport } from '../transports.js';
 import { GANTRY_VERSION, PROTOCOL_VERSION } from '../../domain/version.js';
@@ -60,9 +62,27 @@ interface Running {
 class Fatal extends Error {}
 
 export async function runRemoteAgent(o: RemoteAgentOptions): Promise<number> {
+  fs.mkdirSync(o.home, { recursive: true, mode: 0o700 });
+  const lock = lockHome(o.home);
+  if (!lock.ok) {
+    o.log(`ERROR: another gantry agent (pid ${lock.holder}) uses ${o.home}; give each agent process its own GANTRY_AGENT_HOME`);
+    return 1;
+  }
+  try {
+    // Job groups a crashed predecessor left running: their attempts are lost already (the new
+    // session tells the server so), and they would go on writing into the builds directory.
+    const jobsDir = path.join(o.home, 'jobs');
+    const killed = killLeftoverJobs(jobsDir);
+    if (killed.length > 0) o.log(`killed ${killed.length} job process group${killed.length === 1 ? '' : 's'} a previous agent process left running (${killed.join(', ')})`);
+    return await runAgent(o, jobsDir);
+  } finally {
+    lock.release();
+  }
+}
+
+async function runAgent(o: RemoteAgentOptions, jobsDir: string): Promise<number> {
   const client = new ProtocolClient(o.serverUrl.replace(/\/+$/, ''), null);
   const facts = { name: o.name, tags: o.tags, concurrency: o.concurrency, version: GANTRY_VERSION, protocol: PROTOCOL_VERSION, platform: { os: process.platform, arch: process.arch, hostname: os.hostname() } };
-  fs.mkdirSync(o.home, { recursive: true, mode: 0o700 });
   const spoolDir = path.join(o.home, 'spool');
   // Spools of a previous process belong to attempts the server has already given up.
   fs.rmSync(spoolDir, { recursive: true, force: true });
@@ -100,7 +120,7 @@ export async function runRemoteAgent(o: RemoteAgentOptions): Promise<number> {
   }
   o.log(`agent ${identity.agentId} connected to ${o.serverUrl} (session ${session.sessionId.slice(0, 8)})`);
 
-  const launcher = new ProcessLauncher();
+  const launcher = new ProcessLauncher({ registry: jobsDir });
   const sources = new SourceCache(o.home);
   const running = new Map<number, Running>();
   const fatal = new AbortController();
@@ -131,7 +151,7 @@ export async function runRemoteAgent(o: RemoteAgentOptions): Promise<number> {
     const backoff = new Backoff(session.timings.backoffCapMs);
     while (!fatal.signal.aborted) {
       if (running.size === 0) {
-        if (o.stop.aborted && inFlight === 0) return;
+        if (o.stop.aborted && unreported === 0) return;
         await new Promise<void>((r) => {
           heartbeatWake = r;
           fatal.signal.addEventListener('abort', () => r(), { once: true });
@@ -173,8 +193,11 @@ export async function runRemoteAgent(o: RemoteAgentOptions): Promise<number> {
   };
 
   // ---- one attempt, from the offer to the completion.
+  /** Slots taken: from the offer until the job's processes are done (its report may still be on its way). */
   let inFlight = 0;
-  const runAttempt = async (offer: OfferJson) => {
+  /** Attempts from the offer until their completion is answered: what a drain waits for. */
+  let unreported = 0;
+  const runAttempt = async (offer: OfferJson, processesDone: () => void) => {
     const r: Running = { offer, controller: new AbortController(), lost: false };
     const backoff = new Backoff(session.timings.backoffCapMs);
     const sourceP = sources.snapshot(offer.repository.url, offer.repository.sha);
@@ -268,6 +291,9 @@ export async function runRemoteAgent(o: RemoteAgentOptions): Promise<number> {
       outcome = { status: 'failed', exitCode: null, failureReason: 'runner_system_failure' };
     } finally {
       releaseSlot(slot);
+      // The slot is free for the next job while this one's last bytes and completion travel: the
+      // poll is already waiting when the completion makes a dependent job ready.
+      processesDone();
     }
     log.append(masker.flush());
     const delivered = await log.finish();
@@ -353,11 +379,19 @@ export async function runRemoteAgent(o: RemoteAgentOptions): Promise<number> {
       backoff.reset();
       for (const offer of (a.body as { offers: OfferJson[] }).offers) {
         inFlight++;
-        void runAttempt(offer)
+        unreported++;
+        let slotHeld = true;
+        const processesDone = () => {
+          if (!slotHeld) return;
+          slotHeld = false;
+          inFlight--;
+          slotFreed?.();
+        };
+        void runAttempt(offer, processesDone)
           .catch((err: unknown) => o.log(`attempt ${offer.attemptId}: ${(err as Error).message}`))
           .finally(() => {
-            inFlight--;
-            slotFreed?.();
+            processesDone();
+            unreported--;
             heartbeatWake?.();
           });
       }
@@ -367,7 +401,7 @@ export async function runRemoteAgent(o: RemoteAgentOptions): Promise<number> {
   const heartbeat = heartbeatLoop();
   await pollLoop();
   // Draining: no more work is taken; running jobs finish and report.
-  while (inFlight > 0 && !fatal.signal.aborted) await sleep(50);
+  while (unreported > 0 && !fatal.signal.aborted) await sleep(50);
   (heartbeatWake as (() => void) | null)?.();
   fatal.abort();
   await heartbeat.catch(() => undefined);

@@ -11,6 +11,30 @@ interface AgentFlags {
   name?: string;
   tags?: string;
   concurrency?: string;
+  insecureHttp?: boolean;
+}
+
+/**
+ * The server URL an agent may use. Offers carry the project's secrets and the attempt token, so
+ * plain http:// is refused beyond this machine unless the operator says so.
+ */
+export function checkServerUrl(raw: string, insecureHttp: boolean): string {
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new GantryError('GANTRY_E_USAGE', `--server ${JSON.stringify(raw)} is not a URL (e.g. https://gantry.example)`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new GantryError('GANTRY_E_USAGE', `--server must be an http:// or https:// URL, not ${url.protocol}`);
+  const host = url.hostname.replace(/^\[|\]$/g, '');
+  const loopback = host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
+  if (url.protocol === 'http:' && !loopback && !insecureHttp) {
+    throw new GantryError(
+      'GANTRY_E_USAGE',
+      `--server ${url.origin} is plain http beyond this machine: jobs' secrets and tokens would cross the network in clear. Use https://, or --insecure-http on a network you trust`,
+    );
+  }
+  return raw;
 }
 
 export function parseTags(s: string | undefined): string[] {
@@ -28,12 +52,13 @@ export function registerAgent(program: Command, ctx: CliContext): void {
     .option('--name <name>', 'how the agent shows in the fleet (default: the host name)')
     .option('--tags <a,b>', 'the tags of jobs this agent may run (untagged jobs run anywhere)')
     .option('--concurrency <n>', 'jobs at once', '1')
+    .option('--insecure-http', 'allow a plain http:// server that is not on this machine (secrets cross the network in clear)')
     .action(async (flags: AgentFlags) => {
       const { runRemoteAgent } = await import('../../agent/remote/remote-agent.js');
       const { httpTransports } = await import('../../agent/remote/http-transports.js');
       const concurrency = Number(flags.concurrency);
       if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 64) throw new GantryError('GANTRY_E_USAGE', '--concurrency expects 1 to 64');
-      const serverUrl = flags.server ?? ctx.config.client.server ?? 'http://127.0.0.1:8080';
+      const serverUrl = checkServerUrl(flags.server ?? ctx.config.client.server ?? 'http://127.0.0.1:8080', flags.insecureHttp === true);
       const name = (flags.name ?? os.hostname()).replace(/[^A-Za-z0-9._-]/g, '-').slice(0, 100) || 'agent';
       const stop = new AbortController();
       const cancelJobs = new AbortController();

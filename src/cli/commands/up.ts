@@ -27,9 +27,13 @@ export function registerUp(program: Command, ctx: CliContext): void {
       const home = ctx.config.home;
       const adminToken = ctx.config.server.adminToken ?? readToken(path.join(home, 'admin.token'));
       const agentToken = ctx.config.server.agentToken ?? readToken(path.join(home, 'agent.token'));
-      ctx.stdout.write(`Gantry is up at ${server.url}\n`);
-      ctx.stdout.write(`Admin token: ${adminToken ?? '(set by another instance: see its admin.token)'}\n`);
-      ctx.stdout.write(`  export GANTRY_SERVER=${server.url} GANTRY_TOKEN=$(cat ${path.join(home, 'admin.token')})\n`);
+      // One write: a reader that sees the URL sees the token and the web UI's address with it.
+      ctx.stdout.write(
+        `Gantry is up at ${server.url}\n` +
+          `Admin token: ${adminToken ?? '(set by another instance: see its admin.token)'}\n` +
+          `  export GANTRY_SERVER=${server.url} GANTRY_TOKEN=$(cat ${path.join(home, 'admin.token')})\n` +
+          `Web UI: ${server.url}/ (sign in with the admin token)\n`,
+      );
       const stop = new AbortController();
       const cancelJobs = new AbortController();
       const onSignal = () => {

@@ -175,13 +175,15 @@ export function agentRoutes(app: FastifyInstance, ctx: FleetContext): void {
         const tokens = Array.from({ length: slots }, () => `gantry_attempt_${crypto.randomBytes(32).toString('base64url')}`);
         const offers = await ctx.store.fleet.takeAttempts(agent, slots, ctx.now(), ctx.settings, tokens.map(hashToken));
         if (offers.length > 0) {
+          ctx.crash('take.committed');
           // The take gave offer i the hash of tokens[i].
           const deps = { store: ctx.store, secrets: ctx.secrets, killGraceMs: ctx.settings.killGraceMs, leaseMs: ctx.settings.leaseMs };
           const out = await Promise.all(offers.map((o, i) => offerJson(o, tokens[i]!, deps)));
           return { offers: out };
         }
         const left = until - Date.now();
-        if (left <= 0 || gone.aborted) return reply.status(204).send();
+        // Shutting down: the agent polls again, reaching another instance or this one restarted.
+        if (left <= 0 || gone.aborted || ctx.hub.closed) return reply.status(204).send();
         await ctx.hub.waitForWork(agentTags, left, gone);
       }
     },
@@ -197,7 +199,10 @@ export function agentRoutes(app: FastifyInstance, ctx: FleetContext): void {
     const { id, tokenHash } = attemptOf(request);
     const agent = request.agent!;
     const r = await ctx.store.fleet.startAttempt(agent.id, id, tokenHash, agent.name, ctx.now(), ctx.settings);
-    if (r.kind === 'ok') return { leaseExpiresAt: new Date(r.leaseExpiresAt).toISOString(), leaseMs: ctx.settings.leaseMs };
+    if (r.kind === 'ok') {
+      ctx.crash('start.committed');
+      return { leaseExpiresAt: new Date(r.leaseExpiresAt).toISOString(), leaseMs: ctx.settings.leaseMs };
+    }
     if (r.kind === 'not-found') throw new ApiError('GANTRY_E_NOT_FOUND', 'no such attempt');
     throw new ApiError('GANTRY_E_OFFER_EXPIRED', 'the offer expired: it was given to another agent, or the job was canceled');
   });
@@ -258,7 +263,10 @@ export function agentRoutes(app: FastifyInstance, ctx: FleetContext): void {
     const at = ctx.now();
     const producedAt = Number.isFinite(producedHeader) && producedHeader > 0 ? producedHeader : at;
     const r = await ctx.store.fleet.appendLog(id, tokenHash, start, body, end, producedAt, at, ctx.logLimit);
-    if (r.kind === 'ok') return { received: r.received, cancel: r.cancel };
+    if (r.kind === 'ok') {
+      ctx.crash('log.committed');
+      return { received: r.received, cancel: r.cancel };
+    }
     if (r.kind === 'gap') {
       reply.header('gantry-log-received', String(r.received));
       throw new ApiError('GANTRY_E_LOG_GAP', `the server has ${r.received} bytes; send from there`, { received: r.received });
@@ -295,6 +303,7 @@ export function agentRoutes(app: FastifyInstance, ctx: FleetContext): void {
       }
       const r = await ctx.store.fleet.completeAttempt(id, tokenHash, { status: b.status, exitCode: b.exitCode, failureReason: b.failureReason, logEnd: b.logEnd }, ctx.now(), ctx.settings);
       if (r.kind === 'ok') {
+        ctx.crash('complete.committed');
         // The log is complete: compact it now (in the background; the periodic run catches failures).
         if (!r.duplicate) void ctx.compactor.kick();
         return { attempt: { status: r.status, failureReason: r.failureReason }, duplicate: r.duplicate };

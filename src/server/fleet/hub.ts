@@ -17,6 +17,7 @@ export class AgentHub {
   private readonly ready = new Set<ReadyWaiter>();
   private readonly cancels = new Map<AgentId, Set<() => void>>();
   private readonly timer: NodeJS.Timeout;
+  private isClosed = false;
   private readonly onReady = (keys: string[]) => {
     for (const w of this.ready) if (keys.some((k) => tagKeyMatches(k, w.tags))) w.wake();
   };
@@ -31,6 +32,11 @@ export class AgentHub {
       for (const w of this.ready) w.wake();
     }, SAFETY_TICK_MS);
     this.timer.unref();
+  }
+
+  /** The instance is shutting down: waits end at once and polls answer without work. */
+  get closed(): boolean {
+    return this.isClosed;
   }
 
   get waitingPolls(): number {
@@ -61,7 +67,7 @@ export class AgentHub {
 
   private wait(ms: number, signal: AbortSignal, enlist: (wake: () => void) => () => void): Promise<void> {
     return new Promise((resolve) => {
-      if (signal.aborted || ms <= 0) return resolve();
+      if (signal.aborted || ms <= 0 || this.isClosed) return resolve();
       const done = () => {
         clearTimeout(t);
         signal.removeEventListener('abort', done);
@@ -75,6 +81,7 @@ export class AgentHub {
   }
 
   close(): void {
+    this.isClosed = true;
     clearInterval(this.timer);
     this.events.off('ready', this.onReady);
     this.events.off('cancel', this.onCancel);

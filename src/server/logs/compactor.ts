@@ -15,9 +15,8 @@ import type { BlobStore } from '../../blobstore/blob-store.js';
 import type { AttemptId } from '../../domain/ids.js';
 import { encodeLogObject, type LogPiece } from '../../logstore/log-object.js';
 import type { FleetStore } from '../../store/fleet.js';
+import { noCrash, type CrashHook } from '../crash-points.js';
 
-/** Test hook: the server kills itself at this named point (GANTRY_TEST_CRASH_AT). */
-export type CrashAt = (point: string) => void;
 
 export class LogCompactor {
   private running: Promise<void> | null = null;
@@ -27,7 +26,7 @@ export class LogCompactor {
     private readonly fleet: FleetStore,
     private readonly blobs: BlobStore,
     private readonly onError: (err: unknown) => void,
-    private readonly crashAt: CrashAt = () => {},
+    private readonly crash: CrashHook = noCrash,
   ) {}
 
   /** Compacts every finished attempt still in rows; coalesces calls made while it runs. */
@@ -86,7 +85,7 @@ export class LogCompactor {
     }
     const sha256 = hash.digest('hex');
     await this.blobs.put(sha256, Readable.from(parts), { maxBytes: size });
-    this.crashAt('log-compaction-put');
+    this.crash('log.compaction-stored');
     return fleet.finishLogCompaction(attemptId, sha256);
   }
 }

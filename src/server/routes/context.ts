@@ -10,6 +10,7 @@ import type { GitMirrors } from '../git-mirror.js';
 import type { Metrics } from '../metrics.js';
 import type { SecretBox } from '../secrets.js';
 import type { SchedulerSettings } from '../../store/fleet.js';
+import type { CrashHook } from '../crash-points.js';
 
 export interface RouteContext {
   store: Store;
@@ -20,6 +21,8 @@ export interface RouteContext {
   now: () => number;
   /** The scheduler's settings (lease, offer time, limits) the fleet store's actions take. */
   settings: SchedulerSettings;
+  /** Test-only crash points (crash-points.ts); a no-op unless one is armed. */
+  crash: CrashHook;
 }
 
 /** `:project` is an id (all digits) or a name (never all digits); the token must cover it. */

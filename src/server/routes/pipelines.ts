@@ -49,6 +49,8 @@ export function pipelineRoutes(app: FastifyInstance, ctx: RouteContext): void {
               additionalProperties: { type: 'string', maxLength: 65536 },
               maxProperties: 200,
             },
+            // The UI's "Run pipeline" form says `web`; scripts leave it out (`api`).
+            source: { type: 'string', enum: ['api', 'web'] },
           },
           required: ['ref'],
           additionalProperties: false,
@@ -59,8 +61,12 @@ export function pipelineRoutes(app: FastifyInstance, ctx: RouteContext): void {
     async (request, reply) => {
       const project = await projectOf(ctx, request, (request.params as { project: string }).project);
       const key = request.headers['idempotency-key'];
+      const onCreated = (): void => {
+        ctx.metrics.pipelinesCreated.inc();
+        ctx.crash('trigger.created');
+      };
       const result = await triggerPipeline(
-        { store: ctx.store, mirrors: ctx.mirrors, now: ctx.now, settings: ctx.settings, onCreated: () => ctx.metrics.pipelinesCreated.inc() },
+        { store: ctx.store, mirrors: ctx.mirrors, now: ctx.now, settings: ctx.settings, onCreated },
         project,
         request.body as TriggerRequest,
         typeof key === 'string' ? key : null,

@@ -196,6 +196,10 @@ export class PostgresDialect implements SqlDialect {
     return kind === 'skip' ? ' FOR UPDATE SKIP LOCKED' : ' FOR UPDATE';
   }
 
+  async holdLock(tx: SqlExecutor, name: string): Promise<void> {
+    await tx.get('SELECT pg_advisory_xact_lock(hashtext(current_schema()), hashtext(?))', [name]);
+  }
+
   async notify(tx: SqlExecutor, channel: string, payload: string): Promise<void> {
     // Delivered when (and only if) the transaction commits.
     await tx.get('SELECT pg_notify(?, ?)', [channel, payload]);

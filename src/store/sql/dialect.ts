@@ -73,6 +73,12 @@ export interface SqlDialect extends SqlExecutor {
    */
   lockClause(kind: 'wait' | 'skip'): string;
   /**
+   * Holds a lock named `name` (within this schema) until `tx` ends, for a decision that counts
+   * rows no single row lock covers (PostgreSQL: a transaction-scoped advisory lock). Nothing on
+   * SQLite, where a write transaction is already alone.
+   */
+  holdLock(tx: SqlExecutor, name: string): Promise<void>;
+  /**
    * Announces `payload` on `channel` to every instance when `tx` commits (PostgreSQL
    * `pg_notify`); nothing on SQLite, whose one instance emits its own events after the commit.
    */

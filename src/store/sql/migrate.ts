@@ -18,14 +18,16 @@ export async function applyMigrations(
     if (db.migrationLockSql !== null) await tx.get(db.migrationLockSql);
   };
   const latest = migrations.length ? migrations[migrations.length - 1]!.id : 0;
-  const newestId = await db.transaction(async (tx) => {
+  const appliedIds = await db.transaction(async (tx) => {
     await lock(tx);
     await tx.exec(
       'CREATE TABLE IF NOT EXISTS schema_migrations (id INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)',
     );
-    const newest = await tx.get<{ id: number | string | null }>('SELECT MAX(id) AS id FROM schema_migrations');
-    return newest?.id == null ? 0 : Number(newest.id);
+    const rows = await tx.all<{ id: number | string }>('SELECT id FROM schema_migrations');
+    return rows.map((r) => Number(r.id));
   });
+  const applied = new Set(appliedIds);
+  const newestId = appliedIds.length ? Math.max(...appliedIds) : 0;
   if (newestId > latest) {
     // An older Gantry must not write to a schema it does not know: it could break invariants
     // the newer code relies on.
@@ -34,9 +36,11 @@ export async function applyMigrations(
       `the database is at schema version ${newestId} but this Gantry knows only up to ${latest}; upgrade Gantry or use another database`,
     );
   }
-  const applied: number[] = [];
+  const done: number[] = [];
   for (const m of migrations) {
-    if (m.id <= newestId) continue;
+    // Every migration not yet applied, even one numbered below the newest applied: branches
+    // developed side by side land in any order.
+    if (applied.has(m.id)) continue;
     const did = await db.transaction(async (tx) => {
       await lock(tx);
       const row = await tx.get('SELECT id FROM schema_migrations WHERE id = ?', [m.id]);
@@ -45,9 +49,9 @@ export async function applyMigrations(
       await tx.run('INSERT INTO schema_migrations (id, name, applied_at) VALUES (?, ?, ?)', [m.id, m.name, now()]);
       return true;
     });
-    if (did) applied.push(m.id);
+    if (did) done.push(m.id);
   }
-  return { applied };
+  return { applied: done };
 }
 
 export { LATEST_MIGRATION };

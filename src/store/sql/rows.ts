@@ -71,6 +71,7 @@ export interface TokenRow {
   project_id: number | string | null;
   created_at: number | string;
   last_used_at: number | string | null;
+  description: string | null;
 }
 export interface VariableRow {
   project_id: number | string;
@@ -120,6 +121,11 @@ export function toPipeline(r: PipelineRow): Pipeline {
   };
 }
 export function toJob(r: JobRow): Job {
+  return toJobWithSpec(r, JSON.parse(r.spec) as CompiledJob);
+}
+
+/** A job whose definition the caller has parsed already (the SpecCache): its JSON is not read again. */
+export function toJobWithSpec(r: Omit<JobRow, 'spec'>, spec: CompiledJob): Job {
   return {
     id: asJobId(num(r.id)),
     pipelineId: asPipelineId(num(r.pipeline_id)),
@@ -127,7 +133,7 @@ export function toJob(r: JobRow): Job {
     stage: r.stage,
     stageIndex: r.stage_index,
     status: r.status as JobStatus,
-    spec: JSON.parse(r.spec) as CompiledJob,
+    spec,
     attemptCount: num(r.attempt_count),
     exitCode: r.exit_code,
     failureReason: r.failure_reason as FailureReason | null,
@@ -161,6 +167,7 @@ export function toToken(r: TokenRow): ApiToken {
     projectId: r.project_id === null ? null : asProjectId(num(r.project_id)),
     createdAt: num(r.created_at),
     lastUsedAt: numOrNull(r.last_used_at),
+    description: r.description,
   };
 }
 export function toVariable(r: VariableRow): StoredVariable {
@@ -184,15 +191,35 @@ export function toIdempotency(r: IdempotencyRow): IdempotencyRecord {
   };
 }
 
-export const TOKEN_COLUMNS = 'id, hash, kind, project_id, created_at, last_used_at';
+export const TOKEN_COLUMNS = 'id, hash, kind, project_id, created_at, last_used_at, description';
 export const VARIABLE_COLUMNS = 'project_id, key, ciphertext, nonce, masked, updated_at';
 export const IDEMPOTENCY_COLUMNS = 'project_id, key, fingerprint, pipeline_id, created_at';
 
 
 export const PIPELINE_COLUMNS =
   'id, project_id, status, ref, sha, source, variables, file_variables, pipeline_file, runs_on, predefined_variables, created_at, started_at, finished_at';
-export const JOB_COLUMNS =
-  'id, pipeline_id, position, name, stage, stage_index, status, spec, attempt_count, exit_code, failure_reason, created_at, started_at, finished_at';
+export const JOB_COLUMNS_WITHOUT_SPEC =
+  'id, pipeline_id, position, name, stage, stage_index, status, attempt_count, exit_code, failure_reason, created_at, started_at, finished_at';
+export const JOB_COLUMNS = `${JOB_COLUMNS_WITHOUT_SPEC}, spec`;
 export const ATTEMPT_COLUMNS =
   'id, job_id, number, status, agent, lease_expires_at, queued_at, started_at, finished_at, exit_code, failure_reason, log_bytes';
 
+
+/**
+ * `columns` of table alias `alias`, each renamed `alias_column`, for one SELECT that joins several
+ * tables whose rows are then taken apart by `unprefixed`.
+ */
+export function prefixedColumns(columns: string, alias: string): string {
+  return columns
+    .split(',')
+    .map((c) => `${alias}.${c.trim()} AS ${alias}_${c.trim()}`)
+    .join(', ');
+}
+
+/** The row of alias `alias` out of a joined row made with `prefixedColumns`. */
+export function unprefixed<T>(row: Record<string, unknown>, alias: string): T {
+  const out: Record<string, unknown> = {};
+  const prefix = `${alias}_`;
+  for (const [k, v] of Object.entries(row)) if (k.startsWith(prefix)) out[k.slice(prefix.length)] = v;
+  return out as T;
+}

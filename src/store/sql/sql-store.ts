@@ -37,6 +37,8 @@ import type {
 import type { SqlDialect, SqlExecutor, SqlValue } from './dialect.js';
 import { applyMigrations } from './migrate.js';
 import { SqlFleetStore } from './fleet/sql-fleet-store.js';
+import { SqlForgeStore } from './forge.js';
+import { SqlScheduleStore } from './schedules.js';
 import {
   type ProjectRow,
   PROJECT_COLUMNS,
@@ -95,9 +97,15 @@ export class SqlStore implements Store {
 
   readonly fleet: SqlFleetStore;
 
+  readonly schedules: SqlScheduleStore;
+
+  readonly forge: SqlForgeStore;
+
   private constructor(private readonly db: SqlDialect) {
     this.dialect = db.name;
     this.fleet = new SqlFleetStore(db);
+    this.schedules = new SqlScheduleStore(db);
+    this.forge = new SqlForgeStore(db);
   }
 
   /** Applies pending migrations, then returns the store. Closes the dialect if that fails. */
@@ -231,6 +239,23 @@ export class SqlStore implements Store {
       id,
       at - minIntervalMs,
     ]);
+  }
+
+  async createTriggerToken(projectId: ProjectId, hash: string, description: string | null, at: EpochMs): Promise<ApiToken> {
+    const row = await this.db.get<TokenRow>(
+      `INSERT INTO tokens (hash, kind, project_id, created_at, description) VALUES (?, 'trigger', ?, ?, ?) RETURNING ${TOKEN_COLUMNS}`,
+      [hash, projectId, at, description],
+    );
+    return toToken(row!);
+  }
+
+  async listTriggerTokens(projectId: ProjectId): Promise<ApiToken[]> {
+    const rows = await this.db.all<TokenRow>(`SELECT ${TOKEN_COLUMNS} FROM tokens WHERE project_id = ? AND kind = 'trigger' ORDER BY id`, [projectId]);
+    return rows.map(toToken);
+  }
+
+  async deleteTriggerToken(projectId: ProjectId, id: number): Promise<boolean> {
+    return (await this.db.run("DELETE FROM tokens WHERE id = ? AND project_id = ? AND kind = 'trigger'", [id, projectId])).changes === 1;
   }
 
   async putVariable(v: StoredVariable): Promise<void> {

@@ -180,6 +180,8 @@ export class SqliteDialect implements SqlDialect {
     return '';
   }
 
+  async holdLock(_tx: SqlExecutor, _name: string): Promise<void> {}
+
   async notify(_tx: SqlExecutor, _channel: string, _payload: string): Promise<void> {}
 
   async listen(_channels: readonly string[], _handlers: ListenHandlers): Promise<Notifications | null> {

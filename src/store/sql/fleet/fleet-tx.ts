@@ -15,10 +15,12 @@ export interface Effects {
   pipelines: Set<number>;
   /** Attempts whose logs grew, to how many bytes. */
   logs: Map<number, number>;
+  /** Pipelines whose own status moved: the forge status outbox gets their new status in the same transaction. */
+  statuses: Set<number>;
 }
 
 export function noEffects(): Effects {
-  return { ready: new Set(), cancel: new Set(), pipelines: new Set(), logs: new Map() };
+  return { ready: new Set(), cancel: new Set(), pipelines: new Set(), logs: new Map(), statuses: new Set() };
 }
 
 /**
@@ -70,6 +72,12 @@ export class SpecCache {
     }
     return out;
   }
+}
+
+/** Notes that a pipeline's status moved (its jobs' moves are noted in `pipelines` alone). */
+export function pipelineMoved(f: FleetTx, pipelineId: number): void {
+  f.effects.pipelines.add(pipelineId);
+  f.effects.statuses.add(pipelineId);
 }
 
 export interface FleetTx {

@@ -16,7 +16,7 @@ import { shouldRetry } from '../../../scheduler/retry.js';
 import type { AgentId, SchedulerSettings } from '../../fleet.js';
 import type { EpochMs } from '../../store.js';
 import { CREATE_ATTEMPT_SQL, inList, moveJobIn, movePipelineIn } from '../moves.js';
-import { tagKeyOf, type FleetTx } from './fleet-tx.js';
+import { pipelineMoved, tagKeyOf, type FleetTx } from './fleet-tx.js';
 
 export interface LockedPipeline {
   id: PipelineId;
@@ -100,7 +100,7 @@ export async function progressIn(f: FleetTx, pipelineId: number, at: EpochMs, lo
   const final = finalStatus(views);
   let to: PipelineStatus | null = final;
   if (to === null && (p.status === 'created' || p.status === 'pending' || p.status === 'manual')) to = 'running';
-  if (to !== null && to !== p.status && (await movePipelineIn(f.tx, p.id, to, at))) f.effects.pipelines.add(p.id);
+  if (to !== null && to !== p.status && (await movePipelineIn(f.tx, p.id, to, at))) pipelineMoved(f, p.id);
 }
 
 export interface EndedAttempt {
@@ -180,7 +180,7 @@ async function cancelJobsIn(f: FleetTx, p: LockedPipeline, jobIds: readonly numb
 export async function cancelPipelineIn(f: FleetTx, p: LockedPipeline, at: EpochMs): Promise<boolean> {
   if (!(await movePipelineIn(f.tx, p.id, 'canceled', at))) return false;
   await cancelJobsIn(f, p, null, at);
-  f.effects.pipelines.add(p.id);
+  pipelineMoved(f, p.id);
   return true;
 }
 
@@ -197,6 +197,7 @@ export async function playJobIn(f: FleetTx, p: LockedPipeline, jobId: number, at
   // runs again until the job ends, as in GitLab.
   if (isFinishedPipeline(p.status)) await f.tx.run(REOPEN_PIPELINE_SQL, [p.id]);
   else if (p.status === 'manual') await movePipelineIn(f.tx, p.id, 'running', at);
+  if (p.status !== 'running') pipelineMoved(f, p.id);
   p.status = 'running';
   await progressIn(f, p.id, at, p);
   return true;
@@ -234,7 +235,7 @@ async function reopenIn(f: FleetTx, p: LockedPipeline, jobIds: readonly number[]
       }
     }
   }
-  await f.tx.run(REOPEN_PIPELINE_SQL, [p.id]);
+  if ((await f.tx.run(REOPEN_PIPELINE_SQL, [p.id])).changes === 1) pipelineMoved(f, p.id);
   p.status = (await lockPipeline(f, p.id))!.status;
   for (const j of reopen) await f.tx.run(REOPEN_JOB_SQL, [j.id]);
   f.effects.pipelines.add(p.id);

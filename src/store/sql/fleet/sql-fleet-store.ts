@@ -41,10 +41,14 @@ import { moveJobIn } from '../moves.js';
 import {
   ATTEMPT_COLUMNS,
   JOB_COLUMNS,
+  JOB_COLUMNS_WITHOUT_SPEC,
+  prefixedColumns,
+  unprefixed,
   PIPELINE_COLUMNS,
   PROJECT_COLUMNS,
   toAttempt,
   toJob,
+  toJobWithSpec,
   toPipeline,
   toProject,
   type AttemptRow,
@@ -67,6 +71,7 @@ import {
 import { pendingTagKeys, takeIn } from './take.js';
 import * as artifacts from './artifacts.js';
 import * as logs from './logs.js';
+import { enqueueForgeStatusesIn } from '../forge.js';
 
 const CHANNELS = { ready: 'gantry_ready', cancel: 'gantry_cancel', log: 'gantry_log', pipeline: 'gantry_pipeline' } as const;
 
@@ -133,6 +138,8 @@ export class SqlFleetStore implements FleetStore {
         effects = noEffects();
         const f: FleetTx = { tx, db: this.db, specs: this.specs, effects };
         const r = await fn(f);
+        // The outbox row commits with the status it reports, or not at all.
+        await enqueueForgeStatusesIn(tx, [...effects.statuses]);
         await this.announce(tx, effects);
         return r;
       },
@@ -300,13 +307,29 @@ export class SqlFleetStore implements FleetStore {
   async takeAttempts(agent: Agent, slots: number, at: EpochMs, settings: SchedulerSettings, tokenHashes: readonly string[]): Promise<TakenOffer[]> {
     return this.run(async (f) => {
       const offered = await takeIn(f, agent, slots, at, settings, tokenHashes, await this.knownTagKeys(f, at));
+      if (offered.length === 0) return [];
+      // Everything an offer shows, for all of them, in one statement: each round trip is on the
+      // path from a job's dependency finishing to the job starting.
+      const rows = await f.tx.all<Record<string, unknown>>(
+        `SELECT ${prefixedColumns(ATTEMPT_COLUMNS, 'a')}, ${prefixedColumns(JOB_COLUMNS_WITHOUT_SPEC, 'j')}, ` +
+          `${prefixedColumns(PIPELINE_COLUMNS, 'p')}, ${prefixedColumns(PROJECT_COLUMNS, 'pr')} ` +
+          'FROM attempts a JOIN jobs j ON j.id = a.job_id JOIN pipelines p ON p.id = j.pipeline_id JOIN projects pr ON pr.id = p.project_id ' +
+          `WHERE a.id IN (${offered.map(() => '?').join(', ')})`,
+        offered.map((o) => o.attemptId),
+      );
+      const byAttempt = new Map(rows.map((r) => [Number(r.a_id), r]));
+      const specs = await f.specs.load(
+        f.tx,
+        offered.map((o) => o.jobId),
+      );
       const out: TakenOffer[] = [];
       for (const o of offered) {
-        const attempt = await f.tx.get<AttemptRow>(`SELECT ${ATTEMPT_COLUMNS} FROM attempts WHERE id = ?`, [o.attemptId]);
-        const job = await f.tx.get<JobRow>(`SELECT ${JOB_COLUMNS} FROM jobs WHERE id = ?`, [o.jobId]);
-        const pipeline = await f.tx.get<PipelineRow>(`SELECT ${PIPELINE_COLUMNS} FROM pipelines WHERE id = ?`, [o.pipelineId]);
-        const project = await f.tx.get<ProjectRow>(`SELECT ${PROJECT_COLUMNS} FROM projects WHERE id = ?`, [o.projectId]);
-        const j = toJob(job!);
+        const row = byAttempt.get(o.attemptId)!;
+        const attempt = unprefixed<AttemptRow>(row, 'a');
+        const job = unprefixed<Omit<JobRow, 'spec'>>(row, 'j');
+        const pipeline = unprefixed<PipelineRow>(row, 'p');
+        const project = unprefixed<ProjectRow>(row, 'pr');
+        const j = toJobWithSpec(job, specs.get(o.jobId)!);
         const names = j.spec.artifactSources;
         const sources = names.length
           ? await f.tx.all<{ id: number | string; name: string }>(
@@ -316,11 +339,11 @@ export class SqlFleetStore implements FleetStore {
           : [];
         const idOf = new Map(sources.map((r) => [r.name, asJobId(Number(r.id))]));
         out.push({
-          attempt: toAttempt(attempt!),
+          attempt: toAttempt(attempt),
           job: j,
           artifactSources: names.flatMap((name) => (idOf.has(name) ? [{ jobId: idOf.get(name)!, name }] : [])),
-          pipeline: toPipeline(pipeline!),
-          project: toProject(project!),
+          pipeline: toPipeline(pipeline),
+          project: toProject(project),
           offeredUntil: at + settings.offerTtlMs,
         });
       }

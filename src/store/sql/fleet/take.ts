@@ -11,8 +11,8 @@
 // Each offer is one conditional UPDATE of a row selected `FOR UPDATE SKIP LOCKED`, so two
 // instances never offer one attempt and never wait on each other's candidates. Limits count rows,
 // so on PostgreSQL a take that must check one locks the project's row first (`FOR UPDATE`):
-// takes of one project with limits are serialized across instances, others never are. The
-// fleet-wide limit is checked without such a lock: two instances may each start one job past it.
+// takes of one project with limits are serialized across instances, others never are. With a
+// fleet-wide limit (GANTRY_MAX_RUNNING) every take holds one advisory lock: all are serialized.
 
 import { asAttemptId } from '../../../domain/ids.js';
 import type { Agent, SchedulerSettings } from '../../fleet.js';
@@ -86,6 +86,9 @@ export async function takeIn(
     [...keys, at],
   );
   if (projects.length === 0) return [];
+  // The fleet-wide limit counts every running attempt: takes on all instances are serialized
+  // while it is set (and only then), or two instances could each start one job past it.
+  if (settings.maxRunning !== null) await f.db.holdLock(f.tx, 'gantry.max_running');
   const active = await activeOf(f, at);
   if (settings.maxRunning !== null && active.total >= settings.maxRunning) return [];
   const limits = new Map<number, { max: number | null; perPipeline: number | null }>();

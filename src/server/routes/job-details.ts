@@ -1,0 +1,76 @@
+// One job as its page shows it: the job, the pipeline and project it belongs to, and every
+// attempt (agent, times, exit code, failure reason, log size), for the attempt switcher.
+
+import type { FastifyInstance } from 'fastify';
+import { asJobId } from '../../domain/ids.js';
+import type { Attempt } from '../../store/store.js';
+import { requireProject } from '../auth.js';
+import { ApiError } from '../errors.js';
+import { errors, idOf, idParams, jobSchema } from '../schemas.js';
+import { jobJson } from '../views.js';
+import type { RouteContext } from './context.js';
+
+const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
+const isoOrNull = { type: ['string', 'null'], format: 'date-time' } as const;
+
+const attemptSchema = {
+  type: 'object',
+  properties: {
+    number: { type: 'integer' },
+    status: { type: 'string' },
+    agent: { type: ['string', 'null'] },
+    queuedAt: { type: 'string', format: 'date-time' },
+    startedAt: isoOrNull,
+    finishedAt: isoOrNull,
+    exitCode: { type: ['integer', 'null'] },
+    failureReason: { type: ['string', 'null'] },
+    logBytes: { type: 'integer' },
+  },
+  required: ['number', 'status', 'agent', 'queuedAt', 'startedAt', 'finishedAt', 'exitCode', 'failureReason', 'logBytes'],
+} as const;
+
+const jobDetailSchema = {
+  type: 'object',
+  properties: {
+    ...jobSchema.properties,
+    pipelineId: { type: 'integer' },
+    projectId: { type: 'integer' },
+    attemptList: { type: 'array', items: attemptSchema },
+  },
+  required: [...jobSchema.required, 'pipelineId', 'projectId', 'attemptList'],
+} as const;
+
+const attemptJson = (a: Attempt) => ({
+  number: a.number,
+  status: a.status,
+  agent: a.agent,
+  queuedAt: iso(a.queuedAt),
+  startedAt: iso(a.startedAt),
+  finishedAt: iso(a.finishedAt),
+  exitCode: a.exitCode,
+  failureReason: a.failureReason,
+  logBytes: a.logBytes,
+});
+
+export function jobDetailRoutes(app: FastifyInstance, ctx: RouteContext): void {
+  app.get(
+    '/jobs/:id',
+    {
+      schema: {
+        summary: 'A job with its pipeline, project and every attempt (oldest first)',
+        tags: ['jobs'],
+        params: idParams,
+        response: { 200: jobDetailSchema, ...errors(403, 404) },
+      },
+    },
+    async (request) => {
+      const jobId = asJobId(idOf(request.params));
+      const job = await ctx.store.getJob(jobId);
+      if (!job) throw new ApiError('GANTRY_E_NOT_FOUND', `no job ${jobId}`);
+      const pipeline = (await ctx.store.getPipeline(job.pipelineId))!.pipeline;
+      requireProject(request, pipeline.projectId);
+      const attempts = (await ctx.store.listAttempts(job.id)).sort((a, b) => a.number - b.number);
+      return { ...jobJson(job), pipelineId: job.pipelineId, projectId: pipeline.projectId, attemptList: attempts.map(attemptJson) };
+    },
+  );
+}

@@ -1,0 +1,102 @@
+// The log viewer's pure parts, in Node: ANSI colours across lines, carriage returns, UTF-8 split
+// across chunks, line times, search, and the DAG layout. The browser tests cover the rest.
+
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { parseAnsiLine, plainText } from '../../ui/log/ansi.js';
+import { LogBuffer } from '../../ui/log/log-buffer.js';
+import { layoutDag } from '../../ui/dag/layout.js';
+import type { Job } from '../../ui/api/types.js';
+import { SseParser, type SseEvent } from '../../ui/api/sse-parser.js';
+
+const enc = (s: string) => new TextEncoder().encode(s);
+
+describe('ANSI colours in a log line', () => {
+  it('turns SGR codes into segments and drops other escapes', () => {
+    const { segments, end } = parseAnsiLine('a\x1b[1;31mred\x1b[0m b\x1b[2K\x1b]0;title\x07c', null);
+    assert.deepEqual(
+      segments.map((s) => [s.text, s.sgr?.fg ?? null, s.sgr?.bold ?? false]),
+      [
+        ['a', null, false],
+        ['red', 'p1', true],
+        [' b', null, false],
+        ['c', null, false],
+      ],
+    );
+    assert.equal(end, null);
+  });
+
+  it('reads 256-colour and truecolour codes', () => {
+    const [seg256] = parseAnsiLine('\x1b[38;5;208mx', null).segments;
+    const [segRgb] = parseAnsiLine('\x1b[48;2;1;2;3my', null).segments;
+    assert.equal(seg256!.sgr!.fg, 'rgb(255,135,0)');
+    assert.equal(segRgb!.sgr!.bg, 'rgb(1,2,3)');
+  });
+
+  it('keeps what a terminal would show after a carriage return', () => {
+    assert.equal(plainText('progress 10%\rprogress 100%'), 'progress 100%');
+    assert.equal(plainText('windows line\r'), 'windows line');
+  });
+});
+
+describe('the log buffer', () => {
+  it('carries a colour left open at the end of a line into the next', () => {
+    const b = new LogBuffer();
+    b.append(enc('\x1b[32mgreen starts\nstill green\x1b[0m\nplain\n'), 1);
+    assert.equal(b.lineCount, 3);
+    assert.equal(b.startState(1)?.fg, 'p2');
+    assert.equal(parseAnsiLine(b.line(1), b.startState(1)).segments[0]!.sgr!.fg, 'p2');
+    assert.equal(b.startState(2), null);
+  });
+
+  it('decodes a character split across two chunks, and stamps each line with its first byte', () => {
+    const b = new LogBuffer();
+    const bytes = enc('héllo\nwörld');
+    const cut = bytes.indexOf(0xc3) + 1; // inside the two bytes of é
+    b.append(bytes.subarray(0, cut), 100);
+    b.append(bytes.subarray(cut), 200);
+    assert.equal(b.line(0), 'héllo');
+    assert.equal(b.line(1), 'wörld');
+    assert.equal(b.bytes, bytes.length);
+    assert.equal(b.arrival(0), 100);
+    assert.equal(b.arrival(1), 200);
+  });
+
+  it('finds lines by their visible text, case-insensitively', () => {
+    const b = new LogBuffer();
+    b.append(enc('one\n\x1b[31mERROR\x1b[0m: two\nthree error\n'), 1);
+    assert.deepEqual(b.search('error'), [1, 2]);
+    assert.deepEqual(b.search('31m'), []);
+  });
+});
+
+describe('the pipeline graph layout', () => {
+  const job = (id: number, name: string, stage: string, needs: string[] | null): Job => ({
+    id, name, stage, needs, status: 'created', allowFailure: false, when: 'on_success', attempts: 0, exitCode: null, failureReason: null, startedAt: null, finishedAt: null,
+  });
+
+  it('puts stages in columns, draws an edge per need, and sits a job near what it needs', () => {
+    const l = layoutDag([job(1, 'a', 'build', null), job(2, 'b', 'build', null), job(3, 'x', 'test', ['b']), job(4, 'y', 'test', ['a'])]);
+    assert.deepEqual(l.stages.map((s) => s.name), ['build', 'test']);
+    const at = (name: string) => l.nodes.find((n) => n.job.name === name)!;
+    assert.equal(at('x').column, 1);
+    // y needs a (row 0), x needs b (row 1): y goes first.
+    assert.equal(at('y').row, 0);
+    assert.equal(at('x').row, 1);
+    assert.equal(l.edges.length, 2);
+  });
+});
+
+describe('the event-stream parser', () => {
+  it('splits events across chunk boundaries, keeps ids, skips comments, joins data lines', () => {
+    const got: SseEvent[] = [];
+    const p = new SseParser((e) => got.push(e));
+    p.push(': keep-alive\n\nevent: log\nid: 12\r');
+    p.push('\ndata: {"offset":0,');
+    p.push('"b64":"aGk="}\n\nevent: end\ndata: a\ndata: b\n\n');
+    assert.deepEqual(got, [
+      { event: 'log', id: '12', data: '{"offset":0,"b64":"aGk="}' },
+      { event: 'end', id: '12', data: 'a\nb' },
+    ]);
+  });
+});

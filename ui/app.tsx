@@ -1,0 +1,107 @@
+// The shell: header with navigation and sign-out, and the page for the current route. Without a
+// token every page but sign-in sends the user there (and back afterwards).
+
+import { useEffect } from 'preact/hooks';
+import { setUnauthorizedHandler } from './api/client.js';
+import { clearToken, readToken } from './api/token.js';
+import { Link } from './components/link.js';
+import { AgentsPage } from './pages/agents-page.js';
+import { JobPage } from './pages/job-page.js';
+import { LoginPage } from './pages/login-page.js';
+import { PipelinePage } from './pages/pipeline-page.js';
+import { ProjectPage } from './pages/project-page.js';
+import { ProjectsPage } from './pages/projects-page.js';
+import { navigate, parseRoute, useLocation, type Place, type Route } from './router.js';
+
+const NEXT_KEY = 'gantry.next';
+
+function Page({ route, place }: { route: Route; place: Place }) {
+  switch (route.page) {
+    case 'projects':
+      return <ProjectsPage />;
+    case 'project':
+      return <ProjectPage key={route.project} project={route.project} place={place} />;
+    case 'pipeline':
+      return <PipelinePage key={route.id} id={route.id} />;
+    case 'job':
+      return <JobPage key={route.id} id={route.id} place={place} />;
+    case 'agents':
+      return <AgentsPage />;
+    case 'login':
+      return <LoginPage next={sessionStorage.getItem(NEXT_KEY) ?? '/'} />;
+    case 'not-found':
+      return (
+        <main class="page">
+          <h1>Not found</h1>
+          <p>
+            There is no page at <code>{place.pathname}</code>. <Link href="/">Go to the projects</Link>.
+          </p>
+        </main>
+      );
+  }
+}
+
+export function App() {
+  const place = useLocation();
+  const route = parseRoute(place.pathname);
+  const signedIn = readToken() !== null;
+
+  useEffect(() => {
+    // Remembered in sessionStorage, not in the URL: after sign-in the user lands where they were going.
+    const toLogin = () => {
+      if (location.pathname !== '/login') sessionStorage.setItem(NEXT_KEY, location.pathname + location.search + location.hash);
+      navigate('/login', { replace: true });
+    };
+    setUnauthorizedHandler(toLogin);
+    if (!signedIn && route.page !== 'login') toLogin();
+  }, [signedIn, route.page]);
+
+  useEffect(() => {
+    if (route.page === 'login') document.title = 'Sign in · Gantry';
+    else document.title = `${route.page === 'project' ? route.project : route.page === 'pipeline' ? `Pipeline #${route.id}` : route.page === 'job' ? `Job #${route.id}` : route.page === 'agents' ? 'Agents' : 'Projects'} · Gantry`;
+  }, [place.pathname]);
+
+  if (!signedIn && route.page !== 'login') return null;
+  return (
+    <>
+      <a class="skip" href="#main">
+        Skip to content
+      </a>
+      <header class="top">
+        <Link href="/" class="brand" aria-label="Gantry home">
+          <span class="logo" aria-hidden="true">
+            {/* A gantry crane: a beam on two legs, a hook. */}
+            <svg width="16" height="16" viewBox="0 0 16 16">
+              <path d="M2 3h12M4 3v11M12 3v11M8 3v5" />
+            </svg>
+          </span>
+          Gantry
+        </Link>
+        {route.page !== 'login' ? (
+          <nav class="top-nav" aria-label="Main">
+            <Link href="/" aria-current={route.page === 'projects' || route.page === 'project' ? 'page' : undefined}>
+              Projects
+            </Link>
+            <Link href="/agents" aria-current={route.page === 'agents' ? 'page' : undefined}>
+              Agents
+            </Link>
+            <button
+              type="button"
+              class="link"
+              onClick={() => {
+                clearToken();
+                sessionStorage.removeItem(NEXT_KEY);
+                navigate('/login');
+              }}
+            >
+              Sign out
+            </button>
+          </nav>
+        ) : null}
+      </header>
+      <div id="main">
+        <Page route={route} place={place} />
+      </div>
+    </>
+  );
+}

@@ -1,0 +1,157 @@
+// The log, virtualized: only the lines in view (and a few around) are in the DOM, each a fixed
+// LINE_H high, so a million-line log scrolls like a short one. Browsers cap an element's height
+// (Firefox near 17.9M px), so past MAX_SCROLL_PX the scrollbar maps onto the log proportionally.
+//
+// Following the tail: while `follow` is on, each change scrolls to the bottom; a scroll by the
+// user that leaves the bottom turns it off, and scrolling back to the bottom turns it on again.
+
+import { useEffect, useLayoutEffect, useRef, useState } from 'preact/hooks';
+import { parseAnsiLine, type Sgr } from './ansi.js';
+import type { LogBuffer } from './log-buffer.js';
+
+export const LINE_H = 20;
+const MAX_SCROLL_PX = 8_000_000;
+const OVERSCAN = 20;
+
+export interface LogViewProps {
+  buffer: LogBuffer;
+  /** buffer.version when it was last changed: a new value redraws. */
+  version: number;
+  showTimes: boolean;
+  follow: boolean;
+  onFollowChange(follow: boolean): void;
+  /** 0-based line picked by a #L link. */
+  selected: number | null;
+  /** 0-based lines that match the search, and the current one. */
+  matches: ReadonlySet<number>;
+  current: number | null;
+  /** Scroll so this 0-based line is in view; `seq` changes to ask again for the same line. */
+  reveal: { line: number; seq: number } | null;
+}
+
+function sgrClass(s: Sgr): string {
+  let c = '';
+  const [fg, bg] = s.inverse ? [s.bg ?? 'inv-fg', s.fg ?? 'inv-bg'] : [s.fg, s.bg];
+  if (fg && fg.startsWith('p') || fg === 'inv-fg') c += ` fg-${fg}`;
+  if (bg && bg.startsWith('p') || bg === 'inv-bg') c += ` bg-${bg}`;
+  if (s.bold) c += ' b';
+  if (s.dim) c += ' d';
+  if (s.italic) c += ' i';
+  if (s.underline) c += ' u';
+  return c;
+}
+
+function sgrStyle(s: Sgr): Record<string, string> | undefined {
+  const [fg, bg] = s.inverse ? [s.bg, s.fg] : [s.fg, s.bg];
+  const style: Record<string, string> = {};
+  if (fg && !fg.startsWith('p')) style.color = fg;
+  if (bg && !bg.startsWith('p')) style.background = bg;
+  return Object.keys(style).length ? style : undefined;
+}
+
+const clock = (ms: number) => {
+  const d = new Date(ms);
+  return `${d.toLocaleTimeString([], { hour12: false })}.${String(d.getMilliseconds()).padStart(3, '0')}`;
+};
+
+export function LogView(p: LogViewProps) {
+  const scroller = useRef<HTMLDivElement>(null);
+  const [view, setView] = useState({ top: 0, height: 600 });
+  const programmatic = useRef(false);
+  const n = p.buffer.lineCount;
+  const total = n * LINE_H;
+  const spacer = Math.min(total, MAX_SCROLL_PX);
+  // scrollTop in [0, spacer - height] covers content in [0, total - height].
+  const ratio = spacer > view.height ? Math.max(1, (total - view.height) / (spacer - view.height)) : 1;
+  const contentTop = view.top * ratio;
+
+  const scrollToContent = (y: number) => {
+    const el = scroller.current;
+    if (!el) return;
+    programmatic.current = true;
+    el.scrollTop = Math.max(0, y / ratio);
+  };
+
+  const measure = () => {
+    const el = scroller.current;
+    if (el) setView({ top: el.scrollTop, height: el.clientHeight });
+  };
+
+  useEffect(() => {
+    const el = scroller.current!;
+    const ro = new ResizeObserver(measure);
+    ro.observe(el);
+    return () => ro.disconnect();
+  }, []);
+
+  // Follow the tail: after each change of the log, straight to the bottom.
+  useLayoutEffect(() => {
+    const el = scroller.current;
+    if (!p.follow || !el) return;
+    if (el.scrollTop + el.clientHeight < el.scrollHeight - 1) {
+      programmatic.current = true;
+      el.scrollTop = el.scrollHeight;
+    }
+    measure();
+  }, [p.follow, p.version, spacer]);
+
+  useLayoutEffect(() => {
+    if (!p.reveal) return;
+    const el = scroller.current;
+    if (!el) return;
+    const y = p.reveal.line * LINE_H;
+    // Leave it where it is if already in view; else put it a third of the way down.
+    if (y < contentTop || y + LINE_H > contentTop + view.height) scrollToContent(y - view.height / 3);
+    measure();
+  }, [p.reveal?.line, p.reveal?.seq]);
+
+  const onScroll = () => {
+    const el = scroller.current!;
+    measure();
+    if (programmatic.current) {
+      programmatic.current = false;
+      return;
+    }
+    const atBottom = el.scrollTop + el.clientHeight >= el.scrollHeight - 4;
+    if (p.follow && !atBottom) p.onFollowChange(false);
+    else if (!p.follow && atBottom && n > 0) p.onFollowChange(true);
+  };
+
+  const first = Math.max(0, Math.floor(contentTop / LINE_H) - OVERSCAN);
+  const last = Math.min(n, Math.ceil((contentTop + view.height) / LINE_H) + OVERSCAN);
+  const digits = String(Math.max(n, 1)).length;
+  const rows = [];
+  for (let i = first; i < last; i++) {
+    const { segments } = parseAnsiLine(p.buffer.line(i), p.buffer.startState(i));
+    const at = p.showTimes ? p.buffer.arrival(i) : null;
+    const cls = `log-line${i === p.selected ? ' selected' : ''}${p.matches.has(i) ? ' match' : ''}${i === p.current ? ' current' : ''}`;
+    rows.push(
+      <div key={i} class={cls} style={{ top: `${view.top + (i * LINE_H - contentTop)}px` }} id={i === p.selected ? `line-${i + 1}` : undefined}>
+        <a class="ln" href={`#L${i + 1}`} style={{ width: `${digits + 1}ch` }} aria-label={`line ${i + 1}`}>
+          {i + 1}
+        </a>
+        {p.showTimes ? <span class="ts">{at === null ? '' : clock(at)}</span> : null}
+        <span class="lt">
+          {segments.map((s, k) =>
+            s.sgr ? (
+              <span key={k} class={sgrClass(s.sgr)} style={sgrStyle(s.sgr)}>
+                {s.text}
+              </span>
+            ) : (
+              s.text
+            ),
+          )}
+        </span>
+      </div>,
+    );
+  }
+
+  return (
+    <div class="log" ref={scroller} onScroll={onScroll} tabIndex={0} role="log" aria-label="Job log" aria-live="off">
+      <div class="log-spacer" style={{ height: `${spacer}px` }}>
+        {rows}
+      </div>
+      {n === 0 ? <div class="log-empty muted">No output yet.</div> : null}
+    </div>
+  );
+}

@@ -1,0 +1,140 @@
+// One job: status, attempts (each with its agent and failure reason) and the chosen attempt's log.
+// `?attempt=N` picks an attempt; without it the newest is shown, and a retry switches to the new one.
+
+import { useEffect, useState } from 'preact/hooks';
+import { api } from '../api/client.js';
+import { followEvents } from '../api/sse.js';
+import type { JobDetail, Pipeline, Project } from '../api/types.js';
+import { useApi } from '../api/use-api.js';
+import { actionOf } from '../dag/dag-graph.js';
+import { ErrorBox, Loading } from '../components/feedback.js';
+import { Link } from '../components/link.js';
+import { StatusBadge, statusLabel } from '../components/status.js';
+import { Duration } from '../components/time.js';
+import { LogPanel } from '../log/log-panel.js';
+import { navigate, type Place } from '../router.js';
+
+const ATTEMPT_FINISHED = new Set(['success', 'failed', 'canceled', 'timed_out']);
+
+export function JobPage({ id, place }: { id: number; place: Place }) {
+  const job = useApi<JobDetail>(`/jobs/${id}`);
+  const j = job.data;
+  const project = useApi<Project>(j ? `/projects/${j.projectId}` : null);
+  const [error, setError] = useState<unknown>(null);
+  const [busy, setBusy] = useState(false);
+
+  // The pipeline's event stream says when this job moves; then the job (and its attempts) is re-read.
+  useEffect(() => {
+    if (!j) return;
+    const abort = new AbortController();
+    let last = '';
+    followEvents(`/pipelines/${j.pipelineId}/events`, abort.signal, (e) => {
+      if (e.event !== 'pipeline') return;
+      const mine = (JSON.parse(e.data) as Pipeline).jobs.find((x) => x.id === id);
+      const key = mine ? `${mine.status}/${mine.attempts}` : '';
+      if (last && key !== last) job.reload();
+      last = key;
+    });
+    return () => abort.abort();
+  }, [j?.pipelineId, id]);
+
+  if (!j) return <main class="page">{job.error ? <ErrorBox error={job.error} /> : <Loading what="the job" />}</main>;
+  const asked = Number(place.search.get('attempt'));
+  const attempt = asked >= 1 && asked <= j.attemptList.length ? asked : j.attemptList.length;
+  const current = j.attemptList[attempt - 1];
+  const action = actionOf(j);
+  const act = async () => {
+    if (!action) return;
+    setBusy(true);
+    setError(null);
+    try {
+      await api(`/jobs/${id}/${action}`, { method: 'POST' });
+      job.reload();
+    } catch (err) {
+      setError(err);
+    } finally {
+      setBusy(false);
+    }
+  };
+  const pickAttempt = (n: number) => {
+    const q = new URLSearchParams(place.search);
+    if (n === j.attemptList.length) q.delete('attempt');
+    else q.set('attempt', String(n));
+    navigate(`${place.pathname}${q.size ? `?${q}` : ''}`, { replace: true });
+  };
+  const projectName = project.data?.name;
+  return (
+    <main class="page job-page">
+      <nav class="crumbs" aria-label="Breadcrumb">
+        <Link href="/">Projects</Link> / {projectName ? <Link href={`/projects/${encodeURIComponent(projectName)}`}>{projectName}</Link> : '…'} /{' '}
+        <Link href={`/pipelines/${j.pipelineId}`}>Pipeline #{j.pipelineId}</Link> / <span aria-current="page">{j.name}</span>
+      </nav>
+      <header class="page-head">
+        <div>
+          <h1>
+            <StatusBadge status={j.status} /> {j.name}
+          </h1>
+          <p class="facts">
+            <span>
+              <span class="muted">stage</span> {j.stage}
+            </span>
+            <span>
+              <span class="muted">duration</span> <Duration startedAt={j.startedAt} finishedAt={j.finishedAt} />
+            </span>
+            {j.exitCode !== null ? (
+              <span>
+                <span class="muted">exit code</span> <span class="mono">{j.exitCode}</span>
+              </span>
+            ) : null}
+            {j.failureReason ? (
+              <span>
+                <span class="muted">reason</span> <span class="mono">{j.failureReason}</span>
+              </span>
+            ) : null}
+            {current?.agent ? (
+              <span>
+                <span class="muted">agent</span> {current.agent}
+              </span>
+            ) : null}
+          </p>
+        </div>
+        <div class="actions">
+          {j.attemptList.length > 1 ? (
+            <label class="attempts">
+              <span class="muted">Attempt</span>
+              <select value={attempt} onChange={(e) => pickAttempt(Number(e.currentTarget.value))} aria-label="Attempt">
+                {j.attemptList.map((a) => (
+                  <option key={a.number} value={a.number}>
+                    #{a.number} {statusLabel(a.status)}
+                    {a.failureReason ? ` (${a.failureReason})` : ''}
+                  </option>
+                ))}
+              </select>
+            </label>
+          ) : null}
+          {action ? (
+            <button class={action === 'cancel' ? 'danger' : 'primary'} disabled={busy} onClick={act}>
+              {action === 'play' ? '▶ Play' : action === 'cancel' ? 'Cancel' : '↻ Retry'}
+            </button>
+          ) : null}
+        </div>
+      </header>
+      <ErrorBox error={error} />
+      {current ? (
+        <LogPanel
+          key={`${id}/${attempt}`}
+          jobId={id}
+          jobName={j.name}
+          attempt={attempt}
+          finished={ATTEMPT_FINISHED.has(current.status)}
+          hash={place.hash}
+          onEnd={() => job.reload()}
+        />
+      ) : (
+        <div class="card empty">
+          <p>{j.status === 'manual' ? 'This is a manual job: play it to run it.' : `This job has not run (${statusLabel(j.status)}).`}</p>
+        </div>
+      )}
+    </main>
+  );
+}

@@ -1,0 +1,139 @@
+// One pipeline: its DAG with each job's status and action, cancel / retry for the whole
+// pipeline, and the variables it was triggered with. Live from GET /pipelines/:id/events.
+
+import { useEffect, useState } from 'preact/hooks';
+import { api } from '../api/client.js';
+import { followEvents } from '../api/sse.js';
+import { FINISHED, type Job, type Pipeline, type Project } from '../api/types.js';
+import { useApi } from '../api/use-api.js';
+import { DagGraph, type JobAction } from '../dag/dag-graph.js';
+import { ErrorBox, Loading } from '../components/feedback.js';
+import { Link } from '../components/link.js';
+import { StatusBadge } from '../components/status.js';
+import { Duration, TimeAgo } from '../components/time.js';
+
+const RETRYABLE = new Set(['failed', 'canceled', 'timed_out']);
+
+export function PipelinePage({ id }: { id: number }) {
+  const pipeline = useApi<Pipeline>(`/pipelines/${id}`);
+  const p = pipeline.data;
+  const project = useApi<Project>(p ? `/projects/${p.projectId}` : null);
+  const [error, setError] = useState<unknown>(null);
+  const [busy, setBusy] = useState<ReadonlySet<number>>(new Set());
+  const [acting, setActing] = useState(false);
+
+  useEffect(() => {
+    const abort = new AbortController();
+    followEvents(`/pipelines/${id}/events`, abort.signal, (e) => {
+      if (e.event === 'pipeline') pipeline.setData(() => JSON.parse(e.data) as Pipeline);
+    });
+    return () => abort.abort();
+  }, [id]);
+
+  const act = async (path: string) => {
+    setError(null);
+    try {
+      const r = await api<Pipeline>(path, { method: 'POST' });
+      pipeline.setData(() => r);
+    } catch (err) {
+      setError(err);
+    }
+  };
+  const onJobAction = async (job: Job, action: JobAction) => {
+    setBusy(new Set([...busy, job.id]));
+    setError(null);
+    try {
+      await api(`/jobs/${job.id}/${action}`, { method: 'POST' });
+      pipeline.reload();
+    } catch (err) {
+      setError(err);
+    } finally {
+      setBusy((b) => new Set([...b].filter((x) => x !== job.id)));
+    }
+  };
+
+  if (!p) return <main class="page">{pipeline.error ? <ErrorBox error={pipeline.error} /> : <Loading what="the pipeline" />}</main>;
+  const finished = FINISHED.has(p.status);
+  const canRetry = finished && p.jobs.some((j) => RETRYABLE.has(j.status));
+  const variables = Object.entries(p.variables ?? {});
+  const projectName = project.data?.name;
+  return (
+    <main class="page">
+      <nav class="crumbs" aria-label="Breadcrumb">
+        <Link href="/">Projects</Link> / {projectName ? <Link href={`/projects/${encodeURIComponent(projectName)}`}>{projectName}</Link> : '…'} /{' '}
+        <span aria-current="page">Pipeline #{p.id}</span>
+      </nav>
+      <header class="page-head">
+        <div>
+          <h1>
+            <StatusBadge status={p.status} /> Pipeline #{p.id}
+          </h1>
+          <p class="facts">
+            <span>
+              <span class="muted">ref</span> <span class="mono">{p.ref}</span>
+            </span>
+            <span>
+              <span class="muted">commit</span> <span class="mono" title={p.sha}>{p.sha.slice(0, 8)}</span>
+            </span>
+            <span>
+              <span class="muted">source</span> {p.source}
+            </span>
+            <span>
+              <span class="muted">created</span> <TimeAgo iso={p.createdAt} />
+            </span>
+            <span>
+              <span class="muted">duration</span> <Duration startedAt={p.startedAt} finishedAt={p.finishedAt} />
+            </span>
+          </p>
+        </div>
+        <div class="actions">
+          {!finished ? (
+            <button
+              class="danger"
+              disabled={acting}
+              onClick={async () => {
+                setActing(true);
+                await act(`/pipelines/${p.id}/cancel`);
+                setActing(false);
+              }}
+            >
+              Cancel pipeline
+            </button>
+          ) : null}
+          {canRetry ? (
+            <button
+              disabled={acting}
+              onClick={async () => {
+                setActing(true);
+                await act(`/pipelines/${p.id}/retry`);
+                setActing(false);
+              }}
+            >
+              Retry failed jobs
+            </button>
+          ) : null}
+        </div>
+      </header>
+      <ErrorBox error={error} />
+      <section class="card">
+        <h2 class="visually-hidden">Jobs</h2>
+        <DagGraph jobs={p.jobs} onAction={onJobAction} busy={busy} />
+      </section>
+      <section class="card">
+        <h2>Variables</h2>
+        {variables.length === 0 ? (
+          <p class="muted">Triggered without variables.</p>
+        ) : (
+          <dl class="vars">
+            {variables.map(([k, v]) => (
+              <div key={k}>
+                <dt class="mono">{k}</dt>
+                <dd class="mono">{v}</dd>
+              </div>
+            ))}
+          </dl>
+        )}
+      </section>
+    </main>
+  );
+}

@@ -1,0 +1,68 @@
+// The client-side routes. The server answers index.html for each of these paths (src/server/ui.ts
+// lists the same prefixes), so a reload or a shared link lands on the same page.
+
+import { useEffect, useState } from 'preact/hooks';
+
+export type Route =
+  | { page: 'projects' }
+  | { page: 'login' }
+  | { page: 'agents' }
+  | { page: 'project'; project: string }
+  | { page: 'pipeline'; id: number }
+  | { page: 'job'; id: number }
+  | { page: 'not-found' };
+
+export function parseRoute(pathname: string): Route {
+  const parts = pathname.split('/').filter(Boolean).map(decodeURIComponent);
+  const [a, b] = parts;
+  if (parts.length === 0) return { page: 'projects' };
+  if (parts.length === 1 && a === 'login') return { page: 'login' };
+  if (parts.length === 1 && a === 'agents') return { page: 'agents' };
+  if (parts.length === 1 && a === 'projects') return { page: 'projects' };
+  if (parts.length === 2 && a === 'projects') return { page: 'project', project: b! };
+  if (parts.length === 2 && a === 'pipelines' && /^[1-9][0-9]*$/.test(b!)) return { page: 'pipeline', id: Number(b) };
+  if (parts.length === 2 && a === 'jobs' && /^[1-9][0-9]*$/.test(b!)) return { page: 'job', id: Number(b) };
+  return { page: 'not-found' };
+}
+
+const CHANGE = 'gantry:navigate';
+
+export function navigate(to: string, opts: { replace?: boolean } = {}): void {
+  if (opts.replace) history.replaceState(null, '', to);
+  else history.pushState(null, '', to);
+  window.dispatchEvent(new Event(CHANGE));
+}
+
+export interface Place {
+  pathname: string;
+  search: URLSearchParams;
+  hash: string;
+}
+
+const here = (): Place => ({ pathname: location.pathname, search: new URLSearchParams(location.search), hash: location.hash });
+
+/** The current location; re-renders on navigation, back/forward and hash changes. */
+export function useLocation(): Place {
+  const [place, setPlace] = useState(here);
+  useEffect(() => {
+    const update = () => setPlace(here());
+    window.addEventListener('popstate', update);
+    window.addEventListener('hashchange', update);
+    window.addEventListener(CHANGE, update);
+    return () => {
+      window.removeEventListener('popstate', update);
+      window.removeEventListener('hashchange', update);
+      window.removeEventListener(CHANGE, update);
+    };
+  }, []);
+  return place;
+}
+
+/** Click handler for in-app links: plain left clicks navigate without a reload; others behave as links. */
+export function onLinkClick(e: MouseEvent): void {
+  if (e.defaultPrevented || e.button !== 0 || e.metaKey || e.ctrlKey || e.shiftKey || e.altKey) return;
+  const a = (e.currentTarget as HTMLAnchorElement | null) ?? null;
+  if (!a || a.target || a.origin !== location.origin) return;
+  e.preventDefault();
+  navigate(a.pathname + a.search + a.hash);
+}
