@@ -89,7 +89,9 @@ async function latency(jobs: number, lines: number, viewersPerJob: number): Prom
     for (let i = 0; i < Math.ceil(jobs / 50); i++) await agent(r, home, i, Math.min(50, jobs - i * 50));
     await api(r, 'POST', '/projects', { name: 'printers', gitUrl: repo });
     const p = await api<{ id: number }>(r, 'POST', '/projects/printers/pipelines', { ref: 'main' });
+    const t0 = Date.now();
     const ids = await jobIds(r, p.id, (js) => js.every((j) => j.status === 'running'));
+    console.log(`  (all ${jobs} jobs running after ${Date.now() - t0} ms)`);
     const views: Promise<void>[] = [];
     for (const id of ids) for (let v = 0; v < viewersPerJob; v++) views.push(viewer(r, id, lat, state, ac));
     await new Promise((res) => setTimeout(res, 3_000));
@@ -100,7 +102,7 @@ async function latency(jobs: number, lines: number, viewersPerJob: number): Prom
     const rss = rssMb(r.server.pid!);
     ac.abort();
     await waitDone(r, [p.id]);
-    console.log(`${jobs} jobs x ${lines} lines/s, ${jobs * viewersPerJob} viewers: print-to-viewer ${summary(lat)} (target p99 <= 50 ms); server RSS ${rssBefore.toFixed(0)} -> ${rss.toFixed(0)} MB`);
+    console.log(`${jobs} jobs x ${lines} lines/s, ${jobs * viewersPerJob} viewers (${state.events} events in all): print-to-viewer ${summary(lat)} (target p99 <= 50 ms); server RSS ${rssBefore.toFixed(0)} -> ${rss.toFixed(0)} MB`);
   } finally {
     ac.abort();
     await stop(r);
