@@ -56,6 +56,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       store,
       logs: new FileLogStore(path.join(home, 'logs')),
       blobs: new DirBlobStore(path.join(home, 'blobs')),
+      logObjects: new DirBlobStore(path.join(home, 'log-objects')),
       mirrors: new GitMirrors(path.join(home, 'mirrors'), config.env),
       secrets,
       publicUrl: config.server.publicUrl,
@@ -67,6 +68,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
         agentLostRetries: config.server.agentLostRetries,
         killGraceMs: config.killGraceMs,
       }),
+      maxLogBytes: config.server.maxLogBytes,
       logger: {
         level: 'info',
         // Pino's default serializers log no headers; this holds even if someone logs a request.

@@ -5,7 +5,7 @@
 
 import type { EventEmitter } from 'node:events';
 import type { AttemptId, JobId, PipelineId, ProjectId } from '../domain/ids.js';
-import type { FailureReason, FinishedAttemptStatus } from '../domain/status.js';
+import type { AttemptStatus, FailureReason, FinishedAttemptStatus } from '../domain/status.js';
 import type { Attempt, EpochMs, Job, Pipeline, PipelineWithJobs, Project } from './store.js';
 
 export type AgentId = number & { readonly __agent: unique symbol };
@@ -76,6 +76,35 @@ export type AppendResult =
   | { kind: 'gap'; received: number }
   | Fence;
 
+/** The per-attempt log size limit (docs/LOGS.md): the first `headBytes` and the last `tailBytes` are kept. */
+export interface LogLimit {
+  headBytes: number;
+  tailBytes: number;
+}
+
+/** Bytes [offset, end) of a log and when they reached the server; `data` null is a hole (dropped by the size limit). */
+export interface StoredLogPiece {
+  offset: number;
+  end: number;
+  at: EpochMs;
+  data: Buffer | null;
+}
+
+export type LogRead = { kind: 'chunks'; pieces: StoredLogPiece[] } | { kind: 'object'; sha256: string };
+
+export interface LogState {
+  attemptId: AttemptId;
+  jobId: JobId;
+  number: number;
+  status: AttemptStatus;
+  exitCode: number | null;
+  failureReason: FailureReason | null;
+  /** Bytes of stream the server holds (holes included). */
+  received: number;
+  /** The compacted object's SHA-256, or null while the log is in chunk rows. */
+  object: string | null;
+}
+
 export interface Completion {
   status: FinishedAttemptStatus;
   exitCode: number | null;
@@ -143,14 +172,28 @@ export interface FleetStore {
     end: number,
     producedAt: EpochMs,
     at: EpochMs,
+    /** The size limit: with it, chunks wholly between the head and the last `tailBytes` become one hole. */
+    limit?: LogLimit | null,
   ): Promise<AppendResult>;
   completeAttempt(attemptId: AttemptId, tokenHash: string, completion: Completion, at: EpochMs, settings: SchedulerSettings): Promise<CompleteResult>;
   /** The reaper and the deadline sweep: ends attempts whose lease, cancel or deadline ran out. Returns how many. */
   sweep(at: EpochMs, settings: SchedulerSettings): Promise<number>;
 
-  /** Bytes [start, end) of an attempt's log as stored in chunks, and its size. */
-  logSize(attemptId: AttemptId): Promise<number>;
-  readLog(attemptId: AttemptId, start: number, end: number): Promise<Buffer>;
+  /** The attempt's log as the store holds it: its length, where it lives, how the attempt ended. */
+  logState(attemptId: AttemptId): Promise<LogState | null>;
+  /**
+   * The stored pieces of the log from byte `start` on, about `maxBytes` of them (whole chunks,
+   * at least one), read in one snapshot with the attempt row: either chunk rows or, once the log
+   * is compacted, the name of its object (the caller reads that from the blob store).
+   */
+  readLogPieces(attemptId: AttemptId, start: number, maxBytes: number): Promise<LogRead | null>;
+  /** Finished attempts whose log is still in chunk rows (compaction's work list), oldest first. */
+  logsToCompact(limit: number): Promise<AttemptId[]>;
+  /**
+   * Points a finished attempt at its compacted log object and deletes its chunk rows, in one
+   * transaction; false when it was not finished or already compacted (nothing changes then).
+   */
+  finishLogCompaction(attemptId: AttemptId, sha256: string): Promise<boolean>;
 
   /** Starts a fleet pipeline just created: first jobs pending, older interruptible pipelines canceled. */
   startPipeline(id: PipelineId, at: EpochMs, settings: SchedulerSettings): Promise<void>;

@@ -622,6 +622,67 @@ export function runStoreContract(label: string, open: () => Promise<Store>, opti
       });
     });
 
+    describe('fleet logs', () => {
+      /** A fleet attempt running under token `tok`, as the agent routes make one. */
+      async function runningAttempt() {
+        const store = await fresh();
+        const project = await store.ensureProject('demo', '/src/demo', 500);
+        const { pipeline } = await store.createPipeline(newPipeline(project.id, { runsOn: 'fleet' }));
+        const settings = { leaseMs: 30_000, offerTtlMs: 10_000, maxRunning: null, agentLostRetries: 1, killGraceMs: 10_000 };
+        const fleet = store.fleet;
+        await fleet.startPipeline(pipeline.id, 1_100, settings);
+        const agent = await fleet.registerAgent({ name: 'a', tags: [], concurrency: 1, version: 't', platform: {} }, 'agent-hash', 1_100);
+        await fleet.openSession(agent.id, 's', agent, 1_100, settings);
+        const [offer] = await fleet.takeAttempts(agent, 1, 1_200, settings, ['tok']);
+        assert.ok(offer, 'the first job is offered');
+        const id = offer!.attempt.id;
+        assert.equal((await fleet.startAttempt(agent.id, id, 'tok', 'a', 1_300, settings)).kind, 'ok');
+        return { store, fleet, id, settings };
+      }
+
+      it('appended pieces read back with their offsets and arrival times, a finished log is listed for compaction once, and compaction swaps rows for the object in one step', async () => {
+        const { fleet, id, settings } = await runningAttempt();
+        assert.equal((await fleet.appendLog(id, 'tok', 0, Buffer.from('hello '), 6, 1_400, 1_500)).kind, 'ok');
+        assert.equal((await fleet.appendLog(id, 'tok', 6, Buffer.from([0, 255, 10]), 9, 1_600, 1_700)).kind, 'ok');
+        const r = await fleet.readLogPieces(id, 7, 1 << 20);
+        assert.deepEqual(r, {
+          kind: 'chunks',
+          pieces: [{ offset: 6, end: 9, at: 1_600, data: Buffer.from([0, 255, 10]) }],
+        });
+        const one = await fleet.readLogPieces(id, 0, 1);
+        assert.equal(one!.kind === 'chunks' ? one!.pieces.length : -1, 1, 'maxBytes stops after whole pieces');
+        const s = await fleet.logState(id);
+        assert.deepEqual([s!.status, s!.received, s!.object, s!.number], ['running', 9, null, 1]);
+        assert.deepEqual(await fleet.logsToCompact(10), [], 'a running attempt is not compacted');
+        assert.equal(await fleet.finishLogCompaction(id, 'f'.repeat(64)), false);
+        const done = await fleet.completeAttempt(id, 'tok', { status: 'success', exitCode: 0, failureReason: null, logEnd: 9 }, 1_800, settings);
+        assert.equal(done.kind, 'ok');
+        assert.deepEqual(await fleet.logsToCompact(10), [id]);
+        assert.equal(await fleet.finishLogCompaction(id, 'a'.repeat(64)), true);
+        assert.equal(await fleet.finishLogCompaction(id, 'b'.repeat(64)), false, 'once');
+        assert.deepEqual(await fleet.readLogPieces(id, 0, 1 << 20), { kind: 'object', sha256: 'a'.repeat(64) });
+        assert.deepEqual(await fleet.logsToCompact(10), []);
+        assert.deepEqual((await fleet.logState(id))!.object, 'a'.repeat(64));
+        assert.equal(await fleet.readLogPieces(asAttemptId(999_999), 0, 10), null);
+      });
+
+      it('the size limit replaces the chunks wholly between the head and the tail by one hole, and keeps extending it', async () => {
+        const { fleet, id } = await runningAttempt();
+        const limit = { headBytes: 100, tailBytes: 100 };
+        for (let at = 0; at < 1_000; at += 50) {
+          assert.equal((await fleet.appendLog(id, 'tok', at, Buffer.alloc(50, at / 50), at + 50, 2_000 + at, 3_000, limit)).kind, 'ok');
+        }
+        const r = await fleet.readLogPieces(id, 0, 1 << 20);
+        assert.equal(r!.kind, 'chunks');
+        const pieces = r!.kind === 'chunks' ? r!.pieces : [];
+        assert.deepEqual(
+          pieces.map((p) => [p.offset, p.end, p.data === null ? 'hole' : p.data[0]]),
+          [[0, 50, 0], [50, 100, 1], [100, 900, 'hole'], [900, 950, 18], [950, 1_000, 19]],
+        );
+        assert.equal((await fleet.logState(id))!.received, 1_000, 'offsets keep counting');
+      });
+    });
+
     describe('server: projects by name, jobs by id', () => {
       it('createProject refuses a taken name and stores nothing, and concurrent creations of one name make one project', async () => {
         const store = await fresh();
