@@ -20,6 +20,7 @@ import { agentRoutes, type FleetContext } from './fleet/agent-routes.js';
 import { AgentHub } from './fleet/hub.js';
 import { Sweeper } from './fleet/sweeper.js';
 import { agentListRoutes } from './routes/agents.js';
+import { queueRoutes } from './routes/queue.js';
 import type { BlobStore } from '../blobstore/blob-store.js';
 import { artifactSweep, blobRoutes, MAX_BLOB_BYTES } from './fleet/blob-routes.js';
 import { eventRoutes } from './routes/events.js';
@@ -136,6 +137,7 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
       agentRoutes(api, ctx);
       blobRoutes(api, { ...ctx, blobs: deps.blobs, maxBlobBytes: deps.maxBlobBytes ?? MAX_BLOB_BYTES });
       agentListRoutes(api, ctx);
+      queueRoutes(api, ctx);
       scheduleRoutes(api, ctx);
       triggerTokenRoutes(api, ctx);
       forgeRoutes(api, ctx);

@@ -4,7 +4,7 @@
 // them (and this one, through its own LISTEN: a wake-up is idempotent, a duplicate costs nothing).
 
 import { EventEmitter } from 'node:events';
-import { asAttemptId, asJobId, type AttemptId, type JobId, type PipelineId } from '../../../domain/ids.js';
+import { asAttemptId, asJobId, type AttemptId, type JobId, type PipelineId, type ProjectId } from '../../../domain/ids.js';
 import { isFinishedJob, isFinishedPipeline, type FailureReason, type FinishedAttemptStatus } from '../../../domain/status.js';
 import {
   asAgentId,
@@ -31,6 +31,7 @@ import {
   type PutCacheResult,
   type RecordArtifactResult,
   type TransferCheck,
+  type QueueEntry,
 } from '../../fleet.js';
 import type { EpochMs, Job, PipelineWithJobs } from '../../store.js';
 import type { SqlDialect, SqlExecutor } from '../dialect.js';
@@ -53,7 +54,7 @@ import {
   type PipelineRow,
   type ProjectRow,
 } from '../rows.js';
-import { fenceOf, noEffects, SpecCache, type Effects, type FleetTx } from './fleet-tx.js';
+import { agentOnline, fenceOf, noEffects, SpecCache, type Effects, type FleetTx } from './fleet-tx.js';
 import {
   afterAttemptIn,
   autoCancelIn,
@@ -66,6 +67,7 @@ import {
   retryPipelineIn,
 } from './progress.js';
 import { pendingTagKeys, takeIn } from './take.js';
+import { explainQueueIn } from './queue.js';
 import * as artifacts from './artifacts.js';
 import { enqueueForgeStatusesIn } from '../forge.js';
 
@@ -287,9 +289,14 @@ export class SqlFleetStore implements FleetStore {
     return rows.map((r) => {
       const a = toAgent(r);
       const currentJobs = jobsOf.get(a.id) ?? [];
-      const online = a.sessionId !== null && a.lastSeenAt !== null && a.lastSeenAt >= at - leaseMs;
+      const online = agentOnline(a.sessionId, a.lastSeenAt, at, leaseMs);
       return { ...a, currentJobs, status: !online ? 'offline' : currentJobs.length > 0 ? 'busy' : 'idle' };
     });
+  }
+
+  async explainQueue(at: EpochMs, settings: SchedulerSettings, projectId: ProjectId | null, limit: number): Promise<QueueEntry[]> {
+    // One snapshot: the counts and the rows they explain agree.
+    return this.db.transaction((tx) => explainQueueIn(tx, at, settings, projectId, limit), { readOnly: true });
   }
 
   // ---- work
