@@ -21,6 +21,7 @@ import { AgentHub } from './fleet/hub.js';
 import { Sweeper } from './fleet/sweeper.js';
 import { agentListRoutes } from './routes/agents.js';
 import { queueRoutes } from './routes/queue.js';
+import { artifactRoutes } from './routes/artifacts.js';
 import type { BlobStore } from '../blobstore/blob-store.js';
 import { artifactSweep, blobRoutes, MAX_BLOB_BYTES } from './fleet/blob-routes.js';
 import { eventRoutes } from './routes/events.js';
@@ -138,6 +139,7 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
       blobRoutes(api, { ...ctx, blobs: deps.blobs, maxBlobBytes: deps.maxBlobBytes ?? MAX_BLOB_BYTES });
       agentListRoutes(api, ctx);
       queueRoutes(api, ctx);
+      artifactRoutes(api, { ...ctx, blobs: deps.blobs });
       scheduleRoutes(api, ctx);
       triggerTokenRoutes(api, ctx);
       forgeRoutes(api, ctx);

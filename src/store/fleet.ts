@@ -194,6 +194,9 @@ export interface FleetStore {
   playJob(id: JobId, at: EpochMs, settings: SchedulerSettings): Promise<Job | 'not-manual' | null>;
   retryJob(id: JobId, at: EpochMs, settings: SchedulerSettings): Promise<Job | 'not-finished' | null>;
 
+  /** The artifacts a job's attempts uploaded, by attempt number (people's downloads; no token check here). */
+  listArtifacts(jobId: JobId): Promise<StoredArtifact[]>;
+
   // ---- blobs, artifacts and caches (PROTOCOL.md §11); each write checks token and `running`
   /** Whether the attempt is running under this token: checked before an upload's body is read. */
   checkTransfer(attemptId: AttemptId, tokenHash: string): Promise<TransferCheck>;
@@ -211,6 +214,14 @@ export interface FleetStore {
    * `blobsBefore`; `removeFile` deletes a blob's bytes inside the transaction that deletes its row.
    */
   sweepArtifacts(at: EpochMs, blobsBefore: EpochMs, removeFile: (sha256: string) => Promise<void>): Promise<{ artifacts: number; blobs: number }>;
+}
+
+export interface StoredArtifact extends BlobRef {
+  /** The attempt's number within its job. */
+  attempt: number;
+  files: number;
+  createdAt: EpochMs;
+  expiresAt: EpochMs | null;
 }
 
 export type TransferCheck = { kind: 'ok'; jobId: JobId; pipelineId: PipelineId; projectId: ProjectId } | Fence;

@@ -404,6 +404,8 @@ function apiSuite(label: string, openStore: (home: string) => Promise<Store>, op
           'GET /api/v1/agent/attempts/{id}/caches/{key}',
           'GET /api/v1/agents',
           'GET /api/v1/jobs/{id}',
+          'GET /api/v1/jobs/{id}/artifacts',
+          'GET /api/v1/jobs/{id}/artifacts/{attempt}',
           'GET /api/v1/jobs/{id}/log',
           'GET /api/v1/pipelines/{id}',
           'GET /api/v1/pipelines/{id}/events',

@@ -32,6 +32,7 @@ import {
   type RecordArtifactResult,
   type TransferCheck,
   type QueueEntry,
+  type StoredArtifact,
 } from '../../fleet.js';
 import type { EpochMs, Job, PipelineWithJobs } from '../../store.js';
 import type { SqlDialect, SqlExecutor } from '../dialect.js';
@@ -649,6 +650,10 @@ export class SqlFleetStore implements FleetStore {
 
   recordArtifact(attemptId: AttemptId, tokenHash: string, rec: ArtifactRecord, at: EpochMs): Promise<RecordArtifactResult> {
     return artifacts.recordArtifact(this.db, attemptId, tokenHash, rec, at);
+  }
+
+  listArtifacts(jobId: JobId): Promise<StoredArtifact[]> {
+    return artifacts.listArtifacts(this.db, jobId);
   }
 
   findArtifact(attemptId: AttemptId, tokenHash: string, sourceJobId: JobId, at: EpochMs): Promise<ArtifactLookup> {
