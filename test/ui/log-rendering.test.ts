@@ -8,6 +8,7 @@ import { LogBuffer } from '../../ui/log/log-buffer.js';
 import { layoutDag } from '../../ui/dag/layout.js';
 import type { Job } from '../../ui/api/types.js';
 import { SseParser, type SseEvent } from '../../ui/api/sse-parser.js';
+import { reasonJob, reasonText } from '../../ui/queue/reason.js';
 
 const enc = (s: string) => new TextEncoder().encode(s);
 
@@ -120,5 +121,17 @@ describe('the event-stream parser', () => {
       { event: 'log', id: '12', data: '{"offset":0,"b64":"aGk="}' },
       { event: 'end', id: '12', data: 'a\nb' },
     ]);
+  });
+});
+
+describe('the queue page\'s words', () => {
+  it('says why a job waits, and names the job a resource group waits on', () => {
+    assert.equal(reasonText({ code: 'no_agent', tags: ['gpu', 'linux'] }), 'No online agent has the tags gpu, linux');
+    assert.equal(reasonText({ code: 'no_agent', tags: [] }), 'No agent is online');
+    assert.equal(reasonText({ code: 'project_max_running', limit: 2, running: 2 }), 'Project limit reached: 2 of 2 running');
+    assert.equal(reasonText({ code: 'agents_busy', agents: 1 }), 'The one matching agent is busy');
+    assert.equal(reasonText({ code: 'agents_busy', agents: 3 }), 'All 3 matching agents are busy');
+    assert.deepEqual(reasonJob({ code: 'resource_group_busy', group: 'prod', heldByJobId: 7 }), { label: 'held by', jobId: 7 });
+    assert.equal(reasonJob({ code: 'ready' }), null);
   });
 });
