@@ -15,7 +15,7 @@ import { GANTRY, tempRepo } from './util.js';
 
 const PG_URL = process.env.GANTRY_TEST_PG ?? 'postgres://postgres@127.0.0.1:5432/test';
 
-interface Rig {
+export interface Rig {
   url: string;
   token: string;
   agentToken: string;
@@ -24,7 +24,7 @@ interface Rig {
   db: string;
 }
 
-async function freePort(): Promise<number> {
+export async function freePort(): Promise<number> {
   return new Promise((resolve) => {
     const s = net.createServer().listen(0, '127.0.0.1', () => {
       const p = (s.address() as net.AddressInfo).port;
@@ -49,7 +49,7 @@ async function waitOutput(p: ChildProcess, re: RegExp, ms = 20_000): Promise<voi
   });
 }
 
-async function rig(db: string, home: string): Promise<Rig> {
+export async function rig(db: string, home: string): Promise<Rig> {
   const port = await freePort();
   const server = spawn(process.execPath, [GANTRY, 'server', '--listen', `127.0.0.1:${port}`, '--db', db], {
     env: { ...process.env, GANTRY_HOME: home },
@@ -78,7 +78,7 @@ async function agents(r: Rig, home: string, n: number): Promise<void> {
   }
 }
 
-async function api<T>(r: Rig, method: string, p: string, body?: unknown): Promise<T> {
+export async function api<T>(r: Rig, method: string, p: string, body?: unknown): Promise<T> {
   const res = await fetch(`${r.url}/api/v1${p}`, {
     method,
     headers: { authorization: `Bearer ${r.token}`, ...(body ? { 'content-type': 'application/json' } : {}) },
@@ -100,7 +100,7 @@ async function waitDone(r: Rig, ids: number[]): Promise<void> {
   }
 }
 
-function pct(sorted: number[], q: number): number {
+export function pct(sorted: number[], q: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
 }
 
@@ -109,7 +109,7 @@ function rssMb(pid: number): number {
   return m ? Number(m[1]) / 1024 : NaN;
 }
 
-async function stop(r: Rig): Promise<void> {
+export async function stop(r: Rig): Promise<void> {
   for (const p of r.procs.reverse()) {
     if (p.exitCode === null && p.signalCode === null) {
       await new Promise<void>((res) => {

@@ -7,6 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { components } from './components.js';
 import { fleet } from './fleet.js';
+import { webhooks } from './webhooks.js';
 import { cpuSeconds, fmt, GANTRY, medianOf, ROOT, tempRepo, timed } from './util.js';
 
 const RUNS = Number(process.argv[2] ?? 5);
@@ -123,11 +124,13 @@ async function bigLog(): Promise<void> {
 }
 
 console.log(`# Gantry benchmarks — ${os.cpus().length} CPUs, Node ${process.version}, ${new Date().toISOString()}`);
-// `npm run bench -- N fleet` runs the fleet part alone.
+// `npm run bench -- N fleet` runs the fleet part alone, `npm run bench -- N webhooks` the webhook intake.
 if (process.argv[3] === 'fleet') await fleet();
+else if (process.argv[3] === 'webhooks') await webhooks();
 else {
   await wide();
   await bigLog();
   await components();
   await fleet();
+  await webhooks();
 }

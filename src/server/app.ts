@@ -24,6 +24,8 @@ import { queueRoutes } from './routes/queue.js';
 import { artifactRoutes } from './routes/artifacts.js';
 import type { BlobStore } from '../blobstore/blob-store.js';
 import { artifactSweep, blobRoutes, MAX_BLOB_BYTES } from './fleet/blob-routes.js';
+import { webhookRoutes } from './routes/webhooks.js';
+import { DEFAULT_QUEUE_OPTIONS, DeliveryQueue, type QueueOptions } from './webhooks/queue.js';
 import { eventRoutes } from './routes/events.js';
 import { jobDetailRoutes } from './routes/job-details.js';
 import { SseStreams } from './sse.js';
@@ -50,6 +52,11 @@ export interface ServerDeps {
   mirrors: GitMirrors;
   secrets: SecretBox;
   now?: () => number;
+  /**
+   * The webhook delivery queue's settings, or false for an instance that records deliveries but
+   * leaves them to other instances (tests of a crash between the answer and the pipeline).
+   */
+  deliveryQueue?: Partial<QueueOptions> | false;
   /** The built web UI (index.html, assets/); default dist/public/ beside the compiled server. */
   uiDir?: string;
   /** Where people reach this server (GANTRY_PUBLIC_URL); commit statuses link to pipelines there. */
@@ -80,7 +87,7 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
   });
   const metrics = createMetrics();
   const settings = deps.settings ?? defaultSchedulerSettings();
-  const hub = new AgentHub(deps.store.fleet.events);
+  const hub = new AgentHub(deps.store.fleet.events, () => deps.store.fleet.offerableTagKeys((deps.now ?? Date.now)()));
   const streams = new SseStreams();
   const ctx: FleetContext = {
     store: deps.store,
@@ -95,13 +102,23 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
     timings: {
       leaseMs: settings.leaseMs,
       heartbeatHoldMs: Math.min(5_000, Math.floor(settings.leaseMs / 3)),
-      pollWaitMs: 30_000,
+      // An idle agent is seen at each poll: polls end within half a lease, so an agent waiting
+      // for work never looks offline (offline: not seen for a lease).
+      pollWaitMs: Math.min(30_000, Math.floor(settings.leaseMs / 2)),
       offerTtlMs: settings.offerTtlMs,
       backoffCapMs: Math.min(5_000, Math.floor(settings.leaseMs / 4)),
     },
   };
   // Other instances' wake-ups (PostgreSQL); a no-op on SQLite.
   await deps.store.fleet.listen();
+  const queue =
+    deps.deliveryQueue === false
+      ? null
+      : new DeliveryQueue(
+          { store: deps.store, mirrors: deps.mirrors, now: ctx.now, settings, onCreated: () => metrics.pipelinesCreated.inc() },
+          app.log,
+          { ...DEFAULT_QUEUE_OPTIONS, ...deps.deliveryQueue },
+        );
   const sweeper = new Sweeper(deps.store, settings, ctx.now, app.log).every(60_000, artifactSweep(deps.store, deps.blobs));
   const firer = new ScheduleFirer({ store: deps.store, mirrors: deps.mirrors, settings, now: ctx.now, log: app.log, onCreated: () => metrics.pipelinesCreated.inc(), crash: ctx.crash });
   const reporter = new ForgeReporter({ store: deps.store, secrets: deps.secrets, now: ctx.now, log: app.log, publicUrl: deps.publicUrl ?? null });
@@ -109,6 +126,8 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
     // Pipelines a crash cut between two transactions move on; idempotent.
     await deps.store.fleet.progressAll(ctx.now(), settings);
     sweeper.start();
+    // Deliveries recorded before a crash or restart are taken now, not at the next poll.
+    queue?.start();
     firer.start();
     reporter.start();
   });
@@ -117,6 +136,7 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
     await firer.stop();
     await reporter.stop();
     hub.close();
+    await queue?.stop();
     // Open event streams never end by themselves; a graceful close would wait for them.
     streams.closeAll();
   });
@@ -140,6 +160,7 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
       agentListRoutes(api, ctx);
       queueRoutes(api, ctx);
       artifactRoutes(api, { ...ctx, blobs: deps.blobs });
+      await webhookRoutes(api, { ...ctx, queue });
       scheduleRoutes(api, ctx);
       triggerTokenRoutes(api, ctx);
       forgeRoutes(api, ctx);

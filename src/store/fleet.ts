@@ -145,6 +145,8 @@ export interface FleetStore {
 
   /** Starts delivering other instances' notifications into `events` (PostgreSQL); no-op on SQLite. */
   listen(): Promise<void>;
+  /** Tag keys of pending attempts not on offer at `at`: work a waiting poll might take now. */
+  offerableTagKeys(at: EpochMs): Promise<string[]>;
 
   registerAgent(facts: AgentFacts, tokenHash: string, at: EpochMs): Promise<Agent>;
   findAgentByTokenHash(hash: string): Promise<Agent | null>;

@@ -7,7 +7,7 @@ import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { FileLogStore } from '../../src/logstore/file-log-store.js';
 import { DirBlobStore } from '../../src/blobstore/dir-blob-store.js';
-import { buildServer } from '../../src/server/app.js';
+import { buildServer, type ServerDeps } from '../../src/server/app.js';
 import { GitMirrors } from '../../src/server/git-mirror.js';
 import { loadOrCreateSecretsKey, SecretBox } from '../../src/server/secrets.js';
 import { bootstrapToken } from '../../src/server/tokens.js';
@@ -34,6 +34,8 @@ export interface HarnessOptions {
   now?: () => number;
   /** Tokens another instance of the same database made (a second server of a fleet). */
   tokens?: { admin: string; agent: string };
+  /** More of the server's dependencies (the webhook delivery queue's settings, ...). */
+  server?: Partial<ServerDeps>;
 }
 
 export async function startHarness(openStore: (home: string) => Promise<Store>, opts: HarnessOptions = {}): Promise<Harness> {
@@ -50,11 +52,14 @@ export async function startHarness(openStore: (home: string) => Promise<Store>, 
     mirrors: new GitMirrors(path.join(home, 'mirrors'), env),
     secrets: new SecretBox(loadOrCreateSecretsKey(path.join(home, 'secrets.key'))),
     ...(opts.now ? { now: opts.now } : {}),
+    ...opts.server,
   });
   await bootstrapToken(store, home, 'admin', opts.tokens?.admin ?? null, Date.now());
   await bootstrapToken(store, home, 'agent', opts.tokens?.agent ?? null, Date.now());
-  const admin = fs.readFileSync(path.join(home, 'admin.token'), 'utf8').trim();
-  const agent = fs.readFileSync(path.join(home, 'agent.token'), 'utf8').trim();
+  // A second harness on a store that already has tokens, and none given, gets no token files.
+  const tokenOf = (f: string) => (fs.existsSync(path.join(home, f)) ? fs.readFileSync(path.join(home, f), 'utf8').trim() : '');
+  const admin = tokenOf('admin.token');
+  const agent = tokenOf('agent.token');
   await app.listen({ host: '127.0.0.1', port: 0 });
   const addr = app.server.address() as { port: number };
   const url = `http://127.0.0.1:${addr.port}`;

@@ -149,14 +149,23 @@ export async function listArtifacts(db: SqlExecutor, jobId: number): Promise<Sto
   }));
 }
 
+/**
+ * Caches of untrusted pipelines (pull requests from forks) live under their own prefix: such a
+ * pipeline runs code anyone can write, so it must not be able to plant a cache that a protected
+ * branch's pipeline would restore (nor read one that may hold what a trusted job left there).
+ * Keys an agent names match [A-Za-z0-9._-], so no trusted key can start with the prefix.
+ */
+export const UNTRUSTED_CACHE_PREFIX = 'untrusted/';
+const STORED_CACHE_KEY = `CASE WHEN p.trusted = 0 THEN '${UNTRUSTED_CACHE_PREFIX}' || CAST(? AS TEXT) ELSE CAST(? AS TEXT) END`;
+
 export async function putCache(db: SqlExecutor, attemptId: number, tokenHash: string, key: string, blob: BlobRef, at: EpochMs): Promise<PutCacheResult> {
   // One statement replaces the key's blob: readers see the old archive or the new one.
   const r = await db.run(
     'INSERT INTO caches (project_id, key, blob_sha256, size, updated_at) ' +
-      'SELECT a.project_id, CAST(? AS TEXT), b.sha256, b.size, CAST(? AS BIGINT) ' +
-      `FROM attempts a JOIN blobs b ON b.sha256 = ? AND b.size = ? WHERE ${RUNNING} ` +
+      `SELECT a.project_id, ${STORED_CACHE_KEY}, b.sha256, b.size, CAST(? AS BIGINT) ` +
+      `FROM attempts a JOIN pipelines p ON p.id = a.pipeline_id JOIN blobs b ON b.sha256 = ? AND b.size = ? WHERE ${RUNNING} ` +
       'ON CONFLICT (project_id, key) DO UPDATE SET blob_sha256 = excluded.blob_sha256, size = excluded.size, updated_at = excluded.updated_at',
-    [key, at, blob.sha256, blob.size, attemptId, tokenHash],
+    [key, key, at, blob.sha256, blob.size, attemptId, tokenHash],
   );
   if (r.changes === 1) return { kind: 'ok' };
   return unmatched(db, attemptId, tokenHash, () => blobProblem(db, blob.sha256));
@@ -166,10 +175,10 @@ export async function getCache(db: SqlExecutor, attemptId: number, tokenHash: st
   const row = await attemptFacts(db, attemptId);
   const fence = fenceOf(row, tokenHash);
   if (fence) return fence;
-  const c = await db.get<{ blob_sha256: string; size: number | string }>('SELECT blob_sha256, size FROM caches WHERE project_id = ? AND key = ?', [
-    row!.project_id,
-    key,
-  ]);
+  const c = await db.get<{ blob_sha256: string; size: number | string }>(
+    `SELECT c.blob_sha256, c.size FROM pipelines p JOIN caches c ON c.project_id = ? AND c.key = ${STORED_CACHE_KEY} WHERE p.id = ?`,
+    [row!.project_id, key, key, row!.pipeline_id],
+  );
   return c ? { kind: 'ok', sha256: c.blob_sha256, size: Number(c.size) } : { kind: 'none' };
 }
 
