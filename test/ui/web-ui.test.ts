@@ -287,6 +287,13 @@ describe('the web UI', { skip, timeout: 110_000 }, () => {
     await page.reload();
     await page.locator('table.tokens tr', { hasText: 'jenkins' }).waitFor();
     assert.ok(!(await page.content()).includes(token));
+    // A webhook: URL and secret shown once.
+    await page.getByLabel('Webhook provider').selectOption('gitea');
+    await page.getByRole('button', { name: 'Make URL and secret' }).click();
+    assert.match(await page.getByTestId('webhook-url').innerText(), /\/api\/v1\/webhooks\/gitea\/\d+$/);
+    assert.match(await page.getByTestId('webhook-secret').innerText(), /^gantry_whsec_/);
+    await page.getByRole('region', { name: 'Webhooks' }).scrollIntoViewIfNeeded();
+    await shot('15-settings-webhook-once');
     // The token works, on its one route.
     const res = await fetch(`${up.url}/api/v1/projects/web/trigger`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ token, ref: 'main' }) });
     assert.equal(res.status, 201);

@@ -1,5 +1,5 @@
 // A project's settings: repository and limits, variables and secrets, schedules, trigger tokens
-// and commit statuses, one section each (ui/settings/). Webhooks come with the webhooks branch.
+// commit statuses and webhooks, one section each (ui/settings/).
 
 import type { Project } from '../api/types.js';
 import { useApi } from '../api/use-api.js';
@@ -10,6 +10,7 @@ import { GeneralSettings } from '../settings/general-settings.js';
 import { SchedulesSettings } from '../settings/schedules-settings.js';
 import { TriggerTokensSettings } from '../settings/trigger-tokens-settings.js';
 import { VariablesSettings } from '../settings/variables-settings.js';
+import { WebhooksSettings } from '../settings/webhooks-settings.js';
 
 export function SettingsPage({ project }: { project: string }) {
   const info = useApi<Project>(`/projects/${encodeURIComponent(project)}`);
@@ -23,7 +24,7 @@ export function SettingsPage({ project }: { project: string }) {
         <h1>Settings</h1>
         <nav class="section-nav" aria-label="Sections">
           <a href="#general">Repository</a> <a href="#variables">Variables</a> <a href="#schedules">Schedules</a> <a href="#trigger-tokens">Tokens</a>{' '}
-          <a href="#forge">Statuses</a>
+          <a href="#forge">Statuses</a> <a href="#webhooks">Webhooks</a>
         </nav>
       </header>
       <ErrorBox error={info.error} />
@@ -34,6 +35,7 @@ export function SettingsPage({ project }: { project: string }) {
           <SchedulesSettings base={base} />
           <TriggerTokensSettings base={base} />
           <ForgeSettings base={base} />
+          <WebhooksSettings base={base} />
         </>
       ) : info.error ? null : (
         <Loading what="the settings" />
