@@ -20,6 +20,8 @@ import { agentRoutes, type FleetContext } from './fleet/agent-routes.js';
 import { AgentHub } from './fleet/hub.js';
 import { Sweeper } from './fleet/sweeper.js';
 import { agentListRoutes } from './routes/agents.js';
+import { queueRoutes } from './routes/queue.js';
+import { artifactRoutes } from './routes/artifacts.js';
 import type { BlobStore } from '../blobstore/blob-store.js';
 import { artifactSweep, blobRoutes, MAX_BLOB_BYTES } from './fleet/blob-routes.js';
 import { webhookRoutes } from './routes/webhooks.js';
@@ -198,6 +200,8 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
       agentRoutes(api, ctx);
       blobRoutes(api, { ...ctx, blobs: deps.blobs, maxBlobBytes: deps.maxBlobBytes ?? MAX_BLOB_BYTES });
       agentListRoutes(api, ctx);
+      queueRoutes(api, ctx);
+      artifactRoutes(api, { ...ctx, blobs: deps.blobs });
       await webhookRoutes(api, { ...ctx, queue });
       scheduleRoutes(api, ctx);
       triggerTokenRoutes(api, ctx);

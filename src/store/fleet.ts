@@ -47,6 +47,38 @@ export interface SchedulerSettings {
   killGraceMs: number;
 }
 
+/**
+ * Why a pending attempt waits (GET /queue), checked in the take's order: offered to an agent
+ * that has not started it yet; no online agent has its tags; a limit (the fleet's
+ * GANTRY_MAX_RUNNING, the project's, the pipeline's); its resource group busy, or an older job
+ * of the group waits first; every matching agent full; or `ready` for the next matching agent.
+ */
+export type QueueReason =
+  | { code: 'offered'; agentId: AgentId; agentName: string; until: EpochMs }
+  | { code: 'no_agent'; tags: string[] }
+  | { code: 'max_running' | 'project_max_running' | 'pipeline_max_running'; limit: number; running: number }
+  | { code: 'resource_group_busy'; group: string; heldByJobId: JobId }
+  | { code: 'resource_group_order'; group: string; behindJobId: JobId }
+  | { code: 'agents_busy'; agents: number }
+  | { code: 'ready' };
+
+export interface QueueEntry {
+  attemptId: AttemptId;
+  attempt: number;
+  jobId: JobId;
+  jobName: string;
+  stage: string;
+  pipelineId: PipelineId;
+  projectId: ProjectId;
+  project: string;
+  ref: string;
+  tags: string[];
+  priority: number;
+  resourceGroup: string | null;
+  queuedAt: EpochMs | null;
+  reason: QueueReason;
+}
+
 export interface TakenOffer {
   attempt: Attempt;
   job: Job;
@@ -153,6 +185,8 @@ export interface FleetStore {
   checkSession(agentId: AgentId, sessionId: string, at: EpochMs): Promise<SessionCheck>;
   deregisterAgent(agentId: AgentId, at: EpochMs, settings: SchedulerSettings): Promise<void>;
   listAgents(at: EpochMs, leaseMs: number): Promise<AgentView[]>;
+  /** Pending attempts of agents' pipelines (of one project, or all), queue order, each with why it waits. */
+  explainQueue(at: EpochMs, settings: SchedulerSettings, projectId: ProjectId | null, limit: number): Promise<QueueEntry[]>;
 
   /** Offers up to `slots` ready attempts to the agent, each under a fresh token hash from `newTokenHash`. */
   takeAttempts(
@@ -205,6 +239,9 @@ export interface FleetStore {
   playJob(id: JobId, at: EpochMs, settings: SchedulerSettings): Promise<Job | 'not-manual' | null>;
   retryJob(id: JobId, at: EpochMs, settings: SchedulerSettings): Promise<Job | 'not-finished' | null>;
 
+  /** The artifacts a job's attempts uploaded, by attempt number (people's downloads; no token check here). */
+  listArtifacts(jobId: JobId): Promise<StoredArtifact[]>;
+
   // ---- blobs, artifacts and caches (PROTOCOL.md §11); each write checks token and `running`
   /** Whether the attempt is running under this token: checked before an upload's body is read. */
   checkTransfer(attemptId: AttemptId, tokenHash: string): Promise<TransferCheck>;
@@ -233,6 +270,14 @@ export interface FleetStore {
     removeFile: (sha256: string) => Promise<void>,
     cachesUnusedSince?: EpochMs | null,
   ): Promise<{ artifacts: number; caches: number; blobs: number }>;
+}
+
+export interface StoredArtifact extends BlobRef {
+  /** The attempt's number within its job. */
+  attempt: number;
+  files: number;
+  createdAt: EpochMs;
+  expiresAt: EpochMs | null;
 }
 
 export type TransferCheck = { kind: 'ok'; jobId: JobId; pipelineId: PipelineId; projectId: ProjectId } | Fence;

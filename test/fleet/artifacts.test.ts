@@ -186,6 +186,22 @@ twin2:
       assert.equal(fs.readFileSync(path.join(out, 'link'), 'utf8').trim(), 'data.bin');
       assert.match((await f.log(job('consume').id)).toString(), /Downloaded artifacts of produce/);
 
+      // People see what a job uploaded, and download the archive with their own token.
+      const listed = await f.api<{ items: Array<{ attempt: number; size: number; files: number; expired: boolean }> }>('GET', `/jobs/${job('produce').id}/artifacts`);
+      assert.equal(listed.status, 200);
+      assert.deepEqual(listed.body.items.map((a) => [a.attempt, a.expired]), [[1, false]]);
+      assert.ok(listed.body.items[0]!.files >= 3);
+      const dl = await fetch(`${f.url}/api/v1/jobs/${job('produce').id}/artifacts/1`, { headers: { authorization: `Bearer ${f.adminToken}` } });
+      assert.equal(dl.status, 200);
+      assert.match(dl.headers.get('content-disposition') ?? '', /filename="produce-1-artifacts\.tar\.gz"/);
+      const archive = Buffer.from(await dl.arrayBuffer());
+      assert.equal(archive.length, listed.body.items[0]!.size);
+      assert.ok(blobFiles(f).includes(sha256(archive)));
+      assert.deepEqual((await f.api('GET', `/jobs/${job('consume').id}/artifacts`)).body, { items: [] });
+      const none = await f.api<{ error: { code: string } }>('GET', `/jobs/${job('consume').id}/artifacts/1`);
+      assert.deepEqual([none.status, none.body.error.code], [404, 'GANTRY_E_NOT_FOUND']);
+      assert.equal((await fetch(`${f.url}/api/v1/jobs/${job('produce').id}/artifacts/1`)).status, 401);
+
       // twin1 and twin2 made the same archive on two machines: one blob, sent once; the second
       // agent's HEAD found it and it sent no bytes.
       assert.equal(await ranOn(f, job('twin2').id), 'box-b');

@@ -844,6 +844,86 @@ export function runStoreContract(label: string, open: () => Promise<Store>, opti
       });
     });
 
+    describe('the queue: why each pending job waits', () => {
+      it('updateProject changes the git URL, the limits and auto-cancel, and leaves the rest', async () => {
+        const store = await fresh();
+        const p = await store.ensureProject('demo', '/d', 1);
+        const q = await store.updateProject(p.id, { gitUrl: '/e', maxRunning: 3, autoCancel: false });
+        assert.deepEqual(q, { ...p, gitUrl: '/e', limits: { maxRunning: 3, maxRunningPerPipeline: null }, autoCancel: false });
+        const r = await store.updateProject(p.id, { maxRunning: null, maxRunningPerPipeline: 2 });
+        assert.deepEqual(r!.limits, { maxRunning: null, maxRunningPerPipeline: 2 });
+        assert.deepEqual(await store.getProject(p.id), r);
+        assert.deepEqual(await store.updateProject(p.id, {}), r);
+        assert.equal(await store.updateProject(asProjectId(9999), { gitUrl: '/x' }), null);
+      });
+
+      it('explains tags no agent has, an offer, a busy or ordered resource group, full agents and each limit', async () => {
+        const store = await fresh();
+        const p = await store.ensureProject('demo', '/d', 1);
+        const other = await store.ensureProject('other', '/o', 1);
+        const at = 100_000;
+        const created = await store.createPipeline(newPipeline(p.id, {
+          runsOn: 'fleet',
+          jobs: [
+            compiledJob('gpu', 0, { tags: ['gpu', 'cuda'] }),
+            compiledJob('deploy-1', 0, { resourceGroup: 'prod' }),
+            compiledJob('deploy-2', 0, { resourceGroup: 'prod' }),
+            compiledJob('plain', 0),
+          ],
+        }));
+        const otherPipeline = await store.createPipeline(newPipeline(other.id, { runsOn: 'fleet', jobs: [compiledJob('elsewhere', 0, { tags: ['arm'] })] }));
+        await store.fleet.startPipeline(created.pipeline.id, at, SETTINGS);
+        await store.fleet.startPipeline(otherPipeline.pipeline.id, at, SETTINGS);
+        const id = (name: string) => created.jobs.find((j) => j.name === name)!.id;
+        const agent = await store.fleet.registerAgent({ name: 'box', tags: ['linux'], concurrency: 1, version: 't', platform: {} }, 'agent-hash', at);
+        await store.fleet.openSession(agent.id, 's1', agent, at, SETTINGS);
+        const reasons = async (settings = SETTINGS) =>
+          Object.fromEntries((await store.fleet.explainQueue(at + 1, settings, p.id, 100)).map((e) => [e.jobName, e.reason]));
+
+        const first = await store.fleet.explainQueue(at + 1, SETTINGS, p.id, 100);
+        assert.deepEqual(first.map((e) => e.jobName), ['gpu', 'deploy-1', 'deploy-2', 'plain']);
+        assert.deepEqual(
+          { ...first[0], queuedAt: null },
+          {
+            attemptId: first[0]!.attemptId, attempt: 1, jobId: id('gpu'), jobName: 'gpu', stage: 'stage0', pipelineId: created.pipeline.id,
+            projectId: p.id, project: 'demo', ref: 'main', tags: ['cuda', 'gpu'], priority: 0, resourceGroup: null, queuedAt: null,
+            reason: { code: 'no_agent', tags: ['cuda', 'gpu'] },
+          },
+        );
+        assert.deepEqual(await reasons(), {
+          gpu: { code: 'no_agent', tags: ['cuda', 'gpu'] },
+          'deploy-1': { code: 'ready' },
+          'deploy-2': { code: 'resource_group_order', group: 'prod', behindJobId: id('deploy-1') },
+          plain: { code: 'ready' },
+        });
+
+        // The agent takes its one slot's worth: the group's first job.
+        const [offer] = await store.fleet.takeAttempts(agent, 1, at + 2, SETTINGS, ['tok']);
+        assert.equal(offer!.job.id, id('deploy-1'));
+        assert.deepEqual(await reasons(), {
+          gpu: { code: 'no_agent', tags: ['cuda', 'gpu'] },
+          'deploy-1': { code: 'offered', agentId: agent.id, agentName: 'box', until: at + 2 + SETTINGS.offerTtlMs },
+          'deploy-2': { code: 'resource_group_busy', group: 'prod', heldByJobId: id('deploy-1') },
+          plain: { code: 'agents_busy', agents: 1 },
+        });
+
+        // Limits come before full agents, in the take's order: the fleet's, the project's, the pipeline's.
+        assert.deepEqual((await reasons({ ...SETTINGS, maxRunning: 1 })).plain, { code: 'max_running', limit: 1, running: 1 });
+        await store.updateProject(p.id, { maxRunning: 1 });
+        assert.deepEqual((await reasons()).plain, { code: 'project_max_running', limit: 1, running: 1 });
+        await store.updateProject(p.id, { maxRunning: null, maxRunningPerPipeline: 1 });
+        assert.deepEqual((await reasons()).plain, { code: 'pipeline_max_running', limit: 1, running: 1 });
+
+        // Every project's, or one's; an agent gone quiet for a lease is not online.
+        const all = await store.fleet.explainQueue(at + 1, SETTINGS, null, 100);
+        assert.deepEqual(all.map((e) => e.project), ['demo', 'demo', 'demo', 'demo', 'other']);
+        assert.deepEqual(all[4]!.reason, { code: 'no_agent', tags: ['arm'] });
+        assert.equal((await store.fleet.explainQueue(at + 1, SETTINGS, null, 2)).length, 2);
+        const later = await store.fleet.explainQueue(at + SETTINGS.leaseMs + 20_000, SETTINGS, p.id, 100);
+        assert.deepEqual(later.find((e) => e.jobName === 'plain')!.reason, { code: 'no_agent', tags: [] });
+      });
+    });
+
     describe('forge statuses', () => {
       const config = (projectId: ProjectId) => ({
         projectId, provider: 'github' as const, baseUrl: 'http://127.0.0.1:1', repository: 'o/r', context: 'gantry', ciphertext: 'c', nonce: 'n', updatedAt: 3,

@@ -42,7 +42,7 @@ function blobProblem(r: { kind: 'blob-missing' } | { kind: 'size-mismatch'; size
 }
 
 /** Sends a stored blob. A row whose bytes are gone is the blob store failing (or not shared by every instance). */
-async function sendBlob(ctx: BlobContext, request: FastifyRequest, reply: FastifyReply, blob: BlobRef): Promise<FastifyReply> {
+export async function sendBlob(ctx: { blobs: BlobStore }, request: FastifyRequest, reply: FastifyReply, blob: BlobRef): Promise<FastifyReply> {
   const stream: Readable | null = await ctx.blobs.open(blob.sha256);
   if (!stream) {
     request.log.error({ sha256: blob.sha256 }, 'a recorded blob is not in the blob store: is the blob directory shared by every server instance?');

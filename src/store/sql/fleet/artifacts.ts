@@ -8,6 +8,7 @@
 
 import { asJobId, asPipelineId, asProjectId } from '../../../domain/ids.js';
 import type {
+  StoredArtifact,
   ArtifactLookup,
   ArtifactRecord,
   BlobRef,
@@ -130,6 +131,22 @@ export async function findArtifact(
   if (!a) return { kind: 'none' };
   if (a.expires_at !== null && Number(a.expires_at) <= at) return { kind: 'expired', expiredAt: Number(a.expires_at) };
   return { kind: 'ok', sha256: a.blob_sha256, size: Number(a.size) };
+}
+
+export async function listArtifacts(db: SqlExecutor, jobId: number): Promise<StoredArtifact[]> {
+  const rows = await db.all<{ number: number | string; blob_sha256: string; size: number | string; files: number | string; created_at: number | string; expires_at: number | string | null }>(
+    'SELECT t.number, a.blob_sha256, a.size, a.files, a.created_at, a.expires_at FROM artifacts a JOIN attempts t ON t.id = a.attempt_id ' +
+      'WHERE a.job_id = ? ORDER BY t.number',
+    [jobId],
+  );
+  return rows.map((r) => ({
+    attempt: Number(r.number),
+    sha256: r.blob_sha256,
+    size: Number(r.size),
+    files: Number(r.files),
+    createdAt: Number(r.created_at),
+    expiresAt: r.expires_at === null ? null : Number(r.expires_at),
+  }));
 }
 
 /**

@@ -4,7 +4,7 @@
 // them (and this one, through its own LISTEN: a wake-up is idempotent, a duplicate costs nothing).
 
 import { EventEmitter } from 'node:events';
-import { asAttemptId, asJobId, type AttemptId, type JobId, type PipelineId } from '../../../domain/ids.js';
+import { asAttemptId, asJobId, type AttemptId, type JobId, type PipelineId, type ProjectId } from '../../../domain/ids.js';
 import { isFinishedJob, isFinishedPipeline, type FailureReason, type FinishedAttemptStatus } from '../../../domain/status.js';
 import {
   asAgentId,
@@ -34,6 +34,8 @@ import {
   type PutCacheResult,
   type RecordArtifactResult,
   type TransferCheck,
+  type QueueEntry,
+  type StoredArtifact,
 } from '../../fleet.js';
 import type { EpochMs, Job, PipelineWithJobs } from '../../store.js';
 import type { SqlDialect, SqlExecutor } from '../dialect.js';
@@ -56,7 +58,7 @@ import {
   type PipelineRow,
   type ProjectRow,
 } from '../rows.js';
-import { fenceOf, noEffects, SpecCache, type Effects, type FleetTx } from './fleet-tx.js';
+import { agentOnline, fenceOf, noEffects, SpecCache, type Effects, type FleetTx } from './fleet-tx.js';
 import {
   afterAttemptIn,
   autoCancelIn,
@@ -69,6 +71,7 @@ import {
   retryPipelineIn,
 } from './progress.js';
 import { pendingTagKeys, takeIn } from './take.js';
+import { explainQueueIn } from './queue.js';
 import * as artifacts from './artifacts.js';
 import * as logs from './logs.js';
 import { enqueueForgeStatusesIn } from '../forge.js';
@@ -291,9 +294,14 @@ export class SqlFleetStore implements FleetStore {
     return rows.map((r) => {
       const a = toAgent(r);
       const currentJobs = jobsOf.get(a.id) ?? [];
-      const online = a.sessionId !== null && a.lastSeenAt !== null && a.lastSeenAt >= at - leaseMs;
+      const online = agentOnline(a.sessionId, a.lastSeenAt, at, leaseMs);
       return { ...a, currentJobs, status: !online ? 'offline' : currentJobs.length > 0 ? 'busy' : 'idle' };
     });
+  }
+
+  async explainQueue(at: EpochMs, settings: SchedulerSettings, projectId: ProjectId | null, limit: number): Promise<QueueEntry[]> {
+    // One snapshot: the counts and the rows they explain agree.
+    return this.db.transaction((tx) => explainQueueIn(tx, at, settings, projectId, limit), { readOnly: true });
   }
 
   // ---- work
@@ -698,6 +706,10 @@ export class SqlFleetStore implements FleetStore {
 
   recordArtifact(attemptId: AttemptId, tokenHash: string, rec: ArtifactRecord, at: EpochMs): Promise<RecordArtifactResult> {
     return artifacts.recordArtifact(this.db, attemptId, tokenHash, rec, at);
+  }
+
+  listArtifacts(jobId: JobId): Promise<StoredArtifact[]> {
+    return artifacts.listArtifacts(this.db, jobId);
   }
 
   findArtifact(attemptId: AttemptId, tokenHash: string, sourceJobId: JobId, at: EpochMs): Promise<ArtifactLookup> {
