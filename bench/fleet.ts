@@ -41,6 +41,11 @@ export async function waitOutput(p: ChildProcess, re: RegExp, ms = 20_000): Prom
       out += c.toString();
       if (re.test(out)) {
         clearTimeout(t);
+        // From here the output is drained, not kept: appending every request's log line and
+        // searching the whole text again cost the bench's process seconds of CPU per run, on
+        // the cores the server under test shares.
+        p.stdout?.off('data', on).resume();
+        p.stderr?.off('data', on).resume();
         resolve();
       }
     };

@@ -3,13 +3,14 @@
 // pipeline file is read from the commit's tree (`git cat-file`), never from a working tree, so
 // what is compiled is exactly what the agents will check out.
 
-import { execFile, execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { GantryError } from '../domain/errors.js';
 import type { ProjectFiles } from '../pipeline/index.js';
 import { PIPELINE_FILES } from '../pipeline/index.js';
 import type { Project } from '../store/store.js';
+import { GitRunner } from './git-runner/git-runner.js';
 
 export interface CommitFacts {
   sha: string;
@@ -40,38 +41,37 @@ interface MirrorState {
 
 export class GitMirrors {
   private readonly states = new Map<number, MirrorState>();
+  // git runs in a helper process: each fork from the server would block its event loop.
+  private readonly runner: GitRunner;
 
   /** `env` is the environment git runs with (from Config; git must never prompt for a password). */
   constructor(
     private readonly root: string,
-    private readonly env: Record<string, string>,
-  ) {}
+    env: Record<string, string>,
+  ) {
+    this.runner = new GitRunner({ ...env, GIT_TERMINAL_PROMPT: '0', GIT_ASKPASS: 'true', LC_ALL: 'C' });
+  }
+
+  /** Ends the git runner process once the commands already asked have answered. */
+  close(): void {
+    this.runner.close();
+  }
 
   dirOf(project: Project): string {
     return path.join(this.root, String(project.id));
   }
 
-  private git(cwd: string, args: string[], input?: string): Promise<string> {
-    return new Promise((resolve, reject) => {
-      const child = execFile(
-        'git',
-        args,
-        {
-          cwd,
-          env: { ...this.env, GIT_TERMINAL_PROMPT: '0', GIT_ASKPASS: 'true', LC_ALL: 'C' },
-          maxBuffer: 256 * 1024 * 1024,
-          timeout: GIT_TIMEOUT_MS,
-          encoding: 'utf8',
-        },
-        (err, stdout, stderr) => {
-          if (err) {
-            const last = String(stderr).trim().split('\n').filter(Boolean).pop() ?? err.message;
-            reject(Object.assign(new Error(redact(last)), { gitArgs: args }));
-          } else resolve(stdout);
-        },
-      );
-      if (input !== undefined) child.stdin?.end(input);
-    });
+  /** git's stdout as text; the error says why, without credentials. */
+  private async git(cwd: string, args: string[], input?: string): Promise<string> {
+    return (await this.gitBytes(cwd, args, input)).toString('utf8');
+  }
+
+  private async gitBytes(cwd: string, args: string[], input?: string): Promise<Buffer> {
+    try {
+      return await this.runner.run(cwd, args, { timeoutMs: GIT_TIMEOUT_MS, ...(input === undefined ? {} : { input }) });
+    } catch (e) {
+      throw Object.assign(new Error(redact((e as Error).message)), { gitArgs: args });
+    }
   }
 
   private async gitMaybe(cwd: string, args: string[]): Promise<string | null> {
@@ -145,7 +145,7 @@ export class GitMirrors {
     let branchSha: string | null;
     let tagSha: string | null;
     if (sha !== undefined) {
-      // One git process answers all three (each spawn blocks the event loop that answers webhooks).
+      // One git process answers all three.
       [full = null, branchSha = null, tagSha = null] = await this.peel(dir, [`${sha}^{commit}`, ...refs]);
       if (full === null) {
         await this.fetch(project);
@@ -179,8 +179,7 @@ export class GitMirrors {
    * the mirror (a force push over history the mirror never had): then every rule matches.
    */
   async changedFiles(project: Project, base: string, head: string): Promise<string[] | null> {
-    // One git process (each spawn blocks the event loop that answers webhooks): a `base` the
-    // mirror lacks makes the diff fail, which is the null case.
+    // One git process: a `base` the mirror lacks makes the diff fail, which is the null case.
     try {
       const out = await this.git(this.dirOf(project), ['diff', '--name-only', '--no-renames', '-z', `${base}^{commit}`, `${head}^{commit}`, '--']);
       return out.split('\0').filter(Boolean);
@@ -244,28 +243,23 @@ export class GitMirrors {
   }
 
   /** Blob contents in the order asked, through one `git cat-file --batch`. */
-  private catBlobs(dir: string, objects: string[]): Promise<string[]> {
-    if (objects.length === 0) return Promise.resolve([]);
-    return new Promise((resolve, reject) => {
-      const child = spawn('git', ['cat-file', '--batch'], { cwd: dir, env: { ...this.env, LC_ALL: 'C' }, stdio: ['pipe', 'pipe', 'pipe'] });
-      const chunks: Buffer[] = [];
-      child.stdout.on('data', (c: Buffer) => chunks.push(c));
-      child.on('error', reject);
-      child.on('close', (code) => {
-        if (code !== 0) return reject(new GantryError('GANTRY_E_GIT', `git cat-file failed (${code})`));
-        const all = Buffer.concat(chunks);
-        const out: string[] = [];
-        let pos = 0;
-        for (let i = 0; i < objects.length; i++) {
-          const nl = all.indexOf(0x0a, pos);
-          const header = all.subarray(pos, nl).toString('utf8').split(' ');
-          const size = Number(header[2]);
-          out.push(all.subarray(nl + 1, nl + 1 + size).toString('utf8'));
-          pos = nl + 1 + size + 1;
-        }
-        resolve(out);
-      });
-      child.stdin.end(`${objects.join('\n')}\n`);
-    });
+  private async catBlobs(dir: string, objects: string[]): Promise<string[]> {
+    if (objects.length === 0) return [];
+    let all: Buffer;
+    try {
+      all = await this.runner.run(dir, ['cat-file', '--batch'], { input: `${objects.join('\n')}\n`, timeoutMs: GIT_TIMEOUT_MS });
+    } catch (e) {
+      throw new GantryError('GANTRY_E_GIT', `git cat-file failed: ${redact((e as Error).message)}`);
+    }
+    const out: string[] = [];
+    let pos = 0;
+    for (let i = 0; i < objects.length; i++) {
+      const nl = all.indexOf(0x0a, pos);
+      const header = all.subarray(pos, nl).toString('utf8').split(' ');
+      const size = Number(header[2]);
+      out.push(all.subarray(nl + 1, nl + 1 + size).toString('utf8'));
+      pos = nl + 1 + size + 1;
+    }
+    return out;
   }
 }

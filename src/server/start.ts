@@ -49,6 +49,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const storeUrl = opts.db ?? config.server.db ?? defaultStoreUrl(home);
   const crash = crashHook(config.server.crashAt);
   const store: Store = await openStore(storeUrl);
+  const mirrors = new GitMirrors(path.join(home, 'mirrors'), config.env);
   let app: FastifyInstance | null = null;
   try {
     const secrets = new SecretBox(loadOrCreateSecretsKey(path.join(home, 'secrets.key')));
@@ -57,7 +58,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       logs: new FileLogStore(path.join(home, 'logs')),
       blobs: new DirBlobStore(path.join(home, 'blobs')),
       logObjects: new DirBlobStore(path.join(home, 'log-objects')),
-      mirrors: new GitMirrors(path.join(home, 'mirrors'), config.env),
+      mirrors,
       secrets,
       publicUrl: config.server.publicUrl,
       crash,
@@ -105,11 +106,13 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
         (closing ??= (async () => {
           // In-flight requests finish first (Fastify stops accepting, then waits), then the store.
           await running.close();
+          mirrors.close();
           await store.close();
         })()),
     };
   } catch (e) {
     await app?.close().catch(() => undefined);
+    mirrors.close();
     await store.close().catch(() => undefined);
     throw e;
   }

@@ -12,9 +12,9 @@ import { createTriggeredPipeline, type PipelineTrigger, type TriggerDeps } from 
 
 export interface QueueOptions {
   /**
-   * Deliveries processed at once by this instance. Each spawns git several times, and a spawn
-   * blocks the event loop that answers the forges: two keep the intake's answers quick on a
-   * small machine while a burst of pushes is worked off.
+   * Deliveries processed at once by this instance. Each runs git several times (in the git
+   * runner process, off this event loop) and compiles a pipeline (on it): two keep the
+   * intake's answers quick on a small machine while a burst of pushes is worked off.
    */
   concurrency: number;
   /** How long a claim holds before another instance may take the delivery. */
