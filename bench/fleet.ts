@@ -33,7 +33,7 @@ export async function freePort(): Promise<number> {
   });
 }
 
-async function waitOutput(p: ChildProcess, re: RegExp, ms = 20_000): Promise<void> {
+export async function waitOutput(p: ChildProcess, re: RegExp, ms = 20_000): Promise<void> {
   let out = '';
   await new Promise<void>((resolve, reject) => {
     const t = setTimeout(() => reject(new Error(`timeout waiting for ${re}: ${out.slice(-2000)}`)), ms);
@@ -92,7 +92,7 @@ export async function api<T>(r: Rig, method: string, p: string, body?: unknown):
   return (await res.json()) as T;
 }
 
-async function waitDone(r: Rig, ids: number[]): Promise<void> {
+export async function waitDone(r: Rig, ids: number[]): Promise<void> {
   for (const id of ids) {
     for (;;) {
       const p = await api<{ status: string }>(r, 'GET', `/pipelines/${id}`);
@@ -109,7 +109,7 @@ export function pct(sorted: number[], q: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
 }
 
-function rssMb(pid: number): number {
+export function rssMb(pid: number): number {
   const m = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
   return m ? Number(m[1]) / 1024 : NaN;
 }

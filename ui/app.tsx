@@ -11,9 +11,30 @@ import { LoginPage } from './pages/login-page.js';
 import { PipelinePage } from './pages/pipeline-page.js';
 import { ProjectPage } from './pages/project-page.js';
 import { ProjectsPage } from './pages/projects-page.js';
+import { QueuePage } from './pages/queue-page.js';
+import { SettingsPage } from './pages/settings-page.js';
 import { navigate, parseRoute, useLocation, type Place, type Route } from './router.js';
 
 const NEXT_KEY = 'gantry.next';
+
+function titleOf(route: Route): string {
+  switch (route.page) {
+    case 'project':
+      return route.project;
+    case 'settings':
+      return `Settings · ${route.project}`;
+    case 'pipeline':
+      return `Pipeline #${route.id}`;
+    case 'job':
+      return `Job #${route.id}`;
+    case 'agents':
+      return 'Agents';
+    case 'queue':
+      return 'Queue';
+    default:
+      return 'Projects';
+  }
+}
 
 function Page({ route, place }: { route: Route; place: Place }) {
   switch (route.page) {
@@ -27,6 +48,10 @@ function Page({ route, place }: { route: Route; place: Place }) {
       return <JobPage key={route.id} id={route.id} place={place} />;
     case 'agents':
       return <AgentsPage />;
+    case 'queue':
+      return <QueuePage />;
+    case 'settings':
+      return <SettingsPage key={route.project} project={route.project} />;
     case 'login':
       return <LoginPage next={sessionStorage.getItem(NEXT_KEY) ?? '/'} />;
     case 'not-found':
@@ -58,7 +83,7 @@ export function App() {
 
   useEffect(() => {
     if (route.page === 'login') document.title = 'Sign in · Gantry';
-    else document.title = `${route.page === 'project' ? route.project : route.page === 'pipeline' ? `Pipeline #${route.id}` : route.page === 'job' ? `Job #${route.id}` : route.page === 'agents' ? 'Agents' : 'Projects'} · Gantry`;
+    else document.title = `${titleOf(route)} · Gantry`;
   }, [place.pathname]);
 
   if (!signedIn && route.page !== 'login') return null;
@@ -79,8 +104,11 @@ export function App() {
         </Link>
         {route.page !== 'login' ? (
           <nav class="top-nav" aria-label="Main">
-            <Link href="/" aria-current={route.page === 'projects' || route.page === 'project' ? 'page' : undefined}>
+            <Link href="/" aria-current={route.page === 'projects' || route.page === 'project' || route.page === 'settings' ? 'page' : undefined}>
               Projects
+            </Link>
+            <Link href="/queue" aria-current={route.page === 'queue' ? 'page' : undefined}>
+              Queue
             </Link>
             <Link href="/agents" aria-current={route.page === 'agents' ? 'page' : undefined}>
               Agents

@@ -7,6 +7,8 @@ export type Route =
   | { page: 'projects' }
   | { page: 'login' }
   | { page: 'agents' }
+  | { page: 'queue' }
+  | { page: 'settings'; project: string }
   | { page: 'project'; project: string }
   | { page: 'pipeline'; id: number }
   | { page: 'job'; id: number }
@@ -18,8 +20,10 @@ export function parseRoute(pathname: string): Route {
   if (parts.length === 0) return { page: 'projects' };
   if (parts.length === 1 && a === 'login') return { page: 'login' };
   if (parts.length === 1 && a === 'agents') return { page: 'agents' };
+  if (parts.length === 1 && a === 'queue') return { page: 'queue' };
   if (parts.length === 1 && a === 'projects') return { page: 'projects' };
   if (parts.length === 2 && a === 'projects') return { page: 'project', project: b! };
+  if (parts.length === 3 && a === 'projects' && parts[2] === 'settings') return { page: 'settings', project: b! };
   if (parts.length === 2 && a === 'pipelines' && /^[1-9][0-9]*$/.test(b!)) return { page: 'pipeline', id: Number(b) };
   if (parts.length === 2 && a === 'jobs' && /^[1-9][0-9]*$/.test(b!)) return { page: 'job', id: Number(b) };
   return { page: 'not-found' };

@@ -154,6 +154,7 @@ const FIRST_READ_SIZE = 16 << 10;
 const READ_SIZE = 1 << 20;
 const POLL_MS = 50;
 const MAX_READS_PER_TURN = 8;
+const COALESCE_MS = 5;
 
 /** Follows a growing file from its start and hands each new piece to `onData`. */
 class SpoolTail {
@@ -161,6 +162,7 @@ class SpoolTail {
   private pos = 0;
   private readonly watcher: fs.FSWatcher | null;
   private readonly timer: NodeJS.Timeout;
+  private soon: NodeJS.Timeout | null = null;
 
   constructor(
     file: string,
@@ -169,7 +171,15 @@ class SpoolTail {
     this.fd = fs.openSync(file, 'r');
     let watcher: fs.FSWatcher | null = null;
     try {
-      watcher = fs.watch(file, { persistent: false }, () => this.poke());
+      // A job that prints line by line makes one change event per write: thousands a second.
+      // Reading at most every COALESCE_MS costs that much latency and keeps many such jobs
+      // from flooding the agent's event loop with tiny reads.
+      watcher = fs.watch(file, { persistent: false }, () => {
+        this.soon ??= setTimeout(() => {
+          this.soon = null;
+          this.poke();
+        }, COALESCE_MS);
+      });
       watcher.on('error', () => {});
     } catch {
       watcher = null; // no inotify here: the timer alone keeps the output flowing
@@ -221,6 +231,7 @@ class SpoolTail {
 
   async finish(): Promise<void> {
     clearInterval(this.timer);
+    if (this.soon) clearTimeout(this.soon);
     this.watcher?.close();
     if (this.scheduled) clearImmediate(this.scheduled);
     this.scheduled = null;

@@ -1,6 +1,7 @@
 // A small typed client for the HTTP API of `gantry server` (docs/API.md), on Node's fetch. It
 // knows URLs, headers, retries and the error envelope; it prints nothing and reads no config.
 
+import { readSse } from './sse.js';
 import { GantryError, type ErrorCode } from '../domain/errors.js';
 import type { PipelineJson } from '../views/pipeline-json.js';
 
@@ -87,6 +88,14 @@ export class ApiResponseError extends GantryError {
 }
 
 /** No HTTP answer at all: refused, reset, unknown host, TLS failure. */
+/** How a streamed attempt ended (the log stream's `end` event). */
+export interface LogStreamEnd {
+  attempt: number | null;
+  status: string;
+  exitCode: number | null;
+  failureReason: string | null;
+}
+
 export class ServerUnreachableError extends Error {
   override readonly name = 'ServerUnreachableError';
   readonly code = 'GANTRY_E_UNREACHABLE' as const;
@@ -253,6 +262,43 @@ export class GantryClient {
     const bytes = Buffer.from(await res.arrayBuffer());
     const total = /\/(\d+)$/.exec(res.headers.get('content-range') ?? '');
     return { bytes, size: total ? Number(total[1]) : from + bytes.length };
+  }
+
+  /**
+   * A job attempt's live log (SSE) from byte `from` on: yields each piece's bytes with the offset
+   * after it, then how the attempt ended. A broken connection ends the iteration without an end
+   * (or throws ServerUnreachableError before the first byte): resume from the last offset.
+   */
+  async *logStream(jobId: number, attempt: number, from: number): AsyncGenerator<{ bytes: Buffer; next: number } | { end: LogStreamEnd }> {
+    const headers: Record<string, string> = { accept: 'text/event-stream', 'last-event-id': String(from) };
+    if (this.token !== null) headers.authorization = `Bearer ${this.token}`;
+    let res: Response;
+    try {
+      res = await this.fetchFn(this.url(`/jobs/${jobId}/log/stream?attempt=${attempt}`), { headers });
+    } catch (err) {
+      throw new ServerUnreachableError(this.server, networkFailure(err).reason);
+    }
+    if (!res.ok || !res.body) throw await this.errorOf(res);
+    try {
+      for await (const item of readSse(res.body)) {
+        if ('comment' in item) continue;
+        const data = JSON.parse(item.data) as Record<string, unknown>;
+        if (item.event === 'log' && item.id !== null) {
+          const bytes = Buffer.from(String(data.b64), 'base64');
+          const next = Number(item.id);
+          const offset = Number(data.offset);
+          // Defensive: never print a byte before `from` twice.
+          yield { bytes: offset < from && data.dropped === undefined ? bytes.subarray(from - offset) : bytes, next };
+          from = next;
+        } else if (item.event === 'end') {
+          yield { end: data as unknown as LogStreamEnd };
+          return;
+        }
+      }
+    } catch (err) {
+      // The connection broke mid-stream: the caller resumes from the last offset it got.
+      if (err instanceof SyntaxError) throw err;
+    }
   }
 
   private async json<T>(method: string, path: string, opts: RequestOptions): Promise<T> {

@@ -20,10 +20,17 @@ import { agentRoutes, type FleetContext } from './fleet/agent-routes.js';
 import { AgentHub } from './fleet/hub.js';
 import { Sweeper } from './fleet/sweeper.js';
 import { agentListRoutes } from './routes/agents.js';
+import { queueRoutes } from './routes/queue.js';
+import { artifactRoutes } from './routes/artifacts.js';
 import type { BlobStore } from '../blobstore/blob-store.js';
 import { artifactSweep, blobRoutes, MAX_BLOB_BYTES } from './fleet/blob-routes.js';
 import { webhookRoutes } from './routes/webhooks.js';
 import { DEFAULT_QUEUE_OPTIONS, DeliveryQueue, type QueueOptions } from './webhooks/queue.js';
+import type { LogLimit } from '../store/fleet.js';
+import { AttemptLogs } from './logs/attempt-logs.js';
+import { LogCompactor } from './logs/compactor.js';
+import { LogFeeds } from './logs/log-feed.js';
+import { logRoutes, type LogRouteContext } from './logs/log-routes.js';
 import { eventRoutes } from './routes/events.js';
 import { jobDetailRoutes } from './routes/job-details.js';
 import { SseStreams } from './sse.js';
@@ -36,6 +43,8 @@ import { ForgeReporter } from './forge/reporter.js';
 import { noCrash, type CrashHook } from './crash-points.js';
 
 export const API_PREFIX = '/api/v1';
+/** As GitHub Actions: a cache nobody used for a week goes. */
+export const DEFAULT_CACHE_MAX_AGE_MS = 7 * 24 * 3600_000;
 export const API_VERSION = '0.1.0';
 
 export interface ServerDeps {
@@ -45,6 +54,11 @@ export interface ServerDeps {
   logs: LogStore;
   /** Artifact and cache archives of remote attempts. */
   blobs: BlobStore;
+  /**
+   * Compacted logs of ended attempts (docs/LOGS.md): a blob store of their own, so the artifact
+   * sweep, which deletes blobs no record names, never looks at them.
+   */
+  logObjects: BlobStore;
   /** The largest blob an agent may upload; default MAX_BLOB_BYTES (4 GiB). */
   maxBlobBytes?: number;
   mirrors: GitMirrors;
@@ -55,14 +69,30 @@ export interface ServerDeps {
    * leaves them to other instances (tests of a crash between the answer and the pipeline).
    */
   deliveryQueue?: Partial<QueueOptions> | false;
+  /** The per-attempt log size limit (docs/LOGS.md); default 100 MiB, half head, half tail. */
+  maxLogBytes?: number;
+  /** How often a watched attempt's log is re-read without an event; default 1 s (tests raise it to prove LISTEN). */
+  logSafetyTickMs?: number;
+  /** Keep-alive comment period of live log streams; default 15 s. */
+  logKeepAliveMs?: number;
   /** The built web UI (index.html, assets/); default dist/public/ beside the compiled server. */
   uiDir?: string;
   /** Where people reach this server (GANTRY_PUBLIC_URL); commit statuses link to pipelines there. */
   publicUrl?: string | null;
   /** Fastify's pino logger options, or false (tests). */
   logger?: FastifyServerOptions['logger'];
+  /** Caches neither saved nor restored for this long are deleted (null: never); default 7 days. */
+  cacheMaxAgeMs?: number | null;
   /** Test-only crash points (GANTRY_TEST_CRASH_AT); none by default. */
   crash?: CrashHook;
+}
+
+export const DEFAULT_MAX_LOG_BYTES = 100 * 1024 * 1024;
+
+/** The size limit as the store and the agents apply it: the first half and the last half are kept. */
+export function logLimitOf(maxLogBytes: number): LogLimit {
+  const headBytes = Math.floor(maxLogBytes / 2);
+  return { headBytes, tailBytes: maxLogBytes - headBytes };
 }
 
 export function defaultSchedulerSettings(over: Partial<SchedulerSettings> = {}): SchedulerSettings {
@@ -87,7 +117,10 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
   const settings = deps.settings ?? defaultSchedulerSettings();
   const hub = new AgentHub(deps.store.fleet.events, () => deps.store.fleet.offerableTagKeys((deps.now ?? Date.now)()));
   const streams = new SseStreams();
-  const ctx: FleetContext = {
+  const crash = deps.crash ?? noCrash;
+  const compactor = new LogCompactor(deps.store.fleet, deps.logObjects, (err) => app.log.error({ err }, 'log compaction failed'), crash);
+  const feeds = new LogFeeds(deps.store.fleet.events, { safetyTickMs: deps.logSafetyTickMs ?? 1_000, localPollMs: 100 }, (err) => app.log.error({ err }, 'log feed failed'));
+  const ctx: FleetContext & LogRouteContext = {
     store: deps.store,
     logs: deps.logs,
     mirrors: deps.mirrors,
@@ -96,7 +129,12 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
     now: deps.now ?? Date.now,
     hub,
     settings,
-    crash: deps.crash ?? noCrash,
+    logLimit: logLimitOf(deps.maxLogBytes ?? DEFAULT_MAX_LOG_BYTES),
+    compactor,
+    attemptLogs: new AttemptLogs(deps.store, deps.logs, deps.logObjects),
+    feeds,
+    keepAliveMs: deps.logKeepAliveMs ?? 15_000,
+    crash,
     timings: {
       leaseMs: settings.leaseMs,
       heartbeatHoldMs: Math.min(5_000, Math.floor(settings.leaseMs / 3)),
@@ -117,7 +155,11 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
           app.log,
           { ...DEFAULT_QUEUE_OPTIONS, ...deps.deliveryQueue },
         );
-  const sweeper = new Sweeper(deps.store, settings, ctx.now, app.log).every(60_000, artifactSweep(deps.store, deps.blobs));
+  const sweeper = new Sweeper(deps.store, settings, ctx.now, app.log)
+    .every(60_000, artifactSweep(deps.store, deps.blobs, deps.cacheMaxAgeMs === undefined ? DEFAULT_CACHE_MAX_AGE_MS : deps.cacheMaxAgeMs))
+    // Completions kick compaction at once; this catches attempts ended by the sweep, another
+    // instance's crash, or a compaction that failed.
+    .every(5_000, () => compactor.kick());
   const firer = new ScheduleFirer({ store: deps.store, mirrors: deps.mirrors, settings, now: ctx.now, log: app.log, onCreated: () => metrics.pipelinesCreated.inc(), crash: ctx.crash });
   const reporter = new ForgeReporter({ store: deps.store, secrets: deps.secrets, now: ctx.now, log: app.log, publicUrl: deps.publicUrl ?? null });
   app.addHook('onReady', async () => {
@@ -136,6 +178,7 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
     hub.close();
     await queue?.stop();
     // Open event streams never end by themselves; a graceful close would wait for them.
+    feeds.close();
     streams.closeAll();
   });
   installErrorHandling(app);
@@ -151,11 +194,14 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
       variableRoutes(api, ctx);
       pipelineRoutes(api, ctx);
       jobRoutes(api, ctx);
+      logRoutes(api, ctx);
       jobDetailRoutes(api, ctx);
       eventRoutes(api, { ...ctx, streams });
       agentRoutes(api, ctx);
       blobRoutes(api, { ...ctx, blobs: deps.blobs, maxBlobBytes: deps.maxBlobBytes ?? MAX_BLOB_BYTES });
       agentListRoutes(api, ctx);
+      queueRoutes(api, ctx);
+      artifactRoutes(api, { ...ctx, blobs: deps.blobs });
       await webhookRoutes(api, { ...ctx, queue });
       scheduleRoutes(api, ctx);
       triggerTokenRoutes(api, ctx);

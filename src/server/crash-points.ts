@@ -27,6 +27,8 @@ export const CRASH_POINTS = [
 export const SERVER_CRASH_POINTS = [
   /** A schedule's firing is claimed (next_run_at moved on); its pipeline is not made yet. */
   'schedule.claimed',
+  /** A finished attempt's compacted log object is stored; its rows are not replaced by it yet. */
+  'log.compaction-stored',
 ] as const;
 
 export type CrashPoint = (typeof CRASH_POINTS)[number] | (typeof SERVER_CRASH_POINTS)[number];

@@ -59,9 +59,15 @@ export const projectSchema = {
     name: { type: 'string' },
     gitUrl: { type: 'string' },
     createdAt: { type: 'string', format: 'date-time' },
+    maxRunning: { type: ['integer', 'null'] },
+    maxRunningPerPipeline: { type: ['integer', 'null'] },
+    autoCancel: { type: 'boolean' },
   },
   required: ['id', 'name', 'gitUrl', 'createdAt'],
 } as const;
+
+/** A URL git can clone, or a path on the server (so only admins set one). */
+export const gitUrlSchema = { type: 'string', minLength: 1, maxLength: 2048, pattern: '^[^-\\s]' } as const;
 
 export const pipelineSummarySchema = {
   type: 'object',

@@ -57,16 +57,19 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       store,
       logs: new FileLogStore(path.join(home, 'logs')),
       blobs: new DirBlobStore(path.join(home, 'blobs')),
+      logObjects: new DirBlobStore(path.join(home, 'log-objects')),
       mirrors,
       secrets,
       publicUrl: config.server.publicUrl,
       crash,
+      cacheMaxAgeMs: config.server.cacheMaxAgeDays === 0 ? null : config.server.cacheMaxAgeDays * 24 * 3600_000,
       settings: defaultSchedulerSettings({
         leaseMs: config.server.leaseMs,
         maxRunning: config.server.maxRunning,
         agentLostRetries: config.server.agentLostRetries,
         killGraceMs: config.killGraceMs,
       }),
+      maxLogBytes: config.server.maxLogBytes,
       logger: {
         level: 'info',
         // Pino's default serializers log no headers; this holds even if someone logs a request.

@@ -5,7 +5,15 @@ import type { Project, StoredVariable } from '../store/store.js';
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 
-export const projectJson = (p: Project) => ({ id: p.id, name: p.name, gitUrl: p.gitUrl, createdAt: iso(p.createdAt) });
+export const projectJson = (p: Project) => ({
+  id: p.id,
+  name: p.name,
+  gitUrl: p.gitUrl,
+  createdAt: iso(p.createdAt),
+  maxRunning: p.limits.maxRunning,
+  maxRunningPerPipeline: p.limits.maxRunningPerPipeline,
+  autoCancel: p.autoCancel,
+});
 
 export { jobJson, pipelineSummaryJson } from '../views/pipeline-json.js';
 

@@ -5,7 +5,7 @@
 
 import type { EventEmitter } from 'node:events';
 import type { AttemptId, JobId, PipelineId, ProjectId } from '../domain/ids.js';
-import type { FailureReason, FinishedAttemptStatus } from '../domain/status.js';
+import type { AttemptStatus, FailureReason, FinishedAttemptStatus } from '../domain/status.js';
 import type { Attempt, EpochMs, Job, Pipeline, PipelineWithJobs, Project } from './store.js';
 
 export type AgentId = number & { readonly __agent: unique symbol };
@@ -47,6 +47,38 @@ export interface SchedulerSettings {
   killGraceMs: number;
 }
 
+/**
+ * Why a pending attempt waits (GET /queue), checked in the take's order: offered to an agent
+ * that has not started it yet; no online agent has its tags; a limit (the fleet's
+ * GANTRY_MAX_RUNNING, the project's, the pipeline's); its resource group busy, or an older job
+ * of the group waits first; every matching agent full; or `ready` for the next matching agent.
+ */
+export type QueueReason =
+  | { code: 'offered'; agentId: AgentId; agentName: string; until: EpochMs }
+  | { code: 'no_agent'; tags: string[] }
+  | { code: 'max_running' | 'project_max_running' | 'pipeline_max_running'; limit: number; running: number }
+  | { code: 'resource_group_busy'; group: string; heldByJobId: JobId }
+  | { code: 'resource_group_order'; group: string; behindJobId: JobId }
+  | { code: 'agents_busy'; agents: number }
+  | { code: 'ready' };
+
+export interface QueueEntry {
+  attemptId: AttemptId;
+  attempt: number;
+  jobId: JobId;
+  jobName: string;
+  stage: string;
+  pipelineId: PipelineId;
+  projectId: ProjectId;
+  project: string;
+  ref: string;
+  tags: string[];
+  priority: number;
+  resourceGroup: string | null;
+  queuedAt: EpochMs | null;
+  reason: QueueReason;
+}
+
 export interface TakenOffer {
   attempt: Attempt;
   job: Job;
@@ -75,6 +107,35 @@ export type AppendResult =
   | { kind: 'ok'; received: number; cancel: boolean }
   | { kind: 'gap'; received: number }
   | Fence;
+
+/** The per-attempt log size limit (docs/LOGS.md): the first `headBytes` and the last `tailBytes` are kept. */
+export interface LogLimit {
+  headBytes: number;
+  tailBytes: number;
+}
+
+/** Bytes [offset, end) of a log and when they reached the server; `data` null is a hole (dropped by the size limit). */
+export interface StoredLogPiece {
+  offset: number;
+  end: number;
+  at: EpochMs;
+  data: Buffer | null;
+}
+
+export type LogRead = { kind: 'chunks'; pieces: StoredLogPiece[] } | { kind: 'object'; sha256: string };
+
+export interface LogState {
+  attemptId: AttemptId;
+  jobId: JobId;
+  number: number;
+  status: AttemptStatus;
+  exitCode: number | null;
+  failureReason: FailureReason | null;
+  /** Bytes of stream the server holds (holes included). */
+  received: number;
+  /** The compacted object's SHA-256, or null while the log is in chunk rows. */
+  object: string | null;
+}
 
 export interface Completion {
   status: FinishedAttemptStatus;
@@ -124,6 +185,8 @@ export interface FleetStore {
   checkSession(agentId: AgentId, sessionId: string, at: EpochMs): Promise<SessionCheck>;
   deregisterAgent(agentId: AgentId, at: EpochMs, settings: SchedulerSettings): Promise<void>;
   listAgents(at: EpochMs, leaseMs: number): Promise<AgentView[]>;
+  /** Pending attempts of agents' pipelines (of one project, or all), queue order, each with why it waits. */
+  explainQueue(at: EpochMs, settings: SchedulerSettings, projectId: ProjectId | null, limit: number): Promise<QueueEntry[]>;
 
   /** Offers up to `slots` ready attempts to the agent, each under a fresh token hash from `newTokenHash`. */
   takeAttempts(
@@ -143,14 +206,28 @@ export interface FleetStore {
     end: number,
     producedAt: EpochMs,
     at: EpochMs,
+    /** The size limit: with it, chunks wholly between the head and the last `tailBytes` become one hole. */
+    limit?: LogLimit | null,
   ): Promise<AppendResult>;
   completeAttempt(attemptId: AttemptId, tokenHash: string, completion: Completion, at: EpochMs, settings: SchedulerSettings): Promise<CompleteResult>;
   /** The reaper and the deadline sweep: ends attempts whose lease, cancel or deadline ran out. Returns how many. */
   sweep(at: EpochMs, settings: SchedulerSettings): Promise<number>;
 
-  /** Bytes [start, end) of an attempt's log as stored in chunks, and its size. */
-  logSize(attemptId: AttemptId): Promise<number>;
-  readLog(attemptId: AttemptId, start: number, end: number): Promise<Buffer>;
+  /** The attempt's log as the store holds it: its length, where it lives, how the attempt ended. */
+  logState(attemptId: AttemptId): Promise<LogState | null>;
+  /**
+   * The stored pieces of the log from byte `start` on, about `maxBytes` of them (whole chunks,
+   * at least one), read in one snapshot with the attempt row: either chunk rows or, once the log
+   * is compacted, the name of its object (the caller reads that from the blob store).
+   */
+  readLogPieces(attemptId: AttemptId, start: number, maxBytes: number): Promise<LogRead | null>;
+  /** Finished attempts whose log is still in chunk rows (compaction's work list), oldest first. */
+  logsToCompact(limit: number): Promise<AttemptId[]>;
+  /**
+   * Points a finished attempt at its compacted log object and deletes its chunk rows, in one
+   * transaction; false when it was not finished or already compacted (nothing changes then).
+   */
+  finishLogCompaction(attemptId: AttemptId, sha256: string): Promise<boolean>;
 
   /** Starts a fleet pipeline just created: first jobs pending, older interruptible pipelines canceled. */
   startPipeline(id: PipelineId, at: EpochMs, settings: SchedulerSettings): Promise<void>;
@@ -161,6 +238,9 @@ export interface FleetStore {
   cancelJob(id: JobId, at: EpochMs, settings: SchedulerSettings): Promise<Job | 'finished' | null>;
   playJob(id: JobId, at: EpochMs, settings: SchedulerSettings): Promise<Job | 'not-manual' | null>;
   retryJob(id: JobId, at: EpochMs, settings: SchedulerSettings): Promise<Job | 'not-finished' | null>;
+
+  /** The artifacts a job's attempts uploaded, by attempt number (people's downloads; no token check here). */
+  listArtifacts(jobId: JobId): Promise<StoredArtifact[]>;
 
   // ---- blobs, artifacts and caches (PROTOCOL.md §11); each write checks token and `running`
   /** Whether the attempt is running under this token: checked before an upload's body is read. */
@@ -173,12 +253,31 @@ export interface FleetStore {
   /** The newest artifact of `sourceJobId`, if it is one of the attempt's artifact sources. */
   findArtifact(attemptId: AttemptId, tokenHash: string, sourceJobId: JobId, at: EpochMs): Promise<ArtifactLookup>;
   putCache(attemptId: AttemptId, tokenHash: string, key: string, blob: BlobRef, at: EpochMs): Promise<PutCacheResult>;
-  getCache(attemptId: AttemptId, tokenHash: string, key: string): Promise<CacheLookup>;
+  /** The cache's archive for this attempt's project and key (untrusted pipelines: their own); marks it used at `at`. */
+  getCache(attemptId: AttemptId, tokenHash: string, key: string, at: EpochMs): Promise<CacheLookup>;
   /**
    * Deletes expired artifact rows and the blobs nothing references that were last touched before
    * `blobsBefore`; `removeFile` deletes a blob's bytes inside the transaction that deletes its row.
    */
-  sweepArtifacts(at: EpochMs, blobsBefore: EpochMs, removeFile: (sha256: string) => Promise<void>): Promise<{ artifacts: number; blobs: number }>;
+  /**
+   * Deletes expired artifact records, caches unused (neither saved nor restored) since
+   * `cachesUnusedSince` (null: caches never expire), then blobs nothing references that nobody
+   * touched since `blobsBefore`, each row with its file (`removeFile`).
+   */
+  sweepArtifacts(
+    at: EpochMs,
+    blobsBefore: EpochMs,
+    removeFile: (sha256: string) => Promise<void>,
+    cachesUnusedSince?: EpochMs | null,
+  ): Promise<{ artifacts: number; caches: number; blobs: number }>;
+}
+
+export interface StoredArtifact extends BlobRef {
+  /** The attempt's number within its job. */
+  attempt: number;
+  files: number;
+  createdAt: EpochMs;
+  expiresAt: EpochMs | null;
 }
 
 export type TransferCheck = { kind: 'ok'; jobId: JobId; pipelineId: PipelineId; projectId: ProjectId } | Fence;

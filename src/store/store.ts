@@ -45,6 +45,14 @@ export interface ProjectLimits {
   maxRunningPerPipeline: number | null;
 }
 
+/** What PATCH /projects/:project may change; an absent field stays as it is, null lifts a limit. */
+export interface ProjectPatch {
+  gitUrl?: string;
+  maxRunning?: number | null;
+  maxRunningPerPipeline?: number | null;
+  autoCancel?: boolean;
+}
+
 export interface Pipeline {
   id: PipelineId;
   projectId: ProjectId;
@@ -285,6 +293,8 @@ export interface Store {
   listProjects(): Promise<Project[]>;
   /** Creates a project; null (and nothing stored) when the name is taken. */
   createProject(name: string, gitUrl: string, at: EpochMs): Promise<Project | null>;
+  /** Changes a project's settings; null if there is no such project. */
+  updateProject(id: ProjectId, patch: ProjectPatch): Promise<Project | null>;
   /** Projects oldest first, a page at a time; `next` is the last id of a full page. */
   pageProjects(filter: ProjectPageFilter): Promise<{ items: Project[]; next: ProjectId | null }>;
 

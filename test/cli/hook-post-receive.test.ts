@@ -49,7 +49,7 @@ describe('gantry hook post-receive', () => {
   let bare: string;
   let token: string;
   before(async () => {
-    h = await startHarness(async (home) => openSqliteStore(path.join(home, 'gantry.db')), { server: { deliveryQueue: { pollMs: 200 } } });
+    h = await startHarness(async (home) => openSqliteStore(path.join(home, 'gantry.db')), { deps: { deliveryQueue: { pollMs: 200 } } });
     work = sandbox({ '.gantry.yml': PIPELINE, 'src/a.txt': 'a\n', 'docs/a.md': 'a\n' });
     bare = path.join(work.base, 'server.git');
     execFileSync('git', ['init', '-q', '--bare', '-b', 'main', bare]);

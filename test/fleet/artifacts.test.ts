@@ -186,6 +186,22 @@ twin2:
       assert.equal(fs.readFileSync(path.join(out, 'link'), 'utf8').trim(), 'data.bin');
       assert.match((await f.log(job('consume').id)).toString(), /Downloaded artifacts of produce/);
 
+      // People see what a job uploaded, and download the archive with their own token.
+      const listed = await f.api<{ items: Array<{ attempt: number; size: number; files: number; expired: boolean }> }>('GET', `/jobs/${job('produce').id}/artifacts`);
+      assert.equal(listed.status, 200);
+      assert.deepEqual(listed.body.items.map((a) => [a.attempt, a.expired]), [[1, false]]);
+      assert.ok(listed.body.items[0]!.files >= 3);
+      const dl = await fetch(`${f.url}/api/v1/jobs/${job('produce').id}/artifacts/1`, { headers: { authorization: `Bearer ${f.adminToken}` } });
+      assert.equal(dl.status, 200);
+      assert.match(dl.headers.get('content-disposition') ?? '', /filename="produce-1-artifacts\.tar\.gz"/);
+      const archive = Buffer.from(await dl.arrayBuffer());
+      assert.equal(archive.length, listed.body.items[0]!.size);
+      assert.ok(blobFiles(f).includes(sha256(archive)));
+      assert.deepEqual((await f.api('GET', `/jobs/${job('consume').id}/artifacts`)).body, { items: [] });
+      const none = await f.api<{ error: { code: string } }>('GET', `/jobs/${job('consume').id}/artifacts/1`);
+      assert.deepEqual([none.status, none.body.error.code], [404, 'GANTRY_E_NOT_FOUND']);
+      assert.equal((await fetch(`${f.url}/api/v1/jobs/${job('produce').id}/artifacts/1`)).status, 401);
+
       // twin1 and twin2 made the same archive on two machines: one blob, sent once; the second
       // agent's HEAD found it and it sent no bytes.
       assert.equal(await ranOn(f, job('twin2').id), 'box-b');
@@ -237,6 +253,23 @@ fallback:
       assert.deepEqual(await Promise.all(jobs.map((id) => ranOn(f, id))), ['box-a', 'box-b', 'box-a']);
       assert.match((await f.log(jobs[1]!)).toString(), /Restored cache deps/);
       assert.match((await f.log(jobs[2]!)).toString(), /Restored fallback cache deps/);
+
+      // Expiry, as the server's sweep runs it: a cache used (saved or restored) within the
+      // maximum age stays; one unused since goes, and then its archive, referenced by nothing.
+      const store = await openStore(f.storeUrl);
+      try {
+        const blobs = new DirBlobStore(path.join(f.sb.home, 'blobs'));
+        const remove = async (sha: string) => void (await blobs.delete(sha));
+        const at = Date.now();
+        const kept = await store.fleet.sweepArtifacts(at, 0, remove, at - 3600_000);
+        assert.equal(kept.caches, 0, 'used within the hour');
+        const before = blobFiles(f).length;
+        const swept = await store.fleet.sweepArtifacts(at + 8 * 24 * 3600_000, at + 1, remove, at + 1);
+        assert.ok(swept.caches >= 1, 'the caches unused since went');
+        assert.ok(swept.blobs >= 1 && blobFiles(f).length < before, 'and their archives with them');
+      } finally {
+        await store.close();
+      }
     });
 
     it('expire_in: 1 second artifacts are not given to a later job, others are, and the sweep purges the expired ones', async () => {
@@ -282,7 +315,7 @@ use:
         const r = await store.fleet.sweepArtifacts(at, at + 1, async (sha) => void (await blobs.delete(sha)));
         assert.equal(r.blobs, 1);
         assert.equal(blobFiles(f).length, 1);
-        assert.deepEqual(await store.fleet.sweepArtifacts(at, at + 1, async () => assert.fail('nothing left to delete')), { artifacts: 0, blobs: 0 });
+        assert.deepEqual(await store.fleet.sweepArtifacts(at, at + 1, async () => assert.fail('nothing left to delete')), { artifacts: 0, caches: 0, blobs: 0 });
       } finally {
         await store.close();
       }

@@ -34,13 +34,15 @@ export interface HarnessOptions {
   now?: () => number;
   /** Tokens another instance of the same database made (a second server of a fleet). */
   tokens?: { admin: string; agent: string };
-  /** More of the server's dependencies (the webhook delivery queue's settings, ...). */
-  server?: Partial<ServerDeps>;
+  /** A home shared with another instance (its log objects, secrets key and token files). */
+  home?: string;
+  /** Server options beyond the defaults (log limits, keep-alive period, the webhook queue's settings, ...). */
+  deps?: Partial<ServerDeps>;
 }
 
 export async function startHarness(openStore: (home: string) => Promise<Store>, opts: HarnessOptions = {}): Promise<Harness> {
   const base = opts.base ?? fs.mkdtempSync(path.join(os.tmpdir(), 'gantry-server-'));
-  const home = path.join(base, 'home');
+  const home = opts.home ?? path.join(base, 'home');
   fs.mkdirSync(home, { recursive: true });
   const store = await openStore(home);
   const logs = new FileLogStore(path.join(home, 'logs'));
@@ -49,10 +51,11 @@ export async function startHarness(openStore: (home: string) => Promise<Store>, 
     store,
     logs,
     blobs: new DirBlobStore(path.join(home, 'blobs')),
+    logObjects: new DirBlobStore(path.join(home, 'log-objects')),
     mirrors: new GitMirrors(path.join(home, 'mirrors'), env),
     secrets: new SecretBox(loadOrCreateSecretsKey(path.join(home, 'secrets.key'))),
     ...(opts.now ? { now: opts.now } : {}),
-    ...opts.server,
+    ...opts.deps,
   });
   await bootstrapToken(store, home, 'admin', opts.tokens?.admin ?? null, Date.now());
   await bootstrapToken(store, home, 'agent', opts.tokens?.agent ?? null, Date.now());
@@ -78,7 +81,11 @@ export async function startHarness(openStore: (home: string) => Promise<Store>, 
       return fetch(`${url}/api/v1${p}`, { method, headers: h, body: body === undefined ? undefined : JSON.stringify(body) });
     },
     async close() {
-      await app.close();
+      // fetch may leave a connection it opened but never sent a request on (after an aborted
+      // stream); Node counts it neither idle nor active, and close would wait out its timeout.
+      const closing = app.close();
+      setTimeout(() => app.server.closeAllConnections(), 1_000).unref();
+      await closing;
       await store.close();
       if (opts.base === undefined) fs.rmSync(base, { recursive: true, force: true });
     },

@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { isGantryError } from '../../src/domain/errors.js';
-import { parseRange } from '../../src/server/routes/jobs.js';
+import { parseRange } from '../../src/server/logs/log-routes.js';
 import { loadOrCreateSecretsKey, SecretBox, variableContext } from '../../src/server/secrets.js';
 import { parseListen } from '../../src/server/start.js';
 import { generateToken, hashToken } from '../../src/server/tokens.js';

@@ -87,7 +87,7 @@ function webhookSuite(label: string, openStore: (home: string) => Promise<Store>
     let repo: Sandbox;
     let n = 0;
     before(async () => {
-      h = await startHarness(openStore, { server: { deliveryQueue: { pollMs: 200 } } });
+      h = await startHarness(openStore, { deps: { deliveryQueue: { pollMs: 200 } } });
       repo = sandbox({ '.gantry.yml': PIPELINE, 'src/a.txt': 'a\n', 'docs/a.md': 'a\n' });
     });
     after(async () => {
@@ -458,7 +458,7 @@ describe('a delivery recorded before a crash', () => {
     const repo = sandbox({ '.gantry.yml': PIPELINE });
     const store = await openSqliteStore(path.join(repo.base, 'gantry.db'));
     // The first server records and answers but never processes: as if it died right after the 2xx.
-    const first = await startHarness(async () => store, { server: { deliveryQueue: false } });
+    const first = await startHarness(async () => store, { deps: { deliveryQueue: false } });
     let next: Harness | null = null;
     try {
       await first.api('POST', '/projects', { name: 'crashy', gitUrl: repo.repo });
@@ -478,7 +478,7 @@ describe('a delivery recorded before a crash', () => {
       const projectId = (await store.getProject('crashy'))!.id;
       assert.equal((await store.listDeliveries(projectId, 10))[0]!.status, 'queued');
       // The next server on the same store takes the delivery when it starts.
-      next = await startHarness(async () => store, { server: { deliveryQueue: { pollMs: 100 } } });
+      next = await startHarness(async () => store, { deps: { deliveryQueue: { pollMs: 100 } } });
       await until('the delivery to be done', async () => (await store.listDeliveries(projectId, 10))[0]!.status === 'done');
       const [d] = await store.listDeliveries(projectId, 10);
       assert.ok(d!.pipelineId !== null);

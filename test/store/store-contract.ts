@@ -622,6 +622,67 @@ export function runStoreContract(label: string, open: () => Promise<Store>, opti
       });
     });
 
+    describe('fleet logs', () => {
+      /** A fleet attempt running under token `tok`, as the agent routes make one. */
+      async function runningAttempt() {
+        const store = await fresh();
+        const project = await store.ensureProject('demo', '/src/demo', 500);
+        const { pipeline } = await store.createPipeline(newPipeline(project.id, { runsOn: 'fleet' }));
+        const settings = { leaseMs: 30_000, offerTtlMs: 10_000, maxRunning: null, agentLostRetries: 1, killGraceMs: 10_000 };
+        const fleet = store.fleet;
+        await fleet.startPipeline(pipeline.id, 1_100, settings);
+        const agent = await fleet.registerAgent({ name: 'a', tags: [], concurrency: 1, version: 't', platform: {} }, 'agent-hash', 1_100);
+        await fleet.openSession(agent.id, 's', agent, 1_100, settings);
+        const [offer] = await fleet.takeAttempts(agent, 1, 1_200, settings, ['tok']);
+        assert.ok(offer, 'the first job is offered');
+        const id = offer!.attempt.id;
+        assert.equal((await fleet.startAttempt(agent.id, id, 'tok', 'a', 1_300, settings)).kind, 'ok');
+        return { store, fleet, id, settings };
+      }
+
+      it('appended pieces read back with their offsets and arrival times, a finished log is listed for compaction once, and compaction swaps rows for the object in one step', async () => {
+        const { fleet, id, settings } = await runningAttempt();
+        assert.equal((await fleet.appendLog(id, 'tok', 0, Buffer.from('hello '), 6, 1_400, 1_500)).kind, 'ok');
+        assert.equal((await fleet.appendLog(id, 'tok', 6, Buffer.from([0, 255, 10]), 9, 1_600, 1_700)).kind, 'ok');
+        const r = await fleet.readLogPieces(id, 7, 1 << 20);
+        assert.deepEqual(r, {
+          kind: 'chunks',
+          pieces: [{ offset: 6, end: 9, at: 1_600, data: Buffer.from([0, 255, 10]) }],
+        });
+        const one = await fleet.readLogPieces(id, 0, 1);
+        assert.equal(one!.kind === 'chunks' ? one!.pieces.length : -1, 1, 'maxBytes stops after whole pieces');
+        const s = await fleet.logState(id);
+        assert.deepEqual([s!.status, s!.received, s!.object, s!.number], ['running', 9, null, 1]);
+        assert.deepEqual(await fleet.logsToCompact(10), [], 'a running attempt is not compacted');
+        assert.equal(await fleet.finishLogCompaction(id, 'f'.repeat(64)), false);
+        const done = await fleet.completeAttempt(id, 'tok', { status: 'success', exitCode: 0, failureReason: null, logEnd: 9 }, 1_800, settings);
+        assert.equal(done.kind, 'ok');
+        assert.deepEqual(await fleet.logsToCompact(10), [id]);
+        assert.equal(await fleet.finishLogCompaction(id, 'a'.repeat(64)), true);
+        assert.equal(await fleet.finishLogCompaction(id, 'b'.repeat(64)), false, 'once');
+        assert.deepEqual(await fleet.readLogPieces(id, 0, 1 << 20), { kind: 'object', sha256: 'a'.repeat(64) });
+        assert.deepEqual(await fleet.logsToCompact(10), []);
+        assert.deepEqual((await fleet.logState(id))!.object, 'a'.repeat(64));
+        assert.equal(await fleet.readLogPieces(asAttemptId(999_999), 0, 10), null);
+      });
+
+      it('the size limit replaces the chunks wholly between the head and the tail by one hole, and keeps extending it', async () => {
+        const { fleet, id } = await runningAttempt();
+        const limit = { headBytes: 100, tailBytes: 100 };
+        for (let at = 0; at < 1_000; at += 50) {
+          assert.equal((await fleet.appendLog(id, 'tok', at, Buffer.alloc(50, at / 50), at + 50, 2_000 + at, 3_000, limit)).kind, 'ok');
+        }
+        const r = await fleet.readLogPieces(id, 0, 1 << 20);
+        assert.equal(r!.kind, 'chunks');
+        const pieces = r!.kind === 'chunks' ? r!.pieces : [];
+        assert.deepEqual(
+          pieces.map((p) => [p.offset, p.end, p.data === null ? 'hole' : p.data[0]]),
+          [[0, 50, 0], [50, 100, 1], [100, 900, 'hole'], [900, 950, 18], [950, 1_000, 19]],
+        );
+        assert.equal((await fleet.logState(id))!.received, 1_000, 'offsets keep counting');
+      });
+    });
+
     describe('server: projects by name, jobs by id', () => {
       it('createProject refuses a taken name and stores nothing, and concurrent creations of one name make one project', async () => {
         const store = await fresh();
@@ -780,6 +841,86 @@ export function runStoreContract(label: string, open: () => Promise<Store>, opti
         assert.deepEqual(await store.schedules.staleFirings(1e12, 10), []);
         assert.equal(await store.schedules.pruneFirings(101), 1);
         assert.equal(await store.schedules.getFiring(s.id, 100), null);
+      });
+    });
+
+    describe('the queue: why each pending job waits', () => {
+      it('updateProject changes the git URL, the limits and auto-cancel, and leaves the rest', async () => {
+        const store = await fresh();
+        const p = await store.ensureProject('demo', '/d', 1);
+        const q = await store.updateProject(p.id, { gitUrl: '/e', maxRunning: 3, autoCancel: false });
+        assert.deepEqual(q, { ...p, gitUrl: '/e', limits: { maxRunning: 3, maxRunningPerPipeline: null }, autoCancel: false });
+        const r = await store.updateProject(p.id, { maxRunning: null, maxRunningPerPipeline: 2 });
+        assert.deepEqual(r!.limits, { maxRunning: null, maxRunningPerPipeline: 2 });
+        assert.deepEqual(await store.getProject(p.id), r);
+        assert.deepEqual(await store.updateProject(p.id, {}), r);
+        assert.equal(await store.updateProject(asProjectId(9999), { gitUrl: '/x' }), null);
+      });
+
+      it('explains tags no agent has, an offer, a busy or ordered resource group, full agents and each limit', async () => {
+        const store = await fresh();
+        const p = await store.ensureProject('demo', '/d', 1);
+        const other = await store.ensureProject('other', '/o', 1);
+        const at = 100_000;
+        const created = await store.createPipeline(newPipeline(p.id, {
+          runsOn: 'fleet',
+          jobs: [
+            compiledJob('gpu', 0, { tags: ['gpu', 'cuda'] }),
+            compiledJob('deploy-1', 0, { resourceGroup: 'prod' }),
+            compiledJob('deploy-2', 0, { resourceGroup: 'prod' }),
+            compiledJob('plain', 0),
+          ],
+        }));
+        const otherPipeline = await store.createPipeline(newPipeline(other.id, { runsOn: 'fleet', jobs: [compiledJob('elsewhere', 0, { tags: ['arm'] })] }));
+        await store.fleet.startPipeline(created.pipeline.id, at, SETTINGS);
+        await store.fleet.startPipeline(otherPipeline.pipeline.id, at, SETTINGS);
+        const id = (name: string) => created.jobs.find((j) => j.name === name)!.id;
+        const agent = await store.fleet.registerAgent({ name: 'box', tags: ['linux'], concurrency: 1, version: 't', platform: {} }, 'agent-hash', at);
+        await store.fleet.openSession(agent.id, 's1', agent, at, SETTINGS);
+        const reasons = async (settings = SETTINGS) =>
+          Object.fromEntries((await store.fleet.explainQueue(at + 1, settings, p.id, 100)).map((e) => [e.jobName, e.reason]));
+
+        const first = await store.fleet.explainQueue(at + 1, SETTINGS, p.id, 100);
+        assert.deepEqual(first.map((e) => e.jobName), ['gpu', 'deploy-1', 'deploy-2', 'plain']);
+        assert.deepEqual(
+          { ...first[0], queuedAt: null },
+          {
+            attemptId: first[0]!.attemptId, attempt: 1, jobId: id('gpu'), jobName: 'gpu', stage: 'stage0', pipelineId: created.pipeline.id,
+            projectId: p.id, project: 'demo', ref: 'main', tags: ['cuda', 'gpu'], priority: 0, resourceGroup: null, queuedAt: null,
+            reason: { code: 'no_agent', tags: ['cuda', 'gpu'] },
+          },
+        );
+        assert.deepEqual(await reasons(), {
+          gpu: { code: 'no_agent', tags: ['cuda', 'gpu'] },
+          'deploy-1': { code: 'ready' },
+          'deploy-2': { code: 'resource_group_order', group: 'prod', behindJobId: id('deploy-1') },
+          plain: { code: 'ready' },
+        });
+
+        // The agent takes its one slot's worth: the group's first job.
+        const [offer] = await store.fleet.takeAttempts(agent, 1, at + 2, SETTINGS, ['tok']);
+        assert.equal(offer!.job.id, id('deploy-1'));
+        assert.deepEqual(await reasons(), {
+          gpu: { code: 'no_agent', tags: ['cuda', 'gpu'] },
+          'deploy-1': { code: 'offered', agentId: agent.id, agentName: 'box', until: at + 2 + SETTINGS.offerTtlMs },
+          'deploy-2': { code: 'resource_group_busy', group: 'prod', heldByJobId: id('deploy-1') },
+          plain: { code: 'agents_busy', agents: 1 },
+        });
+
+        // Limits come before full agents, in the take's order: the fleet's, the project's, the pipeline's.
+        assert.deepEqual((await reasons({ ...SETTINGS, maxRunning: 1 })).plain, { code: 'max_running', limit: 1, running: 1 });
+        await store.updateProject(p.id, { maxRunning: 1 });
+        assert.deepEqual((await reasons()).plain, { code: 'project_max_running', limit: 1, running: 1 });
+        await store.updateProject(p.id, { maxRunning: null, maxRunningPerPipeline: 1 });
+        assert.deepEqual((await reasons()).plain, { code: 'pipeline_max_running', limit: 1, running: 1 });
+
+        // Every project's, or one's; an agent gone quiet for a lease is not online.
+        const all = await store.fleet.explainQueue(at + 1, SETTINGS, null, 100);
+        assert.deepEqual(all.map((e) => e.project), ['demo', 'demo', 'demo', 'demo', 'other']);
+        assert.deepEqual(all[4]!.reason, { code: 'no_agent', tags: ['arm'] });
+        assert.equal((await store.fleet.explainQueue(at + 1, SETTINGS, null, 2)).length, 2);
+        const later = await store.fleet.explainQueue(at + SETTINGS.leaseMs + 20_000, SETTINGS, p.id, 100);
+        assert.deepEqual(later.find((e) => e.jobName === 'plain')!.reason, { code: 'no_agent', tags: [] });
       });
     });
 

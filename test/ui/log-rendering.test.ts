@@ -8,6 +8,7 @@ import { LogBuffer } from '../../ui/log/log-buffer.js';
 import { layoutDag } from '../../ui/dag/layout.js';
 import type { Job } from '../../ui/api/types.js';
 import { SseParser, type SseEvent } from '../../ui/api/sse-parser.js';
+import { reasonJob, reasonText } from '../../ui/queue/reason.js';
 
 const enc = (s: string) => new TextEncoder().encode(s);
 
@@ -19,8 +20,7 @@ describe('ANSI colours in a log line', () => {
       [
         ['a', null, false],
         ['red', 'p1', true],
-        [' b', null, false],
-        ['c', null, false],
+        [' bc', null, false],
       ],
     );
     assert.equal(end, null);
@@ -31,6 +31,29 @@ describe('ANSI colours in a log line', () => {
     const [segRgb] = parseAnsiLine('\x1b[48;2;1;2;3my', null).segments;
     assert.equal(seg256!.sgr!.fg, 'rgb(255,135,0)');
     assert.equal(segRgb!.sgr!.bg, 'rgb(1,2,3)');
+  });
+
+  it('keeps a colour across an erase-line escape, turns off one attribute of two, reads the colon form', () => {
+    const { segments, end } = parseAnsiLine('\x1b[1;4;32mA\x1b[2KB\x1b[24mC\x1b[38:5:208mD', null);
+    assert.deepEqual(
+      segments.map((s) => [s.text, s.sgr?.fg ?? null, s.sgr?.bold ?? false, s.sgr?.underline ?? false]),
+      [
+        ['AB', 'p2', true, true],
+        ['C', 'p2', true, false],
+        ['D', 'rgb(255,135,0)', true, false],
+      ],
+    );
+    assert.equal(end?.fg, 'rgb(255,135,0)');
+  });
+
+  it('starts a line from the state the previous one ended in, bright and truecolour included', () => {
+    const { end } = parseAnsiLine('\x1b[3;7;91;48;2;10;20;30mx', null);
+    // Inverse: anser swaps the colours for drawing.
+    assert.deepEqual(end, { fg: 'rgb(10,20,30)', bg: 'p9', bold: false, dim: false, italic: true, underline: false, inverse: true });
+    const next = parseAnsiLine('still\x1b[23m plain-ish', end);
+    assert.deepEqual(next.segments[0]!.sgr, end);
+    assert.equal(next.segments[1]!.sgr!.italic, false);
+    assert.equal(next.segments[1]!.sgr!.fg, 'rgb(10,20,30)');
   });
 
   it('keeps what a terminal would show after a carriage return', () => {
@@ -98,5 +121,17 @@ describe('the event-stream parser', () => {
       { event: 'log', id: '12', data: '{"offset":0,"b64":"aGk="}' },
       { event: 'end', id: '12', data: 'a\nb' },
     ]);
+  });
+});
+
+describe('the queue page\'s words', () => {
+  it('says why a job waits, and names the job a resource group waits on', () => {
+    assert.equal(reasonText({ code: 'no_agent', tags: ['gpu', 'linux'] }), 'No online agent has the tags gpu, linux');
+    assert.equal(reasonText({ code: 'no_agent', tags: [] }), 'No agent is online');
+    assert.equal(reasonText({ code: 'project_max_running', limit: 2, running: 2 }), 'Project limit reached: 2 of 2 running');
+    assert.equal(reasonText({ code: 'agents_busy', agents: 1 }), 'The one matching agent is busy');
+    assert.equal(reasonText({ code: 'agents_busy', agents: 3 }), 'All 3 matching agents are busy');
+    assert.deepEqual(reasonJob({ code: 'resource_group_busy', group: 'prod', heldByJobId: 7 }), { label: 'held by', jobId: 7 });
+    assert.equal(reasonJob({ code: 'ready' }), null);
   });
 });

@@ -1,7 +1,8 @@
 // The web UI end to end: a real `gantry up`, a real agent running real jobs, a real browser.
 // One browser, one pipeline, the flows a person takes in order: sign in, run a pipeline with a
 // variable, watch a log line arrive live, cancel a running job, retry the failed ones, open a
-// line link and reload, play a manual job; screenshots of each page go to test-output/ui/.
+// line link and reload, play a manual job; then the queue (a job for a tag no agent has), a job's
+// artifacts, and a project's settings; screenshots of each page go to test-output/ui/.
 
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -48,6 +49,18 @@ deploy:
     - echo "deployed with FOO=$FOO"
 `;
 
+/** Branch `gpu` of the same repository: a job no agent can take, and one that uploads artifacts. */
+const GPU_PIPELINE = `gpu-train:
+  tags: [gpu]
+  script: [echo training]
+
+package:
+  script:
+    - mkdir -p out && echo report > out/report.txt && echo notes > out/notes.txt
+  artifacts:
+    paths: [out/]
+`;
+
 interface PipelineView {
   id: number;
   status: string;
@@ -72,6 +85,11 @@ describe('the web UI', { skip, timeout: 110_000 }, () => {
     up = new GantryUp({ '.gantry.yml': PIPELINE });
     await up.start();
     await up.api('POST', '/projects', { name: 'web', gitUrl: up.sb.repo });
+    up.sb.git('checkout', '-q', '-b', 'gpu');
+    up.sb.write('.gantry.yml', GPU_PIPELINE);
+    up.sb.commit('gpu pipeline');
+    up.sb.git('checkout', '-q', 'main');
+    await up.api('POST', '/projects', { name: 'ml', gitUrl: up.sb.repo });
     browser = await launchChromium();
     context = await browser.newContext({ viewport: { width: 1280, height: 800 }, colorScheme: 'light' });
     page = await context.newPage();
@@ -168,14 +186,14 @@ describe('the web UI', { skip, timeout: 110_000 }, () => {
     // The log opens at the top; a line number is a link that goes into the address.
     await page.locator('a.ln', { hasText: /^20$/ }).click();
     await page.waitForURL(/#L20$/);
-    assert.match(await page.locator('.log-line.selected').innerText(), /build output line 13$/);
+    assert.match(await page.locator('.log-line.selected').innerText(), /build output line 12$/); // 8 lines of the agent first (get_sources among them)
     // A link to a line far out of view: the page scrolls to it, and again after a reload.
     await page.goto(`${up.url}/jobs/${build}#L150`);
     await page.locator('.log-line.selected').waitFor();
     await page.reload();
     const selected = page.locator('.log-line.selected');
     await selected.waitFor();
-    assert.match(await selected.innerText(), /build output line 143$/);
+    assert.match(await selected.innerText(), /build output line 142$/);
     assert.ok(await selected.isVisible());
     await page.getByLabel('Search the log').fill('output line 29');
     await page.getByText(/1 \/ \d+/).waitFor();
@@ -199,6 +217,89 @@ describe('the web UI', { skip, timeout: 110_000 }, () => {
     await shot('07-agents');
   });
 
+  let mlPipeline = 0;
+  it('the queue says why a job waits: no online agent has its tags', async () => {
+    mlPipeline = (await up.api<PipelineView>('POST', '/projects/ml/pipelines', { ref: 'gpu' })).id;
+    await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Queue' }).click();
+    const row = page.locator('table.queue tr[data-job="gpu-train"]');
+    await row.locator('.reason', { hasText: 'No online agent has the tags gpu' }).waitFor();
+    assert.match(await row.innerText(), /ml\s+#\d+\s+gpu/);
+    await shot('11-queue');
+  });
+
+  it("lists a job's artifacts and downloads them", async () => {
+    let pkg: PipelineView['jobs'][number] | undefined;
+    for (let i = 0; i < 150; i++) {
+      pkg = (await up.api<PipelineView>('GET', `/pipelines/${mlPipeline}`)).jobs.find((j) => j.name === 'package');
+      if (pkg?.status === 'success') break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.equal(pkg?.status, 'success');
+    await page.goto(`${up.url}/jobs/${pkg!.id}`);
+    const section = page.getByRole('region', { name: 'Artifacts' });
+    await section.getByText(/attempt #1\s+2 files/).waitFor();
+    await shot('12-job-artifacts');
+    const [download] = await Promise.all([page.waitForEvent('download'), section.getByRole('button', { name: 'Download the artifacts of attempt 1' }).click()]);
+    assert.equal(download.suggestedFilename(), 'package-1-artifacts.tar.gz');
+    const bytes = fs.readFileSync((await download.path())!);
+    assert.deepEqual([bytes[0], bytes[1]], [0x1f, 0x8b], 'a gzip archive');
+    // gpu-train waits for ever: leave nothing queued behind.
+    await up.api('POST', `/pipelines/${mlPipeline}/cancel`);
+  });
+
+  it('project settings: a masked variable is listed without its value, a schedule is created, a trigger token is shown once', async () => {
+    await page.goto(`${up.url}/projects/web`);
+    await page.getByRole('link', { name: 'Settings' }).click();
+    await page.waitForURL(/\/projects\/web\/settings$/);
+    // Limits.
+    await page.getByLabel('Jobs running at once').fill('3');
+    await page.getByRole('region', { name: 'Repository and limits' }).getByRole('button', { name: 'Save' }).click();
+    await page.getByRole('status').filter({ hasText: 'Saved' }).waitFor();
+    await shot('13-settings');
+    assert.equal((await up.api<{ maxRunning: number }>('GET', '/projects/web')).maxRunning, 3);
+    // A masked variable: its key and flag come back, never its value.
+    const vars = page.getByRole('form', { name: 'Set a variable' });
+    await vars.getByLabel('Key').fill('DEPLOY_KEY');
+    await vars.getByLabel('Value').fill('s3cr3t-value-123');
+    await vars.getByRole('button', { name: 'Set variable' }).click();
+    const varRow = page.locator('table.variables tr', { hasText: 'DEPLOY_KEY' });
+    await varRow.getByText('masked').waitFor();
+    assert.equal(await vars.getByLabel('Value').inputValue(), '');
+    assert.ok(!(await page.content()).includes('s3cr3t-value-123'));
+    // A schedule, with its next run.
+    const sched = page.getByRole('form', { name: 'New schedule' });
+    await sched.getByLabel('Description').fill('nightly');
+    await sched.getByLabel('Cron').fill('0 3 * * *');
+    await sched.getByLabel('Time zone').fill('UTC');
+    await sched.getByRole('button', { name: 'Create schedule' }).click();
+    const schedRow = page.locator('table.schedules tr', { hasText: 'nightly' });
+    await schedRow.waitFor();
+    assert.match(await schedRow.locator('td[data-label="Next run"]').innerText(), /\d/);
+    // A trigger token: shown once, then only its description.
+    await page.getByLabel('Token description').fill('jenkins');
+    await page.getByRole('button', { name: 'Create token' }).click();
+    const token = (await page.getByTestId('new-trigger-token').innerText()).trim();
+    assert.match(token, /^gantry_trigger_[A-Za-z0-9_-]{43}$/);
+    await page.locator('table.tokens tr', { hasText: 'jenkins' }).waitFor();
+    await page.getByRole('region', { name: 'Trigger tokens' }).scrollIntoViewIfNeeded();
+    await shot('13-settings-token-once');
+    await page.getByRole('button', { name: 'Done' }).click();
+    await page.reload();
+    await page.locator('table.tokens tr', { hasText: 'jenkins' }).waitFor();
+    assert.ok(!(await page.content()).includes(token));
+    // A webhook: URL and secret shown once.
+    await page.getByLabel('Webhook provider').selectOption('gitea');
+    await page.getByRole('button', { name: 'Make URL and secret' }).click();
+    assert.match(await page.getByTestId('webhook-url').innerText(), /\/api\/v1\/webhooks\/gitea\/\d+$/);
+    assert.match(await page.getByTestId('webhook-secret').innerText(), /^gantry_whsec_/);
+    await page.getByRole('region', { name: 'Webhooks' }).scrollIntoViewIfNeeded();
+    await shot('15-settings-webhook-once');
+    // The token works, on its one route.
+    const res = await fetch(`${up.url}/api/v1/projects/web/trigger`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ token, ref: 'main' }) });
+    assert.equal(res.status, 201);
+    await up.api('POST', `/pipelines/${((await res.json()) as { id: number }).id}/cancel`);
+  });
+
   it('works in the dark theme and on a narrow screen', async () => {
     await page.goto(`${up.url}/projects/web`);
     await page.locator('table.pipelines').waitFor();
@@ -211,6 +312,9 @@ describe('the web UI', { skip, timeout: 110_000 }, () => {
     await page.goto(`${up.url}/projects/web`);
     await page.locator('table.pipelines').waitFor();
     await shot('10-project-narrow-dark');
+    await page.goto(`${up.url}/projects/web/settings`);
+    await page.locator('table.variables').waitFor();
+    await shot('14-settings-narrow-dark');
     // Leave nothing running behind: cancel what the retry started.
     await page.goto(`${up.url}/pipelines/${pipelineId}`);
     const cancel = page.getByRole('button', { name: 'Cancel pipeline' });

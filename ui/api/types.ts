@@ -8,6 +8,60 @@ export interface Project {
   name: string;
   gitUrl: string;
   createdAt: string;
+  maxRunning?: number | null;
+  maxRunningPerPipeline?: number | null;
+  autoCancel?: boolean;
+}
+
+export interface Variable {
+  key: string;
+  masked: boolean;
+  updatedAt: string;
+}
+
+export interface Schedule {
+  id: number;
+  projectId: number;
+  description: string | null;
+  cron: string;
+  timezone: string;
+  ref: string;
+  variables: Record<string, string>;
+  active: boolean;
+  nextRunAt: string | null;
+  lastFiredAt: string | null;
+  lastPipelineId: number | null;
+  lastError: string | null;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export interface TriggerToken {
+  id: number;
+  description: string | null;
+  createdAt: string;
+  lastUsedAt: string | null;
+  /** Only in the answer that created it. */
+  token?: string;
+}
+
+export interface ForgeConfig {
+  provider: 'github' | 'gitea' | 'gitlab';
+  baseUrl: string;
+  repository: string;
+  context: string;
+  updatedAt: string;
+}
+
+/** GET /jobs/:id/artifacts */
+export interface Artifact {
+  attempt: number;
+  name: string | null;
+  size: number;
+  files: number;
+  createdAt: string;
+  expiresAt: string | null;
+  expired: boolean;
 }
 
 export interface PipelineSummary {
@@ -71,6 +125,33 @@ export interface Agent {
   lastSeenAt: string | null;
   createdAt?: string;
   currentJobs: number[];
+}
+
+/** GET /queue: why a pending job waits (docs/API.md, "The queue"). */
+export type QueueReason =
+  | { code: 'offered'; agentId: number; agentName: string; until: string }
+  | { code: 'no_agent'; tags: string[] }
+  | { code: 'max_running' | 'project_max_running' | 'pipeline_max_running'; limit: number; running: number }
+  | { code: 'resource_group_busy'; group: string; heldByJobId: number }
+  | { code: 'resource_group_order'; group: string; behindJobId: number }
+  | { code: 'agents_busy'; agents: number }
+  | { code: 'ready' };
+
+export interface QueueEntry {
+  attemptId: number;
+  attempt: number;
+  jobId: number;
+  jobName: string;
+  stage: string;
+  pipelineId: number;
+  projectId: number;
+  project: string;
+  ref: string;
+  tags: string[];
+  priority: number;
+  resourceGroup: string | null;
+  queuedAt: string | null;
+  reason: QueueReason;
 }
 
 export interface Page<T> {

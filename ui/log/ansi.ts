@@ -1,10 +1,24 @@
-// ANSI SGR colours for job logs. A colour set on one line may carry over to the next (a tool that
-// colours a whole block), so a line is parsed from the state its previous line ended in; the log
-// buffer (log-buffer.ts) keeps that state for each line that starts coloured. Other escape
-// sequences (cursor moves, erase line, OSC titles) are dropped, as a browser cannot replay them.
+// ANSI SGR colours for job logs, read by the `anser` library. What is Gantry's own here is only
+// what a virtualized log needs around it:
+// - A colour set on one line may carry over to the next (a tool that colours a whole block), and
+//   lines are drawn one at a time, out of order. So each line is parsed from the state its
+//   previous line ended in: that state is replayed to anser as one SGR escape in front of the
+//   line (anser parses text before its first escape as plain, so setting its fields would not
+//   do), and the state a line ends in is the one anser gives its last piece. The log buffer
+//   (log-buffer.ts) keeps that state for each line that starts coloured.
+// - anser reads CSI sequences only: an OSC title would show as text, and a non-SGR CSI (erase
+//   line) makes the text after it lose its colour. So those are dropped before anser sees the
+//   line, and SGR's colon form (`38:5:208`) is rewritten to the semicolon form anser reads.
+// - After a carriage return only what a terminal would show remains (progress bars).
+
+import Anser from 'anser';
 
 export interface Sgr {
-  /** 'p0'..'p15' (the theme's palette, see styles.css) or a CSS colour (256-colour and truecolour). */
+  /**
+   * The colours to draw: 'p0'..'p15' (the theme's palette, see styles.css) or a CSS colour
+   * (256-colour and truecolour). Under `inverse` anser has already swapped them (a missing one
+   * becomes white text or a black background).
+   */
   fg: string | null;
   bg: string | null;
   bold: boolean;
@@ -19,62 +33,77 @@ export interface Segment {
   sgr: Sgr | null;
 }
 
-const PLAIN: Sgr = { fg: null, bg: null, bold: false, dim: false, italic: false, underline: false, inverse: false };
-
-// CSI sequences (ESC [ params final), OSC (ESC ] ... BEL or ST), and two-byte escapes.
+// Escapes anser must not see: OSC (ESC ] ... BEL or ST), two-byte escapes, and every CSI
+// sequence; an SGR one (final byte `m`) is put back, with colons as semicolons.
 const ESCAPES = /\x1b\[([0-9;:?]*)[ -/]*([@-~])|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b[@-Z\\-_]/g;
+const keepSgr = (_m: string, params: string | undefined, final: string | undefined) =>
+  final === 'm' && !params?.includes('?') ? `\x1b[${params!.replaceAll(':', ';')}m` : '';
 
-function color256(n: number): string {
-  if (n < 16) return `p${n}`;
-  if (n >= 232) {
-    const v = 8 + (n - 232) * 10;
-    return `rgb(${v},${v},${v})`;
-  }
-  const i = n - 16;
-  const c = (x: number) => (x === 0 ? 0 : 55 + x * 40);
-  return `rgb(${c(Math.floor(i / 36))},${c(Math.floor(i / 6) % 6)},${c(i % 6)})`;
+// anser's class names for the 16 system colours, in palette order (use_classes: true), so that
+// those follow the theme (styles.css `.fg-pN`); anser's own RGB palette gives colours 16..255.
+const NAMES = ['black', 'red', 'green', 'yellow', 'blue', 'magenta', 'cyan', 'white'];
+const CLASS_TO_PALETTE = new Map<string, string>(
+  NAMES.flatMap((n, i) => [[`ansi-${n}`, `p${i}`], [`ansi-bright-${n}`, `p${i + 8}`]] as [string, string][]),
+);
+const RGB_PALETTE: string[] = (() => {
+  const a = new Anser() as Anser & { PALETTE_COLORS: string[] };
+  a.setupPalette();
+  return a.PALETTE_COLORS.map((c) => `rgb(${c.replaceAll(' ', '')})`);
+})();
+
+function colour(name: string | null, truecolor: string | null): string | null {
+  if (!name) return null;
+  if (name === 'ansi-truecolor') return truecolor ? `rgb(${truecolor.replaceAll(' ', '')})` : null;
+  const palette = CLASS_TO_PALETTE.get(name);
+  if (palette) return palette;
+  const n = /^ansi-palette-(\d+)$/.exec(name);
+  return n ? (RGB_PALETTE[Number(n[1])] ?? null) : null;
 }
 
-function isPlain(s: Sgr): boolean {
-  return !s.fg && !s.bg && !s.bold && !s.dim && !s.italic && !s.underline && !s.inverse;
+function toSgr(e: Anser.AnserJsonEntry): Sgr | null {
+  if (!e.was_processed) return null;
+  const d = e.decorations;
+  const s: Sgr = {
+    fg: colour(e.fg, e.fg_truecolor),
+    bg: colour(e.bg, e.bg_truecolor),
+    bold: d.includes('bold'),
+    dim: d.includes('dim'),
+    italic: d.includes('italic'),
+    underline: d.includes('underline'),
+    // Set by anser (not in its typings) when it swapped the colours for `7`.
+    inverse: (e as { isInverted?: boolean }).isInverted === true,
+  };
+  return s.fg || s.bg || s.bold || s.dim || s.italic || s.underline || s.inverse ? s : null;
 }
 
-/** Applies one SGR parameter list (`1;31`, `38;5;208`, `` = reset) to a state. */
-function applySgr(state: Sgr | null, params: string): Sgr | null {
-  const s: Sgr = { ...(state ?? PLAIN) };
-  const codes = params === '' ? [0] : params.split(/[;:]/).map((x) => (x === '' ? 0 : Number(x)));
-  for (let i = 0; i < codes.length; i++) {
-    const c = codes[i]!;
-    if (c === 0) Object.assign(s, PLAIN);
-    else if (c === 1) s.bold = true;
-    else if (c === 2) s.dim = true;
-    else if (c === 3) s.italic = true;
-    else if (c === 4) s.underline = true;
-    else if (c === 7) s.inverse = true;
-    else if (c === 22) s.bold = s.dim = false;
-    else if (c === 23) s.italic = false;
-    else if (c === 24) s.underline = false;
-    else if (c === 27) s.inverse = false;
-    else if (c >= 30 && c <= 37) s.fg = `p${c - 30}`;
-    else if (c === 39) s.fg = null;
-    else if (c >= 40 && c <= 47) s.bg = `p${c - 40}`;
-    else if (c === 49) s.bg = null;
-    else if (c >= 90 && c <= 97) s.fg = `p${c - 90 + 8}`;
-    else if (c >= 100 && c <= 107) s.bg = `p${c - 100 + 8}`;
-    else if (c === 38 || c === 48) {
-      let value: string | null = null;
-      if (codes[i + 1] === 5 && codes[i + 2] !== undefined) {
-        value = color256(codes[i + 2]!);
-        i += 2;
-      } else if (codes[i + 1] === 2 && codes[i + 4] !== undefined) {
-        value = `rgb(${codes[i + 2]},${codes[i + 3]},${codes[i + 4]})`;
-        i += 4;
-      }
-      if (c === 38) s.fg = value;
-      else s.bg = value;
-    }
+function colourCodes(c: string, base: number): string {
+  if (c.startsWith('p')) {
+    const n = Number(c.slice(1));
+    return String(n < 8 ? base + n : base + 60 + n - 8);
   }
-  return isPlain(s) ? null : s;
+  const rgb = /^rgb\((\d+),(\d+),(\d+)\)$/.exec(c);
+  return rgb ? `${base + 8};2;${rgb[1]};${rgb[2]};${rgb[3]}` : '';
+}
+
+/** One SGR escape that puts a fresh anser into `s`. */
+function replay(s: Sgr | null): string {
+  if (!s) return '';
+  const codes: string[] = [];
+  if (s.bold) codes.push('1');
+  if (s.dim) codes.push('2');
+  if (s.italic) codes.push('3');
+  if (s.underline) codes.push('4');
+  if (s.inverse) codes.push('7');
+  // Under inverse the colours were swapped for drawing: swap them back. A default one anser
+  // filled in comes back explicit (a later `27` then leaves white on black: rare enough).
+  const [fg, bg] = s.inverse ? [s.bg, s.fg] : [s.fg, s.bg];
+  if (fg) codes.push(colourCodes(fg, 30));
+  if (bg) codes.push(colourCodes(bg, 40));
+  return `\x1b[${codes.filter(Boolean).join(';')}m`;
+}
+
+function entries(text: string, start: Sgr | null): Anser.AnserJsonEntry[] {
+  return new Anser().ansiToJson(replay(start) + text.replace(ESCAPES, keepSgr), { use_classes: true });
 }
 
 /**
@@ -92,27 +121,19 @@ export function parseAnsiLine(line: string, start: Sgr | null): { segments: Segm
   const end = endState(line, start);
   const visible = afterLastCr(line);
   // Colours set before the last \r still hold after it.
-  let state = visible.length === line.length ? start : endState(line.slice(0, line.length - visible.length), start);
+  const state = visible.length === line.length ? start : endState(line.slice(0, line.length - visible.length), start);
   if (visible.indexOf('\x1b') < 0) return { segments: visible ? [{ text: visible, sgr: state }] : [], end };
-  const segments: Segment[] = [];
-  let last = 0;
-  ESCAPES.lastIndex = 0;
-  for (let m = ESCAPES.exec(visible); m; m = ESCAPES.exec(visible)) {
-    if (m.index > last) segments.push({ text: visible.slice(last, m.index), sgr: state });
-    if (m[2] === 'm') state = applySgr(state, m[1] ?? '');
-    last = ESCAPES.lastIndex;
-  }
-  if (last < visible.length) segments.push({ text: visible.slice(last), sgr: state });
+  const segments = entries(visible, state)
+    .filter((e) => e.content !== '')
+    .map((e) => ({ text: e.content, sgr: toSgr(e) }));
   return { segments, end };
 }
 
 /** The SGR state after `line`, cheaply when it has no escape at all. */
 export function endState(line: string, start: Sgr | null): Sgr | null {
   if (line.indexOf('\x1b') < 0) return start;
-  let state = start;
-  ESCAPES.lastIndex = 0;
-  for (let m = ESCAPES.exec(line); m; m = ESCAPES.exec(line)) if (m[2] === 'm') state = applySgr(state, m[1] ?? '');
-  return state;
+  const all = entries(line, start);
+  return toSgr(all[all.length - 1]!);
 }
 
 /** The text a person reads: escapes dropped, carriage returns resolved. */

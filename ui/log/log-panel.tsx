@@ -2,7 +2,8 @@
 // links (#L120, kept in the URL so they survive reload and can be shared) and raw download.
 
 import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
-import { API, authHeaders, errorText, failure } from '../api/client.js';
+import { downloadFile, safeName } from '../api/download.js';
+import { errorText } from '../api/client.js';
 import { followLog, type LogEnd, type LogMode } from './live-log.js';
 import { LogBuffer } from './log-buffer.js';
 import { LogView } from './log-view.js';
@@ -109,17 +110,7 @@ export function LogPanel(p: LogPanelProps) {
   const download = async () => {
     setError(null);
     try {
-      // The token goes in a header, never in a URL: fetch, then hand the bytes over as a blob URL.
-      const res = await fetch(`${API}/jobs/${p.jobId}/log?attempt=${p.attempt}`, { headers: authHeaders() });
-      if (!res.ok) throw await failure(res);
-      const url = URL.createObjectURL(await res.blob());
-      const a = document.createElement('a');
-      a.href = url;
-      a.download = `${p.jobName.replace(/[^A-Za-z0-9._-]+/g, '_')}-job${p.jobId}-attempt${p.attempt}.log`;
-      document.body.append(a);
-      a.click();
-      a.remove();
-      setTimeout(() => URL.revokeObjectURL(url), 10_000);
+      await downloadFile(`/jobs/${p.jobId}/log?attempt=${p.attempt}`, `${safeName(p.jobName)}-job${p.jobId}-attempt${p.attempt}.log`);
     } catch (err) {
       setError(errorText(err));
     }

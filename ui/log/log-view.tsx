@@ -31,9 +31,10 @@ export interface LogViewProps {
 
 function sgrClass(s: Sgr): string {
   let c = '';
-  const [fg, bg] = s.inverse ? [s.bg ?? 'inv-fg', s.fg ?? 'inv-bg'] : [s.fg, s.bg];
-  if (fg && fg.startsWith('p') || fg === 'inv-fg') c += ` fg-${fg}`;
-  if (bg && bg.startsWith('p') || bg === 'inv-bg') c += ` bg-${bg}`;
+  // Colours come already swapped under inverse (ansi.ts).
+  const { fg, bg } = s;
+  if (fg && fg.startsWith('p')) c += ` fg-${fg}`;
+  if (bg && bg.startsWith('p')) c += ` bg-${bg}`;
   if (s.bold) c += ' b';
   if (s.dim) c += ' d';
   if (s.italic) c += ' i';
@@ -42,7 +43,7 @@ function sgrClass(s: Sgr): string {
 }
 
 function sgrStyle(s: Sgr): Record<string, string> | undefined {
-  const [fg, bg] = s.inverse ? [s.bg, s.fg] : [s.fg, s.bg];
+  const { fg, bg } = s;
   const style: Record<string, string> = {};
   if (fg && !fg.startsWith('p')) style.color = fg;
   if (bg && !bg.startsWith('p')) style.background = bg;

@@ -7,6 +7,7 @@ import { followEvents } from '../api/sse.js';
 import type { JobDetail, Pipeline, Project } from '../api/types.js';
 import { useApi } from '../api/use-api.js';
 import { actionOf } from '../dag/dag-graph.js';
+import { Artifacts } from '../components/artifacts.js';
 import { ErrorBox, Loading } from '../components/feedback.js';
 import { Link } from '../components/link.js';
 import { StatusBadge, statusLabel } from '../components/status.js';
@@ -120,6 +121,7 @@ export function JobPage({ id, place }: { id: number; place: Place }) {
         </div>
       </header>
       <ErrorBox error={error} />
+      <Artifacts jobId={id} jobName={j.name} version={`${j.status}/${j.attemptList.length}`} />
       {current ? (
         <LogPanel
           key={`${id}/${attempt}`}

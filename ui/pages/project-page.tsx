@@ -67,9 +67,14 @@ export function ProjectPage({ project, place }: { project: string; place: Place 
           <h1>{project}</h1>
           {info.data ? <p class="muted mono ellipsis">{info.data.gitUrl}</p> : null}
         </div>
-        <button class="primary" onClick={() => setRunning(!running)} aria-expanded={running}>
-          Run pipeline
-        </button>
+        <div class="head-actions">
+          <Link href={`/projects/${encodeURIComponent(project)}/settings`} class="button">
+            Settings
+          </Link>
+          <button class="primary" onClick={() => setRunning(!running)} aria-expanded={running}>
+            Run pipeline
+          </button>
+        </div>
       </header>
       <ErrorBox error={info.error} />
       {running ? <RunPipelineForm project={project} onClose={() => setRunning(false)} /> : null}

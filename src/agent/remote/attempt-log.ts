@@ -12,9 +12,10 @@ const MASK = Buffer.from('[MASKED]');
 const MIN_SECRET = 4;
 
 /**
- * Replaces secret values in a stream cut anywhere: it holds back the last (longest secret - 1)
- * bytes until the next chunk shows whether a secret starts there. Multi-line values are masked
- * line by line, since a terminal may rewrite line ends.
+ * Replaces secret values in a stream cut anywhere. It holds back only the end of the output that
+ * could be the start of a secret (so ordinary output is not delayed) until the next chunk shows
+ * whether the secret follows. Multi-line values are masked line by line, since a terminal may
+ * rewrite line ends.
  */
 export class LogMasker {
   private readonly secrets: Buffer[];
@@ -30,8 +31,8 @@ export class LogMasker {
 
   push(chunk: Buffer): Buffer {
     if (this.secrets.length === 0) return chunk;
-    const buf = this.mask(Buffer.concat([this.held, chunk]));
-    const cut = Math.max(0, buf.length - this.hold);
+    const buf = this.mask(this.held.length ? Buffer.concat([this.held, chunk]) : chunk);
+    const cut = this.pendingFrom(buf);
     this.held = Buffer.from(buf.subarray(cut));
     return buf.subarray(0, cut);
   }
@@ -40,6 +41,22 @@ export class LogMasker {
     const out = this.held;
     this.held = Buffer.alloc(0);
     return out;
+  }
+
+  /** Where the longest end of `buf` that is a proper prefix of some secret begins (buf.length if none). */
+  private pendingFrom(buf: Buffer): number {
+    const from = Math.max(0, buf.length - this.hold);
+    let best = buf.length;
+    for (const s of this.secrets) {
+      const first = s[0]!;
+      for (let p = Math.max(from, buf.length - (s.length - 1)); p < best; p++) {
+        if (buf[p] === first && buf.subarray(p).equals(s.subarray(0, buf.length - p))) {
+          best = p;
+          break;
+        }
+      }
+    }
+    return best;
   }
 
   private mask(buf: Buffer): Buffer {
@@ -81,6 +98,8 @@ export class AttemptLog {
     private readonly maxChunk: number,
     backoffCapMs: number,
     private readonly signal: AbortSignal,
+    /** The server's size limit (PROTOCOL.md §9): unsent bytes it would drop are not sent. */
+    private readonly limit: { headBytes: number; tailBytes: number } | null = null,
   ) {
     this.fd = fs.openSync(file, 'w+', 0o600);
     this.done = this.upload(new Backoff(backoffCapMs));
@@ -136,9 +155,14 @@ export class AttemptLog {
         continue;
       }
       const start = this.acked;
-      const stop = Math.min(this.end, start + this.maxChunk);
-      const bytes = Buffer.alloc(stop - start);
-      fs.readSync(this.fd, bytes, 0, bytes.length, start);
+      // Past the head, bytes older than the last tailBytes are already in the middle the server
+      // drops: when the backlog holds such bytes (the server was away while the job printed),
+      // send their range without them.
+      const dropTo = this.limit && start >= this.limit.headBytes ? this.end - this.limit.tailBytes : 0;
+      const drop = dropTo > start;
+      const stop = drop ? dropTo : Math.min(this.end, start + this.maxChunk);
+      const bytes = drop ? Buffer.alloc(0) : Buffer.alloc(stop - start);
+      if (!drop) fs.readSync(this.fd, bytes, 0, bytes.length, start);
       let a;
       try {
         a = await untilAnswered(
@@ -149,6 +173,7 @@ export class AttemptLog {
                 'content-range': `bytes ${start}-${stop - 1}/*`,
                 'gantry-attempt-token': this.token,
                 'gantry-produced-at': String(this.producedAt(start)),
+                ...(drop ? { 'gantry-log-dropped': 'true' } : {}),
               },
             }),
           backoff,

@@ -11,7 +11,7 @@ import { runJob, type JobOutcome } from '../job-runner.js';
 import { ProcessLauncher } from '../launcher/launcher.js';
 import { killLeftoverJobs } from '../launcher/job-registry.js';
 import { lockHome } from './home-lock.js';
-import { agentLine } from '../script.js';
+import { agentLine, sectionEnd, sectionStart } from '../script.js';
 import type { ArtifactTransport, CacheTransport } from '../transports.js';
 import { GANTRY_VERSION, PROTOCOL_VERSION } from '../../domain/version.js';
 import { expandVariables } from '../../pipeline/index.js';
@@ -104,7 +104,7 @@ async function runAgent(o: RemoteAgentOptions, jobsDir: string): Promise<number>
   }
   client.setToken(identity.token);
 
-  let session: { sessionId: string; timings: Timings; limits: { maxChunkBytes: number } };
+  let session: { sessionId: string; timings: Timings; limits: { maxChunkBytes: number; headBytes?: number; tailBytes?: number } };
   for (let tries = 0; ; tries++) {
     const a = await untilAnswered(() => client.request('POST', '/agent/sessions', { json: facts }), new Backoff(10_000), o.stop);
     if (a.status === 201) {
@@ -223,6 +223,7 @@ async function runAgent(o: RemoteAgentOptions, jobsDir: string): Promise<number>
       session.limits.maxChunkBytes,
       session.timings.backoffCapMs,
       fatal.signal,
+      session.limits.headBytes !== undefined && session.limits.tailBytes !== undefined ? { headBytes: session.limits.headBytes, tailBytes: session.limits.tailBytes } : null,
     );
     const masker = new LogMasker(offer.variables.masked);
     const onOutput = (chunk: Buffer) => log.append(masker.push(chunk));
@@ -254,8 +255,13 @@ async function runAgent(o: RemoteAgentOptions, jobsDir: string): Promise<number>
       );
       let source;
       try {
+        // GitLab's name for the checkout step, so viewers fold and time it like the others.
+        // The title names the commit, not the URL: a URL may carry credentials.
+        onOutput(sectionStart('get_sources', `Getting source at ${offer.repository.sha.slice(0, 12)}`));
         source = await sourceP;
+        onOutput(sectionEnd('get_sources'));
       } catch (err) {
+        onOutput(sectionEnd('get_sources'));
         onOutput(agentLine(`ERROR: could not check out ${offer.repository.url} at ${offer.repository.sha}: ${(err as Error).message}`, 'red'));
         throw err;
       }

@@ -61,9 +61,10 @@ export function registerLogs(program: Command, ctx: CliContext): void {
 }
 
 /**
- * Prints the log from the server; with --follow, polls for what came since the last byte printed
- * until the job has ended and every byte is out. The offset is the only state: after a network
- * break it asks again from there, so nothing is printed twice and nothing is skipped.
+ * Prints the log from the server. With --follow it reads the live stream (SSE) of the attempt
+ * until its end event. The offset after the last byte printed is the only state: after a network
+ * break or a server restart it reconnects with that offset as Last-Event-ID, so nothing is printed
+ * twice and nothing is skipped.
  */
 async function remoteLog(ctx: CliContext, client: GantryClient, pipelineId: number, jobName: string, flags: LogsFlags): Promise<void> {
   const baseName = (j: PipelineJson['jobs'][number]) => j.name.replace(/ \d+\/\d+$|: \[.*\]$/, '');
@@ -76,18 +77,26 @@ async function remoteLog(ctx: CliContext, client: GantryClient, pipelineId: numb
       const job = findJob(p.jobs, jobName, baseName, pipelineId);
       // Follow the attempt being watched; without --attempt, the latest one when the first bytes come.
       if (attempt === undefined && job.attempts > 0) attempt = job.attempts;
-      const done = FINISHED.has(job.status) || (attempt !== undefined && attempt < job.attempts);
-      if (attempt !== undefined) {
-        const { bytes } = await client.logFrom(job.id, offset, attempt);
-        if (bytes.length > 0) await write(ctx, bytes);
-        offset += bytes.length;
-        if (!flags.follow) return;
-        if (done && bytes.length === 0) return;
-        if (bytes.length > 0) continue;
-      } else if (!flags.follow || done) {
-        throw new GantryError('GANTRY_E_NOT_FOUND', `job ${JSON.stringify(job.name)} never ran`);
+      if (attempt === undefined) {
+        if (!flags.follow || FINISHED.has(job.status)) throw new GantryError('GANTRY_E_NOT_FOUND', `job ${JSON.stringify(job.name)} never ran`);
+      } else if (!flags.follow) {
+        const { bytes } = await client.logFrom(job.id, 0, attempt);
+        await write(ctx, bytes);
+        return;
+      } else {
+        let got = false;
+        for await (const item of client.logStream(job.id, attempt, offset)) {
+          if ('end' in item) return;
+          if (item.bytes.length > 0) await write(ctx, item.bytes);
+          offset = item.next;
+          got = true;
+        }
+        // The stream broke before its end: reconnect from `offset`.
+        if (got) failures = 0;
+        else failures++;
+        if (failures === 1) ctx.stderr.write('gantry logs: the log stream was cut; resuming\n');
       }
-      failures = 0;
+      if (attempt === undefined) failures = 0;
     } catch (err) {
       if (!(err instanceof ServerUnreachableError) || !flags.follow) throw err;
       // The server is restarting or the network broke: keep the offset and ask again.

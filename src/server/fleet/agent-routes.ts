@@ -8,7 +8,8 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { asAttemptId, type AttemptId } from '../../domain/ids.js';
 import { FAILURE_REASONS } from '../../domain/status.js';
 import { PROTOCOL_VERSION } from '../../domain/version.js';
-import type { Agent, AgentFacts, Fence } from '../../store/fleet.js';
+import type { Agent, AgentFacts, Fence, LogLimit } from '../../store/fleet.js';
+import type { LogCompactor } from '../logs/compactor.js';
 import { ApiError } from '../errors.js';
 import { idOf, idParams } from '../schemas.js';
 import { hashToken } from '../tokens.js';
@@ -31,6 +32,10 @@ declare module 'fastify' {
 
 export interface FleetContext extends RouteContext {
   hub: AgentHub;
+  /** The per-attempt log size limit, applied by the store on append and announced to agents. */
+  logLimit: LogLimit;
+  /** Compacts ended attempts' logs; kicked after each completion. */
+  compactor: LogCompactor;
   timings: { leaseMs: number; heartbeatHoldMs: number; pollWaitMs: number; offerTtlMs: number; backoffCapMs: number };
 }
 
@@ -136,7 +141,7 @@ export function agentRoutes(app: FastifyInstance, ctx: FleetContext): void {
     const facts = factsOf(request.body as FactsBody);
     const sessionId = crypto.randomUUID();
     await ctx.store.fleet.openSession(request.agent!.id, sessionId, facts, ctx.now(), ctx.settings);
-    return reply.status(201).send({ sessionId, agentId: request.agent!.id, timings: ctx.timings, limits: { maxChunkBytes: MAX_CHUNK_BYTES } });
+    return reply.status(201).send({ sessionId, agentId: request.agent!.id, timings: ctx.timings, limits: { maxChunkBytes: MAX_CHUNK_BYTES, ...ctx.logLimit } });
   });
 
   app.delete('/agent/self', { config: ag, schema: { tags, summary: 'Deregister this agent' } }, async (request, reply) => {
@@ -257,7 +262,7 @@ export function agentRoutes(app: FastifyInstance, ctx: FleetContext): void {
     const producedHeader = Number(request.headers['gantry-produced-at']);
     const at = ctx.now();
     const producedAt = Number.isFinite(producedHeader) && producedHeader > 0 ? producedHeader : at;
-    const r = await ctx.store.fleet.appendLog(id, tokenHash, start, body, end, producedAt, at);
+    const r = await ctx.store.fleet.appendLog(id, tokenHash, start, body, end, producedAt, at, ctx.logLimit);
     if (r.kind === 'ok') {
       ctx.crash('log.committed');
       return { received: r.received, cancel: r.cancel };
@@ -299,6 +304,8 @@ export function agentRoutes(app: FastifyInstance, ctx: FleetContext): void {
       const r = await ctx.store.fleet.completeAttempt(id, tokenHash, { status: b.status, exitCode: b.exitCode, failureReason: b.failureReason, logEnd: b.logEnd }, ctx.now(), ctx.settings);
       if (r.kind === 'ok') {
         ctx.crash('complete.committed');
+        // The log is complete: compact it now (in the background; the periodic run catches failures).
+        if (!r.duplicate) void ctx.compactor.kick();
         return { attempt: { status: r.status, failureReason: r.failureReason }, duplicate: r.duplicate };
       }
       if (r.kind === 'log-incomplete') throw new ApiError('GANTRY_E_LOG_INCOMPLETE', `the server has ${r.received} of ${b.logEnd} log bytes`, { received: r.received });

@@ -2,9 +2,10 @@
 
 import type { FastifyInstance } from 'fastify';
 import { asProjectId } from '../../domain/ids.js';
+import type { ProjectPatch } from '../../store/store.js';
 import { requireAdmin } from '../auth.js';
 import { ApiError } from '../errors.js';
-import { digitsSchema, errors, limitSchema, numOrUndefined, pageOf, projectNameSchema, projectParams, projectSchema } from '../schemas.js';
+import { digitsSchema, errors, gitUrlSchema, limitSchema, numOrUndefined, pageOf, projectNameSchema, projectParams, projectSchema } from '../schemas.js';
 import { projectJson } from '../views.js';
 import { projectOf, type RouteContext } from './context.js';
 
@@ -19,8 +20,7 @@ export function projectRoutes(app: FastifyInstance, ctx: RouteContext): void {
           type: 'object',
           properties: {
             name: projectNameSchema,
-            // A URL git can clone, or a path on the server (admins only create projects).
-            gitUrl: { type: 'string', minLength: 1, maxLength: 2048, pattern: '^[^-\\s]' },
+            gitUrl: gitUrlSchema,
           },
           required: ['name', 'gitUrl'],
           additionalProperties: false,
@@ -80,5 +80,36 @@ export function projectRoutes(app: FastifyInstance, ctx: RouteContext): void {
       },
     },
     async (request) => projectJson(await projectOf(ctx, request, (request.params as { project: string }).project)),
+  );
+
+  const limitOrNull = { type: ['integer', 'null'], minimum: 1, maximum: 100_000 } as const;
+  app.patch(
+    '/projects/:project',
+    {
+      schema: {
+        summary: "Change a project's git URL (admin), limits or auto-cancel",
+        description:
+          'maxRunning and maxRunningPerPipeline: jobs of the project running at once, in all and per pipeline (null: no limit). ' +
+          'autoCancel: a new pipeline cancels older ones on its ref whose started jobs are all interruptible. Absent fields stay.',
+        tags: ['projects'],
+        params: projectParams,
+        body: {
+          type: 'object',
+          properties: { gitUrl: gitUrlSchema, maxRunning: limitOrNull, maxRunningPerPipeline: limitOrNull, autoCancel: { type: 'boolean' } },
+          additionalProperties: false,
+          minProperties: 1,
+        },
+        response: { 200: projectSchema, ...errors(400, 403, 404) },
+      },
+    },
+    async (request) => {
+      const project = await projectOf(ctx, request, (request.params as { project: string }).project);
+      const patch = request.body as ProjectPatch;
+      // A git URL may be a path on the server: only an admin points a project at one.
+      if (patch.gitUrl !== undefined) requireAdmin(request);
+      const updated = await ctx.store.updateProject(project.id, patch);
+      if (!updated) throw new ApiError('GANTRY_E_NOT_FOUND', `no project ${project.id}`);
+      return projectJson(updated);
+    },
   );
 }

@@ -28,6 +28,7 @@ import type {
   IdempotencyRecord,
   NewToken,
   ProjectPageFilter,
+  ProjectPatch,
   StoredVariable,
   TokenKind,
   Job,
@@ -162,6 +163,22 @@ export class SqlStore implements Store {
       `INSERT INTO projects (name, git_url, created_at) VALUES (?, ?, ?) ON CONFLICT (name) DO NOTHING RETURNING ${PROJECT_COLUMNS}`,
       [name, gitUrl, at],
     );
+    return row ? toProject(row) : null;
+  }
+
+  async updateProject(id: ProjectId, patch: ProjectPatch): Promise<Project | null> {
+    const sets: string[] = [];
+    const params: (string | number | null)[] = [];
+    const set = (column: string, value: string | number | null) => {
+      sets.push(`${column} = ?`);
+      params.push(value);
+    };
+    if (patch.gitUrl !== undefined) set('git_url', patch.gitUrl);
+    if (patch.maxRunning !== undefined) set('max_running', patch.maxRunning);
+    if (patch.maxRunningPerPipeline !== undefined) set('max_running_per_pipeline', patch.maxRunningPerPipeline);
+    if (patch.autoCancel !== undefined) set('auto_cancel', patch.autoCancel ? 1 : 0);
+    if (sets.length === 0) return this.getProject(id);
+    const row = await this.db.get<ProjectRow>(`UPDATE projects SET ${sets.join(', ')} WHERE id = ? RETURNING ${PROJECT_COLUMNS}`, [...params, id]);
     return row ? toProject(row) : null;
   }
 

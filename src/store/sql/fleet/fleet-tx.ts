@@ -99,6 +99,11 @@ export function tagKeyMatches(tagKey: string, agentTags: ReadonlySet<string>): b
   return true;
 }
 
+/** An agent is online while its session is open and it was seen within a lease. */
+export function agentOnline(sessionId: string | null, lastSeenAt: number | null, at: number, leaseMs: number): boolean {
+  return sessionId !== null && lastSeenAt !== null && lastSeenAt >= at - leaseMs;
+}
+
 /** The columns of an attempt that decide whether an agent's write for it may happen. */
 export interface AttemptGuard {
   status: string;

@@ -4,7 +4,7 @@
 // them (and this one, through its own LISTEN: a wake-up is idempotent, a duplicate costs nothing).
 
 import { EventEmitter } from 'node:events';
-import { asAttemptId, asJobId, type AttemptId, type JobId, type PipelineId } from '../../../domain/ids.js';
+import { asAttemptId, asJobId, type AttemptId, type JobId, type PipelineId, type ProjectId } from '../../../domain/ids.js';
 import { isFinishedJob, isFinishedPipeline, type FailureReason, type FinishedAttemptStatus } from '../../../domain/status.js';
 import {
   asAgentId,
@@ -18,6 +18,9 @@ import {
   type Fence,
   type FleetEventMap,
   type FleetStore,
+  type LogLimit,
+  type LogRead,
+  type LogState,
   type RenewResult,
   type SchedulerSettings,
   type SessionCheck,
@@ -31,6 +34,8 @@ import {
   type PutCacheResult,
   type RecordArtifactResult,
   type TransferCheck,
+  type QueueEntry,
+  type StoredArtifact,
 } from '../../fleet.js';
 import type { EpochMs, Job, PipelineWithJobs } from '../../store.js';
 import type { SqlDialect, SqlExecutor } from '../dialect.js';
@@ -53,7 +58,7 @@ import {
   type PipelineRow,
   type ProjectRow,
 } from '../rows.js';
-import { fenceOf, noEffects, SpecCache, type Effects, type FleetTx } from './fleet-tx.js';
+import { agentOnline, fenceOf, noEffects, SpecCache, type Effects, type FleetTx } from './fleet-tx.js';
 import {
   afterAttemptIn,
   autoCancelIn,
@@ -66,7 +71,9 @@ import {
   retryPipelineIn,
 } from './progress.js';
 import { pendingTagKeys, takeIn } from './take.js';
+import { explainQueueIn } from './queue.js';
 import * as artifacts from './artifacts.js';
+import * as logs from './logs.js';
 import { enqueueForgeStatusesIn } from '../forge.js';
 
 const CHANNELS = { ready: 'gantry_ready', cancel: 'gantry_cancel', log: 'gantry_log', pipeline: 'gantry_pipeline' } as const;
@@ -287,9 +294,14 @@ export class SqlFleetStore implements FleetStore {
     return rows.map((r) => {
       const a = toAgent(r);
       const currentJobs = jobsOf.get(a.id) ?? [];
-      const online = a.sessionId !== null && a.lastSeenAt !== null && a.lastSeenAt >= at - leaseMs;
+      const online = agentOnline(a.sessionId, a.lastSeenAt, at, leaseMs);
       return { ...a, currentJobs, status: !online ? 'offline' : currentJobs.length > 0 ? 'busy' : 'idle' };
     });
+  }
+
+  async explainQueue(at: EpochMs, settings: SchedulerSettings, projectId: ProjectId | null, limit: number): Promise<QueueEntry[]> {
+    // One snapshot: the counts and the rows they explain agree.
+    return this.db.transaction((tx) => explainQueueIn(tx, at, settings, projectId, limit), { readOnly: true });
   }
 
   // ---- work
@@ -427,8 +439,58 @@ export class SqlFleetStore implements FleetStore {
     end: number,
     producedAt: EpochMs,
     at: EpochMs,
+    limit: LogLimit | null = null,
   ): Promise<AppendResult> {
-    return this.run(async (f) => {
+    return new Promise<AppendResult>((resolve, reject) => {
+      this.appends.push({ attemptId, run: (f) => this.appendIn(f, attemptId, tokenHash, start, data, end, producedAt, at, limit), resolve, reject });
+      if (!this.appending) void this.flushAppends();
+    });
+  }
+
+  /**
+   * Group commit: every append that arrives while a durable commit is under way waits for the
+   * next one, and they all share it (one fsync for the batch, not one per upload). Each append
+   * is the same statements as alone, run one after the other in the batch's transaction; an
+   * attempt's appends stay in arrival order. Batches take attempts in id order, so two
+   * instances' batches lock rows in the same order (PostgreSQL).
+   */
+  private readonly appends: { attemptId: AttemptId; run: (f: FleetTx) => Promise<AppendResult>; resolve(r: AppendResult): void; reject(e: unknown): void }[] = [];
+  private appending = false;
+
+  private async flushAppends(): Promise<void> {
+    this.appending = true;
+    try {
+      while (this.appends.length > 0) {
+        // Array.prototype.sort is stable: one attempt's appends keep their order.
+        const batch = this.appends.splice(0, 256).sort((a, b) => a.attemptId - b.attemptId);
+        try {
+          const results = await this.run(async (f) => {
+            const out: AppendResult[] = [];
+            for (const b of batch) out.push(await b.run(f));
+            return out;
+          }, true);
+          batch.forEach((b, i) => b.resolve(results[i]!));
+        } catch (err) {
+          for (const b of batch) b.reject(err);
+        }
+      }
+    } finally {
+      this.appending = false;
+    }
+  }
+
+  private async appendIn(
+    f: FleetTx,
+    attemptId: AttemptId,
+    tokenHash: string,
+    start: number,
+    data: Buffer | null,
+    end: number,
+    producedAt: EpochMs,
+    at: EpochMs,
+    limit: LogLimit | null,
+  ): Promise<AppendResult> {
+    {
       const row = await f.tx.get<HeldAttempt>(`SELECT ${HELD_COLUMNS} FROM attempts WHERE id = ?${f.db.lockClause('wait')}`, [attemptId]);
       const fence = fenceOf(row, tokenHash);
       if (fence || !row) return fence!;
@@ -450,9 +512,10 @@ export class SqlFleetStore implements FleetStore {
         Math.min(producedAt, at),
         bytes,
       ]);
+      if (limit) await logs.enforceLogLimit(f.tx, attemptId, end, limit);
       f.effects.logs.set(attemptId, end);
       return { kind: 'ok' as const, received: end, cancel };
-    }, true);
+    }
   }
 
   async completeAttempt(attemptId: AttemptId, tokenHash: string, c: Completion, at: EpochMs, settings: SchedulerSettings): Promise<CompleteResult> {
@@ -528,27 +591,20 @@ export class SqlFleetStore implements FleetStore {
 
   // ---- logs
 
-  async logSize(attemptId: AttemptId): Promise<number> {
-    const row = await this.db.get<{ n: number | string }>('SELECT log_received AS n FROM attempts WHERE id = ?', [attemptId]);
-    return row ? Number(row.n) : 0;
+  logState(attemptId: AttemptId): Promise<LogState | null> {
+    return logs.logState(this.db, attemptId);
   }
 
-  async readLog(attemptId: AttemptId, start: number, end: number): Promise<Buffer> {
-    if (end <= start) return Buffer.alloc(0);
-    const rows = await this.db.all<{ start_offset: number | string; end_offset: number | string; data: Buffer | null }>(
-      'SELECT start_offset, end_offset, data FROM log_chunks WHERE attempt_id = ? AND end_offset > ? AND start_offset < ? ORDER BY start_offset',
-      [attemptId, start, end],
-    );
-    const parts: Buffer[] = [];
-    for (const r of rows) {
-      const s = Number(r.start_offset);
-      const e = Number(r.end_offset);
-      // A dropped range (no data) reads as nothing; the size limit's note says what was cut.
-      if (r.data === null) continue;
-      const data = Buffer.isBuffer(r.data) ? r.data : Buffer.from(r.data as Uint8Array);
-      parts.push(data.subarray(Math.max(0, start - s), Math.min(e, end) - s));
-    }
-    return Buffer.concat(parts);
+  readLogPieces(attemptId: AttemptId, start: number, maxBytes: number): Promise<LogRead | null> {
+    return logs.readLogPieces(this.db, attemptId, start, maxBytes);
+  }
+
+  logsToCompact(limit: number): Promise<AttemptId[]> {
+    return logs.logsToCompact(this.db, limit);
+  }
+
+  finishLogCompaction(attemptId: AttemptId, sha256: string): Promise<boolean> {
+    return logs.finishLogCompaction(this.db, attemptId, sha256);
   }
 
   // ---- pipelines and the people's actions
@@ -652,6 +708,10 @@ export class SqlFleetStore implements FleetStore {
     return artifacts.recordArtifact(this.db, attemptId, tokenHash, rec, at);
   }
 
+  listArtifacts(jobId: JobId): Promise<StoredArtifact[]> {
+    return artifacts.listArtifacts(this.db, jobId);
+  }
+
   findArtifact(attemptId: AttemptId, tokenHash: string, sourceJobId: JobId, at: EpochMs): Promise<ArtifactLookup> {
     return artifacts.findArtifact(this.db, this.specs, attemptId, tokenHash, sourceJobId, at);
   }
@@ -660,12 +720,17 @@ export class SqlFleetStore implements FleetStore {
     return artifacts.putCache(this.db, attemptId, tokenHash, key, blob, at);
   }
 
-  getCache(attemptId: AttemptId, tokenHash: string, key: string): Promise<CacheLookup> {
-    return artifacts.getCache(this.db, attemptId, tokenHash, key);
+  getCache(attemptId: AttemptId, tokenHash: string, key: string, at: EpochMs): Promise<CacheLookup> {
+    return artifacts.getCache(this.db, attemptId, tokenHash, key, at);
   }
 
-  sweepArtifacts(at: EpochMs, blobsBefore: EpochMs, removeFile: (sha256: string) => Promise<void>): Promise<{ artifacts: number; blobs: number }> {
-    return artifacts.sweepArtifacts(this.db, at, blobsBefore, removeFile);
+  sweepArtifacts(
+    at: EpochMs,
+    blobsBefore: EpochMs,
+    removeFile: (sha256: string) => Promise<void>,
+    cachesUnusedSince: EpochMs | null = null,
+  ): Promise<{ artifacts: number; caches: number; blobs: number }> {
+    return artifacts.sweepArtifacts(this.db, at, blobsBefore, removeFile, cachesUnusedSince);
   }
 }
 

@@ -26,30 +26,69 @@ export interface Offered {
   projectId: number;
 }
 
-interface Active {
+/** What runs or is offered now: what the limits count. */
+export interface Active {
   total: number;
   byProject: Map<number, number>;
   byPipeline: Map<number, number>;
-  /** `project\nresource group` of running or offered attempts. */
-  groups: Set<string>;
+  /** `project\nresource group` of running or offered attempts -> the job holding the group. */
+  groups: Map<string, number>;
 }
 
-async function activeOf(f: FleetTx, at: EpochMs): Promise<Active> {
-  const rows = await f.tx.all<{ project_id: number | string; pipeline_id: number | string; resource_group: string | null }>(
-    "SELECT project_id, pipeline_id, resource_group FROM attempts WHERE status = 'running' AND tag_key IS NOT NULL " +
-      "UNION ALL SELECT project_id, pipeline_id, resource_group FROM attempts WHERE status = 'pending' AND offered_until >= ?",
+export async function activeOf(f: Pick<FleetTx, 'tx'>, at: EpochMs): Promise<Active> {
+  const rows = await f.tx.all<{ project_id: number | string; pipeline_id: number | string; job_id: number | string; resource_group: string | null }>(
+    "SELECT project_id, pipeline_id, job_id, resource_group FROM attempts WHERE status = 'running' AND tag_key IS NOT NULL " +
+      "UNION ALL SELECT project_id, pipeline_id, job_id, resource_group FROM attempts WHERE status = 'pending' AND offered_until >= ?",
     [at],
   );
-  const a: Active = { total: 0, byProject: new Map(), byPipeline: new Map(), groups: new Set() };
-  for (const r of rows) add(a, Number(r.project_id), Number(r.pipeline_id), r.resource_group);
+  const a: Active = { total: 0, byProject: new Map(), byPipeline: new Map(), groups: new Map() };
+  for (const r of rows) add(a, Number(r.project_id), Number(r.pipeline_id), Number(r.job_id), r.resource_group);
   return a;
 }
 
-function add(a: Active, project: number, pipeline: number, group: string | null): void {
+function add(a: Active, project: number, pipeline: number, job: number, group: string | null): void {
   a.total++;
   a.byProject.set(project, (a.byProject.get(project) ?? 0) + 1);
   a.byPipeline.set(pipeline, (a.byPipeline.get(pipeline) ?? 0) + 1);
-  if (group !== null) a.groups.add(`${project}\n${group}`);
+  if (group !== null) a.groups.set(groupKey(project, group), job);
+}
+
+const groupKey = (project: number, group: string) => `${project}\n${group}`;
+
+/** A project's own limits (the `projects` row). */
+export interface ProjectLimits {
+  max: number | null;
+  perPipeline: number | null;
+}
+
+/**
+ * Which limit holds an attempt back, if one does, in the order the take checks them. Shared by
+ * the take and by the queue's explanations (queue.ts), so both apply the same rules.
+ */
+export type LimitHold =
+  | { code: 'max_running'; limit: number; running: number }
+  | { code: 'project_max_running'; limit: number; running: number }
+  | { code: 'pipeline_max_running'; limit: number; running: number }
+  | { code: 'resource_group_busy'; group: string; heldByJobId: number };
+
+export function limitHold(
+  active: Active,
+  settings: Pick<SchedulerSettings, 'maxRunning'>,
+  limit: ProjectLimits,
+  projectId: number,
+  pipelineId: number,
+  group: string | null,
+): LimitHold | null {
+  if (settings.maxRunning !== null && active.total >= settings.maxRunning)
+    return { code: 'max_running', limit: settings.maxRunning, running: active.total };
+  const inProject = active.byProject.get(projectId) ?? 0;
+  if (limit.max !== null && inProject >= limit.max) return { code: 'project_max_running', limit: limit.max, running: inProject };
+  const inPipeline = active.byPipeline.get(pipelineId) ?? 0;
+  if (limit.perPipeline !== null && inPipeline >= limit.perPipeline)
+    return { code: 'pipeline_max_running', limit: limit.perPipeline, running: inPipeline };
+  const holder = group === null ? undefined : active.groups.get(groupKey(projectId, group));
+  if (holder !== undefined) return { code: 'resource_group_busy', group: group!, heldByJobId: holder };
+  return null;
 }
 
 interface Candidate {
@@ -91,7 +130,7 @@ export async function takeIn(
   if (settings.maxRunning !== null) await f.db.holdLock(f.tx, 'gantry.max_running');
   const active = await activeOf(f, at);
   if (settings.maxRunning !== null && active.total >= settings.maxRunning) return [];
-  const limits = new Map<number, { max: number | null; perPipeline: number | null }>();
+  const limits = new Map<number, ProjectLimits>();
   const order = projects.map((p) => ({ id: Number(p.project_id), first: Number(p.first) }));
   const rank = (p: { id: number; first: number }) => active.byProject.get(p.id) ?? 0;
   const offered: Offered[] = [];
@@ -122,7 +161,7 @@ async function takeFromProject(
   f: FleetTx,
   agentId: number,
   projectId: number,
-  limit: { max: number | null; perPipeline: number | null },
+  limit: ProjectLimits,
   keys: readonly string[],
   want: number,
   at: EpochMs,
@@ -156,12 +195,13 @@ async function takeFromProject(
   for (const c of candidates) {
     // One offer per project per round: the caller re-ranks projects by their new counts.
     if (out.length >= 1) break;
-    if (settings.maxRunning !== null && active.total >= settings.maxRunning) break;
-    if (limit.max !== null && (active.byProject.get(projectId) ?? 0) >= limit.max) break;
     const pipelineId = Number(c.pipeline_id);
-    if (limit.perPipeline !== null && (active.byPipeline.get(pipelineId) ?? 0) >= limit.perPipeline) continue;
+    const hold = limitHold(active, settings, limit, projectId, pipelineId, c.resource_group);
+    // The fleet's and the project's limits hold every later candidate back too; a pipeline's
+    // limit or a busy group only this one.
+    if (hold?.code === 'max_running' || hold?.code === 'project_max_running') break;
+    if (hold) continue;
     if (c.resource_group !== null) {
-      if (active.groups.has(`${projectId}\n${c.resource_group}`)) continue;
       // In order: the group's oldest waiting attempt goes first, whoever can run it.
       const oldest = await f.tx.get<{ id: number | string }>(
         "SELECT MIN(id) AS id FROM attempts WHERE status = 'pending' AND project_id = ? AND resource_group = ?",
@@ -177,7 +217,7 @@ async function takeFromProject(
       [agentId, hash, at + settings.offerTtlMs, c.id, at],
     );
     if (r.changes !== 1) continue;
-    add(active, projectId, pipelineId, c.resource_group);
+    add(active, projectId, pipelineId, Number(c.job_id), c.resource_group);
     out.push({ attemptId: asAttemptId(Number(c.id)), jobId: Number(c.job_id), pipelineId, projectId });
   }
   return out;

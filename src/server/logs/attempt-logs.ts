@@ -1,0 +1,194 @@
+// Where a job attempt's log is read from, whatever holds it: the store's chunk rows (a fleet
+// attempt while it runs), its compacted object in the blob store (a fleet attempt that ended), or
+// the file log store (a `gantry run` attempt, written by the CLI's process in the same home).
+// Everything above this module sees one thing: pieces with offsets and arrival times.
+
+import fs from 'node:fs';
+import type { BlobStore } from '../../blobstore/blob-store.js';
+import { GantryError } from '../../domain/errors.js';
+import { asAttemptId, type AttemptId } from '../../domain/ids.js';
+import { isFinishedAttempt } from '../../domain/status.js';
+import { readObjectIndex, readObjectPieces, type LogPiece, type ObjectFile, type ObjectIndex } from '../../logstore/log-object.js';
+import type { LogStore } from '../../logstore/log-store.js';
+import type { Job, Store } from '../../store/store.js';
+
+/** How an attempt ended, as the stream's last event tells it. */
+export interface LogEnd {
+  attempt: number;
+  status: string;
+  exitCode: number | null;
+  failureReason: string | null;
+}
+
+export interface LogState {
+  /** Bytes of stream held so far (dropped ranges included: offsets never shift). */
+  size: number;
+  /** Set once the attempt has ended; `size` is then final. */
+  end: LogEnd | null;
+}
+
+/** One attempt's log, read-only. */
+export interface AttemptLogView {
+  readonly attemptId: AttemptId;
+  readonly pipelineId: number;
+  readonly number: number;
+  /** A `gantry run` attempt: no store events announce its growth, it is polled. */
+  readonly local: boolean;
+  state(): Promise<LogState>;
+  /** The pieces from byte `start` on (the first may begin before it), about `maxBytes` of them; [] at the end. */
+  pieces(start: number, maxBytes: number): Promise<LogPiece[]>;
+}
+
+const INDEX_CACHE = 256;
+
+export class AttemptLogs {
+  /** Parsed indexes of compacted objects, most recently used last (objects never change). */
+  private readonly indexes = new Map<string, ObjectIndex>();
+
+  constructor(
+    private readonly store: Store,
+    private readonly files: LogStore,
+    private readonly blobs: BlobStore,
+  ) {}
+
+  /** The view of `job`'s attempt `number`; null if the job has no such attempt. */
+  async view(job: Job, number: number, runsOn: 'local' | 'fleet'): Promise<AttemptLogView | null> {
+    const row = (await this.store.listAttempts(job.id)).find((a) => a.number === number);
+    if (!row) return null;
+    if (runsOn === 'local') return this.localView(job, row.id, number);
+    return this.fleetView(row.id, job.pipelineId, number);
+  }
+
+  private fleetView(attemptId: AttemptId, pipelineId: number, number: number): AttemptLogView {
+    const fleet = this.store.fleet;
+    return {
+      attemptId,
+      pipelineId,
+      number,
+      local: false,
+      state: async () => {
+        const s = await fleet.logState(attemptId);
+        if (!s) throw new GantryError('GANTRY_E_NOT_FOUND', `no attempt ${attemptId}`);
+        const end = isFinishedAttempt(s.status) ? { attempt: number, status: s.status, exitCode: s.exitCode, failureReason: s.failureReason } : null;
+        return { size: s.received, end };
+      },
+      pieces: async (start, maxBytes) => {
+        const r = await fleet.readLogPieces(attemptId, start, maxBytes);
+        if (!r) return [];
+        if (r.kind === 'chunks') return r.pieces;
+        return this.objectPieces(r.sha256, start, maxBytes);
+      },
+    };
+  }
+
+  private localView(job: Job, attemptId: AttemptId, number: number): AttemptLogView {
+    const key = { pipelineId: job.pipelineId, jobId: job.id, attempt: number };
+    return {
+      attemptId,
+      pipelineId: job.pipelineId,
+      number,
+      local: true,
+      state: async () => {
+        // Status first, size second: once the attempt is finished its writer has closed, so the
+        // size read after it is final.
+        const a = await this.store.getAttempt(asAttemptId(attemptId));
+        const finished = a !== null && isFinishedAttempt(a.status);
+        const size = this.files.size(key);
+        return { size, end: finished ? { attempt: number, status: a.status, exitCode: a.exitCode, failureReason: a.failureReason } : null };
+      },
+      pieces: async (start, maxBytes) => {
+        const out: LogPiece[] = [];
+        let bytes = 0;
+        for (const c of this.files.readChunks(key, start)) {
+          out.push({ offset: c.offset, end: c.offset + c.data.length, at: c.at, data: c.data });
+          bytes += c.data.length;
+          if (bytes >= maxBytes) break;
+        }
+        return out;
+      },
+    };
+  }
+
+  private async objectPieces(sha256: string, start: number, maxBytes: number): Promise<LogPiece[]> {
+    const file = await this.blobs.path(sha256);
+    if (!file) throw new GantryError('GANTRY_E_LOG', `the log object ${sha256} is missing from the blob store`);
+    const fh = await fs.promises.open(file, 'r');
+    try {
+      const { size } = await fh.stat();
+      const obj: ObjectFile = {
+        size,
+        read: async (pos, len) => {
+          const b = Buffer.alloc(len);
+          const { bytesRead } = await fh.read(b, 0, len, pos);
+          return b.subarray(0, bytesRead);
+        },
+      };
+      let index = this.indexes.get(sha256);
+      if (index) this.indexes.delete(sha256);
+      else index = await readObjectIndex(obj);
+      this.indexes.set(sha256, index);
+      if (this.indexes.size > INDEX_CACHE) this.indexes.delete(this.indexes.keys().next().value!);
+      return await readObjectPieces(obj, index, start, maxBytes);
+    } finally {
+      await fh.close();
+    }
+  }
+}
+
+/** What a dropped range reads as: one line saying what is missing. */
+export function holeNote(p: { offset: number; end: number }): Buffer {
+  return Buffer.from(`\n[gantry] ${p.end - p.offset} bytes of output dropped here (bytes ${p.offset} to ${p.end - 1}): the log exceeded its size limit; its beginning and its end are kept\n`);
+}
+
+/** The bytes a piece shows from `from` on: its data, or a hole's note (whole, wherever `from` falls in it). */
+export function pieceBytes(p: LogPiece, from: number): Buffer {
+  if (p.data === null) return holeNote(p);
+  return from > p.offset ? p.data.subarray(from - p.offset) : p.data;
+}
+
+/** Calls `fn` with every piece from `start` until `end`, in order, until it returns false. */
+export async function forEachPiece(view: AttemptLogView, start: number, end: number, fn: (p: LogPiece) => boolean | void | Promise<boolean | void>): Promise<void> {
+  let at = start;
+  while (at < end) {
+    const pieces = await view.pieces(at, 1 << 20);
+    if (pieces.length === 0) return;
+    for (const p of pieces) {
+      if (p.end <= at) continue;
+      if (p.offset >= end) return;
+      if ((await fn(p)) === false) return;
+      at = p.end;
+    }
+  }
+}
+
+/**
+ * Bytes [start, end) of the log. A range that meets a dropped range stops at it; one that starts
+ * inside it is the hole's note (docs/LOGS.md, "Size limit"). `end` says where what was served ends.
+ */
+export async function readRange(view: AttemptLogView, start: number, end: number): Promise<{ end: number; body: Buffer; dropped: boolean }> {
+  const parts: Buffer[] = [];
+  let served = start;
+  let dropped = false;
+  await forEachPiece(view, start, end, (p) => {
+    if (p.data === null) {
+      if (served === start) {
+        parts.push(holeNote(p));
+        served = p.end;
+        dropped = true;
+      }
+      return false;
+    }
+    const to = Math.min(end, p.end);
+    parts.push(p.data.subarray(Math.max(start, p.offset) - p.offset, to - p.offset));
+    served = to;
+  });
+  return { end: served, body: Buffer.concat(parts), dropped };
+}
+
+/** The whole log as a download: dropped ranges as their notes. */
+export async function readAll(view: AttemptLogView): Promise<Buffer> {
+  const { size } = await view.state();
+  const parts: Buffer[] = [];
+  await forEachPiece(view, 0, size, (p) => void parts.push(pieceBytes(p, 0)));
+  return Buffer.concat(parts);
+}

@@ -1,0 +1,94 @@
+// A job's artifacts as people get them: the list of what its attempts uploaded, and each archive
+// (.tar.gz) for download. The agent protocol's own artifact routes (fleet/blob-routes.ts) check an
+// attempt token; these check the caller's token on the job's project, as every other read does.
+
+import type { FastifyInstance } from 'fastify';
+import type { BlobStore } from '../../blobstore/blob-store.js';
+import { asJobId } from '../../domain/ids.js';
+import type { Job } from '../../store/store.js';
+import { requireProject } from '../auth.js';
+import { ApiError } from '../errors.js';
+import { sendBlob } from '../fleet/blob-routes.js';
+import { errors, idOf, idParams } from '../schemas.js';
+import type { RouteContext } from './context.js';
+
+const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
+
+const artifactSchema = {
+  type: 'object',
+  properties: {
+    attempt: { type: 'integer' },
+    size: { type: 'integer' },
+    files: { type: 'integer' },
+    createdAt: { type: 'string', format: 'date-time' },
+    expiresAt: { type: ['string', 'null'], format: 'date-time' },
+    expired: { type: 'boolean' },
+  },
+  required: ['attempt', 'size', 'files', 'createdAt', 'expiresAt', 'expired'],
+} as const;
+
+export function artifactRoutes(app: FastifyInstance, ctx: RouteContext & { blobs: BlobStore }): void {
+  async function jobOf(id: number, request: Parameters<typeof requireProject>[0]): Promise<Job> {
+    const job = await ctx.store.getJob(asJobId(id));
+    if (!job) throw new ApiError('GANTRY_E_NOT_FOUND', `no job ${id}`);
+    const pipeline = await ctx.store.getPipeline(job.pipelineId);
+    requireProject(request, pipeline!.pipeline.projectId);
+    return job;
+  }
+
+  app.get(
+    '/jobs/:id/artifacts',
+    {
+      schema: {
+        summary: "The artifact archives a job's attempts uploaded, by attempt",
+        tags: ['jobs'],
+        params: idParams,
+        response: { 200: { type: 'object', properties: { items: { type: 'array', items: artifactSchema } }, required: ['items'] }, ...errors(403, 404) },
+      },
+    },
+    async (request) => {
+      const job = await jobOf(idOf(request.params), request);
+      const now = ctx.now();
+      const items = await ctx.store.fleet.listArtifacts(job.id);
+      return {
+        items: items.map((a) => ({
+          attempt: a.attempt,
+          size: a.size,
+          files: a.files,
+          createdAt: iso(a.createdAt),
+          expiresAt: iso(a.expiresAt),
+          expired: a.expiresAt !== null && a.expiresAt <= now,
+        })),
+      };
+    },
+  );
+
+  app.get(
+    '/jobs/:id/artifacts/:attempt',
+    {
+      schema: {
+        summary: 'Download the artifact archive (.tar.gz) of one attempt of a job',
+        tags: ['jobs'],
+        params: {
+          type: 'object',
+          properties: { id: idParams.properties.id, attempt: { type: 'string', pattern: '^[1-9][0-9]{0,5}$' } },
+          required: ['id', 'attempt'],
+        },
+        response: { ...errors(403, 404, 410) },
+      },
+    },
+    async (request, reply) => {
+      const job = await jobOf(idOf(request.params), request);
+      const attempt = Number((request.params as { attempt: string }).attempt);
+      const a = (await ctx.store.fleet.listArtifacts(job.id)).find((x) => x.attempt === attempt);
+      if (!a) throw new ApiError('GANTRY_E_NOT_FOUND', `attempt ${attempt} of job ${job.id} uploaded no artifacts`);
+      if (a.expiresAt !== null && a.expiresAt <= ctx.now()) {
+        throw new ApiError('GANTRY_E_ARTIFACT_EXPIRED', `the artifacts of job ${job.id} expired at ${new Date(a.expiresAt).toISOString()}`);
+      }
+      // The file name a browser saves it under: the job's name, made safe for a header.
+      const name = `${job.name.replace(/[^A-Za-z0-9._-]+/g, '_')}-${attempt}-artifacts.tar.gz`;
+      reply.header('content-disposition', `attachment; filename="${name}"`);
+      return sendBlob(ctx, request, reply, a);
+    },
+  );
+}

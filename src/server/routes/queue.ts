@@ -1,0 +1,86 @@
+// The queue: every pending job of agents' pipelines with why it waits (the store applies the
+// take's rules, src/store/sql/fleet/queue.ts). An admin or unscoped token sees every project's,
+// a project's token only its own.
+
+import type { FastifyInstance } from 'fastify';
+import type { ProjectId } from '../../domain/ids.js';
+import type { QueueEntry } from '../../store/fleet.js';
+import { errors } from '../schemas.js';
+import { projectOf, type RouteContext } from './context.js';
+
+const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
+
+const reasonSchema = {
+  type: 'object',
+  description:
+    'code: offered (agentId, agentName, until), no_agent (tags), max_running | project_max_running | pipeline_max_running ' +
+    '(limit, running), resource_group_busy (group, heldByJobId), resource_group_order (group, behindJobId), agents_busy ' +
+    '(agents), ready',
+  properties: {
+    code: {
+      type: 'string',
+      enum: ['offered', 'no_agent', 'max_running', 'project_max_running', 'pipeline_max_running', 'resource_group_busy', 'resource_group_order', 'agents_busy', 'ready'],
+    },
+  },
+  required: ['code'],
+  additionalProperties: true,
+} as const;
+
+const entrySchema = {
+  type: 'object',
+  properties: {
+    attemptId: { type: 'integer' },
+    attempt: { type: 'integer' },
+    jobId: { type: 'integer' },
+    jobName: { type: 'string' },
+    stage: { type: 'string' },
+    pipelineId: { type: 'integer' },
+    projectId: { type: 'integer' },
+    project: { type: 'string' },
+    ref: { type: 'string' },
+    tags: { type: 'array', items: { type: 'string' } },
+    priority: { type: 'integer' },
+    resourceGroup: { type: ['string', 'null'] },
+    queuedAt: { type: ['string', 'null'], format: 'date-time' },
+    reason: reasonSchema,
+  },
+  required: ['attemptId', 'jobId', 'jobName', 'pipelineId', 'projectId', 'project', 'tags', 'reason'],
+} as const;
+
+function entryJson(e: QueueEntry): object {
+  const reason = e.reason.code === 'offered' ? { ...e.reason, until: iso(e.reason.until) } : e.reason;
+  return { ...e, queuedAt: iso(e.queuedAt), reason };
+}
+
+export function queueRoutes(app: FastifyInstance, ctx: RouteContext): void {
+  app.get(
+    '/queue',
+    {
+      schema: {
+        summary: 'Pending jobs in queue order (priority, then age), each with why it waits',
+        description:
+          "Applies the scheduler's rules to one snapshot: an explanation, not a promise (the next take decides). " +
+          'A project-scoped token sees its own project only; `project` narrows the list to one project.',
+        tags: ['agents'],
+        querystring: {
+          type: 'object',
+          properties: {
+            project: { type: 'string', minLength: 1, maxLength: 100 },
+            limit: { type: 'string', pattern: '^(1000|[1-9][0-9]{0,2})$' },
+          },
+          additionalProperties: false,
+        },
+        response: { 200: { type: 'object', properties: { items: { type: 'array', items: entrySchema } }, required: ['items'] }, ...errors(400, 403, 404) },
+      },
+    },
+    async (request) => {
+      const q = request.query as { project?: string; limit?: string };
+      const principal = request.principal!;
+      let projectId: ProjectId | null = null;
+      if (q.project !== undefined) projectId = (await projectOf(ctx, request, q.project)).id;
+      else if (principal.kind === 'api' && principal.projectId !== null) projectId = principal.projectId;
+      const entries = await ctx.store.fleet.explainQueue(ctx.now(), ctx.settings, projectId, q.limit === undefined ? 200 : Number(q.limit));
+      return { items: entries.map(entryJson) };
+    },
+  );
+}

@@ -1,0 +1,143 @@
+// An attempt's log in the store (docs/LOGS.md): chunk rows while the attempt runs, one object in
+// the blob store once it has ended and been compacted. These are the statements behind the fleet
+// store's log methods other than the append itself (sql-fleet-store.ts), which must share the
+// fencing transaction.
+
+import { asAttemptId, asJobId, type AttemptId } from '../../../domain/ids.js';
+import type { AttemptStatus, FailureReason } from '../../../domain/status.js';
+import type { LogLimit, LogRead, LogState, StoredLogPiece } from '../../fleet.js';
+import type { SqlDialect, SqlExecutor } from '../dialect.js';
+
+const FINISHED = "('success', 'failed', 'canceled', 'timed_out')";
+
+interface StateRow {
+  id: number | string;
+  job_id: number | string;
+  number: number | string;
+  status: string;
+  exit_code: number | null;
+  failure_reason: string | null;
+  log_received: number | string;
+  log_object: string | null;
+}
+
+interface ChunkRow {
+  start_offset: number | string;
+  end_offset: number | string;
+  produced_at: number | string;
+  data: Buffer | Uint8Array | null;
+}
+
+const STATE = 'SELECT id, job_id, number, status, exit_code, failure_reason, log_received, log_object FROM attempts WHERE id = ?';
+
+function toState(r: StateRow): LogState {
+  return {
+    attemptId: asAttemptId(Number(r.id)),
+    jobId: asJobId(Number(r.job_id)),
+    number: Number(r.number),
+    status: r.status as AttemptStatus,
+    exitCode: r.exit_code === null ? null : Number(r.exit_code),
+    failureReason: r.failure_reason as FailureReason | null,
+    received: Number(r.log_received),
+    object: r.log_object,
+  };
+}
+
+export function toPiece(r: ChunkRow): StoredLogPiece {
+  return {
+    offset: Number(r.start_offset),
+    end: Number(r.end_offset),
+    at: Number(r.produced_at),
+    data: r.data === null ? null : Buffer.isBuffer(r.data) ? r.data : Buffer.from(r.data),
+  };
+}
+
+export async function logState(db: SqlExecutor, attemptId: AttemptId): Promise<LogState | null> {
+  const r = await db.get<StateRow>(STATE, [attemptId]);
+  return r ? toState(r) : null;
+}
+
+/**
+ * The row and the chunks come from one snapshot (PostgreSQL: REPEATABLE READ READ ONLY): a
+ * compaction that commits meanwhile is either wholly seen (the object) or not at all (the rows).
+ * Chunks are read a few at a time: a row holds at most one upload (1 MiB by default).
+ */
+export async function readLogPieces(db: SqlDialect, attemptId: AttemptId, start: number, maxBytes: number): Promise<LogRead | null> {
+  return db.transaction(
+    async (tx) => {
+      const r = await tx.get<StateRow>(STATE, [attemptId]);
+      if (!r) return null;
+      if (r.log_object !== null) return { kind: 'object' as const, sha256: r.log_object };
+      const pieces: StoredLogPiece[] = [];
+      let from = start;
+      let bytes = 0;
+      // Rows are at most one upload each, so a few rows per query meet maxBytes quickly.
+      for (;;) {
+        const rows = await tx.all<ChunkRow>(
+          'SELECT start_offset, end_offset, produced_at, data FROM log_chunks WHERE attempt_id = ? AND end_offset > ? ORDER BY start_offset LIMIT 16',
+          [attemptId, from],
+        );
+        for (const row of rows) {
+          const p = toPiece(row);
+          pieces.push(p);
+          bytes += p.data?.length ?? 0;
+          from = p.end;
+          if (bytes >= maxBytes) break;
+        }
+        if (rows.length < 16 || bytes >= maxBytes) break;
+      }
+      return { kind: 'chunks' as const, pieces };
+    },
+    { readOnly: true },
+  );
+}
+
+export async function logsToCompact(db: SqlExecutor, limit: number): Promise<AttemptId[]> {
+  // log_chunks holds only the logs not compacted yet, so this reads few rows: the running
+  // attempts' and the ones that just ended.
+  const rows = await db.all<{ id: number | string }>(
+    `SELECT a.id FROM attempts a WHERE a.status IN ${FINISHED} AND a.log_object IS NULL AND a.id IN (SELECT DISTINCT attempt_id FROM log_chunks) ORDER BY a.id LIMIT ${Math.max(1, Math.floor(limit))}`,
+  );
+  return rows.map((r) => asAttemptId(Number(r.id)));
+}
+
+/**
+ * The switch from rows to the object is one transaction: the attempt row names the object and
+ * the rows go, so a reader sees one or the other, and a crash before the commit leaves the rows
+ * (the object, already in the blob store, is simply written again by the next compaction: it has
+ * the same name, being named by its bytes).
+ */
+export async function finishLogCompaction(db: SqlDialect, attemptId: AttemptId, sha256: string): Promise<boolean> {
+  return db.transaction(async (tx) => {
+    const r = await tx.run(`UPDATE attempts SET log_object = ? WHERE id = ? AND status IN ${FINISHED} AND log_object IS NULL`, [sha256, attemptId]);
+    if (r.changes !== 1) return false;
+    await tx.run('DELETE FROM log_chunks WHERE attempt_id = ?', [attemptId]);
+    return true;
+  });
+}
+
+/**
+ * The size limit, run in the append's transaction once the stream has grown past
+ * `headBytes + tailBytes`: every chunk wholly between the head and the last `tailBytes` of the
+ * stream, holes included, is replaced by one hole row. Chunk granularity: a chunk that straddles
+ * either boundary is kept whole, so a little more than the limit may be kept, never less.
+ */
+export async function enforceLogLimit(tx: SqlExecutor, attemptId: AttemptId, end: number, limit: LogLimit): Promise<void> {
+  if (end <= limit.headBytes + limit.tailBytes) return;
+  const rows = await tx.all<{ start_offset: number | string; end_offset: number | string; produced_at: number | string; hole: number | boolean }>(
+    'SELECT start_offset, end_offset, produced_at, CASE WHEN data IS NULL THEN 1 ELSE 0 END AS hole FROM log_chunks ' +
+      'WHERE attempt_id = ? AND start_offset >= ? AND end_offset <= ? ORDER BY start_offset',
+    [attemptId, limit.headBytes, end - limit.tailBytes],
+  );
+  // Only one hole row already: nothing new to drop.
+  if (rows.length === 0 || (rows.length === 1 && Number(rows[0]!.hole) === 1)) return;
+  const first = Number(rows[0]!.start_offset);
+  const last = Number(rows[rows.length - 1]!.end_offset);
+  await tx.run('DELETE FROM log_chunks WHERE attempt_id = ? AND start_offset >= ? AND end_offset <= ?', [attemptId, first, last]);
+  await tx.run('INSERT INTO log_chunks (attempt_id, start_offset, end_offset, produced_at, data) VALUES (?, ?, ?, ?, NULL)', [
+    attemptId,
+    first,
+    last,
+    Number(rows[0]!.produced_at),
+  ]);
+}

@@ -1,0 +1,126 @@
+// Why each pending attempt waits: the queue page's question. The answer applies the take's own
+// rules (take.ts: tags, then the fleet's, the project's and the pipeline's limits, a busy
+// resource group, the group's order) to one read-only snapshot, and adds what the take leaves to
+// the agents: whether any online agent has the tags, and whether those have a free slot.
+//
+// It is an explanation, not a promise: the next take decides, and between the two an agent may
+// come or go. A pending attempt no rule holds back is `ready`: the next request of a matching
+// agent is offered it.
+
+import { asAgentId, type QueueEntry, type QueueReason, type SchedulerSettings } from '../../fleet.js';
+import { asAttemptId, asJobId, asPipelineId, asProjectId, type ProjectId } from '../../../domain/ids.js';
+import type { EpochMs } from '../../store.js';
+import type { SqlExecutor } from '../dialect.js';
+import { agentOnline, tagKeyMatches } from './fleet-tx.js';
+import { activeOf, limitHold, type ProjectLimits } from './take.js';
+
+type Id = number | string;
+
+interface PendingRow {
+  id: Id;
+  job_id: Id;
+  number: Id;
+  queued_at: Id | null;
+  project_id: Id;
+  pipeline_id: Id;
+  priority: Id;
+  resource_group: string | null;
+  tag_key: string;
+  offered_until: Id | null;
+  agent_id: Id | null;
+  job_name: string;
+  stage: string;
+  ref: string;
+  project_name: string;
+  max_running: Id | null;
+  max_running_per_pipeline: Id | null;
+}
+
+interface AgentRow {
+  id: Id;
+  name: string;
+  tags: string;
+  concurrency: Id;
+  session_id: string | null;
+  last_seen_at: Id | null;
+  used: Id;
+}
+
+const num = (v: Id | null) => (v === null ? null : Number(v));
+
+export async function explainQueueIn(
+  tx: SqlExecutor,
+  at: EpochMs,
+  settings: Pick<SchedulerSettings, 'maxRunning' | 'leaseMs'>,
+  projectId: ProjectId | null,
+  limit: number,
+): Promise<QueueEntry[]> {
+  const where = projectId === null ? '' : ' AND a.project_id = ?';
+  const rows = await tx.all<PendingRow>(
+    'SELECT a.id, a.job_id, a.number, a.queued_at, a.project_id, a.pipeline_id, a.priority, a.resource_group, a.tag_key, ' +
+      'a.offered_until, a.agent_id, j.name AS job_name, j.stage, p.ref, pr.name AS project_name, pr.max_running, pr.max_running_per_pipeline ' +
+      'FROM attempts a JOIN jobs j ON j.id = a.job_id JOIN pipelines p ON p.id = a.pipeline_id JOIN projects pr ON pr.id = a.project_id ' +
+      `WHERE a.status = 'pending' AND a.tag_key IS NOT NULL${where} ORDER BY a.priority DESC, a.id LIMIT ?`,
+    projectId === null ? [limit] : [projectId, limit],
+  );
+  if (rows.length === 0) return [];
+  const active = await activeOf({ tx }, at);
+  // A resource group runs its jobs oldest first (take.ts): the oldest waiting attempt of each.
+  const firsts = await tx.all<{ project_id: Id; resource_group: string; id: Id; job_id: Id }>(
+    'SELECT project_id, resource_group, id, job_id FROM attempts WHERE id IN ' +
+      "(SELECT MIN(id) FROM attempts WHERE status = 'pending' AND resource_group IS NOT NULL GROUP BY project_id, resource_group)",
+  );
+  const firstOfGroup = new Map(firsts.map((f) => [`${f.project_id}\n${f.resource_group}`, { id: Number(f.id), jobId: Number(f.job_id) }]));
+  // Agents with the slots their running and offered attempts use.
+  const agentRows = await tx.all<AgentRow>(
+    'SELECT g.id, g.name, g.tags, g.concurrency, g.session_id, g.last_seen_at, ' +
+      "(SELECT COUNT(*) FROM attempts a WHERE a.agent_id = g.id AND (a.status = 'running' OR (a.status = 'pending' AND a.offered_until >= ?))) AS used " +
+      'FROM agents g WHERE g.deregistered_at IS NULL',
+    [at],
+  );
+  const agents = agentRows
+    .filter((g) => agentOnline(g.session_id, num(g.last_seen_at), at, settings.leaseMs))
+    .map((g) => ({ id: Number(g.id), name: g.name, tags: new Set(JSON.parse(g.tags) as string[]), free: Number(g.concurrency) - Number(g.used) }));
+  const nameOf = new Map(agentRows.map((g) => [Number(g.id), g.name]));
+
+  return rows.map((r): QueueEntry => {
+    const project = Number(r.project_id);
+    const limits: ProjectLimits = { max: num(r.max_running), perPipeline: num(r.max_running_per_pipeline) };
+    return {
+      attemptId: asAttemptId(Number(r.id)),
+      attempt: Number(r.number),
+      jobId: asJobId(Number(r.job_id)),
+      jobName: r.job_name,
+      stage: r.stage,
+      pipelineId: asPipelineId(Number(r.pipeline_id)),
+      projectId: asProjectId(project),
+      project: r.project_name,
+      ref: r.ref,
+      tags: r.tag_key === '' ? [] : r.tag_key.split('\n'),
+      priority: Number(r.priority),
+      resourceGroup: r.resource_group,
+      queuedAt: num(r.queued_at),
+      reason: reasonOf(r, limits),
+    };
+  });
+
+  function reasonOf(r: PendingRow, limits: ProjectLimits): QueueReason {
+    const offeredUntil = num(r.offered_until);
+    if (offeredUntil !== null && offeredUntil >= at && r.agent_id !== null) {
+      const agentId = Number(r.agent_id);
+      return { code: 'offered', agentId: asAgentId(agentId), agentName: nameOf.get(agentId) ?? '', until: offeredUntil };
+    }
+    const matching = agents.filter((g) => tagKeyMatches(r.tag_key, g.tags));
+    if (matching.length === 0) return { code: 'no_agent', tags: r.tag_key === '' ? [] : r.tag_key.split('\n') };
+    const project = Number(r.project_id);
+    const hold = limitHold(active, settings, limits, project, Number(r.pipeline_id), r.resource_group);
+    if (hold?.code === 'resource_group_busy') return { ...hold, heldByJobId: asJobId(hold.heldByJobId) };
+    if (hold) return hold;
+    if (r.resource_group !== null) {
+      const first = firstOfGroup.get(`${project}\n${r.resource_group}`);
+      if (first && first.id !== Number(r.id)) return { code: 'resource_group_order', group: r.resource_group, behindJobId: asJobId(first.jobId) };
+    }
+    if (matching.every((g) => g.free <= 0)) return { code: 'agents_busy', agents: matching.length };
+    return { code: 'ready' };
+  }
+}

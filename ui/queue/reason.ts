@@ -1,0 +1,36 @@
+// A queue reason (GET /queue) as a sentence, and the job it points at if any. Pure, so the words
+// are tested in Node (test/ui/log-rendering.test.ts) and the page stays a table.
+
+import type { QueueReason } from '../api/types.js';
+
+const plural = (n: number, one: string, many = `${one}s`) => `${n} ${n === 1 ? one : many}`;
+
+export function reasonText(r: QueueReason): string {
+  switch (r.code) {
+    case 'offered':
+      return `Offered to agent ${r.agentName || `#${r.agentId}`}, waiting for it to start`;
+    case 'no_agent':
+      return r.tags.length === 0 ? 'No agent is online' : `No online agent has the tags ${r.tags.join(', ')}`;
+    case 'max_running':
+      return `Fleet limit reached: ${r.running} of ${r.limit} running (GANTRY_MAX_RUNNING)`;
+    case 'project_max_running':
+      return `Project limit reached: ${r.running} of ${r.limit} running`;
+    case 'pipeline_max_running':
+      return `Pipeline limit reached: ${r.running} of ${r.limit} running`;
+    case 'resource_group_busy':
+      return `Resource group ${r.group} is busy`;
+    case 'resource_group_order':
+      return `Resource group ${r.group}: an older job goes first`;
+    case 'agents_busy':
+      return r.agents === 1 ? 'The one matching agent is busy' : `All ${plural(r.agents, 'matching agent')} are busy`;
+    case 'ready':
+      return 'Ready: the next matching agent takes it';
+  }
+}
+
+/** The job a reason names (the one holding a resource group, or the one ahead in it). */
+export function reasonJob(r: QueueReason): { label: string; jobId: number } | null {
+  if (r.code === 'resource_group_busy') return { label: 'held by', jobId: r.heldByJobId };
+  if (r.code === 'resource_group_order') return { label: 'behind', jobId: r.behindJobId };
+  return null;
+}

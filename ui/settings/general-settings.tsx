@@ -1,0 +1,63 @@
+// The project itself: its git URL (an admin's to change), its limits and auto-cancel, sent as
+// one PATCH /projects/:project of what changed.
+
+import { useState } from 'preact/hooks';
+import { api } from '../api/client.js';
+import type { Project } from '../api/types.js';
+import { ErrorBox } from '../components/feedback.js';
+import { Section, useAction } from './section.js';
+
+const limitText = (n: number | null | undefined) => (n === null || n === undefined ? '' : String(n));
+const limitValue = (s: string) => (s.trim() === '' ? null : Number(s));
+
+export function GeneralSettings({ project, onSaved }: { project: Project; onSaved(p: Project): void }) {
+  const [gitUrl, setGitUrl] = useState(project.gitUrl);
+  const [max, setMax] = useState(limitText(project.maxRunning));
+  const [perPipeline, setPerPipeline] = useState(limitText(project.maxRunningPerPipeline));
+  const [autoCancel, setAutoCancel] = useState(project.autoCancel ?? true);
+  const [saved, setSaved] = useState(false);
+  const action = useAction();
+  const submit = async (e: Event) => {
+    e.preventDefault();
+    setSaved(false);
+    const patch: Record<string, unknown> = {};
+    if (gitUrl !== project.gitUrl) patch.gitUrl = gitUrl.trim();
+    if (limitValue(max) !== (project.maxRunning ?? null)) patch.maxRunning = limitValue(max);
+    if (limitValue(perPipeline) !== (project.maxRunningPerPipeline ?? null)) patch.maxRunningPerPipeline = limitValue(perPipeline);
+    if (autoCancel !== project.autoCancel) patch.autoCancel = autoCancel;
+    if (Object.keys(patch).length === 0) return setSaved(true);
+    await action.run(async () => {
+      onSaved(await api<Project>(`/projects/${project.id}`, { method: 'PATCH', body: patch }));
+      setSaved(true);
+    });
+  };
+  return (
+    <Section id="general" title="Repository and limits">
+      <form class="settings-form" onSubmit={submit}>
+        <label for="git-url">Git URL</label>
+        <input id="git-url" class="mono" required value={gitUrl} onInput={(e) => setGitUrl(e.currentTarget.value)} />
+        <div class="field-row">
+          <div>
+            <label for="max-running">Jobs running at once</label>
+            <input id="max-running" type="number" min={1} placeholder="no limit" value={max} onInput={(e) => setMax(e.currentTarget.value)} />
+          </div>
+          <div>
+            <label for="max-per-pipeline">Per pipeline</label>
+            <input id="max-per-pipeline" type="number" min={1} placeholder="no limit" value={perPipeline} onInput={(e) => setPerPipeline(e.currentTarget.value)} />
+          </div>
+        </div>
+        <label class="check">
+          <input type="checkbox" checked={autoCancel} onChange={(e) => setAutoCancel(e.currentTarget.checked)} /> Auto-cancel: a new pipeline cancels older
+          ones of its ref whose started jobs are all interruptible
+        </label>
+        <ErrorBox error={action.error} />
+        <div class="actions">
+          <button type="submit" class="primary" disabled={action.busy}>
+            Save
+          </button>
+          {saved ? <span class="muted" role="status">Saved</span> : null}
+        </div>
+      </form>
+    </Section>
+  );
+}
