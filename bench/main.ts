@@ -8,6 +8,7 @@ import path from 'node:path';
 import { components } from './components.js';
 import { fleet } from './fleet.js';
 import { logs } from './logs.js';
+import { webhooks } from './webhooks.js';
 import { cpuSeconds, fmt, GANTRY, medianOf, ROOT, tempRepo, timed } from './util.js';
 
 const RUNS = Number(process.argv[2] ?? 5);
@@ -124,13 +125,16 @@ async function bigLog(): Promise<void> {
 }
 
 console.log(`# Gantry benchmarks — ${os.cpus().length} CPUs, Node ${process.version}, ${new Date().toISOString()}`);
-// `npm run bench -- N fleet` (or `logs`) runs that part alone.
+// `npm run bench -- N fleet` runs the fleet part alone, `npm run bench -- N webhooks` the webhook
+// intake, `npm run bench -- N logs` the logs.
 if (process.argv[3] === 'fleet') await fleet();
+else if (process.argv[3] === 'webhooks') await webhooks();
 else if (process.argv[3] === 'logs') await logs();
 else {
   await wide();
   await bigLog();
   await components();
   await fleet();
+  await webhooks();
   await logs();
 }

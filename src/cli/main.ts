@@ -13,6 +13,7 @@ import { registerUp } from './commands/up.js';
 import { registerTrigger } from './commands/trigger.js';
 import { registerProject } from './commands/project.js';
 import { registerSecret } from './commands/secret.js';
+import { registerHook } from './commands/hook.js';
 import { registerToken } from './commands/token.js';
 import { exitCodeOf, printError } from './errors.js';
 import type { CliContext } from './context.js';
@@ -39,6 +40,7 @@ export async function main(argv: string[]): Promise<number> {
   registerTrigger(program, ctx);
   registerProject(program, ctx);
   registerSecret(program, ctx);
+  registerHook(program, ctx);
   registerToken(program, ctx);
   try {
     await program.parseAsync(argv, { from: 'user' });

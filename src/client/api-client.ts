@@ -41,6 +41,24 @@ export interface TriggerRequest {
   variables?: Record<string, string>;
 }
 
+/** A pushed ref as a git server's post-receive hook sees it: `ref` in full, `before` zeros for a new ref. */
+export interface PushReport {
+  ref: string;
+  before: string;
+  after: string;
+}
+
+/** The server's record of a delivery (GET /projects/:project/webhooks/deliveries). */
+export interface DeliveryJson {
+  id: number;
+  deliveryId: string;
+  status: 'queued' | 'processing' | 'done' | 'ignored' | 'failed';
+  reason: string | null;
+  pipelineId: number | null;
+  /** True when the server had this delivery already (a resend): nothing new was recorded. */
+  duplicate: boolean;
+}
+
 export interface TriggerResult {
   pipeline: PipelineJson;
   /** True when the Idempotency-Key had already created this pipeline (HTTP 200, not 201). */
@@ -206,6 +224,14 @@ export class GantryClient {
       idempotent: true,
     });
     return { pipeline: (await this.parse(res)) as PipelineJson, replayed: res.status === 200 };
+  }
+
+  /**
+   * Reports a pushed ref; the server records it as a delivery and makes the pipeline after
+   * answering. `deliveryId` makes the request safe to resend: the copy is a duplicate.
+   */
+  reportPush(project: string, push: PushReport, deliveryId: string): Promise<DeliveryJson> {
+    return this.json('POST', `/projects/${seg(project)}/pushes`, { body: push, headers: { 'x-gantry-delivery': deliveryId }, idempotent: true });
   }
 
   getPipeline(id: number): Promise<PipelineJson> {

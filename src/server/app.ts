@@ -27,6 +27,8 @@ import { AttemptLogs } from './logs/attempt-logs.js';
 import { LogCompactor } from './logs/compactor.js';
 import { LogFeeds } from './logs/log-feed.js';
 import { logRoutes, type LogRouteContext } from './logs/log-routes.js';
+import { webhookRoutes } from './routes/webhooks.js';
+import { DEFAULT_QUEUE_OPTIONS, DeliveryQueue, type QueueOptions } from './webhooks/queue.js';
 import { eventRoutes } from './routes/events.js';
 import { jobDetailRoutes } from './routes/job-details.js';
 import { SseStreams } from './sse.js';
@@ -39,6 +41,8 @@ import { ForgeReporter } from './forge/reporter.js';
 import { noCrash, type CrashHook } from './crash-points.js';
 
 export const API_PREFIX = '/api/v1';
+/** As GitHub Actions: a cache nobody used for a week goes. */
+export const DEFAULT_CACHE_MAX_AGE_MS = 7 * 24 * 3600_000;
 export const API_VERSION = '0.1.0';
 
 export interface ServerDeps {
@@ -64,12 +68,19 @@ export interface ServerDeps {
   logSafetyTickMs?: number;
   /** Keep-alive comment period of live log streams; default 15 s. */
   logKeepAliveMs?: number;
+  /**
+   * The webhook delivery queue's settings, or false for an instance that records deliveries but
+   * leaves them to other instances (tests of a crash between the answer and the pipeline).
+   */
+  deliveryQueue?: Partial<QueueOptions> | false;
   /** The built web UI (index.html, assets/); default dist/public/ beside the compiled server. */
   uiDir?: string;
   /** Where people reach this server (GANTRY_PUBLIC_URL); commit statuses link to pipelines there. */
   publicUrl?: string | null;
   /** Fastify's pino logger options, or false (tests). */
   logger?: FastifyServerOptions['logger'];
+  /** Caches neither saved nor restored for this long are deleted (null: never); default 7 days. */
+  cacheMaxAgeMs?: number | null;
   /** Test-only crash points (GANTRY_TEST_CRASH_AT); none by default. */
   crash?: CrashHook;
 }
@@ -102,7 +113,7 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
   });
   const metrics = createMetrics();
   const settings = deps.settings ?? defaultSchedulerSettings();
-  const hub = new AgentHub(deps.store.fleet.events);
+  const hub = new AgentHub(deps.store.fleet.events, () => deps.store.fleet.offerableTagKeys((deps.now ?? Date.now)()));
   const streams = new SseStreams();
   const crash = deps.crash ?? noCrash;
   const compactor = new LogCompactor(deps.store.fleet, deps.logObjects, (err) => app.log.error({ err }, 'log compaction failed'), crash);
@@ -125,15 +136,25 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
     timings: {
       leaseMs: settings.leaseMs,
       heartbeatHoldMs: Math.min(5_000, Math.floor(settings.leaseMs / 3)),
-      pollWaitMs: 30_000,
+      // An idle agent is seen at each poll: polls end within half a lease, so an agent waiting
+      // for work never looks offline (offline: not seen for a lease).
+      pollWaitMs: Math.min(30_000, Math.floor(settings.leaseMs / 2)),
       offerTtlMs: settings.offerTtlMs,
       backoffCapMs: Math.min(5_000, Math.floor(settings.leaseMs / 4)),
     },
   };
   // Other instances' wake-ups (PostgreSQL); a no-op on SQLite.
   await deps.store.fleet.listen();
+  const queue =
+    deps.deliveryQueue === false
+      ? null
+      : new DeliveryQueue(
+          { store: deps.store, mirrors: deps.mirrors, now: ctx.now, settings, onCreated: () => metrics.pipelinesCreated.inc() },
+          app.log,
+          { ...DEFAULT_QUEUE_OPTIONS, ...deps.deliveryQueue },
+        );
   const sweeper = new Sweeper(deps.store, settings, ctx.now, app.log)
-    .every(60_000, artifactSweep(deps.store, deps.blobs))
+    .every(60_000, artifactSweep(deps.store, deps.blobs, deps.cacheMaxAgeMs === undefined ? DEFAULT_CACHE_MAX_AGE_MS : deps.cacheMaxAgeMs))
     // Completions kick compaction at once; this catches attempts ended by the sweep, another
     // instance's crash, or a compaction that failed.
     .every(5_000, () => compactor.kick());
@@ -143,6 +164,8 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
     // Pipelines a crash cut between two transactions move on; idempotent.
     await deps.store.fleet.progressAll(ctx.now(), settings);
     sweeper.start();
+    // Deliveries recorded before a crash or restart are taken now, not at the next poll.
+    queue?.start();
     firer.start();
     reporter.start();
   });
@@ -151,6 +174,7 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
     await firer.stop();
     await reporter.stop();
     hub.close();
+    await queue?.stop();
     // Open event streams never end by themselves; a graceful close would wait for them.
     feeds.close();
     streams.closeAll();
@@ -174,6 +198,7 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
       agentRoutes(api, ctx);
       blobRoutes(api, { ...ctx, blobs: deps.blobs, maxBlobBytes: deps.maxBlobBytes ?? MAX_BLOB_BYTES });
       agentListRoutes(api, ctx);
+      await webhookRoutes(api, { ...ctx, queue });
       scheduleRoutes(api, ctx);
       triggerTokenRoutes(api, ctx);
       forgeRoutes(api, ctx);

@@ -16,6 +16,8 @@ export const CRASH_POINTS = [
   'log.committed',
   /** An attempt is finished and the pipeline moved on; the agent will report it again. */
   'complete.committed',
+  /** A webhook delivery is recorded and its 202 sent; no pipeline is made yet. */
+  'delivery.answered',
 ] as const;
 
 /**

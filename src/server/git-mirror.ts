@@ -140,22 +140,22 @@ export class GitMirrors {
    */
   async resolve(project: Project, ref: string, sha?: string): Promise<CommitFacts> {
     const dir = await this.ensureCloned(project);
+    const refs = [`refs/heads/${ref}^{commit}`, `refs/tags/${ref}^{commit}`];
     let full: string | null = null;
+    let branchSha: string | null;
+    let tagSha: string | null;
     if (sha !== undefined) {
-      const spec = `${sha}^{commit}`;
-      full = await this.gitMaybe(dir, ['rev-parse', '--verify', '--quiet', '--end-of-options', spec]);
+      // One git process answers all three (each spawn blocks the event loop that answers webhooks).
+      [full = null, branchSha = null, tagSha = null] = await this.peel(dir, [`${sha}^{commit}`, ...refs]);
       if (full === null) {
         await this.fetch(project);
-        full = await this.gitMaybe(dir, ['rev-parse', '--verify', '--quiet', '--end-of-options', spec]);
+        [full = null, branchSha = null, tagSha = null] = await this.peel(dir, [`${sha}^{commit}`, ...refs]);
       }
       if (full === null) throw new GantryError('GANTRY_E_REF_NOT_FOUND', `commit ${sha} is not in the repository of project ${project.name}`);
     } else {
       await this.fetch(project);
+      [branchSha = null, tagSha = null] = await this.peel(dir, refs);
     }
-    const [branchSha, tagSha] = await Promise.all([
-      this.gitMaybe(dir, ['rev-parse', '--verify', '--quiet', '--end-of-options', `refs/heads/${ref}^{commit}`]),
-      this.gitMaybe(dir, ['rev-parse', '--verify', '--quiet', '--end-of-options', `refs/tags/${ref}^{commit}`]),
-    ]);
     if (full === null) full = branchSha ?? tagSha;
     if (full === null) throw new GantryError('GANTRY_E_REF_NOT_FOUND', `no branch or tag ${JSON.stringify(ref)} in the repository of project ${project.name}`);
     const [log, head] = await Promise.all([
@@ -171,6 +171,40 @@ export class GitMirrors {
       commitTimestamp: timestamp || null,
       defaultBranch: head || 'main',
     };
+  }
+
+  /**
+   * The paths that differ between commits `base` and `head` (`rules: changes`), renames as a
+   * deletion and an addition so that a rule on either path matches; null when `base` is not in
+   * the mirror (a force push over history the mirror never had): then every rule matches.
+   */
+  async changedFiles(project: Project, base: string, head: string): Promise<string[] | null> {
+    // One git process (each spawn blocks the event loop that answers webhooks): a `base` the
+    // mirror lacks makes the diff fail, which is the null case.
+    try {
+      const out = await this.git(this.dirOf(project), ['diff', '--name-only', '--no-renames', '-z', `${base}^{commit}`, `${head}^{commit}`, '--']);
+      return out.split('\0').filter(Boolean);
+    } catch {
+      return null;
+    }
+  }
+
+  /** The merge base of branch `target` and commit `head`, or null when there is none. */
+  async mergeBase(project: Project, target: string, head: string): Promise<string | null> {
+    return this.gitMaybe(this.dirOf(project), ['merge-base', '--end-of-options', `refs/heads/${target}`, head]);
+  }
+
+  /** The object each revision names (`x^{commit}` peels to a commit), or null where there is none. */
+  private async peel(dir: string, revisions: string[]): Promise<Array<string | null>> {
+    // Revisions come from the API's ref schema or a forge's payload: no newline can be in one,
+    // and batch input is never read as an option.
+    if (revisions.some((r) => /[\s]/.test(r))) return revisions.map(() => null);
+    const out = await this.git(dir, ['cat-file', '--batch-check=%(objectname)'], `${revisions.join('\n')}\n`);
+    const lines = out.split('\n');
+    return revisions.map((_, i) => {
+      const line = lines[i] ?? '';
+      return /^[0-9a-f]{40}([0-9a-f]{24})?$/.test(line) ? line : null;
+    });
   }
 
   /** The files of commit `sha` as the compiler reads them: listed from the tree, YAML read ahead. */

@@ -72,6 +72,8 @@ export const pipelineSummarySchema = {
     ref: { type: 'string' },
     sha: { type: 'string' },
     source: { type: 'string', enum: [...PIPELINE_SOURCES] },
+    /** False for a pull request from a fork (no secrets, its own cache namespace). */
+    trusted: { type: 'boolean' },
     createdAt: { type: 'string', format: 'date-time' },
     startedAt: isoOrNull,
     finishedAt: isoOrNull,

@@ -61,6 +61,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       secrets,
       publicUrl: config.server.publicUrl,
       crash,
+      cacheMaxAgeMs: config.server.cacheMaxAgeDays === 0 ? null : config.server.cacheMaxAgeDays * 24 * 3600_000,
       settings: defaultSchedulerSettings({
         leaseMs: config.server.leaseMs,
         maxRunning: config.server.maxRunning,

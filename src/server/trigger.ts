@@ -1,14 +1,18 @@
-// Creating a pipeline from an API trigger: resolve the ref in the project's mirror, read the
-// pipeline file from that commit, compile it with the predefined variables (source `api`), and
-// store the pipeline with all its jobs, once per Idempotency-Key. Nothing is stored when any step
+// Creating a pipeline from a trigger: the API's (a ref, source `api`), a push or a pull/merge
+// request (from a webhook or a git hook, through the delivery queue). Resolve the commit in the
+// project's mirror, read the pipeline file from that commit (never from the default branch),
+// work out which files changed for `rules: changes`, compile with the predefined variables, and
+// store the pipeline with all its jobs, once per idempotency key. Nothing is stored when any step
 // fails. Knows nothing of HTTP beyond the error codes.
 
 import crypto from 'node:crypto';
 import { compilePipeline, findPipelineFile } from '../pipeline/index.js';
-import type { PipelineSource } from '../domain/status.js';
 import type { SchedulerSettings } from '../store/fleet.js';
-import type { PipelineWithJobs, Project, Store } from '../store/store.js';
-import { pipelineVariables } from '../variables/predefined.js';
+import type { NewPipeline, PipelineWithJobs, Project, Store } from '../store/store.js';
+import type { MergeRequestEvent, PushEvent } from '../domain/git-event.js';
+import type { PipelineSource } from '../domain/status.js';
+import { pipelineVariables, type MergeRequestFacts } from '../variables/predefined.js';
+import type { CommitFacts } from './git-mirror.js';
 import { ApiError } from './errors.js';
 import type { GitMirrors } from './git-mirror.js';
 
@@ -17,7 +21,7 @@ export interface TriggerRequest {
   sha?: string;
   variables?: Record<string, string>;
   /** CI_PIPELINE_SOURCE; `api` when absent. Part of the fingerprint only when given. */
-  source?: Extract<PipelineSource, 'api' | 'web' | 'schedule' | 'trigger'>;
+  source?: RefTrigger['source'];
 }
 
 export type TriggerResult = { replayed: false; pipeline: PipelineWithJobs } | { replayed: true; pipeline: PipelineWithJobs };
@@ -68,42 +72,106 @@ async function replayOf(deps: TriggerDeps, pipelineId: number, fingerprint: stri
   return { replayed: true, pipeline: original };
 }
 
-export async function triggerPipeline(
-  deps: TriggerDeps,
-  project: Project,
-  body: TriggerRequest,
-  idempotencyKey: string | null,
-): Promise<TriggerResult> {
-  const fingerprint = requestFingerprint(body);
-  if (idempotencyKey !== null) {
-    // The cheap answer first: a replay needs no git and no compile.
-    const seen = await deps.store.getIdempotencyKey(project.id, idempotencyKey);
-    if (seen) return replayOf(deps, seen.pipelineId, fingerprint, seen.fingerprint, idempotencyKey);
+/** A pipeline someone asked for by ref: the API, the UI, a schedule, a trigger token. */
+export interface RefTrigger {
+  source: Exclude<PipelineSource, 'push' | 'merge_request_event'>;
+  ref: string;
+  sha?: string;
+  variables: Record<string, string>;
+}
+
+/** Everything that can start a pipeline. Git events carry no variables: nobody typed any. */
+export type PipelineTrigger = RefTrigger | { source: 'push'; event: PushEvent } | { source: 'merge_request_event'; event: MergeRequestEvent };
+
+/** The idempotency key and request fingerprint a creation is guarded by. */
+export interface Once {
+  key: string;
+  fingerprint: string;
+}
+
+interface Plan {
+  commit: CommitFacts;
+  /** The pipeline's ref as stored (auto-cancel and the `ref` filter use it). */
+  ref: string;
+  /** `CI_COMMIT_REF_NAME`: for a merge request, its source branch. */
+  refName: string;
+  refKind: 'branch' | 'tag';
+  beforeSha: string | null;
+  /** null: every `rules: changes` matches (a new ref, as GitLab does; or no base to compare). */
+  changedFiles: string[] | null;
+  mergeRequest?: MergeRequestFacts;
+  variables: Record<string, string>;
+  trusted: boolean;
+}
+
+async function planOf(deps: TriggerDeps, project: Project, t: PipelineTrigger): Promise<Plan> {
+  switch (t.source) {
+    case 'push': {
+      const e = t.event;
+      const commit = await deps.mirrors.resolve(project, e.ref, e.after);
+      // A new branch or tag has no range to diff: GitLab then counts every `changes` rule as true.
+      const changedFiles = e.before === null ? null : await deps.mirrors.changedFiles(project, e.before, commit.sha);
+      return { commit, ref: e.ref, refName: e.ref, refKind: e.refKind, beforeSha: e.before, changedFiles, variables: {}, trusted: true };
+    }
+    case 'merge_request_event': {
+      const e = t.event;
+      const commit = await deps.mirrors.resolve(project, e.sourceBranch, e.headSha);
+      const base = await deps.mirrors.mergeBase(project, e.targetBranch, commit.sha);
+      const changedFiles = base === null ? null : await deps.mirrors.changedFiles(project, base, commit.sha);
+      return {
+        commit,
+        ref: e.headRef,
+        refName: e.sourceBranch,
+        refKind: 'branch',
+        beforeSha: null,
+        changedFiles,
+        mergeRequest: {
+          iid: e.iid,
+          title: e.title,
+          sourceBranch: e.sourceBranch,
+          targetBranch: e.targetBranch,
+          refPath: e.headRef,
+          diffBaseSha: base,
+          sourceProjectUrl: e.sourceRepositoryUrl,
+        },
+        variables: {},
+        trusted: !e.fromFork,
+      };
+    }
+    default: {
+      const commit = await deps.mirrors.resolve(project, t.ref, t.sha);
+      return { commit, ref: t.ref, refName: t.ref, refKind: commit.refKind, beforeSha: null, changedFiles: null, variables: t.variables, trusted: true };
+    }
   }
-  const commit = await deps.mirrors.resolve(project, body.ref, body.sha);
+}
+
+/** Resolves, reads, compiles: the pipeline to store, or an ApiError that stores nothing. */
+async function compileFor(deps: TriggerDeps, project: Project, t: PipelineTrigger): Promise<NewPipeline> {
+  const plan = await planOf(deps, project, t);
+  const { commit } = plan;
   const files = await deps.mirrors.files(project, commit.sha);
   const file = findPipelineFile(files);
   if (file === null) {
     throw new ApiError('GANTRY_E_PIPELINE_NOT_FOUND', `commit ${commit.sha.slice(0, 12)} has no .gantry.yml or .gitlab-ci.yml at its root`);
   }
-  const variables = body.variables ?? {};
   const predefined = pipelineVariables({
     projectId: project.id,
     projectName: project.name,
     repositoryUrl: project.gitUrl,
-    ref: body.ref,
-    refKind: commit.refKind,
+    ref: plan.refName,
+    refKind: plan.refKind,
     sha: commit.sha,
-    beforeSha: null,
+    beforeSha: plan.beforeSha,
     commitMessage: commit.commitMessage,
     commitAuthor: commit.commitAuthor,
     commitTimestamp: commit.commitTimestamp,
     defaultBranch: commit.defaultBranch,
-    source: body.source ?? 'api',
+    source: t.source,
+    ...(plan.mergeRequest ? { mergeRequest: plan.mergeRequest } : {}),
   });
   // Trigger variables override predefined ones for rules, as in `gantry run --var`. Project
   // variables (secrets) are not rule context here: they are for the jobs that may see them.
-  const compiled = compilePipeline(file, { variables: { ...predefined, ...variables }, changedFiles: null, files });
+  const compiled = compilePipeline(file, { variables: { ...predefined, ...plan.variables }, changedFiles: plan.changedFiles, files });
   if (compiled.ok === false) {
     throw new ApiError('GANTRY_E_PIPELINE_INVALID', `${file} at ${commit.sha.slice(0, 12)} is invalid (${compiled.errors.length} error${compiled.errors.length === 1 ? '' : 's'})`, {
       diagnostics: compiled.errors.map((d) => ({
@@ -116,24 +184,54 @@ export async function triggerPipeline(
     });
   }
   if (compiled.ok === 'filtered') throw new ApiError('GANTRY_E_PIPELINE_FILTERED', compiled.reason);
-  const input = {
+  return {
     projectId: project.id,
-    ref: body.ref,
+    ref: plan.ref,
     sha: commit.sha,
-    source: body.source ?? 'api',
-    variables,
+    source: t.source,
+    variables: plan.variables,
     fileVariables: compiled.pipeline.variables,
     pipelineFile: file,
     jobs: compiled.pipeline.jobs,
     createdAt: deps.now(),
-    runsOn: 'fleet' as const,
+    runsOn: 'fleet',
     predefinedVariables: predefined,
+    trusted: plan.trusted,
   };
-  if (idempotencyKey === null) {
+}
+
+/**
+ * Creates and starts the pipeline of a trigger. With `once`, the key is claimed in the same
+ * transaction: a key already claimed gives its pipeline back (`replayed`) if the fingerprints
+ * match, and a GANTRY_E_IDEMPOTENCY_MISMATCH if they do not.
+ */
+export async function createTriggeredPipeline(deps: TriggerDeps, project: Project, t: PipelineTrigger, once: Once | null): Promise<TriggerResult> {
+  const input = await compileFor(deps, project, t);
+  if (once === null) {
     const pipeline = await deps.store.createPipeline(input);
     return { replayed: false, pipeline: await started(deps, pipeline) };
   }
-  const once = await deps.store.createPipelineOnce(input, { key: idempotencyKey, fingerprint });
-  if (once.created) return { replayed: false, pipeline: await started(deps, once.pipeline) };
-  return replayOf(deps, once.existing.pipelineId, fingerprint, once.existing.fingerprint, idempotencyKey);
+  const r = await deps.store.createPipelineOnce(input, once);
+  if (r.created) return { replayed: false, pipeline: await started(deps, r.pipeline) };
+  return replayOf(deps, r.existing.pipelineId, once.fingerprint, r.existing.fingerprint, once.key);
+}
+
+/**
+ * The API's trigger (`POST /projects/:project/pipelines`): source `api` unless the caller says
+ * (`web` from the UI, `schedule`, `trigger`); Idempotency-Key optional.
+ */
+export async function triggerPipeline(
+  deps: TriggerDeps,
+  project: Project,
+  body: TriggerRequest,
+  idempotencyKey: string | null,
+): Promise<TriggerResult> {
+  const fingerprint = requestFingerprint(body);
+  if (idempotencyKey !== null) {
+    // The cheap answer first: a replay needs no git and no compile.
+    const seen = await deps.store.getIdempotencyKey(project.id, idempotencyKey);
+    if (seen) return replayOf(deps, seen.pipelineId, fingerprint, seen.fingerprint, idempotencyKey);
+  }
+  const trigger: RefTrigger = { source: body.source ?? 'api', ref: body.ref, variables: body.variables ?? {}, ...(body.sha === undefined ? {} : { sha: body.sha }) };
+  return createTriggeredPipeline(deps, project, trigger, idempotencyKey === null ? null : { key: idempotencyKey, fingerprint });
 }

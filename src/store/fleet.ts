@@ -142,6 +142,8 @@ export interface FleetStore {
 
   /** Starts delivering other instances' notifications into `events` (PostgreSQL); no-op on SQLite. */
   listen(): Promise<void>;
+  /** Tag keys of pending attempts not on offer at `at`: work a waiting poll might take now. */
+  offerableTagKeys(at: EpochMs): Promise<string[]>;
 
   registerAgent(facts: AgentFacts, tokenHash: string, at: EpochMs): Promise<Agent>;
   findAgentByTokenHash(hash: string): Promise<Agent | null>;
@@ -214,12 +216,23 @@ export interface FleetStore {
   /** The newest artifact of `sourceJobId`, if it is one of the attempt's artifact sources. */
   findArtifact(attemptId: AttemptId, tokenHash: string, sourceJobId: JobId, at: EpochMs): Promise<ArtifactLookup>;
   putCache(attemptId: AttemptId, tokenHash: string, key: string, blob: BlobRef, at: EpochMs): Promise<PutCacheResult>;
-  getCache(attemptId: AttemptId, tokenHash: string, key: string): Promise<CacheLookup>;
+  /** The cache's archive for this attempt's project and key (untrusted pipelines: their own); marks it used at `at`. */
+  getCache(attemptId: AttemptId, tokenHash: string, key: string, at: EpochMs): Promise<CacheLookup>;
   /**
    * Deletes expired artifact rows and the blobs nothing references that were last touched before
    * `blobsBefore`; `removeFile` deletes a blob's bytes inside the transaction that deletes its row.
    */
-  sweepArtifacts(at: EpochMs, blobsBefore: EpochMs, removeFile: (sha256: string) => Promise<void>): Promise<{ artifacts: number; blobs: number }>;
+  /**
+   * Deletes expired artifact records, caches unused (neither saved nor restored) since
+   * `cachesUnusedSince` (null: caches never expire), then blobs nothing references that nobody
+   * touched since `blobsBefore`, each row with its file (`removeFile`).
+   */
+  sweepArtifacts(
+    at: EpochMs,
+    blobsBefore: EpochMs,
+    removeFile: (sha256: string) => Promise<void>,
+    cachesUnusedSince?: EpochMs | null,
+  ): Promise<{ artifacts: number; caches: number; blobs: number }>;
 }
 
 export type TransferCheck = { kind: 'ok'; jobId: JobId; pipelineId: PipelineId; projectId: ProjectId } | Fence;

@@ -12,6 +12,7 @@ import type {
   PipelineStatus,
 } from '../domain/status.js';
 import type { CompiledJob } from '../pipeline/types.js';
+import type { DeliveryProvider, GitEvent, WebhookProvider } from '../domain/git-event.js';
 import type { FleetStore } from './fleet.js';
 import type { ForgeStore } from './forge.js';
 import type { ScheduleStore } from './schedules.js';
@@ -29,6 +30,14 @@ export interface Project {
   limits: ProjectLimits;
   /** A new pipeline cancels older ones on its ref whose started jobs are all `interruptible`. */
   autoCancel: boolean;
+  /** Which pushed refs and pull requests start pipelines (webhooks and git hooks). */
+  refFilters: RefFilters;
+}
+
+/** Glob lists (picomatch) of branch and tag names; null lets every one through. */
+export interface RefFilters {
+  branches: string[] | null;
+  tags: string[] | null;
 }
 
 export interface ProjectLimits {
@@ -52,6 +61,11 @@ export interface Pipeline {
   runsOn: 'local' | 'fleet';
   /** The predefined CI_* variables of the pipeline, as computed when it was created. */
   predefinedVariables: Record<string, string>;
+  /**
+   * False for a pull request from a fork: its jobs get no project variables and read and write
+   * caches in a namespace of their own.
+   */
+  trusted: boolean;
   createdAt: EpochMs;
   startedAt: EpochMs | null;
   finishedAt: EpochMs | null;
@@ -105,6 +119,8 @@ export interface NewPipeline {
   /** Default `local`. */
   runsOn?: 'local' | 'fleet';
   predefinedVariables?: Record<string, string>;
+  /** Default true. */
+  trusted?: boolean;
 }
 
 export interface PipelineFilter {
@@ -203,6 +219,57 @@ export type CreateOnceResult =
   /** The key was taken (now or before): nothing was created; the caller compares fingerprints. */
   | { created: false; existing: IdempotencyRecord };
 
+/** A webhook's secret as stored: only ever encrypted (base64 ciphertext and nonce). */
+export interface SealedSecret {
+  ciphertext: string;
+  nonce: string;
+}
+
+/**
+ * A delivery's life: `queued` (due at `dueAt`) → `processing` (claimed until `dueAt`) → `done`
+ * (with its pipeline), `ignored` (with the reason) or `failed`; a transient failure puts it back
+ * to `queued` with a later `dueAt`. Ignored events are recorded `ignored` at once.
+ */
+export type DeliveryStatus = 'queued' | 'processing' | 'done' | 'ignored' | 'failed';
+
+export interface Delivery {
+  id: number;
+  projectId: ProjectId;
+  provider: DeliveryProvider;
+  /** The forge's id of the delivery (unique per project and provider): what de-duplicates. */
+  deliveryId: string;
+  /** The forge's event name as sent (`push`, `Merge Request Hook`, ...). */
+  event: string;
+  /** The event to run, or null for an ignored one. */
+  gitEvent: GitEvent | null;
+  status: DeliveryStatus;
+  reason: string | null;
+  pipelineId: PipelineId | null;
+  tries: number;
+  dueAt: EpochMs;
+  receivedAt: EpochMs;
+  finishedAt: EpochMs | null;
+}
+
+export interface NewDelivery {
+  projectId: ProjectId;
+  provider: DeliveryProvider;
+  deliveryId: string;
+  event: string;
+  receivedAt: EpochMs;
+  /** A delivery that will run is queued with its event; one that will not is recorded with why. */
+  outcome: { status: 'queued'; gitEvent: GitEvent } | { status: 'ignored'; reason: string };
+}
+
+export type RecordDeliveryResult = { recorded: true; delivery: Delivery } | { recorded: false; existing: Delivery };
+
+/** How a claimed delivery ended. */
+export type DeliveryEnd =
+  | { status: 'done'; pipelineId: PipelineId }
+  | { status: 'ignored' | 'failed'; reason: string }
+  /** A transient failure (git, store): queued again, due at `dueAt`. */
+  | { status: 'queued'; reason: string; dueAt: EpochMs };
+
 export interface Store {
   readonly dialect: 'sqlite' | 'postgres';
   /** The agent protocol and the server's scheduler (src/store/fleet.ts). */
@@ -272,6 +339,29 @@ export interface Store {
   listVariables(projectId: ProjectId): Promise<StoredVariable[]>;
   /** False if there was no such variable. */
   deleteVariable(projectId: ProjectId, key: string): Promise<boolean>;
+
+  /** Sets (or replaces: a rotation) the project's webhook secret for a provider. */
+  putWebhookSecret(projectId: ProjectId, provider: WebhookProvider, sealed: SealedSecret, at: EpochMs): Promise<void>;
+  getWebhookSecret(projectId: ProjectId, provider: WebhookProvider): Promise<SealedSecret | null>;
+  /** False if there is no such project. */
+  setRefFilters(projectId: ProjectId, filters: RefFilters): Promise<boolean>;
+
+  /**
+   * Records a delivery once per (project, provider, deliveryId): the unique constraint decides,
+   * so of concurrent copies of one delivery (from any number of instances) exactly one is
+   * recorded and the others get it as `existing`.
+   */
+  recordDelivery(d: NewDelivery): Promise<RecordDeliveryResult>;
+  /**
+   * Takes the oldest due delivery (queued, or processing with a lapsed claim: its instance died)
+   * and claims it until `at + leaseMs`; null when none is due. On PostgreSQL the row is chosen
+   * with FOR UPDATE SKIP LOCKED, so instances claiming at once take different deliveries.
+   */
+  claimDelivery(at: EpochMs, leaseMs: number): Promise<Delivery | null>;
+  /** Ends a claimed delivery; false if it was not `processing` (another instance ended it). */
+  finishDelivery(id: number, end: DeliveryEnd, at: EpochMs): Promise<boolean>;
+  /** The project's deliveries, newest first. */
+  listDeliveries(projectId: ProjectId, limit: number): Promise<Delivery[]>;
 
   /** A cheap query that proves the database answers (readiness). */
   ping(): Promise<void>;

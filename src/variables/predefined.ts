@@ -18,6 +18,20 @@ export interface PipelineFacts {
   commitTimestamp: string | null;
   defaultBranch: string;
   source: PipelineSource;
+  /** The pull/merge request of a `merge_request_event` pipeline, when a forge said which. */
+  mergeRequest?: MergeRequestFacts;
+}
+
+export interface MergeRequestFacts {
+  iid: number;
+  title: string;
+  sourceBranch: string;
+  targetBranch: string;
+  /** The ref the forge keeps the request's head under (`refs/pull/7/head`). */
+  refPath: string;
+  /** The merge base of the target branch and the head: what `rules: changes` compares with. */
+  diffBaseSha: string | null;
+  sourceProjectUrl: string | null;
 }
 
 /** GitLab's slug: lowercase, [a-z0-9] kept, anything else `-`, at most 63 chars, no `-` at the ends. */
@@ -53,7 +67,21 @@ export function pipelineVariables(f: PipelineFacts): Record<string, string> {
     CI_PIPELINE_SOURCE: f.source,
   };
   if (f.commitTimestamp) v.CI_COMMIT_TIMESTAMP = f.commitTimestamp;
-  if (f.source === 'merge_request_event') {
+  if (f.source === 'merge_request_event' && f.mergeRequest) {
+    const mr = f.mergeRequest;
+    v.CI_MERGE_REQUEST_IID = String(mr.iid);
+    v.CI_MERGE_REQUEST_ID = String(mr.iid);
+    v.CI_MERGE_REQUEST_TITLE = mr.title;
+    v.CI_MERGE_REQUEST_SOURCE_BRANCH_NAME = mr.sourceBranch;
+    v.CI_MERGE_REQUEST_SOURCE_BRANCH_SHA = f.sha;
+    v.CI_MERGE_REQUEST_TARGET_BRANCH_NAME = mr.targetBranch;
+    v.CI_MERGE_REQUEST_REF_PATH = mr.refPath;
+    v.CI_MERGE_REQUEST_PROJECT_URL = f.repositoryUrl;
+    if (mr.sourceProjectUrl) v.CI_MERGE_REQUEST_SOURCE_PROJECT_URL = mr.sourceProjectUrl;
+    if (mr.diffBaseSha) v.CI_MERGE_REQUEST_DIFF_BASE_SHA = mr.diffBaseSha;
+    // Gantry builds the request's head as it is (GitLab's "detached" pipelines), not a merge result.
+    v.CI_MERGE_REQUEST_EVENT_TYPE = 'detached';
+  } else if (f.source === 'merge_request_event') {
     // GitLab's merge request pipelines name the source and target branches, not a commit branch.
     v.CI_MERGE_REQUEST_SOURCE_BRANCH_NAME = f.ref;
     v.CI_MERGE_REQUEST_TARGET_BRANCH_NAME = f.defaultBranch;

@@ -11,6 +11,8 @@ export interface PipelineJson {
   ref: string;
   sha: string;
   source: string;
+  /** False for a pull request from a fork: no secrets, caches of its own. */
+  trusted: boolean;
   createdAt: string;
   startedAt: string | null;
   finishedAt: string | null;
@@ -43,6 +45,7 @@ export function pipelineJson(p: PipelineWithJobs): PipelineJson {
     ref: p.pipeline.ref,
     sha: p.pipeline.sha,
     source: p.pipeline.source,
+    trusted: p.pipeline.trusted,
     createdAt: new Date(p.pipeline.createdAt).toISOString(),
     startedAt: iso(p.pipeline.startedAt),
     finishedAt: iso(p.pipeline.finishedAt),
@@ -77,6 +80,7 @@ export function pipelineSummaryJson(p: Pipeline) {
     ref: p.ref,
     sha: p.sha,
     source: p.source,
+    trusted: p.trusted,
     createdAt: new Date(p.createdAt).toISOString(),
     startedAt: iso(p.startedAt),
     finishedAt: iso(p.finishedAt),

@@ -29,25 +29,14 @@ function childrenOf(pid: number): number[] {
   return out;
 }
 
-async function jobPid(f: Fleet, jobId: number): Promise<number> {
-  let pid = 0;
-  const until = Date.now() + 15_000;
-  while (!pid) {
-    const m = /pid (\d+) on first/.exec((await f.log(jobId, 1)).toString());
-    if (m) pid = Number(m[1]);
-    else if (Date.now() > until) throw new Error('the job never printed its pid');
-    else await new Promise((r) => setTimeout(r, 50));
-  }
-  return pid;
-}
-
 describe('an agent killed with -9, and its next start', () => {
   const fleets: Fleet[] = [];
   after(async () => {
     for (const f of fleets) await f.teardown();
   });
 
-  it('its launcher kills the running job at once; restarted on the same home, the attempt is lost and retried', async () => {
+  /** A fleet whose agent `first` runs the long job; the job's pid from its log. */
+  async function firstAgentRunning() {
     const f = new Fleet({ '.gantry.yml': PIPELINE });
     fleets.push(f);
     await f.startServer();
@@ -55,7 +44,12 @@ describe('an agent killed with -9, and its next start', () => {
     const first = await f.startAgent({ name: 'first' });
     const p = await f.trigger();
     const jobId = p.jobs[0]!.id;
-    const pid = await jobPid(f, jobId);
+    const pid = Number((await f.waitLog(jobId, 1, /pid (\d+) on first/))[1]);
+    return { f, first, p, jobId, pid };
+  }
+
+  it('its launcher kills the running job at once; restarted on the same home, the attempt is lost and retried', async () => {
+    const { f, first, p, jobId, pid } = await firstAgentRunning();
     await f.kill(first);
     await waitFor(`the job (pid ${pid}) to die with its agent`, () => isDead(pid), 5_000);
     await f.startAgent({ name: 'second', home: first.home });
@@ -66,14 +60,7 @@ describe('an agent killed with -9, and its next start', () => {
   });
 
   it('killed together with its launcher, the job lives on until the next start on that home kills its group', async () => {
-    const f = new Fleet({ '.gantry.yml': PIPELINE });
-    fleets.push(f);
-    await f.startServer();
-    await f.project();
-    const first = await f.startAgent({ name: 'first' });
-    const p = await f.trigger();
-    const jobId = p.jobs[0]!.id;
-    const pid = await jobPid(f, jobId);
+    const { f, first, p, jobId, pid } = await firstAgentRunning();
     const launchers = childrenOf(first.child.pid!).filter((c) => fs.readFileSync(`/proc/${c}/cmdline`, 'utf8').includes('launcher-process'));
     assert.equal(launchers.length, 1, 'the agent has one launcher process');
     process.kill(launchers[0]!, 'SIGKILL');

@@ -237,6 +237,23 @@ fallback:
       assert.deepEqual(await Promise.all(jobs.map((id) => ranOn(f, id))), ['box-a', 'box-b', 'box-a']);
       assert.match((await f.log(jobs[1]!)).toString(), /Restored cache deps/);
       assert.match((await f.log(jobs[2]!)).toString(), /Restored fallback cache deps/);
+
+      // Expiry, as the server's sweep runs it: a cache used (saved or restored) within the
+      // maximum age stays; one unused since goes, and then its archive, referenced by nothing.
+      const store = await openStore(f.storeUrl);
+      try {
+        const blobs = new DirBlobStore(path.join(f.sb.home, 'blobs'));
+        const remove = async (sha: string) => void (await blobs.delete(sha));
+        const at = Date.now();
+        const kept = await store.fleet.sweepArtifacts(at, 0, remove, at - 3600_000);
+        assert.equal(kept.caches, 0, 'used within the hour');
+        const before = blobFiles(f).length;
+        const swept = await store.fleet.sweepArtifacts(at + 8 * 24 * 3600_000, at + 1, remove, at + 1);
+        assert.ok(swept.caches >= 1, 'the caches unused since went');
+        assert.ok(swept.blobs >= 1 && blobFiles(f).length < before, 'and their archives with them');
+      } finally {
+        await store.close();
+      }
     });
 
     it('expire_in: 1 second artifacts are not given to a later job, others are, and the sweep purges the expired ones', async () => {
@@ -282,7 +299,7 @@ use:
         const r = await store.fleet.sweepArtifacts(at, at + 1, async (sha) => void (await blobs.delete(sha)));
         assert.equal(r.blobs, 1);
         assert.equal(blobFiles(f).length, 1);
-        assert.deepEqual(await store.fleet.sweepArtifacts(at, at + 1, async () => assert.fail('nothing left to delete')), { artifacts: 0, blobs: 0 });
+        assert.deepEqual(await store.fleet.sweepArtifacts(at, at + 1, async () => assert.fail('nothing left to delete')), { artifacts: 0, caches: 0, blobs: 0 });
       } finally {
         await store.close();
       }

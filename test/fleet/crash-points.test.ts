@@ -5,9 +5,7 @@
 
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
-import { asJobId } from '../../src/domain/ids.js';
 import { CRASH_POINTS } from '../../src/server/crash-points.js';
-import { openStore } from '../../src/store/open.js';
 import { testPostgres } from '../helpers/postgres.js';
 import { Fleet, type PipelineView } from './fleet-harness.js';
 
@@ -41,7 +39,8 @@ function crashSuite(name: string, db: () => Promise<string | null>): void {
       for (const f of fleets) await f.teardown();
     });
 
-    for (const point of CRASH_POINTS) {
+    // delivery.answered is a webhook's: test/fleet/webhook-crash.test.ts.
+    for (const point of CRASH_POINTS.filter((p) => p !== 'delivery.answered')) {
       it(`killed at ${point}: restarted, the pipeline finishes, each job once, each log whole`, async () => {
         const f = new Fleet({ '.gantry.yml': PIPELINE }, await db());
         fleets.push(f);
@@ -65,20 +64,15 @@ function crashSuite(name: string, db: () => Promise<string | null>): void {
         const id = triggered?.id ?? (await f.api<{ items: PipelineView[] }>('GET', '/projects/demo/pipelines')).body.items[0]!.id;
         const done = await f.waitPipeline(id);
         assert.equal(done.status, 'success', JSON.stringify(done));
-        const store = await openStore(f.storeUrl);
-        try {
-          for (const job of done.jobs) {
-            const attempts = await store.listAttempts(asJobId(job.id));
-            assert.deepEqual(
-              attempts.map((a) => [a.number, a.status]),
-              [[1, 'success']],
-              `${job.name}: one attempt, never declared lost`,
-            );
-            const lines = (await f.log(job.id)).toString().split('\n').filter((l) => l.startsWith(`${job.name} `));
-            assert.deepEqual(lines, Array.from({ length: 30 }, (_, i) => `${job.name} ${i + 1}`));
-          }
-        } finally {
-          await store.close();
+        for (const job of done.jobs) {
+          const attempts = await f.attempts(job.id);
+          assert.deepEqual(
+            attempts.map((a) => [a.number, a.status]),
+            [[1, 'success']],
+            `${job.name}: one attempt, never declared lost`,
+          );
+          const lines = (await f.log(job.id)).toString().split('\n').filter((l) => l.startsWith(`${job.name} `));
+          assert.deepEqual(lines, Array.from({ length: 30 }, (_, i) => `${job.name} ${i + 1}`));
         }
       });
     }

@@ -4,23 +4,12 @@
 
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
-import { asJobId } from '../../src/domain/ids.js';
-import { openStore } from '../../src/store/open.js';
 import { FaultProxy } from '../helpers/fault-proxy.js';
 import { testPostgres } from '../helpers/postgres.js';
 import { isDead, waitFor } from '../helpers/processes.js';
 import { Fleet, TEST_LEASE_MS } from './fleet-harness.js';
 
 const attemptPath = /^\/api\/v1\/agent\/attempts\/\d+\//;
-
-async function attemptsOf(fleet: Fleet, jobId: number) {
-  const store = await openStore(fleet.storeUrl);
-  try {
-    return await store.listAttempts(asJobId(jobId));
-  } finally {
-    await store.close();
-  }
-}
 
 function linesOf(log: Buffer, prefix: string): string[] {
   return log
@@ -53,7 +42,7 @@ function faultSuite(name: string, db: () => Promise<string | null>): void {
       const done = await f.waitPipeline(p.id);
       assert.equal(done.status, 'success');
       assert.equal(proxy.log.filter((e) => e.faults.includes('lose-answer')).length, 1, 'one offer was lost');
-      assert.deepEqual((await attemptsOf(f, p.jobs[0]!.id)).map((a) => [a.number, a.status]), [[1, 'success']]);
+      assert.deepEqual((await f.attempts(p.jobs[0]!.id)).map((a) => [a.number, a.status]), [[1, 'success']]);
       assert.deepEqual(linesOf(await f.log(p.jobs[0]!.id), 'ran once'), ['ran once']);
     });
 
@@ -75,7 +64,7 @@ function faultSuite(name: string, db: () => Promise<string | null>): void {
       assert.equal(seen('lose-answer', /\/complete$/), 1);
       assert.equal(seen('lose-answer', /\/start$/), 1);
       assert.ok(seen('lose-answer', /\/log$/) >= 1);
-      assert.deepEqual((await attemptsOf(f, p.jobs[0]!.id)).map((a) => [a.number, a.status]), [[1, 'success']]);
+      assert.deepEqual((await f.attempts(p.jobs[0]!.id)).map((a) => [a.number, a.status]), [[1, 'success']]);
       assert.deepEqual(linesOf(await f.log(p.jobs[0]!.id), 'chatty '), Array.from({ length: 100 }, (_, i) => `chatty ${i + 1}`));
     });
 
@@ -92,7 +81,7 @@ function faultSuite(name: string, db: () => Promise<string | null>): void {
       const done = await f.waitPipeline(p.id);
       assert.equal(done.status, 'success');
       assert.ok(proxy.log.filter((e) => e.faults.includes('503')).length >= 2, 'the agent met the storm');
-      assert.deepEqual((await attemptsOf(f, p.jobs[0]!.id)).map((a) => [a.number, a.status]), [[1, 'success']]);
+      assert.deepEqual((await f.attempts(p.jobs[0]!.id)).map((a) => [a.number, a.status]), [[1, 'success']]);
       assert.deepEqual(linesOf(await f.log(p.jobs[0]!.id), 'steady '), Array.from({ length: 40 }, (_, i) => `steady ${i + 1}`));
     });
 
@@ -113,20 +102,13 @@ function faultSuite(name: string, db: () => Promise<string | null>): void {
       const frozen = await f.startAgent({ name: 'frozen' });
       const p = await f.trigger();
       const jobId = p.jobs[0]!.id;
-      let pid = 0;
-      const until = Date.now() + 15_000;
-      while (!pid) {
-        const m = /pid (\d+) on frozen/.exec((await f.log(jobId, 1)).toString());
-        if (m) pid = Number(m[1]);
-        else if (Date.now() > until) throw new Error('the first attempt never printed its pid');
-        else await new Promise((r) => setTimeout(r, 50));
-      }
+      const pid = Number((await f.waitLog(jobId, 1, /pid (\d+) on frozen/))[1]);
       frozen.child.kill('SIGSTOP');
       cleanups.push(async () => void frozen.child.kill('SIGCONT'));
       await f.startAgent({ name: 'thawed-later-elsewhere' });
       const done = await f.waitPipeline(p.id);
       assert.equal(done.status, 'success');
-      const attempts = await attemptsOf(f, jobId);
+      const attempts = await f.attempts(jobId);
       assert.deepEqual(attempts.map((a) => [a.number, a.status, a.failureReason, a.agent]), [
         [1, 'failed', 'agent_lost', 'frozen'],
         [2, 'success', null, 'thawed-later-elsewhere'],
@@ -141,7 +123,7 @@ function faultSuite(name: string, db: () => Promise<string | null>): void {
       const second = (await f.log(jobId, 2)).toString();
       assert.ok(!/on frozen|frozen tick/.test(second), 'no byte of the fenced attempt in the retry');
       assert.deepEqual(linesOf(Buffer.from(second), 'thawed-later-elsewhere tick'), Array.from({ length: 5 }, (_, i) => `thawed-later-elsewhere tick ${i + 1}`));
-      assert.deepEqual((await attemptsOf(f, jobId)).map((a) => [a.number, a.status]), [[1, 'failed'], [2, 'success']]);
+      assert.deepEqual((await f.attempts(jobId)).map((a) => [a.number, a.status]), [[1, 'failed'], [2, 'success']]);
     });
   });
 }

@@ -6,6 +6,9 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
+import { asJobId } from '../../src/domain/ids.js';
+import { openStore } from '../../src/store/open.js';
+import type { Attempt } from '../../src/store/store.js';
 import { GANTRY_BIN, sandbox, type Sandbox } from '../helpers/gantry.js';
 import { isDead } from '../helpers/processes.js';
 
@@ -124,6 +127,27 @@ export class Fleet {
   async log(jobId: number, attempt?: number): Promise<Buffer> {
     const res = await fetch(`${this.url}/api/v1/jobs/${jobId}/log${attempt ? `?attempt=${attempt}` : ''}`, { headers: { authorization: `Bearer ${this.adminToken}` } });
     return Buffer.from(await res.arrayBuffer());
+  }
+
+  /** A job's attempts as the store has them (read through a store of the test's own). */
+  async attempts(jobId: number): Promise<Attempt[]> {
+    const store = await openStore(this.storeUrl);
+    try {
+      return await store.listAttempts(asJobId(jobId));
+    } finally {
+      await store.close();
+    }
+  }
+
+  /** Polls an attempt's stored log until `re` matches it; returns the match. */
+  async waitLog(jobId: number, attempt: number, re: RegExp, timeoutMs = 15_000): Promise<RegExpExecArray> {
+    const until = Date.now() + timeoutMs;
+    for (;;) {
+      const m = re.exec((await this.log(jobId, attempt)).toString());
+      if (m) return m;
+      if (Date.now() > until) throw new Error(`attempt ${attempt} of job ${jobId} never printed ${re}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
   }
 
   async project(name = 'demo'): Promise<void> {

@@ -178,9 +178,14 @@ describe('commit statuses to the forge', () => {
     await f.startServer();
     await waitFor('the success status after the restart', () => forge.statesFor('/repos/').at(-1) === 'success', 10_000);
     assertInOrder(forge.statesFor('/repos/'), ['pending', 'success'], 'after restart');
+    // The forge has the request; the server records its answer just after.
     const store = await openStore(f.storeUrl);
     try {
-      const row = await store.forge.getOutboxRow(p.id as never);
+      let row = await store.forge.getOutboxRow(p.id as never);
+      for (const until = Date.now() + 10_000; row?.sentState !== 'success' && Date.now() < until; ) {
+        await new Promise((r) => setTimeout(r, 20));
+        row = await store.forge.getOutboxRow(p.id as never);
+      }
       assert.deepEqual([row!.sentState, row!.nextAt, row!.lastError], ['success', null, null]);
     } finally {
       await store.close();

@@ -26,7 +26,7 @@ export function streamSuite(label: string, openStore: () => Promise<(home: strin
     let n = 0;
     before(async () => {
       repo = sandbox({ '.gantry.yml': PIPELINE });
-      h = await startHarness(await openStore(), { deps: { logKeepAliveMs: 300 } });
+      h = await startHarness(await openStore(), { server: { logKeepAliveMs: 300 } });
     });
     after(async () => {
       await h.close();
@@ -191,7 +191,7 @@ export function streamSuite(label: string, openStore: () => Promise<(home: strin
     if (opts.twoInstances) {
       it('a viewer on instance B sees what is uploaded to instance A live (LISTEN/NOTIFY), with no safety tick', async () => {
         // B re-reads without an event only every 10 minutes: only a NOTIFY can bring the bytes.
-        const b = await startHarness(await openStore(), { deps: { logSafetyTickMs: 600_000 }, home: h.home, tokens: { admin: h.admin, agent: h.agent } });
+        const b = await startHarness(await openStore(), { server: { logSafetyTickMs: 600_000 }, home: h.home, tokens: { admin: h.admin, agent: h.agent } });
         try {
           const a = await startAttempt(h, await project());
           const v = viewLog(b, a.jobId);

@@ -36,8 +36,8 @@ export interface HarnessOptions {
   tokens?: { admin: string; agent: string };
   /** A home shared with another instance (its log objects, secrets key and token files). */
   home?: string;
-  /** Server options beyond the defaults (log limits, keep-alive period, ...). */
-  deps?: Partial<ServerDeps>;
+  /** More of the server's dependencies (the webhook delivery queue's settings, log limits, ...). */
+  server?: Partial<ServerDeps>;
 }
 
 export async function startHarness(openStore: (home: string) => Promise<Store>, opts: HarnessOptions = {}): Promise<Harness> {
@@ -55,12 +55,14 @@ export async function startHarness(openStore: (home: string) => Promise<Store>, 
     mirrors: new GitMirrors(path.join(home, 'mirrors'), env),
     secrets: new SecretBox(loadOrCreateSecretsKey(path.join(home, 'secrets.key'))),
     ...(opts.now ? { now: opts.now } : {}),
-    ...opts.deps,
+    ...opts.server,
   });
   await bootstrapToken(store, home, 'admin', opts.tokens?.admin ?? null, Date.now());
   await bootstrapToken(store, home, 'agent', opts.tokens?.agent ?? null, Date.now());
-  const admin = fs.readFileSync(path.join(home, 'admin.token'), 'utf8').trim();
-  const agent = fs.readFileSync(path.join(home, 'agent.token'), 'utf8').trim();
+  // A second harness on a store that already has tokens, and none given, gets no token files.
+  const tokenOf = (f: string) => (fs.existsSync(path.join(home, f)) ? fs.readFileSync(path.join(home, f), 'utf8').trim() : '');
+  const admin = tokenOf('admin.token');
+  const agent = tokenOf('agent.token');
   await app.listen({ host: '127.0.0.1', port: 0 });
   const addr = app.server.address() as { port: number };
   const url = `http://127.0.0.1:${addr.port}`;

@@ -14,7 +14,7 @@ import type { SchedulerSettings } from '../../src/store/fleet.js';
 const SETTINGS: SchedulerSettings = { leaseMs: 30_000, offerTtlMs: 10_000, maxRunning: null, agentLostRetries: 1, killGraceMs: 10_000 };
 
 /** What a new project starts with: no limits, auto-cancel of redundant pipelines on. */
-const NEW_PROJECT_SETTINGS = { limits: { maxRunning: null, maxRunningPerPipeline: null }, autoCancel: true };
+const NEW_PROJECT_SETTINGS = { limits: { maxRunning: null, maxRunningPerPipeline: null }, autoCancel: true, refFilters: { branches: null, tags: null } };
 
 export interface ContractOptions {
   /**
@@ -860,6 +860,24 @@ export function runStoreContract(label: string, open: () => Promise<Store>, opti
         assert.equal(await store.forge.getConfig(p.id), null);
       });
 
+      it('offerableTagKeys names the tag keys of pending attempts not on offer, for the safety tick', async () => {
+        const store = await fresh();
+        const p = await store.ensureProject('demo', '/d', 1);
+        const a = await store.createPipeline(
+          newPipeline(p.id, { runsOn: 'fleet', jobs: [compiledJob('cpu', 0), compiledJob('gpu', 0, { tags: ['gpu', 'big'] })] }),
+        );
+        assert.deepEqual(await store.fleet.offerableTagKeys(2_000), []);
+        await store.fleet.startPipeline(a.pipeline.id, 2_000, SETTINGS);
+        assert.deepEqual((await store.fleet.offerableTagKeys(2_000)).sort(), ['', 'big\ngpu']);
+        const agent = await store.fleet.registerAgent({ name: 'g', tags: ['gpu', 'big'], concurrency: 2, version: 't', platform: {} }, 'h', 2_000);
+        await store.fleet.openSession(agent.id, 's', agent, 2_000, SETTINGS);
+        const offers = await store.fleet.takeAttempts(agent, 2, 2_100, SETTINGS, ['t1', 't2']);
+        assert.equal(offers.length, 2);
+        // On offer: not offerable until the offer expires.
+        assert.deepEqual(await store.fleet.offerableTagKeys(2_200), []);
+        assert.deepEqual((await store.fleet.offerableTagKeys(2_100 + SETTINGS.offerTtlMs + 1)).sort(), ['', 'big\ngpu']);
+      });
+
       it("a fleet pipeline's status moves write the outbox in their transaction, only for a project with a forge", async () => {
         const store = await fresh();
         const p = await store.ensureProject('demo', '/d', 1);
@@ -968,6 +986,123 @@ export function runStoreContract(label: string, open: () => Promise<Store>, opti
         );
         const p = await store.ensureProject('demo', '/d', 1);
         assert.equal((await store.createPipelineOnce(newPipeline(p.id), { key: 'k', fingerprint: 'f' })).created, true);
+      });
+    });
+
+    describe('git triggers: webhook secrets, ref filters, deliveries', () => {
+      const push = (after = 'b'.repeat(40)) => ({ kind: 'push' as const, ref: 'main', refKind: 'branch' as const, before: 'a'.repeat(40), after });
+      const delivery = (projectId: ProjectId, deliveryId: string, at = 1_000) => ({
+        projectId,
+        provider: 'github' as const,
+        deliveryId,
+        event: 'push',
+        receivedAt: at,
+        outcome: { status: 'queued' as const, gitEvent: push() },
+      });
+
+      it('a webhook secret is stored per project and provider, and a second put replaces it', async () => {
+        const store = await fresh();
+        const p = await store.ensureProject('demo', '/d', 1);
+        assert.equal(await store.getWebhookSecret(p.id, 'github'), null);
+        await store.putWebhookSecret(p.id, 'github', { ciphertext: 'c1', nonce: 'n1' }, 10);
+        await store.putWebhookSecret(p.id, 'gitlab', { ciphertext: 'c2', nonce: 'n2' }, 10);
+        await store.putWebhookSecret(p.id, 'github', { ciphertext: 'c3', nonce: 'n3' }, 20);
+        assert.deepEqual(await store.getWebhookSecret(p.id, 'github'), { ciphertext: 'c3', nonce: 'n3' });
+        assert.deepEqual(await store.getWebhookSecret(p.id, 'gitlab'), { ciphertext: 'c2', nonce: 'n2' });
+      });
+
+      it('ref filters round-trip on the project, null meaning all', async () => {
+        const store = await fresh();
+        const p = await store.ensureProject('demo', '/d', 1);
+        assert.equal(await store.setRefFilters(p.id, { branches: ['main', 'release/**'], tags: [] }), true);
+        assert.deepEqual((await store.getProject(p.id))!.refFilters, { branches: ['main', 'release/**'], tags: [] });
+        assert.equal(await store.setRefFilters(asProjectId(4242), { branches: null, tags: null }), false);
+      });
+
+      it('a pipeline is trusted unless created untrusted', async () => {
+        const store = await fresh();
+        const p = await store.ensureProject('demo', '/d', 1);
+        const a = await store.createPipeline(newPipeline(p.id));
+        const b = await store.createPipeline(newPipeline(p.id, { source: 'merge_request_event', trusted: false }));
+        assert.equal((await store.getPipeline(a.pipeline.id))!.pipeline.trusted, true);
+        assert.equal((await store.getPipeline(b.pipeline.id))!.pipeline.trusted, false);
+      });
+
+      it('of concurrent copies of one delivery exactly one is recorded; the others get it', async () => {
+        const store = await fresh();
+        const p = await store.ensureProject('demo', '/d', 1);
+        const results = await Promise.all(Array.from({ length: 10 }, () => store.recordDelivery(delivery(p.id, 'same'))));
+        const recorded = results.filter((r) => r.recorded);
+        assert.equal(recorded.length, 1);
+        const id = recorded[0]!.recorded ? recorded[0]!.delivery.id : -1;
+        for (const r of results) if (!r.recorded) assert.equal(r.existing.id, id);
+        assert.equal((await store.listDeliveries(p.id, 100)).length, 1);
+        // The same id from another provider or project is another delivery.
+        const q = await store.ensureProject('other', '/o', 1);
+        assert.equal((await store.recordDelivery({ ...delivery(p.id, 'same'), provider: 'gitlab' })).recorded, true);
+        assert.equal((await store.recordDelivery(delivery(q.id, 'same'))).recorded, true);
+      });
+
+      it('an ignored delivery is recorded finished with its reason and is never claimed', async () => {
+        const store = await fresh();
+        const p = await store.ensureProject('demo', '/d', 1);
+        const r = await store.recordDelivery({ ...delivery(p.id, 'x'), outcome: { status: 'ignored', reason: 'closed' } });
+        assert.ok(r.recorded);
+        assert.equal(r.delivery.status, 'ignored');
+        assert.equal(r.delivery.reason, 'closed');
+        assert.equal(r.delivery.gitEvent, null);
+        assert.equal(await store.claimDelivery(10_000, 1_000), null);
+      });
+
+      it('a due delivery is claimed once; a lapsed claim is taken again; finishing records the pipeline', async () => {
+        const store = await fresh();
+        const p = await store.ensureProject('demo', '/d', 1);
+        await store.recordDelivery(delivery(p.id, 'one', 1_000));
+        assert.equal(await store.claimDelivery(999, 1_000), null, 'not due before it was received');
+        const c = await store.claimDelivery(1_000, 5_000);
+        assert.equal(c!.status, 'processing');
+        assert.equal(c!.tries, 1);
+        assert.deepEqual(c!.gitEvent, push());
+        assert.equal(await store.claimDelivery(2_000, 5_000), null, 'claimed until 6000');
+        const again = await store.claimDelivery(6_000, 5_000);
+        assert.equal(again!.id, c!.id);
+        assert.equal(again!.tries, 2);
+        const pl = await store.createPipeline(newPipeline(p.id));
+        assert.equal(await store.finishDelivery(c!.id, { status: 'done', pipelineId: pl.pipeline.id }, 7_000), true);
+        assert.equal(await store.finishDelivery(c!.id, { status: 'failed', reason: 'late' }, 7_001), false, 'a late end changes nothing');
+        const [d] = await store.listDeliveries(p.id, 10);
+        assert.equal(d!.status, 'done');
+        assert.equal(d!.pipelineId, pl.pipeline.id);
+        assert.equal(d!.finishedAt, 7_000);
+      });
+
+      it('a transient failure queues the delivery again for later', async () => {
+        const store = await fresh();
+        const p = await store.ensureProject('demo', '/d', 1);
+        await store.recordDelivery(delivery(p.id, 'one', 1_000));
+        const c = await store.claimDelivery(1_000, 5_000);
+        assert.equal(await store.finishDelivery(c!.id, { status: 'queued', reason: 'git down', dueAt: 3_000 }, 1_500), true);
+        assert.equal(await store.claimDelivery(2_999, 5_000), null);
+        const d = await store.claimDelivery(3_000, 5_000);
+        assert.equal(d!.reason, 'git down');
+        assert.equal(d!.tries, 2);
+      });
+
+      it('concurrent claimers take different deliveries, each exactly once', async () => {
+        const store = await fresh();
+        const p = await store.ensureProject('demo', '/d', 1);
+        for (let i = 0; i < 12; i++) await store.recordDelivery(delivery(p.id, `d${i}`, 1_000 + i));
+        const claimed = await Promise.all(Array.from({ length: 16 }, () => store.claimDelivery(5_000, 60_000)));
+        const ids = claimed.filter((d) => d !== null).map((d) => d!.id);
+        assert.equal(ids.length, 12);
+        assert.equal(new Set(ids).size, 12);
+      });
+
+      it('listDeliveries is newest first and bounded by the limit', async () => {
+        const store = await fresh();
+        const p = await store.ensureProject('demo', '/d', 1);
+        for (let i = 0; i < 5; i++) await store.recordDelivery(delivery(p.id, `d${i}`));
+        assert.deepEqual((await store.listDeliveries(p.id, 3)).map((d) => d.deliveryId), ['d4', 'd3', 'd2']);
       });
     });
 

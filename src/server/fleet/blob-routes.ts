@@ -170,7 +170,7 @@ export function blobRoutes(app: FastifyInstance, ctx: BlobContext): void {
     scope.get('/agent/attempts/:id/caches/:key', { config, schema: { tags, summary: "Download the project's cache under a key", params: cacheParams } }, async (request, reply) => {
       const { id: attemptId, tokenHash } = attemptOf(request);
       const key = (request.params as { key: string }).key;
-      const r = await ctx.store.fleet.getCache(attemptId, tokenHash, key);
+      const r = await ctx.store.fleet.getCache(attemptId, tokenHash, key, ctx.now());
       if (r.kind === 'ok') return sendBlob(ctx, request, reply, r);
       if (r.kind === 'none') throw new ApiError('GANTRY_E_NOT_FOUND', `no cache ${JSON.stringify(key)}`);
       throw fenceError(r);
@@ -206,13 +206,19 @@ export function blobRoutes(app: FastifyInstance, ctx: BlobContext): void {
 }
 
 /**
- * The expiry sweep (run by the Sweeper every minute): expired artifact rows go, then blobs that
- * nothing references and nobody uploaded or asked about for an hour, row and file together.
+ * The expiry sweep (run by the Sweeper every minute): expired artifact rows and caches unused for
+ * `cacheMaxAgeMs` (null: kept for ever) go, then blobs that nothing references and nobody
+ * uploaded or asked about for an hour, row and file together.
  */
-export function artifactSweep(store: Store, blobs: BlobStore): (at: number) => Promise<void> {
+export function artifactSweep(store: Store, blobs: BlobStore, cacheMaxAgeMs: number | null): (at: number) => Promise<void> {
   return async (at) => {
-    await store.fleet.sweepArtifacts(at, at - UNREFERENCED_BLOB_GRACE_MS, async (sha256) => {
-      await blobs.delete(sha256);
-    });
+    await store.fleet.sweepArtifacts(
+      at,
+      at - UNREFERENCED_BLOB_GRACE_MS,
+      async (sha256) => {
+        await blobs.delete(sha256);
+      },
+      cacheMaxAgeMs === null ? null : at - cacheMaxAgeMs,
+    );
   };
 }

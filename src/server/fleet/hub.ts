@@ -1,7 +1,9 @@
 // Where an instance's open long polls wait: job requests for ready work, heartbeats for cancels.
 // Wake-ups come from the fleet store's events (this instance's commits, and other instances'
 // through LISTEN); a wake-up only makes a waiter look again in the store, so a lost or duplicate
-// one costs at most a safety tick (every second every waiter looks again), never a job.
+// one costs at most a safety tick, never a job. The tick (every second, while polls wait) asks
+// the store once which tag keys have pending attempts not on offer, and wakes only the waiters
+// those could go to: what a lost NOTIFY, an expired offer or a freed limit left waiting.
 
 import type { AgentId, FleetEvents } from '../../store/fleet.js';
 import { tagKeyMatches } from '../../store/sql/fleet/fleet-tx.js';
@@ -25,13 +27,30 @@ export class AgentHub {
     for (const wake of this.cancels.get(agent) ?? []) wake();
   };
 
-  constructor(private readonly events: FleetEvents) {
+  private ticking = false;
+
+  constructor(
+    private readonly events: FleetEvents,
+    /** Tag keys of pending attempts that are not on offer now (one cheap query). */
+    private readonly offerableTagKeys: () => Promise<string[]>,
+  ) {
     events.on('ready', this.onReady);
     events.on('cancel', this.onCancel);
-    this.timer = setInterval(() => {
-      for (const w of this.ready) w.wake();
-    }, SAFETY_TICK_MS);
+    this.timer = setInterval(() => void this.tick(), SAFETY_TICK_MS);
     this.timer.unref();
+  }
+
+  private async tick(): Promise<void> {
+    if (this.ticking || this.ready.size === 0) return;
+    this.ticking = true;
+    try {
+      const keys = await this.offerableTagKeys();
+      if (keys.length > 0 && !this.isClosed) this.onReady(keys);
+    } catch {
+      // The store is unreachable: no poll could take anything now; the next tick asks again.
+    } finally {
+      this.ticking = false;
+    }
   }
 
   /** The instance is shutting down: waits end at once and polls answer without work. */

@@ -40,7 +40,9 @@ export async function offerJson(
 ): Promise<OfferJson> {
   const { job, pipeline, project, attempt } = o;
   const spec = job.spec;
-  const stored = await deps.store.listVariables(project.id);
+  // A pull request from a fork runs code its author controls: project variables (the secrets)
+  // are never decrypted for it, so no script of it can print, send or mask-dodge one.
+  const stored = pipeline.trusted ? await deps.store.listVariables(project.id) : [];
   const projectVars: Record<string, string> = {};
   const masked: string[] = [];
   // Decrypted here and only here, for the agent that will run the job.

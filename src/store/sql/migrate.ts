@@ -17,7 +17,7 @@ export async function applyMigrations(
   const lock = async (tx: SqlExecutor): Promise<void> => {
     if (db.migrationLockSql !== null) await tx.get(db.migrationLockSql);
   };
-  const latest = migrations.length ? migrations[migrations.length - 1]!.id : 0;
+  const latest = Math.max(0, ...migrations.map((m) => m.id));
   const appliedIds = await db.transaction(async (tx) => {
     await lock(tx);
     await tx.exec(
@@ -37,7 +37,7 @@ export async function applyMigrations(
     );
   }
   const done: number[] = [];
-  for (const m of migrations) {
+  for (const m of [...migrations].sort((a, b) => a.id - b.id)) {
     // Every migration not yet applied, even one numbered below the newest applied: branches
     // developed side by side land in any order.
     if (applied.has(m.id)) continue;

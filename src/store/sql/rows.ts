@@ -3,7 +3,8 @@
 import { asAttemptId, asJobId, asPipelineId, asProjectId } from '../../domain/ids.js';
 import type { AttemptStatus, FailureReason, JobStatus, PipelineSource, PipelineStatus } from '../../domain/status.js';
 import type { CompiledJob } from '../../pipeline/types.js';
-import type { ApiToken, Attempt, IdempotencyRecord, Job, Pipeline, Project, StoredVariable, TokenKind } from '../store.js';
+import type { DeliveryProvider, GitEvent } from '../../domain/git-event.js';
+import type { ApiToken, Attempt, Delivery, DeliveryStatus, IdempotencyRecord, Job, Pipeline, Project, StoredVariable, TokenKind } from '../store.js';
 
 // Rows as the database returns them. The dialects return BIGINT as numbers; num() still accepts a
 // string, which is what a driver left to its defaults (pg's int8) would give.
@@ -15,8 +16,10 @@ export interface ProjectRow {
   max_running: number | null;
   max_running_per_pipeline: number | null;
   auto_cancel: number | string;
+  branch_filter: string | null;
+  tag_filter: string | null;
 }
-export const PROJECT_COLUMNS = 'id, name, git_url, created_at, max_running, max_running_per_pipeline, auto_cancel';
+export const PROJECT_COLUMNS = 'id, name, git_url, created_at, max_running, max_running_per_pipeline, auto_cancel, branch_filter, tag_filter';
 export interface PipelineRow {
   id: number | string;
   project_id: number | string;
@@ -29,6 +32,7 @@ export interface PipelineRow {
   pipeline_file: string;
   runs_on: string;
   predefined_variables: string;
+  trusted: number | string;
   created_at: number | string;
   started_at: number | string | null;
   finished_at: number | string | null;
@@ -100,6 +104,10 @@ export function toProject(r: ProjectRow): Project {
     createdAt: num(r.created_at),
     limits: { maxRunning: r.max_running, maxRunningPerPipeline: r.max_running_per_pipeline },
     autoCancel: num(r.auto_cancel) !== 0,
+    refFilters: {
+      branches: r.branch_filter === null ? null : (JSON.parse(r.branch_filter) as string[]),
+      tags: r.tag_filter === null ? null : (JSON.parse(r.tag_filter) as string[]),
+    },
   };
 }
 export function toPipeline(r: PipelineRow): Pipeline {
@@ -115,6 +123,7 @@ export function toPipeline(r: PipelineRow): Pipeline {
     pipelineFile: r.pipeline_file,
     runsOn: r.runs_on as Pipeline['runsOn'],
     predefinedVariables: JSON.parse(r.predefined_variables) as Record<string, string>,
+    trusted: num(r.trusted) !== 0,
     createdAt: num(r.created_at),
     startedAt: numOrNull(r.started_at),
     finishedAt: numOrNull(r.finished_at),
@@ -197,13 +206,48 @@ export const IDEMPOTENCY_COLUMNS = 'project_id, key, fingerprint, pipeline_id, c
 
 
 export const PIPELINE_COLUMNS =
-  'id, project_id, status, ref, sha, source, variables, file_variables, pipeline_file, runs_on, predefined_variables, created_at, started_at, finished_at';
+  'id, project_id, status, ref, sha, source, variables, file_variables, pipeline_file, runs_on, predefined_variables, trusted, created_at, started_at, finished_at';
 export const JOB_COLUMNS_WITHOUT_SPEC =
   'id, pipeline_id, position, name, stage, stage_index, status, attempt_count, exit_code, failure_reason, created_at, started_at, finished_at';
 export const JOB_COLUMNS = `${JOB_COLUMNS_WITHOUT_SPEC}, spec`;
 export const ATTEMPT_COLUMNS =
   'id, job_id, number, status, agent, lease_expires_at, queued_at, started_at, finished_at, exit_code, failure_reason, log_bytes';
 
+
+export interface DeliveryRow {
+  id: number | string;
+  project_id: number | string;
+  provider: string;
+  delivery_id: string;
+  event: string;
+  event_json: string | null;
+  status: string;
+  reason: string | null;
+  pipeline_id: number | string | null;
+  tries: number | string;
+  due_at: number | string;
+  received_at: number | string;
+  finished_at: number | string | null;
+}
+export const DELIVERY_COLUMNS =
+  'id, project_id, provider, delivery_id, event, event_json, status, reason, pipeline_id, tries, due_at, received_at, finished_at';
+export function toDelivery(r: DeliveryRow): Delivery {
+  return {
+    id: num(r.id),
+    projectId: asProjectId(num(r.project_id)),
+    provider: r.provider as DeliveryProvider,
+    deliveryId: r.delivery_id,
+    event: r.event,
+    gitEvent: r.event_json === null ? null : (JSON.parse(r.event_json) as GitEvent),
+    status: r.status as DeliveryStatus,
+    reason: r.reason,
+    pipelineId: r.pipeline_id === null ? null : asPipelineId(num(r.pipeline_id)),
+    tries: num(r.tries),
+    dueAt: num(r.due_at),
+    receivedAt: num(r.received_at),
+    finishedAt: numOrNull(r.finished_at),
+  };
+}
 
 /**
  * `columns` of table alias `alias`, each renamed `alias_column`, for one SELECT that joins several

@@ -18,6 +18,12 @@ import type {
   Attempt,
   AttemptFinish,
   CreateOnceResult,
+  Delivery,
+  DeliveryEnd,
+  NewDelivery,
+  RecordDeliveryResult,
+  RefFilters,
+  SealedSecret,
   EpochMs,
   IdempotencyRecord,
   NewToken,
@@ -36,6 +42,8 @@ import type {
 } from '../store.js';
 import type { SqlDialect, SqlExecutor, SqlValue } from './dialect.js';
 import { applyMigrations } from './migrate.js';
+import * as deliveries from './deliveries.js';
+import type { WebhookProvider } from '../../domain/git-event.js';
 import { SqlFleetStore } from './fleet/sql-fleet-store.js';
 import { SqlForgeStore } from './forge.js';
 import { SqlScheduleStore } from './schedules.js';
@@ -280,6 +288,34 @@ export class SqlStore implements Store {
     return r.changes === 1;
   }
 
+  putWebhookSecret(projectId: ProjectId, provider: WebhookProvider, sealed: SealedSecret, at: EpochMs): Promise<void> {
+    return deliveries.putWebhookSecret(this.db, projectId, provider, sealed, at);
+  }
+
+  getWebhookSecret(projectId: ProjectId, provider: WebhookProvider): Promise<SealedSecret | null> {
+    return deliveries.getWebhookSecret(this.db, projectId, provider);
+  }
+
+  setRefFilters(projectId: ProjectId, filters: RefFilters): Promise<boolean> {
+    return deliveries.setRefFilters(this.db, projectId, filters);
+  }
+
+  recordDelivery(d: NewDelivery): Promise<RecordDeliveryResult> {
+    return deliveries.recordDelivery(this.db, d);
+  }
+
+  claimDelivery(at: EpochMs, leaseMs: number): Promise<Delivery | null> {
+    return deliveries.claimDelivery(this.db, at, leaseMs);
+  }
+
+  finishDelivery(id: number, end: DeliveryEnd, at: EpochMs): Promise<boolean> {
+    return deliveries.finishDelivery(this.db, id, end, at);
+  }
+
+  listDeliveries(projectId: ProjectId, limit: number): Promise<Delivery[]> {
+    return deliveries.listDeliveries(this.db, projectId, limit);
+  }
+
   async ping(): Promise<void> {
     await this.db.get('SELECT 1 AS ok');
   }
@@ -289,8 +325,8 @@ export class SqlStore implements Store {
       const project = await tx.get('SELECT id FROM projects WHERE id = ?', [input.projectId]);
       if (!project) throw new GantryError('GANTRY_E_NOT_FOUND', `no project with id ${input.projectId}`);
       const p = await tx.get<PipelineRow>(
-        'INSERT INTO pipelines (project_id, status, ref, sha, source, variables, file_variables, pipeline_file, runs_on, predefined_variables, created_at) ' +
-          `VALUES (?, 'created', ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING ${PIPELINE_COLUMNS}`,
+        'INSERT INTO pipelines (project_id, status, ref, sha, source, variables, file_variables, pipeline_file, runs_on, predefined_variables, trusted, created_at) ' +
+          `VALUES (?, 'created', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING ${PIPELINE_COLUMNS}`,
         [
           input.projectId,
           input.ref,
@@ -301,6 +337,7 @@ export class SqlStore implements Store {
           input.pipelineFile,
           input.runsOn ?? 'local',
           JSON.stringify(input.predefinedVariables ?? {}),
+          input.trusted === false ? 0 : 1,
           input.createdAt,
         ],
       );

@@ -132,27 +132,38 @@ export async function findArtifact(
   return { kind: 'ok', sha256: a.blob_sha256, size: Number(a.size) };
 }
 
+/**
+ * Caches of untrusted pipelines (pull requests from forks) live under their own prefix: such a
+ * pipeline runs code anyone can write, so it must not be able to plant a cache that a protected
+ * branch's pipeline would restore (nor read one that may hold what a trusted job left there).
+ * Keys an agent names match [A-Za-z0-9._-], so no trusted key can start with the prefix.
+ */
+export const UNTRUSTED_CACHE_PREFIX = 'untrusted/';
+const STORED_CACHE_KEY = `CASE WHEN p.trusted = 0 THEN '${UNTRUSTED_CACHE_PREFIX}' || CAST(? AS TEXT) ELSE CAST(? AS TEXT) END`;
+
 export async function putCache(db: SqlExecutor, attemptId: number, tokenHash: string, key: string, blob: BlobRef, at: EpochMs): Promise<PutCacheResult> {
   // One statement replaces the key's blob: readers see the old archive or the new one.
   const r = await db.run(
-    'INSERT INTO caches (project_id, key, blob_sha256, size, updated_at) ' +
-      'SELECT a.project_id, CAST(? AS TEXT), b.sha256, b.size, CAST(? AS BIGINT) ' +
-      `FROM attempts a JOIN blobs b ON b.sha256 = ? AND b.size = ? WHERE ${RUNNING} ` +
-      'ON CONFLICT (project_id, key) DO UPDATE SET blob_sha256 = excluded.blob_sha256, size = excluded.size, updated_at = excluded.updated_at',
-    [key, at, blob.sha256, blob.size, attemptId, tokenHash],
+    'INSERT INTO caches (project_id, key, blob_sha256, size, updated_at, used_at) ' +
+      `SELECT a.project_id, ${STORED_CACHE_KEY}, b.sha256, b.size, CAST(? AS BIGINT), CAST(? AS BIGINT) ` +
+      `FROM attempts a JOIN pipelines p ON p.id = a.pipeline_id JOIN blobs b ON b.sha256 = ? AND b.size = ? WHERE ${RUNNING} ` +
+      'ON CONFLICT (project_id, key) DO UPDATE SET blob_sha256 = excluded.blob_sha256, size = excluded.size, updated_at = excluded.updated_at, used_at = excluded.used_at',
+    [key, key, at, at, blob.sha256, blob.size, attemptId, tokenHash],
   );
   if (r.changes === 1) return { kind: 'ok' };
   return unmatched(db, attemptId, tokenHash, () => blobProblem(db, blob.sha256));
 }
 
-export async function getCache(db: SqlExecutor, attemptId: number, tokenHash: string, key: string): Promise<CacheLookup> {
+export async function getCache(db: SqlExecutor, attemptId: number, tokenHash: string, key: string, at: EpochMs): Promise<CacheLookup> {
   const row = await attemptFacts(db, attemptId);
   const fence = fenceOf(row, tokenHash);
   if (fence) return fence;
-  const c = await db.get<{ blob_sha256: string; size: number | string }>('SELECT blob_sha256, size FROM caches WHERE project_id = ? AND key = ?', [
-    row!.project_id,
-    key,
-  ]);
+  // A restore is a use: a cache restored every week never expires (sweepArtifacts).
+  const c = await db.get<{ blob_sha256: string; size: number | string }>(
+    `UPDATE caches SET used_at = CAST(? AS BIGINT) WHERE project_id = ? AND key = (SELECT ${STORED_CACHE_KEY} FROM pipelines p WHERE p.id = ?) ` +
+      'RETURNING blob_sha256, size',
+    [at, row!.project_id, key, key, row!.pipeline_id],
+  );
   return c ? { kind: 'ok', sha256: c.blob_sha256, size: Number(c.size) } : { kind: 'none' };
 }
 
@@ -173,12 +184,21 @@ export async function sweepArtifacts(
   at: EpochMs,
   blobsBefore: EpochMs,
   removeFile: (sha256: string) => Promise<void>,
+  cachesUnusedSince: EpochMs | null = null,
   limit = 100,
-): Promise<{ artifacts: number; blobs: number }> {
+): Promise<{ artifacts: number; caches: number; blobs: number }> {
   const expired = await db.run(
     `DELETE FROM artifacts WHERE id IN (SELECT id FROM artifacts WHERE expires_at IS NOT NULL AND expires_at <= ? ORDER BY expires_at LIMIT ${limit})`,
     [at],
   );
+  // Caches nobody saved or restored since then; their archives become unreferenced below.
+  const unused =
+    cachesUnusedSince === null
+      ? { changes: 0 }
+      : await db.run(
+          `DELETE FROM caches WHERE (project_id, key) IN (SELECT project_id, key FROM caches WHERE used_at < ? ORDER BY used_at LIMIT ${limit})`,
+          [cachesUnusedSince],
+        );
   const candidates = await db.all<{ sha256: string }>(`SELECT sha256 FROM blobs WHERE created_at < ? AND ${UNREFERENCED} LIMIT ${limit}`, [blobsBefore]);
   let blobs = 0;
   for (const { sha256 } of candidates) {
@@ -194,5 +214,5 @@ export async function sweepArtifacts(
       // Referenced or touched meanwhile: the next sweep looks again.
     }
   }
-  return { artifacts: expired.changes, blobs };
+  return { artifacts: expired.changes, caches: unused.changes, blobs };
 }

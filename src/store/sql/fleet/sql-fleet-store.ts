@@ -298,6 +298,14 @@ export class SqlFleetStore implements FleetStore {
 
   // ---- work
 
+  async offerableTagKeys(at: EpochMs): Promise<string[]> {
+    const rows = await this.db.all<{ tag_key: string }>(
+      "SELECT DISTINCT tag_key FROM attempts WHERE status = 'pending' AND tag_key IS NOT NULL AND (offered_until IS NULL OR offered_until < ?)",
+      [at],
+    );
+    return rows.map((r) => r.tag_key);
+  }
+
   private async knownTagKeys(f: FleetTx, at: EpochMs): Promise<string[]> {
     // New keys arrive with 'ready' events; a full refresh now and then drops keys of finished work.
     if (at - this.tagKeys.at > 10_000) this.tagKeys = { keys: new Set(await pendingTagKeys(f)), at };
@@ -700,12 +708,17 @@ export class SqlFleetStore implements FleetStore {
     return artifacts.putCache(this.db, attemptId, tokenHash, key, blob, at);
   }
 
-  getCache(attemptId: AttemptId, tokenHash: string, key: string): Promise<CacheLookup> {
-    return artifacts.getCache(this.db, attemptId, tokenHash, key);
+  getCache(attemptId: AttemptId, tokenHash: string, key: string, at: EpochMs): Promise<CacheLookup> {
+    return artifacts.getCache(this.db, attemptId, tokenHash, key, at);
   }
 
-  sweepArtifacts(at: EpochMs, blobsBefore: EpochMs, removeFile: (sha256: string) => Promise<void>): Promise<{ artifacts: number; blobs: number }> {
-    return artifacts.sweepArtifacts(this.db, at, blobsBefore, removeFile);
+  sweepArtifacts(
+    at: EpochMs,
+    blobsBefore: EpochMs,
+    removeFile: (sha256: string) => Promise<void>,
+    cachesUnusedSince: EpochMs | null = null,
+  ): Promise<{ artifacts: number; caches: number; blobs: number }> {
+    return artifacts.sweepArtifacts(this.db, at, blobsBefore, removeFile, cachesUnusedSince);
   }
 }
 

@@ -1,0 +1,283 @@
+// Git events in: forge webhooks (signed, no token), pushes reported by `gantry hook post-receive`
+// (a bearer token), the per-project webhook secret and ref filters, and the deliveries list. Both
+// ways in end the same: the event is recorded once as a delivery before the 2xx, then the
+// delivery queue (src/server/webhooks/queue.ts) turns it into a pipeline.
+
+import crypto from 'node:crypto';
+import type { FastifyInstance, FastifyReply } from 'fastify';
+import { GantryError } from '../../domain/errors.js';
+import { WEBHOOK_PROVIDERS, type DeliveryProvider, type WebhookProvider } from '../../domain/git-event.js';
+import type { Delivery, Project } from '../../store/store.js';
+import { ApiError } from '../errors.js';
+import { errors, limitSchema, numOrUndefined, projectParams } from '../schemas.js';
+import { filteredOut } from '../webhooks/filters.js';
+import { gitea } from '../webhooks/gitea.js';
+import { github } from '../webhooks/github.js';
+import { gitlab } from '../webhooks/gitlab.js';
+import { pushOf, type Parsed } from '../webhooks/payload.js';
+import type { DeliveryQueue } from '../webhooks/queue.js';
+import { header, verifySignature } from '../webhooks/signature.js';
+import { projectOf, type RouteContext } from './context.js';
+
+/** GitHub's own limit on a webhook payload: a forge never sends more. */
+export const WEBHOOK_BODY_LIMIT = 25 * 1024 * 1024;
+
+const PARSERS = { github, gitea, gitlab } as const;
+
+/** The authenticated context of a project's webhook secret (see SecretBox.seal). */
+const webhookContext = (projectId: number, provider: WebhookProvider): string => `project:${projectId}:webhook:${provider}`;
+
+const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
+
+function deliveryJson(d: Delivery) {
+  const e = d.gitEvent;
+  return {
+    id: d.id,
+    provider: d.provider,
+    deliveryId: d.deliveryId,
+    event: d.event,
+    status: d.status,
+    reason: d.reason,
+    pipelineId: d.pipelineId,
+    ref: e === null ? null : e.kind === 'push' ? e.ref : e.headRef,
+    sha: e === null ? null : e.kind === 'push' ? e.after : e.headSha,
+    tries: d.tries,
+    receivedAt: iso(d.receivedAt),
+    finishedAt: iso(d.finishedAt),
+  };
+}
+
+const deliveryIdHeader = { type: 'string', minLength: 1, maxLength: 255, pattern: '^[\\x21-\\x7e]+$' } as const;
+const globList = { type: ['array', 'null'], items: { type: 'string', minLength: 1, maxLength: 255 }, maxItems: 100 } as const;
+const refFiltersSchema = {
+  type: 'object',
+  properties: { branches: globList, tags: globList },
+  required: ['branches', 'tags'],
+  additionalProperties: false,
+} as const;
+
+export interface WebhookContext extends RouteContext {
+  /** Kicked after each recorded delivery; null when this instance does not process deliveries. */
+  queue: DeliveryQueue | null;
+}
+
+/**
+ * The one way an event becomes a delivery: filters, then the record (once per delivery id), then
+ * the answer. Only a newly recorded, queued delivery wakes the queue.
+ */
+async function intake(
+  ctx: WebhookContext,
+  reply: FastifyReply,
+  project: Project,
+  provider: DeliveryProvider,
+  deliveryId: string,
+  event: string,
+  parsed: Parsed,
+): Promise<FastifyReply> {
+  if (parsed.kind === 'ping') return reply.status(200).send({ status: 'pong' });
+  const reason = parsed.kind === 'ignored' ? parsed.reason : filteredOut(project.refFilters, parsed.event);
+  const r = await ctx.store.recordDelivery({
+    projectId: project.id,
+    provider,
+    deliveryId,
+    event,
+    receivedAt: ctx.now(),
+    outcome: reason === null && parsed.kind === 'event' ? { status: 'queued', gitEvent: parsed.event } : { status: 'ignored', reason: reason! },
+  });
+  if (!r.recorded) {
+    // A forge's retry of a delivery already recorded: answered 200 so it stops retrying.
+    return reply.status(200).send({ ...deliveryJson(r.existing), duplicate: true });
+  }
+  if (r.delivery.status === 'queued') {
+    // Processing starts once the answer is out: a crash from here on must still yield the
+    // pipeline (the next start, or another instance, takes the recorded delivery).
+    reply.raw.once('finish', () => {
+      ctx.crash('delivery.answered');
+      ctx.queue?.kick();
+    });
+  }
+  return reply.status(202).send({ ...deliveryJson(r.delivery), duplicate: false });
+}
+
+function rawPayload(contentType: string | undefined, body: Buffer): unknown {
+  let text = body.toString('utf8');
+  // GitHub's "application/x-www-form-urlencoded" content type sends the JSON as the field `payload`.
+  if (contentType?.startsWith('application/x-www-form-urlencoded')) text = new URLSearchParams(text).get('payload') ?? '';
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    throw new GantryError('GANTRY_E_WEBHOOK_PAYLOAD', 'the payload is not JSON');
+  }
+}
+
+export async function webhookRoutes(app: FastifyInstance, ctx: WebhookContext): Promise<void> {
+  // The intake reads the body as bytes: the signature is over the bytes as sent, and nothing is
+  // parsed before it is verified.
+  await app.register(async (scope) => {
+    scope.removeAllContentTypeParsers();
+    scope.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: WEBHOOK_BODY_LIMIT }, (_request, body, done) => done(null, body));
+    scope.setErrorHandler((err: Error & { code?: string }) => {
+      // Thrown on to the API's error handler (src/server/errors.ts), as a GantryError.
+      if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') throw new GantryError('GANTRY_E_TOO_LARGE', `a webhook payload may be at most ${WEBHOOK_BODY_LIMIT} bytes`);
+      throw err;
+    });
+    scope.post(
+      '/webhooks/:provider/:project',
+      {
+        bodyLimit: WEBHOOK_BODY_LIMIT,
+        config: { public: true },
+        schema: {
+          summary: 'Receive a webhook from GitHub, Gitea/Forgejo or GitLab',
+          description:
+            'Authenticated by the signature (GitHub X-Hub-Signature-256, Gitea X-Gitea-Signature or X-Forgejo-Signature) or token ' +
+            "(GitLab X-Gitlab-Token) made with the project's webhook secret; a request that does not verify is 401 and nothing is stored.",
+          tags: ['webhooks'],
+          params: {
+            type: 'object',
+            properties: { provider: { type: 'string', enum: [...WEBHOOK_PROVIDERS] }, project: projectParams.properties.project },
+            required: ['provider', 'project'],
+          },
+          response: errors(400, 413),
+        },
+      },
+      async (request, reply) => {
+        const { provider, project: param } = request.params as { provider: WebhookProvider; project: string };
+        const body = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
+        const project = /^[0-9]+$/.test(param) ? await ctx.store.getProject(Number(param) as never) : await ctx.store.getProject(param);
+        const sealed = project ? await ctx.store.getWebhookSecret(project.id, provider) : null;
+        // One answer for an unknown project, a project without a secret and a wrong signature:
+        // an unauthenticated caller learns nothing about which projects exist.
+        if (!project || !sealed || !verifySignature(provider, request.headers, body, ctx.secrets.open(sealed, webhookContext(project.id, provider)))) {
+          throw new ApiError('GANTRY_E_WEBHOOK_SIGNATURE', `the request is not signed with this project's ${provider} webhook secret`);
+        }
+        const parser = PARSERS[provider];
+        const event = parser.eventName(request.headers);
+        if (event === undefined) throw new GantryError('GANTRY_E_WEBHOOK_PAYLOAD', `the request has no ${provider} event header`);
+        // A delivery without an id is known by its bytes: a resend of the same body is the same delivery.
+        const deliveryId = parser.deliveryId(request.headers) ?? `sha256:${crypto.createHash('sha256').update(body).digest('hex')}`;
+        if (deliveryId.length > 255) throw new GantryError('GANTRY_E_WEBHOOK_PAYLOAD', 'the delivery id is longer than 255 characters');
+        const parsed = parser.parse(event, rawPayload(header(request.headers, 'content-type'), body));
+        return intake(ctx, reply, project, provider, deliveryId, event, parsed);
+      },
+    );
+  });
+
+  app.post(
+    '/projects/:project/pushes',
+    {
+      schema: {
+        summary: 'Report a pushed ref (what `gantry hook post-receive` sends)',
+        description:
+          'For git servers without webhooks. Recorded as a delivery like a webhook push and answered 202; an X-Gantry-Delivery ' +
+          'header makes a resend of the same report a duplicate (200).',
+        tags: ['webhooks'],
+        params: projectParams,
+        headers: { type: 'object', properties: { 'x-gantry-delivery': deliveryIdHeader } },
+        body: {
+          type: 'object',
+          properties: {
+            ref: { type: 'string', minLength: 1, maxLength: 1024 },
+            before: { type: 'string', pattern: '^[0-9a-f]{40}([0-9a-f]{24})?$' },
+            after: { type: 'string', pattern: '^[0-9a-f]{40}([0-9a-f]{24})?$' },
+          },
+          required: ['ref', 'before', 'after'],
+          additionalProperties: false,
+        },
+        response: errors(400, 403, 404),
+      },
+    },
+    async (request, reply) => {
+      const project = await projectOf(ctx, request, (request.params as { project: string }).project);
+      const body = request.body as { ref: string; before: string; after: string };
+      const sent = header(request.headers, 'x-gantry-delivery');
+      const deliveryId = sent ?? `sha256:${crypto.createHash('sha256').update(`${body.ref}\n${body.before}\n${body.after}`).digest('hex')}`;
+      return intake(ctx, reply, project, 'git', deliveryId, 'push', pushOf(body, false));
+    },
+  );
+
+  app.post(
+    '/projects/:project/webhooks',
+    {
+      schema: {
+        summary: "Make (or rotate) the project's webhook secret for a forge",
+        description: 'The secret is shown in this answer only; it is stored encrypted. Calling again replaces it: the old one stops working.',
+        tags: ['webhooks'],
+        params: projectParams,
+        body: {
+          type: 'object',
+          properties: { provider: { type: 'string', enum: [...WEBHOOK_PROVIDERS] } },
+          required: ['provider'],
+          additionalProperties: false,
+        },
+        response: {
+          201: {
+            type: 'object',
+            properties: { provider: { type: 'string' }, url: { type: 'string' }, secret: { type: 'string' } },
+            required: ['provider', 'url', 'secret'],
+          },
+          ...errors(400, 403, 404),
+        },
+      },
+    },
+    async (request, reply) => {
+      const project = await projectOf(ctx, request, (request.params as { project: string }).project);
+      const { provider } = request.body as { provider: WebhookProvider };
+      const secret = `gantry_whsec_${crypto.randomBytes(32).toString('base64url')}`;
+      await ctx.store.putWebhookSecret(project.id, provider, ctx.secrets.seal(secret, webhookContext(project.id, provider)), ctx.now());
+      // The URL as this request reached the server; behind a proxy, the forge may need another host.
+      const url = `${request.protocol}://${request.host}/api/v1/webhooks/${provider}/${project.id}`;
+      return reply.status(201).send({ provider, url, secret });
+    },
+  );
+
+  app.get(
+    '/projects/:project/webhooks/deliveries',
+    {
+      schema: {
+        summary: "The project's latest webhook and git hook deliveries, newest first (for debugging)",
+        tags: ['webhooks'],
+        params: projectParams,
+        querystring: { type: 'object', properties: { limit: limitSchema }, additionalProperties: false },
+        response: errors(400, 403, 404),
+      },
+    },
+    async (request) => {
+      const project = await projectOf(ctx, request, (request.params as { project: string }).project);
+      const limit = numOrUndefined((request.query as { limit?: string }).limit) ?? 20;
+      return { items: (await ctx.store.listDeliveries(project.id, limit)).map(deliveryJson) };
+    },
+  );
+
+  app.put(
+    '/projects/:project/ref-filters',
+    {
+      schema: {
+        summary: 'Set which branches and tags start pipelines from webhooks and git hooks',
+        description: 'Glob lists (`main`, `release/**`, `v*`); null lets every branch or tag through. Pull requests match by target branch.',
+        tags: ['webhooks'],
+        params: projectParams,
+        body: refFiltersSchema,
+        response: { 200: refFiltersSchema, ...errors(400, 403, 404) },
+      },
+    },
+    async (request) => {
+      const project = await projectOf(ctx, request, (request.params as { project: string }).project);
+      const filters = request.body as { branches: string[] | null; tags: string[] | null };
+      if (!(await ctx.store.setRefFilters(project.id, filters))) throw new ApiError('GANTRY_E_NOT_FOUND', `no project ${project.id}`);
+      return filters;
+    },
+  );
+
+  app.get(
+    '/projects/:project/ref-filters',
+    {
+      schema: {
+        summary: 'Which branches and tags start pipelines from webhooks and git hooks',
+        tags: ['webhooks'],
+        params: projectParams,
+        response: { 200: refFiltersSchema, ...errors(403, 404) },
+      },
+    },
+    async (request) => (await projectOf(ctx, request, (request.params as { project: string }).project)).refFilters,
+  );
+}

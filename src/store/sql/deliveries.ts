@@ -1,0 +1,163 @@
+// Webhook secrets, ref filters and the delivery queue (migration 4). The queue's two invariants
+// live in SQL: a delivery is recorded once (the UNIQUE (project_id, provider, delivery_id) index
+// decides between concurrent copies), and a due delivery is claimed by one instance at a time
+// (a row lock taken with SKIP LOCKED on PostgreSQL; SQLite's write transaction is alone anyway).
+
+import type { WebhookProvider } from '../../domain/git-event.js';
+import type { ProjectId } from '../../domain/ids.js';
+import type { Delivery, DeliveryEnd, EpochMs, NewDelivery, RecordDeliveryResult, RefFilters, SealedSecret } from '../store.js';
+import type { SqlDialect, SqlExecutor } from './dialect.js';
+import { DELIVERY_COLUMNS, type DeliveryRow, toDelivery } from './rows.js';
+
+export async function putWebhookSecret(db: SqlDialect, projectId: ProjectId, provider: WebhookProvider, sealed: SealedSecret, at: EpochMs): Promise<void> {
+  await db.run(
+    'INSERT INTO webhook_secrets (project_id, provider, ciphertext, nonce, created_at) VALUES (?, ?, ?, ?, ?) ' +
+      'ON CONFLICT (project_id, provider) DO UPDATE SET ciphertext = excluded.ciphertext, nonce = excluded.nonce, created_at = excluded.created_at',
+    [projectId, provider, sealed.ciphertext, sealed.nonce, at],
+  );
+}
+
+export async function getWebhookSecret(db: SqlDialect, projectId: ProjectId, provider: WebhookProvider): Promise<SealedSecret | null> {
+  const row = await db.get<{ ciphertext: string; nonce: string }>(
+    'SELECT ciphertext, nonce FROM webhook_secrets WHERE project_id = ? AND provider = ?',
+    [projectId, provider],
+  );
+  return row ? { ciphertext: row.ciphertext, nonce: row.nonce } : null;
+}
+
+export async function setRefFilters(db: SqlDialect, projectId: ProjectId, f: RefFilters): Promise<boolean> {
+  const r = await db.run('UPDATE projects SET branch_filter = ?, tag_filter = ? WHERE id = ?', [
+    f.branches === null ? null : JSON.stringify(f.branches),
+    f.tags === null ? null : JSON.stringify(f.tags),
+    projectId,
+  ]);
+  return r.changes === 1;
+}
+
+async function recordOne(tx: SqlExecutor, d: NewDelivery): Promise<RecordDeliveryResult> {
+  const queued = d.outcome.status === 'queued';
+  const row = await tx.get<DeliveryRow>(
+    'INSERT INTO webhook_deliveries (project_id, provider, delivery_id, event, event_json, status, reason, due_at, received_at, finished_at) ' +
+      'VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (project_id, provider, delivery_id) DO NOTHING ' +
+      `RETURNING ${DELIVERY_COLUMNS}`,
+    [
+      d.projectId,
+      d.provider,
+      d.deliveryId,
+      d.event,
+      d.outcome.status === 'queued' ? JSON.stringify(d.outcome.gitEvent) : null,
+      d.outcome.status,
+      d.outcome.status === 'ignored' ? d.outcome.reason : null,
+      d.receivedAt,
+      d.receivedAt,
+      queued ? null : d.receivedAt,
+    ],
+  );
+  if (row) return { recorded: true, delivery: toDelivery(row) };
+  // On PostgreSQL a concurrent insert of the same id waited for the winner's commit above; this
+  // statement (READ COMMITTED) sees the winner's row. In one batch, the earlier insert's.
+  const existing = await tx.get<DeliveryRow>(
+    `SELECT ${DELIVERY_COLUMNS} FROM webhook_deliveries WHERE project_id = ? AND provider = ? AND delivery_id = ?`,
+    [d.projectId, d.provider, d.deliveryId],
+  );
+  return { recorded: false, existing: toDelivery(existing!) };
+}
+
+interface Waiting {
+  d: NewDelivery;
+  resolve: (r: RecordDeliveryResult) => void;
+  reject: (e: unknown) => void;
+}
+
+/**
+ * Group commit: deliveries that arrive while a commit is being made are recorded together in the
+ * next transaction, so a burst costs one durable commit (one fsync on SQLite, where transactions
+ * run one at a time) per batch instead of one per delivery, and each waits for fewer before it.
+ */
+class DeliveryBatcher {
+  private waiting: Waiting[] = [];
+  private running = false;
+
+  constructor(private readonly db: SqlDialect) {}
+
+  record(d: NewDelivery): Promise<RecordDeliveryResult> {
+    return new Promise((resolve, reject) => {
+      this.waiting.push({ d, resolve, reject });
+      if (!this.running) void this.drain();
+    });
+  }
+
+  private async drain(): Promise<void> {
+    this.running = true;
+    while (this.waiting.length > 0) {
+      const batch = this.waiting.splice(0, 100);
+      try {
+        // Durable: the forge is answered 2xx after this and will not send the delivery again, so
+        // the commit must survive a power cut, not only a crash of the process. `fn` may run
+        // again (a retried transaction): results are taken from the run that committed.
+        const results = await this.db.transaction(
+          async (tx) => {
+            const out: RecordDeliveryResult[] = [];
+            for (const w of batch) out.push(await recordOne(tx, w.d));
+            return out;
+          },
+          { durable: true },
+        );
+        batch.forEach((w, i) => w.resolve(results[i]!));
+      } catch (e) {
+        for (const w of batch) w.reject(e);
+      }
+    }
+    this.running = false;
+  }
+}
+
+const batchers = new WeakMap<SqlDialect, DeliveryBatcher>();
+
+export function recordDelivery(db: SqlDialect, d: NewDelivery): Promise<RecordDeliveryResult> {
+  let b = batchers.get(db);
+  if (!b) batchers.set(db, (b = new DeliveryBatcher(db)));
+  return b.record(d);
+}
+
+export async function claimDelivery(db: SqlDialect, at: EpochMs, leaseMs: number): Promise<Delivery | null> {
+  return db.transaction(async (tx) => {
+    const due = await tx.get<{ id: number | string }>(
+      "SELECT id FROM webhook_deliveries WHERE status IN ('queued', 'processing') AND due_at <= ? " +
+        `ORDER BY due_at, id LIMIT 1${db.lockClause('skip')}`,
+      [at],
+    );
+    if (!due) return null;
+    const row = await tx.get<DeliveryRow>(
+      `UPDATE webhook_deliveries SET status = 'processing', tries = tries + 1, due_at = ? WHERE id = ? RETURNING ${DELIVERY_COLUMNS}`,
+      [at + leaseMs, due.id],
+    );
+    return row ? toDelivery(row) : null;
+  });
+}
+
+export async function finishDelivery(db: SqlDialect, id: number, end: DeliveryEnd, at: EpochMs): Promise<boolean> {
+  const r =
+    end.status === 'queued'
+      ? await db.run("UPDATE webhook_deliveries SET status = 'queued', reason = ?, due_at = ? WHERE id = ? AND status = 'processing'", [
+          end.reason,
+          end.dueAt,
+          id,
+        ])
+      : await db.run("UPDATE webhook_deliveries SET status = ?, reason = ?, pipeline_id = ?, finished_at = ? WHERE id = ? AND status = 'processing'", [
+          end.status,
+          end.status === 'done' ? null : end.reason,
+          end.status === 'done' ? end.pipelineId : null,
+          at,
+          id,
+        ]);
+  return r.changes === 1;
+}
+
+export async function listDeliveries(db: SqlDialect, projectId: ProjectId, limit: number): Promise<Delivery[]> {
+  const rows = await db.all<DeliveryRow>(`SELECT ${DELIVERY_COLUMNS} FROM webhook_deliveries WHERE project_id = ? ORDER BY id DESC LIMIT ?`, [
+    projectId,
+    Math.min(100, Math.max(1, Math.floor(limit))),
+  ]);
+  return rows.map(toDelivery);
+}
