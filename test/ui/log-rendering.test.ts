@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { parseAnsiLine, plainText } from '../../ui/log/ansi.js';
 import { LogBuffer } from '../../ui/log/log-buffer.js';
+import { freshBytes } from '../../ui/log/log-offsets.js';
 import { layoutDag } from '../../ui/dag/layout.js';
 import type { Job } from '../../ui/api/types.js';
 import { SseParser, type SseEvent } from '../../ui/api/sse-parser.js';
@@ -133,5 +134,24 @@ describe('the queue page\'s words', () => {
     assert.equal(reasonText({ code: 'agents_busy', agents: 3 }), 'All 3 matching agents are busy');
     assert.deepEqual(reasonJob({ code: 'resource_group_busy', group: 'prod', heldByJobId: 7 }), { label: 'held by', jobId: 7 });
     assert.equal(reasonJob({ code: 'ready' }), null);
+  });
+});
+
+describe('live log offsets', () => {
+  const b = (t: string) => new TextEncoder().encode(t);
+  const text = (u: Uint8Array) => new TextDecoder().decode(u);
+
+  it('keeps only the bytes a viewer does not hold when a resumed stream repeats some', () => {
+    assert.equal(freshBytes(10, b('abcde'), 5), null);
+    const f = freshBytes(7, b('abcde'), 5)!;
+    assert.deepEqual([text(f.bytes), f.held], ['cde', 10]);
+  });
+
+  it('a hole of the size limit moves the viewer to its end (the event id), its note shown whole', () => {
+    const note = b('[gantry] 1000 bytes of output dropped here\n');
+    const f = freshBytes(100, note, 100, 1100)!;
+    assert.deepEqual([text(f.bytes), f.held], [text(note), 1100]);
+    // The next bytes after the hole are new, not mistaken for a repeat.
+    assert.deepEqual(text(freshBytes(f.held, b('tail'), 1100)!.bytes), 'tail');
   });
 });

@@ -8,6 +8,7 @@
 
 import { API, ApiError, authHeaders, failure } from '../api/client.js';
 import { readEventStream } from '../api/sse.js';
+import { freshBytes } from './log-offsets.js';
 
 export interface LogEnd {
   attempt?: number;
@@ -48,12 +49,11 @@ function fromBase64(b64: string): Uint8Array {
 
 export function followLog(opts: FollowLogOptions): void {
   let offset = opts.from;
-  const take = (bytes: Uint8Array, start: number, at: number) => {
-    // A resumed stream may repeat bytes we hold: keep only what is new.
-    if (start + bytes.length <= offset) return;
-    const fresh = start < offset ? bytes.subarray(offset - start) : bytes;
-    offset += fresh.length;
-    opts.onBytes(fresh, at);
+  const take = (bytes: Uint8Array, start: number, at: number, end?: number) => {
+    const fresh = freshBytes(offset, bytes, start, end);
+    if (!fresh) return;
+    offset = fresh.held;
+    opts.onBytes(fresh.bytes, at);
   };
 
   async function stream(): Promise<'ended' | 'no-stream'> {
@@ -68,7 +68,8 @@ export function followLog(opts: FollowLogOptions): void {
             failures = 0;
             if (e.event === 'log') {
               const d = JSON.parse(e.data) as { offset: number; at: number; b64: string };
-              take(fromBase64(d.b64), d.offset, d.at);
+              // The event's id is the offset after it, also for a hole whose note is shorter.
+              take(fromBase64(d.b64), d.offset, d.at, e.id !== null ? Number(e.id) : undefined);
             } else if (e.event === 'end') {
               ended = true;
               opts.onEnd(JSON.parse(e.data) as LogEnd);

@@ -94,7 +94,7 @@ async function remoteLog(ctx: CliContext, client: GantryClient, pipelineId: numb
         // The stream broke before its end: reconnect from `offset`.
         if (got) failures = 0;
         else failures++;
-        if (failures === 1) ctx.stderr.write('gantry logs: the log stream was cut; resuming\n');
+        if (failures <= 1) ctx.stderr.write(`gantry logs: the log stream was cut at byte ${offset}; resuming from there\n`);
       }
       if (attempt === undefined) failures = 0;
     } catch (err) {

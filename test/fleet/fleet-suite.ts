@@ -1,22 +1,17 @@
-// The control plane and the agent fleet, end to end: real `gantry server` and `gantry agent`
-// processes over loopback, on SQLite and on PostgreSQL, with real git repositories, and the
-// crash cases: an agent killed mid-job, the server killed mid-job, an instance of two killed.
+// The control plane and the agent fleet, end to end, as one suite run on each store (see
+// fleet-sqlite.test.ts and fleet-postgres.test.ts): real `gantry server` and `gantry agent`
+// processes over loopback with real git repositories, and the crash cases: an agent killed
+// mid-job, the server killed mid-job.
 
 import assert from 'node:assert/strict';
-import { execFile, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
-import { promisify } from 'node:util';
-import { GANTRY_BIN } from '../helpers/gantry.js';
-import { testPostgres } from '../helpers/postgres.js';
-import { waitFor } from '../helpers/processes.js';
-import { Fleet, freePort, TEST_LEASE_MS } from './fleet-harness.js';
+import { Fleet, TEST_LEASE_MS } from './fleet-harness.js';
 
-const execFileP = promisify(execFile);
 const SEQ = Array.from({ length: 3000 }, (_, i) => `${i + 1}\n`).join('');
 
-function fleetSuite(name: string, db: () => Promise<string | null>): void {
+export function fleetSuite(name: string, db: () => Promise<string | null>): void {
   describe(`the fleet (${name})`, () => {
     const fleets: Fleet[] = [];
     after(async () => {
@@ -201,104 +196,3 @@ notify:
     });
   });
 }
-
-fleetSuite('sqlite', async () => null);
-
-const postgres = await testPostgres('the fleet on PostgreSQL', 2);
-if (postgres) {
-  const pgUrl = async () => `${postgres.url}?options=${encodeURIComponent(`-c search_path=${await postgres.freshSchema()}`)}`;
-  fleetSuite('postgres', pgUrl);
-
-  describe('two server instances on one PostgreSQL database', () => {
-    const fleets: Fleet[] = [];
-    after(async () => {
-      for (const f of fleets) await f.teardown();
-    });
-
-    it('agents on each instance share the work; killing one instance mid-run loses nothing and every pipeline finishes', async () => {
-      const jobs = Array.from({ length: 8 }, (_, i) => `j${i}:\n  script:\n    - for i in $(seq 1 20); do echo "j${i} $i"; sleep 0.05; done\n`).join('');
-      const f = new Fleet({ '.gantry.yml': jobs }, await pgUrl());
-      fleets.push(f);
-      // B reaps A's agent's attempts if A is not back within a lease: the restart of a Node
-      // process on a loaded 2-core machine can take longer than the 2 s lease of the other tests.
-      const lease = { GANTRY_TEST_LEASE_MS: '8000' };
-      const a = await f.startServer({ env: lease });
-      const portB = await freePort();
-      await f.startServer({ port: portB, env: lease });
-      const urlB = `http://127.0.0.1:${portB}`;
-      await f.startAgent({ concurrency: 2, name: 'on-a' });
-      await f.startAgent({ concurrency: 2, name: 'on-b', server: urlB });
-      await f.project();
-      // Triggered through B: A's agent is woken by NOTIFY.
-      const p = (await f.api<{ id: number }>('POST', '/projects/demo/pipelines', { ref: 'main' }, urlB)).body;
-      await new Promise((r) => setTimeout(r, 400));
-      await f.kill(a);
-      // The agent of A keeps its jobs and reports them when an instance answers on A's address.
-      await f.startServer({ env: lease });
-      const done = await f.waitPipeline(p.id, undefined, 60_000);
-      assert.equal(done.status, 'success', JSON.stringify(done));
-      for (const j of done.jobs) {
-        const lines = (await f.log(j.id)).toString().split('\n').filter((l) => l.startsWith(`${j.name} `));
-        assert.equal(lines.length, 20, `${j.name}: ${lines.length} lines`);
-        assert.equal(j.attempts, 1, `${j.name} was not retried`);
-      }
-    });
-
-    it('GANTRY_MAX_RUNNING holds across instances: never more jobs at once in the whole fleet', async () => {
-      const jobs = Array.from({ length: 8 }, (_, i) => `j${i}:\n  script:\n    - echo "start $(date +%s%N)" >> "$MARKS"\n    - sleep 0.3\n    - echo "end $(date +%s%N)" >> "$MARKS"\n`).join('');
-      const f = new Fleet({ '.gantry.yml': jobs }, await pgUrl());
-      fleets.push(f);
-      const marks = path.join(f.sb.base, 'marks');
-      await f.startServer({ env: { GANTRY_MAX_RUNNING: '2' } });
-      const portB = await freePort();
-      await f.startServer({ port: portB, env: { GANTRY_MAX_RUNNING: '2' } });
-      const urlB = `http://127.0.0.1:${portB}`;
-      for (const server of [f.url, urlB, f.url, urlB]) await f.startAgent({ concurrency: 2, server });
-      await f.project();
-      const done = await f.waitPipeline((await f.trigger('demo', { MARKS: marks })).id, undefined, 60_000);
-      assert.equal(done.status, 'success');
-      const events = fs.readFileSync(marks, 'utf8').trim().split('\n').map((l) => l.split(' ')).map(([kind, t]) => ({ kind, t: BigInt(t!) }));
-      events.sort((a, b) => (a.t < b.t ? -1 : 1));
-      let busy = 0;
-      let most = 0;
-      for (const e of events) most = Math.max(most, (busy += e.kind === 'start' ? 1 : -1));
-      assert.equal(events.length, 16);
-      assert.equal(most, 2, 'two at once, never three, with eight slots free across the fleet');
-    });
-  });
-}
-
-describe('gantry up, gantry trigger and gantry logs -f', () => {
-  const fleets: Fleet[] = [];
-  after(async () => {
-    for (const f of fleets) await f.teardown();
-  });
-
-  it('one command runs the server and a local agent; a trigger from the CLI runs; logs -f prints the log live to its end', async () => {
-    const f = new Fleet({ '.gantry.yml': 'hello:\n  script:\n    - for i in 1 2 3; do echo "hello $i"; sleep 0.2; done\n' });
-    fleets.push(f);
-    const port = await freePort();
-    const child = spawn(process.execPath, [GANTRY_BIN, 'up', '--listen', `127.0.0.1:${port}`, '--concurrency', '2'], {
-      env: { ...process.env, GANTRY_HOME: f.sb.home, GANTRY_AGENT_HOME: path.join(f.sb.base, 'up-agent') },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let out = '';
-    child.stdout.on('data', (c: Buffer) => (out += c.toString()));
-    child.stderr.on('data', (c: Buffer) => (out += c.toString()));
-    f.procs.push({ child, output: () => out });
-    await waitFor('gantry up to print its URL', () => /Gantry is up at (http:\S+)/.exec(out), 20_000);
-    const url = /Gantry is up at (http:\S+)/.exec(out)![1]!;
-    assert.match(out, /Admin token: gantry_admin_/);
-    f.url = url;
-    f.adminToken = fs.readFileSync(path.join(f.sb.home, 'admin.token'), 'utf8').trim();
-    await f.project();
-    const env = { ...process.env, GANTRY_HOME: f.sb.home, GANTRY_SERVER: url };
-    const trig = await execFileP(process.execPath, [GANTRY_BIN, 'trigger', '--project', 'demo', '--ref', 'main', '--json'], { env });
-    const pipeline = JSON.parse(trig.stdout) as { id: number; jobs: Array<{ id: number }> };
-    const logs = await execFileP(process.execPath, [GANTRY_BIN, 'logs', String(pipeline.id), 'hello', '-f'], { env, encoding: 'buffer' });
-    const done = await f.waitPipeline(pipeline.id);
-    assert.equal(done.status, 'success');
-    assert.deepEqual(logs.stdout, await f.log(pipeline.jobs[0]!.id));
-    assert.match(logs.stdout.toString(), /hello 1\nhello 2\nhello 3\n[\s\S]*Job succeeded/);
-  });
-});
