@@ -8,7 +8,7 @@ import { after, describe, it } from 'node:test';
 import { openStore } from '../../src/store/open.js';
 import { testPostgres } from '../helpers/postgres.js';
 import { waitFor } from '../helpers/processes.js';
-import { Fleet } from './fleet-harness.js';
+import { Fleet, freePort } from './fleet-harness.js';
 
 interface Recorded {
   url: string;
@@ -209,7 +209,7 @@ describe('commit statuses to the forge', () => {
       const f = new Fleet({ '.gantry.yml': PIPELINE }, `${pg.url}?options=${encodeURIComponent(`-c search_path=${await pg.freshSchema()}`)}`);
       fleets.push(f);
       await f.startServer();
-      const portB = f.port + 1;
+      const portB = await freePort();
       await f.startServer({ port: portB });
       await f.startAgent({ concurrency: 3 });
       await f.startAgent({ concurrency: 3, server: `http://127.0.0.1:${portB}` });
