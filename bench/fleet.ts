@@ -233,6 +233,14 @@ async function onStore(label: string, db: () => Promise<string>): Promise<void> 
 export async function fleet(): Promise<void> {
   console.log('\n## The fleet: server + agents on loopback');
   await onStore('SQLite', async () => `sqlite:${path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'gantry-bench-db-')), 'gantry.db')}`);
+  await onPostgres((schema) => onStore('PostgreSQL', schema));
+}
+
+/**
+ * Runs `fn` with a maker of fresh schemas on the bench's PostgreSQL (GANTRY_TEST_PG or the local
+ * one), each a store URL, all dropped afterwards; says so and returns when it is unreachable.
+ */
+export async function onPostgres(fn: (freshSchema: () => Promise<string>) => Promise<void>): Promise<void> {
   const admin = new pg.Pool({ connectionString: PG_URL, max: 1, connectionTimeoutMillis: 2_000 });
   admin.on('error', () => undefined);
   try {
@@ -244,7 +252,7 @@ export async function fleet(): Promise<void> {
   }
   const schemas: string[] = [];
   try {
-    await onStore('PostgreSQL', async () => {
+    await fn(async () => {
       const s = `gantry_bench_${Date.now().toString(36)}_${schemas.length}`;
       await admin.query(`CREATE SCHEMA ${s}`);
       schemas.push(s);

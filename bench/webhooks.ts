@@ -10,13 +10,11 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { createRequire } from 'node:module';
-import pg from 'pg';
 import { signatureHeaders } from '../src/server/webhooks/signature.js';
 import { openStore } from '../src/store/open.js';
-import { api, pct, rig, stop } from './fleet.js';
+import { api, onPostgres, pct, rig, stop } from './fleet.js';
 import { tempRepo } from './util.js';
 
-const PG_URL = process.env.GANTRY_TEST_PG ?? 'postgres://postgres@127.0.0.1:5432/test';
 const TOTAL = 1_000;
 const DUPLICATES = 100;
 
@@ -186,27 +184,7 @@ export async function webhooks(): Promise<void> {
   } finally {
     for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
   }
-  const admin = new pg.Pool({ connectionString: PG_URL, max: 1, connectionTimeoutMillis: 2_000 });
-  admin.on('error', () => undefined);
-  try {
-    await admin.query('SELECT 1');
-  } catch (e) {
-    console.log(`\n### PostgreSQL: skipped (${(e as Error).message})`);
-    await admin.end();
-    return;
-  }
-  const schemas: string[] = [];
-  try {
-    for (const mode of MODES) {
-      await onStore('PostgreSQL', async () => {
-        const schema = `gantry_bench_hooks_${Date.now().toString(36)}_${schemas.length}`;
-        await admin.query(`CREATE SCHEMA ${schema}`);
-        schemas.push(schema);
-        return `${PG_URL}?options=${encodeURIComponent(`-c search_path=${schema}`)}`;
-      }, mode);
-    }
-  } finally {
-    for (const s of schemas) await admin.query(`DROP SCHEMA IF EXISTS ${s} CASCADE`);
-    await admin.end();
-  }
+  await onPostgres(async (freshSchema) => {
+    for (const mode of MODES) await onStore('PostgreSQL', freshSchema, mode);
+  });
 }

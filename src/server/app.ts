@@ -173,6 +173,7 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
   });
   app.addHook('preClose', async () => {
     sweeper.stop();
+    await compactor.stop();
     await firer.stop();
     await reporter.stop();
     hub.close();

@@ -9,6 +9,7 @@ import path from 'node:path';
 import { asJobId } from '../../src/domain/ids.js';
 import { openStore } from '../../src/store/open.js';
 import type { Attempt } from '../../src/store/store.js';
+import { after } from 'node:test';
 import { GANTRY_BIN, sandbox, type Sandbox } from '../helpers/gantry.js';
 import { isDead } from '../helpers/processes.js';
 
@@ -193,4 +194,20 @@ export class Fleet {
     for (const p of this.procs) if (p.child.pid && !isDead(p.child.pid)) await this.kill(p);
     this.sb.cleanup();
   }
+}
+
+/**
+ * For a suite (call it inside `describe`): makes fleets on the store `db` names (null: SQLite in
+ * the sandbox), and tears every one of them down after the suite's tests.
+ */
+export function fleetsOn(db: () => Promise<string | null>): (files: Record<string, string>) => Promise<Fleet> {
+  const fleets: Fleet[] = [];
+  after(async () => {
+    for (const f of fleets) await f.teardown();
+  });
+  return async (files) => {
+    const f = new Fleet(files, await db());
+    fleets.push(f);
+    return f;
+  };
 }

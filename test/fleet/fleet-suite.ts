@@ -6,22 +6,14 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { after, describe, it } from 'node:test';
-import { Fleet, TEST_LEASE_MS } from './fleet-harness.js';
+import { describe, it } from 'node:test';
+import { fleetsOn, TEST_LEASE_MS } from './fleet-harness.js';
 
 const SEQ = Array.from({ length: 3000 }, (_, i) => `${i + 1}\n`).join('');
 
 export function fleetSuite(name: string, db: () => Promise<string | null>): void {
   describe(`the fleet (${name})`, () => {
-    const fleets: Fleet[] = [];
-    after(async () => {
-      for (const f of fleets) await f.teardown();
-    });
-    const make = async (files: Record<string, string>) => {
-      const f = new Fleet(files, await db());
-      fleets.push(f);
-      return f;
-    };
+    const make = fleetsOn(db);
 
     it('jobs run on agents whose tags match, dependents after their needs, logs stored byte for byte, masked values never stored', async () => {
       const f = await make({

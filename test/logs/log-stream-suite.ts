@@ -7,15 +7,11 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import net from 'node:net';
-import path from 'node:path';
 import { asProjectId } from '../../src/domain/ids.js';
 import { after, before, describe, it } from 'node:test';
-import { openPostgresStore } from '../../src/store/postgres/postgres-store.js';
-import { openSqliteStore } from '../../src/store/sqlite/sqlite-store.js';
 import type { Store } from '../../src/store/store.js';
 import { hashToken } from '../../src/server/tokens.js';
 import { sandbox, type Sandbox } from '../helpers/gantry.js';
-import { testPostgres } from '../helpers/postgres.js';
 import { startHarness, type Harness } from '../server/harness.js';
 import { PIPELINE, startAttempt, viewLog } from './log-harness.js';
 

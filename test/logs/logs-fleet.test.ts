@@ -14,7 +14,7 @@ import { openStore } from '../../src/store/open.js';
 import { GANTRY_BIN } from '../helpers/gantry.js';
 import { testPostgres } from '../helpers/postgres.js';
 import { waitFor } from '../helpers/processes.js';
-import { Fleet, freePort, TEST_LEASE_MS } from '../fleet/fleet-harness.js';
+import { Fleet, fleetsOn, freePort, TEST_LEASE_MS } from '../fleet/fleet-harness.js';
 import { SseViewer } from './log-harness.js';
 
 /** The attempt's compacted object name (null while in rows), read with a store of our own. */
@@ -69,15 +69,7 @@ function logsFollow(server: string, home: string, pipelineId: number, job: strin
 
 function logsSuite(name: string, db: () => Promise<string | null>): void {
   describe(`logs through the fleet (${name})`, () => {
-    const fleets: Fleet[] = [];
-    after(async () => {
-      for (const f of fleets) await f.teardown();
-    });
-    const make = async (files: Record<string, string>) => {
-      const f = new Fleet(files, await db());
-      fleets.push(f);
-      return f;
-    };
+    const make = fleetsOn(db);
 
     it('kill -9 of the server during heavy output: the stored log holds every byte the script printed; reconnecting viewers and logs -f get exactly the stored log; it is compacted and reads the same', async () => {
       const f = await make({

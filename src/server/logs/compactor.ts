@@ -17,7 +17,6 @@ import { encodeLogObject, type LogPiece } from '../../logstore/log-object.js';
 import type { FleetStore } from '../../store/fleet.js';
 import { noCrash, type CrashHook } from '../crash-points.js';
 
-
 export class LogCompactor {
   private running: Promise<void> | null = null;
   private again = false;
@@ -28,6 +27,11 @@ export class LogCompactor {
     private readonly onError: (err: unknown) => void,
     private readonly crash: CrashHook = noCrash,
   ) {}
+
+  /** Waits for a running compaction (shutdown: the store closes after it). */
+  async stop(): Promise<void> {
+    await this.running;
+  }
 
   /** Compacts every finished attempt still in rows; coalesces calls made while it runs. */
   kick(): Promise<void> {

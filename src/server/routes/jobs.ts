@@ -4,9 +4,8 @@ import type { FastifyInstance } from 'fastify';
 import { asJobId } from '../../domain/ids.js';
 import { requireProject } from '../auth.js';
 import { ApiError } from '../errors.js';
-import { digitsSchema, errors, idOf, idParams, jobSchema, numOrUndefined } from '../schemas.js';
+import { errors, idOf, idParams, jobSchema } from '../schemas.js';
 import type { RouteContext } from './context.js';
-import type { Job } from '../../store/store.js';
 import { jobJson } from '../views.js';
 
 export function jobRoutes(app: FastifyInstance, ctx: RouteContext): void {

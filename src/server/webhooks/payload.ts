@@ -62,3 +62,29 @@ export function pushOf(payload: unknown, deleted: boolean): Parsed {
   };
   return { kind: 'event', event };
 }
+
+/**
+ * A pull request in GitHub's shape, which Gitea and Forgejo share: opened, updated or reopened
+ * (`actions`, the forge's own names) starts a pipeline on `refs/pull/N/head`. The head and base
+ * repositories' ids (the forge knows where) decide whether it comes from a fork; a fork deleted
+ * since has no head repository and is untrusted all the same.
+ */
+export function githubStylePullRequest(payload: unknown, actions: readonly string[], repoIds: { head: unknown; base: unknown }): Parsed {
+  const action = str(payload, 'action');
+  if (!actions.includes(action)) return ignored(`pull_request action ${JSON.stringify(action)} does not start pipelines`);
+  const number = int(payload, 'number');
+  return {
+    kind: 'event',
+    event: {
+      kind: 'merge_request',
+      iid: number,
+      title: optStr(payload, 'pull_request.title') ?? '',
+      sourceBranch: str(payload, 'pull_request.head.ref'),
+      targetBranch: str(payload, 'pull_request.base.ref'),
+      headSha: sha(payload, 'pull_request.head.sha'),
+      headRef: `refs/pull/${number}/head`,
+      sourceRepositoryUrl: optStr(payload, 'pull_request.head.repo.clone_url'),
+      fromFork: repoIds.head === undefined || repoIds.head === null || repoIds.head !== repoIds.base,
+    },
+  };
+}

@@ -306,17 +306,13 @@ export class SqlFleetStore implements FleetStore {
 
   // ---- work
 
-  async offerableTagKeys(at: EpochMs): Promise<string[]> {
-    const rows = await this.db.all<{ tag_key: string }>(
-      "SELECT DISTINCT tag_key FROM attempts WHERE status = 'pending' AND tag_key IS NOT NULL AND (offered_until IS NULL OR offered_until < ?)",
-      [at],
-    );
-    return rows.map((r) => r.tag_key);
+  offerableTagKeys(at: EpochMs): Promise<string[]> {
+    return pendingTagKeys(this.db, at);
   }
 
   private async knownTagKeys(f: FleetTx, at: EpochMs): Promise<string[]> {
     // New keys arrive with 'ready' events; a full refresh now and then drops keys of finished work.
-    if (at - this.tagKeys.at > 10_000) this.tagKeys = { keys: new Set(await pendingTagKeys(f)), at };
+    if (at - this.tagKeys.at > 10_000) this.tagKeys = { keys: new Set(await pendingTagKeys(f.tx)), at };
     return [...this.tagKeys.keys];
   }
 

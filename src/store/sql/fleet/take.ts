@@ -17,6 +17,7 @@
 import { asAttemptId } from '../../../domain/ids.js';
 import type { Agent, SchedulerSettings } from '../../fleet.js';
 import type { EpochMs } from '../../store.js';
+import type { SqlExecutor } from '../dialect.js';
 import { tagKeyMatches, type FleetTx } from './fleet-tx.js';
 
 export interface Offered {
@@ -98,10 +99,15 @@ interface Candidate {
   resource_group: string | null;
 }
 
-/** Tag keys that have pending attempts; refreshed by the caller's cache. */
-export async function pendingTagKeys(f: FleetTx): Promise<string[]> {
-  const rows = await f.tx.all<{ tag_key: string }>(
-    "SELECT DISTINCT tag_key FROM attempts WHERE status = 'pending' AND tag_key IS NOT NULL",
+/**
+ * Tag keys that have pending attempts: all of them (the take's cache of known keys), or with
+ * `notOfferedAt` only those with an attempt not on offer at that moment (the hub's safety tick).
+ */
+export async function pendingTagKeys(db: SqlExecutor, notOfferedAt: EpochMs | null = null): Promise<string[]> {
+  const rows = await db.all<{ tag_key: string }>(
+    "SELECT DISTINCT tag_key FROM attempts WHERE status = 'pending' AND tag_key IS NOT NULL" +
+      (notOfferedAt === null ? '' : ' AND (offered_until IS NULL OR offered_until < ?)'),
+    notOfferedAt === null ? [] : [notOfferedAt],
   );
   return rows.map((r) => r.tag_key);
 }
