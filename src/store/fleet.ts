@@ -6,7 +6,7 @@
 import type { EventEmitter } from 'node:events';
 import type { AttemptId, JobId, PipelineId, ProjectId } from '../domain/ids.js';
 import type { AttemptStatus, FailureReason, FinishedAttemptStatus } from '../domain/status.js';
-import type { Attempt, EpochMs, Job, Pipeline, PipelineWithJobs, Project } from './store.js';
+import type { Attempt, EpochMs, Job, Pipeline, PipelineWithJobs, Project, StoredVariable } from './store.js';
 
 export type AgentId = number & { readonly __agent: unique symbol };
 export const asAgentId = (n: number) => n as AgentId;
@@ -87,9 +87,12 @@ export interface TakenOffer {
   offeredUntil: EpochMs;
   /** The jobs whose artifacts this one gets (its spec's `artifactSources`), with their ids. */
   artifactSources: { jobId: JobId; name: string }[];
+  /** The project's variables, still encrypted. */
+  projectVariables: StoredVariable[];
 }
 
-export type SessionCheck = 'ok' | 'session-replaced' | 'deregistered';
+/** `ok` with the agent as the database has it now (its tags, concurrency and name of this session). */
+export type SessionCheck = { kind: 'ok'; agent: Agent } | { kind: 'session-replaced' } | { kind: 'deregistered' };
 
 export type StartResult =
   | { kind: 'ok'; leaseExpiresAt: EpochMs; attempt: Attempt }

@@ -35,6 +35,7 @@ const MIGRATION_LOCK_CLASS = 0x47616e74; // "Gant"
 const MIGRATION_LOCK_SQL = `SELECT pg_advisory_xact_lock(${MIGRATION_LOCK_CLASS}, hashtext(current_schema()))`;
 
 const REWRITE_CACHE_MAX = 2_000;
+const NOTIFY_BATCH = 50;
 
 function storeError(e: unknown, sql?: string): Error {
   if (isGantryError(e)) return e;
@@ -150,7 +151,12 @@ export class PostgresDialect implements SqlDialect {
   }
 
   async transaction<T>(fn: (tx: SqlExecutor) => Promise<T>, options: TransactionOptions = {}): Promise<T> {
-    const begin = options.readOnly ? 'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY' : 'BEGIN';
+    // The relaxed commit is set in the same round trip as BEGIN (the simple protocol runs both).
+    const begin = options.readOnly
+      ? 'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY'
+      : options.relaxed
+        ? 'BEGIN; SET LOCAL synchronous_commit = off'
+        : 'BEGIN';
     for (let attempt = 1; ; attempt++) {
       try {
         return await this.transactionOnce(fn, begin);
@@ -200,9 +206,13 @@ export class PostgresDialect implements SqlDialect {
     await tx.get('SELECT pg_advisory_xact_lock(hashtext(current_schema()), hashtext(?))', [name]);
   }
 
-  async notify(tx: SqlExecutor, channel: string, payload: string): Promise<void> {
-    // Delivered when (and only if) the transaction commits.
-    await tx.get('SELECT pg_notify(?, ?)', [channel, payload]);
+  async notify(tx: SqlExecutor, messages: readonly (readonly [string, string])[]): Promise<void> {
+    // Delivered when (and only if) the transaction commits. Batches of a bounded size keep the
+    // statement texts (and the rewrite cache) few.
+    for (let i = 0; i < messages.length; i += NOTIFY_BATCH) {
+      const batch = messages.slice(i, i + NOTIFY_BATCH);
+      await tx.get(`SELECT ${batch.map(() => 'pg_notify(?, ?)').join(', ')}`, batch.flat());
+    }
   }
 
   async listen(channels: readonly string[], handlers: ListenHandlers): Promise<Notifications | null> {
