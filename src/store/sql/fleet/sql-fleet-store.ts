@@ -323,66 +323,62 @@ export class SqlFleetStore implements FleetStore {
   }
 
   async takeAttempts(agent: Agent, slots: number, at: EpochMs, settings: SchedulerSettings, tokenHashes: readonly string[]): Promise<TakenOffer[]> {
-    // The offered projects' variables, read on another connection while the take's transaction
-    // goes on (they are not part of its decision): one round trip fewer on the way from a
-    // dependency's end to a start. The last run of the transaction is the one that commits.
-    let variables: Promise<StoredVariable[]> = Promise.resolve([]);
-    const taken = await this.run(
+    // What an offer shows besides its attempt (job, pipeline, project, the project's variables)
+    // does not change with the take, so it is read on other connections while the take's
+    // transaction commits: each round trip saved is on the way from a dependency's end to a start.
+    let shown: Promise<TakenOffer[]> = Promise.resolve([]);
+    const offered = await this.run(
       async (f) => {
         const offered = await takeIn(f, agent, slots, at, settings, tokenHashes, await this.knownTagKeys(f, at));
-        if (offered.length === 0) return [];
-        const projects = [...new Set(offered.map((o) => o.projectId))];
-        variables = this.db.all<VariableRow>(
-          `SELECT ${VARIABLE_COLUMNS} FROM project_variables WHERE project_id IN (${projects.map(() => '?').join(', ')}) ORDER BY project_id, key`,
-          projects,
-        ).then((rows) => rows.map(toVariable));
-        variables.catch(() => undefined);
-        return this.offersIn(f, offered, at, settings);
+        // The last run of the transaction is the one that commits.
+        shown = offered.length ? this.offersOf(offered, at, settings) : Promise.resolve([]);
+        shown.catch(() => undefined);
+        return offered;
       },
       // An offer lost in a database crash is harmless: the agent's start is refused (its token is
       // unknown) and the attempt is offered again. So its commit does not wait for the disk.
       { relaxed: true },
     );
-    if (taken.length === 0) return [];
-    const all = await variables;
-    return taken.map((o) => ({ ...o, projectVariables: all.filter((v) => v.projectId === o.project.id) }));
+    return offered.length ? shown : [];
   }
 
-  private async offersIn(f: FleetTx, offered: Offered[], at: EpochMs, settings: SchedulerSettings): Promise<Omit<TakenOffer, 'projectVariables'>[]> {
-      // Everything an offer shows, for all of them, in one statement: each round trip is on the
-      // path from a job's dependency finishing to the job starting.
-      const rows = await f.tx.all<Record<string, unknown>>(
-        `SELECT ${prefixedColumns(ATTEMPT_COLUMNS, 'a')}, ${prefixedColumns(JOB_COLUMNS_WITHOUT_SPEC, 'j')}, ` +
-          `${prefixedColumns(PIPELINE_COLUMNS, 'p')}, ${prefixedColumns(PROJECT_COLUMNS, 'pr')} ` +
-          'FROM attempts a JOIN jobs j ON j.id = a.job_id JOIN pipelines p ON p.id = j.pipeline_id JOIN projects pr ON pr.id = p.project_id ' +
-          `WHERE a.id IN (${offered.map(() => '?').join(', ')})`,
-        offered.map((o) => o.attemptId),
-      );
-      const byAttempt = new Map(rows.map((r) => [Number(r.a_id), r]));
-      const specs = await f.specs.load(
-        f.tx,
+  private async offersOf(offered: Offered[], at: EpochMs, settings: SchedulerSettings): Promise<TakenOffer[]> {
+    const projects = [...new Set(offered.map((o) => o.projectId))];
+    const [rows, variables, specs] = await Promise.all([
+      this.db.all<Record<string, unknown>>(
+        `SELECT ${prefixedColumns(JOB_COLUMNS_WITHOUT_SPEC, 'j')}, ${prefixedColumns(PIPELINE_COLUMNS, 'p')}, ${prefixedColumns(PROJECT_COLUMNS, 'pr')} ` +
+          'FROM jobs j JOIN pipelines p ON p.id = j.pipeline_id JOIN projects pr ON pr.id = p.project_id ' +
+          `WHERE j.id IN (${offered.map(() => '?').join(', ')})`,
         offered.map((o) => o.jobId),
-      );
-      const out: Omit<TakenOffer, 'projectVariables'>[] = [];
-      for (const o of offered) {
-        const row = byAttempt.get(o.attemptId)!;
-        const attempt = unprefixed<AttemptRow>(row, 'a');
-        const job = unprefixed<Omit<JobRow, 'spec'>>(row, 'j');
-        const pipeline = unprefixed<PipelineRow>(row, 'p');
-        const project = unprefixed<ProjectRow>(row, 'pr');
-        const j = toJobWithSpec(job, specs.get(o.jobId)!);
-        const names = j.spec.artifactSources;
-        const idOf = names.length ? await f.jobIds.load(f.tx, o.pipelineId) : new Map<string, number>();
-        out.push({
-          attempt: toAttempt(attempt),
-          job: j,
-          artifactSources: names.flatMap((name) => (idOf.has(name) ? [{ jobId: asJobId(idOf.get(name)!), name }] : [])),
-          pipeline: toPipeline(pipeline),
-          project: toProject(project),
-          offeredUntil: at + settings.offerTtlMs,
-        });
-      }
-      return out;
+      ),
+      this.db.all<VariableRow>(
+        `SELECT ${VARIABLE_COLUMNS} FROM project_variables WHERE project_id IN (${projects.map(() => '?').join(', ')}) ORDER BY project_id, key`,
+        projects,
+      ),
+      this.specs.load(
+        this.db,
+        offered.map((o) => o.jobId),
+      ),
+    ]);
+    const byJob = new Map(rows.map((r) => [Number(r.j_id), r]));
+    const out: TakenOffer[] = [];
+    for (const o of offered) {
+      const row = byJob.get(o.jobId)!;
+      const job = toJobWithSpec(unprefixed<Omit<JobRow, 'spec'>>(row, 'j'), specs.get(o.jobId)!);
+      const names = job.spec.artifactSources;
+      const idOf = names.length ? await this.jobIds.load(this.db, o.pipelineId) : new Map<string, number>();
+      const project = toProject(unprefixed<ProjectRow>(row, 'pr'));
+      out.push({
+        attempt: toAttempt(o.row),
+        job,
+        artifactSources: names.flatMap((name) => (idOf.has(name) ? [{ jobId: asJobId(idOf.get(name)!), name }] : [])),
+        pipeline: toPipeline(unprefixed<PipelineRow>(row, 'p')),
+        project,
+        offeredUntil: at + settings.offerTtlMs,
+        projectVariables: variables.map(toVariable).filter((v) => v.projectId === project.id),
+      });
+    }
+    return out;
   }
 
   async startAttempt(

@@ -18,6 +18,7 @@ import { asAttemptId } from '../../../domain/ids.js';
 import type { Agent, SchedulerSettings } from '../../fleet.js';
 import type { EpochMs } from '../../store.js';
 import type { SqlExecutor } from '../dialect.js';
+import { ATTEMPT_COLUMNS, type AttemptRow } from '../rows.js';
 import { tagKeyMatches, type FleetTx } from './fleet-tx.js';
 
 export interface Offered {
@@ -25,6 +26,8 @@ export interface Offered {
   jobId: number;
   pipelineId: number;
   projectId: number;
+  /** The attempt's row as the offer left it. */
+  row: AttemptRow;
 }
 
 /** What runs or is offered now: what the limits count. */
@@ -215,14 +218,14 @@ async function takeFromProject(
     }
     const hash = tokenHashes[out.length];
     if (hash === undefined) break;
-    const r = await f.tx.run(
+    const row = await f.tx.get<AttemptRow>(
       'UPDATE attempts SET agent_id = ?, token_hash = ?, offered_until = ? ' +
-        "WHERE id = ? AND status = 'pending' AND (offered_until IS NULL OR offered_until < ?)",
+        `WHERE id = ? AND status = 'pending' AND (offered_until IS NULL OR offered_until < ?) RETURNING ${ATTEMPT_COLUMNS}`,
       [agentId, hash, at + settings.offerTtlMs, c.id, at],
     );
-    if (r.changes !== 1) continue;
+    if (!row) continue;
     add(active, projectId, pipelineId, Number(c.job_id), c.resource_group);
-    out.push({ attemptId: asAttemptId(Number(c.id)), jobId: Number(c.job_id), pipelineId, projectId });
+    out.push({ attemptId: asAttemptId(Number(c.id)), jobId: Number(c.job_id), pipelineId, projectId, row });
   }
   return out;
 }
