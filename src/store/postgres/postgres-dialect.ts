@@ -90,6 +90,10 @@ export class PostgresDialect implements SqlDialect {
       types: TYPES,
       max: options.maxConnections ?? 10,
       connectionTimeoutMillis: options.connectTimeoutMs ?? 10_000,
+      // The driver closes a connection idle for 10 s by default; the next burst then waits for a
+      // new one (a handshake, and its statements prepared again: milliseconds on the dispatch
+      // path). A server keeps its few connections for minutes instead.
+      idleTimeoutMillis: 300_000,
     };
     if (options.schema !== undefined) {
       if (!/^[A-Za-z_][A-Za-z_0-9]*$/.test(options.schema)) {
