@@ -746,5 +746,9 @@ export class SqlFleetStore implements FleetStore {
   ): Promise<{ artifacts: number; caches: number; blobs: number }> {
     return artifacts.sweepArtifacts(this.db, at, blobsBefore, removeFile, cachesUnusedSince);
   }
+
+  adoptBlobs(files: readonly { sha256: string; size: number; modifiedAt: EpochMs }[]): Promise<number> {
+    return artifacts.adoptBlobs(this.db, files);
+  }
 }
 
