@@ -3,12 +3,12 @@
 // are under one root so that the rename that publishes a blob stays on one filesystem, which is
 // what makes it atomic.
 
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
-import { GantryError } from '../domain/errors.js';
 import { assertSha256Hex, type BlobStore, type PutOptions, type PutResult } from './blob-store.js';
+import { isNotFound, listOrEmpty, removeStaleParts, statOrNull, writeVerified } from './verified-spool.js';
 
 export class DirBlobStore implements BlobStore {
   constructor(readonly root: string) {}
@@ -24,21 +24,7 @@ export class DirBlobStore implements BlobStore {
     let open = true;
     let published = false;
     try {
-      const hash = createHash('sha256');
-      let size = 0;
-      for await (const chunk of body) {
-        const buf = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
-        size += buf.length;
-        if (size > opts.maxBytes) {
-          throw new GantryError('GANTRY_E_TOO_LARGE', `blob ${sha256Hex} is larger than the limit of ${opts.maxBytes} bytes`);
-        }
-        hash.update(buf);
-        await writeAll(file, buf);
-      }
-      const digest = hash.digest('hex');
-      if (digest !== sha256Hex) {
-        throw new GantryError('GANTRY_E_BLOB_DIGEST_MISMATCH', `the uploaded bytes hash to ${digest}, not to the blob name ${sha256Hex}`);
-      }
+      const size = await writeVerified(file, body, sha256Hex, opts.maxBytes);
       if (opts.inspect) await opts.inspect(tmp);
       // Durable before it is visible: once the name exists, a row in `blobs` may point at it.
       await file.sync();
@@ -92,10 +78,27 @@ export class DirBlobStore implements BlobStore {
     return file.createReadStream();
   }
 
-  async path(sha256Hex: string): Promise<string | null> {
+  async read(sha256Hex: string, position: number, length: number): Promise<Buffer | null> {
     assertSha256Hex(sha256Hex);
-    const p = this.blobPath(sha256Hex);
-    return (await isFile(p)) ? p : null;
+    let file: fs.promises.FileHandle;
+    try {
+      file = await fs.promises.open(this.blobPath(sha256Hex), 'r');
+    } catch (e) {
+      if (isNotFound(e)) return null;
+      throw e;
+    }
+    try {
+      const buf = Buffer.alloc(length);
+      let got = 0;
+      while (got < length) {
+        const { bytesRead } = await file.read(buf, got, length - got, position + got);
+        if (bytesRead === 0) break;
+        got += bytesRead;
+      }
+      return buf.subarray(0, got);
+    } finally {
+      await file.close();
+    }
   }
 
   async delete(sha256Hex: string): Promise<boolean> {
@@ -123,19 +126,8 @@ export class DirBlobStore implements BlobStore {
     }
   }
 
-  async removePartials(before: number): Promise<number> {
-    const tmpDir = path.join(this.root, 'tmp');
-    let removed = 0;
-    for (const name of await listOrEmpty(tmpDir)) {
-      if (!name.endsWith('.part')) continue;
-      const file = path.join(tmpDir, name);
-      const st = await statOrNull(file);
-      // A live upload writes as bytes arrive; one untouched since `before` belongs to nobody.
-      if (!st?.isFile() || st.mtimeMs >= before) continue;
-      await fs.promises.rm(file, { force: true });
-      removed++;
-    }
-    return removed;
+  removePartials(before: number): Promise<number> {
+    return removeStaleParts(path.join(this.root, 'tmp'), before);
   }
 
   private blobPath(sha256Hex: string): string {
@@ -143,38 +135,8 @@ export class DirBlobStore implements BlobStore {
   }
 }
 
-async function writeAll(file: fs.promises.FileHandle, buf: Buffer): Promise<void> {
-  let off = 0;
-  while (off < buf.length) {
-    const { bytesWritten } = await file.write(buf, off, buf.length - off);
-    off += bytesWritten;
-  }
-}
-
-async function statOrNull(p: string): Promise<fs.Stats | null> {
-  try {
-    return await fs.promises.stat(p);
-  } catch (e) {
-    if (isNotFound(e)) return null;
-    throw e;
-  }
-}
-
-async function listOrEmpty(dir: string): Promise<string[]> {
-  try {
-    return await fs.promises.readdir(dir);
-  } catch (e) {
-    if (isNotFound(e)) return [];
-    throw e;
-  }
-}
-
 async function isFile(p: string): Promise<boolean> {
   return (await statOrNull(p))?.isFile() ?? false;
-}
-
-function isNotFound(e: unknown): boolean {
-  return (e as NodeJS.ErrnoException | null)?.code === 'ENOENT';
 }
 
 async function fsyncDir(dir: string): Promise<void> {
