@@ -82,6 +82,11 @@ export interface ServerDeps {
   publicUrl?: string | null;
   /** Fastify's pino logger options, or false (tests). */
   logger?: FastifyServerOptions['logger'];
+  /**
+   * The level agent-protocol requests are logged at (polls, heartbeats, log uploads: several per
+   * job per second in a busy fleet); default 'warn', so only their failures show.
+   */
+  agentRequestLogLevel?: 'warn' | 'info';
   /** Caches neither saved nor restored for this long are deleted (null: never); default 7 days. */
   cacheMaxAgeMs?: number | null;
   /** Bytes of caches a project keeps; past it the least recently used go. Null: no cap; default DEFAULT_CACHE_MAX_BYTES_PER_PROJECT. */
@@ -191,6 +196,10 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
     // Open event streams never end by themselves; a graceful close would wait for them.
     feeds.close();
     streams.closeAll();
+  });
+  const agentRequestLogLevel = deps.agentRequestLogLevel ?? 'warn';
+  app.addHook('onRoute', (route) => {
+    if (route.config?.agentProtocol !== undefined) route.logLevel = agentRequestLogLevel;
   });
   installErrorHandling(app);
   installRequestMetrics(app, metrics);
