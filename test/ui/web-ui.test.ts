@@ -165,7 +165,7 @@ describe('the web UI', { skip, timeout: 110_000 }, () => {
     // Printed a second after the page opened: it can only have arrived live.
     await logLine('slow job still going').waitFor();
     // The script's section is still open: its time runs.
-    await page.locator('.log-line.sec-head', { hasText: 'step_script' }).locator('.sec-time.running').waitFor();
+    await page.locator('.log-line.sec-head:not(.pinned)', { hasText: 'step_script' }).locator('.sec-time.running').waitFor();
     await shot('05-job-running');
     await page.getByRole('button', { name: 'Cancel' }).click();
     await page.locator('.page-head .badge.st-canceled').waitFor();
@@ -223,7 +223,7 @@ describe('the web UI', { skip, timeout: 110_000 }, () => {
     await page.goto(`${up.url}/jobs/${sections}`);
     await page.locator('.live-dot', { hasText: /lines$/ }).waitFor();
     const deps = page.getByRole('button', { name: /^Installing dependencies/ });
-    const head = page.locator('.log-line.sec-head', { hasText: 'Installing dependencies' });
+    const head = page.locator('.log-line.sec-head:not(.pinned)', { hasText: 'Installing dependencies' });
     // Folded (collapsed=true): its 40 lines and the nested section are hidden, its count and time shown.
     assert.equal(await deps.getAttribute('aria-expanded'), 'false');
     assert.equal(await logLine('dep line 1').count(), 0);
@@ -231,7 +231,7 @@ describe('the web UI', { skip, timeout: 110_000 }, () => {
     assert.match(await head.locator('.sec-time').innerText(), /^[2-4]s$/);
     // The agent's own steps are sections too, open, each timed.
     assert.equal(await page.getByRole('button', { name: /section step_script/ }).getAttribute('aria-expanded'), 'true');
-    assert.match(await page.locator('.log-line.sec-head', { hasText: 'Running tests' }).locator('.sec-time').innerText(), /^(< 1s|1s)$/);
+    assert.match(await page.locator('.log-line.sec-head:not(.pinned)', { hasText: 'Running tests' }).locator('.sec-time').innerText(), /^(< 1s|1s)$/);
     // The markers never show as text (the echoed commands that print them do: they say $(date +%s)).
     const texts = await page.locator('.log-line .lt').allInnerTexts();
     assert.ok(texts.some((t) => t.includes('section_start:$(date')));
@@ -243,7 +243,9 @@ describe('the web UI', { skip, timeout: 110_000 }, () => {
     await page.locator('.log').hover();
     await page.mouse.wheel(0, 700);
     await page.getByRole('button', { name: /^Nested step/ }).waitFor();
-    assert.match(await page.locator('.log-line.sec-head', { hasText: 'Nested step' }).locator('.sec-time').innerText(), /^[2-3]s$/);
+    // Scrolled into the section, its header and the script's stay pinned at the top.
+    assert.deepEqual(await page.locator('.log-line.pinned .lt').allInnerTexts(), ['Executing "step_script" stage of the job script', 'Installing dependencies']);
+    assert.match(await page.locator('.log-line.sec-head:not(.pinned)', { hasText: 'Nested step' }).locator('.sec-time').innerText(), /^[2-3]s$/);
     await shot('17-log-sections-open');
     await page.mouse.wheel(0, -2000);
     await deps.focus();
@@ -376,7 +378,14 @@ describe('the web UI', { skip, timeout: 110_000 }, () => {
     await page.goto(`${up.url}/pipelines/${pipelineId}`);
     await page.locator('.dag-node').first().waitFor();
     await shot('09-pipeline-dark');
+    const sections = await jobId('sections');
+    await page.goto(`${up.url}/jobs/${sections}#L30`);
+    await page.locator('.log-line.selected').waitFor();
+    await shot('19-log-sections-dark');
     await page.setViewportSize({ width: 390, height: 800 });
+    await page.goto(`${up.url}/jobs/${sections}`);
+    await page.locator('.live-dot', { hasText: /lines$/ }).waitFor();
+    await shot('20-log-sections-narrow-dark');
     await page.goto(`${up.url}/projects/web`);
     await page.locator('table.pipelines').waitFor();
     await shot('10-project-narrow-dark');

@@ -86,7 +86,14 @@ export function LogPanel(p: LogPanelProps) {
   const foldedIn = (m: Map<LogSection, boolean>, s: LogSection) => m.get(s) ?? s.collapsedByDefault;
   const isFolded = (s: LogSection) => foldedIn(folds, s);
   const rows = useMemo(() => rowsOf(buffer.sections.all, buffer.lineCount, isFolded), [version, folds, buffer]);
-  const toggle = (s: LogSection) => setFolds((m) => new Map(m).set(s, !foldedIn(m, s)));
+  const toggle = (s: LogSection, pinned: boolean) => {
+    setFolds((m) => new Map(m).set(s, !foldedIn(m, s)));
+    // Folded from its pinned header: the section's lines are gone from under the reader, so go to where it is.
+    if (pinned) {
+      setFollow(false);
+      setReveal({ line: s.startLine, seq: Date.now() });
+    }
+  };
   /** Scrolls to `line`, unfolding what hides it. */
   const show = (line: number) => {
     setFolds((m) => {

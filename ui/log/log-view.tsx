@@ -18,6 +18,8 @@ import { bodyLines, type LogSection } from './log-sections.js';
 export const LINE_H = 20;
 const MAX_SCROLL_PX = 8_000_000;
 const OVERSCAN = 20;
+/** Section headers pinned at the top at most (the rest of a deeper nest scrolls). */
+const MAX_PINNED = 3;
 
 export interface LogViewProps {
   buffer: LogBuffer;
@@ -25,7 +27,8 @@ export interface LogViewProps {
   version: number;
   rows: RowMap;
   isFolded(s: LogSection): boolean;
-  onToggle(s: LogSection): void;
+  /** `pinned`: from the copy of its header pinned at the top of the view. */
+  onToggle(s: LogSection, pinned: boolean): void;
   /** The log is still growing: an open section's time runs (to `now`). */
   live: boolean;
   now: number;
@@ -159,20 +162,19 @@ export function LogView(p: LogViewProps) {
   };
 
   // A header's text toggles it too, as on GitLab, unless the click ended a text selection.
-  const clickedHeader = (s: LogSection) => {
-    if (window.getSelection()?.isCollapsed !== false) p.onToggle(s);
+  const clickedHeader = (s: LogSection, pinned: boolean) => {
+    if (window.getSelection()?.isCollapsed !== false) p.onToggle(s, pinned);
   };
 
-  const first = Math.max(0, Math.floor(contentTop / LINE_H) - OVERSCAN);
-  const last = Math.min(rowCount, Math.ceil((contentTop + view.height) / LINE_H) + OVERSCAN);
   const digits = String(Math.max(n, 1)).length;
-  const rows = [];
-  for (let r = first; r < last; r++) {
-    const i = p.rows.lineOf(r);
+  /** Line `i` drawn at `top` px; a pinned copy of a header is hidden from assistive technology (the real one is in the log). */
+  const row = (i: number, top: number, pinned = false) => {
     const { segments } = parseAnsiLine(p.buffer.shown(i), p.buffer.startState(i));
     const at = p.showTimes ? p.buffer.arrival(i) : null;
     const section = p.buffer.sections.headerAt(i);
-    const cls = `log-line${section ? ' sec-head' : ''}${i === p.selected ? ' selected' : ''}${p.matches.has(i) ? ' match' : ''}${i === p.current ? ' current' : ''}`;
+    const cls =
+      `log-line${section ? ' sec-head' : ''}${pinned ? ' pinned' : ''}` +
+      `${i === p.selected ? ' selected' : ''}${p.matches.has(i) ? ' match' : ''}${i === p.current ? ' current' : ''}`;
     let head = null;
     let tail = null;
     if (section) {
@@ -180,7 +182,6 @@ export function LogView(p: LogViewProps) {
       const inside = bodyLines(section, n);
       const title = segments.length ? segments.map((s) => s.text).join('') : section.name;
       const time = sectionTime(section, p.live, p.now);
-      const toggle = () => p.onToggle(section);
       head = (
         <button
           type="button"
@@ -189,37 +190,60 @@ export function LogView(p: LogViewProps) {
           aria-expanded={!folded}
           aria-label={`${title.trim() || section.name} (section ${section.name})`}
           title={folded ? 'Show this section' : 'Fold this section'}
-          onClick={toggle}
+          tabIndex={pinned ? -1 : undefined}
+          onClick={() => p.onToggle(section, pinned)}
           disabled={inside === 0}
         >
           {folded ? '▸' : '▾'}
         </button>
       );
       tail = (
-        <>
+        <span class="sec-meta">
           {folded && inside > 0 ? <span class="sec-lines">{`${inside.toLocaleString()} line${inside === 1 ? '' : 's'}`}</span> : null}
           {time ? (
             <span class={`sec-time${section.finishedAt === null ? ' running' : ''}`} title={time.title}>
               {time.text}
             </span>
           ) : null}
-        </>
+        </span>
       );
     }
-    rows.push(
-      <div key={i} class={cls} style={{ top: `${view.top + (r * LINE_H - contentTop)}px` }} id={i === p.selected ? `line-${i + 1}` : undefined}>
-        <a class="ln" href={`#L${i + 1}`} style={{ width: `${digits + 1}ch` }} aria-label={`line ${i + 1}`}>
+    return (
+      <div
+        key={pinned ? `pin-${i}` : i}
+        class={cls}
+        style={{ top: `${top}px` }}
+        id={i === p.selected && !pinned ? `line-${i + 1}` : undefined}
+        aria-hidden={pinned ? 'true' : undefined}
+      >
+        <a class="ln" href={`#L${i + 1}`} style={{ width: `${digits + 1}ch` }} aria-label={`line ${i + 1}`} tabIndex={pinned ? -1 : undefined}>
           {i + 1}
         </a>
         {p.showTimes ? <span class="ts">{at === null ? '' : clock(at)}</span> : null}
         {head}
-        <span class="lt" onClick={section ? () => clickedHeader(section) : undefined}>
+        <span class="lt" onClick={section ? () => clickedHeader(section, pinned) : undefined}>
           {section && !segments.length ? <span class="sec-name">{section.name}</span> : <Segments segments={segments} />}
         </span>
         {tail}
-      </div>,
+      </div>
     );
+  };
+
+  const topRow = Math.floor(contentTop / LINE_H);
+  const first = Math.max(0, topRow - OVERSCAN);
+  const last = Math.min(rowCount, Math.ceil((contentTop + view.height) / LINE_H) + OVERSCAN);
+  const rows = [];
+  for (let r = first; r < last; r++) rows.push(row(p.rows.lineOf(r), view.top + (r * LINE_H - contentTop)));
+  // The headers of the sections the top of the view is in stay pinned there, as GitHub's steps
+  // do: deep in a section, a reader sees where they are and can fold it from there.
+  const pins: LogSection[] = [];
+  while (pins.length < MAX_PINNED && topRow + pins.length < rowCount) {
+    const slot = topRow + pins.length;
+    const next = p.buffer.sections.around(p.rows.lineOf(slot)).find((s) => !pins.includes(s));
+    if (!next || p.rows.rowOf(next.startLine) >= slot) break;
+    pins.push(next);
   }
+  pins.forEach((s, k) => rows.push(row(s.startLine, view.top + k * LINE_H, true)));
 
   return (
     <div class="log" ref={scroller} onScroll={onScroll} tabIndex={0} role="log" aria-label="Job log" aria-live="off">
