@@ -148,8 +148,9 @@ describe('the web UI', { skip, timeout: 110_000 }, () => {
     await page.waitForURL(/\/pipelines\/\d+$/);
     pipelineId = Number(page.url().split('/').pop());
     await page.locator('.vars dt', { hasText: 'FOO' }).waitFor();
-    // Started by a person in the UI: GitLab's `web` source, as the pipeline's header says.
+    // Started by a person in the UI: GitLab's `web` source, as the pipeline's header says, and by whom (the admin token).
     await page.getByText(/source\s*web/).first().waitFor();
+    assert.equal(await page.locator('.facts .who').innerText(), 'admin token');
     // The graph: one box per job, `needs` as edges.
     assert.equal(await page.locator('.dag-node').count(), 6);
     assert.ok((await page.locator('.dag-edges path').count()) >= 3);
@@ -373,6 +374,10 @@ describe('the web UI', { skip, timeout: 110_000 }, () => {
   it('works in the dark theme and on a narrow screen', async () => {
     await page.goto(`${up.url}/projects/web`);
     await page.locator('table.pipelines').waitFor();
+    // Who triggered each: the trigger token by its description, the UI's run by the admin token.
+    const triggers = await page.locator('table.pipelines td[data-label="Trigger"]').allInnerTexts();
+    assert.equal(triggers[0], 'trigger · jenkins');
+    assert.equal(triggers[triggers.length - 1], 'web · admin token');
     await shot('08-project-pipelines');
     await page.emulateMedia({ colorScheme: 'dark' });
     await page.goto(`${up.url}/pipelines/${pipelineId}`);
