@@ -296,6 +296,12 @@ describe('the web UI', { skip, timeout: 110_000 }, () => {
     await row.locator('.reason', { hasText: 'No online agent has the tags gpu' }).waitFor();
     assert.match(await row.innerText(), /ml\s+#\d+\s+gpu/);
     await shot('11-queue');
+    // Live: another pipeline's job arrives, and leaves when it is canceled, with no reload.
+    const second = (await up.api<PipelineView>('POST', '/projects/ml/pipelines', { ref: 'gpu' })).id;
+    const secondRow = page.locator('table.queue tr[data-job="gpu-train"]', { hasText: `#${second}` });
+    await secondRow.waitFor({ timeout: 5_000 });
+    await up.api('POST', `/pipelines/${second}/cancel`);
+    await secondRow.waitFor({ state: 'detached', timeout: 5_000 });
   });
 
   it("lists a job's artifacts and downloads them", async () => {
