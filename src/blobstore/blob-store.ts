@@ -39,6 +39,10 @@ export interface BlobStore {
   path(sha256Hex: string): Promise<string | null>;
   /** Removes the blob; false if it was not there. Whether anything still needs it is the caller's question. */
   delete(sha256Hex: string): Promise<boolean>;
+  /** Every stored blob last written before `before` (epoch ms), in no particular order. */
+  listOlderThan(before: number): AsyncIterable<{ sha256: string; size: number; modifiedAt: number }>;
+  /** Deletes what uploads cut short left behind (a killed process) and not written since `before`; returns how many. */
+  removePartials(before: number): Promise<number>;
 }
 
 const SHA256_HEX = /^[0-9a-f]{64}$/;

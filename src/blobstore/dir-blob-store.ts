@@ -109,6 +109,34 @@ export class DirBlobStore implements BlobStore {
     }
   }
 
+  async *listOlderThan(before: number): AsyncIterable<{ sha256: string; size: number; modifiedAt: number }> {
+    const top = path.join(this.root, 'sha256');
+    for (const prefix of await listOrEmpty(top)) {
+      if (!/^[0-9a-f]{2}$/.test(prefix)) continue;
+      for (const rest of await listOrEmpty(path.join(top, prefix))) {
+        const sha256 = prefix + rest;
+        if (!/^[0-9a-f]{64}$/.test(sha256)) continue;
+        const st = await statOrNull(path.join(top, prefix, rest));
+        if (st?.isFile() && st.mtimeMs < before) yield { sha256, size: st.size, modifiedAt: Math.floor(st.mtimeMs) };
+      }
+    }
+  }
+
+  async removePartials(before: number): Promise<number> {
+    const tmpDir = path.join(this.root, 'tmp');
+    let removed = 0;
+    for (const name of await listOrEmpty(tmpDir)) {
+      if (!name.endsWith('.part')) continue;
+      const file = path.join(tmpDir, name);
+      const st = await statOrNull(file);
+      // A live upload writes as bytes arrive; one untouched since `before` belongs to nobody.
+      if (!st?.isFile() || st.mtimeMs >= before) continue;
+      await fs.promises.rm(file, { force: true });
+      removed++;
+    }
+    return removed;
+  }
+
   private blobPath(sha256Hex: string): string {
     return path.join(this.root, 'sha256', sha256Hex.slice(0, 2), sha256Hex.slice(2));
   }
@@ -127,6 +155,15 @@ async function statOrNull(p: string): Promise<fs.Stats | null> {
     return await fs.promises.stat(p);
   } catch (e) {
     if (isNotFound(e)) return null;
+    throw e;
+  }
+}
+
+async function listOrEmpty(dir: string): Promise<string[]> {
+  try {
+    return await fs.promises.readdir(dir);
+  } catch (e) {
+    if (isNotFound(e)) return [];
     throw e;
   }
 }

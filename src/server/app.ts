@@ -23,7 +23,7 @@ import { agentListRoutes } from './routes/agents.js';
 import { queueRoutes } from './routes/queue.js';
 import { artifactRoutes } from './routes/artifacts.js';
 import type { BlobStore } from '../blobstore/blob-store.js';
-import { artifactSweep, blobRoutes, MAX_BLOB_BYTES } from './fleet/blob-routes.js';
+import { artifactSweep, blobRoutes, MAX_BLOB_BYTES, strayBlobSweep } from './fleet/blob-routes.js';
 import { webhookRoutes } from './routes/webhooks.js';
 import { DEFAULT_QUEUE_OPTIONS, DeliveryQueue, type QueueOptions } from './webhooks/queue.js';
 import type { LogLimit } from '../store/fleet.js';
@@ -158,6 +158,7 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
         );
   const sweeper = new Sweeper(deps.store, settings, ctx.now, app.log)
     .every(60_000, artifactSweep(deps.store, deps.blobs, deps.cacheMaxAgeMs === undefined ? DEFAULT_CACHE_MAX_AGE_MS : deps.cacheMaxAgeMs))
+    .every(3_600_000, strayBlobSweep(deps.store, deps.blobs, [deps.logObjects]))
     // Completions kick compaction at once; this catches attempts ended by the sweep, another
     // instance's crash, or a compaction that failed.
     .every(5_000, () => compactor.kick());

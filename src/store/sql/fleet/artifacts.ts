@@ -233,3 +233,18 @@ export async function sweepArtifacts(
   }
   return { artifacts: expired.changes, caches: unused.changes, blobs };
 }
+
+/** See FleetStore.adoptBlobs. */
+export async function adoptBlobs(db: SqlExecutor, files: readonly { sha256: string; size: number; modifiedAt: EpochMs }[]): Promise<number> {
+  let adopted = 0;
+  for (let i = 0; i < files.length; i += 100) {
+    const batch = files.slice(i, i + 100);
+    const r = await db.run(
+      `INSERT INTO blobs (sha256, size, created_at) VALUES ${batch.map(() => '(CAST(? AS TEXT), CAST(? AS BIGINT), CAST(? AS BIGINT))').join(', ')} ` +
+        'ON CONFLICT (sha256) DO NOTHING',
+      batch.flatMap((f) => [f.sha256, f.size, f.modifiedAt]),
+    );
+    adopted += r.changes;
+  }
+  return adopted;
+}
