@@ -163,8 +163,9 @@ export function LogPanel(p: LogPanelProps) {
   }, []);
 
   const live = mode === 'stream' || mode === 'poll';
-  // An open section's time runs while the log grows.
-  const now = useTick(live && buffer.sections.openCount > 0);
+  // An open section's time runs while the attempt does (not while a finished log is read in).
+  const running = live && !p.finished;
+  const now = useTick(running && buffer.sections.openCount > 0);
   return (
     <section class="log-panel" aria-label="Log">
       <div class="log-tools">
@@ -222,7 +223,7 @@ export function LogPanel(p: LogPanelProps) {
         rows={rows}
         isFolded={isFolded}
         onToggle={toggle}
-        live={live}
+        live={running}
         now={now}
         showTimes={showTimes}
         follow={follow}

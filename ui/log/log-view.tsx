@@ -29,7 +29,7 @@ export interface LogViewProps {
   isFolded(s: LogSection): boolean;
   /** `pinned`: from the copy of its header pinned at the top of the view. */
   onToggle(s: LogSection, pinned: boolean): void;
-  /** The log is still growing: an open section's time runs (to `now`). */
+  /** The attempt is running: an open section's time runs (to `now`). */
   live: boolean;
   now: number;
   showTimes: boolean;
@@ -40,7 +40,7 @@ export interface LogViewProps {
   /** 0-based lines that match the search, and the current one. */
   matches: ReadonlySet<number>;
   current: number | null;
-  /** Scroll so this 0-based line (drawn, not folded away) is in view; `seq` changes to ask again for the same line. */
+  /** Scroll so this 0-based line is in view (the caller unfolds what hid it); `seq` changes to ask again for the same line. */
   reveal: { line: number; seq: number } | null;
 }
 
