@@ -113,11 +113,12 @@ export class DirBlobStore implements BlobStore {
     const top = path.join(this.root, 'sha256');
     for (const prefix of await listOrEmpty(top)) {
       if (!/^[0-9a-f]{2}$/.test(prefix)) continue;
-      for (const rest of await listOrEmpty(path.join(top, prefix))) {
-        const sha256 = prefix + rest;
-        if (!/^[0-9a-f]{64}$/.test(sha256)) continue;
-        const st = await statOrNull(path.join(top, prefix, rest));
-        if (st?.isFile() && st.mtimeMs < before) yield { sha256, size: st.size, modifiedAt: Math.floor(st.mtimeMs) };
+      const names = (await listOrEmpty(path.join(top, prefix))).filter((rest) => /^[0-9a-f]{62}$/.test(rest));
+      // One directory's stats at once: the filesystem answers them in parallel.
+      const stats = await Promise.all(names.map((rest) => statOrNull(path.join(top, prefix, rest))));
+      for (let i = 0; i < names.length; i++) {
+        const st = stats[i];
+        if (st?.isFile() && st.mtimeMs < before) yield { sha256: prefix + names[i]!, size: st.size, modifiedAt: Math.floor(st.mtimeMs) };
       }
     }
   }

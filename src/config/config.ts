@@ -37,6 +37,8 @@ export interface ServerConfig {
   agentLostRetries: number;
   /** Days a cache may go unused (neither saved nor restored) before it is deleted (GANTRY_CACHE_MAX_AGE_DAYS, default 7; 0: never). */
   cacheMaxAgeDays: number;
+  /** MiB of caches a project may keep; past it the least recently used go (GANTRY_CACHE_MAX_MB, default 10240 as GitHub's 10 GB; 0: no cap). */
+  cacheMaxMb: number;
   /** The largest log an attempt keeps (GANTRY_MAX_LOG_BYTES, at least 1 KiB; default 100 MiB): its first and last halves. */
   maxLogBytes: number;
   /** Where people reach the server (GANTRY_PUBLIC_URL); commit statuses link there. Null: no link. */
@@ -93,6 +95,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, stdoutIsTty = B
       maxRunning: env.GANTRY_MAX_RUNNING ? intOr(env.GANTRY_MAX_RUNNING, 0, 1) || null : null,
       agentLostRetries: intOr(env.GANTRY_AGENT_LOST_RETRIES, 1, 0),
       cacheMaxAgeDays: intOr(env.GANTRY_CACHE_MAX_AGE_DAYS, 7, 0),
+      cacheMaxMb: intOr(env.GANTRY_CACHE_MAX_MB, 10_240, 0),
       maxLogBytes: intOr(env.GANTRY_MAX_LOG_BYTES, 100 * 1024 * 1024, 1024),
       publicUrl: env.GANTRY_PUBLIC_URL || null,
       crashAt: testing ? env.GANTRY_TEST_CRASH_AT || null : null,

@@ -46,6 +46,7 @@ import { noCrash, type CrashHook } from './crash-points.js';
 export const API_PREFIX = '/api/v1';
 /** As GitHub Actions: a cache nobody used for a week goes. */
 export const DEFAULT_CACHE_MAX_AGE_MS = 7 * 24 * 3600_000;
+export const DEFAULT_CACHE_MAX_BYTES_PER_PROJECT = 10 * 1024 ** 3;
 export const API_VERSION = '0.1.0';
 
 export interface ServerDeps {
@@ -84,6 +85,8 @@ export interface ServerDeps {
   logger?: FastifyServerOptions['logger'];
   /** Caches neither saved nor restored for this long are deleted (null: never); default 7 days. */
   cacheMaxAgeMs?: number | null;
+  /** Bytes of caches a project keeps; past it the least recently used go. Null: no cap; default DEFAULT_CACHE_MAX_BYTES_PER_PROJECT. */
+  cacheMaxBytesPerProject?: number | null;
   /** Test-only crash points (GANTRY_TEST_CRASH_AT); none by default. */
   crash?: CrashHook;
 }
@@ -157,7 +160,13 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
           { ...DEFAULT_QUEUE_OPTIONS, ...deps.deliveryQueue },
         );
   const sweeper = new Sweeper(deps.store, settings, ctx.now, app.log)
-    .every(60_000, artifactSweep(deps.store, deps.blobs, deps.cacheMaxAgeMs === undefined ? DEFAULT_CACHE_MAX_AGE_MS : deps.cacheMaxAgeMs))
+    .every(
+      60_000,
+      artifactSweep(deps.store, deps.blobs, {
+        cacheMaxAgeMs: deps.cacheMaxAgeMs === undefined ? DEFAULT_CACHE_MAX_AGE_MS : deps.cacheMaxAgeMs,
+        cacheMaxBytesPerProject: deps.cacheMaxBytesPerProject === undefined ? DEFAULT_CACHE_MAX_BYTES_PER_PROJECT : deps.cacheMaxBytesPerProject,
+      }),
+    )
     .every(3_600_000, strayBlobSweep(deps.store, deps.blobs, [deps.logObjects]))
     // Completions kick compaction at once; this catches attempts ended by the sweep, another
     // instance's crash, or a compaction that failed.

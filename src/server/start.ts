@@ -63,6 +63,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       publicUrl: config.server.publicUrl,
       crash,
       cacheMaxAgeMs: config.server.cacheMaxAgeDays === 0 ? null : config.server.cacheMaxAgeDays * 24 * 3600_000,
+      cacheMaxBytesPerProject: config.server.cacheMaxMb === 0 ? null : config.server.cacheMaxMb * 1024 * 1024,
       settings: defaultSchedulerSettings({
         leaseMs: config.server.leaseMs,
         maxRunning: config.server.maxRunning,

@@ -275,6 +275,11 @@ export interface FleetStore {
    * their file's time, so the sweep above deletes them like any unreferenced blob, under its
    * locks; a blob that has a row keeps it unchanged. Returns how many got one.
    */
+  /**
+   * Deletes each project's least recently used caches (saved or restored longest ago) until what it
+   * keeps is at most `maxBytes`; their blobs go with the unreferenced ones. Returns how many went.
+   */
+  evictCaches(maxBytes: number): Promise<number>;
   adoptBlobs(files: readonly { sha256: string; size: number; modifiedAt: EpochMs }[]): Promise<number>;
 }
 

@@ -206,12 +206,19 @@ export function blobRoutes(app: FastifyInstance, ctx: BlobContext): void {
 }
 
 /**
- * The expiry sweep (run by the Sweeper every minute): expired artifact rows and caches unused for
- * `cacheMaxAgeMs` (null: kept for ever) go, then blobs that nothing references and nobody
+ * The expiry sweep (run by the Sweeper every minute): a project's least recently used caches past
+ * `cacheMaxBytesPerProject`, expired artifact rows and caches unused for `cacheMaxAgeMs` (null:
+ * kept for ever) go, then blobs that nothing references and nobody
  * uploaded or asked about for an hour, row and file together.
  */
-export function artifactSweep(store: Store, blobs: BlobStore, cacheMaxAgeMs: number | null): (at: number) => Promise<void> {
+export function artifactSweep(
+  store: Store,
+  blobs: BlobStore,
+  caches: { cacheMaxAgeMs: number | null; cacheMaxBytesPerProject: number | null },
+): (at: number) => Promise<void> {
+  const { cacheMaxAgeMs, cacheMaxBytesPerProject } = caches;
   return async (at) => {
+    if (cacheMaxBytesPerProject !== null) await store.fleet.evictCaches(cacheMaxBytesPerProject);
     await store.fleet.sweepArtifacts(
       at,
       at - UNREFERENCED_BLOB_GRACE_MS,

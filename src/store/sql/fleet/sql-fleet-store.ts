@@ -747,6 +747,10 @@ export class SqlFleetStore implements FleetStore {
     return artifacts.sweepArtifacts(this.db, at, blobsBefore, removeFile, cachesUnusedSince);
   }
 
+  evictCaches(maxBytes: number): Promise<number> {
+    return artifacts.evictCaches(this.db, maxBytes);
+  }
+
   adoptBlobs(files: readonly { sha256: string; size: number; modifiedAt: EpochMs }[]): Promise<number> {
     return artifacts.adoptBlobs(this.db, files);
   }
