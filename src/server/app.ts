@@ -32,6 +32,7 @@ import { LogCompactor } from './logs/compactor.js';
 import { LogFeeds } from './logs/log-feed.js';
 import { logRoutes, type LogRouteContext } from './logs/log-routes.js';
 import { eventRoutes } from './routes/events.js';
+import { fleetEventRoutes } from './routes/fleet-events.js';
 import { jobDetailRoutes } from './routes/job-details.js';
 import { SseStreams } from './sse.js';
 import { uiRoutes } from './ui.js';
@@ -221,6 +222,7 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
       blobRoutes(api, { ...ctx, blobs: deps.blobs, maxBlobBytes: deps.maxBlobBytes ?? MAX_BLOB_BYTES });
       agentListRoutes(api, ctx);
       queueRoutes(api, ctx);
+      fleetEventRoutes(api, { ...ctx, streams });
       artifactRoutes(api, { ...ctx, blobs: deps.blobs });
       await webhookRoutes(api, { ...ctx, queue });
       scheduleRoutes(api, ctx);
