@@ -32,6 +32,7 @@ import { LogCompactor } from './logs/compactor.js';
 import { LogFeeds } from './logs/log-feed.js';
 import { logRoutes, type LogRouteContext } from './logs/log-routes.js';
 import { eventRoutes } from './routes/events.js';
+import { fleetEventRoutes } from './routes/fleet-events.js';
 import { jobDetailRoutes } from './routes/job-details.js';
 import { SseStreams } from './sse.js';
 import { uiRoutes } from './ui.js';
@@ -82,6 +83,11 @@ export interface ServerDeps {
   publicUrl?: string | null;
   /** Fastify's pino logger options, or false (tests). */
   logger?: FastifyServerOptions['logger'];
+  /**
+   * The level agent-protocol requests are logged at (polls, heartbeats, log uploads: several per
+   * job per second in a busy fleet); default 'warn', so only their failures show.
+   */
+  agentRequestLogLevel?: 'warn' | 'info';
   /** Caches neither saved nor restored for this long are deleted (null: never); default 7 days. */
   cacheMaxAgeMs?: number | null;
   /** Bytes of caches a project keeps; past it the least recently used go. Null: no cap; default DEFAULT_CACHE_MAX_BYTES_PER_PROJECT. */
@@ -192,6 +198,10 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
     feeds.close();
     streams.closeAll();
   });
+  const agentRequestLogLevel = deps.agentRequestLogLevel ?? 'warn';
+  app.addHook('onRoute', (route) => {
+    if (route.config?.agentProtocol !== undefined) route.logLevel = agentRequestLogLevel;
+  });
   installErrorHandling(app);
   installRequestMetrics(app, metrics);
   installAuth(app, deps.store, ctx.now);
@@ -212,6 +222,7 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
       blobRoutes(api, { ...ctx, blobs: deps.blobs, maxBlobBytes: deps.maxBlobBytes ?? MAX_BLOB_BYTES });
       agentListRoutes(api, ctx);
       queueRoutes(api, ctx);
+      fleetEventRoutes(api, { ...ctx, streams });
       artifactRoutes(api, { ...ctx, blobs: deps.blobs });
       await webhookRoutes(api, { ...ctx, queue });
       scheduleRoutes(api, ctx);

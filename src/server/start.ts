@@ -75,6 +75,8 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
         killGraceMs: config.killGraceMs,
       }),
       maxLogBytes: config.server.maxLogBytes,
+      // Every agent request (a busy fleet makes hundreds a second) only with GANTRY_DEBUG.
+      agentRequestLogLevel: config.debug ? 'info' : 'warn',
       logger: {
         level: 'info',
         // Pino's default serializers log no headers; this holds even if someone logs a request.

@@ -401,6 +401,16 @@ export const MIGRATIONS: readonly Migration[] = [
       postgres: CACHE_USE,
     },
   },
+  {
+    id: 9,
+    name: 'pipelines: who or what triggered each',
+    sql: {
+      // JSON (src/domain/triggered-by.ts), shown with the pipeline, never searched. NULL for the
+      // pipelines made before it was recorded, and for a push that named no one.
+      sqlite: 'ALTER TABLE pipelines ADD COLUMN triggered_by TEXT;',
+      postgres: 'ALTER TABLE pipelines ADD COLUMN triggered_by TEXT;',
+    },
+  },
 ];
 
 export const LATEST_MIGRATION = Math.max(...MIGRATIONS.map((m) => m.id));

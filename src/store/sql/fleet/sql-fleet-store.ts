@@ -324,15 +324,19 @@ export class SqlFleetStore implements FleetStore {
 
   async takeAttempts(agent: Agent, slots: number, at: EpochMs, settings: SchedulerSettings, tokenHashes: readonly string[]): Promise<TakenOffer[]> {
     // What an offer shows besides its attempt (job, pipeline, project, the project's variables)
-    // does not change with the take, so it is read on other connections while the take's
-    // transaction commits: each round trip saved is on the way from a dependency's end to a start.
+    // does not change with the take. On PostgreSQL it is read on other connections while the
+    // take's transaction commits: each round trip saved is on the way from a dependency's end to
+    // a start. On SQLite, where statements cost no round trip, it is read in the transaction:
+    // after it, the reads would queue for the one connection behind other transactions.
+    const concurrent = this.db.name !== 'sqlite';
     let shown: Promise<TakenOffer[]> = Promise.resolve([]);
     const offered = await this.run(
       async (f) => {
         const offered = await takeIn(f, agent, slots, at, settings, tokenHashes, await this.knownTagKeys(f, at));
         // The last run of the transaction is the one that commits.
-        shown = offered.length ? this.offersOf(offered, at, settings) : Promise.resolve([]);
+        shown = offered.length ? this.offersOf(concurrent ? this.db : f.tx, offered, at, settings) : Promise.resolve([]);
         shown.catch(() => undefined);
+        if (!concurrent) await shown;
         return offered;
       },
       // An offer lost in a database crash is harmless: the agent's start is refused (its token is
@@ -342,21 +346,21 @@ export class SqlFleetStore implements FleetStore {
     return offered.length ? shown : [];
   }
 
-  private async offersOf(offered: Offered[], at: EpochMs, settings: SchedulerSettings): Promise<TakenOffer[]> {
+  private async offersOf(db: SqlExecutor, offered: Offered[], at: EpochMs, settings: SchedulerSettings): Promise<TakenOffer[]> {
     const projects = [...new Set(offered.map((o) => o.projectId))];
     const [rows, variables, specs] = await Promise.all([
-      this.db.all<Record<string, unknown>>(
+      db.all<Record<string, unknown>>(
         `SELECT ${prefixedColumns(JOB_COLUMNS_WITHOUT_SPEC, 'j')}, ${prefixedColumns(PIPELINE_COLUMNS, 'p')}, ${prefixedColumns(PROJECT_COLUMNS, 'pr')} ` +
           'FROM jobs j JOIN pipelines p ON p.id = j.pipeline_id JOIN projects pr ON pr.id = p.project_id ' +
           `WHERE j.id IN (${offered.map(() => '?').join(', ')})`,
         offered.map((o) => o.jobId),
       ),
-      this.db.all<VariableRow>(
+      db.all<VariableRow>(
         `SELECT ${VARIABLE_COLUMNS} FROM project_variables WHERE project_id IN (${projects.map(() => '?').join(', ')}) ORDER BY project_id, key`,
         projects,
       ),
       this.specs.load(
-        this.db,
+        db,
         offered.map((o) => o.jobId),
       ),
     ]);
@@ -366,7 +370,7 @@ export class SqlFleetStore implements FleetStore {
       const row = byJob.get(o.jobId)!;
       const job = toJobWithSpec(unprefixed<Omit<JobRow, 'spec'>>(row, 'j'), specs.get(o.jobId)!);
       const names = job.spec.artifactSources;
-      const idOf = names.length ? await this.jobIds.load(this.db, o.pipelineId) : new Map<string, number>();
+      const idOf = names.length ? await this.jobIds.load(db, o.pipelineId) : new Map<string, number>();
       const project = toProject(unprefixed<ProjectRow>(row, 'pr'));
       out.push({
         attempt: toAttempt(o.row),
