@@ -371,6 +371,26 @@ describe('the web UI', { skip, timeout: 110_000 }, () => {
     assert.match(await page.getByTestId('webhook-secret').innerText(), /^gantry_whsec_/);
     await page.getByRole('region', { name: 'Webhooks' }).scrollIntoViewIfNeeded();
     await shot('15-settings-webhook-once');
+    // Branch and tag filters: only main and release branches; no tags at all.
+    const filters = page.getByRole('form', { name: 'Branch and tag filters' });
+    await filters.getByLabel('Only branches matching these globs', { exact: false }).check();
+    await filters.getByLabel('Branches: globs').fill('main\nrelease/**\n');
+    await filters.getByLabel('Only tags matching these globs', { exact: false }).check();
+    await filters.getByRole('button', { name: 'Save filters' }).click();
+    await filters.getByRole('status').filter({ hasText: 'Saved' }).waitFor();
+    assert.deepEqual(await up.api('GET', '/projects/web/ref-filters'), { branches: ['main', 'release/**'], tags: [] });
+    await page.getByRole('region', { name: 'Branches and tags' }).scrollIntoViewIfNeeded();
+    await shot('21-settings-ref-filters');
+    await page.reload();
+    // The form fills in once the filters have been read.
+    await page.waitForFunction(() => (document.getElementById('branches-globs') as HTMLTextAreaElement | null)?.value === 'main\nrelease/**');
+    assert.equal(await page.getByLabel('Only tags matching these globs', { exact: false }).isChecked(), true);
+    // Back to everything, so the pushes of later tests are not filtered.
+    await page.getByLabel('All branches').check();
+    await page.getByLabel('All tags').check();
+    await page.getByRole('button', { name: 'Save filters' }).click();
+    await page.getByRole('form', { name: 'Branch and tag filters' }).getByRole('status').filter({ hasText: 'Saved' }).waitFor();
+    assert.deepEqual(await up.api('GET', '/projects/web/ref-filters'), { branches: null, tags: null });
     // The token works, on its one route.
     const res = await fetch(`${up.url}/api/v1/projects/web/trigger`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ token, ref: 'main' }) });
     assert.equal(res.status, 201);
