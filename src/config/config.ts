@@ -67,8 +67,20 @@ export interface S3Config {
   timeoutMs: number;
 }
 
-/** Never passed on to jobs: `gantry up` runs jobs from the server's own process. */
-const SERVER_SECRETS = new Set(['GANTRY_S3_ACCESS_KEY_ID', 'GANTRY_S3_SECRET_ACCESS_KEY', 'GANTRY_S3_SESSION_TOKEN']);
+/**
+ * Never passed on to jobs: `gantry up` runs jobs from the server's own process, and an agent's
+ * or a CLI's token is not the job's to use. A job that must call Gantry gets a token as a masked
+ * variable, like any other secret. (The database URL may carry a password.)
+ */
+const GANTRY_SECRETS = new Set([
+  'GANTRY_ADMIN_TOKEN',
+  'GANTRY_AGENT_TOKEN',
+  'GANTRY_TOKEN',
+  'GANTRY_DB',
+  'GANTRY_S3_ACCESS_KEY_ID',
+  'GANTRY_S3_SECRET_ACCESS_KEY',
+  'GANTRY_S3_SESSION_TOKEN',
+]);
 
 /** What `gantry agent` reads; flags override. */
 export interface AgentConfig {
@@ -129,7 +141,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, stdoutIsTty = B
     color: stdoutIsTty && !noColor && env.TERM !== 'dumb',
     stdoutIsTty,
     debug: Boolean(env.GANTRY_DEBUG),
-    env: Object.fromEntries(Object.entries(env).filter((e): e is [string, string] => e[1] !== undefined && !SERVER_SECRETS.has(e[0]))),
+    env: Object.fromEntries(Object.entries(env).filter((e): e is [string, string] => e[1] !== undefined && !GANTRY_SECRETS.has(e[0]))),
     server: {
       db: env.GANTRY_DB || null,
       listen: env.GANTRY_LISTEN || null,
