@@ -30,8 +30,9 @@ export interface TransactionOptions {
   readOnly?: boolean;
   /**
    * The commit must be on disk before `transaction` resolves, whatever the store's usual
-   * durability (SQLite runs this one commit with synchronous = FULL). Log appends use it: the
-   * agent drops acknowledged bytes from its spool.
+   * durability (SQLite: it waits for an fdatasync of the WAL begun after the commit, shared with
+   * the other durable commits of that moment). Log appends use it: the agent drops acknowledged
+   * bytes from its spool.
    */
   durable?: boolean;
 }
