@@ -5,7 +5,7 @@
 // lost answer is harmless (the server ignores bytes it has).
 
 import fs from 'node:fs';
-import { Backoff, untilAnswered, type ProtocolClient } from './protocol-client.js';
+import { Backoff, untilAnswered, woken, type ProtocolClient } from './protocol-client.js';
 
 const MASK = Buffer.from('[MASKED]');
 /** GitLab's rule: shorter values are not masked (they would blot out ordinary output). */
@@ -147,11 +147,7 @@ export class AttemptLog {
       if (this.signal.aborted) return { kind: 'stopped' };
       if (this.acked >= this.end) {
         if (this.closed) return { kind: 'delivered' };
-        await new Promise<void>((r) => {
-          this.wake = r;
-          this.signal.addEventListener('abort', () => r(), { once: true });
-        });
-        this.wake = null;
+        await woken(this.signal, (w) => (this.wake = w));
         continue;
       }
       const start = this.acked;
@@ -161,8 +157,9 @@ export class AttemptLog {
       const dropTo = this.limit && start >= this.limit.headBytes ? this.end - this.limit.tailBytes : 0;
       const drop = dropTo > start;
       const stop = drop ? dropTo : Math.min(this.end, start + this.maxChunk);
-      const bytes = drop ? Buffer.alloc(0) : Buffer.alloc(stop - start);
-      if (!drop) fs.readSync(this.fd, bytes, 0, bytes.length, start);
+      const bytes = Buffer.allocUnsafe(drop ? 0 : stop - start);
+      // The spool holds every byte below `end` (written before `end` moved), so one read fills it.
+      if (!drop) bytes.fill(0, fs.readSync(this.fd, bytes, 0, bytes.length, start));
       let a;
       try {
         a = await untilAnswered(

@@ -19,7 +19,7 @@ import { jobVariables, resolveJobVariables } from '../../variables/predefined.js
 import type { OfferJson } from '../../server/fleet/offer.js';
 import { AttemptLog, LogMasker } from './attempt-log.js';
 import { loadIdentity, saveIdentity } from './identity.js';
-import { Backoff, sleep, untilAnswered, Unreachable, type ProtocolAnswer, ProtocolClient } from './protocol-client.js';
+import { Backoff, sleep, untilAnswered, Unreachable, woken, type ProtocolAnswer, ProtocolClient } from './protocol-client.js';
 import { SourceCache } from './sources.js';
 
 
@@ -152,11 +152,7 @@ async function runAgent(o: RemoteAgentOptions, jobsDir: string): Promise<number>
     while (!fatal.signal.aborted) {
       if (running.size === 0) {
         if (o.stop.aborted && unreported === 0) return;
-        await new Promise<void>((r) => {
-          heartbeatWake = r;
-          fatal.signal.addEventListener('abort', () => r(), { once: true });
-        });
-        heartbeatWake = null;
+        await woken(fatal.signal, (w) => (heartbeatWake = w));
         continue;
       }
       const held = [...running.values()].map((r) => ({ id: r.offer.attemptId, token: r.offer.attemptToken }));
@@ -347,11 +343,7 @@ async function runAgent(o: RemoteAgentOptions, jobsDir: string): Promise<number>
     while (!stopping.aborted) {
       const slots = o.concurrency - inFlight;
       if (slots <= 0) {
-        await new Promise<void>((r) => {
-          slotFreed = r;
-          stopping.addEventListener('abort', () => r(), { once: true });
-        });
-        slotFreed = null;
+        await woken(stopping, (w) => (slotFreed = w));
         continue;
       }
       let a: ProtocolAnswer;
