@@ -248,7 +248,9 @@ export function agentRoutes(app: FastifyInstance, ctx: FleetContext): void {
     },
   );
 
-  app.patch('/agent/attempts/:id/log', { ...attemptConfig, schema: { ...attemptConfig.schema, summary: 'Append log bytes at a byte offset (Content-Range, end inclusive)' } }, async (request, reply) => {
+  // Not logged per request (logLevel): a busy job uploads every few milliseconds, and two log
+  // lines per upload cost the server more than the append. Failures (5xx) are still logged.
+  app.patch('/agent/attempts/:id/log', { ...attemptConfig, logLevel: 'warn', schema: { ...attemptConfig.schema, summary: 'Append log bytes at a byte offset (Content-Range, end inclusive)' } }, async (request, reply) => {
     const { id, tokenHash } = attemptOf(request);
     const range = /^bytes (\d{1,15})-(\d{1,15})\/\*$/.exec(header(request, 'content-range'));
     if (!range) throw new ApiError('GANTRY_E_INVALID_REQUEST', 'Content-Range must be "bytes START-END/*"', { field: 'headers.content-range' });
