@@ -215,10 +215,13 @@ export interface FleetStore {
 
   /** The attempt's log as the store holds it: its length, where it lives, how the attempt ended. */
   logState(attemptId: AttemptId): Promise<LogState | null>;
+  /** The log states of several attempts at once (missing ones are left out). */
+  logStates(attemptIds: readonly AttemptId[]): Promise<LogState[]>;
   /**
    * The stored pieces of the log from byte `start` on, about `maxBytes` of them (whole chunks,
-   * at least one), read in one snapshot with the attempt row: either chunk rows or, once the log
-   * is compacted, the name of its object (the caller reads that from the blob store).
+   * at least one), each statement reading them with the attempt row in one snapshot: chunk rows
+   * or, once the log is compacted, the name of its object (the caller reads that from the blob
+   * store). A compaction during a read of many rows ends the read early, never mixes the two.
    */
   readLogPieces(attemptId: AttemptId, start: number, maxBytes: number): Promise<LogRead | null>;
   /** Finished attempts whose log is still in chunk rows (compaction's work list), oldest first. */

@@ -666,6 +666,22 @@ export function runStoreContract(label: string, open: () => Promise<Store>, opti
         assert.equal(await fleet.readLogPieces(asAttemptId(999_999), 0, 10), null);
       });
 
+      it('a read from any offset starts at the piece holding it and runs on across many rows, up to maxBytes', async () => {
+        const { fleet, id } = await runningAttempt();
+        // 40 pieces of 10 bytes: piece k holds [10k, 10k + 10).
+        for (let k = 0; k < 40; k++) assert.equal((await fleet.appendLog(id, 'tok', 10 * k, Buffer.alloc(10, k), 10 * k + 10, 2_000 + k, 3_000)).kind, 'ok');
+        const starts = async (from: number, max: number) => {
+          const r = await fleet.readLogPieces(id, from, max);
+          return r!.kind === 'chunks' ? r!.pieces.map((p) => p.offset) : [];
+        };
+        assert.deepEqual(await starts(0, 25), [0, 10, 20]);
+        assert.deepEqual(await starts(215, 1), [210], 'inside a piece: that piece');
+        assert.deepEqual(await starts(220, 1), [220], 'at a boundary: the piece starting there');
+        assert.deepEqual(await starts(5, 1 << 20), Array.from({ length: 40 }, (_, k) => 10 * k), 'more rows than one statement reads');
+        assert.deepEqual(await starts(399, 1 << 20), [390]);
+        assert.deepEqual(await starts(400, 1 << 20), [], 'at the end: nothing');
+      });
+
       it('the size limit replaces the chunks wholly between the head and the tail by one hole, and keeps extending it', async () => {
         const { fleet, id } = await runningAttempt();
         const limit = { headBytes: 100, tailBytes: 100 };

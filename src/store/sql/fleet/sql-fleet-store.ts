@@ -591,6 +591,10 @@ export class SqlFleetStore implements FleetStore {
     return logs.logState(this.db, attemptId);
   }
 
+  logStates(attemptIds: readonly AttemptId[]): Promise<LogState[]> {
+    return logs.logStates(this.db, attemptIds);
+  }
+
   readLogPieces(attemptId: AttemptId, start: number, maxBytes: number): Promise<LogRead | null> {
     return logs.readLogPieces(this.db, attemptId, start, maxBytes);
   }
