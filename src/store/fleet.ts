@@ -162,8 +162,11 @@ export interface FleetEventMap {
   ready: [tagKeys: string[]];
   /** Cancels were requested for running attempts of this agent. */
   cancel: [agentId: AgentId];
-  /** An attempt's log grew to `received` bytes. */
-  log: [attemptId: AttemptId, received: number];
+  /**
+   * An attempt's log grew to `received` bytes. `pieces`, when given, are the pieces it grew by,
+   * in order and up to `received` (this instance's appends; another instance's are only announced).
+   */
+  log: [attemptId: AttemptId, received: number, pieces?: StoredLogPiece[]];
   /** Something about this pipeline changed (a job moved). */
   pipeline: [pipelineId: PipelineId];
 }

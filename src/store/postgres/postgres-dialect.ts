@@ -68,6 +68,7 @@ type Queryable = pg.Pool | pg.PoolClient;
 
 export class PostgresDialect implements SqlDialect {
   readonly name = 'postgres' as const;
+  readonly durableWriters = 4;
   readonly migrationLockSql = MIGRATION_LOCK_SQL;
   private readonly pool: pg.Pool;
   private readonly config: pg.PoolConfig;
@@ -200,9 +201,13 @@ export class PostgresDialect implements SqlDialect {
     await tx.get('SELECT pg_advisory_xact_lock(hashtext(current_schema()), hashtext(?))', [name]);
   }
 
-  async notify(tx: SqlExecutor, channel: string, payload: string): Promise<void> {
-    // Delivered when (and only if) the transaction commits.
-    await tx.get('SELECT pg_notify(?, ?)', [channel, payload]);
+  async notify(tx: SqlExecutor, notes: readonly (readonly [channel: string, payload: string])[]): Promise<void> {
+    // Delivered when (and only if) the transaction commits. One round trip for a whole commit's
+    // worth: a group commit of log appends announces every attempt it grew.
+    for (let i = 0; i < notes.length; i += 500) {
+      const part = notes.slice(i, i + 500);
+      await tx.get(`SELECT ${part.map(() => 'pg_notify(?, ?)').join(', ')}`, part.flat());
+    }
   }
 
   async listen(channels: readonly string[], handlers: ListenHandlers): Promise<Notifications | null> {

@@ -59,6 +59,13 @@ export interface SqlDialect extends SqlExecutor {
    */
   readonly migrationLockSql: string | null;
   /**
+   * How many durable write transactions are worth having under way at once (the log appends'
+   * group commits): PostgreSQL runs them side by side on its pool (row locks order those that
+   * meet) and each waits mostly on round trips and the WAL flush; SQLite runs one at a time, but
+   * a second can commit while the first waits for its WAL sync.
+   */
+  readonly durableWriters: number;
+  /**
    * Runs `fn` in a transaction, commits if it resolves and rolls back if it throws. SQLite takes
    * the write lock up front (`BEGIN IMMEDIATE`); PostgreSQL runs it at READ COMMITTED on one
    * pooled connection, where conditional UPDATEs wait for each other's row locks and re-check
@@ -80,10 +87,11 @@ export interface SqlDialect extends SqlExecutor {
    */
   holdLock(tx: SqlExecutor, name: string): Promise<void>;
   /**
-   * Announces `payload` on `channel` to every instance when `tx` commits (PostgreSQL
-   * `pg_notify`); nothing on SQLite, whose one instance emits its own events after the commit.
+   * Announces each `[channel, payload]` to every instance when `tx` commits (PostgreSQL
+   * `pg_notify`, all of them in one statement); nothing on SQLite, whose one instance emits its
+   * own events after the commit.
    */
-  notify(tx: SqlExecutor, channel: string, payload: string): Promise<void>;
+  notify(tx: SqlExecutor, notes: readonly (readonly [channel: string, payload: string])[]): Promise<void>;
   /** Listens on `channels` on a connection of its own, reopened when it drops; null on SQLite. */
   listen(channels: readonly string[], handlers: ListenHandlers): Promise<Notifications | null>;
   close(): Promise<void>;

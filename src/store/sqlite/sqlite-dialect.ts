@@ -61,6 +61,7 @@ async function fdatasync(file: string): Promise<void> {
 export class SqliteDialect implements SqlDialect {
   readonly name = 'sqlite' as const;
   // BEGIN IMMEDIATE takes the database's write lock: migrations of two processes already take turns.
+  readonly durableWriters = 2;
   readonly migrationLockSql = null;
   private readonly db: Database.Database;
   // Prepared once per SQL text: preparing costs more than running a small UPDATE.
@@ -255,7 +256,7 @@ export class SqliteDialect implements SqlDialect {
 
   async holdLock(_tx: SqlExecutor, _name: string): Promise<void> {}
 
-  async notify(_tx: SqlExecutor, _channel: string, _payload: string): Promise<void> {}
+  async notify(_tx: SqlExecutor, _notes: readonly (readonly [channel: string, payload: string])[]): Promise<void> {}
 
   async listen(_channels: readonly string[], _handlers: ListenHandlers): Promise<Notifications | null> {
     return null;
