@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
-import { AttemptLog } from '../../src/agent/remote/attempt-log.js';
+import { AttemptLog, uploadAlone } from '../../src/agent/remote/attempt-log.js';
 import type { ProtocolAnswer, ProtocolClient, RequestOptions } from '../../src/agent/remote/protocol-client.js';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gantry-attempt-log-'));
@@ -38,7 +38,8 @@ describe('an attempt log', () => {
   it('uploads everything in order, batches what is printed while an upload is in flight, and leaves no listener behind on the long-lived signal', async () => {
     const server = fakeServer(2);
     const stop = new AbortController();
-    const log = new AttemptLog(path.join(dir, 'a.log'), server.client, 1, 'tok', 1 << 20, 1_000, stop.signal);
+    const log = new AttemptLog(path.join(dir, 'a.log'), 1, 'tok', 1 << 20);
+    uploadAlone(log, server.client, 1_000, stop.signal);
     const want: Buffer[] = [];
     for (let i = 0; i < 300; i++) {
       const line = Buffer.from(`line ${i}\n`);

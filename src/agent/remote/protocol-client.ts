@@ -24,6 +24,8 @@ export class Unreachable extends Error {
 export interface RequestOptions {
   json?: unknown;
   bytes?: Buffer;
+  /** The type of `bytes` (default application/octet-stream). */
+  contentType?: string;
   /** A file sent as the body (octet-stream, with its Content-Length), read as the socket takes it. */
   file?: string;
   /** A 2xx answer's body is written to this file instead of parsed (an error answer is still parsed). */
@@ -67,7 +69,7 @@ export class ProtocolClient {
       if (opts.file !== undefined) {
         answer = await sendFile(method, url, headers, opts.file, stall!, signal);
       } else if (opts.bytes !== undefined) {
-        answer = await sendBytes(method, url, headers, opts.bytes, signal);
+        answer = await sendBytes(method, url, { 'content-type': opts.contentType ?? 'application/octet-stream', ...headers }, opts.bytes, signal);
       } else {
         let body: BodyInit | undefined;
         if (opts.json !== undefined) {
@@ -128,7 +130,7 @@ async function sendBytes(
       const req = (secure ? https : http).request(target, {
         method,
         agent: secure ? keepAlive.https : keepAlive.http,
-        headers: { ...headers, 'content-type': 'application/octet-stream', 'content-length': String(body.length) },
+        headers: { ...headers, 'content-length': String(body.length) },
         signal,
       });
       req.on('error', (e) => reject(Object.assign(e, { reused: req.reusedSocket })));

@@ -458,7 +458,14 @@ export class SqlFleetStore implements FleetStore {
   ): Promise<AppendResult> {
     return new Promise<AppendResult>((resolve, reject) => {
       this.appends.push({ attemptId, tokenHash, start, data, end, producedAt, at, limit, resolve, reject });
-      this.flushAppends();
+      // After the caller's synchronous work: the parts of one batched upload join one batch.
+      if (!this.flushQueued) {
+        this.flushQueued = true;
+        queueMicrotask(() => {
+          this.flushQueued = false;
+          this.flushAppends();
+        });
+      }
     });
   }
 
@@ -471,6 +478,7 @@ export class SqlFleetStore implements FleetStore {
    */
   private readonly appends: PendingAppend[] = [];
   private appending = 0;
+  private flushQueued = false;
 
   private flushAppends(): void {
     while (this.appends.length > 0 && this.appending < this.db.durableWriters) {
