@@ -48,7 +48,8 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const { host, port } = parseListen(opts.listen ?? config.server.listen ?? DEFAULT_LISTEN);
   const storeUrl = opts.db ?? config.server.db ?? defaultStoreUrl(home);
   const crash = crashHook(config.server.crashAt);
-  const store: Store = await openStore(storeUrl);
+  // A server's SQLite checkpoints its WAL off the event loop (busy logs fill it megabytes a second).
+  const store: Store = await openStore(storeUrl, { sqlite: { backgroundCheckpointMs: 500 } });
   const mirrors = new GitMirrors(path.join(home, 'mirrors'), config.env);
   let app: FastifyInstance | null = null;
   try {

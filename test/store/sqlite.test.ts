@@ -165,6 +165,22 @@ describe('sqlite store', () => {
     await d.close();
   });
 
+  it('with background checkpoints a worker thread moves the WAL into the database file, and close leaves no WAL behind', async () => {
+    const file = path.join(tmp, 'checkpoints.db');
+    const d = new SqliteDialect(file, { backgroundCheckpointMs: 20 });
+    await d.exec('CREATE TABLE t (v BLOB)');
+    const before = fs.statSync(file).size;
+    // 4 MB: past the 1,000 pages a writer would checkpoint at by itself, short of the 16,384 it does now.
+    for (let i = 0; i < 64; i++) await d.transaction(async (tx) => void (await tx.run('INSERT INTO t (v) VALUES (?)', [Buffer.alloc(64 * 1024, i)])));
+    await waitFor(() => fs.statSync(file).size > before + 4_000_000, 10_000);
+    assert.deepEqual(await d.get('PRAGMA wal_autocheckpoint'), { wal_autocheckpoint: 16384 });
+    await d.close();
+    assert.equal(fs.existsSync(`${file}-wal`), false);
+    const again = new Database(file, { readonly: true });
+    assert.deepEqual(again.prepare('SELECT COUNT(*) AS n FROM t').get(), { n: 64 });
+    again.close();
+  });
+
   it('transactions from many callers run one after the other', async () => {
     const d = new SqliteDialect(':memory:');
     await d.exec('CREATE TABLE c (n INTEGER NOT NULL)');
