@@ -782,6 +782,12 @@ export function runStoreContract(label: string, open: () => Promise<Store>, opti
         assert.equal(await store.getJob(asJobId(999_999)), null);
       });
 
+      it('getPipelineOnly is the pipeline of getPipeline without its jobs, and an unknown id is null', async () => {
+        const { store, pipeline } = await withPipeline();
+        assert.deepEqual(await store.getPipelineOnly(pipeline.id), (await store.getPipeline(pipeline.id))!.pipeline);
+        assert.equal(await store.getPipelineOnly(asPipelineId(999_999)), null);
+      });
+
       it('ping answers on an open store', async () => {
         const store = await fresh();
         await store.ping();
