@@ -50,21 +50,42 @@ export interface SqliteOptions {
   backgroundCheckpointMs?: number;
 }
 
-async function fdatasync(file: string): Promise<void> {
-  let fh: fs.promises.FileHandle;
-  try {
-    fh = await fs.promises.open(file, 'r');
-  } catch (e) {
-    // The last connection's close checkpoints the WAL into the database file, syncs it and
-    // deletes the WAL: nothing is left to sync.
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
-    throw e;
-  }
-  try {
-    await fh.datasync();
-  } finally {
-    await fh.close();
-  }
+/**
+ * fdatasync of a file through a descriptor kept open: opening and closing it for every sync cost
+ * two more trips to the thread pool. The WAL stays the same file while this connection is open:
+ * SQLite removes it only when the last connection closes (this one: `close` stops the
+ * checkpointer's first).
+ */
+function keptOpenSync(): { sync(file: string): Promise<void>; close(): void } {
+  let fd: number | null = null;
+  let closed = false;
+  return {
+    async sync(file) {
+      let d = fd;
+      if (d === null) {
+        try {
+          d = await new Promise<number>((resolve, reject) => fs.open(file, 'r', (e, x) => (e ? reject(e) : resolve(x))));
+        } catch (e) {
+          // No WAL (yet, or any more): nothing committed is waiting in one.
+          if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
+          throw e;
+        }
+        if (!closed) fd = d;
+      }
+      const x = d;
+      try {
+        await new Promise<void>((resolve, reject) => fs.fdatasync(x, (e) => (e ? reject(e) : resolve())));
+      } finally {
+        // A sync after close (a commit made just before it) keeps no descriptor.
+        if (x !== fd) fs.close(x, () => undefined);
+      }
+    },
+    close() {
+      closed = true;
+      if (fd !== null) fs.closeSync(fd);
+      fd = null;
+    },
+  };
 }
 
 export class SqliteDialect implements SqlDialect {
@@ -84,6 +105,7 @@ export class SqliteDialect implements SqlDialect {
   /** The WAL file, synced for durable commits; null when not in WAL mode (the commit syncs then). */
   private readonly wal: string | null;
   private readonly syncFile: (file: string) => Promise<void>;
+  private readonly closeSync: () => void;
   /** The WAL sync under way, and the one that will start after it (shared by its waiters). */
   private syncing: Promise<void> | null = null;
   private nextSync: Promise<void> | null = null;
@@ -108,7 +130,9 @@ export class SqliteDialect implements SqlDialect {
       throw storeError(e);
     }
     this.wal = mode === 'wal' ? `${path.resolve(file)}-wal` : null;
-    this.syncFile = options.syncFile ?? fdatasync;
+    const kept = options.syncFile ? null : keptOpenSync();
+    this.syncFile = options.syncFile ?? kept!.sync;
+    this.closeSync = kept?.close ?? (() => undefined);
     if (this.wal !== null && options.backgroundCheckpointMs !== undefined) {
       this.db.pragma('wal_autocheckpoint = 16384');
       this.checkpointer = new Worker(new URL('./checkpoint-worker.js', import.meta.url), {
@@ -310,5 +334,8 @@ export class SqliteDialect implements SqlDialect {
     } finally {
       this.mutex.unlock();
     }
+    // A sync still running uses the descriptor: it finishes first.
+    await Promise.allSettled([this.syncing, this.nextSync]);
+    this.closeSync();
   }
 }
