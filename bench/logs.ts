@@ -157,7 +157,8 @@ function shellQuote(s: string): string {
 }
 
 async function latency(db: string, home: string, jobs: number, lines: number, viewersPerJob: number): Promise<void> {
-  const seconds = 14;
+  // Long enough that the window measured (after the jobs start and the viewers settle) is printing throughout.
+  const seconds = 20;
   const deadline = Date.now() + PART_LIMIT_MS;
   const repo = tempRepo({ '.gantry.yml': `printer:\n  parallel: ${jobs}\n  script:\n    - ${JSON.stringify(printer(lines, seconds))}\n` });
   const r = await rig(db, home);
@@ -176,7 +177,7 @@ async function latency(db: string, home: string, jobs: number, lines: number, vi
     // LOGS_WATCHED: watch only that many of the jobs (to tell the cost of ingest from that of viewers).
     const watched = ids.slice(0, Number(process.env.LOGS_WATCHED ?? ids.length));
     for (const id of watched) for (let v = 0; v < viewersPerJob; v++) views.push(viewer(r, id, lat, state, ac));
-    await new Promise((res) => setTimeout(res, 3_000));
+    await new Promise((res) => setTimeout(res, 4_000));
     const rssBefore = rssMb(r.server.pid!);
     const cpu = cpuMeter(procs);
     state.measuring = true;
@@ -226,7 +227,7 @@ async function ingest(db: string, home: string): Promise<void> {
 
 async function manyViewers(db: string, home: string, n: number): Promise<void> {
   const deadline = Date.now() + PART_LIMIT_MS;
-  const repo = tempRepo({ '.gantry.yml': `watched:\n  script:\n    - ${JSON.stringify(printer(1000, 14))}\n` });
+  const repo = tempRepo({ '.gantry.yml': `watched:\n  script:\n    - ${JSON.stringify(printer(1000, 20))}\n` });
   const r = await rig(db, home);
   const lat: number[] = [];
   const state = { measuring: false, events: 0 };

@@ -152,9 +152,18 @@ export class AttemptLog {
     return this.result !== null;
   }
 
+  /** Bytes not yet acknowledged (or carried) from `from` on. */
+  pendingFrom(from: number): number {
+    return this.result === null ? Math.max(0, this.end - from) : 0;
+  }
+
   /** The next part to send, from the first unacknowledged byte: at most `maxBytes` (and the chunk limit) of bytes, or a dropped range. */
   nextPart(maxBytes = this.maxChunk): LogPartOut {
-    const start = this.acked;
+    return this.partAt(this.acked, maxBytes);
+  }
+
+  /** The part that starts at `start` (the end of a part already in the same request, or the first unacknowledged byte). */
+  partAt(start: number, maxBytes = this.maxChunk): LogPartOut {
     // Past the head, bytes older than the last tailBytes are already in the middle the server
     // drops: when the backlog holds such bytes (the server was away while the job printed),
     // send their range without them.
@@ -177,7 +186,10 @@ export class AttemptLog {
       return 'go';
     }
     if (a.code === 'GANTRY_E_LOG_GAP') {
-      this.acked = a.received ?? 0;
+      // Resend from what the server has. Never below what it acknowledged: it keeps that, and a
+      // gap answered to a later part of the same request may have been read before the earlier
+      // part was stored (PostgreSQL runs batches side by side).
+      this.acked = Math.max(this.acked, a.received ?? 0);
       return 'go';
     }
     if (a.code === 'GANTRY_E_ATTEMPT_NOT_STARTED') return 'later';
@@ -363,17 +375,33 @@ export class LogBatches {
     for (const l of this.logs) l.stop();
   }
 
-  /** A part of each log that has output, starting with the one after the last batch's first, within maxBytes. */
+  /**
+   * Parts of each log that has output, starting with the one after the last batch's first,
+   * within maxBytes: first a part of each, then more of those with more (a job printing fast
+   * sends up to maxBytes a request, its parts one after the other, not one chunk).
+   */
   private take(ready: AttemptLog[]): { log: AttemptLog; part: LogPartOut }[] {
     const out: { log: AttemptLog; part: LogPartOut }[] = [];
     let left = this.maxBytes;
     const first = this.turn++ % ready.length;
-    for (let k = 0; k < ready.length && out.length < 256 && left > 0; k++) {
-      const log = ready[(first + k) % ready.length]!;
-      const part = log.nextPart(left);
-      out.push({ log, part });
-      left -= part.bytes?.length ?? 0;
+    const order = ready.map((_, k) => ready[(first + k) % ready.length]!);
+    const next = new Map<AttemptLog, number>();
+    for (let round = 0; left > 0 && out.length < 256; round++) {
+      let added = false;
+      for (const log of order) {
+        if (left <= 0 || out.length >= 256) break;
+        const from = round === 0 ? -1 : next.get(log);
+        if (from === undefined) continue;
+        if (from >= 0 && log.pendingFrom(from) === 0) continue;
+        const part = from < 0 ? log.nextPart(left) : log.partAt(from, left);
+        out.push({ log, part });
+        next.set(log, part.stop);
+        left -= part.bytes?.length ?? 0;
+        added = true;
+      }
+      if (!added) break;
     }
+    // A request answers its parts in order, so one log's parts stay in order within it.
     return out;
   }
 }
