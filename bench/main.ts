@@ -7,6 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { components } from './components.js';
 import { fleet } from './fleet.js';
+import { logObjects } from './log-objects.js';
 import { logs } from './logs.js';
 import { webhooks } from './webhooks.js';
 import { cpuSeconds, fmt, GANTRY, medianOf, ROOT, tempRepo, timed } from './util.js';
@@ -125,10 +126,11 @@ async function bigLog(): Promise<void> {
 }
 
 console.log(`# Gantry benchmarks — ${os.cpus().length} CPUs, Node ${process.version}, ${new Date().toISOString()}`);
-// `npm run bench -- N fleet` (or `webhooks`, or `logs`) runs that part alone.
+// `npm run bench -- N fleet` (or `webhooks`, `logs`, `log-objects`) runs that part alone.
 if (process.argv[3] === 'fleet') await fleet();
 else if (process.argv[3] === 'webhooks') await webhooks();
 else if (process.argv[3] === 'logs') await logs();
+else if (process.argv[3] === 'log-objects') await logObjects();
 else {
   await wide();
   await bigLog();
@@ -136,4 +138,5 @@ else {
   await fleet();
   await webhooks();
   await logs();
+  await logObjects();
 }

@@ -1,7 +1,8 @@
 // Content-addressed blobs: artifact and cache archives, named by the SHA-256 of their bytes
-// (docs/PROTOCOL.md §11). The store knows nothing of jobs, artifacts or caches; the `blobs` table
-// says which blobs are referenced. A directory by default (dir-blob-store.ts); an object store
-// would be a second implementation of this interface.
+// (docs/PROTOCOL.md §11), and compacted logs (docs/LOGS.md). The store knows nothing of jobs,
+// artifacts or caches; the `blobs` table says which blobs are referenced. A directory by default
+// (dir-blob-store.ts), or an S3-compatible bucket (s3-blob-store.ts): nothing here assumes a
+// local file, so both give the same answers.
 
 import type { Readable } from 'node:stream';
 import { GantryError } from '../domain/errors.js';
@@ -35,10 +36,17 @@ export interface BlobStore {
   size(sha256Hex: string): Promise<number | null>;
   /** The blob's bytes, or null if it is not stored. */
   open(sha256Hex: string): Promise<Readable | null>;
-  /** The blob's file on this machine, or null if it is not stored. */
-  path(sha256Hex: string): Promise<string | null>;
+  /**
+   * Bytes [position, position + length) of the blob, fewer where it ends first; null if it is not
+   * stored. For the small pieces a log read needs (an object's index, one block); `open` streams.
+   */
+  read(sha256Hex: string, position: number, length: number): Promise<Buffer | null>;
   /** Removes the blob; false if it was not there. Whether anything still needs it is the caller's question. */
   delete(sha256Hex: string): Promise<boolean>;
+  /** Every stored blob last written before `before` (epoch ms), in no particular order. */
+  listOlderThan(before: number): AsyncIterable<{ sha256: string; size: number; modifiedAt: number }>;
+  /** Deletes what uploads cut short left behind (a killed process) and not written since `before`; returns how many. */
+  removePartials(before: number): Promise<number>;
 }
 
 const SHA256_HEX = /^[0-9a-f]{64}$/;

@@ -3,12 +3,12 @@
 // are under one root so that the rename that publishes a blob stays on one filesystem, which is
 // what makes it atomic.
 
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
-import { GantryError } from '../domain/errors.js';
 import { assertSha256Hex, type BlobStore, type PutOptions, type PutResult } from './blob-store.js';
+import { isNotFound, listOrEmpty, removeStaleParts, statOrNull, writeVerified } from './verified-spool.js';
 
 export class DirBlobStore implements BlobStore {
   constructor(readonly root: string) {}
@@ -24,21 +24,7 @@ export class DirBlobStore implements BlobStore {
     let open = true;
     let published = false;
     try {
-      const hash = createHash('sha256');
-      let size = 0;
-      for await (const chunk of body) {
-        const buf = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
-        size += buf.length;
-        if (size > opts.maxBytes) {
-          throw new GantryError('GANTRY_E_TOO_LARGE', `blob ${sha256Hex} is larger than the limit of ${opts.maxBytes} bytes`);
-        }
-        hash.update(buf);
-        await writeAll(file, buf);
-      }
-      const digest = hash.digest('hex');
-      if (digest !== sha256Hex) {
-        throw new GantryError('GANTRY_E_BLOB_DIGEST_MISMATCH', `the uploaded bytes hash to ${digest}, not to the blob name ${sha256Hex}`);
-      }
+      const size = await writeVerified(file, body, sha256Hex, opts.maxBytes);
       if (opts.inspect) await opts.inspect(tmp);
       // Durable before it is visible: once the name exists, a row in `blobs` may point at it.
       await file.sync();
@@ -92,10 +78,27 @@ export class DirBlobStore implements BlobStore {
     return file.createReadStream();
   }
 
-  async path(sha256Hex: string): Promise<string | null> {
+  async read(sha256Hex: string, position: number, length: number): Promise<Buffer | null> {
     assertSha256Hex(sha256Hex);
-    const p = this.blobPath(sha256Hex);
-    return (await isFile(p)) ? p : null;
+    let file: fs.promises.FileHandle;
+    try {
+      file = await fs.promises.open(this.blobPath(sha256Hex), 'r');
+    } catch (e) {
+      if (isNotFound(e)) return null;
+      throw e;
+    }
+    try {
+      const buf = Buffer.alloc(length);
+      let got = 0;
+      while (got < length) {
+        const { bytesRead } = await file.read(buf, got, length - got, position + got);
+        if (bytesRead === 0) break;
+        got += bytesRead;
+      }
+      return buf.subarray(0, got);
+    } finally {
+      await file.close();
+    }
   }
 
   async delete(sha256Hex: string): Promise<boolean> {
@@ -109,34 +112,31 @@ export class DirBlobStore implements BlobStore {
     }
   }
 
+  async *listOlderThan(before: number): AsyncIterable<{ sha256: string; size: number; modifiedAt: number }> {
+    const top = path.join(this.root, 'sha256');
+    for (const prefix of await listOrEmpty(top)) {
+      if (!/^[0-9a-f]{2}$/.test(prefix)) continue;
+      const names = (await listOrEmpty(path.join(top, prefix))).filter((rest) => /^[0-9a-f]{62}$/.test(rest));
+      // One directory's stats at once: the filesystem answers them in parallel.
+      const stats = await Promise.all(names.map((rest) => statOrNull(path.join(top, prefix, rest))));
+      for (let i = 0; i < names.length; i++) {
+        const st = stats[i];
+        if (st?.isFile() && st.mtimeMs < before) yield { sha256: prefix + names[i]!, size: st.size, modifiedAt: Math.floor(st.mtimeMs) };
+      }
+    }
+  }
+
+  removePartials(before: number): Promise<number> {
+    return removeStaleParts(path.join(this.root, 'tmp'), before);
+  }
+
   private blobPath(sha256Hex: string): string {
     return path.join(this.root, 'sha256', sha256Hex.slice(0, 2), sha256Hex.slice(2));
   }
 }
 
-async function writeAll(file: fs.promises.FileHandle, buf: Buffer): Promise<void> {
-  let off = 0;
-  while (off < buf.length) {
-    const { bytesWritten } = await file.write(buf, off, buf.length - off);
-    off += bytesWritten;
-  }
-}
-
-async function statOrNull(p: string): Promise<fs.Stats | null> {
-  try {
-    return await fs.promises.stat(p);
-  } catch (e) {
-    if (isNotFound(e)) return null;
-    throw e;
-  }
-}
-
 async function isFile(p: string): Promise<boolean> {
   return (await statOrNull(p))?.isFile() ?? false;
-}
-
-function isNotFound(e: unknown): boolean {
-  return (e as NodeJS.ErrnoException | null)?.code === 'ENOENT';
 }
 
 async function fsyncDir(dir: string): Promise<void> {

@@ -46,6 +46,8 @@ export interface PushReport {
   ref: string;
   before: string;
   after: string;
+  /** Who pushed, as the git server knows them; the pipeline's `triggeredBy`. */
+  pusher?: { name: string };
 }
 
 /** The server's record of a delivery (GET /projects/:project/webhooks/deliveries). */

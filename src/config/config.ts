@@ -37,13 +37,50 @@ export interface ServerConfig {
   agentLostRetries: number;
   /** Days a cache may go unused (neither saved nor restored) before it is deleted (GANTRY_CACHE_MAX_AGE_DAYS, default 7; 0: never). */
   cacheMaxAgeDays: number;
+  /** MiB of caches a project may keep; past it the least recently used go (GANTRY_CACHE_MAX_MB, default 10240 as GitHub's 10 GB; 0: no cap). */
+  cacheMaxMb: number;
   /** The largest log an attempt keeps (GANTRY_MAX_LOG_BYTES, at least 1 KiB; default 100 MiB): its first and last halves. */
   maxLogBytes: number;
   /** Where people reach the server (GANTRY_PUBLIC_URL); commit statuses link there. Null: no link. */
   publicUrl: string | null;
+  /** Where compacted logs go (GANTRY_LOG_OBJECTS): a directory, or `s3://BUCKET[/PREFIX]`; null means $GANTRY_HOME/log-objects. */
+  logObjects: string | null;
+  /** The bucket's connection when `logObjects` is an `s3://` URL. */
+  s3: S3Config;
   /** Test-only (GANTRY_TEST=1): the server SIGKILLs itself at this named point (GANTRY_TEST_CRASH_AT). */
   crashAt: string | null;
 }
+
+/** GANTRY_S3_*: how to reach an S3-compatible bucket (docs/LOGS.md, "Where log objects live"). */
+export interface S3Config {
+  /** GANTRY_S3_ENDPOINT, `http(s)://host[:port]`; null means AWS: https://s3.REGION.amazonaws.com. */
+  endpoint: string | null;
+  /** GANTRY_S3_REGION, then AWS_REGION, AWS_DEFAULT_REGION; default us-east-1. */
+  region: string;
+  /** GANTRY_S3_PATH_STYLE (true/false); null means path-style with an endpoint, virtual-hosted without. */
+  pathStyle: boolean | null;
+  /** GANTRY_S3_ACCESS_KEY_ID with GANTRY_S3_SECRET_ACCESS_KEY (and GANTRY_S3_SESSION_TOKEN), else the AWS_ ones. */
+  accessKeyId: string | null;
+  secretAccessKey: string | null;
+  sessionToken: string | null;
+  /** GANTRY_S3_TIMEOUT_MS: a request with no bytes moving for this long fails (default 30 000, at least 100). */
+  timeoutMs: number;
+}
+
+/**
+ * Never passed on to jobs: `gantry up` runs jobs from the server's own process, and an agent's
+ * or a CLI's token is not the job's to use. A job that must call Gantry gets a token as a masked
+ * variable, like any other secret. (The database URL may carry a password.)
+ */
+const GANTRY_SECRETS = new Set([
+  'GANTRY_ADMIN_TOKEN',
+  'GANTRY_AGENT_TOKEN',
+  'GANTRY_TOKEN',
+  'GANTRY_DB',
+  'GANTRY_S3_ACCESS_KEY_ID',
+  'GANTRY_S3_SECRET_ACCESS_KEY',
+  'GANTRY_S3_SESSION_TOKEN',
+]);
 
 /** What `gantry agent` reads; flags override. */
 export interface AgentConfig {
@@ -66,6 +103,27 @@ function defaultHome(env: NodeJS.ProcessEnv): string {
   return path.join(xdg && path.isAbsolute(xdg) ? xdg : path.join(os.homedir(), '.local', 'share'), 'gantry');
 }
 
+function boolOrNull(v: string | undefined): boolean | null {
+  const t = v?.trim().toLowerCase();
+  if (t === 'true' || t === '1' || t === 'yes') return true;
+  if (t === 'false' || t === '0' || t === 'no') return false;
+  return null;
+}
+
+function s3Config(env: NodeJS.ProcessEnv): S3Config {
+  // The key, secret and token come as a set, from GANTRY_S3_* or from AWS_*, never mixed.
+  const own = Boolean(env.GANTRY_S3_ACCESS_KEY_ID);
+  return {
+    endpoint: env.GANTRY_S3_ENDPOINT || null,
+    region: env.GANTRY_S3_REGION || env.AWS_REGION || env.AWS_DEFAULT_REGION || 'us-east-1',
+    pathStyle: boolOrNull(env.GANTRY_S3_PATH_STYLE),
+    accessKeyId: (own ? env.GANTRY_S3_ACCESS_KEY_ID : env.AWS_ACCESS_KEY_ID) || null,
+    secretAccessKey: (own ? env.GANTRY_S3_SECRET_ACCESS_KEY : env.AWS_SECRET_ACCESS_KEY) || null,
+    sessionToken: (own ? env.GANTRY_S3_SESSION_TOKEN : env.AWS_SESSION_TOKEN) || null,
+    timeoutMs: intOr(env.GANTRY_S3_TIMEOUT_MS, 30_000, 100),
+  };
+}
+
 function intOr(v: string | undefined, fallback: number, min: number): number {
   const n = v === undefined || v === '' ? NaN : Number(v);
   return Number.isInteger(n) && n >= min ? n : fallback;
@@ -83,7 +141,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, stdoutIsTty = B
     color: stdoutIsTty && !noColor && env.TERM !== 'dumb',
     stdoutIsTty,
     debug: Boolean(env.GANTRY_DEBUG),
-    env: Object.fromEntries(Object.entries(env).filter((e): e is [string, string] => e[1] !== undefined)),
+    env: Object.fromEntries(Object.entries(env).filter((e): e is [string, string] => e[1] !== undefined && !GANTRY_SECRETS.has(e[0]))),
     server: {
       db: env.GANTRY_DB || null,
       listen: env.GANTRY_LISTEN || null,
@@ -93,8 +151,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, stdoutIsTty = B
       maxRunning: env.GANTRY_MAX_RUNNING ? intOr(env.GANTRY_MAX_RUNNING, 0, 1) || null : null,
       agentLostRetries: intOr(env.GANTRY_AGENT_LOST_RETRIES, 1, 0),
       cacheMaxAgeDays: intOr(env.GANTRY_CACHE_MAX_AGE_DAYS, 7, 0),
+      cacheMaxMb: intOr(env.GANTRY_CACHE_MAX_MB, 10_240, 0),
       maxLogBytes: intOr(env.GANTRY_MAX_LOG_BYTES, 100 * 1024 * 1024, 1024),
       publicUrl: env.GANTRY_PUBLIC_URL || null,
+      logObjects: env.GANTRY_LOG_OBJECTS || null,
+      s3: s3Config(env),
       crashAt: testing ? env.GANTRY_TEST_CRASH_AT || null : null,
     },
     agent: {

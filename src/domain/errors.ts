@@ -47,6 +47,7 @@ export const ERROR_CODES = {
   GANTRY_E_SECRETS: 'the secrets key cannot be read, or a value cannot be decrypted',
   GANTRY_E_TOO_LARGE: 'a log chunk or a blob over its size limit',
   GANTRY_E_BLOB_DIGEST_MISMATCH: 'the uploaded bytes do not hash to the blob name',
+  GANTRY_E_BLOB_STORE: 'the object store (an S3-compatible bucket) refused a request or did not answer',
   GANTRY_E_WEBHOOK_SIGNATURE: "a webhook not signed with the project's webhook secret",
   GANTRY_E_WEBHOOK_PAYLOAD: 'a webhook whose headers or payload are not what its forge sends',
   GANTRY_E_SCHEDULE_CRON: 'a schedule cron expression that cannot be read or never fires',

@@ -18,6 +18,8 @@ export interface PushEvent {
   /** The commit the ref pointed at before; null for a new ref. */
   before: string | null;
   after: string;
+  /** Who pushed, as the forge names them; absent when the report names no one (git hooks, older deliveries). */
+  actor?: string | null;
 }
 
 /** A pull/merge request opened, updated with new commits, or reopened. */
@@ -39,6 +41,8 @@ export interface MergeRequestEvent {
    * namespace, since anyone who can open a pull request controls the code they run.
    */
   fromFork: boolean;
+  /** Who opened the request (GitLab: who acted on it), as the forge names them. */
+  actor?: string | null;
 }
 
 export type GitEvent = PushEvent | MergeRequestEvent;

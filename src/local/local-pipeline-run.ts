@@ -49,6 +49,8 @@ export interface LocalRunOptions {
   useCommit: boolean;
   /** The event the run stands for (CI_PIPELINE_SOURCE): `push` unless asked otherwise. */
   source?: PipelineSource;
+  /** The account running it, recorded as who triggered the pipeline. */
+  user?: string;
   home: string;
   store: Store;
   logs: LogStore;
@@ -165,6 +167,7 @@ async function prepareAndRun(opts: LocalRunOptions, now: () => number, launcher:
       pipelineFile: file,
       jobs: pipeline.jobs,
       createdAt: now(),
+      triggeredBy: opts.user ? { kind: 'local_user', name: opts.user } : null,
     });
     const release = claimPipeline(opts.home, created.pipeline.id);
     try {

@@ -24,6 +24,8 @@ const END_MAGIC = Buffer.from('GLOGZEND', 'latin1');
 const TRAILER = 16;
 const RECORD_HEADER = 29;
 const BLOCK_TARGET = 1 << 20;
+/** Bytes read from the end of an object to find its index: ~50 bytes of index per MiB of log. */
+const INDEX_READ = 64 << 10;
 
 /** One piece of a log: bytes [offset, end) that arrived at `at`; `data` null is a dropped range. */
 export interface LogPiece {
@@ -98,18 +100,23 @@ function bad(why: string): GantryError {
 
 export async function readObjectIndex(file: ObjectFile): Promise<ObjectIndex> {
   if (file.size < MAGIC.length + TRAILER) throw bad('too short');
-  const magic = await file.read(0, MAGIC.length);
+  // The trailer with, nearly always, the whole index in one read, beside the magic: from a bucket
+  // that is one round trip instead of three.
+  const tailLength = Math.min(file.size - MAGIC.length, INDEX_READ);
+  const [magic, tail] = await Promise.all([file.read(0, MAGIC.length), file.read(file.size - tailLength, tailLength)]);
   if (!magic.equals(MAGIC)) throw bad('not a log object');
-  const trailer = await file.read(file.size - TRAILER, TRAILER);
+  if (tail.length !== tailLength) throw bad('shorter than its size');
+  const trailer = tail.subarray(tail.length - TRAILER);
   if (!trailer.subarray(8).equals(END_MAGIC)) throw bad('no trailer');
   const len = trailer.readUInt32LE(4);
-  const json = await file.read(file.size - TRAILER - len, len);
+  if (len > file.size - MAGIC.length - TRAILER) throw bad('index length');
+  const json = len + TRAILER <= tail.length ? tail.subarray(tail.length - TRAILER - len, tail.length - TRAILER) : await file.read(file.size - TRAILER - len, len);
   if (zlib.crc32(json) !== trailer.readUInt32LE(0)) throw bad('index checksum');
   return JSON.parse(json.toString()) as ObjectIndex;
 }
 
 /** The pieces of the object from stream offset `start` on, about `maxBytes` of them (whole blocks). */
-export async function readObjectPieces(file: ObjectFile, index: ObjectIndex, start: number, maxBytes: number): Promise<LogPiece[]> {
+export async function readObjectPieces(file: Pick<ObjectFile, 'read'>, index: ObjectIndex, start: number, maxBytes: number): Promise<LogPiece[]> {
   const out: LogPiece[] = [];
   let bytes = 0;
   for (const [, end, pos, len, crc] of index.blocks) {

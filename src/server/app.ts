@@ -23,7 +23,7 @@ import { agentListRoutes } from './routes/agents.js';
 import { queueRoutes } from './routes/queue.js';
 import { artifactRoutes } from './routes/artifacts.js';
 import type { BlobStore } from '../blobstore/blob-store.js';
-import { artifactSweep, blobRoutes, MAX_BLOB_BYTES } from './fleet/blob-routes.js';
+import { artifactSweep, blobRoutes, MAX_BLOB_BYTES, strayBlobSweep } from './fleet/blob-routes.js';
 import { webhookRoutes } from './routes/webhooks.js';
 import { DEFAULT_QUEUE_OPTIONS, DeliveryQueue, type QueueOptions } from './webhooks/queue.js';
 import type { LogLimit } from '../store/fleet.js';
@@ -32,6 +32,7 @@ import { LogCompactor } from './logs/compactor.js';
 import { LogFeeds } from './logs/log-feed.js';
 import { logRoutes, type LogRouteContext } from './logs/log-routes.js';
 import { eventRoutes } from './routes/events.js';
+import { fleetEventRoutes } from './routes/fleet-events.js';
 import { jobDetailRoutes } from './routes/job-details.js';
 import { SseStreams } from './sse.js';
 import { uiRoutes } from './ui.js';
@@ -45,6 +46,7 @@ import { noCrash, type CrashHook } from './crash-points.js';
 export const API_PREFIX = '/api/v1';
 /** As GitHub Actions: a cache nobody used for a week goes. */
 export const DEFAULT_CACHE_MAX_AGE_MS = 7 * 24 * 3600_000;
+export const DEFAULT_CACHE_MAX_BYTES_PER_PROJECT = 10 * 1024 ** 3;
 export const API_VERSION = '0.1.0';
 
 export interface ServerDeps {
@@ -81,8 +83,15 @@ export interface ServerDeps {
   publicUrl?: string | null;
   /** Fastify's pino logger options, or false (tests). */
   logger?: FastifyServerOptions['logger'];
+  /**
+   * The level agent-protocol requests are logged at (polls, heartbeats, log uploads: several per
+   * job per second in a busy fleet); default 'warn', so only their failures show.
+   */
+  agentRequestLogLevel?: 'warn' | 'info';
   /** Caches neither saved nor restored for this long are deleted (null: never); default 7 days. */
   cacheMaxAgeMs?: number | null;
+  /** Bytes of caches a project keeps; past it the least recently used go. Null: no cap; default DEFAULT_CACHE_MAX_BYTES_PER_PROJECT. */
+  cacheMaxBytesPerProject?: number | null;
   /** Test-only crash points (GANTRY_TEST_CRASH_AT); none by default. */
   crash?: CrashHook;
 }
@@ -162,7 +171,14 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
           { ...DEFAULT_QUEUE_OPTIONS, ...deps.deliveryQueue },
         );
   const sweeper = new Sweeper(deps.store, settings, ctx.now, app.log)
-    .every(60_000, artifactSweep(deps.store, deps.blobs, deps.cacheMaxAgeMs === undefined ? DEFAULT_CACHE_MAX_AGE_MS : deps.cacheMaxAgeMs))
+    .every(
+      60_000,
+      artifactSweep(deps.store, deps.blobs, {
+        cacheMaxAgeMs: deps.cacheMaxAgeMs === undefined ? DEFAULT_CACHE_MAX_AGE_MS : deps.cacheMaxAgeMs,
+        cacheMaxBytesPerProject: deps.cacheMaxBytesPerProject === undefined ? DEFAULT_CACHE_MAX_BYTES_PER_PROJECT : deps.cacheMaxBytesPerProject,
+      }),
+    )
+    .every(3_600_000, strayBlobSweep(deps.store, deps.blobs, [deps.logObjects]))
     // Completions kick compaction at once; this catches attempts ended by the sweep, another
     // instance's crash, or a compaction that failed.
     .every(5_000, () => compactor.kick());
@@ -188,6 +204,10 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
     feeds.close();
     streams.closeAll();
   });
+  const agentRequestLogLevel = deps.agentRequestLogLevel ?? 'warn';
+  app.addHook('onRoute', (route) => {
+    if (route.config?.agentProtocol !== undefined) route.logLevel = agentRequestLogLevel;
+  });
   installErrorHandling(app);
   installRequestMetrics(app, metrics);
   installAuth(app, deps.store, ctx.now);
@@ -208,6 +228,7 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
       blobRoutes(api, { ...ctx, blobs: deps.blobs, maxBlobBytes: deps.maxBlobBytes ?? MAX_BLOB_BYTES });
       agentListRoutes(api, ctx);
       queueRoutes(api, ctx);
+      fleetEventRoutes(api, { ...ctx, streams });
       artifactRoutes(api, { ...ctx, blobs: deps.blobs });
       await webhookRoutes(api, { ...ctx, queue });
       scheduleRoutes(api, ctx);

@@ -3,6 +3,7 @@
 
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { ProjectId } from '../domain/ids.js';
+import { tokenName, type TriggeredBy } from '../domain/triggered-by.js';
 import type { ApiToken, Store } from '../store/store.js';
 import { ApiError } from './errors.js';
 import { hashToken } from './tokens.js';
@@ -56,4 +57,10 @@ export function requireProject(request: FastifyRequest, projectId: ProjectId): v
 
 export function requireAdmin(request: FastifyRequest): void {
   if (request.principal?.kind !== 'admin') throw new ApiError('GANTRY_E_FORBIDDEN', 'this needs an admin token');
+}
+
+/** The caller of an API trigger, as the pipeline records it: the token's description (or its kind). */
+export function callerAsTrigger(principal: ApiToken): TriggeredBy {
+  const tokenKind = principal.kind === 'admin' ? 'admin' : 'api';
+  return { kind: 'token', tokenId: principal.id, tokenKind, name: tokenName(tokenKind, principal.id, principal.description) };
 }

@@ -37,12 +37,14 @@ const HTTP_STATUS: Partial<Record<ErrorCode, number>> = {
   GANTRY_E_ARTIFACT_EXPIRED: 410,
   GANTRY_E_GIT: 502,
   GANTRY_E_STORE: 503,
+  GANTRY_E_BLOB_STORE: 503,
 };
 
 /** Codes whose message may carry internals (SQL, paths): the client gets a fixed sentence. */
 const OPAQUE: Partial<Record<ErrorCode, string>> = {
   GANTRY_E_STORE: 'the store is unavailable; see the server log',
   GANTRY_E_LOG: 'the log cannot be read; see the server log',
+  GANTRY_E_BLOB_STORE: 'the object store is unavailable; see the server log',
   GANTRY_E_SECRETS: 'the secrets key cannot be used; see the server log',
 };
 

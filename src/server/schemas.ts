@@ -1,6 +1,7 @@
 // JSON schemas shared by the routes: they validate requests and make the OpenAPI document.
 
 import { JOB_STATUSES, PIPELINE_SOURCES, PIPELINE_STATUSES } from '../domain/status.js';
+import { DELIVERY_PROVIDERS } from '../domain/git-event.js';
 
 const isoOrNull = { type: ['string', 'null'], format: 'date-time' } as const;
 
@@ -80,6 +81,22 @@ export const pipelineSummarySchema = {
     source: { type: 'string', enum: [...PIPELINE_SOURCES] },
     /** False for a pull request from a fork (no secrets, its own cache namespace). */
     trusted: { type: 'boolean' },
+    triggeredBy: {
+      type: ['object', 'null'],
+      description:
+        'Who or what started it, as recorded then (src/domain/triggered-by.ts): kind token (tokenId, tokenKind admin | api), ' +
+        'schedule (scheduleId), trigger_token (tokenId), forge_user (provider: the pusher or the request author), local_user ' +
+        '(gantry run); name is what to show. Null when nobody was recorded.',
+      properties: {
+        kind: { type: 'string', enum: ['token', 'schedule', 'trigger_token', 'forge_user', 'local_user'] },
+        name: { type: 'string' },
+        tokenId: { type: 'integer' },
+        tokenKind: { type: 'string', enum: ['admin', 'api'] },
+        scheduleId: { type: 'integer' },
+        provider: { type: 'string', enum: [...DELIVERY_PROVIDERS] },
+      },
+      required: ['kind', 'name'],
+    },
     createdAt: { type: 'string', format: 'date-time' },
     startedAt: isoOrNull,
     finishedAt: isoOrNull,

@@ -71,3 +71,65 @@ export class SseStreams {
     for (const s of [...this.open]) s.end();
   }
 }
+
+/** Changes within this window are sent as one. */
+const COALESCE_MS = 100;
+
+/**
+ * Runs `work` after COALESCE_MS, at most one at a time; a request that arrives while it runs
+ * runs it again afterwards, so the last change is always sent.
+ */
+export function coalescer(work: () => Promise<void>, onError: (err: unknown) => void) {
+  let timer: NodeJS.Timeout | null = null;
+  let running = false;
+  let again = false;
+  const run = async () => {
+    timer = null;
+    if (running) return void (again = true);
+    running = true;
+    try {
+      await work();
+    } catch (err) {
+      onError(err);
+    } finally {
+      running = false;
+      if (again) {
+        again = false;
+        schedule();
+      }
+    }
+  };
+  const schedule = () => {
+    if (!timer) timer = setTimeout(() => void run(), COALESCE_MS);
+  };
+  return { schedule, cancel: () => timer && clearTimeout(timer) };
+}
+
+/**
+ * Keeps a stream's one `event` up to date: `first` (read before the stream started, so that a
+ * failed read is still an HTTP error) is sent at once, then `read()` again after each wake-up
+ * (coalesced) and every `tickMs`, sent only when its JSON changed. The wake-ups are hints, the
+ * store is the truth: a lost one costs at most a tick.
+ */
+export function followSnapshot(
+  stream: SseStream,
+  event: string,
+  first: unknown,
+  read: () => Promise<unknown>,
+  opts: { tickMs: number; subscribe(wake: () => void): () => void; onError(err: unknown): void },
+): void {
+  let last = '';
+  const sendIfChanged = (data: unknown) => {
+    const text = JSON.stringify(data);
+    if (text !== last && stream.send(event, data)) last = text;
+  };
+  sendIfChanged(first);
+  const c = coalescer(async () => sendIfChanged(await read()), opts.onError);
+  const unsubscribe = opts.subscribe(c.schedule);
+  const tick = setInterval(c.schedule, opts.tickMs);
+  stream.onClose(() => {
+    unsubscribe();
+    clearInterval(tick);
+    c.cancel();
+  });
+}

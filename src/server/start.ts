@@ -8,6 +8,8 @@ import type { Config } from '../config/config.js';
 import { GantryError } from '../domain/errors.js';
 import { FileLogStore } from '../logstore/file-log-store.js';
 import { DirBlobStore } from '../blobstore/dir-blob-store.js';
+import { openBlobStore } from '../blobstore/open.js';
+import { S3BlobStore } from '../blobstore/s3-blob-store.js';
 import { defaultStoreUrl, openStore } from '../store/open.js';
 import type { Store } from '../store/store.js';
 import { buildServer, defaultSchedulerSettings } from './app.js';
@@ -48,6 +50,8 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const { host, port } = parseListen(opts.listen ?? config.server.listen ?? DEFAULT_LISTEN);
   const storeUrl = opts.db ?? config.server.db ?? defaultStoreUrl(home);
   const crash = crashHook(config.server.crashAt);
+  // Before the store opens: a location it cannot use stops the start with nothing to close.
+  const logObjects = openBlobStore(config.server.logObjects ?? path.join(home, 'log-objects'), config.server.s3, path.join(home, 'log-objects-spool'));
   // A server's SQLite checkpoints its WAL off the event loop (busy logs fill it megabytes a second).
   const store: Store = await openStore(storeUrl, { sqlite: { backgroundCheckpointMs: 500 } });
   const mirrors = new GitMirrors(path.join(home, 'mirrors'), config.env);
@@ -58,12 +62,13 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       store,
       logs: new FileLogStore(path.join(home, 'logs')),
       blobs: new DirBlobStore(path.join(home, 'blobs')),
-      logObjects: new DirBlobStore(path.join(home, 'log-objects')),
+      logObjects,
       mirrors,
       secrets,
       publicUrl: config.server.publicUrl,
       crash,
       cacheMaxAgeMs: config.server.cacheMaxAgeDays === 0 ? null : config.server.cacheMaxAgeDays * 24 * 3600_000,
+      cacheMaxBytesPerProject: config.server.cacheMaxMb === 0 ? null : config.server.cacheMaxMb * 1024 * 1024,
       settings: defaultSchedulerSettings({
         leaseMs: config.server.leaseMs,
         maxRunning: config.server.maxRunning,
@@ -71,6 +76,8 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
         killGraceMs: config.killGraceMs,
       }),
       maxLogBytes: config.server.maxLogBytes,
+      // Every agent request (a busy fleet makes hundreds a second) only with GANTRY_DEBUG.
+      agentRequestLogLevel: config.debug ? 'info' : 'warn',
       logger: {
         level: 'info',
         // Pino's default serializers log no headers; this holds even if someone logs a request.
@@ -92,6 +99,16 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       }
     }
     log.info({ store: storeUrl.replace(/\/\/[^@/]*@/, '//***@') }, 'store opened');
+    if (logObjects instanceof S3BlobStore) {
+      // The bucket's answer is logged, never awaited: a bucket that is down must not keep the
+      // server from starting; compaction waits for it (and retries every 5 s).
+      const where = { logObjects: logObjects.location, endpoint: logObjects.endpoint };
+      log.info(where, `compacted logs go to ${logObjects.location}`);
+      logObjects.probe().then(
+        () => log.info(where, 'the log object bucket answers'),
+        (err: unknown) => log.warn({ ...where, err }, 'the log object bucket does not answer; compaction will retry'),
+      );
+    }
     await app.listen({ host, port });
     const addr = app.server.address();
     const bound = typeof addr === 'object' && addr ? addr : { address: host, port };
@@ -109,12 +126,14 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
           await running.close();
           mirrors.close();
           await store.close();
+          if (logObjects instanceof S3BlobStore) logObjects.close();
         })()),
     };
   } catch (e) {
     await app?.close().catch(() => undefined);
     mirrors.close();
     await store.close().catch(() => undefined);
+    if (logObjects instanceof S3BlobStore) logObjects.close();
     throw e;
   }
 }

@@ -11,6 +11,7 @@ import type { SchedulerSettings } from '../store/fleet.js';
 import type { NewPipeline, PipelineWithJobs, Project, Store } from '../store/store.js';
 import type { MergeRequestEvent, PushEvent } from '../domain/git-event.js';
 import type { PipelineSource } from '../domain/status.js';
+import type { TriggeredBy } from '../domain/triggered-by.js';
 import { pipelineVariables, type MergeRequestFacts } from '../variables/predefined.js';
 import type { CommitFacts } from './git-mirror.js';
 import { ApiError } from './errors.js';
@@ -146,7 +147,7 @@ async function planOf(deps: TriggerDeps, project: Project, t: PipelineTrigger): 
 }
 
 /** Resolves, reads, compiles: the pipeline to store, or an ApiError that stores nothing. */
-async function compileFor(deps: TriggerDeps, project: Project, t: PipelineTrigger): Promise<NewPipeline> {
+async function compileFor(deps: TriggerDeps, project: Project, t: PipelineTrigger, by: TriggeredBy | null): Promise<NewPipeline> {
   const plan = await planOf(deps, project, t);
   const { commit } = plan;
   const files = await deps.mirrors.files(project, commit.sha);
@@ -197,16 +198,24 @@ async function compileFor(deps: TriggerDeps, project: Project, t: PipelineTrigge
     runsOn: 'fleet',
     predefinedVariables: predefined,
     trusted: plan.trusted,
+    triggeredBy: by,
   };
 }
 
 /**
  * Creates and starts the pipeline of a trigger. With `once`, the key is claimed in the same
  * transaction: a key already claimed gives its pipeline back (`replayed`) if the fingerprints
- * match, and a GANTRY_E_IDEMPOTENCY_MISMATCH if they do not.
+ * match, and a GANTRY_E_IDEMPOTENCY_MISMATCH if they do not. `by` is recorded, not compared: a
+ * replay is the first request's pipeline, whoever repeats it.
  */
-export async function createTriggeredPipeline(deps: TriggerDeps, project: Project, t: PipelineTrigger, once: Once | null): Promise<TriggerResult> {
-  const input = await compileFor(deps, project, t);
+export async function createTriggeredPipeline(
+  deps: TriggerDeps,
+  project: Project,
+  t: PipelineTrigger,
+  once: Once | null,
+  by: TriggeredBy | null,
+): Promise<TriggerResult> {
+  const input = await compileFor(deps, project, t, by);
   if (once === null) {
     const pipeline = await deps.store.createPipeline(input);
     return { replayed: false, pipeline: await started(deps, pipeline) };
@@ -225,6 +234,7 @@ export async function triggerPipeline(
   project: Project,
   body: TriggerRequest,
   idempotencyKey: string | null,
+  by: TriggeredBy | null,
 ): Promise<TriggerResult> {
   const fingerprint = requestFingerprint(body);
   if (idempotencyKey !== null) {
@@ -233,5 +243,5 @@ export async function triggerPipeline(
     if (seen) return replayOf(deps, seen.pipelineId, fingerprint, seen.fingerprint, idempotencyKey);
   }
   const trigger: RefTrigger = { source: body.source ?? 'api', ref: body.ref, variables: body.variables ?? {}, ...(body.sha === undefined ? {} : { sha: body.sha }) };
-  return createTriggeredPipeline(deps, project, trigger, idempotencyKey === null ? null : { key: idempotencyKey, fingerprint });
+  return createTriggeredPipeline(deps, project, trigger, idempotencyKey === null ? null : { key: idempotencyKey, fingerprint }, by);
 }

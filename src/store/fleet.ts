@@ -6,7 +6,7 @@
 import type { EventEmitter } from 'node:events';
 import type { AttemptId, JobId, PipelineId, ProjectId } from '../domain/ids.js';
 import type { AttemptStatus, FailureReason, FinishedAttemptStatus } from '../domain/status.js';
-import type { Attempt, EpochMs, Job, Pipeline, PipelineWithJobs, Project } from './store.js';
+import type { Attempt, EpochMs, Job, Pipeline, PipelineWithJobs, Project, StoredVariable } from './store.js';
 
 export type AgentId = number & { readonly __agent: unique symbol };
 export const asAgentId = (n: number) => n as AgentId;
@@ -87,9 +87,12 @@ export interface TakenOffer {
   offeredUntil: EpochMs;
   /** The jobs whose artifacts this one gets (its spec's `artifactSources`), with their ids. */
   artifactSources: { jobId: JobId; name: string }[];
+  /** The project's variables, still encrypted. */
+  projectVariables: StoredVariable[];
 }
 
-export type SessionCheck = 'ok' | 'session-replaced' | 'deregistered';
+/** `ok` with the agent as the database has it now (its tags, concurrency and name of this session). */
+export type SessionCheck = { kind: 'ok'; agent: Agent } | { kind: 'session-replaced' } | { kind: 'deregistered' };
 
 export type StartResult =
   | { kind: 'ok'; leaseExpiresAt: EpochMs; attempt: Attempt }
@@ -262,9 +265,6 @@ export interface FleetStore {
   /** The cache's archive for this attempt's project and key (untrusted pipelines: their own); marks it used at `at`. */
   getCache(attemptId: AttemptId, tokenHash: string, key: string, at: EpochMs): Promise<CacheLookup>;
   /**
-   * Deletes expired artifact rows and the blobs nothing references that were last touched before
-   * `blobsBefore`; `removeFile` deletes a blob's bytes inside the transaction that deletes its row.
-   */
   /**
    * Deletes expired artifact records, caches unused (neither saved nor restored) since
    * `cachesUnusedSince` (null: caches never expire), then blobs nothing references that nobody
@@ -276,6 +276,17 @@ export interface FleetStore {
     removeFile: (sha256: string) => Promise<void>,
     cachesUnusedSince?: EpochMs | null,
   ): Promise<{ artifacts: number; caches: number; blobs: number }>;
+  /**
+   * Gives stored blob files that have no row (a crash between a file and its row) a row touched at
+   * their file's time, so the sweep above deletes them like any unreferenced blob, under its
+   * locks; a blob that has a row keeps it unchanged. Returns how many got one.
+   */
+  /**
+   * Deletes each project's least recently used caches (saved or restored longest ago) until what it
+   * keeps is at most `maxBytes`; their blobs go with the unreferenced ones. Returns how many went.
+   */
+  evictCaches(maxBytes: number): Promise<number>;
+  adoptBlobs(files: readonly { sha256: string; size: number; modifiedAt: EpochMs }[]): Promise<number>;
 }
 
 export interface StoredArtifact extends BlobRef {

@@ -13,6 +13,7 @@ import type {
 } from '../domain/status.js';
 import type { CompiledJob } from '../pipeline/types.js';
 import type { DeliveryProvider, GitEvent, WebhookProvider } from '../domain/git-event.js';
+import type { TriggeredBy } from '../domain/triggered-by.js';
 import type { FleetStore } from './fleet.js';
 import type { ForgeStore } from './forge.js';
 import type { ScheduleStore } from './schedules.js';
@@ -74,6 +75,8 @@ export interface Pipeline {
    * caches in a namespace of their own.
    */
   trusted: boolean;
+  /** Who or what started it; null when nobody was recorded (older pipelines, an anonymous push). */
+  triggeredBy: TriggeredBy | null;
   createdAt: EpochMs;
   startedAt: EpochMs | null;
   finishedAt: EpochMs | null;
@@ -129,6 +132,7 @@ export interface NewPipeline {
   predefinedVariables?: Record<string, string>;
   /** Default true. */
   trusted?: boolean;
+  triggeredBy?: TriggeredBy | null;
 }
 
 export interface PipelineFilter {

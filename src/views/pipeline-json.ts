@@ -1,41 +1,12 @@
-// The public shape of a pipeline: what `gantry run --json` prints and the HTTP API returns.
+// The public shape of a pipeline: what `gantry run --json` prints and the HTTP API returns. The
+// shapes themselves are in pipeline-json-types.ts, which the web UI shares.
 
 import type { Job, Pipeline, PipelineWithJobs } from '../store/store.js';
+import type { JobJson, PipelineJson, PipelineSummaryJson } from './pipeline-json-types.js';
+
+export type { JobJson, PipelineJson, PipelineSummaryJson } from './pipeline-json-types.js';
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
-
-export interface PipelineJson {
-  id: number;
-  projectId: number;
-  status: string;
-  ref: string;
-  sha: string;
-  source: string;
-  /** False for a pull request from a fork: no secrets, caches of its own. */
-  trusted: boolean;
-  createdAt: string;
-  startedAt: string | null;
-  finishedAt: string | null;
-  /** The variables given with the trigger (not the pipeline file's). */
-  variables: Record<string, string>;
-  jobs: JobJson[];
-}
-
-export interface JobJson {
-  id: number;
-  name: string;
-  stage: string;
-  status: string;
-  allowFailure: boolean | { exitCodes: number[] };
-  when: string;
-  /** The names of the jobs this one waits for by `needs:` (the DAG's edges); null without `needs:` (stage order). */
-  needs: string[] | null;
-  attempts: number;
-  exitCode: number | null;
-  failureReason: string | null;
-  startedAt: string | null;
-  finishedAt: string | null;
-}
 
 export function pipelineJson(p: PipelineWithJobs): PipelineJson {
   return {
@@ -46,6 +17,7 @@ export function pipelineJson(p: PipelineWithJobs): PipelineJson {
     sha: p.pipeline.sha,
     source: p.pipeline.source,
     trusted: p.pipeline.trusted,
+    triggeredBy: p.pipeline.triggeredBy,
     createdAt: new Date(p.pipeline.createdAt).toISOString(),
     startedAt: iso(p.pipeline.startedAt),
     finishedAt: iso(p.pipeline.finishedAt),
@@ -72,7 +44,7 @@ export function jobJson(j: Job): JobJson {
 }
 
 /** A pipeline without its jobs: an item of a pipeline list (CLI `pipelines --json`, API lists). */
-export function pipelineSummaryJson(p: Pipeline) {
+export function pipelineSummaryJson(p: Pipeline): PipelineSummaryJson {
   return {
     id: p.id,
     projectId: p.projectId,
@@ -81,6 +53,7 @@ export function pipelineSummaryJson(p: Pipeline) {
     sha: p.sha,
     source: p.source,
     trusted: p.trusted,
+    triggeredBy: p.triggeredBy,
     createdAt: new Date(p.createdAt).toISOString(),
     startedAt: iso(p.startedAt),
     finishedAt: iso(p.finishedAt),

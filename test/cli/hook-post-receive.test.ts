@@ -6,8 +6,10 @@ import { execFile, execFileSync, spawn } from 'node:child_process';
 import { promisify } from 'node:util';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { pusherName } from '../../src/cli/commands/hook.js';
 import { asPipelineId } from '../../src/domain/ids.js';
 import { hashToken } from '../../src/server/tokens.js';
 import { openSqliteStore } from '../../src/store/sqlite/sqlite-store.js';
@@ -33,6 +35,7 @@ interface Summary {
   ref: string;
   sha: string;
   source: string;
+  triggeredBy: { kind: string; provider?: string; name: string } | null;
 }
 
 async function until(what: string, fn: () => Promise<boolean>, timeoutMs = 20_000): Promise<void> {
@@ -74,7 +77,7 @@ describe('gantry hook post-receive', () => {
 
   // Asynchronous: the hook calls the server, which lives in this process's event loop.
   const push = async (...args: string[]): Promise<string> => {
-    const r = await execFileP('git', ['push', '--porcelain', 'origin', ...args], { cwd: work.repo, encoding: 'utf8', env: { ...process.env, GANTRY_HOME: work.home } });
+    const r = await execFileP('git', ['push', '--porcelain', 'origin', ...args], { cwd: work.repo, encoding: 'utf8', env: { ...process.env, GANTRY_HOME: work.home, GL_USERNAME: '', GITEA_PUSHER_NAME: '', REMOTE_USER: '' } });
     return r.stderr;
   };
   async function pipelines(): Promise<Summary[]> {
@@ -91,6 +94,8 @@ describe('gantry hook post-receive', () => {
     const [first] = await pipelines();
     assert.equal(first!.source, 'push');
     assert.equal(first!.ref, 'main');
+    // Who pushed: here the system account the hook ran as (a git server's shell would name its user).
+    assert.deepEqual(first!.triggeredBy, { kind: 'forge_user', provider: 'git', name: os.userInfo().username });
     // A new branch: every `changes` rule counts as changed.
     assert.deepEqual(await jobsOf(first!.id), ['always', 'code', 'docs']);
     const before = work.git('rev-parse', 'HEAD').trim();
@@ -133,6 +138,13 @@ describe('gantry hook post-receive', () => {
     } finally {
       fs.writeFileSync(path.join(work.base, 'token'), token);
     }
+  });
+
+  it("the pusher is the git server's user when its shell names one, else the account the hook runs as", () => {
+    assert.equal(pusherName({ GL_USERNAME: 'alice', REMOTE_USER: 'www' }), 'alice');
+    assert.equal(pusherName({ GITEA_PUSHER_NAME: 'bob' }), 'bob');
+    assert.equal(pusherName({ REMOTE_USER: 'carol' }), 'carol');
+    assert.equal(pusherName({ GL_USERNAME: ' ' }), os.userInfo().username);
   });
 
   it('bad input lines are a usage error (exit 2), never a crash', async () => {

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import os from 'node:os';
 import { describe, it } from 'node:test';
 import { gantry, logsOf, runJson, sandbox } from '../helpers/gantry.js';
 
@@ -24,6 +25,8 @@ describe('what event gantry run stands for', () => {
       const r = await runJson(sb);
       assert.equal(r.code, 0, r.stderr);
       assert.equal(r.pipeline.source, 'push');
+      // Who ran it: the account running gantry.
+      assert.deepEqual((r.pipeline as unknown as { triggeredBy: unknown }).triggeredBy, { kind: 'local_user', name: os.userInfo().username });
       assert.deepEqual(r.pipeline.jobs.map((j) => j.name), ['push-only']);
       assert.match(await logsOf(sb, r.pipeline.id, 'push-only'), /\nsource=push branch=\[main\]\n/);
     } finally {

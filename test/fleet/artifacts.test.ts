@@ -125,7 +125,8 @@ function artifactSuite(label: string, db: () => Promise<string | null>): void {
     const fleet = async (files: Record<string, string>, agents = true): Promise<Fleet> => {
       const f = new Fleet(files, await db());
       fleets.push(f);
-      await f.startServer();
+      // GANTRY_DEBUG: the server logs every agent request, which the tests count (PUTs sent, HEADs answered).
+      await f.startServer({ env: { GANTRY_DEBUG: '1' } });
       if (agents) {
         await f.startAgent({ tags: ['a'], name: 'box-a' });
         await f.startAgent({ tags: ['b'], name: 'box-b' });

@@ -19,11 +19,22 @@ describe('gantry up, gantry trigger and gantry logs -f', () => {
   });
 
   it('one command runs the server and a local agent; a trigger from the CLI runs; logs -f prints the log live to its end', async () => {
-    const f = new Fleet({ '.gantry.yml': 'hello:\n  script:\n    - for i in 1 2 3; do echo "hello $i"; sleep 0.2; done\n' });
+    const f = new Fleet({
+      '.gantry.yml': 'hello:\n  script:\n    - for i in 1 2 3; do echo "hello $i"; sleep 0.2; done\n    - echo "tokens in the job= ${GANTRY_ADMIN_TOKEN:-none} ${GANTRY_AGENT_TOKEN:-none} ${SERVER_ENV_PLAIN:-none}"\n',
+    });
     fleets.push(f);
     const port = await freePort();
     const child = spawn(process.execPath, [GANTRY_BIN, 'up', '--listen', `127.0.0.1:${port}`, '--concurrency', '2'], {
-      env: { ...process.env, GANTRY_HOME: f.sb.home, GANTRY_AGENT_HOME: path.join(f.sb.base, 'up-agent') },
+      // Tokens given to the server in its environment are its own: its local agent's jobs never see
+      // them, while the rest of the environment reaches them as before.
+      env: {
+        ...process.env,
+        GANTRY_HOME: f.sb.home,
+        GANTRY_AGENT_HOME: path.join(f.sb.base, 'up-agent'),
+        GANTRY_ADMIN_TOKEN: 'gantry_admin_from-the-environment-0123456789',
+        GANTRY_AGENT_TOKEN: 'gantry_agent_from-the-environment-0123456789',
+        SERVER_ENV_PLAIN: 'present',
+      },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let out = '';
@@ -44,5 +55,6 @@ describe('gantry up, gantry trigger and gantry logs -f', () => {
     assert.equal(done.status, 'success');
     assert.deepEqual(logs.stdout, await f.log(pipeline.jobs[0]!.id));
     assert.match(logs.stdout.toString(), /hello 1\nhello 2\nhello 3\n[\s\S]*Job succeeded/);
+    assert.match(logs.stdout.toString(), /^tokens in the job= none none present$/m);
   });
 });

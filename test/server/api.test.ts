@@ -190,6 +190,29 @@ function apiSuite(label: string, openStore: (home: string) => Promise<Store>, op
         assert.equal(plain.jobs.length, 3);
       });
 
+      it('a pipeline records who triggered it: the caller\'s token, shown in the pipeline and in the list', async () => {
+        const p = await project();
+        type Shown = { id: number; triggeredBy: { kind: string; tokenId: number; tokenKind: string; name: string } | null };
+        const byAdmin = (await (await h.api('POST', `/projects/${p.id}/pipelines`, { ref: 'main', source: 'web' })).json()) as Shown;
+        assert.equal(typeof byAdmin.triggeredBy!.tokenId, 'number');
+        assert.deepEqual({ ...byAdmin.triggeredBy, tokenId: 0 }, { kind: 'token', tokenId: 0, tokenKind: 'admin', name: 'admin token' });
+        const token = `gantry_api_${randomBytes(32).toString('base64url')}`;
+        await h.store.addToken({ hash: hashToken(token), kind: 'api', projectId: p.id as never, createdAt: 1 });
+        const tokenId = (await h.store.findToken(hashToken(token)))!.id;
+        const res = await h.api('POST', `/projects/${p.id}/pipelines`, { ref: 'main' }, { authorization: `Bearer ${token}` });
+        const byApi = (await res.json()) as Shown;
+        assert.deepEqual(byApi.triggeredBy, { kind: 'token', tokenId, tokenKind: 'api', name: `API token #${tokenId}` });
+        assert.deepEqual(((await (await h.api('GET', `/pipelines/${byApi.id}`)).json()) as Shown).triggeredBy, byApi.triggeredBy);
+        const list = (await (await h.api('GET', `/projects/${p.id}/pipelines`)).json()) as { items: Shown[] };
+        assert.deepEqual(list.items.map((x) => x.triggeredBy), [byApi.triggeredBy, byAdmin.triggeredBy]);
+        // A replay of an Idempotency-Key by someone else is still the first caller's pipeline.
+        const key = { 'idempotency-key': `who-${p.id}` };
+        const first = (await (await h.api('POST', `/projects/${p.id}/pipelines`, { ref: 'main' }, key)).json()) as Shown;
+        const again = (await (await h.api('POST', `/projects/${p.id}/pipelines`, { ref: 'main' }, { ...key, authorization: `Bearer ${token}` })).json()) as Shown;
+        assert.equal(again.id, first.id);
+        assert.equal(again.triggeredBy!.tokenKind, 'admin');
+      });
+
       it('GET /pipelines/:id is exactly the shape gantry run --json prints', async () => {
         const p = await project();
         const created = (await (await h.api('POST', `/projects/${p.id}/pipelines`, { ref: 'main' })).json()) as { id: number };
@@ -403,6 +426,7 @@ function apiSuite(label: string, openStore: (home: string) => Promise<Store>, op
           'GET /api/v1/agent/attempts/{id}/artifacts/{jobId}',
           'GET /api/v1/agent/attempts/{id}/caches/{key}',
           'GET /api/v1/agents',
+          'GET /api/v1/agents/events',
           'GET /api/v1/jobs/{id}',
           'GET /api/v1/jobs/{id}/artifacts',
           'GET /api/v1/jobs/{id}/artifacts/{attempt}',
@@ -425,6 +449,7 @@ function apiSuite(label: string, openStore: (home: string) => Promise<Store>, op
           'GET /api/v1/projects/{project}/variables',
           'GET /api/v1/projects/{project}/webhooks/deliveries',
           'GET /api/v1/queue',
+          'GET /api/v1/queue/events',
           'PATCH /api/v1/agent/attempts/{id}/log',
           'PATCH /api/v1/projects/{project}',
           'PATCH /api/v1/projects/{project}/schedules/{id}',

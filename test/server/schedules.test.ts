@@ -110,7 +110,9 @@ describe('schedules', () => {
 
     it('a per-second schedule makes one pipeline per firing, with CI_PIPELINE_SOURCE=schedule and its variables', async () => {
       const p = await project();
-      const s = await json<ScheduleJson>(await h.api('POST', `/projects/${p.name}/schedules`, { cron: '* * * * * *', ref: 'main', variables: { WHO: 'cron' } }));
+      const s = await json<ScheduleJson>(
+        await h.api('POST', `/projects/${p.name}/schedules`, { description: 'every second', cron: '* * * * * *', ref: 'main', variables: { WHO: 'cron' } }),
+      );
       await sleep(3_200);
       await h.api('PATCH', `/projects/${p.name}/schedules/${s.id}`, { active: false });
       await sleep(300);
@@ -120,6 +122,7 @@ describe('schedules', () => {
         const full = (await h.store.getPipeline(pl.id))!;
         assert.equal(full.pipeline.predefinedVariables.CI_PIPELINE_SOURCE, 'schedule');
         assert.deepEqual(full.pipeline.variables, { WHO: 'cron' });
+        assert.deepEqual(full.pipeline.triggeredBy, { kind: 'schedule', scheduleId: s.id, name: 'every second' });
         // rules: if $CI_PIPELINE_SOURCE == "schedule" kept the job.
         assert.deepEqual(full.jobs.map((j) => j.name), ['nightly']);
       }

@@ -81,6 +81,16 @@ it('gantry server starts, writes 0600 token files, serves the API over loopback 
     assert.deepEqual(p.jobs.map((j) => j.name), ['build', 'test']);
     const got = await fetch(`${child.url}/api/v1/pipelines/${p.id}`, { headers: auth });
     assert.deepEqual(await got.json(), p);
+    // Agent-protocol requests (many per job) are logged only when they fail; people's requests are.
+    const registered = await fetch(`${child.url}/api/v1/agent/register`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${agent}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ name: 'quiet', tags: [], concurrency: 1, version: 'test', protocol: 1 }),
+    });
+    assert.equal(registered.status, 201);
+    await new Promise((r) => setTimeout(r, 200));
+    assert.match(child.output(), /"url":"\/api\/v1\/pipelines\//);
+    assert.doesNotMatch(child.output(), /"url":"\/api\/v1\/agent\//);
     const log = child.output();
     for (const secret of [admin, agent, 'do-not-log-me']) assert.ok(!log.includes(secret), 'a secret reached the log');
     assert.equal(await stop(child), 0);

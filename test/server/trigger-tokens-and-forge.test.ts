@@ -41,8 +41,9 @@ describe('trigger tokens and forge configurations', () => {
 
     const byBody = await trigger('web', { token: made.token, ref: 'main', variables: { WHY: 'upstream' } });
     assert.equal(byBody.status, 201);
-    const p = (await byBody.json()) as { id: number; source: string };
+    const p = (await byBody.json()) as { id: number; source: string; triggeredBy: unknown };
     assert.equal(p.source, 'trigger');
+    assert.deepEqual(p.triggeredBy, { kind: 'trigger_token', tokenId: made.id, name: 'from jenkins' });
     const stored = (await h.store.getPipeline(p.id as never))!.pipeline;
     assert.equal(stored.predefinedVariables.CI_PIPELINE_SOURCE, 'trigger');
     assert.deepEqual(stored.variables, { WHY: 'upstream' });

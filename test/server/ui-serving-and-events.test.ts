@@ -146,11 +146,43 @@ describe('the server side of the web UI', () => {
     assert.equal((mine.data as { ref: string }).ref, 'main');
   });
 
+  it('streams the queue at once and again when a job leaves it (here: its pipeline canceled)', async () => {
+    const p = (await (await h.api('POST', '/projects/web/pipelines', { ref: 'main' })).json()) as { id: number };
+    const res = await h.api('GET', '/queue/events?project=web');
+    assert.equal(res.status, 200);
+    type Queue = { items: { pipelineId: number; jobName: string; reason: { code: string } }[] };
+    const mine = (e: { data: unknown }) => (e.data as Queue).items.filter((x) => x.pipelineId === p.id);
+    const reading = readEvents(res, (ev) => ev.length > 1 && mine(ev.at(-1)!).length === 0);
+    await new Promise((r) => setTimeout(r, 200));
+    const t0 = Date.now();
+    assert.equal((await h.api('POST', `/pipelines/${p.id}/cancel`)).status, 200);
+    const events = await reading;
+    // Woken by the cancel itself, not by the 2 s re-read.
+    assert.ok(Date.now() - t0 < 1_500, `${Date.now() - t0} ms`);
+    assert.ok(events.every((e) => e.event === 'queue'));
+    assert.deepEqual(mine(events[0]!).map((x) => [x.jobName, x.reason.code]), [['build', 'no_agent']]);
+  });
+
+  it('streams the agents at once and again when one appears (announced nowhere: the 2 s re-read finds it)', async () => {
+    const res = await h.api('GET', '/agents/events');
+    assert.equal(res.status, 200);
+    type Agents = { items: { name: string; status: string }[] };
+    const reading = readEvents(res, (ev) => ev.some((e) => (e.data as Agents).items.some((a) => a.name === 'streamed')));
+    await new Promise((r) => setTimeout(r, 200));
+    await h.store.fleet.registerAgent({ name: 'streamed', tags: [], concurrency: 1, version: 't', platform: {} }, 'streamed-hash', Date.now());
+    const events = await reading;
+    assert.equal(events[0]!.event, 'agents');
+    assert.ok(!(events[0]!.data as Agents).items.some((a) => a.name === 'streamed'));
+    assert.equal((events.at(-1)!.data as Agents).items.find((a) => a.name === 'streamed')!.status, 'offline');
+  });
+
   it('refuses event streams for unknown or malformed pipelines and projects, and without a token', async () => {
     const cases: [string, number, string][] = [
       ['/pipelines/0/events', 400, 'GANTRY_E_INVALID_REQUEST'],
       ['/pipelines/999999/events', 404, 'GANTRY_E_NOT_FOUND'],
       ['/projects/nope/events', 404, 'GANTRY_E_NOT_FOUND'],
+      ['/queue/events?project=nope', 404, 'GANTRY_E_NOT_FOUND'],
+      ['/queue/events?limit=0', 400, 'GANTRY_E_INVALID_REQUEST'],
     ];
     for (const [p, status, code] of cases) {
       const res = await h.api('GET', p);
@@ -158,5 +190,7 @@ describe('the server side of the web UI', () => {
       assert.equal(((await res.json()) as { error: { code: string } }).error.code, code);
     }
     assert.equal((await fetch(`${h.url}/api/v1/projects/web/events`)).status, 401);
+    assert.equal((await fetch(`${h.url}/api/v1/agents/events`)).status, 401);
+    assert.equal((await fetch(`${h.url}/api/v1/queue/events`)).status, 401);
   });
 });

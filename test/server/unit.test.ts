@@ -4,13 +4,30 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { isGantryError } from '../../src/domain/errors.js';
+import { AgentAuthCache } from '../../src/server/fleet/agent-auth-cache.js';
 import { parseRange } from '../../src/server/logs/log-routes.js';
+import type { Agent } from '../../src/store/fleet.js';
 import { loadOrCreateSecretsKey, SecretBox, variableContext } from '../../src/server/secrets.js';
 import { parseListen } from '../../src/server/start.js';
 import { generateToken, hashToken } from '../../src/server/tokens.js';
 import { requestFingerprint } from '../../src/server/trigger.js';
 
 describe('server parts', () => {
+  it('an authenticated agent is remembered for the time to live only, and forgotten on demand', () => {
+    const cache = new AgentAuthCache(2_000, 3);
+    const agent = { id: 1, name: 'a' } as unknown as Agent;
+    cache.set('h1', agent, 1_000);
+    assert.equal(cache.get('h1', 2_999), agent);
+    assert.equal(cache.get('h1', 3_000), undefined);
+    cache.set('h1', agent, 5_000);
+    cache.forget('h1');
+    assert.equal(cache.get('h1', 5_001), undefined);
+    // Bounded: a full cache starts over rather than grow.
+    for (const h of ['a', 'b', 'c', 'd']) cache.set(h, agent, 10_000);
+    assert.equal(cache.get('a', 10_001), undefined);
+    assert.equal(cache.get('d', 10_001), agent);
+  });
+
   it('a Range header gives a byte range, the whole log, or unsatisfiable', () => {
     assert.deepEqual(parseRange('bytes=0-9', 100), { start: 0, end: 10 });
     assert.deepEqual(parseRange('bytes=90-', 100), { start: 90, end: 100 });

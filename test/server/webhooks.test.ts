@@ -66,6 +66,7 @@ interface PipelineView {
   sha: string;
   source: string;
   trusted: boolean;
+  triggeredBy: unknown;
   jobs: Array<{ name: string }>;
 }
 
@@ -170,6 +171,7 @@ function webhookSuite(label: string, openStore: (home: string) => Promise<Store>
       assert.equal(pl.sha, after);
       assert.equal(pl.ref, 'feature-gh');
       assert.equal(pl.trusted, true);
+      assert.deepEqual(pl.triggeredBy, { kind: 'forge_user', provider: 'github', name: 'Codertocat' });
       // src/ changed, docs/ did not; the feature branch's own file adds a job.
       assert.deepEqual(pl.jobs.map((j) => j.name).sort(), ['always', 'code', 'only-on-feature']);
       const vars = await predefined(pl.id);
@@ -344,6 +346,8 @@ function webhookSuite(label: string, openStore: (home: string) => Promise<Store>
       assert.equal(pl.source, 'merge_request_event');
       assert.equal(pl.trusted, false);
       assert.equal(pl.ref, 'refs/pull/7/head');
+      // The request's author.
+      assert.deepEqual(pl.triggeredBy, { kind: 'forge_user', provider: 'gitea', name: 'contributor' });
       // Only docs/ changed since the merge base (main's later src/ change is not the request's).
       assert.deepEqual(pl.jobs.map((j) => j.name).sort(), ['always', 'docs']);
       const vars = await predefined(pl.id);
@@ -377,13 +381,13 @@ function webhookSuite(label: string, openStore: (home: string) => Promise<Store>
       repo.git('tag', '-f', 'v1.0.0', sha);
       repo.git('update-ref', 'refs/merge-requests/1/head', sha);
       const shas = { da1560886d4f094c3e6c9ef40349f7d38b5d27d7: sha, '95790bf891e76fee5e1747ab589903a6a1f80f22': parent };
-      const runs: Array<[string, string, string]> = [
-        ['gitlab-push', 'Push Hook', 'push'],
-        ['gitlab-tag-push', 'Tag Push Hook', 'push'],
-        ['gitlab-merge-request-open-from-fork', 'Merge Request Hook', 'merge_request_event'],
-        ['gitlab-merge-request-update-new-commits', 'Merge Request Hook', 'merge_request_event'],
+      const runs: Array<[string, string, string, string]> = [
+        ['gitlab-push', 'Push Hook', 'push', 'jsmith'],
+        ['gitlab-tag-push', 'Tag Push Hook', 'push', 'jsmith'],
+        ['gitlab-merge-request-open-from-fork', 'Merge Request Hook', 'merge_request_event', 'root'],
+        ['gitlab-merge-request-update-new-commits', 'Merge Request Hook', 'merge_request_event', 'root'],
       ];
-      for (const [name, event, source] of runs) {
+      for (const [name, event, source, who] of runs) {
         const id = newDeliveryId();
         const r = await send('gitlab', p, secret, event, fixtureWith(name, shas), { deliveryId: id });
         assert.equal(r.status, 202, `${name}: ${JSON.stringify(r.body)}`);
@@ -392,6 +396,7 @@ function webhookSuite(label: string, openStore: (home: string) => Promise<Store>
         const pl = await pipeline(d.pipelineId!);
         assert.equal(pl.source, source, name);
         assert.equal(pl.trusted, name !== 'gitlab-merge-request-open-from-fork', name);
+        assert.deepEqual(pl.triggeredBy, { kind: 'forge_user', provider: 'gitlab', name: who }, name);
       }
       const ignoredOnes: Array<[string, string, RegExp]> = [
         ['gitlab-push-branch-deleted', 'Push Hook', /refs\/heads\/old-feature was deleted/],

@@ -126,6 +126,49 @@ if (postgres) {
       assert.equal((await b.getPipeline(jobs[0]!.pipelineId))!.jobs[0]!.attemptCount, 18);
     });
 
+    it('a relaxed transaction commits without waiting for the disk, the others wait, and both are seen at once', async () => {
+      const schema = await freshSchema();
+      const d = new PostgresDialect(PG_URL, { schema });
+      try {
+        await d.exec('CREATE TABLE relaxed_probe (id INTEGER PRIMARY KEY)');
+        const inRelaxed = await d.transaction(async (tx) => {
+          await tx.run('INSERT INTO relaxed_probe (id) VALUES (1)');
+          return (await tx.get<{ synchronous_commit: string }>('SHOW synchronous_commit'))!.synchronous_commit;
+        }, { relaxed: true });
+        const inPlain = await d.transaction(async (tx) => (await tx.get<{ synchronous_commit: string }>('SHOW synchronous_commit'))!.synchronous_commit);
+        assert.equal(inRelaxed, 'off');
+        // SET LOCAL ends with the transaction: the connection goes back to the pool as it was.
+        assert.equal(inPlain, 'on');
+        assert.deepEqual(await d.all('SELECT id FROM relaxed_probe'), [{ id: 1 }]);
+      } finally {
+        await d.close();
+      }
+    });
+
+    it('all of a transaction\'s notifications are delivered, in order, only when it commits', async () => {
+      const schema = await freshSchema();
+      const d = new PostgresDialect(PG_URL, { schema });
+      const got: string[] = [];
+      const listening = await d.listen(['gantry_probe'], { notify: (_c, p) => got.push(p), reconnected: () => undefined });
+      try {
+        const messages = Array.from({ length: 120 }, (_, i) => ['gantry_probe', `m${i}`] as const);
+        await d.transaction(async (tx) => d.notify(tx, messages.slice(0, 3)));
+        await assert.rejects(
+          d.transaction(async (tx) => {
+            await d.notify(tx, [['gantry_probe', 'rolled back']]);
+            throw new Error('abort');
+          }),
+        );
+        await d.transaction(async (tx) => d.notify(tx, messages.slice(3)));
+        const deadline = Date.now() + 5_000;
+        while (got.length < 120 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+        assert.deepEqual(got, messages.map((m) => m[1]));
+      } finally {
+        await listening?.close();
+        await d.close();
+      }
+    });
+
     it('two instances migrating one empty database at once apply each migration exactly once', async () => {
       for (let round = 0; round < 3; round++) {
         const schema = await freshSchema();

@@ -1,11 +1,14 @@
 // The log viewer's pure parts, in Node: ANSI colours across lines, carriage returns, UTF-8 split
-// across chunks, line times, search, and the DAG layout. The browser tests cover the rest.
+// across chunks, line times, search, sections and folding, and the DAG layout. The browser tests
+// cover the rest.
 
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { parseAnsiLine, plainText } from '../../ui/log/ansi.js';
 import { LogBuffer } from '../../ui/log/log-buffer.js';
 import { freshBytes } from '../../ui/log/log-offsets.js';
+import { RowMap, rowsOf } from '../../ui/log/log-rows.js';
+import { bodyLines, type LogSection } from '../../ui/log/log-sections.js';
 import { layoutDag } from '../../ui/dag/layout.js';
 import type { Job } from '../../ui/api/types.js';
 import { SseParser, type SseEvent } from '../../ui/api/sse-parser.js';
@@ -91,6 +94,91 @@ describe('the log buffer', () => {
     b.append(enc('one\n\x1b[31mERROR\x1b[0m: two\nthree error\n'), 1);
     assert.deepEqual(b.search('error'), [1, 2]);
     assert.deepEqual(b.search('31m'), []);
+  });
+});
+
+const start = (t: number, name: string, opts = '') => `\x1b[0Ksection_start:${t}:${name}${opts}\r\x1b[0K`;
+const end = (t: number, name: string) => `\x1b[0Ksection_end:${t}:${name}\r\x1b[0K`;
+
+describe('log sections', () => {
+  it("reads the agent's sections (an end glued to the next line) and a script's nested ones, collapsed=true included", () => {
+    const b = new LogBuffer();
+    const log =
+      `${start(100, 'get_sources')}Getting source\n` + // 0
+      `${end(101, 'get_sources')}Running with gantry\n` + // 1: after the section
+      `${start(101, 'step_script')}Executing "step_script"\n` + // 2
+      `$ build\n` + // 3
+      `${start(102, 'build', '[collapsed=true]')}\x1b[1mBuilding\x1b[0m\n` + // 4
+      `compiling\n` + // 5
+      `${start(103, 'inner')}Inner\n` + // 6
+      `inner work\n` + // 7
+      `${end(104, 'inner')}\n` + // 8: only the end marker
+      `${end(107, 'build')}\n` + // 9: only the end marker
+      `after build\n` + // 10
+      `${end(108, 'step_script')}Job succeeded\n`; // 11
+    // Byte by byte: a marker cut anywhere is found once, when its line is complete.
+    for (const byte of enc(log)) b.append(new Uint8Array([byte]), 1);
+    const byName = (n: string) => b.sections.all.find((s) => s.name === n)!;
+    assert.deepEqual(
+      b.sections.all.map((s) => [s.name, s.depth, s.startLine, s.endLine, s.endLineBlank, s.collapsedByDefault, s.finishedAt! - s.startedAt]),
+      [
+        ['get_sources', 0, 0, 0, false, false, 1000],
+        ['step_script', 0, 2, 10, false, false, 7000],
+        ['build', 1, 4, 9, true, true, 5000],
+        ['inner', 2, 6, 8, true, false, 1000],
+      ],
+    );
+    assert.equal(byName('inner').parent, byName('build'));
+    assert.equal(b.sections.headerAt(4), byName('build'));
+    assert.deepEqual(b.sections.around(7).map((s) => s.name), ['step_script', 'build', 'inner']);
+    assert.deepEqual(b.sections.around(4).map((s) => s.name), ['step_script']);
+    // The markers are not drawn, nor searched.
+    assert.equal(b.shown(1), 'Running with gantry');
+    assert.equal(plainText(b.shown(4)), 'Building');
+    assert.deepEqual(b.search('section'), []);
+    assert.deepEqual(b.search('building'), [4]);
+    assert.equal(bodyLines(byName('build'), b.lineCount), 4);
+  });
+
+  it('an open section runs to the end of the log; its marker is read once its line is complete, or the log ends', () => {
+    const b = new LogBuffer();
+    b.append(enc(`${start(1, 'slow')}Slow\nwork\n${start(2, 'tail')}Tail`), 1);
+    assert.deepEqual(b.sections.all.map((s) => [s.name, s.endLine]), [['slow', null]]);
+    assert.equal(bodyLines(b.sections.all[0]!, b.lineCount), 2);
+    // A marker still arriving is not drawn as text.
+    const c = new LogBuffer();
+    c.append(enc(`done\n\x1b[0Ksection_st`), 1);
+    assert.equal(c.shown(1), '');
+    b.end();
+    assert.deepEqual(b.sections.all.map((s) => [s.name, s.startLine, s.endLine]), [['slow', 0, null], ['tail', 2, null]]);
+  });
+});
+
+describe('folded rows', () => {
+  it('maps rows to lines around hidden ranges, and a hidden line to the row before it', () => {
+    const m = new RowMap(12, [[6, 8], [2, 5], [3, 4], [10, 20]]);
+    assert.equal(m.rowCount, 5);
+    assert.deepEqual([0, 1, 2, 3, 4].map((r) => m.lineOf(r)), [0, 1, 5, 8, 9]);
+    assert.deepEqual([0, 1, 5, 8, 9].map((l) => m.rowOf(l)), [0, 1, 2, 3, 4]);
+    assert.equal(m.rowOf(3), 1);
+    assert.equal(m.rowOf(7), 2);
+    assert.equal(m.isHidden(4), true);
+    assert.equal(m.isHidden(5), false);
+    const none = new RowMap(1_000_000, []);
+    assert.equal(none.rowCount, 1_000_000);
+    assert.equal(none.lineOf(999_999), 999_999);
+  });
+
+  it('hides folded bodies and blank end lines, nested folds inside open ones', () => {
+    const b = new LogBuffer();
+    b.append(enc(`${start(1, 'a')}A\n1\n${start(1, 'b', '[collapsed=true]')}B\n2\n${end(2, 'b')}\n3\n${end(3, 'a')}\nafter\n`), 1);
+    const shown = (fold: (s: LogSection) => boolean) => {
+      const rows = rowsOf(b.sections.all, b.lineCount, fold);
+      return Array.from({ length: rows.rowCount }, (_, r) => rows.lineOf(r));
+    };
+    assert.deepEqual(shown((s) => s.collapsedByDefault), [0, 1, 2, 5, 7]);
+    assert.deepEqual(shown(() => false), [0, 1, 2, 3, 5, 7]);
+    assert.deepEqual(shown((s) => s.name === 'a'), [0, 7]);
   });
 });
 

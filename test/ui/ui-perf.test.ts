@@ -96,8 +96,28 @@ describe('web UI performance', { skip: skipReason(), timeout: 110_000 }, () => {
     );
     // At the bottom, the last line the job printed is on screen.
     assert.equal(await page.locator('.log-line .lt', { hasText: new RegExp(`^${LINES - 2}$`) }).count(), 1);
+    // The job's script is one section (step_script) of a million lines: fold it and unfold it.
+    const [foldMs, unfoldMs, shownFolded] = (await page.evaluate(async () => {
+      const log = document.querySelector('.log') as HTMLElement;
+      const frame = () => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)));
+      log.scrollTop = 0;
+      await frame();
+      const button = [...document.querySelectorAll('button.fold')].find((b) => b.getAttribute('aria-label')!.endsWith('(section step_script)')) as HTMLButtonElement;
+      let t0 = performance.now();
+      button.click();
+      await frame();
+      const fold = performance.now() - t0;
+      const shown = document.querySelectorAll('.log-line').length;
+      t0 = performance.now();
+      button.click();
+      await frame();
+      return [fold, performance.now() - t0, shown];
+    })) as number[];
+    console.log(`# folding the 1,000,000-line step_script section ${foldMs!.toFixed(1)} ms, unfolding it ${unfoldMs!.toFixed(1)} ms`);
+    assert.ok(shownFolded! < 20, `${shownFolded} lines shown with the script folded`);
     assert.ok(firstMs < LIMIT_MS, `first lines after ${firstMs} ms`);
     assert.ok(jumpMs < LIMIT_MS, `a jump took ${jumpMs} ms`);
+    assert.ok(foldMs! < LIMIT_MS && unfoldMs! < LIMIT_MS, `folding took ${foldMs} ms, unfolding ${unfoldMs} ms`);
   });
 
   it('draws a 500-job pipeline graph within a second', async () => {

@@ -20,6 +20,20 @@ build:
     - for i in $(seq 1 300); do echo "build output line $i"; done
     - echo BUILD-DONE
 
+sections:
+  stage: build
+  script:
+    - echo -e "\\e[0Ksection_start:$(date +%s):deps[collapsed=true]\\r\\e[0K\\e[1mInstalling dependencies\\e[0m"
+    - for i in $(seq 1 40); do echo "dep line $i"; done
+    - echo -e "\\e[0Ksection_start:$(date +%s):deps_nested\\r\\e[0KNested step"
+    - echo "nested output"
+    - sleep 2
+    - echo -e "\\e[0Ksection_end:$(date +%s):deps_nested\\r\\e[0K"
+    - echo -e "\\e[0Ksection_end:$(date +%s):deps\\r\\e[0K"
+    - echo -e "\\e[0Ksection_start:$(date +%s):tests\\r\\e[0KRunning tests"
+    - echo "test output"
+    - echo -e "\\e[0Ksection_end:$(date +%s):tests\\r\\e[0K"
+
 slow:
   stage: test
   needs: [build]
@@ -134,10 +148,11 @@ describe('the web UI', { skip, timeout: 110_000 }, () => {
     await page.waitForURL(/\/pipelines\/\d+$/);
     pipelineId = Number(page.url().split('/').pop());
     await page.locator('.vars dt', { hasText: 'FOO' }).waitFor();
-    // Started by a person in the UI: GitLab's `web` source, as the pipeline's header says.
+    // Started by a person in the UI: GitLab's `web` source, as the pipeline's header says, and by whom (the admin token).
     await page.getByText(/source\s*web/).first().waitFor();
+    assert.equal(await page.locator('.facts .who').innerText(), 'admin token');
     // The graph: one box per job, `needs` as edges.
-    assert.equal(await page.locator('.dag-node').count(), 5);
+    assert.equal(await page.locator('.dag-node').count(), 6);
     assert.ok((await page.locator('.dag-edges path').count()) >= 3);
     await page.locator('.dag-node.st-success', { hasText: 'build' }).waitFor();
   });
@@ -150,6 +165,8 @@ describe('the web UI', { skip, timeout: 110_000 }, () => {
     await logLine('slow job started').waitFor();
     // Printed a second after the page opened: it can only have arrived live.
     await logLine('slow job still going').waitFor();
+    // The script's section is still open: its time runs.
+    await page.locator('.log-line.sec-head:not(.pinned)', { hasText: 'step_script' }).locator('.sec-time.running').waitFor();
     await shot('05-job-running');
     await page.getByRole('button', { name: 'Cancel' }).click();
     await page.locator('.page-head .badge.st-canceled').waitFor();
@@ -201,6 +218,60 @@ describe('the web UI', { skip, timeout: 110_000 }, () => {
     await shot('06-job-log-line-link');
   });
 
+  it('folds log sections: collapsed=true ones start folded, with their durations; a line link and the search unfold what hides their line', async () => {
+    const sections = await jobId('sections');
+    for (let i = 0; i < 150 && (await up.api<{ status: string }>('GET', `/jobs/${sections}`)).status !== 'success'; i++) await new Promise((r) => setTimeout(r, 100));
+    await page.goto(`${up.url}/jobs/${sections}`);
+    await page.locator('.live-dot', { hasText: /lines$/ }).waitFor();
+    const deps = page.getByRole('button', { name: /^Installing dependencies/ });
+    const head = page.locator('.log-line.sec-head:not(.pinned)', { hasText: 'Installing dependencies' });
+    // Folded (collapsed=true): its 40 lines and the nested section are hidden, its count and time shown.
+    assert.equal(await deps.getAttribute('aria-expanded'), 'false');
+    assert.equal(await logLine('dep line 1').count(), 0);
+    assert.match(await head.locator('.sec-lines').innerText(), /^4[0-9] lines$/);
+    assert.match(await head.locator('.sec-time').innerText(), /^[2-4]s$/);
+    // The agent's own steps are sections too, open, each timed.
+    assert.equal(await page.getByRole('button', { name: /section step_script/ }).getAttribute('aria-expanded'), 'true');
+    assert.match(await page.locator('.log-line.sec-head:not(.pinned)', { hasText: 'Running tests' }).locator('.sec-time').innerText(), /^(< 1s|1s)$/);
+    // The markers never show as text (the echoed commands that print them do: they say $(date +%s)).
+    const texts = await page.locator('.log-line .lt').allInnerTexts();
+    assert.ok(texts.some((t) => t.includes('section_start:$(date')));
+    assert.ok(!texts.some((t) => /section_(start|end):\d|\u001b/.test(t)));
+    await shot('16-log-sections-folded');
+    // Unfolded by a click, folded again with the keyboard.
+    await deps.click();
+    await logLine('dep line 40').waitFor();
+    await page.locator('.log').hover();
+    await page.mouse.wheel(0, 700);
+    await page.getByRole('button', { name: /^Nested step/ }).waitFor();
+    // Scrolled into the section, its header and the script's stay pinned at the top.
+    assert.deepEqual(await page.locator('.log-line.pinned .lt').allInnerTexts(), ['Executing "step_script" stage of the job script', 'Installing dependencies']);
+    assert.match(await page.locator('.log-line.sec-head:not(.pinned)', { hasText: 'Nested step' }).locator('.sec-time').innerText(), /^[2-3]s$/);
+    await shot('17-log-sections-open');
+    await page.mouse.wheel(0, -2000);
+    await deps.focus();
+    await page.keyboard.press('Enter');
+    await page.waitForFunction(() => ![...document.querySelectorAll('.log-line .lt')].some((e) => e.textContent === 'dep line 1'));
+    // Line numbers are the log's lines, folded or not: a link into the folded section unfolds it.
+    const hit = await up.api<{ hits: { line: number }[] }>('GET', `/jobs/${sections}/log/search?q=${encodeURIComponent('dep line 30')}`);
+    const line = hit.hits[0]!.line;
+    await page.goto(`${up.url}/jobs/${sections}#L${line}`);
+    const selected = page.locator('.log-line.selected');
+    await selected.waitFor();
+    assert.match(await selected.innerText(), /dep line 30$/);
+    assert.equal(await selected.locator('a.ln').innerText(), String(line));
+    assert.ok(await selected.isVisible());
+    // The search finds a line in a folded section (nested two deep) and unfolds both to show it.
+    await page.goto(`${up.url}/jobs/${sections}`);
+    await page.locator('.live-dot', { hasText: /lines$/ }).waitFor();
+    assert.equal(await logLine('nested output').count(), 0);
+    await page.getByLabel('Search the log').fill('nested output');
+    await page.getByText('1 / 2').waitFor(); // the echoed command, then its output
+    await page.locator('.log-line.current', { hasText: 'nested output' }).waitFor();
+    assert.ok(await logLine('nested output').isVisible());
+    await shot('18-log-sections-search');
+  });
+
   it('plays the manual job, which runs with the pipeline\'s variables', async () => {
     await page.goto(`${up.url}/pipelines/${pipelineId}`);
     await page.getByRole('button', { name: 'play deploy' }).click();
@@ -225,6 +296,12 @@ describe('the web UI', { skip, timeout: 110_000 }, () => {
     await row.locator('.reason', { hasText: 'No online agent has the tags gpu' }).waitFor();
     assert.match(await row.innerText(), /ml\s+#\d+\s+gpu/);
     await shot('11-queue');
+    // Live: another pipeline's job arrives, and leaves when it is canceled, with no reload.
+    const second = (await up.api<PipelineView>('POST', '/projects/ml/pipelines', { ref: 'gpu' })).id;
+    const secondRow = page.locator('table.queue tr[data-job="gpu-train"]', { hasText: `#${second}` });
+    await secondRow.waitFor({ timeout: 5_000 });
+    await up.api('POST', `/pipelines/${second}/cancel`);
+    await secondRow.waitFor({ state: 'detached', timeout: 5_000 });
   });
 
   it("lists a job's artifacts and downloads them", async () => {
@@ -294,6 +371,26 @@ describe('the web UI', { skip, timeout: 110_000 }, () => {
     assert.match(await page.getByTestId('webhook-secret').innerText(), /^gantry_whsec_/);
     await page.getByRole('region', { name: 'Webhooks' }).scrollIntoViewIfNeeded();
     await shot('15-settings-webhook-once');
+    // Branch and tag filters: only main and release branches; no tags at all.
+    const filters = page.getByRole('form', { name: 'Branch and tag filters' });
+    await filters.getByLabel('Only branches matching these globs', { exact: false }).check();
+    await filters.getByLabel('Branches: globs').fill('main\nrelease/**\n');
+    await filters.getByLabel('Only tags matching these globs', { exact: false }).check();
+    await filters.getByRole('button', { name: 'Save filters' }).click();
+    await filters.getByRole('status').filter({ hasText: 'Saved' }).waitFor();
+    assert.deepEqual(await up.api('GET', '/projects/web/ref-filters'), { branches: ['main', 'release/**'], tags: [] });
+    await page.getByRole('region', { name: 'Branches and tags' }).scrollIntoViewIfNeeded();
+    await shot('21-settings-ref-filters');
+    await page.reload();
+    // The form fills in once the filters have been read.
+    await page.waitForFunction(() => (document.getElementById('branches-globs') as HTMLTextAreaElement | null)?.value === 'main\nrelease/**');
+    assert.equal(await page.getByLabel('Only tags matching these globs', { exact: false }).isChecked(), true);
+    // Back to everything, so the pushes of later tests are not filtered.
+    await page.getByLabel('All branches').check();
+    await page.getByLabel('All tags').check();
+    await page.getByRole('button', { name: 'Save filters' }).click();
+    await page.getByRole('form', { name: 'Branch and tag filters' }).getByRole('status').filter({ hasText: 'Saved' }).waitFor();
+    assert.deepEqual(await up.api('GET', '/projects/web/ref-filters'), { branches: null, tags: null });
     // The token works, on its one route.
     const res = await fetch(`${up.url}/api/v1/projects/web/trigger`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ token, ref: 'main' }) });
     assert.equal(res.status, 201);
@@ -303,12 +400,23 @@ describe('the web UI', { skip, timeout: 110_000 }, () => {
   it('works in the dark theme and on a narrow screen', async () => {
     await page.goto(`${up.url}/projects/web`);
     await page.locator('table.pipelines').waitFor();
+    // Who triggered each: the trigger token by its description, the UI's run by the admin token.
+    const triggers = await page.locator('table.pipelines td[data-label="Trigger"]').allInnerTexts();
+    assert.equal(triggers[0], 'trigger · jenkins');
+    assert.equal(triggers[triggers.length - 1], 'web · admin token');
     await shot('08-project-pipelines');
     await page.emulateMedia({ colorScheme: 'dark' });
     await page.goto(`${up.url}/pipelines/${pipelineId}`);
     await page.locator('.dag-node').first().waitFor();
     await shot('09-pipeline-dark');
+    const sections = await jobId('sections');
+    await page.goto(`${up.url}/jobs/${sections}#L30`);
+    await page.locator('.log-line.selected').waitFor();
+    await shot('19-log-sections-dark');
     await page.setViewportSize({ width: 390, height: 800 });
+    await page.goto(`${up.url}/jobs/${sections}`);
+    await page.locator('.live-dot', { hasText: /lines$/ }).waitFor();
+    await shot('20-log-sections-narrow-dark');
     await page.goto(`${up.url}/projects/web`);
     await page.locator('table.pipelines').waitFor();
     await shot('10-project-narrow-dark');

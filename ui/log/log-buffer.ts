@@ -2,9 +2,11 @@
 // stream mode (a character split across two chunks decodes whole); lines are kept as strings
 // (a million lines is tens of MB, and only the visible ones are ever rendered); per line the
 // arrival time of its first byte (the timestamps column) and, when it starts coloured, the ANSI
-// state carried over from the line before.
+// state carried over from the line before; and the log's sections (log-sections.ts), read from
+// each line once it is complete.
 
 import { endState, plainText, type Sgr } from './ansi.js';
+import { LogSections, withoutMarkers, withoutPartialMarker } from './log-sections.js';
 
 export class LogBuffer {
   /** Every line; the last one is still open (bytes after the last newline). */
@@ -14,6 +16,9 @@ export class LogBuffer {
   private readonly startStates = new Map<number, Sgr>();
   private readonly decoder = new TextDecoder('utf-8');
   private lastStart: Sgr | null = null;
+  readonly sections = new LogSections();
+  /** The log has ended: its last line, even without a newline, is complete. */
+  private ended = false;
   /** Bytes taken in so far: the offset to resume from. */
   bytes = 0;
   /** Bumped on every change, so views know to redraw. */
@@ -33,11 +38,24 @@ export class LogBuffer {
     for (let i = 1; i < parts.length; i++) {
       // The open line is complete: its end state is the next line's start state.
       const closed = this.lines.length - 1;
-      this.lastStart = endState(this.lines[closed]!, this.lastStart);
+      const line = this.lines[closed]!;
+      if (line.indexOf('\x1b') >= 0) {
+        this.lastStart = endState(withoutMarkers(line), this.lastStart);
+        this.sections.scan(closed, line);
+      }
       this.lines.push(parts[i]!);
       if (parts[i] !== '' || i < parts.length - 1) this.stamp(this.lines.length - 1, at);
       if (this.lastStart) this.startStates.set(this.lines.length - 1, this.lastStart);
     }
+  }
+
+  /** No more bytes will come. */
+  end(): void {
+    if (this.ended) return;
+    this.ended = true;
+    this.version++;
+    const last = this.lines.length - 1;
+    if (this.lines[last] !== '') this.sections.scan(last, this.lines[last]!);
   }
 
   private stamp(i: number, at: number): void {
@@ -54,6 +72,12 @@ export class LogBuffer {
     return this.lines[i] ?? '';
   }
 
+  /** Line `i` as it is drawn: without section markers (nor the start of one still arriving). */
+  shown(i: number): string {
+    const line = withoutMarkers(this.lines[i] ?? '');
+    return !this.ended && i === this.lines.length - 1 ? withoutPartialMarker(line) : line;
+  }
+
   startState(i: number): Sgr | null {
     return this.startStates.get(i) ?? null;
   }
@@ -68,7 +92,7 @@ export class LogBuffer {
     const hits: number[] = [];
     if (!q) return hits;
     const n = this.lineCount;
-    for (let i = 0; i < n; i++) if (plainText(this.lines[i]!).toLowerCase().includes(q)) hits.push(i);
+    for (let i = 0; i < n; i++) if (plainText(withoutMarkers(this.lines[i]!)).toLowerCase().includes(q)) hits.push(i);
     return hits;
   }
 }

@@ -1,11 +1,16 @@
 // One attempt's log with its tools: live follow, search with next/previous, timestamps, line
-// links (#L120, kept in the URL so they survive reload and can be shared) and raw download.
+// links (#L120, kept in the URL so they survive reload and can be shared), raw download, and
+// folding sections. A line a link or the search goes to is shown even inside a folded section:
+// the sections around it unfold.
 
 import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import { downloadFile, safeName } from '../api/download.js';
 import { errorText } from '../api/client.js';
+import { useTick } from '../components/time.js';
 import { followLog, type LogEnd, type LogMode } from './live-log.js';
 import { LogBuffer } from './log-buffer.js';
+import { rowsOf } from './log-rows.js';
+import type { LogSection } from './log-sections.js';
 import { LogView } from './log-view.js';
 
 const TIMES_KEY = 'gantry.log.timestamps';
@@ -38,6 +43,8 @@ export function LogPanel(p: LogPanelProps) {
   const [matches, setMatches] = useState<number[]>([]);
   const [current, setCurrent] = useState(-1);
   const [reveal, setReveal] = useState<{ line: number; seq: number } | null>(null);
+  // Sections someone folded or unfolded; the others are as their markers say (collapsed=true).
+  const [folds, setFolds] = useState(() => new Map<LogSection, boolean>());
   const finishedRef = useRef(p.finished);
   finishedRef.current = p.finished;
   const searchBox = useRef<HTMLInputElement>(null);
@@ -61,6 +68,7 @@ export function LogPanel(p: LogPanelProps) {
         redraw();
       },
       onEnd: (end) => {
+        buffer.end();
         setMode('done');
         redraw();
         p.onEnd?.(end);
@@ -75,13 +83,36 @@ export function LogPanel(p: LogPanelProps) {
     };
   }, [buffer]);
 
+  const foldedIn = (m: Map<LogSection, boolean>, s: LogSection) => m.get(s) ?? s.collapsedByDefault;
+  const isFolded = (s: LogSection) => foldedIn(folds, s);
+  const rows = useMemo(() => rowsOf(buffer.sections.all, buffer.lineCount, isFolded), [version, folds, buffer]);
+  const toggle = (s: LogSection, pinned: boolean) => {
+    setFolds((m) => new Map(m).set(s, !foldedIn(m, s)));
+    // Folded from its pinned header: the section's lines are gone from under the reader, so go to where it is.
+    if (pinned) {
+      setFollow(false);
+      setReveal({ line: s.startLine, seq: Date.now() });
+    }
+  };
+  /** Scrolls to `line`, unfolding what hides it. */
+  const show = (line: number) => {
+    setFolds((m) => {
+      const around = buffer.sections.around(line).filter((s) => foldedIn(m, s));
+      if (!around.length) return m;
+      const next = new Map(m);
+      for (const s of around) next.set(s, false);
+      return next;
+    });
+    setFollow(false);
+    setReveal({ line, seq: Date.now() });
+  };
+
   // A #L link: select and show that line once the log has it.
   const revealed = useRef<string | null>(null);
   useEffect(() => {
     if (selected === null || selected >= buffer.lineCount || revealed.current === `${p.hash}/${p.attempt}`) return;
     revealed.current = `${p.hash}/${p.attempt}`;
-    setFollow(false);
-    setReveal({ line: selected, seq: Date.now() });
+    show(selected);
   }, [p.hash, version, buffer]);
 
   const runSearch = (q: string) => {
@@ -89,10 +120,7 @@ export function LogPanel(p: LogPanelProps) {
     setMatches(hits);
     const next = hits.length ? 0 : -1;
     setCurrent(next);
-    if (next >= 0) {
-      setFollow(false);
-      setReveal({ line: hits[next]!, seq: Date.now() });
-    }
+    if (next >= 0) show(hits[next]!);
   };
   useEffect(() => {
     const t = setTimeout(() => runSearch(query), 200);
@@ -102,8 +130,7 @@ export function LogPanel(p: LogPanelProps) {
     if (!matches.length) return;
     const next = (current + d + matches.length) % matches.length;
     setCurrent(next);
-    setFollow(false);
-    setReveal({ line: matches[next]!, seq: Date.now() });
+    show(matches[next]!);
   };
   const matchSet = useMemo(() => new Set(matches), [matches]);
 
@@ -136,6 +163,9 @@ export function LogPanel(p: LogPanelProps) {
   }, []);
 
   const live = mode === 'stream' || mode === 'poll';
+  // An open section's time runs while the attempt does (not while a finished log is read in).
+  const running = live && !p.finished;
+  const now = useTick(running && buffer.sections.openCount > 0);
   return (
     <section class="log-panel" aria-label="Log">
       <div class="log-tools">
@@ -190,6 +220,11 @@ export function LogPanel(p: LogPanelProps) {
       <LogView
         buffer={buffer}
         version={version}
+        rows={rows}
+        isFolded={isFolded}
+        onToggle={toggle}
+        live={running}
+        now={now}
         showTimes={showTimes}
         follow={follow}
         onFollowChange={setFollow}

@@ -1,19 +1,14 @@
 // The fleet: each agent idle, busy (with the jobs it runs) or offline, its tags and when it was
-// last seen. Re-read every 5 seconds (agents have no event stream yet).
+// last seen. Live from GET /agents/events.
 
-import { useEffect } from 'preact/hooks';
 import type { Agent, Page } from '../api/types.js';
-import { useApi } from '../api/use-api.js';
+import { useLive } from '../api/use-live.js';
 import { ErrorBox, Loading } from '../components/feedback.js';
 import { Link } from '../components/link.js';
 import { TimeAgo } from '../components/time.js';
 
 export function AgentsPage() {
-  const agents = useApi<Page<Agent>>('/agents');
-  useEffect(() => {
-    const t = setInterval(agents.reload, 5000);
-    return () => clearInterval(t);
-  }, []);
+  const agents = useLive<Page<Agent>>('/agents/events', 'agents');
   return (
     <main class="page">
       <header class="page-head">

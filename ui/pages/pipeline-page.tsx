@@ -10,6 +10,7 @@ import { DagGraph, type JobAction } from '../dag/dag-graph.js';
 import { ErrorBox, Loading } from '../components/feedback.js';
 import { Link } from '../components/link.js';
 import { StatusBadge } from '../components/status.js';
+import { triggerTitle } from '../components/triggered-by.js';
 import { Duration, TimeAgo } from '../components/time.js';
 
 const RETRYABLE = new Set(['failed', 'canceled', 'timed_out']);
@@ -78,6 +79,14 @@ export function PipelinePage({ id }: { id: number }) {
             <span>
               <span class="muted">source</span> {p.source}
             </span>
+            {p.triggeredBy ? (
+              <span>
+                <span class="muted">by</span>{' '}
+                <span class="who" title={triggerTitle(p.triggeredBy)}>
+                  {p.triggeredBy.name}
+                </span>
+              </span>
+            ) : null}
             <span>
               <span class="muted">created</span> <TimeAgo iso={p.createdAt} />
             </span>

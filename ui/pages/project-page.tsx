@@ -9,6 +9,7 @@ import { useApi } from '../api/use-api.js';
 import { ErrorBox, Loading } from '../components/feedback.js';
 import { Link } from '../components/link.js';
 import { StatusBadge, statusLabel } from '../components/status.js';
+import { Trigger } from '../components/triggered-by.js';
 import { Duration, TimeAgo } from '../components/time.js';
 import { navigate, type Place } from '../router.js';
 import { RunPipelineForm } from './run-pipeline-form.js';
@@ -129,7 +130,7 @@ export function ProjectPage({ project, place }: { project: string; place: Place 
                 <th scope="col">Pipeline</th>
                 <th scope="col">Ref</th>
                 <th scope="col">Commit</th>
-                <th scope="col">Source</th>
+                <th scope="col">Trigger</th>
                 <th scope="col">Duration</th>
                 <th scope="col">Created</th>
               </tr>
@@ -151,7 +152,9 @@ export function ProjectPage({ project, place }: { project: string; place: Place 
                   <td data-label="Commit" class="mono" title={p.sha}>
                     {p.sha.slice(0, 8)}
                   </td>
-                  <td data-label="Source">{p.source}</td>
+                  <td data-label="Trigger">
+                    <Trigger p={p} />
+                  </td>
                   <td data-label="Duration">
                     <Duration startedAt={p.startedAt} finishedAt={p.finishedAt} />
                   </td>

@@ -1,20 +1,15 @@
-// The queue: every pending job of agents' pipelines, in queue order, with why it waits
-// (GET /queue). Re-read every 3 seconds: the reasons change as agents come and jobs end.
+// The queue: every pending job of agents' pipelines, in queue order, with why it waits. Live
+// from GET /queue/events: the reasons change as agents come and jobs end.
 
-import { useEffect } from 'preact/hooks';
 import type { QueueEntry } from '../api/types.js';
-import { useApi } from '../api/use-api.js';
+import { useLive } from '../api/use-live.js';
 import { ErrorBox, Loading } from '../components/feedback.js';
 import { Link } from '../components/link.js';
 import { TimeAgo } from '../components/time.js';
 import { reasonJob, reasonText } from '../queue/reason.js';
 
 export function QueuePage() {
-  const queue = useApi<{ items: QueueEntry[] }>('/queue');
-  useEffect(() => {
-    const t = setInterval(queue.reload, 3000);
-    return () => clearInterval(t);
-  }, []);
+  const queue = useLive<{ items: QueueEntry[] }>('/queue/events', 'queue');
   return (
     <main class="page">
       <header class="page-head">

@@ -7,6 +7,7 @@ import { ErrorBox, Loading } from '../components/feedback.js';
 import { Link } from '../components/link.js';
 import { ForgeSettings } from '../settings/forge-settings.js';
 import { GeneralSettings } from '../settings/general-settings.js';
+import { RefFiltersSettings } from '../settings/ref-filters-settings.js';
 import { SchedulesSettings } from '../settings/schedules-settings.js';
 import { TriggerTokensSettings } from '../settings/trigger-tokens-settings.js';
 import { VariablesSettings } from '../settings/variables-settings.js';
@@ -36,6 +37,7 @@ export function SettingsPage({ project }: { project: string }) {
           <TriggerTokensSettings base={base} />
           <ForgeSettings base={base} />
           <WebhooksSettings base={base} />
+          <RefFiltersSettings base={base} />
         </>
       ) : info.error ? null : (
         <Loading what="the settings" />

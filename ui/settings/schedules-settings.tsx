@@ -8,6 +8,7 @@ import { useApi } from '../api/use-api.js';
 import { ErrorBox } from '../components/feedback.js';
 import { Link } from '../components/link.js';
 import { parseVariables, Section, useAction } from './section.js';
+import { SettingsTable } from './settings-table.js';
 
 const when = (iso: string | null) => (iso ? new Date(iso).toLocaleString() : '–');
 
@@ -34,51 +35,45 @@ export function SchedulesSettings({ base }: { base: string }) {
   const remove = (s: Schedule) => action.run(() => api(`${base}/schedules/${s.id}`, { method: 'DELETE' })).then(list.reload);
   return (
     <Section id="schedules" title="Schedules" intro="Pipelines started at the times a cron expression names, read in its time zone.">
-      <ErrorBox error={list.error} />
-      {list.data && list.data.items.length > 0 ? (
-        <table class="settings-table schedules">
-          <thead>
-            <tr>
-              <th scope="col">Schedule</th>
-              <th scope="col">Ref</th>
-              <th scope="col">Next run</th>
-              <th scope="col">Last</th>
-              <th scope="col">
-                <span class="visually-hidden">Actions</span>
-              </th>
-            </tr>
-          </thead>
-          <tbody>
-            {list.data.items.map((s) => (
-              <tr key={s.id} data-schedule={s.id}>
-                <td data-label="Schedule">
-                  <span class="strong">{s.description ?? `#${s.id}`}</span>{' '}
-                  <code>{s.cron}</code> <span class="muted">{s.timezone}</span>
-                  {Object.keys(s.variables).length ? <div class="muted mono">{Object.keys(s.variables).join(', ')}</div> : null}
-                </td>
-                <td data-label="Ref" class="mono">
-                  {s.ref}
-                </td>
-                <td data-label="Next run">{s.active ? when(s.nextRunAt) : <span class="tag">paused</span>}</td>
-                <td data-label="Last">
-                  {s.lastPipelineId ? <Link href={`/pipelines/${s.lastPipelineId}`}>#{s.lastPipelineId}</Link> : <span class="muted">never</span>}
-                  {s.lastError ? <div class="error-text">{s.lastError}</div> : null}
-                </td>
-                <td class="row-actions">
-                  <button type="button" onClick={() => patch(s, { active: !s.active })}>
-                    {s.active ? 'Pause' : 'Resume'}
-                  </button>
-                  <button type="button" onClick={() => remove(s)} aria-label={`Delete schedule ${s.description ?? s.id}`}>
-                    Delete
-                  </button>
-                </td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      ) : list.data ? (
-        <p class="muted">No schedules yet.</p>
-      ) : null}
+      <SettingsTable
+        name="schedules"
+        list={list}
+        itemKey={(s) => s.id}
+        rowAttributes={(s) => ({ 'data-schedule': s.id })}
+        columns={[
+          {
+            label: 'Schedule',
+            cell: (s) => (
+              <>
+                <span class="strong">{s.description ?? `#${s.id}`}</span> <code>{s.cron}</code> <span class="muted">{s.timezone}</span>
+                {Object.keys(s.variables).length ? <div class="muted mono">{Object.keys(s.variables).join(', ')}</div> : null}
+              </>
+            ),
+          },
+          { label: 'Ref', class: 'mono', cell: (s) => s.ref },
+          { label: 'Next run', cell: (s) => (s.active ? when(s.nextRunAt) : <span class="tag">paused</span>) },
+          {
+            label: 'Last',
+            cell: (s) => (
+              <>
+                {s.lastPipelineId ? <Link href={`/pipelines/${s.lastPipelineId}`}>#{s.lastPipelineId}</Link> : <span class="muted">never</span>}
+                {s.lastError ? <div class="error-text">{s.lastError}</div> : null}
+              </>
+            ),
+          },
+        ]}
+        actions={(s) => (
+          <>
+            <button type="button" onClick={() => patch(s, { active: !s.active })}>
+              {s.active ? 'Pause' : 'Resume'}
+            </button>
+            <button type="button" onClick={() => remove(s)} aria-label={`Delete schedule ${s.description ?? s.id}`}>
+              Delete
+            </button>
+          </>
+        )}
+        none="No schedules yet."
+      />
       <form class="settings-form" onSubmit={create} aria-label="New schedule">
         <h3>New schedule</h3>
         <div class="field-row">

@@ -8,6 +8,7 @@ import { useApi } from '../api/use-api.js';
 import { ErrorBox } from '../components/feedback.js';
 import { TimeAgo } from '../components/time.js';
 import { Section, useAction } from './section.js';
+import { SettingsTable } from './settings-table.js';
 
 export function TriggerTokensSettings({ base }: { base: string }) {
   const list = useApi<{ items: TriggerToken[] }>(`${base}/trigger-tokens`);
@@ -41,41 +42,22 @@ export function TriggerTokensSettings({ base }: { base: string }) {
           </button>
         </div>
       ) : null}
-      <ErrorBox error={list.error} />
-      {list.data && list.data.items.length > 0 ? (
-        <table class="settings-table tokens">
-          <thead>
-            <tr>
-              <th scope="col">Token</th>
-              <th scope="col">Created</th>
-              <th scope="col">Last used</th>
-              <th scope="col">
-                <span class="visually-hidden">Actions</span>
-              </th>
-            </tr>
-          </thead>
-          <tbody>
-            {list.data.items.map((t) => (
-              <tr key={t.id}>
-                <td data-label="Token">
-                  {t.description ?? <span class="muted">#{t.id}</span>}
-                </td>
-                <td data-label="Created">
-                  <TimeAgo iso={t.createdAt} />
-                </td>
-                <td data-label="Last used">{t.lastUsedAt ? <TimeAgo iso={t.lastUsedAt} /> : <span class="muted">never</span>}</td>
-                <td class="row-actions">
-                  <button type="button" onClick={() => revoke(t)} aria-label={`Revoke token ${t.description ?? t.id}`}>
-                    Revoke
-                  </button>
-                </td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      ) : list.data ? (
-        <p class="muted">No trigger tokens.</p>
-      ) : null}
+      <SettingsTable
+        name="tokens"
+        list={list}
+        itemKey={(t) => t.id}
+        columns={[
+          { label: 'Token', cell: (t) => t.description ?? <span class="muted">#{t.id}</span> },
+          { label: 'Created', cell: (t) => <TimeAgo iso={t.createdAt} /> },
+          { label: 'Last used', cell: (t) => (t.lastUsedAt ? <TimeAgo iso={t.lastUsedAt} /> : <span class="muted">never</span>) },
+        ]}
+        actions={(t) => (
+          <button type="button" onClick={() => revoke(t)} aria-label={`Revoke token ${t.description ?? t.id}`}>
+            Revoke
+          </button>
+        )}
+        none="No trigger tokens."
+      />
       <form class="settings-form inline" onSubmit={create} aria-label="New trigger token">
         <input aria-label="Token description" placeholder="What uses it (jenkins)" value={description} onInput={(e) => setDescription(e.currentTarget.value)} />
         <button type="submit" class="primary" disabled={action.busy}>

@@ -8,6 +8,7 @@ import { useApi } from '../api/use-api.js';
 import { ErrorBox } from '../components/feedback.js';
 import { TimeAgo } from '../components/time.js';
 import { Section, useAction } from './section.js';
+import { SettingsTable } from './settings-table.js';
 
 export function VariablesSettings({ base }: { base: string }) {
   const list = useApi<{ items: Variable[] }>(`${base}/variables`);
@@ -27,41 +28,22 @@ export function VariablesSettings({ base }: { base: string }) {
   const remove = (k: string) => action.run(() => api(`${base}/variables/${encodeURIComponent(k)}`, { method: 'DELETE' })).then(list.reload);
   return (
     <Section id="variables" title="Variables and secrets" intro="Values are encrypted and never shown again; masked ones are hidden in every log.">
-      <ErrorBox error={list.error} />
-      {list.data && list.data.items.length > 0 ? (
-        <table class="settings-table variables">
-          <thead>
-            <tr>
-              <th scope="col">Key</th>
-              <th scope="col">Masked</th>
-              <th scope="col">Changed</th>
-              <th scope="col">
-                <span class="visually-hidden">Actions</span>
-              </th>
-            </tr>
-          </thead>
-          <tbody>
-            {list.data.items.map((v) => (
-              <tr key={v.key}>
-                <td data-label="Key" class="mono">
-                  {v.key}
-                </td>
-                <td data-label="Masked">{v.masked ? <span class="tag">masked</span> : <span class="muted">no</span>}</td>
-                <td data-label="Changed">
-                  <TimeAgo iso={v.updatedAt} />
-                </td>
-                <td class="row-actions">
-                  <button type="button" onClick={() => remove(v.key)} aria-label={`Delete variable ${v.key}`}>
-                    Delete
-                  </button>
-                </td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      ) : list.data ? (
-        <p class="muted">No variables yet.</p>
-      ) : null}
+      <SettingsTable
+        name="variables"
+        list={list}
+        itemKey={(v) => v.key}
+        columns={[
+          { label: 'Key', class: 'mono', cell: (v) => v.key },
+          { label: 'Masked', cell: (v) => (v.masked ? <span class="tag">masked</span> : <span class="muted">no</span>) },
+          { label: 'Changed', cell: (v) => <TimeAgo iso={v.updatedAt} /> },
+        ]}
+        actions={(v) => (
+          <button type="button" onClick={() => remove(v.key)} aria-label={`Delete variable ${v.key}`}>
+            Delete
+          </button>
+        )}
+        none="No variables yet."
+      />
       <form class="settings-form inline" onSubmit={add} aria-label="Set a variable">
         <input aria-label="Key" placeholder="KEY" class="mono" required pattern="[A-Za-z_][A-Za-z0-9_]*" value={key} onInput={(e) => setKey(e.currentTarget.value)} />
         <input aria-label="Value" placeholder="value" class="mono" type="password" autoComplete="off" value={value} onInput={(e) => setValue(e.currentTarget.value)} />

@@ -6,6 +6,7 @@
 // pipeline, so it is said loudly and the exit status is 1.
 
 import { randomUUID } from 'node:crypto';
+import os from 'node:os';
 import type { Command } from 'commander';
 import type { DeliveryJson } from '../../client/api-client.js';
 import { GantryError } from '../../domain/errors.js';
@@ -36,6 +37,20 @@ export function parsePostReceive(input: string): Array<{ before: string; after: 
   return out;
 }
 
+/**
+ * Who pushed: the account name a git server's own shell gives the hook (GitLab's GL_USERNAME,
+ * Gitea's GITEA_PUSHER_NAME, a web server's REMOTE_USER for smart HTTP), else the system account
+ * the hook runs as (the ssh login on a plain server). Null when none can be told.
+ */
+export function pusherName(env: NodeJS.ProcessEnv): string | null {
+  for (const v of [env.GL_USERNAME, env.GITEA_PUSHER_NAME, env.REMOTE_USER]) if (v && v.trim() !== '') return v.trim();
+  try {
+    return os.userInfo().username || null;
+  } catch {
+    return null;
+  }
+}
+
 export function registerHook(program: Command, ctx: CliContext): void {
   const hook = program.command('hook').description('Git hooks for git servers without webhooks');
   const cmd = hook
@@ -52,6 +67,7 @@ export function registerHook(program: Command, ctx: CliContext): void {
   remoteOptions(cmd, 'print the server\'s record of each reported ref as a JSON array');
   cmd.action(async (flags: HookFlags) => {
     const pushes = parsePostReceive(await readStdin());
+    const pusher = pusherName(process.env);
     await withClient(ctx, flags, async (client) => {
       const answers: Array<DeliveryJson & { ref: string }> = [];
       for (const p of pushes) {
@@ -60,7 +76,7 @@ export function registerHook(program: Command, ctx: CliContext): void {
           continue;
         }
         // One id per ref for this push: the client's own resend of it is a duplicate, not a second pipeline.
-        const d = await client.reportPush(flags.project, p, `hook-${randomUUID()}`);
+        const d = await client.reportPush(flags.project, pusher ? { ...p, pusher: { name: pusher } } : p, `hook-${randomUUID()}`);
         answers.push({ ...d, ref: p.ref });
         if (flags.json) continue;
         if (d.status === 'ignored') ctx.stdout.write(`gantry: ${p.ref} ignored: ${d.reason ?? ''}\n`);

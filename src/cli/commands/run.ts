@@ -72,6 +72,7 @@ export function registerRun(program: Command, ctx: CliContext): void {
           manual: flags.manual ?? [],
           useCommit: Boolean(flags.commit),
           source: flags.source,
+          user: localUser(),
           home: ctx.config.home,
           store: home.store,
           logs: home.logs,
@@ -108,4 +109,13 @@ export function registerRun(program: Command, ctx: CliContext): void {
         await home.close();
       }
     });
+}
+
+/** Who runs `gantry run`, for the pipeline's record; none where the system cannot say. */
+function localUser(): string | undefined {
+  try {
+    return os.userInfo().username;
+  } catch {
+    return undefined;
+  }
 }

@@ -14,6 +14,7 @@ import { ApiError } from '../errors.js';
 import { idOf, idParams } from '../schemas.js';
 import { hashToken } from '../tokens.js';
 import type { RouteContext } from '../routes/context.js';
+import { AgentAuthCache } from './agent-auth-cache.js';
 import type { AgentHub } from './hub.js';
 import { offerJson } from './offer.js';
 
@@ -142,14 +143,17 @@ export function fenceError(f: Fence): ApiError {
   );
 }
 
-/** The session header must name the agent's current session (PROTOCOL.md §5). */
+/**
+ * The session header must name the agent's current session (PROTOCOL.md §5). Answers the agent
+ * as the database has it now: the one the request authenticated as may be up to a cache's age
+ * old (agent-auth-cache.ts).
+ */
 async function checkSession(ctx: FleetContext, request: FastifyRequest): Promise<Agent> {
-  const agent = request.agent!;
   const session = header(request, 'gantry-session');
-  const r = await ctx.store.fleet.checkSession(agent.id, session, ctx.now());
-  if (r === 'session-replaced') throw new ApiError('GANTRY_E_SESSION_REPLACED', 'another process of this agent opened a newer session');
-  if (r === 'deregistered') throw new ApiError('GANTRY_E_AGENT_DEREGISTERED', 'this agent was deregistered');
-  return agent;
+  const r = await ctx.store.fleet.checkSession(request.agent!.id, session, ctx.now());
+  if (r.kind === 'session-replaced') throw new ApiError('GANTRY_E_SESSION_REPLACED', 'another process of this agent opened a newer session');
+  if (r.kind === 'deregistered') throw new ApiError('GANTRY_E_AGENT_DEREGISTERED', 'this agent was deregistered');
+  return r.agent;
 }
 
 /** Aborts when the client goes away, so a held request stops waiting for nobody. */
@@ -160,6 +164,7 @@ function clientGone(request: FastifyRequest): AbortSignal {
 }
 
 export function agentRoutes(app: FastifyInstance, ctx: FleetContext): void {
+  const known = new AgentAuthCache();
   app.decorateRequest('agent', null);
   app.addContentTypeParser('application/octet-stream', { parseAs: 'buffer', bodyLimit: MAX_CHUNK_BYTES }, (_req, body, done) => done(null, body));
   // The index is a few hundred bytes a part at most.
@@ -174,13 +179,15 @@ export function agentRoutes(app: FastifyInstance, ctx: FleetContext): void {
       if (token.kind !== 'agent') throw new ApiError('GANTRY_E_FORBIDDEN', 'registering an agent needs the agent registration token');
       return;
     }
-    const agent = await ctx.store.fleet.findAgentByTokenHash(hash);
+    const cached = known.get(hash, Date.now());
+    const agent = cached ?? (await ctx.store.fleet.findAgentByTokenHash(hash));
     if (!agent) {
       const other = await ctx.store.findToken(hash);
       if (other) throw new ApiError('GANTRY_E_FORBIDDEN', 'this route needs an agent token');
       throw new ApiError('GANTRY_E_UNAUTHENTICATED', 'unknown agent token');
     }
     if (agent.deregisteredAt !== null) throw new ApiError('GANTRY_E_AGENT_DEREGISTERED', 'this agent was deregistered');
+    if (!cached) known.set(hash, agent, Date.now());
     request.agent = agent;
   });
 
@@ -199,6 +206,7 @@ export function agentRoutes(app: FastifyInstance, ctx: FleetContext): void {
     const facts = factsOf(request.body as FactsBody);
     const sessionId = crypto.randomUUID();
     await ctx.store.fleet.openSession(request.agent!.id, sessionId, facts, ctx.now(), ctx.settings);
+    known.forget(hashToken(bearer(request)));
     return reply.status(201).send({
       sessionId,
       agentId: request.agent!.id,
@@ -209,6 +217,7 @@ export function agentRoutes(app: FastifyInstance, ctx: FleetContext): void {
 
   app.delete('/agent/self', { config: ag, schema: { tags, summary: 'Deregister this agent' } }, async (request, reply) => {
     await ctx.store.fleet.deregisterAgent(request.agent!.id, ctx.now(), ctx.settings);
+    known.forget(hashToken(bearer(request)));
     return reply.status(204).send();
   });
 
@@ -240,7 +249,7 @@ export function agentRoutes(app: FastifyInstance, ctx: FleetContext): void {
         if (offers.length > 0) {
           ctx.crash('take.committed');
           // The take gave offer i the hash of tokens[i].
-          const deps = { store: ctx.store, secrets: ctx.secrets, killGraceMs: ctx.settings.killGraceMs, leaseMs: ctx.settings.leaseMs };
+          const deps = { secrets: ctx.secrets, killGraceMs: ctx.settings.killGraceMs, leaseMs: ctx.settings.leaseMs };
           const out = await Promise.all(offers.map((o, i) => offerJson(o, tokens[i]!, deps)));
           return { offers: out };
         }
@@ -311,9 +320,7 @@ export function agentRoutes(app: FastifyInstance, ctx: FleetContext): void {
     },
   );
 
-  // Not logged per request (logLevel): a busy job uploads every few milliseconds, and two log
-  // lines per upload cost the server more than the append. Failures (5xx) are still logged.
-  app.patch('/agent/attempts/:id/log', { ...attemptConfig, logLevel: 'warn', schema: { ...attemptConfig.schema, summary: 'Append log bytes at a byte offset (Content-Range, end inclusive)' } }, async (request, reply) => {
+  app.patch('/agent/attempts/:id/log', { ...attemptConfig, schema: { ...attemptConfig.schema, summary: 'Append log bytes at a byte offset (Content-Range, end inclusive)' } }, async (request, reply) => {
     const { id, tokenHash } = attemptOf(request);
     const range = /^bytes (\d{1,15})-(\d{1,15})\/\*$/.exec(header(request, 'content-range'));
     if (!range) throw new ApiError('GANTRY_E_INVALID_REQUEST', 'Content-Range must be "bytes START-END/*"', { field: 'headers.content-range' });
@@ -343,7 +350,7 @@ export function agentRoutes(app: FastifyInstance, ctx: FleetContext): void {
   // decided exactly as a PATCH of its attempt's log would be, and answered in its place; they all
   // join the store's group commit at once. One request, one authentication, one answer for what an
   // agent's busy jobs printed meanwhile, instead of one of each per job.
-  app.post('/agent/logs', { config: ag, logLevel: 'warn', schema: { tags, summary: "Append log bytes of several of this agent's attempts at once (one part each)" } }, async (request) => {
+  app.post('/agent/logs', { config: ag, schema: { tags, summary: "Append log bytes of several of this agent's attempts at once (one part each)" } }, async (request) => {
     const parts = logParts(request.body);
     const at = ctx.now();
     const answers = await Promise.all(

@@ -9,7 +9,7 @@ import { checkArchiveEntries } from '../../agent/archive.js';
 import type { BlobStore } from '../../blobstore/blob-store.js';
 import { asAttemptId, asJobId, type AttemptId } from '../../domain/ids.js';
 import type { BlobRef } from '../../store/fleet.js';
-import type { Store } from '../../store/store.js';
+import type { EpochMs, Store } from '../../store/store.js';
 import { ApiError } from '../errors.js';
 import { hashToken } from '../tokens.js';
 import { fenceError, type FleetContext } from './agent-routes.js';
@@ -206,12 +206,19 @@ export function blobRoutes(app: FastifyInstance, ctx: BlobContext): void {
 }
 
 /**
- * The expiry sweep (run by the Sweeper every minute): expired artifact rows and caches unused for
- * `cacheMaxAgeMs` (null: kept for ever) go, then blobs that nothing references and nobody
+ * The expiry sweep (run by the Sweeper every minute): a project's least recently used caches past
+ * `cacheMaxBytesPerProject`, expired artifact rows and caches unused for `cacheMaxAgeMs` (null:
+ * kept for ever) go, then blobs that nothing references and nobody
  * uploaded or asked about for an hour, row and file together.
  */
-export function artifactSweep(store: Store, blobs: BlobStore, cacheMaxAgeMs: number | null): (at: number) => Promise<void> {
+export function artifactSweep(
+  store: Store,
+  blobs: BlobStore,
+  caches: { cacheMaxAgeMs: number | null; cacheMaxBytesPerProject: number | null },
+): (at: number) => Promise<void> {
+  const { cacheMaxAgeMs, cacheMaxBytesPerProject } = caches;
   return async (at) => {
+    if (cacheMaxBytesPerProject !== null) await store.fleet.evictCaches(cacheMaxBytesPerProject);
     await store.fleet.sweepArtifacts(
       at,
       at - UNREFERENCED_BLOB_GRACE_MS,
@@ -220,5 +227,27 @@ export function artifactSweep(store: Store, blobs: BlobStore, cacheMaxAgeMs: num
       },
       cacheMaxAgeMs === null ? null : at - cacheMaxAgeMs,
     );
+  };
+}
+
+/**
+ * The stray sweep (hourly, and once soon after start): blob files a crash left without a row (the
+ * file is written before its row) get one, dated by the file, so the expiry sweep deletes them
+ * with its locks like any blob nothing references; uploads a killed process cut short
+ * (`tmp/*.part`) go once nobody has written them for the same grace.
+ */
+export function strayBlobSweep(store: Store, blobs: BlobStore, alsoPartialsOf: readonly BlobStore[]): (at: number) => Promise<void> {
+  return async (at) => {
+    const before = at - UNREFERENCED_BLOB_GRACE_MS;
+    let batch: { sha256: string; size: number; modifiedAt: EpochMs }[] = [];
+    for await (const f of blobs.listOlderThan(before)) {
+      batch.push({ ...f, modifiedAt: f.modifiedAt as EpochMs });
+      if (batch.length >= 1_000) {
+        await store.fleet.adoptBlobs(batch);
+        batch = [];
+      }
+    }
+    if (batch.length) await store.fleet.adoptBlobs(batch);
+    for (const b of [blobs, ...alsoPartialsOf]) await b.removePartials(before);
   };
 }

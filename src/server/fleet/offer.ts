@@ -3,7 +3,6 @@
 // `gantry run` does once it has added its own (workspace paths, start time).
 
 import type { TakenOffer } from '../../store/fleet.js';
-import type { Store } from '../../store/store.js';
 import type { CompiledJob } from '../../pipeline/types.js';
 import { variableContext, type SecretBox } from '../secrets.js';
 
@@ -36,13 +35,13 @@ export interface OfferJson {
 export async function offerJson(
   o: TakenOffer,
   token: string,
-  deps: { store: Store; secrets: SecretBox; killGraceMs: number; leaseMs: number },
+  deps: { secrets: SecretBox; killGraceMs: number; leaseMs: number },
 ): Promise<OfferJson> {
   const { job, pipeline, project, attempt } = o;
   const spec = job.spec;
   // A pull request from a fork runs code its author controls: project variables (the secrets)
   // are never decrypted for it, so no script of it can print, send or mask-dodge one.
-  const stored = pipeline.trusted ? await deps.store.listVariables(project.id) : [];
+  const stored = pipeline.trusted ? o.projectVariables : [];
   const projectVars: Record<string, string> = {};
   const masked: string[] = [];
   // Decrypted here and only here, for the agent that will run the job.

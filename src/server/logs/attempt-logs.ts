@@ -3,12 +3,11 @@
 // the file log store (a `gantry run` attempt, written by the CLI's process in the same home).
 // Everything above this module sees one thing: pieces with offsets and arrival times.
 
-import fs from 'node:fs';
 import type { BlobStore } from '../../blobstore/blob-store.js';
 import { GantryError } from '../../domain/errors.js';
 import { asAttemptId, type AttemptId } from '../../domain/ids.js';
 import { isFinishedAttempt } from '../../domain/status.js';
-import { readObjectIndex, readObjectPieces, type LogPiece, type ObjectFile, type ObjectIndex } from '../../logstore/log-object.js';
+import { readObjectIndex, readObjectPieces, type LogPiece, type ObjectIndex } from '../../logstore/log-object.js';
 import type { LogStore } from '../../logstore/log-store.js';
 import type { Job, Store } from '../../store/store.js';
 import type { LogState as StoredLogState } from '../../store/fleet.js';
@@ -120,28 +119,20 @@ export class AttemptLogs {
   }
 
   private async objectPieces(sha256: string, start: number, maxBytes: number): Promise<LogPiece[]> {
-    const file = await this.blobs.path(sha256);
-    if (!file) throw new GantryError('GANTRY_E_LOG', `the log object ${sha256} is missing from the blob store`);
-    const fh = await fs.promises.open(file, 'r');
-    try {
-      const { size } = await fh.stat();
-      const obj: ObjectFile = {
-        size,
-        read: async (pos, len) => {
-          const b = Buffer.alloc(len);
-          const { bytesRead } = await fh.read(b, 0, len, pos);
-          return b.subarray(0, bytesRead);
-        },
-      };
-      let index = this.indexes.get(sha256);
-      if (index) this.indexes.delete(sha256);
-      else index = await readObjectIndex(obj);
-      this.indexes.set(sha256, index);
-      if (this.indexes.size > INDEX_CACHE) this.indexes.delete(this.indexes.keys().next().value!);
-      return await readObjectPieces(obj, index, start, maxBytes);
-    } finally {
-      await fh.close();
+    // Positioned reads only, so the object may be a file or in a bucket (one ranged GET each);
+    // the index is read once per object and kept, so a read after that costs its blocks alone.
+    const missing = () => new GantryError('GANTRY_E_LOG', `the log object ${sha256} is missing from the log object store`);
+    const read = async (pos: number, len: number) => (await this.blobs.read(sha256, pos, len)) ?? Promise.reject(missing());
+    let index = this.indexes.get(sha256);
+    if (index) this.indexes.delete(sha256);
+    else {
+      const size = await this.blobs.size(sha256);
+      if (size === null) throw missing();
+      index = await readObjectIndex({ size, read });
     }
+    this.indexes.set(sha256, index);
+    if (this.indexes.size > INDEX_CACHE) this.indexes.delete(this.indexes.keys().next().value!);
+    return readObjectPieces({ read }, index, start, maxBytes);
   }
 }
 

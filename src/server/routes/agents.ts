@@ -26,6 +26,25 @@ const agentSchema = {
   required: ['id', 'name', 'tags', 'status', 'lastSeenAt', 'currentJobs'],
 } as const;
 
+/** GET /agents's answer (also what GET /agents/events sends). */
+export async function readAgents(ctx: RouteContext) {
+  const agents = await ctx.store.fleet.listAgents(ctx.now(), ctx.settings.leaseMs);
+  return {
+    items: agents.map((a) => ({
+      id: a.id,
+      name: a.name,
+      tags: a.tags,
+      concurrency: a.concurrency,
+      version: a.version,
+      status: a.status,
+      lastSeenAt: iso(a.lastSeenAt),
+      createdAt: iso(a.createdAt),
+      currentJobs: a.currentJobs,
+    })),
+    next: null,
+  };
+}
+
 export function agentListRoutes(app: FastifyInstance, ctx: RouteContext): void {
   app.get(
     '/agents',
@@ -36,23 +55,7 @@ export function agentListRoutes(app: FastifyInstance, ctx: RouteContext): void {
         response: { 200: { type: 'object', properties: { items: { type: 'array', items: agentSchema }, next: { type: 'null' } } }, ...errors(403) },
       },
     },
-    async () => {
-      const agents = await ctx.store.fleet.listAgents(ctx.now(), ctx.settings.leaseMs);
-      return {
-        items: agents.map((a) => ({
-          id: a.id,
-          name: a.name,
-          tags: a.tags,
-          concurrency: a.concurrency,
-          version: a.version,
-          status: a.status,
-          lastSeenAt: iso(a.lastSeenAt),
-          createdAt: iso(a.createdAt),
-          currentJobs: a.currentJobs,
-        })),
-        next: null,
-      };
-    },
+    async () => readAgents(ctx),
   );
 
   app.delete(

@@ -13,49 +13,17 @@ import { pipelineJson } from '../../views/pipeline-json.js';
 import { requireProject } from '../auth.js';
 import { ApiError } from '../errors.js';
 import { errors, idOf, idParams, projectParams } from '../schemas.js';
-import type { SseStreams } from '../sse.js';
+import { coalescer, type SseStreams } from '../sse.js';
 import { pipelineSummaryJson } from '../views.js';
 import { projectOf, type RouteContext } from './context.js';
 
-/** Events for one pipeline within this window are sent as one. */
-const COALESCE_MS = 100;
-const SAFETY_TICK_MS = 2_000;
+export const SAFETY_TICK_MS = 2_000;
 /** How many of a project's newest pipelines the safety tick re-reads. */
 const WATCHED_PIPELINES = 20;
 
-const sseResponse = {
+export const sseResponse = {
   200: { description: 'text/event-stream', content: { 'text/event-stream': { schema: { type: 'string' } } } },
 };
-
-/**
- * Runs `work` after COALESCE_MS, at most one at a time; a request that arrives while it runs
- * runs it again afterwards, so the last change is always sent.
- */
-function coalescer(work: () => Promise<void>, onError: (err: unknown) => void) {
-  let timer: NodeJS.Timeout | null = null;
-  let running = false;
-  let again = false;
-  const run = async () => {
-    timer = null;
-    if (running) return void (again = true);
-    running = true;
-    try {
-      await work();
-    } catch (err) {
-      onError(err);
-    } finally {
-      running = false;
-      if (again) {
-        again = false;
-        schedule();
-      }
-    }
-  };
-  const schedule = () => {
-    if (!timer) timer = setTimeout(() => void run(), COALESCE_MS);
-  };
-  return { schedule, cancel: () => timer && clearTimeout(timer) };
-}
 
 export function eventRoutes(app: FastifyInstance, ctx: RouteContext & { streams: SseStreams }): void {
   app.get(

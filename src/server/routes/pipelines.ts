@@ -5,7 +5,7 @@ import type { PipelineWithJobs } from '../../store/store.js';
 import { asPipelineId } from '../../domain/ids.js';
 import { PIPELINE_SOURCES, PIPELINE_STATUSES, type PipelineSource, type PipelineStatus } from '../../domain/status.js';
 import { pipelineJson } from '../../views/pipeline-json.js';
-import { requireProject } from '../auth.js';
+import { callerAsTrigger, requireProject } from '../auth.js';
 import { cancelPipeline } from '../cancel.js';
 import { ApiError } from '../errors.js';
 import { digitsSchema, errors, idOf, idParams, limitSchema, numOrUndefined, pageOf, pipelineSchema, pipelineSummarySchema, projectParams, refSchema, variableKeySchema } from '../schemas.js';
@@ -70,6 +70,7 @@ export function pipelineRoutes(app: FastifyInstance, ctx: RouteContext): void {
         project,
         request.body as TriggerRequest,
         typeof key === 'string' ? key : null,
+        callerAsTrigger(request.principal!),
       );
       if (result.replayed) reply.header('idempotent-replayed', 'true');
       reply.header('location', `/api/v1/pipelines/${result.pipeline.pipeline.id}`);

@@ -2,7 +2,7 @@
 // take's rules, src/store/sql/fleet/queue.ts). An admin or unscoped token sees every project's,
 // a project's token only its own.
 
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { ProjectId } from '../../domain/ids.js';
 import type { QueueEntry } from '../../store/fleet.js';
 import { errors } from '../schemas.js';
@@ -52,6 +52,36 @@ function entryJson(e: QueueEntry): object {
   return { ...e, queuedAt: iso(e.queuedAt), reason };
 }
 
+/** The query both GET /queue and GET /queue/events take. */
+export const queueQuery = {
+  type: 'object',
+  properties: {
+    project: { type: 'string', minLength: 1, maxLength: 100 },
+    limit: { type: 'string', pattern: '^(1000|[1-9][0-9]{0,2})$' },
+  },
+  additionalProperties: false,
+} as const;
+
+export const queueLimit = (request: FastifyRequest) => {
+  const limit = (request.query as { limit?: string }).limit;
+  return limit === undefined ? 200 : Number(limit);
+};
+
+/** Whose queue: the project asked for, a project token's own, or every project's (null). */
+export async function queueScope(ctx: RouteContext, request: FastifyRequest): Promise<ProjectId | null> {
+  const q = request.query as { project?: string };
+  const principal = request.principal!;
+  if (q.project !== undefined) return (await projectOf(ctx, request, q.project)).id;
+  if (principal.kind === 'api' && principal.projectId !== null) return principal.projectId;
+  return null;
+}
+
+/** GET /queue's answer (also what GET /queue/events sends). */
+export async function readQueue(ctx: RouteContext, projectId: ProjectId | null, limit: number) {
+  const entries = await ctx.store.fleet.explainQueue(ctx.now(), ctx.settings, projectId, limit);
+  return { items: entries.map(entryJson) };
+}
+
 export function queueRoutes(app: FastifyInstance, ctx: RouteContext): void {
   app.get(
     '/queue',
@@ -62,25 +92,10 @@ export function queueRoutes(app: FastifyInstance, ctx: RouteContext): void {
           "Applies the scheduler's rules to one snapshot: an explanation, not a promise (the next take decides). " +
           'A project-scoped token sees its own project only; `project` narrows the list to one project.',
         tags: ['agents'],
-        querystring: {
-          type: 'object',
-          properties: {
-            project: { type: 'string', minLength: 1, maxLength: 100 },
-            limit: { type: 'string', pattern: '^(1000|[1-9][0-9]{0,2})$' },
-          },
-          additionalProperties: false,
-        },
+        querystring: queueQuery,
         response: { 200: { type: 'object', properties: { items: { type: 'array', items: entrySchema } }, required: ['items'] }, ...errors(400, 403, 404) },
       },
     },
-    async (request) => {
-      const q = request.query as { project?: string; limit?: string };
-      const principal = request.principal!;
-      let projectId: ProjectId | null = null;
-      if (q.project !== undefined) projectId = (await projectOf(ctx, request, q.project)).id;
-      else if (principal.kind === 'api' && principal.projectId !== null) projectId = principal.projectId;
-      const entries = await ctx.store.fleet.explainQueue(ctx.now(), ctx.settings, projectId, q.limit === undefined ? 200 : Number(q.limit));
-      return { items: entries.map(entryJson) };
-    },
+    async (request) => readQueue(ctx, await queueScope(ctx, request), queueLimit(request)),
   );
 }

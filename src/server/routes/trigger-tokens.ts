@@ -4,6 +4,7 @@
 
 import type { FastifyInstance } from 'fastify';
 import { asProjectId } from '../../domain/ids.js';
+import { tokenName } from '../../domain/triggered-by.js';
 import type { ApiToken } from '../../store/store.js';
 import { pipelineJson } from '../../views/pipeline-json.js';
 import { ApiError } from '../errors.js';
@@ -142,6 +143,7 @@ export function triggerTokenRoutes(app: FastifyInstance, ctx: RouteContext): voi
         project,
         { ref: body.ref, ...(body.variables ? { variables: body.variables } : {}), source: 'trigger' },
         typeof key === 'string' ? key : null,
+        { kind: 'trigger_token', tokenId: token.id, name: tokenName('trigger', token.id, token.description) },
       );
       if (result.replayed) reply.header('idempotent-replayed', 'true');
       reply.header('location', `/api/v1/pipelines/${result.pipeline.pipeline.id}`);

@@ -179,6 +179,12 @@ export async function webhookRoutes(app: FastifyInstance, ctx: WebhookContext): 
             ref: { type: 'string', minLength: 1, maxLength: 1024 },
             before: { type: 'string', pattern: '^[0-9a-f]{40}([0-9a-f]{24})?$' },
             after: { type: 'string', pattern: '^[0-9a-f]{40}([0-9a-f]{24})?$' },
+            pusher: {
+              type: 'object',
+              properties: { name: { type: 'string', minLength: 1, maxLength: 255 } },
+              required: ['name'],
+              additionalProperties: false,
+            },
           },
           required: ['ref', 'before', 'after'],
           additionalProperties: false,
@@ -188,7 +194,7 @@ export async function webhookRoutes(app: FastifyInstance, ctx: WebhookContext): 
     },
     async (request, reply) => {
       const project = await projectOf(ctx, request, (request.params as { project: string }).project);
-      const body = request.body as { ref: string; before: string; after: string };
+      const body = request.body as { ref: string; before: string; after: string; pusher?: { name: string } };
       const sent = header(request.headers, 'x-gantry-delivery');
       const deliveryId = sent ?? `sha256:${crypto.createHash('sha256').update(`${body.ref}\n${body.before}\n${body.after}`).digest('hex')}`;
       return intake(ctx, reply, project, 'git', deliveryId, 'push', pushOf(body, false));

@@ -140,7 +140,7 @@ export class ScheduleFirer {
       if (pipelineId === undefined) {
         const body: TriggerRequest = { ref: s.ref, source: 'schedule', ...(Object.keys(s.variables).length ? { variables: s.variables } : {}) };
         try {
-          const r = await triggerPipeline(this.deps, project, body, key);
+          const r = await triggerPipeline(this.deps, project, body, key, { kind: 'schedule', scheduleId: s.id, name: s.description ?? `schedule #${s.id}` });
           pipelineId = r.pipeline.pipeline.id;
         } catch (err) {
           if (!(isGantryError(err) && err.code === 'GANTRY_E_IDEMPOTENCY_MISMATCH')) throw err;

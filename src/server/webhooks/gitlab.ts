@@ -3,7 +3,7 @@
 // `object_kind` says the same as the header and is what is read.
 
 import { header, type Headers } from './signature.js';
-import { ignored, int, optStr, pushOf, raw, sha, str, type Parsed } from './payload.js';
+import { actorOf, ignored, int, optStr, pushOf, raw, sha, str, type Parsed } from './payload.js';
 
 export const gitlab = {
   eventName: (h: Headers) => header(h, 'x-gitlab-event'),
@@ -36,6 +36,8 @@ export const gitlab = {
             headRef: `refs/merge-requests/${iid}/head`,
             sourceRepositoryUrl: optStr(p, 'object_attributes.source.git_http_url'),
             fromFork: int(p, 'object_attributes.source_project_id') !== int(p, 'object_attributes.target_project_id'),
+            // GitLab names only the author's id; `user` is who opened or updated the request.
+            actor: actorOf(p, ['user.username', 'user.name']),
           },
         };
       }

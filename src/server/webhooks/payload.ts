@@ -46,6 +46,21 @@ export function raw(payload: unknown, path: string): unknown {
   return at(payload, path);
 }
 
+/** The first of `paths` holding a name, cut to 255 characters: who a forge says acted. */
+export function actorOf(payload: unknown, paths: readonly string[]): string | null {
+  for (const p of paths) {
+    const v = at(payload, p);
+    if (typeof v === 'string' && v.trim() !== '') return v.trim().slice(0, 255);
+  }
+  return null;
+}
+
+/**
+ * The pusher: GitHub's `pusher.name` is the account's login, Gitea's `pusher` has `login` and
+ * `username`, GitLab has `user_username` (and `user_name`, the person's full name).
+ */
+const PUSHER = ['pusher.login', 'pusher.username', 'user_username', 'pusher.name', 'sender.login', 'user_name'] as const;
+
 /** A push as GitHub, Gitea and GitLab all describe it: `ref`, `before`, `after` (zeros: none). */
 export function pushOf(payload: unknown, deleted: boolean): Parsed {
   const ref = str(payload, 'ref');
@@ -59,6 +74,7 @@ export function pushOf(payload: unknown, deleted: boolean): Parsed {
     ...split,
     before: before === null || ZERO_SHA.test(before) ? null : sha(payload, 'before'),
     after: sha(payload, 'after'),
+    actor: actorOf(payload, PUSHER),
   };
   return { kind: 'event', event };
 }
@@ -85,6 +101,8 @@ export function githubStylePullRequest(payload: unknown, actions: readonly strin
       headRef: `refs/pull/${number}/head`,
       sourceRepositoryUrl: optStr(payload, 'pull_request.head.repo.clone_url'),
       fromFork: repoIds.head === undefined || repoIds.head === null || repoIds.head !== repoIds.base,
+      // The request's author; the sender (who pushed the update) when a payload lacks it.
+      actor: actorOf(payload, ['pull_request.user.login', 'pull_request.user.username', 'sender.login']),
     },
   };
 }

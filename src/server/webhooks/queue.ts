@@ -7,6 +7,7 @@
 
 import type { FastifyBaseLogger } from 'fastify';
 import { isGantryError, type ErrorCode } from '../../domain/errors.js';
+import type { TriggeredBy } from '../../domain/triggered-by.js';
 import type { Delivery, DeliveryEnd, Store } from '../../store/store.js';
 import { createTriggeredPipeline, type PipelineTrigger, type TriggerDeps } from '../trigger.js';
 
@@ -35,6 +36,11 @@ function triggerOf(d: Delivery): PipelineTrigger | null {
   const e = d.gitEvent;
   if (e === null) return null;
   return e.kind === 'push' ? { source: 'push', event: e } : { source: 'merge_request_event', event: e };
+}
+
+function triggeredBy(d: Delivery): TriggeredBy | null {
+  const name = d.gitEvent?.actor;
+  return name ? { kind: 'forge_user', provider: d.provider, name } : null;
 }
 
 export class DeliveryQueue {
@@ -124,7 +130,7 @@ export class DeliveryQueue {
     try {
       const project = await this.deps.store.getProject(d.projectId);
       if (!project) return { status: 'failed', reason: 'the project no longer exists' };
-      const r = await createTriggeredPipeline(this.deps, project, trigger, { key: `delivery ${d.id}`, fingerprint: 'delivery' });
+      const r = await createTriggeredPipeline(this.deps, project, trigger, { key: `delivery ${d.id}`, fingerprint: 'delivery' }, triggeredBy(d));
       return { status: 'done', pipelineId: r.pipeline.pipeline.id };
     } catch (e) {
       const code = isGantryError(e) ? e.code : 'GANTRY_E_INTERNAL';

@@ -35,6 +35,13 @@ export interface TransactionOptions {
    * bytes from its spool.
    */
   durable?: boolean;
+  /**
+   * The commit may be lost in a crash of the database (PostgreSQL: `synchronous_commit = off`, so
+   * it does not wait for the disk; it is still seen by every other transaction at once, and any
+   * later durable commit makes it durable too). Only for writes whose loss the protocol already
+   * survives, such as an offer. Nothing changes on SQLite, whose usual commits are of this kind.
+   */
+  relaxed?: boolean;
 }
 
 /** Cross-instance wake-ups (PostgreSQL LISTEN/NOTIFY); nothing on a single-instance store. */
@@ -88,10 +95,11 @@ export interface SqlDialect extends SqlExecutor {
   holdLock(tx: SqlExecutor, name: string): Promise<void>;
   /**
    * Announces each `[channel, payload]` to every instance when `tx` commits (PostgreSQL
-   * `pg_notify`, all of them in one statement); nothing on SQLite, whose one instance emits its
-   * own events after the commit.
+   * `pg_notify`, all in one statement: each round trip is on the path from a job's dependency
+   * finishing to the job starting); nothing on SQLite, whose one instance emits its own events
+   * after the commit.
    */
-  notify(tx: SqlExecutor, notes: readonly (readonly [channel: string, payload: string])[]): Promise<void>;
+  notify(tx: SqlExecutor, messages: readonly (readonly [channel: string, payload: string])[]): Promise<void>;
   /** Listens on `channels` on a connection of its own, reopened when it drops; null on SQLite. */
   listen(channels: readonly string[], handlers: ListenHandlers): Promise<Notifications | null>;
   close(): Promise<void>;

@@ -401,7 +401,16 @@ export const MIGRATIONS: readonly Migration[] = [
       postgres: CACHE_USE,
     },
   },
-  // Id 9 belongs to a branch merged separately (ui-folding); keep this list in id order.
+  {
+    id: 9,
+    name: 'pipelines: who or what triggered each',
+    sql: {
+      // JSON (src/domain/triggered-by.ts), shown with the pipeline, never searched. NULL for the
+      // pipelines made before it was recorded, and for a push that named no one.
+      sqlite: 'ALTER TABLE pipelines ADD COLUMN triggered_by TEXT;',
+      postgres: 'ALTER TABLE pipelines ADD COLUMN triggered_by TEXT;',
+    },
+  },
   {
     id: 10,
     name: 'logs: live chunks compressed with lz4 on PostgreSQL',

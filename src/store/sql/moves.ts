@@ -27,6 +27,13 @@ export const CREATE_ATTEMPT_SQL = `UPDATE jobs SET attempt_count = attempt_count
   ['created', 'manual', 'pending', 'running'] satisfies JobStatus[],
 )} RETURNING attempt_count`;
 
+// A waiting job becoming pending and its first attempt numbered, in one statement: the move the
+// progression makes after every completion, on the path from a dependency finishing to the job
+// starting. The same sources as moveJobIn's move to pending.
+export const QUEUE_JOB_SQL = `UPDATE jobs SET status = 'pending', attempt_count = attempt_count + 1 WHERE id = ? AND ${inList(
+  jobSourcesOf('pending'),
+)} RETURNING attempt_count`;
+
 const jobMoveSql = new Map<string, string>();
 const pipelineMoveSql = new Map<PipelineStatus, string>();
 const finishSql = new Map<AttemptStatus, string>();

@@ -4,6 +4,7 @@ import { asAttemptId, asJobId, asPipelineId, asProjectId } from '../../domain/id
 import type { AttemptStatus, FailureReason, JobStatus, PipelineSource, PipelineStatus } from '../../domain/status.js';
 import type { CompiledJob } from '../../pipeline/types.js';
 import type { DeliveryProvider, GitEvent } from '../../domain/git-event.js';
+import type { TriggeredBy } from '../../domain/triggered-by.js';
 import type { ApiToken, Attempt, Delivery, DeliveryStatus, IdempotencyRecord, Job, Pipeline, Project, StoredVariable, TokenKind } from '../store.js';
 
 // Rows as the database returns them. The dialects return BIGINT as numbers; num() still accepts a
@@ -33,6 +34,7 @@ export interface PipelineRow {
   runs_on: string;
   predefined_variables: string;
   trusted: number | string;
+  triggered_by: string | null;
   created_at: number | string;
   started_at: number | string | null;
   finished_at: number | string | null;
@@ -124,6 +126,7 @@ export function toPipeline(r: PipelineRow): Pipeline {
     runsOn: r.runs_on as Pipeline['runsOn'],
     predefinedVariables: JSON.parse(r.predefined_variables) as Record<string, string>,
     trusted: num(r.trusted) !== 0,
+    triggeredBy: r.triggered_by === null ? null : (JSON.parse(r.triggered_by) as TriggeredBy),
     createdAt: num(r.created_at),
     startedAt: numOrNull(r.started_at),
     finishedAt: numOrNull(r.finished_at),
@@ -206,7 +209,7 @@ export const IDEMPOTENCY_COLUMNS = 'project_id, key, fingerprint, pipeline_id, c
 
 
 export const PIPELINE_COLUMNS =
-  'id, project_id, status, ref, sha, source, variables, file_variables, pipeline_file, runs_on, predefined_variables, trusted, created_at, started_at, finished_at';
+  'id, project_id, status, ref, sha, source, variables, file_variables, pipeline_file, runs_on, predefined_variables, trusted, triggered_by, created_at, started_at, finished_at';
 export const JOB_COLUMNS_WITHOUT_SPEC =
   'id, pipeline_id, position, name, stage, stage_index, status, attempt_count, exit_code, failure_reason, created_at, started_at, finished_at';
 export const JOB_COLUMNS = `${JOB_COLUMNS_WITHOUT_SPEC}, spec`;

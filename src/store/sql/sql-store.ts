@@ -342,8 +342,8 @@ export class SqlStore implements Store {
       const project = await tx.get('SELECT id FROM projects WHERE id = ?', [input.projectId]);
       if (!project) throw new GantryError('GANTRY_E_NOT_FOUND', `no project with id ${input.projectId}`);
       const p = await tx.get<PipelineRow>(
-        'INSERT INTO pipelines (project_id, status, ref, sha, source, variables, file_variables, pipeline_file, runs_on, predefined_variables, trusted, created_at) ' +
-          `VALUES (?, 'created', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING ${PIPELINE_COLUMNS}`,
+        'INSERT INTO pipelines (project_id, status, ref, sha, source, variables, file_variables, pipeline_file, runs_on, predefined_variables, trusted, triggered_by, created_at) ' +
+          `VALUES (?, 'created', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING ${PIPELINE_COLUMNS}`,
         [
           input.projectId,
           input.ref,
@@ -355,6 +355,7 @@ export class SqlStore implements Store {
           input.runsOn ?? 'local',
           JSON.stringify(input.predefinedVariables ?? {}),
           input.trusted === false ? 0 : 1,
+          input.triggeredBy ? JSON.stringify(input.triggeredBy) : null,
           input.createdAt,
         ],
       );

@@ -299,7 +299,7 @@ export class SqliteDialect implements SqlDialect {
 
   async holdLock(_tx: SqlExecutor, _name: string): Promise<void> {}
 
-  async notify(_tx: SqlExecutor, _notes: readonly (readonly [channel: string, payload: string])[]): Promise<void> {}
+  async notify(_tx: SqlExecutor, _messages: readonly (readonly [string, string])[]): Promise<void> {}
 
   async listen(_channels: readonly string[], _handlers: ListenHandlers): Promise<Notifications | null> {
     return null;

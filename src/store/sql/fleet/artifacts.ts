@@ -233,3 +233,44 @@ export async function sweepArtifacts(
   }
   return { artifacts: expired.changes, caches: unused.changes, blobs };
 }
+
+/** See FleetStore.adoptBlobs. */
+export async function adoptBlobs(db: SqlExecutor, files: readonly { sha256: string; size: number; modifiedAt: EpochMs }[]): Promise<number> {
+  let adopted = 0;
+  for (let i = 0; i < files.length; i += 100) {
+    const batch = files.slice(i, i + 100);
+    const r = await db.run(
+      `INSERT INTO blobs (sha256, size, created_at) VALUES ${batch.map(() => '(CAST(? AS TEXT), CAST(? AS BIGINT), CAST(? AS BIGINT))').join(', ')} ` +
+        'ON CONFLICT (sha256) DO NOTHING',
+      batch.flatMap((f) => [f.sha256, f.size, f.modifiedAt]),
+    );
+    adopted += r.changes;
+  }
+  return adopted;
+}
+
+/** See FleetStore.evictCaches. */
+export async function evictCaches(db: SqlDialect, maxBytes: number): Promise<number> {
+  const over = await db.all<{ project_id: number | string; total: number | string }>(
+    'SELECT project_id, SUM(size) AS total FROM caches GROUP BY project_id HAVING SUM(size) > ?',
+    [maxBytes],
+  );
+  let evicted = 0;
+  for (const p of over) {
+    let excess = Number(p.total) - maxBytes;
+    const oldest = await db.all<{ key: string; size: number | string; used_at: number | string }>(
+      'SELECT key, size, used_at FROM caches WHERE project_id = ? ORDER BY used_at, key LIMIT 1000',
+      [p.project_id],
+    );
+    for (const c of oldest) {
+      if (excess <= 0) break;
+      // Only if unused since it was picked: one saved or restored meanwhile is in use again.
+      const r = await db.run('DELETE FROM caches WHERE project_id = ? AND key = ? AND used_at = ?', [p.project_id, c.key, c.used_at]);
+      if (r.changes === 1) {
+        excess -= Number(c.size);
+        evicted++;
+      }
+    }
+  }
+  return evicted;
+}

@@ -76,6 +76,35 @@ export class SpecCache {
   }
 }
 
+/**
+ * Each pipeline's job ids by name. A pipeline's jobs are all created with it and never renamed or
+ * removed, so this never goes stale either; an offer needs the ids of the jobs whose artifacts it
+ * gets, and the progression, which reads every job of the pipeline anyway, fills it for free.
+ */
+export class JobIdCache {
+  private readonly byPipeline = new Map<number, Map<string, number>>();
+  constructor(private readonly max = 2_000) {}
+
+  remember(pipelineId: number, jobs: readonly { id: number; name: string }[]): void {
+    if (this.byPipeline.has(pipelineId)) return;
+    if (this.byPipeline.size >= this.max) {
+      // Oldest first, as in SpecCache.
+      const oldest = this.byPipeline.keys().next();
+      if (!oldest.done) this.byPipeline.delete(oldest.value);
+    }
+    this.byPipeline.set(pipelineId, new Map(jobs.map((j) => [j.name, j.id])));
+  }
+
+  async load(tx: SqlExecutor, pipelineId: number): Promise<ReadonlyMap<string, number>> {
+    const known = this.byPipeline.get(pipelineId);
+    if (known) return known;
+    const rows = await tx.all<{ id: number | string; name: string }>('SELECT id, name FROM jobs WHERE pipeline_id = ?', [pipelineId]);
+    const jobs = rows.map((r) => ({ id: Number(r.id), name: r.name }));
+    this.remember(pipelineId, jobs);
+    return new Map(jobs.map((j) => [j.name, j.id]));
+  }
+}
+
 /** Notes that a pipeline's status moved (its jobs' moves are noted in `pipelines` alone). */
 export function pipelineMoved(f: FleetTx, pipelineId: number): void {
   f.effects.pipelines.add(pipelineId);
@@ -86,6 +115,7 @@ export interface FleetTx {
   tx: SqlExecutor;
   db: SqlDialect;
   specs: SpecCache;
+  jobIds: JobIdCache;
   effects: Effects;
 }
 

@@ -15,7 +15,7 @@ import { decideAll, finalStatus, type JobView } from '../../../scheduler/readine
 import { shouldRetry } from '../../../scheduler/retry.js';
 import type { AgentId, SchedulerSettings } from '../../fleet.js';
 import type { EpochMs } from '../../store.js';
-import { CREATE_ATTEMPT_SQL, inList, moveJobIn, movePipelineIn } from '../moves.js';
+import { CREATE_ATTEMPT_SQL, QUEUE_JOB_SQL, inList, moveJobIn, movePipelineIn } from '../moves.js';
 import { pipelineMoved, tagKeyOf, type FleetTx } from './fleet-tx.js';
 
 export interface LockedPipeline {
@@ -32,9 +32,24 @@ export async function lockPipeline(f: FleetTx, id: number): Promise<LockedPipeli
     `SELECT id, project_id, status, runs_on, ref, sha FROM pipelines WHERE id = ?${f.db.lockClause('wait')}`,
     [id],
   );
-  return r
-    ? { id: asPipelineId(Number(r.id)), projectId: Number(r.project_id), status: r.status as PipelineStatus, runsOn: r.runs_on, ref: r.ref, sha: r.sha }
-    : null;
+  return r ? lockedOf(r) : null;
+}
+
+/**
+ * Locks the pipeline of an attempt, in one statement (the attempt's row is read, not locked: the
+ * pipeline comes first in the lock order); null when there is no such attempt.
+ */
+export async function lockPipelineOfAttempt(f: FleetTx, attemptId: number): Promise<{ pipeline: LockedPipeline; jobId: number } | null> {
+  const r = await f.tx.get<{ id: number | string; project_id: number | string; status: string; runs_on: string; ref: string; sha: string; job_id: number | string }>(
+    'SELECT id, project_id, status, runs_on, ref, sha, (SELECT job_id FROM attempts WHERE id = ?) AS job_id FROM pipelines ' +
+      `WHERE id = (SELECT pipeline_id FROM attempts WHERE id = ?)${f.db.lockClause('wait')}`,
+    [attemptId, attemptId],
+  );
+  return r ? { pipeline: lockedOf(r), jobId: Number(r.job_id) } : null;
+}
+
+function lockedOf(r: { id: number | string; project_id: number | string; status: string; runs_on: string; ref: string; sha: string }): LockedPipeline {
+  return { id: asPipelineId(Number(r.id)), projectId: Number(r.project_id), status: r.status as PipelineStatus, runsOn: r.runs_on, ref: r.ref, sha: r.sha };
 }
 
 interface JobState {
@@ -49,6 +64,10 @@ async function jobsOf(f: FleetTx, pipelineId: number): Promise<JobState[]> {
   const rows = await f.tx.all<{ id: number | string; name: string; status: string; exit_code: number | null }>(
     'SELECT id, name, status, exit_code FROM jobs WHERE pipeline_id = ? ORDER BY stage_index, position',
     [pipelineId],
+  );
+  f.jobIds.remember(
+    pipelineId,
+    rows.map((r) => ({ id: Number(r.id), name: r.name })),
   );
   const specs = await f.specs.load(
     f.tx,
@@ -66,12 +85,15 @@ async function jobsOf(f: FleetTx, pipelineId: number): Promise<JobState[]> {
 /** Queues a job's next attempt for the agents; null when the job is finished (no attempt). */
 export async function queueAttemptIn(f: FleetTx, jobId: number, spec: CompiledJob, p: LockedPipeline, at: EpochMs): Promise<number | null> {
   const job = await f.tx.get<{ attempt_count: number | string }>(CREATE_ATTEMPT_SQL, [jobId]);
-  if (!job) return null;
+  return job ? insertAttemptIn(f, jobId, Number(job.attempt_count), spec, p, at) : null;
+}
+
+async function insertAttemptIn(f: FleetTx, jobId: number, number: number, spec: CompiledJob, p: LockedPipeline, at: EpochMs): Promise<number> {
   const tagKey = tagKeyOf(spec.tags);
   const row = await f.tx.get<{ id: number | string }>(
     'INSERT INTO attempts (job_id, number, status, queued_at, tag_key, project_id, pipeline_id, priority, resource_group) ' +
       "VALUES (?, ?, 'pending', ?, ?, ?, ?, ?, ?) RETURNING id",
-    [jobId, Number(job.attempt_count), at, tagKey, p.projectId, p.id, spec.priority, spec.resourceGroup],
+    [jobId, number, at, tagKey, p.projectId, p.id, spec.priority, spec.resourceGroup],
   );
   f.effects.ready.add(tagKey);
   f.effects.pipelines.add(p.id);
@@ -92,10 +114,13 @@ export async function progressIn(f: FleetTx, pipelineId: number, at: EpochMs, lo
   for (const d of decideAll(views)) {
     const job = byName.get(d.name)!;
     // The pipeline's lock makes this transaction the only one moving its jobs out of `created`.
-    if (!(await moveJobIn(f.tx, job.id, d.to, { at }))) continue;
+    if (d.to === 'pending') {
+      const queued = await f.tx.get<{ attempt_count: number | string }>(QUEUE_JOB_SQL, [job.id]);
+      if (!queued) continue;
+      await insertAttemptIn(f, job.id, Number(queued.attempt_count), job.spec, p, at);
+    } else if (!(await moveJobIn(f.tx, job.id, d.to, { at }))) continue;
     viewOf.get(d.name)!.status = d.to;
     f.effects.pipelines.add(p.id);
-    if (d.to === 'pending') await queueAttemptIn(f, job.id, job.spec, p, at);
   }
   const final = finalStatus(views);
   let to: PipelineStatus | null = final;

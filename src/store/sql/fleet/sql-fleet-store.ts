@@ -39,8 +39,8 @@ import {
   type QueueEntry,
   type StoredArtifact,
 } from '../../fleet.js';
-import type { EpochMs, Job, PipelineWithJobs } from '../../store.js';
-import type { SqlDialect, SqlExecutor } from '../dialect.js';
+import type { EpochMs, Job, PipelineWithJobs, StoredVariable } from '../../store.js';
+import type { SqlDialect, SqlExecutor, TransactionOptions } from '../dialect.js';
 import { moveJobIn } from '../moves.js';
 import {
   ATTEMPT_COLUMNS,
@@ -50,29 +50,33 @@ import {
   unprefixed,
   PIPELINE_COLUMNS,
   PROJECT_COLUMNS,
+  VARIABLE_COLUMNS,
   toAttempt,
   toJob,
   toJobWithSpec,
   toPipeline,
   toProject,
+  toVariable,
   type AttemptRow,
   type JobRow,
   type PipelineRow,
   type ProjectRow,
+  type VariableRow,
 } from '../rows.js';
-import { agentOnline, fenceOf, noEffects, SpecCache, type Effects, type FleetTx } from './fleet-tx.js';
+import { agentOnline, fenceOf, JobIdCache, noEffects, SpecCache, type Effects, type FleetTx } from './fleet-tx.js';
 import {
   afterAttemptIn,
   autoCancelIn,
   cancelJobIn,
   cancelPipelineIn,
   lockPipeline,
+  lockPipelineOfAttempt,
   playJobIn,
   progressIn,
   retryJobIn,
   retryPipelineIn,
 } from './progress.js';
-import { pendingTagKeys, takeIn } from './take.js';
+import { pendingTagKeys, takeIn, type Offered } from './take.js';
 import { explainQueueIn } from './queue.js';
 import * as artifacts from './artifacts.js';
 import * as logs from './logs.js';
@@ -123,6 +127,18 @@ interface HeldAttempt {
   log_received: number | string;
   cancel_requested_at: number | string | null;
 }
+/**
+ * `items` with its last one repeated up to the next power of two: a statement with a list of
+ * varying length is then one of a few texts, not one per length (PostgreSQL prepares each text
+ * once per connection, a bounded number of them). Only for lists where a repeat changes nothing
+ * (an IN list, the rows of an UPDATE ... FROM that are the same).
+ */
+function padded<T>(items: readonly T[]): T[] {
+  let n = 1;
+  while (n < items.length) n *= 2;
+  return [...items, ...Array.from({ length: n - items.length }, () => items[items.length - 1]!)];
+}
+
 /** An upload waiting for the next group commit (appendLog). */
 interface PendingAppend {
   attemptId: AttemptId;
@@ -142,6 +158,7 @@ const HELD_COLUMNS = 'id, job_id, pipeline_id, number, status, failure_reason, e
 export class SqlFleetStore implements FleetStore {
   readonly events = new EventEmitter<FleetEventMap>();
   private readonly specs = new SpecCache();
+  private readonly jobIds = new JobIdCache();
   private tagKeys: { keys: Set<string>; at: number } = { keys: new Set(), at: 0 };
   private listening: { close(): Promise<void> } | null = null;
 
@@ -149,20 +166,20 @@ export class SqlFleetStore implements FleetStore {
     this.events.setMaxListeners(0);
   }
 
-  private async run<T>(fn: (f: FleetTx) => Promise<T>, durable = false): Promise<T> {
+  private async run<T>(fn: (f: FleetTx) => Promise<T>, options: TransactionOptions = {}): Promise<T> {
     let effects: Effects = noEffects();
     const result = await this.db.transaction(
       async (tx) => {
         // A retried transaction starts over with no effects.
         effects = noEffects();
-        const f: FleetTx = { tx, db: this.db, specs: this.specs, effects };
+        const f: FleetTx = { tx, db: this.db, specs: this.specs, jobIds: this.jobIds, effects };
         const r = await fn(f);
         // The outbox row commits with the status it reports, or not at all.
         await enqueueForgeStatusesIn(tx, [...effects.statuses]);
         await this.announce(tx, effects);
         return r;
       },
-      { durable },
+      options,
     );
     this.emit(effects);
     return result;
@@ -170,13 +187,12 @@ export class SqlFleetStore implements FleetStore {
 
   private async announce(tx: SqlExecutor, e: Effects): Promise<void> {
     if (this.db.name === 'sqlite') return;
-    const notes: [string, string][] = [
-      ...[...e.ready].map((k) => [CHANNELS.ready, k] as [string, string]),
-      ...[...e.cancel].map((a) => [CHANNELS.cancel, String(a)] as [string, string]),
-      ...[...e.pipelines].map((p) => [CHANNELS.pipeline, String(p)] as [string, string]),
-      ...[...e.logs].map(([a, n]) => [CHANNELS.log, `${a}:${n}`] as [string, string]),
-    ];
-    if (notes.length > 0) await this.db.notify(tx, notes);
+    const messages: [string, string][] = [];
+    for (const k of e.ready) messages.push([CHANNELS.ready, k]);
+    for (const a of e.cancel) messages.push([CHANNELS.cancel, String(a)]);
+    for (const p of e.pipelines) messages.push([CHANNELS.pipeline, String(p)]);
+    for (const [a, n] of e.logs) messages.push([CHANNELS.log, `${a}:${n}`]);
+    await this.db.notify(tx, messages);
   }
 
   private emit(e: Effects): void {
@@ -286,14 +302,13 @@ export class SqlFleetStore implements FleetStore {
   }
 
   async checkSession(agentId: AgentId, sessionId: string, at: EpochMs): Promise<SessionCheck> {
-    const r = await this.db.run('UPDATE agents SET last_seen_at = ? WHERE id = ? AND session_id = ? AND deregistered_at IS NULL', [
-      at,
-      agentId,
-      sessionId,
-    ]);
-    if (r.changes === 1) return 'ok';
+    const fresh = await this.db.get<AgentRow>(
+      `UPDATE agents SET last_seen_at = ? WHERE id = ? AND session_id = ? AND deregistered_at IS NULL RETURNING ${AGENT_COLUMNS}`,
+      [at, agentId, sessionId],
+    );
+    if (fresh) return { kind: 'ok', agent: toAgent(fresh) };
     const row = await this.db.get<{ deregistered_at: number | null }>('SELECT deregistered_at FROM agents WHERE id = ?', [agentId]);
-    return !row || row.deregistered_at !== null ? 'deregistered' : 'session-replaced';
+    return { kind: !row || row.deregistered_at !== null ? 'deregistered' : 'session-replaced' };
   }
 
   async deregisterAgent(agentId: AgentId, at: EpochMs, settings: SchedulerSettings): Promise<void> {
@@ -336,50 +351,66 @@ export class SqlFleetStore implements FleetStore {
   }
 
   async takeAttempts(agent: Agent, slots: number, at: EpochMs, settings: SchedulerSettings, tokenHashes: readonly string[]): Promise<TakenOffer[]> {
-    return this.run(async (f) => {
-      const offered = await takeIn(f, agent, slots, at, settings, tokenHashes, await this.knownTagKeys(f, at));
-      if (offered.length === 0) return [];
-      // Everything an offer shows, for all of them, in one statement: each round trip is on the
-      // path from a job's dependency finishing to the job starting.
-      const rows = await f.tx.all<Record<string, unknown>>(
-        `SELECT ${prefixedColumns(ATTEMPT_COLUMNS, 'a')}, ${prefixedColumns(JOB_COLUMNS_WITHOUT_SPEC, 'j')}, ` +
-          `${prefixedColumns(PIPELINE_COLUMNS, 'p')}, ${prefixedColumns(PROJECT_COLUMNS, 'pr')} ` +
-          'FROM attempts a JOIN jobs j ON j.id = a.job_id JOIN pipelines p ON p.id = j.pipeline_id JOIN projects pr ON pr.id = p.project_id ' +
-          `WHERE a.id IN (${offered.map(() => '?').join(', ')})`,
-        offered.map((o) => o.attemptId),
-      );
-      const byAttempt = new Map(rows.map((r) => [Number(r.a_id), r]));
-      const specs = await f.specs.load(
-        f.tx,
+    // What an offer shows besides its attempt (job, pipeline, project, the project's variables)
+    // does not change with the take. On PostgreSQL it is read on other connections while the
+    // take's transaction commits: each round trip saved is on the way from a dependency's end to
+    // a start. On SQLite, where statements cost no round trip, it is read in the transaction:
+    // after it, the reads would queue for the one connection behind other transactions.
+    const concurrent = this.db.name !== 'sqlite';
+    let shown: Promise<TakenOffer[]> = Promise.resolve([]);
+    const offered = await this.run(
+      async (f) => {
+        const offered = await takeIn(f, agent, slots, at, settings, tokenHashes, await this.knownTagKeys(f, at));
+        // The last run of the transaction is the one that commits.
+        shown = offered.length ? this.offersOf(concurrent ? this.db : f.tx, offered, at, settings) : Promise.resolve([]);
+        shown.catch(() => undefined);
+        if (!concurrent) await shown;
+        return offered;
+      },
+      // An offer lost in a database crash is harmless: the agent's start is refused (its token is
+      // unknown) and the attempt is offered again. So its commit does not wait for the disk.
+      { relaxed: true },
+    );
+    return offered.length ? shown : [];
+  }
+
+  private async offersOf(db: SqlExecutor, offered: Offered[], at: EpochMs, settings: SchedulerSettings): Promise<TakenOffer[]> {
+    const projects = [...new Set(offered.map((o) => o.projectId))];
+    const [rows, variables, specs] = await Promise.all([
+      db.all<Record<string, unknown>>(
+        `SELECT ${prefixedColumns(JOB_COLUMNS_WITHOUT_SPEC, 'j')}, ${prefixedColumns(PIPELINE_COLUMNS, 'p')}, ${prefixedColumns(PROJECT_COLUMNS, 'pr')} ` +
+          'FROM jobs j JOIN pipelines p ON p.id = j.pipeline_id JOIN projects pr ON pr.id = p.project_id ' +
+          `WHERE j.id IN (${offered.map(() => '?').join(', ')})`,
         offered.map((o) => o.jobId),
-      );
-      const out: TakenOffer[] = [];
-      for (const o of offered) {
-        const row = byAttempt.get(o.attemptId)!;
-        const attempt = unprefixed<AttemptRow>(row, 'a');
-        const job = unprefixed<Omit<JobRow, 'spec'>>(row, 'j');
-        const pipeline = unprefixed<PipelineRow>(row, 'p');
-        const project = unprefixed<ProjectRow>(row, 'pr');
-        const j = toJobWithSpec(job, specs.get(o.jobId)!);
-        const names = j.spec.artifactSources;
-        const sources = names.length
-          ? await f.tx.all<{ id: number | string; name: string }>(
-              `SELECT id, name FROM jobs WHERE pipeline_id = ? AND name IN (${names.map(() => '?').join(', ')})`,
-              [o.pipelineId, ...names],
-            )
-          : [];
-        const idOf = new Map(sources.map((r) => [r.name, asJobId(Number(r.id))]));
-        out.push({
-          attempt: toAttempt(attempt),
-          job: j,
-          artifactSources: names.flatMap((name) => (idOf.has(name) ? [{ jobId: idOf.get(name)!, name }] : [])),
-          pipeline: toPipeline(pipeline),
-          project: toProject(project),
-          offeredUntil: at + settings.offerTtlMs,
-        });
-      }
-      return out;
-    });
+      ),
+      db.all<VariableRow>(
+        `SELECT ${VARIABLE_COLUMNS} FROM project_variables WHERE project_id IN (${projects.map(() => '?').join(', ')}) ORDER BY project_id, key`,
+        projects,
+      ),
+      this.specs.load(
+        db,
+        offered.map((o) => o.jobId),
+      ),
+    ]);
+    const byJob = new Map(rows.map((r) => [Number(r.j_id), r]));
+    const out: TakenOffer[] = [];
+    for (const o of offered) {
+      const row = byJob.get(o.jobId)!;
+      const job = toJobWithSpec(unprefixed<Omit<JobRow, 'spec'>>(row, 'j'), specs.get(o.jobId)!);
+      const names = job.spec.artifactSources;
+      const idOf = names.length ? await this.jobIds.load(db, o.pipelineId) : new Map<string, number>();
+      const project = toProject(unprefixed<ProjectRow>(row, 'pr'));
+      out.push({
+        attempt: toAttempt(o.row),
+        job,
+        artifactSources: names.flatMap((name) => (idOf.has(name) ? [{ jobId: asJobId(idOf.get(name)!), name }] : [])),
+        pipeline: toPipeline(unprefixed<PipelineRow>(row, 'p')),
+        project,
+        offeredUntil: at + settings.offerTtlMs,
+        projectVariables: variables.map(toVariable).filter((v) => v.projectId === project.id),
+      });
+    }
+    return out;
   }
 
   async startAttempt(
@@ -391,15 +422,12 @@ export class SqlFleetStore implements FleetStore {
     settings: SchedulerSettings,
   ): Promise<StartResult> {
     return this.run(async (f) => {
-      const head = await f.tx.get<{ job_id: number | string; pipeline_id: number | string }>(
-        'SELECT job_id, pipeline_id FROM attempts WHERE id = ?',
-        [attemptId],
-      );
-      if (!head) return { kind: 'not-found' as const };
       // Lock order: pipeline, job, attempt.
-      const p = await lockPipeline(f, Number(head.pipeline_id));
-      const job = await f.tx.get<{ status: string }>(`SELECT status FROM jobs WHERE id = ?${f.db.lockClause('wait')}`, [head.job_id]);
-      const spec = (await f.specs.load(f.tx, [Number(head.job_id)])).get(Number(head.job_id))!;
+      const head = await lockPipelineOfAttempt(f, attemptId);
+      if (!head) return { kind: 'not-found' as const };
+      const p = head.pipeline;
+      const job = await f.tx.get<{ status: string }>(`SELECT status FROM jobs WHERE id = ?${f.db.lockClause('wait')}`, [head.jobId]);
+      const spec = (await f.specs.load(f.tx, [head.jobId])).get(head.jobId)!;
       const timeoutMs = (spec.timeoutSeconds ?? 3600) * 1000;
       const deadline = at + timeoutMs + 300_000 + settings.killGraceMs + settings.leaseMs;
       const lease = at + settings.leaseMs;
@@ -421,9 +449,9 @@ export class SqlFleetStore implements FleetStore {
         // Re-offered to someone else, canceled, or the token was never this attempt's.
         return { kind: 'offer-expired' as const };
       }
-      if (job && job.status === 'pending') await moveJobIn(f.tx, asJobId(Number(head.job_id)), 'running', { at });
-      if (p && p.status !== 'running' && !isFinishedPipeline(p.status)) await progressIn(f, p.id, at, p);
-      f.effects.pipelines.add(Number(head.pipeline_id));
+      if (job && job.status === 'pending') await moveJobIn(f.tx, asJobId(head.jobId), 'running', { at });
+      if (p.status !== 'running' && !isFinishedPipeline(p.status)) await progressIn(f, p.id, at, p);
+      f.effects.pipelines.add(p.id);
       return { kind: 'ok' as const, leaseExpiresAt: lease, attempt: toAttempt(row) };
     });
   }
@@ -484,7 +512,7 @@ export class SqlFleetStore implements FleetStore {
     while (this.appends.length > 0 && this.appending < this.db.durableWriters) {
       const batch = this.appends.splice(0, 256);
       this.appending++;
-      void this.run((f) => this.appendBatchIn(f, batch), true)
+      void this.run((f) => this.appendBatchIn(f, batch), { durable: true })
         .then(
           (results) => batch.forEach((b, i) => b.resolve(results[i]!)),
           (err: unknown) => {
@@ -509,9 +537,10 @@ export class SqlFleetStore implements FleetStore {
   private async appendBatchIn(f: FleetTx, batch: readonly PendingAppend[]): Promise<AppendResult[]> {
     const ids = [...new Set(batch.map((b) => b.attemptId))].sort((a, b) => a - b);
     const rows = new Map<number, HeldAttempt>();
+    const lockIds = padded(ids);
     for (const r of await f.tx.all<HeldAttempt>(
-      `SELECT ${HELD_COLUMNS} FROM attempts WHERE id IN (${ids.map(() => '?').join(', ')}) ORDER BY id${f.db.lockClause('wait')}`,
-      ids,
+      `SELECT ${HELD_COLUMNS} FROM attempts WHERE id IN (${lockIds.map(() => '?').join(', ')}) ORDER BY id${f.db.lockClause('wait')}`,
+      lockIds,
     )) {
       rows.set(Number(r.id), r);
     }
@@ -545,11 +574,12 @@ export class SqlFleetStore implements FleetStore {
     // The rows are locked (one writer on SQLite), so every UPDATE matches; the conditions say
     // what the decisions above relied on.
     const g = [...grown];
+    const values = padded(g);
     const updated = await f.tx.all<{ id: number | string }>(
       'UPDATE attempts SET log_received = v.column4 FROM (VALUES ' +
-        g.map(() => '(CAST(? AS BIGINT), ?, CAST(? AS BIGINT), CAST(? AS BIGINT))').join(', ') +
+        values.map(() => '(CAST(? AS BIGINT), ?, CAST(? AS BIGINT), CAST(? AS BIGINT))').join(', ') +
         ") AS v WHERE attempts.id = v.column1 AND attempts.token_hash = v.column2 AND attempts.status = 'running' AND attempts.log_received = v.column3 RETURNING attempts.id",
-      g.flatMap(([id, x]) => [id, x.tokenHash, x.from, x.to]),
+      values.flatMap(([id, x]) => [id, x.tokenHash, x.from, x.to]),
     );
     if (updated.length !== g.length) throw new GantryError('GANTRY_E_STORE', `log append: ${g.length - updated.length} of ${g.length} locked attempts changed under the batch`);
     const chunks = g.flatMap(([id, x]) => x.pieces.map((p) => [id, p] as const));
@@ -570,30 +600,33 @@ export class SqlFleetStore implements FleetStore {
 
   async completeAttempt(attemptId: AttemptId, tokenHash: string, c: Completion, at: EpochMs, settings: SchedulerSettings): Promise<CompleteResult> {
     return this.run(async (f) => {
-      const head = await f.tx.get<{ pipeline_id: number | string }>('SELECT pipeline_id FROM attempts WHERE id = ?', [attemptId]);
+      const head = await lockPipelineOfAttempt(f, attemptId);
       if (!head) return { kind: 'not-found' as const };
-      const p = await lockPipeline(f, Number(head.pipeline_id));
-      const row = await f.tx.get<HeldAttempt>(`SELECT ${HELD_COLUMNS} FROM attempts WHERE id = ?${f.db.lockClause('wait')}`, [attemptId]);
-      if (!row || !p) return { kind: 'not-found' as const };
-      if (row.token_hash !== tokenHash) return fenceOf(row, tokenHash)!;
-      const received = Number(row.log_received);
-      if (row.status !== 'running') {
-        const same =
-          row.status === c.status &&
-          row.failure_reason === c.failureReason &&
-          (row.exit_code ?? null) === c.exitCode &&
-          received === c.logEnd;
-        if (same) return { kind: 'ok' as const, duplicate: true, status: c.status, failureReason: c.failureReason };
-        return fenceOf(row, tokenHash)!;
-      }
-      if (received < c.logEnd) return { kind: 'log-incomplete' as const, received };
-      if (received > c.logEnd) return { kind: 'log-overrun' as const, received };
-      const r = await f.tx.run(
+      const p = head.pipeline;
+      // The usual case first, in one statement; the row is read only to say why it did not apply.
+      const row = await f.tx.get<{ job_id: number | string; number: number | string }>(
         'UPDATE attempts SET status = ?, exit_code = ?, failure_reason = ?, finished_at = ?, lease_expires_at = NULL, log_bytes = ? ' +
-          "WHERE id = ? AND token_hash = ? AND status = 'running' AND log_received = ?",
+          "WHERE id = ? AND token_hash = ? AND status = 'running' AND log_received = ? RETURNING job_id, number",
         [c.status, c.exitCode, c.failureReason, at, c.logEnd, attemptId, tokenHash, c.logEnd],
       );
-      if (r.changes !== 1) return { kind: 'fenced' as const };
+      if (!row) {
+        const now = await f.tx.get<HeldAttempt>(`SELECT ${HELD_COLUMNS} FROM attempts WHERE id = ?`, [attemptId]);
+        if (!now) return { kind: 'not-found' as const };
+        if (now.token_hash !== tokenHash) return fenceOf(now, tokenHash)!;
+        const received = Number(now.log_received);
+        if (now.status !== 'running') {
+          const same =
+            now.status === c.status &&
+            now.failure_reason === c.failureReason &&
+            (now.exit_code ?? null) === c.exitCode &&
+            received === c.logEnd;
+          if (same) return { kind: 'ok' as const, duplicate: true, status: c.status, failureReason: c.failureReason };
+          return fenceOf(now, tokenHash)!;
+        }
+        if (received < c.logEnd) return { kind: 'log-incomplete' as const, received };
+        if (received > c.logEnd) return { kind: 'log-overrun' as const, received };
+        return { kind: 'fenced' as const };
+      }
       await afterAttemptIn(
         f,
         {
@@ -785,6 +818,14 @@ export class SqlFleetStore implements FleetStore {
     cachesUnusedSince: EpochMs | null = null,
   ): Promise<{ artifacts: number; caches: number; blobs: number }> {
     return artifacts.sweepArtifacts(this.db, at, blobsBefore, removeFile, cachesUnusedSince);
+  }
+
+  evictCaches(maxBytes: number): Promise<number> {
+    return artifacts.evictCaches(this.db, maxBytes);
+  }
+
+  adoptBlobs(files: readonly { sha256: string; size: number; modifiedAt: EpochMs }[]): Promise<number> {
+    return artifacts.adoptBlobs(this.db, files);
   }
 }
 

@@ -18,6 +18,7 @@ import { asAttemptId } from '../../../domain/ids.js';
 import type { Agent, SchedulerSettings } from '../../fleet.js';
 import type { EpochMs } from '../../store.js';
 import type { SqlExecutor } from '../dialect.js';
+import { ATTEMPT_COLUMNS, type AttemptRow } from '../rows.js';
 import { tagKeyMatches, type FleetTx } from './fleet-tx.js';
 
 export interface Offered {
@@ -25,6 +26,8 @@ export interface Offered {
   jobId: number;
   pipelineId: number;
   projectId: number;
+  /** The attempt's row as the offer left it. */
+  row: AttemptRow;
 }
 
 /** What runs or is offered now: what the limits count. */
@@ -125,20 +128,27 @@ export async function takeIn(
   const keys = knownTagKeys.filter((k) => tagKeyMatches(k, agentTags));
   if (keys.length === 0 || slots <= 0) return [];
   const keyList = keys.map(() => '?').join(', ');
-  const projects = await f.tx.all<{ project_id: number | string; first: number | string }>(
-    `SELECT project_id, MIN(id) AS first FROM attempts WHERE status = 'pending' AND tag_key IN (${keyList}) ` +
-      'AND (offered_until IS NULL OR offered_until < ?) GROUP BY project_id',
+  // With each project's limits: one round trip fewer on the way from a dependency's end to a start.
+  const projects = await f.tx.all<{ project_id: number | string; first: number | string; max_running: number | null; max_running_per_pipeline: number | null }>(
+    'SELECT w.project_id, w.first, pr.max_running, pr.max_running_per_pipeline FROM ' +
+      `(SELECT project_id, MIN(id) AS first FROM attempts WHERE status = 'pending' AND tag_key IN (${keyList}) ` +
+      'AND (offered_until IS NULL OR offered_until < ?) GROUP BY project_id) w JOIN projects pr ON pr.id = w.project_id',
     [...keys, at],
   );
   if (projects.length === 0) return [];
   // The fleet-wide limit counts every running attempt: takes on all instances are serialized
   // while it is set (and only then), or two instances could each start one job past it.
   if (settings.maxRunning !== null) await f.db.holdLock(f.tx, 'gantry.max_running');
-  const active = await activeOf(f, at);
-  if (settings.maxRunning !== null && active.total >= settings.maxRunning) return [];
-  const limits = new Map<number, ProjectLimits>();
+  // What runs is read when something depends on it: the fleet's limit, the ranking of several
+  // projects, or (in takeFromProject) a project's limits and resource groups. A take for one
+  // project without limits, the usual one, saves that round trip.
+  const active = settings.maxRunning !== null || projects.length > 1 ? await activeOf(f, at) : null;
+  if (settings.maxRunning !== null && active!.total >= settings.maxRunning) return [];
+  const limits = new Map<number, ProjectLimits>(
+    projects.map((p) => [Number(p.project_id), { max: p.max_running ?? null, perPipeline: p.max_running_per_pipeline ?? null }]),
+  );
   const order = projects.map((p) => ({ id: Number(p.project_id), first: Number(p.first) }));
-  const rank = (p: { id: number; first: number }) => active.byProject.get(p.id) ?? 0;
+  const rank = (p: { id: number; first: number }) => active?.byProject.get(p.id) ?? 0;
   const offered: Offered[] = [];
   const exhausted = new Set<number>();
   while (offered.length < slots) {
@@ -146,19 +156,11 @@ export async function takeIn(
     if (open.length === 0) break;
     open.sort((a, b) => rank(a) - rank(b) || a.first - b.first);
     const project = open[0]!;
-    let limit = limits.get(project.id);
-    if (!limit) {
-      const row = await f.tx.get<{ max_running: number | null; max_running_per_pipeline: number | null }>(
-        'SELECT max_running, max_running_per_pipeline FROM projects WHERE id = ?',
-        [project.id],
-      );
-      limit = { max: row?.max_running ?? null, perPipeline: row?.max_running_per_pipeline ?? null };
-      limits.set(project.id, limit);
-    }
+    const limit = limits.get(project.id)!;
     const got = await takeFromProject(f, agent.id, project.id, limit, keys, slots - offered.length, at, settings, tokenHashes.slice(offered.length), active);
     offered.push(...got);
     if (got.length === 0) exhausted.add(project.id);
-    if (settings.maxRunning !== null && active.total >= settings.maxRunning) break;
+    if (settings.maxRunning !== null && active!.total >= settings.maxRunning) break;
   }
   return offered;
 }
@@ -173,7 +175,7 @@ async function takeFromProject(
   at: EpochMs,
   settings: SchedulerSettings,
   tokenHashes: readonly string[],
-  active: Active,
+  known: Active | null,
 ): Promise<Offered[]> {
   const limited = limit.max !== null || limit.perPipeline !== null;
   const keyList = keys.map(() => '?').join(', ');
@@ -187,15 +189,14 @@ async function takeFromProject(
   let candidates = await lockCandidates();
   if (candidates.length === 0) return [];
   const needsLock = limited || candidates.some((c) => c.resource_group !== null);
+  const active = known ?? { total: 0, byProject: new Map(), byPipeline: new Map(), groups: new Map() };
   if (needsLock && f.db.name !== 'sqlite') {
     // Counting what runs is only sound while no other instance adds to it: hold the project.
     await f.tx.get(`SELECT id FROM projects WHERE id = ?${f.db.lockClause('wait')}`, [projectId]);
-    const fresh = await activeOf(f, at);
-    active.total = fresh.total;
-    active.byProject = fresh.byProject;
-    active.byPipeline = fresh.byPipeline;
-    active.groups = fresh.groups;
+    Object.assign(active, await activeOf(f, at));
     candidates = await lockCandidates();
+  } else if (needsLock && known === null) {
+    Object.assign(active, await activeOf(f, at));
   }
   const out: Offered[] = [];
   for (const c of candidates) {
@@ -217,14 +218,14 @@ async function takeFromProject(
     }
     const hash = tokenHashes[out.length];
     if (hash === undefined) break;
-    const r = await f.tx.run(
+    const row = await f.tx.get<AttemptRow>(
       'UPDATE attempts SET agent_id = ?, token_hash = ?, offered_until = ? ' +
-        "WHERE id = ? AND status = 'pending' AND (offered_until IS NULL OR offered_until < ?)",
+        `WHERE id = ? AND status = 'pending' AND (offered_until IS NULL OR offered_until < ?) RETURNING ${ATTEMPT_COLUMNS}`,
       [agentId, hash, at + settings.offerTtlMs, c.id, at],
     );
-    if (r.changes !== 1) continue;
+    if (!row) continue;
     add(active, projectId, pipelineId, Number(c.job_id), c.resource_group);
-    out.push({ attemptId: asAttemptId(Number(c.id)), jobId: Number(c.job_id), pipelineId, projectId });
+    out.push({ attemptId: asAttemptId(Number(c.id)), jobId: Number(c.job_id), pipelineId, projectId, row });
   }
   return out;
 }

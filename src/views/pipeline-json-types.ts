@@ -1,0 +1,45 @@
+// The JSON shapes of a pipeline and its jobs, as the API returns them and `gantry run --json`
+// prints them. Types only, over the domain's pure modules, so that the web UI (ui/api/types.ts)
+// reads the very shapes the server writes: this file must not import anything that needs Node.
+
+import type { JobStatus, PipelineSource, PipelineStatus } from '../domain/status.js';
+import type { TriggeredBy } from '../domain/triggered-by.js';
+
+/** A pipeline without its jobs: an item of a pipeline list (CLI `pipelines --json`, API lists, project events). */
+export interface PipelineSummaryJson {
+  id: number;
+  projectId: number;
+  status: PipelineStatus;
+  ref: string;
+  sha: string;
+  source: PipelineSource;
+  /** False for a pull request from a fork: no secrets, caches of its own. */
+  trusted: boolean;
+  /** Who or what started it (a token's owner, a schedule, a trigger token, a forge account); null if not recorded. */
+  triggeredBy: TriggeredBy | null;
+  createdAt: string;
+  startedAt: string | null;
+  finishedAt: string | null;
+}
+
+export interface PipelineJson extends PipelineSummaryJson {
+  /** The variables given with the trigger (not the pipeline file's). */
+  variables: Record<string, string>;
+  jobs: JobJson[];
+}
+
+export interface JobJson {
+  id: number;
+  name: string;
+  stage: string;
+  status: JobStatus;
+  allowFailure: boolean | { exitCodes: number[] };
+  when: string;
+  /** The names of the jobs this one waits for by `needs:` (the DAG's edges); null without `needs:` (stage order). */
+  needs: string[] | null;
+  attempts: number;
+  exitCode: number | null;
+  failureReason: string | null;
+  startedAt: string | null;
+  finishedAt: string | null;
+}
