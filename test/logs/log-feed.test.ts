@@ -67,6 +67,21 @@ describe('a live log feed', () => {
       await settle();
       assert.equal(v.text(), 'second third elsewhere here');
       assert.deepEqual(reads, [19]);
+      // A viewer just behind catches up from what the feed handed out last, not from the store.
+      assert.deepEqual(feed.recentFrom(15)?.map((p) => p.data!.toString()), ['third ', 'elsewhere ', 'here']);
+      assert.equal(feed.recentFrom(2), null, 'from before what the feed holds: the store');
+      assert.equal(feed.recentFrom(33), null, 'nothing handed out from there yet');
+      // It keeps about 256 KiB.
+      let at = 33;
+      for (let k = 0; k < 40; k++) {
+        const p = piece(at, 'z'.repeat(10_000));
+        stored.push(p);
+        at = p.end;
+        events.emit('log', id, at, [p]);
+        await settle();
+      }
+      assert.equal(feed.recentFrom(33), null);
+      assert.ok(feed.recentFrom(at - 200_000)!.length >= 20);
       release();
     } finally {
       feeds.close();

@@ -331,9 +331,10 @@ export class LogBatches {
         idle = true;
         continue;
       }
-      // Output that follows a quiet moment waits a little for the other jobs' output; output that
-      // came while the last request was in flight goes at once (it has waited already).
-      if (idle) await sleep(LINGER_MS, this.signal);
+      // Output that follows a quiet moment waits a little for the other jobs' output (if there
+      // are other jobs); output that came while the last request was in flight goes at once (it
+      // has waited already).
+      if (idle && this.logs.size > 1) await sleep(LINGER_MS, this.signal);
       idle = false;
       const batch = this.take([...this.logs].filter((l) => l.wants && l.notBefore <= Date.now()));
       if (batch.length === 0) continue;

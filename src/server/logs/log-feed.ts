@@ -33,6 +33,12 @@ export interface FeedOptions {
 
 /** Appended pieces a feed keeps for its pump at most (bytes); past it, the pump reads the store. */
 const FRESH_LIMIT = 4 << 20;
+/**
+ * The last bytes handed out that a feed keeps (copies) for its viewers that fell behind: one
+ * whose socket filled up catches up from here when it is not further behind than this, instead
+ * of reading the store (1,000 viewers of one job falling behind together read it 1,000 times).
+ */
+const RECENT_LIMIT = 256 * 1024;
 
 class Feed {
   /** Everything before this offset has been handed to the live viewers. */
@@ -42,6 +48,9 @@ class Feed {
   end: LogEnd | null = null;
   endSize = 0;
   readonly live = new Set<FeedViewer>();
+  /** The last pieces handed out, copied (not views of upload bodies), about RECENT_LIMIT bytes. */
+  private recent: LogPiece[] = [];
+  private recentBytes = 0;
   /** Pieces this instance appended that the pump has not handed out yet, in order. */
   private fresh: LogPiece[] = [];
   private freshBytes = 0;
@@ -94,6 +103,20 @@ class Feed {
     this.pump();
   }
 
+  /** The pieces from `offset` up to what has been handed out, if the feed still holds them all; else null. */
+  recentFrom(offset: number): LogPiece[] | null {
+    const first = this.recent[0];
+    if (!first || first.offset > offset || offset >= this.known) return null;
+    return this.recent.filter((p) => p.end > offset);
+  }
+
+  private remember(p: LogPiece): void {
+    const copy = { ...p, data: p.data === null ? null : Buffer.from(p.data) };
+    this.recent.push(copy);
+    this.recentBytes += copy.data?.length ?? 0;
+    while (this.recentBytes > RECENT_LIMIT && this.recent.length > 1) this.recentBytes -= this.recent.shift()!.data?.length ?? 0;
+  }
+
   private dropFresh(): void {
     this.fresh = [];
     this.freshBytes = 0;
@@ -132,6 +155,7 @@ class Feed {
             if (fresh.length === 0) break;
             for (const p of fresh) {
               this.known = p.end;
+              this.remember(p);
               if (this.live.size === 0) continue;
               const frame = logFrame(p, p.offset);
               for (const v of this.live) v.piece(p, frame);
@@ -269,6 +293,11 @@ export class FeedHandle {
   /** Bytes already handed to live viewers: a viewer that has this much may join. */
   get known(): number {
     return this.feed.known;
+  }
+
+  /** The pieces from `offset` on that the feed still holds in memory (null: read the store). */
+  recentFrom(offset: number): LogPiece[] | null {
+    return this.feed.recentFrom(offset);
   }
 
   /** How the attempt ended and its final size, once known. */
