@@ -397,6 +397,32 @@ describe('the web UI', { skip, timeout: 110_000 }, () => {
     await up.api('POST', `/pipelines/${((await res.json()) as { id: number }).id}/cancel`);
   });
 
+  it('works by keyboard: Tab reaches a project and Enter opens it; "/" searches a log, Enter goes to the match', async () => {
+    await page.goto(`${up.url}/`);
+    await page.getByRole('link', { name: 'web', exact: true }).waitFor();
+    let focused = '';
+    for (let i = 0; i < 20 && focused !== 'web'; i++) {
+      await page.keyboard.press('Tab');
+      focused = await page.evaluate(() => (document.activeElement as HTMLElement | null)?.innerText?.trim() ?? '');
+    }
+    assert.equal(focused, 'web', 'Tab reached the project link');
+    await page.keyboard.press('Enter');
+    await page.waitForURL(/\/projects\/web$/);
+    const sections = await jobId('sections');
+    await page.goto(`${up.url}/jobs/${sections}`);
+    await page.locator('.live-dot', { hasText: /lines$/ }).waitFor();
+    await page.keyboard.press('/');
+    assert.equal(await page.evaluate(() => (document.activeElement as HTMLInputElement | null)?.getAttribute('aria-label')), 'Search the log');
+    // Two matches: the echoed command, then its output; Enter goes to the next, Shift+Enter back.
+    await page.keyboard.type('test output');
+    await page.getByText('1 / 2').waitFor();
+    await page.keyboard.press('Enter');
+    await page.getByText('2 / 2').waitFor();
+    await page.locator('.log-line.current', { hasText: /^\D*\d+\s*[\d:.]*\s*test output$/ }).waitFor();
+    await page.keyboard.press('Shift+Enter');
+    await page.getByText('1 / 2').waitFor();
+  });
+
   it('works in the dark theme and on a narrow screen', async () => {
     await page.goto(`${up.url}/projects/web`);
     await page.locator('table.pipelines').waitFor();
