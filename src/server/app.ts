@@ -128,7 +128,13 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
   const streams = new SseStreams();
   const crash = deps.crash ?? noCrash;
   const compactor = new LogCompactor(deps.store.fleet, deps.logObjects, (err) => app.log.error({ err }, 'log compaction failed'), crash);
-  const feeds = new LogFeeds(deps.store.fleet.events, { safetyTickMs: deps.logSafetyTickMs ?? 1_000, localPollMs: 100 }, (err) => app.log.error({ err }, 'log feed failed'));
+  const attemptLogs = new AttemptLogs(deps.store, deps.logs, deps.logObjects);
+  const feeds = new LogFeeds(
+    deps.store.fleet.events,
+    { safetyTickMs: deps.logSafetyTickMs ?? 1_000, localPollMs: 100 },
+    (err) => app.log.error({ err }, 'log feed failed'),
+    (ids) => attemptLogs.fleetStates(ids),
+  );
   const ctx: FleetContext & LogRouteContext = {
     store: deps.store,
     logs: deps.logs,
@@ -140,7 +146,7 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
     settings,
     logLimit: logLimitOf(deps.maxLogBytes ?? DEFAULT_MAX_LOG_BYTES),
     compactor,
-    attemptLogs: new AttemptLogs(deps.store, deps.logs, deps.logObjects),
+    attemptLogs,
     feeds,
     keepAliveMs: deps.logKeepAliveMs ?? 15_000,
     crash,

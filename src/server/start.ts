@@ -52,7 +52,8 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const crash = crashHook(config.server.crashAt);
   // Before the store opens: a location it cannot use stops the start with nothing to close.
   const logObjects = openBlobStore(config.server.logObjects ?? path.join(home, 'log-objects'), config.server.s3, path.join(home, 'log-objects-spool'));
-  const store: Store = await openStore(storeUrl);
+  // A server's SQLite checkpoints its WAL off the event loop (busy logs fill it megabytes a second).
+  const store: Store = await openStore(storeUrl, { sqlite: { backgroundCheckpointMs: 500 } });
   const mirrors = new GitMirrors(path.join(home, 'mirrors'), config.env);
   let app: FastifyInstance | null = null;
   try {

@@ -165,8 +165,11 @@ export interface FleetEventMap {
   ready: [tagKeys: string[]];
   /** Cancels were requested for running attempts of this agent. */
   cancel: [agentId: AgentId];
-  /** An attempt's log grew to `received` bytes. */
-  log: [attemptId: AttemptId, received: number];
+  /**
+   * An attempt's log grew to `received` bytes. `pieces`, when given, are the pieces it grew by,
+   * in order and up to `received` (this instance's appends; another instance's are only announced).
+   */
+  log: [attemptId: AttemptId, received: number, pieces?: StoredLogPiece[]];
   /** Something about this pipeline changed (a job moved). */
   pipeline: [pipelineId: PipelineId];
 }
@@ -218,10 +221,13 @@ export interface FleetStore {
 
   /** The attempt's log as the store holds it: its length, where it lives, how the attempt ended. */
   logState(attemptId: AttemptId): Promise<LogState | null>;
+  /** The log states of several attempts at once (missing ones are left out). */
+  logStates(attemptIds: readonly AttemptId[]): Promise<LogState[]>;
   /**
    * The stored pieces of the log from byte `start` on, about `maxBytes` of them (whole chunks,
-   * at least one), read in one snapshot with the attempt row: either chunk rows or, once the log
-   * is compacted, the name of its object (the caller reads that from the blob store).
+   * at least one), each statement reading them with the attempt row in one snapshot: chunk rows
+   * or, once the log is compacted, the name of its object (the caller reads that from the blob
+   * store). A compaction during a read of many rows ends the read early, never mixes the two.
    */
   readLogPieces(attemptId: AttemptId, start: number, maxBytes: number): Promise<LogRead | null>;
   /** Finished attempts whose log is still in chunk rows (compaction's work list), oldest first. */

@@ -4,6 +4,7 @@ import path from 'node:path';
 import { GantryError } from '../domain/errors.js';
 import type { Store } from './store.js';
 import { openSqliteStore } from './sqlite/sqlite-store.js';
+import type { SqliteOptions } from './sqlite/sqlite-dialect.js';
 
 /** `sqlite:<home>/gantry.db`: the embedded store of `gantry run`. */
 export function defaultStoreUrl(home: string): string {
@@ -15,11 +16,11 @@ export function defaultStoreUrl(home: string): string {
  * `sqlite::memory:`, or `postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE` (also `postgresql://`;
  * libpq-style parameters such as `?sslmode=require` or `?options=-c%20search_path%3Dgantry`).
  */
-export async function openStore(url: string): Promise<Store> {
+export async function openStore(url: string, options: { sqlite?: SqliteOptions } = {}): Promise<Store> {
   if (url.startsWith('sqlite:')) {
     const rest = url.slice('sqlite:'.length);
     if (rest === '') throw new GantryError('GANTRY_E_USAGE', `store URL "${url}" has no path: use sqlite:PATH or sqlite::memory:`);
-    return openSqliteStore(rest === ':memory:' ? ':memory:' : path.resolve(rest));
+    return openSqliteStore(rest === ':memory:' ? ':memory:' : path.resolve(rest), options.sqlite);
   }
   if (/^postgres(ql)?:\/\//.test(url)) {
     // Loaded only when asked for: the `pg` driver costs ~30 ms to load, and `gantry run` never needs it.

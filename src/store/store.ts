@@ -305,6 +305,8 @@ export interface Store {
   /** Creates the pipeline and all its jobs in one transaction, every job `created`. */
   createPipeline(input: NewPipeline): Promise<PipelineWithJobs>;
   getPipeline(id: PipelineId): Promise<PipelineWithJobs | null>;
+  /** The pipeline alone, without its jobs and attempts (one row). */
+  getPipelineOnly(id: PipelineId): Promise<Pipeline | null>;
   listPipelines(filter: PipelineFilter): Promise<Page<Pipeline>>;
   /**
    * createPipeline guarded by a project's Idempotency-Key: the key is claimed in the same

@@ -10,6 +10,8 @@ import { isDead, waitFor } from '../helpers/processes.js';
 import { Fleet, TEST_LEASE_MS } from './fleet-harness.js';
 
 const attemptPath = /^\/api\/v1\/agent\/attempts\/\d+\//;
+/** Log uploads: batched (one request for the agent's attempts), or one attempt's PATCH. */
+const logUpload = (m: string, p: string) => (m === 'POST' && p === '/api/v1/agent/logs') || (m === 'PATCH' && attemptPath.test(p));
 
 function linesOf(log: Buffer, prefix: string): string[] {
   return log
@@ -48,8 +50,8 @@ function faultSuite(name: string, db: () => Promise<string | null>): void {
 
     it('every attempt message delivered twice and some answers lost: the log is stored once, the job ends once', async () => {
       const { f, proxy } = await fleetWithProxy('chatty:\n  script:\n    - for i in $(seq 1 100); do echo "chatty $i"; sleep 0.01; done\n');
-      proxy.add({ fault: { kind: 'duplicate' }, match: (_m, p) => attemptPath.test(p) || p === '/api/v1/agent/heartbeat', times: Infinity });
-      proxy.add({ fault: { kind: 'lose-answer' }, match: (m, p) => m === 'PATCH' && attemptPath.test(p), times: 3 });
+      proxy.add({ fault: { kind: 'duplicate' }, match: (m, p) => attemptPath.test(p) || logUpload(m, p) || p === '/api/v1/agent/heartbeat', times: Infinity });
+      proxy.add({ fault: { kind: 'lose-answer' }, match: (m, p) => logUpload(m, p), times: 3 });
       proxy.add({ fault: { kind: 'lose-answer' }, match: (m, p) => m === 'POST' && p.endsWith('/complete'), times: 1 });
       proxy.add({ fault: { kind: 'lose-answer' }, match: (m, p) => m === 'POST' && p.endsWith('/start'), times: 1 });
       const agent = await f.startAgent({ server: proxy.url });
@@ -60,10 +62,10 @@ function faultSuite(name: string, db: () => Promise<string | null>): void {
       // and the lost answer come after, until the agent hears an answer.
       await waitFor('the agent to hear its completion answered', () => /attempt \d+: success/.test(agent.output()), 10_000);
       const seen = (kind: 'duplicate' | 'lose-answer', what: RegExp) => proxy.log.filter((e) => e.faults.includes(kind) && what.test(e.path)).length;
-      assert.ok(seen('duplicate', /\/complete$/) >= 1 && seen('duplicate', /\/log$/) >= 1 && seen('duplicate', /\/start$/) >= 1, 'start, log and complete were delivered twice');
+      assert.ok(seen('duplicate', /\/complete$/) >= 1 && seen('duplicate', /\/logs?$/) >= 1 && seen('duplicate', /\/start$/) >= 1, 'start, log and complete were delivered twice');
       assert.equal(seen('lose-answer', /\/complete$/), 1);
       assert.equal(seen('lose-answer', /\/start$/), 1);
-      assert.ok(seen('lose-answer', /\/log$/) >= 1);
+      assert.ok(seen('lose-answer', /\/logs?$/) >= 1);
       assert.deepEqual((await f.attempts(p.jobs[0]!.id)).map((a) => [a.number, a.status]), [[1, 'success']]);
       assert.deepEqual(linesOf(await f.log(p.jobs[0]!.id), 'chatty '), Array.from({ length: 100 }, (_, i) => `chatty ${i + 1}`));
     });

@@ -458,6 +458,7 @@ function apiSuite(label: string, openStore: (home: string) => Promise<Store>, op
           'POST /api/v1/agent/attempts/{id}/start',
           'POST /api/v1/agent/heartbeat',
           'POST /api/v1/agent/jobs/request',
+          'POST /api/v1/agent/logs',
           'POST /api/v1/agent/register',
           'POST /api/v1/agent/sessions',
           'POST /api/v1/jobs/{id}/cancel',

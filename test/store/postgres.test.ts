@@ -175,7 +175,7 @@ if (postgres) {
         const dialects = Array.from({ length: 4 }, () => new PostgresDialect(PG_URL, { schema }));
         try {
           const results = await Promise.all(dialects.map((d) => applyMigrations(d)));
-          assert.deepEqual(results.flatMap((r) => r.applied).sort(), MIGRATIONS.map((m) => m.id));
+          assert.deepEqual(results.flatMap((r) => r.applied).sort((x, y) => x - y), MIGRATIONS.map((m) => m.id));
         } finally {
           for (const d of dialects) await d.close();
         }

@@ -103,6 +103,84 @@ describe('sqlite store', () => {
     await d.close();
   });
 
+  it('a durable transaction resolves only after a WAL sync that began after its commit, and syncs are shared', async () => {
+    const file = path.join(tmp, 'durable.db');
+    // Syncs the test releases by hand, each recorded with the rows committed when it began.
+    const syncs: { rows: number; release(): void }[] = [];
+    let raw: Database.Database | null = null;
+    const d = new SqliteDialect(file, {
+      syncFile: async (f) => {
+        assert.equal(f, `${path.resolve(file)}-wal`);
+        assert.ok(fs.existsSync(f));
+        const rows = (raw!.prepare('SELECT COUNT(*) AS n FROM t').get() as { n: number }).n;
+        await new Promise<void>((release) => syncs.push({ rows, release }));
+      },
+    });
+    await d.exec('CREATE TABLE t (v INTEGER)');
+    raw = new Database(file, { readonly: true });
+    const done: number[] = [];
+    const write = (v: number) => d.transaction(async (tx) => void (await tx.run('INSERT INTO t (v) VALUES (?)', [v])), { durable: true }).then(() => done.push(v));
+    const first = write(1);
+    await waitFor(() => syncs.length === 1);
+    // Committed while the first sync runs: they wait for the next one, which they share.
+    const more = [write(2), write(3), write(4)];
+    await waitFor(async () => (await d.get<{ n: number }>('SELECT COUNT(*) AS n FROM t'))!.n === 4);
+    assert.deepEqual(done, [], 'nothing is acknowledged before its sync');
+    // Other transactions go on while a sync runs.
+    assert.deepEqual(await d.transaction(async (tx) => tx.get('SELECT COUNT(*) AS n FROM t')), { n: 4 });
+    syncs[0]!.release();
+    await first;
+    assert.deepEqual(done, [1]);
+    await waitFor(() => syncs.length === 2);
+    assert.equal(syncs[1]!.rows, 4, 'the second sync began after the three commits');
+    assert.deepEqual(done, [1]);
+    syncs[1]!.release();
+    await Promise.all(more);
+    assert.deepEqual(done.sort(), [1, 2, 3, 4]);
+    assert.equal(syncs.length, 2);
+    assert.equal(d.walSyncs, 2);
+    // A transaction that is not durable waits for no sync.
+    await d.transaction(async (tx) => void (await tx.run('INSERT INTO t (v) VALUES (5)')));
+    assert.equal(syncs.length, 2);
+    raw.close();
+    await d.close();
+  });
+
+  it('a failed WAL sync fails the durable transactions waiting for it, and the next one syncs again', async () => {
+    const file = path.join(tmp, 'sync-fails.db');
+    let fail = true;
+    const d = new SqliteDialect(file, {
+      syncFile: async () => {
+        if (fail) throw Object.assign(new Error('EIO: i/o error, fdatasync'), { code: 'EIO' });
+      },
+    });
+    await d.exec('CREATE TABLE t (v INTEGER)');
+    await assert.rejects(
+      d.transaction(async (tx) => void (await tx.run('INSERT INTO t (v) VALUES (1)')), { durable: true }),
+      (e: unknown) => isGantryError(e) && e.code === 'GANTRY_E_STORE' && /fdatasync/.test(e.message),
+    );
+    fail = false;
+    await d.transaction(async (tx) => void (await tx.run('INSERT INTO t (v) VALUES (2)')), { durable: true });
+    assert.equal(d.walSyncs, 2);
+    await d.close();
+  });
+
+  it('with background checkpoints a worker thread moves the WAL into the database file, and close leaves no WAL behind', async () => {
+    const file = path.join(tmp, 'checkpoints.db');
+    const d = new SqliteDialect(file, { backgroundCheckpointMs: 20 });
+    await d.exec('CREATE TABLE t (v BLOB)');
+    const before = fs.statSync(file).size;
+    // 4 MB: past the 1,000 pages a writer would checkpoint at by itself, short of the 16,384 it does now.
+    for (let i = 0; i < 64; i++) await d.transaction(async (tx) => void (await tx.run('INSERT INTO t (v) VALUES (?)', [Buffer.alloc(64 * 1024, i)])));
+    await waitFor(() => fs.statSync(file).size > before + 4_000_000, 10_000);
+    assert.deepEqual(await d.get('PRAGMA wal_autocheckpoint'), { wal_autocheckpoint: 16384 });
+    await d.close();
+    assert.equal(fs.existsSync(`${file}-wal`), false);
+    const again = new Database(file, { readonly: true });
+    assert.deepEqual(again.prepare('SELECT COUNT(*) AS n FROM t').get(), { n: 64 });
+    again.close();
+  });
+
   it('transactions from many callers run one after the other', async () => {
     const d = new SqliteDialect(':memory:');
     await d.exec('CREATE TABLE c (n INTEGER NOT NULL)');
@@ -120,3 +198,11 @@ describe('sqlite store', () => {
     await d.close();
   });
 });
+
+async function waitFor(cond: () => boolean | Promise<boolean>, ms = 5_000): Promise<void> {
+  const until = Date.now() + ms;
+  while (!(await cond())) {
+    if (Date.now() > until) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 2));
+  }
+}

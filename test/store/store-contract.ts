@@ -666,6 +666,72 @@ export function runStoreContract(label: string, open: () => Promise<Store>, opti
         assert.equal(await fleet.readLogPieces(asAttemptId(999_999), 0, 10), null);
       });
 
+      it('a read from any offset starts at the piece holding it and runs on across many rows, up to maxBytes', async () => {
+        const { fleet, id } = await runningAttempt();
+        // 40 pieces of 10 bytes: piece k holds [10k, 10k + 10).
+        for (let k = 0; k < 40; k++) assert.equal((await fleet.appendLog(id, 'tok', 10 * k, Buffer.alloc(10, k), 10 * k + 10, 2_000 + k, 3_000)).kind, 'ok');
+        const starts = async (from: number, max: number) => {
+          const r = await fleet.readLogPieces(id, from, max);
+          return r!.kind === 'chunks' ? r!.pieces.map((p) => p.offset) : [];
+        };
+        assert.deepEqual(await starts(0, 25), [0, 10, 20]);
+        assert.deepEqual(await starts(215, 1), [210], 'inside a piece: that piece');
+        assert.deepEqual(await starts(220, 1), [220], 'at a boundary: the piece starting there');
+        assert.deepEqual(await starts(5, 1 << 20), Array.from({ length: 40 }, (_, k) => 10 * k), 'more rows than one statement reads');
+        assert.deepEqual(await starts(399, 1 << 20), [390]);
+        assert.deepEqual(await starts(400, 1 << 20), [], 'at the end: nothing');
+      });
+
+      it('appends of many attempts at once (shared group commits) are each decided as if alone, and the log event carries the appended pieces', async () => {
+        const store = await fresh();
+        const project = await store.ensureProject('demo', '/src/demo', 500);
+        const jobs = Array.from({ length: 6 }, (_, i) => compiledJob(`j${i}`, 0));
+        const { pipeline } = await store.createPipeline(newPipeline(project.id, { runsOn: 'fleet', jobs }));
+        const settings = { leaseMs: 30_000, offerTtlMs: 10_000, maxRunning: null, agentLostRetries: 1, killGraceMs: 10_000 };
+        const fleet = store.fleet;
+        await fleet.startPipeline(pipeline.id, 1_100, settings);
+        const agent = await fleet.registerAgent({ name: 'a', tags: [], concurrency: 6, version: 't', platform: {} }, 'agent-hash', 1_100);
+        await fleet.openSession(agent.id, 's', agent, 1_100, settings);
+        const tokens = jobs.map((_, i) => `tok${i}`);
+        const offers = await fleet.takeAttempts(agent, 6, 1_200, settings, tokens);
+        assert.equal(offers.length, 6);
+        const ids = offers.map((o) => o.attempt.id);
+        for (const [i, id] of ids.entries()) assert.equal((await fleet.startAttempt(agent.id, id, tokens[i]!, 'a', 1_300, settings)).kind, 'ok');
+        const seen = new Map<number, Buffer[]>();
+        fleet.events.on('log', (a, received, pieces) => {
+          assert.ok(pieces, 'this instance appended: the pieces come with the event');
+          assert.equal(pieces[pieces.length - 1]!.end, received);
+          seen.set(a, [...(seen.get(a) ?? []), ...pieces.map((p) => p.data!)]);
+        });
+        const text = (b: Buffer | undefined) => b?.toString();
+        // Every attempt runs the same story at once, each step waiting for the one before it.
+        const outcomes = await Promise.all(
+          ids.map(async (id, i) => {
+            const t = tokens[i]!;
+            const out: string[] = [];
+            const step = async (token: string, start: number, data: string, end = start + data.length) => {
+              const r = await fleet.appendLog(id, token, start, Buffer.from(data), end, 1_400 + start, 1_500);
+              out.push(r.kind === 'ok' || r.kind === 'gap' ? `${r.kind} ${r.received}` : r.kind);
+            };
+            await Promise.all([step(t, 0, 'hello '), step(t, 0, 'hello ')]); // sent twice at once: stored once
+            await step(t, 3, 'lo world'); // overlaps: only [6, 11) is new
+            await step(t, 20, 'x'); // a gap
+            await step('stale', 11, '!'); // another token
+            await step(t, 11, '!\n');
+            return out;
+          }),
+        );
+        for (const [i, id] of ids.entries()) {
+          assert.deepEqual(outcomes[i], ['ok 6', 'ok 6', 'ok 11', 'gap 11', 'fenced', 'ok 13'], `attempt ${id}`);
+          const r = await fleet.readLogPieces(id, 0, 1 << 20);
+          assert.deepEqual(
+            r!.kind === 'chunks' ? r!.pieces.map((p) => [p.offset, p.end, text(p.data ?? undefined)]) : r,
+            [[0, 6, 'hello '], [6, 11, 'world'], [11, 13, '!\n']],
+          );
+          assert.equal(Buffer.concat(seen.get(id) ?? []).toString(), 'hello world!\n', 'the events carried every new byte once');
+        }
+      });
+
       it('the size limit replaces the chunks wholly between the head and the tail by one hole, and keeps extending it', async () => {
         const { fleet, id } = await runningAttempt();
         const limit = { headBytes: 100, tailBytes: 100 };
@@ -714,6 +780,12 @@ export function runStoreContract(label: string, open: () => Promise<Store>, opti
         const { store, jobs } = await withPipeline();
         assert.deepEqual(await store.getJob(jobs[1]!.id), jobs[1]);
         assert.equal(await store.getJob(asJobId(999_999)), null);
+      });
+
+      it('getPipelineOnly is the pipeline of getPipeline without its jobs, and an unknown id is null', async () => {
+        const { store, pipeline } = await withPipeline();
+        assert.deepEqual(await store.getPipelineOnly(pipeline.id), (await store.getPipeline(pipeline.id))!.pipeline);
+        assert.equal(await store.getPipelineOnly(asPipelineId(999_999)), null);
       });
 
       it('ping answers on an open store', async () => {

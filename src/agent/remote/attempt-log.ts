@@ -1,11 +1,13 @@
 // One attempt's log on its way to the server (PROTOCOL.md §9): output is masked, appended to a
-// spool file on disk, and uploaded from there in order, one request in flight, by byte offset.
+// spool file on disk, and uploaded from there in order by byte offset, in the agent's batched
+// uploads (or, to a server without them, one request of its own in flight).
 // Bytes leave the spool's accounting only when the server has acknowledged them as durable, so
 // output produced while the server is down is delivered when it comes back, and a resend after a
 // lost answer is harmless (the server ignores bytes it has).
 
 import fs from 'node:fs';
-import { Backoff, untilAnswered, type ProtocolClient } from './protocol-client.js';
+import { LOG_PARTS_TYPE } from '../../domain/version.js';
+import { Backoff, sleep, untilAnswered, woken, type ProtocolAnswer, type ProtocolClient } from './protocol-client.js';
 
 const MASK = Buffer.from('[MASKED]');
 /** GitLab's rule: shorter values are not masked (they would blot out ordinary output). */
@@ -79,30 +81,46 @@ export class LogMasker {
 
 export type UploadEnd = { kind: 'delivered' } | { kind: 'fenced'; reason: string } | { kind: 'stopped' };
 
-/** The spool file and its uploader. */
+/** One upload's worth of an attempt's stream: [start, stop), its bytes (null: a dropped range), when its first byte was produced. */
+export interface LogPartOut {
+  start: number;
+  stop: number;
+  bytes: Buffer | null;
+  producedAt: number;
+}
+
+/** What the server said about one part (PROTOCOL.md §9): stored up to `received`, or refused with a code. */
+export type PartAnswer = { ok: true; received: number } | { ok: false; code: string | null; received?: number; message?: string };
+
+/**
+ * The spool file of one attempt and what the server has acknowledged of it. Bytes leave the
+ * accounting only when acknowledged; whoever carries them (an attempt's own upload loop, or the
+ * agent's batched uploads) asks for the next part and reports the answer.
+ */
 export class AttemptLog {
   private readonly fd: number;
   private end = 0;
   private acked = 0;
   /** When each not yet acknowledged range was produced: [offset, epoch ms]. */
   private marks: [number, number][] = [];
-  private wake: (() => void) | null = null;
   private closed = false;
-  private readonly done: Promise<UploadEnd>;
+  private result: UploadEnd | null = null;
+  private settle!: (r: UploadEnd) => void;
+  private readonly done = new Promise<UploadEnd>((r) => (this.settle = r));
+  /** Told when there is something new to send, or the log is closed. */
+  onChange: (() => void) | null = null;
+  /** A carrier holds the log back until then (the server said: not started yet). */
+  notBefore = 0;
 
   constructor(
     private readonly file: string,
-    private readonly client: ProtocolClient,
-    private readonly attemptId: number,
-    private readonly token: string,
+    readonly attemptId: number,
+    readonly token: string,
     private readonly maxChunk: number,
-    backoffCapMs: number,
-    private readonly signal: AbortSignal,
     /** The server's size limit (PROTOCOL.md §9): unsent bytes it would drop are not sent. */
     private readonly limit: { headBytes: number; tailBytes: number } | null = null,
   ) {
     this.fd = fs.openSync(file, 'w+', 0o600);
-    this.done = this.upload(new Backoff(backoffCapMs));
   }
 
   get size(): number {
@@ -114,14 +132,74 @@ export class AttemptLog {
     fs.writeSync(this.fd, chunk, 0, chunk.length, this.end);
     this.marks.push([this.end, Date.now()]);
     this.end += chunk.length;
-    this.wake?.();
+    this.onChange?.();
   }
 
-  /** No more output: resolves when every byte is acknowledged, or the attempt was fenced. */
+  /** No more output: resolves when every byte is acknowledged, or the attempt was fenced or stopped. */
   finish(): Promise<UploadEnd> {
     this.closed = true;
-    this.wake?.();
+    this.checkDelivered();
+    this.onChange?.();
     return this.done;
+  }
+
+  /** Bytes wait to be sent (and the log is still being carried). */
+  get wants(): boolean {
+    return this.result === null && this.acked < this.end;
+  }
+
+  get ended(): boolean {
+    return this.result !== null;
+  }
+
+  /** Bytes not yet acknowledged (or carried) from `from` on. */
+  pendingFrom(from: number): number {
+    return this.result === null ? Math.max(0, this.end - from) : 0;
+  }
+
+  /** The next part to send, from the first unacknowledged byte: at most `maxBytes` (and the chunk limit) of bytes, or a dropped range. */
+  nextPart(maxBytes = this.maxChunk): LogPartOut {
+    return this.partAt(this.acked, maxBytes);
+  }
+
+  /** The part that starts at `start` (the end of a part already in the same request, or the first unacknowledged byte). */
+  partAt(start: number, maxBytes = this.maxChunk): LogPartOut {
+    // Past the head, bytes older than the last tailBytes are already in the middle the server
+    // drops: when the backlog holds such bytes (the server was away while the job printed),
+    // send their range without them.
+    const dropTo = this.limit && start >= this.limit.headBytes ? this.end - this.limit.tailBytes : 0;
+    if (dropTo > start) return { start, stop: dropTo, bytes: null, producedAt: this.producedAt(start) };
+    const stop = Math.min(this.end, start + Math.max(1, Math.min(maxBytes, this.maxChunk)));
+    const bytes = Buffer.allocUnsafe(stop - start);
+    // The spool holds every byte below `end` (written before `end` moved), so one read fills it.
+    bytes.fill(0, fs.readSync(this.fd, bytes, 0, bytes.length, start));
+    return { start, stop, bytes, producedAt: this.producedAt(start) };
+  }
+
+  /** Takes the server's answer to a part: 'later' if the part should wait before it is sent again. */
+  answer(a: PartAnswer): 'go' | 'later' {
+    if (this.result) return 'go';
+    if (a.ok) {
+      this.acked = Math.max(this.acked, a.received);
+      this.marks = this.marks.filter(([o], i, all) => o >= this.acked || (all[i + 1]?.[0] ?? Infinity) > this.acked);
+      this.checkDelivered();
+      return 'go';
+    }
+    if (a.code === 'GANTRY_E_LOG_GAP') {
+      // Resend from what the server has. Never below what it acknowledged: it keeps that, and a
+      // gap answered to a later part of the same request may have been read before the earlier
+      // part was stored (PostgreSQL runs batches side by side).
+      this.acked = Math.max(this.acked, a.received ?? 0);
+      return 'go';
+    }
+    if (a.code === 'GANTRY_E_ATTEMPT_NOT_STARTED') return 'later';
+    this.end_({ kind: 'fenced', reason: `${a.code}: ${a.message ?? ''}` });
+    return 'go';
+  }
+
+  /** Nothing more will be carried (the agent is stopping). */
+  stop(): void {
+    this.end_({ kind: 'stopped' });
   }
 
   dispose(): void {
@@ -133,6 +211,17 @@ export class AttemptLog {
     fs.rmSync(this.file, { force: true });
   }
 
+  private checkDelivered(): void {
+    if (this.closed && this.acked >= this.end) this.end_({ kind: 'delivered' });
+  }
+
+  private end_(r: UploadEnd): void {
+    if (this.result) return;
+    this.result = r;
+    this.settle(r);
+    this.onChange?.();
+  }
+
   private producedAt(offset: number): number {
     let t = Date.now();
     for (const [o, at] of this.marks) {
@@ -141,58 +230,179 @@ export class AttemptLog {
     }
     return t;
   }
+}
 
-  private async upload(backoff: Backoff): Promise<UploadEnd> {
-    for (;;) {
-      if (this.signal.aborted) return { kind: 'stopped' };
-      if (this.acked >= this.end) {
-        if (this.closed) return { kind: 'delivered' };
-        await new Promise<void>((r) => {
-          this.wake = r;
-          this.signal.addEventListener('abort', () => r(), { once: true });
-        });
-        this.wake = null;
+/**
+ * One attempt's upload loop, one PATCH of its log in flight at a time (PROTOCOL.md §9): for a
+ * server that does not take batched uploads. While a request is in flight, output accumulates;
+ * the next request takes all of it, so uploads are immediate when output is slow and batched
+ * when it is fast.
+ */
+export function uploadAlone(log: AttemptLog, client: ProtocolClient, backoffCapMs: number, signal: AbortSignal): void {
+  const backoff = new Backoff(backoffCapMs);
+  let wake: (() => void) | null = null;
+  log.onChange = () => wake?.();
+  void (async () => {
+    while (!log.ended) {
+      if (signal.aborted) return log.stop();
+      if (!log.wants) {
+        await woken(signal, (w) => (wake = w));
         continue;
       }
-      const start = this.acked;
-      // Past the head, bytes older than the last tailBytes are already in the middle the server
-      // drops: when the backlog holds such bytes (the server was away while the job printed),
-      // send their range without them.
-      const dropTo = this.limit && start >= this.limit.headBytes ? this.end - this.limit.tailBytes : 0;
-      const drop = dropTo > start;
-      const stop = drop ? dropTo : Math.min(this.end, start + this.maxChunk);
-      const bytes = drop ? Buffer.alloc(0) : Buffer.alloc(stop - start);
-      if (!drop) fs.readSync(this.fd, bytes, 0, bytes.length, start);
-      let a;
+      const part = log.nextPart();
+      let a: ProtocolAnswer;
       try {
         a = await untilAnswered(
           () =>
-            this.client.request('PATCH', `/agent/attempts/${this.attemptId}/log`, {
-              bytes,
+            client.request('PATCH', `/agent/attempts/${log.attemptId}/log`, {
+              bytes: part.bytes ?? Buffer.alloc(0),
               headers: {
-                'content-range': `bytes ${start}-${stop - 1}/*`,
-                'gantry-attempt-token': this.token,
-                'gantry-produced-at': String(this.producedAt(start)),
-                ...(drop ? { 'gantry-log-dropped': 'true' } : {}),
+                'content-range': `bytes ${part.start}-${part.stop - 1}/*`,
+                'gantry-attempt-token': log.token,
+                'gantry-produced-at': String(part.producedAt),
+                ...(part.bytes === null ? { 'gantry-log-dropped': 'true' } : {}),
               },
             }),
           backoff,
-          this.signal,
+          signal,
         );
       } catch {
-        return { kind: 'stopped' };
+        return log.stop();
       }
       const body = a.body as { received?: number; error?: { received?: number; message?: string } } | null;
-      if (a.status === 200) {
-        this.acked = body?.received ?? stop;
-        this.marks = this.marks.filter(([o], i, all) => o >= this.acked || (all[i + 1]?.[0] ?? Infinity) > this.acked);
-      } else if (a.code === 'GANTRY_E_LOG_GAP') {
-        this.acked = Number(a.headers.get('gantry-log-received') ?? body?.error?.received ?? 0);
-      } else if (a.code === 'GANTRY_E_ATTEMPT_NOT_STARTED') {
-        await backoff.wait(this.signal);
-      } else {
-        return { kind: 'fenced', reason: `${a.code ?? a.status}: ${body?.error?.message ?? ''}` };
-      }
+      const answer: PartAnswer =
+        a.status === 200
+          ? { ok: true, received: body?.received ?? part.stop }
+          : { ok: false, code: a.code ?? `HTTP ${a.status}`, received: Number(a.headers.get('gantry-log-received') ?? body?.error?.received ?? 0), message: body?.error?.message };
+      if (log.answer(answer) === 'later') await backoff.wait(signal);
     }
+  })();
+}
+
+/** How long batched uploads wait, when output starts after a quiet moment, for the other jobs' output to join. */
+const LINGER_MS = 5;
+/** How long a log the server called not started waits before it is sent again. */
+const NOT_STARTED_WAIT_MS = 250;
+
+/**
+ * The agent's batched log uploads (PROTOCOL.md §9, "Batched upload"): one request in flight for
+ * all its attempts, carrying a part of each that has new output, the attempts taken in turn when
+ * they do not all fit. A busy agent's jobs print at once; one request per job per burst of output
+ * cost the agent and the server more than the bytes (the logs bench: 100 jobs printing 10 bursts
+ * a second made ~1,000 requests a second, each ~1 ms of CPU on each side).
+ */
+export class LogBatches {
+  private readonly logs = new Set<AttemptLog>();
+  private wake: (() => void) | null = null;
+  private turn = 0;
+
+  constructor(
+    private readonly client: ProtocolClient,
+    private readonly maxBytes: number,
+    backoffCapMs: number,
+    private readonly signal: AbortSignal,
+  ) {
+    void this.run(new Backoff(backoffCapMs));
+  }
+
+  add(log: AttemptLog): void {
+    this.logs.add(log);
+    log.onChange = () => this.wake?.();
+    if (this.signal.aborted) log.stop();
+    this.wake?.();
+  }
+
+  remove(log: AttemptLog): void {
+    this.logs.delete(log);
+    log.onChange = null;
+  }
+
+  private async run(backoff: Backoff): Promise<void> {
+    let idle = true;
+    while (!this.signal.aborted) {
+      const now = Date.now();
+      for (const l of this.logs) if (l.ended) this.logs.delete(l);
+      const ready = [...this.logs].filter((l) => l.wants && l.notBefore <= now);
+      if (ready.length === 0) {
+        const soonest = Math.min(...[...this.logs].filter((l) => l.wants).map((l) => l.notBefore));
+        const timer = Number.isFinite(soonest) ? setTimeout(() => this.wake?.(), Math.max(1, soonest - now)) : null;
+        await woken(this.signal, (w) => (this.wake = w));
+        if (timer) clearTimeout(timer);
+        idle = true;
+        continue;
+      }
+      // Output that follows a quiet moment waits a little for the other jobs' output (if there
+      // are other jobs); output that came while the last request was in flight goes at once (it
+      // has waited already).
+      if (idle && this.logs.size > 1) await sleep(LINGER_MS, this.signal);
+      idle = false;
+      const batch = this.take([...this.logs].filter((l) => l.wants && l.notBefore <= Date.now()));
+      if (batch.length === 0) continue;
+      const index = Buffer.from(
+        JSON.stringify({
+          parts: batch.map(({ log, part }) => ({
+            attempt: log.attemptId,
+            token: log.token,
+            start: part.start,
+            length: part.stop - part.start,
+            producedAt: part.producedAt,
+            ...(part.bytes === null ? { dropped: true } : {}),
+          })),
+        }),
+      );
+      const head = Buffer.allocUnsafe(4);
+      head.writeUInt32BE(index.length, 0);
+      const body = Buffer.concat([head, index, ...batch.flatMap(({ part }) => (part.bytes ? [part.bytes] : []))]);
+      let a: ProtocolAnswer;
+      try {
+        a = await untilAnswered(() => this.client.request('POST', '/agent/logs', { bytes: body, contentType: LOG_PARTS_TYPE }), backoff, this.signal);
+      } catch {
+        break;
+      }
+      const answers = a.status === 200 ? ((a.body as { parts?: unknown[] } | null)?.parts ?? []) : [];
+      batch.forEach(({ log, part }, i) => {
+        const x = answers[i] as { received?: number; error?: { code?: string; received?: number; message?: string } } | undefined;
+        const answer: PartAnswer =
+          a.status !== 200
+            ? // The whole request was refused (an agent bug, or this agent deregistered): no part can go.
+              { ok: false, code: a.code ?? `HTTP ${a.status}`, message: (a.body as { error?: { message?: string } } | null)?.error?.message }
+            : x?.received !== undefined
+              ? { ok: true, received: x.received }
+              : { ok: false, code: x?.error?.code ?? null, received: x?.error?.received, message: x?.error?.message ?? 'no answer for this part' };
+        if (answer.ok && answer.received < part.start) log.answer({ ok: false, code: 'GANTRY_E_LOG_GAP', received: answer.received });
+        else if (log.answer(answer) === 'later') log.notBefore = Date.now() + NOT_STARTED_WAIT_MS;
+      });
+    }
+    for (const l of this.logs) l.stop();
+  }
+
+  /**
+   * Parts of each log that has output, starting with the one after the last batch's first,
+   * within maxBytes: first a part of each, then more of those with more (a job printing fast
+   * sends up to maxBytes a request, its parts one after the other, not one chunk).
+   */
+  private take(ready: AttemptLog[]): { log: AttemptLog; part: LogPartOut }[] {
+    const out: { log: AttemptLog; part: LogPartOut }[] = [];
+    let left = this.maxBytes;
+    const first = this.turn++ % ready.length;
+    const order = ready.map((_, k) => ready[(first + k) % ready.length]!);
+    const next = new Map<AttemptLog, number>();
+    for (let round = 0; left > 0 && out.length < 256; round++) {
+      let added = false;
+      for (const log of order) {
+        if (left <= 0 || out.length >= 256) break;
+        const from = round === 0 ? -1 : next.get(log);
+        if (from === undefined) continue;
+        if (from >= 0 && log.pendingFrom(from) === 0) continue;
+        const part = from < 0 ? log.nextPart(left) : log.partAt(from, left);
+        out.push({ log, part });
+        next.set(log, part.stop);
+        left -= part.bytes?.length ?? 0;
+        added = true;
+      }
+      if (!added) break;
+    }
+    // A request answers its parts in order, so one log's parts stay in order within it.
+    return out;
   }
 }

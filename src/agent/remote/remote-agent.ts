@@ -17,9 +17,9 @@ import { GANTRY_VERSION, PROTOCOL_VERSION } from '../../domain/version.js';
 import { expandVariables } from '../../pipeline/index.js';
 import { jobVariables, resolveJobVariables } from '../../variables/predefined.js';
 import type { OfferJson } from '../../server/fleet/offer.js';
-import { AttemptLog, LogMasker } from './attempt-log.js';
+import { AttemptLog, LogBatches, LogMasker, uploadAlone } from './attempt-log.js';
 import { loadIdentity, saveIdentity } from './identity.js';
-import { Backoff, sleep, untilAnswered, Unreachable, type ProtocolAnswer, ProtocolClient } from './protocol-client.js';
+import { Backoff, sleep, untilAnswered, Unreachable, woken, type ProtocolAnswer, ProtocolClient } from './protocol-client.js';
 import { SourceCache } from './sources.js';
 
 
@@ -104,7 +104,7 @@ async function runAgent(o: RemoteAgentOptions, jobsDir: string): Promise<number>
   }
   client.setToken(identity.token);
 
-  let session: { sessionId: string; timings: Timings; limits: { maxChunkBytes: number; headBytes?: number; tailBytes?: number } };
+  let session: { sessionId: string; timings: Timings; limits: { maxChunkBytes: number; logBatchBytes?: number; headBytes?: number; tailBytes?: number } };
   for (let tries = 0; ; tries++) {
     const a = await untilAnswered(() => client.request('POST', '/agent/sessions', { json: facts }), new Backoff(10_000), o.stop);
     if (a.status === 201) {
@@ -124,6 +124,8 @@ async function runAgent(o: RemoteAgentOptions, jobsDir: string): Promise<number>
   const sources = new SourceCache(o.home);
   const running = new Map<number, Running>();
   const fatal = new AbortController();
+  // Every attempt's log goes up in one stream of batched requests, if the server takes them.
+  const batches = session.limits.logBatchBytes ? new LogBatches(client, session.limits.logBatchBytes, session.timings.backoffCapMs, fatal.signal) : null;
   let fatalError: Error | null = null;
   const die = (e: Error) => {
     if (fatalError) return;
@@ -152,11 +154,7 @@ async function runAgent(o: RemoteAgentOptions, jobsDir: string): Promise<number>
     while (!fatal.signal.aborted) {
       if (running.size === 0) {
         if (o.stop.aborted && unreported === 0) return;
-        await new Promise<void>((r) => {
-          heartbeatWake = r;
-          fatal.signal.addEventListener('abort', () => r(), { once: true });
-        });
-        heartbeatWake = null;
+        await woken(fatal.signal, (w) => (heartbeatWake = w));
         continue;
       }
       const held = [...running.values()].map((r) => ({ id: r.offer.attemptId, token: r.offer.attemptToken }));
@@ -217,14 +215,13 @@ async function runAgent(o: RemoteAgentOptions, jobsDir: string): Promise<number>
     o.log(`attempt ${offer.attemptId}: job ${offer.job.id} "${offer.job.name}" of pipeline ${offer.job.pipelineId} started`);
     const log = new AttemptLog(
       path.join(spoolDir, `${offer.attemptId}.log`),
-      client,
       offer.attemptId,
       offer.attemptToken,
       session.limits.maxChunkBytes,
-      session.timings.backoffCapMs,
-      fatal.signal,
       session.limits.headBytes !== undefined && session.limits.tailBytes !== undefined ? { headBytes: session.limits.headBytes, tailBytes: session.limits.tailBytes } : null,
     );
+    if (batches) batches.add(log);
+    else uploadAlone(log, client, session.timings.backoffCapMs, fatal.signal);
     const masker = new LogMasker(offer.variables.masked);
     const onOutput = (chunk: Buffer) => log.append(masker.push(chunk));
     let outcome: JobOutcome;
@@ -327,6 +324,7 @@ async function runAgent(o: RemoteAgentOptions, jobsDir: string): Promise<number>
         return;
       }
     } finally {
+      batches?.remove(log);
       log.dispose();
       running.delete(offer.attemptId);
     }
@@ -347,11 +345,7 @@ async function runAgent(o: RemoteAgentOptions, jobsDir: string): Promise<number>
     while (!stopping.aborted) {
       const slots = o.concurrency - inFlight;
       if (slots <= 0) {
-        await new Promise<void>((r) => {
-          slotFreed = r;
-          stopping.addEventListener('abort', () => r(), { once: true });
-        });
-        slotFreed = null;
+        await woken(stopping, (w) => (slotFreed = w));
         continue;
       }
       let a: ProtocolAnswer;

@@ -7,7 +7,7 @@ import crypto from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { asAttemptId, type AttemptId } from '../../domain/ids.js';
 import { FAILURE_REASONS } from '../../domain/status.js';
-import { PROTOCOL_VERSION } from '../../domain/version.js';
+import { LOG_PARTS_TYPE, PROTOCOL_VERSION } from '../../domain/version.js';
 import type { Agent, AgentFacts, Fence, LogLimit } from '../../store/fleet.js';
 import type { LogCompactor } from '../logs/compactor.js';
 import { ApiError } from '../errors.js';
@@ -19,6 +19,10 @@ import type { AgentHub } from './hub.js';
 import { offerJson } from './offer.js';
 
 export const MAX_CHUNK_BYTES = 1024 * 1024;
+/** The bytes of one batched log upload (POST /agent/logs), all its parts together; announced to agents. */
+export const MAX_LOG_BATCH_BYTES = 4 * 1024 * 1024;
+/** Parts of one batched log upload at most (the store's group commit takes 256 appends a batch). */
+const MAX_LOG_BATCH_PARTS = 256;
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -77,6 +81,58 @@ function header(request: FastifyRequest, name: string): string {
   return v;
 }
 
+interface LogPart {
+  attempt: number;
+  token: string;
+  start: number;
+  length: number;
+  producedAt: number;
+  /** The bytes, or null for a dropped range (PROTOCOL.md §9, "Size limit"). */
+  bytes: Buffer | null;
+  /** Set when this part alone is refused (the others still count). */
+  error?: { code: string; message: string; limit?: number };
+}
+
+/**
+ * The parts of a batched log upload: `u32 n | n bytes of JSON {"parts": [{attempt, token, start,
+ * length, producedAt, dropped?}]} | the parts' bytes, in order` (dropped parts have none). A
+ * malformed body is refused whole; a part over the chunk limit is refused alone.
+ */
+function logParts(body: unknown): LogPart[] {
+  const bad = (why: string) => new ApiError('GANTRY_E_INVALID_REQUEST', `a batched log upload ${why}`, { field: 'body' });
+  if (!Buffer.isBuffer(body) || body.length < 4) throw bad(`is a ${LOG_PARTS_TYPE} body`);
+  const n = body.readUInt32BE(0);
+  if (4 + n > body.length) throw bad('has an index longer than its body');
+  let index: unknown;
+  try {
+    index = JSON.parse(body.subarray(4, 4 + n).toString());
+  } catch {
+    throw bad('has an index that is not JSON');
+  }
+  const list = (index as { parts?: unknown } | null)?.parts;
+  if (!Array.isArray(list) || list.length === 0 || list.length > MAX_LOG_BATCH_PARTS) throw bad(`has 1 to ${MAX_LOG_BATCH_PARTS} parts`);
+  const int = (v: unknown) => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+  let at = 4 + n;
+  const parts = list.map((x: unknown): LogPart => {
+    const p = x as { attempt?: unknown; token?: unknown; start?: unknown; length?: unknown; producedAt?: unknown; dropped?: unknown };
+    if (!int(p.attempt) || typeof p.token !== 'string' || !int(p.start) || !int(p.length) || (p.length as number) === 0) {
+      throw bad('has a part without attempt, token, start and a length of at least 1');
+    }
+    const length = p.length as number;
+    const dropped = p.dropped === true;
+    const part: LogPart = { attempt: p.attempt as number, token: p.token, start: p.start as number, length, producedAt: int(p.producedAt) ? (p.producedAt as number) : 0, bytes: null };
+    if (!dropped) {
+      if (at + length > body.length) throw bad('has fewer bytes than its parts');
+      part.bytes = body.subarray(at, at + length);
+      at += length;
+      if (length > MAX_CHUNK_BYTES) part.error = { code: 'GANTRY_E_TOO_LARGE', message: `a log chunk may hold ${MAX_CHUNK_BYTES} bytes`, limit: MAX_CHUNK_BYTES };
+    }
+    return part;
+  });
+  if (at !== body.length) throw bad('has more bytes than its parts');
+  return parts;
+}
+
 export function fenceError(f: Fence): ApiError {
   if (f.kind === 'not-found') return new ApiError('GANTRY_E_NOT_FOUND', 'no such attempt');
   if (f.kind === 'not-started') return new ApiError('GANTRY_E_ATTEMPT_NOT_STARTED', 'start the attempt first');
@@ -111,6 +167,8 @@ export function agentRoutes(app: FastifyInstance, ctx: FleetContext): void {
   const known = new AgentAuthCache();
   app.decorateRequest('agent', null);
   app.addContentTypeParser('application/octet-stream', { parseAs: 'buffer', bodyLimit: MAX_CHUNK_BYTES }, (_req, body, done) => done(null, body));
+  // The index is a few hundred bytes a part at most.
+  app.addContentTypeParser(LOG_PARTS_TYPE, { parseAs: 'buffer', bodyLimit: MAX_LOG_BATCH_BYTES + 512 * MAX_LOG_BATCH_PARTS }, (_req, body, done) => done(null, body));
   app.addHook('onRequest', async (request) => {
     const kind = request.routeOptions.config.agentProtocol;
     if (kind === undefined) return;
@@ -149,7 +207,12 @@ export function agentRoutes(app: FastifyInstance, ctx: FleetContext): void {
     const sessionId = crypto.randomUUID();
     await ctx.store.fleet.openSession(request.agent!.id, sessionId, facts, ctx.now(), ctx.settings);
     known.forget(hashToken(bearer(request)));
-    return reply.status(201).send({ sessionId, agentId: request.agent!.id, timings: ctx.timings, limits: { maxChunkBytes: MAX_CHUNK_BYTES, ...ctx.logLimit } });
+    return reply.status(201).send({
+      sessionId,
+      agentId: request.agent!.id,
+      timings: ctx.timings,
+      limits: { maxChunkBytes: MAX_CHUNK_BYTES, logBatchBytes: MAX_LOG_BATCH_BYTES, ...ctx.logLimit },
+    });
   });
 
   app.delete('/agent/self', { config: ag, schema: { tags, summary: 'Deregister this agent' } }, async (request, reply) => {
@@ -281,6 +344,27 @@ export function agentRoutes(app: FastifyInstance, ctx: FleetContext): void {
       throw new ApiError('GANTRY_E_LOG_GAP', `the server has ${r.received} bytes; send from there`, { received: r.received });
     }
     throw fenceError(r);
+  });
+
+  // Many attempts' log chunks in one request (PROTOCOL.md §9, "Batched upload"): each part is
+  // decided exactly as a PATCH of its attempt's log would be, and answered in its place; they all
+  // join the store's group commit at once. One request, one authentication, one answer for what an
+  // agent's busy jobs printed meanwhile, instead of one of each per job.
+  app.post('/agent/logs', { config: ag, schema: { tags, summary: "Append log bytes of several of this agent's attempts at once (one part each)" } }, async (request) => {
+    const parts = logParts(request.body);
+    const at = ctx.now();
+    const answers = await Promise.all(
+      parts.map(async (p): Promise<Record<string, unknown>> => {
+        if (p.error) return { error: p.error };
+        const producedAt = p.producedAt > 0 ? p.producedAt : at;
+        const r = await ctx.store.fleet.appendLog(asAttemptId(p.attempt), hashToken(p.token), p.start, p.bytes, p.start + p.length, producedAt, at, ctx.logLimit);
+        if (r.kind === 'ok') return { received: r.received, cancel: r.cancel };
+        const e = r.kind === 'gap' ? new ApiError('GANTRY_E_LOG_GAP', `the server has ${r.received} bytes; send from there`, { received: r.received }) : fenceError(r);
+        return { error: { code: e.code, message: e.message, ...e.details } };
+      }),
+    );
+    if (answers.some((a) => a.received !== undefined)) ctx.crash('log.committed');
+    return { parts: answers };
   });
 
   app.post(

@@ -10,6 +10,7 @@ import { isFinishedAttempt } from '../../domain/status.js';
 import { readObjectIndex, readObjectPieces, type LogPiece, type ObjectIndex } from '../../logstore/log-object.js';
 import type { LogStore } from '../../logstore/log-store.js';
 import type { Job, Store } from '../../store/store.js';
+import type { LogState as StoredLogState } from '../../store/fleet.js';
 
 /** How an attempt ended, as the stream's last event tells it. */
 export interface LogEnd {
@@ -40,6 +41,11 @@ export interface AttemptLogView {
 
 const INDEX_CACHE = 256;
 
+function viewState(s: StoredLogState): LogState {
+  const end = isFinishedAttempt(s.status) ? { attempt: s.number, status: s.status, exitCode: s.exitCode, failureReason: s.failureReason } : null;
+  return { size: s.received, end };
+}
+
 export class AttemptLogs {
   /** Parsed indexes of compacted objects, most recently used last (objects never change). */
   private readonly indexes = new Map<string, ObjectIndex>();
@@ -68,8 +74,7 @@ export class AttemptLogs {
       state: async () => {
         const s = await fleet.logState(attemptId);
         if (!s) throw new GantryError('GANTRY_E_NOT_FOUND', `no attempt ${attemptId}`);
-        const end = isFinishedAttempt(s.status) ? { attempt: number, status: s.status, exitCode: s.exitCode, failureReason: s.failureReason } : null;
-        return { size: s.received, end };
+        return viewState(s);
       },
       pieces: async (start, maxBytes) => {
         const r = await fleet.readLogPieces(attemptId, start, maxBytes);
@@ -78,6 +83,11 @@ export class AttemptLogs {
         return this.objectPieces(r.sha256, start, maxBytes);
       },
     };
+  }
+
+  /** The states of fleet attempts' logs, in one read of the store (the live feeds' safety tick). */
+  async fleetStates(attemptIds: readonly AttemptId[]): Promise<Map<AttemptId, LogState>> {
+    return new Map((await this.store.fleet.logStates(attemptIds)).map((s) => [s.attemptId, viewState(s)]));
   }
 
   private localView(job: Job, attemptId: AttemptId, number: number): AttemptLogView {

@@ -6,11 +6,21 @@
 import type { LogPiece } from '../../logstore/log-object.js';
 import { pieceBytes, type LogEnd } from './attempt-logs.js';
 
-export function logFrame(p: LogPiece, from: number): string {
+/**
+ * The frame as bytes, written straight into one buffer: the JSON has numbers and base64 only, so
+ * nothing needs escaping, and the base64 text is copied once (JSON.stringify of it and the UTF-8
+ * encoding of the whole frame cost three times the base64 encoding itself on every live piece).
+ */
+export function logFrame(p: LogPiece, from: number): Buffer {
   const offset = Math.max(from, p.offset);
-  const data: Record<string, unknown> = { offset, at: p.at, b64: pieceBytes(p, from).toString('base64') };
-  if (p.data === null) data.dropped = p.end - offset;
-  return `event: log\nid: ${p.end}\ndata: ${JSON.stringify(data)}\n\n`;
+  const b64 = pieceBytes(p, from).toString('base64');
+  const head = `event: log\nid: ${p.end}\ndata: {"offset":${offset},"at":${p.at},"b64":"`;
+  const tail = p.data === null ? `","dropped":${p.end - offset}}\n\n` : '"}\n\n';
+  const frame = Buffer.allocUnsafe(head.length + b64.length + tail.length);
+  let at = frame.write(head, 0, 'latin1');
+  at += frame.write(b64, at, 'latin1');
+  frame.write(tail, at, 'latin1');
+  return frame;
 }
 
 export function endFrame(end: LogEnd): string {

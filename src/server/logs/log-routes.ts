@@ -60,7 +60,9 @@ async function locate(ctx: LogRouteContext, request: FastifyRequest): Promise<Lo
   const jobId = asJobId(idOf(request.params));
   const job = await ctx.store.getJob(jobId);
   if (!job) throw new ApiError('GANTRY_E_NOT_FOUND', `no job ${jobId}`);
-  const pipeline = (await ctx.store.getPipeline(job.pipelineId))!.pipeline;
+  // The pipeline's row alone (its project and where it runs): a viewer opening a stream of a job
+  // of a 100-job pipeline read all 100 jobs and their attempts here.
+  const pipeline = (await ctx.store.getPipelineOnly(job.pipelineId))!;
   requireProject(request, pipeline.projectId);
   const asked = numOrUndefined((request.query as { attempt?: string }).attempt);
   const number = asked ?? job.attemptCount;

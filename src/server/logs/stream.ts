@@ -95,7 +95,8 @@ export class LogStreamViewer implements FeedViewer {
   private async catchUp(): Promise<void> {
     for (;;) {
       if (this.mode === 'done') return;
-      const pieces = (await this.view.pieces(this.sent, CATCH_UP_READ)).filter((p) => p.end > this.sent);
+      // Just behind the live edge (a socket that filled up), the feed still has the pieces.
+      const pieces = (this.feed.recentFrom(this.sent) ?? (await this.view.pieces(this.sent, CATCH_UP_READ))).filter((p) => p.end > this.sent);
       if (pieces.length === 0) return;
       for (const p of pieces) {
         if (this.is('done')) return;

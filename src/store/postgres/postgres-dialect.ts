@@ -76,6 +76,7 @@ type Queryable = pg.Pool | pg.PoolClient;
 
 export class PostgresDialect implements SqlDialect {
   readonly name = 'postgres' as const;
+  readonly durableWriters = 4;
   readonly migrationLockSql = MIGRATION_LOCK_SQL;
   private readonly pool: pg.Pool;
   private readonly config: pg.PoolConfig;

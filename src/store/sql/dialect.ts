@@ -30,8 +30,9 @@ export interface TransactionOptions {
   readOnly?: boolean;
   /**
    * The commit must be on disk before `transaction` resolves, whatever the store's usual
-   * durability (SQLite runs this one commit with synchronous = FULL). Log appends use it: the
-   * agent drops acknowledged bytes from its spool.
+   * durability (SQLite: it waits for an fdatasync of the WAL begun after the commit, shared with
+   * the other durable commits of that moment). Log appends use it: the agent drops acknowledged
+   * bytes from its spool.
    */
   durable?: boolean;
   /**
@@ -64,6 +65,13 @@ export interface SqlDialect extends SqlExecutor {
    * `BEGIN IMMEDIATE`).
    */
   readonly migrationLockSql: string | null;
+  /**
+   * How many durable write transactions are worth having under way at once (the log appends'
+   * group commits): PostgreSQL runs them side by side on its pool (row locks order those that
+   * meet) and each waits mostly on round trips and the WAL flush; SQLite runs one at a time, but
+   * a second can commit while the first waits for its WAL sync.
+   */
+  readonly durableWriters: number;
   /**
    * Runs `fn` in a transaction, commits if it resolves and rolls back if it throws. SQLite takes
    * the write lock up front (`BEGIN IMMEDIATE`); PostgreSQL runs it at READ COMMITTED on one

@@ -377,6 +377,11 @@ export class SqlStore implements Store {
     }
   }
 
+  async getPipelineOnly(id: PipelineId): Promise<Pipeline | null> {
+    const p = await this.db.get<PipelineRow>(`SELECT ${PIPELINE_COLUMNS} FROM pipelines WHERE id = ?`, [id]);
+    return p ? toPipeline(p) : null;
+  }
+
   async getPipeline(id: PipelineId): Promise<PipelineWithJobs | null> {
     // One read-only transaction so the pipeline, its jobs and its attempts are one consistent
     // snapshot, even while other instances move them.

@@ -2,7 +2,7 @@
 // job definitions, and the wake-ups its commit must announce.
 
 import type { FailureReason } from '../../../domain/status.js';
-import type { AgentId, Fence } from '../../fleet.js';
+import type { AgentId, Fence, StoredLogPiece } from '../../fleet.js';
 import type { CompiledJob } from '../../../pipeline/types.js';
 import type { SqlDialect, SqlExecutor } from '../dialect.js';
 
@@ -15,12 +15,14 @@ export interface Effects {
   pipelines: Set<number>;
   /** Attempts whose logs grew, to how many bytes. */
   logs: Map<number, number>;
+  /** The pieces they grew by, in order (handed to this instance's live viewers: no read back). */
+  logPieces: Map<number, StoredLogPiece[]>;
   /** Pipelines whose own status moved: the forge status outbox gets their new status in the same transaction. */
   statuses: Set<number>;
 }
 
 export function noEffects(): Effects {
-  return { ready: new Set(), cancel: new Set(), pipelines: new Set(), logs: new Map(), statuses: new Set() };
+  return { ready: new Set(), cancel: new Set(), pipelines: new Set(), logs: new Map(), logPieces: new Map(), statuses: new Set() };
 }
 
 /**

@@ -28,7 +28,8 @@ interface ChunkRow {
   data: Buffer | Uint8Array | null;
 }
 
-const STATE = 'SELECT id, job_id, number, status, exit_code, failure_reason, log_received, log_object FROM attempts WHERE id = ?';
+const STATE_COLUMNS = 'SELECT id, job_id, number, status, exit_code, failure_reason, log_received, log_object FROM attempts';
+const STATE = `${STATE_COLUMNS} WHERE id = ?`;
 
 function toState(r: StateRow): LogState {
   return {
@@ -58,38 +59,55 @@ export async function logState(db: SqlExecutor, attemptId: AttemptId): Promise<L
 }
 
 /**
- * The row and the chunks come from one snapshot (PostgreSQL: REPEATABLE READ READ ONLY): a
- * compaction that commits meanwhile is either wholly seen (the object) or not at all (the rows).
- * Chunks are read a few at a time: a row holds at most one upload (1 MiB by default).
+ * Each statement reads the attempt row and its chunks together, so it sees them in one snapshot:
+ * a compaction that commits meanwhile is either wholly seen (the object) or not at all (the
+ * rows). A read of more rows than one statement returns takes several statements; if a later one
+ * meets the object, the pieces read so far are returned (their bytes are the object's: offsets
+ * never change) and the caller's next read goes to the object. One statement, not a transaction
+ * of four: on PostgreSQL each is a round trip, and live viewers read on every upload.
  */
-export async function readLogPieces(db: SqlDialect, attemptId: AttemptId, start: number, maxBytes: number): Promise<LogRead | null> {
-  return db.transaction(
-    async (tx) => {
-      const r = await tx.get<StateRow>(STATE, [attemptId]);
-      if (!r) return null;
-      if (r.log_object !== null) return { kind: 'object' as const, sha256: r.log_object };
-      const pieces: StoredLogPiece[] = [];
-      let from = start;
-      let bytes = 0;
-      // Rows are at most one upload each, so a few rows per query meet maxBytes quickly.
-      for (;;) {
-        const rows = await tx.all<ChunkRow>(
-          'SELECT start_offset, end_offset, produced_at, data FROM log_chunks WHERE attempt_id = ? AND end_offset > ? ORDER BY start_offset LIMIT 16',
-          [attemptId, from],
-        );
-        for (const row of rows) {
-          const p = toPiece(row);
-          pieces.push(p);
-          bytes += p.data?.length ?? 0;
-          from = p.end;
-          if (bytes >= maxBytes) break;
-        }
-        if (rows.length < 16 || bytes >= maxBytes) break;
-      }
-      return { kind: 'chunks' as const, pieces };
-    },
-    { readOnly: true },
-  );
+export async function readLogPieces(db: SqlExecutor, attemptId: AttemptId, start: number, maxBytes: number): Promise<LogRead | null> {
+  const pieces: StoredLogPiece[] = [];
+  let from = start;
+  let bytes = 0;
+  for (;;) {
+    // Rows are contiguous, so the first one wanted is the last to start at or before `from`:
+    // found by the primary key (attempt_id, start_offset) in one seek. (`end_offset > ?` alone
+    // made every read walk the attempt's rows from its first: a live viewer's reads grew with
+    // the log.) Rows are at most one upload each, so a few per statement meet maxBytes quickly.
+    const rows = await db.all<ChunkRow & { log_object: string | null; has_chunk: number | boolean | null }>(
+      'SELECT a.log_object, c.attempt_id IS NOT NULL AS has_chunk, c.start_offset, c.end_offset, c.produced_at, c.data FROM attempts a ' +
+        'LEFT JOIN log_chunks c ON c.attempt_id = a.id AND a.log_object IS NULL AND c.end_offset > ? AND c.start_offset >= ' +
+        '(SELECT COALESCE(MAX(start_offset), 0) FROM log_chunks WHERE attempt_id = ? AND start_offset <= ?) ' +
+        'WHERE a.id = ? ORDER BY c.start_offset LIMIT 16',
+      [from, attemptId, from, attemptId],
+    );
+    if (rows.length === 0) return pieces.length > 0 ? { kind: 'chunks', pieces } : null;
+    const object = rows[0]!.log_object;
+    if (object !== null) return pieces.length > 0 ? { kind: 'chunks', pieces } : { kind: 'object', sha256: object };
+    let n = 0;
+    for (const row of rows) {
+      if (!row.has_chunk) break;
+      const p = toPiece(row);
+      pieces.push(p);
+      n++;
+      bytes += p.data?.length ?? 0;
+      from = p.end;
+      if (bytes >= maxBytes) break;
+    }
+    if (n < 16 || bytes >= maxBytes) return { kind: 'chunks', pieces };
+  }
+}
+
+/** The log states of several attempts in one statement (the live feeds' safety tick); missing ones are left out. */
+export async function logStates(db: SqlExecutor, attemptIds: readonly AttemptId[]): Promise<LogState[]> {
+  const out: LogState[] = [];
+  for (let i = 0; i < attemptIds.length; i += 500) {
+    const part = attemptIds.slice(i, i + 500);
+    const rows = await db.all<StateRow>(`${STATE_COLUMNS} WHERE id IN (${part.map(() => '?').join(', ')})`, part);
+    out.push(...rows.map(toState));
+  }
+  return out;
 }
 
 export async function logsToCompact(db: SqlExecutor, limit: number): Promise<AttemptId[]> {
@@ -124,10 +142,12 @@ export async function finishLogCompaction(db: SqlDialect, attemptId: AttemptId, 
  */
 export async function enforceLogLimit(tx: SqlExecutor, attemptId: AttemptId, end: number, limit: LogLimit): Promise<void> {
   if (end <= limit.headBytes + limit.tailBytes) return;
+  // `start_offset < ?` bounds the index range: without it every append past the limit walked the
+  // whole tail's rows to find none of them wanted.
   const rows = await tx.all<{ start_offset: number | string; end_offset: number | string; produced_at: number | string; hole: number | boolean }>(
     'SELECT start_offset, end_offset, produced_at, CASE WHEN data IS NULL THEN 1 ELSE 0 END AS hole FROM log_chunks ' +
-      'WHERE attempt_id = ? AND start_offset >= ? AND end_offset <= ? ORDER BY start_offset',
-    [attemptId, limit.headBytes, end - limit.tailBytes],
+      'WHERE attempt_id = ? AND start_offset >= ? AND start_offset < ? AND end_offset <= ? ORDER BY start_offset',
+    [attemptId, limit.headBytes, end - limit.tailBytes, end - limit.tailBytes],
   );
   // Only one hole row already: nothing new to drop.
   if (rows.length === 0 || (rows.length === 1 && Number(rows[0]!.hole) === 1)) return;

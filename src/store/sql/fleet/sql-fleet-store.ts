@@ -4,6 +4,7 @@
 // them (and this one, through its own LISTEN: a wake-up is idempotent, a duplicate costs nothing).
 
 import { EventEmitter } from 'node:events';
+import { GantryError } from '../../../domain/errors.js';
 import { asAttemptId, asJobId, type AttemptId, type JobId, type PipelineId, type ProjectId } from '../../../domain/ids.js';
 import { isFinishedJob, isFinishedPipeline, type FailureReason, type FinishedAttemptStatus } from '../../../domain/status.js';
 import {
@@ -22,6 +23,7 @@ import {
   type LogRead,
   type LogState,
   type RenewResult,
+  type StoredLogPiece,
   type SchedulerSettings,
   type SessionCheck,
   type StartResult,
@@ -125,6 +127,32 @@ interface HeldAttempt {
   log_received: number | string;
   cancel_requested_at: number | string | null;
 }
+/**
+ * `items` with its last one repeated up to the next power of two: a statement with a list of
+ * varying length is then one of a few texts, not one per length (PostgreSQL prepares each text
+ * once per connection, a bounded number of them). Only for lists where a repeat changes nothing
+ * (an IN list, the rows of an UPDATE ... FROM that are the same).
+ */
+function padded<T>(items: readonly T[]): T[] {
+  let n = 1;
+  while (n < items.length) n *= 2;
+  return [...items, ...Array.from({ length: n - items.length }, () => items[items.length - 1]!)];
+}
+
+/** An upload waiting for the next group commit (appendLog). */
+interface PendingAppend {
+  attemptId: AttemptId;
+  tokenHash: string;
+  start: number;
+  data: Buffer | null;
+  end: number;
+  producedAt: EpochMs;
+  at: EpochMs;
+  limit: LogLimit | null;
+  resolve(r: AppendResult): void;
+  reject(e: unknown): void;
+}
+
 const HELD_COLUMNS = 'id, job_id, pipeline_id, number, status, failure_reason, exit_code, token_hash, agent_id, log_received, cancel_requested_at';
 
 export class SqlFleetStore implements FleetStore {
@@ -172,7 +200,7 @@ export class SqlFleetStore implements FleetStore {
     if (e.ready.size) this.events.emit('ready', [...e.ready]);
     for (const a of e.cancel) this.events.emit('cancel', a);
     for (const p of e.pipelines) this.events.emit('pipeline', p as PipelineId);
-    for (const [a, n] of e.logs) this.events.emit('log', asAttemptId(a), n);
+    for (const [a, n] of e.logs) this.events.emit('log', asAttemptId(a), n, e.logPieces.get(a));
   }
 
   async listen(): Promise<void> {
@@ -457,80 +485,117 @@ export class SqlFleetStore implements FleetStore {
     limit: LogLimit | null = null,
   ): Promise<AppendResult> {
     return new Promise<AppendResult>((resolve, reject) => {
-      this.appends.push({ attemptId, run: (f) => this.appendIn(f, attemptId, tokenHash, start, data, end, producedAt, at, limit), resolve, reject });
-      if (!this.appending) void this.flushAppends();
+      this.appends.push({ attemptId, tokenHash, start, data, end, producedAt, at, limit, resolve, reject });
+      // After the caller's synchronous work: the parts of one batched upload join one batch.
+      if (!this.flushQueued) {
+        this.flushQueued = true;
+        queueMicrotask(() => {
+          this.flushQueued = false;
+          this.flushAppends();
+        });
+      }
     });
   }
 
   /**
-   * Group commit: every append that arrives while a durable commit is under way waits for the
-   * next one, and they all share it (one fsync for the batch, not one per upload). Each append
-   * is the same statements as alone, run one after the other in the batch's transaction; an
-   * attempt's appends stay in arrival order. Batches take attempts in id order, so two
-   * instances' batches lock rows in the same order (PostgreSQL).
+   * Group commit: appends wait in `appends` while the dialect's `durableWriters` batches are
+   * under way, and the next batch takes all of them (one durable commit for many uploads, not
+   * one each). An agent has one upload of an attempt in flight at a time, so two batches rarely
+   * hold appends of one attempt; when they do (a resend), the later one waits for the earlier
+   * one's row lock (or the one SQLite writer) and sees what it stored.
    */
-  private readonly appends: { attemptId: AttemptId; run: (f: FleetTx) => Promise<AppendResult>; resolve(r: AppendResult): void; reject(e: unknown): void }[] = [];
-  private appending = false;
+  private readonly appends: PendingAppend[] = [];
+  private appending = 0;
+  private flushQueued = false;
 
-  private async flushAppends(): Promise<void> {
-    this.appending = true;
-    try {
-      while (this.appends.length > 0) {
-        // Array.prototype.sort is stable: one attempt's appends keep their order.
-        const batch = this.appends.splice(0, 256).sort((a, b) => a.attemptId - b.attemptId);
-        try {
-          const results = await this.run(async (f) => {
-            const out: AppendResult[] = [];
-            for (const b of batch) out.push(await b.run(f));
-            return out;
-          }, { durable: true });
-          batch.forEach((b, i) => b.resolve(results[i]!));
-        } catch (err) {
-          for (const b of batch) b.reject(err);
-        }
-      }
-    } finally {
-      this.appending = false;
+  private flushAppends(): void {
+    while (this.appends.length > 0 && this.appending < this.db.durableWriters) {
+      const batch = this.appends.splice(0, 256);
+      this.appending++;
+      void this.run((f) => this.appendBatchIn(f, batch), { durable: true })
+        .then(
+          (results) => batch.forEach((b, i) => b.resolve(results[i]!)),
+          (err: unknown) => {
+            for (const b of batch) b.reject(err);
+          },
+        )
+        .finally(() => {
+          this.appending--;
+          this.flushAppends();
+        });
     }
   }
 
-  private async appendIn(
-    f: FleetTx,
-    attemptId: AttemptId,
-    tokenHash: string,
-    start: number,
-    data: Buffer | null,
-    end: number,
-    producedAt: EpochMs,
-    at: EpochMs,
-    limit: LogLimit | null,
-  ): Promise<AppendResult> {
-    {
-      const row = await f.tx.get<HeldAttempt>(`SELECT ${HELD_COLUMNS} FROM attempts WHERE id = ?${f.db.lockClause('wait')}`, [attemptId]);
-      const fence = fenceOf(row, tokenHash);
-      if (fence || !row) return fence!;
-      const received = Number(row.log_received);
-      const cancel = row.cancel_requested_at !== null;
-      if (start > received) return { kind: 'gap' as const, received };
-      if (end <= received) return { kind: 'ok' as const, received, cancel };
-      // Keep only the bytes the server does not have: [received, end).
-      const bytes = data === null ? null : data.subarray(received - start);
-      const r = await f.tx.run(
-        "UPDATE attempts SET log_received = ? WHERE id = ? AND token_hash = ? AND status = 'running' AND log_received = ?",
-        [end, attemptId, tokenHash, received],
-      );
-      if (r.changes !== 1) return { kind: 'gap' as const, received };
-      await f.tx.run('INSERT INTO log_chunks (attempt_id, start_offset, end_offset, produced_at, data) VALUES (?, ?, ?, ?, ?)', [
-        attemptId,
-        received,
-        end,
-        Math.min(producedAt, at),
-        bytes,
-      ]);
-      if (limit) await logs.enforceLogLimit(f.tx, attemptId, end, limit);
-      f.effects.logs.set(attemptId, end);
-      return { kind: 'ok' as const, received: end, cancel };
+  /**
+   * A batch of appends in a few statements whatever its size (on PostgreSQL each statement is a
+   * round trip, and a batch of 100 attempts made one by one took 400 of them while every upload
+   * waited): lock every attempt of the batch in one SELECT (in id order, so two instances'
+   * batches lock in the same order), decide each append in arrival order exactly as alone
+   * (PROTOCOL.md §9: fence, gap, duplicate, overlap trimmed), then one conditional UPDATE for all
+   * the attempts that grew and one INSERT for all their chunks.
+   */
+  private async appendBatchIn(f: FleetTx, batch: readonly PendingAppend[]): Promise<AppendResult[]> {
+    const ids = [...new Set(batch.map((b) => b.attemptId))].sort((a, b) => a - b);
+    const rows = new Map<number, HeldAttempt>();
+    const lockIds = padded(ids);
+    for (const r of await f.tx.all<HeldAttempt>(
+      `SELECT ${HELD_COLUMNS} FROM attempts WHERE id IN (${lockIds.map(() => '?').join(', ')}) ORDER BY id${f.db.lockClause('wait')}`,
+      lockIds,
+    )) {
+      rows.set(Number(r.id), r);
     }
+    const results: AppendResult[] = [];
+    /** Per attempt that grows: what it had, what it has after the batch, its new chunks. */
+    const grown = new Map<number, { tokenHash: string; from: number; to: number; limit: LogLimit | null; pieces: StoredLogPiece[] }>();
+    for (const b of batch) {
+      const row = rows.get(b.attemptId);
+      const fence = fenceOf(row, b.tokenHash);
+      if (fence || !row) {
+        results.push(fence!);
+        continue;
+      }
+      const g = grown.get(b.attemptId);
+      const received = g ? g.to : Number(row.log_received);
+      const cancel = row.cancel_requested_at !== null;
+      if (b.start > received) results.push({ kind: 'gap', received });
+      else if (b.end <= received) results.push({ kind: 'ok', received, cancel });
+      else {
+        // Keep only the bytes the server does not have: [received, end).
+        const piece = { offset: received, end: b.end, at: Math.min(b.producedAt, b.at), data: b.data === null ? null : b.data.subarray(received - b.start) };
+        if (g) {
+          g.to = b.end;
+          g.pieces.push(piece);
+          g.limit = b.limit ?? g.limit;
+        } else grown.set(b.attemptId, { tokenHash: b.tokenHash, from: received, to: b.end, limit: b.limit, pieces: [piece] });
+        results.push({ kind: 'ok', received: b.end, cancel });
+      }
+    }
+    if (grown.size === 0) return results;
+    // The rows are locked (one writer on SQLite), so every UPDATE matches; the conditions say
+    // what the decisions above relied on.
+    const g = [...grown];
+    const values = padded(g);
+    const updated = await f.tx.all<{ id: number | string }>(
+      'UPDATE attempts SET log_received = v.column4 FROM (VALUES ' +
+        values.map(() => '(CAST(? AS BIGINT), ?, CAST(? AS BIGINT), CAST(? AS BIGINT))').join(', ') +
+        ") AS v WHERE attempts.id = v.column1 AND attempts.token_hash = v.column2 AND attempts.status = 'running' AND attempts.log_received = v.column3 RETURNING attempts.id",
+      values.flatMap(([id, x]) => [id, x.tokenHash, x.from, x.to]),
+    );
+    if (updated.length !== g.length) throw new GantryError('GANTRY_E_STORE', `log append: ${g.length - updated.length} of ${g.length} locked attempts changed under the batch`);
+    const chunks = g.flatMap(([id, x]) => x.pieces.map((p) => [id, p] as const));
+    for (let i = 0; i < chunks.length; i += 200) {
+      const part = chunks.slice(i, i + 200);
+      await f.tx.run(
+        `INSERT INTO log_chunks (attempt_id, start_offset, end_offset, produced_at, data) VALUES ${part.map(() => '(?, ?, ?, ?, ?)').join(', ')}`,
+        part.flatMap(([id, p]) => [id, p.offset, p.end, p.at, p.data]),
+      );
+    }
+    for (const [id, x] of g) {
+      if (x.limit) await logs.enforceLogLimit(f.tx, asAttemptId(id), x.to, x.limit);
+      f.effects.logs.set(id, x.to);
+      f.effects.logPieces.set(id, x.pieces);
+    }
+    return results;
   }
 
   async completeAttempt(attemptId: AttemptId, tokenHash: string, c: Completion, at: EpochMs, settings: SchedulerSettings): Promise<CompleteResult> {
@@ -611,6 +676,10 @@ export class SqlFleetStore implements FleetStore {
 
   logState(attemptId: AttemptId): Promise<LogState | null> {
     return logs.logState(this.db, attemptId);
+  }
+
+  logStates(attemptIds: readonly AttemptId[]): Promise<LogState[]> {
+    return logs.logStates(this.db, attemptIds);
   }
 
   readLogPieces(attemptId: AttemptId, start: number, maxBytes: number): Promise<LogRead | null> {
