@@ -67,26 +67,16 @@ export class DirBlobStore implements BlobStore {
 
   async open(sha256Hex: string): Promise<Readable | null> {
     assertSha256Hex(sha256Hex);
-    let file: fs.promises.FileHandle;
-    try {
-      file = await fs.promises.open(this.blobPath(sha256Hex), 'r');
-    } catch (e) {
-      if (isNotFound(e)) return null;
-      throw e;
-    }
+    const file = await openOrNull(this.blobPath(sha256Hex));
+    if (!file) return null;
     // The stream holds the open file: a delete meanwhile does not cut a download short.
     return file.createReadStream();
   }
 
   async read(sha256Hex: string, position: number, length: number): Promise<Buffer | null> {
     assertSha256Hex(sha256Hex);
-    let file: fs.promises.FileHandle;
-    try {
-      file = await fs.promises.open(this.blobPath(sha256Hex), 'r');
-    } catch (e) {
-      if (isNotFound(e)) return null;
-      throw e;
-    }
+    const file = await openOrNull(this.blobPath(sha256Hex));
+    if (!file) return null;
     try {
       const buf = Buffer.alloc(length);
       let got = 0;
@@ -132,6 +122,15 @@ export class DirBlobStore implements BlobStore {
 
   private blobPath(sha256Hex: string): string {
     return path.join(this.root, 'sha256', sha256Hex.slice(0, 2), sha256Hex.slice(2));
+  }
+}
+
+async function openOrNull(p: string): Promise<fs.promises.FileHandle | null> {
+  try {
+    return await fs.promises.open(p, 'r');
+  } catch (e) {
+    if (isNotFound(e)) return null;
+    throw e;
   }
 }
 

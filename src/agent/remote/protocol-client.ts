@@ -134,17 +134,7 @@ async function sendBytes(
         signal,
       });
       req.on('error', (e) => reject(Object.assign(e, { reused: req.reusedSocket })));
-      req.on('response', (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('error', reject);
-        res.on('end', () => {
-          const h = new Headers();
-          for (const [k, v] of Object.entries(res.headers)) if (typeof v === 'string') h.set(k, v);
-          const text = Buffer.concat(chunks).toString();
-          resolve({ status: res.statusCode ?? 0, headers: h, text: async () => text });
-        });
-      });
+      req.on('response', (res) => collectAnswer(res, resolve, reject));
       req.end(body);
     });
   try {
@@ -186,18 +176,8 @@ async function sendFile(
       });
       req.on('error', reject);
       req.on('response', (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => {
-          stall.touch();
-          chunks.push(c);
-        });
-        res.on('error', reject);
-        res.on('end', () => {
-          const h = new Headers();
-          for (const [k, v] of Object.entries(res.headers)) if (typeof v === 'string') h.set(k, v);
-          const text = Buffer.concat(chunks).toString();
-          resolve({ status: res.statusCode ?? 0, headers: h, text: async () => text });
-        });
+        res.on('data', () => stall.touch());
+        collectAnswer(res, resolve, reject);
       });
       // An answer before the whole body was sent (a refusal) still counts: the request's own
       // errors and its answer decide, not how the upload ended (the stall timer bounds a hang).
@@ -320,4 +300,21 @@ export async function untilAnswered(
       await backoff.wait(signal);
     }
   }
+}
+
+/** A node:http answer read whole, in the shape the client's callers read (fetch's). */
+function collectAnswer(
+  res: http.IncomingMessage,
+  resolve: (a: { status: number; headers: Headers; text: () => Promise<string> }) => void,
+  reject: (e: Error) => void,
+): void {
+  const chunks: Buffer[] = [];
+  res.on('data', (c: Buffer) => chunks.push(c));
+  res.on('error', reject);
+  res.on('end', () => {
+    const h = new Headers();
+    for (const [k, v] of Object.entries(res.headers)) if (typeof v === 'string') h.set(k, v);
+    const text = Buffer.concat(chunks).toString();
+    resolve({ status: res.statusCode ?? 0, headers: h, text: async () => text });
+  });
 }
