@@ -117,6 +117,21 @@ async function waitDone(r: Rig, id: number, deadline: number): Promise<void> {
   }
 }
 
+/** Waits for the viewers to settle; the server's RSS then. */
+async function settle(r: Rig, ms: number): Promise<number> {
+  await new Promise((res) => setTimeout(res, ms));
+  return rssMb(r.server.pid!);
+}
+
+/** Counts only what arrives during `ms`: the latency samples (`state.measuring`), each process's CPU, the server's RSS at the end. */
+async function measureWindow(r: Rig, state: { measuring: boolean }, procs: Record<string, number>, ms: number): Promise<{ rss: number; used: string }> {
+  const cpu = cpuMeter(procs);
+  state.measuring = true;
+  await new Promise((res) => setTimeout(res, ms));
+  state.measuring = false;
+  return { rss: rssMb(r.server.pid!), used: cpu.report() };
+}
+
 function summary(lat: number[]): string {
   const s = [...lat].sort((a, b) => a - b);
   return s.length ? `p50 ${pct(s, 0.5).toFixed(1)} ms, p99 ${pct(s, 0.99).toFixed(1)} ms over ${s.length} events` : 'no events';
@@ -177,14 +192,8 @@ async function latency(db: string, home: string, jobs: number, lines: number, vi
     // LOGS_WATCHED: watch only that many of the jobs (to tell the cost of ingest from that of viewers).
     const watched = ids.slice(0, Number(process.env.LOGS_WATCHED ?? ids.length));
     for (const id of watched) for (let v = 0; v < viewersPerJob; v++) views.push(viewer(r, id, lat, state, ac));
-    await new Promise((res) => setTimeout(res, 4_000));
-    const rssBefore = rssMb(r.server.pid!);
-    const cpu = cpuMeter(procs);
-    state.measuring = true;
-    await new Promise((res) => setTimeout(res, 8_000));
-    state.measuring = false;
-    const rss = rssMb(r.server.pid!);
-    const used = cpu.report();
+    const rssBefore = await settle(r, 4_000);
+    const { rss, used } = await measureWindow(r, state, procs, 8_000);
     ac.abort();
     await waitDone(r, p.id, deadline);
     console.log(
@@ -241,13 +250,8 @@ async function manyViewers(db: string, home: string, n: number): Promise<void> {
     const views: Promise<void>[] = [];
     // 100 viewers measure; the other 900 only read, so the bench process does not become the bottleneck.
     for (let v = 0; v < n; v++) views.push(v < 100 ? viewer(r, id!, lat, state, ac) : drainer(r, id!, ac));
-    await new Promise((res) => setTimeout(res, 3_000));
-    const cpu = cpuMeter({ server: r.server.pid! });
-    state.measuring = true;
-    await new Promise((res) => setTimeout(res, 6_000));
-    state.measuring = false;
-    const rss = rssMb(r.server.pid!);
-    const used = cpu.report();
+    await settle(r, 3_000);
+    const { rss, used } = await measureWindow(r, state, { server: r.server.pid! }, 6_000);
     ac.abort();
     await waitDone(r, p.id, deadline);
     console.log(

@@ -3,11 +3,13 @@
 // decides byte by byte what the log receives and when. SSE is read over loopback with fetch.
 
 import assert from 'node:assert/strict';
-import type { AttemptId } from '../../src/domain/ids.js';
+import { asAttemptId, asJobId, type AttemptId } from '../../src/domain/ids.js';
 import { readSse, type SseEvent } from '../../src/client/sse.js';
 import { defaultSchedulerSettings } from '../../src/server/app.js';
 import type { LogLimit, TakenOffer } from '../../src/store/fleet.js';
+import { openStore } from '../../src/store/open.js';
 import type { Harness } from '../server/harness.js';
+import type { Fleet } from '../fleet/fleet-harness.js';
 
 export const PIPELINE = `build:
   script: [echo build]
@@ -151,4 +153,15 @@ export class SseViewer {
 
 export function viewLog(h: Harness, jobId: number, query = '', headers: Record<string, string> = {}): SseViewer {
   return new SseViewer(`${h.url}/api/v1/jobs/${jobId}/log/stream${query}`, { authorization: `Bearer ${h.admin}`, ...headers });
+}
+
+/** The attempt's compacted object name (null while in rows), read with a store of our own. */
+export async function logObject(f: Pick<Fleet, 'storeUrl'>, jobId: number): Promise<string | null> {
+  const store = await openStore(f.storeUrl);
+  try {
+    const [a] = await store.listAttempts(asJobId(jobId));
+    return (await store.fleet.logState(asAttemptId(a!.id)))!.object;
+  } finally {
+    await store.close();
+  }
 }

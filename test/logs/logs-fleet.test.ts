@@ -9,24 +9,11 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
-import { asAttemptId, asJobId } from '../../src/domain/ids.js';
-import { openStore } from '../../src/store/open.js';
 import { GANTRY_BIN } from '../helpers/gantry.js';
 import { testPostgres } from '../helpers/postgres.js';
 import { waitFor } from '../helpers/processes.js';
 import { Fleet, fleetsOn, freePort, TEST_LEASE_MS } from '../fleet/fleet-harness.js';
-import { SseViewer } from './log-harness.js';
-
-/** The attempt's compacted object name (null while in rows), read with a store of our own. */
-async function logObject(f: Fleet, jobId: number): Promise<string | null> {
-  const store = await openStore(f.storeUrl);
-  try {
-    const [a] = await store.listAttempts(asJobId(jobId));
-    return (await store.fleet.logState(asAttemptId(a!.id)))!.object;
-  } finally {
-    await store.close();
-  }
-}
+import { logObject, SseViewer } from './log-harness.js';
 
 async function compacted(f: Fleet, jobId: number): Promise<void> {
   const until = Date.now() + 20_000;

@@ -7,24 +7,10 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { asAttemptId, asJobId } from '../../src/domain/ids.js';
-import { openStore } from '../../src/store/open.js';
 import { Fleet, fleetsOn } from '../fleet/fleet-harness.js';
 import { waitFor } from '../helpers/processes.js';
 import { TEST_BUCKET, TEST_REGION, TestS3 } from '../helpers/s3-server.js';
-import { SseViewer } from './log-harness.js';
-
-
-/** The attempt's compacted object name (null while in rows), read with a store of our own. */
-async function logObject(f: Fleet, jobId: number): Promise<string | null> {
-  const store = await openStore(f.storeUrl);
-  try {
-    const [a] = await store.listAttempts(asJobId(jobId));
-    return (await store.fleet.logState(asAttemptId(a!.id)))!.object;
-  } finally {
-    await store.close();
-  }
-}
+import { logObject, SseViewer } from './log-harness.js';
 
 async function compacted(f: Fleet, jobId: number, timeoutMs = 20_000): Promise<string> {
   const until = Date.now() + timeoutMs;

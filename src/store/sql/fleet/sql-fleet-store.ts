@@ -393,6 +393,7 @@ export class SqlFleetStore implements FleetStore {
       ),
     ]);
     const byJob = new Map(rows.map((r) => [Number(r.j_id), r]));
+    const stored = variables.map(toVariable);
     const out: TakenOffer[] = [];
     for (const o of offered) {
       const row = byJob.get(o.jobId)!;
@@ -407,7 +408,7 @@ export class SqlFleetStore implements FleetStore {
         pipeline: toPipeline(unprefixed<PipelineRow>(row, 'p')),
         project,
         offeredUntil: at + settings.offerTtlMs,
-        projectVariables: variables.map(toVariable).filter((v) => v.projectId === project.id),
+        projectVariables: stored.filter((v) => v.projectId === project.id),
       });
     }
     return out;
