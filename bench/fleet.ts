@@ -13,6 +13,9 @@ import { openStore } from '../src/store/open.js';
 import { asJobId } from '../src/domain/ids.js';
 import { GANTRY, tempRepo } from './util.js';
 
+/** Jobs per chain in the dispatch-latency part: 5 chains give 1,000 measured dispatches. */
+const CHAIN = 201;
+
 const PG_URL = process.env.GANTRY_TEST_PG ?? 'postgres://postgres@127.0.0.1:5432/test';
 
 export interface Rig {
@@ -127,11 +130,12 @@ export async function stop(r: Rig): Promise<void> {
 
 async function onStore(label: string, db: () => Promise<string>): Promise<void> {
   console.log(`\n### ${label}`);
-  // 1. Dispatch latency: chains of 200 jobs, each needing the one before; one idle agent.
+  // 1. Dispatch latency: 5 chains of 201 jobs, each needing the one before (1,000 dispatches
+  //    measured); one idle agent.
   {
     const home = fs.mkdtempSync(path.join(os.tmpdir(), 'gantry-bench-fleet-'));
     const lines: string[] = [];
-    for (let i = 0; i < 200; i++) lines.push(`j${i}:`, i ? `  needs: [j${i - 1}]` : '  needs: []', '  script: ["true"]');
+    for (let i = 0; i < CHAIN; i++) lines.push(`j${i}:`, i ? `  needs: [j${i - 1}]` : '  needs: []', '  script: ["true"]');
     const repo = tempRepo({ '.gantry.yml': `${lines.join('\n')}\n` });
     const r = await rig(await db(), home);
     try {
@@ -149,7 +153,7 @@ async function onStore(label: string, db: () => Promise<string>): Promise<void> 
         for (const id of ids) {
           const p = (await store.getPipeline(id as never))!;
           const byName = new Map(p.jobs.map((j) => [j.name, j]));
-          for (let i = 1; i < 200; i++) {
+          for (let i = 1; i < CHAIN; i++) {
             const prev = p.attempts.find((a) => a.jobId === byName.get(`j${i - 1}`)!.id)!;
             const next = p.attempts.find((a) => a.jobId === asJobId(byName.get(`j${i}`)!.id))!;
             gaps.push(next.startedAt! - prev.finishedAt!);

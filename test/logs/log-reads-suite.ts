@@ -11,6 +11,9 @@ import { DirBlobStore } from '../../src/blobstore/dir-blob-store.js';
 import { encodeLogObject } from '../../src/logstore/log-object.js';
 import { logLimitOf } from '../../src/server/app.js';
 import { LogCompactor } from '../../src/server/logs/compactor.js';
+import { AttemptLogs } from '../../src/server/logs/attempt-logs.js';
+import { frameFrom } from '../../src/server/logs/frames.js';
+import { FileLogStore } from '../../src/logstore/file-log-store.js';
 import type { Store } from '../../src/store/store.js';
 import { sandbox, type Sandbox } from '../helpers/gantry.js';
 import { startHarness, type Harness } from '../server/harness.js';
@@ -78,6 +81,37 @@ export function readsSuite(label: string, openStore: () => Promise<(home: string
       assert.equal(build.endOffset, text.indexOf('done\n'));
       // Arrival times come from the upload that held the marker's first byte.
       assert.equal(build.startArrivedAt, 5_000_000 + Math.floor(Number(build.startOffset) / 7) * 7);
+    });
+
+    it('readers of the same range at the same time share one read of the store and one frame per piece', async () => {
+      const a = await attempt();
+      for (let i = 0; i < 5; i++) await a.append(randomBytes(10_000));
+      const logs = new AttemptLogs(h.store, new FileLogStore(path.join(h.home, 'logs')), blobs);
+      const job = (await h.store.getJob(a.jobId as never))!;
+      const view = (await logs.view(job, 1, 'fleet'))!;
+      const fleet = h.store.fleet;
+      const real = fleet.readLogPieces.bind(fleet);
+      let reads = 0;
+      fleet.readLogPieces = (...args) => {
+        reads++;
+        return real(...args);
+      };
+      try {
+        // A hundred viewers connecting together, as after a link is shared.
+        const together = await Promise.all(Array.from({ length: 100 }, () => view.pieces(0, 1 << 20)));
+        assert.equal(reads, 1);
+        assert.ok(together.every((p) => p === together[0]));
+        assert.deepEqual(Buffer.concat(together[0]!.map((p) => p.data!)).length, 50_000);
+        assert.equal(frameFrom(together[0]![0]!, 0), frameFrom(together[1]![0]!, 0), 'one frame for all');
+        assert.notEqual(frameFrom(together[0]![0]!, 1), frameFrom(together[1]![0]!, 1), 'a frame from inside a piece is its own');
+        // Once answered, a read is a new read: the log may have grown.
+        await a.append(Buffer.from('more'));
+        const later = await view.pieces(0, 1 << 20);
+        assert.equal(reads, 2);
+        assert.equal(later.reduce((n, p) => n + p.data!.length, 0), 50_004);
+      } finally {
+        fleet.readLogPieces = real;
+      }
     });
 
     it('times: each piece of a byte range with its arrival time, paged', async () => {

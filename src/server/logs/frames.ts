@@ -23,6 +23,21 @@ export function logFrame(p: LogPiece, from: number): Buffer {
   return frame;
 }
 
+/**
+ * Frames of whole pieces, kept as long as the piece is: viewers catching up together read the
+ * same piece objects (shared reads, the feed's recent pieces), and a socket holds the frame it was
+ * given rather than a copy, so a thousand of them hold one frame, not a thousand.
+ */
+const wholeFrames = new WeakMap<LogPiece, Buffer>();
+
+/** The frame of `p` from `from` on, shared with every other viewer that needs the whole piece. */
+export function frameFrom(p: LogPiece, from: number): Buffer {
+  if (from > p.offset) return logFrame(p, from);
+  let frame = wholeFrames.get(p);
+  if (!frame) wholeFrames.set(p, (frame = logFrame(p, p.offset)));
+  return frame;
+}
+
 export function endFrame(end: LogEnd): string {
   return `event: end\ndata: ${JSON.stringify(end)}\n\n`;
 }

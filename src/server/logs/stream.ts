@@ -13,7 +13,7 @@
 import type { ServerResponse } from 'node:http';
 import type { LogPiece } from '../../logstore/log-object.js';
 import type { AttemptLogView, LogEnd } from './attempt-logs.js';
-import { endFrame, logFrame } from './frames.js';
+import { endFrame, frameFrom, logFrame } from './frames.js';
 import type { FeedHandle, FeedViewer } from './log-feed.js';
 
 /** Bytes a live viewer's socket may hold unsent before it falls back to reading the store. */
@@ -100,7 +100,7 @@ export class LogStreamViewer implements FeedViewer {
       if (pieces.length === 0) return;
       for (const p of pieces) {
         if (this.is('done')) return;
-        const ok = this.res.write(logFrame(p, this.sent));
+        const ok = this.res.write(frameFrom(p, this.sent));
         this.sent = p.end;
         if (!ok) await this.drained();
       }
