@@ -11,7 +11,7 @@ import { after, describe, it } from 'node:test';
 import pg from 'pg';
 import { asJobId } from '../../src/domain/ids.js';
 import { openStore } from '../../src/store/open.js';
-import { toNumberedPlaceholders } from '../../src/store/postgres/placeholders.js';
+import { toNumberedPlaceholders, withInlineParams } from '../../src/store/postgres/placeholders.js';
 import { PostgresDialect } from '../../src/store/postgres/postgres-dialect.js';
 import { openPostgresStore } from '../../src/store/postgres/postgres-store.js';
 import { applyMigrations } from '../../src/store/sql/migrate.js';
@@ -39,6 +39,22 @@ describe('postgres placeholders', () => {
   it('a statement without placeholders is returned unchanged', () => {
     const sql = 'SELECT 1';
     assert.equal(toNumberedPlaceholders(sql), sql);
+  });
+
+  it('parameters written in as literals: strings quoted and escaped, negatives parenthesized, NULL; never inside literals or comments', () => {
+    assert.equal(
+      withInlineParams(`SELECT a -?, '?', ? -- ?\n, ?, ?, ?, ?`, [5, "it's", -3, null, 'back\\slash', 1.5]),
+      // A positive number after a minus stays as it is; a negative one is parenthesized (no `--`).
+      `SELECT a -5, '?', 'it''s' -- ?\n, (-3), NULL,  E'back\\\\slash', 1.5`,
+    );
+    assert.equal(withInlineParams('SELECT a -?', [-1]), 'SELECT a -(-1)');
+  });
+
+  it('a statement whose parameters cannot be literals (a Buffer, a non-finite number, a count that does not match) is not inlined', () => {
+    assert.equal(withInlineParams('SELECT ?', [Buffer.from('x')]), null);
+    assert.equal(withInlineParams('SELECT ?', [Number.NaN]), null);
+    assert.equal(withInlineParams('SELECT ?, ?', [1]), null);
+    assert.equal(withInlineParams('SELECT ?', [1, 2]), null);
   });
 });
 

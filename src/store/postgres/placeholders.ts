@@ -1,8 +1,38 @@
 // The store writes portable SQL with `?` placeholders; PostgreSQL wants `$1..$n`. The rewrite
 // skips string literals, quoted identifiers and comments, so a `?` inside them is left alone.
 
+import pg from 'pg';
+import type { SqlValue } from '../sql/dialect.js';
+
 /** Rewrites the `?` placeholders of `sql` to `$1..$n` (outside literals, identifiers, comments). */
 export function toNumberedPlaceholders(sql: string): string {
+  return rewritePlaceholders(sql, (n) => `$${n}`);
+}
+
+/**
+ * `sql` with its parameters written in as literals, for the simple protocol (which sends several
+ * statements in one round trip but takes no parameters); null when one cannot be (a Buffer, a
+ * number with no literal). Negative numbers are parenthesized: `a -?` must not become a comment.
+ */
+export function withInlineParams(sql: string, params: readonly SqlValue[]): string | null {
+  const literals: string[] = [];
+  for (const v of params) {
+    if (v === null) literals.push('NULL');
+    else if (typeof v === 'number') {
+      if (!Number.isFinite(v)) return null;
+      literals.push(v < 0 || Object.is(v, -0) ? `(${v})` : String(v));
+    } else if (typeof v === 'string') literals.push(pg.escapeLiteral(v));
+    else return null;
+  }
+  let used = 0;
+  const out = rewritePlaceholders(sql, (n) => {
+    used = n;
+    return literals[n - 1] ?? 'NULL';
+  });
+  return used === params.length ? out : null;
+}
+
+function rewritePlaceholders(sql: string, placeholder: (n: number) => string): string {
   let out = '';
   let n = 0;
   let last = 0;
@@ -31,7 +61,7 @@ export function toNumberedPlaceholders(sql: string): string {
         i++;
       }
     } else if (c === '?') {
-      out += `${sql.slice(last, i)}$${++n}`;
+      out += `${sql.slice(last, i)}${placeholder(++n)}`;
       last = ++i;
     } else {
       i++;
