@@ -95,9 +95,9 @@ export interface SqlDialect extends SqlExecutor {
   holdLock(tx: SqlExecutor, name: string): Promise<void>;
   /**
    * Announces each `[channel, payload]` to every instance when `tx` commits (PostgreSQL
-   * `pg_notify`, all in one statement: each round trip is on the path from a job's dependency
-   * finishing to the job starting); nothing on SQLite, whose one instance emits its own events
-   * after the commit.
+   * `pg_notify`, sent with the COMMIT in its round trip: each round trip is on the path from a
+   * job's dependency finishing to the job starting); nothing on SQLite, whose one instance emits
+   * its own events after the commit.
    */
   notify(tx: SqlExecutor, messages: readonly (readonly [channel: string, payload: string])[]): Promise<void>;
   /** Listens on `channels` on a connection of its own, reopened when it drops; null on SQLite. */
