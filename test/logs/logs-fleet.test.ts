@@ -1,7 +1,8 @@
 // Logs end to end with real `gantry server` and `gantry agent` processes on loopback, on SQLite
 // and PostgreSQL: kill -9 of the server during heavy output with viewers attached, masking of a
 // project's secrets printed in pieces, `gantry logs -f` across a network break (a loopback proxy
-// stopped and started), the size limit, and a server killed in the middle of a compaction.
+// stopped and started), the size limit (and the agent's spool bounded by it), and a server
+// killed in the middle of a compaction.
 
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -220,6 +221,55 @@ describe('logs through the fleet (network breaks, limits, crashes)', () => {
     assert.match(log, /line 061999 [^\n]*\n[\s\S]*Job succeeded/, 'the tail');
     assert.match(log, /\[gantry\] \d+ bytes of output dropped here/);
     assert.ok(!log.includes('line 030000 '), 'the middle is gone');
+  });
+
+  it("a job printing 20x the size limit keeps the agent's spool file within head + tail while it runs, and the stored log is the head, the note and the tail", async () => {
+    // 40 x 100,000 bytes of numbered 50-byte lines: 4 MB against a limit of 200,000.
+    const f = new Fleet({ '.gantry.yml': `flood:\n  script:\n    - 'for i in $(seq 0 39); do seq -f "line %07g ${'.'.repeat(36)}" $((i*2000+1)) $((i*2000+2000)); sleep 0.05; done'\n` });
+    fleets.push(f);
+    const limit = { headBytes: 100_000, tailBytes: 100_000 };
+    await f.startServer({ env: { GANTRY_MAX_LOG_BYTES: '200000' } });
+    const agent = await f.startAgent();
+    await f.project();
+    const p = await f.trigger();
+    const spoolDir = path.join(agent.home, 'spool');
+    let biggest = 0;
+    let samples = 0;
+    const sampler = setInterval(() => {
+      for (const name of fs.existsSync(spoolDir) ? fs.readdirSync(spoolDir) : []) {
+        try {
+          biggest = Math.max(biggest, fs.statSync(path.join(spoolDir, name)).size);
+          samples++;
+        } catch {
+          // removed at the attempt's end
+        }
+      }
+    }, 10);
+    try {
+      assert.equal((await f.waitPipeline(p.id, undefined, 60_000)).status, 'success');
+    } finally {
+      clearInterval(sampler);
+    }
+    assert.ok(samples >= 20, `the spool was looked at while the job ran (${samples} times)`);
+    assert.ok(biggest > limit.headBytes && biggest <= limit.headBytes + limit.tailBytes, `the spool file reached ${biggest} bytes`);
+
+    const log = (await f.log(p.jobs[0]!.id)).toString('latin1');
+    const note = /\n\[gantry\] (\d+) bytes of output dropped here \(bytes (\d+) to (\d+)\)[^\n]*\n/.exec(log);
+    assert.ok(note, 'one note where the middle was');
+    assert.equal(note.index, limit.headBytes, 'the head is exactly headBytes: no upload straddles its end');
+    assert.equal(Number(note[2]), limit.headBytes);
+    const tail = log.slice(note.index + note[0].length);
+    assert.equal(Number(note[1]), Number(note[3]) + 1 - limit.headBytes);
+    assert.ok(tail.length >= limit.tailBytes && tail.length < limit.tailBytes + 2 * 1_048_576, `the tail holds ${tail.length} bytes`);
+    // Where the tail's lines are in the stream, from where the first line is: 50 bytes a line.
+    const lines = [...tail.matchAll(/line (\d{7}) \.{36}\n/g)];
+    const numbers = lines.map((m) => Number(m[1]));
+    const first = log.indexOf('line 0000001 ');
+    assert.equal(Number(note[3]) + 1 + lines[0]!.index - first, (numbers[0]! - 1) * 50, 'the tail is at its offsets in the stream');
+    assert.equal(numbers.at(-1), 80_000, 'the tail ends with the last line printed');
+    assert.ok(numbers.every((n, i) => i === 0 || n === numbers[i - 1]! + 1), 'the tail is whole: every line after the note follows the one before');
+    assert.match(tail, /Job succeeded/);
+    assert.match(log.slice(0, note.index), /^[\s\S]*Running with gantry[\s\S]*line 0000001 /, 'the head');
   });
 
   it('a server killed in the middle of a compaction (after the object is stored) comes back and finishes it; the log reads the same', async () => {

@@ -5,9 +5,9 @@
 // output produced while the server is down is delivered when it comes back, and a resend after a
 // lost answer is harmless (the server ignores bytes it has).
 
-import fs from 'node:fs';
 import { LOG_PARTS_TYPE } from '../../domain/version.js';
 import { Backoff, sleep, untilAnswered, woken, type ProtocolAnswer, type ProtocolClient } from './protocol-client.js';
+import { ProducedTimes, SpoolFile, type SizeLimit } from './spool.js';
 
 const MASK = Buffer.from('[MASKED]');
 /** GitLab's rule: shorter values are not masked (they would blot out ordinary output). */
@@ -98,11 +98,9 @@ export type PartAnswer = { ok: true; received: number } | { ok: false; code: str
  * agent's batched uploads) asks for the next part and reports the answer.
  */
 export class AttemptLog {
-  private readonly fd: number;
-  private end = 0;
+  private readonly spool: SpoolFile;
+  private readonly times: ProducedTimes;
   private acked = 0;
-  /** When each not yet acknowledged range was produced: [offset, epoch ms]. */
-  private marks: [number, number][] = [];
   private closed = false;
   private result: UploadEnd | null = null;
   private settle!: (r: UploadEnd) => void;
@@ -113,25 +111,31 @@ export class AttemptLog {
   notBefore = 0;
 
   constructor(
-    private readonly file: string,
+    file: string,
     readonly attemptId: number,
     readonly token: string,
     private readonly maxChunk: number,
-    /** The server's size limit (PROTOCOL.md §9): unsent bytes it would drop are not sent. */
-    private readonly limit: { headBytes: number; tailBytes: number } | null = null,
+    /** The server's size limit (PROTOCOL.md §9): unsent bytes it would drop are not sent, nor kept. */
+    private readonly limit: SizeLimit | null = null,
   ) {
-    this.fd = fs.openSync(file, 'w+', 0o600);
+    this.spool = new SpoolFile(file, limit);
+    this.times = new ProducedTimes(limit);
   }
 
   get size(): number {
     return this.end;
   }
 
+  private get end(): number {
+    return this.spool.size;
+  }
+
   append(chunk: Buffer): void {
     if (chunk.length === 0 || this.closed) return;
-    fs.writeSync(this.fd, chunk, 0, chunk.length, this.end);
-    this.marks.push([this.end, Date.now()]);
-    this.end += chunk.length;
+    const at = this.end;
+    this.spool.append(chunk);
+    this.times.mark(at, Date.now());
+    this.times.prune(this.acked, this.end);
     this.onChange?.();
   }
 
@@ -166,22 +170,34 @@ export class AttemptLog {
   partAt(start: number, maxBytes = this.maxChunk): LogPartOut {
     // Past the head, bytes older than the last tailBytes are already in the middle the server
     // drops: when the backlog holds such bytes (the server was away while the job printed),
-    // send their range without them.
+    // send their range without them. The spool keeps no more than that (spool.ts): what is
+    // sent as bytes is read now, from the head or the last tailBytes.
     const dropTo = this.limit && start >= this.limit.headBytes ? this.end - this.limit.tailBytes : 0;
-    if (dropTo > start) return { start, stop: dropTo, bytes: null, producedAt: this.producedAt(start) };
-    const stop = Math.min(this.end, start + Math.max(1, Math.min(maxBytes, this.maxChunk)));
-    const bytes = Buffer.allocUnsafe(stop - start);
-    // The spool holds every byte below `end` (written before `end` moved), so one read fills it.
-    bytes.fill(0, fs.readSync(this.fd, bytes, 0, bytes.length, start));
-    return { start, stop, bytes, producedAt: this.producedAt(start) };
+    if (dropTo > start) return this.handOut({ start, stop: dropTo, bytes: null, producedAt: this.times.at(start) });
+    // A part in the head stops at its end: the bytes after it may be gone from the spool's ring.
+    const headEnd = this.limit && start < this.limit.headBytes ? this.limit.headBytes : Infinity;
+    const stop = Math.min(this.end, headEnd, start + Math.max(1, Math.min(maxBytes, this.maxChunk)));
+    return this.handOut({ start, stop, bytes: this.spool.read(start, stop), producedAt: this.times.at(start) });
+  }
+
+  /** Every part handed out is sent and answered (`answer`): its stop may become the acknowledged offset. */
+  private handOut(part: LogPartOut): LogPartOut {
+    this.times.pin(part.stop);
+    return part;
   }
 
   /** Takes the server's answer to a part: 'later' if the part should wait before it is sent again. */
-  answer(a: PartAnswer): 'go' | 'later' {
+  answer(part: LogPartOut, a: PartAnswer): 'go' | 'later' {
+    const next = this.take(a);
+    this.times.unpin(part.stop);
+    return next;
+  }
+
+  private take(a: PartAnswer): 'go' | 'later' {
     if (this.result) return 'go';
     if (a.ok) {
       this.acked = Math.max(this.acked, a.received);
-      this.marks = this.marks.filter(([o], i, all) => o >= this.acked || (all[i + 1]?.[0] ?? Infinity) > this.acked);
+      this.times.prune(this.acked, this.end);
       this.checkDelivered();
       return 'go';
     }
@@ -190,6 +206,7 @@ export class AttemptLog {
       // gap answered to a later part of the same request may have been read before the earlier
       // part was stored (PostgreSQL runs batches side by side).
       this.acked = Math.max(this.acked, a.received ?? 0);
+      this.times.prune(this.acked, this.end);
       return 'go';
     }
     if (a.code === 'GANTRY_E_ATTEMPT_NOT_STARTED') return 'later';
@@ -203,12 +220,7 @@ export class AttemptLog {
   }
 
   dispose(): void {
-    try {
-      fs.closeSync(this.fd);
-    } catch {
-      // already closed
-    }
-    fs.rmSync(this.file, { force: true });
+    this.spool.remove();
   }
 
   private checkDelivered(): void {
@@ -220,15 +232,6 @@ export class AttemptLog {
     this.result = r;
     this.settle(r);
     this.onChange?.();
-  }
-
-  private producedAt(offset: number): number {
-    let t = Date.now();
-    for (const [o, at] of this.marks) {
-      if (o > offset) break;
-      t = at;
-    }
-    return t;
   }
 }
 
@@ -274,7 +277,7 @@ export function uploadAlone(log: AttemptLog, client: ProtocolClient, backoffCapM
         a.status === 200
           ? { ok: true, received: body?.received ?? part.stop }
           : { ok: false, code: a.code ?? `HTTP ${a.status}`, received: Number(a.headers.get('gantry-log-received') ?? body?.error?.received ?? 0), message: body?.error?.message };
-      if (log.answer(answer) === 'later') await backoff.wait(signal);
+      if (log.answer(part, answer) === 'later') await backoff.wait(signal);
     }
   })();
 }
@@ -369,8 +372,8 @@ export class LogBatches {
             : x?.received !== undefined
               ? { ok: true, received: x.received }
               : { ok: false, code: x?.error?.code ?? null, received: x?.error?.received, message: x?.error?.message ?? 'no answer for this part' };
-        if (answer.ok && answer.received < part.start) log.answer({ ok: false, code: 'GANTRY_E_LOG_GAP', received: answer.received });
-        else if (log.answer(answer) === 'later') log.notBefore = Date.now() + NOT_STARTED_WAIT_MS;
+        if (answer.ok && answer.received < part.start) log.answer(part, { ok: false, code: 'GANTRY_E_LOG_GAP', received: answer.received });
+        else if (log.answer(part, answer) === 'later') log.notBefore = Date.now() + NOT_STARTED_WAIT_MS;
       });
     }
     for (const l of this.logs) l.stop();
