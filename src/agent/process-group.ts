@@ -8,8 +8,11 @@
 // The script's stdout and stderr go straight into a spool file (O_APPEND, so the two keep their
 // order), not through a pipe: a job printing hundreds of megabytes writes at file speed instead of
 // waiting on our reads 64 KiB at a time. We tail the spool, on inotify events and a short timer,
-// in reads of up to 1 MiB, and hand what we read to `onOutput`.
+// in reads of up to 1 MiB, and hand what we read to `onOutput`. What has been read is given back
+// to the file system as we go (punched out, SpoolTail.release), so a job that prints 50 GB does
+// not keep 50 GB on the agent's disk: the size limit is applied in the attempt's own spool.
 
+import { execFile } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -155,17 +158,25 @@ const READ_SIZE = 1 << 20;
 const POLL_MS = 50;
 const MAX_READS_PER_TURN = 8;
 const COALESCE_MS = 5;
+/** Read bytes the spool may hold before they are punched out of the file (SpoolTail.release). */
+const RELEASE_EVERY = 16 << 20;
+/** Where holes cannot be punched (no `fallocate`, a file system without it), it is not tried again. */
+let canPunch = process.platform === 'linux';
 
 /** Follows a growing file from its start and hands each new piece to `onData`. */
 class SpoolTail {
   private fd: number;
   private pos = 0;
+  /** Bytes before this offset have been given back to the file system. */
+  private released = 0;
+  /** The punch under way, if one is. */
+  private releasing: Promise<void> | null = null;
   private readonly watcher: fs.FSWatcher | null;
   private readonly timer: NodeJS.Timeout;
   private soon: NodeJS.Timeout | null = null;
 
   constructor(
-    file: string,
+    private readonly file: string,
     private readonly onData: (chunk: Buffer) => void,
   ) {
     this.fd = fs.openSync(file, 'r');
@@ -224,9 +235,32 @@ class SpoolTail {
         this.buf = Buffer.allocUnsafe(full ? READ_SIZE : buf.length);
         this.onData(buf.subarray(0, n));
       }
+      if (this.pos - this.released >= RELEASE_EVERY) void this.release();
       if (!full) return 'done';
     }
     return 'more';
+  }
+
+  /**
+   * Punches the bytes read so far out of the file (`fallocate --punch-hole`: the file keeps its
+   * size and offsets, its blocks go back to the disk). Safe while the job writes: it appends past
+   * what has been read. A helper process, because Node has no fallocate; one every RELEASE_EVERY
+   * bytes of output, one at a time.
+   */
+  private release(): Promise<void> {
+    if (!canPunch || this.pos === this.released) return Promise.resolve();
+    if (this.releasing) return this.releasing;
+    const from = this.released;
+    const to = this.pos;
+    this.releasing = new Promise((resolve) => {
+      execFile('fallocate', ['--punch-hole', '--offset', String(from), '--length', String(to - from), this.file], (err) => {
+        this.releasing = null;
+        if (!err) this.released = Math.max(this.released, to);
+        else if ((err as NodeJS.ErrnoException).code === 'ENOENT' || /not supported/i.test(err.message)) canPunch = false;
+        resolve();
+      });
+    });
+    return this.releasing;
   }
 
   async finish(): Promise<void> {
@@ -237,5 +271,9 @@ class SpoolTail {
     this.scheduled = null;
     while (this.drain(MAX_READS_PER_TURN) === 'more') await new Promise((r) => setImmediate(r));
     fs.closeSync(this.fd);
+    // The file stays until the slot's next step (runScript); what it holds need not, past a
+    // little: a job's last megabytes are not worth a process.
+    await this.releasing;
+    if (this.pos - this.released >= 1 << 20) await this.release();
   }
 }

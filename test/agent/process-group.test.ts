@@ -40,6 +40,41 @@ for (const [kind, make] of [
   });
   after(() => launcher.close());
 
+  it('gives the output it has read back to the disk as it goes: 100 MB printed, every byte read, the spool holds a fraction of it while the job runs and almost none at the end', async () => {
+    const spoolPath = path.join(dir, `spool-big-${Math.random().toString(36).slice(2)}`);
+    let bytes = 0;
+    let zeros = 0;
+    let biggest = 0;
+    const result = await runScript({
+      // 1 MB every 20 ms: a fast printer, but one the reader keeps up with (a writer faster than
+      // the agent reads, `head -c` from /dev/zero at disk speed, is ahead by what it has written).
+      script: stepScript(['for i in $(seq 100); do head -c 1000000 /dev/zero; sleep 0.02; done']),
+      scratchDir: dir,
+      spoolPath,
+      cwd: dir,
+      env: { PATH: process.env.PATH ?? '/usr/bin:/bin' },
+      onOutput: (c) => {
+        bytes += c.length;
+        for (const b of c) if (b === 0) zeros++;
+        biggest = Math.max(biggest, fs.statSync(spoolPath).blocks * 512);
+      },
+      timeoutMs: null,
+      graceMs: 200,
+      signal: new AbortController().signal,
+      launcher,
+    });
+    assert.equal(result.exitCode, 0);
+    assert.ok(bytes >= 100_000_000 && bytes < 100_001_000, `${bytes} bytes read`);
+    // A hole reads as zeros too, so the count alone would not tell; but it is punched only behind
+    // the reader, and the command line echoed first is still read whole.
+    assert.equal(zeros, 100_000_000, 'the bytes read are the bytes printed');
+    const left = fs.statSync(spoolPath);
+    assert.ok(left.size >= 100_000_000, 'the file keeps its size and offsets');
+    assert.ok(left.blocks * 512 < 1 << 20, `the spool holds ${left.blocks * 512} bytes on disk at the end`);
+    // While it ran: punched every 16 MiB, one punch at a time, while the writer went on.
+    assert.ok(biggest < 100_000_000 / 2, `the spool held at most ${biggest} bytes on disk while the job ran`);
+  });
+
   it('echoes each command as "$ command" and runs it', async () => {
     const { result, output } = await run(['echo hello']);
     assert.equal(result.exitCode, 0);
