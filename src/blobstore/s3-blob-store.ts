@@ -22,6 +22,8 @@ export interface S3BlobStoreOptions extends S3ClientOptions {
   prefix: string;
   /** A local directory for uploads being checked before they are sent. */
   spoolDir: string;
+  /** Keys asked for per ListObjectsV2 page: default 1000, S3's most. Smaller only for tests of paging. */
+  listPageSize?: number;
 }
 
 export class S3BlobStore implements BlobStore {
@@ -136,7 +138,7 @@ export class S3BlobStore implements BlobStore {
   async *listOlderThan(before: number): AsyncIterable<{ sha256: string; size: number; modifiedAt: number }> {
     let token: string | null = null;
     do {
-      const query: Record<string, string> = { 'list-type': '2', prefix: this.prefix, 'max-keys': '1000' };
+      const query: Record<string, string> = { 'list-type': '2', prefix: this.prefix, 'max-keys': String(this.opts.listPageSize ?? 1000) };
       if (token) query['continuation-token'] = token;
       const answer = await this.s3.send({ method: 'GET', key: null, query, accept: [200] });
       const xml = (await this.bytesOf(answer, null)).toString('utf8');
