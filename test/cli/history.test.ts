@@ -2,6 +2,7 @@
 // status and ref; pages with --limit and --before.
 
 import assert from 'node:assert/strict';
+import os from 'node:os';
 import { describe, it } from 'node:test';
 import { gantry, ISO_UTC, pipelinesJson, runJson, withSandbox } from '../helpers/gantry.js';
 
@@ -47,7 +48,7 @@ describe('gantry pipelines: history', () => {
       const table = await gantry(sb, ['pipelines']);
       assert.equal(table.code, 0, table.stderr);
       const rows = table.out.trim().split('\n');
-      assert.match(rows[0]!, /ID\s+STATUS.*REF.*DURATION/);
+      assert.match(rows[0]!, /ID\s+STATUS.*REF.*SOURCE\s+BY\s+DURATION/);
       const body = rows.slice(1);
       assert.equal(body.length, 3);
       body.forEach((row, i) => {
@@ -55,6 +56,8 @@ describe('gantry pipelines: history', () => {
         assert.match(row, new RegExp(`\\b${all.items[i]!.status}\\b`));
         assert.match(row, new RegExp(`\\b${all.items[i]!.ref}\\b`));
         assert.match(row, /\s\d+(ms|\.\ds)\s/, `no duration in ${JSON.stringify(row)}`);
+        // `gantry run` records the account running it as who triggered.
+        assert.ok(row.includes(` ${os.userInfo().username} `), `no trigger in ${JSON.stringify(row)}`);
       });
       const paged = await gantry(sb, ['pipelines', '--limit', '1']);
       assert.match(paged.out, new RegExp(`gantry pipelines --before ${ids[0]}`));

@@ -56,10 +56,11 @@ export function registerPipelines(program: Command, ctx: CliContext): void {
           p.ref,
           p.sha.slice(0, 8),
           p.source,
+          p.triggeredBy?.name ?? '',
           p.startedAt !== null && p.finishedAt !== null ? formatDuration(p.finishedAt - p.startedAt) : '',
           new Date(p.createdAt).toISOString().replace('T', ' ').slice(0, 19),
         ]);
-        const head = ['ID', 'STATUS', 'PROJECT', 'REF', 'SHA', 'SOURCE', 'DURATION', 'CREATED (UTC)'];
+        const head = ['ID', 'STATUS', 'PROJECT', 'REF', 'SHA', 'SOURCE', 'BY', 'DURATION', 'CREATED (UTC)'];
         const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
         ctx.stdout.write(`${head.map((h, i) => h.padEnd(widths[i]!)).join('  ')}\n`);
         for (const r of rows) {

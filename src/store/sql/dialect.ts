@@ -95,10 +95,10 @@ export interface SqlDialect extends SqlExecutor {
   holdLock(tx: SqlExecutor, name: string): Promise<void>;
   /**
    * Announces each `[channel, payload]` to every instance on this schema when `tx` commits
-   * (PostgreSQL `pg_notify`, all in one statement: each round trip is on the path from a job's
-   * dependency finishing to the job starting; the dialect scopes the channel to the schema, so
-   * callers name channels alike everywhere); nothing on SQLite, whose one instance emits its own
-   * events after the commit.
+   * (PostgreSQL `pg_notify`, sent with the COMMIT in its round trip: each round trip is on the path
+   * from a job's dependency finishing to the job starting; the dialect scopes the channel to the
+   * schema, so callers name channels alike everywhere); nothing on SQLite, whose one instance emits
+   * its own events after the commit.
    */
   notify(tx: SqlExecutor, messages: readonly (readonly [channel: string, payload: string])[]): Promise<void>;
   /**

@@ -133,6 +133,9 @@ interface HeldAttempt {
  * once per connection, a bounded number of them). Only for lists where a repeat changes nothing
  * (an IN list, the rows of an UPDATE ... FROM that are the same).
  */
+/** Log chunk rows per INSERT statement. */
+const CHUNKS_PER_INSERT = 200;
+
 function padded<T>(items: readonly T[]): T[] {
   let n = 1;
   while (n < items.length) n *= 2;
@@ -576,21 +579,38 @@ export class SqlFleetStore implements FleetStore {
     // what the decisions above relied on.
     const g = [...grown];
     const values = padded(g);
-    const updated = await f.tx.all<{ id: number | string }>(
+    const update =
       'UPDATE attempts SET log_received = v.column4 FROM (VALUES ' +
-        values.map(() => '(CAST(? AS BIGINT), ?, CAST(? AS BIGINT), CAST(? AS BIGINT))').join(', ') +
-        ") AS v WHERE attempts.id = v.column1 AND attempts.token_hash = v.column2 AND attempts.status = 'running' AND attempts.log_received = v.column3 RETURNING attempts.id",
-      values.flatMap(([id, x]) => [id, x.tokenHash, x.from, x.to]),
-    );
-    if (updated.length !== g.length) throw new GantryError('GANTRY_E_STORE', `log append: ${g.length - updated.length} of ${g.length} locked attempts changed under the batch`);
+      values.map(() => '(CAST(? AS BIGINT), ?, CAST(? AS BIGINT), CAST(? AS BIGINT))').join(', ') +
+      ") AS v WHERE attempts.id = v.column1 AND attempts.token_hash = v.column2 AND attempts.status = 'running' AND attempts.log_received = v.column3 RETURNING attempts.id";
+    const updateParams = values.flatMap(([id, x]) => [id, x.tokenHash, x.from, x.to]);
     const chunks = g.flatMap(([id, x]) => x.pieces.map((p) => [id, p] as const));
-    for (let i = 0; i < chunks.length; i += 200) {
-      const part = chunks.slice(i, i + 200);
-      await f.tx.run(
-        `INSERT INTO log_chunks (attempt_id, start_offset, end_offset, produced_at, data) VALUES ${part.map(() => '(?, ?, ?, ?, ?)').join(', ')}`,
-        part.flatMap(([id, p]) => [id, p.offset, p.end, p.at, p.data]),
+    let updated: number;
+    if (f.db.name !== 'sqlite' && chunks.length <= CHUNKS_PER_INSERT) {
+      // PostgreSQL: the UPDATE and the INSERT in one statement, one round trip fewer per batch.
+      // The chunk list is padded to a power of two with rows of no attempt, which the INSERT
+      // skips, so the statement has few distinct texts and stays prepared.
+      const rows = [...chunks, ...Array.from({ length: padded(chunks).length - chunks.length }, () => null)];
+      const merged = await f.tx.get<{ updated: number | string }>(
+        `WITH u AS (${update}), i AS (INSERT INTO log_chunks (attempt_id, start_offset, end_offset, produced_at, data) ` +
+          'SELECT c.column1, c.column2, c.column3, c.column4, c.column5 FROM (VALUES ' +
+          rows.map(() => '(CAST(? AS BIGINT), CAST(? AS BIGINT), CAST(? AS BIGINT), CAST(? AS BIGINT), CAST(? AS BYTEA))').join(', ') +
+          ') AS c WHERE c.column1 IS NOT NULL) SELECT COUNT(*) AS updated FROM u',
+        [...updateParams, ...rows.flatMap((c) => (c ? [c[0], c[1].offset, c[1].end, c[1].at, c[1].data] : [null, null, null, null, null]))],
       );
+      updated = Number(merged!.updated);
+    } else {
+      updated = (await f.tx.all<{ id: number | string }>(update, updateParams)).length;
+      for (let i = 0; i < chunks.length; i += CHUNKS_PER_INSERT) {
+        const part = chunks.slice(i, i + CHUNKS_PER_INSERT);
+        await f.tx.run(
+          `INSERT INTO log_chunks (attempt_id, start_offset, end_offset, produced_at, data) VALUES ${part.map(() => '(?, ?, ?, ?, ?)').join(', ')}`,
+          part.flatMap(([id, p]) => [id, p.offset, p.end, p.at, p.data]),
+        );
+      }
     }
+    // Checked before anything is told of the batch; the throw rolls all of it back.
+    if (updated !== g.length) throw new GantryError('GANTRY_E_STORE', `log append: ${g.length - updated} of ${g.length} locked attempts changed under the batch`);
     for (const [id, x] of g) {
       if (x.limit) await logs.enforceLogLimit(f.tx, asAttemptId(id), x.to, x.limit);
       f.effects.logs.set(id, x.to);
