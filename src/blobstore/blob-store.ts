@@ -31,6 +31,14 @@ export interface BlobStore {
    * GANTRY_E_TOO_LARGE, GANTRY_E_BLOB_DIGEST_MISMATCH, or what `inspect` throws.
    */
   put(sha256Hex: string, body: NodeJS.ReadableStream | Readable, opts: PutOptions): Promise<PutResult>;
+  /**
+   * Stores `body` as the blob named by the SHA-256 of its bytes, for bytes whose name is known
+   * only once they are all made (a compacted log). They go into the same spool file a put uses,
+   * hashed as they come, and become visible whole, as with put. `body` is read one chunk at a
+   * time, each written before the next is asked for: a generator that makes its bytes as it is
+   * read holds one chunk, not the blob. Throws GANTRY_E_TOO_LARGE, or what `body` throws.
+   */
+  putContent(body: AsyncIterable<Buffer>, opts: { maxBytes: number }): Promise<PutResult & { sha256: string }>;
   has(sha256Hex: string): Promise<boolean>;
   /** Size in bytes, or null if the blob is not stored. */
   size(sha256Hex: string): Promise<number | null>;

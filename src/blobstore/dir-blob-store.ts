@@ -8,33 +8,51 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { assertSha256Hex, type BlobStore, type PutOptions, type PutResult } from './blob-store.js';
-import { isNotFound, listOrEmpty, removeStaleParts, statOrNull, writeVerified } from './verified-spool.js';
+import { isNotFound, listOrEmpty, removeStaleParts, statOrNull, writeHashed, writeVerified } from './verified-spool.js';
 
 export class DirBlobStore implements BlobStore {
   constructor(readonly root: string) {}
 
   async put(sha256Hex: string, body: NodeJS.ReadableStream | Readable, opts: PutOptions): Promise<PutResult> {
     assertSha256Hex(sha256Hex);
+    const { created, size } = await this.spoolAndPublish(
+      sha256Hex,
+      async (file) => ({ size: await writeVerified(file, body, sha256Hex, opts.maxBytes), sha256: sha256Hex }),
+      opts.inspect,
+    );
+    return { created, size };
+  }
+
+  putContent(body: AsyncIterable<Buffer>, opts: { maxBytes: number }): Promise<PutResult & { sha256: string }> {
+    return this.spoolAndPublish('unnamed', (file) => writeHashed(file, body, opts.maxBytes, 'the blob'));
+  }
+
+  /** Writes a spool file in `tmp/` with `write`, then publishes it under the SHA-256 `write` returns. */
+  private async spoolAndPublish(
+    label: string,
+    write: (file: fs.promises.FileHandle) => Promise<{ size: number; sha256: string }>,
+    inspect?: (tmpFile: string) => Promise<void>,
+  ): Promise<PutResult & { sha256: string }> {
     const tmpDir = path.join(this.root, 'tmp');
     await fs.promises.mkdir(tmpDir, { recursive: true });
     // A name of its own per upload: two uploads of the same blob (two agents, two server
     // instances) each write their own file and meet only at the rename.
-    const tmp = path.join(tmpDir, `${sha256Hex}.${randomBytes(8).toString('hex')}.part`);
+    const tmp = path.join(tmpDir, `${label}.${randomBytes(8).toString('hex')}.part`);
     const file = await fs.promises.open(tmp, 'wx', 0o600);
     let open = true;
     let published = false;
     try {
-      const size = await writeVerified(file, body, sha256Hex, opts.maxBytes);
-      if (opts.inspect) await opts.inspect(tmp);
+      const { size, sha256 } = await write(file);
+      if (inspect) await inspect(tmp);
       // Durable before it is visible: once the name exists, a row in `blobs` may point at it.
       await file.sync();
       await file.close();
       open = false;
 
-      const dest = this.blobPath(sha256Hex);
+      const dest = this.blobPath(sha256);
       const dir = path.dirname(dest);
       const made = await fs.promises.mkdir(dir, { recursive: true });
-      if (await isFile(dest)) return { created: false, size };
+      if (await isFile(dest)) return { created: false, size, sha256 };
       // Two puts of the same blob may both get here: the second rename replaces identical bytes
       // atomically (readers holding the first file keep reading it), and both report created.
       await fs.promises.rename(tmp, dest);
@@ -47,7 +65,7 @@ export class DirBlobStore implements BlobStore {
           if (d === path.dirname(made) || d === path.dirname(d)) break;
         }
       }
-      return { created: true, size };
+      return { created: true, size, sha256 };
     } finally {
       if (open) await file.close().catch(() => undefined);
       if (!published) await fs.promises.rm(tmp, { force: true });

@@ -12,7 +12,7 @@ import type { Readable } from 'node:stream';
 import { GantryError } from '../domain/errors.js';
 import { assertSha256Hex, type BlobStore, type PutOptions, type PutResult } from './blob-store.js';
 import { readBody, S3Client, xmlAll, xmlText, type S3Answer, type S3ClientOptions } from './s3-client.js';
-import { removeStaleParts, writeVerified } from './verified-spool.js';
+import { removeStaleParts, writeHashed, writeVerified } from './verified-spool.js';
 
 /** S3's limit for one PutObject. */
 export const MAX_S3_PUT_BYTES = 5 * 1024 ** 3;
@@ -22,6 +22,8 @@ export interface S3BlobStoreOptions extends S3ClientOptions {
   prefix: string;
   /** A local directory for uploads being checked before they are sent. */
   spoolDir: string;
+  /** Keys asked for per ListObjectsV2 page: default 1000, S3's most. Smaller only for tests of paging. */
+  listPageSize?: number;
 }
 
 export class S3BlobStore implements BlobStore {
@@ -45,27 +47,46 @@ export class S3BlobStore implements BlobStore {
 
   async put(sha256Hex: string, body: NodeJS.ReadableStream | Readable, opts: PutOptions): Promise<PutResult> {
     assertSha256Hex(sha256Hex);
+    const maxBytes = Math.min(opts.maxBytes, MAX_S3_PUT_BYTES);
+    const { created, size } = await this.spoolAndSend(
+      sha256Hex,
+      async (file) => ({ size: await writeVerified(file, body, sha256Hex, maxBytes), sha256: sha256Hex }),
+      opts.inspect,
+    );
+    return { created, size };
+  }
+
+  putContent(body: AsyncIterable<Buffer>, opts: { maxBytes: number }): Promise<PutResult & { sha256: string }> {
+    return this.spoolAndSend('unnamed', (file) => writeHashed(file, body, Math.min(opts.maxBytes, MAX_S3_PUT_BYTES), 'the blob'));
+  }
+
+  /** Writes a spool file with `write`, then sends it as the object named by the SHA-256 `write` returns. */
+  private async spoolAndSend(
+    label: string,
+    write: (file: fs.promises.FileHandle) => Promise<{ size: number; sha256: string }>,
+    inspect?: (tmpFile: string) => Promise<void>,
+  ): Promise<PutResult & { sha256: string }> {
     await fs.promises.mkdir(this.opts.spoolDir, { recursive: true });
-    const tmp = path.join(this.opts.spoolDir, `${sha256Hex}.${randomBytes(8).toString('hex')}.part`);
+    const tmp = path.join(this.opts.spoolDir, `${label}.${randomBytes(8).toString('hex')}.part`);
     const file = await fs.promises.open(tmp, 'wx', 0o600);
     let open = true;
     try {
-      const size = await writeVerified(file, body, sha256Hex, Math.min(opts.maxBytes, MAX_S3_PUT_BYTES));
+      const { size, sha256 } = await write(file);
       await file.close();
       open = false;
-      if (opts.inspect) await opts.inspect(tmp);
-      if (await this.has(sha256Hex)) return { created: false, size };
+      if (inspect) await inspect(tmp);
+      if (await this.has(sha256)) return { created: false, size, sha256 };
       // Two puts of one blob may both get here: the second PUT replaces identical bytes
       // atomically, and both report created (as the directory store does).
       const answer = await this.s3.send({
         method: 'PUT',
-        key: this.key(sha256Hex),
+        key: this.key(sha256),
         headers: { 'Content-Type': 'application/octet-stream' },
-        body: { open: () => fs.createReadStream(tmp), length: size, sha256: sha256Hex },
+        body: { open: () => fs.createReadStream(tmp), length: size, sha256 },
         accept: [200],
       });
       answer.body.resume();
-      return { created: true, size };
+      return { created: true, size, sha256 };
     } finally {
       if (open) await file.close().catch(() => undefined);
       await fs.promises.rm(tmp, { force: true });
@@ -117,7 +138,7 @@ export class S3BlobStore implements BlobStore {
   async *listOlderThan(before: number): AsyncIterable<{ sha256: string; size: number; modifiedAt: number }> {
     let token: string | null = null;
     do {
-      const query: Record<string, string> = { 'list-type': '2', prefix: this.prefix, 'max-keys': '1000' };
+      const query: Record<string, string> = { 'list-type': '2', prefix: this.prefix, 'max-keys': String(this.opts.listPageSize ?? 1000) };
       if (token) query['continuation-token'] = token;
       const answer = await this.s3.send({ method: 'GET', key: null, query, accept: [200] });
       const xml = (await this.bytesOf(answer, null)).toString('utf8');

@@ -41,24 +41,28 @@ export interface ObjectIndex {
   blocks: [number, number, number, number, number][];
 }
 
-/** Builds the object from the log's pieces, in order; returns its parts (to hash and store). */
-export async function encodeLogObject(pieces: AsyncIterable<LogPiece[]>): Promise<Buffer[]> {
-  const parts: Buffer[] = [MAGIC];
+/**
+ * Builds the object from the log's pieces, in order, part by part as it goes: the magic, each
+ * block once it holds about 1 MiB of log, then the index and the trailer. A consumer that writes
+ * each part before asking for the next holds one batch of pieces and one block, whatever the size
+ * of the log; nothing is read from `pieces` before the parts already made are taken.
+ */
+export async function* encodeLogObjectParts(pieces: AsyncIterable<LogPiece[]>): AsyncGenerator<Buffer, void, undefined> {
+  yield MAGIC;
   let pos = MAGIC.length;
   const index: ObjectIndex = { size: 0, blocks: [] };
   let records: Buffer[] = [];
   let blockStart = -1;
   let blockBytes = 0;
   let expected = 0;
-  const flush = async () => {
-    if (records.length === 0) return;
+  const block = async (): Promise<Buffer> => {
     const z = await deflateRaw(Buffer.concat(records));
     index.blocks.push([blockStart, expected, pos, z.length, zlib.crc32(z)]);
-    parts.push(z);
     pos += z.length;
     records = [];
     blockBytes = 0;
     blockStart = -1;
+    return z;
   };
   for await (const batch of pieces) {
     for (const p of batch) {
@@ -74,17 +78,24 @@ export async function encodeLogObject(pieces: AsyncIterable<LogPiece[]>): Promis
       if (p.data) records.push(p.data);
       blockBytes += RECORD_HEADER + (p.data?.length ?? 0);
       expected = p.end;
-      if (blockBytes >= BLOCK_TARGET) await flush();
+      if (blockBytes >= BLOCK_TARGET) yield await block();
     }
   }
-  await flush();
+  if (records.length > 0) yield await block();
   index.size = expected;
   const json = Buffer.from(JSON.stringify(index));
   const trailer = Buffer.alloc(TRAILER);
   trailer.writeUInt32LE(zlib.crc32(json), 0);
   trailer.writeUInt32LE(json.length, 4);
   END_MAGIC.copy(trailer, 8);
-  parts.push(json, trailer);
+  yield json;
+  yield trailer;
+}
+
+/** The whole object in memory, as parts (tests and benchmarks; the compactor streams). */
+export async function encodeLogObject(pieces: AsyncIterable<LogPiece[]>): Promise<Buffer[]> {
+  const parts: Buffer[] = [];
+  for await (const part of encodeLogObjectParts(pieces)) parts.push(part);
   return parts;
 }
 

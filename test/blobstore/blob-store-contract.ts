@@ -114,6 +114,26 @@ export function blobStoreContract(label: string, make: () => Promise<ContractSto
       assert.equal(inspected, true);
     });
 
+    it('putContent names a blob by the SHA-256 of its bytes, stores the same bytes once, and keeps nothing when the body fails or is too large', async () => {
+      const { store: s, leftovers, stored } = await make();
+      const data = Buffer.from(Array.from({ length: 50_000 }, (_, i) => (i * 13) % 251));
+      const chunks = () =>
+        (async function* () {
+          for (let off = 0; off < data.length; off += 7_000) yield data.subarray(off, off + 7_000);
+        })();
+      assert.deepEqual(await s.putContent(chunks(), LIMIT), { created: true, size: data.length, sha256: sha(data) });
+      assert.deepEqual(await s.read(sha(data), 0, data.length), data);
+      assert.deepEqual(await s.putContent(chunks(), LIMIT), { created: false, size: data.length, sha256: sha(data) });
+      const broken = new Error('the log could not be read');
+      const failing = (async function* () {
+        yield data.subarray(0, 1_000);
+        throw broken;
+      })();
+      await assert.rejects(s.putContent(failing, LIMIT), (e) => e === broken);
+      await assert.rejects(s.putContent(chunks(), { maxBytes: data.length - 1 }), { code: 'GANTRY_E_TOO_LARGE' });
+      assert.deepEqual(await leftovers(), [stored(sha(data))]);
+    });
+
     it('refuses a name that is not 64 lowercase hex digits before touching anything', async () => {
       const { store: s, leftovers } = await make();
       for (const bad of ['../../../etc/passwd', sha('x').toUpperCase(), sha('x').slice(1), `${sha('x').slice(0, 63)}/`]) {

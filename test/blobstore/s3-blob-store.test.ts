@@ -1,7 +1,7 @@
 // The S3 blob store against a real S3-compatible server on loopback (s3rver behind a front that
 // checks SigV4 signatures and payload hashes: test/helpers/s3-server.ts): the contract every
-// store keeps, addressing (path-style, virtual-hosted, a key prefix), and a bucket that hangs,
-// resets, is busy, refuses the credentials, or gets corrupted bytes.
+// store keeps, addressing (path-style, virtual-hosted, a key prefix), listings of several pages,
+// and a bucket that hangs, resets, is busy, refuses the credentials, or gets corrupted bytes.
 
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -11,6 +11,7 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import { S3BlobStore, type S3BlobStoreOptions } from '../../src/blobstore/s3-blob-store.js';
+import { S3Client } from '../../src/blobstore/s3-client.js';
 import { TEST_BUCKET, TEST_REGION, TestS3 } from '../helpers/s3-server.js';
 import { blobStoreContract, sha } from './blob-store-contract.js';
 
@@ -146,6 +147,33 @@ describe('the S3 blob store', () => {
     await assert.rejects(s.put(sha(data), Readable.from([data]), { maxBytes: 1000 }), (e: Error & { code?: string }) => e.code === 'GANTRY_E_BLOB_STORE' && /NoSuchBucket/.test(e.message));
     await assert.rejects(s.read(sha(data), 0, 1), (e: Error & { code?: string }) => e.code === 'GANTRY_E_BLOB_STORE' && /does not exist/.test(e.message));
     await assert.rejects(s.probe(), { code: 'GANTRY_E_BLOB_STORE' });
+  });
+
+  it('lists past one ListObjectsV2 page (2 keys a page, 5 blobs and a key that is not one): every blob exactly once, by the continuation tokens, signed', async () => {
+    const s = store({ listPageSize: 2 });
+    const blobs = Array.from({ length: 5 }, (_, i) => Buffer.from(`blob ${i}${'.'.repeat(i)}`));
+    for (const b of blobs) await s.put(sha(b), Readable.from([b]), { maxBytes: 1000 });
+    // Under the prefix but not named like a blob: listed by the bucket, skipped by the store.
+    const other = Buffer.from('not a blob');
+    const client = new S3Client({ bucket: TEST_BUCKET, endpoint: s3.endpoint, region: TEST_REGION, pathStyle: true, credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey, sessionToken: null } });
+    after(() => client.close());
+    (await client.send({ method: 'PUT', key: `${s.prefix}README`, body: { open: () => Readable.from([other]), length: other.length, sha256: sha(other) }, accept: [200] })).body.resume();
+    assert.equal(s3.objects(s.prefix).size, 6);
+
+    const seen = s3.requests.length;
+    const listed: { sha256: string; size: number }[] = [];
+    for await (const b of s.listOlderThan(Date.now() + 60_000)) listed.push({ sha256: b.sha256, size: b.size });
+    const byName = (a: { sha256: string }, b: { sha256: string }) => a.sha256.localeCompare(b.sha256);
+    assert.deepEqual(listed.sort(byName), blobs.map((b) => ({ sha256: sha(b), size: b.length })).sort(byName));
+    const pages = s3.requests.slice(seen);
+    assert.deepEqual(pages.map((r) => `${r.method} ${r.status}`), ['GET 200', 'GET 200', 'GET 200'], 'six keys, two a page');
+    const tokens = pages.map((r) => new URL(r.url, 'http://x').searchParams.get('continuation-token'));
+    assert.equal(tokens[0], null);
+    assert.ok(tokens[1] && tokens[2] && tokens[1] !== tokens[2], 'each later page asks with the token of the one before');
+    for (const r of pages) assert.equal(new URL(r.url, 'http://x').searchParams.get('max-keys'), '2');
+
+    // The time cut applies on every page: nothing is older than a minute ago.
+    for await (const b of s.listOlderThan(Date.now() - 60_000)) assert.fail(`listed ${b.sha256}`);
   });
 
   it('removes spool files a killed process left once nobody has written them for a while; nothing in the bucket is partial', async () => {

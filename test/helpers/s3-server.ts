@@ -7,29 +7,20 @@
 //     503 SlowDown, or flips a byte of the next PUT's body on its way.
 // The SigV4 check is written from AWS's documentation, apart from the client's signing library,
 // and is itself checked against AWS's published example (test/blobstore/s3-signature.test.ts).
+// s3rver runs in a child process (s3rver-process.ts) so that its listings can page.
 
+import { fork, type ChildProcess } from 'node:child_process';
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import { once } from 'node:events';
 import fs from 'node:fs';
 import http from 'node:http';
-import { createRequire } from 'node:module';
 import type net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { S3rverConfig, S3rverMessage } from './s3rver-process.js';
 
 export type S3Mode = 'up' | 'hang' | 'reset' | 'busy';
-
-interface S3rverInstance {
-  run(): Promise<{ address: string; port: number }>;
-  close(): Promise<void>;
-}
-interface S3rverModule {
-  new (opts: Record<string, unknown>): S3rverInstance;
-}
-interface AccountModule {
-  DUMMY_ACCOUNT: { createKeyPair(id: string, secret: string): void };
-}
-
-const require = createRequire(import.meta.url);
 
 export const TEST_BUCKET = 'gantry-logs';
 export const TEST_REGION = 'test-region-1';
@@ -114,17 +105,13 @@ export class TestS3 {
   endpoint = '';
   port = 0;
   private readonly dir: string;
-  private readonly s3rver: S3rverInstance;
+  private s3rver: ChildProcess | null = null;
   private s3rverPort = 0;
   private readonly front: http.Server;
   private readonly sockets = new Set<net.Socket>();
 
   constructor() {
     this.dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gantry-s3-'));
-    const S3rver = require('s3rver') as S3rverModule;
-    (require('s3rver/lib/models/account.js') as AccountModule).DUMMY_ACCOUNT.createKeyPair(this.accessKeyId, this.secretAccessKey);
-    // serviceEndpoint 'localhost': `<bucket>.s3.localhost` is a virtual-hosted request.
-    this.s3rver = new S3rver({ address: '127.0.0.1', port: 0, silent: true, directory: this.dir, serviceEndpoint: 'localhost', configureBuckets: [{ name: TEST_BUCKET }] });
     this.front = http.createServer((req, res) => void this.handle(req, res));
     this.front.on('connection', (s) => {
       this.sockets.add(s);
@@ -133,7 +120,16 @@ export class TestS3 {
   }
 
   async start(): Promise<this> {
-    this.s3rverPort = (await this.s3rver.run()).port;
+    const child = fork(fileURLToPath(new URL('./s3rver-process.js', import.meta.url)), [], {
+      execArgv: ['--openssl-legacy-provider'],
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    });
+    this.s3rver = child;
+    const config: S3rverConfig = { directory: this.dir, bucket: TEST_BUCKET, accessKeyId: this.accessKeyId, secretAccessKey: this.secretAccessKey };
+    child.send(config);
+    const [answer] = (await Promise.race([once(child, 'message'), once(child, 'exit').then(([code]) => [{ kind: 'failed', error: `exited with ${code}` }])])) as [S3rverMessage];
+    if (answer.kind !== 'started') throw new Error(`s3rver did not start: ${answer.error}`);
+    this.s3rverPort = answer.port;
     await new Promise<void>((resolve) => this.front.listen(0, '127.0.0.1', resolve));
     this.port = (this.front.address() as net.AddressInfo).port;
     this.endpoint = `http://127.0.0.1:${this.port}`;
@@ -162,7 +158,12 @@ export class TestS3 {
   async close(): Promise<void> {
     for (const s of this.sockets) s.destroy();
     await new Promise<void>((resolve) => this.front.close(() => resolve()));
-    await this.s3rver.close();
+    const child = this.s3rver;
+    if (child && child.exitCode === null && child.signalCode === null) {
+      const exited = once(child, 'exit');
+      child.send('close');
+      await exited;
+    }
     fs.rmSync(this.dir, { recursive: true, force: true });
   }
 

@@ -185,6 +185,68 @@ if (postgres) {
       }
     });
 
+    it('notifications stay in their schema: a second store on the same schema hears them, a store in another schema of the database does not', async () => {
+      const [x, y] = [await freshSchema(), await freshSchema()];
+      const [x1, x2, y1, y2] = [await openIn(x), await openIn(x), await openIn(y), await openIn(y)];
+      opened.push(x1, x2, y1, y2);
+      const heard = (store: Store) => {
+        const ids: number[] = [];
+        store.fleet.events.on('pipeline', (id) => ids.push(id));
+        return ids;
+      };
+      // x2 and y1 do nothing themselves: what they hear came through LISTEN.
+      const [onX2, onY1] = [heard(x2), heard(y1)];
+      await x2.fleet.listen();
+      await y1.fleet.listen();
+      const fleetPipeline = async (store: Store) => {
+        const project = await store.ensureProject('scoped', 'https://git.example/scoped.git', 1);
+        return (await store.createPipeline({
+          projectId: project.id, ref: 'main', sha: 'f'.repeat(40), source: 'push', variables: {}, fileVariables: {},
+          pipelineFile: '.gantry.yml', createdAt: 1, runsOn: 'fleet', jobs: [compiledJob('j')],
+        })).pipeline.id;
+      };
+      // Ids never shared by the two schemas, so what is heard tells where it came from: x 1 and 3, y 2.
+      const [x1st, , x3rd] = [await fleetPipeline(x1), await fleetPipeline(x1), await fleetPipeline(x1)];
+      await fleetPipeline(y2);
+      const y2nd = await fleetPipeline(y2);
+      assert.deepEqual([x1st, y2nd, x3rd], [1, 2, 3]);
+      const settings = { leaseMs: 30_000, offerTtlMs: 10_000, maxRunning: null, agentLostRetries: 1, killGraceMs: 10_000 };
+      // One database delivers notifications in commit order: once a listener has heard a later
+      // commit, it has heard (or will never hear) every earlier one.
+      await x1.fleet.startPipeline(x1st, 10, settings);
+      await y2.fleet.startPipeline(y2nd, 10, settings);
+      await x1.fleet.startPipeline(x3rd, 10, settings);
+      const deadline = Date.now() + 10_000;
+      while (!(onX2.includes(x3rd) && onY1.includes(y2nd)) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      assert.deepEqual(onX2, [x1st, x3rd], 'the same schema hears both of its own, and not the other schema\'s between them');
+      assert.deepEqual(onY1, [y2nd], 'the other schema hears only its own, not the one committed before it');
+    });
+
+    it('a channel is named <name>_<12 hex digits of SHA-256(schema)>, or <name> alone in public, as STORE.md gives it in SQL', async () => {
+      const expectedSql = "SELECT CASE current_schema() WHEN 'public' THEN 'gantry_scope_probe' " +
+        "ELSE 'gantry_scope_probe_' || left(encode(sha256(convert_to(current_schema(), 'UTF8')), 'hex'), 12) END AS channel, current_schema() AS schema";
+      for (const schema of [await freshSchema(), undefined]) {
+        const raw = new pg.Client({ connectionString: PG_URL, ...(schema ? { options: `-c search_path=${schema}` } : {}) });
+        await raw.connect();
+        const d = new PostgresDialect(PG_URL, schema ? { schema } : {});
+        try {
+          const { channel, schema: current } = (await raw.query<{ channel: string; schema: string }>(expectedSql)).rows[0]!;
+          assert.equal(current, schema ?? 'public');
+          const got: string[] = [];
+          raw.on('notification', (n) => got.push(`${n.channel} ${n.payload}`));
+          await raw.query(`LISTEN ${channel}`);
+          await d.transaction(async (tx) => d.notify(tx, [['gantry_scope_probe', 'hello']]));
+          const deadline = Date.now() + 5_000;
+          while (got.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+          assert.deepEqual(got, [`${channel} hello`]);
+          assert.ok(channel.length <= 63);
+        } finally {
+          await d.close();
+          await raw.end();
+        }
+      }
+    });
+
     it('two instances migrating one empty database at once apply each migration exactly once', async () => {
       for (let round = 0; round < 3; round++) {
         const schema = await freshSchema();

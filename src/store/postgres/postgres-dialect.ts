@@ -9,6 +9,7 @@
 // level would turn those waits into serialization errors for nothing. Read-only snapshots
 // (`getPipeline`) run at REPEATABLE READ READ ONLY, which sees one snapshot and cannot fail.
 
+import { createHash } from 'node:crypto';
 import pg from 'pg';
 import { GantryError, isGantryError } from '../../domain/errors.js';
 import type { ListenHandlers, Notifications, RunResult, SqlDialect, SqlExecutor, SqlRow, SqlValue, TransactionOptions } from '../sql/dialect.js';
@@ -43,6 +44,31 @@ const REWRITE_CACHE_MAX = 2_000;
 // distinct texts new ones run unprepared, so no connection holds an unbounded set.
 const PREPARED_MAX = 500;
 const NOTIFY_BATCH = 50;
+
+// LISTEN/NOTIFY channels belong to the database, not to a schema: two Gantry installations in
+// two schemas of one database would hear each other's wake-ups, whose payloads are ids of their
+// own tables. So a channel is scoped here, the one place that names them: `gantry_ready` is sent
+// and listened to as `gantry_ready_<first 12 hex digits of SHA-256(schema)>` (always 13 more
+// characters, whatever the schema's name, so within PostgreSQL's 63; 48 bits keep two schemas'
+// names apart). The schema `public` keeps the bare name, which is what every instance used before
+// the scoping: a fleet in `public` upgraded one instance at a time keeps hearing itself.
+const CHANNEL = /^[a-z_][a-z0-9_]{0,49}$/;
+const CURRENT_SCHEMA_SQL = 'SELECT current_schema() AS schema';
+
+function assertChannel(channel: string): void {
+  if (!CHANNEL.test(channel)) throw new GantryError('GANTRY_E_USAGE', `bad channel name ${channel}`);
+}
+
+function scopedChannel(channel: string, schema: string): string {
+  assertChannel(channel);
+  return schema === 'public' ? channel : `${channel}_${createHash('sha256').update(schema).digest('hex').slice(0, 12)}`;
+}
+
+/** current_schema(): the schema unqualified names resolve to, the first of the search_path that exists. */
+function schemaOf(row: { schema: string | null } | undefined): string {
+  if (!row?.schema) throw new GantryError('GANTRY_E_STORE', 'postgres: no schema of the search_path exists');
+  return row.schema;
+}
 
 /** `SELECT pg_notify(...), ...;` statements for `messages`, literals inlined (run by the simple protocol, with COMMIT). */
 function notifyScript(messages: readonly (readonly [string, string])[]): string {
@@ -94,6 +120,8 @@ export class PostgresDialect implements SqlDialect {
   private readonly rewritten = new Map<string, { text: string; name: string | undefined }>();
   private prepared = 0;
   private closed = false;
+  /** current_schema(), asked once: what notification channels are scoped by. */
+  private schema: string | null = null;
 
   constructor(url: string, options: PostgresOptions = {}) {
     const config: pg.PoolConfig = {
@@ -277,16 +305,21 @@ export class PostgresDialect implements SqlDialect {
   private readonly announcements = new WeakMap<SqlExecutor, (readonly [string, string])[]>();
 
   async notify(tx: SqlExecutor, messages: readonly (readonly [string, string])[]): Promise<void> {
+    if (messages.length === 0) return;
+    // A server learns the schema when it starts listening; otherwise the first notify asks (once).
+    this.schema ??= schemaOf(await tx.get<{ schema: string | null }>(CURRENT_SCHEMA_SQL));
+    const schema = this.schema;
+    const scoped = messages.map(([channel, payload]) => [scopedChannel(channel, schema), payload] as const);
     // Delivered when (and only if) the transaction commits, so they may as well be sent with the
     // COMMIT: one round trip fewer on every transaction that announces something, which is every
     // one on the path from a job's dependency finishing to the job starting, and every log append.
     const announced = this.announcements.get(tx);
-    if (announced) announced.push(...messages);
-    else if (messages.length > 0) await this.pool.query(notifyScript(messages)).catch((e: unknown) => Promise.reject(storeError(e, 'pg_notify')));
+    if (announced) announced.push(...scoped);
+    else await this.pool.query(notifyScript(scoped)).catch((e: unknown) => Promise.reject(storeError(e, 'pg_notify')));
   }
 
   async listen(channels: readonly string[], handlers: ListenHandlers): Promise<Notifications | null> {
-    for (const c of channels) if (!/^[a-z_][a-z0-9_]*$/.test(c)) throw new GantryError('GANTRY_E_USAGE', `bad channel name ${c}`);
+    for (const c of channels) assertChannel(c);
     let stopped = false;
     let client: pg.Client | null = null;
     let timer: NodeJS.Timeout | null = null;
@@ -297,7 +330,12 @@ export class PostgresDialect implements SqlDialect {
     const open = async (first: boolean): Promise<void> => {
       if (stopped) return;
       const c = new pg.Client({ ...this.config, types: TYPES });
-      c.on('notification', (n) => handlers.notify(n.channel, n.payload ?? ''));
+      // Scoped name -> the caller's name; anything else on this connection is not ours.
+      const logical = new Map<string, string>();
+      c.on('notification', (n) => {
+        const channel = logical.get(n.channel);
+        if (channel !== undefined) handlers.notify(channel, n.payload ?? '');
+      });
       c.on('error', () => undefined);
       c.on('end', () => {
         if (client === c) client = null;
@@ -305,7 +343,10 @@ export class PostgresDialect implements SqlDialect {
       });
       try {
         await c.connect();
-        for (const ch of channels) await c.query(`LISTEN ${ch}`);
+        const schema = schemaOf((await c.query<{ schema: string | null }>(CURRENT_SCHEMA_SQL)).rows[0]);
+        this.schema = schema;
+        for (const ch of channels) logical.set(scopedChannel(ch, schema), ch);
+        for (const scoped of logical.keys()) await c.query(`LISTEN ${scoped}`);
       } catch (e) {
         c.removeAllListeners('end');
         await c.end().catch(() => undefined);

@@ -94,13 +94,17 @@ export interface SqlDialect extends SqlExecutor {
    */
   holdLock(tx: SqlExecutor, name: string): Promise<void>;
   /**
-   * Announces each `[channel, payload]` to every instance when `tx` commits (PostgreSQL
-   * `pg_notify`, sent with the COMMIT in its round trip: each round trip is on the path from a
-   * job's dependency finishing to the job starting); nothing on SQLite, whose one instance emits
+   * Announces each `[channel, payload]` to every instance on this schema when `tx` commits
+   * (PostgreSQL `pg_notify`, sent with the COMMIT in its round trip: each round trip is on the path
+   * from a job's dependency finishing to the job starting; the dialect scopes the channel to the
+   * schema, so callers name channels alike everywhere); nothing on SQLite, whose one instance emits
    * its own events after the commit.
    */
   notify(tx: SqlExecutor, messages: readonly (readonly [channel: string, payload: string])[]): Promise<void>;
-  /** Listens on `channels` on a connection of its own, reopened when it drops; null on SQLite. */
+  /**
+   * Listens on `channels` (of this schema, as `notify` scopes them) on a connection of its own,
+   * reopened when it drops; handlers get the names as given here. Null on SQLite.
+   */
   listen(channels: readonly string[], handlers: ListenHandlers): Promise<Notifications | null>;
   close(): Promise<void>;
 }
