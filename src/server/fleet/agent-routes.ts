@@ -397,8 +397,8 @@ export function agentRoutes(app: FastifyInstance, ctx: FleetContext): void {
       const r = await ctx.store.fleet.completeAttempt(id, tokenHash, { status: b.status, exitCode: b.exitCode, failureReason: b.failureReason, logEnd: b.logEnd }, ctx.now(), ctx.settings);
       if (r.kind === 'ok') {
         ctx.crash('complete.committed');
-        // The log is complete: compact it now (in the background; the periodic run catches failures).
-        if (!r.duplicate) void ctx.compactor.kick();
+        // The log is complete: compact it soon (in the background; the periodic run catches failures).
+        if (!r.duplicate) ctx.compactor.kickSoon();
         return { attempt: { status: r.status, failureReason: r.failureReason }, duplicate: r.duplicate };
       }
       if (r.kind === 'log-incomplete') throw new ApiError('GANTRY_E_LOG_INCOMPLETE', `the server has ${r.received} of ${b.logEnd} log bytes`, { received: r.received });

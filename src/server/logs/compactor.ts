@@ -19,6 +19,8 @@ import { encodeLogObjectParts, type LogPiece } from '../../logstore/log-object.j
 import type { FleetStore } from '../../store/fleet.js';
 import { noCrash, type CrashHook } from '../crash-points.js';
 
+const KICK_DELAY_MS = 1_000;
+
 export class LogCompactor {
   private running: Promise<void> | null = null;
   private again = false;
@@ -32,7 +34,26 @@ export class LogCompactor {
 
   /** Waits for a running compaction (shutdown: the store closes after it). */
   async stop(): Promise<void> {
+    if (this.soon) clearTimeout(this.soon);
+    this.soon = null;
     await this.running;
+  }
+
+  private soon: NodeJS.Timeout | null = null;
+
+  /**
+   * Compacts in a moment (KICK_DELAY_MS), once for every attempt that ends meanwhile. Not at
+   * once: an attempt's end is when its pipeline's next jobs are dispatched, and compacting on the
+   * same thread in the same milliseconds (reading the rows, compressing, hashing, writing) was on
+   * their way to starting. A second later the rows are as good, and the readers use them till then.
+   */
+  kickSoon(): void {
+    if (this.soon) return;
+    this.soon = setTimeout(() => {
+      this.soon = null;
+      void this.kick();
+    }, KICK_DELAY_MS);
+    this.soon.unref();
   }
 
   /** Compacts every finished attempt still in rows; coalesces calls made while it runs. */
