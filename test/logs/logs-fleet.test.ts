@@ -272,6 +272,33 @@ describe('logs through the fleet (network breaks, limits, crashes)', () => {
     assert.match(log.slice(0, note.index), /^[\s\S]*Running with gantry[\s\S]*line 0000001 /, 'the head');
   });
 
+  it("a full disk under the agent's spool (its writes fail with ENOSPC) fails the job as runner_system_failure and stops its script; the agent lives on and runs the next job", async () => {
+    const f = new Fleet({ '.gantry.yml': 'stuck:\n  script:\n    - echo hello; sleep 60\n' });
+    fleets.push(f);
+    await f.startServer();
+    const agent = await f.startAgent();
+    await f.project();
+    // The first attempt's spool file is /dev/full, whose writes fail as on a full disk. (The
+    // agent empties its spool directory when it starts, so this comes after.)
+    const spoolDir = path.join(agent.home, 'spool');
+    await waitFor('the spool directory', () => fs.existsSync(spoolDir), 10_000);
+    fs.symlinkSync('/dev/full', path.join(spoolDir, '1.log'));
+    const started = Date.now();
+    const p = await f.trigger();
+    const done = await f.waitPipeline(p.id, undefined, 30_000);
+    assert.equal(done.status, 'failed');
+    assert.deepEqual([done.jobs[0]!.status, done.jobs[0]!.failureReason], ['failed', 'runner_system_failure']);
+    assert.ok(Date.now() - started < 20_000, 'the script was stopped, not waited for');
+    assert.equal(agent.child.exitCode, null, 'the agent is still running');
+    // The next job has a spool that works.
+    const next = await f.waitPipeline((await f.trigger()).id, (x) => x.jobs[0]!.status === 'running', 30_000);
+    for (const until = Date.now() + 10_000; !(await f.log(next.jobs[0]!.id)).includes('hello'); ) {
+      assert.ok(Date.now() < until, 'the next job printed');
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    await f.api('POST', `/pipelines/${next.id}/cancel`);
+  });
+
   it('a server killed in the middle of a compaction (after the object is stored) comes back and finishes it; the log reads the same', async () => {
     const f = new Fleet({ '.gantry.yml': 'short:\n  script:\n    - seq 1 20000\n' });
     fleets.push(f);

@@ -223,7 +223,19 @@ async function runAgent(o: RemoteAgentOptions, jobsDir: string): Promise<number>
     if (batches) batches.add(log);
     else uploadAlone(log, client, session.timings.backoffCapMs, fatal.signal);
     const masker = new LogMasker(offer.variables.masked);
-    const onOutput = (chunk: Buffer) => log.append(masker.push(chunk));
+    /** A write to the attempt's spool that failed (a full disk): the job is stopped, not the agent. */
+    let spoolFailure: Error | null = null;
+    const spooled = (chunk: Buffer) => {
+      if (spoolFailure) return;
+      try {
+        log.append(chunk);
+      } catch (err) {
+        spoolFailure = err as Error;
+        o.log(`attempt ${offer.attemptId}: its output could not be spooled (${spoolFailure.message}): the job is stopped`);
+        r.controller.abort();
+      }
+    };
+    const onOutput = (chunk: Buffer) => spooled(masker.push(chunk));
     let outcome: JobOutcome;
     const slot = freeSlot();
     const buildsDir = path.join(o.home, 'builds');
@@ -292,7 +304,9 @@ async function runAgent(o: RemoteAgentOptions, jobsDir: string): Promise<number>
       // poll is already waiting when the completion makes a dependent job ready.
       processesDone();
     }
-    log.append(masker.flush());
+    // What the job printed could not all be kept: the agent's failure, not the script's.
+    if (spoolFailure) outcome = { status: 'failed', exitCode: null, failureReason: 'runner_system_failure' };
+    spooled(masker.flush());
     const delivered = await log.finish();
     try {
       if (r.lost || delivered.kind !== 'delivered') {
