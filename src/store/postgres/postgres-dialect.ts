@@ -301,6 +301,11 @@ export class PostgresDialect implements SqlDialect {
     await tx.get('SELECT pg_advisory_xact_lock(hashtext(current_schema()), hashtext(?))', [name]);
   }
 
+  async channelName(channel: string): Promise<string> {
+    this.schema ??= schemaOf(await this.get<{ schema: string | null }>(CURRENT_SCHEMA_SQL));
+    return scopedChannel(channel, this.schema);
+  }
+
   /** Notifications a transaction announced, by its executor, sent with its COMMIT. */
   private readonly announcements = new WeakMap<SqlExecutor, (readonly [string, string])[]>();
 

@@ -102,6 +102,11 @@ export interface SqlDialect extends SqlExecutor {
    */
   notify(tx: SqlExecutor, messages: readonly (readonly [channel: string, payload: string])[]): Promise<void>;
   /**
+   * The name `channel` has in the database, for a statement that calls `pg_notify` itself (one
+   * that commits on its own, with no transaction to send notify()'s with); `channel` on SQLite.
+   */
+  channelName(channel: string): Promise<string>;
+  /**
    * Listens on `channels` (of this schema, as `notify` scopes them) on a connection of its own,
    * reopened when it drops; handlers get the names as given here. Null on SQLite.
    */

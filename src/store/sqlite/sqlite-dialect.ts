@@ -301,6 +301,10 @@ export class SqliteDialect implements SqlDialect {
 
   async notify(_tx: SqlExecutor, _messages: readonly (readonly [string, string])[]): Promise<void> {}
 
+  async channelName(channel: string): Promise<string> {
+    return channel;
+  }
+
   async listen(_channels: readonly string[], _handlers: ListenHandlers): Promise<Notifications | null> {
     return null;
   }

@@ -516,7 +516,7 @@ export class SqlFleetStore implements FleetStore {
     while (this.appends.length > 0 && this.appending < this.db.durableWriters) {
       const batch = this.appends.splice(0, 256);
       this.appending++;
-      void this.run((f) => this.appendBatchIn(f, batch), { durable: true })
+      void this.appendBatch(batch)
         .then(
           (results) => batch.forEach((b, i) => b.resolve(results[i]!)),
           (err: unknown) => {
@@ -528,6 +528,84 @@ export class SqlFleetStore implements FleetStore {
           this.flushAppends();
         });
     }
+  }
+
+  /** Appends decided by the one-statement path (appendContinuing), for tests and curiosity. */
+  continuedAppends = 0;
+
+  private async appendBatch(batch: readonly PendingAppend[]): Promise<AppendResult[]> {
+    // A failed fast statement (a deadlock, a dropped connection) leaves everything to the locked
+    // path, which retries; had it committed after all, the appends are duplicates there. A
+    // statement the database cannot run at all (SQLSTATE class 42) is a bug, and says so.
+    const fast =
+      this.db.name === 'sqlite'
+        ? new Map<PendingAppend, AppendResult>()
+        : await this.appendContinuing(batch).catch((e: unknown) => {
+            if (/^42/.test(String((e as { cause?: { code?: unknown } }).cause?.code ?? ''))) throw e;
+            return new Map<PendingAppend, AppendResult>();
+          });
+    this.continuedAppends += fast.size;
+    const rest = batch.filter((b) => !fast.has(b));
+    const slow = rest.length > 0 ? await this.run((f) => this.appendBatchIn(f, rest), { durable: true }) : [];
+    const slowOf = new Map(rest.map((b, i) => [b, slow[i]!]));
+    return batch.map((b) => fast.get(b) ?? slowOf.get(b)!);
+  }
+
+  /**
+   * PostgreSQL, the usual batch in one round trip: each attempt's appends continue from where the
+   * agent says the server's log ends, one after the other, under the size limit's threshold. One
+   * statement, committed on its own (durably), updates every attempt whose row still says so
+   * (running, the token, `log_received` where the appends start), inserts their chunks and
+   * notifies. The appends of an attempt it did not update (a resend, a gap, a fenced token, an
+   * ended attempt) and every one it cannot take are left to appendBatchIn, which decides them
+   * one by one under the rows' locks. The condition on `log_received` is what makes it safe
+   * without a lock read first: a concurrent append to the same attempt (another instance, a
+   * resend) waits for the row and then no longer matches.
+   */
+  private async appendContinuing(batch: readonly PendingAppend[]): Promise<Map<PendingAppend, AppendResult>> {
+    const done = new Map<PendingAppend, AppendResult>();
+    const byAttempt = new Map<number, PendingAppend[]>();
+    for (const b of batch) {
+      const list = byAttempt.get(b.attemptId);
+      if (list) list.push(b);
+      else byAttempt.set(b.attemptId, [b]);
+    }
+    const runs = [...byAttempt].filter(([, list]) => {
+      const last = list[list.length - 1]!;
+      const contiguous = list.every((b, i) => b.end > b.start && (i === 0 || (b.start === list[i - 1]!.end && b.tokenHash === list[0]!.tokenHash)));
+      return contiguous && (last.limit === null || last.end <= last.limit.headBytes + last.limit.tailBytes);
+    });
+    if (runs.length === 0) return done;
+    const attempts = [...runs.map(([id, list]) => [id, list[0]!.tokenHash, list[0]!.start, list[list.length - 1]!.end] as const)];
+    const chunks = runs.flatMap(([id, list]) => list.map((b) => [id, b.start, b.end, Math.min(b.producedAt, b.at), b.data] as const));
+    // Padded with rows of no attempt to a power of two, so the statement has few texts (prepared).
+    const attemptRows = [...attempts, ...Array.from({ length: padded(attempts).length - attempts.length }, () => [null, null, null, null] as const)];
+    const chunkRows = [...chunks, ...Array.from({ length: padded(chunks).length - chunks.length }, () => [null, null, null, null, null] as const)];
+    const rows = await this.db.all<{ id: number | string; cancel_requested_at: number | string | null }>(
+      'WITH v AS (SELECT * FROM (VALUES ' +
+        attemptRows.map(() => '(CAST(? AS BIGINT), ?, CAST(? AS BIGINT), CAST(? AS BIGINT))').join(', ') +
+        ') AS v (id, token, f, t) WHERE v.id IS NOT NULL), ' +
+        "u AS (UPDATE attempts SET log_received = v.t FROM v WHERE attempts.id = v.id AND attempts.token_hash = v.token AND attempts.status = 'running' " +
+        'AND attempts.log_received = v.f RETURNING attempts.id, attempts.log_received, attempts.cancel_requested_at), ' +
+        'i AS (INSERT INTO log_chunks (attempt_id, start_offset, end_offset, produced_at, data) SELECT c.id, c.s, c.e, c.p, c.d FROM (VALUES ' +
+        chunkRows.map(() => '(CAST(? AS BIGINT), CAST(? AS BIGINT), CAST(? AS BIGINT), CAST(? AS BIGINT), CAST(? AS BYTEA))').join(', ') +
+        ') AS c (id, s, e, p, d) JOIN u ON u.id = c.id) ' +
+        "SELECT u.id, u.cancel_requested_at, pg_notify(?, u.id || ':' || u.log_received) AS notified FROM u",
+      [...attemptRows.flat(), ...chunkRows.flat(), await this.db.channelName(CHANNELS.log)],
+    );
+    const effects = noEffects();
+    for (const r of rows) {
+      const id = Number(r.id);
+      const list = byAttempt.get(id)!;
+      for (const b of list) done.set(b, { kind: 'ok', received: b.end, cancel: r.cancel_requested_at !== null });
+      effects.logs.set(id, list[list.length - 1]!.end);
+      effects.logPieces.set(
+        id,
+        list.map((b) => ({ offset: b.start, end: b.end, at: Math.min(b.producedAt, b.at), data: b.data })),
+      );
+    }
+    this.emit(effects);
+    return done;
   }
 
   /**
