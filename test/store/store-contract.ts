@@ -921,6 +921,100 @@ export function runStoreContract(label: string, open: () => Promise<Store>, opti
       });
     });
 
+    describe('the take: which pending attempts an agent is offered, and in which order', () => {
+      const at = 200_000;
+      /** A started fleet pipeline of `jobs` in a project of `name` (made if needed); the job ids by name. */
+      async function queued(store: Store, name: string, jobs: CompiledJob[]) {
+        const project = await store.ensureProject(name, `/src/${name}`, 1);
+        const { pipeline, jobs: made } = await store.createPipeline(newPipeline(project.id, { runsOn: 'fleet', jobs }));
+        await store.fleet.startPipeline(pipeline.id, at, SETTINGS);
+        return { project, pipeline, id: new Map(made.map((j) => [j.name, j.id as number])) };
+      }
+      async function agentOf(store: Store, tags: string[] = [], concurrency = 8) {
+        const agent = await store.fleet.registerAgent({ name: `box-${tags.join('-')}`, tags, concurrency, version: 't', platform: {} }, `hash-${tags.join('-')}`, at);
+        await store.fleet.openSession(agent.id, `s-${tags.join('-')}`, agent, at, SETTINGS);
+        return agent;
+      }
+      let tokens = 0;
+      /** The names of the jobs offered by one take of `slots`, in the offers' order. */
+      async function take(store: Store, agent: Awaited<ReturnType<typeof agentOf>>, slots: number, settings = SETTINGS): Promise<string[]> {
+        const offers = await store.fleet.takeAttempts(agent, slots, at + 1, settings, Array.from({ length: slots }, () => `tok-${++tokens}`));
+        return offers.map((o) => o.job.name);
+      }
+
+      it('higher priority first, then queue order; only attempts whose tags the agent has; each attempt offered once', async () => {
+        const store = await fresh();
+        await queued(store, 'demo', [
+          compiledJob('a', 0),
+          compiledJob('b', 0, { priority: 10 }),
+          compiledJob('gpu', 0, { tags: ['gpu'] }),
+          compiledJob('c', 0),
+          compiledJob('d', 0, { priority: 10 }),
+        ]);
+        const plain = await agentOf(store);
+        assert.deepEqual(await take(store, plain, 3), ['b', 'd', 'a']);
+        assert.deepEqual(await take(store, plain, 3), ['c'], 'what is on offer is not offered again; gpu is not for this agent');
+        assert.deepEqual(await take(store, plain, 3), []);
+        assert.deepEqual(await take(store, await agentOf(store, ['gpu']), 3), ['gpu']);
+        // On PostgreSQL the take of one project without limits or groups is one statement.
+        const alone = (store.fleet as unknown as { takenAlone?: number }).takenAlone ?? 0;
+        if (store.dialect === 'postgres') assert.equal(alone, 5);
+        else assert.equal(alone, 0);
+      });
+
+      it("fair share: one project's thousand queued attempts do not starve another's one, which goes next", async () => {
+        const store = await fresh();
+        await queued(store, 'big', Array.from({ length: 1000 }, (_, i) => compiledJob(`big-${i}`, 0)));
+        await queued(store, 'small', [compiledJob('small-0', 0)]);
+        const agent = await agentOf(store);
+        // Both have nothing running: the one waiting longest first; then the one with fewer running.
+        assert.deepEqual(await take(store, agent, 1), ['big-0']);
+        assert.deepEqual(await take(store, agent, 1), ['small-0']);
+        assert.deepEqual(await take(store, agent, 2), ['big-1', 'big-2']);
+        // In one take of several slots, alike.
+        const again = await fresh();
+        await queued(again, 'big', Array.from({ length: 20 }, (_, i) => compiledJob(`big-${i}`, 0)));
+        await queued(again, 'small', [compiledJob('small-0', 0), compiledJob('small-1', 0)]);
+        assert.deepEqual(await take(again, await agentOf(again), 5), ['big-0', 'small-0', 'big-1', 'small-1', 'big-2']);
+      });
+
+      it("a project's and a pipeline's running limits hold their attempts back, and others go instead; the fleet's limit holds everything", async () => {
+        const store = await fresh();
+        const limited = await queued(store, 'limited', [compiledJob('l-0', 0), compiledJob('l-1', 0), compiledJob('l-2', 0)]);
+        await queued(store, 'limited', [compiledJob('l2-0', 0), compiledJob('l2-1', 0)]);
+        await queued(store, 'free', [compiledJob('f-0', 0), compiledJob('f-1', 0), compiledJob('f-2', 0)]);
+        await store.updateProject(limited.project.id, { maxRunningPerPipeline: 1 });
+        const agent = await agentOf(store);
+        // One of each of limited's two pipelines, the rest from free.
+        assert.deepEqual((await take(store, agent, 8)).sort(), ['f-0', 'f-1', 'f-2', 'l-0', 'l2-0']);
+        const other = await fresh();
+        const capped = await queued(other, 'capped', [compiledJob('c-0', 0), compiledJob('c-1', 0), compiledJob('c-2', 0)]);
+        await queued(other, 'free', [compiledJob('f-0', 0), compiledJob('f-1', 0)]);
+        await other.updateProject(capped.project.id, { maxRunning: 2 });
+        const box = await agentOf(other);
+        assert.deepEqual((await take(other, box, 8)).sort(), ['c-0', 'c-1', 'f-0', 'f-1']);
+        const fleetWide = await fresh();
+        await queued(fleetWide, 'one', [compiledJob('o-0', 0), compiledJob('o-1', 0), compiledJob('o-2', 0)]);
+        const third = await agentOf(fleetWide);
+        assert.deepEqual(await take(fleetWide, third, 8, { ...SETTINGS, maxRunning: 2 }), ['o-0', 'o-1']);
+        assert.deepEqual(await take(fleetWide, third, 8, { ...SETTINGS, maxRunning: 2 }), []);
+      });
+
+      it('a resource group runs one job at a time, in queue order, even behind a job of higher priority elsewhere in it', async () => {
+        const store = await fresh();
+        await queued(store, 'deploys', [
+          compiledJob('deploy-1', 0, { resourceGroup: 'prod' }),
+          compiledJob('deploy-2', 0, { resourceGroup: 'prod', priority: 10 }),
+          compiledJob('staging', 0, { resourceGroup: 'staging' }),
+          compiledJob('plain', 0),
+        ]);
+        const agent = await agentOf(store);
+        // deploy-2 has the higher priority but is behind deploy-1 in its group.
+        assert.deepEqual((await take(store, agent, 8)).sort(), ['deploy-1', 'plain', 'staging']);
+        assert.deepEqual(await take(store, agent, 8), [], 'deploy-2 waits while deploy-1 holds prod');
+      });
+    });
+
     describe('the queue: why each pending job waits', () => {
       it('updateProject changes the git URL, the limits and auto-cancel, and leaves the rest', async () => {
         const store = await fresh();
