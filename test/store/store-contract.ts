@@ -978,6 +978,24 @@ export function runStoreContract(label: string, open: () => Promise<Store>, opti
         assert.deepEqual(await take(again, await agentOf(again), 5), ['big-0', 'small-0', 'big-1', 'small-1', 'big-2']);
       });
 
+      it('fair share with one slot: an agent that asks again only once its job has ended goes round the projects', async () => {
+        const store = await fresh();
+        await queued(store, 'big', Array.from({ length: 30 }, (_, i) => compiledJob(`big-${i}`, 0)));
+        await queued(store, 'small', [compiledJob('small-0', 0), compiledJob('small-1', 0)]);
+        const agent = await agentOf(store, [], 1);
+        const order: string[] = [];
+        for (let n = 0; n < 6; n++) {
+          const hash = `one-${n}`;
+          const [offer] = await store.fleet.takeAttempts(agent, 1, at + 10 * n, SETTINGS, [hash]);
+          order.push(offer!.job.name);
+          // Started and ended before the next ask: every project has nothing running then.
+          assert.equal((await store.fleet.startAttempt(agent.id, offer!.attempt.id, hash, 'box', at + 10 * n + 1, SETTINGS)).kind, 'ok');
+          const done = await store.fleet.completeAttempt(offer!.attempt.id, hash, { status: 'success', exitCode: 0, failureReason: null, logEnd: 0 }, at + 10 * n + 2, SETTINGS);
+          assert.equal(done.kind, 'ok');
+        }
+        assert.deepEqual(order, ['big-0', 'small-0', 'big-1', 'small-1', 'big-2', 'big-3']);
+      });
+
       it("a project's and a pipeline's running limits hold their attempts back, and others go instead; the fleet's limit holds everything", async () => {
         const store = await fresh();
         const limited = await queued(store, 'limited', [compiledJob('l-0', 0), compiledJob('l-1', 0), compiledJob('l-2', 0)]);

@@ -3,7 +3,9 @@
 // The order, which is the scheduler's policy:
 // 1. only attempts whose tags the agent has;
 // 2. fair share: projects with fewer jobs running (or offered) go first, so one project's
-//    thousand queued jobs cannot starve another's one; ties go to the project waiting longest;
+//    thousand queued jobs cannot starve another's one; ties go to the project this instance
+//    served least recently (ServedOrder: so an agent of one slot goes round the projects), then
+//    to the one waiting longest;
 // 3. within a project, higher `priority` first, then queue order;
 // 4. limits: the fleet's, the project's, per pipeline, and `resource_group` (one job at a time per
 //    group and project, oldest first: a later job of a busy or blocked group never overtakes).
@@ -159,6 +161,7 @@ export async function takeAlone(
   if (Number(rows[0]?.waiting ?? 0) === 0) return [];
   const taken = rows.filter((r) => r.id !== null);
   if (taken.length === 0) return null;
+  f.served.served(Number(taken[0]!.project_id));
   // The order of tokenHashes is the caller's: offer i carries the hash of its token i.
   const byHash = new Map(taken.map((r) => [r.token_hash, r]));
   return hashes.flatMap((h) => {
@@ -207,11 +210,12 @@ export async function takeIn(
   while (offered.length < slots) {
     const open = order.filter((p) => !exhausted.has(p.id));
     if (open.length === 0) break;
-    open.sort((a, b) => rank(a) - rank(b) || a.first - b.first);
+    open.sort((a, b) => rank(a) - rank(b) || f.served.of(a.id) - f.served.of(b.id) || a.first - b.first);
     const project = open[0]!;
     const limit = limits.get(project.id)!;
     const got = await takeFromProject(f, agent.id, project.id, limit, keys, slots - offered.length, at, settings, tokenHashes.slice(offered.length), active);
     offered.push(...got);
+    if (got.length > 0) f.served.served(project.id);
     if (got.length === 0) exhausted.add(project.id);
     if (settings.maxRunning !== null && active!.total >= settings.maxRunning) break;
   }
