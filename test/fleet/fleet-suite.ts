@@ -52,6 +52,33 @@ gpu:
       assert.deepEqual(agents.map((a) => [a.name, a.status]).sort(), [['cpu-box', 'idle'], ['gpu-box', 'idle']]);
     });
 
+    it("fair share, priority and a resource group through a real agent of two slots: a project's queue does not starve another's, deploys of a project take turns", async () => {
+      // Each job notes its project and name when it starts. Queued before any agent is there.
+      const jobs = Array.from({ length: 8 }, (_, i) => `j${i}:\n  script:\n    - echo "$CI_PROJECT_NAME $CI_JOB_NAME" >> "$MARKS"\n`).join('');
+      const f = await make({
+        '.gantry.yml': `${jobs}urgent:\n  priority: 10\n  script:\n    - echo "$CI_PROJECT_NAME $CI_JOB_NAME" >> "$MARKS"\ndeploy:\n  resource_group: prod\n  script:\n    - echo "$CI_PROJECT_NAME $CI_JOB_NAME start" >> "$MARKS"\n    - sleep 0.3\n    - echo "$CI_PROJECT_NAME $CI_JOB_NAME end" >> "$MARKS"\n`,
+      });
+      const marks = path.join(f.sb.base, 'marks');
+      await f.startServer();
+      await f.project('big');
+      await f.project('small');
+      const ids: number[] = [];
+      for (let k = 0; k < 3; k++) ids.push((await f.trigger('big', { MARKS: marks })).id);
+      ids.push((await f.trigger('small', { MARKS: marks })).id);
+      await f.startAgent({ concurrency: 2, name: 'two' });
+      for (const id of ids) assert.equal((await f.waitPipeline(id, undefined, 60_000)).status, 'success');
+      const lines = fs.readFileSync(marks, 'utf8').trim().split('\n');
+      const starts = lines.filter((l) => !l.endsWith(' end'));
+      // The first take: the urgent job of big (queued first) and, fair share, small's urgent job.
+      assert.deepEqual(starts.slice(0, 2).sort(), ['big urgent', 'small urgent'], starts.slice(0, 6).join(', '));
+      // Round the projects while both have work: small's 10 jobs are all among the first 21.
+      assert.equal(starts.slice(0, 21).filter((l) => l.startsWith('small ')).length, 10, starts.join(', '));
+      // big's three deploys, one at a time: each start followed by its own end before the next.
+      const prod = lines.filter((l) => /^big deploy (start|end)$/.test(l));
+      assert.equal(prod.length, 6);
+      prod.forEach((l, i) => assert.ok(l.endsWith(i % 2 ? ' end' : ' start'), prod.join(', ')));
+    });
+
     it('an agent never runs more jobs at once than its --concurrency', async () => {
       const jobs = Array.from({ length: 6 }, (_, i) => `j${i}:\n  script:\n    - echo "start $(date +%s%N) $CI_RUNNER_DESCRIPTION" >> "$MARKS"\n    - sleep 0.3\n    - echo "end $(date +%s%N) $CI_RUNNER_DESCRIPTION" >> "$MARKS"\n`).join('');
       const f = await make({ '.gantry.yml': jobs });
