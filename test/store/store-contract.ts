@@ -996,6 +996,66 @@ export function runStoreContract(label: string, open: () => Promise<Store>, opti
         assert.deepEqual(order, ['big-0', 'small-0', 'big-1', 'small-1', 'big-2', 'big-3']);
       });
 
+      /** Takes the attempt of `job`, starts it and ends it as given; the completion's answer. */
+      async function runOnce(store: Store, agent: Awaited<ReturnType<typeof agentOf>>, job: string, end: { status: 'success' | 'failed' | 'timed_out'; exitCode: number | null; failureReason: 'script_failure' | 'timeout' | null }, when: number) {
+        const hash = `run-${++tokens}`;
+        const [offer] = await store.fleet.takeAttempts(agent, 1, when, SETTINGS, [hash]);
+        assert.equal(offer?.job.name, job);
+        assert.equal((await store.fleet.startAttempt(agent.id, offer!.attempt.id, hash, 'box', when + 1, SETTINGS)).kind, 'ok');
+        return store.fleet.completeAttempt(offer!.attempt.id, hash, { ...end, logEnd: 0 }, when + 2, SETTINGS);
+      }
+
+      it('retries by reason: a script failure is retried as `retry` says, a timeout it does not name is not', async () => {
+        const store = await fresh();
+        const { pipeline, id } = await queued(store, 'flaky', [
+          compiledJob('flaky', 0, { retry: { max: 2, when: ['script_failure'], exitCodes: null } }),
+          compiledJob('slow', 0, { retry: { max: 2, when: ['script_failure'], exitCodes: null } }),
+        ]);
+        const agent = await agentOf(store, [], 1);
+        const failed = { status: 'failed', exitCode: 1, failureReason: 'script_failure' } as const;
+        assert.equal((await runOnce(store, agent, 'flaky', failed, at + 10)).kind, 'ok');
+        assert.equal((await runOnce(store, agent, 'slow', { status: 'timed_out', exitCode: null, failureReason: 'timeout' }, at + 20)).kind, 'ok');
+        assert.equal((await runOnce(store, agent, 'flaky', failed, at + 30)).kind, 'ok');
+        assert.equal((await runOnce(store, agent, 'flaky', { status: 'success', exitCode: 0, failureReason: null }, at + 40)).kind, 'ok');
+        const p = (await store.getPipeline(pipeline.id))!;
+        const attempts = (name: string) => p.attempts.filter((a) => a.jobId === id.get(name)).map((a) => [a.number, a.status]);
+        assert.deepEqual(attempts('flaky'), [[1, 'failed'], [2, 'failed'], [3, 'success']]);
+        assert.deepEqual(attempts('slow'), [[1, 'timed_out']]);
+        assert.deepEqual(p.jobs.map((j) => [j.name, j.status]), [['flaky', 'success'], ['slow', 'timed_out']]);
+      });
+
+      it('a newer commit on the ref cancels an older pipeline whose started jobs are all interruptible; not one with a started job that is not, nor with auto-cancel off', async () => {
+        const store = await fresh();
+        const project = await store.ensureProject('app', '/src/app', 1);
+        const agent = await agentOf(store, [], 4);
+        const make = async (sha: string, jobs: CompiledJob[], ref = 'main') => {
+          const { pipeline } = await store.createPipeline(newPipeline(project.id, { runsOn: 'fleet', sha: sha.repeat(40), ref, jobs }));
+          await store.fleet.startPipeline(pipeline.id, at, SETTINGS);
+          return pipeline.id;
+        };
+        const status = async (id: number) => (await store.getPipeline(id as never))!.pipeline.status;
+        /** A pipeline whose one job has been taken and started. */
+        const running = async (sha: string, job: CompiledJob, ref = 'main') => {
+          const id = await make(sha, [job], ref);
+          const hash = `run-${++tokens}`;
+          const [o] = await store.fleet.takeAttempts(agent, 1, at + 1, SETTINGS, [hash]);
+          assert.equal((await store.fleet.startAttempt(agent.id, o!.attempt.id, hash, 'box', at + 2, SETTINGS)).kind, 'ok');
+          return id;
+        };
+        const deploy = await running('c', compiledJob('deploy', 0));
+        const interruptible = await running('a', compiledJob('test', 0, { interruptible: true }));
+        const other = await running('b', compiledJob('test', 0, { interruptible: true }), 'feature');
+        assert.deepEqual([await status(interruptible), await status(other), await status(deploy)], ['running', 'running', 'running'], 'a newer commit does not cancel a pipeline with a running job that is not interruptible');
+        await make('d', [compiledJob('test', 0, { interruptible: true })]);
+        // The newer commit on main: the interruptible pipeline goes, the one with a running
+        // deploy (not interruptible) stays, another ref's is not redundant.
+        assert.deepEqual([await status(interruptible), await status(other), await status(deploy)], ['canceled', 'running', 'running']);
+        await store.updateProject(project.id, { autoCancel: false });
+        const kept = await make('e', [compiledJob('test', 0, { interruptible: true })]);
+        await make('f', [compiledJob('test', 0, { interruptible: true })]);
+        assert.notEqual(await status(kept), 'canceled', 'auto-cancel off: nothing is canceled');
+      });
+
       it("a project's and a pipeline's running limits hold their attempts back, and others go instead; the fleet's limit holds everything", async () => {
         const store = await fresh();
         const limited = await queued(store, 'limited', [compiledJob('l-0', 0), compiledJob('l-1', 0), compiledJob('l-2', 0)]);
