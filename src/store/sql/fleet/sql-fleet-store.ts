@@ -364,10 +364,10 @@ export class SqlFleetStore implements FleetStore {
     let shown: Promise<TakenOffer[]> = Promise.resolve([]);
     const offered = await this.run(
       async (f) => {
-        const keys = await this.knownTagKeys(f, at);
-        const alone = concurrent ? await takeAlone(f, agent, slots, at, settings, tokenHashes, keys) : null;
+        const request = { agent, slots, at, settings, tokenHashes, knownTagKeys: await this.knownTagKeys(f, at) };
+        const alone = concurrent ? await takeAlone(f, request) : null;
         if (alone !== null) this.takenAlone += alone.length;
-        const offered = alone ?? (await takeIn(f, agent, slots, at, settings, tokenHashes, keys));
+        const offered = alone ?? (await takeIn(f, request));
         // The last run of the transaction is the one that commits.
         shown = offered.length ? this.offersOf(concurrent ? this.db : f.tx, offered, at, settings) : Promise.resolve([]);
         shown.catch(() => undefined);

@@ -117,6 +117,23 @@ export async function pendingTagKeys(db: SqlExecutor, notOfferedAt: EpochMs | nu
   return rows.map((r) => r.tag_key);
 }
 
+/** One take: `slots` offers at most for `agent`, offer i carrying the hash of its token i. */
+export interface TakeRequest {
+  agent: Agent;
+  slots: number;
+  at: EpochMs;
+  settings: SchedulerSettings;
+  tokenHashes: readonly string[];
+  /** The tag keys pending attempts have (the instance's cache). */
+  knownTagKeys: readonly string[];
+}
+
+/** The tag keys of pending work this agent may run. */
+function keysOf(r: TakeRequest): string[] {
+  const agentTags = new Set(r.agent.tags);
+  return r.knownTagKeys.filter((k) => tagKeyMatches(k, agentTags));
+}
+
 /**
  * The usual take on PostgreSQL in one statement: when the attempts this agent could run all
  * belong to one project without limits and none of that project's pending attempts is in a
@@ -127,17 +144,9 @@ export async function pendingTagKeys(db: SqlExecutor, notOfferedAt: EpochMs | nu
  * caller goes on with takeIn in the same transaction. Not with the fleet's limit, which needs
  * its lock.
  */
-export async function takeAlone(
-  f: FleetTx,
-  agent: Agent,
-  slots: number,
-  at: EpochMs,
-  settings: SchedulerSettings,
-  tokenHashes: readonly string[],
-  knownTagKeys: readonly string[],
-): Promise<Offered[] | null> {
-  const agentTags = new Set(agent.tags);
-  const keys = knownTagKeys.filter((k) => tagKeyMatches(k, agentTags));
+export async function takeAlone(f: FleetTx, request: TakeRequest): Promise<Offered[] | null> {
+  const { agent, slots, at, settings, tokenHashes } = request;
+  const keys = keysOf(request);
   const hashes = tokenHashes.slice(0, slots);
   if (keys.length === 0 || hashes.length === 0 || settings.maxRunning !== null) return null;
   const keyList = keys.map(() => '?').join(', ');
@@ -171,17 +180,9 @@ export async function takeAlone(
   });
 }
 
-export async function takeIn(
-  f: FleetTx,
-  agent: Agent,
-  slots: number,
-  at: EpochMs,
-  settings: SchedulerSettings,
-  tokenHashes: readonly string[],
-  knownTagKeys: readonly string[],
-): Promise<Offered[]> {
-  const agentTags = new Set(agent.tags);
-  const keys = knownTagKeys.filter((k) => tagKeyMatches(k, agentTags));
+export async function takeIn(f: FleetTx, request: TakeRequest): Promise<Offered[]> {
+  const { agent, slots, at, settings, tokenHashes } = request;
+  const keys = keysOf(request);
   if (keys.length === 0 || slots <= 0) return [];
   const keyList = keys.map(() => '?').join(', ');
   // With each project's limits: one round trip fewer on the way from a dependency's end to a start.
