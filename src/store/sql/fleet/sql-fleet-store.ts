@@ -76,7 +76,7 @@ import {
   retryJobIn,
   retryPipelineIn,
 } from './progress.js';
-import { pendingTagKeys, takeAlone, takeIn, type Offered } from './take.js';
+import { pendingTagKeys, takeIn, type Offered } from './take.js';
 import { explainQueueIn } from './queue.js';
 import * as artifacts from './artifacts.js';
 import * as logs from './logs.js';
@@ -364,10 +364,7 @@ export class SqlFleetStore implements FleetStore {
     let shown: Promise<TakenOffer[]> = Promise.resolve([]);
     const offered = await this.run(
       async (f) => {
-        const request = { agent, slots, at, settings, tokenHashes, knownTagKeys: await this.knownTagKeys(f, at) };
-        const alone = concurrent ? await takeAlone(f, request) : null;
-        if (alone !== null) this.takenAlone += alone.length;
-        const offered = alone ?? (await takeIn(f, request));
+        const offered = await takeIn(f, { agent, slots, at, settings, tokenHashes, knownTagKeys: await this.knownTagKeys(f, at) });
         // The last run of the transaction is the one that commits.
         shown = offered.length ? this.offersOf(concurrent ? this.db : f.tx, offered, at, settings) : Promise.resolve([]);
         shown.catch(() => undefined);
@@ -536,8 +533,6 @@ export class SqlFleetStore implements FleetStore {
 
   /** Appends decided by the one-statement path (appendContinuing), for tests and curiosity. */
   continuedAppends = 0;
-  /** Offers made by the one-statement take (takeAlone), likewise. */
-  takenAlone = 0;
 
   private async appendBatch(batch: readonly PendingAppend[]): Promise<AppendResult[]> {
     // A failed fast statement (a deadlock, a dropped connection) leaves everything to the locked

@@ -134,52 +134,6 @@ function keysOf(r: TakeRequest): string[] {
   return r.knownTagKeys.filter((k) => tagKeyMatches(k, agentTags));
 }
 
-/**
- * The usual take on PostgreSQL in one statement: when the attempts this agent could run all
- * belong to one project without limits and none of that project's pending attempts is in a
- * resource group, the policy above reduces to priority and queue order, and the candidates are
- * locked (SKIP LOCKED) and offered by one UPDATE, instead of a ranking query, a candidates query
- * and an UPDATE per offer (two round trips fewer between a dependency's end and a start). It
- * answers null when that is not the case (or nothing is pending) and changes nothing then: the
- * caller goes on with takeIn in the same transaction. Not with the fleet's limit, which needs
- * its lock.
- */
-export async function takeAlone(f: FleetTx, request: TakeRequest): Promise<Offered[] | null> {
-  const { agent, slots, at, settings, tokenHashes } = request;
-  const keys = keysOf(request);
-  const hashes = tokenHashes.slice(0, slots);
-  if (keys.length === 0 || hashes.length === 0 || settings.maxRunning !== null) return null;
-  const keyList = keys.map(() => '?').join(', ');
-  const open = "status = 'pending' AND (offered_until IS NULL OR offered_until < ?)";
-  const rows = await f.tx.all<AttemptRow & { pipeline_id: number | string; project_id: number | string; token_hash: string; waiting: number | string }>(
-    `WITH w AS (SELECT DISTINCT project_id FROM attempts WHERE ${open} AND tag_key IN (${keyList})), ` +
-      'one AS (SELECT w.project_id FROM w JOIN projects pr ON pr.id = w.project_id ' +
-      'WHERE (SELECT COUNT(*) FROM w) = 1 AND pr.max_running IS NULL AND pr.max_running_per_pipeline IS NULL ' +
-      "AND NOT EXISTS (SELECT 1 FROM attempts g WHERE g.status = 'pending' AND g.project_id = w.project_id AND g.resource_group IS NOT NULL)), " +
-      `c AS (SELECT id, priority FROM attempts WHERE ${open} AND project_id = (SELECT project_id FROM one) AND tag_key IN (${keyList}) ` +
-      `ORDER BY priority DESC, id LIMIT ?${f.db.lockClause('skip')}), ` +
-      // Token i to the i-th in the take's order, so the offers come in it, as takeIn's do.
-      'n AS (SELECT id, ROW_NUMBER() OVER (ORDER BY priority DESC, id) AS i FROM c), ' +
-      `u AS (UPDATE attempts SET agent_id = ?, token_hash = (ARRAY[${hashes.map(() => 'CAST(? AS TEXT)').join(', ')}])[n.i], offered_until = ? ` +
-      `FROM n WHERE attempts.id = n.id RETURNING ${ATTEMPT_COLUMNS.split(', ').map((c) => `attempts.${c}`).join(', ')}, ` +
-      'attempts.pipeline_id, attempts.project_id, attempts.token_hash) ' +
-      // One row even when nothing was offered, to tell "nothing waits" from "not this case".
-      'SELECT u.*, (SELECT COUNT(*) FROM w) AS waiting FROM (SELECT 1) AS x LEFT JOIN u ON TRUE',
-    [at, ...keys, at, ...keys, hashes.length, agent.id, ...hashes, at + settings.offerTtlMs],
-  );
-  if (Number(rows[0]?.waiting ?? 0) === 0) return [];
-  const taken = rows.filter((r) => r.id !== null);
-  if (taken.length === 0) return null;
-  f.served.served(Number(taken[0]!.project_id));
-  // The order of tokenHashes is the caller's: offer i carries the hash of its token i.
-  const byHash = new Map(taken.map((r) => [r.token_hash, r]));
-  return hashes.flatMap((h) => {
-    const r = byHash.get(h);
-    if (!r) return [];
-    return [{ attemptId: asAttemptId(Number(r.id)), jobId: Number(r.job_id), pipelineId: Number(r.pipeline_id), projectId: Number(r.project_id), row: r }];
-  });
-}
-
 export async function takeIn(f: FleetTx, request: TakeRequest): Promise<Offered[]> {
   const { agent, slots, at, settings, tokenHashes } = request;
   const keys = keysOf(request);
