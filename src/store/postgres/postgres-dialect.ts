@@ -12,7 +12,7 @@
 import { createHash } from 'node:crypto';
 import pg from 'pg';
 import { GantryError, isGantryError } from '../../domain/errors.js';
-import type { ListenHandlers, Notifications, RunResult, SqlDialect, SqlExecutor, SqlRow, SqlValue, TransactionOptions } from '../sql/dialect.js';
+import { sqlStateOf, type ListenHandlers, type Notifications, type RunResult, type SqlDialect, type SqlExecutor, type SqlRow, type SqlValue, type TransactionOptions } from '../sql/dialect.js';
 import { toNumberedPlaceholders, withInlineParams } from './placeholders.js';
 
 const INT8_OID = 20;
@@ -87,13 +87,6 @@ function storeError(e: unknown, sql?: string): Error {
   const err = new GantryError('GANTRY_E_STORE', `postgres: ${msg}${code ? ` (${code})` : ''}${sql ? ` in: ${sql.slice(0, 120)}` : ''}`);
   Object.defineProperty(err, 'cause', { value: e });
   return err;
-}
-
-/** The SQLSTATE of a driver error, kept as the `cause` of the GantryError that wraps it. */
-function sqlState(e: unknown): string | undefined {
-  const cause = (e as { cause?: unknown } | null)?.cause;
-  const code = (cause as { code?: unknown } | null)?.code;
-  return typeof code === 'string' ? code : undefined;
 }
 
 export interface PostgresOptions {
@@ -247,7 +240,7 @@ export class PostgresDialect implements SqlDialect {
       try {
         return await this.transactionOnce(fn, begin);
       } catch (e) {
-        const state = sqlState(e);
+        const state = sqlStateOf(e);
         if (state === undefined || !RETRYABLE.has(state) || attempt >= MAX_TRIES) throw e;
         // Two transactions collided and the database aborted one: let them drift apart, run again.
         await new Promise((r) => setTimeout(r, Math.random() * 5 * attempt));
@@ -302,8 +295,14 @@ export class PostgresDialect implements SqlDialect {
   }
 
   async channelName(channel: string): Promise<string> {
-    this.schema ??= schemaOf(await this.get<{ schema: string | null }>(CURRENT_SCHEMA_SQL));
-    return scopedChannel(channel, this.schema);
+    return scopedChannel(channel, await this.schemaVia(this));
+  }
+
+  /** current_schema(), asked once, through `on` (a transaction's own connection, or the pool). */
+  private async schemaVia(on: SqlExecutor): Promise<string> {
+    // A server learns the schema when it starts listening; otherwise the first use asks.
+    this.schema ??= schemaOf(await on.get<{ schema: string | null }>(CURRENT_SCHEMA_SQL));
+    return this.schema;
   }
 
   /** Notifications a transaction announced, by its executor, sent with its COMMIT. */
@@ -311,9 +310,7 @@ export class PostgresDialect implements SqlDialect {
 
   async notify(tx: SqlExecutor, messages: readonly (readonly [string, string])[]): Promise<void> {
     if (messages.length === 0) return;
-    // A server learns the schema when it starts listening; otherwise the first notify asks (once).
-    this.schema ??= schemaOf(await tx.get<{ schema: string | null }>(CURRENT_SCHEMA_SQL));
-    const schema = this.schema;
+    const schema = await this.schemaVia(tx);
     const scoped = messages.map(([channel, payload]) => [scopedChannel(channel, schema), payload] as const);
     // Delivered when (and only if) the transaction commits, so they may as well be sent with the
     // COMMIT: one round trip fewer on every transaction that announces something, which is every

@@ -9,6 +9,13 @@ export type SqlValue = string | number | null | Buffer;
 
 export type SqlRow = Record<string, unknown>;
 
+/** The SQLSTATE of a database error, which the dialects keep as the `cause` of the GantryError they throw. */
+export function sqlStateOf(e: unknown): string | undefined {
+  const cause = (e as { cause?: unknown } | null)?.cause;
+  const code = (cause as { code?: unknown } | null)?.code;
+  return typeof code === 'string' ? code : undefined;
+}
+
 export interface RunResult {
   /** Rows the statement changed: how a checked state move learns whether it won. */
   changes: number;

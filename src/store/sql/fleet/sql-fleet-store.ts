@@ -40,7 +40,7 @@ import {
   type StoredArtifact,
 } from '../../fleet.js';
 import type { EpochMs, Job, PipelineWithJobs, StoredVariable } from '../../store.js';
-import type { SqlDialect, SqlExecutor, TransactionOptions } from '../dialect.js';
+import { sqlStateOf, type SqlDialect, type SqlExecutor, type SqlValue, type TransactionOptions } from '../dialect.js';
 import { moveJobIn } from '../moves.js';
 import {
   ATTEMPT_COLUMNS,
@@ -127,19 +127,20 @@ interface HeldAttempt {
   log_received: number | string;
   cancel_requested_at: number | string | null;
 }
-/**
- * `items` with its last one repeated up to the next power of two: a statement with a list of
- * varying length is then one of a few texts, not one per length (PostgreSQL prepares each text
- * once per connection, a bounded number of them). Only for lists where a repeat changes nothing
- * (an IN list, the rows of an UPDATE ... FROM that are the same).
- */
 /** Log chunk rows per INSERT statement. */
 const CHUNKS_PER_INSERT = 200;
 
-function padded<T>(items: readonly T[]): T[] {
+/**
+ * `items` filled up to the next power of two with `filler` (by default its last one repeated): a
+ * statement with a list of varying length is then one of a few texts, not one per length
+ * (PostgreSQL prepares each text once per connection, a bounded number of them). The filler must
+ * change nothing: a repeat in an IN list or in the rows of an UPDATE ... FROM, or a row that the
+ * statement skips.
+ */
+function padded<T>(items: readonly T[], filler: T = items[items.length - 1]!): T[] {
   let n = 1;
   while (n < items.length) n *= 2;
-  return [...items, ...Array.from({ length: n - items.length }, () => items[items.length - 1]!)];
+  return [...items, ...Array.from({ length: n - items.length }, () => filler)];
 }
 
 /** An upload waiting for the next group commit (appendLog). */
@@ -542,7 +543,7 @@ export class SqlFleetStore implements FleetStore {
       this.db.name === 'sqlite'
         ? new Map<PendingAppend, AppendResult>()
         : await this.appendContinuing(batch).catch((e: unknown) => {
-            if (/^42/.test(String((e as { cause?: { code?: unknown } }).cause?.code ?? ''))) throw e;
+            if (sqlStateOf(e)?.startsWith('42')) throw e;
             return new Map<PendingAppend, AppendResult>();
           });
     this.continuedAppends += fast.size;
@@ -577,11 +578,15 @@ export class SqlFleetStore implements FleetStore {
       return contiguous && (last.limit === null || last.end <= last.limit.headBytes + last.limit.tailBytes);
     });
     if (runs.length === 0) return done;
-    const attempts = [...runs.map(([id, list]) => [id, list[0]!.tokenHash, list[0]!.start, list[list.length - 1]!.end] as const)];
-    const chunks = runs.flatMap(([id, list]) => list.map((b) => [id, b.start, b.end, Math.min(b.producedAt, b.at), b.data] as const));
-    // Padded with rows of no attempt to a power of two, so the statement has few texts (prepared).
-    const attemptRows = [...attempts, ...Array.from({ length: padded(attempts).length - attempts.length }, () => [null, null, null, null] as const)];
-    const chunkRows = [...chunks, ...Array.from({ length: padded(chunks).length - chunks.length }, () => [null, null, null, null, null] as const)];
+    // Padded with rows of no attempt, which the statement skips.
+    const attemptRows = padded<readonly SqlValue[]>(
+      runs.map(([id, list]) => [id, list[0]!.tokenHash, list[0]!.start, list[list.length - 1]!.end]),
+      [null, null, null, null],
+    );
+    const chunkRows = padded<readonly SqlValue[]>(
+      runs.flatMap(([id, list]) => list.map((b) => [id, b.start, b.end, Math.min(b.producedAt, b.at), b.data])),
+      [null, null, null, null, null],
+    );
     const rows = await this.db.all<{ id: number | string; cancel_requested_at: number | string | null }>(
       'WITH v AS (SELECT * FROM (VALUES ' +
         attemptRows.map(() => '(CAST(? AS BIGINT), ?, CAST(? AS BIGINT), CAST(? AS BIGINT))').join(', ') +
@@ -663,30 +668,16 @@ export class SqlFleetStore implements FleetStore {
       values.map(() => '(CAST(? AS BIGINT), ?, CAST(? AS BIGINT), CAST(? AS BIGINT))').join(', ') +
       ") AS v WHERE attempts.id = v.column1 AND attempts.token_hash = v.column2 AND attempts.status = 'running' AND attempts.log_received = v.column3 RETURNING attempts.id";
     const updateParams = values.flatMap(([id, x]) => [id, x.tokenHash, x.from, x.to]);
+    // appendContinuing takes the usual batch on PostgreSQL; what comes here is the rest (resends,
+    // overlaps, gaps, past the size limit), so a round trip more for the INSERT does not matter.
+    const updated = (await f.tx.all<{ id: number | string }>(update, updateParams)).length;
     const chunks = g.flatMap(([id, x]) => x.pieces.map((p) => [id, p] as const));
-    let updated: number;
-    if (f.db.name !== 'sqlite' && chunks.length <= CHUNKS_PER_INSERT) {
-      // PostgreSQL: the UPDATE and the INSERT in one statement, one round trip fewer per batch.
-      // The chunk list is padded to a power of two with rows of no attempt, which the INSERT
-      // skips, so the statement has few distinct texts and stays prepared.
-      const rows = [...chunks, ...Array.from({ length: padded(chunks).length - chunks.length }, () => null)];
-      const merged = await f.tx.get<{ updated: number | string }>(
-        `WITH u AS (${update}), i AS (INSERT INTO log_chunks (attempt_id, start_offset, end_offset, produced_at, data) ` +
-          'SELECT c.column1, c.column2, c.column3, c.column4, c.column5 FROM (VALUES ' +
-          rows.map(() => '(CAST(? AS BIGINT), CAST(? AS BIGINT), CAST(? AS BIGINT), CAST(? AS BIGINT), CAST(? AS BYTEA))').join(', ') +
-          ') AS c WHERE c.column1 IS NOT NULL) SELECT COUNT(*) AS updated FROM u',
-        [...updateParams, ...rows.flatMap((c) => (c ? [c[0], c[1].offset, c[1].end, c[1].at, c[1].data] : [null, null, null, null, null]))],
+    for (let i = 0; i < chunks.length; i += CHUNKS_PER_INSERT) {
+      const part = chunks.slice(i, i + CHUNKS_PER_INSERT);
+      await f.tx.run(
+        `INSERT INTO log_chunks (attempt_id, start_offset, end_offset, produced_at, data) VALUES ${part.map(() => '(?, ?, ?, ?, ?)').join(', ')}`,
+        part.flatMap(([id, p]) => [id, p.offset, p.end, p.at, p.data]),
       );
-      updated = Number(merged!.updated);
-    } else {
-      updated = (await f.tx.all<{ id: number | string }>(update, updateParams)).length;
-      for (let i = 0; i < chunks.length; i += CHUNKS_PER_INSERT) {
-        const part = chunks.slice(i, i + CHUNKS_PER_INSERT);
-        await f.tx.run(
-          `INSERT INTO log_chunks (attempt_id, start_offset, end_offset, produced_at, data) VALUES ${part.map(() => '(?, ?, ?, ?, ?)').join(', ')}`,
-          part.flatMap(([id, p]) => [id, p.offset, p.end, p.at, p.data]),
-        );
-      }
     }
     // Checked before anything is told of the batch; the throw rolls all of it back.
     if (updated !== g.length) throw new GantryError('GANTRY_E_STORE', `log append: ${g.length - updated} of ${g.length} locked attempts changed under the batch`);

@@ -128,15 +128,10 @@ export interface TakeRequest {
   knownTagKeys: readonly string[];
 }
 
-/** The tag keys of pending work this agent may run. */
-function keysOf(r: TakeRequest): string[] {
-  const agentTags = new Set(r.agent.tags);
-  return r.knownTagKeys.filter((k) => tagKeyMatches(k, agentTags));
-}
-
 export async function takeIn(f: FleetTx, request: TakeRequest): Promise<Offered[]> {
   const { agent, slots, at, settings, tokenHashes } = request;
-  const keys = keysOf(request);
+  const agentTags = new Set(agent.tags);
+  const keys = request.knownTagKeys.filter((k) => tagKeyMatches(k, agentTags));
   if (keys.length === 0 || slots <= 0) return [];
   const keyList = keys.map(() => '?').join(', ');
   // With each project's limits: one round trip fewer on the way from a dependency's end to a start.
