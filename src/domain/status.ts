@@ -73,6 +73,8 @@ export const FAILURE_REASONS = [
   'canceled',
   'runner_system_failure',
   'missing_dependency_failure',
+  // The job's sandbox reached its memory limit and the kernel's OOM killer ended a process of it.
+  'out_of_memory',
   'unknown_failure',
 ] as const;
 export type FailureReason = (typeof FAILURE_REASONS)[number];

@@ -6,6 +6,8 @@ import type { RetryPolicy, RetryWhen } from '../pipeline/types.js';
 /** Which `retry:when` values cover each of Gantry's failure reasons. */
 const REASON_MATCHES: Record<FailureReason, readonly RetryWhen[]> = {
   script_failure: ['script_failure'],
+  // GitLab has no reason of its own for it: there, a job its container's OOM killer ends is a script failure.
+  out_of_memory: ['script_failure'],
   timeout: ['stuck_or_timeout_failure', 'job_execution_timeout'],
   agent_lost: ['runner_system_failure', 'stuck_or_timeout_failure'],
   runner_system_failure: ['runner_system_failure'],
