@@ -14,6 +14,7 @@ import { collectPaths } from './collect-paths.js';
 import { runScript, type ScriptResult } from './process-group.js';
 import { agentLine, sectionEnd, sectionStart, stepScript } from './script.js';
 import type { Launcher } from './launcher/launcher.js';
+import type { JobIsolation } from './isolation.js';
 import type { ArtifactTransport, CacheTransport } from './transports.js';
 import type { SourceSnapshot } from './workspace.js';
 
@@ -23,14 +24,10 @@ export interface JobAssignment {
   job: CompiledJob;
   /** Every variable the job sees, resolved and expanded (predefined ones included). */
   variables: Record<string, string>;
-  /** The environment the job inherits from the agent (PATH, HOME, ...), under its variables. */
-  baseEnv: Record<string, string>;
   /** Jobs whose artifacts this job downloads, in order. */
   artifactSources: { jobId: number; name: string }[];
   /** Where the workspace goes ($CI_PROJECT_DIR): made fresh, or reset to fresh if it exists. */
   workspaceDir: string;
-  /** Where a script too long to pass inline is written (outside the workspace). */
-  scriptDir: string;
   /** The file the job's output is spooled to (outside the workspace; made anew for each step). */
   spoolPath: string;
   timeoutSeconds: number;
@@ -43,6 +40,8 @@ export interface JobAssignment {
 export interface AgentServices {
   source: SourceSnapshot;
   launcher: Launcher;
+  /** How this job's processes run: the agent's user (`none`) or the sandbox; gives the job its starting environment. */
+  isolation: JobIsolation;
   artifacts: ArtifactTransport;
   cache: CacheTransport;
 }
@@ -80,13 +79,14 @@ export function safeCacheKey(key: string): string {
   return key.replace(/[^A-Za-z0-9._-]/g, '_').replace(/^\.+/, '_') || 'default';
 }
 
-function outcomeOf(r: ScriptResult): JobOutcome {
+/** `oomKilled`: the kernel's OOM killer ended a process of the job (its sandbox's memory limit). */
+function outcomeOf(r: ScriptResult, oomKilled: boolean): JobOutcome {
   if (r.stoppedFor === 'timeout') return { status: 'timed_out', exitCode: r.exitCode, failureReason: 'timeout' };
   if (r.stoppedFor === 'canceled') return { status: 'canceled', exitCode: r.exitCode, failureReason: 'canceled' };
   if (r.exitCode === 0) return { status: 'success', exitCode: 0, failureReason: null };
   // Killed by a signal: the exit code a shell would report (128 + its number: 137 for SIGKILL).
   const signo = r.signal ? os.constants.signals[r.signal] : undefined;
-  return { status: 'failed', exitCode: r.exitCode ?? (signo ? 128 + signo : 1), failureReason: 'script_failure' };
+  return { status: 'failed', exitCode: r.exitCode ?? (signo ? 128 + signo : 1), failureReason: oomKilled ? 'out_of_memory' : 'script_failure' };
 }
 
 export async function runJob(
@@ -96,13 +96,15 @@ export async function runJob(
   signal: AbortSignal,
 ): Promise<JobOutcome> {
   const { job } = a;
-  const env = { ...a.baseEnv, ...a.variables };
+  const isolation = services.isolation;
+  const env = { ...isolation.baseEnv, ...a.variables };
   const ws = a.workspaceDir;
   onOutput(agentLine(`Running with gantry ${GANTRY_VERSION} on ${a.agentName}`, 'cyan'));
+  onOutput(agentLine(isolation.summary));
 
   onOutput(sectionStart('prepare_script', 'Preparing the workspace'));
   try {
-    services.source.materialize(ws);
+    services.source.materialize(ws, isolation.owner);
   } catch (err) {
     onOutput(agentLine(`ERROR: could not prepare the workspace: ${(err as Error).message}`, 'red'));
     return { status: 'failed', exitCode: null, failureReason: 'runner_system_failure' };
@@ -128,6 +130,13 @@ export async function runJob(
     onOutput(sectionEnd('download_artifacts'));
   }
 
+  try {
+    isolation.adoptWorkspace(ws);
+  } catch (err) {
+    onOutput(agentLine(`ERROR: could not give the workspace to the job's user: ${(err as Error).message}`, 'red'));
+    return { status: 'failed', exitCode: null, failureReason: 'runner_system_failure' };
+  }
+
   // A script's last line may lack its newline (`printf done; exit 1`): the agent's next line must
   // still start a line of its own, not be glued to the script's.
   let lineOpen = false;
@@ -143,7 +152,6 @@ export async function runJob(
   onOutput(sectionStart('step_script', 'Executing "step_script" stage of the job script'));
   const result = await runScript({
     script: stepScript([...job.beforeScript, ...job.script]),
-    scratchDir: a.scriptDir,
     spoolPath: a.spoolPath,
     cwd: ws,
     env,
@@ -152,17 +160,17 @@ export async function runJob(
     graceMs: a.graceMs,
     signal,
     launcher: services.launcher,
+    isolation,
   });
   endLine();
   onOutput(sectionEnd('step_script'));
-  const outcome = outcomeOf(result);
+  const outcome = outcomeOf(result, isolation.oomKills() > 0);
 
   if (job.afterScript.length > 0 && outcome.status !== 'canceled') {
     onOutput(sectionStart('after_script', 'Running after_script'));
     const jobStatus = outcome.status === 'success' ? 'success' : 'failed';
     const after = await runScript({
       script: stepScript(job.afterScript),
-      scratchDir: a.scriptDir,
       spoolPath: a.spoolPath,
       cwd: ws,
       env: { ...env, CI_JOB_STATUS: jobStatus },
@@ -171,6 +179,7 @@ export async function runJob(
       graceMs: a.graceMs,
       signal,
       launcher: services.launcher,
+      isolation,
     });
     endLine();
     if (after.exitCode !== 0) onOutput(agentLine(`WARNING: after_script failed, but the job's status is not changed`, 'yellow'));
@@ -213,6 +222,7 @@ export async function runJob(
   if (final.status === 'success') onOutput(agentLine('Job succeeded', 'green'));
   else if (final.status === 'timed_out') onOutput(agentLine(`ERROR: Job failed: execution took longer than ${a.timeoutSeconds} seconds`, 'red'));
   else if (final.status === 'canceled') onOutput(agentLine('ERROR: Job canceled', 'red'));
+  else if (final.failureReason === 'out_of_memory') onOutput(agentLine(`ERROR: Job failed: out of memory (the job reached its memory limit and the kernel killed a process of it; exit code ${final.exitCode})`, 'red'));
   else onOutput(agentLine(`ERROR: Job failed: ${final.exitCode === null ? final.failureReason : `exit code ${final.exitCode}`}`, 'red'));
   return final;
 }

@@ -1,6 +1,6 @@
-// Runs one bash script as the leader of its own process group, so that stopping it (timeout,
-// cancel) reaches every process the script started: SIGTERM to the group, a grace period,
-// then SIGKILL to the group.
+// Runs one bash script so that stopping it (timeout, cancel) reaches every process the script
+// started: SIGTERM, a grace period, then SIGKILL. Under `none` that is the script's process group;
+// in the sandbox, every process of the job's cgroup (isolation.ts says which).
 //
 // Processes are started by a Launcher (launcher/): normally a small separate process, because
 // fork() from this big one is slow and blocks its loop.
@@ -16,6 +16,7 @@ import { execFile } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import type { JobIsolation } from './isolation.js';
 import type { Launched, Launcher } from './launcher/launcher.js';
 
 // Linux caps one argument at 128 KiB (MAX_ARG_STRLEN); longer scripts go through a file.
@@ -54,8 +55,6 @@ export interface ScriptResult {
 export interface RunScriptOptions {
   /** The bash program, passed inline (`bash -c`): no script file to write and delete. */
   script: string;
-  /** Where a script too long for one argument is written instead. */
-  scratchDir: string;
   /** The spool file for the output: a new file at this path for each step (see runScript). */
   spoolPath: string;
   cwd: string;
@@ -65,6 +64,8 @@ export interface RunScriptOptions {
   graceMs: number;
   signal: AbortSignal;
   launcher: Launcher;
+  /** How the step's processes are started and stopped (`none` or `sandbox`). */
+  isolation: JobIsolation;
 }
 
 export function runScript(opts: RunScriptOptions): Promise<ScriptResult> {
@@ -72,10 +73,13 @@ export function runScript(opts: RunScriptOptions): Promise<ScriptResult> {
   let scratch: string | null = null;
   if (Buffer.byteLength(opts.script) < MAX_INLINE_SCRIPT) args = ['-c', opts.script, 'bash'];
   else {
-    scratch = path.join(opts.scratchDir, `script-${process.pid}-${crypto.randomUUID()}.sh`);
-    fs.mkdirSync(opts.scratchDir, { recursive: true });
-    fs.writeFileSync(scratch, opts.script);
-    args = [scratch];
+    // Written where the agent can, read where the job can (its own /tmp in the sandbox).
+    const name = `script-${process.pid}-${crypto.randomUUID()}.sh`;
+    const dirs = opts.isolation.scriptDir;
+    scratch = path.join(dirs.host, name);
+    fs.mkdirSync(dirs.host, { recursive: true });
+    fs.writeFileSync(scratch, opts.script, { mode: 0o644 });
+    args = [path.posix.join(dirs.job, name)];
   }
   const removeScratch = () => {
     if (scratch) fs.rm(scratch, { force: true }, () => {});
@@ -89,7 +93,7 @@ export function runScript(opts: RunScriptOptions): Promise<ScriptResult> {
     // not there yet
   }
   return opts.launcher
-    .launch({ file: resolveBash(opts.env), args, cwd: opts.cwd, env: opts.env, outputPath: opts.spoolPath })
+    .launch(opts.isolation.step({ file: resolveBash(opts.env), args, cwd: opts.cwd, env: opts.env, outputPath: opts.spoolPath }))
     .then(
       (launched) => supervise(launched, opts),
       (err: Error) => {
@@ -124,13 +128,7 @@ function supervise(launched: Launched, opts: RunScriptOptions): Promise<ScriptRe
   let stoppedFor: StopReason | null = null;
   let killTimer: NodeJS.Timeout | undefined;
   let timeoutTimer: NodeJS.Timeout | undefined;
-  const killGroup = (sig: NodeJS.Signals) => {
-    try {
-      process.kill(-launched.pid, sig);
-    } catch {
-      // the group is already gone
-    }
-  };
+  const killGroup = (sig: 'SIGTERM' | 'SIGKILL') => opts.isolation.signal(launched.pid, sig);
   const stop = (why: StopReason) => {
     if (stoppedFor) return;
     stoppedFor = why;

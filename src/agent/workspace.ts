@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { git, gitMaybe } from './git.js';
 import { GantryError } from '../domain/errors.js';
+import type { Owner } from './isolation.js';
 
 export const NO_COMMIT_SHA = '0000000000000000000000000000000000000000';
 
@@ -31,7 +32,12 @@ export interface SourceSnapshot {
    * or removed come back. The result is the same as a fresh copy, without creating every
    * directory and file again (on a slow disk each creation costs half a millisecond).
    */
-  materialize(dest: string): void;
+  materialize(dest: string, owner?: Owner | null): void;
+  /**
+   * The object directory the snapshot's .git borrows (its `alternates`), or null: a sandboxed job
+   * is shown it read-only, or git in the job would find no commits.
+   */
+  readonly borrowedObjects: string | null;
 }
 
 function listTree(root: string): Entry[] {
@@ -60,12 +66,24 @@ class Snapshot implements SourceSnapshot {
   /** Per materialized workspace: what each entry looked like when it was laid down. */
   private readonly laid = new Map<string, Map<string, Laid>>();
 
+  readonly borrowedObjects: string | null;
+  /** Who the workspace being materialized belongs to (a sandboxed job's user), for lay. */
+  private owner: Owner | null = null;
+
   constructor(readonly dir: string) {
     this.entries = listTree(dir);
     this.byRel = new Map(this.entries.map((e) => [e.rel, e]));
+    let borrowed: string | null = null;
+    try {
+      borrowed = fs.readFileSync(path.join(dir, '.git', 'objects', 'info', 'alternates'), 'utf8').split('\n')[0]!.trim() || null;
+    } catch {
+      // nothing borrowed
+    }
+    this.borrowedObjects = borrowed;
   }
 
-  materialize(dest: string): void {
+  materialize(dest: string, owner: Owner | null = null): void {
+    this.owner = owner;
     const known = this.laid.get(dest);
     if (known && fs.existsSync(dest)) this.reset(dest, known);
     else this.copyAll(dest);
@@ -77,6 +95,8 @@ class Snapshot implements SourceSnapshot {
     if (e.kind === 'dir') fs.mkdirSync(to);
     else if (e.kind === 'file') fs.copyFileSync(from, to);
     else fs.symlinkSync(fs.readlinkSync(from), to);
+    // Owned before it is recorded: a chown changes ctime, which reset would take for the job's change.
+    if (this.owner) fs.lchownSync(to, this.owner.uid, this.owner.gid);
     if (e.kind !== 'dir') {
       const st = fs.lstatSync(to);
       record.set(e.rel, { kind: e.kind, ino: st.ino, ctimeMs: st.ctimeMs, size: st.size });

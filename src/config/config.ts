@@ -86,6 +86,8 @@ const GANTRY_SECRETS = new Set([
 export interface AgentConfig {
   /** Where the agent keeps its identity, spool, mirrors and builds (GANTRY_AGENT_HOME); default $GANTRY_HOME/agent. */
   home: string;
+  /** GANTRY_ISOLATION (none or sandbox): the level when --isolation is not given; null: each command's default. */
+  isolation: 'none' | 'sandbox' | null;
 }
 
 /** What the commands that talk to a server (`trigger`, `project`, `secret`) read; flags override both. */
@@ -160,6 +162,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, stdoutIsTty = B
     },
     agent: {
       home: env.GANTRY_AGENT_HOME ? path.resolve(env.GANTRY_AGENT_HOME) : path.join(home, 'agent'),
+      isolation: env.GANTRY_ISOLATION === 'none' || env.GANTRY_ISOLATION === 'sandbox' ? env.GANTRY_ISOLATION : null,
     },
     client: {
       server: env.GANTRY_SERVER || null,

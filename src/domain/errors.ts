@@ -31,6 +31,8 @@ export const ERROR_CODES = {
   GANTRY_E_LOG: 'a log cannot be opened, read or written',
   GANTRY_E_WORKSPACE: 'a workspace could not be prepared',
   GANTRY_E_ARTIFACT_PATH: 'an artifact or cache path escapes the workspace',
+  GANTRY_E_SANDBOX_UNAVAILABLE: 'the agent was asked for the sandbox on a host that cannot provide it',
+  GANTRY_E_ISOLATION_CHECK_FAILED: "the agent's isolation check found a job could reach what the threat model forbids",
   // client
   GANTRY_E_UNREACHABLE: 'the Gantry server did not answer at all',
   // HTTP API (src/server/errors.ts maps each to a status)

@@ -9,6 +9,8 @@ import crypto from 'node:crypto';
 import path from 'node:path';
 import { runJob, type JobOutcome } from '../agent/job-runner.js';
 import { ProcessLauncher, type Launcher } from '../agent/launcher/launcher.js';
+import type { Isolation, JobIsolation } from '../agent/isolation.js';
+import { NO_LIMITS } from '../domain/isolation.js';
 import { makeSnapshot, NO_COMMIT_SHA, type SourceSnapshot } from '../agent/workspace.js';
 import { GantryError } from '../domain/errors.js';
 import type { JobId } from '../domain/ids.js';
@@ -56,7 +58,8 @@ export interface LocalRunOptions {
   logs: LogStore;
   observer: RunObserver;
   signal: AbortSignal;
-  baseEnv: Record<string, string>;
+  /** How jobs run: as this user (`none`, the default of `gantry run`) or in the sandbox. */
+  isolation: Isolation;
   graceMs: number;
   defaultTimeoutSeconds?: number;
   keepWorkspaces?: boolean;
@@ -431,29 +434,43 @@ class PipelineRun {
     };
     const execute = (w: LogWriter) => {
       writer = w;
+      let isolation: JobIsolation;
+      try {
+        isolation = this.opts.isolation.forJob({
+          slot,
+          workspace: workspaceDir,
+          borrowedObjects: this.source.borrowedObjects,
+          network: 'full',
+          limits: NO_LIMITS,
+          scriptDir: path.join(this.buildsDir, 'scripts'),
+        });
+      } catch (err) {
+        onOutput(Buffer.from(`ERROR: the job's sandbox could not be prepared: ${(err as Error).message}\n`));
+        return Promise.resolve<JobOutcome>({ status: 'failed', exitCode: null, failureReason: 'runner_system_failure' });
+      }
       return runJob(
         {
           jobId: job.id,
           attempt: attempt.number,
           job: job.spec,
           variables,
-          baseEnv: this.opts.baseEnv,
           artifactSources,
           workspaceDir,
-          scriptDir: path.join(this.buildsDir, 'scripts'),
           spoolPath: path.join(this.buildsDir, String(slot), 'output.spool'),
           timeoutSeconds,
           afterScriptTimeoutSeconds: 300,
           graceMs: this.opts.graceMs,
           agentName: 'local',
         },
-        { source: this.source, artifacts: this.artifacts, cache: this.cache, launcher: this.launcher },
+        { source: this.source, artifacts: this.artifacts, cache: this.cache, launcher: this.launcher, isolation },
         onOutput,
         run.controller.signal,
-      ).catch((err: unknown): JobOutcome => {
-        onOutput(Buffer.from(`\nERROR: the agent failed: ${(err as Error).message}\n`));
-        return { status: 'failed', exitCode: null, failureReason: 'runner_system_failure' };
-      });
+      )
+        .catch((err: unknown): JobOutcome => {
+          onOutput(Buffer.from(`\nERROR: the agent failed: ${(err as Error).message}\n`));
+          return { status: 'failed', exitCode: null, failureReason: 'runner_system_failure' };
+        })
+        .finally(() => isolation.dispose());
     };
     (queued.log ?? this.openLog(queued))
       .then(execute, (err: unknown): JobOutcome => {

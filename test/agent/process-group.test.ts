@@ -7,36 +7,61 @@ import { InProcessLauncher, ProcessLauncher, type Launcher } from '../../src/age
 import { runScript } from '../../src/agent/process-group.js';
 import { stepScript } from '../../src/agent/script.js';
 import { isDead, waitFor } from '../helpers/processes.js';
+import { NoIsolation, type Isolation, type JobIsolation } from '../../src/agent/isolation.js';
+import { NO_LIMITS } from '../../src/domain/isolation.js';
+import { testSandbox } from '../helpers/sandbox-host.js';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gantry-pg-'));
 after(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+let isolation: Isolation = new NoIsolation({ PATH: process.env.PATH ?? '/usr/bin:/bin' });
+
+function forJob(): JobIsolation {
+  const job = isolation.forJob({ slot: 0, workspace: dir, borrowedObjects: null, network: 'full', limits: NO_LIMITS, scriptDir: path.join(dir, 'scripts') });
+  job.adoptWorkspace(dir);
+  return job;
+}
+
+/** Whether a process the script started is gone: by pid under `none`; in the sandbox (pids are the namespace's), none of its user is left. */
+function goneFrom(job: JobIsolation, pid: number): boolean {
+  if (!job.owner) return isDead(pid);
+  return fs.readdirSync('/proc').every((e) => !/^\d+$/.test(e) || (() => { try { return fs.statSync(`/proc/${e}`).uid !== job.owner!.uid; } catch { return true; } })());
+}
 
 async function run(lines: string[], opts: { timeoutMs?: number; graceMs?: number; abortAfterMs?: number } = {}) {
   const chunks: Buffer[] = [];
   const controller = new AbortController();
   if (opts.abortAfterMs !== undefined) setTimeout(() => controller.abort(), opts.abortAfterMs);
+  const job = forJob();
+  try {
   const result = await runScript({
     script: stepScript(lines),
-    scratchDir: dir,
+    isolation: job,
     spoolPath: path.join(dir, `spool-${Math.random().toString(36).slice(2)}`),
     cwd: dir,
-    env: { PATH: process.env.PATH ?? '/usr/bin:/bin' },
+    env: job.baseEnv,
     onOutput: (c) => chunks.push(c),
     timeoutMs: opts.timeoutMs ?? null,
     graceMs: opts.graceMs ?? 200,
     signal: controller.signal,
     launcher,
   });
-  return { result, output: Buffer.concat(chunks).toString() };
+  return { result, output: Buffer.concat(chunks).toString(), job };
+  } finally {
+    job.dispose();
+  }
 }
 
 let launcher: Launcher = new InProcessLauncher();
-for (const [kind, make] of [
-  ['started from this process', () => new InProcessLauncher()],
-  ['started by the launcher process', () => new ProcessLauncher()],
+const sandboxed = testSandbox('job scripts in the sandbox');
+for (const [kind, make, level] of [
+  ['started from this process', () => new InProcessLauncher(), 'none'],
+  ['started by the launcher process', () => new ProcessLauncher(), 'none'],
+  ...(sandboxed ? ([['started by the launcher process in the sandbox', () => new ProcessLauncher(), 'sandbox']] as const) : []),
 ] as const) describe(`a job script ${kind}`, () => {
   before(() => {
     launcher = make();
+    isolation = level === 'sandbox' ? sandboxed!.isolation : new NoIsolation({ PATH: process.env.PATH ?? '/usr/bin:/bin' });
   });
   after(() => launcher.close());
 
@@ -45,14 +70,15 @@ for (const [kind, make] of [
     let bytes = 0;
     let zeros = 0;
     let biggest = 0;
+    const job = forJob();
     const result = await runScript({
       // 1 MB every 20 ms: a fast printer, but one the reader keeps up with (a writer faster than
       // the agent reads, `head -c` from /dev/zero at disk speed, is ahead by what it has written).
       script: stepScript(['for i in $(seq 100); do head -c 1000000 /dev/zero; sleep 0.02; done']),
-      scratchDir: dir,
+      isolation: job,
       spoolPath,
       cwd: dir,
-      env: { PATH: process.env.PATH ?? '/usr/bin:/bin' },
+      env: job.baseEnv,
       onOutput: (c) => {
         bytes += c.length;
         for (const b of c) if (b === 0) zeros++;
@@ -63,6 +89,7 @@ for (const [kind, make] of [
       signal: new AbortController().signal,
       launcher,
     });
+    job.dispose();
     assert.equal(result.exitCode, 0);
     assert.ok(bytes >= 100_000_000 && bytes < 100_001_000, `${bytes} bytes read`);
     // A hole reads as zeros too, so the count alone would not tell; but it is punched only behind
@@ -99,10 +126,10 @@ for (const [kind, make] of [
 
   it('on timeout, stops the whole process group, background children included', async () => {
     const pidFile = path.join(dir, 'bg.pid');
-    const { result } = await run([`sleep 30 & echo $! > ${pidFile}`, 'sleep 30'], { timeoutMs: 300, graceMs: 200 });
+    const { result, job } = await run([`sleep 30 & echo $! > ${pidFile}`, 'sleep 30'], { timeoutMs: 300, graceMs: 200 });
     assert.equal(result.stoppedFor, 'timeout');
     const pid = Number(fs.readFileSync(pidFile, 'utf8'));
-    assert.ok(await waitFor('the background sleep to die', () => isDead(pid), 1000));
+    assert.ok(await waitFor('the background sleep to die', () => goneFrom(job, pid), 1000));
   });
 
   it('a process that ignores SIGTERM is killed after the grace period', async () => {

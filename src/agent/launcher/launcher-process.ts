@@ -36,7 +36,7 @@ function send(m: LauncherMessage): void {
 function launch(req: SpawnRequest): void {
   try {
     const pid = spawnJob(
-      { ...req, env: envOf(req.env) },
+      { ...req, env: req.sandbox ? {} : envOf(req.env) },
       (exit) => {
         if (pid !== undefined) {
           running.delete(pid);

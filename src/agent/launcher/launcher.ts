@@ -79,6 +79,13 @@ export class ProcessLauncher implements Launcher {
   launch(req: LaunchRequest): Promise<Launched> {
     if (this.dead) return Promise.reject(this.dead);
     const id = this.nextId++;
+    if (req.sandbox) {
+      // A sandboxed job's environment travels in its bubblewrap options; bwrap itself gets none.
+      return new Promise((started, failed) => {
+        this.waiting.set(id, { started, failed });
+        this.child.stdin!.write(`${JSON.stringify({ op: 'spawn', id, ...req, env: {} } satisfies SpawnRequest)}\n`);
+      });
+    }
     if (!this.baseEnv) {
       // The first job's environment becomes the base; later jobs send only their differences.
       this.baseEnv = req.env;

@@ -21,6 +21,8 @@ import { AttemptLog, LogBatches, LogMasker, uploadAlone } from './attempt-log.js
 import { loadIdentity, saveIdentity } from './identity.js';
 import { Backoff, sleep, untilAnswered, Unreachable, woken, type ProtocolAnswer, ProtocolClient } from './protocol-client.js';
 import { SourceCache } from './sources.js';
+import type { Isolation, JobIsolation } from '../isolation.js';
+import { NO_LIMITS, type AgentIsolationFacts, type IsolationCheck } from '../../domain/isolation.js';
 
 
 export interface RemoteAgentOptions {
@@ -32,7 +34,11 @@ export interface RemoteAgentOptions {
   concurrency: number;
   /** Needed only to register (first run, or after a deregistration). */
   registrationToken: string | null;
-  baseEnv: Record<string, string>;
+  /**
+   * How jobs run here (`none` or `sandbox`) and the last isolation check, reported to the server.
+   * Called once the agent home is locked: setting up the sandbox clears what a crashed predecessor left.
+   */
+  isolation(): Promise<{ isolation: Isolation; check: IsolationCheck | null }>;
   graceMs: number;
   /** What the agent reports about itself (stderr in the CLI). */
   log(line: string): void;
@@ -74,15 +80,27 @@ export async function runRemoteAgent(o: RemoteAgentOptions): Promise<number> {
     const jobsDir = path.join(o.home, 'jobs');
     const killed = killLeftoverJobs(jobsDir);
     if (killed.length > 0) o.log(`killed ${killed.length} job process group${killed.length === 1 ? '' : 's'} a previous agent process left running (${killed.join(', ')})`);
-    return await runAgent(o, jobsDir);
+    const { isolation, check } = await o.isolation();
+    return await runAgent(o, jobsDir, isolation, check);
   } finally {
     lock.release();
   }
 }
 
-async function runAgent(o: RemoteAgentOptions, jobsDir: string): Promise<number> {
+async function runAgent(o: RemoteAgentOptions, jobsDir: string, isolation: Isolation, isolationCheck: IsolationCheck | null): Promise<number> {
   const client = new ProtocolClient(o.serverUrl.replace(/\/+$/, ''), null);
-  const facts = { name: o.name, tags: o.tags, concurrency: o.concurrency, version: GANTRY_VERSION, protocol: PROTOCOL_VERSION, platform: { os: process.platform, arch: process.arch, hostname: os.hostname() } };
+  const isolationFacts: AgentIsolationFacts = { isolation: isolation.level, limits: isolation.limits, check: isolationCheck };
+  const facts = {
+    name: o.name,
+    tags: o.tags,
+    concurrency: o.concurrency,
+    version: GANTRY_VERSION,
+    protocol: PROTOCOL_VERSION,
+    platform: { os: process.platform, arch: process.arch, hostname: os.hostname() },
+    isolation: isolationFacts.isolation,
+    limits: isolationFacts.limits,
+    isolationCheck: isolationFacts.check,
+  };
   const spoolDir = path.join(o.home, 'spool');
   // Spools of a previous process belong to attempts the server has already given up.
   fs.rmSync(spoolDir, { recursive: true, force: true });
@@ -240,6 +258,7 @@ async function runAgent(o: RemoteAgentOptions, jobsDir: string): Promise<number>
     const slot = freeSlot();
     const buildsDir = path.join(o.home, 'builds');
     const workspaceDir = path.join(buildsDir, String(slot), offer.project.name);
+    let jobIsolation: JobIsolation | null = null;
     try {
       const startedAt = Date.now();
       const variables = resolveJobVariables(
@@ -275,23 +294,31 @@ async function runAgent(o: RemoteAgentOptions, jobsDir: string): Promise<number>
         throw err;
       }
       const t = o.transports(client, offer.attemptId, offer.attemptToken);
+      // Older servers send no isolation: the agent's own limits, the host's network.
+      const asked = offer.isolation ?? { network: 'full', limits: NO_LIMITS, trusted: true };
+      jobIsolation = isolation.forJob({
+        slot,
+        workspace: workspaceDir,
+        borrowedObjects: source.borrowedObjects,
+        network: asked.network,
+        limits: asked.limits,
+        scriptDir: path.join(buildsDir, 'scripts', String(slot)),
+      });
       outcome = await runJob(
         {
           jobId: offer.job.id,
           attempt: offer.attempt,
           job: offer.spec,
           variables,
-          baseEnv: o.baseEnv,
           artifactSources: offer.artifactSources,
           workspaceDir,
-          scriptDir: path.join(buildsDir, 'scripts', String(slot)),
           spoolPath: path.join(buildsDir, String(slot), 'output.spool'),
           timeoutSeconds: offer.timeouts.jobSeconds,
           afterScriptTimeoutSeconds: offer.timeouts.afterScriptSeconds,
           graceMs: Math.min(o.graceMs, offer.timeouts.killGraceMs),
           agentName: o.name,
         },
-        { source, launcher, artifacts: t.artifacts, cache: t.cache },
+        { source, launcher, isolation: jobIsolation, artifacts: t.artifacts, cache: t.cache },
         onOutput,
         r.controller.signal,
       );
@@ -299,6 +326,11 @@ async function runAgent(o: RemoteAgentOptions, jobsDir: string): Promise<number>
       onOutput(agentLine(`ERROR: the agent failed: ${(err as Error).message}`, 'red'));
       outcome = { status: 'failed', exitCode: null, failureReason: 'runner_system_failure' };
     } finally {
+      try {
+        jobIsolation?.dispose();
+      } catch (err) {
+        o.log(`attempt ${offer.attemptId}: the job's sandbox could not be cleaned up: ${(err as Error).message}`);
+      }
       releaseSlot(slot);
       // The slot is free for the next job while this one's last bytes and completion travel: the
       // poll is already waiting when the completion makes a dependent job ready.

@@ -1,13 +1,17 @@
 // `gantry agent`: takes jobs from a server and runs them on this machine.
 
+import fs from 'node:fs';
 import os from 'node:os';
 import type { Command } from 'commander';
 import { GantryError } from '../../domain/errors.js';
 import type { CliContext } from '../context.js';
+import { addIsolationOptions, isolationSettings, type IsolationFlags } from '../isolation-options.js';
 
-interface AgentFlags {
+interface AgentFlags extends IsolationFlags {
   server?: string;
   token?: string;
+  tokenFile?: string;
+  checkIsolation?: boolean;
   name?: string;
   tags?: string;
   concurrency?: string;
@@ -43,21 +47,75 @@ export function parseTags(s: string | undefined): string[] {
   return tags;
 }
 
+/**
+ * The registration token: from a file, the environment, or (warned against) the command line,
+ * where every user of this host can read it.
+ */
+export function registrationToken(flags: { token?: string; tokenFile?: string }, ctx: CliContext): string | null {
+  if (flags.tokenFile !== undefined) {
+    try {
+      const t = fs.readFileSync(flags.tokenFile, 'utf8').trim();
+      if (!t) throw new GantryError('GANTRY_E_USAGE', `--token-file ${flags.tokenFile} is empty`);
+      return t;
+    } catch (e) {
+      if (e instanceof GantryError) throw e;
+      throw new GantryError('GANTRY_E_USAGE', `--token-file ${flags.tokenFile}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    }
+  }
+  if (flags.token !== undefined) {
+    ctx.stderr.write('gantry agent: warning: --token puts the registration token on the command line, where every user of this host can read it (ps, /proc); use GANTRY_AGENT_TOKEN or --token-file\n');
+    return flags.token;
+  }
+  return ctx.config.server.agentToken;
+}
+
 export function registerAgent(program: Command, ctx: CliContext): void {
-  program
+  const cmd = program
     .command('agent')
     .description('Run an agent: take jobs from a Gantry server and run them here (SIGTERM drains: running jobs finish first)')
     .option('--server <url>', 'the server (default $GANTRY_SERVER, then http://127.0.0.1:8080)')
-    .option('--token <token>', 'the agent registration token, needed the first time (default $GANTRY_AGENT_TOKEN)')
+    .option('--token-file <file>', 'a file holding the agent registration token, needed the first time (or $GANTRY_AGENT_TOKEN)')
+    .option('--token <token>', 'the registration token on the command line (warned against: other users of the host can read it)')
     .option('--name <name>', 'how the agent shows in the fleet (default: the host name)')
     .option('--tags <a,b>', 'the tags of jobs this agent may run (untagged jobs run anywhere)')
     .option('--concurrency <n>', 'jobs at once', '1')
     .option('--insecure-http', 'allow a plain http:// server that is not on this machine (secrets cross the network in clear)')
-    .action(async (flags: AgentFlags) => {
+    .option('--check-isolation', "run hostile probes under this agent's configuration, print what a job can and cannot reach, exit 1 if docs/SECURITY.md's threat model is not met");
+  addIsolationOptions(cmd, 'sandbox where this host can (root, bubblewrap, user namespaces, cgroups), else none').action(async (flags: AgentFlags) => {
       const { runRemoteAgent } = await import('../../agent/remote/remote-agent.js');
       const { httpTransports } = await import('../../agent/remote/http-transports.js');
+      const { openIsolation } = await import('../../agent/sandbox/open-isolation.js');
+      const { checkIsolation, formatCheck } = await import('../../agent/sandbox/check-isolation.js');
       const concurrency = Number(flags.concurrency);
       if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 64) throw new GantryError('GANTRY_E_USAGE', '--concurrency expects 1 to 64');
+      const log = (line: string) => ctx.stderr.write(`gantry agent: ${line}\n`);
+      const home = ctx.config.agent.home;
+      fs.mkdirSync(home, { recursive: true, mode: 0o700 });
+      const settings = isolationSettings(flags, ctx, { agentHome: home, fallback: null, hidden: flags.tokenFile ? [flags.tokenFile] : [] });
+      if (flags.checkIsolation) {
+        const { lockHome } = await import('../../agent/remote/home-lock.js');
+        const lock = lockHome(home);
+        if (!lock.ok) throw new GantryError('GANTRY_E_USAGE', `an agent (pid ${lock.holder}) runs on ${home}: its last check is on the agents page; to check again beside it, give this run its own GANTRY_AGENT_HOME`);
+        try {
+          const opened = openIsolation(settings);
+          const check = await checkIsolation(opened.isolation, { agentHome: home, secretFiles: settings.hidden });
+          ctx.stdout.write(formatCheck(opened.isolation, check));
+          if (!check.passed) throw new GantryError('GANTRY_E_ISOLATION_CHECK_FAILED', 'a job on this agent can reach what docs/SECURITY.md forbids (see the table)');
+        } finally {
+          lock.release();
+        }
+        return;
+      }
+      const token = registrationToken(flags, ctx);
+      const isolation = async () => {
+        const opened = openIsolation(settings);
+        for (const n of opened.notices) log(n);
+        if (opened.isolation.level !== 'sandbox') return { isolation: opened.isolation, check: null };
+        const check = await checkIsolation(opened.isolation, { agentHome: home, secretFiles: settings.hidden });
+        if (check.passed) log(`isolation check passed (${check.probes.length} probes)`);
+        else log(`WARNING: the isolation check failed, so this agent takes no untrusted work: ${check.probes.filter((p) => !p.ok).map((p) => `${p.probe}: ${p.observed}`).join('; ')}`);
+        return { isolation: opened.isolation, check };
+      };
       const serverUrl = checkServerUrl(flags.server ?? ctx.config.client.server ?? 'http://127.0.0.1:8080', flags.insecureHttp === true);
       const name = (flags.name ?? os.hostname()).replace(/[^A-Za-z0-9._-]/g, '-').slice(0, 100) || 'agent';
       const stop = new AbortController();
@@ -72,14 +130,14 @@ export function registerAgent(program: Command, ctx: CliContext): void {
       process.on('SIGINT', onSignal);
       ctx.exitCode = await runRemoteAgent({
         serverUrl,
-        home: ctx.config.agent.home,
+        home,
         name,
         tags: parseTags(flags.tags),
         concurrency,
-        registrationToken: flags.token ?? ctx.config.server.agentToken,
-        baseEnv: ctx.config.env,
+        registrationToken: token,
+        isolation,
         graceMs: ctx.config.killGraceMs,
-        log: (line) => ctx.stderr.write(`gantry agent: ${line}\n`),
+        log,
         stop: stop.signal,
         cancelJobs: cancelJobs.signal,
         transports: httpTransports,

@@ -1,4 +1,5 @@
 import os from 'node:os';
+import path from 'node:path';
 import type { Command } from 'commander';
 import { GantryError } from '../../domain/errors.js';
 import { PIPELINE_SOURCES, type PipelineSource } from '../../domain/status.js';
@@ -9,8 +10,10 @@ import type { CliContext } from '../context.js';
 import { openHome } from '../open-home.js';
 import { collectList, collectVar, positiveInt } from '../options.js';
 import { LiveOutput } from '../render/live-output.js';
+import { addIsolationOptions, isolationSettings, type IsolationFlags } from '../isolation-options.js';
+import { openIsolation } from '../../agent/sandbox/open-isolation.js';
 
-interface RunFlags {
+interface RunFlags extends IsolationFlags {
   file?: string;
   concurrency?: number;
   var?: Record<string, string>;
@@ -23,7 +26,7 @@ interface RunFlags {
 }
 
 export function registerRun(program: Command, ctx: CliContext): void {
-  program
+  const cmd = program
     .command('run')
     .description("Run this repository's pipeline on this machine and show it live")
     .option('-f, --file <file>', 'pipeline file (default: .gantry.yml, then .gitlab-ci.yml)')
@@ -43,8 +46,8 @@ export function registerRun(program: Command, ctx: CliContext): void {
     .option('--json', 'print one JSON object describing the finished pipeline on stdout (logs go to stderr)')
     .option('-q, --quiet', 'do not show job output, only job states and the summary')
     .option('--keep-workspaces', "keep each job's workspace under $GANTRY_HOME/builds")
-    .addHelpText('after', '\nExit status: 0 if the pipeline succeeded, 1 if not, 130 if interrupted.')
-    .action(async (flags: RunFlags) => {
+    .addHelpText('after', '\nExit status: 0 if the pipeline succeeded, 1 if not, 130 if interrupted.');
+  addIsolationOptions(cmd, 'none (your own machine: jobs run as you)').action(async (flags: RunFlags) => {
       const home = await openHome(ctx);
       const controller = new AbortController();
       let interrupts = 0;
@@ -78,7 +81,8 @@ export function registerRun(program: Command, ctx: CliContext): void {
           logs: home.logs,
           observer: live,
           signal: controller.signal,
-          baseEnv: ctx.config.env,
+          // Per process: two `gantry run`s at once must not take each other's jobs for leftovers.
+          isolation: openIsolation(isolationSettings(flags, ctx, { agentHome: path.join(ctx.config.home, 'run-sandbox', String(process.pid)), fallback: 'none', hidden: [] })).isolation,
           graceMs: ctx.config.killGraceMs,
           keepWorkspaces: Boolean(flags.keepWorkspaces),
         });

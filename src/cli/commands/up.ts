@@ -7,20 +7,24 @@ import path from 'node:path';
 import type { Command } from 'commander';
 import { GantryError } from '../../domain/errors.js';
 import type { CliContext } from '../context.js';
+import { addIsolationOptions, isolationSettings, type IsolationFlags } from '../isolation-options.js';
 
 export function registerUp(program: Command, ctx: CliContext): void {
-  program
+  const cmd = program
     .command('up')
     .description('Run a server on embedded SQLite with a local agent: one command for one machine')
     .option('--listen <host:port>', 'address to listen on (default $GANTRY_LISTEN, then 127.0.0.1:8080)')
     .option('--db <url>', 'store (default sqlite:$GANTRY_HOME/gantry.db)')
     .option('--concurrency <n>', 'jobs the local agent runs at once (default: the number of CPUs)')
-    .option('--tags <a,b>', "the local agent's tags")
-    .action(async (flags: { listen?: string; db?: string; concurrency?: string; tags?: string }) => {
+    .option('--tags <a,b>', "the local agent's tags");
+  addIsolationOptions(cmd, "sandbox where this host can (root, bubblewrap, user namespaces, cgroups), else none").action(
+    async (flags: { listen?: string; db?: string; concurrency?: string; tags?: string } & IsolationFlags) => {
       const { startServer } = await import('../../server/start.js');
       const { runRemoteAgent } = await import('../../agent/remote/remote-agent.js');
       const { httpTransports } = await import('../../agent/remote/http-transports.js');
       const { parseTags } = await import('./agent.js');
+      const { openIsolation } = await import('../../agent/sandbox/open-isolation.js');
+      const { checkIsolation } = await import('../../agent/sandbox/check-isolation.js');
       const concurrency = flags.concurrency === undefined ? Math.max(1, os.availableParallelism()) : Number(flags.concurrency);
       if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 64) throw new GantryError('GANTRY_E_USAGE', '--concurrency expects 1 to 64');
       const server = await startServer({ config: ctx.config, db: flags.db, listen: flags.listen });
@@ -50,7 +54,15 @@ export function registerUp(program: Command, ctx: CliContext): void {
           tags: parseTags(flags.tags),
           concurrency,
           registrationToken: agentToken,
-          baseEnv: ctx.config.env,
+          isolation: async () => {
+            const settings = isolationSettings(flags, ctx, { agentHome: ctx.config.agent.home, fallback: null, hidden: [] });
+            const opened = openIsolation(settings);
+            for (const n of opened.notices) server.app.log.warn(`agent: ${n}`);
+            if (opened.isolation.level !== 'sandbox') return { isolation: opened.isolation, check: null };
+            const check = await checkIsolation(opened.isolation, { agentHome: ctx.config.agent.home, secretFiles: settings.hidden });
+            if (!check.passed) server.app.log.warn(`agent: the isolation check failed, so the local agent takes no untrusted work: ${check.probes.filter((p) => !p.ok).map((p) => p.probe).join('; ')}`);
+            return { isolation: opened.isolation, check };
+          },
           graceMs: ctx.config.killGraceMs,
           log: (line) => server.app.log.info(`agent: ${line}`),
           stop: stop.signal,

@@ -4,6 +4,7 @@
 
 import type { TakenOffer } from '../../store/fleet.js';
 import type { CompiledJob } from '../../pipeline/types.js';
+import type { OfferIsolation } from '../../domain/isolation.js';
 import { variableContext, type SecretBox } from '../secrets.js';
 
 export interface OfferVariables {
@@ -30,6 +31,8 @@ export interface OfferJson {
   artifactSources: { jobId: number; name: string }[];
   timeouts: { jobSeconds: number; afterScriptSeconds: number; killGraceMs: number };
   leaseMs: number;
+  /** What the job's sandbox must enforce (absent from older servers). */
+  isolation?: OfferIsolation;
 }
 
 export async function offerJson(

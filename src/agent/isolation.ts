@@ -1,0 +1,113 @@
+// How an agent runs a job's processes: the isolation level, one object per job. `none` starts
+// bash as the agent's user in a process group of its own (what `gantry run` does by default);
+// `sandbox` (sandbox/sandbox-isolation.ts) starts it in bubblewrap as the slot's user, in a cgroup
+// with limits. The job runner asks this object and knows nothing of namespaces.
+
+import type { IsolationLevel, JobLimits, NetworkPolicy } from '../domain/isolation.js';
+import type { LaunchRequest } from './launcher/launcher.js';
+
+export interface StepCommand {
+  file: string;
+  args: string[];
+  cwd: string;
+  env: Record<string, string>;
+  outputPath: string;
+}
+
+export interface Owner {
+  uid: number;
+  gid: number;
+}
+
+export interface JobIsolation {
+  readonly level: IsolationLevel;
+  /** For the job's log header: "isolation sandbox, network none, memory 2 GiB, ...". */
+  readonly summary: string;
+  /** The environment the job starts from, before its variables. */
+  readonly baseEnv: Record<string, string>;
+  /** Who must own the workspace's files (null: whoever the agent is). */
+  readonly owner: Owner | null;
+  /** Where a script too long for the command line is written (host) and read (by the job). */
+  readonly scriptDir: { host: string; job: string };
+  /** Makes everything in the workspace the job's own (after sources, caches and artifacts are in). */
+  adoptWorkspace(dir: string): void;
+  /** The launcher's request for one step (before_script + script, or after_script). */
+  step(cmd: StepCommand): LaunchRequest;
+  /**
+   * Signals every process of a running step (`leader`: the pid the launcher reported). SIGTERM
+   * gives them the grace period; SIGKILL ends everything the step started.
+   */
+  signal(leader: number, sig: 'SIGTERM' | 'SIGKILL'): void;
+  /** Processes ended by the OOM killer so far in this job. */
+  oomKills(): number;
+  /** After the job: anything left is killed, the job's private places emptied. */
+  dispose(): void;
+}
+
+export interface JobIsolationRequest {
+  slot: number;
+  workspace: string;
+  /** The repository objects the workspace's .git borrows (its `alternates`), shown read-only. */
+  borrowedObjects: string | null;
+  network: NetworkPolicy;
+  /** The project's limits; the agent's own cap them. */
+  limits: JobLimits;
+  /** Where a long script goes in `none` mode. */
+  scriptDir: string;
+}
+
+export interface Isolation {
+  readonly level: IsolationLevel;
+  /** The most a job may use on this agent (all null under `none`: nothing is enforced). */
+  readonly limits: JobLimits;
+  forJob(r: JobIsolationRequest): JobIsolation;
+}
+
+/** `none`: the agent's user, the agent's view of the machine, a process group to stop. */
+export class NoIsolation implements Isolation {
+  readonly level = 'none';
+  readonly limits: JobLimits = { memoryBytes: null, pids: null, cpus: null };
+
+  constructor(private readonly agentEnv: Record<string, string>) {}
+
+  forJob(r: JobIsolationRequest): JobIsolation {
+    return {
+      level: 'none',
+      summary: `isolation none (jobs are not isolated), network ${r.network === 'none' ? 'none was asked but is not enforced' : 'the host\'s'}`,
+      baseEnv: this.agentEnv,
+      owner: null,
+      scriptDir: { host: r.scriptDir, job: r.scriptDir },
+      adoptWorkspace: () => {},
+      step: (c) => ({ file: c.file, args: c.args, cwd: c.cwd, env: c.env, outputPath: c.outputPath }),
+      signal: (leader, sig) => {
+        try {
+          process.kill(-leader, sig);
+        } catch {
+          // the group is already gone
+        }
+      },
+      oomKills: () => 0,
+      dispose: () => {},
+    };
+  }
+}
+
+/** The smaller of an agent's limit and a project's, kind by kind (null: no limit of that kind). */
+export function effectiveLimits(agent: JobLimits, project: JobLimits): JobLimits {
+  const min = (a: number | null, b: number | null) => (a === null ? b : b === null ? a : Math.min(a, b));
+  return { memoryBytes: min(agent.memoryBytes, project.memoryBytes), pids: min(agent.pids, project.pids), cpus: min(agent.cpus, project.cpus) };
+}
+
+export function describeLimits(l: JobLimits): string {
+  const parts: string[] = [];
+  if (l.memoryBytes !== null) parts.push(`memory ${formatBytes(l.memoryBytes)}`);
+  if (l.pids !== null) parts.push(`${l.pids} processes`);
+  if (l.cpus !== null) parts.push(`${l.cpus} CPU${l.cpus === 1 ? '' : 's'}`);
+  return parts.length > 0 ? parts.join(', ') : 'no limits';
+}
+
+export function formatBytes(n: number): string {
+  if (n >= 1 << 30 && n % (1 << 30) === 0) return `${n / (1 << 30)} GiB`;
+  if (n >= 1 << 30) return `${(n / (1 << 30)).toFixed(1)} GiB`;
+  return `${Math.round(n / (1 << 20))} MiB`;
+}

@@ -1,0 +1,139 @@
+// The job's view of the machine, as data: what is mounted where, read-only or writable, which
+// namespaces, which user, which environment. Built in one place (jobView) so a test or
+// `--check-isolation` can print it and check it; turned into a bubblewrap invocation in one
+// place (bwrap.ts). Nothing else in Gantry mounts or unshares.
+
+import fs from 'node:fs';
+import path from 'node:path';
+import type { NetworkPolicy } from '../../domain/isolation.js';
+import type { SlotUser } from './slot-users.js';
+
+export type Mount =
+  /** A host system directory at the same path, read-only (bound by path: world-readable anyway). */
+  | { kind: 'system'; path: string }
+  /** A symlink, for hosts where /bin, /lib, ... are links into /usr. */
+  | { kind: 'symlink'; path: string; target: string }
+  /** An empty directory: a parent of a mount point. */
+  | { kind: 'dir'; path: string }
+  /** An empty tmpfs over a directory inside a system one that must not be seen (the agent's home). */
+  | { kind: 'hide-dir'; path: string }
+  /** The empty file over a file inside a system one that must not be seen (a token file). */
+  | { kind: 'hide-file'; path: string }
+  /** The job's own procfs (its PID namespace) and a minimal /dev. */
+  | { kind: 'proc'; path: string }
+  | { kind: 'dev'; path: string }
+  /** A host path of the job's own (its workspace, /tmp, home) or lent read-only (repository objects). */
+  | { kind: 'private'; source: string; path: string; writable: boolean };
+
+export interface JobView {
+  user: SlotUser;
+  mounts: Mount[];
+  network: NetworkPolicy;
+  cwd: string;
+  env: Record<string, string>;
+}
+
+/** Where the job's own writable places are on the host (per slot, emptied before each job). */
+export interface SlotPaths {
+  workspace: string;
+  tmp: string;
+  home: string;
+}
+
+export interface ViewInputs {
+  user: SlotUser;
+  slot: SlotPaths;
+  /** Inside the sandbox: $HOME. */
+  homeInside: string;
+  /** The host's system directories to show read-only (and the operator's additions). */
+  systemPaths: string[];
+  /** Read-only extras: the repository objects the workspace's .git borrows, a long script. */
+  readOnly: { source: string; path: string }[];
+  /** Files replacing /etc/passwd and /etc/group (with the slot users in them). */
+  accounts: { passwd: string; group: string };
+  /** Paths of the agent and the server that must not show even where a system directory holds them. */
+  hidden: string[];
+  network: NetworkPolicy;
+  env: Record<string, string>;
+}
+
+/** The system directories a job sees by default: programs, libraries and configuration. */
+export const DEFAULT_SYSTEM_PATHS = ['/usr', '/bin', '/sbin', '/lib', '/lib32', '/lib64', '/libx32', '/etc'];
+
+function inside(p: string, dir: string): boolean {
+  const rel = path.relative(dir, p);
+  return rel === '' || (!rel.startsWith('..') && !path.isAbsolute(rel));
+}
+
+export function jobView(i: ViewInputs): JobView {
+  const mounts: Mount[] = [];
+  const system: string[] = [];
+  for (const p of i.systemPaths) {
+    let st: fs.Stats;
+    try {
+      st = fs.lstatSync(p);
+    } catch {
+      continue; // this host has none (/lib32 on most)
+    }
+    if (st.isSymbolicLink()) mounts.push({ kind: 'symlink', path: p, target: fs.readlinkSync(p) });
+    else if (st.isDirectory()) {
+      mounts.push({ kind: 'system', path: p });
+      system.push(p);
+    }
+  }
+  const hiddenDirs: string[] = [];
+  for (const h of i.hidden) {
+    if (!system.some((s) => inside(h, s))) continue;
+    let st: fs.Stats;
+    try {
+      st = fs.statSync(h);
+    } catch {
+      continue;
+    }
+    mounts.push(st.isDirectory() ? { kind: 'hide-dir', path: h } : { kind: 'hide-file', path: h });
+    if (st.isDirectory()) hiddenDirs.push(h);
+  }
+  mounts.push({ kind: 'proc', path: '/proc' }, { kind: 'dev', path: '/dev' });
+  mounts.push({ kind: 'private', source: i.accounts.passwd, path: '/etc/passwd', writable: false });
+  mounts.push({ kind: 'private', source: i.accounts.group, path: '/etc/group', writable: false });
+
+  const made = new Set<string>(['/']);
+  const parents = (p: string) => {
+    const missing: string[] = [];
+    for (let d = path.dirname(p); !made.has(d); d = path.dirname(d)) missing.unshift(d);
+    for (const d of missing) {
+      // Exists, read-only, in a system directory (unless a hidden directory's empty tmpfs holds it).
+      if (system.some((s) => inside(d, s)) && !hiddenDirs.some((h) => inside(d, h) && d !== h)) continue;
+      mounts.push({ kind: 'dir', path: d });
+      made.add(d);
+    }
+  };
+  // /tmp first: mount points below it (a workspace under /tmp) are made in the job's own /tmp.
+  mounts.push({ kind: 'private', source: i.slot.tmp, path: '/tmp', writable: true });
+  made.add('/tmp');
+  for (const m of [
+    { source: i.slot.home, path: i.homeInside, writable: true },
+    { source: i.slot.workspace, path: i.slot.workspace, writable: true },
+    ...i.readOnly.map((r) => ({ ...r, writable: false })),
+  ]) {
+    parents(m.path);
+    mounts.push({ kind: 'private', ...m });
+    made.add(m.path);
+  }
+  return { user: i.user, mounts, network: i.network, cwd: i.slot.workspace, env: i.env };
+}
+
+/** The view in words, one mount a line: for `--check-isolation` and for tests. */
+export function describeView(v: JobView): string[] {
+  const lines = [`user ${v.user.name} (uid ${v.user.uid}), own PID, IPC, UTS and cgroup namespaces; network ${v.network === 'none' ? 'none (loopback only)' : 'the host\'s'}`];
+  for (const m of v.mounts) {
+    if (m.kind === 'system') lines.push(`${m.path}  read-only (host)`);
+    else if (m.kind === 'symlink') lines.push(`${m.path} -> ${m.target}`);
+    else if (m.kind === 'dir') lines.push(`${m.path}  empty directory`);
+    else if (m.kind === 'hide-dir' || m.kind === 'hide-file') lines.push(`${m.path}  hidden`);
+    else if (m.kind === 'proc') lines.push(`${m.path}  the job's own processes`);
+    else if (m.kind === 'dev') lines.push(`${m.path}  null, zero, full, random, urandom, tty, shm`);
+    else lines.push(`${m.path}  ${m.writable ? 'writable' : 'read-only'} (${m.source})`);
+  }
+  return lines;
+}

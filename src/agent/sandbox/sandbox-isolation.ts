@@ -1,0 +1,164 @@
+// The `sandbox` isolation level (docs/SECURITY.md): each job step runs in bubblewrap as its slot's
+// user, in the job's cgroup, seeing the view jobView builds and nothing else.
+
+import fs from 'node:fs';
+import path from 'node:path';
+import type { JobLimits } from '../../domain/isolation.js';
+import { describeLimits, effectiveLimits, type Isolation, type JobIsolation, type JobIsolationRequest, type Owner } from '../isolation.js';
+import { bwrapLaunch } from './bwrap.js';
+import { JobCgroup, removeLeftoverCgroups } from './cgroups.js';
+import type { HostSupport } from './host-support.js';
+import { sandboxEnvironment } from './job-environment.js';
+import { DEFAULT_SYSTEM_PATHS, jobView } from './job-view.js';
+import { slotUser, writeAccountFiles } from './slot-users.js';
+
+/** $HOME inside the sandbox: the slot's own directory, emptied before each job. */
+export const JOB_HOME = '/home/gantry';
+
+export interface SandboxOptions {
+  /** The agent's home: the sandbox's own files go under `sandbox/` there. */
+  agentHome: string;
+  support: HostSupport;
+  uidBase: number;
+  /** The most a job may use here, and what it gets unless its project asks for less. */
+  limits: JobLimits;
+  agentEnv: Record<string, string>;
+  /** `--sandbox-env NAME`: more of the agent's environment passed to jobs. */
+  extraEnv: string[];
+  /** `--sandbox-ro PATH`: more host directories shown read-only. */
+  extraReadOnly: string[];
+  /** Paths of the agent and the server never shown, even inside a system directory. */
+  hidden: string[];
+}
+
+export class SandboxIsolation implements Isolation {
+  readonly level = 'sandbox';
+  readonly limits: JobLimits;
+  private readonly dir: string;
+  private readonly accounts: { passwd: string; group: string };
+  private seq = 0;
+
+  /** Kills and removes what a previous process of this agent left: `leftovers` is how many job cgroups still had processes. */
+  readonly leftovers: number;
+
+  constructor(private readonly o: SandboxOptions) {
+    this.limits = o.limits;
+    this.dir = path.join(o.agentHome, 'sandbox');
+    fs.mkdirSync(this.dir, { recursive: true, mode: 0o700 });
+    this.leftovers = removeLeftoverCgroups(o.support.cgroups);
+    fs.rmSync(path.join(this.dir, 'slots'), { recursive: true, force: true });
+    this.accounts = writeAccountFiles(path.join(this.dir, 'accounts'), o.uidBase, JOB_HOME);
+  }
+
+  forJob(r: JobIsolationRequest): JobIsolation {
+    const user = slotUser(this.o.uidBase, r.slot);
+    const owner: Owner = { uid: user.uid, gid: user.gid };
+    const slotDir = path.join(this.dir, 'slots', String(r.slot));
+    const tmp = path.join(slotDir, 'tmp');
+    const home = path.join(slotDir, 'home');
+    for (const d of [tmp, home]) {
+      fs.rmSync(d, { recursive: true, force: true });
+      fs.mkdirSync(d, { recursive: true, mode: 0o700 });
+      fs.chownSync(d, owner.uid, owner.gid);
+    }
+    const limits = effectiveLimits(this.limits, r.limits);
+    const cgroup = JobCgroup.create(this.o.support.cgroups, `${r.slot}-${process.pid}-${++this.seq}`, limits);
+    const readOnly = r.borrowedObjects ? [{ source: r.borrowedObjects, path: r.borrowedObjects }] : [];
+    const support = this.o.support;
+    const o = this.o;
+    const accounts = this.accounts;
+    return {
+      level: 'sandbox',
+      summary: `isolation sandbox (user ${user.name}), network ${r.network === 'none' ? 'none (loopback only)' : 'full'}, ${describeLimits(limits)}`,
+      owner,
+      // A long script is written into the job's own /tmp: the job reads it there.
+      scriptDir: { host: tmp, job: '/tmp' },
+      adoptWorkspace: (dir) => adoptTree(dir, owner),
+      baseEnv: sandboxEnvironment(o.agentEnv, o.extraEnv, { user: user.name, home: JOB_HOME }),
+      step: (c) => {
+        const view = jobView({
+          user,
+          slot: { workspace: r.workspace, tmp, home },
+          homeInside: JOB_HOME,
+          systemPaths: [...DEFAULT_SYSTEM_PATHS, ...o.extraReadOnly],
+          readOnly,
+          accounts,
+          hidden: o.hidden,
+          network: r.network,
+          env: c.env,
+        });
+        const b = bwrapLaunch(support, view, { file: c.file, args: c.args });
+        return {
+          file: b.file,
+          args: b.args,
+          cwd: '/',
+          env: {},
+          outputPath: c.outputPath,
+          sandbox: { options: b.options, argsFd: b.argsFd, cgroupEnter: cgroup.procsFiles, cgroupLeave: support.cgroups.home },
+        };
+      },
+      signal: (leader, sig) => signalJob(cgroup, leader, sig),
+      oomKills: () => cgroup.oomKills(),
+      dispose: () => {
+        cgroup.remove();
+        for (const d of [tmp, home]) fs.rmSync(d, { recursive: true, force: true });
+      },
+    };
+  }
+}
+
+/**
+ * SIGTERM goes to the job's processes but not to bubblewrap (the leader, and its child that is
+ * init of the job's PID namespace): bwrap dying takes the whole namespace down at once, which
+ * would cut the grace period short. SIGKILL goes to everything in the job's cgroup.
+ */
+function signalJob(cgroup: JobCgroup, leader: number, sig: 'SIGTERM' | 'SIGKILL'): void {
+  for (const pid of cgroup.pids()) {
+    if (sig === 'SIGTERM' && (pid === leader || parentOf(pid) === leader)) continue;
+    try {
+      process.kill(pid, sig);
+    } catch {
+      // gone
+    }
+  }
+  if (sig === 'SIGKILL') {
+    try {
+      process.kill(-leader, 'SIGKILL');
+    } catch {
+      // gone
+    }
+  }
+}
+
+function parentOf(pid: number): number | null {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Gives every entry of the workspace to the job's user (symlinks themselves, never what they
+ * point at). Entries the agent laid down already carry the owner (Snapshot.materialize), so this
+ * mostly walks; caches and artifacts just extracted are what it changes. A file with several
+ * links is left alone: the agent never makes one, so it is not the job's to own.
+ */
+function adoptTree(dir: string, owner: Owner): void {
+  const adopt = (p: string, st: fs.Stats) => {
+    if (st.uid === owner.uid && st.gid === owner.gid) return;
+    if (st.isFile() && st.nlink > 1) return;
+    fs.lchownSync(p, owner.uid, owner.gid);
+  };
+  adopt(dir, fs.lstatSync(dir));
+  const walk = (d: string) => {
+    for (const e of fs.readdirSync(d, { withFileTypes: true })) {
+      const p = path.join(d, e.name);
+      const st = fs.lstatSync(p);
+      adopt(p, st);
+      if (st.isDirectory()) walk(p);
+    }
+  };
+  walk(dir);
+}
