@@ -1,6 +1,7 @@
 // A small typed client for the HTTP API of `gantry server` (docs/API.md), on Node's fetch. It
 // knows URLs, headers, retries and the error envelope; it prints nothing and reads no config.
 
+import type { JobLimits, NetworkPolicy } from '../domain/isolation.js';
 import { readSse } from './sse.js';
 import { GantryError, type ErrorCode } from '../domain/errors.js';
 import type { PipelineJson } from '../views/pipeline-json.js';
@@ -12,6 +13,11 @@ export interface ProjectJson {
   name: string;
   gitUrl: string;
   createdAt: string;
+  /** Absent from a server older than isolation. */
+  requireSandbox?: boolean;
+  network?: NetworkPolicy;
+  forkNetwork?: NetworkPolicy;
+  jobLimits?: JobLimits;
 }
 
 export interface VariableJson {

@@ -81,3 +81,35 @@ export function sandboxRequirement(o: { trusted: boolean; projectRequiresSandbox
 export function agentIsSandboxReady(a: { isolation: IsolationLevel; check: IsolationCheck | null }): boolean {
   return a.isolation === 'sandbox' && a.check !== null && a.check.passed;
 }
+
+/** What an agent that says nothing of isolation (one older than it) is taken to run at. */
+export const NO_ISOLATION: AgentIsolationFacts = { isolation: 'none', limits: NO_LIMITS, check: null };
+
+/** A project's isolation settings: who may run its jobs, with which network and limits. */
+export interface ProjectIsolation {
+  /** Every job of the project needs a sandboxed agent whose check passed. */
+  requireSandbox: boolean;
+  /** The network of trusted pipelines' jobs. */
+  network: NetworkPolicy;
+  /** The network of jobs of pipelines from forks (`trusted` false). */
+  forkNetwork: NetworkPolicy;
+  /** What each job may use; a null field: the agent's own limit. */
+  jobLimits: JobLimits;
+}
+
+export const DEFAULT_PROJECT_ISOLATION: ProjectIsolation = { requireSandbox: false, network: 'full', forkNetwork: 'full', jobLimits: NO_LIMITS };
+
+/** The network a job of a pipeline of this trust gets in this project. */
+export function networkFor(p: Pick<ProjectIsolation, 'network' | 'forkNetwork'>, trusted: boolean): NetworkPolicy {
+  return trusted ? p.network : p.forkNetwork;
+}
+
+/** sandboxRequirement() of a job of a pipeline of this trust in a project with these settings. */
+export function jobSandboxRequirement(p: Omit<ProjectIsolation, 'jobLimits'>, trusted: boolean): SandboxRequirement {
+  return sandboxRequirement({ trusted, projectRequiresSandbox: p.requireSandbox, network: networkFor(p, trusted) });
+}
+
+/** What an offer of a job of a pipeline of this trust asks of the agent. */
+export function offerIsolation(p: ProjectIsolation, trusted: boolean): OfferIsolation {
+  return { network: networkFor(p, trusted), limits: p.jobLimits, trusted };
+}

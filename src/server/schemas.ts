@@ -53,6 +53,67 @@ export const digitsSchema = { type: 'string', pattern: '^[0-9]{1,15}$' } as cons
 export const limitSchema = { type: 'string', pattern: '^(100|[1-9][0-9]?)$' } as const;
 export const numOrUndefined = (v: string | undefined): number | undefined => (v === undefined ? undefined : Number(v));
 
+const MIB = 1024 * 1024;
+
+/**
+ * JobLimits (src/domain/isolation.ts), each field null for no limit. `floors` are the least a
+ * project may ask (a job below them could not start a shell); an agent's own maximum only has to
+ * be positive.
+ */
+export function jobLimitsSchema(floors: { memoryBytes: number; pids: number }) {
+  return {
+    type: 'object',
+    properties: {
+      memoryBytes: { type: ['integer', 'null'], minimum: floors.memoryBytes, maximum: 2 ** 50, description: 'bytes of memory of all the job\'s processes' },
+      pids: { type: ['integer', 'null'], minimum: floors.pids, maximum: 4_194_304, description: 'processes and threads at once' },
+      cpus: { type: ['number', 'null'], exclusiveMinimum: 0, maximum: 1024, description: 'CPU time per second, in CPUs (1.5: one and a half cores)' },
+    },
+    additionalProperties: false,
+  } as const;
+}
+/** What a project may set: at least 16 MiB and 16 processes. */
+export const projectJobLimitsSchema = jobLimitsSchema({ memoryBytes: 16 * MIB, pids: 16 });
+export const agentJobLimitsSchema = jobLimitsSchema({ memoryBytes: 1, pids: 1 });
+
+const text300 = { type: 'string', maxLength: 300 } as const;
+/** IsolationCheck (src/domain/isolation.ts) as an agent reports it. */
+export const isolationCheckSchema = {
+  type: ['object', 'null'],
+  properties: {
+    passed: { type: 'boolean' },
+    checkedAt: { type: 'string', maxLength: 40 },
+    probes: {
+      type: 'array',
+      maxItems: 64,
+      items: {
+        type: 'object',
+        properties: {
+          area: { type: 'string', enum: ['files', 'processes', 'environment', 'network', 'limits'] },
+          probe: text300,
+          expected: text300,
+          observed: text300,
+          ok: { type: 'boolean' },
+        },
+        required: ['area', 'probe', 'expected', 'observed', 'ok'],
+        additionalProperties: false,
+      },
+    },
+  },
+  required: ['passed', 'checkedAt', 'probes'],
+  additionalProperties: false,
+} as const;
+
+/** A project's isolation settings as the API shows them (projectJson). */
+export const projectIsolationProperties = {
+  requireSandbox: { type: 'boolean', description: 'every job needs a sandboxed agent whose isolation check passed' },
+  network: { type: 'string', enum: ['full', 'none'], description: "trusted pipelines' jobs: the host's network, or loopback only" },
+  forkNetwork: { type: 'string', enum: ['full', 'none'], description: "the network of jobs of pipelines from forks (trusted false)" },
+  jobLimits: {
+    type: 'object',
+    properties: { memoryBytes: { type: ['integer', 'null'] }, pids: { type: ['integer', 'null'] }, cpus: { type: ['number', 'null'] } },
+  },
+} as const;
+
 export const projectSchema = {
   type: 'object',
   properties: {
@@ -63,6 +124,7 @@ export const projectSchema = {
     maxRunning: { type: ['integer', 'null'] },
     maxRunningPerPipeline: { type: ['integer', 'null'] },
     autoCancel: { type: 'boolean' },
+    ...projectIsolationProperties,
   },
   required: ['id', 'name', 'gitUrl', 'createdAt'],
 } as const;
@@ -156,3 +218,4 @@ export const pageOf = (items: object) =>
 export function errors(...statuses: number[]): Record<number, typeof errorSchema> {
   return Object.fromEntries([401, ...statuses].map((s) => [s, errorSchema]));
 }
+

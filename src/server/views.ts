@@ -13,6 +13,10 @@ export const projectJson = (p: Project) => ({
   maxRunning: p.limits.maxRunning,
   maxRunningPerPipeline: p.limits.maxRunningPerPipeline,
   autoCancel: p.autoCancel,
+  requireSandbox: p.isolation.requireSandbox,
+  network: p.isolation.network,
+  forkNetwork: p.isolation.forkNetwork,
+  jobLimits: p.isolation.jobLimits,
 });
 
 export { jobJson, pipelineSummaryJson } from '../views/pipeline-json.js';

@@ -6,6 +6,7 @@
 import type { EventEmitter } from 'node:events';
 import type { AttemptId, JobId, PipelineId, ProjectId } from '../domain/ids.js';
 import type { AttemptStatus, FailureReason, FinishedAttemptStatus } from '../domain/status.js';
+import type { AgentIsolationFacts, SandboxRequirement } from '../domain/isolation.js';
 import type { Attempt, EpochMs, Job, Pipeline, PipelineWithJobs, Project, StoredVariable } from './store.js';
 
 export type AgentId = number & { readonly __agent: unique symbol };
@@ -18,10 +19,14 @@ export interface AgentFacts {
   concurrency: number;
   version: string;
   platform: Record<string, string>;
+  /** Absent from an agent older than isolation: it runs jobs at `none` (NO_ISOLATION). */
+  isolation?: AgentIsolationFacts;
 }
 
 export interface Agent extends AgentFacts {
   id: AgentId;
+  /** As reported at the latest session: the newest check wins. */
+  isolation: AgentIsolationFacts;
   createdAt: EpochMs;
   lastSeenAt: EpochMs | null;
   deregisteredAt: EpochMs | null;
@@ -52,6 +57,9 @@ export interface SchedulerSettings {
  * that has not started it yet; no online agent has its tags; a limit (the fleet's
  * GANTRY_MAX_RUNNING, the project's, the pipeline's); its resource group busy, or an older job
  * of the group waits first; every matching agent full; or `ready` for the next matching agent.
+ * A job that needs the sandbox (`requirement`, sandboxRequirement()) counts only the online agents
+ * with the tags that are sandbox-ready: `no_sandbox_agent` when none is, `sandbox_agents_busy`
+ * when all of those are full.
  */
 export type QueueReason =
   | { code: 'offered'; agentId: AgentId; agentName: string; until: EpochMs }
@@ -60,6 +68,8 @@ export type QueueReason =
   | { code: 'resource_group_busy'; group: string; heldByJobId: JobId }
   | { code: 'resource_group_order'; group: string; behindJobId: JobId }
   | { code: 'agents_busy'; agents: number }
+  | { code: 'no_sandbox_agent'; requirement: NonNullable<SandboxRequirement>; tags: string[] }
+  | { code: 'sandbox_agents_busy'; requirement: NonNullable<SandboxRequirement>; agents: number }
   | { code: 'ready' };
 
 export interface QueueEntry {

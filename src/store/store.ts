@@ -14,6 +14,7 @@ import type {
 import type { CompiledJob } from '../pipeline/types.js';
 import type { DeliveryProvider, GitEvent, WebhookProvider } from '../domain/git-event.js';
 import type { TriggeredBy } from '../domain/triggered-by.js';
+import type { JobLimits, NetworkPolicy, ProjectIsolation } from '../domain/isolation.js';
 import type { FleetStore } from './fleet.js';
 import type { ForgeStore } from './forge.js';
 import type { ScheduleStore } from './schedules.js';
@@ -33,6 +34,8 @@ export interface Project {
   autoCancel: boolean;
   /** Which pushed refs and pull requests start pipelines (webhooks and git hooks). */
   refFilters: RefFilters;
+  /** Which agents may run its jobs, their network and limits (docs/SECURITY.md). */
+  isolation: ProjectIsolation;
 }
 
 /** Glob lists (picomatch) of branch and tag names; null lets every one through. */
@@ -52,6 +55,11 @@ export interface ProjectPatch {
   maxRunning?: number | null;
   maxRunningPerPipeline?: number | null;
   autoCancel?: boolean;
+  requireSandbox?: boolean;
+  network?: NetworkPolicy;
+  forkNetwork?: NetworkPolicy;
+  /** Replaces the project's job limits whole. */
+  jobLimits?: JobLimits;
 }
 
 export interface Pipeline {

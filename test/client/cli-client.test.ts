@@ -302,6 +302,13 @@ describe('gantry project', () => {
 
     assert.deepEqual(JSON.parse(ok(await cli(['project', 'show', String(p.id), '--json'])).out), p);
     assert.match(ok(await cli(['project', 'show', 'shop'])).out, new RegExp(`^git URL:\\s+${repo.repo}$`, 'm'));
+    const shown = JSON.parse(ok(await cli(['project', 'show', 'shop', '--json'])).out) as Record<string, unknown>;
+    assert.deepEqual([shown.requireSandbox, shown.network, shown.forkNetwork, shown.jobLimits], [false, 'full', 'full', { memoryBytes: null, pids: null, cpus: null }]);
+    assert.equal((await h.api('PATCH', '/projects/shop', { requireSandbox: true, forkNetwork: 'none', jobLimits: { memoryBytes: 2 ** 30, pids: 100, cpus: null } })).status, 200);
+    const isolation = ok(await cli(['project', 'show', 'shop'])).out;
+    assert.match(isolation, /^sandbox:\s+required for every job$/m);
+    assert.match(isolation, /^network:\s+full \(pipelines from forks: none\)$/m);
+    assert.match(isolation, /^limits:\s+1 GiB memory · 100 processes$/m);
     const missing = await cli(['project', 'show', 'no-such']);
     assert.equal(missing.code, 3);
     assert.match(missing.err, /\[GANTRY_E_NOT_FOUND\]/);

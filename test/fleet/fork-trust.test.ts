@@ -1,12 +1,13 @@
 // Pull requests from forks, end to end: a real `gantry server` and `gantry agent` on loopback,
-// pipelines started by signed webhooks. A fork's jobs get no project variables, and their caches
-// live apart: what a fork saves under a key is never restored by a pipeline of the project's own
-// branches, and a fork does not read theirs.
+// pipelines started by signed webhooks. A fork's jobs wait for a sandboxed agent whose isolation
+// check passed, get no project variables, and their caches live apart: what a fork saves under a
+// key is never restored by a pipeline of the project's own branches, and a fork does not read theirs.
 
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
+import Database from 'better-sqlite3';
 import { signatureHeaders } from '../../src/server/webhooks/signature.js';
 import { ROOT } from '../helpers/gantry.js';
 import { Fleet } from './fleet-harness.js';
@@ -86,6 +87,18 @@ describe('pull requests from forks (SQLite fleet)', () => {
     const pr = await f.api<{ trusted: boolean; source: string }>('GET', `/pipelines/${prId}`);
     assert.equal(pr.body.trusted, false);
     assert.equal(pr.body.source, 'merge_request_event');
+    // The agent runs jobs unisolated: the fork's job waits, and the queue says why.
+    for (let reason = ''; reason !== 'no_sandbox_agent'; await new Promise((r) => setTimeout(r, 50))) {
+      const items = (await f.api<{ items: { reason: { code: string; requirement?: string } }[] }>('GET', '/queue?project=demo')).body.items;
+      assert.equal(items.length, 1);
+      reason = items[0]!.reason.code;
+      if (reason === 'no_sandbox_agent') assert.equal(items[0]!.reason.requirement, 'untrusted');
+    }
+    // A stand-in until `gantry agent` reports its isolation (the agent's part of issue 15): the
+    // agent's row says what a sandboxed agent whose check passed says at its session.
+    const db = new Database(f.storeUrl.replace(/^sqlite:/, ''));
+    db.prepare("UPDATE agents SET isolation = 'sandbox', isolation_check = ?").run(JSON.stringify({ passed: true, checkedAt: new Date().toISOString(), probes: [] }));
+    db.close();
     const fork = await run(prId);
     assert.match(fork, /secret length=0/);
     assert.match(fork, /restored=nothing/);

@@ -18,6 +18,7 @@ import { applyMigrations } from '../../src/store/sql/migrate.js';
 import { MIGRATIONS } from '../../src/store/sql/migrations.js';
 import type { Store } from '../../src/store/store.js';
 import { compiledJob, runStoreContract } from './store-contract.js';
+import { runIsolationContract } from './isolation-contract.js';
 import { PG_URL, testPostgres } from '../helpers/postgres.js';
 
 
@@ -72,6 +73,7 @@ if (postgres) {
   runStoreContract('postgres', async () => openIn(await freshSchema()), {
     reopen: (old) => openIn(schemaOf.get(old)!),
   });
+  runIsolationContract('postgres', async () => openIn(await freshSchema()));
 
   describe('postgres store', () => {
     const opened: Array<{ close(): Promise<void> }> = [];

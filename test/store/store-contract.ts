@@ -10,11 +10,17 @@ import type { CompiledJob } from '../../src/pipeline/types.js';
 import type { NewPipeline, Store } from '../../src/store/store.js';
 import { asScheduleId, type NewSchedule } from '../../src/store/schedules.js';
 import type { SchedulerSettings } from '../../src/store/fleet.js';
+import { DEFAULT_PROJECT_ISOLATION } from '../../src/domain/isolation.js';
 
 const SETTINGS: SchedulerSettings = { leaseMs: 30_000, offerTtlMs: 10_000, maxRunning: null, agentLostRetries: 1, killGraceMs: 10_000 };
 
 /** What a new project starts with: no limits, auto-cancel of redundant pipelines on. */
-const NEW_PROJECT_SETTINGS = { limits: { maxRunning: null, maxRunningPerPipeline: null }, autoCancel: true, refFilters: { branches: null, tags: null } };
+const NEW_PROJECT_SETTINGS = {
+  limits: { maxRunning: null, maxRunningPerPipeline: null },
+  autoCancel: true,
+  refFilters: { branches: null, tags: null },
+  isolation: DEFAULT_PROJECT_ISOLATION,
+};
 
 export interface ContractOptions {
   /**
@@ -54,7 +60,7 @@ export function compiledJob(name: string, stageIndex = 0, extra: Partial<Compile
   };
 }
 
-function newPipeline(projectId: ProjectId, extra: Partial<NewPipeline> = {}): NewPipeline {
+export function newPipeline(projectId: ProjectId, extra: Partial<NewPipeline> = {}): NewPipeline {
   return {
     projectId,
     ref: 'main',

@@ -13,6 +13,7 @@ import { layoutDag } from '../../ui/dag/layout.js';
 import type { Job } from '../../ui/api/types.js';
 import { SseParser, type SseEvent } from '../../ui/api/sse-parser.js';
 import { reasonJob, reasonText } from '../../ui/queue/reason.js';
+import { checkText, limitsText, memoryText } from '../../ui/agents/isolation-words.js';
 
 const enc = (s: string) => new TextEncoder().encode(s);
 
@@ -222,6 +223,38 @@ describe('the queue page\'s words', () => {
     assert.equal(reasonText({ code: 'agents_busy', agents: 3 }), 'All 3 matching agents are busy');
     assert.deepEqual(reasonJob({ code: 'resource_group_busy', group: 'prod', heldByJobId: 7 }), { label: 'held by', jobId: 7 });
     assert.equal(reasonJob({ code: 'ready' }), null);
+  });
+
+  it('says why a job needs a sandboxed agent, and whether none is online or all are busy', () => {
+    assert.equal(
+      reasonText({ code: 'no_sandbox_agent', requirement: 'untrusted', tags: [] }),
+      'Needs a sandboxed agent (pipeline from a fork): no sandboxed agent with a passing isolation check is online',
+    );
+    assert.equal(
+      reasonText({ code: 'no_sandbox_agent', requirement: 'project', tags: ['linux'] }),
+      'Needs a sandboxed agent (the project requires the sandbox): no sandboxed agent with a passing isolation check and the tags linux is online',
+    );
+    assert.equal(
+      reasonText({ code: 'sandbox_agents_busy', requirement: 'network', agents: 1 }),
+      'Needs a sandboxed agent (network none is enforced only by the sandbox): the one sandboxed agent with a passing isolation check is busy',
+    );
+    assert.equal(
+      reasonText({ code: 'sandbox_agents_busy', requirement: 'untrusted', agents: 3 }),
+      'Needs a sandboxed agent (pipeline from a fork): all 3 sandboxed agents with a passing isolation check are busy',
+    );
+  });
+});
+
+describe("the agents page's words for isolation", () => {
+  it('shows limits in MiB or GiB, processes and CPUs, and a check as passed or failed with its failed probes', () => {
+    assert.deepEqual([memoryText(512 * 2 ** 20), memoryText(1.5 * 2 ** 30), memoryText(4 * 2 ** 30), memoryText(100)], ['512 MiB', '1.5 GiB', '4 GiB', '100 bytes']);
+    assert.equal(limitsText({ memoryBytes: 2 ** 30, pids: 64, cpus: 1 }), '1 GiB memory · 64 processes · 1 CPU');
+    assert.equal(limitsText({ memoryBytes: null, pids: null, cpus: 0.5 }), '0.5 CPUs');
+    assert.equal(limitsText({ memoryBytes: null, pids: null, cpus: null }), 'no limits');
+    const probe = { area: 'files' as const, probe: 'p', expected: 'denied', observed: 'denied', ok: true };
+    assert.equal(checkText(null), 'no isolation check');
+    assert.equal(checkText({ passed: true, checkedAt: '2025-01-01T00:00:00Z', probes: [probe] }), 'check passed');
+    assert.equal(checkText({ passed: false, checkedAt: '2025-01-01T00:00:00Z', probes: [probe, { ...probe, ok: false }] }), 'check failed: 1 of 2 probes');
   });
 });
 

@@ -288,6 +288,54 @@ describe('the web UI', { skip, timeout: 110_000 }, () => {
     await shot('07-agents');
   });
 
+  it("shows each agent's isolation: the level (none plainly not isolated), the check and its time, the limits, and the probes on demand", async () => {
+    // A sandboxed agent, over the agent protocol: it registers and opens a session, never polls.
+    const token = fs.readFileSync(path.join(up.sb.home, 'agent.token'), 'utf8').trim();
+    const facts = {
+      name: 'sandboxed-box',
+      tags: ['isolated'],
+      concurrency: 1,
+      version: 't',
+      protocol: 1,
+      isolation: 'sandbox',
+      limits: { memoryBytes: 4 * 2 ** 30, pids: 512, cpus: 2 },
+      isolationCheck: {
+        passed: true,
+        checkedAt: new Date(Date.now() - 5 * 60_000).toISOString(),
+        probes: [
+          { area: 'files', probe: "read the agent's identity file", expected: 'denied', observed: 'denied: No such file or directory', ok: true },
+          { area: 'network', probe: 'connect to 1.1.1.1:443', expected: 'refused', observed: 'refused: Network is unreachable', ok: true },
+        ],
+      },
+    };
+    const post = async (p: string, bearer: string) =>
+      (await fetch(`${up.url}/api/v1${p}`, { method: 'POST', headers: { authorization: `Bearer ${bearer}`, 'content-type': 'application/json' }, body: JSON.stringify(facts) })).json() as Promise<{ agentId: number; token: string }>;
+    const { agentId, token: agentKey } = await post('/agent/register', token);
+    await post('/agent/sessions', agentKey);
+    const row = page.locator('.agents tr[data-agent="sandboxed-box"]');
+    await row.getByText('check passed').waitFor();
+    const text = await row.locator('td[data-label="Isolation"]').innerText();
+    assert.match(text, /sandbox/);
+    assert.match(text, /5 min ago/);
+    assert.match(text, /4 GiB memory · 512 processes · 2 CPUs/);
+    assert.match(await page.locator('.agents tr[data-agent]').filter({ hasNotText: 'sandboxed-box' }).first().innerText(), /none · not isolated/);
+    await row.getByRole('button', { name: 'Show the 2 probes of sandboxed-box' }).click();
+    const probes = page.getByRole('table', { name: 'Isolation probes of sandboxed-box' });
+    await probes.waitFor();
+    assert.deepEqual(
+      await probes.locator('tbody tr').evaluateAll((rows) => rows.map((r) => [...r.querySelectorAll('td')].map((td) => td.textContent))),
+      [
+        ['files', "read the agent's identity file", 'denied', 'denied: No such file or directory', 'ok'],
+        ['network', 'connect to 1.1.1.1:443', 'refused', 'refused: Network is unreachable', 'ok'],
+      ],
+    );
+    await shot('07-agents-isolation');
+    await row.getByRole('button', { name: 'Hide the 2 probes of sandboxed-box' }).click();
+    await probes.waitFor({ state: 'detached' });
+    const gone = await fetch(`${up.url}/api/v1/agents/${agentId}`, { method: 'DELETE', headers: { authorization: `Bearer ${up.token}` } });
+    assert.equal(gone.status, 204);
+  });
+
   let mlPipeline = 0;
   it('the queue says why a job waits: no online agent has its tags', async () => {
     mlPipeline = (await up.api<PipelineView>('POST', '/projects/ml/pipelines', { ref: 'gpu' })).id;
@@ -395,6 +443,36 @@ describe('the web UI', { skip, timeout: 110_000 }, () => {
     const res = await fetch(`${up.url}/api/v1/projects/web/trigger`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ token, ref: 'main' }) });
     assert.equal(res.status, 201);
     await up.api('POST', `/pipelines/${((await res.json()) as { id: number }).id}/cancel`);
+  });
+
+  it('project settings: job isolation is edited and saved; a job that needs the sandbox waits, and the queue says why', async () => {
+    await page.goto(`${up.url}/projects/ml/settings`);
+    const form = page.getByRole('form', { name: 'Job isolation' });
+    await form.getByLabel('Require the sandbox for every job').check();
+    await form.getByLabel('Network of pipelines from forks').selectOption('none');
+    await form.getByLabel('Memory per job (MiB)').fill('512');
+    await form.getByLabel('CPUs per job').fill('1.5');
+    await form.getByRole('button', { name: 'Save isolation' }).click();
+    await form.getByRole('status').filter({ hasText: 'Saved' }).waitFor();
+    const saved = await up.api<Record<string, unknown>>('GET', '/projects/ml');
+    assert.deepEqual([saved.requireSandbox, saved.network, saved.forkNetwork, saved.jobLimits], [true, 'full', 'none', { memoryBytes: 512 * 2 ** 20, pids: null, cpus: 1.5 }]);
+    await form.scrollIntoViewIfNeeded();
+    await shot('22-settings-isolation');
+    await page.reload();
+    await page.waitForFunction(() => (document.getElementById('job-memory') as HTMLInputElement | null)?.value === '512');
+    assert.equal(await page.getByLabel('Require the sandbox for every job').isChecked(), true);
+    assert.equal(await page.getByLabel('Network of pipelines from forks').inputValue(), 'none');
+
+    // Only the local agent is online, and it runs jobs unisolated.
+    const waiting = (await up.api<PipelineView>('POST', '/projects/ml/pipelines', { ref: 'gpu' })).id;
+    await page.goto(`${up.url}/queue`);
+    const row = page.locator('table.queue tr[data-job="package"]', { hasText: `#${waiting}` });
+    await row
+      .locator('.reason', { hasText: 'Needs a sandboxed agent (the project requires the sandbox): no sandboxed agent with a passing isolation check is online' })
+      .waitFor();
+    await shot('11-queue-needs-sandbox');
+    await up.api('POST', `/pipelines/${waiting}/cancel`);
+    await up.api('PATCH', '/projects/ml', { requireSandbox: false, forkNetwork: 'full', jobLimits: { memoryBytes: null, pids: null, cpus: null } });
   });
 
   it('works by keyboard: Tab reaches a project and Enter opens it; "/" searches a log, Enter goes to the match', async () => {

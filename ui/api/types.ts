@@ -6,6 +6,8 @@ import type { JobJson, PipelineJson, PipelineSummaryJson } from '../../src/views
 
 export type { JobStatus, PipelineSource, PipelineStatus } from '../../src/domain/status.js';
 export type { TriggeredBy } from '../../src/domain/triggered-by.js';
+export type { IsolationCheck, IsolationLevel, IsolationProbe, JobLimits, NetworkPolicy, SandboxRequirement } from '../../src/domain/isolation.js';
+import type { IsolationCheck, IsolationLevel, JobLimits, NetworkPolicy, SandboxRequirement } from '../../src/domain/isolation.js';
 export type PipelineSummary = PipelineSummaryJson;
 export type Pipeline = PipelineJson;
 export type Job = JobJson;
@@ -18,6 +20,10 @@ export interface Project {
   maxRunning?: number | null;
   maxRunningPerPipeline?: number | null;
   autoCancel?: boolean;
+  requireSandbox?: boolean;
+  network?: NetworkPolicy;
+  forkNetwork?: NetworkPolicy;
+  jobLimits?: JobLimits;
 }
 
 export interface Variable {
@@ -99,6 +105,11 @@ export interface Agent {
   lastSeenAt: string | null;
   createdAt?: string;
   currentJobs: number[];
+  /** Absent from a server older than isolation. */
+  isolation?: IsolationLevel;
+  limits?: JobLimits;
+  isolationCheck?: IsolationCheck | null;
+  sandboxReady?: boolean;
 }
 
 /** GET /queue: why a pending job waits (docs/API.md, "The queue"). */
@@ -109,6 +120,8 @@ export type QueueReason =
   | { code: 'resource_group_busy'; group: string; heldByJobId: number }
   | { code: 'resource_group_order'; group: string; behindJobId: number }
   | { code: 'agents_busy'; agents: number }
+  | { code: 'no_sandbox_agent'; requirement: NonNullable<SandboxRequirement>; tags: string[] }
+  | { code: 'sandbox_agents_busy'; requirement: NonNullable<SandboxRequirement>; agents: number }
   | { code: 'ready' };
 
 export interface QueueEntry {

@@ -1,6 +1,9 @@
-// The fleet: each agent idle, busy (with the jobs it runs) or offline, its tags and when it was
-// last seen. Live from GET /agents/events.
+// The fleet: each agent idle, busy (with the jobs it runs) or offline, its tags, its isolation
+// (ui/agents/) and when it was last seen. Live from GET /agents/events.
 
+import { Fragment } from 'preact';
+import { useState } from 'preact/hooks';
+import { IsolationCell, ProbesTable } from '../agents/agent-isolation.js';
 import type { Agent, Page } from '../api/types.js';
 import { useLive } from '../api/use-live.js';
 import { ErrorBox, Loading } from '../components/feedback.js';
@@ -9,6 +12,13 @@ import { TimeAgo } from '../components/time.js';
 
 export function AgentsPage() {
   const agents = useLive<Page<Agent>>('/agents/events', 'agents');
+  const [opened, setOpened] = useState<ReadonlySet<number>>(new Set());
+  const toggle = (id: number) =>
+    setOpened((o) => {
+      const next = new Set(o);
+      if (!next.delete(id)) next.add(id);
+      return next;
+    });
   return (
     <main class="page">
       <header class="page-head">
@@ -33,12 +43,14 @@ export function AgentsPage() {
                 <th scope="col">State</th>
                 <th scope="col">Running</th>
                 <th scope="col">Tags</th>
+                <th scope="col">Isolation</th>
                 <th scope="col">Last seen</th>
               </tr>
             </thead>
             <tbody>
               {agents.data.items.map((a) => (
-                <tr key={a.id}>
+                <Fragment key={a.id}>
+                <tr data-agent={a.name}>
                   <td data-label="Agent">
                     <span class="strong">{a.name}</span>
                     {a.version ? <span class="muted"> v{a.version}</span> : null}
@@ -64,8 +76,19 @@ export function AgentsPage() {
                   <td data-label="Tags">
                     {a.tags.length === 0 ? <span class="muted">untagged</span> : a.tags.map((t) => <span key={t} class="tag">{t}</span>)}
                   </td>
+                  <td data-label="Isolation">
+                    <IsolationCell agent={a} open={opened.has(a.id)} onToggle={() => toggle(a.id)} />
+                  </td>
                   <td data-label="Last seen">{a.lastSeenAt ? <TimeAgo iso={a.lastSeenAt} /> : <span class="muted">never</span>}</td>
                 </tr>
+                {opened.has(a.id) && a.isolationCheck ? (
+                  <tr class="probes-row">
+                    <td colSpan={6}>
+                      <ProbesTable agent={a} />
+                    </td>
+                  </tr>
+                ) : null}
+                </Fragment>
               ))}
             </tbody>
           </table>

@@ -1,7 +1,7 @@
 // A queue reason (GET /queue) as a sentence, and the job it points at if any. Pure, so the words
 // are tested in Node (test/ui/log-rendering.test.ts) and the page stays a table.
 
-import type { QueueReason } from '../api/types.js';
+import type { QueueReason, SandboxRequirement } from '../api/types.js';
 
 const plural = (n: number, one: string, many = `${one}s`) => `${n} ${n === 1 ? one : many}`;
 
@@ -23,10 +23,23 @@ export function reasonText(r: QueueReason): string {
       return `Resource group ${r.group}: an older job goes first`;
     case 'agents_busy':
       return r.agents === 1 ? 'The one matching agent is busy' : `All ${plural(r.agents, 'matching agent')} are busy`;
+    case 'no_sandbox_agent':
+      return `${needsSandbox(r.requirement)}: no sandboxed agent with a passing isolation check${r.tags.length ? ` and the tags ${r.tags.join(', ')}` : ''} is online`;
+    case 'sandbox_agents_busy':
+      return r.agents === 1
+        ? `${needsSandbox(r.requirement)}: the one sandboxed agent with a passing isolation check is busy`
+        : `${needsSandbox(r.requirement)}: all ${plural(r.agents, 'sandboxed agent')} with a passing isolation check are busy`;
     case 'ready':
       return 'Ready: the next matching agent takes it';
   }
 }
+
+const WHY_SANDBOX: Record<NonNullable<SandboxRequirement>, string> = {
+  untrusted: 'pipeline from a fork',
+  project: 'the project requires the sandbox',
+  network: 'network none is enforced only by the sandbox',
+};
+const needsSandbox = (why: NonNullable<SandboxRequirement>) => `Needs a sandboxed agent (${WHY_SANDBOX[why]})`;
 
 /** The job a reason names (the one holding a resource group, or the one ahead in it). */
 export function reasonJob(r: QueueReason): { label: string; jobId: number } | null {

@@ -3,6 +3,7 @@
 import type { Command } from 'commander';
 import type { ProjectJson } from '../../client/api-client.js';
 import type { CliContext } from '../context.js';
+import { limitsText } from '../../views/limits-text.js';
 import { printJson, printTable, remoteOptions, withClient, type RemoteFlags } from './remote.js';
 
 export function registerProject(program: Command, ctx: CliContext): void {
@@ -37,14 +38,23 @@ export function registerProject(program: Command, ctx: CliContext): void {
   });
 
   const show = project.command('show').description('Show one project').argument('<project>', 'project name or id');
-  remoteOptions(show, 'print the project as JSON: {id, name, gitUrl, createdAt}');
+  remoteOptions(show, 'print the project as JSON: {id, name, gitUrl, createdAt, requireSandbox, network, forkNetwork, jobLimits, ...}');
   show.action(async (name: string, flags: RemoteFlags) => {
     await withClient(ctx, flags, async (client) => {
       const p: ProjectJson = await client.getProject(name);
       if (flags.json) return printJson(ctx, p);
       ctx.stdout.write(`id:       ${p.id}\nname:     ${p.name}\ngit URL:  ${p.gitUrl}\ncreated:  ${utc(p.createdAt)} UTC\n`);
+      if (p.requireSandbox !== undefined) ctx.stdout.write(isolationLines(p));
     });
   });
+}
+
+function isolationLines(p: ProjectJson): string {
+  return (
+    `sandbox:  ${p.requireSandbox ? 'required for every job' : 'required for pipelines from forks and network none'}\n` +
+    `network:  ${p.network ?? 'full'} (pipelines from forks: ${p.forkNetwork ?? 'full'})\n` +
+    `limits:   ${limitsText(p.jobLimits, "the agent's own")}\n`
+  );
 }
 
 export function utc(iso: string): string {

@@ -11,7 +11,8 @@ import { LOG_PARTS_TYPE, PROTOCOL_VERSION } from '../../domain/version.js';
 import type { Agent, AgentFacts, Fence, LogLimit } from '../../store/fleet.js';
 import type { LogCompactor } from '../logs/compactor.js';
 import { ApiError } from '../errors.js';
-import { idOf, idParams } from '../schemas.js';
+import { agentJobLimitsSchema, idOf, idParams, isolationCheckSchema } from '../schemas.js';
+import { ISOLATION_LEVELS, NO_LIMITS, type IsolationCheck, type IsolationLevel, type JobLimits } from '../../domain/isolation.js';
 import { hashToken } from '../tokens.js';
 import type { RouteContext } from '../routes/context.js';
 import { AgentAuthCache } from './agent-auth-cache.js';
@@ -54,18 +55,28 @@ const factsSchema = {
     version: { type: 'string', maxLength: 50 },
     protocol: { type: 'integer' },
     platform: { type: 'object', additionalProperties: { type: 'string', maxLength: 200 }, maxProperties: 20 },
+    // Isolation (src/domain/isolation.ts); an agent older than it sends none of them: `none`.
+    isolation: { type: 'string', enum: [...ISOLATION_LEVELS] },
+    limits: agentJobLimitsSchema,
+    isolationCheck: isolationCheckSchema,
   },
   required: ['name', 'tags', 'concurrency', 'version', 'protocol'],
   additionalProperties: false,
 } as const;
 
-type FactsBody = AgentFacts & { protocol: number };
+type FactsBody = Omit<AgentFacts, 'isolation'> & {
+  protocol: number;
+  isolation?: IsolationLevel;
+  limits?: Partial<JobLimits>;
+  isolationCheck?: IsolationCheck | null;
+};
 
 function factsOf(b: FactsBody): AgentFacts {
   if (b.protocol !== PROTOCOL_VERSION) {
     throw new ApiError('GANTRY_E_AGENT_INCOMPATIBLE', `protocol ${b.protocol} is not supported`, { supported: [PROTOCOL_VERSION] });
   }
-  return { name: b.name, tags: [...new Set(b.tags)], concurrency: b.concurrency, version: b.version, platform: b.platform ?? {} };
+  const isolation = { isolation: b.isolation ?? 'none', limits: { ...NO_LIMITS, ...b.limits }, check: b.isolationCheck ?? null };
+  return { name: b.name, tags: [...new Set(b.tags)], concurrency: b.concurrency, version: b.version, platform: b.platform ?? {}, isolation };
 }
 
 function bearer(request: FastifyRequest): string {

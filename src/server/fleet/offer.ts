@@ -4,7 +4,7 @@
 
 import type { TakenOffer } from '../../store/fleet.js';
 import type { CompiledJob } from '../../pipeline/types.js';
-import type { OfferIsolation } from '../../domain/isolation.js';
+import { offerIsolation, type OfferIsolation } from '../../domain/isolation.js';
 import { variableContext, type SecretBox } from '../secrets.js';
 
 export interface OfferVariables {
@@ -31,8 +31,12 @@ export interface OfferJson {
   artifactSources: { jobId: number; name: string }[];
   timeouts: { jobSeconds: number; afterScriptSeconds: number; killGraceMs: number };
   leaseMs: number;
-  /** What the job's sandbox must enforce (absent from older servers). */
-  isolation?: OfferIsolation;
+  /**
+   * The job's network and limits by the project's settings as they are at the take, and the
+   * pipeline's trust. An agent reads a missing field (a server older than isolation) as
+   * {network: 'full', limits: all null, trusted: true}.
+   */
+  isolation: OfferIsolation;
 }
 
 export async function offerJson(
@@ -69,5 +73,6 @@ export async function offerJson(
     artifactSources: o.artifactSources,
     timeouts: { jobSeconds: spec.timeoutSeconds ?? 3600, afterScriptSeconds: 300, killGraceMs: deps.killGraceMs },
     leaseMs: deps.leaseMs,
+    isolation: offerIsolation(project.isolation, pipeline.trusted),
   };
 }

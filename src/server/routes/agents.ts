@@ -1,11 +1,13 @@
-// The fleet as people see it: which agents exist, whether they are idle, busy or offline, and
-// which jobs they run.
+// The fleet as people see it: which agents exist, whether they are idle, busy or offline, which
+// jobs they run, and how isolated those jobs are (the level, limits and last isolation check the
+// agent reported at its latest session).
 
 import type { FastifyInstance } from 'fastify';
+import { agentIsSandboxReady, ISOLATION_LEVELS } from '../../domain/isolation.js';
 import { asAgentId } from '../../store/fleet.js';
 import { requireAdmin } from '../auth.js';
 import { ApiError } from '../errors.js';
-import { idOf, idParams, errors } from '../schemas.js';
+import { agentJobLimitsSchema, idOf, idParams, errors, isolationCheckSchema } from '../schemas.js';
 import type { RouteContext } from './context.js';
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
@@ -22,8 +24,12 @@ const agentSchema = {
     lastSeenAt: { type: ['string', 'null'], format: 'date-time' },
     createdAt: { type: 'string', format: 'date-time' },
     currentJobs: { type: 'array', items: { type: 'integer' } },
+    isolation: { type: 'string', enum: [...ISOLATION_LEVELS], description: "none: jobs run as the agent's user, not isolated" },
+    limits: { ...agentJobLimitsSchema, description: 'the most a job may use on this agent (null: no limit of this kind)' },
+    isolationCheck: { ...isolationCheckSchema, description: "the agent's last isolation check (null: none ran)" },
+    sandboxReady: { type: 'boolean', description: 'isolation sandbox and its last check passed: it may take jobs that need the sandbox' },
   },
-  required: ['id', 'name', 'tags', 'status', 'lastSeenAt', 'currentJobs'],
+  required: ['id', 'name', 'tags', 'status', 'lastSeenAt', 'currentJobs', 'isolation', 'limits', 'isolationCheck', 'sandboxReady'],
 } as const;
 
 /** GET /agents's answer (also what GET /agents/events sends). */
@@ -40,6 +46,10 @@ export async function readAgents(ctx: RouteContext) {
       lastSeenAt: iso(a.lastSeenAt),
       createdAt: iso(a.createdAt),
       currentJobs: a.currentJobs,
+      isolation: a.isolation.isolation,
+      limits: a.isolation.limits,
+      isolationCheck: a.isolation.check,
+      sandboxReady: agentIsSandboxReady(a.isolation),
     })),
     next: null,
   };

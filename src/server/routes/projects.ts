@@ -5,7 +5,19 @@ import { asProjectId } from '../../domain/ids.js';
 import type { ProjectPatch } from '../../store/store.js';
 import { requireAdmin } from '../auth.js';
 import { ApiError } from '../errors.js';
-import { digitsSchema, errors, gitUrlSchema, limitSchema, numOrUndefined, pageOf, projectNameSchema, projectParams, projectSchema } from '../schemas.js';
+import { NETWORK_POLICIES } from '../../domain/isolation.js';
+import {
+  digitsSchema,
+  errors,
+  gitUrlSchema,
+  limitSchema,
+  numOrUndefined,
+  pageOf,
+  projectJobLimitsSchema,
+  projectNameSchema,
+  projectParams,
+  projectSchema,
+} from '../schemas.js';
 import { projectJson } from '../views.js';
 import { projectOf, type RouteContext } from './context.js';
 
@@ -83,19 +95,33 @@ export function projectRoutes(app: FastifyInstance, ctx: RouteContext): void {
   );
 
   const limitOrNull = { type: ['integer', 'null'], minimum: 1, maximum: 100_000 } as const;
+  const networkSchema = { type: 'string', enum: [...NETWORK_POLICIES] } as const;
   app.patch(
     '/projects/:project',
     {
       schema: {
-        summary: "Change a project's git URL (admin), limits or auto-cancel",
+        summary: "Change a project's git URL (admin), limits, auto-cancel or isolation",
         description:
           'maxRunning and maxRunningPerPipeline: jobs of the project running at once, in all and per pipeline (null: no limit). ' +
-          'autoCancel: a new pipeline cancels older ones on its ref whose started jobs are all interruptible. Absent fields stay.',
+          'autoCancel: a new pipeline cancels older ones on its ref whose started jobs are all interruptible. ' +
+          'requireSandbox: every job needs a sandboxed agent whose isolation check passed. network, forkNetwork: the network of ' +
+          "trusted pipelines' jobs and of fork pipelines' jobs (none: loopback only, which only a sandboxed agent enforces). " +
+          "jobLimits: replaces the job limits whole (memoryBytes >= 16 MiB, pids >= 16, 0 < cpus <= 1024; null or left out: the agent's own). " +
+          'Absent fields stay.',
         tags: ['projects'],
         params: projectParams,
         body: {
           type: 'object',
-          properties: { gitUrl: gitUrlSchema, maxRunning: limitOrNull, maxRunningPerPipeline: limitOrNull, autoCancel: { type: 'boolean' } },
+          properties: {
+            gitUrl: gitUrlSchema,
+            maxRunning: limitOrNull,
+            maxRunningPerPipeline: limitOrNull,
+            autoCancel: { type: 'boolean' },
+            requireSandbox: { type: 'boolean' },
+            network: networkSchema,
+            forkNetwork: networkSchema,
+            jobLimits: projectJobLimitsSchema,
+          },
           additionalProperties: false,
           minProperties: 1,
         },

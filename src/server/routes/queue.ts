@@ -15,11 +15,25 @@ const reasonSchema = {
   description:
     'code: offered (agentId, agentName, until), no_agent (tags), max_running | project_max_running | pipeline_max_running ' +
     '(limit, running), resource_group_busy (group, heldByJobId), resource_group_order (group, behindJobId), agents_busy ' +
-    '(agents), ready',
+    '(agents), no_sandbox_agent (requirement, tags: the job needs a sandboxed agent whose isolation check passed and none ' +
+    'with its tags is online), sandbox_agents_busy (requirement, agents: all such agents are full), ready. requirement: ' +
+    'untrusted (a pipeline from a fork), project (the project requires the sandbox), network (network none)',
   properties: {
     code: {
       type: 'string',
-      enum: ['offered', 'no_agent', 'max_running', 'project_max_running', 'pipeline_max_running', 'resource_group_busy', 'resource_group_order', 'agents_busy', 'ready'],
+      enum: [
+        'offered',
+        'no_agent',
+        'max_running',
+        'project_max_running',
+        'pipeline_max_running',
+        'resource_group_busy',
+        'resource_group_order',
+        'agents_busy',
+        'no_sandbox_agent',
+        'sandbox_agents_busy',
+        'ready',
+      ],
     },
   },
   required: ['code'],

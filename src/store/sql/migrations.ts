@@ -328,6 +328,20 @@ UPDATE caches SET used_at = updated_at;
 CREATE INDEX caches_used ON caches (used_at);
 `;
 
+// Job isolation (src/domain/isolation.ts). An agent's level, limits and last isolation check as it
+// reported them at its latest session (JSON, never searched: the take reads the agent's own row).
+// A project's settings are read by the take with the project's limits, so a change applies to
+// jobs already queued. `job_limits` NULL: no limit of any kind (each agent's own).
+const ISOLATION = `
+ALTER TABLE agents ADD COLUMN isolation TEXT NOT NULL DEFAULT 'none';
+ALTER TABLE agents ADD COLUMN isolation_limits TEXT;
+ALTER TABLE agents ADD COLUMN isolation_check TEXT;
+ALTER TABLE projects ADD COLUMN require_sandbox INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE projects ADD COLUMN network TEXT NOT NULL DEFAULT 'full';
+ALTER TABLE projects ADD COLUMN fork_network TEXT NOT NULL DEFAULT 'full';
+ALTER TABLE projects ADD COLUMN job_limits TEXT;
+`;
+
 export const MIGRATIONS: readonly Migration[] = [
   {
     id: 1,
@@ -423,6 +437,11 @@ export const MIGRATIONS: readonly Migration[] = [
       // upload's time. Where lz4 is not there the table keeps pglz.
       postgres: `DO $$ BEGIN ALTER TABLE log_chunks ALTER COLUMN data SET COMPRESSION lz4; EXCEPTION WHEN OTHERS THEN NULL; END $$;`,
     },
+  },
+  {
+    id: 11,
+    name: "isolation: agents' level, limits and last check; projects' sandbox requirement, networks and job limits",
+    sql: { sqlite: ISOLATION, postgres: ISOLATION },
   },
 ];
 

@@ -5,6 +5,7 @@ import type { AttemptStatus, FailureReason, JobStatus, PipelineSource, PipelineS
 import type { CompiledJob } from '../../pipeline/types.js';
 import type { DeliveryProvider, GitEvent } from '../../domain/git-event.js';
 import type { TriggeredBy } from '../../domain/triggered-by.js';
+import { NO_LIMITS, type JobLimits, type NetworkPolicy } from '../../domain/isolation.js';
 import type { ApiToken, Attempt, Delivery, DeliveryStatus, IdempotencyRecord, Job, Pipeline, Project, StoredVariable, TokenKind } from '../store.js';
 
 // Rows as the database returns them. The dialects return BIGINT as numbers; num() still accepts a
@@ -19,8 +20,13 @@ export interface ProjectRow {
   auto_cancel: number | string;
   branch_filter: string | null;
   tag_filter: string | null;
+  require_sandbox: number | string;
+  network: string;
+  fork_network: string;
+  job_limits: string | null;
 }
-export const PROJECT_COLUMNS = 'id, name, git_url, created_at, max_running, max_running_per_pipeline, auto_cancel, branch_filter, tag_filter';
+export const PROJECT_COLUMNS =
+  'id, name, git_url, created_at, max_running, max_running_per_pipeline, auto_cancel, branch_filter, tag_filter, require_sandbox, network, fork_network, job_limits';
 export interface PipelineRow {
   id: number | string;
   project_id: number | string;
@@ -110,7 +116,18 @@ export function toProject(r: ProjectRow): Project {
       branches: r.branch_filter === null ? null : (JSON.parse(r.branch_filter) as string[]),
       tags: r.tag_filter === null ? null : (JSON.parse(r.tag_filter) as string[]),
     },
+    isolation: {
+      requireSandbox: num(r.require_sandbox) !== 0,
+      network: r.network as NetworkPolicy,
+      forkNetwork: r.fork_network as NetworkPolicy,
+      jobLimits: jobLimitsOf(r.job_limits),
+    },
   };
+}
+
+/** A JSON column of JobLimits; NULL is no limit of any kind. */
+export function jobLimitsOf(json: string | null): JobLimits {
+  return json === null ? NO_LIMITS : { ...NO_LIMITS, ...(JSON.parse(json) as Partial<JobLimits>) };
 }
 export function toPipeline(r: PipelineRow): Pipeline {
   return {

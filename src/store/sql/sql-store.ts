@@ -6,6 +6,7 @@
 // target status has one fixed statement that the dialect prepares once.
 
 import { GantryError } from '../../domain/errors.js';
+import { NO_LIMITS } from '../../domain/isolation.js';
 import {
   type AttemptId,
   type JobId,
@@ -177,6 +178,13 @@ export class SqlStore implements Store {
     if (patch.maxRunning !== undefined) set('max_running', patch.maxRunning);
     if (patch.maxRunningPerPipeline !== undefined) set('max_running_per_pipeline', patch.maxRunningPerPipeline);
     if (patch.autoCancel !== undefined) set('auto_cancel', patch.autoCancel ? 1 : 0);
+    if (patch.requireSandbox !== undefined) set('require_sandbox', patch.requireSandbox ? 1 : 0);
+    if (patch.network !== undefined) set('network', patch.network);
+    if (patch.forkNetwork !== undefined) set('fork_network', patch.forkNetwork);
+    if (patch.jobLimits !== undefined) {
+      const { memoryBytes, pids, cpus } = { ...NO_LIMITS, ...patch.jobLimits };
+      set('job_limits', memoryBytes === null && pids === null && cpus === null ? null : JSON.stringify({ memoryBytes, pids, cpus }));
+    }
     if (sets.length === 0) return this.getProject(id);
     const row = await this.db.get<ProjectRow>(`UPDATE projects SET ${sets.join(', ')} WHERE id = ? RETURNING ${PROJECT_COLUMNS}`, [...params, id]);
     return row ? toProject(row) : null;

@@ -1,7 +1,9 @@
 // Why each pending attempt waits: the queue page's question. The answer applies the take's own
 // rules (take.ts: tags, then the fleet's, the project's and the pipeline's limits, a busy
 // resource group, the group's order) to one read-only snapshot, and adds what the take leaves to
-// the agents: whether any online agent has the tags, and whether those have a free slot.
+// the agents: whether any online agent has the tags, whether one of them is sandbox-ready when
+// the job needs the sandbox (sandboxRequirement(), as the take evaluates it), and whether those
+// have a free slot.
 //
 // It is an explanation, not a promise: the next take decides, and between the two an agent may
 // come or go. A pending attempt no rule holds back is `ready`: the next request of a matching
@@ -13,6 +15,8 @@ import type { EpochMs } from '../../store.js';
 import type { SqlExecutor } from '../dialect.js';
 import { agentOnline, tagKeyMatches } from './fleet-tx.js';
 import { activeOf, limitHold, type ProjectLimits } from './take.js';
+import { agentIsSandboxReady, jobSandboxRequirement, type NetworkPolicy } from '../../../domain/isolation.js';
+import { isolationOf } from './agents.js';
 
 type Id = number | string;
 
@@ -34,6 +38,10 @@ interface PendingRow {
   project_name: string;
   max_running: Id | null;
   max_running_per_pipeline: Id | null;
+  trusted: Id;
+  require_sandbox: Id;
+  network: NetworkPolicy;
+  fork_network: NetworkPolicy;
 }
 
 interface AgentRow {
@@ -44,6 +52,8 @@ interface AgentRow {
   session_id: string | null;
   last_seen_at: Id | null;
   used: Id;
+  isolation: string;
+  isolation_check: string | null;
 }
 
 const num = (v: Id | null) => (v === null ? null : Number(v));
@@ -58,7 +68,8 @@ export async function explainQueueIn(
   const where = projectId === null ? '' : ' AND a.project_id = ?';
   const rows = await tx.all<PendingRow>(
     'SELECT a.id, a.job_id, a.number, a.queued_at, a.project_id, a.pipeline_id, a.priority, a.resource_group, a.tag_key, ' +
-      'a.offered_until, a.agent_id, j.name AS job_name, j.stage, p.ref, pr.name AS project_name, pr.max_running, pr.max_running_per_pipeline ' +
+      'a.offered_until, a.agent_id, j.name AS job_name, j.stage, p.ref, pr.name AS project_name, pr.max_running, pr.max_running_per_pipeline, ' +
+      'p.trusted, pr.require_sandbox, pr.network, pr.fork_network ' +
       'FROM attempts a JOIN jobs j ON j.id = a.job_id JOIN pipelines p ON p.id = a.pipeline_id JOIN projects pr ON pr.id = a.project_id ' +
       `WHERE a.status = 'pending' AND a.tag_key IS NOT NULL${where} ORDER BY a.priority DESC, a.id LIMIT ?`,
     projectId === null ? [limit] : [projectId, limit],
@@ -73,14 +84,20 @@ export async function explainQueueIn(
   const firstOfGroup = new Map(firsts.map((f) => [`${f.project_id}\n${f.resource_group}`, { id: Number(f.id), jobId: Number(f.job_id) }]));
   // Agents with the slots their running and offered attempts use.
   const agentRows = await tx.all<AgentRow>(
-    'SELECT g.id, g.name, g.tags, g.concurrency, g.session_id, g.last_seen_at, ' +
+    'SELECT g.id, g.name, g.tags, g.concurrency, g.session_id, g.last_seen_at, g.isolation, g.isolation_check, ' +
       "(SELECT COUNT(*) FROM attempts a WHERE a.agent_id = g.id AND (a.status = 'running' OR (a.status = 'pending' AND a.offered_until >= ?))) AS used " +
       'FROM agents g WHERE g.deregistered_at IS NULL',
     [at],
   );
   const agents = agentRows
     .filter((g) => agentOnline(g.session_id, num(g.last_seen_at), at, settings.leaseMs))
-    .map((g) => ({ id: Number(g.id), name: g.name, tags: new Set(JSON.parse(g.tags) as string[]), free: Number(g.concurrency) - Number(g.used) }));
+    .map((g) => ({
+      id: Number(g.id),
+      name: g.name,
+      tags: new Set(JSON.parse(g.tags) as string[]),
+      free: Number(g.concurrency) - Number(g.used),
+      sandboxReady: agentIsSandboxReady(isolationOf({ ...g, isolation_limits: null })),
+    }));
   const nameOf = new Map(agentRows.map((g) => [Number(g.id), g.name]));
 
   return rows.map((r): QueueEntry => {
@@ -110,8 +127,15 @@ export async function explainQueueIn(
       const agentId = Number(r.agent_id);
       return { code: 'offered', agentId: asAgentId(agentId), agentName: nameOf.get(agentId) ?? '', until: offeredUntil };
     }
-    const matching = agents.filter((g) => tagKeyMatches(r.tag_key, g.tags));
-    if (matching.length === 0) return { code: 'no_agent', tags: r.tag_key === '' ? [] : r.tag_key.split('\n') };
+    const tags = r.tag_key === '' ? [] : r.tag_key.split('\n');
+    const tagged = agents.filter((g) => tagKeyMatches(r.tag_key, g.tags));
+    if (tagged.length === 0) return { code: 'no_agent', tags };
+    const requirement = jobSandboxRequirement(
+      { requireSandbox: Number(r.require_sandbox) !== 0, network: r.network, forkNetwork: r.fork_network },
+      Number(r.trusted) !== 0,
+    );
+    const matching = requirement === null ? tagged : tagged.filter((g) => g.sandboxReady);
+    if (requirement !== null && matching.length === 0) return { code: 'no_sandbox_agent', requirement, tags };
     const project = Number(r.project_id);
     const hold = limitHold(active, settings, limits, project, Number(r.pipeline_id), r.resource_group);
     if (hold?.code === 'resource_group_busy') return { ...hold, heldByJobId: asJobId(hold.heldByJobId) };
@@ -120,7 +144,9 @@ export async function explainQueueIn(
       const first = firstOfGroup.get(`${project}\n${r.resource_group}`);
       if (first && first.id !== Number(r.id)) return { code: 'resource_group_order', group: r.resource_group, behindJobId: asJobId(first.jobId) };
     }
-    if (matching.every((g) => g.free <= 0)) return { code: 'agents_busy', agents: matching.length };
+    if (matching.every((g) => g.free <= 0)) {
+      return requirement === null ? { code: 'agents_busy', agents: matching.length } : { code: 'sandbox_agents_busy', requirement, agents: matching.length };
+    }
     return { code: 'ready' };
   }
 }

@@ -81,38 +81,9 @@ import { explainQueueIn } from './queue.js';
 import * as artifacts from './artifacts.js';
 import * as logs from './logs.js';
 import { enqueueForgeStatusesIn } from '../forge.js';
+import { AGENT_COLUMNS, isolationParams, toAgent, type AgentRow } from './agents.js';
 
 const CHANNELS = { ready: 'gantry_ready', cancel: 'gantry_cancel', log: 'gantry_log', pipeline: 'gantry_pipeline' } as const;
-
-interface AgentRow {
-  id: number | string;
-  name: string;
-  tags: string;
-  concurrency: number | string;
-  version: string;
-  platform: string;
-  session_id: string | null;
-  created_at: number | string;
-  last_seen_at: number | string | null;
-  deregistered_at: number | string | null;
-}
-const AGENT_COLUMNS = 'id, name, tags, concurrency, version, platform, session_id, created_at, last_seen_at, deregistered_at';
-const numOrNull = (v: number | string | null) => (v === null ? null : Number(v));
-
-function toAgent(r: AgentRow): Agent {
-  return {
-    id: asAgentId(Number(r.id)),
-    name: r.name,
-    tags: JSON.parse(r.tags) as string[],
-    concurrency: Number(r.concurrency),
-    version: r.version,
-    platform: JSON.parse(r.platform) as Record<string, string>,
-    sessionId: r.session_id,
-    createdAt: Number(r.created_at),
-    lastSeenAt: numOrNull(r.last_seen_at),
-    deregisteredAt: numOrNull(r.deregistered_at),
-  };
-}
 
 interface HeldAttempt {
   id: number | string;
@@ -236,9 +207,9 @@ export class SqlFleetStore implements FleetStore {
 
   async registerAgent(facts: AgentFacts, tokenHash: string, at: EpochMs): Promise<Agent> {
     const row = await this.db.get<AgentRow>(
-      'INSERT INTO agents (name, tags, concurrency, version, platform, token_hash, created_at) VALUES (?, ?, ?, ?, ?, ?, ?) ' +
-        `RETURNING ${AGENT_COLUMNS}`,
-      [facts.name, JSON.stringify(facts.tags), facts.concurrency, facts.version, JSON.stringify(facts.platform), tokenHash, at],
+      'INSERT INTO agents (name, tags, concurrency, version, platform, token_hash, created_at, isolation, isolation_limits, isolation_check) ' +
+        `VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING ${AGENT_COLUMNS}`,
+      [facts.name, JSON.stringify(facts.tags), facts.concurrency, facts.version, JSON.stringify(facts.platform), tokenHash, at, ...isolationParams(facts)],
     );
     return toAgent(row!);
   }
@@ -297,9 +268,20 @@ export class SqlFleetStore implements FleetStore {
   async openSession(agentId: AgentId, sessionId: string, facts: AgentFacts, at: EpochMs, settings: SchedulerSettings): Promise<void> {
     await this.run(async (f) => {
       await f.tx.run(
-        'UPDATE agents SET session_id = ?, session_started_at = ?, last_seen_at = ?, name = ?, tags = ?, concurrency = ?, version = ?, platform = ? ' +
-          'WHERE id = ?',
-        [sessionId, at, at, facts.name, JSON.stringify(facts.tags), facts.concurrency, facts.version, JSON.stringify(facts.platform), agentId],
+        'UPDATE agents SET session_id = ?, session_started_at = ?, last_seen_at = ?, name = ?, tags = ?, concurrency = ?, version = ?, platform = ?, ' +
+          'isolation = ?, isolation_limits = ?, isolation_check = ? WHERE id = ?',
+        [
+          sessionId,
+          at,
+          at,
+          facts.name,
+          JSON.stringify(facts.tags),
+          facts.concurrency,
+          facts.version,
+          JSON.stringify(facts.platform),
+          ...isolationParams(facts),
+          agentId,
+        ],
       );
       // A process that opens a session holds no attempts: whatever its predecessor held is lost.
       await this.loseAttemptsIn(f, agentId, at, settings);

@@ -8,7 +8,11 @@
 //    to the one waiting longest;
 // 3. within a project, higher `priority` first, then queue order;
 // 4. limits: the fleet's, the project's, per pipeline, and `resource_group` (one job at a time per
-//    group and project, oldest first: a later job of a busy or blocked group never overtakes).
+//    group and project, oldest first: a later job of a busy or blocked group never overtakes);
+// 5. isolation: a job that needs the sandbox (sandboxRequirement(), from the project's settings and
+//    the pipeline's trust as they are at the take) goes only to a sandbox-ready agent. For any
+//    other agent the candidates are only those of the trust it may run, so what it may not take
+//    never fills its candidate list or holds back what it may.
 //
 // Each offer is one conditional UPDATE of a row selected `FOR UPDATE SKIP LOCKED`, so two
 // instances never offer one attempt and never wait on each other's candidates. Limits count rows,
@@ -17,11 +21,13 @@
 // fleet-wide limit (GANTRY_MAX_RUNNING) every take holds one advisory lock: all are serialized.
 
 import { asAttemptId } from '../../../domain/ids.js';
+import { agentIsSandboxReady, type NetworkPolicy } from '../../../domain/isolation.js';
 import type { Agent, SchedulerSettings } from '../../fleet.js';
 import type { EpochMs } from '../../store.js';
 import type { SqlExecutor } from '../dialect.js';
 import { ATTEMPT_COLUMNS, type AttemptRow } from '../rows.js';
 import { tagKeyMatches, type FleetTx } from './fleet-tx.js';
+import { trustsFor, type Trusts } from './sandbox-filter.js';
 
 export interface Offered {
   attemptId: number;
@@ -134,13 +140,29 @@ export async function takeIn(f: FleetTx, request: TakeRequest): Promise<Offered[
   const keys = request.knownTagKeys.filter((k) => tagKeyMatches(k, agentTags));
   if (keys.length === 0 || slots <= 0) return [];
   const keyList = keys.map(() => '?').join(', ');
-  // With each project's limits: one round trip fewer on the way from a dependency's end to a start.
-  const projects = await f.tx.all<{ project_id: number | string; first: number | string; max_running: number | null; max_running_per_pipeline: number | null }>(
-    'SELECT w.project_id, w.first, pr.max_running, pr.max_running_per_pipeline FROM ' +
+  // With each project's limits and isolation: one round trip fewer on the way from a dependency's
+  // end to a start.
+  const rows = await f.tx.all<{
+    project_id: number | string;
+    first: number | string;
+    max_running: number | null;
+    max_running_per_pipeline: number | null;
+    require_sandbox: number | string;
+    network: NetworkPolicy;
+    fork_network: NetworkPolicy;
+  }>(
+    'SELECT w.project_id, w.first, pr.max_running, pr.max_running_per_pipeline, pr.require_sandbox, pr.network, pr.fork_network FROM ' +
       `(SELECT project_id, MIN(id) AS first FROM attempts WHERE status = 'pending' AND tag_key IN (${keyList}) ` +
       'AND (offered_until IS NULL OR offered_until < ?) GROUP BY project_id) w JOIN projects pr ON pr.id = w.project_id',
     [...keys, at],
   );
+  const ready = agentIsSandboxReady(agent.isolation);
+  const trusts = new Map<number, Trusts>();
+  for (const p of rows) {
+    const settings = { requireSandbox: Number(p.require_sandbox) !== 0, network: p.network, forkNetwork: p.fork_network };
+    trusts.set(Number(p.project_id), trustsFor(settings, ready));
+  }
+  const projects = rows.filter((p) => trusts.get(Number(p.project_id)) !== 'none');
   if (projects.length === 0) return [];
   // The fleet-wide limit counts every running attempt: takes on all instances are serialized
   // while it is set (and only then), or two instances could each start one job past it.
@@ -163,7 +185,8 @@ export async function takeIn(f: FleetTx, request: TakeRequest): Promise<Offered[
     open.sort((a, b) => rank(a) - rank(b) || f.served.of(a.id) - f.served.of(b.id) || a.first - b.first);
     const project = open[0]!;
     const limit = limits.get(project.id)!;
-    const got = await takeFromProject(f, agent.id, project.id, limit, keys, slots - offered.length, at, settings, tokenHashes.slice(offered.length), active);
+    const trust = trusts.get(project.id) as Exclude<Trusts, 'none'>;
+    const got = await takeFromProject(f, agent.id, project.id, limit, trust, keys, slots - offered.length, at, settings, tokenHashes.slice(offered.length), active);
     offered.push(...got);
     if (got.length > 0) f.served.served(project.id);
     if (got.length === 0) exhausted.add(project.id);
@@ -177,6 +200,7 @@ async function takeFromProject(
   agentId: number,
   projectId: number,
   limit: ProjectLimits,
+  trust: Exclude<Trusts, 'none'>,
   keys: readonly string[],
   want: number,
   at: EpochMs,
@@ -186,12 +210,15 @@ async function takeFromProject(
 ): Promise<Offered[]> {
   const limited = limit.max !== null || limit.perPipeline !== null;
   const keyList = keys.map(() => '?').join(', ');
+  // In a subquery, not a join: FOR UPDATE would lock the pipeline rows too.
+  const ofTrust = trust === 'all' ? '' : ' AND EXISTS (SELECT 1 FROM pipelines p WHERE p.id = attempts.pipeline_id AND p.trusted = ?)';
+  const trustParams = trust === 'all' ? [] : [trust === 'trusted' ? 1 : 0];
   const lockCandidates = async (): Promise<Candidate[]> =>
     f.tx.all<Candidate>(
       `SELECT id, job_id, pipeline_id, resource_group FROM attempts WHERE status = 'pending' AND project_id = ? AND tag_key IN (${keyList}) ` +
-        `AND (offered_until IS NULL OR offered_until < ?) ORDER BY priority DESC, id LIMIT ?${f.db.lockClause('skip')}`,
+        `AND (offered_until IS NULL OR offered_until < ?)${ofTrust} ORDER BY priority DESC, id LIMIT ?${f.db.lockClause('skip')}`,
       // Room to skip candidates held back by a pipeline limit or a busy resource group.
-      [projectId, ...keys, at, Math.max(want * 4, 16)],
+      [projectId, ...keys, at, ...trustParams, Math.max(want * 4, 16)],
     );
   let candidates = await lockCandidates();
   if (candidates.length === 0) return [];
