@@ -15,6 +15,7 @@ export interface IsolationFlags {
   pids?: string;
   cpus?: string;
   sandboxRo?: string[];
+  sandboxRw?: string[];
   sandboxEnv?: string[];
   sandboxUidBase?: string;
 }
@@ -26,6 +27,7 @@ export function addIsolationOptions(cmd: Command, defaultWords: string): Command
     .option('--pids <n>', "a job's process limit in the sandbox (default 4096)")
     .option('--cpus <n>', "a job's CPU limit in the sandbox, in CPUs, e.g. 1.5 (default: none)")
     .option('--sandbox-ro <path>', 'a host directory jobs see read-only besides /usr, /etc, /bin, /lib (repeatable)', collectList)
+    .option('--sandbox-rw <path>', 'a host directory every sandboxed job may write, shared by all projects (a tool cache you trust them all with; repeatable)', collectList)
     .option('--sandbox-env <name>', "an environment variable of this process that sandboxed jobs get (repeatable)", collectList)
     .option('--sandbox-uid-base <uid>', 'the first of the 128 user ids jobs run as (default: derived from the agent home)');
 }
@@ -69,6 +71,7 @@ export function isolationSettings(
     if (!Number.isInteger(uidBase) || uidBase < 1000 || uidBase > 2 ** 31 - 200) throw new GantryError('GANTRY_E_USAGE', `--sandbox-uid-base expects a user id from 1000 to ${2 ** 31 - 200}`);
   }
   for (const p of flags.sandboxRo ?? []) if (!path.isAbsolute(p)) throw new GantryError('GANTRY_E_USAGE', `--sandbox-ro expects an absolute path, got ${JSON.stringify(p)}`);
+  for (const p of flags.sandboxRw ?? []) if (!path.isAbsolute(p)) throw new GantryError('GANTRY_E_USAGE', `--sandbox-rw expects an absolute path, got ${JSON.stringify(p)}`);
   return {
     asked: parseLevel(flags.isolation) ?? ctx.config.agent.isolation ?? o.fallback,
     agentHome: o.agentHome,
@@ -76,6 +79,7 @@ export function isolationSettings(
     limits,
     extraEnv: flags.sandboxEnv ?? [],
     extraReadOnly: (flags.sandboxRo ?? []).map((p) => path.resolve(p)),
+    shared: (flags.sandboxRw ?? []).map((p) => path.resolve(p)),
     uidBase,
     hidden: [...new Set([o.agentHome, ctx.config.home, ...o.hidden].map((p) => path.resolve(p)))],
   };

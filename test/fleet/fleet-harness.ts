@@ -12,6 +12,7 @@ import type { Attempt } from '../../src/store/store.js';
 import { after } from 'node:test';
 import { GANTRY_BIN, sandbox, type Sandbox } from '../helpers/gantry.js';
 import { isDead } from '../helpers/processes.js';
+import { sandboxUnavailable } from '../helpers/sandbox-host.js';
 
 export const TEST_LEASE_MS = 2_000;
 
@@ -53,8 +54,16 @@ function spawnGantry(args: string[], env: Record<string, string>): Proc {
   return { child, output: () => out };
 }
 
+/** The level agents run at when a test does not say: the sandbox where this host can (always in CI). */
+export const HOST_ISOLATION: 'none' | 'sandbox' = sandboxUnavailable() === null ? 'sandbox' : 'none';
+
 export class Fleet {
   readonly sb: Sandbox;
+  /**
+   * A directory every job may write, whatever its isolation (agents get it with --sandbox-rw): where
+   * tests' jobs leave marks for the test to read.
+   */
+  readonly shared: string;
   readonly procs: Proc[] = [];
   port = 0;
   url = '';
@@ -66,8 +75,24 @@ export class Fleet {
     files: Record<string, string>,
     /** `sqlite:...` (default, under the sandbox) or a postgres:// URL. */
     private readonly db: string | null = null,
+    /** The level agents run at unless startAgent says otherwise. */
+    readonly isolation: 'none' | 'sandbox' = HOST_ISOLATION,
   ) {
     this.sb = sandbox(files);
+    this.shared = path.join(this.sb.base, 'shared');
+    fs.mkdirSync(this.shared, { mode: 0o777 });
+    fs.chmodSync(this.shared, 0o777);
+  }
+
+  /**
+   * A file in the shared directory every job may append to: jobs of different slots run as
+   * different users in the sandbox, so the first one's umask must not lock the others out.
+   */
+  sharedFile(name: string): string {
+    const file = path.join(this.shared, name);
+    fs.writeFileSync(file, '');
+    fs.chmodSync(file, 0o666);
+    return file;
   }
 
   get storeUrl(): string {
@@ -99,12 +124,18 @@ export class Fleet {
   }
 
   /** Starts an agent with its own home; resolves once it has a session. */
-  async startAgent(opts: { tags?: string[]; concurrency?: number; server?: string; home?: string; name?: string } = {}): Promise<Proc & { home: string }> {
+  async startAgent(
+    opts: { tags?: string[]; concurrency?: number; server?: string; home?: string; name?: string; isolation?: 'none' | 'sandbox'; args?: string[] } = {},
+  ): Promise<Proc & { home: string }> {
     const n = ++this.agentCount;
     const home = opts.home ?? path.join(this.sb.base, `agent-${n}`);
-    const args = ['agent', '--server', opts.server ?? this.url, '--token', this.agentToken, '--name', opts.name ?? `agent-${n}`, '--concurrency', String(opts.concurrency ?? 1)];
+    const isolation = opts.isolation ?? this.isolation;
+    const args = ['agent', '--server', opts.server ?? this.url, '--name', opts.name ?? `agent-${n}`, '--concurrency', String(opts.concurrency ?? 1), '--isolation', isolation];
+    if (isolation === 'sandbox') args.push('--sandbox-rw', this.shared);
     if (opts.tags?.length) args.push('--tags', opts.tags.join(','));
-    const p = spawnGantry(args, { GANTRY_HOME: this.sb.home, GANTRY_AGENT_HOME: home, GANTRY_KILL_GRACE_MS: '1000' });
+    args.push(...(opts.args ?? []));
+    // The registration token by the environment, as the README advises (not --token: ps shows it).
+    const p = spawnGantry(args, { GANTRY_HOME: this.sb.home, GANTRY_AGENT_HOME: home, GANTRY_KILL_GRACE_MS: '1000', GANTRY_AGENT_TOKEN: this.agentToken });
     this.procs.push(p);
     const until = Date.now() + 20_000;
     while (!/connected to/.test(p.output())) {
@@ -200,13 +231,13 @@ export class Fleet {
  * For a suite (call it inside `describe`): makes fleets on the store `db` names (null: SQLite in
  * the sandbox), and tears every one of them down after the suite's tests.
  */
-export function fleetsOn(db: () => Promise<string | null>): (files: Record<string, string>) => Promise<Fleet> {
+export function fleetsOn(db: () => Promise<string | null>, isolation: 'none' | 'sandbox' = HOST_ISOLATION): (files: Record<string, string>) => Promise<Fleet> {
   const fleets: Fleet[] = [];
   after(async () => {
     for (const f of fleets) await f.teardown();
   });
   return async (files) => {
-    const f = new Fleet(files, await db());
+    const f = new Fleet(files, await db(), isolation);
     fleets.push(f);
     return f;
   };

@@ -7,13 +7,13 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
-import { fleetsOn, TEST_LEASE_MS } from './fleet-harness.js';
+import { fleetsOn, HOST_ISOLATION, TEST_LEASE_MS } from './fleet-harness.js';
 
 const SEQ = Array.from({ length: 3000 }, (_, i) => `${i + 1}\n`).join('');
 
-export function fleetSuite(name: string, db: () => Promise<string | null>): void {
-  describe(`the fleet (${name})`, () => {
-    const make = fleetsOn(db);
+export function fleetSuite(name: string, db: () => Promise<string | null>, isolation: 'none' | 'sandbox' = HOST_ISOLATION): void {
+  describe(`the fleet (${name}, isolation ${isolation})`, () => {
+    const make = fleetsOn(db, isolation);
 
     it('jobs run on agents whose tags match, dependents after their needs, logs stored byte for byte, masked values never stored', async () => {
       const f = await make({
@@ -58,7 +58,7 @@ gpu:
       const f = await make({
         '.gantry.yml': `${jobs}urgent:\n  priority: 10\n  script:\n    - echo "$CI_PROJECT_NAME $CI_JOB_NAME" >> "$MARKS"\ndeploy:\n  resource_group: prod\n  script:\n    - echo "$CI_PROJECT_NAME $CI_JOB_NAME start" >> "$MARKS"\n    - sleep 0.3\n    - echo "$CI_PROJECT_NAME $CI_JOB_NAME end" >> "$MARKS"\n`,
       });
-      const marks = path.join(f.sb.base, 'marks');
+      const marks = f.sharedFile('marks');
       await f.startServer();
       await f.project('big');
       await f.project('small');
@@ -82,7 +82,7 @@ gpu:
     it('an agent never runs more jobs at once than its --concurrency', async () => {
       const jobs = Array.from({ length: 6 }, (_, i) => `j${i}:\n  script:\n    - echo "start $(date +%s%N) $CI_RUNNER_DESCRIPTION" >> "$MARKS"\n    - sleep 0.3\n    - echo "end $(date +%s%N) $CI_RUNNER_DESCRIPTION" >> "$MARKS"\n`).join('');
       const f = await make({ '.gantry.yml': jobs });
-      const marks = path.join(f.sb.base, 'marks');
+      const marks = f.sharedFile('marks');
       await f.startServer();
       await f.startAgent({ concurrency: 2, name: 'two' });
       await f.startAgent({ concurrency: 1, name: 'one' });
@@ -110,7 +110,7 @@ gpu:
     - sleep 30 & wait
 `,
       });
-      const mark = path.join(f.sb.base, 'term');
+      const mark = path.join(f.shared, 'term');
       await f.startServer();
       await f.startAgent();
       await f.project();
@@ -197,7 +197,7 @@ notify:
       await f.startServer();
       await f.startAgent();
       await f.project();
-      const p = await f.trigger('demo', { DIR: f.sb.base });
+      const p = await f.trigger('demo', { DIR: f.shared });
       let now = await f.waitPipeline(p.id);
       assert.equal(now.status, 'failed');
       assert.deepEqual(now.jobs.map((j) => [j.name, j.status]), [['flaky', 'failed'], ['deploy', 'skipped'], ['notify', 'skipped']]);

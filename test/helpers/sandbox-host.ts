@@ -47,6 +47,7 @@ export function testSandbox(suite: string, limits: Partial<JobLimits> = {}, extr
     limits,
     extraEnv: [],
     extraReadOnly: extra.extraReadOnly ?? [],
+    shared: [],
     uidBase: null,
     hidden: [home, ...(extra.hidden ?? [])],
   });

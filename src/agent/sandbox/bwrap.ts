@@ -42,6 +42,9 @@ export function bwrapLaunch(tools: { bwrap: string; setpriv: string }, view: Job
       case 'system':
         o.push('--ro-bind', m.path, m.path);
         break;
+      case 'shared':
+        o.push('--bind', m.path, m.path);
+        break;
       case 'symlink':
         o.push('--symlink', m.target, m.path);
         break;

@@ -13,9 +13,9 @@ import { runScript } from '../process-group.js';
 import { describeLimits, type Isolation } from '../isolation.js';
 import { processesInRange, SLOT_USERS } from './slot-users.js';
 
-/** The slot the probes run in: the last one, which jobs reach only past 127 running at once. */
-const PROBE_SLOT = SLOT_USERS - 1;
-const PROBE_MEMORY = 64 << 20;
+/** The slots the probes run in, at once: the last ones, which jobs reach only past 124 running at once. */
+const PROBE_SLOTS = { files: SLOT_USERS - 1, memory: SLOT_USERS - 2, pids: SLOT_USERS - 3 };
+const PROBE_MEMORY = 32 << 20;
 const PROBE_PIDS = 64;
 
 export interface CheckTargets {
@@ -57,11 +57,11 @@ sleep 0.2
 echo "@@ done"
 `;
 
-// Memory: 256 MiB held in a shell variable.
-const MEMORY_SCRIPT = `x=$(head -c ${256 << 20} /dev/zero | tr '\\0' a); echo "@@ survived \${#x}"`;
+// Memory: 128 MiB held in a shell variable.
+const MEMORY_SCRIPT = `x=$(head -c ${128 << 20} /dev/zero | tr '\\0' a); echo "@@ survived \${#x}"`;
 // Processes: 200 sleepers at once (xargs gives up on a failed fork at once, where bash would retry
 // for seconds), then a count with builtins only: at the limit, nothing can fork.
-const PIDS_SCRIPT = `seq 200 | xargs -P 200 -n 1 sleep 3 2>/dev/null & sleep 1; n=0; for d in /proc/[0-9]*; do n=$((n+1)); done; echo "@@ processes $n"`;
+const PIDS_SCRIPT = `seq 200 | xargs -P 200 -n 1 sleep 2 2>/dev/null & sleep 0.5; n=0; for d in /proc/[0-9]*; do n=$((n+1)); done; echo "@@ processes $n"`;
 
 interface StepOutcome {
   output: string;
@@ -74,9 +74,8 @@ interface StepOutcome {
 export async function checkIsolation(isolation: Isolation, t: CheckTargets): Promise<IsolationCheck> {
   const dir = path.join(t.agentHome, 'sandbox', 'check');
   fs.rmSync(dir, { recursive: true, force: true });
-  const workspace = path.join(dir, 'builds', '0', 'probe');
-  const decoy = path.join(dir, 'builds', '1', 'other-project');
-  fs.mkdirSync(workspace, { recursive: true });
+  const workspace = (slot: number) => path.join(dir, 'builds', String(slot), 'probe');
+  const decoy = path.join(dir, 'builds', '0', 'other-project');
   fs.mkdirSync(decoy, { recursive: true });
   // Another project's workspace, as a job of it would leave it: readable by its owner and others.
   fs.writeFileSync(path.join(decoy, 'secret.txt'), crypto.randomBytes(16).toString('hex'), { mode: 0o644 });
@@ -86,11 +85,15 @@ export async function checkIsolation(isolation: Isolation, t: CheckTargets): Pro
   const launcher = new ProcessLauncher();
   const probes: IsolationProbe[] = [];
   try {
-    const run = (script: string, limits: JobLimits, network: 'full' | 'none', env: Record<string, string> = {}) =>
-      runProbe(isolation, launcher, { dir, workspace, script, limits, network, env });
+    const run = (slot: number, script: string, limits: JobLimits, network: 'full' | 'none', env: Record<string, string> = {}) =>
+      runProbe(isolation, launcher, { dir, slot, workspace: workspace(slot), script, limits, network, env });
 
     const secretFiles = [...new Set([path.join(t.agentHome, 'agent.json'), ...t.secretFiles, ...serverFilesIn(t.secretFiles)])].filter((f) => fs.existsSync(f));
-    const files = await run(FILES_SCRIPT, { memoryBytes: null, pids: null, cpus: null }, 'none', {
+    const memoryLimits = { memoryBytes: PROBE_MEMORY, pids: null, cpus: null };
+    // Three jobs at once, as on a busy agent; each in its own slot.
+    const memoryRun = run(PROBE_SLOTS.memory, MEMORY_SCRIPT, memoryLimits, 'full');
+    const pidsRun = run(PROBE_SLOTS.pids, PIDS_SCRIPT, { memoryBytes: null, pids: PROBE_PIDS, cpus: null }, 'full');
+    const files = await run(PROBE_SLOTS.files, FILES_SCRIPT, { memoryBytes: null, pids: null, cpus: null }, 'none', {
       PROBE_SECRET_FILES: secretFiles.join('\n'),
       PROBE_DECOY: decoy,
       PROBE_AGENT_HOME: t.agentHome,
@@ -125,17 +128,16 @@ export async function checkIsolation(isolation: Isolation, t: CheckTargets): Pro
     probes.push({ area: 'environment', probe: 'find GANTRY_ variables (tokens) in its environment', expected: 'none', observed: env ? `${env.replace('count ', '')} found` : 'no answer', ok: env === 'count 0' });
     probes.push(denied('network', `reach a port on 127.0.0.1 under network none`, said.get('tcp-loopback')));
 
-    const memoryLimits = { memoryBytes: PROBE_MEMORY, pids: null, cpus: null };
-    const memory = await run(MEMORY_SCRIPT, memoryLimits, 'full');
+    const memory = await memoryRun;
     const survived = memory.output.includes('@@ survived');
     probes.push({
       area: 'limits',
-      probe: `use 256 MiB under a limit of ${describeLimits(memoryLimits).replace('memory ', '')}`,
+      probe: `use 128 MiB under a limit of ${describeLimits(memoryLimits).replace('memory ', '')}`,
       expected: 'killed by the OOM killer',
       observed: survived ? 'it got the memory' : memory.oomKills > 0 ? `killed (OOM kills: ${memory.oomKills}, exit ${memory.exitCode})` : `ended without an OOM kill (exit ${memory.exitCode})`,
       ok: !survived && memory.oomKills > 0,
     });
-    const pids = await run(PIDS_SCRIPT, { memoryBytes: null, pids: PROBE_PIDS, cpus: null }, 'full');
+    const pids = await pidsRun;
     const seen = /@@ processes (\d+)/.exec(pids.output);
     const count = seen ? Number(seen[1]) : null;
     probes.push({
@@ -195,16 +197,16 @@ function parseProbeLines(output: string): Map<string, string> {
 async function runProbe(
   isolation: Isolation,
   launcher: ProcessLauncher,
-  p: { dir: string; workspace: string; script: string; limits: JobLimits; network: 'full' | 'none'; env: Record<string, string> },
+  p: { dir: string; slot: number; workspace: string; script: string; limits: JobLimits; network: 'full' | 'none'; env: Record<string, string> },
 ): Promise<StepOutcome> {
-  const job = isolation.forJob({ slot: PROBE_SLOT, workspace: p.workspace, borrowedObjects: null, network: p.network, limits: p.limits, scriptDir: path.join(p.dir, 'scripts') });
+  fs.mkdirSync(p.workspace, { recursive: true });
+  const job = isolation.forJob({ slot: p.slot, workspace: p.workspace, borrowedObjects: null, network: p.network, limits: p.limits, scriptDir: path.join(p.dir, 'scripts') });
   try {
-    if (job.owner) fs.chownSync(p.workspace, job.owner.uid, job.owner.gid);
     job.adoptWorkspace(p.workspace);
     const chunks: Buffer[] = [];
     const result = await runScript({
       script: p.script,
-      spoolPath: path.join(p.dir, 'probe.spool'),
+      spoolPath: path.join(p.dir, `probe-${p.slot}.spool`),
       cwd: p.workspace,
       env: { ...job.baseEnv, CI_PROJECT_DIR: p.workspace, ...p.env },
       onOutput: (c) => chunks.push(Buffer.from(c)),

@@ -9,8 +9,10 @@ import type { NetworkPolicy } from '../../domain/isolation.js';
 import type { SlotUser } from './slot-users.js';
 
 export type Mount =
-  /** A host system directory at the same path, read-only (bound by path: world-readable anyway). */
+  /** A host system directory at the same path, read-only. */
   | { kind: 'system'; path: string }
+  /** A host directory the operator shares with every job, writable (`--sandbox-rw`). */
+  | { kind: 'shared'; path: string }
   /** A symlink, for hosts where /bin, /lib, ... are links into /usr. */
   | { kind: 'symlink'; path: string; target: string }
   /** An empty directory: a parent of a mount point. */
@@ -47,6 +49,8 @@ export interface ViewInputs {
   homeInside: string;
   /** The host's system directories to show read-only (and the operator's additions). */
   systemPaths: string[];
+  /** Host directories the operator shares, writable, with every job (`--sandbox-rw`). */
+  shared: string[];
   /** Read-only extras: the repository objects the workspace's .git borrows, a long script. */
   readOnly: { source: string; path: string }[];
   /** Files replacing /etc/passwd and /etc/group (with the slot users in them). */
@@ -67,23 +71,43 @@ function inside(p: string, dir: string): boolean {
 
 export function jobView(i: ViewInputs): JobView {
   const mounts: Mount[] = [];
-  const system: string[] = [];
-  for (const p of i.systemPaths) {
+  /** Host directories shown as they are (system ones read-only, the operator's shared ones writable). */
+  const bound: string[] = [];
+  const hiddenDirs: string[] = [];
+  const made = new Set<string>(['/']);
+  /** Empty directories for a mount point's missing parents (bwrap would make them root-only). */
+  const parents = (p: string) => {
+    const missing: string[] = [];
+    for (let d = path.dirname(p); !made.has(d); d = path.dirname(d)) missing.unshift(d);
+    for (const d of missing) {
+      // Exists, in a bound directory (unless a hidden directory's empty tmpfs holds it).
+      if (bound.some((s) => inside(d, s)) && !hiddenDirs.some((h) => inside(d, h) && d !== h)) continue;
+      mounts.push({ kind: 'dir', path: d });
+      made.add(d);
+    }
+  };
+  // /tmp first: mount points below it (a workspace or a shared directory under /tmp) are made in
+  // the job's own /tmp, not hidden by it.
+  mounts.push({ kind: 'private', source: i.slot.tmp, path: '/tmp', writable: true });
+  made.add('/tmp');
+  const hostDirs: { path: string; writable: boolean }[] = [...i.systemPaths.map((p) => ({ path: p, writable: false })), ...i.shared.map((p) => ({ path: p, writable: true }))];
+  for (const h of hostDirs) {
     let st: fs.Stats;
     try {
-      st = fs.lstatSync(p);
+      st = fs.lstatSync(h.path);
     } catch {
       continue; // this host has none (/lib32 on most)
     }
-    if (st.isSymbolicLink()) mounts.push({ kind: 'symlink', path: p, target: fs.readlinkSync(p) });
-    else if (st.isDirectory()) {
-      mounts.push({ kind: 'system', path: p });
-      system.push(p);
+    if (st.isSymbolicLink() && !h.writable) mounts.push({ kind: 'symlink', path: h.path, target: fs.readlinkSync(h.path) });
+    else if (st.isDirectory() || st.isSymbolicLink()) {
+      parents(h.path);
+      mounts.push(h.writable ? { kind: 'shared', path: h.path } : { kind: 'system', path: h.path });
+      bound.push(h.path);
+      made.add(h.path);
     }
   }
-  const hiddenDirs: string[] = [];
   for (const h of i.hidden) {
-    if (!system.some((s) => inside(h, s))) continue;
+    if (!bound.some((s) => inside(h, s))) continue;
     let st: fs.Stats;
     try {
       st = fs.statSync(h);
@@ -96,21 +120,6 @@ export function jobView(i: ViewInputs): JobView {
   mounts.push({ kind: 'proc', path: '/proc' }, { kind: 'dev', path: '/dev' });
   mounts.push({ kind: 'private', source: i.accounts.passwd, path: '/etc/passwd', writable: false });
   mounts.push({ kind: 'private', source: i.accounts.group, path: '/etc/group', writable: false });
-
-  const made = new Set<string>(['/']);
-  const parents = (p: string) => {
-    const missing: string[] = [];
-    for (let d = path.dirname(p); !made.has(d); d = path.dirname(d)) missing.unshift(d);
-    for (const d of missing) {
-      // Exists, read-only, in a system directory (unless a hidden directory's empty tmpfs holds it).
-      if (system.some((s) => inside(d, s)) && !hiddenDirs.some((h) => inside(d, h) && d !== h)) continue;
-      mounts.push({ kind: 'dir', path: d });
-      made.add(d);
-    }
-  };
-  // /tmp first: mount points below it (a workspace under /tmp) are made in the job's own /tmp.
-  mounts.push({ kind: 'private', source: i.slot.tmp, path: '/tmp', writable: true });
-  made.add('/tmp');
   for (const m of [
     { source: i.slot.home, path: i.homeInside, writable: true },
     { source: i.slot.workspace, path: i.slot.workspace, writable: true },
@@ -128,6 +137,7 @@ export function describeView(v: JobView): string[] {
   const lines = [`user ${v.user.name} (uid ${v.user.uid}), own PID, IPC, UTS and cgroup namespaces; network ${v.network === 'none' ? 'none (loopback only)' : 'the host\'s'}`];
   for (const m of v.mounts) {
     if (m.kind === 'system') lines.push(`${m.path}  read-only (host)`);
+    else if (m.kind === 'shared') lines.push(`${m.path}  writable, shared with every job (host)`);
     else if (m.kind === 'symlink') lines.push(`${m.path} -> ${m.target}`);
     else if (m.kind === 'dir') lines.push(`${m.path}  empty directory`);
     else if (m.kind === 'hide-dir' || m.kind === 'hide-file') lines.push(`${m.path}  hidden`);

@@ -22,6 +22,7 @@ export interface IsolationSettings {
   limits: Partial<JobLimits>;
   extraEnv: string[];
   extraReadOnly: string[];
+  shared: string[];
   uidBase: number | null;
   /** Files and directories of the agent and the server that no job may see, wherever they are. */
   hidden: string[];
@@ -74,6 +75,7 @@ export function openIsolation(s: IsolationSettings): OpenedIsolation {
     agentEnv: s.agentEnv,
     extraEnv: s.extraEnv,
     extraReadOnly: s.extraReadOnly,
+    shared: s.shared,
     hidden: s.hidden,
   });
   const strangers = strangersInRange(uidBase);

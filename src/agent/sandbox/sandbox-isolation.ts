@@ -27,6 +27,8 @@ export interface SandboxOptions {
   extraEnv: string[];
   /** `--sandbox-ro PATH`: more host directories shown read-only. */
   extraReadOnly: string[];
+  /** `--sandbox-rw PATH`: host directories every job may write (shared between projects). */
+  shared: string[];
   /** Paths of the agent and the server never shown, even inside a system directory. */
   hidden: string[];
 }
@@ -81,6 +83,7 @@ export class SandboxIsolation implements Isolation {
           slot: { workspace: r.workspace, tmp, home },
           homeInside: JOB_HOME,
           systemPaths: [...DEFAULT_SYSTEM_PATHS, ...o.extraReadOnly],
+          shared: o.shared,
           readOnly,
           accounts,
           hidden: o.hidden,
