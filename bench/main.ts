@@ -10,6 +10,7 @@ import { fleet } from './fleet.js';
 import { logObjects } from './log-objects.js';
 import { logs } from './logs.js';
 import { webhooks } from './webhooks.js';
+import { sandboxCost } from './sandbox.js';
 import { cpuSeconds, fmt, GANTRY, medianOf, ROOT, tempRepo, timed } from './util.js';
 
 const RUNS = Number(process.argv[2] ?? 5);
@@ -126,13 +127,15 @@ async function bigLog(): Promise<void> {
 }
 
 console.log(`# Gantry benchmarks — ${os.cpus().length} CPUs, Node ${process.version}, ${new Date().toISOString()}`);
-// `npm run bench -- N fleet` (or `webhooks`, `logs`, `log-objects`) runs that part alone.
+// `npm run bench -- N fleet` (or `webhooks`, `logs`, `log-objects`, `sandbox`) runs that part alone.
 if (process.argv[3] === 'fleet') await fleet();
+else if (process.argv[3] === 'sandbox') await sandboxCost(RUNS);
 else if (process.argv[3] === 'webhooks') await webhooks();
 else if (process.argv[3] === 'logs') await logs();
 else if (process.argv[3] === 'log-objects') await logObjects();
 else {
   await wide();
+  await sandboxCost(RUNS);
   await bigLog();
   await components();
   await fleet();

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { after, describe, it } from 'node:test';
 import { isDead, waitFor } from '../helpers/processes.js';
-import { Fleet } from './fleet-harness.js';
+import { Fleet, HOST_ISOLATION } from './fleet-harness.js';
 
 const PIPELINE = `long:
   script:
@@ -36,12 +36,12 @@ describe('an agent killed with -9, and its next start', () => {
   });
 
   /** A fleet whose agent `first` runs the long job; the job's pid from its log. */
-  async function firstAgentRunning() {
+  async function firstAgentRunning(isolation?: 'none' | 'sandbox') {
     const f = new Fleet({ '.gantry.yml': PIPELINE });
     fleets.push(f);
     await f.startServer();
     await f.project();
-    const first = await f.startAgent({ name: 'first' });
+    const first = await f.startAgent({ name: 'first', isolation });
     const p = await f.trigger();
     const jobId = p.jobs[0]!.id;
     const pid = Number((await f.waitLog(jobId, 1, /pid (\d+) on first/))[1]);
@@ -51,7 +51,7 @@ describe('an agent killed with -9, and its next start', () => {
   it('its launcher kills the running job at once; restarted on the same home, the attempt is lost and retried', async () => {
     const { f, first, p, jobId, pid } = await firstAgentRunning();
     await f.kill(first);
-    await waitFor(`the job (pid ${pid}) to die with its agent`, () => isDead(pid), 5_000);
+    await waitFor(`the job (pid ${pid}) to die with its agent`, () => !f.jobAlive(first, pid), 5_000);
     await f.startAgent({ name: 'second', home: first.home });
     const done = await f.waitPipeline(p.id);
     assert.equal(done.status, 'success');
@@ -59,8 +59,10 @@ describe('an agent killed with -9, and its next start', () => {
     assert.match((await f.log(jobId, 2)).toString(), /done on second/);
   });
 
-  it('killed together with its launcher, the job lives on until the next start on that home kills its group', async () => {
-    const { f, first, p, jobId, pid } = await firstAgentRunning();
+  // The process-group registry is what stops a `none` agent's jobs; a sandboxed job dies with
+  // its bubblewrap (next test).
+  it('isolation none: killed together with its launcher, the job lives on until the next start on that home kills its group', async () => {
+    const { f, first, p, jobId, pid } = await firstAgentRunning('none');
     const launchers = childrenOf(first.child.pid!).filter((c) => fs.readFileSync(`/proc/${c}/cmdline`, 'utf8').includes('launcher-process'));
     assert.equal(launchers.length, 1, 'the agent has one launcher process');
     process.kill(launchers[0]!, 'SIGKILL');
@@ -70,6 +72,21 @@ describe('an agent killed with -9, and its next start', () => {
     const second = await f.startAgent({ name: 'second', home: first.home });
     await waitFor(`the leftover job (pid ${pid}) to be killed`, () => isDead(pid), 5_000);
     assert.match(second.output(), new RegExp(`killed 1 job process group a previous agent process left running \\(${pid}\\)`));
+    const done = await f.waitPipeline(p.id);
+    assert.equal(done.status, 'success');
+    assert.match((await f.log(jobId, 2)).toString(), /done on second/);
+  });
+
+  it('sandboxed: killed together with its launcher, the job dies at once (bubblewrap dies with its parent, the PID namespace with it)', async (t) => {
+    if (HOST_ISOLATION !== 'sandbox') return t.skip('this host cannot run the sandbox');
+    const { f, first, p, jobId, pid } = await firstAgentRunning('sandbox');
+    assert.ok(f.jobAlive(first, pid));
+    const launchers = childrenOf(first.child.pid!).filter((c) => fs.readFileSync(`/proc/${c}/cmdline`, 'utf8').includes('launcher-process'));
+    assert.equal(launchers.length, 1, 'the agent has one launcher process');
+    process.kill(launchers[0]!, 'SIGKILL');
+    await f.kill(first);
+    await waitFor('the job to die with its launcher', () => !f.jobAlive(first, pid), 3_000);
+    await f.startAgent({ name: 'second', home: first.home, isolation: 'sandbox' });
     const done = await f.waitPipeline(p.id);
     assert.equal(done.status, 'success');
     assert.match((await f.log(jobId, 2)).toString(), /done on second/);

@@ -172,8 +172,7 @@ twin2:
     paths: [same/f]
 `,
       });
-      const out = path.join(f.sb.base, 'out');
-      fs.mkdirSync(out);
+      const out = f.sharedDir('out');
       const p = await f.trigger('demo', { OUT_DIR: out });
       const done = await f.waitPipeline(p.id);
       assert.equal(done.status, 'success', JSON.stringify(done));
@@ -238,8 +237,7 @@ fallback:
     - ls vendor > "$OUT_DIR/after-replace"
 `,
       });
-      const out = path.join(f.sb.base, 'out');
-      fs.mkdirSync(out);
+      const out = f.sharedDir('out');
       const jobs: number[] = [];
       for (const phase of ['one', 'two', 'three']) {
         const p = await f.trigger('demo', { OUT_DIR: out, PHASE: phase });

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import { FaultProxy } from '../helpers/fault-proxy.js';
 import { testPostgres } from '../helpers/postgres.js';
-import { isDead, waitFor } from '../helpers/processes.js';
+import { waitFor } from '../helpers/processes.js';
 import { Fleet, TEST_LEASE_MS } from './fleet-harness.js';
 
 const attemptPath = /^\/api\/v1\/agent\/attempts\/\d+\//;
@@ -116,9 +116,9 @@ function faultSuite(name: string, db: () => Promise<string | null>): void {
         [2, 'success', null, 'thawed-later-elsewhere'],
       ]);
       const firstLog = await f.log(jobId, 1);
-      assert.ok(!isDead(pid), 'the frozen agent\'s job kept running while its agent was stopped');
+      assert.ok(f.jobAlive(frozen, pid), 'the frozen agent\'s job kept running while its agent was stopped');
       frozen.child.kill('SIGCONT');
-      await waitFor(`the fenced job (pid ${pid}) to be killed by its thawed agent`, () => isDead(pid), 10_000);
+      await waitFor(`the fenced job (pid ${pid}) to be killed by its thawed agent`, () => !f.jobAlive(frozen, pid), 10_000);
       await waitFor('the thawed agent to say the server gave the attempt up', () => /gave it up|ended without a report/.test(frozen.output()), 10_000);
       // Whatever the thawed agent still had to send was refused: attempt 1 and 2 are as they were.
       assert.deepEqual(await f.log(jobId, 1), firstLog);

@@ -13,12 +13,18 @@ import { after } from 'node:test';
 import { GANTRY_BIN, sandbox, type Sandbox } from '../helpers/gantry.js';
 import { isDead } from '../helpers/processes.js';
 import { sandboxUnavailable } from '../helpers/sandbox-host.js';
+import { defaultUidBase, processesInRange } from '../../src/agent/sandbox/slot-users.js';
 
 export const TEST_LEASE_MS = 2_000;
 
 export interface Proc {
   child: ChildProcess;
   output(): string;
+}
+
+export interface AgentProc extends Proc {
+  home: string;
+  isolation: 'none' | 'sandbox';
 }
 
 export interface JobView {
@@ -126,7 +132,7 @@ export class Fleet {
   /** Starts an agent with its own home; resolves once it has a session. */
   async startAgent(
     opts: { tags?: string[]; concurrency?: number; server?: string; home?: string; name?: string; isolation?: 'none' | 'sandbox'; args?: string[] } = {},
-  ): Promise<Proc & { home: string }> {
+  ): Promise<AgentProc> {
     const n = ++this.agentCount;
     const home = opts.home ?? path.join(this.sb.base, `agent-${n}`);
     const isolation = opts.isolation ?? this.isolation;
@@ -143,7 +149,24 @@ export class Fleet {
       if (Date.now() > until) throw new Error(`agent did not connect:\n${p.output()}`);
       await new Promise((r) => setTimeout(r, 25));
     }
-    return { ...p, home };
+    return { ...p, home, isolation };
+  }
+
+  /**
+   * Whether an agent's job still has processes: under `none` by the pid the job printed (`$$`);
+   * in the sandbox, where `$$` is its own namespace's, by the uids of the agent's job users.
+   */
+  jobAlive(agent: AgentProc, printedPid: number): boolean {
+    if (agent.isolation === 'none') return !isDead(printedPid);
+    return processesInRange(defaultUidBase(agent.home)).length > 0;
+  }
+
+  /** A directory in the shared one that every job may write (its files are the jobs' users'). */
+  sharedDir(name: string): string {
+    const dir = path.join(this.shared, name);
+    fs.mkdirSync(dir);
+    fs.chmodSync(dir, 0o777);
+    return dir;
   }
 
   async api<T = unknown>(method: string, p: string, body?: unknown, base = this.url): Promise<{ status: number; body: T }> {

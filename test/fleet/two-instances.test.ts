@@ -50,7 +50,7 @@ if (postgres) {
       const jobs = Array.from({ length: 8 }, (_, i) => `j${i}:\n  script:\n    - echo "start $(date +%s%N)" >> "$MARKS"\n    - sleep 0.3\n    - echo "end $(date +%s%N)" >> "$MARKS"\n`).join('');
       const f = new Fleet({ '.gantry.yml': jobs }, await pgUrl());
       fleets.push(f);
-      const marks = path.join(f.sb.base, 'marks');
+      const marks = f.sharedFile('marks');
       await f.startServer({ env: { GANTRY_MAX_RUNNING: '2' } });
       const portB = await freePort();
       await f.startServer({ port: portB, env: { GANTRY_MAX_RUNNING: '2' } });

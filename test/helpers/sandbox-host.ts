@@ -7,21 +7,14 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, it } from 'node:test';
-import { openIsolation, formatProblems } from '../../src/agent/sandbox/open-isolation.js';
-import { checkHostSupport } from '../../src/agent/sandbox/host-support.js';
-import { defaultUidBase } from '../../src/agent/sandbox/slot-users.js';
+import { openIsolation } from '../../src/agent/sandbox/open-isolation.js';
+import { sandboxUnavailableReason } from '../../src/agent/sandbox/host-support.js';
 import type { Isolation } from '../../src/agent/isolation.js';
 import type { JobLimits } from '../../src/domain/isolation.js';
 
 /** Why this host cannot sandbox, or null if it can. */
 export function sandboxUnavailable(): string | null {
-  const home = fs.mkdtempSync(path.join(os.tmpdir(), 'gantry-sbx-probe-'));
-  try {
-    const r = checkHostSupport({ pathVar: process.env.PATH, uidBase: defaultUidBase(home), cgroupName: `probe-${process.pid}` });
-    return Array.isArray(r) ? formatProblems(r) : null;
-  } finally {
-    fs.rmSync(home, { recursive: true, force: true });
-  }
+  return sandboxUnavailableReason(process.env.PATH);
 }
 
 /**

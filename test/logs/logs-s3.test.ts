@@ -61,7 +61,8 @@ describe('compacted logs in an S3-compatible bucket (a real server, agent and S3
     const server = await f.startServer({ env: s3Env(PREFIX) });
     await f.startAgent();
     await f.project();
-    const p = await f.trigger('demo', { DIR: f.sb.base });
+    const dir = f.sharedDir('out');
+    const p = await f.trigger('demo', { DIR: dir });
     const jobId = p.jobs[0]!.id;
     assert.equal((await f.waitPipeline(p.id, undefined, 60_000)).status, 'success');
     const sha = await compacted(f, jobId);
@@ -73,7 +74,7 @@ describe('compacted logs in an S3-compatible bucket (a real server, agent and S3
     assert.equal(fs.existsSync(path.join(f.sb.home, 'log-objects')), false);
     assert.deepEqual(fs.readdirSync(path.join(f.sb.home, 'log-objects-spool')), []);
 
-    const printed = fs.readFileSync(path.join(f.sb.base, 'out'));
+    const printed = fs.readFileSync(path.join(dir, 'out'));
     assert.ok(printed.length > 2_500_000, `the script printed ${printed.length} bytes: several blocks`);
     const gets = s3.requests.length;
     const stored = await f.log(jobId);

@@ -60,7 +60,9 @@ export class GantryUp {
 
   async start(): Promise<void> {
     const port = await freePort();
-    this.child = spawn(process.execPath, [GANTRY_BIN, 'up', '--listen', `127.0.0.1:${port}`, '--concurrency', '3'], {
+    // A local agent that does not isolate: the pages show such an agent plainly, and jobs that need
+    // the sandbox waiting for one (the sandbox itself is the fleet and security suites' subject).
+    this.child = spawn(process.execPath, [GANTRY_BIN, 'up', '--listen', `127.0.0.1:${port}`, '--concurrency', '3', '--isolation', 'none'], {
       env: { ...process.env, GANTRY_HOME: this.sb.home, GANTRY_TEST: '1', GANTRY_KILL_GRACE_MS: '1000', NO_COLOR: '1' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });

@@ -203,14 +203,14 @@ describe('the web UI', { skip, timeout: 110_000 }, () => {
     // The log opens at the top; a line number is a link that goes into the address.
     await page.locator('a.ln', { hasText: /^20$/ }).click();
     await page.waitForURL(/#L20$/);
-    assert.match(await page.locator('.log-line.selected').innerText(), /build output line 12$/); // 8 lines of the agent first (get_sources among them)
+    assert.match(await page.locator('.log-line.selected').innerText(), /build output line 11$/); // 9 lines of the agent first (get_sources and the isolation among them)
     // A link to a line far out of view: the page scrolls to it, and again after a reload.
     await page.goto(`${up.url}/jobs/${build}#L150`);
     await page.locator('.log-line.selected').waitFor();
     await page.reload();
     const selected = page.locator('.log-line.selected');
     await selected.waitFor();
-    assert.match(await selected.innerText(), /build output line 142$/);
+    assert.match(await selected.innerText(), /build output line 141$/);
     assert.ok(await selected.isVisible());
     await page.getByLabel('Search the log').fill('output line 29');
     await page.getByText(/1 \/ \d+/).waitFor();

@@ -296,6 +296,12 @@ async function runAgent(o: RemoteAgentOptions, jobsDir: string, isolation: Isola
       const t = o.transports(client, offer.attemptId, offer.attemptToken);
       // Older servers send no isolation: the agent's own limits, the host's network.
       const asked = offer.isolation ?? { network: 'full', limits: NO_LIMITS, trusted: true };
+      if (isolation.level !== 'sandbox' && (!asked.trusted || asked.network === 'none')) {
+        // The take never offers this (a project's settings changed in between): refuse rather
+        // than run a fork's code, or a network-none job, without the sandbox.
+        onOutput(agentLine(`ERROR: this job needs the sandbox (${asked.trusted ? 'network none' : 'a pipeline from a fork'}) and this agent runs jobs with isolation none`, 'red'));
+        throw new Error('the job needs a sandboxed agent');
+      }
       jobIsolation = isolation.forJob({
         slot,
         workspace: workspaceDir,

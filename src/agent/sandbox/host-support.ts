@@ -87,3 +87,17 @@ export function checkHostSupport(i: HostCheckInputs): HostSupport | HostProblem[
   if (Array.isArray(cgroups)) problems.push(...cgroups);
   return problems.length > 0 || Array.isArray(cgroups) ? problems : { bwrap: bwrap!, setpriv: setpriv!, cgroups };
 }
+
+/** Why this host cannot run the sandbox, in words (null: it can). For tests and benchmarks. */
+export function sandboxUnavailableReason(pathVar: string | undefined): string | null {
+  const r = checkHostSupport({ pathVar, uidBase: 2_147_000_000, cgroupName: `probe-${process.pid}` });
+  if (!Array.isArray(r)) {
+    for (const d of r.cgroups.dirs) fs.rmdirSync(d);
+    return null;
+  }
+  return formatProblems(r);
+}
+
+export function formatProblems(problems: HostProblem[]): string {
+  return problems.map((p) => `  - ${p.problem}\n    fix: ${p.fix}`).join('\n');
+}

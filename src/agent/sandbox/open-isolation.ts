@@ -8,7 +8,7 @@ import crypto from 'node:crypto';
 import { GantryError } from '../../domain/errors.js';
 import type { IsolationLevel, JobLimits } from '../../domain/isolation.js';
 import { NoIsolation, type Isolation } from '../isolation.js';
-import { checkHostSupport, strangersInRange, type HostProblem } from './host-support.js';
+import { checkHostSupport, formatProblems, strangersInRange, type HostProblem } from './host-support.js';
 import { SandboxIsolation } from './sandbox-isolation.js';
 import { defaultUidBase } from './slot-users.js';
 
@@ -43,9 +43,6 @@ export function defaultLimits(): JobLimits {
   return { memoryBytes: Math.floor((os.totalmem() * 0.9) / (1 << 20)) * (1 << 20), pids: 4096, cpus: null };
 }
 
-export function formatProblems(problems: HostProblem[]): string {
-  return problems.map((p) => `  - ${p.problem}\n    fix: ${p.fix}`).join('\n');
-}
 
 /**
  * Call with the agent home locked (home-lock.ts): the sandbox kills what a previous process of
