@@ -3,6 +3,7 @@
 // pipelines of the fleet (cancel, play, retry). Every method is one transaction whose conditional
 // writes decide what happened; each returns what happened instead of throwing for a fence.
 
+import type { IsolationCheck } from '../domain/isolation.js';
 import type { EventEmitter } from 'node:events';
 import type { AttemptId, JobId, PipelineId, ProjectId } from '../domain/ids.js';
 import type { AttemptStatus, FailureReason, FinishedAttemptStatus } from '../domain/status.js';
@@ -200,6 +201,11 @@ export interface FleetStore {
   /** Touches last_seen_at if `sessionId` is the agent's current session. */
   checkSession(agentId: AgentId, sessionId: string, at: EpochMs): Promise<SessionCheck>;
   deregisterAgent(agentId: AgentId, at: EpochMs, settings: SchedulerSettings): Promise<void>;
+  /**
+   * The result of the isolation check an agent ran after opening its session (it runs while the
+   * agent already takes trusted work). False when the session is not the agent's current one.
+   */
+  recordIsolationCheck(agentId: AgentId, sessionId: string, check: IsolationCheck): Promise<boolean>;
   listAgents(at: EpochMs, leaseMs: number): Promise<AgentView[]>;
   /** Pending attempts of agents' pipelines (of one project, or all), queue order, each with why it waits. */
   explainQueue(at: EpochMs, settings: SchedulerSettings, projectId: ProjectId | null, limit: number): Promise<QueueEntry[]>;

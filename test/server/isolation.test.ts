@@ -66,6 +66,8 @@ function isolationSuite(label: string, openStore: (home: string) => Promise<Stor
           return ((await r.json()) as { offers: Record<string, unknown>[] }).offers;
         },
         session: (more: Record<string, unknown>) => send('/agent/sessions', token, { ...body, ...more }),
+        /** The check run after the session opened (POST /agent/isolation-check). */
+        reportCheck: (check: unknown, session = sessionId) => send('/agent/isolation-check', token, { isolationCheck: check }, { 'gantry-session': session }),
       };
     }
     type AgentJson = { name: string; isolation: string; limits: unknown; isolationCheck: IsolationCheck | null; sandboxReady: boolean };
@@ -82,6 +84,18 @@ function isolationSuite(label: string, openStore: (home: string) => Promise<Stor
       assert.equal((await sb.session({ isolationCheck: failed })).status, 201);
       const now = await listed('sb');
       assert.deepEqual([now.isolationCheck, now.sandboxReady], [failed, false]);
+    });
+
+    it('a check sent after the session opened is stored and makes the agent sandbox-ready; one from a replaced session is refused', async () => {
+      const late = await agent('late', { ...SANDBOX_FACTS, isolationCheck: null });
+      assert.equal((await listed('late')).sandboxReady, false, 'no check yet: no untrusted work');
+      assert.equal((await late.reportCheck(CHECK)).status, 204);
+      assert.deepEqual([(await listed('late')).isolationCheck, (await listed('late')).sandboxReady], [CHECK, true]);
+      const bad = await late.reportCheck({ ...CHECK, probes: [{ ...CHECK.probes[0]!, area: 'kernel' }] });
+      assert.deepEqual([bad.status, (await error(bad)).field], [400, 'body.isolationCheck.probes.0.area']);
+      assert.equal((await late.session({})).status, 201);
+      const stale = await late.reportCheck(CHECK);
+      assert.deepEqual([stale.status, (await error(stale)).code], [409, 'GANTRY_E_SESSION_REPLACED']);
     });
 
     it('register and session facts are validated: at most 64 probes, strings of at most 300 characters, known areas and levels', async () => {

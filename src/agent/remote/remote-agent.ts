@@ -35,10 +35,12 @@ export interface RemoteAgentOptions {
   /** Needed only to register (first run, or after a deregistration). */
   registrationToken: string | null;
   /**
-   * How jobs run here (`none` or `sandbox`) and the last isolation check, reported to the server.
-   * Called once the agent home is locked: setting up the sandbox clears what a crashed predecessor left.
+   * How jobs run here (`none` or `sandbox`), and the isolation check to run (null: none, under
+   * `none`). Called once the agent home is locked: setting up the sandbox clears what a crashed
+   * predecessor left. The check runs once the session is open, while trusted work is already
+   * taken; its result goes to the server, which gives untrusted work only after a passing one.
    */
-  isolation(): Promise<{ isolation: Isolation; check: IsolationCheck | null }>;
+  isolation(): Promise<{ isolation: Isolation; check: (() => Promise<IsolationCheck>) | null }>;
   graceMs: number;
   /** What the agent reports about itself (stderr in the CLI). */
   log(line: string): void;
@@ -87,9 +89,9 @@ export async function runRemoteAgent(o: RemoteAgentOptions): Promise<number> {
   }
 }
 
-async function runAgent(o: RemoteAgentOptions, jobsDir: string, isolation: Isolation, isolationCheck: IsolationCheck | null): Promise<number> {
+async function runAgent(o: RemoteAgentOptions, jobsDir: string, isolation: Isolation, runCheck: (() => Promise<IsolationCheck>) | null): Promise<number> {
   const client = new ProtocolClient(o.serverUrl.replace(/\/+$/, ''), null);
-  const isolationFacts: AgentIsolationFacts = { isolation: isolation.level, limits: isolation.limits, check: isolationCheck };
+  const isolationFacts: AgentIsolationFacts = { isolation: isolation.level, limits: isolation.limits, check: null };
   const facts = {
     name: o.name,
     tags: o.tags,
@@ -165,6 +167,30 @@ async function runAgent(o: RemoteAgentOptions, jobsDir: string, isolation: Isola
   let slotFreed: (() => void) | null = null;
   let heartbeatWake: (() => void) | null = null;
   const stopping = AbortSignal.any([o.stop, fatal.signal]);
+
+  // ---- the isolation check: hostile probes in slots of their own, beside the first jobs.
+  if (runCheck) {
+    void (async () => {
+      let check: IsolationCheck;
+      try {
+        check = await runCheck();
+      } catch (e) {
+        o.log(`WARNING: the isolation check could not run (${(e as Error).message}): this agent takes no untrusted work`);
+        return;
+      }
+      if (check.passed) o.log(`isolation check passed (${check.probes.length} probes)`);
+      else o.log(`WARNING: the isolation check failed, so this agent takes no untrusted work: ${check.probes.filter((p) => !p.ok).map((p) => `${p.probe}: ${p.observed}`).join('; ')}`);
+      const a = await untilAnswered(
+        () => client.request('POST', '/agent/isolation-check', { json: { isolationCheck: check }, headers: sessionHeaders }),
+        new Backoff(session.timings.backoffCapMs),
+        fatal.signal,
+      ).catch(() => null);
+      if (a && a.status !== 204) {
+        checkFatal(a);
+        o.log(`the server did not take the isolation check: ${describe(a)}`);
+      }
+    })();
+  }
 
   // ---- the heartbeat: while anything runs, one held request renews every lease and brings cancels.
   const heartbeatLoop = async () => {

@@ -110,10 +110,7 @@ export function registerAgent(program: Command, ctx: CliContext): void {
       const isolation = async () => {
         const opened = openIsolation(settings);
         for (const n of opened.notices) log(n);
-        if (opened.isolation.level !== 'sandbox') return { isolation: opened.isolation, check: null };
-        const check = await checkIsolation(opened.isolation, { agentHome: home, secretFiles: settings.hidden });
-        if (check.passed) log(`isolation check passed (${check.probes.length} probes)`);
-        else log(`WARNING: the isolation check failed, so this agent takes no untrusted work: ${check.probes.filter((p) => !p.ok).map((p) => `${p.probe}: ${p.observed}`).join('; ')}`);
+        const check = opened.isolation.level === 'sandbox' ? () => checkIsolation(opened.isolation, { agentHome: home, secretFiles: settings.hidden }) : null;
         return { isolation: opened.isolation, check };
       };
       const serverUrl = checkServerUrl(flags.server ?? ctx.config.client.server ?? 'http://127.0.0.1:8080', flags.insecureHttp === true);

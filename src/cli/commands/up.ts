@@ -58,9 +58,7 @@ export function registerUp(program: Command, ctx: CliContext): void {
             const settings = isolationSettings(flags, ctx, { agentHome: ctx.config.agent.home, fallback: null, hidden: [] });
             const opened = openIsolation(settings);
             for (const n of opened.notices) server.app.log.warn(`agent: ${n}`);
-            if (opened.isolation.level !== 'sandbox') return { isolation: opened.isolation, check: null };
-            const check = await checkIsolation(opened.isolation, { agentHome: ctx.config.agent.home, secretFiles: settings.hidden });
-            if (!check.passed) server.app.log.warn(`agent: the isolation check failed, so the local agent takes no untrusted work: ${check.probes.filter((p) => !p.ok).map((p) => p.probe).join('; ')}`);
+            const check = opened.isolation.level === 'sandbox' ? () => checkIsolation(opened.isolation, { agentHome: ctx.config.agent.home, secretFiles: settings.hidden }) : null;
             return { isolation: opened.isolation, check };
           },
           graceMs: ctx.config.killGraceMs,

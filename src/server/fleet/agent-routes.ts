@@ -226,6 +226,26 @@ export function agentRoutes(app: FastifyInstance, ctx: FleetContext): void {
     });
   });
 
+  app.post(
+    '/agent/isolation-check',
+    {
+      config: ag,
+      schema: {
+        tags,
+        summary: "The isolation check this agent ran after opening its session: from it on, a passing check makes the agent take untrusted work",
+        body: { type: 'object', properties: { isolationCheck: { ...isolationCheckSchema, type: 'object' } }, required: ['isolationCheck'], additionalProperties: false },
+      },
+    },
+    async (request, reply) => {
+      const { isolationCheck } = request.body as { isolationCheck: IsolationCheck };
+      const recorded = await ctx.store.fleet.recordIsolationCheck(request.agent!.id, header(request, 'gantry-session'), isolationCheck);
+      if (!recorded) throw new ApiError('GANTRY_E_SESSION_REPLACED', 'another process of this agent opened a newer session');
+      known.forget(hashToken(bearer(request)));
+      ctx.hub.wakeAll();
+      return reply.status(204).send();
+    },
+  );
+
   app.delete('/agent/self', { config: ag, schema: { tags, summary: 'Deregister this agent' } }, async (request, reply) => {
     await ctx.store.fleet.deregisterAgent(request.agent!.id, ctx.now(), ctx.settings);
     known.forget(hashToken(bearer(request)));

@@ -62,6 +62,14 @@ export class AgentHub {
     return this.ready.size;
   }
 
+  /**
+   * Every waiting poll takes again: what an agent may take changed (its isolation check came in),
+   * and its poll waits under the facts it had.
+   */
+  wakeAll(): void {
+    for (const w of this.ready) w.wake();
+  }
+
   /** Resolves when work for these tags may be ready, after `ms`, or when `signal` aborts. */
   waitForWork(tags: ReadonlySet<string>, ms: number, signal: AbortSignal): Promise<void> {
     return this.wait(ms, signal, (wake) => {

@@ -3,6 +3,7 @@
 // on PostgreSQL also sent with `pg_notify` inside the transaction so every other instance hears
 // them (and this one, through its own LISTEN: a wake-up is idempotent, a duplicate costs nothing).
 
+import type { IsolationCheck } from '../../../domain/isolation.js';
 import { EventEmitter } from 'node:events';
 import { GantryError } from '../../../domain/errors.js';
 import { asAttemptId, asJobId, type AttemptId, type JobId, type PipelineId, type ProjectId } from '../../../domain/ids.js';
@@ -296,6 +297,15 @@ export class SqlFleetStore implements FleetStore {
     if (fresh) return { kind: 'ok', agent: toAgent(fresh) };
     const row = await this.db.get<{ deregistered_at: number | null }>('SELECT deregistered_at FROM agents WHERE id = ?', [agentId]);
     return { kind: !row || row.deregistered_at !== null ? 'deregistered' : 'session-replaced' };
+  }
+
+  async recordIsolationCheck(agentId: AgentId, sessionId: string, check: IsolationCheck): Promise<boolean> {
+    const row = await this.db.get<{ id: number | string }>('UPDATE agents SET isolation_check = ? WHERE id = ? AND session_id = ? AND deregistered_at IS NULL RETURNING id', [
+      JSON.stringify(check),
+      agentId,
+      sessionId,
+    ]);
+    return row !== undefined && row !== null;
   }
 
   async deregisterAgent(agentId: AgentId, at: EpochMs, settings: SchedulerSettings): Promise<void> {
