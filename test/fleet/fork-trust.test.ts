@@ -1,16 +1,17 @@
 // Pull requests from forks, end to end: a real `gantry server` and `gantry agent` on loopback,
 // pipelines started by signed webhooks. A fork's jobs wait for a sandboxed agent whose isolation
-// check passed, get no project variables, and their caches live apart: what a fork saves under a
-// key is never restored by a pipeline of the project's own branches, and a fork does not read theirs.
+// check passed (an unisolated agent beside it never gets them), get no project variables, and
+// their caches live apart: what a fork saves under a key is never restored by a pipeline of the
+// project's own branches, and a fork does not read theirs.
 
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
-import Database from 'better-sqlite3';
 import { signatureHeaders } from '../../src/server/webhooks/signature.js';
 import { ROOT } from '../helpers/gantry.js';
-import { Fleet } from './fleet-harness.js';
+import { sandboxUnavailable } from '../helpers/sandbox-host.js';
+import { Fleet, TEST_LEASE_MS } from './fleet-harness.js';
 
 const PIPELINE = `job:
   rules:
@@ -27,12 +28,18 @@ describe('pull requests from forks (SQLite fleet)', () => {
   after(async () => {
     for (const f of fleets) await f.teardown();
   });
+  // The fork's job needs a sandboxed agent whose check passed: a real one, where this host can.
+  const noSandbox = sandboxUnavailable();
+  const skip = noSandbox !== null && process.env.CI !== 'true' ? `this host cannot run the sandbox: ${noSandbox}` : false;
+  if (skip) console.log(`# skipping the fork test: ${skip}`);
 
-  it('a fork’s jobs get no project secrets and cannot plant or read the caches of the project’s own branches; trusted pipelines get both', async () => {
+  it('a fork’s jobs wait for a sandboxed agent, run only there, get no project secrets and cannot plant or read the caches of the project’s own branches; trusted pipelines get both', { skip }, async () => {
+    if (noSandbox) assert.fail(`CI=true: the sandbox must be available here:\n${noSandbox}`);
     const f = new Fleet({ '.gantry.yml': PIPELINE });
     fleets.push(f);
     await f.startServer();
-    await f.startAgent();
+    // An agent that does not isolate its jobs: it runs the trusted pipelines, never the fork's.
+    await f.startAgent({ isolation: 'none', name: 'unisolated' });
     await f.project();
     assert.equal((await f.api('PUT', '/projects/demo/variables/TOPSECRET', { value: 'hunter22-pw', masked: true })).status, 204);
     const hook = await f.api<{ secret: string }>('POST', '/projects/demo/webhooks', { provider: 'gitea' });
@@ -87,19 +94,21 @@ describe('pull requests from forks (SQLite fleet)', () => {
     const pr = await f.api<{ trusted: boolean; source: string }>('GET', `/pipelines/${prId}`);
     assert.equal(pr.body.trusted, false);
     assert.equal(pr.body.source, 'merge_request_event');
-    // The agent runs jobs unisolated: the fork's job waits, and the queue says why.
+    // The only agent runs jobs unisolated: the fork's job waits, and the queue says why.
     for (let reason = ''; reason !== 'no_sandbox_agent'; await new Promise((r) => setTimeout(r, 50))) {
       const items = (await f.api<{ items: { reason: { code: string; requirement?: string } }[] }>('GET', '/queue?project=demo')).body.items;
       assert.equal(items.length, 1);
       reason = items[0]!.reason.code;
       if (reason === 'no_sandbox_agent') assert.equal(items[0]!.reason.requirement, 'untrusted');
     }
-    // A stand-in until `gantry agent` reports its isolation (the agent's part of issue 15): the
-    // agent's row says what a sandboxed agent whose check passed says at its session.
-    const db = new Database(f.storeUrl.replace(/^sqlite:/, ''));
-    db.prepare("UPDATE agents SET isolation = 'sandbox', isolation_check = ?").run(JSON.stringify({ passed: true, checkedAt: new Date().toISOString(), probes: [] }));
-    db.close();
+    // It still waits a lease later: the unisolated agent, polling all along, is never given it.
+    await new Promise((r) => setTimeout(r, TEST_LEASE_MS));
+    assert.equal((await f.pipeline(prId)).jobs[0]!.status, 'pending');
+    // A sandboxed agent comes: its isolation check passes at start, and the fork's job runs there.
+    await f.startAgent({ isolation: 'sandbox', name: 'sandboxed' });
     const fork = await run(prId);
+    const forkJob = await f.api<{ attemptList: { agent: string | null }[] }>('GET', `/jobs/${(await f.pipeline(prId)).jobs[0]!.id}`);
+    assert.deepEqual(forkJob.body.attemptList.map((a) => a.agent), ['sandboxed']);
     assert.match(fork, /secret length=0/);
     assert.match(fork, /restored=nothing/);
 
@@ -111,7 +120,10 @@ describe('pull requests from forks (SQLite fleet)', () => {
     // 4. The fork again (synchronized from the fork): it reads what the fork saved, nothing else.
     const again = fixture('gitea-pull-request-opened-from-fork', { '4ac3f1a0d0e71c4d4c1e2f9c8b0e6a1d2c3b4a59': forkHead, '28e1879d029cb852e4844d9c718537df08844e03': main });
     (again as { action: string }).action = 'synchronized';
-    const forkAgain = await run(await deliver('pull_request', again));
+    const againId = await deliver('pull_request', again);
+    const forkAgain = await run(againId);
+    const againJob = await f.api<{ attemptList: { agent: string | null }[] }>('GET', `/jobs/${(await f.pipeline(againId)).jobs[0]!.id}`);
+    assert.deepEqual(againJob.body.attemptList.map((a) => a.agent), ['sandboxed']);
     assert.match(forkAgain, new RegExp(`restored=merge_request_event-${forkHead.slice(0, 8)}`));
   });
 });

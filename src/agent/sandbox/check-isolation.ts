@@ -165,6 +165,21 @@ function serverFilesIn(paths: string[]): string[] {
 }
 
 /**
+ * The probe user's processes once its step ended. bubblewrap reports the end as soon as the script
+ * exits; the rest of the job's PID namespace dies with its init a moment later (killed as bubblewrap
+ * goes), so counting at once would see processes that are already on their way out, and fail the
+ * check on a loaded host. One still there after 2 s outlived the job.
+ */
+async function leftAfterStep(uid: number): Promise<number> {
+  const until = Date.now() + 2_000;
+  for (;;) {
+    const left = processesInRange(uid, 1).length;
+    if (left === 0 || Date.now() > until) return left;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/**
  * Under `none` the probe's survivor has a pid of this host: whether it outlived its job (then it is
  * killed here, the check must not leave it behind).
  */
@@ -217,7 +232,7 @@ async function runProbe(
       isolation: job,
     });
     const output = Buffer.concat(chunks).toString();
-    return { output, exitCode: result.exitCode, oomKills: job.oomKills(), leftBehind: job.owner ? processesInRange(job.owner.uid, 1).length : survivorLeft(output) };
+    return { output, exitCode: result.exitCode, oomKills: job.oomKills(), leftBehind: job.owner ? await leftAfterStep(job.owner.uid) : survivorLeft(output) };
   } finally {
     job.dispose();
   }

@@ -9,7 +9,7 @@ import { bwrapLaunch } from './bwrap.js';
 import { JobCgroup, removeLeftoverCgroups } from './cgroups.js';
 import type { HostSupport } from './host-support.js';
 import { sandboxEnvironment } from './job-environment.js';
-import { DEFAULT_SYSTEM_PATHS, jobView } from './job-view.js';
+import { DEFAULT_SYSTEM_PATHS, jobView, type JobView } from './job-view.js';
 import { slotUser, writeAccountFiles } from './slot-users.js';
 
 /** $HOME inside the sandbox: the slot's own directory, emptied before each job. */
@@ -90,6 +90,7 @@ export class SandboxIsolation implements Isolation {
           network: r.network,
           env: c.env,
         });
+        unplantMountPoints(view, tmp);
         const b = bwrapLaunch(support, view, { file: c.file, args: c.args });
         return {
           file: b.file,
@@ -107,6 +108,42 @@ export class SandboxIsolation implements Isolation {
         for (const d of [tmp, home]) fs.rmSync(d, { recursive: true, force: true });
       },
     };
+  }
+}
+
+/**
+ * The job's /tmp lasts from one step of the job to the next, and the mount points below /tmp (a
+ * workspace under an agent home in /tmp, a shared directory there) are made inside it. bubblewrap
+ * makes them as root, seeing the host's root at /oldroot while it builds the view, and follows
+ * symlinks: a step that leaves `/tmp/<dir on the way>` a symlink to `/oldroot/...` would have the
+ * next step's bubblewrap create directories on the host, and mount the workspace away from where
+ * the job runs. So before each step, anything on the way to such a mount point that is not a
+ * directory is removed. Nothing of the job can race this: its processes died with the previous
+ * step's PID namespace.
+ */
+function unplantMountPoints(view: JobView, hostTmp: string): void {
+  /** Mount points whose contents come from elsewhere (a host directory, a tmpfs): not the job's /tmp beyond them. */
+  const covered: string[] = [];
+  for (const m of view.mounts) {
+    if (m.path !== '/tmp' && m.path.startsWith('/tmp/')) {
+      const parts = m.path.slice('/tmp/'.length).split('/');
+      for (let i = 1; i <= parts.length; i++) {
+        const inside = `/tmp/${parts.slice(0, i).join('/')}`;
+        if (covered.includes(inside)) break;
+        const onHost = path.join(hostTmp, ...parts.slice(0, i));
+        let st: fs.Stats;
+        try {
+          st = fs.lstatSync(onHost);
+        } catch {
+          break; // not there: bubblewrap makes it, and what is below it too
+        }
+        if (!st.isDirectory()) {
+          fs.rmSync(onHost, { force: true });
+          break;
+        }
+      }
+    }
+    if (m.kind !== 'dir' && m.kind !== 'symlink') covered.push(m.path);
   }
 }
 
