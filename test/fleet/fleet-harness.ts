@@ -131,7 +131,17 @@ export class Fleet {
 
   /** Starts an agent with its own home; resolves once it has a session. */
   async startAgent(
-    opts: { tags?: string[]; concurrency?: number; server?: string; home?: string; name?: string; isolation?: 'none' | 'sandbox'; args?: string[] } = {},
+    opts: {
+      tags?: string[];
+      concurrency?: number;
+      server?: string;
+      home?: string;
+      name?: string;
+      isolation?: 'none' | 'sandbox';
+      args?: string[];
+      /** Resolve only once a sandboxed agent's isolation check is done (it runs after connecting, in slots of its own). */
+      waitForCheck?: boolean;
+    } = {},
   ): Promise<AgentProc> {
     const n = ++this.agentCount;
     const home = opts.home ?? path.join(this.sb.base, `agent-${n}`);
@@ -144,7 +154,8 @@ export class Fleet {
     const p = spawnGantry(args, { GANTRY_HOME: this.sb.home, GANTRY_AGENT_HOME: home, GANTRY_KILL_GRACE_MS: '1000', GANTRY_AGENT_TOKEN: this.agentToken });
     this.procs.push(p);
     const until = Date.now() + 20_000;
-    while (!/connected to/.test(p.output())) {
+    const ready = opts.waitForCheck && isolation === 'sandbox' ? /isolation check (passed|failed)/ : /connected to/;
+    while (!ready.test(p.output())) {
       if (p.child.exitCode !== null) throw new Error(`agent exited ${p.child.exitCode}:\n${p.output()}`);
       if (Date.now() > until) throw new Error(`agent did not connect:\n${p.output()}`);
       await new Promise((r) => setTimeout(r, 25));

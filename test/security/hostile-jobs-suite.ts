@@ -126,7 +126,8 @@ export function hostileJobsSuite(name: string, db: () => Promise<string | null>)
       // Open to every user, as /srv or /opt are: the homes in it must be hidden, not merely unreadable.
       fs.chmodSync(f.sb.base, 0o755);
       await f.startServer();
-      agent = await f.startAgent({ concurrency: 2, name: 'shared-agent', args: ['--sandbox-ro', f.sb.base] });
+      // Once its isolation check is done: its probes run as job users too, which the scans below count.
+      agent = await f.startAgent({ concurrency: 2, name: 'shared-agent', args: ['--sandbox-ro', f.sb.base], waitForCheck: true });
       assert.equal((await f.api('POST', '/projects', { name: 'victim', gitUrl: victimRepo.repo })).status, 201);
       await f.project('attacker');
       for (const [k, v] of Object.entries(secrets)) assert.equal((await f.api('PUT', `/projects/victim/variables/${k}`, { value: v, masked: true })).status, 204);
