@@ -61,6 +61,8 @@ export interface Isolation {
   /** The most a job may use on this agent (all null under `none`: nothing is enforced). */
   readonly limits: JobLimits;
   forJob(r: JobIsolationRequest): JobIsolation;
+  /** The agent stops: what it made for jobs on the host (cgroups) goes. */
+  close(): void;
 }
 
 /** `none`: the agent's user, the agent's view of the machine, a process group to stop. */
@@ -69,6 +71,8 @@ export class NoIsolation implements Isolation {
   readonly limits: JobLimits = { memoryBytes: null, pids: null, cpus: null };
 
   constructor(private readonly agentEnv: Record<string, string>) {}
+
+  close(): void {}
 
   forJob(r: JobIsolationRequest): JobIsolation {
     return {

@@ -83,7 +83,11 @@ export async function runRemoteAgent(o: RemoteAgentOptions): Promise<number> {
     const killed = killLeftoverJobs(jobsDir);
     if (killed.length > 0) o.log(`killed ${killed.length} job process group${killed.length === 1 ? '' : 's'} a previous agent process left running (${killed.join(', ')})`);
     const { isolation, check } = await o.isolation();
-    return await runAgent(o, jobsDir, isolation, check);
+    try {
+      return await runAgent(o, jobsDir, isolation, check);
+    } finally {
+      isolation.close();
+    }
   } finally {
     lock.release();
   }

@@ -227,9 +227,17 @@ export class JobCgroup {
     return pidsOf(this.dirs[0]!);
   }
 
-  /** SIGKILLs every process of the job and removes its cgroup. */
+  /**
+   * SIGKILLs every process of the job and removes its cgroup. The usual job has left nothing (its
+   * PID namespace died with its shell): then the directories go without waiting, off the path of
+   * the slot's next job.
+   */
   remove(): void {
-    for (const d of this.dirs) removeCgroup(d);
+    if (this.pids().length > 0) {
+      for (const d of this.dirs) removeCgroup(d);
+      return;
+    }
+    for (const d of this.dirs) fs.rmdir(d, (err) => err && removeCgroup(d));
   }
 }
 
@@ -283,6 +291,11 @@ export function removeCgroup(dir: string): void {
   } catch {
     // still busy: left for the next start
   }
+}
+
+/** Removes the agent's own directory of job cgroups, when it stops (what is in it is killed). */
+export function removeCgroupRoot(root: CgroupRoot): void {
+  for (const d of root.dirs) removeCgroup(d);
 }
 
 /** Removes every job cgroup a previous agent process left (its jobs killed with them). */

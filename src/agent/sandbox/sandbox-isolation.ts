@@ -6,7 +6,7 @@ import path from 'node:path';
 import type { JobLimits } from '../../domain/isolation.js';
 import { describeLimits, effectiveLimits, type Isolation, type JobIsolation, type JobIsolationRequest, type Owner } from '../isolation.js';
 import { bwrapLaunch } from './bwrap.js';
-import { JobCgroup, removeLeftoverCgroups } from './cgroups.js';
+import { JobCgroup, removeCgroupRoot, removeLeftoverCgroups } from './cgroups.js';
 import type { HostSupport } from './host-support.js';
 import { sandboxEnvironment } from './job-environment.js';
 import { DEFAULT_SYSTEM_PATHS, jobView, type JobView } from './job-view.js';
@@ -50,6 +50,10 @@ export class SandboxIsolation implements Isolation {
     this.leftovers = removeLeftoverCgroups(o.support.cgroups);
     fs.rmSync(path.join(this.dir, 'slots'), { recursive: true, force: true });
     this.accounts = writeAccountFiles(path.join(this.dir, 'accounts'), o.uidBase, JOB_HOME);
+  }
+
+  close(): void {
+    removeCgroupRoot(this.o.support.cgroups);
   }
 
   forJob(r: JobIsolationRequest): JobIsolation {
@@ -105,7 +109,17 @@ export class SandboxIsolation implements Isolation {
       oomKills: () => cgroup.oomKills(),
       dispose: () => {
         cgroup.remove();
-        for (const d of [tmp, home]) fs.rmSync(d, { recursive: true, force: true });
+        // What the job left in /tmp and its home goes now, in the background (a job that filled
+        // /tmp does not hold up the next one), under a name the slot's next job does not use.
+        for (const d of [tmp, home]) {
+          const gone = `${d}.gone-${process.pid}-${++this.seq}`;
+          try {
+            fs.renameSync(d, gone);
+          } catch {
+            continue; // already gone
+          }
+          fs.rm(gone, { recursive: true, force: true }, () => {});
+        }
       },
     };
   }

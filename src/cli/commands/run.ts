@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { Command } from 'commander';
@@ -66,6 +67,9 @@ export function registerRun(program: Command, ctx: CliContext): void {
       const out = flags.json ? ctx.stderr : ctx.stdout;
       const tty = Boolean((out as { isTTY?: boolean }).isTTY);
       const live = new LiveOutput({ out, color: ctx.config.color && tty, board: tty, quiet: Boolean(flags.quiet) });
+      // Per process: two `gantry run`s at once must not take each other's jobs for leftovers.
+      const sandboxHome = path.join(ctx.config.home, 'run-sandbox', String(process.pid));
+      const isolation = openIsolation(isolationSettings(flags, ctx, { agentHome: sandboxHome, fallback: 'none', hidden: [] })).isolation;
       try {
         const result = await runLocalPipeline({
           cwd: process.cwd(),
@@ -81,8 +85,7 @@ export function registerRun(program: Command, ctx: CliContext): void {
           logs: home.logs,
           observer: live,
           signal: controller.signal,
-          // Per process: two `gantry run`s at once must not take each other's jobs for leftovers.
-          isolation: openIsolation(isolationSettings(flags, ctx, { agentHome: path.join(ctx.config.home, 'run-sandbox', String(process.pid)), fallback: 'none', hidden: [] })).isolation,
+          isolation,
           graceMs: ctx.config.killGraceMs,
           keepWorkspaces: Boolean(flags.keepWorkspaces),
         });
@@ -110,6 +113,8 @@ export function registerRun(program: Command, ctx: CliContext): void {
         live.finish(null);
         process.off('SIGINT', onSigint);
         process.off('SIGTERM', onSigint);
+        isolation.close();
+        fs.rmSync(sandboxHome, { recursive: true, force: true });
         await home.close();
       }
     });
