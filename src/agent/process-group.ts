@@ -16,6 +16,7 @@ import { execFile } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import { findExecutable } from './find-executable.js';
 import type { JobIsolation } from './isolation.js';
 import type { Launched, Launcher } from './launcher/launcher.js';
 
@@ -28,18 +29,8 @@ const MAX_INLINE_SCRIPT = 100_000;
  */
 let bashPath: string | null = null;
 function resolveBash(env: Record<string, string>): string {
-  if (bashPath) return bashPath;
-  for (const dir of (env.PATH ?? '/usr/bin:/bin').split(':')) {
-    if (!dir) continue;
-    const candidate = path.join(dir, 'bash');
-    try {
-      fs.accessSync(candidate, fs.constants.X_OK);
-      return (bashPath = candidate);
-    } catch {
-      // not here
-    }
-  }
-  return 'bash';
+  bashPath ??= findExecutable('bash', env.PATH);
+  return bashPath ?? 'bash';
 }
 
 export type StopReason = 'timeout' | 'canceled';

@@ -3,7 +3,6 @@
 
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { testPostgres } from '../helpers/postgres.js';
 import { Fleet, freePort } from './fleet-harness.js';

@@ -4,7 +4,7 @@
 
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
-import path from 'node:path';
+import { findExecutable } from '../find-executable.js';
 import { openCgroupRoot, type CgroupProblem, type CgroupRoot } from './cgroups.js';
 import { processesInRange, usersOfRange } from './slot-users.js';
 
@@ -16,20 +16,6 @@ export interface HostSupport {
 }
 
 export type HostProblem = CgroupProblem;
-
-function findOnPath(name: string, pathVar: string | undefined): string | null {
-  for (const dir of (pathVar || '/usr/local/bin:/usr/bin:/bin').split(':')) {
-    if (!dir) continue;
-    const p = path.join(dir, name);
-    try {
-      fs.accessSync(p, fs.constants.X_OK);
-      return p;
-    } catch {
-      // not here
-    }
-  }
-  return null;
-}
 
 /**
  * Processes running as the job users (checked once this agent's own leftovers are killed): another
@@ -63,9 +49,9 @@ export function checkHostSupport(i: HostCheckInputs): HostSupport | HostProblem[
       fix: 'run `gantry agent` as root (a system service), or use --isolation none (jobs run as the agent\'s user and are not isolated)',
     });
   }
-  const bwrap = findOnPath('bwrap', i.pathVar);
+  const bwrap = findExecutable('bwrap', i.pathVar);
   if (!bwrap) problems.push({ problem: 'bubblewrap (bwrap) is not installed', fix: 'apt-get install bubblewrap (Fedora, RHEL: dnf install bubblewrap; Alpine: apk add bubblewrap)' });
-  const setpriv = findOnPath('setpriv', i.pathVar);
+  const setpriv = findExecutable('setpriv', i.pathVar);
   if (!setpriv) problems.push({ problem: "util-linux's setpriv is not installed", fix: 'apt-get install util-linux (Fedora, RHEL: dnf install util-linux; Alpine: apk add setpriv)' });
   if (problems.length > 0) return problems;
 

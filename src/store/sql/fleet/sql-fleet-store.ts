@@ -40,7 +40,7 @@ import {
   type QueueEntry,
   type StoredArtifact,
 } from '../../fleet.js';
-import type { EpochMs, Job, PipelineWithJobs, StoredVariable } from '../../store.js';
+import type { EpochMs, Job, PipelineWithJobs } from '../../store.js';
 import { sqlStateOf, type SqlDialect, type SqlExecutor, type SqlValue, type TransactionOptions } from '../dialect.js';
 import { moveJobIn } from '../moves.js';
 import {
