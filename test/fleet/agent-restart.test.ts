@@ -41,7 +41,8 @@ describe('an agent killed with -9, and its next start', () => {
     fleets.push(f);
     await f.startServer();
     await f.project();
-    const first = await f.startAgent({ name: 'first', isolation });
+    // Once its isolation check is done: the check has a launcher of its own while it runs.
+    const first = await f.startAgent({ name: 'first', isolation, waitForCheck: true });
     const p = await f.trigger();
     const jobId = p.jobs[0]!.id;
     const pid = Number((await f.waitLog(jobId, 1, /pid (\d+) on first/))[1]);

@@ -457,6 +457,7 @@ function apiSuite(label: string, openStore: (home: string) => Promise<Store>, op
           'POST /api/v1/agent/attempts/{id}/complete',
           'POST /api/v1/agent/attempts/{id}/start',
           'POST /api/v1/agent/heartbeat',
+          'POST /api/v1/agent/isolation-check',
           'POST /api/v1/agent/jobs/request',
           'POST /api/v1/agent/logs',
           'POST /api/v1/agent/register',
