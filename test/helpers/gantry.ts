@@ -61,6 +61,8 @@ export interface CliResult {
 export function gantryEnv(home: string, extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   // NO_COLOR and GANTRY_DEBUG from the caller's shell are dropped; a test may set them in `extra`.
   const env: NodeJS.ProcessEnv = { ...process.env, GANTRY_HOME: home, GANTRY_KILL_GRACE_MS: '300' };
+  // The pipeline conformance tests run a second time with `gantry run` in the sandbox (scripts/test.mjs).
+  if (process.env.GANTRY_TEST_ISOLATION === 'sandbox') env.GANTRY_ISOLATION = 'sandbox';
   delete env.NO_COLOR;
   delete env.GANTRY_DEBUG;
   return { ...env, ...extra };
