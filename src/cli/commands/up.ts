@@ -57,7 +57,8 @@ export function registerUp(program: Command, ctx: CliContext): void {
           isolation: async () => {
             const settings = isolationSettings(flags, ctx, { agentHome: ctx.config.agent.home, fallback: null, hidden: [] });
             const opened = openIsolation(settings);
-            for (const n of opened.notices) server.app.log.warn(`agent: ${n}`);
+            // Jobs that are not isolated are worth a warning; a sandbox is news.
+            for (const n of opened.notices) server.app.log[opened.isolation.level === 'none' ? 'warn' : 'info'](`agent: ${n}`);
             const check = opened.isolation.level === 'sandbox' ? () => checkIsolation(opened.isolation, { agentHome: ctx.config.agent.home, secretFiles: settings.hidden }) : null;
             return { isolation: opened.isolation, check };
           },
