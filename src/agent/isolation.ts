@@ -3,7 +3,7 @@
 // `sandbox` (sandbox/sandbox-isolation.ts) starts it in bubblewrap as the slot's user, in a cgroup
 // with limits. The job runner asks this object and knows nothing of namespaces.
 
-import type { IsolationLevel, JobLimits, NetworkPolicy } from '../domain/isolation.js';
+import { NO_LIMITS, type IsolationLevel, type JobLimits, type NetworkPolicy } from '../domain/isolation.js';
 import type { LaunchRequest } from './launcher/launcher.js';
 
 export interface StepCommand {
@@ -29,7 +29,7 @@ export interface JobIsolation {
   readonly owner: Owner | null;
   /** Where a script too long for the command line is written (host) and read (by the job). */
   readonly scriptDir: { host: string; job: string };
-  /** Makes everything in the workspace the job's own (after sources, caches and artifacts are in). */
+  /** Makes everything in the workspace the job's own: after caches or artifacts were extracted into it. */
   adoptWorkspace(dir: string): void;
   /** The launcher's request for one step (before_script + script, or after_script). */
   step(cmd: StepCommand): LaunchRequest;
@@ -68,7 +68,7 @@ export interface Isolation {
 /** `none`: the agent's user, the agent's view of the machine, a process group to stop. */
 export class NoIsolation implements Isolation {
   readonly level = 'none';
-  readonly limits: JobLimits = { memoryBytes: null, pids: null, cpus: null };
+  readonly limits: JobLimits = NO_LIMITS;
 
   constructor(private readonly agentEnv: Record<string, string>) {}
 

@@ -113,9 +113,12 @@ export async function runJob(
   onOutput(sectionEnd('prepare_script'));
 
   const caches = job.cache.map((spec) => ({ spec, key: cacheKeyOf(spec, a.variables, ws) }));
+  /** Whether anything but the sources may have been extracted into the workspace (then not yet the job's user's). */
+  let extracted = false;
   for (const { spec, key } of caches) {
     if (spec.policy === 'push') continue;
     onOutput(sectionStart('restore_cache', `Restoring cache ${key}`));
+    extracted = true;
     const hit = (await services.cache.restore(key, ws)) || (await restoreFallback(spec, a.variables, services.cache, ws, onOutput));
     onOutput(agentLine(hit ? `Restored cache ${key}` : `No cache for ${key}`, hit ? 'green' : 'yellow'));
     onOutput(sectionEnd('restore_cache'));
@@ -124,6 +127,7 @@ export async function runJob(
   if (a.artifactSources.length > 0) {
     onOutput(sectionStart('download_artifacts', 'Downloading artifacts'));
     for (const src of a.artifactSources) {
+      extracted = true;
       const got = await services.artifacts.fetch(src.jobId, ws);
       if (got) onOutput(agentLine(`Downloaded artifacts of ${src.name}`));
     }
@@ -131,7 +135,7 @@ export async function runJob(
   }
 
   try {
-    isolation.adoptWorkspace(ws);
+    if (extracted) isolation.adoptWorkspace(ws);
   } catch (err) {
     onOutput(agentLine(`ERROR: could not give the workspace to the job's user: ${(err as Error).message}`, 'red'));
     return { status: 'failed', exitCode: null, failureReason: 'runner_system_failure' };

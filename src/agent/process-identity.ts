@@ -10,18 +10,26 @@ export interface ProcessIdentity {
   startTicks: string | null;
 }
 
-/** The start of a live process, or null when it is gone (or the platform cannot say). */
-export function startTicksOf(pid: number): string | null {
+/**
+ * /proc/PID/stat from field 3 (state) on: fields[0] is the state, fields[1] the parent's pid,
+ * fields[19] the start time. Null when the process is gone (or there is no /proc).
+ */
+export function procStatOf(pid: number): string[] | null {
   try {
     const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // Fields after the command name, which is in parentheses and may hold spaces.
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    // fields[0] is field 3 (state); field 22 (starttime) is fields[19]. A zombie is gone.
-    if (fields[0] === 'Z') return null;
-    return fields[19] ?? null;
+    // The command name before them is in parentheses and may hold spaces.
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   } catch {
     return null;
   }
+}
+
+/** The start of a live process, or null when it is gone (or the platform cannot say). */
+export function startTicksOf(pid: number): string | null {
+  const fields = procStatOf(pid);
+  // A zombie is gone.
+  if (!fields || fields[0] === 'Z') return null;
+  return fields[19] ?? null;
 }
 
 export function identityOf(pid: number): ProcessIdentity {

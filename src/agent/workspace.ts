@@ -106,6 +106,7 @@ class Snapshot implements SourceSnapshot {
   private copyAll(dest: string): void {
     fs.rmSync(dest, { recursive: true, force: true });
     fs.mkdirSync(dest, { recursive: true });
+    if (this.owner) fs.chownSync(dest, this.owner.uid, this.owner.gid);
     const record = new Map<string, Laid>();
     for (const e of this.entries) this.lay(dest, e, record);
     this.laid.set(dest, record);

@@ -20,6 +20,9 @@ export interface IsolationFlags {
   sandboxUidBase?: string;
 }
 
+/** What an agent's --isolation defaults to, in its help. */
+export const AGENT_DEFAULT = 'sandbox where this host can (Linux, root, bubblewrap, cgroups), else none';
+
 export function addIsolationOptions(cmd: Command, defaultWords: string): Command {
   return cmd
     .option('--isolation <level>', `none (jobs run as this user and see what it sees) or sandbox (docs/SECURITY.md); default ${defaultWords}`)

@@ -60,8 +60,12 @@ function spawnGantry(args: string[], env: Record<string, string>): Proc {
   return { child, output: () => out };
 }
 
-/** The level agents run at when a test does not say: the sandbox where this host can (always in CI). */
-export const HOST_ISOLATION: 'none' | 'sandbox' = sandboxUnavailable() === null ? 'sandbox' : 'none';
+/**
+ * The level agents run at when a test does not say: the sandbox where this host can, and always
+ * in CI (CI=true), where a host that cannot makes the agents refuse to start instead of the
+ * fleet tests passing without it.
+ */
+export const HOST_ISOLATION: 'none' | 'sandbox' = process.env.CI === 'true' || sandboxUnavailable() === null ? 'sandbox' : 'none';
 
 export class Fleet {
   readonly sb: Sandbox;

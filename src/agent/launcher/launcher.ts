@@ -79,25 +79,25 @@ export class ProcessLauncher implements Launcher {
   launch(req: LaunchRequest): Promise<Launched> {
     if (this.dead) return Promise.reject(this.dead);
     const id = this.nextId++;
-    if (req.sandbox) {
-      // A sandboxed job's environment travels in its bubblewrap options; bwrap itself gets none.
-      return new Promise((started, failed) => {
-        this.waiting.set(id, { started, failed });
-        this.child.stdin!.write(`${JSON.stringify({ op: 'spawn', id, ...req, env: {} } satisfies SpawnRequest)}\n`);
-      });
-    }
-    if (!this.baseEnv) {
-      // The first job's environment becomes the base; later jobs send only their differences.
-      this.baseEnv = req.env;
-      this.child.stdin!.write(`${JSON.stringify({ op: 'base-env', env: req.env } satisfies BaseEnvRequest)}\n`);
-    }
-    const env: Record<string, string | null> = {};
-    for (const [k, v] of Object.entries(req.env)) if (this.baseEnv[k] !== v) env[k] = v;
-    for (const k of Object.keys(this.baseEnv)) if (!(k in req.env)) env[k] = null;
+    // A sandboxed job's environment travels in its bubblewrap options; bwrap itself gets none.
+    const env = req.sandbox ? {} : this.envChanges(req.env);
     return new Promise((started, failed) => {
       this.waiting.set(id, { started, failed });
       this.child.stdin!.write(`${JSON.stringify({ op: 'spawn', id, ...req, env } satisfies SpawnRequest)}\n`);
     });
+  }
+
+  /** A job's environment as changes to the base (sent once, with the first job that has one). */
+  private envChanges(jobEnv: Record<string, string>): Record<string, string | null> {
+    if (!this.baseEnv) {
+      // The first job's environment becomes the base; later jobs send only their differences.
+      this.baseEnv = jobEnv;
+      this.child.stdin!.write(`${JSON.stringify({ op: 'base-env', env: jobEnv } satisfies BaseEnvRequest)}\n`);
+    }
+    const env: Record<string, string | null> = {};
+    for (const [k, v] of Object.entries(jobEnv)) if (this.baseEnv[k] !== v) env[k] = v;
+    for (const k of Object.keys(this.baseEnv)) if (!(k in jobEnv)) env[k] = null;
+    return env;
   }
 
   close(): void {

@@ -22,7 +22,7 @@ import { loadIdentity, saveIdentity } from './identity.js';
 import { Backoff, sleep, untilAnswered, Unreachable, woken, type ProtocolAnswer, ProtocolClient } from './protocol-client.js';
 import { SourceCache } from './sources.js';
 import type { Isolation, JobIsolation } from '../isolation.js';
-import { NO_LIMITS, type AgentIsolationFacts, type IsolationCheck } from '../../domain/isolation.js';
+import { NO_LIMITS, type IsolationCheck } from '../../domain/isolation.js';
 
 
 export interface RemoteAgentOptions {
@@ -95,7 +95,6 @@ export async function runRemoteAgent(o: RemoteAgentOptions): Promise<number> {
 
 async function runAgent(o: RemoteAgentOptions, jobsDir: string, isolation: Isolation, runCheck: (() => Promise<IsolationCheck>) | null): Promise<number> {
   const client = new ProtocolClient(o.serverUrl.replace(/\/+$/, ''), null);
-  const isolationFacts: AgentIsolationFacts = { isolation: isolation.level, limits: isolation.limits, check: null };
   const facts = {
     name: o.name,
     tags: o.tags,
@@ -103,9 +102,10 @@ async function runAgent(o: RemoteAgentOptions, jobsDir: string, isolation: Isola
     version: GANTRY_VERSION,
     protocol: PROTOCOL_VERSION,
     platform: { os: process.platform, arch: process.arch, hostname: os.hostname() },
-    isolation: isolationFacts.isolation,
-    limits: isolationFacts.limits,
-    isolationCheck: isolationFacts.check,
+    isolation: isolation.level,
+    limits: isolation.limits,
+    // Sent once it has run, beside the first jobs (below): until then, no untrusted work.
+    isolationCheck: null,
   };
   const spoolDir = path.join(o.home, 'spool');
   // Spools of a previous process belong to attempts the server has already given up.

@@ -25,7 +25,8 @@ export interface BwrapLaunch {
 /** The pipe bwrap reads its options from: the first descriptor after stdin, stdout and stderr. */
 export const ARGS_FD = 3;
 
-export function bwrapLaunch(tools: { bwrap: string; setpriv: string }, view: JobView, command: { file: string; args: string[] }): BwrapLaunch {
+/** One step of a job: its view, the step's environment (the job's variables), its command. */
+export function bwrapLaunch(tools: { bwrap: string; setpriv: string }, view: JobView, env: Record<string, string>, command: { file: string; args: string[] }): BwrapLaunch {
   const o: string[] = [
     '--unshare-pid',
     '--unshare-ipc',
@@ -36,7 +37,7 @@ export function bwrapLaunch(tools: { bwrap: string; setpriv: string }, view: Job
     '--die-with-parent',
     '--clearenv',
   ];
-  for (const [k, v] of Object.entries(view.env)) o.push('--setenv', k, v);
+  for (const [k, v] of Object.entries(env)) o.push('--setenv', k, v);
   for (const m of view.mounts) {
     switch (m.kind) {
       case 'system':

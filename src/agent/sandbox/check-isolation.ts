@@ -7,7 +7,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import type { IsolationCheck, IsolationProbe, JobLimits } from '../../domain/isolation.js';
+import { NO_LIMITS, type IsolationCheck, type IsolationProbe, type JobLimits } from '../../domain/isolation.js';
 import { ProcessLauncher } from '../launcher/launcher.js';
 import { runScript } from '../process-group.js';
 import { describeLimits, type Isolation } from '../isolation.js';
@@ -91,11 +91,11 @@ export async function checkIsolation(isolation: Isolation, t: CheckTargets): Pro
       runProbe(isolation, launcher, { dir, slot, workspace: workspace(slot), script, limits, network, env });
 
     const secretFiles = [...new Set([path.join(t.agentHome, 'agent.json'), ...t.secretFiles, ...serverFilesIn(t.secretFiles)])].filter((f) => fs.existsSync(f));
-    const memoryLimits = { memoryBytes: PROBE_MEMORY, pids: null, cpus: null };
+    const memoryLimits = { ...NO_LIMITS, memoryBytes: PROBE_MEMORY };
     // Three jobs at once, as on a busy agent; each in its own slot.
     const memoryRun = run(PROBE_SLOTS.memory, MEMORY_SCRIPT, memoryLimits, 'full');
-    const pidsRun = run(PROBE_SLOTS.pids, PIDS_SCRIPT, { memoryBytes: null, pids: PROBE_PIDS, cpus: null }, 'full');
-    const files = await run(PROBE_SLOTS.files, FILES_SCRIPT, { memoryBytes: null, pids: null, cpus: null }, 'none', {
+    const pidsRun = run(PROBE_SLOTS.pids, PIDS_SCRIPT, { ...NO_LIMITS, pids: PROBE_PIDS }, 'full');
+    const files = await run(PROBE_SLOTS.files, FILES_SCRIPT, NO_LIMITS, 'none', {
       PROBE_SECRET_FILES: secretFiles.join('\n'),
       PROBE_DECOY: decoy,
       PROBE_AGENT_HOME: t.agentHome,

@@ -1,5 +1,5 @@
 // The job's view of the machine, as data: what is mounted where, read-only or writable, which
-// namespaces, which user, which environment. Built in one place (jobView) so a test or
+// namespaces, which user. Built once per job, in one place (jobView) so a test or
 // `--check-isolation` can print it and check it; turned into a bubblewrap invocation in one
 // place (bwrap.ts). Nothing else in Gantry mounts or unshares.
 
@@ -32,7 +32,6 @@ export interface JobView {
   mounts: Mount[];
   network: NetworkPolicy;
   cwd: string;
-  env: Record<string, string>;
 }
 
 /** Where the job's own writable places are on the host (per slot, emptied before each job). */
@@ -51,14 +50,13 @@ export interface ViewInputs {
   systemPaths: string[];
   /** Host directories the operator shares, writable, with every job (`--sandbox-rw`). */
   shared: string[];
-  /** Read-only extras: the repository objects the workspace's .git borrows, a long script. */
+  /** Read-only extras: the repository objects the workspace's .git borrows. */
   readOnly: { source: string; path: string }[];
   /** Files replacing /etc/passwd and /etc/group (with the slot users in them). */
   accounts: { passwd: string; group: string };
   /** Paths of the agent and the server that must not show even where a system directory holds them. */
   hidden: string[];
   network: NetworkPolicy;
-  env: Record<string, string>;
 }
 
 /** The system directories a job sees by default: programs, libraries and configuration. */
@@ -129,7 +127,7 @@ export function jobView(i: ViewInputs): JobView {
     mounts.push({ kind: 'private', ...m });
     made.add(m.path);
   }
-  return { user: i.user, mounts, network: i.network, cwd: i.slot.workspace, env: i.env };
+  return { user: i.user, mounts, network: i.network, cwd: i.slot.workspace };
 }
 
 /** The view in words, one mount a line: for `--check-isolation` and for tests. */

@@ -11,6 +11,8 @@ import { NoIsolation, type Isolation } from '../isolation.js';
 import { checkHostSupport, formatProblems, strangersInRange, type HostProblem } from './host-support.js';
 import { SandboxIsolation } from './sandbox-isolation.js';
 import { defaultUidBase } from './slot-users.js';
+import { checkIsolation } from './check-isolation.js';
+import type { IsolationCheck } from '../../domain/isolation.js';
 
 export interface IsolationSettings {
   /** `--isolation`; null: the sandbox if this host can, else none. */
@@ -80,4 +82,18 @@ export function openIsolation(s: IsolationSettings): OpenedIsolation {
   const notices = [`isolation sandbox: job users ${uidBase}-${uidBase + 127}, cgroup v${support.cgroups.version}, bubblewrap ${support.bwrap}`];
   if (isolation.leftovers > 0) notices.push(`killed the processes of ${isolation.leftovers} job${isolation.leftovers === 1 ? '' : 's'} a previous agent process left running`);
   return { isolation, notices };
+}
+
+/**
+ * What `gantry agent` and `gantry up` hand the remote agent: the level opened (its notices said
+ * through `say`, a warning when jobs are not isolated), and under the sandbox the isolation check
+ * it runs once connected.
+ */
+export function agentIsolation(s: IsolationSettings, say: (line: string, warning: boolean) => void): () => Promise<{ isolation: Isolation; check: (() => Promise<IsolationCheck>) | null }> {
+  return async () => {
+    const opened = openIsolation(s);
+    for (const n of opened.notices) say(n, opened.isolation.level === 'none');
+    const check = opened.isolation.level === 'sandbox' ? () => checkIsolation(opened.isolation, { agentHome: s.agentHome, secretFiles: s.hidden }) : null;
+    return { isolation: opened.isolation, check };
+  };
 }

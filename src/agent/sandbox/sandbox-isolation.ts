@@ -5,6 +5,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { JobLimits } from '../../domain/isolation.js';
 import { describeLimits, effectiveLimits, type Isolation, type JobIsolation, type JobIsolationRequest, type Owner } from '../isolation.js';
+import { procStatOf } from '../process-identity.js';
 import { bwrapLaunch } from './bwrap.js';
 import { JobCgroup, removeCgroupRoot, removeLeftoverCgroups } from './cgroups.js';
 import type { HostSupport } from './host-support.js';
@@ -67,12 +68,21 @@ export class SandboxIsolation implements Isolation {
       fs.mkdirSync(d, { recursive: true, mode: 0o700 });
       fs.chownSync(d, owner.uid, owner.gid);
     }
-    const limits = effectiveLimits(this.limits, r.limits);
-    const cgroup = JobCgroup.create(this.o.support.cgroups, `${r.slot}-${process.pid}-${++this.seq}`, limits);
-    const readOnly = r.borrowedObjects ? [{ source: r.borrowedObjects, path: r.borrowedObjects }] : [];
-    const support = this.o.support;
     const o = this.o;
-    const accounts = this.accounts;
+    const support = o.support;
+    const limits = effectiveLimits(this.limits, r.limits);
+    const cgroup = JobCgroup.create(support.cgroups, `${r.slot}-${process.pid}-${++this.seq}`, limits);
+    const view = jobView({
+      user,
+      slot: { workspace: r.workspace, tmp, home },
+      homeInside: JOB_HOME,
+      systemPaths: [...DEFAULT_SYSTEM_PATHS, ...o.extraReadOnly],
+      shared: o.shared,
+      readOnly: r.borrowedObjects ? [{ source: r.borrowedObjects, path: r.borrowedObjects }] : [],
+      accounts: this.accounts,
+      hidden: o.hidden,
+      network: r.network,
+    });
     return {
       level: 'sandbox',
       summary: `isolation sandbox (user ${user.name}), network ${r.network === 'none' ? 'none (loopback only)' : 'full'}, ${describeLimits(limits)}`,
@@ -82,20 +92,8 @@ export class SandboxIsolation implements Isolation {
       adoptWorkspace: (dir) => adoptTree(dir, owner),
       baseEnv: sandboxEnvironment(o.agentEnv, o.extraEnv, { user: user.name, home: JOB_HOME }),
       step: (c) => {
-        const view = jobView({
-          user,
-          slot: { workspace: r.workspace, tmp, home },
-          homeInside: JOB_HOME,
-          systemPaths: [...DEFAULT_SYSTEM_PATHS, ...o.extraReadOnly],
-          shared: o.shared,
-          readOnly,
-          accounts,
-          hidden: o.hidden,
-          network: r.network,
-          env: c.env,
-        });
         unplantMountPoints(view, tmp);
-        const b = bwrapLaunch(support, view, { file: c.file, args: c.args });
+        const b = bwrapLaunch(support, view, c.env, { file: c.file, args: c.args });
         return {
           file: b.file,
           args: b.args,
@@ -168,7 +166,7 @@ function unplantMountPoints(view: JobView, hostTmp: string): void {
  */
 function signalJob(cgroup: JobCgroup, leader: number, sig: 'SIGTERM' | 'SIGKILL'): void {
   for (const pid of cgroup.pids()) {
-    if (sig === 'SIGTERM' && (pid === leader || parentOf(pid) === leader)) continue;
+    if (sig === 'SIGTERM' && (pid === leader || Number(procStatOf(pid)?.[1]) === leader)) continue;
     try {
       process.kill(pid, sig);
     } catch {
@@ -184,20 +182,11 @@ function signalJob(cgroup: JobCgroup, leader: number, sig: 'SIGTERM' | 'SIGKILL'
   }
 }
 
-function parentOf(pid: number): number | null {
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-  } catch {
-    return null;
-  }
-}
-
 /**
  * Gives every entry of the workspace to the job's user (symlinks themselves, never what they
- * point at). Entries the agent laid down already carry the owner (Snapshot.materialize), so this
- * mostly walks; caches and artifacts just extracted are what it changes. A file with several
- * links is left alone: the agent never makes one, so it is not the job's to own.
+ * point at): for caches and artifacts just extracted into it (what Snapshot.materialize lays
+ * down carries the owner already). A file with several links is left alone: the agent never
+ * makes one, so it is not the job's to own.
  */
 function adoptTree(dir: string, owner: Owner): void {
   const adopt = (p: string, st: fs.Stats) => {

@@ -6,6 +6,7 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import { procStatOf } from '../process-identity.js';
 
 /** Slots an agent may use (64 of --concurrency, and as many again for jobs that outlive a slot). */
 export const SLOT_USERS = 128;
@@ -72,8 +73,8 @@ export function processesInRange(base: number, count = SLOT_USERS): number[] {
     try {
       const st = fs.statSync(`/proc/${pid}`);
       if (st.uid < base || st.uid >= base + count) continue;
-      const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-      if (stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z') pids.push(Number(pid));
+      const state = procStatOf(Number(pid))?.[0];
+      if (state !== undefined && state !== 'Z') pids.push(Number(pid));
     } catch {
       // gone meanwhile
     }

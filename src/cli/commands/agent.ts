@@ -5,7 +5,7 @@ import os from 'node:os';
 import type { Command } from 'commander';
 import { GantryError } from '../../domain/errors.js';
 import type { CliContext } from '../context.js';
-import { addIsolationOptions, isolationSettings, type IsolationFlags } from '../isolation-options.js';
+import { addIsolationOptions, AGENT_DEFAULT, isolationSettings, type IsolationFlags } from '../isolation-options.js';
 
 interface AgentFlags extends IsolationFlags {
   server?: string;
@@ -81,10 +81,10 @@ export function registerAgent(program: Command, ctx: CliContext): void {
     .option('--concurrency <n>', 'jobs at once', '1')
     .option('--insecure-http', 'allow a plain http:// server that is not on this machine (secrets cross the network in clear)')
     .option('--check-isolation', "run hostile probes under this agent's configuration, print what a job can and cannot reach, exit 1 if docs/SECURITY.md's threat model is not met");
-  addIsolationOptions(cmd, 'sandbox where this host can (root, bubblewrap, user namespaces, cgroups), else none').action(async (flags: AgentFlags) => {
+  addIsolationOptions(cmd, AGENT_DEFAULT).action(async (flags: AgentFlags) => {
       const { runRemoteAgent } = await import('../../agent/remote/remote-agent.js');
       const { httpTransports } = await import('../../agent/remote/http-transports.js');
-      const { openIsolation } = await import('../../agent/sandbox/open-isolation.js');
+      const { agentIsolation, openIsolation } = await import('../../agent/sandbox/open-isolation.js');
       const { checkIsolation, formatCheck } = await import('../../agent/sandbox/check-isolation.js');
       const concurrency = Number(flags.concurrency);
       if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 64) throw new GantryError('GANTRY_E_USAGE', '--concurrency expects 1 to 64');
@@ -98,7 +98,7 @@ export function registerAgent(program: Command, ctx: CliContext): void {
         if (!lock.ok) throw new GantryError('GANTRY_E_USAGE', `an agent (pid ${lock.holder}) runs on ${home}: its last check is on the agents page; to check again beside it, give this run its own GANTRY_AGENT_HOME`);
         try {
           const opened = openIsolation(settings);
-          const check = await checkIsolation(opened.isolation, { agentHome: home, secretFiles: settings.hidden });
+          const check = await checkIsolation(opened.isolation, { agentHome: settings.agentHome, secretFiles: settings.hidden });
           ctx.stdout.write(formatCheck(opened.isolation, check));
           if (!check.passed) throw new GantryError('GANTRY_E_ISOLATION_CHECK_FAILED', 'a job on this agent can reach what docs/SECURITY.md forbids (see the table)');
         } finally {
@@ -107,12 +107,7 @@ export function registerAgent(program: Command, ctx: CliContext): void {
         return;
       }
       const token = registrationToken(flags, ctx);
-      const isolation = async () => {
-        const opened = openIsolation(settings);
-        for (const n of opened.notices) log(n);
-        const check = opened.isolation.level === 'sandbox' ? () => checkIsolation(opened.isolation, { agentHome: home, secretFiles: settings.hidden }) : null;
-        return { isolation: opened.isolation, check };
-      };
+      const isolation = agentIsolation(settings, (line) => log(line));
       const serverUrl = checkServerUrl(flags.server ?? ctx.config.client.server ?? 'http://127.0.0.1:8080', flags.insecureHttp === true);
       const name = (flags.name ?? os.hostname()).replace(/[^A-Za-z0-9._-]/g, '-').slice(0, 100) || 'agent';
       const stop = new AbortController();

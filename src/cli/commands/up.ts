@@ -7,7 +7,7 @@ import path from 'node:path';
 import type { Command } from 'commander';
 import { GantryError } from '../../domain/errors.js';
 import type { CliContext } from '../context.js';
-import { addIsolationOptions, isolationSettings, type IsolationFlags } from '../isolation-options.js';
+import { addIsolationOptions, AGENT_DEFAULT, isolationSettings, type IsolationFlags } from '../isolation-options.js';
 
 export function registerUp(program: Command, ctx: CliContext): void {
   const cmd = program
@@ -17,14 +17,13 @@ export function registerUp(program: Command, ctx: CliContext): void {
     .option('--db <url>', 'store (default sqlite:$GANTRY_HOME/gantry.db)')
     .option('--concurrency <n>', 'jobs the local agent runs at once (default: the number of CPUs)')
     .option('--tags <a,b>', "the local agent's tags");
-  addIsolationOptions(cmd, "sandbox where this host can (root, bubblewrap, user namespaces, cgroups), else none").action(
+  addIsolationOptions(cmd, AGENT_DEFAULT).action(
     async (flags: { listen?: string; db?: string; concurrency?: string; tags?: string } & IsolationFlags) => {
       const { startServer } = await import('../../server/start.js');
       const { runRemoteAgent } = await import('../../agent/remote/remote-agent.js');
       const { httpTransports } = await import('../../agent/remote/http-transports.js');
       const { parseTags } = await import('./agent.js');
-      const { openIsolation } = await import('../../agent/sandbox/open-isolation.js');
-      const { checkIsolation } = await import('../../agent/sandbox/check-isolation.js');
+      const { agentIsolation } = await import('../../agent/sandbox/open-isolation.js');
       const concurrency = flags.concurrency === undefined ? Math.max(1, os.availableParallelism()) : Number(flags.concurrency);
       if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 64) throw new GantryError('GANTRY_E_USAGE', '--concurrency expects 1 to 64');
       const server = await startServer({ config: ctx.config, db: flags.db, listen: flags.listen });
@@ -54,14 +53,9 @@ export function registerUp(program: Command, ctx: CliContext): void {
           tags: parseTags(flags.tags),
           concurrency,
           registrationToken: agentToken,
-          isolation: async () => {
-            const settings = isolationSettings(flags, ctx, { agentHome: ctx.config.agent.home, fallback: null, hidden: [] });
-            const opened = openIsolation(settings);
-            // Jobs that are not isolated are worth a warning; a sandbox is news.
-            for (const n of opened.notices) server.app.log[opened.isolation.level === 'none' ? 'warn' : 'info'](`agent: ${n}`);
-            const check = opened.isolation.level === 'sandbox' ? () => checkIsolation(opened.isolation, { agentHome: ctx.config.agent.home, secretFiles: settings.hidden }) : null;
-            return { isolation: opened.isolation, check };
-          },
+          isolation: agentIsolation(isolationSettings(flags, ctx, { agentHome: ctx.config.agent.home, fallback: null, hidden: [] }), (line, warning) =>
+            server.app.log[warning ? 'warn' : 'info'](`agent: ${line}`),
+          ),
           graceMs: ctx.config.killGraceMs,
           log: (line) => server.app.log.info(`agent: ${line}`),
           stop: stop.signal,

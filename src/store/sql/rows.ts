@@ -5,7 +5,7 @@ import type { AttemptStatus, FailureReason, JobStatus, PipelineSource, PipelineS
 import type { CompiledJob } from '../../pipeline/types.js';
 import type { DeliveryProvider, GitEvent } from '../../domain/git-event.js';
 import type { TriggeredBy } from '../../domain/triggered-by.js';
-import { NO_LIMITS, type JobLimits, type NetworkPolicy } from '../../domain/isolation.js';
+import { NO_LIMITS, type JobLimits, type NetworkPolicy, type ProjectIsolation } from '../../domain/isolation.js';
 import type { ApiToken, Attempt, Delivery, DeliveryStatus, IdempotencyRecord, Job, Pipeline, Project, StoredVariable, TokenKind } from '../store.js';
 
 // Rows as the database returns them. The dialects return BIGINT as numbers; num() still accepts a
@@ -116,13 +116,13 @@ export function toProject(r: ProjectRow): Project {
       branches: r.branch_filter === null ? null : (JSON.parse(r.branch_filter) as string[]),
       tags: r.tag_filter === null ? null : (JSON.parse(r.tag_filter) as string[]),
     },
-    isolation: {
-      requireSandbox: num(r.require_sandbox) !== 0,
-      network: r.network as NetworkPolicy,
-      forkNetwork: r.fork_network as NetworkPolicy,
-      jobLimits: jobLimitsOf(r.job_limits),
-    },
+    isolation: { ...sandboxSettingsOf(r), jobLimits: jobLimitsOf(r.job_limits) },
   };
+}
+
+/** Who may run a project's jobs and on which network, from its row (the take and the queue read the same columns). */
+export function sandboxSettingsOf(r: { require_sandbox: number | string; network: string; fork_network: string }): Omit<ProjectIsolation, 'jobLimits'> {
+  return { requireSandbox: num(r.require_sandbox) !== 0, network: r.network as NetworkPolicy, forkNetwork: r.fork_network as NetworkPolicy };
 }
 
 /** A JSON column of JobLimits; NULL is no limit of any kind. */

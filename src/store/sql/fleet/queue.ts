@@ -17,6 +17,7 @@ import { agentOnline, tagKeyMatches } from './fleet-tx.js';
 import { activeOf, limitHold, type ProjectLimits } from './take.js';
 import { agentIsSandboxReady, jobSandboxRequirement, type NetworkPolicy } from '../../../domain/isolation.js';
 import { isolationOf } from './agents.js';
+import { sandboxSettingsOf } from '../rows.js';
 
 type Id = number | string;
 
@@ -130,10 +131,7 @@ export async function explainQueueIn(
     const tags = r.tag_key === '' ? [] : r.tag_key.split('\n');
     const tagged = agents.filter((g) => tagKeyMatches(r.tag_key, g.tags));
     if (tagged.length === 0) return { code: 'no_agent', tags };
-    const requirement = jobSandboxRequirement(
-      { requireSandbox: Number(r.require_sandbox) !== 0, network: r.network, forkNetwork: r.fork_network },
-      Number(r.trusted) !== 0,
-    );
+    const requirement = jobSandboxRequirement(sandboxSettingsOf(r), Number(r.trusted) !== 0);
     const matching = requirement === null ? tagged : tagged.filter((g) => g.sandboxReady);
     if (requirement !== null && matching.length === 0) return { code: 'no_sandbox_agent', requirement, tags };
     const project = Number(r.project_id);

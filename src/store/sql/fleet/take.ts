@@ -25,7 +25,7 @@ import { agentIsSandboxReady, type NetworkPolicy } from '../../../domain/isolati
 import type { Agent, SchedulerSettings } from '../../fleet.js';
 import type { EpochMs } from '../../store.js';
 import type { SqlExecutor } from '../dialect.js';
-import { ATTEMPT_COLUMNS, type AttemptRow } from '../rows.js';
+import { ATTEMPT_COLUMNS, sandboxSettingsOf, type AttemptRow } from '../rows.js';
 import { tagKeyMatches, type FleetTx } from './fleet-tx.js';
 import { trustsFor, type Trusts } from './sandbox-filter.js';
 
@@ -158,10 +158,7 @@ export async function takeIn(f: FleetTx, request: TakeRequest): Promise<Offered[
   );
   const ready = agentIsSandboxReady(agent.isolation);
   const trusts = new Map<number, Trusts>();
-  for (const p of rows) {
-    const settings = { requireSandbox: Number(p.require_sandbox) !== 0, network: p.network, forkNetwork: p.fork_network };
-    trusts.set(Number(p.project_id), trustsFor(settings, ready));
-  }
+  for (const p of rows) trusts.set(Number(p.project_id), trustsFor(sandboxSettingsOf(p), ready));
   const projects = rows.filter((p) => trusts.get(Number(p.project_id)) !== 'none');
   if (projects.length === 0) return [];
   // The fleet-wide limit counts every running attempt: takes on all instances are serialized
