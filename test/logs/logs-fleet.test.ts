@@ -158,7 +158,8 @@ describe('logs through the fleet (network breaks, limits, crashes)', () => {
   });
 
   it('gantry logs -f resumes after the network breaks (a loopback proxy stopped and started) without repeating or losing a byte', async () => {
-    const f = new Fleet({ '.gantry.yml': 'ticker:\n  script:\n    - \'for i in $(seq 1 60); do echo "tick $i"; head -c 500 /dev/urandom; echo; sleep 0.05; done\'\n' });
+    // The job ticks until the test says stop (at most 30 s), so a slow machine cannot let it end before the cut.
+    const f = new Fleet({ '.gantry.yml': 'ticker:\n  script:\n    - \'for i in $(seq 1 600); do echo "tick $i"; head -c 500 /dev/urandom; echo; [ -s "$STOP" ] && break; sleep 0.05; done\'\n' });
     fleets.push(f);
     await f.startServer();
     await f.startAgent();
@@ -180,22 +181,33 @@ describe('logs through the fleet (network breaks, limits, crashes)', () => {
     const listen = () => new Promise<void>((r) => proxy.listen(proxyPort, '127.0.0.1', () => r()));
     await listen();
     try {
-      const p = await f.trigger();
+      const stop = f.sharedFile('stop');
+      const p = await f.trigger('demo', { STOP: stop });
       const cli = logsFollow(`http://127.0.0.1:${proxyPort}`, f.sb.home, p.id, 'ticker');
-      await f.waitPipeline(p.id, (x) => x.jobs[0]!.status === 'running');
-      await new Promise((r) => setTimeout(r, 1_000));
+      let seen = '';
+      cli.child.stdout.on('data', (c: Buffer) => (seen += c.toString('latin1')));
+      const ticks = () => Math.max(0, ...[...seen.matchAll(/tick (\d+)\n/g)].map((m) => Number(m[1])));
+      const untilTick = async (n: number) => {
+        for (const end = Date.now() + 20_000; ticks() < n; await new Promise((r) => setTimeout(r, 20))) {
+          if (Date.now() > end) throw new Error(`logs -f never printed tick ${n}: ${seen.slice(-300)}`);
+        }
+      };
+      await untilTick(5);
       await new Promise<void>((r) => {
         proxy.close(() => r());
         for (const c of conns) c.destroy();
       });
       await new Promise((r) => setTimeout(r, 1_000));
+      const beforeResume = ticks();
       await listen();
+      await untilTick(beforeResume + 10);
+      fs.writeFileSync(stop, 'stop');
       const c = await cli.done;
       assert.equal(c.code, 0, c.stderr);
       assert.match(c.stderr, /resum|retrying/);
       const stored = await f.log(p.jobs[0]!.id);
       assert.ok(c.stdout.equals(stored), `logs -f printed exactly the stored log (${c.stdout.length} vs ${stored.length})`);
-      assert.match(stored.toString('latin1'), /tick 60\n/);
+      assert.ok(ticks() >= beforeResume + 10, `ticks printed after the proxy came back: ${ticks()} after ${beforeResume}`);
     } finally {
       proxy.close();
       for (const c of conns) c.destroy();
