@@ -4,7 +4,7 @@
 // with limits. The job runner asks this object and knows nothing of namespaces.
 
 import { NO_LIMITS, type IsolationLevel, type JobLimits, type NetworkPolicy } from '../domain/isolation.js';
-import type { LaunchRequest } from './launcher/launcher.js';
+import type { Launched, Launcher } from './launcher/launcher.js';
 
 export interface StepCommand {
   file: string;
@@ -31,8 +31,13 @@ export interface JobIsolation {
   readonly scriptDir: { host: string; job: string };
   /** Makes everything in the workspace the job's own: after caches or artifacts were extracted into it. */
   adoptWorkspace(dir: string): void;
-  /** The launcher's request for one step (before_script + script, or after_script). */
-  step(cmd: StepCommand): LaunchRequest;
+  /**
+   * Where the steps' output is spooled, when it cannot be where the runner would put it (the
+   * sandbox's launcher writes only into its own directory); null: the runner's path.
+   */
+  readonly spoolPath: string | null;
+  /** Starts one step (before_script + script, or after_script); `launcher` is the agent's. */
+  start(cmd: StepCommand, launcher: Launcher): Promise<Launched>;
   /**
    * Signals every process of a running step (`leader`: the pid the launcher reported). SIGTERM
    * gives them the grace period; SIGKILL ends everything the step started.
@@ -54,6 +59,11 @@ export interface JobIsolationRequest {
   limits: JobLimits;
   /** Where a long script goes in `none` mode. */
   scriptDir: string;
+  /**
+   * False for a pipeline from a fork: its jobs never share a standing sandbox (and what a job
+   * can leave in one: SysV IPC objects) with the project's own.
+   */
+  trusted: boolean;
 }
 
 export interface Isolation {
@@ -82,7 +92,8 @@ export class NoIsolation implements Isolation {
       owner: null,
       scriptDir: { host: r.scriptDir, job: r.scriptDir },
       adoptWorkspace: () => {},
-      step: (c) => ({ file: c.file, args: c.args, cwd: c.cwd, env: c.env, outputPath: c.outputPath }),
+      spoolPath: null,
+      start: (c, launcher) => launcher.launch({ file: c.file, args: c.args, cwd: c.cwd, env: c.env, outputPath: c.outputPath }),
       signal: (leader, sig) => {
         try {
           process.kill(-leader, sig);

@@ -46,7 +46,7 @@ export interface ScriptResult {
 export interface RunScriptOptions {
   /** The bash program, passed inline (`bash -c`): no script file to write and delete. */
   script: string;
-  /** The spool file for the output: a new file at this path for each step (see runScript). */
+  /** The spool file for the output: a new file at this path for each step (see runScript), unless the isolation has its own. */
   spoolPath: string;
   cwd: string;
   env: Record<string, string>;
@@ -59,7 +59,8 @@ export interface RunScriptOptions {
   isolation: JobIsolation;
 }
 
-export function runScript(opts: RunScriptOptions): Promise<ScriptResult> {
+export function runScript(given: RunScriptOptions): Promise<ScriptResult> {
+  const opts = { ...given, spoolPath: given.isolation.spoolPath ?? given.spoolPath };
   let args: string[];
   let scratch: string | null = null;
   if (Buffer.byteLength(opts.script) < MAX_INLINE_SCRIPT) args = ['-c', opts.script, 'bash'];
@@ -83,8 +84,8 @@ export function runScript(opts: RunScriptOptions): Promise<ScriptResult> {
   } catch {
     // not there yet
   }
-  return opts.launcher
-    .launch(opts.isolation.step({ file: resolveBash(opts.env), args, cwd: opts.cwd, env: opts.env, outputPath: opts.spoolPath }))
+  return opts.isolation
+    .start({ file: resolveBash(opts.env), args, cwd: opts.cwd, env: opts.env, outputPath: opts.spoolPath }, opts.launcher)
     .then(
       (launched) => supervise(launched, opts),
       (err: Error) => {
@@ -95,26 +96,21 @@ export function runScript(opts: RunScriptOptions): Promise<ScriptResult> {
     .finally(removeScratch);
 }
 
-/** The process groups of the scripts running now, for killJobsNow. */
-const liveGroups = new Set<number>();
+/** How to end each script running now at once, for killJobsNow. */
+const liveScripts = new Set<() => void>();
 
 /**
- * SIGKILLs every running script's process group at once, for an agent that must exit now (a
- * second Ctrl-C) and would otherwise leave jobs running that ignore SIGTERM.
+ * SIGKILLs every running script's processes at once, for an agent that must exit now (a second
+ * Ctrl-C) and would otherwise leave jobs running that ignore SIGTERM.
  */
 export function killJobsNow(): void {
-  for (const pid of liveGroups) {
-    try {
-      process.kill(-pid, 'SIGKILL');
-    } catch {
-      // already gone
-    }
-  }
+  for (const kill of liveScripts) kill();
 }
 
 /** Follows a started script to its end: its output, its timeout, its cancellation. */
 function supervise(launched: Launched, opts: RunScriptOptions): Promise<ScriptResult> {
-  liveGroups.add(launched.pid);
+  const killNow = () => opts.isolation.signal(launched.pid, 'SIGKILL');
+  liveScripts.add(killNow);
   const tail = new SpoolTail(opts.spoolPath, opts.onOutput);
   let stoppedFor: StopReason | null = null;
   let killTimer: NodeJS.Timeout | undefined;
@@ -132,7 +128,7 @@ function supervise(launched: Launched, opts: RunScriptOptions): Promise<ScriptRe
   if (opts.timeoutMs !== null) timeoutTimer = setTimeout(() => stop('timeout'), opts.timeoutMs);
   return launched.exited.then(async (exit) => {
     // When bash exits the launcher kills the rest of its group: nothing of a job outlives it.
-    liveGroups.delete(launched.pid);
+    liveScripts.delete(killNow);
     clearTimeout(timeoutTimer);
     clearTimeout(killTimer);
     opts.signal.removeEventListener('abort', onAbort);

@@ -443,6 +443,7 @@ class PipelineRun {
           network: 'full',
           limits: NO_LIMITS,
           scriptDir: path.join(this.buildsDir, 'scripts'),
+          trusted: true,
         });
       } catch (err) {
         onOutput(Buffer.from(`ERROR: the job's sandbox could not be prepared: ${(err as Error).message}\n`));

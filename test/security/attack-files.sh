@@ -47,9 +47,12 @@ report "GANTRY_ variables in its environment" "$(env | grep '^GANTRY_' | cut -c 
 # 3. Other processes: the victim's (it runs `sleep 31.4159`), the agent's, anyone's.
 others=""
 me=$(id -u)
+launcher=""
 for d in /proc/[0-9]*; do
-  # pid 1 is bubblewrap, the sandbox's own init (root, in the job's namespace).
+  # pid 1 is bubblewrap, the sandbox's own init (root, in the job's namespace); its child running
+  # /.gantry/node is Gantry's launcher, which starts this job's steps (attacked in 7. below).
   [ "$d" = /proc/1 ] && continue
+  if [ "$(awk '/^PPid:/ {print $2}' "$d/status" 2>/dev/null)" = 1 ] && [ "$(tr '\0' ' ' <"$d/cmdline" 2>/dev/null)" = "/.gantry/node /.gantry/launcher.mjs " ]; then launcher=${d#/proc/}; continue; fi
   u=$(awk '/^Uid:/ {print $2}' "$d/status" 2>/dev/null) || continue
   [ -z "$u" ] || [ "$u" = "$me" ] || others="$others ${d#/proc/}(uid $u)"
 done
@@ -89,5 +92,28 @@ if (exec 3<>"/dev/tcp/127.0.0.1/$SERVER_PORT") 2>/dev/null; then
 else
   report "reach the server on 127.0.0.1:$SERVER_PORT under network none" ""
 fi
+
+# 7. Privileges: the job's own, and Gantry's launcher beside it in the sandbox (root, with the
+# capabilities to become a slot's user).
+caps=$(grep -E '^(CapInh|CapPrm|CapEff|CapAmb):' /proc/self/status | grep -v ':[[:space:]]*0*$')
+bounding=$(awk '/^CapBnd:/ {print $2}' /proc/self/status)
+# setgid, setuid and dac_read_search (0xc4) are all the bounding set may hold; none is permitted.
+[ $(( 0x$bounding & ~0xc4 )) -eq 0 ] || caps="$caps CapBnd:$bounding"
+grep -q '^NoNewPrivs:[[:space:]]*1$' /proc/self/status || caps="$caps no_new_privs unset"
+[ "$(id -u)" != 0 ] || caps="$caps uid 0"
+report "hold a capability, or run without no_new_privs" "$caps"
+gantry_dir=$(ls -A /.gantry 2>/dev/null; cat /.gantry/ctl/* 2>/dev/null | head -c 64)
+report "read Gantry's launcher directory (/.gantry)" "$gantry_dir"
+reached=""
+if [ -n "$launcher" ]; then
+  kill -0 "$launcher" 2>/dev/null && reached="$reached signal"
+  [ -n "$(tr '\0' '\n' <"/proc/$launcher/environ" 2>/dev/null | head -c 64)" ] && reached="$reached environ"
+  (echo '{"op":"spawn","id":1,"file":"/bin/sh","args":["-c","id"],"cwd":"/","env":{},"uid":1,"gid":1,"output":"/tmp/x"}' >"/proc/$launcher/fd/0") 2>/dev/null && reached="$reached its-stdin"
+  ls "/proc/$launcher/fd/" >/dev/null 2>&1 && reached="$reached its-fds"
+  [ -n "$(ls "/proc/$launcher/root/" 2>/dev/null)" ] && reached="$reached its-root"
+else
+  reached="no launcher found to attack"
+fi
+report "reach Gantry's launcher (signal it, read its environment, its descriptors, write its control pipe)" "$reached"
 
 echo done >"$DONE"

@@ -1,9 +1,10 @@
-// A job's /tmp lasts from one step of the job to the next (script, then after_script), and the
-// mount points of a workspace below /tmp are made inside it: bubblewrap, as root, makes the
-// directories leading to the workspace there before each step. A hostile step may leave those
-// directories replaced by symlinks into the host (bubblewrap sees the host's root at /oldroot
-// while it builds the next step's view); the next step must neither create anything on the host
-// through them nor run with its workspace somewhere else.
+// A job's /tmp lasts from one step to the next (script, then after_script) and, while the slot's
+// sandbox stands, from one job of the project to the next; the mount points of a workspace below
+// /tmp are made inside it: bubblewrap, as root, makes the directories leading to the workspace
+// there when it builds the sandbox. A hostile step may move those directories away and leave
+// symlinks into the host in their place (bubblewrap sees the host's root at /oldroot while it
+// builds a view); neither the job's next step nor the slot's next job may create anything on the
+// host through them, and both must run in the real workspace.
 
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -56,7 +57,7 @@ if (sandboxed) {
         // An empty root-owned directory of the host the job can neither write nor see.
         fs.rmSync(target, { recursive: true, force: true });
         fs.mkdirSync(target, { mode: 0o755 });
-        const job = sandboxed!.isolation.forJob({ slot: 0, workspace, borrowedObjects: null, network: 'full', limits: NO_LIMITS, scriptDir: path.join(sandboxed!.home, 'scripts') });
+        const job = sandboxed!.isolation.forJob({ slot: 0, workspace, borrowedObjects: null, network: 'full', limits: NO_LIMITS, scriptDir: path.join(sandboxed!.home, 'scripts'), trusted: true });
         try {
           job.adoptWorkspace(workspace);
           // /tmp/<first component of the workspace below /tmp>: a directory bubblewrap made in the job's /tmp.
@@ -67,8 +68,19 @@ if (sandboxed) {
           assert.match(first.output, /ATTACK planted/, first.output);
           assert.equal(second.exitCode, 0, second.output);
           assert.match(second.output, /the real workspace/);
+          // And again, by the slot's next job: the step plants, the job ends, the next one runs.
+          await step(job, ['top=$(printf %s "$CI_PROJECT_DIR" | cut -d/ -f3)', ...lines]);
         } finally {
           job.dispose();
+        }
+        const next = sandboxed!.isolation.forJob({ slot: 0, workspace, borrowedObjects: null, network: 'full', limits: NO_LIMITS, scriptDir: path.join(sandboxed!.home, 'scripts'), trusted: true });
+        try {
+          const third = await step(next, ['cat "$CI_PROJECT_DIR/mine"', 'echo "next job ran"']);
+          assert.deepEqual(fs.readdirSync(target), [], 'the next job created nothing on the host');
+          assert.equal(third.exitCode, 0, third.output);
+          assert.match(third.output, /the real workspace/);
+        } finally {
+          next.dispose();
         }
       });
     }

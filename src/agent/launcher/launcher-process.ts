@@ -36,7 +36,7 @@ function send(m: LauncherMessage): void {
 function launch(req: SpawnRequest): void {
   try {
     const pid = spawnJob(
-      { ...req, env: req.sandbox ? {} : envOf(req.env) },
+      { ...req, env: envOf(req.env) },
       (exit) => {
         if (pid !== undefined) {
           running.delete(pid);

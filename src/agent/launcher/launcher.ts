@@ -79,8 +79,7 @@ export class ProcessLauncher implements Launcher {
   launch(req: LaunchRequest): Promise<Launched> {
     if (this.dead) return Promise.reject(this.dead);
     const id = this.nextId++;
-    // A sandboxed job's environment travels in its bubblewrap options; bwrap itself gets none.
-    const env = req.sandbox ? {} : this.envChanges(req.env);
+    const env = this.envChanges(req.env);
     return new Promise((started, failed) => {
       this.waiting.set(id, { started, failed });
       this.child.stdin!.write(`${JSON.stringify({ op: 'spawn', id, ...req, env } satisfies SpawnRequest)}\n`);

@@ -19,19 +19,6 @@ export interface SpawnRequest {
   env: Record<string, string | null>;
   /** stdout and stderr both go to this file, opened O_APPEND and emptied first. */
   outputPath: string;
-  /** Set for a job of a sandboxed agent: `file` and `args` are then bubblewrap's (sandbox/bwrap.ts). */
-  sandbox?: SandboxSpawn;
-}
-
-/** How to start bubblewrap for one step of a sandboxed job (sandbox/bwrap.ts, BwrapLaunch). */
-export interface SandboxSpawn {
-  /** bubblewrap's options, written NUL-separated into a pipe at fd `argsFd`. */
-  options: string[];
-  argsFd: number;
-  /** cgroup.procs files of the job's cgroup: the launcher forks from inside it, so the job is born there. */
-  cgroupEnter: string[];
-  /** cgroup.procs files of the launcher's own cgroup, to step back to. */
-  cgroupLeave: string[];
 }
 
 export type LauncherMessage =

@@ -339,6 +339,7 @@ async function runAgent(o: RemoteAgentOptions, jobsDir: string, isolation: Isola
         network: asked.network,
         limits: asked.limits,
         scriptDir: path.join(buildsDir, 'scripts', String(slot)),
+        trusted: asked.trusted,
       });
       outcome = await runJob(
         {

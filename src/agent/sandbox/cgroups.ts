@@ -227,9 +227,25 @@ export class JobCgroup {
     return pidsOf(this.dirs[0]!);
   }
 
+  /** SIGKILLs every process of the job but `spare` (the sandbox's launcher, should it be there to fork), until none is left. */
+  killAll(spare = 0): void {
+    for (let round = 0; round < 200; round++) {
+      const pids = this.pids().filter((p) => p !== spare);
+      if (pids.length === 0) return;
+      for (const pid of pids) {
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          // gone
+        }
+      }
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, round === 0 ? 1 : 5);
+    }
+  }
+
   /**
-   * SIGKILLs every process of the job and removes its cgroup. The usual job has left nothing (its
-   * PID namespace died with its shell): then the directories go without waiting, off the path of
+   * SIGKILLs every process of the job and removes its cgroup. The usual job has left nothing (what
+   * each step left was killed when it ended): then the directories go without waiting, off the path of
    * the slot's next job.
    */
   remove(): void {

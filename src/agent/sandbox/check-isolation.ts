@@ -41,11 +41,15 @@ probe dotdot cat "$CI_PROJECT_DIR/../../../../../agent.json"
 probe symlink sh -c 'ln -sfn "$PROBE_AGENT_HOME" "$CI_PROJECT_DIR/escape" && cat "$CI_PROJECT_DIR/escape/agent.json"'
 probe write-own sh -c 'echo ok > "$CI_PROJECT_DIR/own" && echo ok > /tmp/own && cat "$CI_PROJECT_DIR/own" /tmp/own'
 probe agent-proc sh -c 'cat /proc/$PROBE_AGENT_PID/cmdline | tr "\\0" "\\n" | grep -qF -- "$PROBE_AGENT_MARK"'
-# The sandbox's own init (pid 1, bubblewrap) is not another process.
+# The sandbox's own init (pid 1, bubblewrap) and Gantry's launcher (its child, /.gantry/node) are
+# not other processes: Gantry's own, they run nothing of anyone else's.
 # Builtins only: under isolation none this loop sees every process of the host.
 others=0
 for d in /proc/[0-9]*; do
   [ "$d" = /proc/1 ] && continue
+  ppid=
+  while read -r k v _; do [ "$k" = PPid: ] && { ppid=$v; break; }; done < "$d/status" 2>/dev/null
+  if [ "$ppid" = 1 ] && IFS= read -r -d '' exe < "$d/cmdline" 2>/dev/null && [ "$exe" = /.gantry/node ]; then continue; fi
   u=
   while read -r k v _; do [ "$k" = Uid: ] && { u=$v; break; }; done < "$d/status" 2>/dev/null
   [ -n "$u" ] || continue
@@ -63,7 +67,8 @@ echo "@@ done"
 const MEMORY_SCRIPT = `x=$(head -c ${128 << 20} /dev/zero | tr '\\0' a); echo "@@ survived \${#x}"`;
 // Processes: 200 sleepers at once (xargs gives up on a failed fork at once, where bash would retry
 // for seconds), then a count with builtins only: at the limit, nothing can fork.
-const PIDS_SCRIPT = `seq 200 | xargs -P 200 -n 1 sleep 2 2>/dev/null & sleep 0.5; n=0; for d in /proc/[0-9]*; do n=$((n+1)); done; echo "@@ processes $n"`;
+// Only the job's own processes count (its user's): in the sandbox, its init and launcher are Gantry's.
+const PIDS_SCRIPT = `seq 200 | xargs -P 200 -n 1 sleep 2 2>/dev/null & sleep 0.5; n=0; for d in /proc/[0-9]*; do u=; while read -r k v _; do [ "$k" = Uid: ] && { u=$v; break; }; done < "$d/status" 2>/dev/null; [ "$u" = "$UID" ] && n=$((n+1)); done; echo "@@ processes $n"`;
 
 interface StepOutcome {
   output: string;
@@ -167,10 +172,10 @@ function serverFilesIn(paths: string[]): string[] {
 }
 
 /**
- * The probe user's processes once its step ended. bubblewrap reports the end as soon as the script
- * exits; the rest of the job's PID namespace dies with its init a moment later (killed as bubblewrap
- * goes), so counting at once would see processes that are already on their way out, and fail the
- * check on a loaded host. One still there after 2 s outlived the job.
+ * The probe user's processes once its step ended. What the step left is SIGKILLed when it ends, but
+ * a killed process leaves /proc a moment later, so counting at once would see processes that are
+ * already on their way out, and fail the check on a loaded host. One still there after 2 s
+ * outlived the job.
  */
 async function leftAfterStep(uid: number): Promise<number> {
   const until = Date.now() + 2_000;
@@ -217,7 +222,7 @@ async function runProbe(
   p: { dir: string; slot: number; workspace: string; script: string; limits: JobLimits; network: 'full' | 'none'; env: Record<string, string> },
 ): Promise<StepOutcome> {
   fs.mkdirSync(p.workspace, { recursive: true });
-  const job = isolation.forJob({ slot: p.slot, workspace: p.workspace, borrowedObjects: null, network: p.network, limits: p.limits, scriptDir: path.join(p.dir, 'scripts') });
+  const job = isolation.forJob({ slot: p.slot, workspace: p.workspace, borrowedObjects: null, network: p.network, limits: p.limits, scriptDir: path.join(p.dir, 'scripts'), trusted: false });
   try {
     job.adoptWorkspace(p.workspace);
     const chunks: Buffer[] = [];

@@ -1,5 +1,5 @@
 // The job's view of the machine, as data: what is mounted where, read-only or writable, which
-// namespaces, which user. Built once per job, in one place (jobView) so a test or
+// namespaces, which user. Built once per standing sandbox, in one place (jobView) so a test or
 // `--check-isolation` can print it and check it; turned into a bubblewrap invocation in one
 // place (bwrap.ts). Nothing else in Gantry mounts or unshares.
 
@@ -25,13 +25,21 @@ export type Mount =
   | { kind: 'proc'; path: string }
   | { kind: 'dev'; path: string }
   /** A host path of the job's own (its workspace, /tmp, home) or lent read-only (repository objects). */
-  | { kind: 'private'; source: string; path: string; writable: boolean };
+  | { kind: 'private'; source: string; path: string; writable: boolean }
+  /**
+   * Gantry's launcher (in-sandbox-launcher.ts): a directory of root's alone holding the Node
+   * binary, the launcher's script, setpriv and its control directory (where step output files
+   * are made).
+   */
+  | { kind: 'launcher'; path: string; control: string; node: string; script: string; setpriv: string };
+
+/** The launcher's directory inside the sandbox. */
+export const LAUNCHER_DIR = '/.gantry';
 
 export interface JobView {
   user: SlotUser;
   mounts: Mount[];
   network: NetworkPolicy;
-  cwd: string;
 }
 
 /** Where the job's own writable places are on the host (per slot, emptied before each job). */
@@ -57,6 +65,8 @@ export interface ViewInputs {
   /** Paths of the agent and the server that must not show even where a system directory holds them. */
   hidden: string[];
   network: NetworkPolicy;
+  /** The launcher's files on the host: its control directory, the Node binary, its script, setpriv. */
+  launcher: { control: string; node: string; script: string; setpriv: string };
 }
 
 /** The system directories a job sees by default: programs, libraries and configuration. */
@@ -127,7 +137,8 @@ export function jobView(i: ViewInputs): JobView {
     mounts.push({ kind: 'private', ...m });
     made.add(m.path);
   }
-  return { user: i.user, mounts, network: i.network, cwd: i.slot.workspace };
+  mounts.push({ kind: 'launcher', path: LAUNCHER_DIR, ...i.launcher });
+  return { user: i.user, mounts, network: i.network };
 }
 
 /** The view in words, one mount a line: for `--check-isolation` and for tests. */
@@ -141,6 +152,7 @@ export function describeView(v: JobView): string[] {
     else if (m.kind === 'hide-dir' || m.kind === 'hide-file') lines.push(`${m.path}  hidden`);
     else if (m.kind === 'proc') lines.push(`${m.path}  the job's own processes`);
     else if (m.kind === 'dev') lines.push(`${m.path}  null, zero, full, random, urandom, tty, shm`);
+    else if (m.kind === 'launcher') lines.push(`${m.path}  Gantry's launcher, root's alone`);
     else lines.push(`${m.path}  ${m.writable ? 'writable' : 'read-only'} (${m.source})`);
   }
   return lines;
