@@ -51,11 +51,11 @@ export interface ServerConfig {
   crashAt: string | null;
   /**
    * Which proxies' X-Forwarded-For and X-Forwarded-Proto are believed (GANTRY_TRUST_PROXY): false
-   * (the default: none), true (any: only behind a proxy that overwrites them), a number of hops,
-   * or a comma-separated list of addresses and CIDRs. It decides the address sign-ins are limited
-   * by and whether session cookies are marked Secure.
+   * (the default: none), true (any: only behind a proxy that overwrites them), or a
+   * comma-separated list of the proxies' addresses and CIDRs. It decides the address sign-ins are
+   * limited by and whether session cookies are marked Secure.
    */
-  trustProxy: boolean | number | string;
+  trustProxy: boolean | string[];
   /** How long a web UI session lasts from sign-in (GANTRY_SESSION_HOURS, default 168: a week; at least 1). */
   sessionHours: number;
   /** Failed sign-ins per user and per address within the window before 429 (GANTRY_SIGN_IN_MAX_FAILURES, default 10). */
@@ -139,13 +139,10 @@ function s3Config(env: NodeJS.ProcessEnv): S3Config {
   };
 }
 
-function trustProxyOf(v: string | undefined): boolean | number | string {
+function trustProxyOf(v: string | undefined): boolean | string[] {
   const t = v?.trim() ?? '';
   if (t === '') return false;
-  const b = boolOrNull(t);
-  if (b !== null) return b;
-  if (/^[0-9]{1,3}$/.test(t)) return Number(t);
-  return t;
+  return boolOrNull(t) ?? t.split(',').map((a) => a.trim()).filter(Boolean);
 }
 
 function intOr(v: string | undefined, fallback: number, min: number): number {

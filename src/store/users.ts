@@ -67,6 +67,12 @@ export interface UserStore {
    */
   updateUser(username: string, patch: UserPatch, at: EpochMs, keepSession?: string): Promise<User | null>;
 
+  /**
+   * Replaces a password hash with one of the same password under newer parameters, only if it is
+   * still `oldHash` (a password changed meanwhile stays); sessions are kept.
+   */
+  rehashPassword(username: string, oldHash: string, newHash: string): Promise<void>;
+
   createSession(s: Session): Promise<void>;
   /** The live session and its user: not expired at `at`, and the user not disabled. */
   findSession(hash: string, at: EpochMs): Promise<{ session: Session; user: User } | null>;

@@ -98,6 +98,10 @@ export class SqlUserStore implements UserStore {
     });
   }
 
+  async rehashPassword(username: string, oldHash: string, newHash: string): Promise<void> {
+    await this.db.run('UPDATE users SET password_hash = ? WHERE username = ? AND password_hash = ?', [newHash, username, oldHash]);
+  }
+
   async createSession(s: Session): Promise<void> {
     await this.db.run(`INSERT INTO sessions (${SESSION_COLUMNS}) VALUES (?, ?, ?, ?, ?)`, [s.hash, s.userId, s.createdAt, s.lastSeenAt, s.expiresAt]);
   }
