@@ -183,6 +183,18 @@ function suite(label: string, open: (home: string) => Promise<Store>, dump: (h: 
           .filter((m) => m !== 'GET' && !own.some((r) => r.test(p)))
           .map((m) => [m, p.replace('/api/v1', '').replace('{project}', 'web').replace('{username}', 'alice').replace(/\{[a-z]+\}/gi, '1')] as const),
       );
+      // Every read route answers the cookie (a 404 for an id that does not exist is fine), but /users.
+      const reads = Object.entries(doc.paths)
+        .filter(([p, ops]) => 'get' in ops && !/^\/api\/v1\/(agent|users)\b/.test(p) && !p.startsWith('/api/v1/agent/'))
+        .map(([p]) => p.replace('/api/v1', '').replace('{project}', 'web').replace(/\{[a-z]+\}/gi, '1'));
+      assert.ok(reads.length > 20, `${reads.length} read routes`);
+      for (const p of reads) {
+        const abort = new AbortController();
+        const res = await fetch(`${h.url}/api/v1${p}`, { headers: { cookie: s.cookie }, signal: abort.signal });
+        assert.ok(![401, 403].includes(res.status), `GET ${p}: ${res.status}`);
+        abort.abort();
+        await res.body?.cancel().catch(() => undefined);
+      }
       assert.ok(writes.length > 20, `${writes.length} write routes`);
       for (const [method, p] of writes) {
         const res = await as(s, method, p, { admin: true }, { 'x-csrf-token': s.csrf });

@@ -32,6 +32,11 @@ export function runUsersContract(label: string, open: () => Promise<Store>): voi
       assert.deepEqual(listed.map((u) => u.username), ['alice', 'bob']);
       assert.equal('passwordHash' in listed[0]!, false);
       assert.equal(await store.users.countUsers(), 2);
+      // A rehash replaces only the hash it was made from: a password changed meanwhile stays.
+      await store.users.rehashPassword('alice', '$scrypt$old', '$scrypt$new');
+      assert.equal((await store.users.getUser('alice'))!.passwordHash, '$scrypt$x');
+      await store.users.rehashPassword('alice', '$scrypt$x', '$scrypt$new');
+      assert.equal((await store.users.getUser('alice'))!.passwordHash, '$scrypt$new');
     });
 
     it('a session is found until it expires; disabling the user deletes its sessions; a new password keeps only the one that set it', async () => {
