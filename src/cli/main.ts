@@ -15,6 +15,7 @@ import { registerProject } from './commands/project.js';
 import { registerSecret } from './commands/secret.js';
 import { registerHook } from './commands/hook.js';
 import { registerToken } from './commands/token.js';
+import { registerUser } from './commands/user.js';
 import { exitCodeOf, printError } from './errors.js';
 import type { CliContext } from './context.js';
 
@@ -42,6 +43,7 @@ export async function main(argv: string[]): Promise<number> {
   registerSecret(program, ctx);
   registerHook(program, ctx);
   registerToken(program, ctx);
+  registerUser(program, ctx);
   try {
     await program.parseAsync(argv, { from: 'user' });
     return ctx.exitCode;

@@ -33,6 +33,20 @@ export interface TriggerTokenJson {
   lastUsedAt: string | null;
 }
 
+export interface UserJson {
+  id: number;
+  username: string;
+  admin: boolean;
+  disabled: boolean;
+  createdAt: string;
+}
+
+export interface UserPatchJson {
+  admin?: boolean;
+  disabled?: boolean;
+  password?: string;
+}
+
 export interface PipelineDiagnosticJson {
   file: string;
   line: number;
@@ -219,6 +233,21 @@ export class GantryClient {
 
   async revokeTriggerToken(project: string, id: number): Promise<void> {
     await this.send('DELETE', `/projects/${seg(project)}/trigger-tokens/${id}`, { idempotent: false });
+  }
+
+  /** Not resent: a second try after a lost answer would be a 409 for the user the first one made. */
+  createUser(username: string, password: string, admin: boolean): Promise<UserJson> {
+    return this.json('POST', '/users', { body: { username, password, admin }, idempotent: false });
+  }
+
+  async listUsers(): Promise<UserJson[]> {
+    const res: { items: UserJson[] } = await this.json('GET', '/users', { idempotent: true });
+    return res.items;
+  }
+
+  /** Setting fields to given values: sending it twice does what sending it once does. */
+  updateUser(username: string, patch: UserPatchJson): Promise<UserJson> {
+    return this.json('PATCH', `/users/${seg(username)}`, { body: patch, idempotent: true });
   }
 
   /**

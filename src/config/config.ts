@@ -49,6 +49,19 @@ export interface ServerConfig {
   s3: S3Config;
   /** Test-only (GANTRY_TEST=1): the server SIGKILLs itself at this named point (GANTRY_TEST_CRASH_AT). */
   crashAt: string | null;
+  /**
+   * Which proxies' X-Forwarded-For and X-Forwarded-Proto are believed (GANTRY_TRUST_PROXY): false
+   * (the default: none), true (any: only behind a proxy that overwrites them), or a
+   * comma-separated list of the proxies' addresses and CIDRs. It decides the address sign-ins are
+   * limited by and whether session cookies are marked Secure.
+   */
+  trustProxy: boolean | string[];
+  /** How long a web UI session lasts from sign-in (GANTRY_SESSION_HOURS, default 168: a week; at least 1). */
+  sessionHours: number;
+  /** Failed sign-ins per user and per address within the window before 429 (GANTRY_SIGN_IN_MAX_FAILURES, default 10). */
+  signInMaxFailures: number;
+  /** The window failed sign-ins are counted in (GANTRY_SIGN_IN_WINDOW_SECONDS, default 900: 15 minutes). */
+  signInWindowSeconds: number;
 }
 
 /** GANTRY_S3_*: how to reach an S3-compatible bucket (docs/LOGS.md, "Where log objects live"). */
@@ -126,6 +139,12 @@ function s3Config(env: NodeJS.ProcessEnv): S3Config {
   };
 }
 
+function trustProxyOf(v: string | undefined): boolean | string[] {
+  const t = v?.trim() ?? '';
+  if (t === '') return false;
+  return boolOrNull(t) ?? t.split(',').map((a) => a.trim()).filter(Boolean);
+}
+
 function intOr(v: string | undefined, fallback: number, min: number): number {
   const n = v === undefined || v === '' ? NaN : Number(v);
   return Number.isInteger(n) && n >= min ? n : fallback;
@@ -159,6 +178,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, stdoutIsTty = B
       logObjects: env.GANTRY_LOG_OBJECTS || null,
       s3: s3Config(env),
       crashAt: testing ? env.GANTRY_TEST_CRASH_AT || null : null,
+      trustProxy: trustProxyOf(env.GANTRY_TRUST_PROXY),
+      sessionHours: intOr(env.GANTRY_SESSION_HOURS, 168, 1),
+      signInMaxFailures: intOr(env.GANTRY_SIGN_IN_MAX_FAILURES, 10, 1),
+      signInWindowSeconds: intOr(env.GANTRY_SIGN_IN_WINDOW_SECONDS, 900, 1),
     },
     agent: {
       home: env.GANTRY_AGENT_HOME ? path.resolve(env.GANTRY_AGENT_HOME) : path.join(home, 'agent'),

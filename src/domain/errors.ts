@@ -54,6 +54,11 @@ export const ERROR_CODES = {
   GANTRY_E_WEBHOOK_PAYLOAD: 'a webhook whose headers or payload are not what its forge sends',
   GANTRY_E_SCHEDULE_CRON: 'a schedule cron expression that cannot be read or never fires',
   GANTRY_E_SCHEDULE_TIMEZONE: 'a schedule time zone that is not an IANA name',
+  // people: users, passwords, sessions (docs/SECURITY.md, "People and sessions")
+  GANTRY_E_SIGN_IN_FAILED: 'a wrong username or password (or a disabled account): one answer for all',
+  GANTRY_E_SIGN_IN_LIMITED: 'too many failed sign-ins for this user or from this address; try again after Retry-After',
+  GANTRY_E_CSRF: 'a write signed in by session cookie without a valid X-CSRF-Token header',
+  GANTRY_E_PASSWORD_TOO_SHORT: 'a password shorter than the minimum length',
   // agent protocol (docs/PROTOCOL.md §16)
   GANTRY_E_AGENT_DEREGISTERED: 'the agent token belongs to an agent that was deregistered',
   GANTRY_E_AGENT_INCOMPATIBLE: 'the agent speaks a protocol version the server does not',

@@ -8,6 +8,8 @@ import type { DeliveryProvider } from './git-event.js';
 export type TriggeredBy =
   /** An API call or the web UI, with a person's or a script's token. */
   | { kind: 'token'; tokenId: number; tokenKind: 'admin' | 'api'; name: string }
+  /** An API call or the web UI, by a person signed in with their user account. */
+  | { kind: 'user'; userId: number; name: string }
   | { kind: 'schedule'; scheduleId: number; name: string }
   | { kind: 'trigger_token'; tokenId: number; name: string }
   /** The pusher, or the author of the pull/merge request, as the forge's payload names them. */

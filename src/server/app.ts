@@ -2,6 +2,8 @@
 // so tests can build one in-process on any store and log store.
 
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import cookie from '@fastify/cookie';
+import csrfProtection from '@fastify/csrf-protection';
 import type { LogStore } from '../logstore/log-store.js';
 import type { Store } from '../store/store.js';
 import { installAuth } from './auth.js';
@@ -42,6 +44,9 @@ import { triggerTokenRoutes } from './routes/trigger-tokens.js';
 import { forgeRoutes } from './routes/forge.js';
 import { ForgeReporter } from './forge/reporter.js';
 import { noCrash, type CrashHook } from './crash-points.js';
+import { CSRF_COOKIE, DEFAULT_PEOPLE_SETTINGS, type PeopleSettings } from './sessions.js';
+import { userRoutes } from './routes/users.js';
+import { sessionRoutes } from './routes/session.js';
 
 export const API_PREFIX = '/api/v1';
 /** As GitHub Actions: a cache nobody used for a week goes. */
@@ -94,6 +99,10 @@ export interface ServerDeps {
   cacheMaxBytesPerProject?: number | null;
   /** Test-only crash points (GANTRY_TEST_CRASH_AT); none by default. */
   crash?: CrashHook;
+  /** Whose X-Forwarded-For and X-Forwarded-Proto to believe (GANTRY_TRUST_PROXY, Fastify's trustProxy); default none. */
+  trustProxy?: boolean | string[];
+  /** Session lifetime and sign-in limits; DEFAULT_PEOPLE_SETTINGS where absent. */
+  people?: Partial<PeopleSettings>;
 }
 
 export const DEFAULT_MAX_LOG_BYTES = 100 * 1024 * 1024;
@@ -121,7 +130,10 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
     // bodies, so neither a token nor a variable's value reaches the log.
     return503OnClosing: true,
     forceCloseConnections: 'idle',
+    // request.ip (sign-in limits) and request.protocol (Secure cookies) from a trusted proxy's headers only.
+    trustProxy: deps.trustProxy ?? false,
   });
+  const people: PeopleSettings = { ...DEFAULT_PEOPLE_SETTINGS, ...deps.people };
   const metrics = createMetrics();
   const settings = deps.settings ?? defaultSchedulerSettings();
   const hub = new AgentHub(deps.store.fleet.events, () => deps.store.fleet.offerableTagKeys((deps.now ?? Date.now)()));
@@ -179,6 +191,9 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
       }),
     )
     .every(3_600_000, strayBlobSweep(deps.store, deps.blobs, [deps.logObjects]))
+    .every(3_600_000, async (at) => {
+      await deps.store.users.pruneSessions(at, at - people.signInWindowMs);
+    })
     // Completions kick compaction at once; this catches attempts ended by the sweep, another
     // instance's crash, or a compaction that failed.
     .every(5_000, () => compactor.kick());
@@ -210,6 +225,16 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
   });
   installErrorHandling(app);
   installRequestMetrics(app, metrics);
+  await app.register(cookie);
+  // The CSRF secret lives in a cookie of its own; each token is an HMAC bound to the session
+  // (userInfo), under a key derived from secrets.key, which every instance of a fleet shares.
+  await app.register(csrfProtection, {
+    cookieKey: CSRF_COOKIE,
+    cookieOpts: { path: '/', sameSite: 'strict', httpOnly: true },
+    getToken: (request) => request.headers['x-csrf-token'] as string | undefined,
+    getUserInfo: (request) => (request.principal?.kind === 'user' ? request.principal.sessionHash : ''),
+    csrfOpts: { hmacKey: deps.secrets.derive('csrf') },
+  });
   installAuth(app, deps.store, ctx.now);
   await registerOpenApi(app, API_VERSION);
   healthRoutes(app, ctx);
@@ -234,6 +259,8 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
       scheduleRoutes(api, ctx);
       triggerTokenRoutes(api, ctx);
       forgeRoutes(api, ctx);
+      userRoutes(api, { ...ctx, people });
+      sessionRoutes(api, { ...ctx, people });
     },
     { prefix: API_PREFIX },
   );

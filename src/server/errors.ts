@@ -26,6 +26,10 @@ const HTTP_STATUS: Partial<Record<ErrorCode, number>> = {
   GANTRY_E_ARTIFACT_PATH: 422,
   GANTRY_E_SCHEDULE_CRON: 422,
   GANTRY_E_SCHEDULE_TIMEZONE: 422,
+  GANTRY_E_SIGN_IN_FAILED: 401,
+  GANTRY_E_SIGN_IN_LIMITED: 429,
+  GANTRY_E_CSRF: 403,
+  GANTRY_E_PASSWORD_TOO_SHORT: 422,
   GANTRY_E_AGENT_DEREGISTERED: 401,
   GANTRY_E_AGENT_INCOMPATIBLE: 400,
   GANTRY_E_SESSION_REPLACED: 409,
@@ -52,16 +56,20 @@ export function httpStatusOf(code: ErrorCode): number {
   return HTTP_STATUS[code] ?? 500;
 }
 
-/** A GantryError with extra fields for the JSON answer (`field`, `diagnostics`). */
+/** A GantryError with extra fields for the JSON answer (`field`, `diagnostics`) and headers (`Retry-After`). */
 export class ApiError extends GantryError {
   constructor(
     code: ErrorCode,
     message: string,
     readonly details: Record<string, unknown> = {},
+    readonly headers: Record<string, string> = {},
   ) {
     super(code, message);
   }
 }
+
+/** The errors @fastify/csrf-protection sends (no secret cookie, a missing or wrong token). */
+const CSRF_ERRORS = new Set(['FST_CSRF_MISSING_SECRET', 'FST_CSRF_INVALID_TOKEN']);
 
 export interface ErrorBody {
   error: { code: string; message: string; [k: string]: unknown };
@@ -89,9 +97,15 @@ export function installErrorHandling(app: FastifyInstance): void {
       const opaque = OPAQUE[err.code];
       if (status >= 500) request.log.error({ err }, `${err.code}: ${err.message}`);
       const details = err instanceof ApiError ? err.details : {};
+      if (err instanceof ApiError) reply.headers(err.headers);
       return reply.status(status).send(errorBody(err.code, opaque ?? err.message, details));
     }
     const fe = err as FastifyError;
+    if (CSRF_ERRORS.has(fe.code)) {
+      return reply
+        .status(403)
+        .send(errorBody('GANTRY_E_CSRF', 'a write signed in by session cookie needs the X-CSRF-Token header that POST or GET /api/v1/session gives'));
+    }
     if (fe.validation) {
       const field = fieldOf(fe);
       const first = fe.validation[0];

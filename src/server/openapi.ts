@@ -11,10 +11,14 @@ export async function registerOpenApi(app: FastifyInstance, version: string): Pr
       info: {
         title: 'Gantry API',
         version,
-        description: 'The HTTP API of the Gantry CI/CD server. Every route needs Authorization: Bearer TOKEN unless noted.',
+        description:
+          'The HTTP API of the Gantry CI/CD server. Every route needs Authorization: Bearer TOKEN, or the session cookie of ' +
+          'POST /session (then writes carry X-CSRF-Token), unless noted.',
       },
-      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
-      security: [{ bearer: [] }],
+      components: {
+        securitySchemes: { bearer: { type: 'http', scheme: 'bearer' }, session: { type: 'apiKey', in: 'cookie', name: 'gantry_session' } },
+      },
+      security: [{ bearer: [] }, { session: [] }],
     },
   });
 }

@@ -146,13 +146,14 @@ export const pipelineSummarySchema = {
     triggeredBy: {
       type: ['object', 'null'],
       description:
-        'Who or what started it, as recorded then (src/domain/triggered-by.ts): kind token (tokenId, tokenKind admin | api), ' +
+        'Who or what started it, as recorded then (src/domain/triggered-by.ts): kind token (tokenId, tokenKind admin | api), user (userId), ' +
         'schedule (scheduleId), trigger_token (tokenId), forge_user (provider: the pusher or the request author), local_user ' +
         '(gantry run); name is what to show. Null when nobody was recorded.',
       properties: {
-        kind: { type: 'string', enum: ['token', 'schedule', 'trigger_token', 'forge_user', 'local_user'] },
+        kind: { type: 'string', enum: ['token', 'user', 'schedule', 'trigger_token', 'forge_user', 'local_user'] },
         name: { type: 'string' },
         tokenId: { type: 'integer' },
+        userId: { type: 'integer' },
         tokenKind: { type: 'string', enum: ['admin', 'api'] },
         scheduleId: { type: 'integer' },
         provider: { type: 'string', enum: [...DELIVERY_PROVIDERS] },

@@ -55,6 +55,14 @@ export class SecretBox {
     return { ciphertext: body.toString('base64'), nonce: nonce.toString('base64') };
   }
 
+  /**
+   * A key for another purpose (`purpose` names it), derived from this one, so every instance of a
+   * fleet has it without another file to copy: HMAC-SHA256(key, purpose).
+   */
+  derive(purpose: string): Buffer {
+    return crypto.createHmac('sha256', this.key).update(`gantry:${purpose}`, 'utf8').digest();
+  }
+
   open(sealed: Sealed, context: string): string {
     try {
       const body = Buffer.from(sealed.ciphertext, 'base64');

@@ -16,6 +16,7 @@ import { buildServer, defaultSchedulerSettings } from './app.js';
 import { GitMirrors } from './git-mirror.js';
 import { loadOrCreateSecretsKey, SecretBox } from './secrets.js';
 import { bootstrapToken } from './tokens.js';
+import { bootstrapAdminUser } from './sessions.js';
 import { crashHook } from './crash-points.js';
 
 export const DEFAULT_LISTEN = '127.0.0.1:8080';
@@ -40,6 +41,11 @@ export interface RunningServer {
   /** http://HOST:PORT actually bound. */
   url: string;
   app: FastifyInstance;
+  /**
+   * The first admin user, made on this start because the store had no user: its password is here
+   * once, for the command to print; null on every later start.
+   */
+  firstAdmin: { username: string; password: string } | null;
   close(): Promise<void>;
 }
 
@@ -76,6 +82,12 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
         killGraceMs: config.killGraceMs,
       }),
       maxLogBytes: config.server.maxLogBytes,
+      trustProxy: config.server.trustProxy,
+      people: {
+        sessionTtlMs: config.server.sessionHours * 3600_000,
+        signInMaxFailures: config.server.signInMaxFailures,
+        signInWindowMs: config.server.signInWindowSeconds * 1000,
+      },
       // Every agent request (a busy fleet makes hundreds a second) only with GANTRY_DEBUG.
       agentRequestLogLevel: config.debug ? 'info' : 'warn',
       logger: {
@@ -98,6 +110,10 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
         log.info({ kind, file: r.file, outcome: r.outcome }, `${kind} token ${r.outcome === 'generated' ? 'created in' : 'is in'} ${r.file}`);
       }
     }
+    // The token stays what it was (bootstrapping, automation); people sign in as users.
+    const firstAdmin = await bootstrapAdminUser(store, now);
+    // That a user was made is logged; its password never is (the command prints it once).
+    if (firstAdmin) log.info({ username: firstAdmin.username }, `first start: admin user ${JSON.stringify(firstAdmin.username)} created`);
     log.info({ store: storeUrl.replace(/\/\/[^@/]*@/, '//***@') }, 'store opened');
     if (logObjects instanceof S3BlobStore) {
       // The bucket's answer is logged, never awaited: a bucket that is down must not keep the
@@ -120,6 +136,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     return {
       url,
       app: running,
+      firstAdmin,
       close: () =>
         (closing ??= (async () => {
           // In-flight requests finish first (Fastify stops accepting, then waits), then the store.

@@ -18,6 +18,7 @@ import type { JobLimits, NetworkPolicy, ProjectIsolation } from '../domain/isola
 import type { FleetStore } from './fleet.js';
 import type { ForgeStore } from './forge.js';
 import type { ScheduleStore } from './schedules.js';
+import type { UserStore } from './users.js';
 
 /** Milliseconds since the epoch; the API turns them into ISO-8601 UTC strings. */
 export type EpochMs = number;
@@ -298,6 +299,8 @@ export interface Store {
   readonly schedules: ScheduleStore;
   /** Forge configurations and the commit status outbox (src/store/forge.ts). */
   readonly forge: ForgeStore;
+  /** Users, web UI sessions and sign-in attempts (src/store/users.ts). */
+  readonly users: UserStore;
 
   /** Find a project by name, creating it if it does not exist (idempotent). */
   ensureProject(name: string, gitUrl: string, at: EpochMs): Promise<Project>;

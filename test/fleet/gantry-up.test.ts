@@ -44,6 +44,11 @@ describe('gantry up, gantry trigger and gantry logs -f', () => {
     await waitFor('gantry up to print its URL', () => /Gantry is up at (http:\S+)/.exec(out), 20_000);
     const url = /Gantry is up at (http:\S+)/.exec(out)![1]!;
     assert.match(out, /Admin token: gantry_admin_/);
+    // The first admin user, with its password shown this once; it signs in.
+    const first = /First start: user admin created with password (\S+)\n/.exec(out);
+    assert.ok(first, out);
+    const signIn = await fetch(`${url}/api/v1/session`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'admin', password: first[1] }) });
+    assert.equal(signIn.status, 200);
     f.url = url;
     f.adminToken = fs.readFileSync(path.join(f.sb.home, 'admin.token'), 'utf8').trim();
     await f.project();

@@ -19,6 +19,7 @@ import { MIGRATIONS } from '../../src/store/sql/migrations.js';
 import type { Store } from '../../src/store/store.js';
 import { compiledJob, runStoreContract } from './store-contract.js';
 import { runIsolationContract } from './isolation-contract.js';
+import { runUsersContract } from './users-contract.js';
 import { PG_URL, testPostgres } from '../helpers/postgres.js';
 
 
@@ -74,6 +75,7 @@ if (postgres) {
     reopen: (old) => openIn(schemaOf.get(old)!),
   });
   runIsolationContract('postgres', async () => openIn(await freshSchema()));
+  runUsersContract('postgres', async () => openIn(await freshSchema()));
 
   describe('postgres store', () => {
     const opened: Array<{ close(): Promise<void> }> = [];

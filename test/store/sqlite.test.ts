@@ -13,6 +13,7 @@ import { openSqliteStore } from '../../src/store/sqlite/sqlite-store.js';
 import type { Store } from '../../src/store/store.js';
 import { runStoreContract } from './store-contract.js';
 import { runIsolationContract } from './isolation-contract.js';
+import { runUsersContract } from './users-contract.js';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'gantry-store-'));
 after(() => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -35,6 +36,7 @@ async function reopen(old: Store): Promise<Store> {
 runStoreContract('sqlite file', openFile, { reopen });
 runStoreContract('sqlite :memory:', () => openStore('sqlite::memory:'));
 runIsolationContract('sqlite file', openFile);
+runUsersContract('sqlite file', openFile);
 
 describe('sqlite store', () => {
   it('openStore creates the parent directories of a sqlite: path', async () => {

@@ -9,6 +9,8 @@ export function triggerTitle(t: TriggeredBy): string {
   switch (t.kind) {
     case 'token':
       return `${t.tokenKind === 'admin' ? 'admin' : 'API'} token #${t.tokenId}`;
+    case 'user':
+      return `user #${t.userId}`;
     case 'schedule':
       return `schedule #${t.scheduleId}`;
     case 'trigger_token':

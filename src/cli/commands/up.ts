@@ -30,12 +30,14 @@ export function registerUp(program: Command, ctx: CliContext): void {
       const home = ctx.config.home;
       const adminToken = ctx.config.server.adminToken ?? readToken(path.join(home, 'admin.token'));
       const agentToken = ctx.config.server.agentToken ?? readToken(path.join(home, 'agent.token'));
+      const { firstAdminNotice } = await import('./server.js');
       // One write: a reader that sees the URL sees the token and the web UI's address with it.
       ctx.stdout.write(
         `Gantry is up at ${server.url}\n` +
           `Admin token: ${adminToken ?? '(set by another instance: see its admin.token)'}\n` +
           `  export GANTRY_SERVER=${server.url} GANTRY_TOKEN=$(cat ${path.join(home, 'admin.token')})\n` +
-          `Web UI: ${server.url}/ (sign in with the admin token)\n`,
+          `Web UI: ${server.url}/ (sign in with the admin token)\n` +
+          (server.firstAdmin ? firstAdminNotice(server.firstAdmin, server.url) : ''),
       );
       const stop = new AbortController();
       const cancelJobs = new AbortController();

@@ -4,6 +4,7 @@ import type { FastifyInstance } from 'fastify';
 import { asProjectId } from '../../domain/ids.js';
 import type { ProjectPatch } from '../../store/store.js';
 import { requireAdmin } from '../auth.js';
+import { projectScopeOf } from '../policy.js';
 import { ApiError } from '../errors.js';
 import { NETWORK_POLICIES } from '../../domain/isolation.js';
 import {
@@ -69,10 +70,10 @@ export function projectRoutes(app: FastifyInstance, ctx: RouteContext): void {
     async (request) => {
       const q = request.query as { limit?: string; after?: string };
       const after = numOrUndefined(q.after);
-      const principal = request.principal!;
-      if (principal.kind === 'api' && principal.projectId !== null) {
+      const scope = projectScopeOf(request.principal);
+      if (scope !== null) {
         // A project token sees its one project.
-        const own = await ctx.store.getProject(principal.projectId);
+        const own = await ctx.store.getProject(scope);
         const visible = own && (after === undefined || own.id > after) ? [projectJson(own)] : [];
         return { items: visible, next: null };
       }

@@ -5,6 +5,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { ProjectId } from '../../domain/ids.js';
 import type { QueueEntry } from '../../store/fleet.js';
+import { projectScopeOf } from '../policy.js';
 import { errors } from '../schemas.js';
 import { projectOf, type RouteContext } from './context.js';
 
@@ -84,10 +85,8 @@ export const queueLimit = (request: FastifyRequest) => {
 /** Whose queue: the project asked for, a project token's own, or every project's (null). */
 export async function queueScope(ctx: RouteContext, request: FastifyRequest): Promise<ProjectId | null> {
   const q = request.query as { project?: string };
-  const principal = request.principal!;
   if (q.project !== undefined) return (await projectOf(ctx, request, q.project)).id;
-  if (principal.kind === 'api' && principal.projectId !== null) return principal.projectId;
-  return null;
+  return projectScopeOf(request.principal);
 }
 
 /** GET /queue's answer (also what GET /queue/events sends). */

@@ -49,6 +49,7 @@ import type { WebhookProvider } from '../../domain/git-event.js';
 import { SqlFleetStore } from './fleet/sql-fleet-store.js';
 import { SqlForgeStore } from './forge.js';
 import { SqlScheduleStore } from './schedules.js';
+import { SqlUserStore } from './users.js';
 import {
   type ProjectRow,
   PROJECT_COLUMNS,
@@ -111,8 +112,11 @@ export class SqlStore implements Store {
 
   readonly forge: SqlForgeStore;
 
+  readonly users: SqlUserStore;
+
   private constructor(private readonly db: SqlDialect) {
     this.dialect = db.name;
+    this.users = new SqlUserStore(db);
     this.fleet = new SqlFleetStore(db);
     this.schedules = new SqlScheduleStore(db);
     this.forge = new SqlForgeStore(db);

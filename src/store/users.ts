@@ -1,0 +1,97 @@
+// The store's side of people (docs/SECURITY.md, "People and sessions"): local user accounts with
+// their password hashes, web UI sessions (each stored by the SHA-256 of its random id), and the
+// failed sign-ins that limit password guessing. All of it lives in the database, so it holds
+// across restarts and across the server instances of a fleet: a user disabled on one instance is
+// signed out on every other at its next request.
+
+import type { EpochMs } from './store.js';
+
+export type UserId = number & { readonly __user: unique symbol };
+export const asUserId = (n: number) => n as UserId;
+
+export interface User {
+  id: UserId;
+  /** Lowercase letters, digits, `.`, `_`, `-`; unique. */
+  username: string;
+  /** An instance admin: may do everything the admin token may. */
+  admin: boolean;
+  /** A disabled user cannot sign in, and has no session. */
+  disabled: boolean;
+  createdAt: EpochMs;
+  updatedAt: EpochMs;
+}
+
+/** A user with the self-describing password hash (src/server/passwords.ts), for sign-in only. */
+export interface UserWithPassword extends User {
+  passwordHash: string;
+}
+
+export interface NewUser {
+  username: string;
+  passwordHash: string;
+  admin: boolean;
+  createdAt: EpochMs;
+}
+
+/** What may change; an absent field stays. */
+export interface UserPatch {
+  passwordHash?: string;
+  admin?: boolean;
+  disabled?: boolean;
+}
+
+export interface Session {
+  /** SHA-256 (hex) of the session id in the cookie; the id itself is never stored. */
+  hash: string;
+  userId: UserId;
+  createdAt: EpochMs;
+  lastSeenAt: EpochMs;
+  expiresAt: EpochMs;
+}
+
+/**
+ * One sign-in attempt's claim on the limits: counted against each of its subjects (`user:NAME`,
+ * `addr:IP`) until it is released (a success) or ages out of the window (a failure).
+ */
+export type SignInClaim = { allowed: true; attemptIds: number[] } | { allowed: false; retryAt: EpochMs };
+
+export interface UserStore {
+  /** Null (and nothing stored) when the username is taken. */
+  createUser(u: NewUser): Promise<User | null>;
+  getUser(username: string): Promise<UserWithPassword | null>;
+  listUsers(): Promise<User[]>;
+  countUsers(): Promise<number>;
+  /**
+   * Changes a user; null if there is no such user. Disabling one deletes its sessions in the same
+   * transaction; a new password deletes them too, except `keepSession` (the one that changed it).
+   */
+  updateUser(username: string, patch: UserPatch, at: EpochMs, keepSession?: string): Promise<User | null>;
+
+  /**
+   * Replaces a password hash with one of the same password under newer parameters, only if it is
+   * still `oldHash` (a password changed meanwhile stays); sessions are kept.
+   */
+  rehashPassword(username: string, oldHash: string, newHash: string): Promise<void>;
+
+  createSession(s: Session): Promise<void>;
+  /** The live session and its user: not expired at `at`, and the user not disabled. */
+  findSession(hash: string, at: EpochMs): Promise<{ session: Session; user: User } | null>;
+  /** Records a use; writes only when the last recorded one is older than `minIntervalMs`. */
+  touchSession(hash: string, at: EpochMs, minIntervalMs: number): Promise<void>;
+  /** False if there was no such session. */
+  deleteSession(hash: string): Promise<boolean>;
+  /** Deletes sessions expired at `at`, and attempts older than `attemptsBefore`; how many rows went. */
+  pruneSessions(at: EpochMs, attemptsBefore: EpochMs): Promise<number>;
+
+  /**
+   * Claims one sign-in attempt against each subject, atomically across instances: if any subject
+   * already has `limit` attempts in the `windowMs` before `at`, nothing is recorded and `retryAt`
+   * says when one of them leaves the window; otherwise one attempt row per subject is recorded.
+   */
+  claimSignIn(subjects: readonly string[], at: EpochMs, windowMs: number, limit: number): Promise<SignInClaim>;
+  /**
+   * A sign-in succeeded: its own attempt rows go, and every attempt against `clearSubject` (the
+   * user's failures: a success resets them; the address's other failures stay).
+   */
+  releaseSignIn(attemptIds: readonly number[], clearSubject: string): Promise<void>;
+}
