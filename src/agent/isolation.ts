@@ -45,8 +45,11 @@ export interface JobIsolation {
   signal(leader: number, sig: 'SIGTERM' | 'SIGKILL'): void;
   /** Processes ended by the OOM killer so far in this job. */
   oomKills(): number;
-  /** After the job: anything left is killed, the job's private places emptied. */
-  dispose(): void;
+  /**
+   * After the job: anything left is killed, the job's private places emptied. `last`: no job
+   * follows in this slot soon (what is kept for the slot's next job can go now).
+   */
+  dispose(o?: { last?: boolean }): void;
 }
 
 export interface JobIsolationRequest {

@@ -144,14 +144,17 @@ export class SandboxIsolation implements Isolation {
       },
       signal: (_leader, sig) => signalJob(cgroup, sig, spare()),
       oomKills: () => cgroup.oomKills(),
-      dispose: () => {
+      dispose: (d) => {
         cgroup.remove();
         // What the job left in /tmp and its home goes now; the mount points the sandbox made in
         // /tmp stay (they are root's, the job cannot write in them) while the sandbox stands.
         this.empty(paths.tmp, slot.sandbox ? mountPointRoots(slot.sandbox.view) : new Set(), slotDir);
         this.empty(paths.home, new Set(), slotDir);
-        slot.idle = setTimeout(() => this.closeSandbox(r.slot, paths), IDLE_MS);
-        slot.idle.unref();
+        if (d?.last) this.closeSandbox(r.slot, paths);
+        else {
+          slot.idle = setTimeout(() => this.closeSandbox(r.slot, paths), IDLE_MS);
+          slot.idle.unref();
+        }
       },
     };
   }

@@ -96,12 +96,13 @@ export function registerAgent(program: Command, ctx: CliContext): void {
         const { lockHome } = await import('../../agent/remote/home-lock.js');
         const lock = lockHome(home);
         if (!lock.ok) throw new GantryError('GANTRY_E_USAGE', `an agent (pid ${lock.holder}) runs on ${home}: its last check is on the agents page; to check again beside it, give this run its own GANTRY_AGENT_HOME`);
+        const opened = openIsolation(settings);
         try {
-          const opened = openIsolation(settings);
           const check = await checkIsolation(opened.isolation, { agentHome: settings.agentHome, secretFiles: settings.hidden });
           ctx.stdout.write(formatCheck(opened.isolation, check));
           if (!check.passed) throw new GantryError('GANTRY_E_ISOLATION_CHECK_FAILED', 'a job on this agent can reach what docs/SECURITY.md forbids (see the table)');
         } finally {
+          opened.isolation.close();
           lock.release();
         }
         return;
