@@ -70,8 +70,9 @@ export class StandingSandbox {
     const stdio: ('pipe' | 'ignore')[] = ['pipe', 'pipe', 'pipe'];
     while (stdio.length < b.argsFd) stdio.push('ignore');
     stdio.push('pipe');
-    // bwrap needs no environment of its own, and the launcher gets none (--clearenv).
-    this.child = spawn(b.file, b.args, { cwd: '/', env: {}, stdio });
+    // bwrap needs no environment of its own, and the launcher gets none (--clearenv). Its own
+    // process group: a Ctrl-C at the agent's terminal is the agent's to act on, not the sandbox's.
+    this.child = spawn(b.file, b.args, { cwd: '/', env: {}, stdio, detached: true });
     const options = this.child.stdio[b.argsFd] as NodeJS.WritableStream | null;
     options?.on('error', () => {}); // bwrap gone before reading: its exit says why
     options?.end(`${b.options.join('\0')}\0`);
