@@ -8,15 +8,17 @@
 // - before a role route's handler (preValidation, so before the body is even looked at): its
 //   project is found from the path (`:project`, or the project of `/pipelines/:id` or
 //   `/jobs/:id`) and the policy asked. A project the caller may not see is answered exactly as one
-//   that does not exist (404, same body); one it may see but not act on is 403. Handlers take what
-//   was found from the request (`routeProject`, `routeTarget`) and never look it up unchecked.
+//   that does not exist (404, same body); one it may see but not act on is 403. An own-account
+//   route keyed by `:username` has its account found and checked the same way (the user
+//   themself, or an admin). Handlers take what was found from the request (`routeProject`,
+//   `routeTarget`, `routeAccount`) and never look it up unchecked.
 
 import type { FastifyInstance, FastifyRequest, RouteOptions } from 'fastify';
 import { asJobId, asPipelineId, asProjectId, type ProjectId } from '../domain/ids.js';
 import type { Job, Pipeline, Project, Store } from '../store/store.js';
-import type { Role } from '../store/users.js';
+import type { Role, User } from '../store/users.js';
 import { ApiError } from './errors.js';
-import { isRole, levelOn, may, roleRefusal, ROUTE_ACCESS, type RouteAccess } from './policy.js';
+import { describePrincipal, isRole, levelOn, may, roleRefusal, ROUTE_ACCESS, type RouteAccess } from './policy.js';
 import type { Principal } from './policy.js';
 
 declare module 'fastify' {
@@ -27,6 +29,8 @@ declare module 'fastify' {
   interface FastifyRequest {
     /** The project (and pipeline, job) a role route is about, found and checked before its handler. */
     target: RouteTarget | null;
+    /** The account of an own-account route keyed by `:username`, found and checked before its handler. */
+    account: RouteAccount | null;
   }
 }
 
@@ -38,6 +42,11 @@ export interface RouteTarget {
   pipeline?: Pipeline;
   /** Set for routes keyed by a job id. */
   job?: Job;
+}
+
+/** The account an own-account route keyed by `:username` is about, found and checked before its handler. */
+export interface RouteAccount {
+  user: User;
 }
 
 /** How a role route names its project. */
@@ -108,8 +117,24 @@ async function locate(store: Store, principal: Principal, locator: ProjectLocato
   return { projectId: pipeline.projectId, pipeline, ...(job ? { job } : {}) };
 }
 
+/**
+ * The user `:username` names, if the caller may act on their account: themself, or an admin.
+ * Whether a user exists is an admin's business: anyone else is refused alike (403).
+ */
+async function locateAccount(store: Store, principal: Principal, username: string): Promise<RouteAccount> {
+  const user = await store.users.getUser(username);
+  const admin = may(principal, { kind: 'administer' });
+  if (!user && admin) throw new ApiError('GANTRY_E_NOT_FOUND', `no user ${JSON.stringify(username)}`);
+  if (!user || !may(principal, { kind: 'own-account', userId: user.id })) {
+    throw new ApiError('GANTRY_E_FORBIDDEN', `${describePrincipal(principal)} may act on its own account only`);
+  }
+  const { passwordHash: _hash, ...plain } = user;
+  return { user: plain };
+}
+
 export function installRouteAccess(app: FastifyInstance, store: Store): void {
   app.decorateRequest('target', null);
+  app.decorateRequest('account', null);
   app.addHook('onRoute', (route) => {
     // The web UI's files and the like outside the API say `public` too; only the API is held to this.
     const declared = declaredAccess(route.config);
@@ -124,7 +149,12 @@ export function installRouteAccess(app: FastifyInstance, store: Store): void {
   });
   app.addHook('preValidation', async (request) => {
     const access = request.routeOptions.config.access;
-    if (request.principal === null || !isRole(access)) return;
+    if (request.principal === null) return;
+    if (access === 'own-account' && /\/:username(\/|$)/.test(request.routeOptions.url ?? '')) {
+      request.account = await locateAccount(store, request.principal, (request.params as { username: string }).username);
+      return;
+    }
+    if (!isRole(access)) return;
     const locator = locatorOf(request.routeOptions.url ?? '')!;
     request.target = await locate(store, request.principal, locator, request.params as Record<string, string>, access);
   });
@@ -141,4 +171,10 @@ export function routeProject(request: FastifyRequest): Project {
   const project = routeTarget(request).project;
   if (!project) throw new Error(`${request.method} ${request.routeOptions.url}: the route is not keyed by :project`);
   return project;
+}
+
+/** The checked account of an own-account route keyed by `:username`. */
+export function routeAccount(request: FastifyRequest): User {
+  if (request.account === null) throw new Error(`${request.method} ${request.routeOptions.url}: no checked account (is the route own-account, keyed by :username?)`);
+  return request.account.user;
 }

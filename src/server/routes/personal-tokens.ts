@@ -8,10 +8,9 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { ProjectId } from '../../domain/ids.js';
 import type { ApiToken } from '../../store/store.js';
 import type { User } from '../../store/users.js';
-import { requireAction } from '../auth.js';
 import { ApiError } from '../errors.js';
 import { levelOn, may } from '../policy.js';
-import { findProject } from '../route-access.js';
+import { findProject, routeAccount } from '../route-access.js';
 import { errors } from '../schemas.js';
 import { generateToken, hashToken } from '../tokens.js';
 import type { RouteContext } from './context.js';
@@ -46,18 +45,8 @@ export function personalTokenRoutes(app: FastifyInstance, ctx: RouteContext): vo
     lastUsedAt: iso(t.lastUsedAt),
   });
 
-  /** The user of `:username`, if the caller may manage their tokens (themself, or an admin). */
-  async function ownerOf(request: FastifyRequest): Promise<User> {
-    const { username } = request.params as { username: string };
-    const user = await ctx.store.users.getUser(username);
-    // Whether a user exists is an admin's business: anyone else is refused alike.
-    if (!user) {
-      if (may(request.principal!, { kind: 'administer' })) throw new ApiError('GANTRY_E_NOT_FOUND', `no user ${JSON.stringify(username)}`);
-      requireAction(request, { kind: 'administer' });
-    }
-    requireAction(request, { kind: 'own-account', userId: user!.id });
-    return user!;
-  }
+  // `:username` is found, and the caller checked (the user themself, or an admin), before the handler: route-access.ts.
+  const ownerOf = (request: FastifyRequest): User => routeAccount(request);
 
   app.post(
     '/users/:username/tokens',
@@ -89,7 +78,7 @@ export function personalTokenRoutes(app: FastifyInstance, ctx: RouteContext): vo
       },
     },
     async (request, reply) => {
-      const owner = await ownerOf(request);
+      const owner = ownerOf(request);
       const principal = request.principal!;
       // A token that could make tokens could outlive its own expiry or shed its narrowing.
       if (principal.kind === 'user' && principal.via === 'token' && !may(principal, { kind: 'administer' })) {
@@ -136,7 +125,7 @@ export function personalTokenRoutes(app: FastifyInstance, ctx: RouteContext): vo
       },
     },
     async (request) => {
-      const owner = await ownerOf(request);
+      const owner = ownerOf(request);
       return { items: (await ctx.store.users.listPersonalTokens(owner.id)).map(tokenJson) };
     },
   );
@@ -157,7 +146,7 @@ export function personalTokenRoutes(app: FastifyInstance, ctx: RouteContext): vo
       },
     },
     async (request, reply) => {
-      const owner = await ownerOf(request);
+      const owner = ownerOf(request);
       const id = Number((request.params as { id: string }).id);
       if (!(await ctx.store.users.deletePersonalToken(owner.id, id))) throw new ApiError('GANTRY_E_NOT_FOUND', `${owner.username} has no personal access token ${id}`);
       return reply.status(204).send();

@@ -7,10 +7,10 @@ import type { User, UserPatch } from '../../store/users.js';
 import { ApiError } from '../errors.js';
 import { checkPasswordPolicy, hashPassword, MAX_PASSWORD_LENGTH } from '../passwords.js';
 import { requireAction } from '../auth.js';
-import { may } from '../policy.js';
 import { errors } from '../schemas.js';
 import { checkPassword, USERNAME_PATTERN, type PeopleSettings } from '../sessions.js';
 import type { RouteContext } from './context.js';
+import { routeAccount } from '../route-access.js';
 
 const iso = (ms: number) => new Date(ms).toISOString();
 
@@ -74,7 +74,7 @@ export function userRoutes(app: FastifyInstance, ctx: RouteContext & { people: P
   app.patch(
     '/users/:username',
     {
-      // Any signed-in caller gets this far; the handler asks the policy about the account and each field.
+      // The account is checked before the handler (themself, or an admin); the handler asks about each field.
       config: { access: 'own-account' },
       schema: {
         summary: 'Change a user: admin and disabled (admin), password (admin, or the user themselves)',
@@ -96,28 +96,23 @@ export function userRoutes(app: FastifyInstance, ctx: RouteContext & { people: P
       const { username } = request.params as { username: string };
       const body = request.body as { disabled?: boolean; admin?: boolean; password?: string; currentPassword?: string };
       const principal = request.principal!;
-      const admin = may(principal, { kind: 'administer' });
-      const target = await ctx.store.users.getUser(username);
-      // Whether a user exists is an admin's business: anyone else is refused alike.
-      if (!target) {
-        if (admin) throw new ApiError('GANTRY_E_NOT_FOUND', `no user ${JSON.stringify(username)}`);
-        requireAction(request, { kind: 'administer' });
-      }
+      // Found, and the caller checked (the user themself, or an admin), before validation: route-access.ts.
+      const target = routeAccount(request);
       if (body.admin !== undefined || body.disabled !== undefined) requireAction(request, { kind: 'administer' });
       const patch: UserPatch = {};
       if (body.admin !== undefined) patch.admin = body.admin;
       if (body.disabled !== undefined) patch.disabled = body.disabled;
       let keepSession: string | undefined;
       if (body.password !== undefined) {
-        requireAction(request, { kind: 'own-account', userId: target!.id });
+        requireAction(request, { kind: 'own-account', userId: target.id });
         checkPasswordPolicy(body.password);
         // By session or by personal token: a session left open, or a token that leaked, must not be
         // enough to take the account over.
-        const own = principal.kind === 'user' && principal.user.id === target!.id;
+        const own = principal.kind === 'user' && principal.user.id === target.id;
         if (own) {
           if (body.currentPassword === undefined) throw new ApiError('GANTRY_E_INVALID_REQUEST', 'body.currentPassword is required to change your own password', { field: 'body.currentPassword' });
           try {
-            await checkPassword(ctx.store, ctx.people, target!.username, body.currentPassword, request.ip, ctx.now());
+            await checkPassword(ctx.store, ctx.people, target.username, body.currentPassword, request.ip, ctx.now());
           } catch (err) {
             // Not 401: the session is fine, the UI must not take this for being signed out.
             if (err instanceof ApiError && err.code === 'GANTRY_E_SIGN_IN_FAILED') throw new ApiError('GANTRY_E_FORBIDDEN', 'body.currentPassword is wrong', { field: 'body.currentPassword' });
@@ -129,7 +124,7 @@ export function userRoutes(app: FastifyInstance, ctx: RouteContext & { people: P
       } else if (body.currentPassword !== undefined) {
         throw new ApiError('GANTRY_E_INVALID_REQUEST', 'body.currentPassword goes with body.password', { field: 'body.currentPassword' });
       }
-      const updated = await ctx.store.users.updateUser(target!.username, patch, ctx.now(), keepSession);
+      const updated = await ctx.store.users.updateUser(target.username, patch, ctx.now(), keepSession);
       if (!updated) throw new ApiError('GANTRY_E_NOT_FOUND', `no user ${JSON.stringify(username)}`);
       return userJson(updated);
     },
