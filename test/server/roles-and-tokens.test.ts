@@ -6,14 +6,16 @@
 // stopped at once when revoked, expired or their user disabled; the last maintainer kept.
 
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { openPostgresStore } from '../../src/store/postgres/postgres-store.js';
 import { openSqliteStore } from '../../src/store/sqlite/sqlite-store.js';
 import type { Store } from '../../src/store/store.js';
-import { sandbox, type Sandbox } from '../helpers/gantry.js';
+import { ROOT, sandbox, type Sandbox } from '../helpers/gantry.js';
 import { testPostgres } from '../helpers/postgres.js';
 import { startHarness, type Harness } from './harness.js';
+import { roleRows } from './role-table.js';
 
 const PIPELINE = 'build:\n  script: [echo hi]\n';
 const PASSWORD = 'a-password-long-enough';
@@ -132,6 +134,10 @@ function suite(label: string, open: (home: string) => Promise<Store>): void {
         }
       }
       assert.ok(n > 60, `${n} routes`);
+      // API.md's role table is the declarations (node scripts/role-table.mjs prints it).
+      const api = fs.readFileSync(path.join(ROOT, 'docs', 'API.md'), 'utf8');
+      const table = /<!-- role-table -->\n([\s\S]*?)<!-- \/role-table -->/.exec(api)?.[1];
+      assert.equal(table, roleRows(doc), 'docs/API.md: run node scripts/role-table.mjs and paste its output');
     });
 
     it('each route refuses the role just below its own (404 when the caller cannot see the project, else 403) and lets its own role through', async () => {
