@@ -33,6 +33,24 @@ export interface TriggerTokenJson {
   lastUsedAt: string | null;
 }
 
+export interface PersonalTokenJson {
+  id: number;
+  description: string;
+  projects: number[] | null;
+  readOnly: boolean;
+  expiresAt: string | null;
+  expired: boolean;
+  createdAt: string;
+  lastUsedAt: string | null;
+}
+
+export interface NewPersonalTokenJson {
+  description: string;
+  expiresAt?: string;
+  projects?: string[];
+  readOnly?: boolean;
+}
+
 export interface UserJson {
   id: number;
   username: string;
@@ -233,6 +251,20 @@ export class GantryClient {
 
   async revokeTriggerToken(project: string, id: number): Promise<void> {
     await this.send('DELETE', `/projects/${seg(project)}/trigger-tokens/${id}`, { idempotent: false });
+  }
+
+  /** A new personal access token: the only time its value is shown. Not resent: a second try would make a second token. */
+  createPersonalToken(username: string, body: NewPersonalTokenJson): Promise<PersonalTokenJson & { token: string }> {
+    return this.json('POST', `/users/${seg(username)}/tokens`, { body, idempotent: false });
+  }
+
+  async listPersonalTokens(username: string): Promise<PersonalTokenJson[]> {
+    const res: { items: PersonalTokenJson[] } = await this.json('GET', `/users/${seg(username)}/tokens`, { idempotent: true });
+    return res.items;
+  }
+
+  async revokePersonalToken(username: string, id: number): Promise<void> {
+    await this.send('DELETE', `/users/${seg(username)}/tokens/${id}`, { idempotent: false });
   }
 
   /** Not resent: a second try after a lost answer would be a 409 for the user the first one made. */

@@ -59,6 +59,9 @@ export const ERROR_CODES = {
   GANTRY_E_SIGN_IN_LIMITED: 'too many failed sign-ins for this user or from this address; try again after Retry-After',
   GANTRY_E_CSRF: 'a write signed in by session cookie without a valid X-CSRF-Token header',
   GANTRY_E_PASSWORD_TOO_SHORT: 'a password shorter than the minimum length',
+  // people: roles and personal access tokens
+  GANTRY_E_TOKEN_EXPIRED: 'a personal access token past its expiry date',
+  GANTRY_E_LAST_MAINTAINER: "a change that would leave a project without a maintainer, by someone who is not an admin",
   // agent protocol (docs/PROTOCOL.md §16)
   GANTRY_E_AGENT_DEREGISTERED: 'the agent token belongs to an agent that was deregistered',
   GANTRY_E_AGENT_INCOMPATIBLE: 'the agent speaks a protocol version the server does not',

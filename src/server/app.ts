@@ -7,6 +7,7 @@ import csrfProtection from '@fastify/csrf-protection';
 import type { LogStore } from '../logstore/log-store.js';
 import type { Store } from '../store/store.js';
 import { installAuth } from './auth.js';
+import { installRouteAccess } from './route-access.js';
 import { installErrorHandling } from './errors.js';
 import type { GitMirrors } from './git-mirror.js';
 import { createMetrics, installRequestMetrics } from './metrics.js';
@@ -46,6 +47,8 @@ import { ForgeReporter } from './forge/reporter.js';
 import { noCrash, type CrashHook } from './crash-points.js';
 import { CSRF_COOKIE, DEFAULT_PEOPLE_SETTINGS, type PeopleSettings } from './sessions.js';
 import { userRoutes } from './routes/users.js';
+import { personalTokenRoutes } from './routes/personal-tokens.js';
+import { memberRoutes } from './routes/members.js';
 import { sessionRoutes } from './routes/session.js';
 
 export const API_PREFIX = '/api/v1';
@@ -232,10 +235,11 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
     cookieKey: CSRF_COOKIE,
     cookieOpts: { path: '/', sameSite: 'strict', httpOnly: true },
     getToken: (request) => request.headers['x-csrf-token'] as string | undefined,
-    getUserInfo: (request) => (request.principal?.kind === 'user' ? request.principal.sessionHash : ''),
+    getUserInfo: (request) => (request.principal?.kind === 'user' && request.principal.via === 'session' ? request.principal.sessionHash : ''),
     csrfOpts: { hmacKey: deps.secrets.derive('csrf') },
   });
   installAuth(app, deps.store, ctx.now);
+  installRouteAccess(app, deps.store);
   await registerOpenApi(app, API_VERSION);
   healthRoutes(app, ctx);
   uiRoutes(app, deps.uiDir);
@@ -260,6 +264,8 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
       triggerTokenRoutes(api, ctx);
       forgeRoutes(api, ctx);
       userRoutes(api, { ...ctx, people });
+      personalTokenRoutes(api, ctx);
+      memberRoutes(api, ctx);
       sessionRoutes(api, { ...ctx, people });
     },
     { prefix: API_PREFIX },

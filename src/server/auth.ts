@@ -1,16 +1,16 @@
 // Authentication for every route but the few marked public (health, readiness, metrics, the
-// OpenAPI document, signing in): a bearer token, or a web UI session cookie. Then, in this order,
-// the CSRF check of a write made with a cookie, and the policy's first check of the request's
-// action (src/server/policy.ts decides; this only asks).
+// OpenAPI document, signing in): a bearer token (the admin token, a project's `api` token, a
+// person's personal access token), or a web UI session cookie. Then, in this order, the CSRF check
+// of a write made with a cookie, and the policy's checks that need no project (src/server/policy.ts
+// decides; this only asks; route-access.ts asks about the route's project).
 
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type {} from '@fastify/cookie';
 import type {} from '@fastify/csrf-protection';
-import type { ProjectId } from '../domain/ids.js';
 import { tokenName, type TriggeredBy } from '../domain/triggered-by.js';
-import type { Store } from '../store/store.js';
+import type { ApiToken, Store } from '../store/store.js';
 import { ApiError } from './errors.js';
-import { authorize, requireAction, type Principal, type RouteAccess } from './policy.js';
+import { describePrincipal, may, type Action, type Principal } from './policy.js';
 import { SESSION_COOKIE } from './sessions.js';
 import { hashToken } from './tokens.js';
 
@@ -22,8 +22,6 @@ declare module 'fastify' {
   interface FastifyContextConfig {
     /** No token or session needed. */
     public?: boolean;
-    /** What the route asks of its caller before its handler runs (policy.ts); default by method. */
-    access?: RouteAccess;
   }
 }
 
@@ -43,7 +41,9 @@ async function principalOf(request: FastifyRequest, store: Store, now: number): 
     // The registration token only registers agents; it is never a user's token.
     if (token.kind === 'agent') throw new ApiError('GANTRY_E_FORBIDDEN', 'an agent token cannot use this API');
     if (token.kind === 'trigger') throw new ApiError('GANTRY_E_FORBIDDEN', 'a trigger token only starts pipelines (POST /api/v1/projects/:project/trigger)');
+    const principal = token.kind === 'personal' ? await personalPrincipal(store, token, now) : null;
     await store.touchToken(token.id, now, TOUCH_INTERVAL_MS);
+    if (principal) return principal;
     return token.kind === 'admin'
       ? { kind: 'admin-token', tokenId: token.id, description: token.description }
       : { kind: 'project-token', tokenId: token.id, projectId: token.projectId, description: token.description };
@@ -55,7 +55,30 @@ async function principalOf(request: FastifyRequest, store: Store, now: number): 
   const found = await store.users.findSession(sessionHash, now);
   if (!found) throw new ApiError('GANTRY_E_UNAUTHENTICATED', 'the session has ended: sign in again');
   await store.users.touchSession(sessionHash, now, TOUCH_INTERVAL_MS);
-  return { kind: 'user', user: found.user, via: 'session', sessionHash, expiresAt: found.session.expiresAt };
+  const roles = await store.users.rolesOf(found.user.id);
+  return { kind: 'user', user: found.user, roles, via: 'session', sessionHash, expiresAt: found.session.expiresAt };
+}
+
+/**
+ * A personal access token acts as its user, read afresh at every request like a session: a
+ * disabled user's tokens, a revoked token and a role taken away stop at the next request.
+ */
+async function personalPrincipal(store: Store, token: ApiToken, now: number): Promise<Principal> {
+  if (token.expiresAt !== null && token.expiresAt <= now) {
+    throw new ApiError('GANTRY_E_TOKEN_EXPIRED', `this personal access token expired at ${new Date(token.expiresAt).toISOString()}; make a new one`);
+  }
+  const user = token.userId === null ? null : await store.users.getUserById(token.userId);
+  if (!user || user.disabled) throw new ApiError('GANTRY_E_UNAUTHENTICATED', "the token's user is disabled");
+  return {
+    kind: 'user',
+    user,
+    roles: await store.users.rolesOf(user.id),
+    via: 'token',
+    tokenId: token.id,
+    projects: token.projects === null ? null : new Set(token.projects),
+    readOnly: token.readOnly,
+    expiresAt: token.expiresAt,
+  };
 }
 
 export function installAuth(app: FastifyInstance, store: Store, now: () => number): void {
@@ -74,17 +97,29 @@ export function installAuth(app: FastifyInstance, store: Store, now: () => numbe
   // A browser sends the cookie with any request to this server, whichever page made it; only a
   // page of this server can read the CSRF token (from POST or GET /session) to send it back.
   app.addHook('onRequest', (request, reply, done) => {
-    if (request.principal?.kind !== 'user' || READ_METHODS.has(request.method)) return done();
+    if (request.principal?.kind !== 'user' || request.principal.via !== 'session' || READ_METHODS.has(request.method)) return done();
     app.csrfProtection(request, reply, done);
   });
+  // What needs no project is decided now; a role in a project once the project is found
+  // (route-access.ts, before validation).
   app.addHook('onRequest', async (request) => {
-    if (request.principal !== null) authorize(request);
+    const p = request.principal;
+    if (p === null) return;
+    if (!READ_METHODS.has(request.method) && !may(p, { kind: 'change' })) throw new ApiError('GANTRY_E_FORBIDDEN', `${describePrincipal(p)} is read-only: it may only read`);
+    const access = request.routeOptions.config.access;
+    if (access === 'admin') requireAction(request, { kind: 'administer' });
+    if (access === 'own-account') requireAction(request, { kind: 'own-account' });
   });
 }
 
-/** The route's action on this project (read or write, as the route declares): 403 unless the principal may. */
-export function requireProject(request: FastifyRequest, projectId: ProjectId): void {
-  authorize(request, projectId);
+/** Throws 403 unless the request's principal may do `action` (401 when there is none). */
+export function requireAction(request: FastifyRequest, action: Action): void {
+  const p = request.principal;
+  if (p === null) throw new ApiError('GANTRY_E_UNAUTHENTICATED', 'sign in or send Authorization: Bearer TOKEN');
+  if (may(p, action)) return;
+  const who = describePrincipal(p);
+  if (action.kind === 'administer') throw new ApiError('GANTRY_E_FORBIDDEN', `this needs an admin token or an admin user; ${who} is neither`);
+  throw new ApiError('GANTRY_E_FORBIDDEN', `${who} may not do this`);
 }
 
 export function requireAdmin(request: FastifyRequest): void {

@@ -1,96 +1,129 @@
 // Who is calling and what they may do: the one place that decides.
 //
 // Every authenticated request carries a Principal (set by auth.ts). Routes never look at what kind
-// it is to decide access; they ask `may(principal, action)`: the request's own action first (in
-// auth.ts, from the route's declared `access`, else its method), then, once a route knows the
-// project, the same action on that project (requireProject), or `administer` (requireAdmin).
-// Per-project roles (viewer, developer, maintainer) and personal access tokens are new cases of
-// this one function; no route needs to change for them.
+// it is to decide access; every route declares the least it needs (`access` in its config, checked
+// at registration by route-access.ts), and `may(principal, action)` answers. A project's routes
+// need a role in that project, GitLab's: viewer < developer < maintainer, and an instance admin is
+// above them all. What each principal is in a project is `levelOn`, the one table of this file.
 
-import type { FastifyRequest } from 'fastify';
 import type { ProjectId } from '../domain/ids.js';
-import type { User, UserId } from '../store/users.js';
-import { ApiError } from './errors.js';
+import { ROLES, type Role, type User, type UserId } from '../store/users.js';
 
 /** The caller of an authenticated request. */
 export type Principal =
   /** The operator's token ($GANTRY_HOME/admin.token): everything. */
   | { kind: 'admin-token'; tokenId: number; description: string | null }
-  /** An `api` token: the routes of its one project, or of every project (projectId null); never administration. */
+  /**
+   * An `api` token: maintainer of its one project, or of every project (projectId null); never
+   * an admin. (What these tokens could do before roles: every route of their project, a project's
+   * git URL excepted.)
+   */
   | { kind: 'project-token'; tokenId: number; projectId: ProjectId | null; description: string | null }
-  /** A person signed in to the web UI, by session cookie. */
-  | { kind: 'user'; user: User; via: 'session'; sessionHash: string; expiresAt: number };
+  /** A person signed in to the web UI, by session cookie: their roles. */
+  | { kind: 'user'; user: User; roles: ReadonlyMap<ProjectId, Role>; via: 'session'; sessionHash: string; expiresAt: number }
+  /**
+   * A person's personal access token: their roles, narrowed to `projects` (null: all of them) and,
+   * when readOnly, to reads.
+   */
+  | {
+      kind: 'user';
+      user: User;
+      roles: ReadonlyMap<ProjectId, Role>;
+      via: 'token';
+      tokenId: number;
+      projects: ReadonlySet<ProjectId> | null;
+      readOnly: boolean;
+      expiresAt: number | null;
+    };
+
+/** What a principal is in a project: a role, `admin` (everything), or null: it may not even see it. */
+export type Level = Role | 'admin';
+
+const RANK: Record<Level, number> = { viewer: 1, developer: 2, maintainer: 3, admin: 4 };
+
+export const isRole = (x: unknown): x is Role => (ROLES as readonly unknown[]).includes(x);
 
 /**
- * What a request wants to do. `read` and `write` name a project once the route knows it; without
- * one they ask whether the caller may read or write anything at all (the check every request
- * passes first). `administer` is the instance's own business: people, new projects, agents, a
- * project's git URL. `own-account` is a person's own account or session (their password,
- * signing out), for any caller that has one.
+ * What a request wants to do. `project`: at least `role` in the project. `administer`: the
+ * instance's own business (people, new projects, agents, a project's git URL). `own-account`: a
+ * person's own account (their password, tokens, session), for any caller that has one; an admin
+ * may act on anyone's. `change`: any write at all (what a read-only token may not).
  */
 export type Action =
-  | { kind: 'read' | 'write'; projectId?: ProjectId }
+  | { kind: 'project'; projectId: ProjectId; role: Role }
   | { kind: 'administer' }
-  | { kind: 'own-account'; userId?: UserId };
+  | { kind: 'own-account'; userId?: UserId }
+  | { kind: 'change' };
 
-/** What a route asks of its caller before its handler runs; by default `read` for GET and HEAD, `write` for the rest. */
-export type RouteAccess = 'read' | 'write' | 'administer' | 'own-account';
+/**
+ * What a route asks of its caller, declared once where it is registered. A role is asked in the
+ * route's project (named by its path: `:project`, or the project of `/pipelines/:id` or
+ * `/jobs/:id`); a project the caller may not see answers 404, as one that does not exist.
+ * `admin`: an instance admin. `own-account`: any caller with an account (the handler asks about
+ * the account). `signed-in`: any authenticated caller; what the route shows is narrowed to the
+ * projects the caller may see (lists of projects, the queue, the agents).
+ */
+export type RouteAccess = Role | 'admin' | 'own-account' | 'signed-in';
+export const ROUTE_ACCESS: readonly RouteAccess[] = [...ROLES, 'admin', 'own-account', 'signed-in'];
 
-export function may(principal: Principal, action: Action): boolean {
+/** The principal's level in a project; null when it may not see it. */
+export function levelOn(principal: Principal, projectId: ProjectId): Level | null {
   switch (principal.kind) {
     case 'admin-token':
-      return true;
+      return 'admin';
     case 'project-token':
-      if (action.kind === 'administer' || action.kind === 'own-account') return false;
-      return action.projectId === undefined || principal.projectId === null || principal.projectId === action.projectId;
-    case 'user':
-      if (principal.user.admin) return true;
-      // A signed-in user who is not an admin reads everything and changes nothing but their own
-      // account, until projects have members with roles.
-      if (action.kind === 'read') return true;
-      if (action.kind === 'own-account') return action.userId === undefined || action.userId === principal.user.id;
-      return false;
+      return principal.projectId === null || principal.projectId === projectId ? 'maintainer' : null;
+    case 'user': {
+      if (principal.via === 'token' && principal.projects !== null && !principal.projects.has(projectId)) return null;
+      return principal.user.admin ? 'admin' : (principal.roles.get(projectId) ?? null);
+    }
   }
 }
 
-const READ_METHODS = new Set(['GET', 'HEAD']);
+/** A principal narrowed to some projects cannot act for the whole instance, even for an admin user. */
+const narrowed = (p: Principal): boolean => p.kind === 'user' && p.via === 'token' && p.projects !== null;
 
-/** The access a route declared, else the one its method implies. */
-export function accessOf(request: FastifyRequest): RouteAccess {
-  return request.routeOptions.config.access ?? (READ_METHODS.has(request.method) ? 'read' : 'write');
-}
-
-function actionOf(access: RouteAccess, projectId?: ProjectId): Action {
-  if (access === 'administer') return { kind: 'administer' };
-  if (access === 'own-account') return { kind: 'own-account' };
-  return projectId === undefined ? { kind: access } : { kind: access, projectId };
-}
-
-function refusal(principal: Principal, action: Action): ApiError {
-  const who = principal.kind === 'user' ? `user ${principal.user.username}` : 'this token';
-  if (action.kind === 'administer') return new ApiError('GANTRY_E_FORBIDDEN', `this needs an admin token or an admin user; ${who} is neither`);
-  if (action.kind === 'read' || action.kind === 'write') {
-    if (principal.kind === 'project-token' && action.projectId !== undefined) return new ApiError('GANTRY_E_FORBIDDEN', 'this token may not act on this project');
-    if (action.kind === 'write') return new ApiError('GANTRY_E_FORBIDDEN', `${who} may read but not change anything`);
-  }
-  return new ApiError('GANTRY_E_FORBIDDEN', `${who} may not do this`);
-}
-
-/** Throws 403 unless the request's principal may take the route's action (on `projectId`, when given). */
-export function authorize(request: FastifyRequest, projectId?: ProjectId): void {
-  const action = actionOf(accessOf(request), projectId);
-  if (request.principal === null || !may(request.principal, action)) {
-    throw request.principal === null ? new ApiError('GANTRY_E_UNAUTHENTICATED', 'sign in or send Authorization: Bearer TOKEN') : refusal(request.principal, action);
+export function may(principal: Principal, action: Action): boolean {
+  switch (action.kind) {
+    case 'change':
+      return !(principal.kind === 'user' && principal.via === 'token' && principal.readOnly);
+    case 'project': {
+      const level = levelOn(principal, action.projectId);
+      return level !== null && RANK[level] >= RANK[action.role];
+    }
+    case 'administer':
+      return principal.kind === 'admin-token' || (principal.kind === 'user' && principal.user.admin && !narrowed(principal));
+    case 'own-account':
+      if (principal.kind === 'admin-token') return true;
+      if (principal.kind === 'project-token') return false;
+      if (principal.user.admin && !narrowed(principal)) return true;
+      return action.userId === undefined || action.userId === principal.user.id;
   }
 }
 
-/** Throws 403 unless the principal may do `action`. */
-export function requireAction(request: FastifyRequest, action: Action): void {
-  if (request.principal === null) throw new ApiError('GANTRY_E_UNAUTHENTICATED', 'sign in or send Authorization: Bearer TOKEN');
-  if (!may(request.principal, action)) throw refusal(request.principal, action);
+/** The projects a principal may see: all of them, or these. */
+export function visibleProjects(principal: Principal): 'all' | ProjectId[] {
+  switch (principal.kind) {
+    case 'admin-token':
+      return 'all';
+    case 'project-token':
+      return principal.projectId === null ? 'all' : [principal.projectId];
+    case 'user': {
+      const narrowedTo = principal.via === 'token' ? principal.projects : null;
+      if (principal.user.admin) return narrowedTo === null ? 'all' : [...narrowedTo];
+      return [...principal.roles.keys()].filter((id) => narrowedTo === null || narrowedTo.has(id));
+    }
+  }
 }
 
-/** The one project a scoped project token is limited to; null for every other principal. */
-export function projectScopeOf(principal: Principal | null): ProjectId | null {
-  return principal?.kind === 'project-token' ? principal.projectId : null;
+/** How a refusal names the caller. */
+export function describePrincipal(principal: Principal): string {
+  if (principal.kind === 'user') return principal.via === 'token' ? `user ${principal.user.username}'s token` : `user ${principal.user.username}`;
+  return principal.kind === 'admin-token' ? 'the admin token' : 'this project token';
+}
+
+/** Why a principal that may see the project is refused `role` in it. */
+export function roleRefusal(principal: Principal, projectId: ProjectId, projectName: string, role: Role): string {
+  const level = levelOn(principal, projectId);
+  return `${describePrincipal(principal)} is ${level === null ? 'not a member' : `${level === 'admin' ? 'an' : 'a'} ${level}`} of project ${projectName}; this needs ${role}`;
 }

@@ -37,6 +37,8 @@ export interface Agent extends AgentFacts {
 export interface AgentView extends Agent {
   status: 'idle' | 'busy' | 'offline';
   currentJobs: JobId[];
+  /** The same jobs with their projects (a caller is shown only the jobs of projects it may see). */
+  running: { jobId: JobId; projectId: ProjectId }[];
 }
 
 /** The scheduler's tunables that live in the server's configuration, not in a project. */
@@ -207,8 +209,8 @@ export interface FleetStore {
    */
   recordIsolationCheck(agentId: AgentId, sessionId: string, check: IsolationCheck): Promise<boolean>;
   listAgents(at: EpochMs, leaseMs: number): Promise<AgentView[]>;
-  /** Pending attempts of agents' pipelines (of one project, or all), queue order, each with why it waits. */
-  explainQueue(at: EpochMs, settings: SchedulerSettings, projectId: ProjectId | null, limit: number): Promise<QueueEntry[]>;
+  /** Pending attempts of agents' pipelines (of one project, of several, or all: null), queue order, each with why it waits. */
+  explainQueue(at: EpochMs, settings: SchedulerSettings, projects: ProjectId | readonly ProjectId[] | null, limit: number): Promise<QueueEntry[]>;
 
   /** Offers up to `slots` ready attempts to the agent, each under a fresh token hash from `newTokenHash`. */
   takeAttempts(

@@ -18,7 +18,7 @@ import type { JobLimits, NetworkPolicy, ProjectIsolation } from '../domain/isola
 import type { FleetStore } from './fleet.js';
 import type { ForgeStore } from './forge.js';
 import type { ScheduleStore } from './schedules.js';
-import type { UserStore } from './users.js';
+import type { UserId, UserStore } from './users.js';
 
 /** Milliseconds since the epoch; the API turns them into ISO-8601 UTC strings. */
 export type EpochMs = number;
@@ -184,9 +184,10 @@ export interface AttemptFinish {
 
 /**
  * Who may call the API: a person or script (admin), an agent registering, a project-scoped API
- * token, or a project's trigger token (it starts pipelines of its project and does nothing else).
+ * token, a project's trigger token (it starts pipelines of its project and does nothing else), or
+ * a person's own token (`personal`: acts as its user, narrowed; src/store/users.ts).
  */
-export type TokenKind = 'admin' | 'agent' | 'api' | 'trigger';
+export type TokenKind = 'admin' | 'agent' | 'api' | 'trigger' | 'personal';
 
 export interface ApiToken {
   id: number;
@@ -197,8 +198,16 @@ export interface ApiToken {
   projectId: ProjectId | null;
   createdAt: EpochMs;
   lastUsedAt: EpochMs | null;
-  /** What a person wrote about it (trigger tokens); null for the others. */
+  /** What a person wrote about it (trigger and personal tokens); null for the others. */
   description: string | null;
+  /** A personal token's user; null for every other kind. */
+  userId: UserId | null;
+  /** When a personal token stops working; null: never (and for every other kind). */
+  expiresAt: EpochMs | null;
+  /** A personal token that may only read (GET, HEAD). */
+  readOnly: boolean;
+  /** The projects a personal token is narrowed to; null: every project its user may see. */
+  projects: ProjectId[] | null;
 }
 
 export interface NewToken {
@@ -233,6 +242,8 @@ export interface ProjectPageFilter {
   limit?: number;
   /** Cursor from a previous page: projects with a larger id (oldest first). */
   afterId?: ProjectId;
+  /** Only these projects (what a caller may see); absent: every project. */
+  onlyIds?: readonly ProjectId[];
 }
 
 export type CreateOnceResult =

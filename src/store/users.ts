@@ -1,10 +1,12 @@
 // The store's side of people (docs/SECURITY.md, "People and sessions"): local user accounts with
 // their password hashes, web UI sessions (each stored by the SHA-256 of its random id), and the
-// failed sign-ins that limit password guessing. All of it lives in the database, so it holds
+// failed sign-ins that limit password guessing; each project's members with their roles, and
+// people's personal access tokens (stored by hash, as every token). All of it lives in the database, so it holds
 // across restarts and across the server instances of a fleet: a user disabled on one instance is
 // signed out on every other at its next request.
 
-import type { EpochMs } from './store.js';
+import type { ProjectId } from '../domain/ids.js';
+import type { ApiToken, EpochMs } from './store.js';
 
 export type UserId = number & { readonly __user: unique symbol };
 export const asUserId = (n: number) => n as UserId;
@@ -47,6 +49,35 @@ export interface Session {
   createdAt: EpochMs;
   lastSeenAt: EpochMs;
   expiresAt: EpochMs;
+}
+
+/** A member's role in a project, weakest first (GitLab's names); an instance admin is above them all. */
+export const ROLES = ['viewer', 'developer', 'maintainer'] as const;
+export type Role = (typeof ROLES)[number];
+
+export interface Member {
+  projectId: ProjectId;
+  userId: UserId;
+  username: string;
+  role: Role;
+  createdAt: EpochMs;
+  updatedAt: EpochMs;
+}
+
+/**
+ * What a member change does to the project's maintainers when the caller is not an admin: a
+ * change that would leave a project that has a maintainer with none is refused.
+ */
+export type MemberChange<T> = T | 'last-maintainer';
+
+export interface NewPersonalToken {
+  hash: string;
+  userId: UserId;
+  description: string;
+  projects: readonly ProjectId[] | null;
+  readOnly: boolean;
+  expiresAt: EpochMs | null;
+  createdAt: EpochMs;
 }
 
 /**
@@ -94,4 +125,26 @@ export interface UserStore {
    * user's failures: a success resets them; the address's other failures stay).
    */
   releaseSignIn(attemptIds: readonly number[], clearSubject: string): Promise<void>;
+
+  getUserById(id: UserId): Promise<User | null>;
+
+  /** The user's role in each project they are a member of. */
+  rolesOf(userId: UserId): Promise<Map<ProjectId, Role>>;
+  /** The project's members, by username. */
+  listMembers(projectId: ProjectId): Promise<Member[]>;
+  /**
+   * Makes the user a member with `role`, or changes their role. With `keepAMaintainer`, demoting
+   * the project's only maintainer is refused; the count and the change are one transaction under
+   * the project's lock, so two maintainers demoting each other at once leave one.
+   */
+  setMember(projectId: ProjectId, userId: UserId, role: Role, at: EpochMs, keepAMaintainer: boolean): Promise<MemberChange<Member>>;
+  /** False if the user was not a member; `keepAMaintainer` as for setMember. */
+  removeMember(projectId: ProjectId, userId: UserId, keepAMaintainer: boolean): Promise<MemberChange<boolean>>;
+
+  /** Stores a personal access token (its hash) and returns it with its id. */
+  createPersonalToken(t: NewPersonalToken): Promise<ApiToken>;
+  /** The user's personal tokens, oldest first, expired ones included. */
+  listPersonalTokens(userId: UserId): Promise<ApiToken[]>;
+  /** Revokes one; false if the user has no personal token with that id. */
+  deletePersonalToken(userId: UserId, id: number): Promise<boolean>;
 }

@@ -102,3 +102,24 @@ it('a password comes from stdin or a terminal, never the command line; a short o
   const refused = await cli(['user', 'list', '--token', 'gantry_admin_not-a-real-token']);
   assert.equal(refused.code, 4);
 });
+
+it('token create|list|revoke --user: a personal access token printed once, narrowed and read-only, listed without its value, revoked', async () => {
+  ok(await cli(['user', 'add', 'tina', '--password-stdin'], 'tina-password-1234'));
+  assert.equal((await fetch(`${h.url}/api/v1/projects`, { method: 'POST', headers: { authorization: `Bearer ${h.admin}`, 'content-type': 'application/json' }, body: JSON.stringify({ name: 'site', gitUrl: '/nowhere' }) })).status, 201);
+  const made = ok(await cli(['token', 'create', '--user', 'tina', '--description', 'laptop', '--project', 'site', '--read-only', '--expires', '2099-01-01']));
+  const token = made.out.trim();
+  assert.match(token, /^gantry_personal_/);
+  assert.match(made.err, /personal access token #\d+ of tina: store it now/);
+  // It acts as tina: no role in site yet, so site does not exist for it.
+  const get = (p: string) => fetch(`${h.url}/api/v1${p}`, { headers: { authorization: `Bearer ${token}` } });
+  assert.equal((await get('/projects/site')).status, 404);
+  const listed = ok(await cli(['token', 'list', '--user', 'tina']));
+  assert.match(listed.out, /laptop\s+\d+\s+read-only\s+2099-01-01/);
+  assert.equal(listed.out.includes(token), false);
+  const id = (JSON.parse(ok(await cli(['token', 'list', '--user', 'tina', '--json'])).out) as { items: Array<{ id: number }> }).items[0]!.id;
+  assert.match(ok(await cli(['token', 'revoke', '--user', 'tina', String(id)])).out, new RegExp(`^personal access token #${id} of tina revoked\\n$`));
+  assert.equal((await get('/projects')).status, 401);
+  assert.equal((await cli(['token', 'create', '--user', 'tina'])).code, 2, '--description is required');
+  assert.equal((await cli(['token', 'create', 'site', '--read-only'])).code, 2, 'trigger tokens are not narrowed');
+  assert.equal((await cli(['token', 'list'])).code, 2);
+});

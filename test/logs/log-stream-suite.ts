@@ -142,9 +142,10 @@ export function streamSuite(label: string, openStore: () => Promise<(home: strin
       const otherId = ((await (await h.api('GET', `/projects/${other}`)).json()) as { id: number }).id;
       const token = randomBytes(32).toString('hex');
       await h.store.addToken({ hash: hashToken(token), kind: 'api', projectId: asProjectId(otherId), createdAt: Date.now() });
+      // The job does not exist for it: the same 404 as a job that does not exist.
       const r = await fetch(url, { headers: { authorization: `Bearer ${token}` } });
-      assert.equal(r.status, 403);
-      assert.equal(((await r.json()) as { error: { code: string } }).error.code, 'GANTRY_E_FORBIDDEN');
+      assert.equal(r.status, 404);
+      assert.deepEqual(await r.json(), { error: { code: 'GANTRY_E_NOT_FOUND', message: `no job ${a.jobId}` } });
       assert.equal((await h.api('GET', '/jobs/99999999/log/stream')).status, 404);
     });
 

@@ -73,14 +73,16 @@ function apiSuite(label: string, openStore: (home: string) => Promise<Store>, op
         }
       });
 
-      it('a project-scoped API token sees its project only', async () => {
+      it('a project-scoped API token sees its project only: another project does not exist for it (404)', async () => {
         const mine = await project();
         const other = await project();
         const token = `gantry_api_${randomBytes(32).toString('base64url')}`;
         await h.store.addToken({ hash: hashToken(token), kind: 'api', projectId: mine.id as never, createdAt: 1 });
         const auth = { authorization: `Bearer ${token}` };
         assert.equal((await h.api('GET', `/projects/${mine.id}`, undefined, auth)).status, 200);
-        assert.equal((await h.api('GET', `/projects/${other.id}`, undefined, auth)).status, 403);
+        const hidden = await h.api('GET', `/projects/${other.id}`, undefined, auth);
+        assert.equal(hidden.status, 404);
+        assert.deepEqual(await hidden.json(), await (await h.api('GET', '/projects/999999')).json().then((b: { error: { message: string } }) => ({ error: { ...b.error, message: `no project "${other.id}"` } })));
         assert.equal((await h.api('POST', '/projects', { name: 'nope-scoped', gitUrl: '/x' }, auth)).status, 403);
         const list = (await (await h.api('GET', '/projects', undefined, auth)).json()) as { items: Array<{ id: number }> };
         assert.deepEqual(list.items.map((p) => p.id), [mine.id]);
@@ -420,10 +422,12 @@ function apiSuite(label: string, openStore: (home: string) => Promise<Store>, op
           'DELETE /api/v1/agent/self',
           'DELETE /api/v1/agents/{id}',
           'DELETE /api/v1/projects/{project}/forge',
+          'DELETE /api/v1/projects/{project}/members/{username}',
           'DELETE /api/v1/projects/{project}/schedules/{id}',
           'DELETE /api/v1/projects/{project}/trigger-tokens/{id}',
           'DELETE /api/v1/projects/{project}/variables/{key}',
           'DELETE /api/v1/session',
+          'DELETE /api/v1/users/{username}/tokens/{id}',
           'GET /api/v1/agent/attempts/{id}/artifacts/{jobId}',
           'GET /api/v1/agent/attempts/{id}/caches/{key}',
           'GET /api/v1/agents',
@@ -442,6 +446,7 @@ function apiSuite(label: string, openStore: (home: string) => Promise<Store>, op
           'GET /api/v1/projects/{project}',
           'GET /api/v1/projects/{project}/events',
           'GET /api/v1/projects/{project}/forge',
+          'GET /api/v1/projects/{project}/members',
           'GET /api/v1/projects/{project}/pipelines',
           'GET /api/v1/projects/{project}/ref-filters',
           'GET /api/v1/projects/{project}/schedules',
@@ -453,6 +458,7 @@ function apiSuite(label: string, openStore: (home: string) => Promise<Store>, op
           'GET /api/v1/queue/events',
           'GET /api/v1/session',
           'GET /api/v1/users',
+          'GET /api/v1/users/{username}/tokens',
           'PATCH /api/v1/agent/attempts/{id}/log',
           'PATCH /api/v1/projects/{project}',
           'PATCH /api/v1/projects/{project}/schedules/{id}',
@@ -480,10 +486,12 @@ function apiSuite(label: string, openStore: (home: string) => Promise<Store>, op
           'POST /api/v1/projects/{project}/webhooks',
           'POST /api/v1/session',
           'POST /api/v1/users',
+          'POST /api/v1/users/{username}/tokens',
           'POST /api/v1/webhooks/{provider}/{project}',
           'PUT /api/v1/agent/attempts/{id}/blobs/sha256/{hex}',
           'PUT /api/v1/agent/attempts/{id}/caches/{key}',
           'PUT /api/v1/projects/{project}/forge',
+          'PUT /api/v1/projects/{project}/members/{username}',
           'PUT /api/v1/projects/{project}/ref-filters',
           'PUT /api/v1/projects/{project}/variables/{key}',
         ]);

@@ -59,7 +59,8 @@ describe('the queue and project settings over HTTP', () => {
     const url = await h.api('PATCH', '/projects/web', { gitUrl: '/etc' }, scoped);
     assert.equal(url.status, 403);
     assert.equal((await error(url)).code, 'GANTRY_E_FORBIDDEN');
-    assert.equal((await h.api('PATCH', '/projects/other', { autoCancel: true }, scoped)).status, 403);
+    // Another project does not exist for a project's token.
+    assert.equal((await h.api('PATCH', '/projects/other', { autoCancel: true }, scoped)).status, 404);
     assert.equal((await h.api('PATCH', '/projects/nope', { autoCancel: true })).status, 404);
     const moved = (await (await h.api('PATCH', '/projects/web', { gitUrl: repo.repo, maxRunningPerPipeline: null, autoCancel: true })).json()) as Record<string, unknown>;
     assert.deepEqual([moved.gitUrl, moved.maxRunningPerPipeline, moved.autoCancel], [repo.repo, null, true]);
@@ -79,7 +80,7 @@ describe('the queue and project settings over HTTP', () => {
     const other = (await (await h.api('GET', '/queue?project=other')).json()) as { items: Entry[] };
     assert.deepEqual(other.items.map((e) => e.project), ['other', 'other']);
     assert.equal(((await (await h.api('GET', '/queue?limit=1')).json()) as { items: Entry[] }).items.length, 1);
-    assert.equal((await h.api('GET', '/queue?project=other', undefined, scoped)).status, 403);
+    assert.equal((await h.api('GET', '/queue?project=other', undefined, scoped)).status, 404);
     assert.equal((await h.api('GET', '/queue?project=nope')).status, 404);
     const bad = await h.api('GET', '/queue?limit=0');
     assert.equal(bad.status, 400);

@@ -813,7 +813,7 @@ export function runStoreContract(label: string, open: () => Promise<Store>, opti
         assert.equal(await store.addToken({ hash: 'h1', kind: 'agent', projectId: null, createdAt: 6 }), false);
         assert.equal(await store.addToken({ hash: 'h2', kind: 'api', projectId: p.id, createdAt: 7 }), true);
         const t = await store.findToken('h1');
-        assert.deepEqual(t, { id: t!.id, hash: 'h1', kind: 'admin', projectId: null, createdAt: 5, lastUsedAt: null, description: null });
+        assert.deepEqual(t, { id: t!.id, hash: 'h1', kind: 'admin', projectId: null, createdAt: 5, lastUsedAt: null, description: null, userId: null, expiresAt: null, readOnly: false, projects: null });
         assert.equal((await store.findToken('h2'))!.projectId, p.id);
         assert.equal(await store.findToken('nope'), null);
         assert.equal(await store.countTokens('admin'), 1);
@@ -840,7 +840,7 @@ export function runStoreContract(label: string, open: () => Promise<Store>, opti
         const q = await store.ensureProject('other', '/o', 1);
         await store.addToken({ hash: 'admin', kind: 'admin', projectId: null, createdAt: 1 });
         const t = await store.createTriggerToken(p.id, 'th', 'from jenkins', 10);
-        assert.deepEqual(t, { id: t.id, hash: 'th', kind: 'trigger', projectId: p.id, createdAt: 10, lastUsedAt: null, description: 'from jenkins' });
+        assert.deepEqual(t, { id: t.id, hash: 'th', kind: 'trigger', projectId: p.id, createdAt: 10, lastUsedAt: null, description: 'from jenkins', userId: null, expiresAt: null, readOnly: false, projects: null });
         await store.createTriggerToken(q.id, 'th2', null, 11);
         assert.deepEqual((await store.listTriggerTokens(p.id)).map((x) => x.hash), ['th']);
         assert.deepEqual(await store.findToken('th'), t);

@@ -1,4 +1,4 @@
-// Users, sessions and sign-in attempts in the store, the contract both stores pass (run by
+// Users, sessions, sign-in attempts, project members and personal tokens in the store, the contract both stores pass (run by
 // sqlite.test.ts and postgres.test.ts).
 
 import assert from 'node:assert/strict';
@@ -98,6 +98,78 @@ export function runUsersContract(label: string, open: () => Promise<Store>): voi
       const store = await fresh();
       const results = await Promise.all(Array.from({ length: 12 }, () => store.users.claimSignIn(['user:gina'], at, 1000, 5)));
       assert.equal(results.filter((r) => r.allowed).length, 5);
+    });
+
+    it("members: a role per project and user, changed in place, listed by name; a user's roles by project", async () => {
+      const store = await fresh();
+      const web = (await store.createProject('web', '/w', at))!;
+      const api = (await store.createProject('api', '/a', at))!;
+      const ann = (await store.users.createUser({ username: 'ann', passwordHash: 'h', admin: false, createdAt: at }))!;
+      const ben = (await store.users.createUser({ username: 'ben', passwordHash: 'h', admin: false, createdAt: at }))!;
+      assert.deepEqual(await store.users.getUserById(ann.id), ann);
+      const made = await store.users.setMember(web.id, ben.id, 'viewer', at, true);
+      assert.deepEqual(made, { projectId: web.id, userId: ben.id, username: 'ben', role: 'viewer', createdAt: at, updatedAt: at });
+      await store.users.setMember(web.id, ann.id, 'maintainer', at, true);
+      await store.users.setMember(api.id, ben.id, 'developer', at, true);
+      const changed = await store.users.setMember(web.id, ben.id, 'developer', at + 5, true);
+      assert.deepEqual(changed, { ...made, role: 'developer', updatedAt: at + 5 });
+      assert.deepEqual((await store.users.listMembers(web.id)).map((m) => [m.username, m.role]), [['ann', 'maintainer'], ['ben', 'developer']]);
+      assert.deepEqual([...(await store.users.rolesOf(ben.id))].sort(), [[web.id, 'developer'], [api.id, 'developer']].sort());
+      assert.equal(await store.users.removeMember(api.id, ben.id, true), true);
+      assert.equal(await store.users.removeMember(api.id, ben.id, true), false);
+      assert.deepEqual([...(await store.users.rolesOf(ben.id))], [[web.id, 'developer']]);
+    });
+
+    it('the last maintainer is neither demoted nor removed unless the caller may (an admin); concurrent demotions leave one', async () => {
+      const store = await fresh();
+      const p = (await store.createProject('solo', '/s', at))!;
+      const users = await Promise.all(['cat', 'dan'].map(async (username) => (await store.users.createUser({ username, passwordHash: 'h', admin: false, createdAt: at }))!));
+      const [cat, dan] = users as [NonNullable<(typeof users)[0]>, NonNullable<(typeof users)[0]>];
+      await store.users.setMember(p.id, cat.id, 'maintainer', at, true);
+      assert.equal(await store.users.setMember(p.id, cat.id, 'developer', at, true), 'last-maintainer');
+      assert.equal(await store.users.removeMember(p.id, cat.id, true), 'last-maintainer');
+      await store.users.setMember(p.id, dan.id, 'maintainer', at, true);
+      // Two maintainers demote each other at once: one change wins, one maintainer stays.
+      const results = await Promise.all([store.users.setMember(p.id, cat.id, 'viewer', at, true), store.users.setMember(p.id, dan.id, 'viewer', at, true)]);
+      assert.equal(results.filter((r) => r === 'last-maintainer').length, 1);
+      assert.equal((await store.users.listMembers(p.id)).filter((m) => m.role === 'maintainer').length, 1);
+      // An admin may leave a project without maintainers.
+      const last = (await store.users.listMembers(p.id)).find((m) => m.role === 'maintainer')!;
+      assert.equal(await store.users.removeMember(p.id, last.userId, false), true);
+      assert.equal((await store.users.listMembers(p.id)).filter((m) => m.role === 'maintainer').length, 0);
+    });
+
+    it('personal tokens: stored by hash with their user, narrowing and expiry; listed per user; revoked only by their user', async () => {
+      const store = await fresh();
+      const p = (await store.createProject('web', '/w', at))!;
+      const eve = (await store.users.createUser({ username: 'eve', passwordHash: 'h', admin: false, createdAt: at }))!;
+      const fay = (await store.users.createUser({ username: 'fay', passwordHash: 'h', admin: false, createdAt: at }))!;
+      const t = await store.users.createPersonalToken({ hash: 'pat1', userId: eve.id, description: 'laptop', projects: [p.id], readOnly: true, expiresAt: at + 1000, createdAt: at });
+      assert.deepEqual(t, {
+        id: t.id,
+        hash: 'pat1',
+        kind: 'personal',
+        projectId: null,
+        createdAt: at,
+        lastUsedAt: null,
+        description: 'laptop',
+        userId: eve.id,
+        expiresAt: at + 1000,
+        readOnly: true,
+        projects: [p.id],
+      });
+      assert.deepEqual(await store.findToken('pat1'), t);
+      const open = await store.users.createPersonalToken({ hash: 'pat2', userId: eve.id, description: 'ci', projects: null, readOnly: false, expiresAt: null, createdAt: at + 1 });
+      assert.deepEqual([open.projects, open.readOnly, open.expiresAt], [null, false, null]);
+      assert.deepEqual((await store.users.listPersonalTokens(eve.id)).map((x) => x.hash), ['pat1', 'pat2']);
+      assert.deepEqual(await store.users.listPersonalTokens(fay.id), []);
+      assert.equal(await store.users.deletePersonalToken(fay.id, t.id), false);
+      assert.equal(await store.users.deletePersonalToken(eve.id, t.id), true);
+      assert.equal(await store.findToken('pat1'), null);
+      // Other tokens read back with the personal fields empty.
+      await store.addToken({ hash: 'adm', kind: 'admin', projectId: null, createdAt: at });
+      const admin = (await store.findToken('adm'))!;
+      assert.deepEqual([admin.userId, admin.expiresAt, admin.readOnly, admin.projects], [null, null, false, null]);
     });
   });
 }

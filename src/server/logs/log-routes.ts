@@ -1,13 +1,13 @@
 // A job's log over HTTP (docs/API.md, "Logs"): the raw bytes with Range, the live stream as
-// Server-Sent Events, the sections, per-piece arrival times, and search. Every route checks the
-// token's project like the rest of the API; the stream too (the token goes in the Authorization
-// header, never in the URL).
+// Server-Sent Events, the sections, per-piece arrival times, and search. Every route needs the
+// caller to be a viewer of the job's project like the rest of the API; the stream too (the token
+// goes in the Authorization header, never in the URL).
 
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { asJobId } from '../../domain/ids.js';
 import { isFinishedJob } from '../../domain/status.js';
 import type { Job } from '../../store/store.js';
-import { requireProject } from '../auth.js';
+import { routeTarget, type RouteTarget } from '../route-access.js';
 import { ApiError } from '../errors.js';
 import { digitsSchema, errors, idOf, idParams, numOrUndefined } from '../schemas.js';
 import type { RouteContext } from '../routes/context.js';
@@ -57,13 +57,10 @@ interface Located {
 }
 
 async function locate(ctx: LogRouteContext, request: FastifyRequest): Promise<Located> {
-  const jobId = asJobId(idOf(request.params));
-  const job = await ctx.store.getJob(jobId);
-  if (!job) throw new ApiError('GANTRY_E_NOT_FOUND', `no job ${jobId}`);
-  // The pipeline's row alone (its project and where it runs): a viewer opening a stream of a job
-  // of a 100-job pipeline read all 100 jobs and their attempts here.
-  const pipeline = (await ctx.store.getPipelineOnly(job.pipelineId))!;
-  requireProject(request, pipeline.projectId);
+  // Found, and the caller's role in its project checked, before the handler (route-access.ts): the
+  // job and its pipeline's row alone (its project and where it runs), not the pipeline's jobs.
+  const { job, pipeline } = routeTarget(request) as Required<RouteTarget>;
+  const jobId = job.id;
   const asked = numOrUndefined((request.query as { attempt?: string }).attempt);
   const number = asked ?? job.attemptCount;
   if (asked !== undefined && (asked < 1 || asked > job.attemptCount)) {
@@ -96,6 +93,7 @@ export function logRoutes(app: FastifyInstance, ctx: LogRouteContext): void {
   app.get(
     '/jobs/:id/log',
     {
+      config: { access: 'viewer' },
       schema: {
         summary: "The raw bytes of a job's log (latest attempt, or ?attempt=N); Range: bytes=a-b supported",
         tags: ['logs'],
@@ -126,6 +124,7 @@ export function logRoutes(app: FastifyInstance, ctx: LogRouteContext): void {
   app.get(
     '/jobs/:id/log/stream',
     {
+      config: { access: 'viewer' },
       schema: {
         summary: "A job's log live, as Server-Sent Events: `log` events (id = offset after the bytes), then one `end` event",
         tags: ['logs'],
@@ -188,6 +187,7 @@ export function logRoutes(app: FastifyInstance, ctx: LogRouteContext): void {
   app.get(
     '/jobs/:id/log/sections',
     {
+      config: { access: 'viewer' },
       schema: {
         summary: "The log's sections (GitLab section_start/section_end markers, the agent's steps): offsets, times, durations",
         tags: ['logs'],
@@ -208,6 +208,7 @@ export function logRoutes(app: FastifyInstance, ctx: LogRouteContext): void {
   app.get(
     '/jobs/:id/log/times',
     {
+      config: { access: 'viewer' },
       schema: {
         summary: 'When each piece of the log in a byte range reached the server (ms since epoch), for per-line timestamps',
         tags: ['logs'],
@@ -240,6 +241,7 @@ export function logRoutes(app: FastifyInstance, ctx: LogRouteContext): void {
   app.get(
     '/jobs/:id/log/search',
     {
+      config: { access: 'viewer' },
       schema: {
         summary: 'Lines of the log that contain a string: line numbers, offsets and (the start of) each line',
         tags: ['logs'],

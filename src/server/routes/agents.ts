@@ -5,7 +5,7 @@
 import type { FastifyInstance } from 'fastify';
 import { agentIsSandboxReady, ISOLATION_LEVELS } from '../../domain/isolation.js';
 import { asAgentId } from '../../store/fleet.js';
-import { requireAdmin } from '../auth.js';
+import { visibleProjects, type Principal } from '../policy.js';
 import { ApiError } from '../errors.js';
 import { agentJobLimitsSchema, idOf, idParams, errors, isolationCheckSchema } from '../schemas.js';
 import type { RouteContext } from './context.js';
@@ -23,7 +23,7 @@ const agentSchema = {
     status: { type: 'string', enum: ['idle', 'busy', 'offline'] },
     lastSeenAt: { type: ['string', 'null'], format: 'date-time' },
     createdAt: { type: 'string', format: 'date-time' },
-    currentJobs: { type: 'array', items: { type: 'integer' } },
+    currentJobs: { type: 'array', items: { type: 'integer' }, description: 'the jobs it runs, of the projects the caller may see' },
     isolation: { type: 'string', enum: [...ISOLATION_LEVELS], description: "none: jobs run as the agent's user, not isolated" },
     limits: { ...agentJobLimitsSchema, description: 'the most a job may use on this agent (null: no limit of this kind)' },
     isolationCheck: { ...isolationCheckSchema, description: "the agent's last isolation check (null: none ran)" },
@@ -32,9 +32,14 @@ const agentSchema = {
   required: ['id', 'name', 'tags', 'status', 'lastSeenAt', 'currentJobs', 'isolation', 'limits', 'isolationCheck', 'sandboxReady'],
 } as const;
 
-/** GET /agents's answer (also what GET /agents/events sends). */
-export async function readAgents(ctx: RouteContext) {
+/**
+ * GET /agents's answer (also what GET /agents/events sends). Agents are shared by every project:
+ * anyone signed in sees them, but the jobs they run only of the projects the caller may see.
+ */
+export async function readAgents(ctx: RouteContext, principal: Principal) {
   const agents = await ctx.store.fleet.listAgents(ctx.now(), ctx.settings.leaseMs);
+  const visible = visibleProjects(principal);
+  const shown = visible === 'all' ? null : new Set<number>(visible);
   return {
     items: agents.map((a) => ({
       id: a.id,
@@ -45,7 +50,7 @@ export async function readAgents(ctx: RouteContext) {
       status: a.status,
       lastSeenAt: iso(a.lastSeenAt),
       createdAt: iso(a.createdAt),
-      currentJobs: a.currentJobs,
+      currentJobs: a.running.filter((r) => shown === null || shown.has(r.projectId)).map((r) => r.jobId),
       isolation: a.isolation.isolation,
       limits: a.isolation.limits,
       isolationCheck: a.isolation.check,
@@ -59,20 +64,20 @@ export function agentListRoutes(app: FastifyInstance, ctx: RouteContext): void {
   app.get(
     '/agents',
     {
+      config: { access: 'signed-in' },
       schema: {
         summary: 'The registered agents: idle, busy (with the jobs they run) or offline (not seen within a lease)',
         tags: ['agents'],
         response: { 200: { type: 'object', properties: { items: { type: 'array', items: agentSchema }, next: { type: 'null' } } }, ...errors(403) },
       },
     },
-    async () => readAgents(ctx),
+    async (request) => readAgents(ctx, request.principal!),
   );
 
   app.delete(
     '/agents/:id',
-    { schema: { summary: 'Deregister an agent (admin): its token stops working, its running jobs are retried', tags: ['agents'], params: idParams, response: { ...errors(403, 404) } } },
+    { config: { access: 'admin' }, schema: { summary: 'Deregister an agent (admin): its token stops working, its running jobs are retried', tags: ['agents'], params: idParams, response: { ...errors(403, 404) } } },
     async (request, reply) => {
-      requireAdmin(request);
       const id = asAgentId(idOf(request.params));
       const all = await ctx.store.fleet.listAgents(ctx.now(), ctx.settings.leaseMs);
       if (!all.some((a) => a.id === id)) throw new ApiError('GANTRY_E_NOT_FOUND', `no agent ${id}`);

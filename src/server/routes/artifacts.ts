@@ -1,15 +1,14 @@
 // A job's artifacts as people get them: the list of what its attempts uploaded, and each archive
 // (.tar.gz) for download. The agent protocol's own artifact routes (fleet/blob-routes.ts) check an
-// attempt token; these check the caller's token on the job's project, as every other read does.
+// attempt token; these need the caller to be a viewer of the job's project, as every other read does.
 
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { BlobStore } from '../../blobstore/blob-store.js';
-import { asJobId } from '../../domain/ids.js';
 import type { Job } from '../../store/store.js';
-import { requireProject } from '../auth.js';
+import { routeTarget } from '../route-access.js';
 import { ApiError } from '../errors.js';
 import { sendBlob } from '../fleet/blob-routes.js';
-import { errors, idOf, idParams } from '../schemas.js';
+import { errors, idParams } from '../schemas.js';
 import type { RouteContext } from './context.js';
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
@@ -28,17 +27,13 @@ const artifactSchema = {
 } as const;
 
 export function artifactRoutes(app: FastifyInstance, ctx: RouteContext & { blobs: BlobStore }): void {
-  async function jobOf(id: number, request: Parameters<typeof requireProject>[0]): Promise<Job> {
-    const job = await ctx.store.getJob(asJobId(id));
-    if (!job) throw new ApiError('GANTRY_E_NOT_FOUND', `no job ${id}`);
-    const pipeline = await ctx.store.getPipeline(job.pipelineId);
-    requireProject(request, pipeline!.pipeline.projectId);
-    return job;
-  }
+  // The job (and the caller's role in its project) is found and checked before the handler: route-access.ts.
+  const jobOf = (request: FastifyRequest): Job => routeTarget(request).job!;
 
   app.get(
     '/jobs/:id/artifacts',
     {
+      config: { access: 'viewer' },
       schema: {
         summary: "The artifact archives a job's attempts uploaded, by attempt",
         tags: ['jobs'],
@@ -47,7 +42,7 @@ export function artifactRoutes(app: FastifyInstance, ctx: RouteContext & { blobs
       },
     },
     async (request) => {
-      const job = await jobOf(idOf(request.params), request);
+      const job = jobOf(request);
       const now = ctx.now();
       const items = await ctx.store.fleet.listArtifacts(job.id);
       return {
@@ -66,6 +61,7 @@ export function artifactRoutes(app: FastifyInstance, ctx: RouteContext & { blobs
   app.get(
     '/jobs/:id/artifacts/:attempt',
     {
+      config: { access: 'viewer' },
       schema: {
         summary: 'Download the artifact archive (.tar.gz) of one attempt of a job',
         tags: ['jobs'],
@@ -78,7 +74,7 @@ export function artifactRoutes(app: FastifyInstance, ctx: RouteContext & { blobs
       },
     },
     async (request, reply) => {
-      const job = await jobOf(idOf(request.params), request);
+      const job = jobOf(request);
       const attempt = Number((request.params as { attempt: string }).attempt);
       const a = (await ctx.store.fleet.listArtifacts(job.id)).find((x) => x.attempt === attempt);
       if (!a) throw new ApiError('GANTRY_E_NOT_FOUND', `attempt ${attempt} of job ${job.id} uploaded no artifacts`);

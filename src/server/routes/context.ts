@@ -1,11 +1,7 @@
 // What every route module is given, and the lookups they share.
 
-import type { FastifyRequest } from 'fastify';
-import { asProjectId } from '../../domain/ids.js';
 import type { LogStore } from '../../logstore/log-store.js';
-import type { Project, Store } from '../../store/store.js';
-import { requireProject } from '../auth.js';
-import { ApiError } from '../errors.js';
+import type { Store } from '../../store/store.js';
 import type { GitMirrors } from '../git-mirror.js';
 import type { Metrics } from '../metrics.js';
 import type { SecretBox } from '../secrets.js';
@@ -25,12 +21,5 @@ export interface RouteContext {
   crash: CrashHook;
 }
 
-/** `:project` is an id (all digits) or a name (never all digits); the token must cover it. */
-export async function projectOf(ctx: RouteContext, request: FastifyRequest, param: string): Promise<Project> {
-  const project = /^[0-9]+$/.test(param)
-    ? await ctx.store.getProject(asProjectId(Number(param)))
-    : await ctx.store.getProject(param);
-  if (!project) throw new ApiError('GANTRY_E_NOT_FOUND', `no project ${JSON.stringify(param)}`);
-  requireProject(request, project.id);
-  return project;
-}
+// A route's project (and pipeline, job) is found and checked before its handler runs:
+// routeProject and routeTarget in ../route-access.ts.

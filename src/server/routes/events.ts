@@ -8,14 +8,14 @@
 // an event is a hint to re-read the store, never the state itself.
 
 import type { FastifyInstance } from 'fastify';
-import { asPipelineId, type PipelineId } from '../../domain/ids.js';
+import type { PipelineId } from '../../domain/ids.js';
 import { pipelineJson } from '../../views/pipeline-json.js';
-import { requireProject } from '../auth.js';
 import { ApiError } from '../errors.js';
-import { errors, idOf, idParams, projectParams } from '../schemas.js';
+import { errors, idParams, projectParams } from '../schemas.js';
 import { coalescer, type SseStreams } from '../sse.js';
 import { pipelineSummaryJson } from '../views.js';
-import { projectOf, type RouteContext } from './context.js';
+import type { RouteContext } from './context.js';
+import { routeProject, routeTarget } from '../route-access.js';
 
 export const SAFETY_TICK_MS = 2_000;
 /** How many of a project's newest pipelines the safety tick re-reads. */
@@ -29,6 +29,7 @@ export function eventRoutes(app: FastifyInstance, ctx: RouteContext & { streams:
   app.get(
     '/pipelines/:id/events',
     {
+      config: { access: 'viewer' },
       schema: {
         summary: 'Server-Sent Events: `pipeline` (the pipeline with its jobs, as GET /pipelines/:id) now and after every change',
         tags: ['pipelines'],
@@ -37,10 +38,9 @@ export function eventRoutes(app: FastifyInstance, ctx: RouteContext & { streams:
       },
     },
     async (request, reply) => {
-      const id = asPipelineId(idOf(request.params));
+      const id = routeTarget(request).pipeline!.id;
       const first = await ctx.store.getPipeline(id);
       if (!first) throw new ApiError('GANTRY_E_NOT_FOUND', `no pipeline ${id}`);
-      requireProject(request, first.pipeline.projectId);
       const stream = ctx.streams.start(request, reply);
       let last = '';
       const send = (json: ReturnType<typeof pipelineJson>) => {
@@ -71,6 +71,7 @@ export function eventRoutes(app: FastifyInstance, ctx: RouteContext & { streams:
   app.get(
     '/projects/:project/events',
     {
+      config: { access: 'viewer' },
       schema: {
         summary:
           "Server-Sent Events: `ready` once the stream watches, then `pipeline` (a list item, as GET /projects/:project/pipelines) for each of the project's pipelines created or changed",
@@ -80,7 +81,7 @@ export function eventRoutes(app: FastifyInstance, ctx: RouteContext & { streams:
       },
     },
     async (request, reply) => {
-      const project = await projectOf(ctx, request, (request.params as { project: string }).project);
+      const project = routeProject(request);
       const lastSent = new Map<number, string>();
       const changed = (summary: ReturnType<typeof pipelineSummaryJson>) => {
         const text = JSON.stringify(summary);

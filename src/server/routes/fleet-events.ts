@@ -34,6 +34,7 @@ export function fleetEventRoutes(app: FastifyInstance, ctx: RouteContext & { str
   app.get(
     '/agents/events',
     {
+      config: { access: 'signed-in' },
       schema: {
         summary: 'Server-Sent Events: `agents` (as GET /agents) now and whenever it changes',
         tags: ['agents'],
@@ -41,9 +42,9 @@ export function fleetEventRoutes(app: FastifyInstance, ctx: RouteContext & { str
       },
     },
     async (request, reply) => {
-      const first = await readAgents(ctx);
+      const first = await readAgents(ctx, request.principal!);
       const stream = ctx.streams.start(request, reply);
-      followSnapshot(stream, 'agents', first, () => readAgents(ctx), {
+      followSnapshot(stream, 'agents', first, () => readAgents(ctx, request.principal!), {
         tickMs: SAFETY_TICK_MS,
         subscribe: onFleetChange,
         onError: (err) => request.log.warn({ err }, 'agent events: re-reading the agents failed'),
@@ -54,6 +55,7 @@ export function fleetEventRoutes(app: FastifyInstance, ctx: RouteContext & { str
   app.get(
     '/queue/events',
     {
+      config: { access: 'signed-in' },
       schema: {
         summary: 'Server-Sent Events: `queue` (as GET /queue, with the same project scope) now and whenever it changes',
         tags: ['agents'],

@@ -7,7 +7,8 @@ import { FORGE_PROVIDERS, type ForgeConfig, type ForgeProvider } from '../../sto
 import { ApiError } from '../errors.js';
 import { forgeTokenContext } from '../forge/reporter.js';
 import { errors, projectParams } from '../schemas.js';
-import { projectOf, type RouteContext } from './context.js';
+import type { RouteContext } from './context.js';
+import { routeProject } from '../route-access.js';
 
 const DEFAULT_BASE: Partial<Record<ForgeProvider, string>> = { github: 'https://api.github.com', gitlab: 'https://gitlab.com' };
 /** owner/repo; GitLab also takes nested groups or a numeric project id. */
@@ -55,6 +56,7 @@ export function forgeRoutes(app: FastifyInstance, ctx: RouteContext): void {
   app.put(
     '/projects/:project/forge',
     {
+      config: { access: 'maintainer' },
       schema: {
         summary: "Set the forge the project's pipeline statuses are reported to (the token is never returned)",
         description:
@@ -78,7 +80,7 @@ export function forgeRoutes(app: FastifyInstance, ctx: RouteContext): void {
       },
     },
     async (request) => {
-      const project = await projectOf(ctx, request, (request.params as { project: string }).project);
+      const project = routeProject(request);
       const b = request.body as { provider: ForgeProvider; baseUrl?: string; repository: string; token: string; context?: string };
       if (!REPOSITORY[b.provider].test(b.repository)) {
         throw new ApiError('GANTRY_E_INVALID_REQUEST', `body.repository must be ${b.provider === 'gitlab' ? 'a project path (group/project) or id' : 'owner/repo'}`, {
@@ -103,10 +105,11 @@ export function forgeRoutes(app: FastifyInstance, ctx: RouteContext): void {
   app.get(
     '/projects/:project/forge',
     {
+      config: { access: 'maintainer' },
       schema: { summary: "The project's forge, without its token", tags: ['forge'], params: projectParams, response: { 200: forgeSchema, ...errors(403, 404) } },
     },
     async (request) => {
-      const project = await projectOf(ctx, request, (request.params as { project: string }).project);
+      const project = routeProject(request);
       const c = await ctx.store.forge.getConfig(project.id);
       if (!c) throw new ApiError('GANTRY_E_NOT_FOUND', `project ${project.name} has no forge`);
       return forgeJson(c);
@@ -116,10 +119,11 @@ export function forgeRoutes(app: FastifyInstance, ctx: RouteContext): void {
   app.delete(
     '/projects/:project/forge',
     {
+      config: { access: 'maintainer' },
       schema: { summary: 'Stop reporting statuses to the forge', tags: ['forge'], params: projectParams, response: { 204: { type: 'null' }, ...errors(403, 404) } },
     },
     async (request, reply) => {
-      const project = await projectOf(ctx, request, (request.params as { project: string }).project);
+      const project = routeProject(request);
       if (!(await ctx.store.forge.deleteConfig(project.id))) throw new ApiError('GANTRY_E_NOT_FOUND', `project ${project.name} has no forge`);
       return reply.status(204).send();
     },

@@ -2,11 +2,9 @@
 // attempt (agent, times, exit code, failure reason, log size), for the attempt switcher.
 
 import type { FastifyInstance } from 'fastify';
-import { asJobId } from '../../domain/ids.js';
 import type { Attempt } from '../../store/store.js';
-import { requireProject } from '../auth.js';
-import { ApiError } from '../errors.js';
-import { errors, idOf, idParams, jobSchema } from '../schemas.js';
+import { routeTarget, type RouteTarget } from '../route-access.js';
+import { errors, idParams, jobSchema } from '../schemas.js';
 import { jobJson } from '../views.js';
 import type { RouteContext } from './context.js';
 
@@ -56,6 +54,7 @@ export function jobDetailRoutes(app: FastifyInstance, ctx: RouteContext): void {
   app.get(
     '/jobs/:id',
     {
+      config: { access: 'viewer' },
       schema: {
         summary: 'A job with its pipeline, project and every attempt (oldest first)',
         tags: ['jobs'],
@@ -64,11 +63,7 @@ export function jobDetailRoutes(app: FastifyInstance, ctx: RouteContext): void {
       },
     },
     async (request) => {
-      const jobId = asJobId(idOf(request.params));
-      const job = await ctx.store.getJob(jobId);
-      if (!job) throw new ApiError('GANTRY_E_NOT_FOUND', `no job ${jobId}`);
-      const pipeline = (await ctx.store.getPipeline(job.pipelineId))!.pipeline;
-      requireProject(request, pipeline.projectId);
+      const { job, pipeline } = routeTarget(request) as Required<RouteTarget>;
       const attempts = (await ctx.store.listAttempts(job.id)).sort((a, b) => a.number - b.number);
       return { ...jobJson(job), pipelineId: job.pipelineId, projectId: pipeline.projectId, attemptList: attempts.map(attemptJson) };
     },

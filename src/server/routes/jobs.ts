@@ -1,10 +1,9 @@
 // A job's actions: play, cancel, retry. Its log is served by src/server/logs/.
 
 import type { FastifyInstance } from 'fastify';
-import { asJobId } from '../../domain/ids.js';
-import { requireProject } from '../auth.js';
 import { ApiError } from '../errors.js';
-import { errors, idOf, idParams, jobSchema } from '../schemas.js';
+import { routeTarget } from '../route-access.js';
+import { errors, idParams, jobSchema } from '../schemas.js';
 import type { RouteContext } from './context.js';
 import { jobJson } from '../views.js';
 
@@ -12,13 +11,12 @@ export function jobRoutes(app: FastifyInstance, ctx: RouteContext): void {
   const action = (verb: 'play' | 'cancel' | 'retry', summary: string) =>
     app.post(
       `/jobs/:id/${verb}`,
-      { schema: { summary, tags: ['jobs'], params: idParams, response: { 200: jobSchema, ...errors(403, 404, 409) } } },
+      { config: { access: 'developer' }, schema: { summary, tags: ['jobs'], params: idParams, response: { 200: jobSchema, ...errors(403, 404, 409) } } },
       async (request) => {
-        const jobId = asJobId(idOf(request.params));
-        const job = await ctx.store.getJob(jobId);
-        if (!job) throw new ApiError('GANTRY_E_NOT_FOUND', `no job ${jobId}`);
-        const pipeline = (await ctx.store.getPipeline(job.pipelineId))!.pipeline;
-        requireProject(request, pipeline.projectId);
+        const target = routeTarget(request);
+        const job = target.job!;
+        const jobId = job.id;
+        const pipeline = target.pipeline!;
         if (pipeline.runsOn === 'local') throw new ApiError('GANTRY_E_ILLEGAL_TRANSITION', `job ${jobId} belongs to a gantry run pipeline`);
         const at = ctx.now();
         const r =

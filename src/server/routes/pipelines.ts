@@ -5,20 +5,20 @@ import type { PipelineWithJobs } from '../../store/store.js';
 import { asPipelineId } from '../../domain/ids.js';
 import { PIPELINE_SOURCES, PIPELINE_STATUSES, type PipelineSource, type PipelineStatus } from '../../domain/status.js';
 import { pipelineJson } from '../../views/pipeline-json.js';
-import { callerAsTrigger, requireProject } from '../auth.js';
+import { callerAsTrigger } from '../auth.js';
 import { cancelPipeline } from '../cancel.js';
 import { ApiError } from '../errors.js';
 import { digitsSchema, errors, idOf, idParams, limitSchema, numOrUndefined, pageOf, pipelineSchema, pipelineSummarySchema, projectParams, refSchema, variableKeySchema } from '../schemas.js';
 import { triggerPipeline, type TriggerRequest } from '../trigger.js';
 import { pipelineSummaryJson } from '../views.js';
-import { projectOf, type RouteContext } from './context.js';
+import type { RouteContext } from './context.js';
+import { routeProject, routeTarget } from '../route-access.js';
 
-/** The pipeline of `:id`, if the request's token may see its project. */
+/** The pipeline of `:id` with its jobs (the caller's role in its project is checked: route-access.ts). */
 async function pipelineOf(ctx: RouteContext, request: FastifyRequest): Promise<PipelineWithJobs> {
-  const id = asPipelineId(idOf(request.params));
+  const id = routeTarget(request).pipeline!.id;
   const p = await ctx.store.getPipeline(id);
   if (!p) throw new ApiError('GANTRY_E_NOT_FOUND', `no pipeline ${id}`);
-  requireProject(request, p.pipeline.projectId);
   return p;
 }
 
@@ -26,6 +26,7 @@ export function pipelineRoutes(app: FastifyInstance, ctx: RouteContext): void {
   app.post(
     '/projects/:project/pipelines',
     {
+      config: { access: 'developer' },
       schema: {
         summary: "Create a pipeline from a ref of the project's repository",
         description:
@@ -59,7 +60,7 @@ export function pipelineRoutes(app: FastifyInstance, ctx: RouteContext): void {
       },
     },
     async (request, reply) => {
-      const project = await projectOf(ctx, request, (request.params as { project: string }).project);
+      const project = routeProject(request);
       const key = request.headers['idempotency-key'];
       const onCreated = (): void => {
         ctx.metrics.pipelinesCreated.inc();
@@ -81,6 +82,7 @@ export function pipelineRoutes(app: FastifyInstance, ctx: RouteContext): void {
   app.get(
     '/projects/:project/pipelines',
     {
+      config: { access: 'viewer' },
       schema: {
         summary: "A project's pipelines, newest first",
         tags: ['pipelines'],
@@ -100,7 +102,7 @@ export function pipelineRoutes(app: FastifyInstance, ctx: RouteContext): void {
       },
     },
     async (request) => {
-      const project = await projectOf(ctx, request, (request.params as { project: string }).project);
+      const project = routeProject(request);
       const q = request.query as { status?: PipelineStatus; ref?: string; source?: PipelineSource; limit?: string; before?: string };
       const page = await ctx.store.listPipelines({
         projectId: project.id,
@@ -117,6 +119,7 @@ export function pipelineRoutes(app: FastifyInstance, ctx: RouteContext): void {
   app.get(
     '/pipelines/:id',
     {
+      config: { access: 'viewer' },
       schema: {
         summary: 'A pipeline with its jobs (the shape `gantry run --json` prints)',
         tags: ['pipelines'],
@@ -132,6 +135,7 @@ export function pipelineRoutes(app: FastifyInstance, ctx: RouteContext): void {
   app.post(
     '/pipelines/:id/cancel',
     {
+      config: { access: 'developer' },
       schema: {
         summary: 'Cancel a pipeline and every job of it not yet finished',
         tags: ['pipelines'],
@@ -157,6 +161,7 @@ export function pipelineRoutes(app: FastifyInstance, ctx: RouteContext): void {
   app.post(
     '/pipelines/:id/retry',
     {
+      config: { access: 'developer' },
       schema: {
         summary: "Retry a finished pipeline's failed, canceled and timed-out jobs (and what they held back)",
         tags: ['pipelines'],

@@ -4,7 +4,7 @@ import type { FastifyInstance } from 'fastify';
 import { asProjectId } from '../../domain/ids.js';
 import type { ProjectPatch } from '../../store/store.js';
 import { requireAdmin } from '../auth.js';
-import { projectScopeOf } from '../policy.js';
+import { visibleProjects } from '../policy.js';
 import { ApiError } from '../errors.js';
 import { NETWORK_POLICIES } from '../../domain/isolation.js';
 import {
@@ -20,12 +20,14 @@ import {
   projectSchema,
 } from '../schemas.js';
 import { projectJson } from '../views.js';
-import { projectOf, type RouteContext } from './context.js';
+import type { RouteContext } from './context.js';
+import { routeProject } from '../route-access.js';
 
 export function projectRoutes(app: FastifyInstance, ctx: RouteContext): void {
   app.post(
     '/projects',
     {
+      config: { access: 'admin' },
       schema: {
         summary: 'Create a project',
         tags: ['projects'],
@@ -42,7 +44,6 @@ export function projectRoutes(app: FastifyInstance, ctx: RouteContext): void {
       },
     },
     async (request, reply) => {
-      requireAdmin(request);
       const { name, gitUrl } = request.body as { name: string; gitUrl: string };
       const project = await ctx.store.createProject(name, gitUrl, ctx.now());
       if (!project) throw new ApiError('GANTRY_E_CONFLICT', `a project named ${JSON.stringify(name)} exists`);
@@ -53,8 +54,9 @@ export function projectRoutes(app: FastifyInstance, ctx: RouteContext): void {
   app.get(
     '/projects',
     {
+      config: { access: 'signed-in' },
       schema: {
-        summary: 'List projects, oldest first',
+        summary: 'List the projects the caller may see, oldest first',
         tags: ['projects'],
         querystring: {
           type: 'object',
@@ -70,14 +72,13 @@ export function projectRoutes(app: FastifyInstance, ctx: RouteContext): void {
     async (request) => {
       const q = request.query as { limit?: string; after?: string };
       const after = numOrUndefined(q.after);
-      const scope = projectScopeOf(request.principal);
-      if (scope !== null) {
-        // A project token sees its one project.
-        const own = await ctx.store.getProject(scope);
-        const visible = own && (after === undefined || own.id > after) ? [projectJson(own)] : [];
-        return { items: visible, next: null };
-      }
-      const page = await ctx.store.pageProjects({ limit: numOrUndefined(q.limit), afterId: after === undefined ? undefined : asProjectId(after) });
+      // Only the projects the caller may see: the others do not exist for it.
+      const visible = visibleProjects(request.principal!);
+      const page = await ctx.store.pageProjects({
+        limit: numOrUndefined(q.limit),
+        afterId: after === undefined ? undefined : asProjectId(after),
+        ...(visible === 'all' ? {} : { onlyIds: visible }),
+      });
       return { items: page.items.map(projectJson), next: page.next };
     },
   );
@@ -85,6 +86,7 @@ export function projectRoutes(app: FastifyInstance, ctx: RouteContext): void {
   app.get(
     '/projects/:project',
     {
+      config: { access: 'viewer' },
       schema: {
         summary: 'A project by id or name',
         tags: ['projects'],
@@ -92,7 +94,7 @@ export function projectRoutes(app: FastifyInstance, ctx: RouteContext): void {
         response: { 200: projectSchema, ...errors(403, 404) },
       },
     },
-    async (request) => projectJson(await projectOf(ctx, request, (request.params as { project: string }).project)),
+    async (request) => projectJson(routeProject(request)),
   );
 
   const limitOrNull = { type: ['integer', 'null'], minimum: 1, maximum: 100_000 } as const;
@@ -100,6 +102,7 @@ export function projectRoutes(app: FastifyInstance, ctx: RouteContext): void {
   app.patch(
     '/projects/:project',
     {
+      config: { access: 'maintainer' },
       schema: {
         summary: "Change a project's git URL (admin), limits, auto-cancel or isolation",
         description:
@@ -130,7 +133,7 @@ export function projectRoutes(app: FastifyInstance, ctx: RouteContext): void {
       },
     },
     async (request) => {
-      const project = await projectOf(ctx, request, (request.params as { project: string }).project);
+      const project = routeProject(request);
       const patch = request.body as ProjectPatch;
       // A git URL may be a path on the server: only an admin points a project at one.
       if (patch.gitUrl !== undefined) requireAdmin(request);

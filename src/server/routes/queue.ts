@@ -1,13 +1,13 @@
 // The queue: every pending job of agents' pipelines with why it waits (the store applies the
-// take's rules, src/store/sql/fleet/queue.ts). An admin or unscoped token sees every project's,
-// a project's token only its own.
+// take's rules, src/store/sql/fleet/queue.ts), of the projects the caller may see.
 
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { ProjectId } from '../../domain/ids.js';
 import type { QueueEntry } from '../../store/fleet.js';
-import { projectScopeOf } from '../policy.js';
+import { visibleProjects } from '../policy.js';
+import { visibleProject } from '../route-access.js';
 import { errors } from '../schemas.js';
-import { projectOf, type RouteContext } from './context.js';
+import type { RouteContext } from './context.js';
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 
@@ -82,15 +82,19 @@ export const queueLimit = (request: FastifyRequest) => {
   return limit === undefined ? 200 : Number(limit);
 };
 
-/** Whose queue: the project asked for, a project token's own, or every project's (null). */
-export async function queueScope(ctx: RouteContext, request: FastifyRequest): Promise<ProjectId | null> {
+/**
+ * Whose queue: the project asked for (404 unless the caller may see it, as every project route),
+ * else every project the caller may see (null: all of them).
+ */
+export async function queueScope(ctx: RouteContext, request: FastifyRequest): Promise<ProjectId | ProjectId[] | null> {
   const q = request.query as { project?: string };
-  if (q.project !== undefined) return (await projectOf(ctx, request, q.project)).id;
-  return projectScopeOf(request.principal);
+  if (q.project !== undefined) return (await visibleProject(ctx.store, request.principal!, q.project, 'viewer')).id;
+  const visible = visibleProjects(request.principal!);
+  return visible === 'all' ? null : visible;
 }
 
 /** GET /queue's answer (also what GET /queue/events sends). */
-export async function readQueue(ctx: RouteContext, projectId: ProjectId | null, limit: number) {
+export async function readQueue(ctx: RouteContext, projectId: ProjectId | ProjectId[] | null, limit: number) {
   const entries = await ctx.store.fleet.explainQueue(ctx.now(), ctx.settings, projectId, limit);
   return { items: entries.map(entryJson) };
 }
@@ -99,11 +103,12 @@ export function queueRoutes(app: FastifyInstance, ctx: RouteContext): void {
   app.get(
     '/queue',
     {
+      config: { access: 'signed-in' },
       schema: {
         summary: 'Pending jobs in queue order (priority, then age), each with why it waits',
         description:
           "Applies the scheduler's rules to one snapshot: an explanation, not a promise (the next take decides). " +
-          'A project-scoped token sees its own project only; `project` narrows the list to one project.',
+          'Only the jobs of projects the caller may see; `project` narrows the list to one project.',
         tags: ['agents'],
         querystring: queueQuery,
         response: { 200: { type: 'object', properties: { items: { type: 'array', items: entrySchema } }, required: ['items'] }, ...errors(400, 403, 404) },

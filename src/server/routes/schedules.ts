@@ -6,7 +6,8 @@ import { asScheduleId, type Schedule, type ScheduleUpdate } from '../../store/sc
 import { ApiError } from '../errors.js';
 import { errors, projectParams, refSchema, variableKeySchema } from '../schemas.js';
 import { firstFiring } from '../schedules/cron.js';
-import { projectOf, type RouteContext } from './context.js';
+import type { RouteContext } from './context.js';
+import { routeProject } from '../route-access.js';
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 const isoOrNull = { type: ['string', 'null'], format: 'date-time' } as const;
@@ -70,6 +71,7 @@ export function scheduleRoutes(app: FastifyInstance, ctx: RouteContext): void {
   app.post(
     '/projects/:project/schedules',
     {
+      config: { access: 'maintainer' },
       schema: {
         summary: 'Create a schedule',
         description: 'cron: five fields, or six with a leading seconds field; timezone: an IANA name (default UTC).',
@@ -80,7 +82,7 @@ export function scheduleRoutes(app: FastifyInstance, ctx: RouteContext): void {
       },
     },
     async (request, reply) => {
-      const project = await projectOf(ctx, request, (request.params as { project: string }).project);
+      const project = routeProject(request);
       const b = request.body as Body;
       const at = ctx.now();
       const timezone = b.timezone ?? 'UTC';
@@ -104,6 +106,7 @@ export function scheduleRoutes(app: FastifyInstance, ctx: RouteContext): void {
   app.get(
     '/projects/:project/schedules',
     {
+      config: { access: 'maintainer' },
       schema: {
         summary: "A project's schedules, oldest first",
         tags: ['schedules'],
@@ -112,14 +115,14 @@ export function scheduleRoutes(app: FastifyInstance, ctx: RouteContext): void {
       },
     },
     async (request) => {
-      const project = await projectOf(ctx, request, (request.params as { project: string }).project);
+      const project = routeProject(request);
       return { items: (await ctx.store.schedules.listSchedules(project.id)).map(scheduleJson) };
     },
   );
 
   async function scheduleOf(request: FastifyRequest): Promise<Schedule> {
     const params = request.params as { project: string; id: string };
-    const project = await projectOf(ctx, request, params.project);
+    const project = routeProject(request);
     const id = asScheduleId(Number(params.id));
     const s = await ctx.store.schedules.getSchedule(project.id, id);
     if (!s) throw new ApiError('GANTRY_E_NOT_FOUND', `project ${project.name} has no schedule ${id}`);
@@ -129,6 +132,7 @@ export function scheduleRoutes(app: FastifyInstance, ctx: RouteContext): void {
   app.get(
     '/projects/:project/schedules/:id',
     {
+      config: { access: 'maintainer' },
       schema: { summary: 'A schedule', tags: ['schedules'], params: idParams, response: { 200: scheduleSchema, ...errors(403, 404) } },
     },
     async (request) => scheduleJson(await scheduleOf(request)),
@@ -137,6 +141,7 @@ export function scheduleRoutes(app: FastifyInstance, ctx: RouteContext): void {
   app.patch(
     '/projects/:project/schedules/:id',
     {
+      config: { access: 'maintainer' },
       schema: {
         summary: 'Change a schedule',
         description: 'Fields not given keep their value. A new cron, time zone or activation sets the next firing from now.',
@@ -175,6 +180,7 @@ export function scheduleRoutes(app: FastifyInstance, ctx: RouteContext): void {
   app.delete(
     '/projects/:project/schedules/:id',
     {
+      config: { access: 'maintainer' },
       schema: { summary: 'Delete a schedule', tags: ['schedules'], params: idParams, response: { 204: { type: 'null' }, ...errors(403, 404) } },
     },
     async (request, reply) => {

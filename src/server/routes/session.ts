@@ -7,6 +7,7 @@ import { errors } from '../schemas.js';
 import { MAX_PASSWORD_LENGTH } from '../passwords.js';
 import { checkPassword, CSRF_COOKIE, openSession, SESSION_COOKIE, type PeopleSettings } from '../sessions.js';
 import type { RouteContext } from './context.js';
+import { ROLES } from '../../store/users.js';
 
 const identitySchema = {
   type: 'object',
@@ -17,13 +18,28 @@ const identitySchema = {
 const sessionSchema = {
   type: 'object',
   description:
-    'kind user: a person signed in by session cookie (user, csrfToken: send it as X-CSRF-Token with every write, expiresAt). ' +
-    'kind admin-token or project-token (projectId: null for every project): the request came with a bearer token.',
+    'kind user: a person, with their roles by project; signed in by session cookie (csrfToken: send it as X-CSRF-Token with ' +
+    'every write, expiresAt), or by a personal access token (token: its id, readOnly, projects, expiresAt). ' +
+    'kind admin-token or project-token (projectId: null for every project): the request came with such a bearer token.',
   properties: {
     kind: { type: 'string', enum: ['user', 'admin-token', 'project-token'] },
     user: identitySchema,
+    roles: {
+      type: 'array',
+      items: { type: 'object', properties: { projectId: { type: 'integer' }, role: { type: 'string', enum: [...ROLES] } }, required: ['projectId', 'role'] },
+    },
     csrfToken: { type: 'string' },
     expiresAt: { type: 'string', format: 'date-time' },
+    token: {
+      type: 'object',
+      properties: {
+        id: { type: 'integer' },
+        readOnly: { type: 'boolean' },
+        projects: { type: ['array', 'null'], items: { type: 'integer' } },
+        expiresAt: { type: ['string', 'null'], format: 'date-time' },
+      },
+      required: ['id', 'readOnly', 'projects', 'expiresAt'],
+    },
     projectId: { type: ['integer', 'null'] },
   },
   required: ['kind'],
@@ -84,6 +100,7 @@ export function sessionRoutes(app: FastifyInstance, ctx: RouteContext & { people
   app.get(
     '/session',
     {
+      config: { access: 'signed-in' },
       schema: {
         summary: 'Who is calling: the signed-in user (with a fresh CSRF token), or the kind of token',
         tags: ['session'],
@@ -94,10 +111,17 @@ export function sessionRoutes(app: FastifyInstance, ctx: RouteContext & { people
       const p = request.principal!;
       if (p.kind === 'admin-token') return { kind: p.kind };
       if (p.kind === 'project-token') return { kind: p.kind, projectId: p.projectId };
+      const user = { id: p.user.id, username: p.user.username, admin: p.user.admin };
+      const roles = [...p.roles].map(([projectId, role]) => ({ projectId, role }));
+      if (p.via === 'token') {
+        const token = { id: p.tokenId, readOnly: p.readOnly, projects: p.projects === null ? null : [...p.projects], expiresAt: p.expiresAt === null ? null : new Date(p.expiresAt).toISOString() };
+        return { kind: p.kind, user, roles, token };
+      }
       const maxAge = Math.max(1, Math.floor((p.expiresAt - ctx.now()) / 1000));
       return {
         kind: p.kind,
-        user: { id: p.user.id, username: p.user.username, admin: p.user.admin },
+        user,
+        roles,
         // A page reloaded has lost the token it had; this gives it one again.
         csrfToken: reply.generateCsrf({ ...cookieOptions(request, maxAge), userInfo: p.sessionHash }),
         expiresAt: new Date(p.expiresAt).toISOString(),
@@ -117,7 +141,7 @@ export function sessionRoutes(app: FastifyInstance, ctx: RouteContext & { people
     },
     async (request, reply) => {
       const p = request.principal!;
-      if (p.kind === 'user') await ctx.store.users.deleteSession(p.sessionHash);
+      if (p.kind === 'user' && p.via === 'session') await ctx.store.users.deleteSession(p.sessionHash);
       clearCookies(request, reply);
       return reply.status(204).send();
     },

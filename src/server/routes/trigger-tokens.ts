@@ -11,7 +11,8 @@ import { ApiError } from '../errors.js';
 import { errors, pipelineSchema, projectParams, refSchema, variableKeySchema } from '../schemas.js';
 import { generateToken, hashToken } from '../tokens.js';
 import { triggerPipeline } from '../trigger.js';
-import { projectOf, type RouteContext } from './context.js';
+import type { RouteContext } from './context.js';
+import { routeProject } from '../route-access.js';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -39,6 +40,7 @@ export function triggerTokenRoutes(app: FastifyInstance, ctx: RouteContext): voi
   app.post(
     '/projects/:project/trigger-tokens',
     {
+      config: { access: 'maintainer' },
       schema: {
         summary: 'Create a trigger token (the token is in this answer only)',
         tags: ['trigger tokens'],
@@ -48,7 +50,7 @@ export function triggerTokenRoutes(app: FastifyInstance, ctx: RouteContext): voi
       },
     },
     async (request, reply) => {
-      const project = await projectOf(ctx, request, (request.params as { project: string }).project);
+      const project = routeProject(request);
       const description = (request.body as { description?: string } | undefined)?.description ?? null;
       const token = generateToken('trigger');
       const stored = await ctx.store.createTriggerToken(project.id, hashToken(token), description, ctx.now());
@@ -59,6 +61,7 @@ export function triggerTokenRoutes(app: FastifyInstance, ctx: RouteContext): voi
   app.get(
     '/projects/:project/trigger-tokens',
     {
+      config: { access: 'maintainer' },
       schema: {
         summary: "A project's trigger tokens, without their values",
         tags: ['trigger tokens'],
@@ -67,7 +70,7 @@ export function triggerTokenRoutes(app: FastifyInstance, ctx: RouteContext): voi
       },
     },
     async (request) => {
-      const project = await projectOf(ctx, request, (request.params as { project: string }).project);
+      const project = routeProject(request);
       return { items: (await ctx.store.listTriggerTokens(project.id)).map(tokenJson) };
     },
   );
@@ -75,6 +78,7 @@ export function triggerTokenRoutes(app: FastifyInstance, ctx: RouteContext): voi
   app.delete(
     '/projects/:project/trigger-tokens/:id',
     {
+      config: { access: 'maintainer' },
       schema: {
         summary: 'Revoke a trigger token',
         tags: ['trigger tokens'],
@@ -88,7 +92,7 @@ export function triggerTokenRoutes(app: FastifyInstance, ctx: RouteContext): voi
     },
     async (request, reply) => {
       const params = request.params as { project: string; id: string };
-      const project = await projectOf(ctx, request, params.project);
+      const project = routeProject(request);
       if (!(await ctx.store.deleteTriggerToken(project.id, Number(params.id)))) {
         throw new ApiError('GANTRY_E_NOT_FOUND', `project ${project.name} has no trigger token ${params.id}`);
       }

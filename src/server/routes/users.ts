@@ -6,10 +6,11 @@ import type { FastifyInstance } from 'fastify';
 import type { User, UserPatch } from '../../store/users.js';
 import { ApiError } from '../errors.js';
 import { checkPasswordPolicy, hashPassword, MAX_PASSWORD_LENGTH } from '../passwords.js';
-import { may, requireAction } from '../policy.js';
+import { requireAction } from '../auth.js';
 import { errors } from '../schemas.js';
 import { checkPassword, USERNAME_PATTERN, type PeopleSettings } from '../sessions.js';
 import type { RouteContext } from './context.js';
+import { routeAccount } from '../route-access.js';
 
 const iso = (ms: number) => new Date(ms).toISOString();
 
@@ -27,15 +28,15 @@ export const userSchema = {
   required: ['id', 'username', 'admin', 'disabled', 'createdAt'],
 } as const;
 
-const usernameSchema = { type: 'string', pattern: USERNAME_PATTERN, description: 'lowercase letters, digits, ".", "_", "-"; 1 to 64, starting with a letter or digit' } as const;
+export const usernameSchema = { type: 'string', pattern: USERNAME_PATTERN, description: 'lowercase letters, digits, ".", "_", "-"; 1 to 64, starting with a letter or digit' } as const;
 const passwordSchema = { type: 'string', maxLength: MAX_PASSWORD_LENGTH, description: 'at least 12 characters' } as const;
-const usernameParams = { type: 'object', properties: { username: usernameSchema }, required: ['username'] } as const;
+export const usernameParams = { type: 'object', properties: { username: usernameSchema }, required: ['username'] } as const;
 
 export function userRoutes(app: FastifyInstance, ctx: RouteContext & { people: PeopleSettings }): void {
   app.post(
     '/users',
     {
-      config: { access: 'administer' },
+      config: { access: 'admin' },
       schema: {
         summary: 'Create a user (admin)',
         tags: ['users'],
@@ -60,7 +61,7 @@ export function userRoutes(app: FastifyInstance, ctx: RouteContext & { people: P
   app.get(
     '/users',
     {
-      config: { access: 'administer' },
+      config: { access: 'admin' },
       schema: {
         summary: 'List users, oldest first (admin)',
         tags: ['users'],
@@ -73,13 +74,13 @@ export function userRoutes(app: FastifyInstance, ctx: RouteContext & { people: P
   app.patch(
     '/users/:username',
     {
-      // Any signed-in caller gets this far; the handler asks the policy about the account and each field.
+      // The account is checked before the handler (themself, or an admin); the handler asks about each field.
       config: { access: 'own-account' },
       schema: {
         summary: 'Change a user: admin and disabled (admin), password (admin, or the user themselves)',
         description:
           'disabled: true ends every session of the user at once and refuses its sign-ins. A new password ends the ' +
-          "user's other sessions. A user changing their own password through a session gives currentPassword too.",
+          "user's other sessions. A user changing their own password (by session or personal token) gives currentPassword too.",
         tags: ['users'],
         params: usernameParams,
         body: {
@@ -95,39 +96,35 @@ export function userRoutes(app: FastifyInstance, ctx: RouteContext & { people: P
       const { username } = request.params as { username: string };
       const body = request.body as { disabled?: boolean; admin?: boolean; password?: string; currentPassword?: string };
       const principal = request.principal!;
-      const admin = may(principal, { kind: 'administer' });
-      const target = await ctx.store.users.getUser(username);
-      // Whether a user exists is an admin's business: anyone else is refused alike.
-      if (!target) {
-        if (admin) throw new ApiError('GANTRY_E_NOT_FOUND', `no user ${JSON.stringify(username)}`);
-        requireAction(request, { kind: 'administer' });
-      }
+      // Found, and the caller checked (the user themself, or an admin), before validation: route-access.ts.
+      const target = routeAccount(request);
       if (body.admin !== undefined || body.disabled !== undefined) requireAction(request, { kind: 'administer' });
       const patch: UserPatch = {};
       if (body.admin !== undefined) patch.admin = body.admin;
       if (body.disabled !== undefined) patch.disabled = body.disabled;
       let keepSession: string | undefined;
       if (body.password !== undefined) {
-        requireAction(request, { kind: 'own-account', userId: target!.id });
+        requireAction(request, { kind: 'own-account', userId: target.id });
         checkPasswordPolicy(body.password);
-        const ownSession = principal.kind === 'user' && principal.user.id === target!.id;
-        if (ownSession) {
-          // A session left open on a shared machine must not be enough to take the account over.
+        // By session or by personal token: a session left open, or a token that leaked, must not be
+        // enough to take the account over.
+        const own = principal.kind === 'user' && principal.user.id === target.id;
+        if (own) {
           if (body.currentPassword === undefined) throw new ApiError('GANTRY_E_INVALID_REQUEST', 'body.currentPassword is required to change your own password', { field: 'body.currentPassword' });
           try {
-            await checkPassword(ctx.store, ctx.people, target!.username, body.currentPassword, request.ip, ctx.now());
+            await checkPassword(ctx.store, ctx.people, target.username, body.currentPassword, request.ip, ctx.now());
           } catch (err) {
             // Not 401: the session is fine, the UI must not take this for being signed out.
             if (err instanceof ApiError && err.code === 'GANTRY_E_SIGN_IN_FAILED') throw new ApiError('GANTRY_E_FORBIDDEN', 'body.currentPassword is wrong', { field: 'body.currentPassword' });
             throw err;
           }
-          keepSession = principal.sessionHash;
+          if (principal.via === 'session') keepSession = principal.sessionHash;
         }
         patch.passwordHash = await hashPassword(body.password);
       } else if (body.currentPassword !== undefined) {
         throw new ApiError('GANTRY_E_INVALID_REQUEST', 'body.currentPassword goes with body.password', { field: 'body.currentPassword' });
       }
-      const updated = await ctx.store.users.updateUser(target!.username, patch, ctx.now(), keepSession);
+      const updated = await ctx.store.users.updateUser(target.username, patch, ctx.now(), keepSession);
       if (!updated) throw new ApiError('GANTRY_E_NOT_FOUND', `no user ${JSON.stringify(username)}`);
       return userJson(updated);
     },

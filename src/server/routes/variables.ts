@@ -5,7 +5,8 @@ import { ApiError } from '../errors.js';
 import { errors, projectParams, variableKeySchema } from '../schemas.js';
 import { variableContext } from '../secrets.js';
 import { variableJson } from '../views.js';
-import { projectOf, type RouteContext } from './context.js';
+import type { RouteContext } from './context.js';
+import { routeProject } from '../route-access.js';
 
 const keyParams = {
   type: 'object',
@@ -23,6 +24,7 @@ export function variableRoutes(app: FastifyInstance, ctx: RouteContext): void {
   app.get(
     '/projects/:project/variables',
     {
+      config: { access: 'maintainer' },
       schema: {
         summary: "A project's variables, without their values",
         tags: ['variables'],
@@ -34,7 +36,7 @@ export function variableRoutes(app: FastifyInstance, ctx: RouteContext): void {
       },
     },
     async (request) => {
-      const project = await projectOf(ctx, request, (request.params as { project: string }).project);
+      const project = routeProject(request);
       return { items: (await ctx.store.listVariables(project.id)).map(variableJson) };
     },
   );
@@ -42,6 +44,7 @@ export function variableRoutes(app: FastifyInstance, ctx: RouteContext): void {
   app.put(
     '/projects/:project/variables/:key',
     {
+      config: { access: 'maintainer' },
       schema: {
         summary: 'Create or replace a variable (the value is encrypted at rest and never returned)',
         tags: ['variables'],
@@ -56,8 +59,8 @@ export function variableRoutes(app: FastifyInstance, ctx: RouteContext): void {
       },
     },
     async (request, reply) => {
-      const { project: param, key } = request.params as { project: string; key: string };
-      const project = await projectOf(ctx, request, param);
+      const { key } = request.params as { project: string; key: string };
+      const project = routeProject(request);
       const { value, masked } = request.body as { value: string; masked: boolean };
       const sealed = ctx.secrets.seal(value, variableContext(project.id, key));
       await ctx.store.putVariable({ projectId: project.id, key, ...sealed, masked, updatedAt: ctx.now() });
@@ -68,6 +71,7 @@ export function variableRoutes(app: FastifyInstance, ctx: RouteContext): void {
   app.delete(
     '/projects/:project/variables/:key',
     {
+      config: { access: 'maintainer' },
       schema: {
         summary: 'Delete a variable',
         tags: ['variables'],
@@ -76,8 +80,8 @@ export function variableRoutes(app: FastifyInstance, ctx: RouteContext): void {
       },
     },
     async (request, reply) => {
-      const { project: param, key } = request.params as { project: string; key: string };
-      const project = await projectOf(ctx, request, param);
+      const { key } = request.params as { project: string; key: string };
+      const project = routeProject(request);
       if (!(await ctx.store.deleteVariable(project.id, key))) {
         throw new ApiError('GANTRY_E_NOT_FOUND', `project ${project.name} has no variable ${key}`);
       }

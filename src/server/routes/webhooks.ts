@@ -17,7 +17,8 @@ import { gitlab } from '../webhooks/gitlab.js';
 import { pushOf, type Parsed } from '../webhooks/payload.js';
 import type { DeliveryQueue } from '../webhooks/queue.js';
 import { header, verifySignature } from '../webhooks/signature.js';
-import { projectOf, type RouteContext } from './context.js';
+import type { RouteContext } from './context.js';
+import { routeProject } from '../route-access.js';
 
 /** GitHub's own limit on a webhook payload: a forge never sends more. */
 export const WEBHOOK_BODY_LIMIT = 25 * 1024 * 1024;
@@ -165,6 +166,7 @@ export async function webhookRoutes(app: FastifyInstance, ctx: WebhookContext): 
   app.post(
     '/projects/:project/pushes',
     {
+      config: { access: 'developer' },
       schema: {
         summary: 'Report a pushed ref (what `gantry hook post-receive` sends)',
         description:
@@ -193,7 +195,7 @@ export async function webhookRoutes(app: FastifyInstance, ctx: WebhookContext): 
       },
     },
     async (request, reply) => {
-      const project = await projectOf(ctx, request, (request.params as { project: string }).project);
+      const project = routeProject(request);
       const body = request.body as { ref: string; before: string; after: string; pusher?: { name: string } };
       const sent = header(request.headers, 'x-gantry-delivery');
       const deliveryId = sent ?? `sha256:${crypto.createHash('sha256').update(`${body.ref}\n${body.before}\n${body.after}`).digest('hex')}`;
@@ -204,6 +206,7 @@ export async function webhookRoutes(app: FastifyInstance, ctx: WebhookContext): 
   app.post(
     '/projects/:project/webhooks',
     {
+      config: { access: 'maintainer' },
       schema: {
         summary: "Make (or rotate) the project's webhook secret for a forge",
         description: 'The secret is shown in this answer only; it is stored encrypted. Calling again replaces it: the old one stops working.',
@@ -226,7 +229,7 @@ export async function webhookRoutes(app: FastifyInstance, ctx: WebhookContext): 
       },
     },
     async (request, reply) => {
-      const project = await projectOf(ctx, request, (request.params as { project: string }).project);
+      const project = routeProject(request);
       const { provider } = request.body as { provider: WebhookProvider };
       const secret = `gantry_whsec_${crypto.randomBytes(32).toString('base64url')}`;
       await ctx.store.putWebhookSecret(project.id, provider, ctx.secrets.seal(secret, webhookContext(project.id, provider)), ctx.now());
@@ -239,6 +242,7 @@ export async function webhookRoutes(app: FastifyInstance, ctx: WebhookContext): 
   app.get(
     '/projects/:project/webhooks/deliveries',
     {
+      config: { access: 'maintainer' },
       schema: {
         summary: "The project's latest webhook and git hook deliveries, newest first (for debugging)",
         tags: ['webhooks'],
@@ -248,7 +252,7 @@ export async function webhookRoutes(app: FastifyInstance, ctx: WebhookContext): 
       },
     },
     async (request) => {
-      const project = await projectOf(ctx, request, (request.params as { project: string }).project);
+      const project = routeProject(request);
       const limit = numOrUndefined((request.query as { limit?: string }).limit) ?? 20;
       return { items: (await ctx.store.listDeliveries(project.id, limit)).map(deliveryJson) };
     },
@@ -257,6 +261,7 @@ export async function webhookRoutes(app: FastifyInstance, ctx: WebhookContext): 
   app.put(
     '/projects/:project/ref-filters',
     {
+      config: { access: 'maintainer' },
       schema: {
         summary: 'Set which branches and tags start pipelines from webhooks and git hooks',
         description: 'Glob lists (`main`, `release/**`, `v*`); null lets every branch or tag through. Pull requests match by target branch.',
@@ -267,7 +272,7 @@ export async function webhookRoutes(app: FastifyInstance, ctx: WebhookContext): 
       },
     },
     async (request) => {
-      const project = await projectOf(ctx, request, (request.params as { project: string }).project);
+      const project = routeProject(request);
       const filters = request.body as { branches: string[] | null; tags: string[] | null };
       if (!(await ctx.store.setRefFilters(project.id, filters))) throw new ApiError('GANTRY_E_NOT_FOUND', `no project ${project.id}`);
       return filters;
@@ -277,6 +282,7 @@ export async function webhookRoutes(app: FastifyInstance, ctx: WebhookContext): 
   app.get(
     '/projects/:project/ref-filters',
     {
+      config: { access: 'maintainer' },
       schema: {
         summary: 'Which branches and tags start pipelines from webhooks and git hooks',
         tags: ['webhooks'],
@@ -284,6 +290,6 @@ export async function webhookRoutes(app: FastifyInstance, ctx: WebhookContext): 
         response: { 200: refFiltersSchema, ...errors(403, 404) },
       },
     },
-    async (request) => (await projectOf(ctx, request, (request.params as { project: string }).project)).refFilters,
+    async (request) => (routeProject(request)).refFilters,
   );
 }

@@ -7,6 +7,7 @@ import type { DeliveryProvider, GitEvent } from '../../domain/git-event.js';
 import type { TriggeredBy } from '../../domain/triggered-by.js';
 import { NO_LIMITS, type JobLimits, type NetworkPolicy, type ProjectIsolation } from '../../domain/isolation.js';
 import type { ApiToken, Attempt, Delivery, DeliveryStatus, IdempotencyRecord, Job, Pipeline, Project, StoredVariable, TokenKind } from '../store.js';
+import { asUserId } from '../users.js';
 
 // Rows as the database returns them. The dialects return BIGINT as numbers; num() still accepts a
 // string, which is what a driver left to its defaults (pg's int8) would give.
@@ -84,6 +85,10 @@ export interface TokenRow {
   created_at: number | string;
   last_used_at: number | string | null;
   description: string | null;
+  user_id: number | string | null;
+  expires_at: number | string | null;
+  read_only: number | string;
+  projects: string | null;
 }
 export interface VariableRow {
   project_id: number | string;
@@ -197,6 +202,10 @@ export function toToken(r: TokenRow): ApiToken {
     createdAt: num(r.created_at),
     lastUsedAt: numOrNull(r.last_used_at),
     description: r.description,
+    userId: r.user_id === null ? null : asUserId(num(r.user_id)),
+    expiresAt: numOrNull(r.expires_at),
+    readOnly: num(r.read_only) !== 0,
+    projects: r.projects === null ? null : (JSON.parse(r.projects) as number[]).map(asProjectId),
   };
 }
 export function toVariable(r: VariableRow): StoredVariable {
@@ -220,7 +229,7 @@ export function toIdempotency(r: IdempotencyRow): IdempotencyRecord {
   };
 }
 
-export const TOKEN_COLUMNS = 'id, hash, kind, project_id, created_at, last_used_at, description';
+export const TOKEN_COLUMNS = 'id, hash, kind, project_id, created_at, last_used_at, description, user_id, expires_at, read_only, projects';
 export const VARIABLE_COLUMNS = 'project_id, key, ciphertext, nonce, masked, updated_at';
 export const IDEMPOTENCY_COLUMNS = 'project_id, key, fingerprint, pipeline_id, created_at';
 

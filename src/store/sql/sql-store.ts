@@ -196,9 +196,11 @@ export class SqlStore implements Store {
 
   async pageProjects(filter: ProjectPageFilter): Promise<{ items: Project[]; next: ProjectId | null }> {
     const limit = Math.min(MAX_PAGE, Math.max(1, Math.floor(filter.limit ?? DEFAULT_PAGE)));
+    const only = filter.onlyIds;
+    if (only !== undefined && only.length === 0) return { items: [], next: null };
     const rows = await this.db.all<ProjectRow>(
-      `SELECT ${PROJECT_COLUMNS} FROM projects WHERE id > ? ORDER BY id LIMIT ?`,
-      [filter.afterId ?? 0, limit + 1],
+      `SELECT ${PROJECT_COLUMNS} FROM projects WHERE id > ?${only === undefined ? '' : ` AND id IN (${only.map(() => '?').join(', ')})`} ORDER BY id LIMIT ?`,
+      [filter.afterId ?? 0, ...(only ?? []), limit + 1],
     );
     const items = rows.slice(0, limit).map(toProject);
     return { items, next: rows.length > limit ? items[items.length - 1]!.id : null };

@@ -1,9 +1,24 @@
 // Users, sessions and sign-in attempts over any SqlDialect (src/store/users.ts).
 
-import type { EpochMs } from '../store.js';
-import { asUserId, type NewUser, type Session, type SignInClaim, type User, type UserPatch, type UserStore, type UserWithPassword } from '../users.js';
-import type { SqlDialect } from './dialect.js';
-import { num, prefixedColumns, unprefixed } from './rows.js';
+import { asProjectId, type ProjectId } from '../../domain/ids.js';
+import type { ApiToken, EpochMs } from '../store.js';
+import {
+  asUserId,
+  type Member,
+  type MemberChange,
+  type NewPersonalToken,
+  type NewUser,
+  type Role,
+  type Session,
+  type SignInClaim,
+  type User,
+  type UserId,
+  type UserPatch,
+  type UserStore,
+  type UserWithPassword,
+} from '../users.js';
+import type { SqlDialect, SqlExecutor } from './dialect.js';
+import { num, prefixedColumns, TOKEN_COLUMNS, toToken, unprefixed, type TokenRow } from './rows.js';
 
 interface UserRow {
   id: number | string;
@@ -41,6 +56,27 @@ function toUserWithPassword(r: UserRow): UserWithPassword {
 function toUser(r: UserRow): User {
   const { passwordHash: _hash, ...user } = toUserWithPassword(r);
   return user;
+}
+
+interface MemberRow {
+  project_id: number | string;
+  user_id: number | string;
+  username: string;
+  role: string;
+  created_at: number | string;
+  updated_at: number | string;
+}
+const MEMBER_SELECT = 'SELECT m.project_id, m.user_id, u.username, m.role, m.created_at, m.updated_at FROM project_members m JOIN users u ON u.id = m.user_id';
+
+function toMember(r: MemberRow): Member {
+  return {
+    projectId: asProjectId(num(r.project_id)),
+    userId: asUserId(num(r.user_id)),
+    username: r.username,
+    role: r.role as Role,
+    createdAt: num(r.created_at),
+    updatedAt: num(r.updated_at),
+  };
 }
 
 function toSession(r: SessionRow): Session {
@@ -165,5 +201,66 @@ export class SqlUserStore implements UserStore {
       if (attemptIds.length > 0) await tx.run(`DELETE FROM sign_in_attempts WHERE id IN (${attemptIds.map(() => '?').join(', ')})`, [...attemptIds]);
       await tx.run('DELETE FROM sign_in_attempts WHERE subject = ?', [clearSubject]);
     });
+  }
+
+  async getUserById(id: UserId): Promise<User | null> {
+    const row = await this.db.get<UserRow>(`SELECT ${USER_COLUMNS} FROM users WHERE id = ?`, [id]);
+    return row ? toUser(row) : null;
+  }
+
+  async rolesOf(userId: UserId): Promise<Map<ProjectId, Role>> {
+    const rows = await this.db.all<{ project_id: number | string; role: string }>('SELECT project_id, role FROM project_members WHERE user_id = ?', [userId]);
+    return new Map(rows.map((r) => [asProjectId(num(r.project_id)), r.role as Role]));
+  }
+
+  async listMembers(projectId: ProjectId): Promise<Member[]> {
+    return (await this.db.all<MemberRow>(`${MEMBER_SELECT} WHERE m.project_id = ? ORDER BY u.username`, [projectId])).map(toMember);
+  }
+
+  /**
+   * Whether taking `userId`'s maintainer role away leaves the project without one: read under the
+   * project's lock (PostgreSQL: an advisory lock per project; SQLite: its one writer), so of two
+   * concurrent changes the second sees the first's result.
+   */
+  private async lastMaintainer(tx: SqlExecutor, projectId: ProjectId, userId: UserId): Promise<boolean> {
+    await this.db.holdLock(tx, `project-members:${projectId}`);
+    const rows = await tx.all<{ user_id: number | string }>("SELECT user_id FROM project_members WHERE project_id = ? AND role = 'maintainer'", [projectId]);
+    return rows.length === 1 && num(rows[0]!.user_id) === userId;
+  }
+
+  async setMember(projectId: ProjectId, userId: UserId, role: Role, at: EpochMs, keepAMaintainer: boolean): Promise<MemberChange<Member>> {
+    return this.db.transaction(async (tx) => {
+      if (keepAMaintainer && role !== 'maintainer' && (await this.lastMaintainer(tx, projectId, userId))) return 'last-maintainer' as const;
+      await tx.run(
+        'INSERT INTO project_members (project_id, user_id, role, created_at, updated_at) VALUES (?, ?, ?, ?, ?) ' +
+          'ON CONFLICT (project_id, user_id) DO UPDATE SET role = excluded.role, updated_at = excluded.updated_at',
+        [projectId, userId, role, at, at],
+      );
+      return toMember((await tx.get<MemberRow>(`${MEMBER_SELECT} WHERE m.project_id = ? AND m.user_id = ?`, [projectId, userId]))!);
+    });
+  }
+
+  async removeMember(projectId: ProjectId, userId: UserId, keepAMaintainer: boolean): Promise<MemberChange<boolean>> {
+    return this.db.transaction(async (tx) => {
+      if (keepAMaintainer && (await this.lastMaintainer(tx, projectId, userId))) return 'last-maintainer' as const;
+      return (await tx.run('DELETE FROM project_members WHERE project_id = ? AND user_id = ?', [projectId, userId])).changes === 1;
+    });
+  }
+
+  async createPersonalToken(t: NewPersonalToken): Promise<ApiToken> {
+    const row = await this.db.get<TokenRow>(
+      "INSERT INTO tokens (hash, kind, project_id, created_at, description, user_id, expires_at, read_only, projects) VALUES (?, 'personal', NULL, ?, ?, ?, ?, ?, ?) " +
+        `RETURNING ${TOKEN_COLUMNS}`,
+      [t.hash, t.createdAt, t.description, t.userId, t.expiresAt, t.readOnly ? 1 : 0, t.projects === null ? null : JSON.stringify(t.projects)],
+    );
+    return toToken(row!);
+  }
+
+  async listPersonalTokens(userId: UserId): Promise<ApiToken[]> {
+    return (await this.db.all<TokenRow>(`SELECT ${TOKEN_COLUMNS} FROM tokens WHERE user_id = ? AND kind = 'personal' ORDER BY id`, [userId])).map(toToken);
+  }
+
+  async deletePersonalToken(userId: UserId, id: number): Promise<boolean> {
+    return (await this.db.run("DELETE FROM tokens WHERE id = ? AND user_id = ? AND kind = 'personal'", [id, userId])).changes === 1;
   }
 }

@@ -63,17 +63,20 @@ export async function explainQueueIn(
   tx: SqlExecutor,
   at: EpochMs,
   settings: Pick<SchedulerSettings, 'maxRunning' | 'leaseMs'>,
-  projectId: ProjectId | null,
+  projects: ProjectId | readonly ProjectId[] | null,
   limit: number,
 ): Promise<QueueEntry[]> {
-  const where = projectId === null ? '' : ' AND a.project_id = ?';
+  // One project, several (what a caller may see), or all (null).
+  const only = projects === null ? null : typeof projects === 'number' ? [projects] : projects;
+  if (only !== null && only.length === 0) return [];
+  const where = only === null ? '' : ` AND a.project_id IN (${only.map(() => '?').join(', ')})`;
   const rows = await tx.all<PendingRow>(
     'SELECT a.id, a.job_id, a.number, a.queued_at, a.project_id, a.pipeline_id, a.priority, a.resource_group, a.tag_key, ' +
       'a.offered_until, a.agent_id, j.name AS job_name, j.stage, p.ref, pr.name AS project_name, pr.max_running, pr.max_running_per_pipeline, ' +
       'p.trusted, pr.require_sandbox, pr.network, pr.fork_network ' +
       'FROM attempts a JOIN jobs j ON j.id = a.job_id JOIN pipelines p ON p.id = a.pipeline_id JOIN projects pr ON pr.id = a.project_id ' +
       `WHERE a.status = 'pending' AND a.tag_key IS NOT NULL${where} ORDER BY a.priority DESC, a.id LIMIT ?`,
-    projectId === null ? [limit] : [projectId, limit],
+    [...(only ?? []), limit],
   );
   if (rows.length === 0) return [];
   const active = await activeOf({ tx }, at);

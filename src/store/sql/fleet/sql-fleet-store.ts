@@ -6,7 +6,7 @@
 import type { IsolationCheck } from '../../../domain/isolation.js';
 import { EventEmitter } from 'node:events';
 import { GantryError } from '../../../domain/errors.js';
-import { asAttemptId, asJobId, type AttemptId, type JobId, type PipelineId, type ProjectId } from '../../../domain/ids.js';
+import { asAttemptId, asJobId, asProjectId, type AttemptId, type JobId, type PipelineId, type ProjectId } from '../../../domain/ids.js';
 import { isFinishedJob, isFinishedPipeline, type FailureReason, type FinishedAttemptStatus } from '../../../domain/status.js';
 import {
   asAgentId,
@@ -317,22 +317,24 @@ export class SqlFleetStore implements FleetStore {
 
   async listAgents(at: EpochMs, leaseMs: number): Promise<AgentView[]> {
     const rows = await this.db.all<AgentRow>(`SELECT ${AGENT_COLUMNS} FROM agents WHERE deregistered_at IS NULL ORDER BY id`);
-    const running = await this.db.all<{ agent_id: number | string; job_id: number | string }>(
-      "SELECT agent_id, job_id FROM attempts WHERE status = 'running' AND agent_id IS NOT NULL ORDER BY id",
+    const running = await this.db.all<{ agent_id: number | string; job_id: number | string; project_id: number | string }>(
+      "SELECT agent_id, job_id, project_id FROM attempts WHERE status = 'running' AND agent_id IS NOT NULL ORDER BY id",
     );
-    const jobsOf = new Map<number, JobId[]>();
-    for (const r of running) jobsOf.set(Number(r.agent_id), [...(jobsOf.get(Number(r.agent_id)) ?? []), asJobId(Number(r.job_id))]);
+    const jobsOf = new Map<number, { jobId: JobId; projectId: ProjectId }[]>();
+    for (const r of running) {
+      jobsOf.set(Number(r.agent_id), [...(jobsOf.get(Number(r.agent_id)) ?? []), { jobId: asJobId(Number(r.job_id)), projectId: asProjectId(Number(r.project_id)) }]);
+    }
     return rows.map((r) => {
       const a = toAgent(r);
-      const currentJobs = jobsOf.get(a.id) ?? [];
+      const running = jobsOf.get(a.id) ?? [];
       const online = agentOnline(a.sessionId, a.lastSeenAt, at, leaseMs);
-      return { ...a, currentJobs, status: !online ? 'offline' : currentJobs.length > 0 ? 'busy' : 'idle' };
+      return { ...a, currentJobs: running.map((j) => j.jobId), running, status: !online ? 'offline' : running.length > 0 ? 'busy' : 'idle' };
     });
   }
 
-  async explainQueue(at: EpochMs, settings: SchedulerSettings, projectId: ProjectId | null, limit: number): Promise<QueueEntry[]> {
+  async explainQueue(at: EpochMs, settings: SchedulerSettings, projects: ProjectId | readonly ProjectId[] | null, limit: number): Promise<QueueEntry[]> {
     // One snapshot: the counts and the rows they explain agree.
-    return this.db.transaction((tx) => explainQueueIn(tx, at, settings, projectId, limit), { readOnly: true });
+    return this.db.transaction((tx) => explainQueueIn(tx, at, settings, projects, limit), { readOnly: true });
   }
 
   // ---- work
