@@ -1,18 +1,23 @@
-// The shell: header with navigation and sign-out, and the page for the current route. Without a
-// token every page but sign-in sends the user there (and back afterwards).
+// The shell: header with navigation and who is signed in, and the page for the current route. The
+// app first asks the server who this is (GET /session: a session cookie or a stored token); when
+// nobody is signed in, every page but sign-in sends the visitor there (and back afterwards).
 
 import { useEffect } from 'preact/hooks';
 import { setUnauthorizedHandler } from './api/client.js';
-import { clearToken, readToken } from './api/token.js';
+import { loadSession, signedOut, useSession } from './api/session.js';
+import { ErrorBox, Loading } from './components/feedback.js';
 import { Link } from './components/link.js';
+import { UserMenu } from './components/user-menu.js';
 import { AgentsPage } from './pages/agents-page.js';
 import { JobPage } from './pages/job-page.js';
 import { LoginPage } from './pages/login-page.js';
+import { MembersPage } from './pages/members-page.js';
 import { PipelinePage } from './pages/pipeline-page.js';
 import { ProjectPage } from './pages/project-page.js';
 import { ProjectsPage } from './pages/projects-page.js';
 import { QueuePage } from './pages/queue-page.js';
 import { SettingsPage } from './pages/settings-page.js';
+import { TokensPage } from './pages/tokens-page.js';
 import { navigate, parseRoute, useLocation, type Place, type Route } from './router.js';
 
 const NEXT_KEY = 'gantry.next';
@@ -23,6 +28,10 @@ function titleOf(route: Route): string {
       return route.project;
     case 'settings':
       return `Settings · ${route.project}`;
+    case 'members':
+      return `Members · ${route.project}`;
+    case 'tokens':
+      return 'Your tokens';
     case 'pipeline':
       return `Pipeline #${route.id}`;
     case 'job':
@@ -52,6 +61,10 @@ function Page({ route, place }: { route: Route; place: Place }) {
       return <QueuePage />;
     case 'settings':
       return <SettingsPage key={route.project} project={route.project} />;
+    case 'members':
+      return <MembersPage key={route.project} project={route.project} />;
+    case 'tokens':
+      return <TokensPage />;
     case 'login':
       return <LoginPage next={sessionStorage.getItem(NEXT_KEY) ?? '/'} />;
     case 'not-found':
@@ -69,24 +82,39 @@ function Page({ route, place }: { route: Route; place: Place }) {
 export function App() {
   const place = useLocation();
   const route = parseRoute(place.pathname);
-  const signedIn = readToken() !== null;
+  const session = useSession();
+
+  useEffect(() => {
+    // A 401 anywhere: the session ended (signed out elsewhere, expired, the user disabled) or the token stopped working.
+    setUnauthorizedHandler(signedOut);
+    void loadSession();
+  }, []);
 
   useEffect(() => {
     // Remembered in sessionStorage, not in the URL: after sign-in the user lands where they were going.
-    const toLogin = () => {
-      if (location.pathname !== '/login') sessionStorage.setItem(NEXT_KEY, location.pathname + location.search + location.hash);
+    if (session.status === 'signed-out' && route.page !== 'login') {
+      sessionStorage.setItem(NEXT_KEY, location.pathname + location.search + location.hash);
       navigate('/login', { replace: true });
-    };
-    setUnauthorizedHandler(toLogin);
-    if (!signedIn && route.page !== 'login') toLogin();
-  }, [signedIn, route.page]);
+    }
+  }, [session.status, route.page]);
 
   useEffect(() => {
     if (route.page === 'login') document.title = 'Sign in · Gantry';
     else document.title = `${titleOf(route)} · Gantry`;
   }, [place.pathname]);
 
-  if (!signedIn && route.page !== 'login') return null;
+  if (session.status === 'loading') return <Loading what="Gantry" />;
+  if (session.status === 'failed')
+    return (
+      <main class="page">
+        <ErrorBox error={session.error} />
+        <button type="button" onClick={() => void loadSession()}>
+          Try again
+        </button>
+      </main>
+    );
+  const who = session.status === 'signed-in' ? session.who : null;
+  if (!who && route.page !== 'login') return null;
   return (
     <>
       <a class="skip" href="#main">
@@ -102,9 +130,9 @@ export function App() {
           </span>
           Gantry
         </Link>
-        {route.page !== 'login' ? (
+        {route.page !== 'login' && who ? (
           <nav class="top-nav" aria-label="Main">
-            <Link href="/" aria-current={route.page === 'projects' || route.page === 'project' || route.page === 'settings' ? 'page' : undefined}>
+            <Link href="/" aria-current={route.page === 'projects' || route.page === 'project' || route.page === 'settings' || route.page === 'members' ? 'page' : undefined}>
               Projects
             </Link>
             <Link href="/queue" aria-current={route.page === 'queue' ? 'page' : undefined}>
@@ -113,17 +141,13 @@ export function App() {
             <Link href="/agents" aria-current={route.page === 'agents' ? 'page' : undefined}>
               Agents
             </Link>
-            <button
-              type="button"
-              class="link"
-              onClick={() => {
-                clearToken();
+            <UserMenu
+              who={who}
+              onSignedOut={() => {
                 sessionStorage.removeItem(NEXT_KEY);
                 navigate('/login');
               }}
-            >
-              Sign out
-            </button>
+            />
           </nav>
         ) : null}
       </header>

@@ -9,6 +9,8 @@ export type Route =
   | { page: 'agents' }
   | { page: 'queue' }
   | { page: 'settings'; project: string }
+  | { page: 'members'; project: string }
+  | { page: 'tokens' }
   | { page: 'project'; project: string }
   | { page: 'pipeline'; id: number }
   | { page: 'job'; id: number }
@@ -24,6 +26,8 @@ export function parseRoute(pathname: string): Route {
   if (parts.length === 1 && a === 'projects') return { page: 'projects' };
   if (parts.length === 2 && a === 'projects') return { page: 'project', project: b! };
   if (parts.length === 3 && a === 'projects' && parts[2] === 'settings') return { page: 'settings', project: b! };
+  if (parts.length === 4 && a === 'projects' && parts[2] === 'settings' && parts[3] === 'members') return { page: 'members', project: b! };
+  if (parts.length === 2 && a === 'account' && b === 'tokens') return { page: 'tokens' };
   if (parts.length === 2 && a === 'pipelines' && /^[1-9][0-9]*$/.test(b!)) return { page: 'pipeline', id: Number(b) };
   if (parts.length === 2 && a === 'jobs' && /^[1-9][0-9]*$/.test(b!)) return { page: 'job', id: Number(b) };
   return { page: 'not-found' };

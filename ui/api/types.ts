@@ -141,6 +141,54 @@ export interface QueueEntry {
   reason: QueueReason;
 }
 
+/** A project role (docs/API.md, "Roles"), least to most. */
+export type Role = 'viewer' | 'developer' | 'maintainer';
+export const ROLES: readonly Role[] = ['viewer', 'developer', 'maintainer'];
+
+export interface Identity {
+  id: number;
+  username: string;
+  admin: boolean;
+}
+
+/** GET /session: who is calling. */
+export type Session =
+  | {
+      kind: 'user';
+      user: Identity;
+      roles: { projectId: number; role: Role }[];
+      /** Signed in by cookie: the token every write sends as X-CSRF-Token. */
+      csrfToken?: string;
+      expiresAt?: string;
+      /** Signed in with a personal access token instead. */
+      token?: { id: number; readOnly: boolean; projects: number[] | null; expiresAt: string | null };
+    }
+  | { kind: 'admin-token' }
+  | { kind: 'project-token'; projectId: number | null };
+
+/** GET /users/:username/tokens */
+export interface PersonalToken {
+  id: number;
+  description: string;
+  projects: number[] | null;
+  readOnly: boolean;
+  expiresAt: string | null;
+  expired: boolean;
+  createdAt: string;
+  lastUsedAt: string | null;
+  /** Only in the answer that created it. */
+  token?: string;
+}
+
+/** GET /projects/:project/members */
+export interface Member {
+  userId: number;
+  username: string;
+  role: Role;
+  createdAt: string;
+  updatedAt: string;
+}
+
 export interface Page<T> {
   items: T[];
   next: number | null;

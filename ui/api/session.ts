@@ -1,0 +1,112 @@
+// Who is signed in, for the whole app: read once from GET /session when the app starts (a cookie
+// or a stored token), set by signing in, cleared by signing out or by any 401. Pages ask it what
+// the caller may do in a project (the roles of GET /session); the server decides anyway, and a
+// page shows its 403 when it did not know.
+
+import { useEffect, useState } from 'preact/hooks';
+import { api, ApiError, setCsrfToken } from './client.js';
+import { clearToken, readToken, saveToken } from './token.js';
+import type { Role, Session } from './types.js';
+
+export type SessionState = { status: 'loading' } | { status: 'signed-out' } | { status: 'failed'; error: unknown } | { status: 'signed-in'; who: Session };
+
+let state: SessionState = { status: 'loading' };
+const listeners = new Set<(s: SessionState) => void>();
+
+function set(next: SessionState): void {
+  state = next;
+  for (const fn of listeners) fn(state);
+}
+
+function apply(who: Session): void {
+  setCsrfToken(who.kind === 'user' && who.csrfToken ? who.csrfToken : null);
+  set({ status: 'signed-in', who });
+}
+
+export function sessionState(): SessionState {
+  return state;
+}
+
+/** The session state, re-rendering the caller when it changes. */
+export function useSession(): SessionState {
+  const [s, setS] = useState(state);
+  useEffect(() => {
+    listeners.add(setS);
+    setS(state);
+    return () => void listeners.delete(setS);
+  }, []);
+  return s;
+}
+
+/** Asks the server who this is: by the stored token if there is one, else by the session cookie. */
+export async function loadSession(): Promise<void> {
+  try {
+    apply(await api<Session>('/session', { quiet: true }));
+  } catch (err) {
+    if (err instanceof ApiError && err.status === 401) return signedOut();
+    set({ status: 'failed', error: err });
+  }
+}
+
+/** Username and password: the server sets the session cookie; GET /session then gives the roles. */
+export async function signInWithPassword(username: string, password: string): Promise<void> {
+  // A token left in storage would win over the cookie (a bearer token always does).
+  clearToken();
+  setCsrfToken(null);
+  const answer = await api<{ csrfToken: string }>('/session', { method: 'POST', body: { username, password }, quiet: true });
+  setCsrfToken(answer.csrfToken);
+  apply(await api<Session>('/session', { quiet: true }));
+}
+
+/** A token (for automation, or the admin token): checked against the API, then kept in storage. */
+export async function signInWithToken(token: string, remember: boolean): Promise<void> {
+  const who = await api<Session>('/session', { token, quiet: true });
+  saveToken(token, remember);
+  apply(who);
+}
+
+/** Ends a cookie session on the server (the cookie is worthless from then on) and forgets the token. */
+export async function signOut(): Promise<void> {
+  if (state.status === 'signed-in' && state.who.kind === 'user' && !state.who.token && readToken() === null) {
+    try {
+      await api('/session', { method: 'DELETE', quiet: true });
+    } catch (err) {
+      // Already ended (expired, or signed out in another tab): nothing left to end.
+      if (!(err instanceof ApiError && err.status === 401)) throw err;
+    }
+  }
+  signedOut();
+}
+
+/** After a 401 anywhere, or a sign-out. */
+export function signedOut(): void {
+  clearToken();
+  setCsrfToken(null);
+  set({ status: 'signed-out' });
+}
+
+/** What the header says: the user's name, or which kind of token. */
+export function whoLabel(who: Session): string {
+  if (who.kind === 'user') return who.user.username;
+  return who.kind === 'admin-token' ? 'admin token' : 'token';
+}
+
+/** The caller's standing in a project: an admin, a role, or none (the project does not exist for it). */
+export function roleIn(who: Session, projectId: number): Role | 'admin' | null {
+  if (who.kind === 'admin-token') return 'admin';
+  // Project tokens are maintainers of their project (of every project when they have none).
+  if (who.kind === 'project-token') return who.projectId === null || who.projectId === projectId ? 'maintainer' : null;
+  const narrowed = who.token?.projects ?? null;
+  if (narrowed !== null && !narrowed.includes(projectId)) return null;
+  if (who.user.admin && narrowed === null) return 'admin';
+  return who.roles.find((r) => r.projectId === projectId)?.role ?? null;
+}
+
+const RANK: Record<Role | 'admin', number> = { viewer: 1, developer: 2, maintainer: 3, admin: 4 };
+
+/** Whether the caller may make a change that needs `need` in the project (a read-only token makes none). */
+export function mayWrite(who: Session, projectId: number, need: Role): boolean {
+  if (who.kind === 'user' && who.token?.readOnly) return false;
+  const mine = roleIn(who, projectId);
+  return mine !== null && RANK[mine] >= RANK[need];
+}
