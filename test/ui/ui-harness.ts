@@ -52,9 +52,15 @@ export class GantryUp {
   child: ChildProcess | null = null;
   url = '';
   token = '';
+  /** The first admin user's (`admin`) password, printed once by the first start. */
+  password = '';
   private out = '';
 
-  constructor(files: Record<string, string>) {
+  /** `env`: more of gantry up's environment (GANTRY_SIGN_IN_MAX_FAILURES, say). */
+  constructor(
+    files: Record<string, string>,
+    private readonly env: Record<string, string> = {},
+  ) {
     this.sb = sandbox(files);
   }
 
@@ -63,7 +69,7 @@ export class GantryUp {
     // A local agent that does not isolate: the pages show such an agent plainly, and jobs that need
     // the sandbox waiting for one (the sandbox itself is the fleet and security suites' subject).
     this.child = spawn(process.execPath, [GANTRY_BIN, 'up', '--listen', `127.0.0.1:${port}`, '--concurrency', '3', '--isolation', 'none'], {
-      env: { ...process.env, GANTRY_HOME: this.sb.home, GANTRY_TEST: '1', GANTRY_KILL_GRACE_MS: '1000', NO_COLOR: '1' },
+      env: { ...process.env, GANTRY_HOME: this.sb.home, GANTRY_TEST: '1', GANTRY_KILL_GRACE_MS: '1000', NO_COLOR: '1', ...this.env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     this.child.stdout!.on('data', (c: Buffer) => (this.out += c.toString()));
@@ -77,6 +83,7 @@ export class GantryUp {
     }
     this.url = `http://127.0.0.1:${port}`;
     this.token = fs.readFileSync(path.join(this.sb.home, 'admin.token'), 'utf8').trim();
+    this.password = /First start: user admin created with password (\S+)\n/.exec(this.out)?.[1] ?? '';
   }
 
   output(): string {

@@ -118,6 +118,9 @@ describe('the web UI', { skip, timeout: 110_000 }, () => {
   it('sends a visitor without a token to sign-in, and signs in with the admin token', async () => {
     await page.goto(`${up.url}/projects/web`);
     await page.waitForURL(/\/login$/);
+    // A username and password first; a token is for automation, one click away.
+    await page.getByLabel('Username').waitFor();
+    await page.getByRole('button', { name: 'Use a token instead' }).click();
     await page.getByLabel('Token').fill('not-a-token');
     await page.getByRole('button', { name: 'Sign in' }).click();
     await page.getByText('unknown token').waitFor();
@@ -128,6 +131,8 @@ describe('the web UI', { skip, timeout: 110_000 }, () => {
     await page.waitForURL(/\/projects\/web$/);
     assert.ok(!page.url().includes(up.token));
     assert.equal(await page.evaluate(() => sessionStorage.getItem('gantry.token') !== null), true);
+    // The header says who: the admin token.
+    assert.match(await page.getByRole('button', { name: 'Signed in as admin token' }).innerText(), /^admin token/);
   });
 
   it('lists projects', async () => {
