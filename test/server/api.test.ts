@@ -148,8 +148,8 @@ function apiSuite(label: string, openStore: (home: string) => Promise<Store>, op
         assert.equal((await h.api('PUT', `/projects/${p.id}/variables/DEPLOY_TOKEN`, { value: 'v2', masked: true })).status, 204);
         const list = (await (await h.api('GET', `/projects/${p.id}/variables`)).json()) as { items: Array<Record<string, unknown>> };
         assert.deepEqual(list.items.map((v) => [v.key, v.masked, Object.keys(v).sort().join()]), [
-          ['A_PLAIN', false, 'key,masked,updatedAt'],
-          ['DEPLOY_TOKEN', true, 'key,masked,updatedAt'],
+          ['A_PLAIN', false, 'key,masked,protected,updatedAt'],
+          ['DEPLOY_TOKEN', true, 'key,masked,protected,updatedAt'],
         ]);
         assert.equal((await h.api('DELETE', `/projects/${p.id}/variables/A_PLAIN`)).status, 204);
         assert.equal((await h.api('DELETE', `/projects/${p.id}/variables/A_PLAIN`)).status, 404);

@@ -20,6 +20,7 @@ const NEW_PROJECT_SETTINGS = {
   autoCancel: true,
   refFilters: { branches: null, tags: null },
   isolation: DEFAULT_PROJECT_ISOLATION,
+  protectedRefs: { branches: [], tags: [] },
 };
 
 export interface ContractOptions {
