@@ -41,6 +41,11 @@ export function auditWhen<T>(request: FastifyRequest, at: number, happened: (r: 
   return (r) => (happened(r) ? auditEntry(request, at, what(r)) : null);
 }
 
+/** A git URL as the audit log keeps it: credentials in it (`https://user:token@host/...`) dropped. */
+export function gitUrlForAudit(url: string): string {
+  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^/@]*@/i, '$1***@');
+}
+
 /** An AuditFor that always records `what`. */
 export function auditAlways<T>(request: FastifyRequest, at: number, what: AuditWhat): AuditFor<T> {
   return () => auditEntry(request, at, what);

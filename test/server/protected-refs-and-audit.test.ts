@@ -18,6 +18,7 @@ import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { isProtectedRef, protectedGlobMatches } from '../../src/domain/protected-refs.js';
 import { signatureHeaders } from '../../src/server/webhooks/signature.js';
+import { gitUrlForAudit } from '../../src/server/audit.js';
 import { openSqliteStore } from '../../src/store/sqlite/sqlite-store.js';
 import { openPostgresStore } from '../../src/store/postgres/postgres-store.js';
 import type { Store } from '../../src/store/store.js';
@@ -72,6 +73,14 @@ describe('protected globs follow GitLab: `*` is any run of characters, `/` inclu
     assert.equal(isProtectedRef(refs, { kind: 'tag', name: 'v1.0' }), true);
     assert.equal(isProtectedRef(refs, { kind: 'branch', name: 'v1.0' }), false);
     assert.equal(isProtectedRef(refs, null), false);
+  });
+});
+
+describe('the audit log keeps a git URL without its credentials', () => {
+  it('drops the user and token of a URL, and leaves paths and scp-like addresses alone', () => {
+    assert.equal(gitUrlForAudit('https://bob:ghp_s3cret@github.com/acme/web.git'), 'https://***@github.com/acme/web.git');
+    assert.equal(gitUrlForAudit('/srv/git/web.git'), '/srv/git/web.git');
+    assert.equal(gitUrlForAudit('git@example.com:acme/web.git'), 'git@example.com:acme/web.git');
   });
 });
 
