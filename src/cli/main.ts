@@ -16,6 +16,7 @@ import { registerSecret } from './commands/secret.js';
 import { registerHook } from './commands/hook.js';
 import { registerToken } from './commands/token.js';
 import { registerUser } from './commands/user.js';
+import { registerAudit } from './commands/audit.js';
 import { exitCodeOf, printError } from './errors.js';
 import type { CliContext } from './context.js';
 
@@ -44,6 +45,7 @@ export async function main(argv: string[]): Promise<number> {
   registerHook(program, ctx);
   registerToken(program, ctx);
   registerUser(program, ctx);
+  registerAudit(program, ctx);
   try {
     await program.parseAsync(argv, { from: 'user' });
     return ctx.exitCode;

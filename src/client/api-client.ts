@@ -23,7 +23,26 @@ export interface ProjectJson {
 export interface VariableJson {
   key: string;
   masked: boolean;
+  /** Absent from a server older than protected variables. */
+  protected?: boolean;
   updatedAt: string;
+}
+
+export interface ProtectedRefsJson {
+  branches: string[];
+  tags: string[];
+}
+
+/** One audit log entry (API.md, "Audit log"). */
+export interface AuditEntryJson {
+  id: number;
+  at: string;
+  action: string;
+  actor: { kind: 'user' | 'admin-token' | 'project-token' | 'anonymous'; userId?: number; username?: string; via?: 'session' | 'token'; tokenId?: number };
+  target: { type: string; id: string | null };
+  projectId: number | null;
+  address: string | null;
+  details: Record<string, unknown> | null;
 }
 
 export interface TriggerTokenJson {
@@ -231,8 +250,23 @@ export class GantryClient {
     return res.items;
   }
 
-  async putVariable(project: string, key: string, value: string, masked: boolean): Promise<void> {
-    await this.send('PUT', `/projects/${seg(project)}/variables/${seg(key)}`, { body: { value, masked }, idempotent: true });
+  async putVariable(project: string, key: string, value: string, masked: boolean, isProtected = false): Promise<void> {
+    // `protected` only when asked for, so a server older than protected variables still takes the rest.
+    await this.send('PUT', `/projects/${seg(project)}/variables/${seg(key)}`, { body: { value, masked, ...(isProtected ? { protected: true } : {}) }, idempotent: true });
+  }
+
+  getProtectedRefs(project: string): Promise<ProtectedRefsJson> {
+    return this.json('GET', `/projects/${seg(project)}/protected-refs`, { idempotent: true });
+  }
+
+  setProtectedRefs(project: string, refs: ProtectedRefsJson): Promise<ProtectedRefsJson> {
+    return this.json('PUT', `/projects/${seg(project)}/protected-refs`, { body: refs, idempotent: true });
+  }
+
+  /** One page of the audit log, newest first: a project's (maintainer) or the instance's (admin). */
+  auditPage(project: string | null, limit: number, before: number | null): Promise<{ items: AuditEntryJson[]; next: number | null }> {
+    const q = `?limit=${limit}${before === null ? '' : `&before=${before}`}`;
+    return this.json('GET', `${project === null ? '' : `/projects/${seg(project)}`}/audit${q}`, { idempotent: true });
   }
 
   async deleteVariable(project: string, key: string): Promise<void> {

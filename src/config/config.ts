@@ -62,6 +62,8 @@ export interface ServerConfig {
   signInMaxFailures: number;
   /** The window failed sign-ins are counted in (GANTRY_SIGN_IN_WINDOW_SECONDS, default 900: 15 minutes). */
   signInWindowSeconds: number;
+  /** Days audit entries are kept (GANTRY_AUDIT_RETENTION_DAYS, default 365; 0: for ever). */
+  auditRetentionDays: number;
 }
 
 /** GANTRY_S3_*: how to reach an S3-compatible bucket (docs/LOGS.md, "Where log objects live"). */
@@ -182,6 +184,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, stdoutIsTty = B
       sessionHours: intOr(env.GANTRY_SESSION_HOURS, 168, 1),
       signInMaxFailures: intOr(env.GANTRY_SIGN_IN_MAX_FAILURES, 10, 1),
       signInWindowSeconds: intOr(env.GANTRY_SIGN_IN_WINDOW_SECONDS, 900, 1),
+      auditRetentionDays: intOr(env.GANTRY_AUDIT_RETENTION_DAYS, 365, 0),
     },
     agent: {
       home: env.GANTRY_AGENT_HOME ? path.resolve(env.GANTRY_AGENT_HOME) : path.join(home, 'agent'),

@@ -50,6 +50,8 @@ import { userRoutes } from './routes/users.js';
 import { personalTokenRoutes } from './routes/personal-tokens.js';
 import { memberRoutes } from './routes/members.js';
 import { sessionRoutes } from './routes/session.js';
+import { protectedRefRoutes } from './routes/protected-refs.js';
+import { auditRoutes } from './routes/audit.js';
 
 export const API_PREFIX = '/api/v1';
 /** As GitHub Actions: a cache nobody used for a week goes. */
@@ -106,7 +108,12 @@ export interface ServerDeps {
   trustProxy?: boolean | string[];
   /** Session lifetime and sign-in limits; DEFAULT_PEOPLE_SETTINGS where absent. */
   people?: Partial<PeopleSettings>;
+  /** How long audit entries are kept (GANTRY_AUDIT_RETENTION_DAYS); default DEFAULT_AUDIT_RETENTION_MS; null: for ever. */
+  auditRetentionMs?: number | null;
 }
+
+/** A year: long enough to answer "who changed this" about most things, short enough that the table stays small. */
+export const DEFAULT_AUDIT_RETENTION_MS = 365 * 24 * 3600_000;
 
 export const DEFAULT_MAX_LOG_BYTES = 100 * 1024 * 1024;
 
@@ -196,6 +203,8 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
     .every(3_600_000, strayBlobSweep(deps.store, deps.blobs, [deps.logObjects]))
     .every(3_600_000, async (at) => {
       await deps.store.users.pruneSessions(at, at - people.signInWindowMs);
+      const keep = deps.auditRetentionMs === undefined ? DEFAULT_AUDIT_RETENTION_MS : deps.auditRetentionMs;
+      if (keep !== null) await deps.store.audit.prune(at - keep);
     })
     // Completions kick compaction at once; this catches attempts ended by the sweep, another
     // instance's crash, or a compaction that failed.
@@ -266,6 +275,8 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
       userRoutes(api, { ...ctx, people });
       personalTokenRoutes(api, ctx);
       memberRoutes(api, ctx);
+      protectedRefRoutes(api, ctx);
+      auditRoutes(api, ctx);
       sessionRoutes(api, { ...ctx, people });
     },
     { prefix: API_PREFIX },

@@ -6,6 +6,7 @@ import crypto from 'node:crypto';
 import net from 'node:net';
 import type { Store } from '../store/store.js';
 import type { User, UserWithPassword } from '../store/users.js';
+import type { AuditFor } from '../store/audit.js';
 import { ApiError } from './errors.js';
 import { dummyHash, generatePassword, hashPassword, needsRehash, verifyPassword } from './passwords.js';
 import { hashToken } from './tokens.js';
@@ -89,11 +90,11 @@ export interface NewSession {
 }
 
 /** A fresh session of `user`. */
-export async function openSession(store: Store, settings: PeopleSettings, user: User, now: number): Promise<NewSession> {
+export async function openSession(store: Store, settings: PeopleSettings, user: User, now: number, audit?: AuditFor<void>): Promise<NewSession> {
   const id = crypto.randomBytes(32).toString('base64url');
   const hash = hashToken(id);
   const expiresAt = now + settings.sessionTtlMs;
-  await store.users.createSession({ hash, userId: user.id, createdAt: now, lastSeenAt: now, expiresAt });
+  await store.users.createSession({ hash, userId: user.id, createdAt: now, lastSeenAt: now, expiresAt }, audit);
   return { id, hash, expiresAt };
 }
 

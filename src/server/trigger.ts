@@ -15,6 +15,8 @@ import type { TriggeredBy } from '../domain/triggered-by.js';
 import { pipelineVariables, type MergeRequestFacts } from '../variables/predefined.js';
 import type { CommitFacts } from './git-mirror.js';
 import { ApiError } from './errors.js';
+import { isProtectedRef, type PipelineRef } from '../domain/protected-refs.js';
+import { PROTECTED_REF_ROLE } from './protected-refs.js';
 import type { GitMirrors } from './git-mirror.js';
 
 export interface TriggerRequest {
@@ -146,10 +148,29 @@ async function planOf(deps: TriggerDeps, project: Project, t: PipelineTrigger): 
   }
 }
 
+/**
+ * Who starts it: whether it may run a protected ref's pipeline (a person needs maintainer: the
+ * API's caller, a pushing git hook's token), and how to name them when not. Webhooks, schedules
+ * and trigger tokens are no person starting a pipeline, and pass none.
+ */
+export interface Starter {
+  mayRunProtected: boolean;
+  name: string;
+}
+
 /** Resolves, reads, compiles: the pipeline to store, or an ApiError that stores nothing. */
-async function compileFor(deps: TriggerDeps, project: Project, t: PipelineTrigger, by: TriggeredBy | null): Promise<NewPipeline> {
+async function compileFor(deps: TriggerDeps, project: Project, t: PipelineTrigger, by: TriggeredBy | null, starter: Starter | null): Promise<NewPipeline> {
   const plan = await planOf(deps, project, t);
   const { commit } = plan;
+  // A merge request builds its head (refs/pull/N/head), which no one protects (GitLab's rule).
+  const ref: PipelineRef | null = t.source === 'merge_request_event' ? null : { kind: plan.refKind, name: plan.refName };
+  const refProtected = isProtectedRef(project.protectedRefs, ref);
+  if (refProtected && starter !== null && !starter.mayRunProtected) {
+    throw new ApiError(
+      'GANTRY_E_PROTECTED_REF',
+      `${ref!.kind} ${ref!.name} of project ${project.name} is protected: to start its pipelines needs ${PROTECTED_REF_ROLE}, and ${starter.name} is not one`,
+    );
+  }
   const files = await deps.mirrors.files(project, commit.sha);
   const file = findPipelineFile(files);
   if (file === null) {
@@ -169,6 +190,7 @@ async function compileFor(deps: TriggerDeps, project: Project, t: PipelineTrigge
     defaultBranch: commit.defaultBranch,
     source: t.source,
     ...(plan.mergeRequest ? { mergeRequest: plan.mergeRequest } : {}),
+    refProtected,
   });
   // Trigger variables override predefined ones for rules, as in `gantry run --var`. Project
   // variables (secrets) are not rule context here: they are for the jobs that may see them.
@@ -198,6 +220,7 @@ async function compileFor(deps: TriggerDeps, project: Project, t: PipelineTrigge
     runsOn: 'fleet',
     predefinedVariables: predefined,
     trusted: plan.trusted,
+    protectedRef: refProtected,
     triggeredBy: by,
   };
 }
@@ -214,8 +237,9 @@ export async function createTriggeredPipeline(
   t: PipelineTrigger,
   once: Once | null,
   by: TriggeredBy | null,
+  starter: Starter | null = null,
 ): Promise<TriggerResult> {
-  const input = await compileFor(deps, project, t, by);
+  const input = await compileFor(deps, project, t, by, starter);
   if (once === null) {
     const pipeline = await deps.store.createPipeline(input);
     return { replayed: false, pipeline: await started(deps, pipeline) };
@@ -235,6 +259,7 @@ export async function triggerPipeline(
   body: TriggerRequest,
   idempotencyKey: string | null,
   by: TriggeredBy | null,
+  starter: Starter | null = null,
 ): Promise<TriggerResult> {
   const fingerprint = requestFingerprint(body);
   if (idempotencyKey !== null) {
@@ -243,5 +268,5 @@ export async function triggerPipeline(
     if (seen) return replayOf(deps, seen.pipelineId, fingerprint, seen.fingerprint, idempotencyKey);
   }
   const trigger: RefTrigger = { source: body.source ?? 'api', ref: body.ref, variables: body.variables ?? {}, ...(body.sha === undefined ? {} : { sha: body.sha }) };
-  return createTriggeredPipeline(deps, project, trigger, idempotencyKey === null ? null : { key: idempotencyKey, fingerprint }, by);
+  return createTriggeredPipeline(deps, project, trigger, idempotencyKey === null ? null : { key: idempotencyKey, fingerprint }, by, starter);
 }

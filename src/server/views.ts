@@ -22,4 +22,4 @@ export const projectJson = (p: Project) => ({
 export { jobJson, pipelineSummaryJson } from '../views/pipeline-json.js';
 
 /** Values are write-only: the API never returns one. */
-export const variableJson = (v: StoredVariable) => ({ key: v.key, masked: v.masked, updatedAt: iso(v.updatedAt) });
+export const variableJson = (v: StoredVariable) => ({ key: v.key, masked: v.masked, protected: v.protected, updatedAt: iso(v.updatedAt) });

@@ -9,6 +9,7 @@ import type { AttemptId, JobId, PipelineId, ProjectId } from '../domain/ids.js';
 import type { AttemptStatus, FailureReason, FinishedAttemptStatus } from '../domain/status.js';
 import type { AgentIsolationFacts, SandboxRequirement } from '../domain/isolation.js';
 import type { Attempt, EpochMs, Job, Pipeline, PipelineWithJobs, Project, StoredVariable } from './store.js';
+import type { AuditFor } from './audit.js';
 
 export type AgentId = number & { readonly __agent: unique symbol };
 export const asAgentId = (n: number) => n as AgentId;
@@ -202,7 +203,7 @@ export interface FleetStore {
   openSession(agentId: AgentId, sessionId: string, facts: AgentFacts, at: EpochMs, settings: SchedulerSettings): Promise<void>;
   /** Touches last_seen_at if `sessionId` is the agent's current session. */
   checkSession(agentId: AgentId, sessionId: string, at: EpochMs): Promise<SessionCheck>;
-  deregisterAgent(agentId: AgentId, at: EpochMs, settings: SchedulerSettings): Promise<void>;
+  deregisterAgent(agentId: AgentId, at: EpochMs, settings: SchedulerSettings, audit?: AuditFor<void>): Promise<void>;
   /**
    * The result of the isolation check an agent ran after opening its session (it runs while the
    * agent already takes trusted work). False when the session is not the agent's current one.
@@ -260,11 +261,11 @@ export interface FleetStore {
   startPipeline(id: PipelineId, at: EpochMs, settings: SchedulerSettings): Promise<void>;
   /** Re-derives readiness of every unfinished fleet pipeline (after a crash between transactions). */
   progressAll(at: EpochMs, settings: SchedulerSettings): Promise<void>;
-  cancelPipeline(id: PipelineId, at: EpochMs, settings: SchedulerSettings): Promise<PipelineWithJobs | 'finished' | null>;
-  retryPipeline(id: PipelineId, at: EpochMs, settings: SchedulerSettings): Promise<PipelineWithJobs | 'nothing-to-retry' | null>;
-  cancelJob(id: JobId, at: EpochMs, settings: SchedulerSettings): Promise<Job | 'finished' | null>;
-  playJob(id: JobId, at: EpochMs, settings: SchedulerSettings): Promise<Job | 'not-manual' | null>;
-  retryJob(id: JobId, at: EpochMs, settings: SchedulerSettings): Promise<Job | 'not-finished' | null>;
+  cancelPipeline(id: PipelineId, at: EpochMs, settings: SchedulerSettings, audit?: AuditFor<PipelineWithJobs | 'finished' | null>): Promise<PipelineWithJobs | 'finished' | null>;
+  retryPipeline(id: PipelineId, at: EpochMs, settings: SchedulerSettings, audit?: AuditFor<PipelineWithJobs | 'nothing-to-retry' | null>): Promise<PipelineWithJobs | 'nothing-to-retry' | null>;
+  cancelJob(id: JobId, at: EpochMs, settings: SchedulerSettings, audit?: AuditFor<Job | 'finished' | null>): Promise<Job | 'finished' | null>;
+  playJob(id: JobId, at: EpochMs, settings: SchedulerSettings, audit?: AuditFor<Job | 'not-manual' | null>): Promise<Job | 'not-manual' | null>;
+  retryJob(id: JobId, at: EpochMs, settings: SchedulerSettings, audit?: AuditFor<Job | 'not-finished' | null>): Promise<Job | 'not-finished' | null>;
 
   /** The artifacts a job's attempts uploaded, by attempt number (people's downloads; no token check here). */
   listArtifacts(jobId: JobId): Promise<StoredArtifact[]>;

@@ -4,6 +4,7 @@
 import type { PipelineId, ProjectId } from '../domain/ids.js';
 import type { PipelineStatus } from '../domain/status.js';
 import type { EpochMs } from './store.js';
+import type { AuditFor } from './audit.js';
 
 export const FORGE_PROVIDERS = ['github', 'gitea', 'gitlab'] as const;
 export type ForgeProvider = (typeof FORGE_PROVIDERS)[number];
@@ -57,9 +58,9 @@ export interface ForgeOutboxRow {
 
 export interface ForgeStore {
   /** Creates or replaces the project's configuration. */
-  putConfig(c: ForgeConfig): Promise<void>;
+  putConfig(c: ForgeConfig, audit?: AuditFor<void>): Promise<void>;
   getConfig(projectId: ProjectId): Promise<ForgeConfig | null>;
-  deleteConfig(projectId: ProjectId): Promise<boolean>;
+  deleteConfig(projectId: ProjectId, audit?: AuditFor<boolean>): Promise<boolean>;
   /**
    * Claims up to `limit` due reports until `claimedUntil` (FOR UPDATE SKIP LOCKED on PostgreSQL):
    * a pipeline's report is in one instance's hands at a time, so its states reach the forge in order.

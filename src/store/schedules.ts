@@ -5,6 +5,7 @@
 
 import type { PipelineId, ProjectId } from '../domain/ids.js';
 import type { EpochMs } from './store.js';
+import type { AuditFor } from './audit.js';
 
 export type ScheduleId = number & { readonly __schedule: unique symbol };
 export const asScheduleId = (n: number) => n as ScheduleId;
@@ -59,15 +60,15 @@ export interface Firing {
 export type FiringOutcome = { kind: 'created'; pipelineId: PipelineId } | { kind: 'failed'; error: string };
 
 export interface ScheduleStore {
-  createSchedule(s: NewSchedule): Promise<Schedule>;
+  createSchedule(s: NewSchedule, audit?: AuditFor<Schedule>): Promise<Schedule>;
   getSchedule(projectId: ProjectId, id: ScheduleId): Promise<Schedule | null>;
   /** By id alone, for the firer (which has no project at hand). */
   scheduleById(id: ScheduleId): Promise<Schedule | null>;
   /** The project's schedules, oldest first. */
   listSchedules(projectId: ProjectId): Promise<Schedule[]>;
   /** Replaces the definition; null if there is no such schedule in the project. */
-  updateSchedule(projectId: ProjectId, id: ScheduleId, u: ScheduleUpdate): Promise<Schedule | null>;
-  deleteSchedule(projectId: ProjectId, id: ScheduleId): Promise<boolean>;
+  updateSchedule(projectId: ProjectId, id: ScheduleId, u: ScheduleUpdate, audit?: AuditFor<Schedule | null>): Promise<Schedule | null>;
+  deleteSchedule(projectId: ProjectId, id: ScheduleId, audit?: AuditFor<boolean>): Promise<boolean>;
 
   /** Active schedules whose next firing is at or before `at`, earliest first. */
   dueSchedules(at: EpochMs, limit: number): Promise<Schedule[]>;

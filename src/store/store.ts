@@ -19,6 +19,8 @@ import type { FleetStore } from './fleet.js';
 import type { ForgeStore } from './forge.js';
 import type { ScheduleStore } from './schedules.js';
 import type { UserId, UserStore } from './users.js';
+import type { AuditFor, AuditStore } from './audit.js';
+import type { ProtectedRefs } from '../domain/protected-refs.js';
 
 /** Milliseconds since the epoch; the API turns them into ISO-8601 UTC strings. */
 export type EpochMs = number;
@@ -37,6 +39,8 @@ export interface Project {
   refFilters: RefFilters;
   /** Which agents may run its jobs, their network and limits (docs/SECURITY.md). */
   isolation: ProjectIsolation;
+  /** Branch and tag globs whose pipelines get protected variables (src/domain/protected-refs.ts). */
+  protectedRefs: ProtectedRefs;
 }
 
 /** Glob lists (picomatch) of branch and tag names; null lets every one through. */
@@ -84,6 +88,11 @@ export interface Pipeline {
    * caches in a namespace of their own.
    */
   trusted: boolean;
+  /**
+   * Its ref was protected when it was made (CI_COMMIT_REF_PROTECTED): its jobs may get protected
+   * variables, if the ref is still protected when each is offered.
+   */
+  protectedRef: boolean;
   /** Who or what started it; null when nobody was recorded (older pipelines, an anonymous push). */
   triggeredBy: TriggeredBy | null;
   createdAt: EpochMs;
@@ -141,6 +150,8 @@ export interface NewPipeline {
   predefinedVariables?: Record<string, string>;
   /** Default true. */
   trusted?: boolean;
+  /** Default false. */
+  protectedRef?: boolean;
   triggeredBy?: TriggeredBy | null;
 }
 
@@ -224,6 +235,8 @@ export interface StoredVariable {
   ciphertext: string;
   nonce: string;
   masked: boolean;
+  /** Given only to jobs of pipelines on protected refs. */
+  protected: boolean;
   updatedAt: EpochMs;
 }
 
@@ -312,15 +325,17 @@ export interface Store {
   readonly forge: ForgeStore;
   /** Users, web UI sessions and sign-in attempts (src/store/users.ts). */
   readonly users: UserStore;
+  /** Who changed what (src/store/audit.ts); changing methods write their entry with their change (`audit`). */
+  readonly audit: AuditStore;
 
   /** Find a project by name, creating it if it does not exist (idempotent). */
   ensureProject(name: string, gitUrl: string, at: EpochMs): Promise<Project>;
   getProject(idOrName: ProjectId | string): Promise<Project | null>;
   listProjects(): Promise<Project[]>;
   /** Creates a project; null (and nothing stored) when the name is taken. */
-  createProject(name: string, gitUrl: string, at: EpochMs): Promise<Project | null>;
+  createProject(name: string, gitUrl: string, at: EpochMs, audit?: AuditFor<Project | null>): Promise<Project | null>;
   /** Changes a project's settings; null if there is no such project. */
-  updateProject(id: ProjectId, patch: ProjectPatch): Promise<Project | null>;
+  updateProject(id: ProjectId, patch: ProjectPatch, audit?: AuditFor<Project | null>): Promise<Project | null>;
   /** Projects oldest first, a page at a time; `next` is the last id of a full page. */
   pageProjects(filter: ProjectPageFilter): Promise<{ items: Project[]; next: ProjectId | null }>;
 
@@ -365,24 +380,26 @@ export interface Store {
   /** Records a use; writes only when the last recorded use is older than `minIntervalMs`. */
   touchToken(id: number, at: EpochMs, minIntervalMs: number): Promise<void>;
   /** Stores a project's trigger token (its hash) and returns it with its id. */
-  createTriggerToken(projectId: ProjectId, hash: string, description: string | null, at: EpochMs): Promise<ApiToken>;
+  createTriggerToken(projectId: ProjectId, hash: string, description: string | null, at: EpochMs, audit?: AuditFor<ApiToken>): Promise<ApiToken>;
   /** The project's trigger tokens, oldest first. */
   listTriggerTokens(projectId: ProjectId): Promise<ApiToken[]>;
   /** Revokes one; false if the project has no trigger token with that id. */
-  deleteTriggerToken(projectId: ProjectId, id: number): Promise<boolean>;
+  deleteTriggerToken(projectId: ProjectId, id: number, audit?: AuditFor<boolean>): Promise<boolean>;
 
   /** Creates or replaces a project variable (unique per project and key). */
-  putVariable(v: StoredVariable): Promise<void>;
+  putVariable(v: StoredVariable, audit?: AuditFor<void>): Promise<void>;
   /** The project's variables by key. */
   listVariables(projectId: ProjectId): Promise<StoredVariable[]>;
   /** False if there was no such variable. */
-  deleteVariable(projectId: ProjectId, key: string): Promise<boolean>;
+  deleteVariable(projectId: ProjectId, key: string, audit?: AuditFor<boolean>): Promise<boolean>;
 
   /** Sets (or replaces: a rotation) the project's webhook secret for a provider. */
-  putWebhookSecret(projectId: ProjectId, provider: WebhookProvider, sealed: SealedSecret, at: EpochMs): Promise<void>;
+  putWebhookSecret(projectId: ProjectId, provider: WebhookProvider, sealed: SealedSecret, at: EpochMs, audit?: AuditFor<void>): Promise<void>;
   getWebhookSecret(projectId: ProjectId, provider: WebhookProvider): Promise<SealedSecret | null>;
   /** False if there is no such project. */
-  setRefFilters(projectId: ProjectId, filters: RefFilters): Promise<boolean>;
+  setRefFilters(projectId: ProjectId, filters: RefFilters, audit?: AuditFor<boolean>): Promise<boolean>;
+  /** Replaces the project's protected branch and tag globs; false if there is no such project. */
+  setProtectedRefs(projectId: ProjectId, refs: ProtectedRefs, audit?: AuditFor<boolean>): Promise<boolean>;
 
   /**
    * Records a delivery once per (project, provider, deliveryId): the unique constraint decides,

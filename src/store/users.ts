@@ -7,6 +7,7 @@
 
 import type { ProjectId } from '../domain/ids.js';
 import type { ApiToken, EpochMs } from './store.js';
+import type { AuditFor } from './audit.js';
 
 export type UserId = number & { readonly __user: unique symbol };
 export const asUserId = (n: number) => n as UserId;
@@ -88,7 +89,7 @@ export type SignInClaim = { allowed: true; attemptIds: number[] } | { allowed: f
 
 export interface UserStore {
   /** Null (and nothing stored) when the username is taken. */
-  createUser(u: NewUser): Promise<User | null>;
+  createUser(u: NewUser, audit?: AuditFor<User | null>): Promise<User | null>;
   getUser(username: string): Promise<UserWithPassword | null>;
   listUsers(): Promise<User[]>;
   countUsers(): Promise<number>;
@@ -96,7 +97,7 @@ export interface UserStore {
    * Changes a user; null if there is no such user. Disabling one deletes its sessions in the same
    * transaction; a new password deletes them too, except `keepSession` (the one that changed it).
    */
-  updateUser(username: string, patch: UserPatch, at: EpochMs, keepSession?: string): Promise<User | null>;
+  updateUser(username: string, patch: UserPatch, at: EpochMs, keepSession?: string, audit?: AuditFor<User | null>): Promise<User | null>;
 
   /**
    * Replaces a password hash with one of the same password under newer parameters, only if it is
@@ -104,13 +105,13 @@ export interface UserStore {
    */
   rehashPassword(username: string, oldHash: string, newHash: string): Promise<void>;
 
-  createSession(s: Session): Promise<void>;
+  createSession(s: Session, audit?: AuditFor<void>): Promise<void>;
   /** The live session and its user: not expired at `at`, and the user not disabled. */
   findSession(hash: string, at: EpochMs): Promise<{ session: Session; user: User } | null>;
   /** Records a use; writes only when the last recorded one is older than `minIntervalMs`. */
   touchSession(hash: string, at: EpochMs, minIntervalMs: number): Promise<void>;
   /** False if there was no such session. */
-  deleteSession(hash: string): Promise<boolean>;
+  deleteSession(hash: string, audit?: AuditFor<boolean>): Promise<boolean>;
   /** Deletes sessions expired at `at`, and attempts older than `attemptsBefore`; how many rows went. */
   pruneSessions(at: EpochMs, attemptsBefore: EpochMs): Promise<number>;
 
@@ -137,14 +138,14 @@ export interface UserStore {
    * the project's only maintainer is refused; the count and the change are one transaction under
    * the project's lock, so two maintainers demoting each other at once leave one.
    */
-  setMember(projectId: ProjectId, userId: UserId, role: Role, at: EpochMs, keepAMaintainer: boolean): Promise<MemberChange<Member>>;
+  setMember(projectId: ProjectId, userId: UserId, role: Role, at: EpochMs, keepAMaintainer: boolean, audit?: AuditFor<Member>): Promise<MemberChange<Member>>;
   /** False if the user was not a member; `keepAMaintainer` as for setMember. */
-  removeMember(projectId: ProjectId, userId: UserId, keepAMaintainer: boolean): Promise<MemberChange<boolean>>;
+  removeMember(projectId: ProjectId, userId: UserId, keepAMaintainer: boolean, audit?: AuditFor<boolean>): Promise<MemberChange<boolean>>;
 
   /** Stores a personal access token (its hash) and returns it with its id. */
-  createPersonalToken(t: NewPersonalToken): Promise<ApiToken>;
+  createPersonalToken(t: NewPersonalToken, audit?: AuditFor<ApiToken>): Promise<ApiToken>;
   /** The user's personal tokens, oldest first, expired ones included. */
   listPersonalTokens(userId: UserId): Promise<ApiToken[]>;
   /** Revokes one; false if the user has no personal token with that id. */
-  deletePersonalToken(userId: UserId, id: number): Promise<boolean>;
+  deletePersonalToken(userId: UserId, id: number, audit?: AuditFor<boolean>): Promise<boolean>;
 }

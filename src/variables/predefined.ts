@@ -20,6 +20,11 @@ export interface PipelineFacts {
   source: PipelineSource;
   /** The pull/merge request of a `merge_request_event` pipeline, when a forge said which. */
   mergeRequest?: MergeRequestFacts;
+  /**
+   * The ref is one of the project's protected refs (the server's; `gantry run` has none, so
+   * false there): CI_COMMIT_REF_PROTECTED.
+   */
+  refProtected?: boolean;
 }
 
 export interface MergeRequestFacts {
@@ -65,6 +70,7 @@ export function pipelineVariables(f: PipelineFacts): Record<string, string> {
     CI_COMMIT_DESCRIPTION: f.commitMessage.split('\n').slice(1).join('\n').replace(/^\n+/, ''),
     CI_COMMIT_AUTHOR: f.commitAuthor,
     CI_PIPELINE_SOURCE: f.source,
+    CI_COMMIT_REF_PROTECTED: f.refProtected === true ? 'true' : 'false',
   };
   if (f.commitTimestamp) v.CI_COMMIT_TIMESTAMP = f.commitTimestamp;
   if (f.source === 'merge_request_event' && f.mergeRequest) {

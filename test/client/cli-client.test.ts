@@ -327,6 +327,23 @@ describe('gantry secret', () => {
     return v ? box().open(v, variableContext(p.id, key)) : null;
   }
 
+  it('a protected variable, the protected refs and the audit log from the command line, never a value', async () => {
+    const project = await newProject();
+    assert.equal(ok(await cli(['secret', 'set', project, 'DEPLOY_KEY', '--masked', '--protected'], { input: 'cli-pr0tected-value\n' })).out, `DEPLOY_KEY set on project ${project} (masked, protected)\n`);
+    assert.match(ok(await cli(['secret', 'list', project])).out, /^DEPLOY_KEY\s+yes\s+yes\s+\d{4}-/m);
+    assert.equal(ok(await cli(['project', 'protect', project])).out, 'protected branches: none\nprotected tags:     none\n');
+    assert.equal(ok(await cli(['project', 'protect', project, '--branch', 'main', 'release/*'])).out, 'protected branches: main release/*\nprotected tags:     none\n');
+    assert.deepEqual(JSON.parse(ok(await cli(['project', 'protect', project, '--tag', 'v*', '--json'])).out), { branches: ['main', 'release/*'], tags: ['v*'] });
+    const table = ok(await cli(['audit', '--project', project, '--limit', '2']));
+    assert.match(table.out, /^ID\s+AT \(UTC\)\s+ACTION\s+ACTOR\s+TARGET\s+FROM$/m);
+    assert.match(table.out, /protected_refs\.set\s+admin-token #\d+\s+protected_refs\s+127\.0\.0\.1/);
+    assert.match(table.out, /more: gantry audit --project \S+ --before \d+/);
+    const all = JSON.parse(ok(await cli(['audit', '--project', project, '--json'])).out) as { items: Array<{ action: string; target: { id: string | null } }> };
+    assert.deepEqual(all.items.map((e) => e.action), ['protected_refs.set', 'protected_refs.set', 'variable.set', 'project.create']);
+    assert.doesNotMatch(JSON.stringify(all), /pr0tected/);
+    assert.equal((await cli(['audit', '--limit', '0'])).code, 2);
+  });
+
   it('set from stdin and from --value stores the value; list shows keys, masked and time, never a value; rm deletes', async () => {
     const project = await newProject();
     const fromStdin = ok(await cli(['secret', 'set', project, 'DEPLOY_TOKEN', '--masked'], { input: 'from-stdin-s3cret\n' }));
@@ -334,7 +351,7 @@ describe('gantry secret', () => {
     assert.equal(await storedValue(project, 'DEPLOY_TOKEN'), 'from-stdin-s3cret');
 
     const fromFlag = ok(await cli(['secret', 'set', project, 'REGION', '--value', 'eu-value-42', '--json']));
-    assert.deepEqual(JSON.parse(fromFlag.out), { key: 'REGION', masked: false });
+    assert.deepEqual(JSON.parse(fromFlag.out), { key: 'REGION', masked: false, protected: false });
     assert.equal(await storedValue(project, 'REGION'), 'eu-value-42');
 
     const file = path.join(repo.base, 'value.pem');
@@ -345,10 +362,10 @@ describe('gantry secret', () => {
     const json = ok(await cli(['secret', 'list', project, '--json']));
     const items = (JSON.parse(json.out) as { items: Array<{ key: string; masked: boolean; updatedAt: string }> }).items;
     assert.deepEqual(items.map((v) => [v.key, v.masked]), [['DEPLOY_TOKEN', true], ['PEM', false], ['REGION', false]]);
-    assert.ok(items.every((v) => Object.keys(v).sort().join() === 'key,masked,updatedAt'));
+    assert.ok(items.every((v) => Object.keys(v).sort().join() === 'key,masked,protected,updatedAt'));
     const table = ok(await cli(['secret', 'list', project]));
-    assert.match(table.out, /^KEY\s+MASKED\s+UPDATED \(UTC\)$/m);
-    assert.match(table.out, /^DEPLOY_TOKEN\s+yes\s+\d{4}-/m);
+    assert.match(table.out, /^KEY\s+MASKED\s+PROTECTED\s+UPDATED \(UTC\)$/m);
+    assert.match(table.out, /^DEPLOY_TOKEN\s+yes\s+no\s+\d{4}-/m);
     for (const out of [fromStdin.out, fromStdin.err, fromFlag.out, fromFlag.err, json.out, table.out]) {
       assert.doesNotMatch(out, /s3cret|eu-value-42|line 1/);
     }

@@ -148,8 +148,8 @@ function apiSuite(label: string, openStore: (home: string) => Promise<Store>, op
         assert.equal((await h.api('PUT', `/projects/${p.id}/variables/DEPLOY_TOKEN`, { value: 'v2', masked: true })).status, 204);
         const list = (await (await h.api('GET', `/projects/${p.id}/variables`)).json()) as { items: Array<Record<string, unknown>> };
         assert.deepEqual(list.items.map((v) => [v.key, v.masked, Object.keys(v).sort().join()]), [
-          ['A_PLAIN', false, 'key,masked,updatedAt'],
-          ['DEPLOY_TOKEN', true, 'key,masked,updatedAt'],
+          ['A_PLAIN', false, 'key,masked,protected,updatedAt'],
+          ['DEPLOY_TOKEN', true, 'key,masked,protected,updatedAt'],
         ]);
         assert.equal((await h.api('DELETE', `/projects/${p.id}/variables/A_PLAIN`)).status, 204);
         assert.equal((await h.api('DELETE', `/projects/${p.id}/variables/A_PLAIN`)).status, 404);
@@ -432,6 +432,7 @@ function apiSuite(label: string, openStore: (home: string) => Promise<Store>, op
           'GET /api/v1/agent/attempts/{id}/caches/{key}',
           'GET /api/v1/agents',
           'GET /api/v1/agents/events',
+          'GET /api/v1/audit',
           'GET /api/v1/jobs/{id}',
           'GET /api/v1/jobs/{id}/artifacts',
           'GET /api/v1/jobs/{id}/artifacts/{attempt}',
@@ -444,10 +445,12 @@ function apiSuite(label: string, openStore: (home: string) => Promise<Store>, op
           'GET /api/v1/pipelines/{id}/events',
           'GET /api/v1/projects',
           'GET /api/v1/projects/{project}',
+          'GET /api/v1/projects/{project}/audit',
           'GET /api/v1/projects/{project}/events',
           'GET /api/v1/projects/{project}/forge',
           'GET /api/v1/projects/{project}/members',
           'GET /api/v1/projects/{project}/pipelines',
+          'GET /api/v1/projects/{project}/protected-refs',
           'GET /api/v1/projects/{project}/ref-filters',
           'GET /api/v1/projects/{project}/schedules',
           'GET /api/v1/projects/{project}/schedules/{id}',
@@ -492,6 +495,7 @@ function apiSuite(label: string, openStore: (home: string) => Promise<Store>, op
           'PUT /api/v1/agent/attempts/{id}/caches/{key}',
           'PUT /api/v1/projects/{project}/forge',
           'PUT /api/v1/projects/{project}/members/{username}',
+          'PUT /api/v1/projects/{project}/protected-refs',
           'PUT /api/v1/projects/{project}/ref-filters',
           'PUT /api/v1/projects/{project}/variables/{key}',
         ]);

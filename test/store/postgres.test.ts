@@ -20,6 +20,7 @@ import type { Store } from '../../src/store/store.js';
 import { compiledJob, runStoreContract } from './store-contract.js';
 import { runIsolationContract } from './isolation-contract.js';
 import { runUsersContract } from './users-contract.js';
+import { runAuditContract } from './audit-contract.js';
 import { PG_URL, testPostgres } from '../helpers/postgres.js';
 
 
@@ -76,6 +77,7 @@ if (postgres) {
   });
   runIsolationContract('postgres', async () => openIn(await freshSchema()));
   runUsersContract('postgres', async () => openIn(await freshSchema()));
+  runAuditContract('postgres', async () => openIn(await freshSchema()));
 
   describe('postgres store', () => {
     const opened: Array<{ close(): Promise<void> }> = [];

@@ -14,6 +14,7 @@ import type { Store } from '../../src/store/store.js';
 import { runStoreContract } from './store-contract.js';
 import { runIsolationContract } from './isolation-contract.js';
 import { runUsersContract } from './users-contract.js';
+import { runAuditContract } from './audit-contract.js';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'gantry-store-'));
 after(() => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -37,6 +38,7 @@ runStoreContract('sqlite file', openFile, { reopen });
 runStoreContract('sqlite :memory:', () => openStore('sqlite::memory:'));
 runIsolationContract('sqlite file', openFile);
 runUsersContract('sqlite file', openFile);
+runAuditContract('sqlite file', openFile);
 
 describe('sqlite store', () => {
   it('openStore creates the parent directories of a sqlite: path', async () => {

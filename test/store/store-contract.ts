@@ -20,6 +20,7 @@ const NEW_PROJECT_SETTINGS = {
   autoCancel: true,
   refFilters: { branches: null, tags: null },
   isolation: DEFAULT_PROJECT_ISOLATION,
+  protectedRefs: { branches: [], tags: [] },
 };
 
 export interface ContractOptions {
@@ -1258,13 +1259,13 @@ export function runStoreContract(label: string, open: () => Promise<Store>, opti
         const store = await fresh();
         const p = await store.ensureProject('demo', '/d', 1);
         const q = await store.ensureProject('other', '/o', 1);
-        await store.putVariable({ projectId: p.id, key: 'TOKEN', ciphertext: 'c1', nonce: 'n1', masked: true, updatedAt: 10 });
-        await store.putVariable({ projectId: p.id, key: 'A_FIRST', ciphertext: 'c2', nonce: 'n2', masked: false, updatedAt: 11 });
-        await store.putVariable({ projectId: q.id, key: 'TOKEN', ciphertext: 'cq', nonce: 'nq', masked: false, updatedAt: 12 });
-        await store.putVariable({ projectId: p.id, key: 'TOKEN', ciphertext: 'c3', nonce: 'n3', masked: false, updatedAt: 13 });
+        await store.putVariable({ projectId: p.id, key: 'TOKEN', ciphertext: 'c1', nonce: 'n1', masked: true, protected: true, updatedAt: 10 });
+        await store.putVariable({ projectId: p.id, key: 'A_FIRST', ciphertext: 'c2', nonce: 'n2', masked: false, protected: true, updatedAt: 11 });
+        await store.putVariable({ projectId: q.id, key: 'TOKEN', ciphertext: 'cq', nonce: 'nq', masked: false, protected: false, updatedAt: 12 });
+        await store.putVariable({ projectId: p.id, key: 'TOKEN', ciphertext: 'c3', nonce: 'n3', masked: false, protected: false, updatedAt: 13 });
         assert.deepEqual(await store.listVariables(p.id), [
-          { projectId: p.id, key: 'A_FIRST', ciphertext: 'c2', nonce: 'n2', masked: false, updatedAt: 11 },
-          { projectId: p.id, key: 'TOKEN', ciphertext: 'c3', nonce: 'n3', masked: false, updatedAt: 13 },
+          { projectId: p.id, key: 'A_FIRST', ciphertext: 'c2', nonce: 'n2', masked: false, protected: true, updatedAt: 11 },
+          { projectId: p.id, key: 'TOKEN', ciphertext: 'c3', nonce: 'n3', masked: false, protected: false, updatedAt: 13 },
         ]);
         assert.equal(await store.deleteVariable(p.id, 'TOKEN'), true);
         assert.equal(await store.deleteVariable(p.id, 'TOKEN'), false);

@@ -47,6 +47,28 @@ export function registerProject(program: Command, ctx: CliContext): void {
       if (p.requireSandbox !== undefined) ctx.stdout.write(isolationLines(p));
     });
   });
+
+  const protect = project
+    .command('protect')
+    .description('Show or set the protected refs: their pipelines get protected variables, and only maintainers may run them by hand')
+    .argument('<project>', 'project name or id')
+    .option('--branch <glob...>', "protected branch names or globs (`*`: any characters, `/` too), replacing the list")
+    .option('--tag <glob...>', 'protected tag names or globs, replacing the list')
+    .option('--none', 'protect nothing');
+  remoteOptions(protect, 'print {branches, tags}');
+  protect.addHelpText('after', '\nWithout options it shows the lists. --branch alone keeps the tags, --tag alone the branches.');
+  protect.action(async (name: string, flags: RemoteFlags & { branch?: string[]; tag?: string[]; none?: boolean }) => {
+    await withClient(ctx, flags, async (client) => {
+      let refs = await client.getProtectedRefs(name);
+      if (flags.none) refs = await client.setProtectedRefs(name, { branches: [], tags: [] });
+      else if (flags.branch !== undefined || flags.tag !== undefined) {
+        refs = await client.setProtectedRefs(name, { branches: flags.branch ?? refs.branches, tags: flags.tag ?? refs.tags });
+      }
+      if (flags.json) return printJson(ctx, refs);
+      const words = (globs: string[]) => (globs.length === 0 ? 'none' : globs.join(' '));
+      ctx.stdout.write(`protected branches: ${words(refs.branches)}\nprotected tags:     ${words(refs.tags)}\n`);
+    });
+  });
 }
 
 function isolationLines(p: ProjectJson): string {

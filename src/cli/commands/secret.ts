@@ -10,6 +10,7 @@ import { printJson, printTable, remoteOptions, withClient, type RemoteFlags } fr
 
 interface SetFlags extends RemoteFlags {
   masked?: boolean;
+  protected?: boolean;
   value?: string;
   fromFile?: string;
 }
@@ -23,16 +24,18 @@ export function registerSecret(program: Command, ctx: CliContext): void {
     .argument('<project>', 'project name or id')
     .argument('<key>', 'variable name ([A-Za-z_][A-Za-z0-9_]*)')
     .option('--masked', "mark the value as masked (hidden in job logs)")
+    .option('--protected', "give it only to pipelines of protected refs (see `gantry project protect`)")
     .option('--value <value>', 'the value (visible to other local users in the process list: prefer stdin or --from-file)')
     .option('--from-file <file>', 'read the value from this file, byte for byte');
-  remoteOptions(set, 'print {key, masked} as JSON (never the value)');
+  remoteOptions(set, 'print {key, masked, protected} as JSON (never the value)');
   set.addHelpText('after', '\nWithout --value or --from-file the value is read from stdin (not a terminal); one trailing newline is dropped.');
   set.action(async (project: string, key: string, flags: SetFlags) => {
     const value = await valueOf(flags);
     await withClient(ctx, flags, async (client) => {
-      await client.putVariable(project, key, value, Boolean(flags.masked));
-      if (flags.json) return printJson(ctx, { key, masked: Boolean(flags.masked) });
-      ctx.stdout.write(`${key} set on project ${project}${flags.masked ? ' (masked)' : ''}\n`);
+      await client.putVariable(project, key, value, Boolean(flags.masked), Boolean(flags.protected));
+      if (flags.json) return printJson(ctx, { key, masked: Boolean(flags.masked), protected: Boolean(flags.protected) });
+      const how = [flags.masked ? 'masked' : '', flags.protected ? 'protected' : ''].filter(Boolean).join(', ');
+      ctx.stdout.write(`${key} set on project ${project}${how ? ` (${how})` : ''}\n`);
     });
   });
 
@@ -46,8 +49,8 @@ export function registerSecret(program: Command, ctx: CliContext): void {
     });
   });
 
-  const list = secret.command('list').description("List a project's variables: keys, masked flag, last change; never values").argument('<project>', 'project name or id');
-  remoteOptions(list, 'print {items: [{key, masked, updatedAt}]}');
+  const list = secret.command('list').description("List a project's variables: keys, masked and protected flags, last change; never values").argument('<project>', 'project name or id');
+  remoteOptions(list, 'print {items: [{key, masked, protected, updatedAt}]}');
   list.action(async (project: string, flags: RemoteFlags) => {
     await withClient(ctx, flags, async (client) => {
       const items = await client.listVariables(project);
@@ -56,7 +59,7 @@ export function registerSecret(program: Command, ctx: CliContext): void {
         ctx.stdout.write(`project ${project} has no variables\n`);
         return;
       }
-      printTable(ctx, ['KEY', 'MASKED', 'UPDATED (UTC)'], items.map((v) => [v.key, v.masked ? 'yes' : 'no', utc(v.updatedAt)]));
+      printTable(ctx, ['KEY', 'MASKED', 'PROTECTED', 'UPDATED (UTC)'], items.map((v) => [v.key, v.masked ? 'yes' : 'no', v.protected ? 'yes' : 'no', utc(v.updatedAt)]));
     });
   });
 }

@@ -6,6 +6,7 @@ import type { TakenOffer } from '../../store/fleet.js';
 import type { CompiledJob } from '../../pipeline/types.js';
 import { offerIsolation, type OfferIsolation } from '../../domain/isolation.js';
 import { variableContext, type SecretBox } from '../secrets.js';
+import { isProtectedRef, pipelineRefOf } from '../../domain/protected-refs.js';
 
 export interface OfferVariables {
   /** Predefined pipeline variables (CI_COMMIT_*, CI_PROJECT_*, ...): literal. */
@@ -48,7 +49,11 @@ export async function offerJson(
   const spec = job.spec;
   // A pull request from a fork runs code its author controls: project variables (the secrets)
   // are never decrypted for it, so no script of it can print, send or mask-dodge one.
-  const stored = pipeline.trusted ? o.projectVariables : [];
+  // Protected variables go only to a pipeline whose ref was protected when it was made and still
+  // is now (the project as read by this take): unprotecting a ref takes them from jobs not yet
+  // started, and protecting one gives none to pipelines made before, whose code nobody vetted as such.
+  const refProtected = pipeline.protectedRef && isProtectedRef(project.protectedRefs, pipelineRefOf(pipeline));
+  const stored = pipeline.trusted ? o.projectVariables.filter((v) => !v.protected || refProtected) : [];
   const projectVars: Record<string, string> = {};
   const masked: string[] = [];
   // Decrypted here and only here, for the agent that will run the job.
@@ -69,7 +74,13 @@ export async function offerJson(
     project: { id: project.id, name: project.name },
     repository: { url: project.gitUrl, sha: pipeline.sha, ref: pipeline.ref },
     spec,
-    variables: { pipeline: pipeline.predefinedVariables, file, trigger: { ...projectVars, ...pipeline.variables }, masked },
+    variables: {
+      // What the job got, whatever the pipeline's creation said (and for pipelines made before it existed).
+      pipeline: { ...pipeline.predefinedVariables, CI_COMMIT_REF_PROTECTED: refProtected ? 'true' : 'false' },
+      file,
+      trigger: { ...projectVars, ...pipeline.variables },
+      masked,
+    },
     artifactSources: o.artifactSources,
     timeouts: { jobSeconds: spec.timeoutSeconds ?? 3600, afterScriptSeconds: 300, killGraceMs: deps.killGraceMs },
     leaseMs: deps.leaseMs,

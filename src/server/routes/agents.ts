@@ -9,6 +9,7 @@ import { visibleProjects, type Principal } from '../policy.js';
 import { ApiError } from '../errors.js';
 import { agentJobLimitsSchema, idOf, idParams, errors, isolationCheckSchema } from '../schemas.js';
 import type { RouteContext } from './context.js';
+import { auditAlways } from '../audit.js';
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 
@@ -81,7 +82,8 @@ export function agentListRoutes(app: FastifyInstance, ctx: RouteContext): void {
       const id = asAgentId(idOf(request.params));
       const all = await ctx.store.fleet.listAgents(ctx.now(), ctx.settings.leaseMs);
       if (!all.some((a) => a.id === id)) throw new ApiError('GANTRY_E_NOT_FOUND', `no agent ${id}`);
-      await ctx.store.fleet.deregisterAgent(id, ctx.now(), ctx.settings);
+      const at = ctx.now();
+      await ctx.store.fleet.deregisterAgent(id, at, ctx.settings, auditAlways(request, at, { action: 'agent.delete', projectId: null, target: { type: 'agent', id: String(id) }, details: { name: all.find((a) => a.id === id)!.name } }));
       return reply.status(204).send();
     },
   );

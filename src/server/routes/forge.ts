@@ -9,6 +9,7 @@ import { forgeTokenContext } from '../forge/reporter.js';
 import { errors, projectParams } from '../schemas.js';
 import type { RouteContext } from './context.js';
 import { routeProject } from '../route-access.js';
+import { auditAlways, auditWhen } from '../audit.js';
 
 const DEFAULT_BASE: Partial<Record<ForgeProvider, string>> = { github: 'https://api.github.com', gitlab: 'https://gitlab.com' };
 /** owner/repo; GitLab also takes nested groups or a numeric project id. */
@@ -97,7 +98,11 @@ export function forgeRoutes(app: FastifyInstance, ctx: RouteContext): void {
         ...sealed,
         updatedAt: ctx.now(),
       };
-      await ctx.store.forge.putConfig(config);
+      // The forge and repository, never the token.
+      await ctx.store.forge.putConfig(
+        config,
+        auditAlways(request, config.updatedAt, { action: 'forge.set', projectId: project.id, target: { type: 'forge', id: config.provider }, details: { baseUrl: config.baseUrl, repository: config.repository, context: config.context } }),
+      );
       return forgeJson(config);
     },
   );
@@ -124,7 +129,8 @@ export function forgeRoutes(app: FastifyInstance, ctx: RouteContext): void {
     },
     async (request, reply) => {
       const project = routeProject(request);
-      if (!(await ctx.store.forge.deleteConfig(project.id))) throw new ApiError('GANTRY_E_NOT_FOUND', `project ${project.name} has no forge`);
+      const audit = auditWhen(request, ctx.now(), (gone: boolean) => gone, () => ({ action: 'forge.delete', projectId: project.id, target: { type: 'forge', id: null } }));
+      if (!(await ctx.store.forge.deleteConfig(project.id, audit))) throw new ApiError('GANTRY_E_NOT_FOUND', `project ${project.name} has no forge`);
       return reply.status(204).send();
     },
   );

@@ -1,10 +1,14 @@
-// A job's actions: play, cancel, retry. Its log is served by src/server/logs/.
+// A job's actions: play, cancel, retry, each in the audit log. Playing or retrying a job of a
+// protected ref's pipeline needs maintainer (src/server/protected-refs.ts); canceling does not.
+// Its log is served by src/server/logs/.
 
 import type { FastifyInstance } from 'fastify';
 import { ApiError } from '../errors.js';
 import { routeTarget } from '../route-access.js';
 import { errors, idParams, jobSchema } from '../schemas.js';
 import type { RouteContext } from './context.js';
+import { auditWhen } from '../audit.js';
+import { refuseOnProtectedPipeline } from '../protected-refs.js';
 import { jobJson } from '../views.js';
 
 export function jobRoutes(app: FastifyInstance, ctx: RouteContext): void {
@@ -18,13 +22,25 @@ export function jobRoutes(app: FastifyInstance, ctx: RouteContext): void {
         const jobId = job.id;
         const pipeline = target.pipeline!;
         if (pipeline.runsOn === 'local') throw new ApiError('GANTRY_E_ILLEGAL_TRANSITION', `job ${jobId} belongs to a gantry run pipeline`);
+        if (verb !== 'cancel') {
+          const project = await ctx.store.getProject(pipeline.projectId);
+          if (!project) throw new ApiError('GANTRY_E_NOT_FOUND', `no job ${jobId}`);
+          refuseOnProtectedPipeline(request.principal!, project, pipeline, verb);
+        }
         const at = ctx.now();
+        // Only a move that happened is recorded (not a job already finished, or not manual).
+        const audit = auditWhen(request, at, (r: unknown) => r !== null && typeof r === 'object', () => ({
+          action: `job.${verb}` as const,
+          projectId: pipeline.projectId,
+          target: { type: 'job', id: String(jobId) },
+          details: { name: job.name, pipelineId: pipeline.id, ref: pipeline.ref },
+        }));
         const r =
           verb === 'play'
-            ? await ctx.store.fleet.playJob(jobId, at, ctx.settings)
+            ? await ctx.store.fleet.playJob(jobId, at, ctx.settings, audit)
             : verb === 'cancel'
-              ? await ctx.store.fleet.cancelJob(jobId, at, ctx.settings)
-              : await ctx.store.fleet.retryJob(jobId, at, ctx.settings);
+              ? await ctx.store.fleet.cancelJob(jobId, at, ctx.settings, audit)
+              : await ctx.store.fleet.retryJob(jobId, at, ctx.settings, audit);
         if (r === null) throw new ApiError('GANTRY_E_NOT_FOUND', `no job ${jobId}`);
         if (typeof r === 'string') {
           const why = r === 'not-manual' ? 'is not a manual job waiting to be played' : r === 'finished' ? 'has already finished' : 'has not finished';

@@ -7,6 +7,7 @@ import { ROLES, type Member, type User } from '../../store/users.js';
 import { ApiError } from '../errors.js';
 import { may } from '../policy.js';
 import { routeProject } from '../route-access.js';
+import { auditWhen } from '../audit.js';
 import { errors, projectParams } from '../schemas.js';
 import type { RouteContext } from './context.js';
 import { usernameSchema } from './users.js';
@@ -77,7 +78,9 @@ export function memberRoutes(app: FastifyInstance, ctx: RouteContext): void {
       const project = routeProject(request);
       const user = await userOf(request);
       const { role } = request.body as { role: Member['role'] };
-      const r = await ctx.store.users.setMember(project.id, user.id, role, ctx.now(), !may(request.principal!, { kind: 'administer' }));
+      const at = ctx.now();
+      const audit = auditWhen(request, at, () => true, () => ({ action: 'member.set', projectId: project.id, target: { type: 'member', id: user.username }, details: { role } }));
+      const r = await ctx.store.users.setMember(project.id, user.id, role, at, !may(request.principal!, { kind: 'administer' }), audit);
       if (r === 'last-maintainer') throw lastMaintainer(project.name);
       return memberJson(r);
     },
@@ -97,7 +100,8 @@ export function memberRoutes(app: FastifyInstance, ctx: RouteContext): void {
     async (request, reply) => {
       const project = routeProject(request);
       const user = await userOf(request);
-      const r = await ctx.store.users.removeMember(project.id, user.id, !may(request.principal!, { kind: 'administer' }));
+      const audit = auditWhen(request, ctx.now(), (gone: boolean) => gone, () => ({ action: 'member.remove', projectId: project.id, target: { type: 'member', id: user.username } }));
+      const r = await ctx.store.users.removeMember(project.id, user.id, !may(request.principal!, { kind: 'administer' }), audit);
       if (r === 'last-maintainer') throw lastMaintainer(project.name);
       if (!r) throw new ApiError('GANTRY_E_NOT_FOUND', `${user.username} is not a member of project ${project.name}`);
       return reply.status(204).send();

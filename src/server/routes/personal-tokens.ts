@@ -11,6 +11,7 @@ import type { User } from '../../store/users.js';
 import { ApiError } from '../errors.js';
 import { levelOn, may } from '../policy.js';
 import { findProject, routeAccount } from '../route-access.js';
+import { auditWhen } from '../audit.js';
 import { errors } from '../schemas.js';
 import { generateToken, hashToken } from '../tokens.js';
 import type { RouteContext } from './context.js';
@@ -100,6 +101,12 @@ export function personalTokenRoutes(app: FastifyInstance, ctx: RouteContext): vo
         projects = [...ids].sort((a, b) => a - b);
       }
       const token = generateToken('personal');
+      const audit = auditWhen(request, now, () => true, (t: ApiToken) => ({
+        action: 'token.create',
+        projectId: null,
+        target: { type: 'token', id: String(t.id) },
+        details: { kind: 'personal', user: owner.username, description: body.description, projects, readOnly: body.readOnly ?? false, expiresAt },
+      }));
       const stored = await ctx.store.users.createPersonalToken({
         hash: hashToken(token),
         userId: owner.id,
@@ -108,7 +115,7 @@ export function personalTokenRoutes(app: FastifyInstance, ctx: RouteContext): vo
         readOnly: body.readOnly ?? false,
         expiresAt,
         createdAt: now,
-      });
+      }, audit);
       return reply.status(201).send({ ...tokenJson(stored), token });
     },
   );
@@ -148,7 +155,8 @@ export function personalTokenRoutes(app: FastifyInstance, ctx: RouteContext): vo
     async (request, reply) => {
       const owner = ownerOf(request);
       const id = Number((request.params as { id: string }).id);
-      if (!(await ctx.store.users.deletePersonalToken(owner.id, id))) throw new ApiError('GANTRY_E_NOT_FOUND', `${owner.username} has no personal access token ${id}`);
+      const audit = auditWhen(request, ctx.now(), (gone: boolean) => gone, () => ({ action: 'token.revoke', projectId: null, target: { type: 'token', id: String(id) }, details: { kind: 'personal', user: owner.username } }));
+      if (!(await ctx.store.users.deletePersonalToken(owner.id, id, audit))) throw new ApiError('GANTRY_E_NOT_FOUND', `${owner.username} has no personal access token ${id}`);
       return reply.status(204).send();
     },
   );

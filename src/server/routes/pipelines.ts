@@ -13,6 +13,9 @@ import { triggerPipeline, type TriggerRequest } from '../trigger.js';
 import { pipelineSummaryJson } from '../views.js';
 import type { RouteContext } from './context.js';
 import { routeProject, routeTarget } from '../route-access.js';
+import { describePrincipal } from '../policy.js';
+import { mayRunProtected, refuseOnProtectedPipeline } from '../protected-refs.js';
+import { auditEntry, auditWhen } from '../audit.js';
 
 /** The pipeline of `:id` with its jobs (the caller's role in its project is checked: route-access.ts). */
 async function pipelineOf(ctx: RouteContext, request: FastifyRequest): Promise<PipelineWithJobs> {
@@ -32,7 +35,8 @@ export function pipelineRoutes(app: FastifyInstance, ctx: RouteContext): void {
         description:
           'Resolves the ref (fetching the mirror), compiles the pipeline file of that commit and stores the pipeline with all ' +
           'its jobs. With an Idempotency-Key header, the same key and body return the original pipeline (200, ' +
-          'Idempotent-Replayed: true) and the same key with another body is refused (409).',
+          'Idempotent-Replayed: true) and the same key with another body is refused (409). A protected ref needs maintainer ' +
+          '(403 GANTRY_E_PROTECTED_REF).',
         tags: ['pipelines'],
         params: projectParams,
         headers: {
@@ -72,6 +76,7 @@ export function pipelineRoutes(app: FastifyInstance, ctx: RouteContext): void {
         request.body as TriggerRequest,
         typeof key === 'string' ? key : null,
         callerAsTrigger(request.principal!),
+        { mayRunProtected: mayRunProtected(request.principal!, project), name: describePrincipal(request.principal!) },
       );
       if (result.replayed) reply.header('idempotent-replayed', 'true');
       reply.header('location', `/api/v1/pipelines/${result.pipeline.pipeline.id}`);
@@ -147,8 +152,20 @@ export function pipelineRoutes(app: FastifyInstance, ctx: RouteContext): void {
       const p = await pipelineOf(ctx, request);
       const id = p.pipeline.id;
       // A `gantry run` pipeline has no agents to ask: its attempts end at once.
-      if (p.pipeline.runsOn === 'local') return pipelineJson(await cancelPipeline(ctx.store, id, ctx.now));
-      const r = await ctx.store.fleet.cancelPipeline(id, ctx.now(), ctx.settings);
+      if (p.pipeline.runsOn === 'local') {
+        // A gantry run pipeline is canceled by several moves, not one transaction: its entry follows them.
+        const canceled = await cancelPipeline(ctx.store, id, ctx.now);
+        await ctx.store.audit.record(auditEntry(request, ctx.now(), { action: 'pipeline.cancel', projectId: p.pipeline.projectId, target: { type: 'pipeline', id: String(id) }, details: { ref: p.pipeline.ref } }));
+        return pipelineJson(canceled);
+      }
+      const at = ctx.now();
+      const audit = auditWhen(request, at, (r: unknown) => r !== null && typeof r === 'object', () => ({
+        action: 'pipeline.cancel',
+        projectId: p.pipeline.projectId,
+        target: { type: 'pipeline', id: String(id) },
+        details: { ref: p.pipeline.ref },
+      }));
+      const r = await ctx.store.fleet.cancelPipeline(id, at, ctx.settings, audit);
       if (r === null) throw new ApiError('GANTRY_E_NOT_FOUND', `no pipeline ${id}`);
       if (r === 'finished') {
         const current = (await ctx.store.getPipeline(id))!.pipeline.status;
@@ -164,6 +181,7 @@ export function pipelineRoutes(app: FastifyInstance, ctx: RouteContext): void {
       config: { access: 'developer' },
       schema: {
         summary: "Retry a finished pipeline's failed, canceled and timed-out jobs (and what they held back)",
+        description: 'A pipeline of a protected ref needs maintainer (403 GANTRY_E_PROTECTED_REF).',
         tags: ['pipelines'],
         params: idParams,
         response: { 200: pipelineSchema, ...errors(403, 404, 409) },
@@ -173,7 +191,17 @@ export function pipelineRoutes(app: FastifyInstance, ctx: RouteContext): void {
       const p = await pipelineOf(ctx, request);
       const id = p.pipeline.id;
       if (p.pipeline.runsOn === 'local') throw new ApiError('GANTRY_E_ILLEGAL_TRANSITION', `pipeline ${id} ran with gantry run: run it again there`);
-      const r = await ctx.store.fleet.retryPipeline(id, ctx.now(), ctx.settings);
+      const project = await ctx.store.getProject(p.pipeline.projectId);
+      if (!project) throw new ApiError('GANTRY_E_NOT_FOUND', `no pipeline ${id}`);
+      refuseOnProtectedPipeline(request.principal!, project, p.pipeline, 'retry');
+      const at = ctx.now();
+      const audit = auditWhen(request, at, (r: unknown) => r !== null && typeof r === 'object', () => ({
+        action: 'pipeline.retry',
+        projectId: p.pipeline.projectId,
+        target: { type: 'pipeline', id: String(id) },
+        details: { ref: p.pipeline.ref },
+      }));
+      const r = await ctx.store.fleet.retryPipeline(id, at, ctx.settings, audit);
       if (r === null) throw new ApiError('GANTRY_E_NOT_FOUND', `no pipeline ${id}`);
       if (r === 'nothing-to-retry') throw new ApiError('GANTRY_E_ILLEGAL_TRANSITION', `pipeline ${id} has no failed, canceled or timed-out job to retry`);
       return pipelineJson(r);

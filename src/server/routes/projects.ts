@@ -2,7 +2,8 @@
 
 import type { FastifyInstance } from 'fastify';
 import { asProjectId } from '../../domain/ids.js';
-import type { ProjectPatch } from '../../store/store.js';
+import type { Project, ProjectPatch } from '../../store/store.js';
+import { auditWhen, gitUrlForAudit } from '../audit.js';
 import { requireAdmin } from '../auth.js';
 import { visibleProjects } from '../policy.js';
 import { ApiError } from '../errors.js';
@@ -45,7 +46,9 @@ export function projectRoutes(app: FastifyInstance, ctx: RouteContext): void {
     },
     async (request, reply) => {
       const { name, gitUrl } = request.body as { name: string; gitUrl: string };
-      const project = await ctx.store.createProject(name, gitUrl, ctx.now());
+      const at = ctx.now();
+      const audit = auditWhen(request, at, (p: Project | null) => p !== null, (p) => ({ action: 'project.create', projectId: p!.id, target: { type: 'project', id: name }, details: { gitUrl: gitUrlForAudit(gitUrl) } }));
+      const project = await ctx.store.createProject(name, gitUrl, at, audit);
       if (!project) throw new ApiError('GANTRY_E_CONFLICT', `a project named ${JSON.stringify(name)} exists`);
       return reply.status(201).header('location', `/api/v1/projects/${project.id}`).send(projectJson(project));
     },
@@ -137,7 +140,8 @@ export function projectRoutes(app: FastifyInstance, ctx: RouteContext): void {
       const patch = request.body as ProjectPatch;
       // A git URL may be a path on the server: only an admin points a project at one.
       if (patch.gitUrl !== undefined) requireAdmin(request);
-      const updated = await ctx.store.updateProject(project.id, patch);
+      const audit = auditWhen(request, ctx.now(), (p: Project | null) => p !== null, () => ({ action: 'project.update', projectId: project.id, target: { type: 'project', id: project.name }, details: { ...patch, ...(patch.gitUrl === undefined ? {} : { gitUrl: gitUrlForAudit(patch.gitUrl) }) } }));
+      const updated = await ctx.store.updateProject(project.id, patch, audit);
       if (!updated) throw new ApiError('GANTRY_E_NOT_FOUND', `no project ${project.id}`);
       return projectJson(updated);
     },

@@ -8,6 +8,7 @@ import { errors, projectParams, refSchema, variableKeySchema } from '../schemas.
 import { firstFiring } from '../schedules/cron.js';
 import type { RouteContext } from './context.js';
 import { routeProject } from '../route-access.js';
+import { auditWhen } from '../audit.js';
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 const isoOrNull = { type: ['string', 'null'], format: 'date-time' } as const;
@@ -98,7 +99,7 @@ export function scheduleRoutes(app: FastifyInstance, ctx: RouteContext): void {
         active,
         nextRunAt: active ? next : null,
         at,
-      });
+      }, auditWhen(request, at, () => true, (made: Schedule) => ({ action: 'schedule.create', projectId: made.projectId, target: { type: 'schedule', id: String(made.id) }, details: { ref: made.ref, cron: made.cron, timezone: made.timezone, active: made.active } })));
       return reply.status(201).header('location', `/api/v1/projects/${project.id}/schedules/${s.id}`).send(scheduleJson(s));
     },
   );
@@ -171,7 +172,9 @@ export function scheduleRoutes(app: FastifyInstance, ctx: RouteContext): void {
         // Reactivated: the firings of the paused time are not made up.
         u.nextRunAt = u.active ? next : null;
       }
-      const updated = await ctx.store.schedules.updateSchedule(s.projectId, s.id, u);
+      // The fields changed, by name: a schedule's variables are the trigger's, by key only.
+      const audit = auditWhen(request, at, (r: Schedule | null) => r !== null, () => ({ action: 'schedule.update', projectId: s.projectId, target: { type: 'schedule', id: String(s.id) }, details: { fields: Object.keys(b).sort() } }));
+      const updated = await ctx.store.schedules.updateSchedule(s.projectId, s.id, u, audit);
       if (!updated) throw new ApiError('GANTRY_E_NOT_FOUND', `schedule ${s.id} was deleted`);
       return scheduleJson(updated);
     },
@@ -185,7 +188,8 @@ export function scheduleRoutes(app: FastifyInstance, ctx: RouteContext): void {
     },
     async (request, reply) => {
       const s = await scheduleOf(request);
-      if (!(await ctx.store.schedules.deleteSchedule(s.projectId, s.id))) throw new ApiError('GANTRY_E_NOT_FOUND', `schedule ${s.id} was deleted`);
+      const audit = auditWhen(request, ctx.now(), (gone: boolean) => gone, () => ({ action: 'schedule.delete', projectId: s.projectId, target: { type: 'schedule', id: String(s.id) }, details: { ref: s.ref } }));
+      if (!(await ctx.store.schedules.deleteSchedule(s.projectId, s.id, audit))) throw new ApiError('GANTRY_E_NOT_FOUND', `schedule ${s.id} was deleted`);
       return reply.status(204).send();
     },
   );

@@ -8,6 +8,8 @@ import { MAX_PASSWORD_LENGTH } from '../passwords.js';
 import { checkPassword, CSRF_COOKIE, openSession, SESSION_COOKIE, type PeopleSettings } from '../sessions.js';
 import type { RouteContext } from './context.js';
 import { ROLES } from '../../store/users.js';
+import { ApiError } from '../errors.js';
+import { auditEntry, auditWhen } from '../audit.js';
 
 const identitySchema = {
   type: 'object',
@@ -87,8 +89,24 @@ export function sessionRoutes(app: FastifyInstance, ctx: RouteContext & { people
     async (request, reply) => {
       const { username, password } = request.body as { username: string; password: string };
       const now = ctx.now();
-      const user = await checkPassword(ctx.store, ctx.people, username, password, request.ip, now);
-      const session = await openSession(ctx.store, ctx.people, user, now);
+      let user: Awaited<ReturnType<typeof checkPassword>>;
+      try {
+        user = await checkPassword(ctx.store, ctx.people, username, password, request.ip, now);
+      } catch (err) {
+        // A failure is recorded on its own (there is no change to go with it). The name tried is
+        // kept only when it is a user's: a password typed into the username field stays out.
+        if (err instanceof ApiError && err.code === 'GANTRY_E_SIGN_IN_FAILED') {
+          const known = await ctx.store.users.getUser(username.toLowerCase());
+          await ctx.store.audit.record(
+            auditEntry(request, now, { action: 'sign_in.failure', projectId: null, target: { type: 'user', id: known ? known.username : null }, details: known ? null : { unknownUser: true } }, { kind: 'anonymous' }),
+          );
+        }
+        throw err;
+      }
+      const actor = { kind: 'user', userId: user.id, username: user.username, via: 'session' } as const;
+      const session = await openSession(ctx.store, ctx.people, user, now, () =>
+        auditEntry(request, now, { action: 'sign_in.success', projectId: null, target: { type: 'user', id: user.username } }, actor),
+      );
       const maxAge = Math.floor(ctx.people.sessionTtlMs / 1000);
       reply.setCookie(SESSION_COOKIE, session.id, cookieOptions(request, maxAge));
       // The CSRF secret's cookie is made here if the browser has none; the token is bound to this session.
@@ -141,7 +159,9 @@ export function sessionRoutes(app: FastifyInstance, ctx: RouteContext & { people
     },
     async (request, reply) => {
       const p = request.principal!;
-      if (p.kind === 'user' && p.via === 'session') await ctx.store.users.deleteSession(p.sessionHash);
+      if (p.kind === 'user' && p.via === 'session') {
+        await ctx.store.users.deleteSession(p.sessionHash, auditWhen(request, ctx.now(), (gone: boolean) => gone, () => ({ action: 'sign_out', projectId: null, target: { type: 'session', id: null } })));
+      }
       clearCookies(request, reply);
       return reply.status(204).send();
     },

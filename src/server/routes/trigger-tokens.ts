@@ -13,6 +13,7 @@ import { generateToken, hashToken } from '../tokens.js';
 import { triggerPipeline } from '../trigger.js';
 import type { RouteContext } from './context.js';
 import { routeProject } from '../route-access.js';
+import { auditWhen } from '../audit.js';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -53,7 +54,10 @@ export function triggerTokenRoutes(app: FastifyInstance, ctx: RouteContext): voi
       const project = routeProject(request);
       const description = (request.body as { description?: string } | undefined)?.description ?? null;
       const token = generateToken('trigger');
-      const stored = await ctx.store.createTriggerToken(project.id, hashToken(token), description, ctx.now());
+      const at = ctx.now();
+      // The new token's id and kind, never the token.
+      const audit = auditWhen(request, at, () => true, (t: ApiToken) => ({ action: 'token.create', projectId: project.id, target: { type: 'token', id: String(t.id) }, details: { kind: 'trigger', description } }));
+      const stored = await ctx.store.createTriggerToken(project.id, hashToken(token), description, at, audit);
       return reply.status(201).send({ ...tokenJson(stored), token });
     },
   );
@@ -93,7 +97,8 @@ export function triggerTokenRoutes(app: FastifyInstance, ctx: RouteContext): voi
     async (request, reply) => {
       const params = request.params as { project: string; id: string };
       const project = routeProject(request);
-      if (!(await ctx.store.deleteTriggerToken(project.id, Number(params.id)))) {
+      const audit = auditWhen(request, ctx.now(), (gone: boolean) => gone, () => ({ action: 'token.revoke', projectId: project.id, target: { type: 'token', id: params.id }, details: { kind: 'trigger' } }));
+      if (!(await ctx.store.deleteTriggerToken(project.id, Number(params.id), audit))) {
         throw new ApiError('GANTRY_E_NOT_FOUND', `project ${project.name} has no trigger token ${params.id}`);
       }
       return reply.status(204).send();

@@ -11,6 +11,7 @@ import { errors } from '../schemas.js';
 import { checkPassword, USERNAME_PATTERN, type PeopleSettings } from '../sessions.js';
 import type { RouteContext } from './context.js';
 import { routeAccount } from '../route-access.js';
+import { auditWhen } from '../audit.js';
 
 const iso = (ms: number) => new Date(ms).toISOString();
 
@@ -52,7 +53,10 @@ export function userRoutes(app: FastifyInstance, ctx: RouteContext & { people: P
     async (request, reply) => {
       const body = request.body as { username: string; password: string; admin?: boolean };
       checkPasswordPolicy(body.password);
-      const made = await ctx.store.users.createUser({ username: body.username, passwordHash: await hashPassword(body.password), admin: body.admin ?? false, createdAt: ctx.now() });
+      const at = ctx.now();
+      // Never the password, nor its hash.
+      const audit = auditWhen(request, at, (u: User | null) => u !== null, () => ({ action: 'user.create', projectId: null, target: { type: 'user', id: body.username }, details: { admin: body.admin ?? false } }));
+      const made = await ctx.store.users.createUser({ username: body.username, passwordHash: await hashPassword(body.password), admin: body.admin ?? false, createdAt: at }, audit);
       if (!made) throw new ApiError('GANTRY_E_CONFLICT', `a user named ${JSON.stringify(body.username)} exists`);
       return reply.status(201).header('location', `/api/v1/users/${made.username}`).send(userJson(made));
     },
@@ -124,7 +128,11 @@ export function userRoutes(app: FastifyInstance, ctx: RouteContext & { people: P
       } else if (body.currentPassword !== undefined) {
         throw new ApiError('GANTRY_E_INVALID_REQUEST', 'body.currentPassword goes with body.password', { field: 'body.currentPassword' });
       }
-      const updated = await ctx.store.users.updateUser(target.username, patch, ctx.now(), keepSession);
+      const at = ctx.now();
+      // What changed, by name (`password: true`), never the password.
+      const details = { ...(patch.admin === undefined ? {} : { admin: patch.admin }), ...(patch.disabled === undefined ? {} : { disabled: patch.disabled }), ...(patch.passwordHash === undefined ? {} : { password: true }) };
+      const audit = auditWhen(request, at, (u: User | null) => u !== null, () => ({ action: 'user.update', projectId: null, target: { type: 'user', id: target.username }, details }));
+      const updated = await ctx.store.users.updateUser(target.username, patch, at, keepSession, audit);
       if (!updated) throw new ApiError('GANTRY_E_NOT_FOUND', `no user ${JSON.stringify(username)}`);
       return userJson(updated);
     },

@@ -19,6 +19,9 @@ import type { DeliveryQueue } from '../webhooks/queue.js';
 import { header, verifySignature } from '../webhooks/signature.js';
 import type { RouteContext } from './context.js';
 import { routeProject } from '../route-access.js';
+import { auditAlways, auditWhen } from '../audit.js';
+import { refuseOnProtectedRef } from '../protected-refs.js';
+import { splitRef } from '../../domain/git-event.js';
 
 /** GitHub's own limit on a webhook payload: a forge never sends more. */
 export const WEBHOOK_BODY_LIMIT = 25 * 1024 * 1024;
@@ -171,7 +174,8 @@ export async function webhookRoutes(app: FastifyInstance, ctx: WebhookContext): 
         summary: 'Report a pushed ref (what `gantry hook post-receive` sends)',
         description:
           'For git servers without webhooks. Recorded as a delivery like a webhook push and answered 202; an X-Gantry-Delivery ' +
-          'header makes a resend of the same report a duplicate (200).',
+          'header makes a resend of the same report a duplicate (200). A push to a protected ref needs maintainer (403 ' +
+          'GANTRY_E_PROTECTED_REF): the report comes with a person\'s token, and its pipeline gets the protected variables.',
         tags: ['webhooks'],
         params: projectParams,
         headers: { type: 'object', properties: { 'x-gantry-delivery': deliveryIdHeader } },
@@ -198,6 +202,9 @@ export async function webhookRoutes(app: FastifyInstance, ctx: WebhookContext): 
       const project = routeProject(request);
       const body = request.body as { ref: string; before: string; after: string; pusher?: { name: string } };
       const sent = header(request.headers, 'x-gantry-delivery');
+      // Whoever holds the token says what was pushed: on a protected ref that must be someone who may run it.
+      const split = splitRef(body.ref);
+      refuseOnProtectedRef(request.principal!, project, split === null ? null : { kind: split.refKind, name: split.ref }, 'push to');
       const deliveryId = sent ?? `sha256:${crypto.createHash('sha256').update(`${body.ref}\n${body.before}\n${body.after}`).digest('hex')}`;
       return intake(ctx, reply, project, 'git', deliveryId, 'push', pushOf(body, false));
     },
@@ -232,7 +239,12 @@ export async function webhookRoutes(app: FastifyInstance, ctx: WebhookContext): 
       const project = routeProject(request);
       const { provider } = request.body as { provider: WebhookProvider };
       const secret = `gantry_whsec_${crypto.randomBytes(32).toString('base64url')}`;
-      await ctx.store.putWebhookSecret(project.id, provider, ctx.secrets.seal(secret, webhookContext(project.id, provider)), ctx.now());
+      const at = ctx.now();
+      await ctx.store.putWebhookSecret(project.id, provider, ctx.secrets.seal(secret, webhookContext(project.id, provider)), at, auditAlways(request, at, {
+        action: 'webhook_secret.set',
+        projectId: project.id,
+        target: { type: 'webhook_secret', id: provider },
+      }));
       // The URL as this request reached the server; behind a proxy, the forge may need another host.
       const url = `${request.protocol}://${request.host}/api/v1/webhooks/${provider}/${project.id}`;
       return reply.status(201).send({ provider, url, secret });
@@ -274,7 +286,8 @@ export async function webhookRoutes(app: FastifyInstance, ctx: WebhookContext): 
     async (request) => {
       const project = routeProject(request);
       const filters = request.body as { branches: string[] | null; tags: string[] | null };
-      if (!(await ctx.store.setRefFilters(project.id, filters))) throw new ApiError('GANTRY_E_NOT_FOUND', `no project ${project.id}`);
+      const audit = auditWhen(request, ctx.now(), (ok: boolean) => ok, () => ({ action: 'ref_filters.set', projectId: project.id, target: { type: 'ref_filters', id: null }, details: { ...filters } }));
+      if (!(await ctx.store.setRefFilters(project.id, filters, audit))) throw new ApiError('GANTRY_E_NOT_FOUND', `no project ${project.id}`);
       return filters;
     },
   );

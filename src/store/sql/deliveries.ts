@@ -9,7 +9,7 @@ import type { Delivery, DeliveryEnd, EpochMs, NewDelivery, RecordDeliveryResult,
 import type { SqlDialect, SqlExecutor } from './dialect.js';
 import { DELIVERY_COLUMNS, type DeliveryRow, toDelivery } from './rows.js';
 
-export async function putWebhookSecret(db: SqlDialect, projectId: ProjectId, provider: WebhookProvider, sealed: SealedSecret, at: EpochMs): Promise<void> {
+export async function putWebhookSecret(db: SqlExecutor, projectId: ProjectId, provider: WebhookProvider, sealed: SealedSecret, at: EpochMs): Promise<void> {
   await db.run(
     'INSERT INTO webhook_secrets (project_id, provider, ciphertext, nonce, created_at) VALUES (?, ?, ?, ?, ?) ' +
       'ON CONFLICT (project_id, provider) DO UPDATE SET ciphertext = excluded.ciphertext, nonce = excluded.nonce, created_at = excluded.created_at',
@@ -25,7 +25,7 @@ export async function getWebhookSecret(db: SqlDialect, projectId: ProjectId, pro
   return row ? { ciphertext: row.ciphertext, nonce: row.nonce } : null;
 }
 
-export async function setRefFilters(db: SqlDialect, projectId: ProjectId, f: RefFilters): Promise<boolean> {
+export async function setRefFilters(db: SqlExecutor, projectId: ProjectId, f: RefFilters): Promise<boolean> {
   const r = await db.run('UPDATE projects SET branch_filter = ?, tag_filter = ? WHERE id = ?', [
     f.branches === null ? null : JSON.stringify(f.branches),
     f.tags === null ? null : JSON.stringify(f.tags),

@@ -4,6 +4,8 @@ import { asPipelineId, asProjectId, type PipelineId, type ProjectId } from '../.
 import type { PipelineStatus } from '../../domain/status.js';
 import type { ForgeConfig, ForgeOutboxRow, ForgeProvider, ForgeReport, ForgeStore, ReportOutcome } from '../forge.js';
 import type { EpochMs } from '../store.js';
+import type { AuditFor } from '../audit.js';
+import { audited } from './audit.js';
 import type { SqlDialect, SqlExecutor } from './dialect.js';
 import { num, numOrNull } from './rows.js';
 
@@ -52,13 +54,15 @@ export async function enqueueForgeStatusesIn(tx: SqlExecutor, pipelineIds: reado
 export class SqlForgeStore implements ForgeStore {
   constructor(private readonly db: SqlDialect) {}
 
-  async putConfig(c: ForgeConfig): Promise<void> {
-    await this.db.run(
+  async putConfig(c: ForgeConfig, audit?: AuditFor<void>): Promise<void> {
+    await audited(this.db, audit, async (x) => {
+    await x.run(
       `INSERT INTO forge_configs (${CONFIG_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ` +
         'ON CONFLICT (project_id) DO UPDATE SET provider = excluded.provider, base_url = excluded.base_url, repository = excluded.repository, ' +
         'context = excluded.context, ciphertext = excluded.ciphertext, nonce = excluded.nonce, updated_at = excluded.updated_at',
       [c.projectId, c.provider, c.baseUrl, c.repository, c.context, c.ciphertext, c.nonce, c.updatedAt],
     );
+    });
   }
 
   async getConfig(projectId: ProjectId): Promise<ForgeConfig | null> {
@@ -76,8 +80,8 @@ export class SqlForgeStore implements ForgeStore {
     };
   }
 
-  async deleteConfig(projectId: ProjectId): Promise<boolean> {
-    return (await this.db.run('DELETE FROM forge_configs WHERE project_id = ?', [projectId])).changes === 1;
+  async deleteConfig(projectId: ProjectId, audit?: AuditFor<boolean>): Promise<boolean> {
+    return audited(this.db, audit, async (x) => (await x.run('DELETE FROM forge_configs WHERE project_id = ?', [projectId])).changes === 1);
   }
 
   async claimReports(at: EpochMs, claimedUntil: EpochMs, limit: number): Promise<ForgeReport[]> {

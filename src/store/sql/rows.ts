@@ -25,9 +25,11 @@ export interface ProjectRow {
   network: string;
   fork_network: string;
   job_limits: string | null;
+  protected_branches: string;
+  protected_tags: string;
 }
 export const PROJECT_COLUMNS =
-  'id, name, git_url, created_at, max_running, max_running_per_pipeline, auto_cancel, branch_filter, tag_filter, require_sandbox, network, fork_network, job_limits';
+  'id, name, git_url, created_at, max_running, max_running_per_pipeline, auto_cancel, branch_filter, tag_filter, require_sandbox, network, fork_network, job_limits, protected_branches, protected_tags';
 export interface PipelineRow {
   id: number | string;
   project_id: number | string;
@@ -41,6 +43,7 @@ export interface PipelineRow {
   runs_on: string;
   predefined_variables: string;
   trusted: number | string;
+  protected_ref: number | string;
   triggered_by: string | null;
   created_at: number | string;
   started_at: number | string | null;
@@ -97,6 +100,7 @@ export interface VariableRow {
   nonce: string;
   masked: number | string;
   updated_at: number | string;
+  protected: number | string;
 }
 export interface IdempotencyRow {
   project_id: number | string;
@@ -122,6 +126,7 @@ export function toProject(r: ProjectRow): Project {
       tags: r.tag_filter === null ? null : (JSON.parse(r.tag_filter) as string[]),
     },
     isolation: { ...sandboxSettingsOf(r), jobLimits: jobLimitsOf(r.job_limits) },
+    protectedRefs: { branches: JSON.parse(r.protected_branches) as string[], tags: JSON.parse(r.protected_tags) as string[] },
   };
 }
 
@@ -148,6 +153,7 @@ export function toPipeline(r: PipelineRow): Pipeline {
     runsOn: r.runs_on as Pipeline['runsOn'],
     predefinedVariables: JSON.parse(r.predefined_variables) as Record<string, string>,
     trusted: num(r.trusted) !== 0,
+    protectedRef: num(r.protected_ref) !== 0,
     triggeredBy: r.triggered_by === null ? null : (JSON.parse(r.triggered_by) as TriggeredBy),
     createdAt: num(r.created_at),
     startedAt: numOrNull(r.started_at),
@@ -215,6 +221,7 @@ export function toVariable(r: VariableRow): StoredVariable {
     ciphertext: r.ciphertext,
     nonce: r.nonce,
     masked: num(r.masked) !== 0,
+    protected: num(r.protected) !== 0,
     updatedAt: num(r.updated_at),
   };
 }
@@ -230,12 +237,12 @@ export function toIdempotency(r: IdempotencyRow): IdempotencyRecord {
 }
 
 export const TOKEN_COLUMNS = 'id, hash, kind, project_id, created_at, last_used_at, description, user_id, expires_at, read_only, projects';
-export const VARIABLE_COLUMNS = 'project_id, key, ciphertext, nonce, masked, updated_at';
+export const VARIABLE_COLUMNS = 'project_id, key, ciphertext, nonce, masked, updated_at, protected';
 export const IDEMPOTENCY_COLUMNS = 'project_id, key, fingerprint, pipeline_id, created_at';
 
 
 export const PIPELINE_COLUMNS =
-  'id, project_id, status, ref, sha, source, variables, file_variables, pipeline_file, runs_on, predefined_variables, trusted, triggered_by, created_at, started_at, finished_at';
+  'id, project_id, status, ref, sha, source, variables, file_variables, pipeline_file, runs_on, predefined_variables, trusted, triggered_by, created_at, started_at, finished_at, protected_ref';
 export const JOB_COLUMNS_WITHOUT_SPEC =
   'id, pipeline_id, position, name, stage, stage_index, status, attempt_count, exit_code, failure_reason, created_at, started_at, finished_at';
 export const JOB_COLUMNS = `${JOB_COLUMNS_WITHOUT_SPEC}, spec`;

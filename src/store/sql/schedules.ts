@@ -12,6 +12,8 @@ import {
   type ScheduleUpdate,
 } from '../schedules.js';
 import type { EpochMs } from '../store.js';
+import type { AuditFor } from '../audit.js';
+import { audited } from './audit.js';
 import type { SqlDialect } from './dialect.js';
 import { num, numOrNull } from './rows.js';
 
@@ -81,13 +83,15 @@ function toFiring(r: FiringRow): Firing {
 export class SqlScheduleStore implements ScheduleStore {
   constructor(private readonly db: SqlDialect) {}
 
-  async createSchedule(s: NewSchedule): Promise<Schedule> {
-    const row = await this.db.get<ScheduleRow>(
+  async createSchedule(s: NewSchedule, audit?: AuditFor<Schedule>): Promise<Schedule> {
+    return audited(this.db, audit, async (x) => {
+    const row = await x.get<ScheduleRow>(
       'INSERT INTO schedules (project_id, description, cron, timezone, ref, variables, active, next_run_at, created_at, updated_at) ' +
         `VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING ${SCHEDULE_COLUMNS}`,
       [s.projectId, s.description, s.cron, s.timezone, s.ref, JSON.stringify(s.variables), s.active ? 1 : 0, s.nextRunAt, s.at, s.at],
     );
     return toSchedule(row!);
+    });
   }
 
   async getSchedule(projectId: ProjectId, id: ScheduleId): Promise<Schedule | null> {
@@ -105,18 +109,20 @@ export class SqlScheduleStore implements ScheduleStore {
     return rows.map(toSchedule);
   }
 
-  async updateSchedule(projectId: ProjectId, id: ScheduleId, u: ScheduleUpdate): Promise<Schedule | null> {
+  async updateSchedule(projectId: ProjectId, id: ScheduleId, u: ScheduleUpdate, audit?: AuditFor<Schedule | null>): Promise<Schedule | null> {
     // A new next_run_at makes any claim of the old one fail its compare-and-set.
-    const row = await this.db.get<ScheduleRow>(
+    return audited(this.db, audit, async (x) => {
+    const row = await x.get<ScheduleRow>(
       'UPDATE schedules SET description = ?, cron = ?, timezone = ?, ref = ?, variables = ?, active = ?, next_run_at = ?, updated_at = ? ' +
         `WHERE id = ? AND project_id = ? RETURNING ${SCHEDULE_COLUMNS}`,
       [u.description, u.cron, u.timezone, u.ref, JSON.stringify(u.variables), u.active ? 1 : 0, u.nextRunAt, u.at, id, projectId],
     );
     return row ? toSchedule(row) : null;
+    });
   }
 
-  async deleteSchedule(projectId: ProjectId, id: ScheduleId): Promise<boolean> {
-    return (await this.db.run('DELETE FROM schedules WHERE id = ? AND project_id = ?', [id, projectId])).changes === 1;
+  async deleteSchedule(projectId: ProjectId, id: ScheduleId, audit?: AuditFor<boolean>): Promise<boolean> {
+    return audited(this.db, audit, async (x) => (await x.run('DELETE FROM schedules WHERE id = ? AND project_id = ?', [id, projectId])).changes === 1);
   }
 
   async dueSchedules(at: EpochMs, limit: number): Promise<Schedule[]> {

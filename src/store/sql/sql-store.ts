@@ -50,6 +50,9 @@ import { SqlFleetStore } from './fleet/sql-fleet-store.js';
 import { SqlForgeStore } from './forge.js';
 import { SqlScheduleStore } from './schedules.js';
 import { SqlUserStore } from './users.js';
+import { audited, SqlAuditStore } from './audit.js';
+import type { AuditFor } from '../audit.js';
+import type { ProtectedRefs } from '../../domain/protected-refs.js';
 import {
   type ProjectRow,
   PROJECT_COLUMNS,
@@ -114,9 +117,12 @@ export class SqlStore implements Store {
 
   readonly users: SqlUserStore;
 
+  readonly audit: SqlAuditStore;
+
   private constructor(private readonly db: SqlDialect) {
     this.dialect = db.name;
     this.users = new SqlUserStore(db);
+    this.audit = new SqlAuditStore(db);
     this.fleet = new SqlFleetStore(db);
     this.schedules = new SqlScheduleStore(db);
     this.forge = new SqlForgeStore(db);
@@ -161,17 +167,19 @@ export class SqlStore implements Store {
     return rows.map(toProject);
   }
 
-  async createProject(name: string, gitUrl: string, at: EpochMs): Promise<Project | null> {
+  async createProject(name: string, gitUrl: string, at: EpochMs, audit?: AuditFor<Project | null>): Promise<Project | null> {
     // DO NOTHING + RETURNING: no row back means the name was taken, decided by the UNIQUE index
     // even when two instances create the same name at once.
-    const row = await this.db.get<ProjectRow>(
-      `INSERT INTO projects (name, git_url, created_at) VALUES (?, ?, ?) ON CONFLICT (name) DO NOTHING RETURNING ${PROJECT_COLUMNS}`,
-      [name, gitUrl, at],
-    );
-    return row ? toProject(row) : null;
+    return audited(this.db, audit, async (x) => {
+      const row = await x.get<ProjectRow>(
+        `INSERT INTO projects (name, git_url, created_at) VALUES (?, ?, ?) ON CONFLICT (name) DO NOTHING RETURNING ${PROJECT_COLUMNS}`,
+        [name, gitUrl, at],
+      );
+      return row ? toProject(row) : null;
+    });
   }
 
-  async updateProject(id: ProjectId, patch: ProjectPatch): Promise<Project | null> {
+  async updateProject(id: ProjectId, patch: ProjectPatch, audit?: AuditFor<Project | null>): Promise<Project | null> {
     const sets: string[] = [];
     const params: (string | number | null)[] = [];
     const set = (column: string, value: string | number | null) => {
@@ -190,8 +198,10 @@ export class SqlStore implements Store {
       set('job_limits', memoryBytes === null && pids === null && cpus === null ? null : JSON.stringify({ memoryBytes, pids, cpus }));
     }
     if (sets.length === 0) return this.getProject(id);
-    const row = await this.db.get<ProjectRow>(`UPDATE projects SET ${sets.join(', ')} WHERE id = ? RETURNING ${PROJECT_COLUMNS}`, [...params, id]);
-    return row ? toProject(row) : null;
+    return audited(this.db, audit, async (x) => {
+      const row = await x.get<ProjectRow>(`UPDATE projects SET ${sets.join(', ')} WHERE id = ? RETURNING ${PROJECT_COLUMNS}`, [...params, id]);
+      return row ? toProject(row) : null;
+    });
   }
 
   async pageProjects(filter: ProjectPageFilter): Promise<{ items: Project[]; next: ProjectId | null }> {
@@ -280,12 +290,14 @@ export class SqlStore implements Store {
     ]);
   }
 
-  async createTriggerToken(projectId: ProjectId, hash: string, description: string | null, at: EpochMs): Promise<ApiToken> {
-    const row = await this.db.get<TokenRow>(
-      `INSERT INTO tokens (hash, kind, project_id, created_at, description) VALUES (?, 'trigger', ?, ?, ?) RETURNING ${TOKEN_COLUMNS}`,
-      [hash, projectId, at, description],
-    );
-    return toToken(row!);
+  async createTriggerToken(projectId: ProjectId, hash: string, description: string | null, at: EpochMs, audit?: AuditFor<ApiToken>): Promise<ApiToken> {
+    return audited(this.db, audit, async (x) => {
+      const row = await x.get<TokenRow>(
+        `INSERT INTO tokens (hash, kind, project_id, created_at, description) VALUES (?, 'trigger', ?, ?, ?) RETURNING ${TOKEN_COLUMNS}`,
+        [hash, projectId, at, description],
+      );
+      return toToken(row!);
+    });
   }
 
   async listTriggerTokens(projectId: ProjectId): Promise<ApiToken[]> {
@@ -293,17 +305,19 @@ export class SqlStore implements Store {
     return rows.map(toToken);
   }
 
-  async deleteTriggerToken(projectId: ProjectId, id: number): Promise<boolean> {
-    return (await this.db.run("DELETE FROM tokens WHERE id = ? AND project_id = ? AND kind = 'trigger'", [id, projectId])).changes === 1;
+  async deleteTriggerToken(projectId: ProjectId, id: number, audit?: AuditFor<boolean>): Promise<boolean> {
+    return audited(this.db, audit, async (x) => (await x.run("DELETE FROM tokens WHERE id = ? AND project_id = ? AND kind = 'trigger'", [id, projectId])).changes === 1);
   }
 
-  async putVariable(v: StoredVariable): Promise<void> {
-    await this.db.run(
-      `INSERT INTO project_variables (${VARIABLE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?) ` +
-        'ON CONFLICT (project_id, key) DO UPDATE SET ciphertext = excluded.ciphertext, nonce = excluded.nonce, ' +
-        'masked = excluded.masked, updated_at = excluded.updated_at',
-      [v.projectId, v.key, v.ciphertext, v.nonce, v.masked ? 1 : 0, v.updatedAt],
-    );
+  async putVariable(v: StoredVariable, audit?: AuditFor<void>): Promise<void> {
+    await audited(this.db, audit, async (x) => {
+      await x.run(
+        `INSERT INTO project_variables (${VARIABLE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?) ` +
+          'ON CONFLICT (project_id, key) DO UPDATE SET ciphertext = excluded.ciphertext, nonce = excluded.nonce, ' +
+          'masked = excluded.masked, updated_at = excluded.updated_at, protected = excluded.protected',
+        [v.projectId, v.key, v.ciphertext, v.nonce, v.masked ? 1 : 0, v.updatedAt, v.protected ? 1 : 0],
+      );
+    });
   }
 
   async listVariables(projectId: ProjectId): Promise<StoredVariable[]> {
@@ -314,21 +328,28 @@ export class SqlStore implements Store {
     return rows.map(toVariable);
   }
 
-  async deleteVariable(projectId: ProjectId, key: string): Promise<boolean> {
-    const r = await this.db.run('DELETE FROM project_variables WHERE project_id = ? AND key = ?', [projectId, key]);
-    return r.changes === 1;
+  async deleteVariable(projectId: ProjectId, key: string, audit?: AuditFor<boolean>): Promise<boolean> {
+    return audited(this.db, audit, async (x) => (await x.run('DELETE FROM project_variables WHERE project_id = ? AND key = ?', [projectId, key])).changes === 1);
   }
 
-  putWebhookSecret(projectId: ProjectId, provider: WebhookProvider, sealed: SealedSecret, at: EpochMs): Promise<void> {
-    return deliveries.putWebhookSecret(this.db, projectId, provider, sealed, at);
+  putWebhookSecret(projectId: ProjectId, provider: WebhookProvider, sealed: SealedSecret, at: EpochMs, audit?: AuditFor<void>): Promise<void> {
+    return audited(this.db, audit, (x) => deliveries.putWebhookSecret(x, projectId, provider, sealed, at));
   }
 
   getWebhookSecret(projectId: ProjectId, provider: WebhookProvider): Promise<SealedSecret | null> {
     return deliveries.getWebhookSecret(this.db, projectId, provider);
   }
 
-  setRefFilters(projectId: ProjectId, filters: RefFilters): Promise<boolean> {
-    return deliveries.setRefFilters(this.db, projectId, filters);
+  setRefFilters(projectId: ProjectId, filters: RefFilters, audit?: AuditFor<boolean>): Promise<boolean> {
+    return audited(this.db, audit, (x) => deliveries.setRefFilters(x, projectId, filters));
+  }
+
+  async setProtectedRefs(projectId: ProjectId, refs: ProtectedRefs, audit?: AuditFor<boolean>): Promise<boolean> {
+    return audited(
+      this.db,
+      audit,
+      async (x) => (await x.run('UPDATE projects SET protected_branches = ?, protected_tags = ? WHERE id = ?', [JSON.stringify(refs.branches), JSON.stringify(refs.tags), projectId])).changes === 1,
+    );
   }
 
   recordDelivery(d: NewDelivery): Promise<RecordDeliveryResult> {
@@ -356,8 +377,8 @@ export class SqlStore implements Store {
       const project = await tx.get('SELECT id FROM projects WHERE id = ?', [input.projectId]);
       if (!project) throw new GantryError('GANTRY_E_NOT_FOUND', `no project with id ${input.projectId}`);
       const p = await tx.get<PipelineRow>(
-        'INSERT INTO pipelines (project_id, status, ref, sha, source, variables, file_variables, pipeline_file, runs_on, predefined_variables, trusted, triggered_by, created_at) ' +
-          `VALUES (?, 'created', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING ${PIPELINE_COLUMNS}`,
+        'INSERT INTO pipelines (project_id, status, ref, sha, source, variables, file_variables, pipeline_file, runs_on, predefined_variables, trusted, triggered_by, created_at, protected_ref) ' +
+          `VALUES (?, 'created', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING ${PIPELINE_COLUMNS}`,
         [
           input.projectId,
           input.ref,
@@ -371,6 +392,7 @@ export class SqlStore implements Store {
           input.trusted === false ? 0 : 1,
           input.triggeredBy ? JSON.stringify(input.triggeredBy) : null,
           input.createdAt,
+          input.protectedRef === true ? 1 : 0,
         ],
       );
       const pipeline = toPipeline(p!);

@@ -18,6 +18,8 @@ import {
   type UserWithPassword,
 } from '../users.js';
 import type { SqlDialect, SqlExecutor } from './dialect.js';
+import type { AuditFor } from '../audit.js';
+import { audited, auditIn } from './audit.js';
 import { num, prefixedColumns, TOKEN_COLUMNS, toToken, unprefixed, type TokenRow } from './rows.js';
 
 interface UserRow {
@@ -92,13 +94,15 @@ function toSession(r: SessionRow): Session {
 export class SqlUserStore implements UserStore {
   constructor(private readonly db: SqlDialect) {}
 
-  async createUser(u: NewUser): Promise<User | null> {
-    const row = await this.db.get<UserRow>(
-      'INSERT INTO users (username, password_hash, admin, disabled, created_at, updated_at) VALUES (?, ?, ?, 0, ?, ?) ' +
-        `ON CONFLICT (username) DO NOTHING RETURNING ${USER_COLUMNS}`,
-      [u.username, u.passwordHash, u.admin ? 1 : 0, u.createdAt, u.createdAt],
-    );
-    return row ? toUser(row) : null;
+  async createUser(u: NewUser, audit?: AuditFor<User | null>): Promise<User | null> {
+    return audited(this.db, audit, async (x) => {
+      const row = await x.get<UserRow>(
+        'INSERT INTO users (username, password_hash, admin, disabled, created_at, updated_at) VALUES (?, ?, ?, 0, ?, ?) ' +
+          `ON CONFLICT (username) DO NOTHING RETURNING ${USER_COLUMNS}`,
+        [u.username, u.passwordHash, u.admin ? 1 : 0, u.createdAt, u.createdAt],
+      );
+      return row ? toUser(row) : null;
+    });
   }
 
   async getUser(username: string): Promise<UserWithPassword | null> {
@@ -115,7 +119,7 @@ export class SqlUserStore implements UserStore {
     return num(row!.n);
   }
 
-  async updateUser(username: string, patch: UserPatch, at: EpochMs, keepSession?: string): Promise<User | null> {
+  async updateUser(username: string, patch: UserPatch, at: EpochMs, keepSession?: string, audit?: AuditFor<User | null>): Promise<User | null> {
     return this.db.transaction(async (tx) => {
       const changes: [string, string | number][] = [['updated_at', at]];
       if (patch.passwordHash !== undefined) changes.push(['password_hash', patch.passwordHash]);
@@ -130,7 +134,7 @@ export class SqlUserStore implements UserStore {
       if (patch.disabled === true || patch.passwordHash !== undefined) {
         await tx.run('DELETE FROM sessions WHERE user_id = ? AND hash <> ?', [num(row.id), keepSession ?? '']);
       }
-      return toUser(row);
+      return auditIn(tx, audit, toUser(row));
     });
   }
 
@@ -138,8 +142,10 @@ export class SqlUserStore implements UserStore {
     await this.db.run('UPDATE users SET password_hash = ? WHERE username = ? AND password_hash = ?', [newHash, username, oldHash]);
   }
 
-  async createSession(s: Session): Promise<void> {
-    await this.db.run(`INSERT INTO sessions (${SESSION_COLUMNS}) VALUES (?, ?, ?, ?, ?)`, [s.hash, s.userId, s.createdAt, s.lastSeenAt, s.expiresAt]);
+  async createSession(s: Session, audit?: AuditFor<void>): Promise<void> {
+    await audited(this.db, audit, async (x) => {
+      await x.run(`INSERT INTO sessions (${SESSION_COLUMNS}) VALUES (?, ?, ?, ?, ?)`, [s.hash, s.userId, s.createdAt, s.lastSeenAt, s.expiresAt]);
+    });
   }
 
   async findSession(hash: string, at: EpochMs): Promise<{ session: Session; user: User } | null> {
@@ -158,8 +164,8 @@ export class SqlUserStore implements UserStore {
     await this.db.run('UPDATE sessions SET last_seen_at = ? WHERE hash = ? AND last_seen_at <= ?', [at, hash, at - minIntervalMs]);
   }
 
-  async deleteSession(hash: string): Promise<boolean> {
-    return (await this.db.run('DELETE FROM sessions WHERE hash = ?', [hash])).changes === 1;
+  async deleteSession(hash: string, audit?: AuditFor<boolean>): Promise<boolean> {
+    return audited(this.db, audit, async (x) => (await x.run('DELETE FROM sessions WHERE hash = ?', [hash])).changes === 1);
   }
 
   async pruneSessions(at: EpochMs, attemptsBefore: EpochMs): Promise<number> {
@@ -228,7 +234,7 @@ export class SqlUserStore implements UserStore {
     return rows.length === 1 && num(rows[0]!.user_id) === userId;
   }
 
-  async setMember(projectId: ProjectId, userId: UserId, role: Role, at: EpochMs, keepAMaintainer: boolean): Promise<MemberChange<Member>> {
+  async setMember(projectId: ProjectId, userId: UserId, role: Role, at: EpochMs, keepAMaintainer: boolean, audit?: AuditFor<Member>): Promise<MemberChange<Member>> {
     return this.db.transaction(async (tx) => {
       if (keepAMaintainer && role !== 'maintainer' && (await this.lastMaintainer(tx, projectId, userId))) return 'last-maintainer' as const;
       await tx.run(
@@ -236,19 +242,23 @@ export class SqlUserStore implements UserStore {
           'ON CONFLICT (project_id, user_id) DO UPDATE SET role = excluded.role, updated_at = excluded.updated_at',
         [projectId, userId, role, at, at],
       );
-      return toMember((await tx.get<MemberRow>(`${MEMBER_SELECT} WHERE m.project_id = ? AND m.user_id = ?`, [projectId, userId]))!);
+      return auditIn(tx, audit, toMember((await tx.get<MemberRow>(`${MEMBER_SELECT} WHERE m.project_id = ? AND m.user_id = ?`, [projectId, userId]))!));
     });
   }
 
-  async removeMember(projectId: ProjectId, userId: UserId, keepAMaintainer: boolean): Promise<MemberChange<boolean>> {
+  async removeMember(projectId: ProjectId, userId: UserId, keepAMaintainer: boolean, audit?: AuditFor<boolean>): Promise<MemberChange<boolean>> {
     return this.db.transaction(async (tx) => {
       if (keepAMaintainer && (await this.lastMaintainer(tx, projectId, userId))) return 'last-maintainer' as const;
-      return (await tx.run('DELETE FROM project_members WHERE project_id = ? AND user_id = ?', [projectId, userId])).changes === 1;
+      return auditIn(tx, audit, (await tx.run('DELETE FROM project_members WHERE project_id = ? AND user_id = ?', [projectId, userId])).changes === 1);
     });
   }
 
-  async createPersonalToken(t: NewPersonalToken): Promise<ApiToken> {
-    const row = await this.db.get<TokenRow>(
+  async createPersonalToken(t: NewPersonalToken, audit?: AuditFor<ApiToken>): Promise<ApiToken> {
+    return audited(this.db, audit, async (x) => this.insertPersonalToken(x, t));
+  }
+
+  private async insertPersonalToken(x: SqlExecutor, t: NewPersonalToken): Promise<ApiToken> {
+    const row = await x.get<TokenRow>(
       "INSERT INTO tokens (hash, kind, project_id, created_at, description, user_id, expires_at, read_only, projects) VALUES (?, 'personal', NULL, ?, ?, ?, ?, ?, ?) " +
         `RETURNING ${TOKEN_COLUMNS}`,
       [t.hash, t.createdAt, t.description, t.userId, t.expiresAt, t.readOnly ? 1 : 0, t.projects === null ? null : JSON.stringify(t.projects)],
@@ -260,7 +270,7 @@ export class SqlUserStore implements UserStore {
     return (await this.db.all<TokenRow>(`SELECT ${TOKEN_COLUMNS} FROM tokens WHERE user_id = ? AND kind = 'personal' ORDER BY id`, [userId])).map(toToken);
   }
 
-  async deletePersonalToken(userId: UserId, id: number): Promise<boolean> {
-    return (await this.db.run("DELETE FROM tokens WHERE id = ? AND user_id = ? AND kind = 'personal'", [id, userId])).changes === 1;
+  async deletePersonalToken(userId: UserId, id: number, audit?: AuditFor<boolean>): Promise<boolean> {
+    return audited(this.db, audit, async (x) => (await x.run("DELETE FROM tokens WHERE id = ? AND user_id = ? AND kind = 'personal'", [id, userId])).changes === 1);
   }
 }

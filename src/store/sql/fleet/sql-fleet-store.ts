@@ -43,6 +43,8 @@ import {
 import type { EpochMs, Job, PipelineWithJobs } from '../../store.js';
 import { sqlStateOf, type SqlDialect, type SqlExecutor, type SqlValue, type TransactionOptions } from '../dialect.js';
 import { moveJobIn } from '../moves.js';
+import type { AuditFor } from '../../audit.js';
+import { auditIn } from '../audit.js';
 import {
   ATTEMPT_COLUMNS,
   JOB_COLUMNS,
@@ -308,10 +310,11 @@ export class SqlFleetStore implements FleetStore {
     return row !== undefined && row !== null;
   }
 
-  async deregisterAgent(agentId: AgentId, at: EpochMs, settings: SchedulerSettings): Promise<void> {
+  async deregisterAgent(agentId: AgentId, at: EpochMs, settings: SchedulerSettings, audit?: AuditFor<void>): Promise<void> {
     await this.run(async (f) => {
       await f.tx.run('UPDATE agents SET deregistered_at = ?, session_id = NULL WHERE id = ? AND deregistered_at IS NULL', [at, agentId]);
       await this.loseAttemptsIn(f, agentId, at, settings);
+      await auditIn(f.tx, audit, undefined);
     });
   }
 
@@ -807,31 +810,36 @@ export class SqlFleetStore implements FleetStore {
     return { pipeline: toPipeline(p!), jobs: jobs.map(toJob), attempts: attempts.map(toAttempt) };
   }
 
-  async cancelPipeline(id: PipelineId, at: EpochMs, _settings: SchedulerSettings): Promise<PipelineWithJobs | 'finished' | null> {
+  async cancelPipeline(id: PipelineId, at: EpochMs, _settings: SchedulerSettings, audit?: AuditFor<PipelineWithJobs | 'finished' | null>): Promise<PipelineWithJobs | 'finished' | null> {
     return this.run(async (f) => {
       const p = await lockPipeline(f, id);
-      if (!p) return null;
-      if (!(await cancelPipelineIn(f, p, at))) return 'finished' as const;
-      return this.pipelineOf(f, id);
+      if (!p) return auditIn(f.tx, audit, null);
+      if (!(await cancelPipelineIn(f, p, at))) return auditIn(f.tx, audit, 'finished' as const);
+      return auditIn(f.tx, audit, await this.pipelineOf(f, id));
     });
   }
 
-  async retryPipeline(id: PipelineId, at: EpochMs, _settings: SchedulerSettings): Promise<PipelineWithJobs | 'nothing-to-retry' | null> {
+  async retryPipeline(id: PipelineId, at: EpochMs, _settings: SchedulerSettings, audit?: AuditFor<PipelineWithJobs | 'nothing-to-retry' | null>): Promise<PipelineWithJobs | 'nothing-to-retry' | null> {
     return this.run(async (f) => {
       const p = await lockPipeline(f, id);
-      if (!p) return null;
-      if (!(await retryPipelineIn(f, p, at))) return 'nothing-to-retry' as const;
-      return this.pipelineOf(f, id);
+      if (!p) return auditIn(f.tx, audit, null);
+      if (!(await retryPipelineIn(f, p, at))) return auditIn(f.tx, audit, 'nothing-to-retry' as const);
+      return auditIn(f.tx, audit, await this.pipelineOf(f, id));
     });
   }
 
-  private async jobAction<R>(id: JobId, fn: (f: FleetTx, p: NonNullable<Awaited<ReturnType<typeof lockPipeline>>>) => Promise<R>): Promise<R | null> {
+  /** A job's action under its pipeline's lock, its audit entry (if `audit` makes one of the result) in the same transaction. */
+  private async jobAction<R>(
+    id: JobId,
+    audit: AuditFor<R | null> | undefined,
+    fn: (f: FleetTx, p: NonNullable<Awaited<ReturnType<typeof lockPipeline>>>) => Promise<R>,
+  ): Promise<R | null> {
     return this.run(async (f) => {
       const head = await f.tx.get<{ pipeline_id: number | string }>('SELECT pipeline_id FROM jobs WHERE id = ?', [id]);
-      if (!head) return null;
+      if (!head) return auditIn(f.tx, audit, null);
       const p = await lockPipeline(f, Number(head.pipeline_id));
-      if (!p) return null;
-      return fn(f, p);
+      if (!p) return auditIn(f.tx, audit, null);
+      return auditIn(f.tx, audit, await fn(f, p));
     });
   }
 
@@ -839,8 +847,8 @@ export class SqlFleetStore implements FleetStore {
     return toJob((await f.tx.get<JobRow>(`SELECT ${JOB_COLUMNS} FROM jobs WHERE id = ?`, [id]))!);
   }
 
-  async cancelJob(id: JobId, at: EpochMs, _settings: SchedulerSettings): Promise<Job | 'finished' | null> {
-    return this.jobAction(id, async (f, p) => {
+  async cancelJob(id: JobId, at: EpochMs, _settings: SchedulerSettings, audit?: AuditFor<Job | 'finished' | null>): Promise<Job | 'finished' | null> {
+    return this.jobAction(id, audit, async (f, p) => {
       const before = await this.jobRow(f, id);
       if (isFinishedJob(before.status)) return 'finished' as const;
       await cancelJobIn(f, p, id, at);
@@ -848,15 +856,15 @@ export class SqlFleetStore implements FleetStore {
     });
   }
 
-  async playJob(id: JobId, at: EpochMs, _settings: SchedulerSettings): Promise<Job | 'not-manual' | null> {
-    return this.jobAction(id, async (f, p) => {
+  async playJob(id: JobId, at: EpochMs, _settings: SchedulerSettings, audit?: AuditFor<Job | 'not-manual' | null>): Promise<Job | 'not-manual' | null> {
+    return this.jobAction(id, audit, async (f, p) => {
       if (!(await playJobIn(f, p, id, at))) return 'not-manual' as const;
       return this.jobRow(f, id);
     });
   }
 
-  async retryJob(id: JobId, at: EpochMs, _settings: SchedulerSettings): Promise<Job | 'not-finished' | null> {
-    return this.jobAction(id, async (f, p) => {
+  async retryJob(id: JobId, at: EpochMs, _settings: SchedulerSettings, audit?: AuditFor<Job | 'not-finished' | null>): Promise<Job | 'not-finished' | null> {
+    return this.jobAction(id, audit, async (f, p) => {
       if (!(await retryJobIn(f, p, id, at))) return 'not-finished' as const;
       return this.jobRow(f, id);
     });
