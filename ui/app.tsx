@@ -9,6 +9,7 @@ import { ErrorBox, Loading } from './components/feedback.js';
 import { Link } from './components/link.js';
 import { UserMenu } from './components/user-menu.js';
 import { AgentsPage } from './pages/agents-page.js';
+import { InstanceAuditPage, ProjectAuditPage } from './pages/audit-page.js';
 import { JobPage } from './pages/job-page.js';
 import { LoginPage } from './pages/login-page.js';
 import { MembersPage } from './pages/members-page.js';
@@ -32,6 +33,8 @@ function titleOf(route: Route): string {
       return `Members · ${route.project}`;
     case 'tokens':
       return 'Your tokens';
+    case 'audit':
+      return route.project === null ? 'Audit log' : `Audit log · ${route.project}`;
     case 'pipeline':
       return `Pipeline #${route.id}`;
     case 'job':
@@ -65,6 +68,8 @@ function Page({ route, place }: { route: Route; place: Place }) {
       return <MembersPage key={route.project} project={route.project} />;
     case 'tokens':
       return <TokensPage />;
+    case 'audit':
+      return route.project === null ? <InstanceAuditPage /> : <ProjectAuditPage key={route.project} project={route.project} />;
     case 'login':
       return <LoginPage next={sessionStorage.getItem(NEXT_KEY) ?? '/'} />;
     case 'not-found':
@@ -132,7 +137,7 @@ export function App() {
         </Link>
         {route.page !== 'login' && who ? (
           <nav class="top-nav" aria-label="Main">
-            <Link href="/" aria-current={route.page === 'projects' || route.page === 'project' || route.page === 'settings' || route.page === 'members' ? 'page' : undefined}>
+            <Link href="/" aria-current={route.page === 'projects' || route.page === 'project' || route.page === 'settings' || route.page === 'members' || (route.page === 'audit' && route.project !== null) ? 'page' : undefined}>
               Projects
             </Link>
             <Link href="/queue" aria-current={route.page === 'queue' ? 'page' : undefined}>

@@ -14,7 +14,7 @@ import { ApiError } from './errors.js';
 export const DEFAULT_UI_DIR = fileURLToPath(new URL('../../public/', import.meta.url));
 
 /** The paths the app routes on the client (ui/router.ts); each answers index.html. */
-const CLIENT_ROUTES = ['/', '/login', '/agents', '/queue', '/account/*', '/projects/*', '/pipelines/*', '/jobs/*'];
+const CLIENT_ROUTES = ['/', '/login', '/agents', '/queue', '/account/*', '/admin/*', '/projects/*', '/pipelines/*', '/jobs/*'];
 
 const TYPES: Record<string, string> = {
   '.js': 'text/javascript; charset=utf-8',

@@ -65,7 +65,7 @@ describe('the server side of the web UI', () => {
   });
 
   it('serves the app at / and at every client route, with its hashed assets, and leaves the API alone', async () => {
-    for (const p of ['/', '/login', '/agents', '/account/tokens', '/projects/web', '/projects/web/settings/members', '/pipelines/12', '/jobs/34']) {
+    for (const p of ['/', '/login', '/agents', '/account/tokens', '/admin/audit', '/projects/web', '/projects/web/settings/members', '/pipelines/12', '/jobs/34']) {
       const res = await fetch(`${h.url}${p}`);
       assert.equal(res.status, 200, p);
       assert.match(res.headers.get('content-type')!, /^text\/html/);

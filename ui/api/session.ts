@@ -104,9 +104,20 @@ export function roleIn(who: Session, projectId: number): Role | 'admin' | null {
 
 const RANK: Record<Role | 'admin', number> = { viewer: 1, developer: 2, maintainer: 3, admin: 4 };
 
+/** Whether the caller's role in the project is at least `need` (for reading what that role may read). */
+export function atLeast(who: Session, projectId: number, need: Role): boolean {
+  const mine = roleIn(who, projectId);
+  return mine !== null && RANK[mine] >= RANK[need];
+}
+
 /** Whether the caller may make a change that needs `need` in the project (a read-only token makes none). */
 export function mayWrite(who: Session, projectId: number, need: Role): boolean {
   if (who.kind === 'user' && who.token?.readOnly) return false;
-  const mine = roleIn(who, projectId);
-  return mine !== null && RANK[mine] >= RANK[need];
+  return atLeast(who, projectId, need);
+}
+
+/** An instance admin: the admin token, or an admin user not narrowed to projects by their token. */
+export function isAdmin(who: Session): boolean {
+  if (who.kind === 'admin-token') return true;
+  return who.kind === 'user' && who.user.admin && (who.token?.projects ?? null) === null;
 }

@@ -189,6 +189,21 @@ export interface Member {
   updatedAt: string;
 }
 
+/** GET /projects/:project/audit, GET /audit: one change, who made it, when, from where. */
+export interface AuditEntry {
+  id: number;
+  at: string;
+  action: string;
+  actor:
+    | { kind: 'user'; userId: number; username: string; via: 'session' | 'token'; tokenId?: number }
+    | { kind: 'admin-token' | 'project-token'; tokenId: number }
+    | { kind: 'anonymous' };
+  target: { type: string; id: string | null };
+  projectId: number | null;
+  address: string | null;
+  details: Record<string, unknown> | null;
+}
+
 export interface Page<T> {
   items: T[];
   next: number | null;

@@ -1,9 +1,10 @@
 // Who is signed in, in the header: a button with the user's name (or which kind of token) that
-// opens a small menu: your tokens, sign out. A disclosure, not an ARIA menu: its items are plain
-// links and buttons reached with Tab; Escape or a click elsewhere closes it.
+// opens a small menu: your tokens, the instance's audit log (admins), sign out. A disclosure, not
+// an ARIA menu: its items are plain links and buttons reached with Tab; Escape or a click
+// elsewhere closes it.
 
 import { useEffect, useRef, useState } from 'preact/hooks';
-import { signOut, whoLabel } from '../api/session.js';
+import { isAdmin, signOut, whoLabel } from '../api/session.js';
 import type { Session } from '../api/types.js';
 import { ErrorBox } from './feedback.js';
 import { Link } from './link.js';
@@ -77,6 +78,11 @@ export function UserMenu({ who, onSignedOut }: { who: Session; onSignedOut(): vo
           {who.kind === 'user' ? (
             <li onClick={() => setOpen(false)}>
               <Link href="/account/tokens">Your tokens</Link>
+            </li>
+          ) : null}
+          {isAdmin(who) ? (
+            <li onClick={() => setOpen(false)}>
+              <Link href="/admin/audit">Instance audit log</Link>
             </li>
           ) : null}
           <li>

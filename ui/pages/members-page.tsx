@@ -5,7 +5,7 @@
 
 import { useState } from 'preact/hooks';
 import { api } from '../api/client.js';
-import { loadSession, mayWrite, roleIn, useSession } from '../api/session.js';
+import { atLeast, loadSession, mayWrite, roleIn, useSession } from '../api/session.js';
 import { ROLES, type Member, type Project, type Role } from '../api/types.js';
 import { useApi } from '../api/use-api.js';
 import { ConfirmButton } from '../components/confirm-button.js';
@@ -102,7 +102,7 @@ export function MembersPage({ project }: { project: string }) {
       </nav>
       <header class="page-head">
         <h1>Members</h1>
-        <SettingsTabs project={project} current="members" />
+        <SettingsTabs project={project} current="members" maintainer={who !== null && info.data !== null && atLeast(who, info.data.id, 'maintainer')} />
       </header>
       <ErrorBox error={info.error} />
       {info.data === null ? (

@@ -2,7 +2,7 @@
 // trigger tokens, commit statuses and webhooks, one section each (ui/settings/). They are its
 // maintainers' (and admins'): anyone else who may see the project is shown its members instead.
 
-import { mayWrite, roleIn, useSession } from '../api/session.js';
+import { atLeast, mayWrite, roleIn, useSession } from '../api/session.js';
 import type { Project } from '../api/types.js';
 import { useApi } from '../api/use-api.js';
 import { ErrorBox, Loading } from '../components/feedback.js';
@@ -31,7 +31,7 @@ export function SettingsPage({ project }: { project: string }) {
       </nav>
       <header class="page-head">
         <h1>Settings</h1>
-        <SettingsTabs project={project} current="general" />
+        <SettingsTabs project={project} current="general" maintainer={who !== null && info.data !== null && atLeast(who, info.data.id, 'maintainer')} />
         {maintainer ? (
           <nav class="section-nav" aria-label="Sections">
             <a href="#general">Repository</a> <a href="#isolation">Isolation</a> <a href="#variables">Variables</a> <a href="#schedules">Schedules</a>{' '}

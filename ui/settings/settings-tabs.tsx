@@ -1,9 +1,9 @@
-// The tabs of a project's settings: the settings themselves (maintainers'), and its members
-// (everyone who may see the project).
+// The tabs of a project's settings: the settings themselves (maintainers'), its members (everyone
+// who may see the project) and its audit log (maintainers').
 
 import { Link } from '../components/link.js';
 
-export function SettingsTabs({ project, current }: { project: string; current: 'general' | 'members' }) {
+export function SettingsTabs({ project, current, maintainer }: { project: string; current: 'general' | 'members' | 'audit'; maintainer: boolean }) {
   const base = `/projects/${encodeURIComponent(project)}/settings`;
   return (
     <nav class="tabs" aria-label="Settings pages">
@@ -13,6 +13,11 @@ export function SettingsTabs({ project, current }: { project: string; current: '
       <Link href={`${base}/members`} aria-current={current === 'members' ? 'page' : undefined}>
         Members
       </Link>
+      {maintainer ? (
+        <Link href={`${base}/audit`} aria-current={current === 'audit' ? 'page' : undefined}>
+          Audit log
+        </Link>
+      ) : null}
     </nav>
   );
 }
