@@ -191,6 +191,8 @@ describe('people in the web UI', { skip, timeout: 90_000 }, () => {
     assert.equal(await carol.getByRole('form', { name: 'Add a member' }).count(), 0);
     assert.equal(await carol.getByRole('button', { name: /^Remove/ }).count(), 0);
     assert.equal(await carol.locator('select').count(), 0);
+    // The audit log is the maintainers': no tab for a viewer.
+    assert.equal(await carol.getByRole('navigation', { name: 'Settings pages' }).getByRole('link', { name: 'Audit log' }).count(), 0);
     await ctx.close();
   });
 
@@ -226,6 +228,51 @@ describe('people in the web UI', { skip, timeout: 90_000 }, () => {
     await bob.waitForURL(/\/login$/);
     await bob.getByLabel('Username').waitFor();
     await ctx.close();
+  });
+
+  it("the audit log: a project's in its settings, a page at a time, with who, what and from where; the instance's for an admin, from the menu", async () => {
+    // 30 more entries, for a second page (25 a page): variables set with the admin token.
+    for (let i = 0; i < 30; i++) await up.api('PUT', `/projects/web/variables/V${i}`, { value: 'never-in-the-log' });
+    await page.goto(`${up.url}/projects/web/settings`);
+    await page.getByRole('navigation', { name: 'Settings pages' }).getByRole('link', { name: 'Audit log' }).click();
+    await page.waitForURL(/\/projects\/web\/settings\/audit$/);
+    const rows = page.locator('table.audit tbody tr');
+    await rows.first().waitFor();
+    assert.equal(await rows.count(), 25);
+    // Newest first.
+    const newest = rows.first();
+    assert.deepEqual(
+      [await newest.getAttribute('data-action'), await newest.locator('td[data-label="Target"]').innerText(), await newest.locator('td[data-label="Who"]').innerText()],
+      ['variable.set', 'variable V29', 'admin token'],
+    );
+    assert.equal(await newest.locator('td[data-label="From"]').innerText(), '127.0.0.1');
+    await page.getByRole('button', { name: 'Older →' }).click();
+    // The second page: the rest of the variables, then the members' changes and the project made.
+    const removedBob = page.locator('table.audit tr[data-action="member.remove"]', { hasText: 'member bob' });
+    await removedBob.waitFor();
+    assert.equal(await removedBob.locator('td[data-label="Who"]').innerText(), 'admin');
+    assert.equal(await page.locator('table.audit tr[data-action="member.remove"]', { hasText: 'member carol' }).locator('td[data-label="Who"]').innerText(), 'bob');
+    await page.locator('table.audit tr[data-action="member.set"]', { hasText: 'role: viewer' }).waitFor();
+    assert.equal(await rows.count(), 11);
+    assert.equal(await rows.last().getAttribute('data-action'), 'project.create');
+    assert.equal(await page.getByRole('button', { name: 'Older →' }).count(), 0);
+    assert.ok(!(await page.content()).includes('never-in-the-log'));
+    await shot(page, '36-project-audit');
+    await page.getByRole('button', { name: '← Newer' }).click();
+    await page.locator('table.audit tr[data-action="variable.set"]', { hasText: 'variable V29' }).waitFor();
+
+    // The instance's log: from the menu, for admins; bob's disabling is an entry of no project.
+    await page.getByRole('button', { name: 'Signed in as admin' }).click();
+    await page.locator('#user-menu-items').getByRole('link', { name: 'Instance audit log' }).click();
+    await page.waitForURL(/\/admin\/audit$/);
+    assert.equal(await page.locator('table.audit tr[data-action="variable.set"] td[data-label="Project"]').first().innerText(), 'web');
+    // Past the 30 variables.
+    await page.getByRole('button', { name: 'Older →' }).click();
+    const disabled = page.locator('table.audit tr[data-action="user.update"]', { hasText: 'user bob' });
+    await disabled.waitFor();
+    assert.equal(await disabled.locator('td[data-label="Project"]').innerText(), 'instance');
+    assert.match(await disabled.locator('td[data-label="Details"]').innerText(), /disabled: true/);
+    await shot(page, '37-instance-audit');
   });
 
   it('every write the UI sent with a session carried its CSRF token, and no bearer token', () => {

@@ -97,6 +97,7 @@ export class GantryUp {
       body: body === undefined ? undefined : JSON.stringify(body),
     });
     if (!res.ok) throw new Error(`${method} ${p}: ${res.status} ${await res.text()}`);
+    if (res.status === 204) return undefined as T;
     return (await res.json()) as T;
   }
 
