@@ -37,6 +37,7 @@ import { logRoutes, type LogRouteContext } from './logs/log-routes.js';
 import { eventRoutes } from './routes/events.js';
 import { fleetEventRoutes } from './routes/fleet-events.js';
 import { jobDetailRoutes } from './routes/job-details.js';
+import { StreamAccess } from './stream-access.js';
 import { SseStreams } from './sse.js';
 import { uiRoutes } from './ui.js';
 import { ScheduleFirer } from './schedules/firer.js';
@@ -87,6 +88,8 @@ export interface ServerDeps {
   logSafetyTickMs?: number;
   /** Keep-alive comment period of live log streams; default 15 s. */
   logKeepAliveMs?: number;
+  /** How often every live stream's caller is checked again (stream-access.ts); default 15 s. */
+  streamRecheckMs?: number;
   /** The built web UI (index.html, assets/); default dist/public/ beside the compiled server. */
   uiDir?: string;
   /** Where people reach this server (GANTRY_PUBLIC_URL); commit statuses link to pipelines there. */
@@ -147,7 +150,8 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
   const metrics = createMetrics();
   const settings = deps.settings ?? defaultSchedulerSettings();
   const hub = new AgentHub(deps.store.fleet.events, () => deps.store.fleet.offerableTagKeys((deps.now ?? Date.now)()));
-  const streams = new SseStreams();
+  const streamAccess = new StreamAccess(deps.store, deps.now ?? Date.now, deps.streamRecheckMs ?? 15_000);
+  const streams = new SseStreams(streamAccess);
   const crash = deps.crash ?? noCrash;
   const compactor = new LogCompactor(deps.store.fleet, deps.logObjects, (err) => app.log.error({ err }, 'log compaction failed'), crash);
   const attemptLogs = new AttemptLogs(deps.store, deps.logs, deps.logObjects);
@@ -171,6 +175,7 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
     attemptLogs,
     feeds,
     keepAliveMs: deps.logKeepAliveMs ?? 15_000,
+    streamAccess,
     crash,
     timings: {
       leaseMs: settings.leaseMs,
@@ -230,6 +235,14 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
     // Open event streams never end by themselves; a graceful close would wait for them.
     feeds.close();
     streams.closeAll();
+    streamAccess.close();
+  });
+  // A change of people or roles made here ends, at once, the streams it takes from their callers
+  // (other instances see it at their next periodic check).
+  app.addHook('onResponse', async (request, reply) => {
+    if (reply.statusCode < 400 && !['GET', 'HEAD', 'OPTIONS'].includes(request.method) && /\/(users|members|tokens|session)(\/|$)/.test(request.routeOptions.url ?? '')) {
+      streamAccess.recheckAll();
+    }
   });
   const agentRequestLogLevel = deps.agentRequestLogLevel ?? 'warn';
   app.addHook('onRoute', (route) => {

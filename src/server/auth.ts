@@ -30,7 +30,7 @@ const TOUCH_INTERVAL_MS = 60_000;
 
 const READ_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 
-async function principalOf(request: FastifyRequest, store: Store, now: number): Promise<Principal> {
+export async function principalOf(request: FastifyRequest, store: Store, now: number): Promise<Principal> {
   const header = request.headers.authorization;
   // A bearer token wins over a cookie: scripts never carry one, and a browser never sends the header.
   if (header !== undefined) {

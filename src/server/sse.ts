@@ -3,6 +3,7 @@
 // stream (a stream never finishes by itself, and a graceful close waits for open connections).
 
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { StreamAccess } from './stream-access.js';
 
 const KEEP_ALIVE_MS = 15_000;
 
@@ -18,6 +19,9 @@ export interface SseStream {
 /** The open streams of one server; `closeAll` at shutdown. */
 export class SseStreams {
   private readonly open = new Set<SseStream>();
+
+  /** `access`: ends a stream whose caller may no longer have it (stream-access.ts). */
+  constructor(private readonly access: StreamAccess | null = null) {}
 
   start(request: FastifyRequest, reply: FastifyReply): SseStream {
     reply.hijack();
@@ -36,6 +40,7 @@ export class SseStreams {
     const close = () => {
       if (closed) return;
       closed = true;
+      unwatch();
       clearInterval(keepAlive);
       this.open.delete(stream);
       for (const fn of closers) fn();
@@ -43,6 +48,7 @@ export class SseStreams {
     };
     const keepAlive = setInterval(() => res.write(': keep-alive\n\n'), KEEP_ALIVE_MS);
     keepAlive.unref();
+    const unwatch = this.access?.watch(request, () => close()) ?? (() => {});
     request.raw.on('close', close);
     res.on('error', close);
     const stream: SseStream = {

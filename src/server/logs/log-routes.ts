@@ -16,12 +16,15 @@ import type { LogFeeds } from './log-feed.js';
 import { LogSearcher } from './search.js';
 import { SectionScanner } from './sections.js';
 import { LogStreamViewer } from './stream.js';
+import type { StreamAccess } from '../stream-access.js';
 
 export interface LogRouteContext extends RouteContext {
   attemptLogs: AttemptLogs;
   feeds: LogFeeds;
   /** Keep-alive comment period of the live stream (15 s). */
   keepAliveMs: number;
+  /** Ends a live stream whose caller may no longer read the job (stream-access.ts). */
+  streamAccess: StreamAccess;
 }
 
 /**
@@ -155,6 +158,7 @@ export function logRoutes(app: FastifyInstance, ctx: LogRouteContext): void {
       res.write(': gantry log stream\n\n');
       // At shutdown the stream ends without an end event: the client resumes on another instance.
       const untrack = ctx.feeds.track({ end: () => res.destroy() });
+      const unwatch = ctx.streamAccess.watch(request, () => res.destroy());
 
       try {
         if (!view) {
@@ -180,6 +184,7 @@ export function logRoutes(app: FastifyInstance, ctx: LogRouteContext): void {
         res.end();
       } finally {
         untrack();
+        unwatch();
       }
     },
   );
