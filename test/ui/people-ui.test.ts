@@ -176,7 +176,7 @@ describe('people in the web UI', { skip, timeout: 90_000 }, () => {
     await shot(page, '33-members');
   });
 
-  it('a viewer sees the members and roles but no way to change them, nor the settings', async () => {
+  it('a viewer sees the members and roles but no way to change them, nor the settings, nor buttons to run, cancel or retry pipelines', async () => {
     const ctx = await newContext();
     const carol = await ctx.newPage();
     await carol.goto(`${up.url}/login`);
@@ -193,6 +193,20 @@ describe('people in the web UI', { skip, timeout: 90_000 }, () => {
     assert.equal(await carol.locator('select').count(), 0);
     // The audit log is the maintainers': no tab for a viewer.
     assert.equal(await carol.getByRole('navigation', { name: 'Settings pages' }).getByRole('link', { name: 'Audit log' }).count(), 0);
+    // Nor buttons to run, cancel or retry: a viewer reads pipelines, and the admin's sees them.
+    const pipeline = await up.api<{ id: number }>('POST', '/projects/web/pipelines', { ref: 'main' });
+    await carol.goto(`${up.url}/projects/web`);
+    await carol.getByRole('heading', { name: 'web' }).waitFor();
+    await carol.locator(`a[href="/pipelines/${pipeline.id}"]`).first().waitFor();
+    assert.equal(await carol.getByRole('button', { name: 'Run pipeline' }).count(), 0);
+    await carol.goto(`${up.url}/pipelines/${pipeline.id}`);
+    await carol.locator('.dag-node').first().waitFor();
+    assert.equal(await carol.locator('.dag-action').count(), 0);
+    assert.equal(await carol.getByRole('button', { name: /Cancel pipeline|Retry failed jobs/ }).count(), 0);
+    const adminPage = await admin.newPage();
+    await adminPage.goto(`${up.url}/projects/web`);
+    await adminPage.getByRole('button', { name: 'Run pipeline' }).waitFor();
+    await adminPage.close();
     await ctx.close();
   });
 

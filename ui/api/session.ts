@@ -121,3 +121,9 @@ export function isAdmin(who: Session): boolean {
   if (who.kind === 'admin-token') return true;
   return who.kind === 'user' && who.user.admin && (who.token?.projects ?? null) === null;
 }
+
+/** Whether the signed-in caller may act with `need` in the project (unknown project: not yet). */
+export function useMayWrite(projectId: number | null | undefined, need: Role): boolean {
+  const session = useSession();
+  return session.status === 'signed-in' && projectId != null && mayWrite(session.who, projectId, need);
+}

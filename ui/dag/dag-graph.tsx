@@ -21,7 +21,8 @@ export function actionOf(job: Job): JobAction | null {
 
 const ACTION_GLYPH: Record<JobAction, string> = { play: '▶', cancel: '✕', retry: '↻' };
 
-export function DagGraph({ jobs, onAction, busy }: { jobs: Job[]; onAction(job: Job, action: JobAction): void; busy: ReadonlySet<number> }) {
+/** `actions`: whether the caller may play, retry or cancel jobs (a viewer may not: no buttons). */
+export function DagGraph({ jobs, onAction, busy, actions = true }: { jobs: Job[]; onAction(job: Job, action: JobAction): void; busy: ReadonlySet<number>; actions?: boolean }) {
   const layout = useMemo(() => layoutDag(jobs), [jobs]);
   const edgeClass = (to: Job, from: Job) => (from.status === 'success' ? 'edge done' : to.status === 'running' ? 'edge active' : 'edge');
   return (
@@ -38,7 +39,7 @@ export function DagGraph({ jobs, onAction, busy }: { jobs: Job[]; onAction(job: 
           </div>
         ))}
         {layout.nodes.map(({ job, x, y }) => {
-          const action = actionOf(job);
+          const action = actions ? actionOf(job) : null;
           return (
             <div key={job.id} class={`dag-node st-${job.status}`} style={{ left: `${x}px`, top: `${y}px`, width: `${NODE_W}px`, height: `${NODE_H}px` }}>
               <Link href={`/jobs/${job.id}`} class="dag-link" title={`${job.name}: ${statusLabel(job.status)}${job.failureReason ? ` (${job.failureReason})` : ''}`}>

@@ -6,6 +6,7 @@ import { api } from '../api/client.js';
 import { followEvents } from '../api/sse.js';
 import type { JobDetail, Pipeline, Project } from '../api/types.js';
 import { useApi } from '../api/use-api.js';
+import { useMayWrite } from '../api/session.js';
 import { actionOf } from '../dag/dag-graph.js';
 import { Artifacts } from '../components/artifacts.js';
 import { ErrorBox, Loading } from '../components/feedback.js';
@@ -20,6 +21,7 @@ const ATTEMPT_FINISHED = new Set(['success', 'failed', 'canceled', 'timed_out'])
 export function JobPage({ id, place }: { id: number; place: Place }) {
   const job = useApi<JobDetail>(`/jobs/${id}`);
   const j = job.data;
+  const develop = useMayWrite(j?.projectId, 'developer');
   const project = useApi<Project>(j ? `/projects/${j.projectId}` : null);
   const [error, setError] = useState<unknown>(null);
   const [busy, setBusy] = useState(false);
@@ -113,7 +115,7 @@ export function JobPage({ id, place }: { id: number; place: Place }) {
               </select>
             </label>
           ) : null}
-          {action ? (
+          {action && develop ? (
             <button class={action === 'cancel' ? 'danger' : 'primary'} disabled={busy} onClick={act}>
               {action === 'play' ? '▶ Play' : action === 'cancel' ? 'Cancel' : '↻ Retry'}
             </button>

@@ -6,6 +6,7 @@ import { api } from '../api/client.js';
 import { followEvents } from '../api/sse.js';
 import { FINISHED, type Job, type Pipeline, type Project } from '../api/types.js';
 import { useApi } from '../api/use-api.js';
+import { useMayWrite } from '../api/session.js';
 import { DagGraph, type JobAction } from '../dag/dag-graph.js';
 import { ErrorBox, Loading } from '../components/feedback.js';
 import { Link } from '../components/link.js';
@@ -19,6 +20,8 @@ export function PipelinePage({ id }: { id: number }) {
   const pipeline = useApi<Pipeline>(`/pipelines/${id}`);
   const p = pipeline.data;
   const project = useApi<Project>(p ? `/projects/${p.projectId}` : null);
+  // Viewers see no buttons they may not use (a protected ref may still need a maintainer: the server says so).
+  const develop = useMayWrite(p?.projectId, 'developer');
   const [error, setError] = useState<unknown>(null);
   const [busy, setBusy] = useState<ReadonlySet<number>>(new Set());
   const [acting, setActing] = useState(false);
@@ -96,7 +99,7 @@ export function PipelinePage({ id }: { id: number }) {
           </p>
         </div>
         <div class="actions">
-          {!finished ? (
+          {develop && !finished ? (
             <button
               class="danger"
               disabled={acting}
@@ -109,7 +112,7 @@ export function PipelinePage({ id }: { id: number }) {
               Cancel pipeline
             </button>
           ) : null}
-          {canRetry ? (
+          {develop && canRetry ? (
             <button
               disabled={acting}
               onClick={async () => {
@@ -126,7 +129,7 @@ export function PipelinePage({ id }: { id: number }) {
       <ErrorBox error={error} />
       <section class="card">
         <h2 class="visually-hidden">Jobs</h2>
-        <DagGraph jobs={p.jobs} onAction={onJobAction} busy={busy} />
+        <DagGraph jobs={p.jobs} onAction={onJobAction} busy={busy} actions={develop} />
       </section>
       <section class="card">
         <h2>Variables</h2>

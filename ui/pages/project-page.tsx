@@ -6,6 +6,7 @@ import { useEffect, useState } from 'preact/hooks';
 import { followEvents } from '../api/sse.js';
 import { PIPELINE_SOURCES, PIPELINE_STATUSES, type Page, type PipelineSummary, type Project } from '../api/types.js';
 import { useApi } from '../api/use-api.js';
+import { useMayWrite } from '../api/session.js';
 import { ErrorBox, Loading } from '../components/feedback.js';
 import { Link } from '../components/link.js';
 import { StatusBadge, statusLabel } from '../components/status.js';
@@ -23,6 +24,7 @@ function matches(p: PipelineSummary, q: URLSearchParams): boolean {
 export function ProjectPage({ project, place }: { project: string; place: Place }) {
   const q = place.search;
   const info = useApi<Project>(`/projects/${encodeURIComponent(project)}`);
+  const develop = useMayWrite(info.data?.id, 'developer');
   const query = new URLSearchParams();
   for (const f of FILTERS) if (q.get(f)) query.set(f, q.get(f)!);
   if (q.get('before')) query.set('before', q.get('before')!);
@@ -72,9 +74,11 @@ export function ProjectPage({ project, place }: { project: string; place: Place 
           <Link href={`/projects/${encodeURIComponent(project)}/settings`} class="button">
             Settings
           </Link>
-          <button class="primary" onClick={() => setRunning(!running)} aria-expanded={running}>
-            Run pipeline
-          </button>
+          {develop ? (
+            <button class="primary" onClick={() => setRunning(!running)} aria-expanded={running}>
+              Run pipeline
+            </button>
+          ) : null}
         </div>
       </header>
       <ErrorBox error={info.error} />
