@@ -18,6 +18,8 @@ export interface ProjectJson {
   network?: NetworkPolicy;
   forkNetwork?: NetworkPolicy;
   jobLimits?: JobLimits;
+  /** Absent from a server older than identity tokens. */
+  forkIdTokens?: boolean;
 }
 
 export interface VariableJson {

@@ -41,7 +41,10 @@ export interface ServerConfig {
   cacheMaxMb: number;
   /** The largest log an attempt keeps (GANTRY_MAX_LOG_BYTES, at least 1 KiB; default 100 MiB): its first and last halves. */
   maxLogBytes: number;
-  /** Where people reach the server (GANTRY_PUBLIC_URL); commit statuses link there. Null: no link. */
+  /**
+   * Where people reach the server (GANTRY_PUBLIC_URL): commit statuses link there (null: no link),
+   * and it is the issuer (`iss`) of job identity tokens (null: the URL the server is bound at).
+   */
   publicUrl: string | null;
   /** Where compacted logs go (GANTRY_LOG_OBJECTS): a directory, or `s3://BUCKET[/PREFIX]`; null means $GANTRY_HOME/log-objects. */
   logObjects: string | null;
@@ -64,6 +67,11 @@ export interface ServerConfig {
   signInWindowSeconds: number;
   /** Days audit entries are kept (GANTRY_AUDIT_RETENTION_DAYS, default 365; 0: for ever). */
   auditRetentionDays: number;
+  /**
+   * Days a job identity token signing key is used before a new one is made (GANTRY_ID_TOKEN_KEY_DAYS,
+   * default 30; 0: only when an admin rotates it). Their issuer is publicUrl, else the bound URL.
+   */
+  idTokenKeyDays: number;
 }
 
 /** GANTRY_S3_*: how to reach an S3-compatible bucket (docs/LOGS.md, "Where log objects live"). */
@@ -185,6 +193,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, stdoutIsTty = B
       signInMaxFailures: intOr(env.GANTRY_SIGN_IN_MAX_FAILURES, 10, 1),
       signInWindowSeconds: intOr(env.GANTRY_SIGN_IN_WINDOW_SECONDS, 900, 1),
       auditRetentionDays: intOr(env.GANTRY_AUDIT_RETENTION_DAYS, 365, 0),
+      idTokenKeyDays: intOr(env.GANTRY_ID_TOKEN_KEY_DAYS, 30, 0),
     },
     agent: {
       home: env.GANTRY_AGENT_HOME ? path.resolve(env.GANTRY_AGENT_HOME) : path.join(home, 'agent'),

@@ -64,6 +64,8 @@ export const ERROR_CODES = {
   GANTRY_E_LAST_MAINTAINER: "a change that would leave a project without a maintainer, by someone who is not an admin",
   // people: protected refs
   GANTRY_E_PROTECTED_REF: 'starting, retrying or playing a pipeline of a protected ref needs maintainer',
+  // job identity tokens
+  GANTRY_E_ID_TOKEN: 'a job identity token or its signing key cannot be made',
   // agent protocol (docs/PROTOCOL.md §16)
   GANTRY_E_AGENT_DEREGISTERED: 'the agent token belongs to an agent that was deregistered',
   GANTRY_E_AGENT_INCOMPATIBLE: 'the agent speaks a protocol version the server does not',

@@ -8,6 +8,7 @@
 import crypto from 'node:crypto';
 import path from 'node:path';
 import { runJob, type JobOutcome } from '../agent/job-runner.js';
+import { agentLine } from '../agent/script.js';
 import { ProcessLauncher, type Launcher } from '../agent/launcher/launcher.js';
 import type { Isolation, JobIsolation } from '../agent/isolation.js';
 import { NO_LIMITS } from '../domain/isolation.js';
@@ -448,6 +449,12 @@ class PipelineRun {
       } catch (err) {
         onOutput(Buffer.from(`ERROR: the job's sandbox could not be prepared: ${(err as Error).message}\n`));
         return Promise.resolve<JobOutcome>({ status: 'failed', exitCode: null, failureReason: 'runner_system_failure' });
+      }
+      if (job.spec.idTokens) {
+        // A token signed by a key on this machine would be trusted by no cloud provider (they fetch
+        // the issuer's keys over the internet); one that fails there later is worse than none now.
+        const names = Object.keys(job.spec.idTokens).join(', ');
+        onOutput(agentLine(`WARNING: id_tokens: gantry run has no server to sign identity tokens, so ${names} ${names.includes(',') ? 'are' : 'is'} not set; run the pipeline on a Gantry server for them`, 'yellow'));
       }
       return runJob(
         {

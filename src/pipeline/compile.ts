@@ -13,7 +13,7 @@ import { entry, describe, type PEntry, type PMap } from './node.js';
 import { expandParallel, type Instance } from './parallel.js';
 import { resolveReferences } from './reference.js';
 import { filterMatches, firstMatch, readRules, type RefsFilter, type RuleDef, type RuleEnv } from './rules.js';
-import type { AllowFailure, CacheSpec, CompileContext, CompiledJob, CompileResult, When } from './types.js';
+import type { AllowFailure, CacheSpec, CompileContext, CompiledJob, CompileResult, IdTokenSpec, When } from './types.js';
 import { readVariables, Reader } from './values.js';
 import { expandVariables } from './variables.js';
 
@@ -157,6 +157,9 @@ function compile(file: string, ctx: CompileContext, diags: Diagnostics): Compile
       location: j.def.loc,
     };
     if (j.def.inheritVariables !== true) out.inheritedVariables = j.def.inheritVariables === false ? [] : j.def.inheritVariables;
+    if (j.def.idTokens && Object.keys(j.def.idTokens).length > 0) {
+      out.idTokens = resolveIdTokens(j.def.idTokens, ctx, inheritedGlobals(pipelineVars, j.def.inheritVariables), j.variables, j.inst.name, j.def.stage);
+    }
     return out;
   });
 
@@ -232,6 +235,10 @@ function readTopLevel(r: Reader, root: PMap): TopLevel {
         break;
       case 'include':
         break; // already merged by the loader
+      case 'id_tokens':
+        // GitLab allows it in a job or under default:, nowhere else.
+        r.invalid(e.keyLoc, '`id_tokens` is a job keyword: write it in a job or under `default:`');
+        break;
       default:
         if (v.kind === 'map') {
           if (top.defs.has(e.key)) top.defs.delete(e.key); // keep file order of the last definition
@@ -348,4 +355,28 @@ function resolveCache(
   if (c.key.kind === 'files' || !c.key.value.includes('$')) return c;
   const env = ruleEnv(ctx, [globals, jobVars, { CI_JOB_NAME: jobName, CI_JOB_STAGE: stage }]);
   return { ...c, key: { kind: 'literal', value: expandVariables(c.key.value, env.vars()) } };
+}
+
+/**
+ * Audiences may name variables, as in GitLab (`aud: $VAULT_ADDR`): expanded here, against what
+ * the pipeline file and the trigger define, as cache keys are. Project variables are not known
+ * yet and never reach an audience: the audience is a claim anyone holding the token can read.
+ */
+function resolveIdTokens(
+  tokens: Record<string, IdTokenSpec>,
+  ctx: CompileContext,
+  globals: Record<string, string>,
+  jobVars: Record<string, string>,
+  jobName: string,
+  stage: string,
+): Record<string, IdTokenSpec> {
+  let vars: Record<string, string> | null = null;
+  const expand = (a: string): string => {
+    if (!a.includes('$')) return a;
+    vars ??= ruleEnv(ctx, [globals, jobVars, { CI_JOB_NAME: jobName, CI_JOB_STAGE: stage }]).vars();
+    return expandVariables(a, vars);
+  };
+  const out: Record<string, IdTokenSpec> = {};
+  for (const [name, t] of Object.entries(tokens)) out[name] = { aud: typeof t.aud === 'string' ? expand(t.aud) : t.aud.map(expand) };
+  return out;
 }

@@ -9,7 +9,7 @@ import { IGNORED_KEYWORDS, JOB_KEYWORDS, UNSUPPORTED_JOB_KEYWORDS } from './keyw
 import { describe, entry, type PMap, type PNode } from './node.js';
 import { readNeeds, type NeedDef } from './needs.js';
 import { readAllowFailure, readExitCodes, readRefsFilter, readRules, readWhen, type RefsFilter, type RuleDef } from './rules.js';
-import type { AllowFailure, ArtifactsSpec, CacheSpec, RetryPolicy, RetryWhen, When } from './types.js';
+import type { AllowFailure, ArtifactsSpec, CacheSpec, IdTokenSpec, RetryPolicy, RetryWhen, When } from './types.js';
 import { readScript, readVariables, type Reader } from './values.js';
 
 /** A cache entry reads straight into the compiled shape. */
@@ -46,6 +46,8 @@ export interface JobDef {
   priority: number;
   /** Which global variables the job sees (`inherit:variables`): true = all. */
   inheritVariables: boolean | string[];
+  /** `id_tokens:` as written (audiences unexpanded); null = none. */
+  idTokens: Record<string, IdTokenSpec> | null;
 }
 
 export const DEFAULT_RETRY: RetryPolicy = { max: 0, when: ['always'], exitCodes: null };
@@ -62,7 +64,7 @@ export function readJob(r: Reader, name: string, keyLoc: SourceLocation, map: PM
     name, loc: keyLoc, stage: 'test', stageLoc: keyLoc, beforeScript: [], script: [], afterScript: [], variables: {},
     rules: null, only: null, except: null, when: null, allowFailure: null, retry: DEFAULT_RETRY, timeoutSeconds: null,
     tags: [], needs: null, dependencies: null, parallel: null, artifacts: null, cache: [], resourceGroup: null,
-    interruptible: false, environment: null, priority: 0, inheritVariables: true,
+    interruptible: false, environment: null, priority: 0, inheritVariables: true, idTokens: null,
   };
   const what = (k: string): string => `${name}:${k}`;
   let hasScript = false;
@@ -177,6 +179,9 @@ export function readJob(r: Reader, name: string, keyLoc: SourceLocation, map: PM
         break;
       case 'inherit':
         job.inheritVariables = readInherit(r, v, what('inherit')).variables;
+        break;
+      case 'id_tokens':
+        job.idTokens = readIdTokens(r, v, what('id_tokens')) ?? null;
         break;
       case 'extends':
         break; // resolved before this point
@@ -380,4 +385,45 @@ function readEnvironment(r: Reader, node: PNode, what: string): string | undefin
   const name = entry(map, 'name');
   if (!name) return r.invalid(map, `${what} expects \`name:\``);
   return r.str(name.value, `${what}:name`);
+}
+
+const VARIABLE_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+/**
+ * `id_tokens: {NAME: {aud: AUDIENCE or [AUDIENCES]}}`, GitLab's shape: every token names the
+ * variable it is given in and its audience, and has nothing else. An empty audience (or list) is
+ * refused: a token for nobody in particular is accepted by anyone who skips the check.
+ */
+export function readIdTokens(r: Reader, node: PNode, what: string): Record<string, IdTokenSpec> | undefined {
+  if (node.kind !== 'map') return r.invalid(node, `${what} expects a mapping of token names to \`{aud: ...}\`, e.g. \`ID_TOKEN: {aud: https://vault.example.com}\`, not ${describe(node)}`);
+  const out: Record<string, IdTokenSpec> = {};
+  for (const e of node.entries) {
+    if (!VARIABLE_NAME.test(e.key)) {
+      r.invalid(e.keyLoc, `${what}: the token name \`${e.key}\` is the variable the job gets it in: letters, digits and _, not starting with a digit`);
+      continue;
+    }
+    const map = r.map(e.value, `${what}:${e.key}`);
+    if (!map) continue;
+    r.keys(map, `${what}:${e.key}`, ['aud']);
+    const aud = entry(map, 'aud');
+    if (!aud) {
+      r.invalid(map, `${what}:${e.key} expects \`aud:\`, the audience the token is for (a string or a list of strings)`);
+      continue;
+    }
+    const v = aud.value;
+    const audWhat = `${what}:${e.key}:aud`;
+    if (v.kind === 'scalar' && typeof v.value === 'string') {
+      if (v.value.trim() === '') r.invalid(v, `${audWhat} must not be empty`);
+      else out[e.key] = { aud: v.value };
+    } else if (v.kind === 'seq') {
+      const list = r.strList(v, audWhat);
+      if (!list) continue;
+      if (list.length === 0) r.invalid(v, `${audWhat} expects at least one audience`);
+      else if (list.some((a) => a.trim() === '')) r.invalid(v, `${audWhat}: an audience must not be empty`);
+      else out[e.key] = { aud: [...new Set(list)] };
+    } else {
+      r.invalid(v, `${audWhat} expects a string or a list of strings, not ${describe(v)}`);
+    }
+  }
+  return out;
 }

@@ -5,7 +5,7 @@ export const GLOBAL_KEYWORDS = ['stages', 'types', 'variables', 'default', 'work
 export const JOB_KEYWORDS = [
   'script', 'before_script', 'after_script', 'stage', 'needs', 'dependencies', 'variables', 'rules', 'only', 'except',
   'when', 'allow_failure', 'retry', 'timeout', 'tags', 'parallel', 'extends', 'artifacts', 'cache', 'resource_group',
-  'interruptible', 'environment', 'coverage', 'priority', 'image', 'services', 'inherit', 'type',
+  'interruptible', 'environment', 'coverage', 'priority', 'image', 'services', 'inherit', 'type', 'id_tokens',
 ] as const;
 
 /** Keywords GitLab has and Gantry does not run; named in the error instead of a bare "unknown". */
@@ -13,7 +13,6 @@ export const UNSUPPORTED_JOB_KEYWORDS: Record<string, string> = {
   trigger: 'downstream pipelines (trigger) are not supported',
   release: 'releases need a GitLab instance',
   secrets: 'external secrets are not supported; use variables',
-  id_tokens: 'ID tokens need a GitLab instance',
   pages: 'GitLab Pages needs a GitLab instance',
   hooks: 'runner hooks are not supported; put the commands in before_script',
   start_in: 'delayed jobs are not supported',
@@ -23,7 +22,7 @@ export const UNSUPPORTED_JOB_KEYWORDS: Record<string, string> = {
   run: 'CI steps (run) are not supported; use script',
 };
 
-export const DEFAULT_KEYWORDS = ['before_script', 'after_script', 'timeout', 'retry', 'tags', 'interruptible', 'artifacts', 'cache', 'image', 'services'] as const;
+export const DEFAULT_KEYWORDS = ['before_script', 'after_script', 'timeout', 'retry', 'tags', 'interruptible', 'artifacts', 'cache', 'image', 'services', 'id_tokens'] as const;
 
 /** Keywords accepted and ignored: they need containers or GitLab's UI. */
 export const IGNORED_KEYWORDS: Record<string, string> = {

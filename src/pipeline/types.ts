@@ -65,6 +65,11 @@ export interface CacheSpec {
   fallbackKeys: string[];
 }
 
+/** One `id_tokens:` entry: the audience its JWT is for. */
+export interface IdTokenSpec {
+  aud: string | string[];
+}
+
 export interface CompiledJob {
   /** Full name after parallel expansion: `build`, `test 2/3`, `deploy: [linux, x64]`. */
   name: string;
@@ -106,6 +111,12 @@ export interface CompiledJob {
    * all of them (the default); `[]` means none (`inherit: variables: false`).
    */
   inheritedVariables?: string[];
+  /**
+   * `id_tokens:` (docs/API.md, "Job identity tokens"): variable name -> the token's audience, one
+   * string or a list as written (the JWT's `aud` is a string or an array alike), variables
+   * expanded. Absent when the job asks for none (and in specs compiled before it existed).
+   */
+  idTokens?: Record<string, IdTokenSpec>;
   /** Set when the job came from `parallel`; `CI_NODE_INDEX`/`CI_NODE_TOTAL`. */
   parallel: { index: number; total: number } | null;
   location: SourceLocation; // where the job's key is written

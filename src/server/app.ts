@@ -53,6 +53,8 @@ import { memberRoutes } from './routes/members.js';
 import { sessionRoutes } from './routes/session.js';
 import { protectedRefRoutes } from './routes/protected-refs.js';
 import { auditRoutes } from './routes/audit.js';
+import { DEFAULT_ROTATE_AFTER_MS, IdTokenIssuer, normalizeIssuer } from './id-tokens.js';
+import { idTokenAdminRoutes, idTokenDiscoveryRoutes } from './routes/id-tokens.js';
 
 export const API_PREFIX = '/api/v1';
 /** As GitHub Actions: a cache nobody used for a week goes. */
@@ -113,6 +115,12 @@ export interface ServerDeps {
   people?: Partial<PeopleSettings>;
   /** How long audit entries are kept (GANTRY_AUDIT_RETENTION_DAYS); default DEFAULT_AUDIT_RETENTION_MS; null: for ever. */
   auditRetentionMs?: number | null;
+  /**
+   * Job identity tokens: a new signing key when the current one is this old (GANTRY_ID_TOKEN_KEY_DAYS);
+   * null: only on an admin's rotation; default DEFAULT_ROTATE_AFTER_MS. Their issuer is `publicUrl`,
+   * or the URL this server is bound at.
+   */
+  idTokenRotateAfterMs?: number | null;
 }
 
 /** A year: long enough to answer "who changed this" about most things, short enough that the table stays small. */
@@ -131,6 +139,13 @@ export function defaultSchedulerSettings(over: Partial<SchedulerSettings> = {}):
   // An offer the agent never answers (its answer lost, the server killed after the take) holds
   // the job back until it expires: no longer than a lease, the time a lost agent costs anyway.
   return { leaseMs, offerTtlMs: Math.min(10_000, leaseMs), maxRunning: null, agentLostRetries: 1, killGraceMs: 10_000, ...over };
+}
+
+/** http://HOST:PORT this server listens on (the default issuer of identity tokens). */
+function boundUrl(app: FastifyInstance): string {
+  const addr = app.server.address();
+  if (addr === null || typeof addr === 'string') return 'http://127.0.0.1:8080';
+  return `http://${addr.address.includes(':') ? `[${addr.address}]` : addr.address}:${addr.port}`;
 }
 
 export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
@@ -161,7 +176,18 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
     (err) => app.log.error({ err }, 'log feed failed'),
     (ids) => attemptLogs.fleetStates(ids),
   );
+  const idTokens = new IdTokenIssuer(
+    deps.store,
+    deps.secrets,
+    {
+      // The bound address is known only once the server listens; tokens are minted after that.
+      issuer: () => normalizeIssuer(deps.publicUrl ?? boundUrl(app)),
+      rotateAfterMs: deps.idTokenRotateAfterMs === undefined ? DEFAULT_ROTATE_AFTER_MS : deps.idTokenRotateAfterMs,
+    },
+    deps.now ?? Date.now,
+  );
   const ctx: FleetContext & LogRouteContext = {
+    idTokens,
     store: deps.store,
     logs: deps.logs,
     mirrors: deps.mirrors,
@@ -210,6 +236,9 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
       await deps.store.users.pruneSessions(at, at - people.signInWindowMs);
       const keep = deps.auditRetentionMs === undefined ? DEFAULT_AUDIT_RETENTION_MS : deps.auditRetentionMs;
       if (keep !== null) await deps.store.audit.prune(at - keep);
+      await idTokens.prune();
+      // A key due for rotation is replaced here too, not only at the next token.
+      await idTokens.signingKey();
     })
     // Completions kick compaction at once; this catches attempts ended by the sweep, another
     // instance's crash, or a compaction that failed.
@@ -264,6 +293,7 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
   installRouteAccess(app, deps.store);
   await registerOpenApi(app, API_VERSION);
   healthRoutes(app, ctx);
+  idTokenDiscoveryRoutes(app, ctx);
   uiRoutes(app, deps.uiDir);
   await app.register(
     async (api) => {
@@ -290,6 +320,7 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
       memberRoutes(api, ctx);
       protectedRefRoutes(api, ctx);
       auditRoutes(api, ctx);
+      idTokenAdminRoutes(api, ctx);
       sessionRoutes(api, { ...ctx, people });
     },
     { prefix: API_PREFIX },

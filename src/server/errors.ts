@@ -45,6 +45,7 @@ const HTTP_STATUS: Partial<Record<ErrorCode, number>> = {
   GANTRY_E_GIT: 502,
   GANTRY_E_STORE: 503,
   GANTRY_E_BLOB_STORE: 503,
+  GANTRY_E_ID_TOKEN: 503,
 };
 
 /** Codes whose message may carry internals (SQL, paths): the client gets a fixed sentence. */
@@ -53,6 +54,7 @@ const OPAQUE: Partial<Record<ErrorCode, string>> = {
   GANTRY_E_LOG: 'the log cannot be read; see the server log',
   GANTRY_E_BLOB_STORE: 'the object store is unavailable; see the server log',
   GANTRY_E_SECRETS: 'the secrets key cannot be used; see the server log',
+  GANTRY_E_ID_TOKEN: 'an identity token cannot be signed; see the server log',
 };
 
 export function httpStatusOf(code: ErrorCode): number {

@@ -125,6 +125,7 @@ export const projectSchema = {
     maxRunningPerPipeline: { type: ['integer', 'null'] },
     autoCancel: { type: 'boolean' },
     ...projectIsolationProperties,
+    forkIdTokens: { type: 'boolean', description: 'jobs of pipelines from forks get the identity tokens they ask for (id_tokens); default false: none' },
   },
   required: ['id', 'name', 'gitUrl', 'createdAt'],
 } as const;

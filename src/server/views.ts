@@ -17,6 +17,7 @@ export const projectJson = (p: Project) => ({
   network: p.isolation.network,
   forkNetwork: p.isolation.forkNetwork,
   jobLimits: p.isolation.jobLimits,
+  forkIdTokens: p.forkIdTokens,
 });
 
 export { jobJson, pipelineSummaryJson } from '../views/pipeline-json.js';

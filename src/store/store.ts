@@ -20,6 +20,7 @@ import type { ForgeStore } from './forge.js';
 import type { ScheduleStore } from './schedules.js';
 import type { UserId, UserStore } from './users.js';
 import type { AuditFor, AuditStore } from './audit.js';
+import type { IdTokenKeyStore } from './id-token-keys.js';
 import type { ProtectedRefs } from '../domain/protected-refs.js';
 
 /** Milliseconds since the epoch; the API turns them into ISO-8601 UTC strings. */
@@ -41,6 +42,11 @@ export interface Project {
   isolation: ProjectIsolation;
   /** Branch and tag globs whose pipelines get protected variables (src/domain/protected-refs.ts). */
   protectedRefs: ProtectedRefs;
+  /**
+   * Jobs of pipelines from forks (trusted false) get the identity tokens they ask for (`id_tokens`),
+   * with `ref_protected: false`; false (the default): they get none.
+   */
+  forkIdTokens: boolean;
 }
 
 /** Glob lists (picomatch) of branch and tag names; null lets every one through. */
@@ -65,6 +71,7 @@ export interface ProjectPatch {
   forkNetwork?: NetworkPolicy;
   /** Replaces the project's job limits whole. */
   jobLimits?: JobLimits;
+  forkIdTokens?: boolean;
 }
 
 export interface Pipeline {
@@ -327,6 +334,8 @@ export interface Store {
   readonly users: UserStore;
   /** Who changed what (src/store/audit.ts); changing methods write their entry with their change (`audit`). */
   readonly audit: AuditStore;
+  /** The keys job identity tokens are signed with (src/store/id-token-keys.ts). */
+  readonly idTokenKeys: IdTokenKeyStore;
 
   /** Find a project by name, creating it if it does not exist (idempotent). */
   ensureProject(name: string, gitUrl: string, at: EpochMs): Promise<Project>;

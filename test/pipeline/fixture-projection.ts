@@ -51,5 +51,6 @@ function projectJob(j: CompiledJob): Record<string, Json> {
   if (j.priority !== 0) o.priority = j.priority;
   if (j.parallel) o.parallel = `${j.parallel.index}/${j.parallel.total}`;
   if (j.inheritedVariables) o.inheritedVariables = j.inheritedVariables;
+  if (j.idTokens) o.idTokens = j.idTokens as unknown as Json;
   return o;
 }

@@ -21,6 +21,7 @@ const NEW_PROJECT_SETTINGS = {
   refFilters: { branches: null, tags: null },
   isolation: DEFAULT_PROJECT_ISOLATION,
   protectedRefs: { branches: [], tags: [] },
+  forkIdTokens: false,
 };
 
 export interface ContractOptions {

@@ -284,6 +284,7 @@ async function runAgent(o: RemoteAgentOptions, jobsDir: string, isolation: Isola
       }
     };
     const onOutput = (chunk: Buffer) => spooled(masker.push(chunk));
+    for (const notice of offer.notices ?? []) onOutput(agentLine(notice, 'yellow'));
     let outcome: JobOutcome;
     const slot = freeSlot();
     const buildsDir = path.join(o.home, 'builds');

@@ -38,13 +38,14 @@ export function registerProject(program: Command, ctx: CliContext): void {
   });
 
   const show = project.command('show').description('Show one project').argument('<project>', 'project name or id');
-  remoteOptions(show, 'print the project as JSON: {id, name, gitUrl, createdAt, requireSandbox, network, forkNetwork, jobLimits, ...}');
+  remoteOptions(show, 'print the project as JSON: {id, name, gitUrl, createdAt, requireSandbox, network, forkNetwork, jobLimits, forkIdTokens, ...}');
   show.action(async (name: string, flags: RemoteFlags) => {
     await withClient(ctx, flags, async (client) => {
       const p: ProjectJson = await client.getProject(name);
       if (flags.json) return printJson(ctx, p);
       ctx.stdout.write(`id:       ${p.id}\nname:     ${p.name}\ngit URL:  ${p.gitUrl}\ncreated:  ${utc(p.createdAt)} UTC\n`);
       if (p.requireSandbox !== undefined) ctx.stdout.write(isolationLines(p));
+      if (p.forkIdTokens !== undefined) ctx.stdout.write(`id tokens: ${p.forkIdTokens ? 'also for pipelines from forks' : 'not for pipelines from forks'}\n`);
     });
   });
 

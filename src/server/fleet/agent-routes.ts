@@ -18,6 +18,7 @@ import type { RouteContext } from '../routes/context.js';
 import { AgentAuthCache } from './agent-auth-cache.js';
 import type { AgentHub } from './hub.js';
 import { offerJson } from './offer.js';
+import type { IdTokenIssuer } from '../id-tokens.js';
 
 export const MAX_CHUNK_BYTES = 1024 * 1024;
 /** The bytes of one batched log upload (POST /agent/logs), all its parts together; announced to agents. */
@@ -37,6 +38,8 @@ declare module 'fastify' {
 }
 
 export interface FleetContext extends RouteContext {
+  /** Signs the jobs' identity tokens (id-tokens.ts). */
+  idTokens: IdTokenIssuer;
   hub: AgentHub;
   /** The per-attempt log size limit, applied by the store on append and announced to agents. */
   logLimit: LogLimit;
@@ -280,7 +283,7 @@ export function agentRoutes(app: FastifyInstance, ctx: FleetContext): void {
         if (offers.length > 0) {
           ctx.crash('take.committed');
           // The take gave offer i the hash of tokens[i].
-          const deps = { secrets: ctx.secrets, killGraceMs: ctx.settings.killGraceMs, leaseMs: ctx.settings.leaseMs };
+          const deps = { secrets: ctx.secrets, killGraceMs: ctx.settings.killGraceMs, leaseMs: ctx.settings.leaseMs, idTokens: ctx.idTokens };
           const out = await Promise.all(offers.map((o, i) => offerJson(o, tokens[i]!, deps)));
           return { offers: out };
         }

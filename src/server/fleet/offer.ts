@@ -7,6 +7,7 @@ import type { CompiledJob } from '../../pipeline/types.js';
 import { offerIsolation, type OfferIsolation } from '../../domain/isolation.js';
 import { variableContext, type SecretBox } from '../secrets.js';
 import { isProtectedRef, pipelineRefOf } from '../../domain/protected-refs.js';
+import type { IdTokenIssuer, JobClaims } from '../id-tokens.js';
 
 export interface OfferVariables {
   /** Predefined pipeline variables (CI_COMMIT_*, CI_PROJECT_*, ...): literal. */
@@ -38,12 +39,14 @@ export interface OfferJson {
    * {network: 'full', limits: all null, trusted: true}.
    */
   isolation: OfferIsolation;
+  /** Lines the agent writes at the top of the job's log (why an identity token was not given). Older agents ignore it. */
+  notices?: string[];
 }
 
 export async function offerJson(
   o: TakenOffer,
   token: string,
-  deps: { secrets: SecretBox; killGraceMs: number; leaseMs: number },
+  deps: { secrets: SecretBox; killGraceMs: number; leaseMs: number; idTokens?: IdTokenIssuer },
 ): Promise<OfferJson> {
   const { job, pipeline, project, attempt } = o;
   const spec = job.spec;
@@ -62,6 +65,23 @@ export async function offerJson(
     projectVars[v.key] = value;
     if (v.masked && value.length > 0) masked.push(value);
   }
+  const jobSeconds = spec.timeoutSeconds ?? 3600;
+  // Identity tokens are minted now, when the agent is given the job, so `exp` counts from its start;
+  // they are never stored. A fork's job gets none unless the project allows it, and then never as
+  // a protected ref's.
+  const idTokens: Record<string, string> = {};
+  const notices: string[] = [];
+  const wanted = spec.idTokens ?? {};
+  const names = Object.keys(wanted);
+  if (names.length > 0) {
+    if (!pipeline.trusted && !project.forkIdTokens) {
+      notices.push(`WARNING: id_tokens: this pipeline comes from a fork and project ${project.name} gives forks no identity tokens (forkIdTokens), so ${names.join(', ')} ${names.length > 1 ? 'are' : 'is'} not set`);
+    } else if (deps.idTokens) {
+      const audiences = Object.fromEntries(names.map((n) => [n, wanted[n]!.aud]));
+      Object.assign(idTokens, await deps.idTokens.mint(jobClaims(o, refProtected && pipeline.trusted), audiences, jobSeconds));
+      masked.push(...Object.values(idTokens));
+    }
+  }
   const file = spec.inheritedVariables
     ? Object.fromEntries(Object.entries(pipeline.fileVariables).filter(([k]) => spec.inheritedVariables!.includes(k)))
     : pipeline.fileVariables;
@@ -78,12 +98,47 @@ export async function offerJson(
       // What the job got, whatever the pipeline's creation said (and for pipelines made before it existed).
       pipeline: { ...pipeline.predefinedVariables, CI_COMMIT_REF_PROTECTED: refProtected ? 'true' : 'false' },
       file,
-      trigger: { ...projectVars, ...pipeline.variables },
+      // Tokens last: no variable of the trigger or the project stands in for one.
+      trigger: { ...projectVars, ...pipeline.variables, ...idTokens },
       masked,
     },
     artifactSources: o.artifactSources,
-    timeouts: { jobSeconds: spec.timeoutSeconds ?? 3600, afterScriptSeconds: 300, killGraceMs: deps.killGraceMs },
+    timeouts: { jobSeconds, afterScriptSeconds: 300, killGraceMs: deps.killGraceMs },
     leaseMs: deps.leaseMs,
     isolation: offerIsolation(project.isolation, pipeline.trusted),
+    ...(notices.length > 0 ? { notices } : {}),
+  };
+}
+
+/**
+ * GitLab's claims for a job's identity tokens. `ref` is the branch or tag; a merge request
+ * pipeline's is its source branch (never protected), as in GitLab.
+ */
+export function jobClaims(o: TakenOffer, refProtected: boolean): JobClaims {
+  const { job, pipeline, project } = o;
+  const v = pipeline.predefinedVariables;
+  const isTag = pipeline.source !== 'merge_request_event' && v.CI_COMMIT_TAG !== undefined;
+  const ref = isTag ? v.CI_COMMIT_TAG! : (v.CI_MERGE_REQUEST_SOURCE_BRANCH_NAME ?? v.CI_COMMIT_BRANCH ?? v.CI_COMMIT_REF_NAME ?? pipeline.ref);
+  const refType = isTag ? 'tag' : 'branch';
+  const by = pipeline.triggeredBy;
+  // A person's login when a person started it; a token, a schedule or a trigger token is nobody's.
+  const userLogin = by && (by.kind === 'user' || by.kind === 'forge_user' || by.kind === 'local_user') ? by.name : undefined;
+  const environment = job.spec.environment;
+  return {
+    sub: `project_path:${project.name}:ref_type:${refType}:ref:${ref}`,
+    project_id: String(project.id),
+    project_path: project.name,
+    ref,
+    ref_type: refType,
+    ref_path: `refs/${isTag ? 'tags' : 'heads'}/${ref}`,
+    ref_protected: refProtected ? 'true' : 'false',
+    pipeline_id: String(pipeline.id),
+    pipeline_source: pipeline.source,
+    job_id: String(job.id),
+    sha: pipeline.sha,
+    ...(userLogin !== undefined ? { user_login: userLogin } : {}),
+    // Gantry has no protected environments yet: a job's environment is never protected.
+    ...(environment ? { environment, environment_protected: 'false' as const } : {}),
+    runner_environment: 'self-hosted',
   };
 }

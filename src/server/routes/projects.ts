@@ -113,6 +113,7 @@ export function projectRoutes(app: FastifyInstance, ctx: RouteContext): void {
           'autoCancel: a new pipeline cancels older ones on its ref whose started jobs are all interruptible. ' +
           'requireSandbox: every job needs a sandboxed agent whose isolation check passed. network, forkNetwork: the network of ' +
           "trusted pipelines' jobs and of fork pipelines' jobs (none: loopback only, which only a sandboxed agent enforces). " +
+          'forkIdTokens: jobs of pipelines from forks get the identity tokens (id_tokens) they ask for, with ref_protected false (default false: none). ' +
           "jobLimits: replaces the job limits whole (memoryBytes >= 16 MiB, pids >= 16, 0 < cpus <= 1024; null or left out: the agent's own). " +
           'Absent fields stay.',
         tags: ['projects'],
@@ -127,6 +128,7 @@ export function projectRoutes(app: FastifyInstance, ctx: RouteContext): void {
             requireSandbox: { type: 'boolean' },
             network: networkSchema,
             forkNetwork: networkSchema,
+            forkIdTokens: { type: 'boolean' },
             jobLimits: projectJobLimitsSchema,
           },
           additionalProperties: false,

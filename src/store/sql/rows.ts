@@ -27,9 +27,10 @@ export interface ProjectRow {
   job_limits: string | null;
   protected_branches: string;
   protected_tags: string;
+  fork_id_tokens: number | string;
 }
 export const PROJECT_COLUMNS =
-  'id, name, git_url, created_at, max_running, max_running_per_pipeline, auto_cancel, branch_filter, tag_filter, require_sandbox, network, fork_network, job_limits, protected_branches, protected_tags';
+  'id, name, git_url, created_at, max_running, max_running_per_pipeline, auto_cancel, branch_filter, tag_filter, require_sandbox, network, fork_network, job_limits, protected_branches, protected_tags, fork_id_tokens';
 export interface PipelineRow {
   id: number | string;
   project_id: number | string;
@@ -127,6 +128,7 @@ export function toProject(r: ProjectRow): Project {
     },
     isolation: { ...sandboxSettingsOf(r), jobLimits: jobLimitsOf(r.job_limits) },
     protectedRefs: { branches: JSON.parse(r.protected_branches) as string[], tags: JSON.parse(r.protected_tags) as string[] },
+    forkIdTokens: num(r.fork_id_tokens) !== 0,
   };
 }
 

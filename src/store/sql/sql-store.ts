@@ -51,6 +51,7 @@ import { SqlForgeStore } from './forge.js';
 import { SqlScheduleStore } from './schedules.js';
 import { SqlUserStore } from './users.js';
 import { audited, SqlAuditStore } from './audit.js';
+import { SqlIdTokenKeyStore } from './id-token-keys.js';
 import type { AuditFor } from '../audit.js';
 import type { ProtectedRefs } from '../../domain/protected-refs.js';
 import {
@@ -119,10 +120,13 @@ export class SqlStore implements Store {
 
   readonly audit: SqlAuditStore;
 
+  readonly idTokenKeys: SqlIdTokenKeyStore;
+
   private constructor(private readonly db: SqlDialect) {
     this.dialect = db.name;
     this.users = new SqlUserStore(db);
     this.audit = new SqlAuditStore(db);
+    this.idTokenKeys = new SqlIdTokenKeyStore(db);
     this.fleet = new SqlFleetStore(db);
     this.schedules = new SqlScheduleStore(db);
     this.forge = new SqlForgeStore(db);
@@ -193,6 +197,7 @@ export class SqlStore implements Store {
     if (patch.requireSandbox !== undefined) set('require_sandbox', patch.requireSandbox ? 1 : 0);
     if (patch.network !== undefined) set('network', patch.network);
     if (patch.forkNetwork !== undefined) set('fork_network', patch.forkNetwork);
+    if (patch.forkIdTokens !== undefined) set('fork_id_tokens', patch.forkIdTokens ? 1 : 0);
     if (patch.jobLimits !== undefined) {
       const { memoryBytes, pids, cpus } = { ...NO_LIMITS, ...patch.jobLimits };
       set('job_limits', memoryBytes === null && pids === null && cpus === null ? null : JSON.stringify({ memoryBytes, pids, cpus }));
