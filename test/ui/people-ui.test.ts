@@ -210,6 +210,35 @@ describe('people in the web UI', { skip, timeout: 90_000 }, () => {
     await ctx.close();
   });
 
+  it('changes your own password: the current one is checked, the new one signs in, the old one no longer does', async () => {
+    const ctx = await newContext();
+    const carol = await ctx.newPage();
+    carol.setDefaultTimeout(15_000);
+    await carol.goto(`${up.url}/account/tokens`);
+    await signIn(carol, 'carol', passwords.carol);
+    const form = carol.getByRole('form', { name: 'Change your password' });
+    await form.waitFor();
+    const fill = async (current: string, next: string) => {
+      await carol.getByLabel('Current password').fill(current);
+      await carol.getByLabel('New password (12 characters or more)').fill(next);
+      await carol.getByLabel('New password again').fill(next);
+      await form.getByRole('button', { name: 'Change password' }).click();
+    };
+    await fill('not-her-password-at-all', 'carol-new-password-34');
+    await form.getByText('body.currentPassword is wrong').waitFor();
+    await fill(passwords.carol, 'carol-new-password-34');
+    await form.getByText('Password changed.').waitFor();
+    passwords.carol = 'carol-new-password-34';
+    // This session goes on; a new sign-in takes only the new password.
+    const fresh = await fetch(`${up.url}/api/v1/session`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'carol', password: 'carol-password-12' }) });
+    assert.equal(fresh.status, 401);
+    const good = await fetch(`${up.url}/api/v1/session`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'carol', password: passwords.carol }) });
+    assert.equal(good.status, 200);
+    await carol.reload();
+    await form.waitFor();
+    await ctx.close();
+  });
+
   it('a maintainer cannot demote the last maintainer, themself: the refusal in words; an admin can remove them; a 401 goes back to sign-in', async () => {
     const ctx = await newContext();
     const bob = await ctx.newPage();

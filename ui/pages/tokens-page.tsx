@@ -158,13 +158,66 @@ function UserTokens({ username }: { username: string }) {
   );
 }
 
+/** Your own password: the current one, then the new one twice (the server checks its length). */
+function OwnPassword({ username }: { username: string }) {
+  const [current, setCurrent] = useState('');
+  const [next, setNext] = useState('');
+  const [again, setAgain] = useState('');
+  const [done, setDone] = useState(false);
+  const action = useAction();
+  const change = async (e: Event) => {
+    e.preventDefault();
+    setDone(false);
+    const ok = await action.run(async () => {
+      if (next !== again) throw new Error('the two new passwords differ');
+      await api(`/users/${encodeURIComponent(username)}`, { method: 'PATCH', body: { password: next, currentPassword: current } });
+    });
+    if (ok) {
+      setCurrent('');
+      setNext('');
+      setAgain('');
+      setDone(true);
+    }
+  };
+  return (
+    <Section id="password" title="Your password" intro="Changing it signs out your other sessions; this one goes on.">
+      <form class="settings-form" onSubmit={change} aria-label="Change your password">
+        <div class="field-row">
+          <div>
+            <label for="password-current">Current password</label>
+            <input id="password-current" type="password" autoComplete="current-password" required value={current} onInput={(e) => setCurrent(e.currentTarget.value)} />
+          </div>
+          <div>
+            <label for="password-new">New password (12 characters or more)</label>
+            <input id="password-new" type="password" autoComplete="new-password" required minLength={12} value={next} onInput={(e) => setNext(e.currentTarget.value)} />
+          </div>
+          <div>
+            <label for="password-again">New password again</label>
+            <input id="password-again" type="password" autoComplete="new-password" required value={again} onInput={(e) => setAgain(e.currentTarget.value)} />
+          </div>
+        </div>
+        <button class="primary" disabled={action.busy}>
+          Change password
+        </button>
+        {done ? (
+          <span class="muted" role="status">
+            {' '}
+            Password changed.
+          </span>
+        ) : null}
+        <ErrorBox error={action.error} />
+      </form>
+    </Section>
+  );
+}
+
 export function TokensPage() {
   const session = useSession();
   const who = session.status === 'signed-in' ? session.who : null;
   return (
     <main class="page settings">
       <header class="page-head">
-        <h1>Your tokens</h1>
+        <h1>Your tokens and password</h1>
       </header>
       {who?.kind === 'user' ? (
         <>
@@ -174,6 +227,7 @@ export function TokensPage() {
             </p>
           ) : null}
           <UserTokens username={who.user.username} />
+          {who.token ? null : <OwnPassword username={who.user.username} />}
         </>
       ) : (
         <div class="card">
