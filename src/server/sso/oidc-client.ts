@@ -110,5 +110,7 @@ function describe(err: unknown): string {
   if (err instanceof client.AuthorizationResponseError || err instanceof client.ResponseBodyError) {
     return err.error_description ? `${err.error}: ${err.error_description}` : err.error;
   }
-  return err instanceof Error ? err.message : String(err);
+  if (!(err instanceof Error)) return String(err);
+  // openid-client's own words are general ("invalid response encountered"); the check that failed is its cause.
+  return err.cause instanceof Error ? `${err.message} (${err.cause.message})` : err.message;
 }
