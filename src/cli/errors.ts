@@ -11,6 +11,7 @@ import type { CliContext } from './context.js';
  */
 const EXIT_CODES: Partial<Record<ErrorCode, number>> = {
   GANTRY_E_USAGE: 2,
+  GANTRY_E_SSO_CONFIG: 2,
   GANTRY_E_NOT_FOUND: 3,
   GANTRY_E_PIPELINE_NOT_FOUND: 3,
   GANTRY_E_NOT_A_REPOSITORY: 3,

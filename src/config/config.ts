@@ -72,6 +72,33 @@ export interface ServerConfig {
    * default 30; 0: only when an admin rotates it). Their issuer is publicUrl, else the bound URL.
    */
   idTokenKeyDays: number;
+  /**
+   * Single sign-on through an OpenID Connect provider (GANTRY_OIDC_*), as written; null when
+   * GANTRY_OIDC_ISSUER is unset. Checked when the server starts (src/server/sso/settings.ts), so a
+   * mistake stops `gantry server` with the reason rather than every other command.
+   */
+  oidc: OidcEnv | null;
+}
+
+/** GANTRY_OIDC_*, unparsed (docs/RUNNING.md, "Single sign-on"). */
+export interface OidcEnv {
+  /** GANTRY_OIDC_ISSUER: the provider's issuer URL (its discovery document is ISSUER/.well-known/openid-configuration). */
+  issuer: string;
+  /** GANTRY_OIDC_CLIENT_ID. */
+  clientId: string | null;
+  /** GANTRY_OIDC_CLIENT_SECRET, or GANTRY_OIDC_CLIENT_SECRET_FILE (a file holding it); neither: a public client (PKCE only). */
+  clientSecret: string | null;
+  clientSecretFile: string | null;
+  /** GANTRY_OIDC_NAME: the provider's name on the sign-in page ("Sign in with NAME"); default: the issuer's host. */
+  name: string | null;
+  /** GANTRY_OIDC_SCOPES: space-separated, `openid` always added; default `openid email profile`. */
+  scopes: string | null;
+  /** GANTRY_OIDC_ALLOWED_DOMAINS: comma-separated email domains; empty: any (a verified email is required either way). */
+  allowedDomains: string | null;
+  /** GANTRY_OIDC_GROUPS_CLAIM: the claim that lists the person's groups; default `groups`. */
+  groupsClaim: string | null;
+  /** GANTRY_OIDC_ROLE_MAP: groups to roles, `GROUP=GRANT,GRANT;GROUP=...` (GRANT: `admin` or `PROJECT:ROLE`). */
+  roleMap: string | null;
 }
 
 /** GANTRY_S3_*: how to reach an S3-compatible bucket (docs/LOGS.md, "Where log objects live"). */
@@ -103,6 +130,7 @@ const GANTRY_SECRETS = new Set([
   'GANTRY_S3_ACCESS_KEY_ID',
   'GANTRY_S3_SECRET_ACCESS_KEY',
   'GANTRY_S3_SESSION_TOKEN',
+  'GANTRY_OIDC_CLIENT_SECRET',
 ]);
 
 /** What `gantry agent` reads; flags override. */
@@ -146,6 +174,23 @@ function s3Config(env: NodeJS.ProcessEnv): S3Config {
     secretAccessKey: (own ? env.GANTRY_S3_SECRET_ACCESS_KEY : env.AWS_SECRET_ACCESS_KEY) || null,
     sessionToken: (own ? env.GANTRY_S3_SESSION_TOKEN : env.AWS_SESSION_TOKEN) || null,
     timeoutMs: intOr(env.GANTRY_S3_TIMEOUT_MS, 30_000, 100),
+  };
+}
+
+function oidcOf(env: NodeJS.ProcessEnv): OidcEnv | null {
+  const issuer = env.GANTRY_OIDC_ISSUER?.trim();
+  if (!issuer) return null;
+  const opt = (v: string | undefined) => (v === undefined || v.trim() === '' ? null : v.trim());
+  return {
+    issuer,
+    clientId: opt(env.GANTRY_OIDC_CLIENT_ID),
+    clientSecret: opt(env.GANTRY_OIDC_CLIENT_SECRET),
+    clientSecretFile: opt(env.GANTRY_OIDC_CLIENT_SECRET_FILE),
+    name: opt(env.GANTRY_OIDC_NAME),
+    scopes: opt(env.GANTRY_OIDC_SCOPES),
+    allowedDomains: opt(env.GANTRY_OIDC_ALLOWED_DOMAINS),
+    groupsClaim: opt(env.GANTRY_OIDC_GROUPS_CLAIM),
+    roleMap: opt(env.GANTRY_OIDC_ROLE_MAP),
   };
 }
 
@@ -194,6 +239,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, stdoutIsTty = B
       signInWindowSeconds: intOr(env.GANTRY_SIGN_IN_WINDOW_SECONDS, 900, 1),
       auditRetentionDays: intOr(env.GANTRY_AUDIT_RETENTION_DAYS, 365, 0),
       idTokenKeyDays: intOr(env.GANTRY_ID_TOKEN_KEY_DAYS, 30, 0),
+      oidc: oidcOf(env),
     },
     agent: {
       home: env.GANTRY_AGENT_HOME ? path.resolve(env.GANTRY_AGENT_HOME) : path.join(home, 'agent'),

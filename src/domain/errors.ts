@@ -59,6 +59,11 @@ export const ERROR_CODES = {
   GANTRY_E_SIGN_IN_LIMITED: 'too many failed sign-ins for this user or from this address; try again after Retry-After',
   GANTRY_E_CSRF: 'a write signed in by session cookie without a valid X-CSRF-Token header',
   GANTRY_E_PASSWORD_TOO_SHORT: 'a password shorter than the minimum length',
+  // people: single sign-on (docs/SECURITY.md, "Single sign-on")
+  GANTRY_E_SSO_CONFIG: 'the single sign-on settings (GANTRY_OIDC_*) are incomplete or malformed',
+  GANTRY_E_SSO_FAILED: 'a single sign-on that could not be completed: no or another flow, a provider error, a token that does not verify',
+  GANTRY_E_SSO_UNAVAILABLE: 'the single sign-on provider could not be reached',
+  GANTRY_E_SSO_REFUSED: 'the provider vouched for someone Gantry does not let in: an email domain not allowed, an unverified email, a disabled user',
   // people: roles and personal access tokens
   GANTRY_E_TOKEN_EXPIRED: 'a personal access token past its expiry date',
   GANTRY_E_LAST_MAINTAINER: "a change that would leave a project without a maintainer, by someone who is not an admin",

@@ -51,6 +51,9 @@ import { userRoutes } from './routes/users.js';
 import { personalTokenRoutes } from './routes/personal-tokens.js';
 import { memberRoutes } from './routes/members.js';
 import { sessionRoutes } from './routes/session.js';
+import { ssoRoutes, type SsoContext } from './routes/sso.js';
+import { OidcClient } from './sso/oidc-client.js';
+import { CALLBACK_PATH, type SsoSettings } from './sso/settings.js';
 import { protectedRefRoutes } from './routes/protected-refs.js';
 import { auditRoutes } from './routes/audit.js';
 import { DEFAULT_ROTATE_AFTER_MS, IdTokenIssuer, normalizeIssuer } from './id-tokens.js';
@@ -121,6 +124,11 @@ export interface ServerDeps {
    * or the URL this server is bound at.
    */
   idTokenRotateAfterMs?: number | null;
+  /**
+   * Single sign-on through an OpenID Connect provider (src/server/sso/settings.ts); none by
+   * default. Its redirect URI is the settings' (GANTRY_PUBLIC_URL's), else the bound address's.
+   */
+  sso?: SsoSettings | null;
 }
 
 /** A year: long enough to answer "who changed this" about most things, short enough that the table stays small. */
@@ -186,6 +194,10 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
     },
     deps.now ?? Date.now,
   );
+  const ssoSettings = deps.sso ?? null;
+  const sso: SsoContext | null = ssoSettings
+    ? { settings: ssoSettings, client: new OidcClient(ssoSettings), redirectUri: () => ssoSettings.redirectUri ?? `${boundUrl(app)}${CALLBACK_PATH}` }
+    : null;
   const ctx: FleetContext & LogRouteContext = {
     idTokens,
     store: deps.store,
@@ -234,6 +246,7 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
     .every(3_600_000, strayBlobSweep(deps.store, deps.blobs, [deps.logObjects]))
     .every(3_600_000, async (at) => {
       await deps.store.users.pruneSessions(at, at - people.signInWindowMs);
+      await deps.store.sso.pruneFlows(at);
       const keep = deps.auditRetentionMs === undefined ? DEFAULT_AUDIT_RETENTION_MS : deps.auditRetentionMs;
       if (keep !== null) await deps.store.audit.prune(at - keep);
       await idTokens.prune();
@@ -322,6 +335,7 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
       auditRoutes(api, ctx);
       idTokenAdminRoutes(api, ctx);
       sessionRoutes(api, { ...ctx, people });
+      ssoRoutes(api, { ...ctx, people, sso });
     },
     { prefix: API_PREFIX },
   );

@@ -5,7 +5,7 @@
 import crypto from 'node:crypto';
 import net from 'node:net';
 import type { Store } from '../store/store.js';
-import type { User, UserWithPassword } from '../store/users.js';
+import { NO_PASSWORD, type User, type UserWithPassword } from '../store/users.js';
 import type { AuditFor } from '../store/audit.js';
 import { ApiError } from './errors.js';
 import { dummyHash, generatePassword, hashPassword, needsRehash, verifyPassword } from './passwords.js';
@@ -58,7 +58,8 @@ export function addressSubject(ip: string): string {
  * Checks a username and password within the sign-in limits: the attempt is counted against the
  * user and the address before the password is hashed (a refused attempt costs no hashing and
  * records nothing), a failure stays counted for the window, a success clears the user's count.
- * An unknown or disabled user costs the same scrypt work as a known one and gets the same error.
+ * An unknown or disabled user, or one without a password (single sign-on's), costs the same scrypt
+ * work as a known one and gets the same error.
  */
 export async function checkPassword(store: Store, settings: PeopleSettings, username: string, password: string, ip: string, now: number): Promise<UserWithPassword> {
   const name = username.toLowerCase();
@@ -74,8 +75,11 @@ export async function checkPassword(store: Store, settings: PeopleSettings, user
     );
   }
   const user = await store.users.getUser(name);
-  const ok = await verifyPassword(password, user?.passwordHash ?? (await dummyHash()));
-  if (user === null || !ok || user.disabled) throw signInFailed();
+  // A user made by single sign-on has no password: checked against the dummy hash like an unknown
+  // user, so the answer and its time do not tell who signs in elsewhere.
+  const hasPassword = user !== null && user.passwordHash !== NO_PASSWORD;
+  const ok = await verifyPassword(password, hasPassword ? user.passwordHash : await dummyHash());
+  if (user === null || !hasPassword || !ok || user.disabled) throw signInFailed();
   await store.users.releaseSignIn(claim.attemptIds, userSubject);
   if (needsRehash(user.passwordHash)) await store.users.rehashPassword(user.username, user.passwordHash, await hashPassword(password));
   return user;

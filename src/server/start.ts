@@ -18,6 +18,7 @@ import { loadOrCreateSecretsKey, SecretBox } from './secrets.js';
 import { bootstrapToken } from './tokens.js';
 import { bootstrapAdminUser } from './sessions.js';
 import { crashHook } from './crash-points.js';
+import { ssoSettingsFrom } from './sso/settings.js';
 
 export const DEFAULT_LISTEN = '127.0.0.1:8080';
 
@@ -57,6 +58,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const storeUrl = opts.db ?? config.server.db ?? defaultStoreUrl(home);
   const crash = crashHook(config.server.crashAt);
   // Before the store opens: a location it cannot use stops the start with nothing to close.
+  const sso = config.server.oidc ? ssoSettingsFrom(config.server.oidc, config.server.publicUrl) : null;
   const logObjects = openBlobStore(config.server.logObjects ?? path.join(home, 'log-objects'), config.server.s3, path.join(home, 'log-objects-spool'));
   // A server's SQLite checkpoints its WAL off the event loop (busy logs fill it megabytes a second).
   const store: Store = await openStore(storeUrl, { sqlite: { backgroundCheckpointMs: 500 } });
@@ -88,6 +90,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
         signInMaxFailures: config.server.signInMaxFailures,
         signInWindowMs: config.server.signInWindowSeconds * 1000,
       },
+      sso,
       idTokenRotateAfterMs: config.server.idTokenKeyDays === 0 ? null : config.server.idTokenKeyDays * 24 * 3600_000,
       auditRetentionMs: config.server.auditRetentionDays === 0 ? null : config.server.auditRetentionDays * 24 * 3600_000,
       // Every agent request (a busy fleet makes hundreds a second) only with GANTRY_DEBUG.
@@ -116,6 +119,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     const firstAdmin = await bootstrapAdminUser(store, now);
     // That a user was made is logged; its password never is (the command prints it once).
     if (firstAdmin) log.info({ username: firstAdmin.username }, `first start: admin user ${JSON.stringify(firstAdmin.username)} created`);
+    if (sso) log.info({ issuer: sso.issuer, redirectUri: sso.redirectUri }, `single sign-on with ${sso.name}`);
     log.info({ store: storeUrl.replace(/\/\/[^@/]*@/, '//***@') }, 'store opened');
     if (logObjects instanceof S3BlobStore) {
       // The bucket's answer is logged, never awaited: a bucket that is down must not keep the

@@ -20,6 +20,7 @@ import type { ForgeStore } from './forge.js';
 import type { ScheduleStore } from './schedules.js';
 import type { UserId, UserStore } from './users.js';
 import type { AuditFor, AuditStore } from './audit.js';
+import type { SsoStore } from './sso.js';
 import type { IdTokenKeyStore } from './id-token-keys.js';
 import type { ProtectedRefs } from '../domain/protected-refs.js';
 
@@ -332,6 +333,8 @@ export interface Store {
   readonly forge: ForgeStore;
   /** Users, web UI sessions and sign-in attempts (src/store/users.ts). */
   readonly users: UserStore;
+  /** Single sign-on's flows, account links and mapped roles (src/store/sso.ts). */
+  readonly sso: SsoStore;
   /** Who changed what (src/store/audit.ts); changing methods write their entry with their change (`audit`). */
   readonly audit: AuditStore;
   /** The keys job identity tokens are signed with (src/store/id-token-keys.ts). */

@@ -26,8 +26,12 @@ export interface User {
 
 /** A user with the self-describing password hash (src/server/passwords.ts), for sign-in only. */
 export interface UserWithPassword extends User {
+  /** NO_PASSWORD for a user made by single sign-on (until an admin gives them a password). */
   passwordHash: string;
 }
+
+/** The password hash of a user who has none (made by single sign-on): no password verifies against it. */
+export const NO_PASSWORD = '';
 
 export interface NewUser {
   username: string;
@@ -61,6 +65,11 @@ export interface Member {
   userId: UserId;
   username: string;
   role: Role;
+  /**
+   * `sso`: given by the single sign-on group mapping, which takes it away again when the groups no
+   * longer give it; `manual`: given (or changed) by a person, which the mapping never touches.
+   */
+  grantedBy: 'manual' | 'sso';
   createdAt: EpochMs;
   updatedAt: EpochMs;
 }
@@ -134,7 +143,8 @@ export interface UserStore {
   /** The project's members, by username. */
   listMembers(projectId: ProjectId): Promise<Member[]>;
   /**
-   * Makes the user a member with `role`, or changes their role. With `keepAMaintainer`, demoting
+   * Makes the user a member with `role`, or changes their role; either way the role is then one
+   * given by hand (`grantedBy: manual`), which single sign-on leaves alone. With `keepAMaintainer`, demoting
    * the project's only maintainer is refused; the count and the change are one transaction under
    * the project's lock, so two maintainers demoting each other at once leave one.
    */

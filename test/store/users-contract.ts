@@ -108,7 +108,7 @@ export function runUsersContract(label: string, open: () => Promise<Store>): voi
       const ben = (await store.users.createUser({ username: 'ben', passwordHash: 'h', admin: false, createdAt: at }))!;
       assert.deepEqual(await store.users.getUserById(ann.id), ann);
       const made = await store.users.setMember(web.id, ben.id, 'viewer', at, true);
-      assert.deepEqual(made, { projectId: web.id, userId: ben.id, username: 'ben', role: 'viewer', createdAt: at, updatedAt: at });
+      assert.deepEqual(made, { projectId: web.id, userId: ben.id, username: 'ben', role: 'viewer', grantedBy: 'manual', createdAt: at, updatedAt: at });
       await store.users.setMember(web.id, ann.id, 'maintainer', at, true);
       await store.users.setMember(api.id, ben.id, 'developer', at, true);
       const changed = await store.users.setMember(web.id, ben.id, 'developer', at + 5, true);

@@ -54,6 +54,8 @@ export class GantryUp {
   token = '';
   /** The first admin user's (`admin`) password, printed once by the first start. */
   password = '';
+  /** The port to listen on when it must be known before the start (a provider's redirect URI); else a free one. */
+  port: number | null = null;
   private out = '';
 
   /** `env`: more of gantry up's environment (GANTRY_SIGN_IN_MAX_FAILURES, say). */
@@ -65,7 +67,7 @@ export class GantryUp {
   }
 
   async start(): Promise<void> {
-    const port = await freePort();
+    const port = this.port ?? (await freePort());
     // A local agent that does not isolate: the pages show such an agent plainly, and jobs that need
     // the sandbox waiting for one (the sandbox itself is the fleet and security suites' subject).
     this.child = spawn(process.execPath, [GANTRY_BIN, 'up', '--listen', `127.0.0.1:${port}`, '--concurrency', '3', '--isolation', 'none'], {

@@ -58,6 +58,30 @@ export async function signInWithPassword(username: string, password: string): Pr
   apply(await api<Session>('/session', { quiet: true }));
 }
 
+/** How this server lets people sign in (GET /session/methods, public): single sign-on when configured. */
+export interface SignInMethods {
+  password: boolean;
+  sso: { name: string; start: string } | null;
+}
+
+export async function signInMethods(): Promise<SignInMethods> {
+  return api<SignInMethods>('/session/methods', { quiet: true });
+}
+
+/**
+ * The address that starts a single sign-on: a page load, not a fetch (the browser goes to the
+ * provider and comes back to `next` with the session cookie set). A stored token would win over
+ * that cookie, so it goes first.
+ */
+export function ssoStartUrl(methods: SignInMethods, next: string): string | null {
+  if (!methods.sso) return null;
+  return `${methods.sso.start}?next=${encodeURIComponent(next)}`;
+}
+
+export function forgetTokenBeforeSso(): void {
+  clearToken();
+}
+
 /** A token (for automation, or the admin token): checked against the API, then kept in storage. */
 export async function signInWithToken(token: string, remember: boolean): Promise<void> {
   const who = await api<Session>('/session', { token, quiet: true });

@@ -1,11 +1,13 @@
 // Sign-in. People sign in with their username and password: the server answers with a session
 // cookie (HttpOnly: no script here ever holds it) and the CSRF token writes carry. Automation and
 // the first bootstrap can sign in with a token instead ("Use a token instead"): checked against the
-// API, then kept in sessionStorage, or localStorage with "stay signed in".
+// API, then kept in sessionStorage, or localStorage with "stay signed in". Where the server has single
+// sign-on (GET /session/methods), "Sign in with NAME" comes first: a link that takes the browser to the
+// provider and back, signed in by the same session cookie.
 
 import { useEffect, useState } from 'preact/hooks';
 import { ApiError } from '../api/client.js';
-import { signInWithPassword, signInWithToken } from '../api/session.js';
+import { forgetTokenBeforeSso, signInMethods, signInWithPassword, signInWithToken, ssoStartUrl, type SignInMethods } from '../api/session.js';
 import { ErrorBox } from '../components/feedback.js';
 import { formatDuration, useTick } from '../components/time.js';
 import { navigate } from '../router.js';
@@ -40,6 +42,12 @@ export function LoginPage({ next }: { next: string }) {
   const [error, setError] = useState<unknown>(null);
   const [limitedUntil, setLimitedUntil] = useState<number | null>(null);
   const [busy, setBusy] = useState(false);
+  const [methods, setMethods] = useState<SignInMethods | null>(null);
+  useEffect(() => {
+    // Without an answer the page is the password form alone, as before single sign-on.
+    signInMethods().then(setMethods, () => setMethods(null));
+  }, []);
+  const sso = methods ? ssoStartUrl(methods, safeNext(next)) : null;
   const now = useTick(limitedUntil !== null);
   const limited = limitedUntil !== null && limitedUntil > now;
   useEffect(() => {
@@ -91,9 +99,18 @@ export function LoginPage({ next }: { next: string }) {
       ) : (
         <form class="card login-card" onSubmit={submit(() => signInWithPassword(username.trim(), password))}>
           <h1>Sign in to Gantry</h1>
-          <p class="muted">
-            On its first start <code>gantry up</code> prints the password of the user <code>admin</code>.
-          </p>
+          {sso && methods?.sso ? (
+            <>
+              <a class="button primary sso" href={sso} onClick={forgetTokenBeforeSso}>
+                Sign in with {methods.sso.name}
+              </a>
+              <p class="muted or">or with a username and password</p>
+            </>
+          ) : (
+            <p class="muted">
+              On its first start <code>gantry up</code> prints the password of the user <code>admin</code>.
+            </p>
+          )}
           <label for="username">Username</label>
           <input id="username" name="username" autoComplete="username" autoCapitalize="none" spellcheck={false} required value={username} onInput={(e) => setUsername(e.currentTarget.value)} />
           <label for="password">Password</label>

@@ -14,7 +14,7 @@ import { usernameSchema } from './users.js';
 
 const iso = (ms: number) => new Date(ms).toISOString();
 
-const memberJson = (m: Member) => ({ userId: m.userId, username: m.username, role: m.role, createdAt: iso(m.createdAt), updatedAt: iso(m.updatedAt) });
+const memberJson = (m: Member) => ({ userId: m.userId, username: m.username, role: m.role, grantedBy: m.grantedBy, createdAt: iso(m.createdAt), updatedAt: iso(m.updatedAt) });
 
 const memberSchema = {
   type: 'object',
@@ -22,10 +22,15 @@ const memberSchema = {
     userId: { type: 'integer' },
     username: { type: 'string' },
     role: { type: 'string', enum: [...ROLES] },
+    grantedBy: {
+      type: 'string',
+      enum: ['manual', 'sso'],
+      description: 'sso: given by the single sign-on group mapping, which takes it away when the groups no longer give it; manual: given or changed by a person',
+    },
     createdAt: { type: 'string', format: 'date-time' },
     updatedAt: { type: 'string', format: 'date-time' },
   },
-  required: ['userId', 'username', 'role', 'createdAt', 'updatedAt'],
+  required: ['userId', 'username', 'role', 'grantedBy', 'createdAt', 'updatedAt'],
 } as const;
 
 const memberParams = {

@@ -54,7 +54,7 @@ const sessionSchema = {
  * are same-site. Secure when the request came over https (as the proxies GANTRY_TRUST_PROXY trusts
  * say), so it is never sent in clear once it was set over TLS.
  */
-function cookieOptions(request: FastifyRequest, maxAgeSeconds?: number): CookieSerializeOptions {
+export function cookieOptions(request: FastifyRequest, maxAgeSeconds?: number): CookieSerializeOptions {
   return { path: '/', httpOnly: true, sameSite: 'strict', secure: request.protocol === 'https', ...(maxAgeSeconds === undefined ? {} : { maxAge: maxAgeSeconds }) };
 }
 

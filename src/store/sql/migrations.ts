@@ -445,6 +445,38 @@ CREATE TABLE id_token_keys (
 );
 `;
 
+// Single sign-on (src/store/sso.ts, docs/SECURITY.md "Single sign-on"). A flow is a browser's
+// sign-in under way, keyed by the SHA-256 of its cookie's random id, deleted when taken (once) or
+// when it expires (minutes). An identity links a provider's account (issuer + subject: the one
+// thing an OpenID provider promises is stable) to a user; the email is kept to be read, never to
+// find anyone. `granted_by` says whether a membership was given by the group mapping (`sso`, which
+// takes it away again) or by a person (`manual`, every membership before this); `admin_by_sso`
+// the same of the admin flag. A user made by single sign-on has the password hash '' (none).
+const SSO = `
+CREATE TABLE sso_flows (
+  hash TEXT PRIMARY KEY,
+  state TEXT NOT NULL,
+  nonce TEXT NOT NULL,
+  code_verifier TEXT NOT NULL,
+  next TEXT NOT NULL,
+  created_at BIGINT NOT NULL,
+  expires_at BIGINT NOT NULL
+);
+CREATE INDEX sso_flows_expires ON sso_flows (expires_at);
+CREATE TABLE user_identities (
+  issuer TEXT NOT NULL,
+  subject TEXT NOT NULL,
+  user_id BIGINT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+  email TEXT,
+  created_at BIGINT NOT NULL,
+  last_sign_in_at BIGINT NOT NULL,
+  PRIMARY KEY (issuer, subject)
+);
+CREATE INDEX user_identities_user ON user_identities (user_id);
+ALTER TABLE project_members ADD COLUMN granted_by TEXT NOT NULL DEFAULT 'manual';
+ALTER TABLE users ADD COLUMN admin_by_sso INTEGER NOT NULL DEFAULT 0;
+`;
+
 export const MIGRATIONS: readonly Migration[] = [
   {
     id: 1,
@@ -571,6 +603,12 @@ export const MIGRATIONS: readonly Migration[] = [
     id: 15,
     name: "job identity tokens: the signing keys, projects' setting for forks",
     sql: { sqlite: ID_TOKENS, postgres: ID_TOKENS },
+  },
+  // 16 is another branch's; migrations apply by id whatever order they land in (migrate.ts).
+  {
+    id: 17,
+    name: 'single sign-on: sign-ins under way, account links, roles given by the group mapping',
+    sql: { sqlite: SSO, postgres: SSO },
   },
 ];
 

@@ -50,6 +50,7 @@ import { SqlFleetStore } from './fleet/sql-fleet-store.js';
 import { SqlForgeStore } from './forge.js';
 import { SqlScheduleStore } from './schedules.js';
 import { SqlUserStore } from './users.js';
+import { SqlSsoStore } from './sso.js';
 import { audited, SqlAuditStore } from './audit.js';
 import { SqlIdTokenKeyStore } from './id-token-keys.js';
 import type { AuditFor } from '../audit.js';
@@ -118,6 +119,8 @@ export class SqlStore implements Store {
 
   readonly users: SqlUserStore;
 
+  readonly sso: SqlSsoStore;
+
   readonly audit: SqlAuditStore;
 
   readonly idTokenKeys: SqlIdTokenKeyStore;
@@ -125,6 +128,7 @@ export class SqlStore implements Store {
   private constructor(private readonly db: SqlDialect) {
     this.dialect = db.name;
     this.users = new SqlUserStore(db);
+    this.sso = new SqlSsoStore(db);
     this.audit = new SqlAuditStore(db);
     this.idTokenKeys = new SqlIdTokenKeyStore(db);
     this.fleet = new SqlFleetStore(db);

@@ -65,10 +65,11 @@ interface MemberRow {
   user_id: number | string;
   username: string;
   role: string;
+  granted_by: string;
   created_at: number | string;
   updated_at: number | string;
 }
-const MEMBER_SELECT = 'SELECT m.project_id, m.user_id, u.username, m.role, m.created_at, m.updated_at FROM project_members m JOIN users u ON u.id = m.user_id';
+const MEMBER_SELECT = 'SELECT m.project_id, m.user_id, u.username, m.role, m.granted_by, m.created_at, m.updated_at FROM project_members m JOIN users u ON u.id = m.user_id';
 
 function toMember(r: MemberRow): Member {
   return {
@@ -76,6 +77,7 @@ function toMember(r: MemberRow): Member {
     userId: asUserId(num(r.user_id)),
     username: r.username,
     role: r.role as Role,
+    grantedBy: r.granted_by === 'sso' ? 'sso' : 'manual',
     createdAt: num(r.created_at),
     updatedAt: num(r.updated_at),
   };
@@ -123,7 +125,8 @@ export class SqlUserStore implements UserStore {
     return this.db.transaction(async (tx) => {
       const changes: [string, string | number][] = [['updated_at', at]];
       if (patch.passwordHash !== undefined) changes.push(['password_hash', patch.passwordHash]);
-      if (patch.admin !== undefined) changes.push(['admin', patch.admin ? 1 : 0]);
+      // An admin made or unmade by hand is no longer single sign-on's to take away or give.
+      if (patch.admin !== undefined) changes.push(['admin', patch.admin ? 1 : 0], ['admin_by_sso', 0]);
       if (patch.disabled !== undefined) changes.push(['disabled', patch.disabled ? 1 : 0]);
       const sets = changes.map(([column]) => `${column} = ?`);
       const params = changes.map(([, value]) => value);
@@ -238,8 +241,8 @@ export class SqlUserStore implements UserStore {
     return this.db.transaction(async (tx) => {
       if (keepAMaintainer && role !== 'maintainer' && (await this.lastMaintainer(tx, projectId, userId))) return 'last-maintainer' as const;
       await tx.run(
-        'INSERT INTO project_members (project_id, user_id, role, created_at, updated_at) VALUES (?, ?, ?, ?, ?) ' +
-          'ON CONFLICT (project_id, user_id) DO UPDATE SET role = excluded.role, updated_at = excluded.updated_at',
+        "INSERT INTO project_members (project_id, user_id, role, created_at, updated_at, granted_by) VALUES (?, ?, ?, ?, ?, 'manual') " +
+          'ON CONFLICT (project_id, user_id) DO UPDATE SET role = excluded.role, updated_at = excluded.updated_at, granted_by = excluded.granted_by',
         [projectId, userId, role, at, at],
       );
       return auditIn(tx, audit, toMember((await tx.get<MemberRow>(`${MEMBER_SELECT} WHERE m.project_id = ? AND m.user_id = ?`, [projectId, userId]))!));
