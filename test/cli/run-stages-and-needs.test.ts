@@ -155,7 +155,7 @@ b:
         assert.ok(text.startsWith('{') && text.endsWith('}'));
         assert.ok(!r.out.includes('some output'), 'job output went to stdout under --json');
         const p = r.pipeline;
-        assert.deepEqual(Object.keys(p).sort(), ['createdAt', 'finishedAt', 'id', 'jobs', 'projectId', 'ref', 'sha', 'source', 'startedAt', 'status', 'triggeredBy', 'trusted', 'variables'].sort());
+        assert.deepEqual(Object.keys(p).sort(), ['approval', 'createdAt', 'finishedAt', 'id', 'jobs', 'projectId', 'ref', 'sha', 'source', 'startedAt', 'status', 'triggeredBy', 'trusted', 'variables'].sort());
         assert.deepEqual(p.variables, {});
         // The DAG's edges: `needs:` as names; no `needs:` (stage order) is null.
         assert.deepEqual(
