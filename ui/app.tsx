@@ -13,6 +13,7 @@ import { InstanceAuditPage, ProjectAuditPage } from './pages/audit-page.js';
 import { JobPage } from './pages/job-page.js';
 import { LoginPage } from './pages/login-page.js';
 import { MembersPage } from './pages/members-page.js';
+import { EnvironmentsPage } from './pages/environments-page.js';
 import { PipelinePage } from './pages/pipeline-page.js';
 import { ProjectPage } from './pages/project-page.js';
 import { ProjectsPage } from './pages/projects-page.js';
@@ -31,6 +32,8 @@ function titleOf(route: Route): string {
       return `Settings · ${route.project}`;
     case 'members':
       return `Members · ${route.project}`;
+    case 'environments':
+      return `Environments · ${route.project}`;
     case 'tokens':
       return 'Your tokens';
     case 'audit':
@@ -66,6 +69,8 @@ function Page({ route, place }: { route: Route; place: Place }) {
       return <SettingsPage key={route.project} project={route.project} />;
     case 'members':
       return <MembersPage key={route.project} project={route.project} />;
+    case 'environments':
+      return <EnvironmentsPage key={route.project} project={route.project} />;
     case 'tokens':
       return <TokensPage />;
     case 'audit':

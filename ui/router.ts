@@ -10,6 +10,7 @@ export type Route =
   | { page: 'queue' }
   | { page: 'settings'; project: string }
   | { page: 'members'; project: string }
+  | { page: 'environments'; project: string }
   /** A project's audit log, or (project null) the instance's. */
   | { page: 'audit'; project: string | null }
   | { page: 'tokens' }
@@ -28,6 +29,7 @@ export function parseRoute(pathname: string): Route {
   if (parts.length === 1 && a === 'projects') return { page: 'projects' };
   if (parts.length === 2 && a === 'projects') return { page: 'project', project: b! };
   if (parts.length === 3 && a === 'projects' && parts[2] === 'settings') return { page: 'settings', project: b! };
+  if (parts.length === 3 && a === 'projects' && parts[2] === 'environments') return { page: 'environments', project: b! };
   if (parts.length === 4 && a === 'projects' && parts[2] === 'settings' && parts[3] === 'members') return { page: 'members', project: b! };
   if (parts.length === 4 && a === 'projects' && parts[2] === 'settings' && parts[3] === 'audit') return { page: 'audit', project: b! };
   if (parts.length === 2 && a === 'account' && b === 'tokens') return { page: 'tokens' };

@@ -17,6 +17,7 @@ import { registerHook } from './commands/hook.js';
 import { registerToken } from './commands/token.js';
 import { registerUser } from './commands/user.js';
 import { registerAudit } from './commands/audit.js';
+import { registerApprove } from './commands/approve.js';
 import { exitCodeOf, printError } from './errors.js';
 import type { CliContext } from './context.js';
 
@@ -36,6 +37,7 @@ export async function main(argv: string[]): Promise<number> {
   registerRun(program, ctx);
   registerLogs(program, ctx);
   registerPipelines(program, ctx);
+  registerApprove(program, ctx);
   registerServer(program, ctx);
   registerAgent(program, ctx);
   registerUp(program, ctx);

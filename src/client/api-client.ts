@@ -4,7 +4,7 @@
 import type { JobLimits, NetworkPolicy } from '../domain/isolation.js';
 import { readSse } from './sse.js';
 import { GantryError, type ErrorCode } from '../domain/errors.js';
-import type { PipelineJson } from '../views/pipeline-json.js';
+import type { JobJson, PipelineJson } from '../views/pipeline-json.js';
 
 export const DEFAULT_SERVER = 'http://127.0.0.1:8080';
 
@@ -263,6 +263,20 @@ export class GantryClient {
 
   setProtectedRefs(project: string, refs: ProtectedRefsJson): Promise<ProtectedRefsJson> {
     return this.json('PUT', `/projects/${seg(project)}/protected-refs`, { body: refs, idempotent: true });
+  }
+
+  /** Approves a fork's pipeline waiting for approval (`always`: its author from now on). Not resent: a second answer would be a 409. */
+  approvePipeline(id: number, scope: 'once' | 'always'): Promise<PipelineJson> {
+    return this.json('POST', `/pipelines/${id}/approve`, { body: { scope }, idempotent: false });
+  }
+
+  rejectPipeline(id: number, comment: string | undefined): Promise<PipelineJson> {
+    return this.json('POST', `/pipelines/${id}/reject`, { body: comment === undefined ? {} : { comment }, idempotent: false });
+  }
+
+  /** One decision on a deployment waiting for approval. */
+  decideJob(id: number, verb: 'approve' | 'reject', comment: string | undefined): Promise<JobJson> {
+    return this.json('POST', `/jobs/${id}/${verb}`, { body: comment === undefined ? {} : { comment }, idempotent: false });
   }
 
   /** One page of the audit log, newest first: a project's (maintainer) or the instance's (admin). */

@@ -69,6 +69,10 @@ export const ERROR_CODES = {
   GANTRY_E_LAST_MAINTAINER: "a change that would leave a project without a maintainer, by someone who is not an admin",
   // people: protected refs
   GANTRY_E_PROTECTED_REF: 'starting, retrying or playing a pipeline of a protected ref needs maintainer',
+  // gates: fork pipelines and protected environments waiting for approval
+  GANTRY_E_NOT_WAITING_FOR_APPROVAL: 'approving or rejecting a pipeline or job that is not waiting for approval',
+  GANTRY_E_SELF_APPROVAL: 'approving a deployment of a pipeline the approver triggered',
+  GANTRY_E_ALREADY_APPROVED: 'a second approval of the same deployment by the same person',
   // job identity tokens
   GANTRY_E_ID_TOKEN: 'a job identity token or its signing key cannot be made',
   // agent protocol (docs/PROTOCOL.md §16)

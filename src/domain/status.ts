@@ -6,6 +6,9 @@ export const JOB_STATUSES = [
   'pending',
   'running',
   'manual',
+  // A job deploying to a protected environment, held until its required approvals are given
+  // (docs/API.md, "Protected environments"): no attempt exists until then.
+  'waiting_for_approval',
   'success',
   'failed',
   'canceled',
@@ -17,8 +20,10 @@ export type JobStatus = (typeof JOB_STATUSES)[number];
 export type FinishedJobStatus = Extract<JobStatus, 'success' | 'failed' | 'canceled' | 'skipped' | 'timed_out'>;
 
 const JOB_MOVES: Record<JobStatus, readonly JobStatus[]> = {
-  created: ['pending', 'manual', 'skipped', 'canceled'],
-  manual: ['pending', 'skipped', 'canceled'],
+  created: ['pending', 'manual', 'waiting_for_approval', 'skipped', 'canceled'],
+  manual: ['pending', 'waiting_for_approval', 'skipped', 'canceled'],
+  // Approved: pending. Rejected: failed (`deployment_rejected`, as GitLab). Canceled with its pipeline.
+  waiting_for_approval: ['pending', 'failed', 'canceled'],
   pending: ['running', 'canceled', 'skipped'],
   // A running job stays running across automatic retries: its attempts carry the detail.
   running: ['success', 'failed', 'canceled', 'timed_out'],
@@ -75,19 +80,24 @@ export const FAILURE_REASONS = [
   'missing_dependency_failure',
   // The job's sandbox reached its memory limit and the kernel's OOM killer ended a process of it.
   'out_of_memory',
+  // A deployment to a protected environment that a person rejected (GitLab's reason of that name).
+  'deployment_rejected',
   'unknown_failure',
 ] as const;
 export type FailureReason = (typeof FAILURE_REASONS)[number];
 
 /**
+ * `waiting_for_approval` is a pipeline from a fork that nothing runs of until a maintainer approves
+ * it (then `pending`, and on as any other) or rejects it (`canceled`); its jobs stay `created`.
  * `manual` is a pipeline blocked on a manual job that is not allowed to fail (GitLab calls it
  * "blocked"); it is a resting state, and playing the job moves the pipeline on to `running`.
  */
-export const PIPELINE_STATUSES = ['created', 'pending', 'running', 'manual', 'success', 'failed', 'canceled', 'skipped'] as const;
+export const PIPELINE_STATUSES = ['created', 'waiting_for_approval', 'pending', 'running', 'manual', 'success', 'failed', 'canceled', 'skipped'] as const;
 export type PipelineStatus = (typeof PIPELINE_STATUSES)[number];
 
 const PIPELINE_MOVES: Record<PipelineStatus, readonly PipelineStatus[]> = {
-  created: ['pending', 'running', 'manual', 'success', 'failed', 'canceled', 'skipped'],
+  created: ['waiting_for_approval', 'pending', 'running', 'manual', 'success', 'failed', 'canceled', 'skipped'],
+  waiting_for_approval: ['pending', 'canceled'],
   pending: ['running', 'manual', 'success', 'failed', 'canceled', 'skipped'],
   // A pipeline can run and still end with every job skipped (only on_failure jobs, say).
   running: ['manual', 'success', 'failed', 'canceled', 'skipped'],

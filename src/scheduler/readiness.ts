@@ -34,6 +34,7 @@ function outcomeOf(dep: JobView, dependentMode: 'stage' | 'dag'): Outcome {
     case 'created':
     case 'pending':
     case 'running':
+    case 'waiting_for_approval':
       return 'waiting';
     case 'manual':
       return dependentMode === 'stage' && dep.spec.allowFailure === true ? 'ok' : 'waiting';
@@ -96,7 +97,8 @@ export function decideAll(jobs: readonly JobView[]): JobDecision[] {
   return decisions;
 }
 
-const ACTIVE: ReadonlySet<JobStatus> = new Set(['pending', 'running']);
+// A job waiting for its deployment's approvals keeps the pipeline running: someone will decide.
+const ACTIVE: ReadonlySet<JobStatus> = new Set(['pending', 'running', 'waiting_for_approval']);
 
 /**
  * The pipeline's final status, or null while it can still make progress on its own.

@@ -14,6 +14,8 @@ const REASON_MATCHES: Record<FailureReason, readonly RetryWhen[]> = {
   missing_dependency_failure: ['unmet_prerequisites', 'data_integrity_failure'],
   unknown_failure: ['unknown_failure'],
   canceled: [],
+  // A person said no: no retry brings the job back.
+  deployment_rejected: [],
 };
 
 export function shouldRetry(

@@ -1,6 +1,7 @@
 // Builds the HTTP server from its parts; listening, signals and files are start.ts's business,
 // so tests can build one in-process on any store and log store.
 
+import { approvalRoutes } from './routes/approvals.js';
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import cookie from '@fastify/cookie';
 import csrfProtection from '@fastify/csrf-protection';
@@ -332,6 +333,7 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
       personalTokenRoutes(api, ctx);
       memberRoutes(api, ctx);
       protectedRefRoutes(api, ctx);
+      approvalRoutes(api, ctx);
       auditRoutes(api, ctx);
       idTokenAdminRoutes(api, ctx);
       sessionRoutes(api, { ...ctx, people });

@@ -1,5 +1,6 @@
 // JSON schemas shared by the routes: they validate requests and make the OpenAPI document.
 
+import { FORK_APPROVALS } from '../domain/approvals.js';
 import { JOB_STATUSES, PIPELINE_SOURCES, PIPELINE_STATUSES } from '../domain/status.js';
 import { DELIVERY_PROVIDERS } from '../domain/git-event.js';
 
@@ -126,6 +127,11 @@ export const projectSchema = {
     autoCancel: { type: 'boolean' },
     ...projectIsolationProperties,
     forkIdTokens: { type: 'boolean', description: 'jobs of pipelines from forks get the identity tokens they ask for (id_tokens); default false: none' },
+    forkApproval: {
+      type: 'string',
+      enum: [...FORK_APPROVALS],
+      description: "which pipelines from forks wait for a maintainer's approval: all (the default), first-time (authors with no approved pipeline yet), none",
+    },
   },
   required: ['id', 'name', 'gitUrl', 'createdAt'],
 } as const;
@@ -164,6 +170,12 @@ export const pipelineSummarySchema = {
     createdAt: { type: 'string', format: 'date-time' },
     startedAt: isoOrNull,
     finishedAt: isoOrNull,
+    approval: {
+      type: ['object', 'null'],
+      description: "Set when it waited for a maintainer's approval (a fork's pull request): why, and once approved by whom and when",
+      properties: { reason: { type: 'string' }, approvedBy: { type: ['string', 'null'] }, approvedAt: isoOrNull },
+      required: ['reason', 'approvedBy', 'approvedAt'],
+    },
   },
   required: ['id', 'projectId', 'status', 'ref', 'sha', 'source', 'createdAt', 'startedAt', 'finishedAt'],
 } as const;
@@ -192,6 +204,7 @@ export const jobSchema = {
     failureReason: { type: ['string', 'null'] },
     startedAt: isoOrNull,
     finishedAt: isoOrNull,
+    environment: { type: ['string', 'null'], description: 'the environment it deploys to (environment: name)' },
   },
   required: ['id', 'name', 'stage', 'status', 'allowFailure', 'when', 'attempts', 'exitCode', 'failureReason', 'startedAt', 'finishedAt'],
 } as const;

@@ -222,6 +222,8 @@ async function compileFor(deps: TriggerDeps, project: Project, t: PipelineTrigge
     trusted: plan.trusted,
     protectedRef: refProtected,
     triggeredBy: by,
+    // A fork's pipeline may have to wait for a maintainer: the store decides as it creates it.
+    ...(plan.trusted ? {} : { fork: { author: by?.kind === 'forge_user' ? { provider: by.provider, name: by.name } : null } }),
   };
 }
 

@@ -18,6 +18,7 @@ export const projectJson = (p: Project) => ({
   forkNetwork: p.isolation.forkNetwork,
   jobLimits: p.isolation.jobLimits,
   forkIdTokens: p.forkIdTokens,
+  forkApproval: p.forkApproval,
 });
 
 export { jobJson, pipelineSummaryJson } from '../views/pipeline-json.js';

@@ -36,6 +36,12 @@ export const AUDIT_ACTIONS = [
   'job.cancel',
   'job.retry',
   'job.play',
+  'pipeline.approve',
+  'pipeline.reject',
+  'job.approve',
+  'job.reject',
+  'fork_author.remove',
+  'environment.set',
   'sign_in.success',
   'sign_in.failure',
   'sign_out',
@@ -56,7 +62,7 @@ export type AuditActor =
 
 /** What it was done to: a type and the target's id in its own terms (a key, a username, a number as text). */
 export interface AuditTarget {
-  type: 'project' | 'variable' | 'member' | 'user' | 'token' | 'webhook_secret' | 'ref_filters' | 'protected_refs' | 'schedule' | 'forge' | 'agent' | 'pipeline' | 'job' | 'session' | 'id_token_key';
+  type: 'project' | 'variable' | 'member' | 'user' | 'token' | 'webhook_secret' | 'ref_filters' | 'protected_refs' | 'schedule' | 'forge' | 'agent' | 'pipeline' | 'job' | 'session' | 'id_token_key' | 'fork_author' | 'environment';
   id: string | null;
 }
 

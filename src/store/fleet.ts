@@ -266,6 +266,23 @@ export interface FleetStore {
   cancelJob(id: JobId, at: EpochMs, settings: SchedulerSettings, audit?: AuditFor<Job | 'finished' | null>): Promise<Job | 'finished' | null>;
   playJob(id: JobId, at: EpochMs, settings: SchedulerSettings, audit?: AuditFor<Job | 'not-manual' | null>): Promise<Job | 'not-manual' | null>;
   retryJob(id: JobId, at: EpochMs, settings: SchedulerSettings, audit?: AuditFor<Job | 'not-finished' | null>): Promise<Job | 'not-finished' | null>;
+  /**
+   * A fork's pipeline waiting for approval starts (`by` is recorded); `always` also approves its
+   * author on the project for later pull requests. 'not-waiting' when it was not waiting.
+   */
+  approvePipeline(id: PipelineId, by: string, always: boolean, at: EpochMs, audit?: AuditFor<PipelineWithJobs | 'not-waiting' | null>): Promise<PipelineWithJobs | 'not-waiting' | null>;
+  /** A fork's pipeline waiting for approval is canceled. */
+  rejectPipeline(id: PipelineId, at: EpochMs, audit?: AuditFor<PipelineWithJobs | 'not-waiting' | null>): Promise<PipelineWithJobs | 'not-waiting' | null>;
+  /**
+   * One approver's decision on a deployment waiting for approval ('already': this approver decided
+   * before): a rejection fails the job (`deployment_rejected`), enough approvals queue it.
+   */
+  decideJob(
+    id: JobId,
+    decision: { approver: string; name: string; decision: 'approved' | 'rejected'; comment: string | null },
+    at: EpochMs,
+    audit?: AuditFor<Job | 'not-waiting' | 'already' | null>,
+  ): Promise<Job | 'not-waiting' | 'already' | null>;
 
   /** The artifacts a job's attempts uploaded, by attempt number (people's downloads; no token check here). */
   listArtifacts(jobId: JobId): Promise<StoredArtifact[]>;

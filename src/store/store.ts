@@ -2,6 +2,8 @@
 // implement it as two dialects of one SQL design (src/store/sql/sql-store.ts over src/store/sql/dialect.ts); the contract suite in
 // test/store/ pins the behaviour both must have.
 
+import type { ForkApproval } from '../domain/approvals.js';
+import type { GateStore } from './gates.js';
 import type { AttemptId, JobId, PipelineId, ProjectId } from '../domain/ids.js';
 import type {
   AttemptStatus,
@@ -48,6 +50,8 @@ export interface Project {
    * with `ref_protected: false`; false (the default): they get none.
    */
   forkIdTokens: boolean;
+  /** Which pipelines from forks wait for a maintainer's approval (src/domain/approvals.ts). */
+  forkApproval: ForkApproval;
 }
 
 /** Glob lists (picomatch) of branch and tag names; null lets every one through. */
@@ -73,6 +77,7 @@ export interface ProjectPatch {
   /** Replaces the project's job limits whole. */
   jobLimits?: JobLimits;
   forkIdTokens?: boolean;
+  forkApproval?: ForkApproval;
 }
 
 export interface Pipeline {
@@ -106,6 +111,13 @@ export interface Pipeline {
   createdAt: EpochMs;
   startedAt: EpochMs | null;
   finishedAt: EpochMs | null;
+  /**
+   * Set when the pipeline had to wait for a maintainer's approval (a fork's): why, and once
+   * approved by whom and when (a rejected one is `canceled` with approvedBy null).
+   */
+  approval: PipelineApproval | null;
+  /** A fork pipeline's author as the forge named them (what "approve always" and "first-time" key on). */
+  forkAuthor: { provider: string; name: string } | null;
 }
 
 export interface Job {
@@ -143,6 +155,12 @@ export interface Attempt {
   logBytes: number;
 }
 
+export interface PipelineApproval {
+  reason: string;
+  approvedBy: string | null;
+  approvedAt: EpochMs | null;
+}
+
 export interface NewPipeline {
   projectId: ProjectId;
   ref: string;
@@ -161,6 +179,12 @@ export interface NewPipeline {
   /** Default false. */
   protectedRef?: boolean;
   triggeredBy?: TriggeredBy | null;
+  /**
+   * A pull request from a fork (set with trusted: false by the trigger): the store decides in the
+   * creating transaction, from the project's `forkApproval` and what it knows of the author,
+   * whether the pipeline waits for approval (src/domain/approvals.ts).
+   */
+  fork?: { author: { provider: string; name: string } | null };
 }
 
 export interface PipelineFilter {
@@ -339,6 +363,8 @@ export interface Store {
   readonly audit: AuditStore;
   /** The keys job identity tokens are signed with (src/store/id-token-keys.ts). */
   readonly idTokenKeys: IdTokenKeyStore;
+  /** Fork authors approved always, protected environments, deployments (src/store/gates.ts). */
+  readonly gates: GateStore;
 
   /** Find a project by name, creating it if it does not exist (idempotent). */
   ensureProject(name: string, gitUrl: string, at: EpochMs): Promise<Project>;

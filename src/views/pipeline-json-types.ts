@@ -20,6 +20,11 @@ export interface PipelineSummaryJson {
   createdAt: string;
   startedAt: string | null;
   finishedAt: string | null;
+  /**
+   * Set when it had to wait for a maintainer's approval (a fork's pull request): why; once approved,
+   * by whom and when. Null for a pipeline that never waited.
+   */
+  approval: { reason: string; approvedBy: string | null; approvedAt: string | null } | null;
 }
 
 export interface PipelineJson extends PipelineSummaryJson {
@@ -42,4 +47,6 @@ export interface JobJson {
   failureReason: string | null;
   startedAt: string | null;
   finishedAt: string | null;
+  /** The `environment:` name it deploys to, or null. */
+  environment: string | null;
 }

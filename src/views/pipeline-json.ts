@@ -21,6 +21,7 @@ export function pipelineJson(p: PipelineWithJobs): PipelineJson {
     createdAt: new Date(p.pipeline.createdAt).toISOString(),
     startedAt: iso(p.pipeline.startedAt),
     finishedAt: iso(p.pipeline.finishedAt),
+    approval: approvalJson(p.pipeline),
     variables: p.pipeline.variables,
     jobs: p.jobs.map(jobJson),
   };
@@ -40,7 +41,12 @@ export function jobJson(j: Job): JobJson {
     failureReason: j.failureReason,
     startedAt: iso(j.startedAt),
     finishedAt: iso(j.finishedAt),
+    environment: j.spec.environment ?? null,
   };
+}
+
+function approvalJson(p: Pipeline): PipelineSummaryJson['approval'] {
+  return p.approval === null ? null : { reason: p.approval.reason, approvedBy: p.approval.approvedBy, approvedAt: iso(p.approval.approvedAt) };
 }
 
 /** A pipeline without its jobs: an item of a pipeline list (CLI `pipelines --json`, API lists). */
@@ -57,5 +63,6 @@ export function pipelineSummaryJson(p: Pipeline): PipelineSummaryJson {
     createdAt: new Date(p.createdAt).toISOString(),
     startedAt: iso(p.startedAt),
     finishedAt: iso(p.finishedAt),
+    approval: approvalJson(p),
   };
 }

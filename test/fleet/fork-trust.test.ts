@@ -41,6 +41,8 @@ describe('pull requests from forks (SQLite fleet)', () => {
     // An agent that does not isolate its jobs: it runs the trusted pipelines, never the fork's.
     await f.startAgent({ isolation: 'none', name: 'unisolated' });
     await f.project();
+    // Fork pipelines run without a maintainer's approval here (test/server/gates-suite.ts tests that gate).
+    assert.equal((await f.api('PATCH', '/projects/demo', { forkApproval: 'none' })).status, 200);
     assert.equal((await f.api('PUT', '/projects/demo/variables/TOPSECRET', { value: 'hunter22-pw', masked: true })).status, 204);
     const hook = await f.api<{ secret: string }>('POST', '/projects/demo/webhooks', { provider: 'gitea' });
     assert.equal(hook.status, 201);

@@ -174,6 +174,8 @@ export function idTokenSuite(label: string, db: () => Promise<string | null>): v
       await f.startServer();
       await f.startAgent({ waitForCheck: true });
       await f.project();
+      // Fork pipelines run without a maintainer's approval here (gates-suite.ts tests that gate).
+      assert.equal((await f.api('PATCH', '/projects/demo', { forkApproval: 'none' })).status, 200);
       assert.equal((await f.api('PUT', '/projects/demo/protected-refs', { branches: ['main', 'faster'], tags: [] })).status, 200);
       assert.equal((await f.api<{ forkIdTokens: boolean }>('GET', '/projects/demo')).body.forkIdTokens, false);
       const out = f.sharedDir('tokens');

@@ -156,6 +156,8 @@ function suite(label: string, open: (home: string) => Promise<Store>): void {
           .replace(/\/schedules\/\{id\}/, `/schedules/${alphaSchedule}`)
           .replace(/\/trigger-tokens\/\{id\}/, `/trigger-tokens/${alphaTriggerToken}`)
           .replace('{key}', 'K')
+          .replace('{name}', 'production')
+          .replace('{provider}/{author}', 'github/someone')
           .replace(/\/members\/\{username\}/, '/members/zed')
           .replace('{username}', username)
           .replace('{attempt}', '1')

@@ -22,6 +22,7 @@ const NEW_PROJECT_SETTINGS = {
   isolation: DEFAULT_PROJECT_ISOLATION,
   protectedRefs: { branches: [], tags: [] },
   forkIdTokens: false,
+  forkApproval: 'all',
 };
 
 export interface ContractOptions {

@@ -8,6 +8,7 @@ export type { JobStatus, PipelineSource, PipelineStatus } from '../../src/domain
 export type { TriggeredBy } from '../../src/domain/triggered-by.js';
 export type { IsolationCheck, IsolationLevel, IsolationProbe, JobLimits, NetworkPolicy, SandboxRequirement } from '../../src/domain/isolation.js';
 import type { IsolationCheck, IsolationLevel, JobLimits, NetworkPolicy, SandboxRequirement } from '../../src/domain/isolation.js';
+import type { TriggeredBy as TriggeredByOf } from '../../src/domain/triggered-by.js';
 export type PipelineSummary = PipelineSummaryJson;
 export type Pipeline = PipelineJson;
 export type Job = JobJson;
@@ -93,6 +94,36 @@ export interface JobDetail extends Job {
   pipelineId: number;
   projectId: number;
   attemptList: Attempt[];
+  /** A deployment to a protected environment: the approvals it needs and the decisions made. */
+  approvals?: { required: number; deployers: string[]; decisions: Decision[] } | null;
+}
+
+export interface Decision {
+  name: string;
+  decision: 'approved' | 'rejected';
+  comment: string | null;
+  at: string;
+}
+
+export interface Deployment {
+  jobId: number;
+  jobName: string;
+  pipelineId: number;
+  ref: string;
+  sha: string;
+  status: string;
+  triggeredBy: TriggeredByOf | null;
+  createdAt: string;
+  startedAt: string | null;
+  finishedAt: string | null;
+  approvals?: Decision[];
+}
+
+export interface Environment {
+  name: string;
+  requiredApprovals: number;
+  deployers: string[];
+  lastDeployment: Deployment | null;
 }
 
 export interface Agent {

@@ -12,6 +12,7 @@ const LABEL: Record<string, string> = {
   canceled: 'canceled',
   skipped: 'skipped',
   manual: 'manual',
+  waiting_for_approval: 'waiting for approval',
   timed_out: 'timed out',
 };
 
@@ -31,6 +32,8 @@ function glyph(status: string): JSX.Element {
       return <path d="M8 5v3.2l2 1.3" />;
     case 'manual':
       return <path d="M6.5 5.2v5.6L11 8z" class="fill" />;
+    case 'waiting_for_approval':
+      return <path d="M6.3 5.2v5.6m3.4-5.6v5.6" />;
     case 'canceled':
       return <path d="M4.8 11.2l6.4-6.4" />;
     case 'skipped':

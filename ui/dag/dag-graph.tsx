@@ -1,6 +1,6 @@
 // The pipeline drawn as a graph: stage columns, job boxes with status and duration, `needs:`
-// edges, and each job's one action (play a manual job, cancel a waiting or running one, retry a
-// finished one that did not pass). Boxes are links, so the graph is walked with Tab and Enter.
+// edges, and each job's one action (play a manual job, approve a deployment waiting for approval,
+// cancel a waiting or running one, retry a finished one that did not pass). Boxes are links, so the graph is walked with Tab and Enter.
 
 import { useMemo } from 'preact/hooks';
 import type { Job } from '../api/types.js';
@@ -9,17 +9,18 @@ import { StatusIcon, statusLabel } from '../components/status.js';
 import { Duration } from '../components/time.js';
 import { edgePath, layoutDag, NODE_H, NODE_W } from './layout.js';
 
-export type JobAction = 'play' | 'cancel' | 'retry';
+export type JobAction = 'play' | 'approve' | 'cancel' | 'retry';
 
 /** The action a job's box offers, if any. */
 export function actionOf(job: Job): JobAction | null {
   if (job.status === 'manual') return 'play';
+  if (job.status === 'waiting_for_approval') return 'approve';
   if (job.status === 'created' || job.status === 'pending' || job.status === 'running') return 'cancel';
   if (job.status === 'failed' || job.status === 'canceled' || job.status === 'timed_out') return 'retry';
   return null;
 }
 
-const ACTION_GLYPH: Record<JobAction, string> = { play: '▶', cancel: '✕', retry: '↻' };
+const ACTION_GLYPH: Record<JobAction, string> = { play: '▶', approve: '✓', cancel: '✕', retry: '↻' };
 
 /** `actions`: whether the caller may play, retry or cancel jobs (a viewer may not: no buttons). */
 export function DagGraph({ jobs, onAction, busy, actions = true }: { jobs: Job[]; onAction(job: Job, action: JobAction): void; busy: ReadonlySet<number>; actions?: boolean }) {

@@ -12,7 +12,7 @@ import { Artifacts } from '../components/artifacts.js';
 import { ErrorBox, Loading } from '../components/feedback.js';
 import { Link } from '../components/link.js';
 import { StatusBadge, statusLabel } from '../components/status.js';
-import { Duration } from '../components/time.js';
+import { Duration, TimeAgo } from '../components/time.js';
 import { LogPanel } from '../log/log-panel.js';
 import { navigate, type Place } from '../router.js';
 
@@ -25,6 +25,7 @@ export function JobPage({ id, place }: { id: number; place: Place }) {
   const project = useApi<Project>(j ? `/projects/${j.projectId}` : null);
   const [error, setError] = useState<unknown>(null);
   const [busy, setBusy] = useState(false);
+  const [comment, setComment] = useState('');
 
   // The pipeline's event stream says when this job moves; then the job (and its attempts) is re-read.
   useEffect(() => {
@@ -51,7 +52,20 @@ export function JobPage({ id, place }: { id: number; place: Place }) {
     setBusy(true);
     setError(null);
     try {
-      await api(`/jobs/${id}/${action}`, { method: 'POST' });
+      await api(`/jobs/${id}/${action}`, { method: 'POST', body: {} });
+      job.reload();
+    } catch (err) {
+      setError(err);
+    } finally {
+      setBusy(false);
+    }
+  };
+  const decide = async (verb: 'approve' | 'reject') => {
+    setBusy(true);
+    setError(null);
+    try {
+      await api(`/jobs/${id}/${verb}`, { method: 'POST', body: comment.trim() ? { comment: comment.trim() } : {} });
+      setComment('');
       job.reload();
     } catch (err) {
       setError(err);
@@ -115,7 +129,7 @@ export function JobPage({ id, place }: { id: number; place: Place }) {
               </select>
             </label>
           ) : null}
-          {action && develop ? (
+          {action && action !== 'approve' && develop ? (
             <button class={action === 'cancel' ? 'danger' : 'primary'} disabled={busy} onClick={act}>
               {action === 'play' ? '▶ Play' : action === 'cancel' ? 'Cancel' : '↻ Retry'}
             </button>
@@ -123,6 +137,40 @@ export function JobPage({ id, place }: { id: number; place: Place }) {
         </div>
       </header>
       <ErrorBox error={error} />
+      {j.approvals ? (
+        <section class="card approval" aria-label="Approvals">
+          <h2>
+            Deployment to <Link href={`/projects/${encodeURIComponent(projectName ?? String(j.projectId))}/environments`}>{j.environment}</Link>
+          </h2>
+          <p>
+            {j.approvals.decisions.filter((d) => d.decision === 'approved').length} of {j.approvals.required} approval
+            {j.approvals.required === 1 ? '' : 's'}
+            {j.status === 'waiting_for_approval' ? ': it waits. Maintainers' : '. Maintainers'}
+            {j.approvals.deployers.length ? ` and ${j.approvals.deployers.join(', ')}` : ''} may decide, not who triggered the pipeline.
+          </p>
+          {j.approvals.decisions.length ? (
+            <ul class="decisions">
+              {j.approvals.decisions.map((d) => (
+                <li key={`${d.name}-${d.at}`}>
+                  <strong>{d.name}</strong> {d.decision} <TimeAgo iso={d.at} />
+                  {d.comment ? <span class="muted">: {d.comment}</span> : null}
+                </li>
+              ))}
+            </ul>
+          ) : null}
+          {j.status === 'waiting_for_approval' && develop ? (
+            <div class="actions">
+              <input type="text" value={comment} placeholder="Comment (needed to reject)" aria-label="Comment" onInput={(e) => setComment(e.currentTarget.value)} />
+              <button class="primary" disabled={busy} onClick={() => decide('approve')}>
+                Approve
+              </button>
+              <button class="danger" disabled={busy || !comment.trim()} onClick={() => decide('reject')}>
+                Reject
+              </button>
+            </div>
+          ) : null}
+        </section>
+      ) : null}
       <Artifacts jobId={id} jobName={j.name} version={`${j.status}/${j.attemptList.length}`} />
       {current ? (
         <LogPanel
@@ -136,7 +184,13 @@ export function JobPage({ id, place }: { id: number; place: Place }) {
         />
       ) : (
         <div class="card empty">
-          <p>{j.status === 'manual' ? 'This is a manual job: play it to run it.' : `This job has not run (${statusLabel(j.status)}).`}</p>
+          <p>
+            {j.status === 'manual'
+              ? 'This is a manual job: play it to run it.'
+              : j.status === 'waiting_for_approval'
+                ? 'This deployment waits for its approvals.'
+                : `This job has not run (${statusLabel(j.status)}).`}
+          </p>
         </div>
       )}
     </main>

@@ -22,6 +22,7 @@ export function PipelinePage({ id }: { id: number }) {
   const project = useApi<Project>(p ? `/projects/${p.projectId}` : null);
   // Viewers see no buttons they may not use (a protected ref may still need a maintainer: the server says so).
   const develop = useMayWrite(p?.projectId, 'developer');
+  const maintain = useMayWrite(p?.projectId, 'maintainer');
   const [error, setError] = useState<unknown>(null);
   const [busy, setBusy] = useState<ReadonlySet<number>>(new Set());
   const [acting, setActing] = useState(false);
@@ -34,10 +35,10 @@ export function PipelinePage({ id }: { id: number }) {
     return () => abort.abort();
   }, [id]);
 
-  const act = async (path: string) => {
+  const act = async (path: string, body?: unknown) => {
     setError(null);
     try {
-      const r = await api<Pipeline>(path, { method: 'POST' });
+      const r = await api<Pipeline>(path, { method: 'POST', ...(body === undefined ? {} : { body }) });
       pipeline.setData(() => r);
     } catch (err) {
       setError(err);
@@ -47,7 +48,7 @@ export function PipelinePage({ id }: { id: number }) {
     setBusy(new Set([...busy, job.id]));
     setError(null);
     try {
-      await api(`/jobs/${job.id}/${action}`, { method: 'POST' });
+      await api(`/jobs/${job.id}/${action}`, { method: 'POST', body: {} });
       pipeline.reload();
     } catch (err) {
       setError(err);
@@ -127,6 +128,28 @@ export function PipelinePage({ id }: { id: number }) {
         </div>
       </header>
       <ErrorBox error={error} />
+      {p.status === 'waiting_for_approval' && p.approval ? (
+        <section class="card approval" aria-label="Waiting for approval">
+          <p>
+            <strong>Nothing of this pipeline runs until a maintainer approves it.</strong> {p.approval.reason}.
+          </p>
+          {maintain ? (
+            <div class="actions">
+              <button class="primary" disabled={acting} onClick={() => act(`/pipelines/${p.id}/approve`, { scope: 'once' })}>
+                Approve
+              </button>
+              <button disabled={acting} onClick={() => act(`/pipelines/${p.id}/approve`, { scope: 'always' })} title="Also run this author's later pull requests without asking">
+                Approve always
+              </button>
+              <button class="danger" disabled={acting} onClick={() => act(`/pipelines/${p.id}/reject`, {})}>
+                Reject
+              </button>
+            </div>
+          ) : null}
+        </section>
+      ) : p.approval?.approvedBy ? (
+        <p class="muted">Approved by {p.approval.approvedBy}: {p.approval.reason}.</p>
+      ) : null}
       <section class="card">
         <h2 class="visually-hidden">Jobs</h2>
         <DagGraph jobs={p.jobs} onAction={onJobAction} busy={busy} actions={develop} />

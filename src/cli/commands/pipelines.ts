@@ -67,6 +67,10 @@ export function registerPipelines(program: Command, ctx: CliContext): void {
           const st = statusStyle(r[1] as PipelineStatus, color);
           ctx.stdout.write(`${r.map((cell, i) => (i === 1 ? st.paint(cell.padEnd(widths[i]!)) : cell.padEnd(widths[i]!))).join('  ')}\n`);
         }
+        // Why a pipeline waits for a person, under the table (the reason is too long for a column).
+        for (const p of page.items) {
+          if (p.status === 'waiting_for_approval' && p.approval) ctx.stdout.write(`#${p.id} waits for approval: ${p.approval.reason} (gantry approve --pipeline ${p.id})\n`);
+        }
         if (page.next !== null) ctx.stdout.write(`(more: gantry pipelines --before ${page.next})\n`);
       } finally {
         await home.close();

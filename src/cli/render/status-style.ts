@@ -18,6 +18,8 @@ export function statusStyle(status: JobStatus | PipelineStatus, color: boolean):
       return { icon: '»', paint: c.gray };
     case 'manual':
       return { icon: '▶', paint: c.magenta };
+    case 'waiting_for_approval':
+      return { icon: '⏸', paint: c.magenta };
     case 'running':
       return { icon: '●', paint: c.cyan };
     case 'pending':

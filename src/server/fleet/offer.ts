@@ -2,6 +2,7 @@
 // repository to check out, and its variables in layers so the agent resolves them exactly as
 // `gantry run` does once it has added its own (workspace paths, start time).
 
+import type { GateStore } from '../../store/gates.js';
 import type { TakenOffer } from '../../store/fleet.js';
 import type { CompiledJob } from '../../pipeline/types.js';
 import { offerIsolation, type OfferIsolation } from '../../domain/isolation.js';
@@ -46,7 +47,7 @@ export interface OfferJson {
 export async function offerJson(
   o: TakenOffer,
   token: string,
-  deps: { secrets: SecretBox; killGraceMs: number; leaseMs: number; idTokens?: IdTokenIssuer },
+  deps: { secrets: SecretBox; killGraceMs: number; leaseMs: number; idTokens?: IdTokenIssuer; gates?: Pick<GateStore, 'getEnvironment'> },
 ): Promise<OfferJson> {
   const { job, pipeline, project, attempt } = o;
   const spec = job.spec;
@@ -78,7 +79,10 @@ export async function offerJson(
       notices.push(`WARNING: id_tokens: this pipeline comes from a fork and project ${project.name} gives forks no identity tokens (forkIdTokens), so ${names.join(', ')} ${names.length > 1 ? 'are' : 'is'} not set`);
     } else if (deps.idTokens) {
       const audiences = Object.fromEntries(names.map((n) => [n, wanted[n]!.aud]));
-      Object.assign(idTokens, await deps.idTokens.mint(jobClaims(o, refProtected && pipeline.trusted), audiences, jobSeconds));
+      // Protected: the environment needs approvals now (the job could only reach an agent through them).
+      const env = spec.environment && deps.gates ? await deps.gates.getEnvironment(project.id, spec.environment) : null;
+      const envProtected = env !== null && env.requiredApprovals > 0;
+      Object.assign(idTokens, await deps.idTokens.mint(jobClaims(o, refProtected && pipeline.trusted, envProtected), audiences, jobSeconds));
       masked.push(...Object.values(idTokens));
     }
   }
@@ -114,7 +118,7 @@ export async function offerJson(
  * GitLab's claims for a job's identity tokens. `ref` is the branch or tag; a merge request
  * pipeline's is its source branch (never protected), as in GitLab.
  */
-export function jobClaims(o: TakenOffer, refProtected: boolean): JobClaims {
+export function jobClaims(o: TakenOffer, refProtected: boolean, environmentProtected = false): JobClaims {
   const { job, pipeline, project } = o;
   const v = pipeline.predefinedVariables;
   const isTag = pipeline.source !== 'merge_request_event' && v.CI_COMMIT_TAG !== undefined;
@@ -137,8 +141,8 @@ export function jobClaims(o: TakenOffer, refProtected: boolean): JobClaims {
     job_id: String(job.id),
     sha: pipeline.sha,
     ...(userLogin !== undefined ? { user_login: userLogin } : {}),
-    // Gantry has no protected environments yet: a job's environment is never protected.
-    ...(environment ? { environment, environment_protected: 'false' as const } : {}),
+    // "true" when the environment is protected (API.md, "Protected environments"), as GitLab.
+    ...(environment ? { environment, environment_protected: environmentProtected ? ('true' as const) : ('false' as const) } : {}),
     runner_environment: 'self-hosted',
   };
 }

@@ -34,6 +34,7 @@ export interface StatusRequest {
 
 const WORDS: Record<PipelineStatus, string> = {
   created: 'is waiting',
+  waiting_for_approval: "waits for a maintainer's approval",
   pending: 'is waiting',
   manual: 'waits for a manual job',
   running: 'is running',
@@ -50,13 +51,13 @@ export function describeStatus(f: StatusFacts): string {
 /** Each forge's state for a pipeline status (several statuses share one, so fewer requests go out). */
 export function stateFor(provider: ForgeProvider, status: PipelineStatus): string {
   if (provider === 'gitlab') {
-    return { created: 'pending', pending: 'pending', manual: 'pending', running: 'running', success: 'success', failed: 'failed', canceled: 'canceled', skipped: 'skipped' }[
+    return { created: 'pending', waiting_for_approval: 'pending', pending: 'pending', manual: 'pending', running: 'running', success: 'success', failed: 'failed', canceled: 'canceled', skipped: 'skipped' }[
       status
     ];
   }
   // GitHub and Gitea know pending, success, failure and error; a canceled pipeline is an error
   // (it neither passed nor failed), a skipped one a success (nothing that ran failed).
-  return { created: 'pending', pending: 'pending', manual: 'pending', running: 'pending', success: 'success', failed: 'failure', canceled: 'error', skipped: 'success' }[
+  return { created: 'pending', waiting_for_approval: 'pending', pending: 'pending', manual: 'pending', running: 'pending', success: 'success', failed: 'failure', canceled: 'error', skipped: 'success' }[
     status
   ];
 }

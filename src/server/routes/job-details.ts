@@ -34,6 +34,21 @@ const jobDetailSchema = {
     pipelineId: { type: 'integer' },
     projectId: { type: 'integer' },
     attemptList: { type: 'array', items: attemptSchema },
+    approvals: {
+      type: ['object', 'null'],
+      description: 'a job deploying to a protected environment: how many approvals it needs and the decisions made (null otherwise)',
+      properties: {
+        required: { type: 'integer' },
+        deployers: { type: 'array', items: { type: 'string' } },
+        decisions: {
+          type: 'array',
+          items: {
+            type: 'object',
+            properties: { name: { type: 'string' }, decision: { type: 'string' }, comment: { type: ['string', 'null'] }, at: { type: 'string', format: 'date-time' } },
+          },
+        },
+      },
+    },
   },
   required: [...jobSchema.required, 'pipelineId', 'projectId', 'attemptList'],
 } as const;
@@ -65,7 +80,13 @@ export function jobDetailRoutes(app: FastifyInstance, ctx: RouteContext): void {
     async (request) => {
       const { job, pipeline } = routeTarget(request) as Required<RouteTarget>;
       const attempts = (await ctx.store.listAttempts(job.id)).sort((a, b) => a.number - b.number);
-      return { ...jobJson(job), pipelineId: job.pipelineId, projectId: pipeline.projectId, attemptList: attempts.map(attemptJson) };
+      const env = job.spec.environment === null ? null : await ctx.store.gates.getEnvironment(pipeline.projectId, job.spec.environment);
+      const decisions = env === null ? [] : await ctx.store.gates.jobDecisions(job.id);
+      const approvals =
+        env === null || (env.requiredApprovals === 0 && decisions.length === 0)
+          ? null
+          : { required: env.requiredApprovals, deployers: env.deployers, decisions: decisions.map((d) => ({ name: d.name, decision: d.decision, comment: d.comment, at: iso(d.at) })) };
+      return { ...jobJson(job), pipelineId: job.pipelineId, projectId: pipeline.projectId, attemptList: attempts.map(attemptJson), approvals };
     },
   );
 }

@@ -1,5 +1,6 @@
 // Projects: a name and the git URL their pipelines come from.
 
+import { FORK_APPROVALS } from '../../domain/approvals.js';
 import type { FastifyInstance } from 'fastify';
 import { asProjectId } from '../../domain/ids.js';
 import type { Project, ProjectPatch } from '../../store/store.js';
@@ -114,6 +115,7 @@ export function projectRoutes(app: FastifyInstance, ctx: RouteContext): void {
           'requireSandbox: every job needs a sandboxed agent whose isolation check passed. network, forkNetwork: the network of ' +
           "trusted pipelines' jobs and of fork pipelines' jobs (none: loopback only, which only a sandboxed agent enforces). " +
           'forkIdTokens: jobs of pipelines from forks get the identity tokens (id_tokens) they ask for, with ref_protected false (default false: none). ' +
+          "forkApproval: which pipelines from forks wait for a maintainer's approval: all (the default), first-time (an author with no approved pipeline on the project yet), none. " +
           "jobLimits: replaces the job limits whole (memoryBytes >= 16 MiB, pids >= 16, 0 < cpus <= 1024; null or left out: the agent's own). " +
           'Absent fields stay.',
         tags: ['projects'],
@@ -129,6 +131,7 @@ export function projectRoutes(app: FastifyInstance, ctx: RouteContext): void {
             network: networkSchema,
             forkNetwork: networkSchema,
             forkIdTokens: { type: 'boolean' },
+            forkApproval: { type: 'string', enum: [...FORK_APPROVALS] },
             jobLimits: projectJobLimitsSchema,
           },
           additionalProperties: false,

@@ -445,6 +445,50 @@ CREATE TABLE id_token_keys (
 );
 `;
 
+// Gates (docs/API.md, "Approvals"; SECURITY.md). A fork pipeline that waits says why
+// (approval_reason) and, once approved, by whom; its author (the forge's login and provider) is kept
+// on the pipeline so "first-time" is one indexed look-up. fork_authors are the authors a maintainer
+// approved "always". environments are the protected ones (a project's, by name); a job records its
+// environment's name beside its spec so a project's deployments are one indexed read. job_approvals
+// holds each person's decision on a waiting deployment, one row per approver (tokens count as their
+// own approver), so two approvals of one person count once by the primary key.
+const GATES = `
+ALTER TABLE projects ADD COLUMN fork_approval TEXT NOT NULL DEFAULT 'all';
+ALTER TABLE pipelines ADD COLUMN approval_reason TEXT;
+ALTER TABLE pipelines ADD COLUMN approved_by TEXT;
+ALTER TABLE pipelines ADD COLUMN approved_at BIGINT;
+ALTER TABLE pipelines ADD COLUMN fork_provider TEXT;
+ALTER TABLE pipelines ADD COLUMN fork_author TEXT;
+CREATE INDEX pipelines_fork_author ON pipelines (project_id, fork_author) WHERE fork_author IS NOT NULL;
+CREATE TABLE fork_authors (
+  project_id BIGINT NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
+  provider TEXT NOT NULL,
+  author TEXT NOT NULL,
+  approved_by TEXT NOT NULL,
+  created_at BIGINT NOT NULL,
+  PRIMARY KEY (project_id, provider, author)
+);
+CREATE TABLE environments (
+  project_id BIGINT NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
+  name TEXT NOT NULL,
+  required_approvals INTEGER NOT NULL,
+  deployers TEXT NOT NULL,
+  updated_at BIGINT NOT NULL,
+  PRIMARY KEY (project_id, name)
+);
+ALTER TABLE jobs ADD COLUMN environment TEXT;
+CREATE INDEX jobs_environment ON jobs (environment, id) WHERE environment IS NOT NULL;
+CREATE TABLE job_approvals (
+  job_id BIGINT NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+  approver TEXT NOT NULL,
+  approver_name TEXT NOT NULL,
+  decision TEXT NOT NULL,
+  comment TEXT,
+  at BIGINT NOT NULL,
+  PRIMARY KEY (job_id, approver)
+);
+`;
+
 // Single sign-on (src/store/sso.ts, docs/SECURITY.md "Single sign-on"). A flow is a browser's
 // sign-in under way, keyed by the SHA-256 of its cookie's random id, deleted when taken (once) or
 // when it expires (minutes). An identity links a provider's account (issuer + subject: the one
@@ -604,7 +648,11 @@ export const MIGRATIONS: readonly Migration[] = [
     name: "job identity tokens: the signing keys, projects' setting for forks",
     sql: { sqlite: ID_TOKENS, postgres: ID_TOKENS },
   },
-  // 16 is another branch's; migrations apply by id whatever order they land in (migrate.ts).
+  {
+    id: 16,
+    name: 'gates: approvals of fork pipelines, protected environments and their approvals',
+    sql: { sqlite: GATES, postgres: GATES },
+  },
   {
     id: 17,
     name: 'single sign-on: sign-ins under way, account links, roles given by the group mapping',

@@ -24,7 +24,7 @@ export function inList(values: readonly string[], column = 'status'): string {
 
 // A job still in play may get another attempt; a finished one may not.
 export const CREATE_ATTEMPT_SQL = `UPDATE jobs SET attempt_count = attempt_count + 1 WHERE id = ? AND ${inList(
-  ['created', 'manual', 'pending', 'running'] satisfies JobStatus[],
+  ['created', 'manual', 'waiting_for_approval', 'pending', 'running'] satisfies JobStatus[],
 )} RETURNING attempt_count`;
 
 // A waiting job becoming pending and its first attempt numbered, in one statement: the move the

@@ -5,6 +5,7 @@ import type { AttemptStatus, FailureReason, JobStatus, PipelineSource, PipelineS
 import type { CompiledJob } from '../../pipeline/types.js';
 import type { DeliveryProvider, GitEvent } from '../../domain/git-event.js';
 import type { TriggeredBy } from '../../domain/triggered-by.js';
+import type { ForkApproval } from '../../domain/approvals.js';
 import { NO_LIMITS, type JobLimits, type NetworkPolicy, type ProjectIsolation } from '../../domain/isolation.js';
 import type { ApiToken, Attempt, Delivery, DeliveryStatus, IdempotencyRecord, Job, Pipeline, Project, StoredVariable, TokenKind } from '../store.js';
 import { asUserId } from '../users.js';
@@ -28,9 +29,10 @@ export interface ProjectRow {
   protected_branches: string;
   protected_tags: string;
   fork_id_tokens: number | string;
+  fork_approval: string;
 }
 export const PROJECT_COLUMNS =
-  'id, name, git_url, created_at, max_running, max_running_per_pipeline, auto_cancel, branch_filter, tag_filter, require_sandbox, network, fork_network, job_limits, protected_branches, protected_tags, fork_id_tokens';
+  'id, name, git_url, created_at, max_running, max_running_per_pipeline, auto_cancel, branch_filter, tag_filter, require_sandbox, network, fork_network, job_limits, protected_branches, protected_tags, fork_id_tokens, fork_approval';
 export interface PipelineRow {
   id: number | string;
   project_id: number | string;
@@ -49,6 +51,11 @@ export interface PipelineRow {
   created_at: number | string;
   started_at: number | string | null;
   finished_at: number | string | null;
+  approval_reason: string | null;
+  approved_by: string | null;
+  approved_at: number | string | null;
+  fork_provider: string | null;
+  fork_author: string | null;
 }
 export interface JobRow {
   id: number | string;
@@ -129,6 +136,7 @@ export function toProject(r: ProjectRow): Project {
     isolation: { ...sandboxSettingsOf(r), jobLimits: jobLimitsOf(r.job_limits) },
     protectedRefs: { branches: JSON.parse(r.protected_branches) as string[], tags: JSON.parse(r.protected_tags) as string[] },
     forkIdTokens: num(r.fork_id_tokens) !== 0,
+    forkApproval: r.fork_approval as ForkApproval,
   };
 }
 
@@ -160,6 +168,8 @@ export function toPipeline(r: PipelineRow): Pipeline {
     createdAt: num(r.created_at),
     startedAt: numOrNull(r.started_at),
     finishedAt: numOrNull(r.finished_at),
+    approval: r.approval_reason === null ? null : { reason: r.approval_reason, approvedBy: r.approved_by, approvedAt: numOrNull(r.approved_at) },
+    forkAuthor: r.fork_author === null ? null : { provider: r.fork_provider ?? '', name: r.fork_author },
   };
 }
 export function toJob(r: JobRow): Job {
@@ -244,7 +254,7 @@ export const IDEMPOTENCY_COLUMNS = 'project_id, key, fingerprint, pipeline_id, c
 
 
 export const PIPELINE_COLUMNS =
-  'id, project_id, status, ref, sha, source, variables, file_variables, pipeline_file, runs_on, predefined_variables, trusted, triggered_by, created_at, started_at, finished_at, protected_ref';
+  'id, project_id, status, ref, sha, source, variables, file_variables, pipeline_file, runs_on, predefined_variables, trusted, triggered_by, created_at, started_at, finished_at, protected_ref, approval_reason, approved_by, approved_at, fork_provider, fork_author';
 export const JOB_COLUMNS_WITHOUT_SPEC =
   'id, pipeline_id, position, name, stage, stage_index, status, attempt_count, exit_code, failure_reason, created_at, started_at, finished_at';
 export const JOB_COLUMNS = `${JOB_COLUMNS_WITHOUT_SPEC}, spec`;

@@ -53,6 +53,8 @@ import { SqlUserStore } from './users.js';
 import { SqlSsoStore } from './sso.js';
 import { audited, SqlAuditStore } from './audit.js';
 import { SqlIdTokenKeyStore } from './id-token-keys.js';
+import { forkApprovalIn, SqlGateStore } from './gates.js';
+import type { ForkApproval } from '../../domain/approvals.js';
 import type { AuditFor } from '../audit.js';
 import type { ProtectedRefs } from '../../domain/protected-refs.js';
 import {
@@ -96,8 +98,8 @@ function insertJobsSql(n: number): string {
   let sql = insertJobsSqlBySize[n];
   if (sql === undefined) {
     sql =
-      'INSERT INTO jobs (pipeline_id, position, name, stage, stage_index, status, spec, created_at) VALUES ' +
-      Array.from({ length: n }, () => "(?, ?, ?, ?, ?, 'created', ?, ?)").join(', ') +
+      'INSERT INTO jobs (pipeline_id, position, name, stage, stage_index, status, spec, created_at, environment) VALUES ' +
+      Array.from({ length: n }, () => "(?, ?, ?, ?, ?, 'created', ?, ?, ?)").join(', ') +
       ` RETURNING ${JOB_COLUMNS}`;
     insertJobsSqlBySize[n] = sql;
   }
@@ -125,12 +127,15 @@ export class SqlStore implements Store {
 
   readonly idTokenKeys: SqlIdTokenKeyStore;
 
+  readonly gates: SqlGateStore;
+
   private constructor(private readonly db: SqlDialect) {
     this.dialect = db.name;
     this.users = new SqlUserStore(db);
     this.sso = new SqlSsoStore(db);
     this.audit = new SqlAuditStore(db);
     this.idTokenKeys = new SqlIdTokenKeyStore(db);
+    this.gates = new SqlGateStore(db);
     this.fleet = new SqlFleetStore(db);
     this.schedules = new SqlScheduleStore(db);
     this.forge = new SqlForgeStore(db);
@@ -202,6 +207,7 @@ export class SqlStore implements Store {
     if (patch.network !== undefined) set('network', patch.network);
     if (patch.forkNetwork !== undefined) set('fork_network', patch.forkNetwork);
     if (patch.forkIdTokens !== undefined) set('fork_id_tokens', patch.forkIdTokens ? 1 : 0);
+    if (patch.forkApproval !== undefined) set('fork_approval', patch.forkApproval);
     if (patch.jobLimits !== undefined) {
       const { memoryBytes, pids, cpus } = { ...NO_LIMITS, ...patch.jobLimits };
       set('job_limits', memoryBytes === null && pids === null && cpus === null ? null : JSON.stringify({ memoryBytes, pids, cpus }));
@@ -383,13 +389,16 @@ export class SqlStore implements Store {
 
   private async createPipelineIn(tx: SqlExecutor, input: NewPipeline): Promise<PipelineWithJobs> {
     {
-      const project = await tx.get('SELECT id FROM projects WHERE id = ?', [input.projectId]);
+      const project = await tx.get<{ id: number | string; fork_approval: string }>('SELECT id, fork_approval FROM projects WHERE id = ?', [input.projectId]);
       if (!project) throw new GantryError('GANTRY_E_NOT_FOUND', `no project with id ${input.projectId}`);
+      const waitFor = input.fork ? await forkApprovalIn(tx, input.projectId, project.fork_approval as ForkApproval, input.fork.author) : null;
       const p = await tx.get<PipelineRow>(
-        'INSERT INTO pipelines (project_id, status, ref, sha, source, variables, file_variables, pipeline_file, runs_on, predefined_variables, trusted, triggered_by, created_at, protected_ref) ' +
-          `VALUES (?, 'created', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING ${PIPELINE_COLUMNS}`,
+        'INSERT INTO pipelines (project_id, status, ref, sha, source, variables, file_variables, pipeline_file, runs_on, predefined_variables, trusted, triggered_by, created_at, protected_ref, ' +
+          'approval_reason, fork_provider, fork_author) ' +
+          `VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING ${PIPELINE_COLUMNS}`,
         [
           input.projectId,
+          waitFor === null ? 'created' : 'waiting_for_approval',
           input.ref,
           input.sha,
           input.source,
@@ -402,6 +411,9 @@ export class SqlStore implements Store {
           input.triggeredBy ? JSON.stringify(input.triggeredBy) : null,
           input.createdAt,
           input.protectedRef === true ? 1 : 0,
+          waitFor,
+          input.fork?.author?.provider ?? null,
+          input.fork?.author?.name ?? null,
         ],
       );
       const pipeline = toPipeline(p!);
@@ -412,7 +424,7 @@ export class SqlStore implements Store {
         const batch = input.jobs.slice(start, start + JOB_BATCH);
         const params: SqlValue[] = [];
         batch.forEach((spec, k) =>
-          params.push(pipeline.id, start + k, spec.name, spec.stage, spec.stageIndex, JSON.stringify(spec), input.createdAt),
+          params.push(pipeline.id, start + k, spec.name, spec.stage, spec.stageIndex, JSON.stringify(spec), input.createdAt, spec.environment ?? null),
         );
         rows.push(...(await tx.all<JobRow>(insertJobsSql(batch.length), params)));
       }

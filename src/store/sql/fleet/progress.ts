@@ -17,6 +17,7 @@ import type { AgentId, SchedulerSettings } from '../../fleet.js';
 import type { EpochMs } from '../../store.js';
 import { CREATE_ATTEMPT_SQL, QUEUE_JOB_SQL, inList, moveJobIn, movePipelineIn } from '../moves.js';
 import { pipelineMoved, tagKeyOf, type FleetTx } from './fleet-tx.js';
+import { environmentIn } from '../gates.js';
 
 export interface LockedPipeline {
   id: PipelineId;
@@ -106,15 +107,23 @@ async function insertAttemptIn(f: FleetTx, jobId: number, number: number, spec: 
  */
 export async function progressIn(f: FleetTx, pipelineId: number, at: EpochMs, locked?: LockedPipeline): Promise<void> {
   const p = locked ?? (await lockPipeline(f, pipelineId));
-  if (!p || p.runsOn !== 'fleet' || isFinishedPipeline(p.status)) return;
+  // A fork's pipeline waiting for approval runs nothing until a maintainer approves it.
+  if (!p || p.runsOn !== 'fleet' || isFinishedPipeline(p.status) || p.status === 'waiting_for_approval') return;
   const jobs = await jobsOf(f, p.id);
+  const guarded = await protectedEnvironmentsIn(f, p.projectId, jobs);
   const byName = new Map(jobs.map((j) => [j.name, j]));
   const views: JobView[] = jobs.map((j) => ({ name: j.name, status: j.status, exitCode: j.exitCode, spec: j.spec }));
   const viewOf = new Map(views.map((v) => [v.name, v]));
   for (const d of decideAll(views)) {
     const job = byName.get(d.name)!;
     // The pipeline's lock makes this transaction the only one moving its jobs out of `created`.
-    if (d.to === 'pending') {
+    if (d.to === 'pending' && job.spec.environment !== null && guarded.has(job.spec.environment)) {
+      // A deployment to a protected environment waits for its approvals (approvals.ts releases it).
+      if (!(await moveJobIn(f.tx, job.id, 'waiting_for_approval', { at }))) continue;
+      viewOf.get(d.name)!.status = 'waiting_for_approval';
+      f.effects.pipelines.add(p.id);
+      continue;
+    } else if (d.to === 'pending') {
       const queued = await f.tx.get<{ attempt_count: number | string }>(QUEUE_JOB_SQL, [job.id]);
       if (!queued) continue;
       await insertAttemptIn(f, job.id, Number(queued.attempt_count), job.spec, p, at);
@@ -126,6 +135,78 @@ export async function progressIn(f: FleetTx, pipelineId: number, at: EpochMs, lo
   let to: PipelineStatus | null = final;
   if (to === null && (p.status === 'created' || p.status === 'pending' || p.status === 'manual')) to = 'running';
   if (to !== null && to !== p.status && (await movePipelineIn(f.tx, p.id, to, at))) pipelineMoved(f, p.id);
+}
+
+/** The names of the project's protected environments (required approvals > 0) among those `jobs` deploy to. */
+async function protectedEnvironmentsIn(f: FleetTx, projectId: number, jobs: readonly { spec: CompiledJob }[]): Promise<Set<string>> {
+  const names = [...new Set(jobs.map((j) => j.spec.environment).filter((e): e is string => e !== null))];
+  if (names.length === 0) return new Set();
+  const rows = await f.tx.all<{ name: string }>(
+    `SELECT name FROM environments WHERE project_id = ? AND required_approvals > 0 AND name IN (${names.map(() => '?').join(', ')})`,
+    [projectId, ...names],
+  );
+  return new Set(rows.map((r) => r.name));
+}
+
+/** Approves a fork's pipeline waiting for approval: it starts as any other. False when it was not waiting. */
+export async function approvePipelineIn(f: FleetTx, p: LockedPipeline, by: string, always: boolean, at: EpochMs): Promise<boolean> {
+  if (p.status !== 'waiting_for_approval' || !(await movePipelineIn(f.tx, p.id, 'pending', at))) return false;
+  const row = await f.tx.get<{ fork_provider: string | null; fork_author: string | null }>(
+    'UPDATE pipelines SET approved_by = ?, approved_at = ? WHERE id = ? RETURNING fork_provider, fork_author',
+    [by, at, p.id],
+  );
+  if (always && row?.fork_author) {
+    await f.tx.run(
+      'INSERT INTO fork_authors (project_id, provider, author, approved_by, created_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (project_id, provider, author) DO NOTHING',
+      [p.projectId, row.fork_provider ?? '', row.fork_author, by, at],
+    );
+  }
+  pipelineMoved(f, p.id);
+  p.status = 'pending';
+  await progressIn(f, p.id, at, p);
+  return true;
+}
+
+/** Rejects a fork's pipeline waiting for approval: canceled, with its jobs. False when it was not waiting. */
+export async function rejectPipelineIn(f: FleetTx, p: LockedPipeline, at: EpochMs): Promise<boolean> {
+  if (p.status !== 'waiting_for_approval') return false;
+  return cancelPipelineIn(f, p, at);
+}
+
+export interface JobDecisionInput {
+  approver: string;
+  name: string;
+  decision: 'approved' | 'rejected';
+  comment: string | null;
+}
+
+/**
+ * One person's decision on a deployment waiting for approval: a rejection fails the job
+ * (`deployment_rejected`, as GitLab); an approval that makes the environment's required number
+ * queues it. Counted in the transaction that writes it, under the pipeline's lock, so two
+ * approvals at once neither both miss the count nor queue the job twice.
+ */
+export async function decideJobIn(f: FleetTx, p: LockedPipeline, jobId: number, d: JobDecisionInput, at: EpochMs): Promise<'not-waiting' | 'already' | 'decided'> {
+  const job = await f.tx.get<{ status: string; environment: string | null }>('SELECT status, environment FROM jobs WHERE id = ?', [jobId]);
+  if (!job || job.status !== 'waiting_for_approval') return 'not-waiting';
+  const written = await f.tx.get(
+    'INSERT INTO job_approvals (job_id, approver, approver_name, decision, comment, at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (job_id, approver) DO NOTHING RETURNING approver',
+    [jobId, d.approver, d.name, d.decision, d.comment, at],
+  );
+  if (!written) return 'already';
+  if (d.decision === 'rejected') {
+    await moveJobIn(f.tx, asJobId(jobId), 'failed', { at, failureReason: 'deployment_rejected' });
+  } else {
+    const count = await f.tx.get<{ n: number | string }>("SELECT COUNT(*) AS n FROM job_approvals WHERE job_id = ? AND decision = 'approved'", [jobId]);
+    const env = job.environment === null ? null : await environmentIn(f.tx, p.projectId, job.environment);
+    if (Number(count?.n ?? 0) >= (env?.requiredApprovals ?? 0)) {
+      const queued = await f.tx.get<{ attempt_count: number | string }>(QUEUE_JOB_SQL, [jobId]);
+      if (queued) await insertAttemptIn(f, jobId, Number(queued.attempt_count), (await f.specs.load(f.tx, [jobId])).get(jobId)!, p, at);
+    }
+  }
+  f.effects.pipelines.add(p.id);
+  await progressIn(f, p.id, at, p);
+  return 'decided';
 }
 
 export interface EndedAttempt {
@@ -167,7 +248,7 @@ export async function afterAttemptIn(f: FleetTx, ended: EndedAttempt, p: LockedP
   await progressIn(f, p.id, at, p);
 }
 
-const LIVE_JOB = inList(['created', 'manual', 'pending', 'running'] satisfies JobStatus[]);
+const LIVE_JOB = inList(['created', 'manual', 'waiting_for_approval', 'pending', 'running'] satisfies JobStatus[]);
 
 /**
  * Cancels the jobs given (all unfinished jobs of the pipeline when `jobIds` is null): waiting
@@ -215,9 +296,11 @@ export async function cancelJobIn(f: FleetTx, p: LockedPipeline, jobId: number, 
 }
 
 export async function playJobIn(f: FleetTx, p: LockedPipeline, jobId: number, at: EpochMs): Promise<boolean> {
-  if (!(await moveJobIn(f.tx, asJobId(jobId), 'pending', { at }))) return false;
   const spec = (await f.specs.load(f.tx, [jobId])).get(jobId)!;
-  await queueAttemptIn(f, jobId, spec, p, at);
+  // A manual deployment to a protected environment, played, still waits for its approvals.
+  const guarded = spec.environment !== null && (await protectedEnvironmentsIn(f, p.projectId, [{ spec }])).has(spec.environment);
+  if (!(await moveJobIn(f.tx, asJobId(jobId), guarded ? 'waiting_for_approval' : 'pending', { at }))) return false;
+  if (!guarded) await queueAttemptIn(f, jobId, spec, p, at);
   // A non-blocking manual job can be played after its pipeline passed (a deploy): the pipeline
   // runs again until the job ends, as in GitLab.
   if (isFinishedPipeline(p.status)) await f.tx.run(REOPEN_PIPELINE_SQL, [p.id]);
@@ -262,7 +345,10 @@ async function reopenIn(f: FleetTx, p: LockedPipeline, jobIds: readonly number[]
   }
   if ((await f.tx.run(REOPEN_PIPELINE_SQL, [p.id])).changes === 1) pipelineMoved(f, p.id);
   p.status = (await lockPipeline(f, p.id))!.status;
-  for (const j of reopen) await f.tx.run(REOPEN_JOB_SQL, [j.id]);
+  for (const j of reopen) {
+    // A deployment run again needs its approvals again.
+    if ((await f.tx.run(REOPEN_JOB_SQL, [j.id])).changes === 1) await f.tx.run('DELETE FROM job_approvals WHERE job_id = ?', [j.id]);
+  }
   f.effects.pipelines.add(p.id);
   await progressIn(f, p.id, at, p);
 }
@@ -299,6 +385,8 @@ export async function autoCancelIn(f: FleetTx, p: LockedPipeline, at: EpochMs): 
     // Redundant means an older commit: a second pipeline of the same commit replaces nothing.
     `SELECT id FROM pipelines WHERE project_id = ? AND ref = ? AND sha <> ? AND id < ? AND runs_on = 'fleet' AND ${inList([
       'created',
+      // A fork's older push still waiting for approval: the new push is what to approve.
+      'waiting_for_approval',
       'pending',
       'running',
       'manual',
@@ -311,7 +399,9 @@ export async function autoCancelIn(f: FleetTx, p: LockedPipeline, at: EpochMs): 
     if (!op || isFinishedPipeline(op.status)) continue;
     // Only when every job that has started is interruptible: a deploy half done is not cut short.
     const jobs = await jobsOf(f, op.id);
-    const started = jobs.filter((j) => j.status !== 'created' && j.status !== 'manual' && j.status !== 'pending' && j.status !== 'skipped');
+    const started = jobs.filter(
+      (j) => j.status !== 'created' && j.status !== 'manual' && j.status !== 'waiting_for_approval' && j.status !== 'pending' && j.status !== 'skipped',
+    );
     if (started.some((j) => !j.spec.interruptible)) continue;
     if (await cancelPipelineIn(f, op, at)) canceled.push(op.id);
   }

@@ -78,6 +78,10 @@ import {
   progressIn,
   retryJobIn,
   retryPipelineIn,
+  approvePipelineIn,
+  rejectPipelineIn,
+  decideJobIn,
+  type JobDecisionInput,
 } from './progress.js';
 import { pendingTagKeys, takeIn, type Offered } from './take.js';
 import { explainQueueIn } from './queue.js';
@@ -867,6 +871,33 @@ export class SqlFleetStore implements FleetStore {
     return this.jobAction(id, audit, async (f, p) => {
       if (!(await retryJobIn(f, p, id, at))) return 'not-finished' as const;
       return this.jobRow(f, id);
+    });
+  }
+
+  // ---- gates (progress.ts: approvals)
+
+  async approvePipeline(id: PipelineId, by: string, always: boolean, at: EpochMs, audit?: AuditFor<PipelineWithJobs | 'not-waiting' | null>): Promise<PipelineWithJobs | 'not-waiting' | null> {
+    return this.run(async (f) => {
+      const p = await lockPipeline(f, id);
+      if (!p) return auditIn(f.tx, audit, null);
+      if (!(await approvePipelineIn(f, p, by, always, at))) return auditIn(f.tx, audit, 'not-waiting' as const);
+      return auditIn(f.tx, audit, await this.pipelineOf(f, id));
+    });
+  }
+
+  async rejectPipeline(id: PipelineId, at: EpochMs, audit?: AuditFor<PipelineWithJobs | 'not-waiting' | null>): Promise<PipelineWithJobs | 'not-waiting' | null> {
+    return this.run(async (f) => {
+      const p = await lockPipeline(f, id);
+      if (!p) return auditIn(f.tx, audit, null);
+      if (!(await rejectPipelineIn(f, p, at))) return auditIn(f.tx, audit, 'not-waiting' as const);
+      return auditIn(f.tx, audit, await this.pipelineOf(f, id));
+    });
+  }
+
+  async decideJob(id: JobId, decision: JobDecisionInput, at: EpochMs, audit?: AuditFor<Job | 'not-waiting' | 'already' | null>): Promise<Job | 'not-waiting' | 'already' | null> {
+    return this.jobAction(id, audit, async (f, p) => {
+      const r = await decideJobIn(f, p, id, decision, at);
+      return r === 'decided' ? this.jobRow(f, id) : r;
     });
   }
 
