@@ -91,14 +91,15 @@ export class SandboxIsolation implements Isolation {
     if (slot.sandbox && (!slot.sandbox.alive || slot.sandbox.key !== key || !mountPointsIntact(slot.sandbox.view, paths.tmp))) this.closeSandbox(r.slot, paths);
     const limits = effectiveLimits(this.limits, r.limits);
     const cgroup = JobCgroup.create(support.cgroups, `${r.slot}-${process.pid}-${++this.seq}`, limits);
-    let steps = 0;
+    /** Whether this job has started a step yet: only its first is checked for what an earlier job left. */
+    let started = false;
     const sandboxFor = async (): Promise<StandingSandbox> => {
       await slot.closing;
       const standing = slot.sandbox;
       if (standing?.alive) {
         // A job's first step in a sandbox an earlier job used: SysV IPC objects that job left
         // would outlive it there; then this job gets a new sandbox.
-        if (steps > 0 || standing.jobs === 0 || !(await standing.holdsIpcObjects())) return standing;
+        if (started || !standing.used || !(await standing.holdsIpcObjects())) return standing;
         this.closeSandbox(r.slot, paths, { emptyTmp: false });
         await slot.closing;
       }
@@ -133,7 +134,7 @@ export class SandboxIsolation implements Isolation {
         // next one gets a new sandbox rather than a workspace out of its sight.
         if (slot.sandbox && !mountPointsIntact(slot.sandbox.view, paths.tmp)) this.closeSandbox(r.slot, paths, { emptyTmp: false });
         const sandbox = await sandboxFor();
-        if (steps++ === 0) sandbox.jobs++;
+        started = true;
         const launched = await sandbox.run(
           { file: c.file, args: c.args, cwd: c.cwd, env: c.env, uid: user.uid, gid: user.gid, output: `${LAUNCHER_DIR}/ctl/${SPOOL_NAME}` },
           { enter: cgroup.procsFiles, leave: support.cgroups.home },
@@ -223,7 +224,7 @@ function mountPointsIntact(view: JobView, hostTmp: string): boolean {
   for (const m of view.mounts) {
     if (!m.path.startsWith('/tmp/')) continue;
     try {
-      if (!fs.lstatSync(path.join(hostTmp, m.path.slice('/tmp/'.length))).isDirectory() && m.kind !== 'symlink') return false;
+      if (!fs.lstatSync(path.join(hostTmp, m.path.slice('/tmp/'.length))).isDirectory()) return false;
     } catch {
       return false;
     }

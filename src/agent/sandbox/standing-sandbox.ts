@@ -49,8 +49,8 @@ export class StandingSandbox {
   private readonly child: ChildProcess;
   private readonly pending = new Map<number, Pending>();
   private readonly questions = new Map<number, (holds: boolean) => void>();
-  /** Jobs that ran here so far: the first one needs no check of what a last one left. */
-  jobs = 0;
+  /** Whether a step has run here: a sandbox nothing ran in holds nothing a job left. */
+  private ran = false;
   private nextId = 1;
   private dead: Error | null = null;
   private stderr = '';
@@ -121,6 +121,10 @@ export class StandingSandbox {
     return this.dead === null;
   }
 
+  get used(): boolean {
+    return this.ran;
+  }
+
   /** The launcher's pid on the host: never a job's, though it passes through the job's cgroup to fork. */
   get launcher(): number {
     return this.launcherPid;
@@ -131,6 +135,7 @@ export class StandingSandbox {
     await this.ready;
     if (this.dead) throw this.dead;
     const id = this.nextId++;
+    this.ran = true;
     for (const f of cgroup.enter) fs.writeFileSync(f, String(this.launcherPid));
     return new Promise((started, failed) => {
       this.pending.set(id, { started, failed, leave: cgroup.leave });
