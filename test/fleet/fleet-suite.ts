@@ -53,10 +53,12 @@ gpu:
     });
 
     it("fair share, priority and a resource group through a real agent of two slots: a project's queue does not starve another's, deploys of a project take turns", async () => {
-      // Each job notes its project and name when it starts. Queued before any agent is there.
+      // Each job notes its project and name when it starts. Queued before any agent is there. The
+      // urgent jobs last long enough that both of the first take's jobs have started before a
+      // slot is free again, however unevenly the two slots' sandboxes come up.
       const jobs = Array.from({ length: 8 }, (_, i) => `j${i}:\n  script:\n    - echo "$CI_PROJECT_NAME $CI_JOB_NAME" >> "$MARKS"\n`).join('');
       const f = await make({
-        '.gantry.yml': `${jobs}urgent:\n  priority: 10\n  script:\n    - echo "$CI_PROJECT_NAME $CI_JOB_NAME" >> "$MARKS"\ndeploy:\n  resource_group: prod\n  script:\n    - echo "$CI_PROJECT_NAME $CI_JOB_NAME start" >> "$MARKS"\n    - sleep 0.3\n    - echo "$CI_PROJECT_NAME $CI_JOB_NAME end" >> "$MARKS"\n`,
+        '.gantry.yml': `${jobs}urgent:\n  priority: 10\n  script:\n    - echo "$CI_PROJECT_NAME $CI_JOB_NAME" >> "$MARKS"\n    - sleep 0.5\ndeploy:\n  resource_group: prod\n  script:\n    - echo "$CI_PROJECT_NAME $CI_JOB_NAME start" >> "$MARKS"\n    - sleep 0.3\n    - echo "$CI_PROJECT_NAME $CI_JOB_NAME end" >> "$MARKS"\n`,
       });
       const marks = f.sharedFile('marks');
       await f.startServer();
