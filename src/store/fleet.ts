@@ -23,6 +23,8 @@ export interface AgentFacts {
   platform: Record<string, string>;
   /** Absent from an agent older than isolation: it runs jobs at `none` (NO_ISOLATION). */
   isolation?: AgentIsolationFacts;
+  /** The pool it runs jobs for (`gantry agent --pool`); absent from an agent older than pools: `default`. */
+  pool?: string;
 }
 
 export interface Agent extends AgentFacts {
@@ -33,6 +35,7 @@ export interface Agent extends AgentFacts {
   lastSeenAt: EpochMs | null;
   deregisteredAt: EpochMs | null;
   sessionId: string | null;
+  pool: string;
 }
 
 export interface AgentView extends Agent {

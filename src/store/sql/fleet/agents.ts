@@ -4,6 +4,7 @@
 import { NO_ISOLATION, type AgentIsolationFacts, type IsolationCheck, type IsolationLevel } from '../../../domain/isolation.js';
 import { asAgentId, type Agent, type AgentFacts } from '../../fleet.js';
 import { jobLimitsOf } from '../rows.js';
+import { DEFAULT_POOL } from '../../../domain/pools.js';
 
 export interface AgentRow {
   id: number | string;
@@ -19,9 +20,10 @@ export interface AgentRow {
   isolation: string;
   isolation_limits: string | null;
   isolation_check: string | null;
+  pool: string;
 }
 export const AGENT_COLUMNS =
-  'id, name, tags, concurrency, version, platform, session_id, created_at, last_seen_at, deregistered_at, isolation, isolation_limits, isolation_check';
+  'id, name, tags, concurrency, version, platform, session_id, created_at, last_seen_at, deregistered_at, isolation, isolation_limits, isolation_check, pool';
 const numOrNull = (v: number | string | null) => (v === null ? null : Number(v));
 
 export function toAgent(r: AgentRow): Agent {
@@ -37,7 +39,13 @@ export function toAgent(r: AgentRow): Agent {
     lastSeenAt: numOrNull(r.last_seen_at),
     deregisteredAt: numOrNull(r.deregistered_at),
     isolation: isolationOf(r),
+    pool: r.pool,
   };
+}
+
+/** The pool an agent said it belongs to; an agent older than pools is in `default`. */
+export function poolOf(facts: AgentFacts): string {
+  return facts.pool ?? DEFAULT_POOL;
 }
 
 export function isolationOf(r: Pick<AgentRow, 'isolation' | 'isolation_limits' | 'isolation_check'>): AgentIsolationFacts {

@@ -88,7 +88,7 @@ import { explainQueueIn } from './queue.js';
 import * as artifacts from './artifacts.js';
 import * as logs from './logs.js';
 import { enqueueForgeStatusesIn } from '../forge.js';
-import { AGENT_COLUMNS, isolationParams, toAgent, type AgentRow } from './agents.js';
+import { AGENT_COLUMNS, poolOf, isolationParams, toAgent, type AgentRow } from './agents.js';
 
 const CHANNELS = { ready: 'gantry_ready', cancel: 'gantry_cancel', log: 'gantry_log', pipeline: 'gantry_pipeline' } as const;
 
@@ -214,9 +214,9 @@ export class SqlFleetStore implements FleetStore {
 
   async registerAgent(facts: AgentFacts, tokenHash: string, at: EpochMs): Promise<Agent> {
     const row = await this.db.get<AgentRow>(
-      'INSERT INTO agents (name, tags, concurrency, version, platform, token_hash, created_at, isolation, isolation_limits, isolation_check) ' +
-        `VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING ${AGENT_COLUMNS}`,
-      [facts.name, JSON.stringify(facts.tags), facts.concurrency, facts.version, JSON.stringify(facts.platform), tokenHash, at, ...isolationParams(facts)],
+      'INSERT INTO agents (name, tags, concurrency, version, platform, token_hash, created_at, isolation, isolation_limits, isolation_check, pool) ' +
+        `VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING ${AGENT_COLUMNS}`,
+      [facts.name, JSON.stringify(facts.tags), facts.concurrency, facts.version, JSON.stringify(facts.platform), tokenHash, at, ...isolationParams(facts), poolOf(facts)],
     );
     return toAgent(row!);
   }
@@ -276,7 +276,7 @@ export class SqlFleetStore implements FleetStore {
     await this.run(async (f) => {
       await f.tx.run(
         'UPDATE agents SET session_id = ?, session_started_at = ?, last_seen_at = ?, name = ?, tags = ?, concurrency = ?, version = ?, platform = ?, ' +
-          'isolation = ?, isolation_limits = ?, isolation_check = ? WHERE id = ?',
+          'isolation = ?, isolation_limits = ?, isolation_check = ?, pool = ? WHERE id = ?',
         [
           sessionId,
           at,
@@ -287,6 +287,7 @@ export class SqlFleetStore implements FleetStore {
           facts.version,
           JSON.stringify(facts.platform),
           ...isolationParams(facts),
+          poolOf(facts),
           agentId,
         ],
       );
