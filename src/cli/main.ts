@@ -18,6 +18,8 @@ import { registerToken } from './commands/token.js';
 import { registerUser } from './commands/user.js';
 import { registerAudit } from './commands/audit.js';
 import { registerApprove } from './commands/approve.js';
+import { registerJobActions } from './commands/job-actions.js';
+import { registerAgents } from './commands/agents.js';
 import { exitCodeOf, printError } from './errors.js';
 import type { CliContext } from './context.js';
 
@@ -38,8 +40,10 @@ export async function main(argv: string[]): Promise<number> {
   registerLogs(program, ctx);
   registerPipelines(program, ctx);
   registerApprove(program, ctx);
+  registerJobActions(program, ctx);
   registerServer(program, ctx);
   registerAgent(program, ctx);
+  registerAgents(program, ctx);
   registerUp(program, ctx);
   registerTrigger(program, ctx);
   registerProject(program, ctx);

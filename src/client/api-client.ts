@@ -120,6 +120,22 @@ export interface DeliveryJson {
   duplicate: boolean;
 }
 
+/** An agent as GET /agents shows it (the fields the CLI prints; the API has more). */
+export interface AgentJson {
+  id: number;
+  name: string;
+  tags: string[];
+  concurrency: number;
+  version: string;
+  status: 'idle' | 'busy' | 'offline';
+  lastSeenAt: string | null;
+  currentJobs: number[];
+  isolation: string;
+  sandboxReady: boolean;
+  /** Absent from a server older than pools. */
+  pool?: string;
+}
+
 export interface TriggerResult {
   pipeline: PipelineJson;
   /** True when the Idempotency-Key had already created this pipeline (HTTP 200, not 201). */
@@ -275,6 +291,21 @@ export class GantryClient {
   }
 
   /** One decision on a deployment waiting for approval. */
+  /** Every agent of the fleet (one page: the server lists them all). */
+  async listAgents(): Promise<AgentJson[]> {
+    return (await this.json<{ items: AgentJson[] }>('GET', '/agents', { idempotent: true })).items;
+  }
+
+  /** Cancels or retries a pipeline of the fleet. */
+  pipelineAction(id: number, verb: 'cancel' | 'retry'): Promise<PipelineJson> {
+    return this.json('POST', `/pipelines/${id}/${verb}`, { idempotent: false });
+  }
+
+  /** Cancels, retries or plays a job of the fleet. */
+  jobAction(id: number, verb: 'cancel' | 'retry' | 'play'): Promise<JobJson> {
+    return this.json('POST', `/jobs/${id}/${verb}`, { idempotent: false });
+  }
+
   decideJob(id: number, verb: 'approve' | 'reject', comment: string | undefined): Promise<JobJson> {
     return this.json('POST', `/jobs/${id}/${verb}`, { body: comment === undefined ? {} : { comment }, idempotent: false });
   }

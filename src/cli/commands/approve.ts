@@ -6,6 +6,7 @@ import type { Command } from 'commander';
 import { GantryError } from '../../domain/errors.js';
 import type { CliContext } from '../context.js';
 import { printJson, remoteOptions, withClient, type RemoteFlags } from './remote.js';
+import { idOf } from './job-actions.js';
 
 interface DecisionFlags extends RemoteFlags {
   pipeline?: boolean;
@@ -13,11 +14,6 @@ interface DecisionFlags extends RemoteFlags {
   comment?: string;
 }
 
-function idOf(text: string, what: string): number {
-  const id = Number(text);
-  if (!/^[1-9][0-9]{0,14}$/.test(text)) throw new GantryError('GANTRY_E_USAGE', `${what} must be an id, not ${JSON.stringify(text)}`);
-  return id;
-}
 
 export function registerApprove(program: Command, ctx: CliContext): void {
   const approve = program
