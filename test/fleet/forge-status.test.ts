@@ -19,7 +19,7 @@ interface Recorded {
 /** A forge stand-in: records each request; `answer` decides the status and how long it takes. */
 class Recorder {
   readonly requests: Recorded[] = [];
-  answer: (r: Recorded) => { status: number; delayMs?: number } = () => ({ status: 201 });
+  answer: (r: Recorded) => { status: number; delayMs?: number; headers?: Record<string, string> } = () => ({ status: 201 });
   private readonly server = http.createServer((req, res) => {
     let text = '';
     req.on('data', (c: Buffer) => (text += c.toString()));
@@ -29,7 +29,7 @@ class Recorder {
       setTimeout(() => {
         // Recorded when answered: the order the forge took them in.
         if (a.status < 300) this.requests.push(r);
-        res.writeHead(a.status, { 'content-type': 'application/json' }).end('{}');
+        res.writeHead(a.status, { 'content-type': 'application/json', ...a.headers }).end('{}');
       }, a.delayMs ?? 0);
     });
   });
@@ -190,6 +190,37 @@ describe('commit statuses to the forge', () => {
     } finally {
       await store.close();
     }
+  });
+
+  it('a forge that answers 429 with Retry-After is asked again when it said, not sooner', async () => {
+    const forge = await new Recorder().listen();
+    recorders.push(forge);
+    let refusedAt = 0;
+    forge.answer = () => {
+      if (refusedAt === 0) refusedAt = Date.now();
+      return refusedAt > 0 && Date.now() - refusedAt < 100 ? { status: 429, headers: { 'retry-after': '4' } } : { status: 201 };
+    };
+    const f = new Fleet({ '.gantry.yml': 'quick:\n  script: [echo ok]\n' });
+    fleets.push(f);
+    await f.startServer();
+    await f.project('limited');
+    await f.api('PUT', '/projects/limited/forge', { provider: 'github', baseUrl: forge.url, repository: 'o/r', token: 't' });
+    const p = await f.trigger('limited');
+    const store = await openStore(f.storeUrl);
+    try {
+      let row = await store.forge.getOutboxRow(p.id as never);
+      for (const until = Date.now() + 10_000; !(row?.lastError ?? '').includes('429') && Date.now() < until; ) {
+        await new Promise((r) => setTimeout(r, 20));
+        row = await store.forge.getOutboxRow(p.id as never);
+      }
+      assert.match(row?.lastError ?? '', /429/);
+      // Four seconds from the refusal (the backoff alone would have said one).
+      assert.ok(row!.nextAt! - refusedAt >= 3_900 && row!.nextAt! - refusedAt <= 5_000, `next try ${row!.nextAt! - refusedAt} ms after the refusal`);
+    } finally {
+      await store.close();
+    }
+    await waitFor('the status after the wait', () => forge.requests.length > 0, 10_000);
+    assert.ok(Date.now() - refusedAt >= 3_900, 'not asked again before Retry-After ran out');
   });
 
   describe('two server instances on one PostgreSQL', async () => {

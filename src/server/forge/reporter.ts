@@ -8,6 +8,7 @@
 // status when claimed, so a forge never gets an older state after a newer one. The claim (60 s)
 // outlasts a request (10 s timeout), so a claim never runs out while its request is in flight.
 
+import { forgeRefusalIsTemporary, forgeRetryDelayMs } from './retry-after.js';
 import type { ForgeConfig, ForgeReport, ReportOutcome } from '../../store/forge.js';
 import type { PipelineId, ProjectId } from '../../domain/ids.js';
 import type { Store } from '../../store/store.js';
@@ -112,9 +113,10 @@ export class ForgeReporter {
     await this.deps.store.forge.finishReport(r.pipelineId as PipelineId, r.version, outcome);
   }
 
-  private retry(r: ForgeReport, error: string): ReportOutcome {
+  /** The next try: when the forge said (Retry-After, a rate limit's reset), else after the backoff. */
+  private retry(r: ForgeReport, error: string, forgeDelayMs: number | null = null): ReportOutcome {
     if (r.attempts + 1 >= MAX_ATTEMPTS) return { kind: 'gave-up', error: `${error} (gave up after ${MAX_ATTEMPTS} attempts)` };
-    return { kind: 'retry', retryAt: this.deps.now() + Math.min(1_000 * 2 ** r.attempts, 300_000), error };
+    return { kind: 'retry', retryAt: this.deps.now() + (forgeDelayMs ?? Math.min(1_000 * 2 ** r.attempts, 300_000)), error };
   }
 
   private async send(r: ForgeReport, config: ForgeConfig | null): Promise<ReportOutcome> {
@@ -145,9 +147,10 @@ export class ForgeReporter {
       const text = (await res.text().catch(() => '')).slice(0, 200);
       if (res.ok) return { kind: 'sent', state: req.state };
       const error = `HTTP ${res.status} from ${config.provider}: ${text}`;
-      // Worth another try: the forge is busy, down, or rate-limiting. Any other refusal (a bad
-      // token, an unknown repository or commit) will not mend itself.
-      if (res.status === 408 || res.status === 429 || res.status >= 500) return this.retry(r, error);
+      // Worth another try: the forge is busy, down, or rate-limiting, at the time it names if it
+      // names one. Any other refusal (a bad token, an unknown repository or commit) will not
+      // mend itself.
+      if (forgeRefusalIsTemporary(res.status, res.headers)) return this.retry(r, error, forgeRetryDelayMs(res.status, res.headers, this.deps.now()));
       this.deps.log.warn({ project: config.projectId, pipeline: r.pipelineId, status: res.status }, `forge refused a commit status: ${error}`);
       return { kind: 'gave-up', error };
     } catch (err) {
