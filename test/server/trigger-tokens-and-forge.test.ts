@@ -67,6 +67,44 @@ describe('trigger tokens and forge configurations', () => {
     assert.equal(await code(revoked), 'GANTRY_E_UNAUTHENTICATED');
   });
 
+  it("GitLab's trigger form is read as JSON is: curl -F (multipart) and URL-encoded token, ref and variables[KEY]", async () => {
+    const made = (await (await h.api('POST', '/projects/web/trigger-tokens', { description: 'gitlab script' })).json()) as { token: string };
+    const url = `${h.url}/api/v1/projects/web/trigger`;
+    const variablesOf = async (res: Response) => {
+      assert.equal(res.status, 201, await res.clone().text());
+      const id = ((await res.json()) as { id: number }).id;
+      return (await h.store.getPipeline(id as never))!.pipeline.variables;
+    };
+    // What `curl -F token=... -F ref=main -F "variables[DEPLOY]=true"` sends.
+    const form = new FormData();
+    form.append('token', made.token);
+    form.append('ref', 'main');
+    form.append('variables[DEPLOY]', 'true');
+    form.append('variables[NOTE]', 'a b=c&d');
+    assert.deepEqual(await variablesOf(await fetch(url, { method: 'POST', body: form })), { DEPLOY: 'true', NOTE: 'a b=c&d' });
+    // The same URL-encoded, as `curl --data` or a webhook form sends it.
+    const encoded = new URLSearchParams({ token: made.token, ref: 'main', 'variables[DEPLOY]': 'false' });
+    assert.deepEqual(await variablesOf(await fetch(url, { method: 'POST', body: encoded })), { DEPLOY: 'false' });
+    // A form gets JSON's checks: no ref, an unknown field, a bad key, a file.
+    const noRef = await fetch(url, { method: 'POST', body: new URLSearchParams({ token: made.token }) });
+    assert.equal(noRef.status, 400);
+    assert.equal(await code(noRef), 'GANTRY_E_INVALID_REQUEST');
+    const unknown = await fetch(url, { method: 'POST', body: new URLSearchParams({ token: made.token, ref: 'main', colour: 'red' }) });
+    assert.equal(unknown.status, 400);
+    const badKey = await fetch(url, { method: 'POST', body: new URLSearchParams({ token: made.token, ref: 'main', 'variables[1 bad]': 'x' }) });
+    assert.equal(badKey.status, 400);
+    const withFile = new FormData();
+    withFile.append('token', made.token);
+    withFile.append('ref', 'main');
+    withFile.append('payload', new Blob(['x'.repeat(1000)]), 'payload.bin');
+    const file = await fetch(url, { method: 'POST', body: withFile });
+    assert.ok(file.status === 413 || file.status === 400, `a file: ${file.status}`);
+    assert.match(await code(file), /^GANTRY_E_/);
+    // A wrong token in a form is refused as in JSON.
+    const wrong = await fetch(url, { method: 'POST', body: new URLSearchParams({ token: 'gantry_trigger_nope', ref: 'main' }) });
+    assert.equal(wrong.status, 401);
+  });
+
   it('a trigger token can do nothing else: other routes are 403, another project is 403, no or an unknown token is 401', async () => {
     const { token } = (await (await h.api('POST', '/projects/web/trigger-tokens', {})).json()) as { token: string };
     const as = { authorization: `Bearer ${token}` };

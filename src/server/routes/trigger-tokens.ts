@@ -14,6 +14,7 @@ import { triggerPipeline } from '../trigger.js';
 import type { RouteContext } from './context.js';
 import { routeProject } from '../route-access.js';
 import { auditWhen } from '../audit.js';
+import { acceptTriggerForms } from './trigger-form.js';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -105,58 +106,63 @@ export function triggerTokenRoutes(app: FastifyInstance, ctx: RouteContext): voi
     },
   );
 
-  app.post(
-    '/projects/:project/trigger',
-    {
-      config: { triggerToken: true },
-      schema: {
-        summary: 'Start a pipeline with a trigger token (CI_PIPELINE_SOURCE=trigger)',
-        description:
-          "The token goes in the body (`token`, as GitLab's trigger API) or as `Authorization: Bearer`. Only a trigger token of this " +
-          'project is accepted. An Idempotency-Key header works as on POST /projects/:project/pipelines.',
-        tags: ['trigger tokens'],
-        params: projectParams,
-        headers: {
-          type: 'object',
-          properties: { 'idempotency-key': { type: 'string', minLength: 1, maxLength: 255, pattern: '^[\\x21-\\x7e]+$' } },
-        },
-        body: {
-          type: 'object',
-          properties: {
-            token: { type: 'string', minLength: 1, maxLength: 200 },
-            ref: refSchema,
-            variables: { type: 'object', propertyNames: variableKeySchema, additionalProperties: { type: 'string', maxLength: 65536 }, maxProperties: 200 },
+  // In a scope of its own: only this route reads forms (GitLab's trigger API), see trigger-form.ts.
+  app.register(async (scope) => {
+    await acceptTriggerForms(scope);
+    scope.post(
+      '/projects/:project/trigger',
+      {
+        config: { triggerToken: true },
+        schema: {
+          summary: 'Start a pipeline with a trigger token (CI_PIPELINE_SOURCE=trigger)',
+          description:
+            "The token goes in the body (`token`, as GitLab's trigger API) or as `Authorization: Bearer`. The body is JSON, or GitLab's form " +
+            '(multipart or URL-encoded fields token, ref and variables[KEY]). Only a trigger token of this ' +
+            'project is accepted. An Idempotency-Key header works as on POST /projects/:project/pipelines.',
+          tags: ['trigger tokens'],
+          params: projectParams,
+          headers: {
+            type: 'object',
+            properties: { 'idempotency-key': { type: 'string', minLength: 1, maxLength: 255, pattern: '^[\\x21-\\x7e]+$' } },
           },
-          required: ['ref'],
-          additionalProperties: false,
+          body: {
+            type: 'object',
+            properties: {
+              token: { type: 'string', minLength: 1, maxLength: 200 },
+              ref: refSchema,
+              variables: { type: 'object', propertyNames: variableKeySchema, additionalProperties: { type: 'string', maxLength: 65536 }, maxProperties: 200 },
+            },
+            required: ['ref'],
+            additionalProperties: false,
+          },
+          response: { 200: pipelineSchema, 201: pipelineSchema, ...errors(400, 403, 404, 409, 422, 502) },
         },
-        response: { 200: pipelineSchema, 201: pipelineSchema, ...errors(400, 403, 404, 409, 422, 502) },
       },
-    },
-    async (request, reply) => {
-      const body = request.body as { token?: string; ref: string; variables?: Record<string, string> };
-      const header = request.headers.authorization;
-      const bearer = typeof header === 'string' ? /^Bearer\s+(\S+)\s*$/i.exec(header)?.[1] : undefined;
-      const given = body.token ?? bearer;
-      if (given === undefined) throw new ApiError('GANTRY_E_UNAUTHENTICATED', 'send the trigger token as "token" in the body or as Authorization: Bearer');
-      const token = await ctx.store.findToken(hashToken(given));
-      if (!token || token.kind !== 'trigger') throw new ApiError('GANTRY_E_UNAUTHENTICATED', 'unknown trigger token');
-      // The project is looked up after the token, so an unknown caller learns nothing about names.
-      const param = (request.params as { project: string }).project;
-      const project = await ctx.store.getProject(/^[0-9]+$/.test(param) ? asProjectId(Number(param)) : param);
-      if (!project || project.id !== token.projectId) throw new ApiError('GANTRY_E_FORBIDDEN', 'this trigger token belongs to another project');
-      await ctx.store.touchToken(token.id, ctx.now(), TOUCH_INTERVAL_MS);
-      const key = request.headers['idempotency-key'];
-      const result = await triggerPipeline(
-        { store: ctx.store, mirrors: ctx.mirrors, now: ctx.now, settings: ctx.settings, onCreated: () => ctx.metrics.pipelinesCreated.inc() },
-        project,
-        { ref: body.ref, ...(body.variables ? { variables: body.variables } : {}), source: 'trigger' },
-        typeof key === 'string' ? key : null,
-        { kind: 'trigger_token', tokenId: token.id, name: tokenName('trigger', token.id, token.description) },
-      );
-      if (result.replayed) reply.header('idempotent-replayed', 'true');
-      reply.header('location', `/api/v1/pipelines/${result.pipeline.pipeline.id}`);
-      return reply.status(result.replayed ? 200 : 201).send(pipelineJson(result.pipeline));
-    },
-  );
+      async (request, reply) => {
+        const body = request.body as { token?: string; ref: string; variables?: Record<string, string> };
+        const header = request.headers.authorization;
+        const bearer = typeof header === 'string' ? /^Bearer\s+(\S+)\s*$/i.exec(header)?.[1] : undefined;
+        const given = body.token ?? bearer;
+        if (given === undefined) throw new ApiError('GANTRY_E_UNAUTHENTICATED', 'send the trigger token as "token" in the body or as Authorization: Bearer');
+        const token = await ctx.store.findToken(hashToken(given));
+        if (!token || token.kind !== 'trigger') throw new ApiError('GANTRY_E_UNAUTHENTICATED', 'unknown trigger token');
+        // The project is looked up after the token, so an unknown caller learns nothing about names.
+        const param = (request.params as { project: string }).project;
+        const project = await ctx.store.getProject(/^[0-9]+$/.test(param) ? asProjectId(Number(param)) : param);
+        if (!project || project.id !== token.projectId) throw new ApiError('GANTRY_E_FORBIDDEN', 'this trigger token belongs to another project');
+        await ctx.store.touchToken(token.id, ctx.now(), TOUCH_INTERVAL_MS);
+        const key = request.headers['idempotency-key'];
+        const result = await triggerPipeline(
+          { store: ctx.store, mirrors: ctx.mirrors, now: ctx.now, settings: ctx.settings, onCreated: () => ctx.metrics.pipelinesCreated.inc() },
+          project,
+          { ref: body.ref, ...(body.variables ? { variables: body.variables } : {}), source: 'trigger' },
+          typeof key === 'string' ? key : null,
+          { kind: 'trigger_token', tokenId: token.id, name: tokenName('trigger', token.id, token.description) },
+        );
+        if (result.replayed) reply.header('idempotent-replayed', 'true');
+        reply.header('location', `/api/v1/pipelines/${result.pipeline.pipeline.id}`);
+        return reply.status(result.replayed ? 200 : 201).send(pipelineJson(result.pipeline));
+      },
+    );
+  });
 }
