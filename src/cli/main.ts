@@ -20,6 +20,7 @@ import { registerAudit } from './commands/audit.js';
 import { registerApprove } from './commands/approve.js';
 import { registerJobActions } from './commands/job-actions.js';
 import { registerAgents } from './commands/agents.js';
+import { registerBackup } from './commands/backup.js';
 import { exitCodeOf, printError } from './errors.js';
 import type { CliContext } from './context.js';
 
@@ -52,6 +53,7 @@ export async function main(argv: string[]): Promise<number> {
   registerToken(program, ctx);
   registerUser(program, ctx);
   registerAudit(program, ctx);
+  registerBackup(program, ctx);
   try {
     await program.parseAsync(argv, { from: 'user' });
     return ctx.exitCode;
