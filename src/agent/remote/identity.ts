@@ -27,9 +27,10 @@ export function loadIdentity(home: string, serverUrl: string): AgentIdentity | n
   return read(home).servers[keyOf(serverUrl)] ?? null;
 }
 
-export function saveIdentity(home: string, serverUrl: string, id: AgentIdentity): void {
+export function saveIdentity(home: string, serverUrl: string, id: AgentIdentity | null): void {
   const all = read(home);
-  all.servers[keyOf(serverUrl)] = id;
+  if (id === null) delete all.servers[keyOf(serverUrl)];
+  else all.servers[keyOf(serverUrl)] = id;
   fs.mkdirSync(home, { recursive: true, mode: 0o700 });
   const tmp = `${fileOf(home)}.${process.pid}.tmp`;
   const fd = fs.openSync(tmp, 'w', 0o600);

@@ -32,6 +32,12 @@ export interface RemoteAgentOptions {
   name: string;
   tags: string[];
   concurrency: number;
+  /**
+   * Takes exactly one job, runs it, deregisters and ends (`--ephemeral`): a fresh VM or pod per
+   * job, as GitHub's ephemeral runners. Its one slot waits for the isolation check before it asks,
+   * so that job may be one that needs the sandbox.
+   */
+  ephemeral: boolean;
   /** Needed only to register (first run, or after a deregistration). */
   registrationToken: string | null;
   /**
@@ -173,8 +179,9 @@ async function runAgent(o: RemoteAgentOptions, jobsDir: string, isolation: Isola
   const stopping = AbortSignal.any([o.stop, fatal.signal]);
 
   // ---- the isolation check: hostile probes in slots of their own, beside the first jobs.
+  let checked: Promise<void> = Promise.resolve();
   if (runCheck) {
-    void (async () => {
+    checked = (async () => {
       let check: IsolationCheck;
       try {
         check = await runCheck();
@@ -455,7 +462,8 @@ async function runAgent(o: RemoteAgentOptions, jobsDir: string, isolation: Isola
         continue;
       }
       backoff.reset();
-      for (const offer of (a.body as { offers: OfferJson[] }).offers) {
+      const offers = (a.body as { offers: OfferJson[] }).offers;
+      for (const offer of offers) {
         inFlight++;
         unreported++;
         let slotHeld = true;
@@ -473,10 +481,13 @@ async function runAgent(o: RemoteAgentOptions, jobsDir: string, isolation: Isola
             heartbeatWake?.();
           });
       }
+      // Its one job taken: an ephemeral agent asks for nothing more.
+      if (o.ephemeral && offers.length > 0) return;
     }
   };
 
   const heartbeat = heartbeatLoop();
+  if (o.ephemeral) await Promise.race([checked, new Promise((r) => stopping.addEventListener('abort', r, { once: true }))]);
   await pollLoop();
   // Draining: no more work is taken; running jobs finish and report.
   while (unreported > 0 && !fatal.signal.aborted) await sleep(50);
@@ -484,11 +495,25 @@ async function runAgent(o: RemoteAgentOptions, jobsDir: string, isolation: Isola
   fatal.abort();
   await heartbeat.catch(() => undefined);
   launcher.close();
+  if (o.ephemeral && !fatalError) await deregisterSelf(o, client);
   if (fatalError) {
     o.log(`ERROR: ${(fatalError as Error).message}`);
     return 1;
   }
   return 0;
+}
+
+/**
+ * An ephemeral agent leaves no offline agent behind: it deregisters (DELETE /agent/self) and
+ * forgets its identity, so a home that is reused registers anew. Tried for a while, not for ever:
+ * its machine is about to go, and an admin can remove a leftover from the agents page.
+ */
+async function deregisterSelf(o: RemoteAgentOptions, client: ProtocolClient): Promise<void> {
+  const a = await untilAnswered(() => client.request('DELETE', '/agent/self', {}), new Backoff(2_000), AbortSignal.timeout(30_000)).catch(() => null);
+  if (a && (a.status === 204 || a.code === 'GANTRY_E_AGENT_DEREGISTERED' || a.code === 'GANTRY_E_UNAUTHENTICATED')) {
+    saveIdentity(o.home, o.serverUrl, null);
+    o.log('ephemeral: its job is done; deregistered');
+  } else o.log(`ephemeral: could not deregister (${a ? describe(a) : 'the server did not answer'}); remove it from the agents page`);
 }
 
 function describe(a: ProtocolAnswer): string {

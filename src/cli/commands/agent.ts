@@ -16,6 +16,7 @@ interface AgentFlags extends IsolationFlags {
   tags?: string;
   concurrency?: string;
   insecureHttp?: boolean;
+  ephemeral?: boolean;
 }
 
 /**
@@ -79,6 +80,7 @@ export function registerAgent(program: Command, ctx: CliContext): void {
     .option('--name <name>', 'how the agent shows in the fleet (default: the host name)')
     .option('--tags <a,b>', 'the tags of jobs this agent may run (untagged jobs run anywhere)')
     .option('--concurrency <n>', 'jobs at once', '1')
+    .option('--ephemeral', 'take exactly one job, run it, deregister and exit (a fresh VM or pod per job; with an autoscaler)')
     .option('--insecure-http', 'allow a plain http:// server that is not on this machine (secrets cross the network in clear)')
     .option('--check-isolation', "run hostile probes under this agent's configuration, print what a job can and cannot reach, exit 1 if docs/SECURITY.md's threat model is not met");
   addIsolationOptions(cmd, AGENT_DEFAULT).action(async (flags: AgentFlags) => {
@@ -88,6 +90,7 @@ export function registerAgent(program: Command, ctx: CliContext): void {
       const { checkIsolation, formatCheck } = await import('../../agent/sandbox/check-isolation.js');
       const concurrency = Number(flags.concurrency);
       if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 64) throw new GantryError('GANTRY_E_USAGE', '--concurrency expects 1 to 64');
+      if (flags.ephemeral && concurrency !== 1) throw new GantryError('GANTRY_E_USAGE', '--ephemeral takes exactly one job: leave out --concurrency');
       const log = (line: string) => ctx.stderr.write(`gantry agent: ${line}\n`);
       const home = ctx.config.agent.home;
       fs.mkdirSync(home, { recursive: true, mode: 0o700 });
@@ -127,6 +130,7 @@ export function registerAgent(program: Command, ctx: CliContext): void {
         name,
         tags: parseTags(flags.tags),
         concurrency,
+        ephemeral: flags.ephemeral === true,
         registrationToken: token,
         isolation,
         graceMs: ctx.config.killGraceMs,

@@ -54,6 +54,7 @@ export function registerUp(program: Command, ctx: CliContext): void {
           name: `${os.hostname().replace(/[^A-Za-z0-9._-]/g, '-').slice(0, 90) || 'local'}-local`,
           tags: parseTags(flags.tags),
           concurrency,
+          ephemeral: false,
           registrationToken: agentToken,
           isolation: agentIsolation(isolationSettings(flags, ctx, { agentHome: ctx.config.agent.home, fallback: null, hidden: [] }), (line, warning) =>
             server.app.log[warning ? 'warn' : 'info'](`agent: ${line}`),
