@@ -11,7 +11,7 @@ import { installAuth } from './auth.js';
 import { installRouteAccess } from './route-access.js';
 import { installErrorHandling } from './errors.js';
 import type { GitMirrors } from './git-mirror.js';
-import { createMetrics, installRequestMetrics } from './metrics.js';
+import { countLogIngest, createMetrics, installRequestMetrics } from './metrics.js';
 import { openApiRoute, registerOpenApi } from './openapi.js';
 import { healthRoutes } from './routes/health.js';
 import { jobRoutes } from './routes/jobs.js';
@@ -293,6 +293,7 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
   });
   installErrorHandling(app);
   installRequestMetrics(app, metrics);
+  countLogIngest(deps.store.fleet.events, metrics);
   await app.register(cookie);
   // The CSRF secret lives in a cookie of its own; each token is an HMAC bound to the session
   // (userInfo), under a key derived from secrets.key, which every instance of a fleet shares.

@@ -2,11 +2,26 @@
 // several servers in one process (tests) do not share or double-register series.
 
 import type { FastifyInstance } from 'fastify';
-import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { FleetEvents } from '../store/fleet.js';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
+/** What a webhook request came to: recorded, a resend, a ping, or refused and why. */
+export type WebhookResult = 'accepted' | 'ignored' | 'duplicate' | 'ping' | 'refused' | 'invalid' | 'shed' | 'failed';
+
+/**
+ * This instance's own counts: each is summed across instances. The gauges that describe the
+ * fleet are read from the store at scrape time instead (fleet-gauges.ts), the same on every one.
+ */
 export interface Metrics {
   registry: Registry;
   pipelinesCreated: Counter;
+  /** Log bytes this instance stored for the first time (a resent chunk is not counted twice). */
+  logBytesIngested: Counter;
+  /** Live log streams open on this instance. */
+  logStreamClients: Gauge;
+  /** From when the agent read bytes from the job (its producedAt, the agent's clock) to the write to a live viewer. */
+  logDelivery: Histogram;
+  webhookDeliveries: Counter<'provider' | 'result'>;
 }
 
 export function createMetrics(): Metrics {
@@ -19,7 +34,39 @@ export function createMetrics(): Metrics {
       help: 'Pipelines created through the API (replays of an Idempotency-Key not counted)',
       registers: [registry],
     }),
+    logBytesIngested: new Counter({
+      name: 'gantry_log_bytes_ingested_total',
+      help: 'Log bytes stored for the first time by this instance (masked, as the agents sent them)',
+      registers: [registry],
+    }),
+    logStreamClients: new Gauge({
+      name: 'gantry_log_stream_clients',
+      help: 'Live log streams (GET /jobs/:id/log/stream) open on this instance',
+      registers: [registry],
+    }),
+    logDelivery: new Histogram({
+      name: 'gantry_log_delivery_seconds',
+      help: "Live log latency: from the agent reading the bytes from the job (its clock) to this instance writing them to a viewer's stream",
+      buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      registers: [registry],
+    }),
+    webhookDeliveries: new Counter({
+      name: 'gantry_webhook_deliveries_total',
+      help: 'Webhook requests, by provider and result (accepted, ignored, duplicate, ping, refused: bad signature, invalid, shed: 503, failed)',
+      labelNames: ['provider', 'result'] as const,
+      registers: [registry],
+    }),
   };
+}
+
+/** Counts the log bytes this instance stores: its own appends' pieces (another instance's are only announced). */
+export function countLogIngest(events: FleetEvents, metrics: Metrics): void {
+  events.on('log', (_attempt, _received, pieces) => {
+    if (!pieces) return;
+    let bytes = 0;
+    for (const p of pieces) bytes += p.end - p.offset;
+    metrics.logBytesIngested.inc(bytes);
+  });
 }
 
 export function installRequestMetrics(app: FastifyInstance, metrics: Metrics): void {

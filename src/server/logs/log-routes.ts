@@ -175,7 +175,12 @@ export function logRoutes(app: FastifyInstance, ctx: LogRouteContext): void {
         }
         const { feed, release } = await ctx.feeds.acquire(view);
         try {
-          await new LogStreamViewer(res, view, feed, from, ctx.keepAliveMs).run();
+          const m = ctx.metrics;
+          await new LogStreamViewer(res, view, feed, from, ctx.keepAliveMs, {
+            opened: () => m.logStreamClients.inc(),
+            closed: () => m.logStreamClients.dec(),
+            delivered: (lateMs) => m.logDelivery.observe(Math.max(0, lateMs) / 1000),
+          }).run();
         } finally {
           release();
         }

@@ -16,6 +16,14 @@ import type { AttemptLogView, LogEnd } from './attempt-logs.js';
 import { endFrame, frameFrom, logFrame } from './frames.js';
 import type { FeedHandle, FeedViewer } from './log-feed.js';
 
+/** What a viewer reports to the metrics: that it is open, and how late each live piece reaches it. */
+export interface ViewerMetrics {
+  opened(): void;
+  closed(): void;
+  /** A live piece written, `lateMs` after the agent read it from the job. */
+  delivered(lateMs: number): void;
+}
+
 /** Bytes a live viewer's socket may hold unsent before it falls back to reading the store. */
 const LIVE_BUFFER = 256 * 1024;
 const CATCH_UP_READ = 256 * 1024;
@@ -37,7 +45,9 @@ export class LogStreamViewer implements FeedViewer {
     /** The offset the viewer has: the next byte it gets is this one. */
     private sent: number,
     keepAliveMs: number,
+    private readonly metrics: ViewerMetrics | null = null,
   ) {
+    metrics?.opened();
     this.keepAlive = setInterval(() => this.res.write(': keep-alive\n\n'), keepAliveMs);
     this.keepAlive.unref();
     res.on('close', () => {
@@ -80,6 +90,8 @@ export class LogStreamViewer implements FeedViewer {
     if (this.mode !== 'live' || p.end <= this.sent) return;
     this.res.write(p.offset === this.sent ? frame : logFrame(p, this.sent));
     this.sent = p.end;
+    // Only live pieces: one caught up from the store is as late as the viewer came.
+    this.metrics?.delivered(Date.now() - p.at);
     if (this.res.writableLength > LIVE_BUFFER) {
       this.mode = 'catch-up';
       this.wake?.();
@@ -130,6 +142,7 @@ export class LogStreamViewer implements FeedViewer {
   private stop(): void {
     if (this.mode === 'done') return;
     this.mode = 'done';
+    this.metrics?.closed();
     clearInterval(this.keepAlive);
     this.feed.leave(this);
     this.wake?.();

@@ -4,7 +4,8 @@
 // delivery queue (src/server/webhooks/queue.ts) turns it into a pipeline.
 
 import crypto from 'node:crypto';
-import type { FastifyInstance, FastifyReply } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { WebhookResult } from '../metrics.js';
 import { GantryError } from '../../domain/errors.js';
 import { WEBHOOK_PROVIDERS, type DeliveryProvider, type WebhookProvider } from '../../domain/git-event.js';
 import type { Delivery, Project } from '../../store/store.js';
@@ -69,6 +70,17 @@ export interface WebhookContext extends RouteContext {
  * The one way an event becomes a delivery: filters, then the record (once per delivery id), then
  * the answer. Only a newly recorded, queued delivery wakes the queue.
  */
+/** What each webhook request came to, for gantry_webhook_deliveries_total; refusals are read from the status. */
+const outcomes = new WeakMap<FastifyRequest, WebhookResult>();
+
+function webhookResult(request: FastifyRequest, status: number): WebhookResult {
+  const known = outcomes.get(request);
+  if (known) return known;
+  if (status === 401) return 'refused';
+  if (status === 429 || status === 503) return 'shed';
+  return status >= 500 ? 'failed' : 'invalid';
+}
+
 async function intake(
   ctx: WebhookContext,
   reply: FastifyReply,
@@ -78,7 +90,10 @@ async function intake(
   event: string,
   parsed: Parsed,
 ): Promise<FastifyReply> {
-  if (parsed.kind === 'ping') return reply.status(200).send({ status: 'pong' });
+  if (parsed.kind === 'ping') {
+    outcomes.set(reply.request, 'ping');
+    return reply.status(200).send({ status: 'pong' });
+  }
   const reason = parsed.kind === 'ignored' ? parsed.reason : filteredOut(project.refFilters, parsed.event);
   const r = await ctx.store.recordDelivery({
     projectId: project.id,
@@ -90,8 +105,10 @@ async function intake(
   });
   if (!r.recorded) {
     // A forge's retry of a delivery already recorded: answered 200 so it stops retrying.
+    outcomes.set(reply.request, 'duplicate');
     return reply.status(200).send({ ...deliveryJson(r.existing), duplicate: true });
   }
+  outcomes.set(reply.request, r.delivery.status === 'ignored' ? 'ignored' : 'accepted');
   if (r.delivery.status === 'queued') {
     // Processing starts once the answer is out: a crash from here on must still yield the
     // pipeline (the next start, or another instance, takes the recorded delivery).
@@ -120,6 +137,11 @@ export async function webhookRoutes(app: FastifyInstance, ctx: WebhookContext): 
   await app.register(async (scope) => {
     scope.removeAllContentTypeParsers();
     scope.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: WEBHOOK_BODY_LIMIT }, (_request, body, done) => done(null, body));
+    scope.addHook('onResponse', async (request, reply) => {
+      const provider = (request.params as { provider?: string } | undefined)?.provider;
+      const known = (WEBHOOK_PROVIDERS as readonly string[]).includes(provider ?? '') ? provider! : 'unknown';
+      ctx.metrics.webhookDeliveries.inc({ provider: known, result: webhookResult(request, reply.statusCode) });
+    });
     scope.setErrorHandler((err: Error & { code?: string }) => {
       // Thrown on to the API's error handler (src/server/errors.ts), as a GantryError.
       if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') throw new GantryError('GANTRY_E_TOO_LARGE', `a webhook payload may be at most ${WEBHOOK_BODY_LIMIT} bytes`);
@@ -170,6 +192,10 @@ export async function webhookRoutes(app: FastifyInstance, ctx: WebhookContext): 
     '/projects/:project/pushes',
     {
       config: { access: 'developer' },
+      // Counted with the forges' webhooks, as provider git.
+      onResponse: async (request, reply) => {
+        ctx.metrics.webhookDeliveries.inc({ provider: 'git', result: webhookResult(request, reply.statusCode) });
+      },
       schema: {
         summary: 'Report a pushed ref (what `gantry hook post-receive` sends)',
         description:
