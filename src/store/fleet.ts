@@ -68,7 +68,8 @@ export interface SchedulerSettings {
  * of the group waits first; every matching agent full; or `ready` for the next matching agent.
  * A job that needs the sandbox (`requirement`, sandboxRequirement()) counts only the online agents
  * with the tags that are sandbox-ready: `no_sandbox_agent` when none is, `sandbox_agents_busy`
- * when all of those are full.
+ * when all of those are full. A job of a project that has spent its compute minutes waits for
+ * them (`quota`) before anything else, as the take skips such a project.
  */
 export type QueueReason =
   | { code: 'offered'; agentId: AgentId; agentName: string; until: EpochMs }
@@ -83,7 +84,7 @@ export type QueueReason =
    * The project's quota is spent this month (compute minutes): `usedMinutes` consumed, and
    * `reservedMinutes` held by its running jobs, of the `totalMinutes` its allowance and grants give.
    */
-  | { code: 'quota'; usedMinutes: number; reservedMinutes: number; totalMinutes: number }
+  | { code: 'quota'; project: string; usedMinutes: number; reservedMinutes: number; totalMinutes: number }
   | { code: 'ready' };
 
 export interface QueueEntry {

@@ -195,7 +195,7 @@ export function runLedgerContract(label: string, open: () => Promise<LedgerWorld
       const offers = await store.fleet.takeAttempts(agent, 4, T0 + 10, SETTINGS, ['t1', 't2', 't3', 't4']);
       assert.deepEqual(offers.map((o) => o.job.name).sort(), ['other-0', 'other-1']);
       const waiting = (await store.fleet.explainQueue(T0 + 20, SETTINGS, q.id, 10)).map((e) => e.reason);
-      assert.deepEqual(waiting, [{ code: 'quota', usedMinutes: 0, reservedMinutes: 0, totalMinutes: 0 }]);
+      assert.deepEqual(waiting, [{ code: 'quota', project: 'q', usedMinutes: 0, reservedMinutes: 0, totalMinutes: 0 }]);
       const woken: string[][] = [];
       store.fleet.events.on('ready', (keys) => woken.push(keys));
       const granted = await store.fleet.grantMinutes(q.id, { amountMs: 3_000, reason: 'a little more', key: 'k1' }, 'user:ada', T0 + 30);

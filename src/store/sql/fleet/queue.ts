@@ -108,10 +108,11 @@ export async function explainQueueIn(
   const nameOf = new Map(agentRows.map((g) => [Number(g.id), g.name]));
   // Projects with a quota that have spent it: the take skips them (take.ts), whatever the agents.
   const spent = new Map<number, QueueReason & { code: 'quota' }>();
-  for (const [projectId, minutes] of new Map(rows.filter((x) => x.monthly_minutes !== null).map((x) => [Number(x.project_id), Number(x.monthly_minutes)]))) {
-    const b = await balanceIn(r, projectId, minutes, at, false);
+  const quotas = new Map(rows.filter((x) => x.monthly_minutes !== null).map((x) => [Number(x.project_id), { minutes: Number(x.monthly_minutes), name: x.project_name }]));
+  for (const [projectId, q] of quotas) {
+    const b = await balanceIn(r, projectId, q.minutes, at, false);
     if (b.availableMs !== null && b.availableMs <= 0) {
-      spent.set(projectId, { code: 'quota', usedMinutes: minutesOf(b.consumedMs), reservedMinutes: minutesOf(b.reservedMs), totalMinutes: minutesOf((b.limitMs ?? 0) + b.grantsMs) });
+      spent.set(projectId, { code: 'quota', project: q.name, usedMinutes: minutesOf(b.consumedMs), reservedMinutes: minutesOf(b.reservedMs), totalMinutes: minutesOf((b.limitMs ?? 0) + b.grantsMs) });
     }
   }
 
