@@ -264,18 +264,19 @@ export class SqlFleetStore implements FleetStore {
     const p = await lockPipeline(f, pipelineId);
     if (!p) return false;
     const status: FinishedAttemptStatus = reason === 'canceled' ? 'canceled' : reason === 'timeout' ? 'timed_out' : 'failed';
-    const row = await f.tx.get<{ job_id: number | string; number: number | string } & EndedRow>(
-      'UPDATE attempts SET status = ?, failure_reason = ?, finished_at = ?, lease_expires_at = NULL, ' +
-        "log_bytes = log_received WHERE id = ? AND status = 'running'" +
+    // An attempt the server was stopping for quota ends as that stop, however it ends.
+    const row = await f.tx.get<{ job_id: number | string; number: number | string; status: FinishedAttemptStatus; failure_reason: FailureReason } & EndedRow>(
+      `UPDATE attempts SET status = CASE WHEN ${QUOTA_STOPPED} THEN 'failed' ELSE ? END, failure_reason = CASE WHEN ${QUOTA_STOPPED} THEN failure_reason ELSE ? END, ` +
+        "finished_at = ?, lease_expires_at = NULL, log_bytes = log_received WHERE id = ? AND status = 'running'" +
         extraWhere +
-        ` RETURNING id, job_id, number, ${ENDED_COLUMNS}`,
+        ` RETURNING id, job_id, number, status, failure_reason, ${ENDED_COLUMNS}`,
       [status, reason, at, attemptId, ...extraParams],
     );
     if (!row) return false;
     await settleEndIn(f, row, at);
     await afterAttemptIn(
       f,
-      { id: attemptId, jobId: Number(row.job_id), pipelineId, number: Number(row.number), status, exitCode: null, failureReason: reason },
+      { id: attemptId, jobId: Number(row.job_id), pipelineId, number: Number(row.number), status: row.status, exitCode: null, failureReason: row.failure_reason },
       p,
       at,
       settings,
@@ -762,10 +763,10 @@ export class SqlFleetStore implements FleetStore {
 
   async sweep(at: EpochMs, settings: SchedulerSettings): Promise<number> {
     let ended = 0;
-    const due = await this.db.all<{ id: number | string; pipeline_id: number | string; why: string; failure_reason: string | null }>(
-      "SELECT id, pipeline_id, 'lease' AS why, failure_reason FROM attempts WHERE status = 'running' AND agent_id IS NOT NULL AND lease_expires_at < ? " +
-        "UNION ALL SELECT id, pipeline_id, 'cancel' AS why, failure_reason FROM attempts WHERE status = 'running' AND agent_id IS NOT NULL AND cancel_requested_at < ? " +
-        "UNION ALL SELECT id, pipeline_id, 'deadline' AS why, failure_reason FROM attempts WHERE status = 'running' AND agent_id IS NOT NULL AND deadline_at < ? " +
+    const due = await this.db.all<{ id: number | string; pipeline_id: number | string; why: string }>(
+      "SELECT id, pipeline_id, 'lease' AS why FROM attempts WHERE status = 'running' AND agent_id IS NOT NULL AND lease_expires_at < ? " +
+        "UNION ALL SELECT id, pipeline_id, 'cancel' AS why FROM attempts WHERE status = 'running' AND agent_id IS NOT NULL AND cancel_requested_at < ? " +
+        "UNION ALL SELECT id, pipeline_id, 'deadline' AS why FROM attempts WHERE status = 'running' AND agent_id IS NOT NULL AND deadline_at < ? " +
         'LIMIT 100',
       [at, at - (settings.killGraceMs + settings.leaseMs), at],
     );
@@ -773,15 +774,13 @@ export class SqlFleetStore implements FleetStore {
       // Each its own transaction, re-checking its condition under the row lock: a renewal or a
       // completion that commits first wins, and this one then changes nothing.
       const done = await this.run(async (f) => {
-        // An attempt the server was stopping for quota ends as that stop, however it ends.
-        const as = (reason: FailureReason): FailureReason => (d.failure_reason === 'quota_exceeded' ? 'quota_exceeded' : reason);
-        if (d.why === 'lease') return this.loseIn(f, Number(d.id), Number(d.pipeline_id), at, settings, as('agent_lost'), ' AND lease_expires_at < ?', [at]);
+        if (d.why === 'lease') return this.loseIn(f, Number(d.id), Number(d.pipeline_id), at, settings, 'agent_lost', ' AND lease_expires_at < ?', [at]);
         if (d.why === 'cancel') {
-          return this.loseIn(f, Number(d.id), Number(d.pipeline_id), at, settings, as('canceled'), ' AND cancel_requested_at < ?', [
+          return this.loseIn(f, Number(d.id), Number(d.pipeline_id), at, settings, 'canceled', ' AND cancel_requested_at < ?', [
             at - (settings.killGraceMs + settings.leaseMs),
           ]);
         }
-        return this.loseIn(f, Number(d.id), Number(d.pipeline_id), at, settings, as('timeout'), ' AND deadline_at < ?', [at]);
+        return this.loseIn(f, Number(d.id), Number(d.pipeline_id), at, settings, 'timeout', ' AND deadline_at < ?', [at]);
       });
       if (done) ended++;
     }
