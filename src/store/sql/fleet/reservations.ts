@@ -5,10 +5,11 @@
 // A slice is one lease of running at the pool's factor, or what is left when that is less. The
 // take reserves it in the transaction that makes the offer, after the project's row is locked
 // (FOR UPDATE on PostgreSQL; SQLite has one writer), and so does a renewal that extends it: two
-// instances never both spend the same minutes. So what attempts consume never exceeds the balance
-// by more than one slice per attempt running when the last one started (an attempt that was given
-// less than a slice, and runs longer than it; a hard limit's stop, requested when its reservation
-// runs out, arrives within about a second).
+// instances never both spend the same minutes. So under a hard limit what attempts consume never
+// exceeds the balance by more than one slice per attempt running when the last one started (an
+// attempt that was given less than a slice and runs longer than it; the stop, requested when its
+// reservation runs out, arrives within about a second). A soft limit lets a job longer than its
+// slice run on, reserving past the balance: that overrun is the point of it.
 //
 // Lock order: the project's row, then the attempt's (the take locks its pending candidates first,
 // but those are never the running attempts a renewal locks).
