@@ -199,8 +199,8 @@ export async function wakeProjectIn(f: FleetTx, projectId: number): Promise<void
 }
 
 /**
- * A pool's price, as `PUT /pools/:pool` sets it (that route has its own store method); here for
- * the ledger's tests, which price pools without the pools API.
+ * A pool's price (`pools.cost_factor_milli`). Setting prices is the pools API's business, with a
+ * store method of its own; this one is for the ledger's tests, which price pools without it.
  */
 export async function setPoolPriceIn(tx: SqlExecutor, pool: string, factorMilli: number, at: EpochMs): Promise<void> {
   await tx.run(
