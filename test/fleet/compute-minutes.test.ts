@@ -214,8 +214,10 @@ if (postgres) {
     });
 
     it('dispatching a small quota at once under a hard limit, they spend no more than the balance plus one slice per running attempt, and the ledger is the attempts` durations times their factors', async (t) => {
-      const JOBS = 40;
-      const jobs = Array.from({ length: JOBS }, (_, i) => `j${i}:\n  script: [sleep 0.3]\n`).join('');
+      // Each job runs at least 0.5 s (5 000 compute ms at the factor below), so they ask for more
+      // than the balance however fast the machine is.
+      const JOBS = 32;
+      const jobs = Array.from({ length: JOBS }, (_, i) => `j${i}:\n  script: [sleep 0.5]\n`).join('');
       const f = new Fleet({ '.gantry.yml': jobs }, await pgUrl());
       fleets.push(f);
       await f.startServer(withLease);
