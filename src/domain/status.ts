@@ -82,6 +82,9 @@ export const FAILURE_REASONS = [
   'out_of_memory',
   // A deployment to a protected environment that a person rejected (GitLab's reason of that name).
   'deployment_rejected',
+  // Stopped by the server: its project ran out of compute minutes under a hard limit (RUNNING.md,
+  // "Compute minutes and quotas"), once the slice reserved for it had run.
+  'quota_exceeded',
   'unknown_failure',
 ] as const;
 export type FailureReason = (typeof FAILURE_REASONS)[number];

@@ -16,6 +16,8 @@ const REASON_MATCHES: Record<FailureReason, readonly RetryWhen[]> = {
   canceled: [],
   // A person said no: no retry brings the job back.
   deployment_rejected: [],
+  // A retry would only wait for minutes the project does not have (GitLab does not retry it either).
+  quota_exceeded: [],
 };
 
 export function shouldRetry(
@@ -24,7 +26,7 @@ export function shouldRetry(
   reason: FailureReason,
   exitCode: number | null,
 ): boolean {
-  if (reason === 'canceled') return false;
+  if (reason === 'canceled' || reason === 'quota_exceeded') return false;
   if (attemptsMade > policy.max) return false;
   const whenOk = policy.when.includes('always') || REASON_MATCHES[reason].some((w) => policy.when.includes(w));
   if (!whenOk) return false;

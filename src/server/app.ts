@@ -11,7 +11,8 @@ import { installAuth } from './auth.js';
 import { installRouteAccess } from './route-access.js';
 import { installErrorHandling } from './errors.js';
 import type { GitMirrors } from './git-mirror.js';
-import { countLogIngest, createMetrics, installRequestMetrics } from './metrics.js';
+import { countLogIngest, createMetrics, installComputeMinutes, installRequestMetrics } from './metrics.js';
+import { computeMinutesRoutes } from './routes/compute-minutes.js';
 import { openApiRoute, registerOpenApi } from './openapi.js';
 import { healthRoutes } from './routes/health.js';
 import { jobRoutes } from './routes/jobs.js';
@@ -172,6 +173,7 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
   });
   const people: PeopleSettings = { ...DEFAULT_PEOPLE_SETTINGS, ...deps.people };
   const metrics = createMetrics();
+  installComputeMinutes(metrics, () => deps.store.fleet.consumedTotals((deps.now ?? Date.now)()));
   const settings = deps.settings ?? defaultSchedulerSettings();
   const hub = new AgentHub(deps.store.fleet.events, () => deps.store.fleet.offerableTagKeys((deps.now ?? Date.now)()));
   const streamAccess = new StreamAccess(deps.store, deps.now ?? Date.now, deps.streamRecheckMs ?? 15_000);
@@ -324,6 +326,7 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
       blobRoutes(api, { ...ctx, blobs: deps.blobs, maxBlobBytes: deps.maxBlobBytes ?? MAX_BLOB_BYTES });
       agentListRoutes(api, ctx);
       queueRoutes(api, ctx);
+      computeMinutesRoutes(api, ctx);
       fleetEventRoutes(api, { ...ctx, streams });
       artifactRoutes(api, { ...ctx, blobs: deps.blobs });
       await webhookRoutes(api, { ...ctx, queue });

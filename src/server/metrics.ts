@@ -4,6 +4,8 @@
 import type { FastifyInstance } from 'fastify';
 import type { FleetEvents } from '../store/fleet.js';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { MS_PER_MINUTE } from '../domain/compute-minutes.js';
+import type { ConsumedTotal } from '../store/compute-minutes.js';
 
 /** What a webhook request came to: recorded, a resend, a ping, or refused and why. */
 export type WebhookResult = 'accepted' | 'ignored' | 'duplicate' | 'ping' | 'refused' | 'invalid' | 'shed' | 'failed';
@@ -93,5 +95,25 @@ export function installRequestMetrics(app: FastifyInstance, metrics: Metrics): v
     };
     requests.inc(labels);
     duration.observe(labels, reply.elapsedTime / 1000);
+  });
+}
+
+/**
+ * `gantry_compute_minutes_total{project,pool}`: compute minutes consumed, of all time, read from
+ * the ledger at each scrape. It is the fleet's count, not this instance's: every instance of a
+ * fleet reports the same values (take max(), not sum(), across instances). A scrape during a
+ * store outage leaves the series out rather than failing the whole page.
+ */
+export function installComputeMinutes(metrics: Metrics, totals: () => Promise<ConsumedTotal[]>): void {
+  new Counter({
+    name: 'gantry_compute_minutes_total',
+    help: 'Compute minutes consumed (duration times the pool cost factor), by project and pool, fleet-wide from the ledger',
+    labelNames: ['project', 'pool'] as const,
+    registers: [metrics.registry],
+    async collect() {
+      this.reset();
+      const rows = await totals().catch(() => []);
+      for (const t of rows) this.inc({ project: t.project, pool: t.pool }, t.amountMs / MS_PER_MINUTE);
+    },
   });
 }

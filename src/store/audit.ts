@@ -46,6 +46,8 @@ export const AUDIT_ACTIONS = [
   'sign_in.failure',
   'sign_out',
   'id_token_key.rotate',
+  'quota.set',
+  'quota.grant',
 ] as const;
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 

@@ -10,6 +10,8 @@ import type { AttemptStatus, FailureReason, FinishedAttemptStatus } from '../dom
 import type { AgentIsolationFacts, SandboxRequirement } from '../domain/isolation.js';
 import type { Attempt, EpochMs, Job, Pipeline, PipelineWithJobs, Project, StoredVariable } from './store.js';
 import type { AuditFor } from './audit.js';
+import type { Month } from '../domain/compute-minutes.js';
+import type { ConsumedTotal, GrantResult, ProjectUsage, Quota, QuotaView, Usage, UsageLine } from './compute-minutes.js';
 
 export type AgentId = number & { readonly __agent: unique symbol };
 export const asAgentId = (n: number) => n as AgentId;
@@ -66,7 +68,8 @@ export interface SchedulerSettings {
  * of the group waits first; every matching agent full; or `ready` for the next matching agent.
  * A job that needs the sandbox (`requirement`, sandboxRequirement()) counts only the online agents
  * with the tags that are sandbox-ready: `no_sandbox_agent` when none is, `sandbox_agents_busy`
- * when all of those are full.
+ * when all of those are full. A job of a project that has spent its compute minutes waits for
+ * them (`quota`) before anything else, as the take skips such a project.
  */
 export type QueueReason =
   | { code: 'offered'; agentId: AgentId; agentName: string; until: EpochMs }
@@ -77,6 +80,11 @@ export type QueueReason =
   | { code: 'agents_busy'; agents: number }
   | { code: 'no_sandbox_agent'; requirement: NonNullable<SandboxRequirement>; tags: string[] }
   | { code: 'sandbox_agents_busy'; requirement: NonNullable<SandboxRequirement>; agents: number }
+  /**
+   * The project's quota is spent this month (compute minutes): `usedMinutes` consumed, and
+   * `reservedMinutes` held by its running jobs, of the `totalMinutes` its allowance and grants give.
+   */
+  | { code: 'quota'; project: string; usedMinutes: number; reservedMinutes: number; totalMinutes: number }
   | { code: 'ready' };
 
 export interface QueueEntry {
@@ -286,6 +294,24 @@ export interface FleetStore {
     at: EpochMs,
     audit?: AuditFor<Job | 'not-waiting' | 'already' | null>,
   ): Promise<Job | 'not-waiting' | 'already' | null>;
+
+  // ---- compute minutes (src/store/compute-minutes.ts): quotas and grants are fleet transactions,
+  // since the minutes they add wake the agents waiting for the project's jobs in the same commit
+
+  /** The project's quota and grants; null: no such project. */
+  quotaOf(projectId: ProjectId): Promise<QuotaView | null>;
+  /** A new quota (the month's allowance follows at once, by an adjustment entry if it was written). */
+  setQuota(projectId: ProjectId, quota: Quota, actor: string, at: EpochMs, audit?: AuditFor<QuotaView | null>): Promise<QuotaView | null>;
+  /** Minutes that do not expire with the month, once per `key`. */
+  grantMinutes(projectId: ProjectId, grant: { amountMs: number; reason: string; key: string }, actor: string, at: EpochMs, audit?: AuditFor<GrantResult>): Promise<GrantResult>;
+  /** The project's balance and consumption in `month` (the current one or earlier); null: no such project. */
+  usage(projectId: ProjectId, month: Month, at: EpochMs): Promise<Usage | null>;
+  /** Every project with a quota or with usage in `month`. */
+  usageByProject(month: Month, at: EpochMs): Promise<ProjectUsage[]>;
+  /** The attempts that consumed in `month` (of one project, or of all: null), one line each. */
+  usageLines(projectId: ProjectId | null, month: Month): Promise<UsageLine[]>;
+  /** Everything consumed so far, by project and pool (the Prometheus counter). */
+  consumedTotals(at: EpochMs): Promise<ConsumedTotal[]>;
 
   /** The artifacts a job's attempts uploaded, by attempt number (people's downloads; no token check here). */
   listArtifacts(jobId: JobId): Promise<StoredArtifact[]>;

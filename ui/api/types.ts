@@ -153,6 +153,7 @@ export type QueueReason =
   | { code: 'agents_busy'; agents: number }
   | { code: 'no_sandbox_agent'; requirement: NonNullable<SandboxRequirement>; tags: string[] }
   | { code: 'sandbox_agents_busy'; requirement: NonNullable<SandboxRequirement>; agents: number }
+  | { code: 'quota'; project: string; usedMinutes: number; reservedMinutes: number; totalMinutes: number }
   | { code: 'ready' };
 
 export interface QueueEntry {

@@ -29,9 +29,19 @@ export function reasonText(r: QueueReason): string {
       return r.agents === 1
         ? `${needsSandbox(r.requirement)}: the one sandboxed agent with a passing isolation check is busy`
         : `${needsSandbox(r.requirement)}: all ${plural(r.agents, 'sandboxed agent')} with a passing isolation check are busy`;
+    case 'quota':
+      return `Waiting for compute minutes: project ${r.project} has used ${minutes(r.usedMinutes)} of its ${minutes(r.totalMinutes)} minutes this month${
+        r.reservedMinutes > 0 ? `, and its running jobs hold ${minutes(r.reservedMinutes)} more` : ''
+      }`;
     case 'ready':
       return 'Ready: the next matching agent takes it';
   }
+}
+
+/** Minutes as "1.0", "0.25", "12.5": at least one decimal, at most three. */
+export function minutes(n: number): string {
+  const s = String(Math.round(n * 1000) / 1000);
+  return s.includes('.') ? s : `${s}.0`;
 }
 
 const WHY_SANDBOX: Record<NonNullable<SandboxRequirement>, string> = {

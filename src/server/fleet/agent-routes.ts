@@ -413,7 +413,7 @@ export function agentRoutes(app: FastifyInstance, ctx: FleetContext): void {
           properties: {
             status: { type: 'string', enum: ['success', 'failed', 'timed_out', 'canceled'] },
             exitCode: { type: ['integer', 'null'] },
-            failureReason: { type: ['string', 'null'], enum: [...FAILURE_REASONS.filter((r) => r !== 'agent_lost'), null] },
+            failureReason: { type: ['string', 'null'], enum: [...FAILURE_REASONS.filter((r) => r !== 'agent_lost' && r !== 'quota_exceeded'), null] },
             logEnd: { type: 'integer', minimum: 0 },
             finishedAt: { type: 'string', maxLength: 40 },
           },

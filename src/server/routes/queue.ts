@@ -17,7 +17,8 @@ const reasonSchema = {
     'code: offered (agentId, agentName, until), no_agent (tags), max_running | project_max_running | pipeline_max_running ' +
     '(limit, running), resource_group_busy (group, heldByJobId), resource_group_order (group, behindJobId), agents_busy ' +
     '(agents), no_sandbox_agent (requirement, tags: the job needs a sandboxed agent whose isolation check passed and none ' +
-    'with its tags is online), sandbox_agents_busy (requirement, agents: all such agents are full), ready. requirement: ' +
+    'with its tags is online), sandbox_agents_busy (requirement, agents: all such agents are full), quota (usedMinutes, ' +
+    'reservedMinutes, totalMinutes: the project has spent its compute minutes this month), ready. requirement: ' +
     'untrusted (a pipeline from a fork), project (the project requires the sandbox), network (network none)',
   properties: {
     code: {
@@ -33,6 +34,7 @@ const reasonSchema = {
         'agents_busy',
         'no_sandbox_agent',
         'sandbox_agents_busy',
+        'quota',
         'ready',
       ],
     },

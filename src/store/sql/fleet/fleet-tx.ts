@@ -5,6 +5,7 @@ import type { FailureReason } from '../../../domain/status.js';
 import type { AgentId, Fence, StoredLogPiece } from '../../fleet.js';
 import type { CompiledJob } from '../../../pipeline/types.js';
 import type { SqlDialect, SqlExecutor } from '../dialect.js';
+import type { LedgerCache } from './ledger.js';
 
 export interface Effects {
   /** Tag keys that got pending attempts. */
@@ -118,6 +119,8 @@ export interface FleetTx {
   jobIds: JobIdCache;
   served: ServedOrder;
   effects: Effects;
+  /** The compute ledger's closed months, per project (ledger.ts). */
+  ledger: LedgerCache;
 }
 
 /**

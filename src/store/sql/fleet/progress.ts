@@ -18,6 +18,7 @@ import type { EpochMs } from '../../store.js';
 import { CREATE_ATTEMPT_SQL, QUEUE_JOB_SQL, inList, moveJobIn, movePipelineIn } from '../moves.js';
 import { pipelineMoved, tagKeyOf, type FleetTx } from './fleet-tx.js';
 import { environmentIn } from '../gates.js';
+import { releaseIn } from './ledger.js';
 
 export interface LockedPipeline {
   id: PipelineId;
@@ -264,10 +265,12 @@ async function cancelJobsIn(f: FleetTx, p: LockedPipeline, jobIds: readonly numb
     : await f.tx.all<{ id: number | string; status: string }>(`SELECT id, status FROM jobs WHERE pipeline_id = ? AND ${LIVE_JOB}`, [p.id]);
   for (const r of rows) {
     const jobId = Number(r.id);
-    await f.tx.run(
-      "UPDATE attempts SET status = 'canceled', finished_at = ?, failure_reason = 'canceled', offered_until = NULL WHERE job_id = ? AND status = 'pending'",
+    const unstarted = await f.tx.all<{ id: number | string; project_id: number | string; reserved_until: number | string | null }>(
+      "UPDATE attempts SET status = 'canceled', finished_at = ?, failure_reason = 'canceled', offered_until = NULL WHERE job_id = ? AND status = 'pending' RETURNING id, project_id, reserved_until",
       [at, jobId],
     );
+    // An offer's reservation goes back to its project with the offer.
+    for (const a of unstarted) if (a.reserved_until !== null) await releaseIn(f, Number(a.id), Number(a.project_id), `release:${a.id}`, at);
     await f.tx.run(
       "UPDATE attempts SET status = 'canceled', finished_at = ?, failure_reason = 'canceled', lease_expires_at = NULL WHERE job_id = ? AND status = 'running' AND agent_id IS NULL",
       [at, jobId],

@@ -3,7 +3,7 @@
 // resource group, the group's order) to one read-only snapshot, and adds what the take leaves to
 // the agents: whether any online agent has the tags, whether one of them is sandbox-ready when
 // the job needs the sandbox (sandboxRequirement(), as the take evaluates it), and whether those
-// have a free slot.
+// have a free slot. A project with a quota whose minutes are spent waits for minutes first (`quota`).
 //
 // It is an explanation, not a promise: the next take decides, and between the two an agent may
 // come or go. A pending attempt no rule holds back is `ready`: the next request of a matching
@@ -12,12 +12,13 @@
 import { asAgentId, type QueueEntry, type QueueReason, type SchedulerSettings } from '../../fleet.js';
 import { asAttemptId, asJobId, asPipelineId, asProjectId, type ProjectId } from '../../../domain/ids.js';
 import type { EpochMs } from '../../store.js';
-import type { SqlExecutor } from '../dialect.js';
 import { agentOnline, tagKeyMatches } from './fleet-tx.js';
 import { activeOf, limitHold, type ProjectLimits } from './take.js';
 import { agentIsSandboxReady, jobSandboxRequirement, type NetworkPolicy } from '../../../domain/isolation.js';
 import { isolationOf } from './agents.js';
 import { sandboxSettingsOf } from '../rows.js';
+import { minutesOf } from '../../../domain/compute-minutes.js';
+import { balanceIn, type LedgerRead } from './ledger.js';
 
 type Id = number | string;
 
@@ -43,6 +44,7 @@ interface PendingRow {
   require_sandbox: Id;
   network: NetworkPolicy;
   fork_network: NetworkPolicy;
+  monthly_minutes: Id | null;
 }
 
 interface AgentRow {
@@ -60,20 +62,21 @@ interface AgentRow {
 const num = (v: Id | null) => (v === null ? null : Number(v));
 
 export async function explainQueueIn(
-  tx: SqlExecutor,
+  r: LedgerRead,
   at: EpochMs,
   settings: Pick<SchedulerSettings, 'maxRunning' | 'leaseMs'>,
   projects: ProjectId | readonly ProjectId[] | null,
   limit: number,
 ): Promise<QueueEntry[]> {
   // One project, several (what a caller may see), or all (null).
+  const { tx } = r;
   const only = projects === null ? null : typeof projects === 'number' ? [projects] : projects;
   if (only !== null && only.length === 0) return [];
   const where = only === null ? '' : ` AND a.project_id IN (${only.map(() => '?').join(', ')})`;
   const rows = await tx.all<PendingRow>(
     'SELECT a.id, a.job_id, a.number, a.queued_at, a.project_id, a.pipeline_id, a.priority, a.resource_group, a.tag_key, ' +
       'a.offered_until, a.agent_id, j.name AS job_name, j.stage, p.ref, pr.name AS project_name, pr.max_running, pr.max_running_per_pipeline, ' +
-      'p.trusted, pr.require_sandbox, pr.network, pr.fork_network ' +
+      'p.trusted, pr.require_sandbox, pr.network, pr.fork_network, pr.monthly_minutes ' +
       'FROM attempts a JOIN jobs j ON j.id = a.job_id JOIN pipelines p ON p.id = a.pipeline_id JOIN projects pr ON pr.id = a.project_id ' +
       `WHERE a.status = 'pending' AND a.tag_key IS NOT NULL${where} ORDER BY a.priority DESC, a.id LIMIT ?`,
     [...(only ?? []), limit],
@@ -103,6 +106,15 @@ export async function explainQueueIn(
       sandboxReady: agentIsSandboxReady(isolationOf({ ...g, isolation_limits: null })),
     }));
   const nameOf = new Map(agentRows.map((g) => [Number(g.id), g.name]));
+  // Projects with a quota that have spent it: the take skips them (take.ts), whatever the agents.
+  const spent = new Map<number, QueueReason & { code: 'quota' }>();
+  const quotas = new Map(rows.filter((x) => x.monthly_minutes !== null).map((x) => [Number(x.project_id), { minutes: Number(x.monthly_minutes), name: x.project_name }]));
+  for (const [projectId, q] of quotas) {
+    const b = await balanceIn(r, projectId, q.minutes, at, false);
+    if (b.availableMs !== null && b.availableMs <= 0) {
+      spent.set(projectId, { code: 'quota', project: q.name, usedMinutes: minutesOf(b.consumedMs), reservedMinutes: minutesOf(b.reservedMs), totalMinutes: minutesOf((b.limitMs ?? 0) + b.grantsMs) });
+    }
+  }
 
   return rows.map((r): QueueEntry => {
     const project = Number(r.project_id);
@@ -131,6 +143,8 @@ export async function explainQueueIn(
       const agentId = Number(r.agent_id);
       return { code: 'offered', agentId: asAgentId(agentId), agentName: nameOf.get(agentId) ?? '', until: offeredUntil };
     }
+    const quota = spent.get(Number(r.project_id));
+    if (quota) return quota;
     const tags = r.tag_key === '' ? [] : r.tag_key.split('\n');
     const tagged = agents.filter((g) => tagKeyMatches(r.tag_key, g.tags));
     if (tagged.length === 0) return { code: 'no_agent', tags };

@@ -41,6 +41,8 @@ import {
   type StoredArtifact,
 } from '../../fleet.js';
 import type { EpochMs, Job, PipelineWithJobs } from '../../store.js';
+import type { Month } from '../../../domain/compute-minutes.js';
+import type { ConsumedTotal, GrantResult, ProjectUsage, Quota, QuotaView, Usage, UsageLine } from '../../compute-minutes.js';
 import { sqlStateOf, type SqlDialect, type SqlExecutor, type SqlValue, type TransactionOptions } from '../dialect.js';
 import { moveJobIn } from '../moves.js';
 import type { AuditFor } from '../../audit.js';
@@ -89,6 +91,9 @@ import * as artifacts from './artifacts.js';
 import * as logs from './logs.js';
 import { enqueueForgeStatusesIn } from '../forge.js';
 import { AGENT_COLUMNS, poolOf, isolationParams, toAgent, type AgentRow } from './agents.js';
+import { ENDED_COLUMNS, LedgerCache, settleEndIn, type EndedRow } from './ledger.js';
+import { extendIn, QUOTA_STOPPED, quotaStoppedOutcome, releaseLapsedIn, reservationsDue } from './reservations.js';
+import { consumedTotalsIn, grantIn, projectsUsageIn, quotaViewIn, setQuotaIn, TotalsCache, usageIn, usageLinesIn } from './quotas.js';
 
 const CHANNELS = { ready: 'gantry_ready', cancel: 'gantry_cancel', log: 'gantry_log', pipeline: 'gantry_pipeline' } as const;
 
@@ -142,6 +147,8 @@ export class SqlFleetStore implements FleetStore {
   private readonly specs = new SpecCache();
   private readonly jobIds = new JobIdCache();
   private readonly served = new ServedOrder();
+  private readonly ledger = new LedgerCache();
+  private readonly totals = new TotalsCache();
   private tagKeys: { keys: Set<string>; at: number } = { keys: new Set(), at: 0 };
   private listening: { close(): Promise<void> } | null = null;
 
@@ -155,7 +162,7 @@ export class SqlFleetStore implements FleetStore {
       async (tx) => {
         // A retried transaction starts over with no effects.
         effects = noEffects();
-        const f: FleetTx = { tx, db: this.db, specs: this.specs, jobIds: this.jobIds, served: this.served, effects };
+        const f: FleetTx = { tx, db: this.db, specs: this.specs, jobIds: this.jobIds, served: this.served, effects, ledger: this.ledger };
         const r = await fn(f);
         // The outbox row commits with the status it reports, or not at all.
         await enqueueForgeStatusesIn(tx, [...effects.statuses]);
@@ -228,11 +235,14 @@ export class SqlFleetStore implements FleetStore {
 
   /** Ends every attempt the agent holds as `agent_lost` and returns its offers to the queue. */
   private async loseAttemptsIn(f: FleetTx, agentId: AgentId, at: EpochMs, settings: SchedulerSettings): Promise<void> {
-    const offers = await f.tx.all<{ tag_key: string }>(
-      "UPDATE attempts SET offered_until = NULL, token_hash = NULL, agent_id = NULL WHERE agent_id = ? AND status = 'pending' RETURNING tag_key",
+    const offers = await f.tx.all<{ id: number | string; tag_key: string; reserved_until: number | string | null }>(
+      "UPDATE attempts SET offered_until = NULL, token_hash = NULL, agent_id = NULL WHERE agent_id = ? AND status = 'pending' RETURNING id, tag_key, reserved_until",
       [agentId],
     );
-    for (const o of offers) f.effects.ready.add(o.tag_key);
+    for (const o of offers) {
+      f.effects.ready.add(o.tag_key);
+      if (o.reserved_until !== null) await releaseLapsedIn(f, Number(o.id), at);
+    }
     const running = await f.tx.all<{ id: number | string; pipeline_id: number | string }>(
       "SELECT id, pipeline_id FROM attempts WHERE agent_id = ? AND status = 'running' ORDER BY pipeline_id",
       [agentId],
@@ -254,17 +264,19 @@ export class SqlFleetStore implements FleetStore {
     const p = await lockPipeline(f, pipelineId);
     if (!p) return false;
     const status: FinishedAttemptStatus = reason === 'canceled' ? 'canceled' : reason === 'timeout' ? 'timed_out' : 'failed';
-    const row = await f.tx.get<{ job_id: number | string; number: number | string }>(
-      'UPDATE attempts SET status = ?, failure_reason = ?, finished_at = ?, lease_expires_at = NULL, ' +
-        "log_bytes = log_received WHERE id = ? AND status = 'running'" +
+    // An attempt the server was stopping for quota ends as that stop, however it ends.
+    const row = await f.tx.get<{ job_id: number | string; number: number | string; status: FinishedAttemptStatus; failure_reason: FailureReason } & EndedRow>(
+      `UPDATE attempts SET status = CASE WHEN ${QUOTA_STOPPED} THEN 'failed' ELSE ? END, failure_reason = CASE WHEN ${QUOTA_STOPPED} THEN failure_reason ELSE ? END, ` +
+        "finished_at = ?, lease_expires_at = NULL, log_bytes = log_received WHERE id = ? AND status = 'running'" +
         extraWhere +
-        ' RETURNING job_id, number',
+        ` RETURNING id, job_id, number, status, failure_reason, ${ENDED_COLUMNS}`,
       [status, reason, at, attemptId, ...extraParams],
     );
     if (!row) return false;
+    await settleEndIn(f, row, at);
     await afterAttemptIn(
       f,
-      { id: attemptId, jobId: Number(row.job_id), pipelineId, number: Number(row.number), status, exitCode: null, failureReason: reason },
+      { id: attemptId, jobId: Number(row.job_id), pipelineId, number: Number(row.number), status: row.status, exitCode: null, failureReason: row.failure_reason },
       p,
       at,
       settings,
@@ -342,7 +354,7 @@ export class SqlFleetStore implements FleetStore {
 
   async explainQueue(at: EpochMs, settings: SchedulerSettings, projects: ProjectId | readonly ProjectId[] | null, limit: number): Promise<QueueEntry[]> {
     // One snapshot: the counts and the rows they explain agree.
-    return this.db.transaction((tx) => explainQueueIn(tx, at, settings, projects, limit), { readOnly: true });
+    return this.db.transaction((tx) => explainQueueIn({ tx, ledger: this.ledger }, at, settings, projects, limit), { readOnly: true });
   }
 
   // ---- work
@@ -470,16 +482,20 @@ export class SqlFleetStore implements FleetStore {
     const cond = held.map(() => '(id = ? AND token_hash = ?)').join(' OR ');
     const params: (number | string)[] = [leaseExpiresAt, agentId];
     for (const h of held) params.push(h.id, h.tokenHash);
-    const rows = await this.db.all<{ id: number | string; cancel_requested_at: number | string | null }>(
-      `UPDATE attempts SET lease_expires_at = ? WHERE status = 'running' AND agent_id = ? AND (${cond}) RETURNING id, cancel_requested_at`,
+    const rows = await this.db.all<{ id: number | string; cancel_requested_at: number | string | null; reserved_until: number | string | null }>(
+      `UPDATE attempts SET lease_expires_at = ? WHERE status = 'running' AND agent_id = ? AND (${cond}) RETURNING id, cancel_requested_at, reserved_until`,
       params,
     );
     const renewed = new Set(rows.map((r) => Number(r.id)));
-    return {
-      leaseExpiresAt,
-      cancel: rows.filter((r) => r.cancel_requested_at !== null).map((r) => asAttemptId(Number(r.id))),
-      lost: held.filter((h) => !renewed.has(h.id)).map((h) => h.id),
-    };
+    const cancel = rows.filter((r) => r.cancel_requested_at !== null).map((r) => asAttemptId(Number(r.id)));
+    // A quota project's attempt whose reservation the new lease outruns gets its next slice (or,
+    // under a hard limit with nothing left, its stop), each in a transaction of its own: once a
+    // lease or so, not at every heartbeat.
+    for (const r of rows) {
+      if (r.reserved_until === null || r.cancel_requested_at !== null || Number(r.reserved_until) >= leaseExpiresAt) continue;
+      if ((await this.run((f) => extendIn(f, Number(r.id), at, leaseMs))) === 'stopped') cancel.push(asAttemptId(Number(r.id)));
+    }
+    return { leaseExpiresAt, cancel, lost: held.filter((h) => !renewed.has(h.id)).map((h) => h.id) };
   }
 
   async appendLog(
@@ -697,10 +713,13 @@ export class SqlFleetStore implements FleetStore {
       if (!head) return { kind: 'not-found' as const };
       const p = head.pipeline;
       // The usual case first, in one statement; the row is read only to say why it did not apply.
-      const row = await f.tx.get<{ job_id: number | string; number: number | string }>(
-        'UPDATE attempts SET status = ?, exit_code = ?, failure_reason = ?, finished_at = ?, lease_expires_at = NULL, log_bytes = ? ' +
-          "WHERE id = ? AND token_hash = ? AND status = 'running' AND log_received = ? RETURNING job_id, number",
-        [c.status, c.exitCode, c.failureReason, at, c.logEnd, attemptId, tokenHash, c.logEnd],
+      // An attempt the server stopped for quota and its agent reports canceled ends as the stop says.
+      const stopped = quotaStoppedOutcome('quota_exceeded', c);
+      const row = await f.tx.get<{ job_id: number | string; number: number | string; status: string; failure_reason: string | null } & EndedRow>(
+        `UPDATE attempts SET status = CASE WHEN ${QUOTA_STOPPED} THEN ? ELSE ? END, exit_code = ?, ` +
+          `failure_reason = CASE WHEN ${QUOTA_STOPPED} THEN ? ELSE ? END, finished_at = ?, lease_expires_at = NULL, log_bytes = ? ` +
+          `WHERE id = ? AND token_hash = ? AND status = 'running' AND log_received = ? RETURNING id, job_id, number, status, failure_reason, ${ENDED_COLUMNS}`,
+        [stopped.status, c.status, c.exitCode, stopped.failureReason, c.failureReason, at, c.logEnd, attemptId, tokenHash, c.logEnd],
       );
       if (!row) {
         const now = await f.tx.get<HeldAttempt>(`SELECT ${HELD_COLUMNS} FROM attempts WHERE id = ?`, [attemptId]);
@@ -708,18 +727,21 @@ export class SqlFleetStore implements FleetStore {
         if (now.token_hash !== tokenHash) return fenceOf(now, tokenHash)!;
         const received = Number(now.log_received);
         if (now.status !== 'running') {
+          const as = quotaStoppedOutcome(now.failure_reason, c);
           const same =
-            now.status === c.status &&
-            now.failure_reason === c.failureReason &&
+            now.status === as.status &&
+            now.failure_reason === as.failureReason &&
             (now.exit_code ?? null) === c.exitCode &&
             received === c.logEnd;
-          if (same) return { kind: 'ok' as const, duplicate: true, status: c.status, failureReason: c.failureReason };
+          if (same) return { kind: 'ok' as const, duplicate: true, status: as.status, failureReason: as.failureReason };
           return fenceOf(now, tokenHash)!;
         }
         if (received < c.logEnd) return { kind: 'log-incomplete' as const, received };
         if (received > c.logEnd) return { kind: 'log-overrun' as const, received };
         return { kind: 'fenced' as const };
       }
+      await settleEndIn(f, row, at);
+      const ended = { status: row.status as FinishedAttemptStatus, failureReason: row.failure_reason as FailureReason | null };
       await afterAttemptIn(
         f,
         {
@@ -727,15 +749,15 @@ export class SqlFleetStore implements FleetStore {
           jobId: Number(row.job_id),
           pipelineId: p.id,
           number: Number(row.number),
-          status: c.status,
+          status: ended.status,
           exitCode: c.exitCode,
-          failureReason: c.failureReason,
+          failureReason: ended.failureReason,
         },
         p,
         at,
         settings,
       );
-      return { kind: 'ok' as const, duplicate: false, status: c.status, failureReason: c.failureReason };
+      return { kind: 'ok' as const, duplicate: false, ...ended };
     });
   }
 
@@ -762,6 +784,11 @@ export class SqlFleetStore implements FleetStore {
       });
       if (done) ended++;
     }
+    // Compute minutes: reservations of offers that lapsed go back to their projects; attempts of
+    // hard-limited projects whose reservation ran out get another slice, or are stopped.
+    const reservations = await reservationsDue(this.db, at);
+    for (const id of reservations.lapsed) await this.run((f) => releaseLapsedIn(f, id, at));
+    for (const id of reservations.runOut) await this.run((f) => extendIn(f, id, at, settings.leaseMs));
     return ended;
   }
 
@@ -900,6 +927,37 @@ export class SqlFleetStore implements FleetStore {
       const r = await decideJobIn(f, p, id, decision, at);
       return r === 'decided' ? this.jobRow(f, id) : r;
     });
+  }
+
+  // ---- compute minutes (quotas.ts)
+
+  quotaOf(projectId: ProjectId): Promise<QuotaView | null> {
+    return quotaViewIn(this.db, projectId);
+  }
+
+  async setQuota(projectId: ProjectId, quota: Quota, actor: string, at: EpochMs, audit?: AuditFor<QuotaView | null>): Promise<QuotaView | null> {
+    return this.run(async (f) => auditIn(f.tx, audit, await setQuotaIn(f, projectId, quota, actor, at)));
+  }
+
+  async grantMinutes(projectId: ProjectId, grant: { amountMs: number; reason: string; key: string }, actor: string, at: EpochMs, audit?: AuditFor<GrantResult>): Promise<GrantResult> {
+    return this.run(async (f) => auditIn(f.tx, audit, await grantIn(f, projectId, grant.amountMs, grant.reason, actor, grant.key, at)));
+  }
+
+  usage(projectId: ProjectId, month: Month, at: EpochMs): Promise<Usage | null> {
+    // One snapshot: the balance and the pools' sums agree.
+    return this.db.transaction((tx) => usageIn({ tx, ledger: this.ledger }, projectId, month, at), { readOnly: true });
+  }
+
+  usageByProject(month: Month, at: EpochMs): Promise<ProjectUsage[]> {
+    return this.db.transaction((tx) => projectsUsageIn({ tx, ledger: this.ledger }, month, at), { readOnly: true });
+  }
+
+  usageLines(projectId: ProjectId | null, month: Month): Promise<UsageLine[]> {
+    return usageLinesIn(this.db, projectId, month);
+  }
+
+  consumedTotals(at: EpochMs): Promise<ConsumedTotal[]> {
+    return this.db.transaction((tx) => consumedTotalsIn(tx, this.totals, at), { readOnly: true });
   }
 
   // ---- blobs, artifacts and caches (artifacts.ts)

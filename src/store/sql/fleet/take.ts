@@ -12,12 +12,15 @@
 // 5. isolation: a job that needs the sandbox (sandboxRequirement(), from the project's settings and
 //    the pipeline's trust as they are at the take) goes only to a sandbox-ready agent. For any
 //    other agent the candidates are only those of the trust it may run, so what it may not take
-//    never fills its candidate list or holds back what it may.
+//    never fills its candidate list or holds back what it may;
+// 6. compute minutes: a project with a quota whose balance is spent takes nothing (its jobs wait,
+//    other projects' go on); each offer reserves the attempt's first slice of minutes in the same
+//    transaction (reservations.ts) and records the agent's pool and its price on the attempt.
 //
 // Each offer is one conditional UPDATE of a row selected `FOR UPDATE SKIP LOCKED`, so two
 // instances never offer one attempt and never wait on each other's candidates. Limits count rows,
 // so on PostgreSQL a take that must check one locks the project's row first (`FOR UPDATE`):
-// takes of one project with limits are serialized across instances, others never are. With a
+// takes of one project with limits or a quota are serialized across instances, others never are. With a
 // fleet-wide limit (GANTRY_MAX_RUNNING) every take holds one advisory lock: all are serialized.
 
 import { asAttemptId } from '../../../domain/ids.js';
@@ -28,6 +31,8 @@ import type { SqlExecutor } from '../dialect.js';
 import { ATTEMPT_COLUMNS, sandboxSettingsOf, type AttemptRow } from '../rows.js';
 import { tagKeyMatches, type FleetTx } from './fleet-tx.js';
 import { trustsFor, type Trusts } from './sandbox-filter.js';
+import { DEFAULT_COST_FACTOR_MILLI } from '../../../domain/pools.js';
+import { availableAtTakeIn, offerSlice, reserveAtOfferIn } from './reservations.js';
 
 export interface Offered {
   attemptId: number;
@@ -108,6 +113,12 @@ interface Candidate {
   job_id: number | string;
   pipeline_id: number | string;
   resource_group: string | null;
+  /** A reservation an earlier offer of it left (the offer lapsed). */
+  reserved_until: number | string | null;
+  /** The project's quota (the same on every candidate). */
+  monthly_minutes: number | string | null;
+  /** The agent's pool's price; null: the pool has no row (the default price). */
+  cost_factor_milli: number | string | null;
 }
 
 /**
@@ -183,7 +194,7 @@ export async function takeIn(f: FleetTx, request: TakeRequest): Promise<Offered[
     const project = open[0]!;
     const limit = limits.get(project.id)!;
     const trust = trusts.get(project.id) as Exclude<Trusts, 'none'>;
-    const got = await takeFromProject(f, agent.id, project.id, limit, trust, keys, slots - offered.length, at, settings, tokenHashes.slice(offered.length), active);
+    const got = await takeFromProject(f, agent, project.id, limit, trust, keys, slots - offered.length, at, settings, tokenHashes.slice(offered.length), active);
     offered.push(...got);
     if (got.length > 0) f.served.served(project.id);
     if (got.length === 0) exhausted.add(project.id);
@@ -194,7 +205,7 @@ export async function takeIn(f: FleetTx, request: TakeRequest): Promise<Offered[
 
 async function takeFromProject(
   f: FleetTx,
-  agentId: number,
+  agent: Pick<Agent, 'id' | 'pool'>,
   projectId: number,
   limit: ProjectLimits,
   trust: Exclude<Trusts, 'none'>,
@@ -210,25 +221,37 @@ async function takeFromProject(
   // In a subquery, not a join: FOR UPDATE would lock the pipeline rows too.
   const ofTrust = trust === 'all' ? '' : ' AND EXISTS (SELECT 1 FROM pipelines p WHERE p.id = attempts.pipeline_id AND p.trusted = ?)';
   const trustParams = trust === 'all' ? [] : [trust === 'trusted' ? 1 : 0];
+  // The project's quota and the agent's pool's price ride along (scalar subqueries, which the
+  // lock clause does not lock): a project without a quota, the usual one, costs no round trip more.
   const lockCandidates = async (): Promise<Candidate[]> =>
     f.tx.all<Candidate>(
-      `SELECT id, job_id, pipeline_id, resource_group FROM attempts WHERE status = 'pending' AND project_id = ? AND tag_key IN (${keyList}) ` +
+      'SELECT id, job_id, pipeline_id, resource_group, reserved_until, (SELECT monthly_minutes FROM projects WHERE id = ?) AS monthly_minutes, ' +
+        '(SELECT cost_factor_milli FROM pools WHERE name = ?) AS cost_factor_milli ' +
+        `FROM attempts WHERE status = 'pending' AND project_id = ? AND tag_key IN (${keyList}) ` +
         `AND (offered_until IS NULL OR offered_until < ?)${ofTrust} ORDER BY priority DESC, id LIMIT ?${f.db.lockClause('skip')}`,
       // Room to skip candidates held back by a pipeline limit or a busy resource group.
-      [projectId, ...keys, at, ...trustParams, Math.max(want * 4, 16)],
+      [projectId, agent.pool, projectId, ...keys, at, ...trustParams, Math.max(want * 4, 16)],
     );
   let candidates = await lockCandidates();
   if (candidates.length === 0) return [];
-  const needsLock = limited || candidates.some((c) => c.resource_group !== null);
+  const factorMilli = candidates[0]!.cost_factor_milli === null ? DEFAULT_COST_FACTOR_MILLI : Number(candidates[0]!.cost_factor_milli);
+  // Minutes are reserved only for a project with a quota, and only where they cost something:
+  // a free pool's jobs run whatever the balance (RUNNING.md, "Compute minutes and quotas").
+  const quotaMinutes = candidates[0]!.monthly_minutes === null || factorMilli === 0 ? null : Number(candidates[0]!.monthly_minutes);
+  const counts = limited || candidates.some((c) => c.resource_group !== null);
   const active = known ?? { total: 0, byProject: new Map(), byPipeline: new Map(), groups: new Map() };
-  if (needsLock && f.db.name !== 'sqlite') {
-    // Counting what runs is only sound while no other instance adds to it: hold the project.
+  if ((counts || quotaMinutes !== null) && f.db.name !== 'sqlite') {
+    // Counting what runs, or what is left of the project's minutes, is only sound while no other
+    // instance adds to it: hold the project.
     await f.tx.get(`SELECT id FROM projects WHERE id = ?${f.db.lockClause('wait')}`, [projectId]);
-    Object.assign(active, await activeOf(f, at));
+    if (counts) Object.assign(active, await activeOf(f, at));
     candidates = await lockCandidates();
-  } else if (needsLock && known === null) {
+  } else if (counts && known === null) {
     Object.assign(active, await activeOf(f, at));
   }
+  // A project with nothing left takes nothing; the take goes on to the other projects.
+  let available = quotaMinutes === null ? Number.POSITIVE_INFINITY : await availableAtTakeIn(f, projectId, quotaMinutes, at);
+  if (available <= 0) return [];
   const out: Offered[] = [];
   for (const c of candidates) {
     // One offer per project per round: the caller re-ranks projects by their new counts.
@@ -249,12 +272,17 @@ async function takeFromProject(
     }
     const hash = tokenHashes[out.length];
     if (hash === undefined) break;
+    // The attempt is billed at the pool's price now, and holds its first slice from the offer on.
+    const slice = quotaMinutes === null ? null : offerSlice(settings.leaseMs, factorMilli, available, at);
     const row = await f.tx.get<AttemptRow>(
-      'UPDATE attempts SET agent_id = ?, token_hash = ?, offered_until = ? ' +
+      'UPDATE attempts SET agent_id = ?, token_hash = ?, offered_until = ?, pool = ?, cost_factor_milli = ?, reserved_until = ? ' +
         `WHERE id = ? AND status = 'pending' AND (offered_until IS NULL OR offered_until < ?) RETURNING ${ATTEMPT_COLUMNS}`,
-      [agentId, hash, at + settings.offerTtlMs, c.id, at],
+      [agent.id, hash, at + settings.offerTtlMs, agent.pool, factorMilli, slice?.reservedUntil ?? null, c.id, at],
     );
     if (!row) continue;
+    const previousUntil = c.reserved_until === null ? null : Number(c.reserved_until);
+    if (slice !== null || previousUntil !== null) await reserveAtOfferIn(f, Number(c.id), projectId, slice?.amountMs ?? 0, previousUntil, at);
+    if (slice !== null) available -= slice.amountMs;
     add(active, projectId, pipelineId, Number(c.job_id), c.resource_group);
     out.push({ attemptId: asAttemptId(Number(c.id)), jobId: Number(c.job_id), pipelineId, projectId, row });
   }
