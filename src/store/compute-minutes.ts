@@ -75,6 +75,14 @@ export interface UsageLine {
   at: EpochMs;
 }
 
+/** What one pool consumed on one UTC day. */
+export interface DayUsage {
+  /** YYYY-MM-DD, UTC: the day the attempts ended (as the month of an entry is). */
+  day: string;
+  pool: string;
+  amountMs: number;
+}
+
 /** Consumed compute ms of all time by project and pool (the Prometheus counter). */
 export interface ConsumedTotal {
   project: string;

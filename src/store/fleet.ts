@@ -11,7 +11,7 @@ import type { AgentIsolationFacts, SandboxRequirement } from '../domain/isolatio
 import type { Attempt, EpochMs, Job, Pipeline, PipelineWithJobs, Project, StoredVariable } from './store.js';
 import type { AuditFor } from './audit.js';
 import type { Month } from '../domain/compute-minutes.js';
-import type { ConsumedTotal, GrantResult, ProjectUsage, Quota, QuotaView, Usage, UsageLine } from './compute-minutes.js';
+import type { ConsumedTotal, DayUsage, GrantResult, ProjectUsage, Quota, QuotaView, Usage, UsageLine } from './compute-minutes.js';
 
 export type AgentId = number & { readonly __agent: unique symbol };
 export const asAgentId = (n: number) => n as AgentId;
@@ -310,6 +310,8 @@ export interface FleetStore {
   usageByProject(month: Month, at: EpochMs): Promise<ProjectUsage[]>;
   /** The attempts that consumed in `month` (of one project, or of all: null), one line each. */
   usageLines(projectId: ProjectId | null, month: Month): Promise<UsageLine[]>;
+  /** What was consumed each UTC day of `month`, by pool (of one project, or of all: null): the usage page's chart. */
+  usageByDay(projectId: ProjectId | null, month: Month): Promise<DayUsage[]>;
   /** Everything consumed so far, by project and pool (the Prometheus counter). */
   consumedTotals(at: EpochMs): Promise<ConsumedTotal[]>;
 

@@ -128,6 +128,7 @@ describe('compute minutes over HTTP', () => {
       reservedMinutes: 0.5,
       remainingMinutes: 3.5,
       byPool: {},
+      days: [],
     });
     await fleet.completeAttempt(offer.attempt.id, 'tok', { status: 'success', exitCode: 0, failureReason: null, logEnd: 0 }, start + 1_500, SETTINGS);
     const usage = (await (await h.api('GET', `/projects/web/usage?month=${monthOf(start)}`, undefined, maintainer)).json()) as Record<string, unknown>;
@@ -139,6 +140,8 @@ describe('compute minutes over HTTP', () => {
       reservedMinutes: 0,
       remainingMinutes: 3.975,
       byPool: { default: { minutes: 0.025, jobSeconds: 1.5 } },
+      // Billed on the UTC day the attempt ended: what the usage page charts.
+      days: [{ day: new Date(start + 1_500).toISOString().slice(0, 10), byPool: { default: 0.025 } }],
     });
     const csv = await h.api('GET', '/projects/web/usage?format=csv', undefined, maintainer);
     assert.equal(csv.status, 200);
@@ -152,8 +155,9 @@ describe('compute minutes over HTTP', () => {
     await expectError(await h.api('GET', '/projects/web/usage', undefined, stranger), 404, 'GANTRY_E_NOT_FOUND');
 
     await expectError(await h.api('GET', '/usage', undefined, maintainer), 403, 'GANTRY_E_FORBIDDEN');
-    const all = (await (await h.api('GET', '/usage')).json()) as { month: string; usedMinutes: number; projects: { project: string; usedMinutes: number; limitMinutes: number | null }[] };
+    const all = (await (await h.api('GET', '/usage')).json()) as { month: string; usedMinutes: number; days: unknown[]; projects: { project: string; usedMinutes: number; limitMinutes: number | null }[] };
     assert.deepEqual([all.month, all.usedMinutes], [monthOf(start), 0.025]);
+    assert.deepEqual(all.days, [{ day: new Date(start + 1_500).toISOString().slice(0, 10), byPool: { default: 0.025 } }]);
     assert.deepEqual(all.projects.map((p) => [p.project, p.limitMinutes, p.usedMinutes]), [['web', 3, 0.025]]);
     const lines = await (await h.api('GET', '/usage?format=csv')).text();
     assert.equal(lines, `project,pipeline,job,attempt,pool,factor,seconds,minutes\nweb,${created.id},${created.jobs[0]!.id},1,default,1,1.500,0.025000\n`);

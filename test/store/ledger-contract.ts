@@ -341,6 +341,15 @@ export function runLedgerContract(label: string, open: () => Promise<LedgerWorld
       );
       assert.equal((await store.fleet.usageLines(null, '2024-05')).length, 2);
       assert.deepEqual((await store.fleet.usageLines(null, '2024-04')).length, 0);
+      // By UTC day and pool, summed in the database (the usage page's chart).
+      const day = new Date(T0).toISOString().slice(0, 10);
+      assert.deepEqual(await store.fleet.usageByDay(project.id, '2024-05'), [{ day, pool: 'default', amountMs: 2 * l0(offers, 'q-0') }]);
+      assert.deepEqual(
+        (await store.fleet.usageByDay(null, '2024-05')).map((d) => [d.day, d.pool]),
+        [[day, 'default']],
+      );
+      assert.equal((await store.fleet.usageByDay(null, '2024-05'))[0]!.amountMs, 2 * l0(offers, 'q-0') + 2 * l0(offers, 'free-for-all-0'));
+      assert.deepEqual(await store.fleet.usageByDay(null, '2024-04'), []);
       const all = await store.fleet.usageByProject('2024-05', T0 + 1_000);
       assert.deepEqual(
         all.map((u) => [u.project, u.limitMs, u.consumedMs]),

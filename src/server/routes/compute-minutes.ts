@@ -7,7 +7,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import crypto from 'node:crypto';
 import { minutesOf, monthOf, MONTH_PATTERN, msOfMinutes, type Month } from '../../domain/compute-minutes.js';
 import { FACTOR_SCALE } from '../../domain/pools.js';
-import type { Grant, GrantResult, QuotaView, Usage, UsageLine } from '../../store/compute-minutes.js';
+import type { DayUsage, Grant, GrantResult, QuotaView, Usage, UsageLine } from '../../store/compute-minutes.js';
 import type { Project } from '../../store/store.js';
 import { auditWhen } from '../audit.js';
 import { ApiError } from '../errors.js';
@@ -52,7 +52,28 @@ const usageProperties = {
     additionalProperties: { type: 'object', properties: { minutes: { type: 'number' }, jobSeconds: { type: 'number' } }, required: ['minutes', 'jobSeconds'] },
   },
 } as const;
-const usageSchema = { type: 'object', properties: usageProperties, required: Object.keys(usageProperties) } as const;
+/** Minutes consumed each UTC day of the month, by pool: what the usage page charts. */
+const daysSchema = {
+  type: 'array',
+  items: {
+    type: 'object',
+    properties: { day: { type: 'string', format: 'date' }, byPool: { type: 'object', additionalProperties: { type: 'number' } } },
+    required: ['day', 'byPool'],
+  },
+} as const;
+const usageSchema = { type: 'object', properties: { ...usageProperties, days: daysSchema }, required: [...Object.keys(usageProperties), 'days'] } as const;
+
+/** The days of the month that consumed anything, each with its minutes per pool. */
+function daysJson(days: readonly DayUsage[]): { day: string; byPool: Record<string, number> }[] {
+  const out = new Map<string, Record<string, number>>();
+  for (const d of days) {
+    const byPool = out.get(d.day) ?? {};
+    // One row per day and pool: the store sums them.
+    byPool[d.pool] = minutesOf(d.amountMs);
+    out.set(d.day, byPool);
+  }
+  return [...out].map(([day, byPool]) => ({ day, byPool }));
+}
 
 const usageQuery = {
   type: 'object',
@@ -209,7 +230,8 @@ export function computeMinutesRoutes(app: FastifyInstance, ctx: RouteContext): v
         description:
           'limitMinutes: the month`s allowance (null: unlimited); grantedMinutes: what grants offer in it; usedMinutes: consumed ' +
           '(attempts that ended in the month); reservedMinutes: held by running jobs; remainingMinutes: what may still start ' +
-          '(never below 0; null: unlimited). byPool: consumed minutes and wall-clock seconds per pool. format=csv: one line per ' +
+          '(never below 0; null: unlimited). byPool: consumed minutes and wall-clock seconds per pool. days: each UTC day that consumed, ' +
+          'its minutes per pool. format=csv: one line per ' +
           'attempt, pipeline,job,attempt,pool,factor,seconds,minutes.',
         tags,
         params: projectParams,
@@ -224,7 +246,8 @@ export function computeMinutesRoutes(app: FastifyInstance, ctx: RouteContext): v
       if ((request.query as { format?: string }).format === 'csv') {
         return sendCsv(reply, `usage-${project.name}-${month}`, await ctx.store.fleet.usageLines(project.id, month), false);
       }
-      return usageJson((await ctx.store.fleet.usage(project.id, month, at))!);
+      const [usage, days] = await Promise.all([ctx.store.fleet.usage(project.id, month, at), ctx.store.fleet.usageByDay(project.id, month)]);
+      return { ...usageJson(usage!), days: daysJson(days) };
     },
   );
 
@@ -242,9 +265,10 @@ export function computeMinutesRoutes(app: FastifyInstance, ctx: RouteContext): v
             properties: {
               month: { type: 'string' },
               usedMinutes: { type: 'number' },
+              days: daysSchema,
               projects: { type: 'array', items: { type: 'object', properties: { project: { type: 'string' }, projectId: { type: 'integer' }, ...usageProperties } } },
             },
-            required: ['month', 'usedMinutes', 'projects'],
+            required: ['month', 'usedMinutes', 'days', 'projects'],
           },
           ...errors(400, 403),
         },
@@ -254,10 +278,11 @@ export function computeMinutesRoutes(app: FastifyInstance, ctx: RouteContext): v
       const at = ctx.now();
       const month = monthAsked(request, at);
       if ((request.query as { format?: string }).format === 'csv') return sendCsv(reply, `usage-${month}`, await ctx.store.fleet.usageLines(null, month), true);
-      const projects = await ctx.store.fleet.usageByProject(month, at);
+      const [projects, days] = await Promise.all([ctx.store.fleet.usageByProject(month, at), ctx.store.fleet.usageByDay(null, month)]);
       return {
         month,
         usedMinutes: minutesOf(projects.reduce((sum, p) => sum + p.consumedMs, 0)),
+        days: daysJson(days),
         projects: projects.map((p) => ({ project: p.project, projectId: p.projectId, ...usageJson(p) })),
       };
     },

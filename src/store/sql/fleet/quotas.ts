@@ -5,7 +5,7 @@
 
 import { balanceOf, monthOf, MS_PER_MINUTE, pastMonthsClosed, type Month } from '../../../domain/compute-minutes.js';
 import { asProjectId, type ProjectId } from '../../../domain/ids.js';
-import type { ConsumedTotal, Grant, GrantResult, PoolUsage, ProjectUsage, Quota, QuotaView, Usage, UsageLine } from '../../compute-minutes.js';
+import type { ConsumedTotal, DayUsage, Grant, GrantResult, PoolUsage, ProjectUsage, Quota, QuotaView, Usage, UsageLine } from '../../compute-minutes.js';
 import type { EpochMs } from '../../store.js';
 import type { SqlExecutor } from '../dialect.js';
 import type { FleetTx } from './fleet-tx.js';
@@ -117,6 +117,19 @@ export async function projectsUsageIn(r: LedgerRead, month: Month, at: EpochMs):
 }
 
 /** One line per attempt that consumed in `month` (of one project, or all), oldest first. */
+const DAY_MS = 86_400_000;
+
+/** Consumption of `month` summed by UTC day and pool, in the database: a month of a busy project is many thousands of lines. */
+export async function usageByDayIn(tx: SqlExecutor, projectId: ProjectId | null, month: Month): Promise<DayUsage[]> {
+  // Integer division on both stores (created_at is an integer): the day number since the epoch.
+  const rows = await tx.all<{ day: number | string; pool: string | null; amount_ms: number | string }>(
+    `SELECT created_at / ${DAY_MS} AS day, pool, SUM(amount_ms) AS amount_ms FROM compute_ledger ` +
+      `WHERE month = ? AND kind = 'consume'${projectId === null ? '' : ' AND project_id = ?'} GROUP BY created_at / ${DAY_MS}, pool ORDER BY 1, 2`,
+    projectId === null ? [month] : [month, projectId],
+  );
+  return rows.map((r) => ({ day: new Date(Math.floor(Number(r.day)) * DAY_MS).toISOString().slice(0, 10), pool: r.pool ?? 'default', amountMs: Number(r.amount_ms) }));
+}
+
 export async function usageLinesIn(tx: SqlExecutor, projectId: ProjectId | null, month: Month): Promise<UsageLine[]> {
   const rows = await tx.all<{
     project_id: number | string;

@@ -42,7 +42,7 @@ import {
 } from '../../fleet.js';
 import type { EpochMs, Job, PipelineWithJobs } from '../../store.js';
 import type { Month } from '../../../domain/compute-minutes.js';
-import type { ConsumedTotal, GrantResult, ProjectUsage, Quota, QuotaView, Usage, UsageLine } from '../../compute-minutes.js';
+import type { ConsumedTotal, GrantResult, ProjectUsage, Quota, QuotaView, Usage, UsageLine, DayUsage } from '../../compute-minutes.js';
 import { sqlStateOf, type SqlDialect, type SqlExecutor, type SqlValue, type TransactionOptions } from '../dialect.js';
 import { moveJobIn } from '../moves.js';
 import type { AuditFor } from '../../audit.js';
@@ -93,7 +93,7 @@ import { enqueueForgeStatusesIn } from '../forge.js';
 import { AGENT_COLUMNS, poolOf, isolationParams, toAgent, type AgentRow } from './agents.js';
 import { ENDED_COLUMNS, LedgerCache, settleEndIn, type EndedRow } from './ledger.js';
 import { extendIn, QUOTA_STOPPED, quotaStoppedOutcome, releaseLapsedIn, reservationsDue } from './reservations.js';
-import { consumedTotalsIn, grantIn, projectsUsageIn, quotaViewIn, setQuotaIn, TotalsCache, usageIn, usageLinesIn } from './quotas.js';
+import { consumedTotalsIn, grantIn, projectsUsageIn, quotaViewIn, setQuotaIn, TotalsCache, usageByDayIn, usageIn, usageLinesIn } from './quotas.js';
 
 const CHANNELS = { ready: 'gantry_ready', cancel: 'gantry_cancel', log: 'gantry_log', pipeline: 'gantry_pipeline' } as const;
 
@@ -954,6 +954,10 @@ export class SqlFleetStore implements FleetStore {
 
   usageLines(projectId: ProjectId | null, month: Month): Promise<UsageLine[]> {
     return usageLinesIn(this.db, projectId, month);
+  }
+
+  usageByDay(projectId: ProjectId | null, month: Month): Promise<DayUsage[]> {
+    return usageByDayIn(this.db, projectId, month);
   }
 
   consumedTotals(at: EpochMs): Promise<ConsumedTotal[]> {
