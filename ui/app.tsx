@@ -18,6 +18,7 @@ import { PipelinePage } from './pages/pipeline-page.js';
 import { ProjectPage } from './pages/project-page.js';
 import { ProjectsPage } from './pages/projects-page.js';
 import { QueuePage } from './pages/queue-page.js';
+import { InstanceUsagePage, ProjectUsagePage } from './pages/usage-page.js';
 import { SettingsPage } from './pages/settings-page.js';
 import { TokensPage } from './pages/tokens-page.js';
 import { navigate, parseRoute, useLocation, type Place, type Route } from './router.js';
@@ -38,6 +39,8 @@ function titleOf(route: Route): string {
       return 'Your tokens';
     case 'audit':
       return route.project === null ? 'Audit log' : `Audit log · ${route.project}`;
+    case 'usage':
+      return route.project === null ? 'Compute minutes' : `Compute minutes · ${route.project}`;
     case 'pipeline':
       return `Pipeline #${route.id}`;
     case 'job':
@@ -75,6 +78,8 @@ function Page({ route, place }: { route: Route; place: Place }) {
       return <TokensPage />;
     case 'audit':
       return route.project === null ? <InstanceAuditPage /> : <ProjectAuditPage key={route.project} project={route.project} />;
+    case 'usage':
+      return route.project === null ? <InstanceUsagePage place={place} /> : <ProjectUsagePage key={route.project} project={route.project} place={place} />;
     case 'login':
       return <LoginPage next={sessionStorage.getItem(NEXT_KEY) ?? '/'} />;
     case 'not-found':
@@ -142,7 +147,7 @@ export function App() {
         </Link>
         {route.page !== 'login' && who ? (
           <nav class="top-nav" aria-label="Main">
-            <Link href="/" aria-current={route.page === 'projects' || route.page === 'project' || route.page === 'settings' || route.page === 'members' || (route.page === 'audit' && route.project !== null) ? 'page' : undefined}>
+            <Link href="/" aria-current={route.page === 'projects' || route.page === 'project' || route.page === 'settings' || route.page === 'members' || ((route.page === 'audit' || route.page === 'usage') && route.project !== null) ? 'page' : undefined}>
               Projects
             </Link>
             <Link href="/queue" aria-current={route.page === 'queue' ? 'page' : undefined}>

@@ -13,6 +13,8 @@ export type Route =
   | { page: 'environments'; project: string }
   /** A project's audit log, or (project null) the instance's. */
   | { page: 'audit'; project: string | null }
+  /** A project's compute minutes, or (project null) the instance's. */
+  | { page: 'usage'; project: string | null }
   | { page: 'tokens' }
   | { page: 'project'; project: string }
   | { page: 'pipeline'; id: number }
@@ -30,10 +32,12 @@ export function parseRoute(pathname: string): Route {
   if (parts.length === 2 && a === 'projects') return { page: 'project', project: b! };
   if (parts.length === 3 && a === 'projects' && parts[2] === 'settings') return { page: 'settings', project: b! };
   if (parts.length === 3 && a === 'projects' && parts[2] === 'environments') return { page: 'environments', project: b! };
+  if (parts.length === 3 && a === 'projects' && parts[2] === 'usage') return { page: 'usage', project: b! };
   if (parts.length === 4 && a === 'projects' && parts[2] === 'settings' && parts[3] === 'members') return { page: 'members', project: b! };
   if (parts.length === 4 && a === 'projects' && parts[2] === 'settings' && parts[3] === 'audit') return { page: 'audit', project: b! };
   if (parts.length === 2 && a === 'account' && b === 'tokens') return { page: 'tokens' };
   if (parts.length === 2 && a === 'admin' && b === 'audit') return { page: 'audit', project: null };
+  if (parts.length === 2 && a === 'admin' && b === 'usage') return { page: 'usage', project: null };
   if (parts.length === 2 && a === 'pipelines' && /^[1-9][0-9]*$/.test(b!)) return { page: 'pipeline', id: Number(b) };
   if (parts.length === 2 && a === 'jobs' && /^[1-9][0-9]*$/.test(b!)) return { page: 'job', id: Number(b) };
   return { page: 'not-found' };

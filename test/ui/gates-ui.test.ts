@@ -54,4 +54,40 @@ describe('gates in the web UI', { skip, timeout: 90_000 }, () => {
     await env.getByRole('link', { name: `deploy #${p.jobs.find((j) => j.name === 'deploy')!.id}` }).waitFor();
     await page.screenshot({ path: path.join(SCREENSHOTS, '61-environments.png') });
   });
+  it("a project's compute minutes: the month's figures, minutes per day by pool as a chart and a table, the billing lines; the instance's page lists the projects that use the most", async () => {
+    // The pipeline of the test above ran (and consumed) in this month; a quota makes the figures.
+    assert.equal((await up.api<{ monthlyMinutes: number }>('PUT', '/projects/web/quota', { monthlyMinutes: 5 })).monthlyMinutes, 5);
+    await page.goto(`${up.url}/projects/web`);
+    await page.getByRole('link', { name: 'Usage' }).click();
+    await page.waitForURL(/\/projects\/web\/usage$/);
+    await page.getByRole('heading', { name: 'Compute minutes' }).waitFor();
+    const figure = (name: string) => page.locator('.figures div', { has: page.locator('dt', { hasText: name }) }).locator('dd');
+    assert.equal(await figure('Monthly quota').textContent(), '5 min');
+    const used = Number((await figure('Used').textContent())!.replace(' min', ''));
+    assert.ok(used > 0 && used < 1, `used ${used}`);
+    // The chart: Chartist's SVG, one bar (today's, of the one pool), none for days without use; its numbers in the table.
+    await page.locator('.usage-chart svg .ct-bar').first().waitFor({ state: 'attached' }); // a vertical line: no width to be "visible"
+    assert.equal(await page.locator('.usage-chart svg .ct-bar').count(), 1);
+    assert.equal(await page.locator('.usage-chart svg .pool-0 .ct-bar').count(), 1);
+    assert.match((await page.locator('.legend').textContent()) ?? '', /^default: [0-9.]+ min$/);
+    await page.getByText('Minutes per day as a table').click();
+    const today = new Date().toISOString().slice(0, 10);
+    await page.getByRole('row', { name: new RegExp(`^${today} [0-9.]+ min$`) }).waitFor();
+    const [download] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: 'Billing lines (CSV)' }).click()]);
+    const csv = fs.readFileSync((await download.path())!, 'utf8');
+    assert.match(csv, /^pipeline,job,attempt,pool,factor,seconds,minutes\n[0-9]+,[0-9]+,1,default,1,/);
+    // The month before: nothing used, and the way back.
+    await page.getByRole('button', { name: /^← / }).click();
+    await page.getByText('No compute minutes were used this month.').waitFor();
+    await page.screenshot({ path: path.join(SCREENSHOTS, '62-usage-project.png') });
+    // The instance's page, from the user menu (an admin): the project that used the most first.
+    await page.goto(`${up.url}/projects/web/usage`);
+    await page.locator('.user-menu button').first().click();
+    await page.getByRole('link', { name: 'Compute minutes' }).click();
+    await page.waitForURL(/\/admin\/usage$/);
+    await page.getByRole('heading', { name: 'Compute minutes of the instance' }).waitFor();
+    await page.getByRole('link', { name: 'web' }).waitFor();
+    await page.locator('.usage-chart svg .ct-bar').first().waitFor({ state: 'attached' }); // a vertical line: no width to be "visible"
+    await page.screenshot({ path: path.join(SCREENSHOTS, '63-usage-instance.png') });
+  });
 });

@@ -244,3 +244,29 @@ export interface Page<T> {
 export const FINISHED: ReadonlySet<string> = new Set(['success', 'failed', 'canceled', 'skipped', 'timed_out']);
 // The server's lists (a few hundred bytes of the bundle): a filter offers exactly what the API accepts.
 export { PIPELINE_SOURCES, PIPELINE_STATUSES } from '../../src/domain/status.js';
+
+/** A project's compute minutes in a month (GET /projects/:project/usage). */
+export interface Usage {
+  month: string;
+  limitMinutes: number | null;
+  grantedMinutes: number;
+  usedMinutes: number;
+  reservedMinutes: number;
+  remainingMinutes: number | null;
+  byPool: Record<string, { minutes: number; jobSeconds: number }>;
+  days: UsageDay[];
+}
+
+/** One UTC day's consumed minutes by pool. */
+export interface UsageDay {
+  day: string;
+  byPool: Record<string, number>;
+}
+
+/** The instance's compute minutes in a month (GET /usage, admins). */
+export interface InstanceUsage {
+  month: string;
+  usedMinutes: number;
+  days: UsageDay[];
+  projects: (Omit<Usage, 'days'> & { project: string; projectId: number })[];
+}

@@ -1,5 +1,5 @@
 // Who is signed in, in the header: a button with the user's name (or which kind of token) that
-// opens a small menu: your tokens, the instance's audit log (admins), sign out. A disclosure, not
+// opens a small menu: your tokens, the instance's audit log and compute minutes (admins), sign out. A disclosure, not
 // an ARIA menu: its items are plain links and buttons reached with Tab; Escape or a click
 // elsewhere closes it.
 
@@ -83,6 +83,11 @@ export function UserMenu({ who, onSignedOut }: { who: Session; onSignedOut(): vo
           {isAdmin(who) ? (
             <li onClick={() => setOpen(false)}>
               <Link href="/admin/audit">Instance audit log</Link>
+            </li>
+          ) : null}
+          {isAdmin(who) ? (
+            <li onClick={() => setOpen(false)}>
+              <Link href="/admin/usage">Compute minutes</Link>
             </li>
           ) : null}
           <li>

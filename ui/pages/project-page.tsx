@@ -74,6 +74,9 @@ export function ProjectPage({ project, place }: { project: string; place: Place 
           <Link href={`/projects/${encodeURIComponent(project)}/environments`} class="button">
             Environments
           </Link>
+          <Link href={`/projects/${encodeURIComponent(project)}/usage`} class="button">
+            Usage
+          </Link>
           <Link href={`/projects/${encodeURIComponent(project)}/settings`} class="button">
             Settings
           </Link>
