@@ -52,6 +52,15 @@ export interface Project {
   forkIdTokens: boolean;
   /** Which pipelines from forks wait for a maintainer's approval (src/domain/approvals.ts). */
   forkApproval: ForkApproval;
+  /** Its share of the agents against other projects, and its jobs that go first within it (src/domain/fair-share.ts). */
+  fairShare: FairShareSettings;
+}
+
+export interface FairShareSettings {
+  /** 1 to SHARE_WEIGHT_MAX: offered `weight` times as often as a project of weight 1. */
+  weight: number;
+  /** Job name globs (`*` only): these jobs go before the project's others. */
+  urgentJobs: string[];
 }
 
 /** Glob lists (picomatch) of branch and tag names; null lets every one through. */
@@ -78,6 +87,9 @@ export interface ProjectPatch {
   jobLimits?: JobLimits;
   forkIdTokens?: boolean;
   forkApproval?: ForkApproval;
+  weight?: number;
+  /** Replaces the list whole, and re-stamps the project's queued jobs. */
+  urgentJobs?: string[];
 }
 
 export interface Pipeline {

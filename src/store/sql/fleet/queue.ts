@@ -18,6 +18,7 @@ import { activeOf, limitHold, type ProjectLimits } from './take.js';
 import { agentIsSandboxReady, jobSandboxRequirement, type NetworkPolicy } from '../../../domain/isolation.js';
 import { isolationOf } from './agents.js';
 import { sandboxSettingsOf } from '../rows.js';
+import { rankParts } from '../../../domain/fair-share.js';
 
 type Id = number | string;
 
@@ -118,7 +119,7 @@ export async function explainQueueIn(
       project: r.project_name,
       ref: r.ref,
       tags: r.tag_key === '' ? [] : r.tag_key.split('\n'),
-      priority: Number(r.priority),
+      ...rankParts(Number(r.priority)),
       resourceGroup: r.resource_group,
       queuedAt: num(r.queued_at),
       reason: reasonOf(r, limits),
