@@ -21,6 +21,7 @@ import { compiledJob, runStoreContract } from './store-contract.js';
 import { runIsolationContract } from './isolation-contract.js';
 import { runUsersContract } from './users-contract.js';
 import { runAuditContract } from './audit-contract.js';
+import { runFairShareContract } from './fair-share-contract.js';
 import { PG_URL, testPostgres } from '../helpers/postgres.js';
 
 
@@ -78,6 +79,7 @@ if (postgres) {
   runIsolationContract('postgres', async () => openIn(await freshSchema()));
   runUsersContract('postgres', async () => openIn(await freshSchema()));
   runAuditContract('postgres', async () => openIn(await freshSchema()));
+  runFairShareContract('postgres', async () => openIn(await freshSchema()), { twin: (store) => openIn(schemaOf.get(store)!) });
 
   describe('postgres store', () => {
     const opened: Array<{ close(): Promise<void> }> = [];
