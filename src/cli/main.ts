@@ -18,6 +18,7 @@ import { registerToken } from './commands/token.js';
 import { registerUser } from './commands/user.js';
 import { registerAudit } from './commands/audit.js';
 import { registerApprove } from './commands/approve.js';
+import { registerPools } from './commands/pools.js';
 import { exitCodeOf, printError } from './errors.js';
 import type { CliContext } from './context.js';
 
@@ -48,6 +49,7 @@ export async function main(argv: string[]): Promise<number> {
   registerToken(program, ctx);
   registerUser(program, ctx);
   registerAudit(program, ctx);
+  registerPools(program, ctx);
   try {
     await program.parseAsync(argv, { from: 'user' });
     return ctx.exitCode;

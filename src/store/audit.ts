@@ -46,6 +46,7 @@ export const AUDIT_ACTIONS = [
   'sign_in.failure',
   'sign_out',
   'id_token_key.rotate',
+  'pool.set',
 ] as const;
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 
@@ -62,7 +63,7 @@ export type AuditActor =
 
 /** What it was done to: a type and the target's id in its own terms (a key, a username, a number as text). */
 export interface AuditTarget {
-  type: 'project' | 'variable' | 'member' | 'user' | 'token' | 'webhook_secret' | 'ref_filters' | 'protected_refs' | 'schedule' | 'forge' | 'agent' | 'pipeline' | 'job' | 'session' | 'id_token_key' | 'fork_author' | 'environment';
+  type: 'project' | 'variable' | 'member' | 'user' | 'token' | 'webhook_secret' | 'ref_filters' | 'protected_refs' | 'schedule' | 'forge' | 'agent' | 'pipeline' | 'job' | 'session' | 'id_token_key' | 'fork_author' | 'environment' | 'pool';
   id: string | null;
 }
 

@@ -4,6 +4,7 @@
 
 import type { ForkApproval } from '../domain/approvals.js';
 import type { GateStore } from './gates.js';
+import type { PoolStore } from './pools.js';
 import type { AttemptId, JobId, PipelineId, ProjectId } from '../domain/ids.js';
 import type {
   AttemptStatus,
@@ -377,6 +378,8 @@ export interface Store {
   readonly idTokenKeys: IdTokenKeyStore;
   /** Fork authors approved always, protected environments, deployments (src/store/gates.ts). */
   readonly gates: GateStore;
+  /** Pools' prices (src/store/pools.ts). */
+  readonly pools: PoolStore;
 
   /** Find a project by name, creating it if it does not exist (idempotent). */
   ensureProject(name: string, gitUrl: string, at: EpochMs): Promise<Project>;

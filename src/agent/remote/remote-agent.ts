@@ -32,6 +32,8 @@ export interface RemoteAgentOptions {
   name: string;
   tags: string[];
   concurrency: number;
+  /** The pool it runs jobs for (`gantry agent --pool`), sent with its facts. */
+  pool: string;
   /** Needed only to register (first run, or after a deregistration). */
   registrationToken: string | null;
   /**
@@ -99,6 +101,7 @@ async function runAgent(o: RemoteAgentOptions, jobsDir: string, isolation: Isola
     name: o.name,
     tags: o.tags,
     concurrency: o.concurrency,
+    pool: o.pool,
     version: GANTRY_VERSION,
     protocol: PROTOCOL_VERSION,
     platform: { os: process.platform, arch: process.arch, hostname: os.hostname() },

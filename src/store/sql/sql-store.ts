@@ -83,6 +83,7 @@ import {
 } from './rows.js';
 import { CREATE_ATTEMPT_SQL, finishAttemptIn, inList, moveJobIn, movePipelineIn } from './moves.js';
 import { restampUrgentIn } from './fleet/urgent-jobs.js';
+import { SqlPoolStore } from './pools.js';
 
 const DEFAULT_PAGE = 20;
 const MAX_PAGE = 100;
@@ -130,6 +131,8 @@ export class SqlStore implements Store {
 
   readonly gates: SqlGateStore;
 
+  readonly pools: SqlPoolStore;
+
   private constructor(private readonly db: SqlDialect) {
     this.dialect = db.name;
     this.users = new SqlUserStore(db);
@@ -137,6 +140,7 @@ export class SqlStore implements Store {
     this.audit = new SqlAuditStore(db);
     this.idTokenKeys = new SqlIdTokenKeyStore(db);
     this.gates = new SqlGateStore(db);
+    this.pools = new SqlPoolStore(db);
     this.fleet = new SqlFleetStore(db);
     this.schedules = new SqlScheduleStore(db);
     this.forge = new SqlForgeStore(db);
