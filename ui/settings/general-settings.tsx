@@ -50,20 +50,22 @@ export function GeneralSettings({ project, admin, onSaved }: { project: Project;
             <label for="max-per-pipeline">Per pipeline</label>
             <input id="max-per-pipeline" type="number" min={1} placeholder="no limit" value={perPipeline} onInput={(e) => setPerPipeline(e.currentTarget.value)} />
           </div>
-        </div>
-        {project.weight !== undefined ? (
-          <div class="field-row">
+          {project.weight !== undefined ? (
             <div>
-              <label for="share-weight">Share weight</label>
+              <label for="share-weight">Share weight{admin ? '' : ' (set by an admin)'}</label>
               <input id="share-weight" type="number" min={1} max={1000} step={1} disabled={!admin} value={weight} onInput={(e) => setWeight(e.currentTarget.value)} />
-              <p class="muted">Offered work this many times as often as a project of weight 1 when both wait{admin ? '' : ' (an admin sets it)'}.</p>
             </div>
-            <div>
-              <label for="urgent-jobs">Urgent jobs</label>
-              <textarea id="urgent-jobs" class="mono" rows={3} placeholder="deploy*" value={urgent} onInput={(e) => setUrgent(e.currentTarget.value)} />
-              <p class="muted">Job name globs, one a line (* is any characters): these go before the project's other jobs, within its share.</p>
-            </div>
-          </div>
+          ) : null}
+        </div>
+        {project.urgentJobs !== undefined ? (
+          <>
+            <label for="urgent-jobs">Urgent jobs</label>
+            <textarea id="urgent-jobs" rows={3} placeholder="deploy*" value={urgent} onInput={(e) => setUrgent(e.currentTarget.value)} />
+            <p class="muted">
+              Job name globs, one a line (<code>*</code>: any characters): these jobs go before the project's others, within its share. A project of
+              weight 2 is offered work twice as often as one of weight 1 when both wait.
+            </p>
+          </>
         ) : null}
         <label class="check">
           <input type="checkbox" checked={autoCancel} onChange={(e) => setAutoCancel(e.currentTarget.checked)} /> Auto-cancel: a new pipeline cancels older
