@@ -20,6 +20,17 @@ export interface ProjectJson {
   jobLimits?: JobLimits;
   /** Absent from a server older than identity tokens. */
   forkIdTokens?: boolean;
+  /** Absent from a server older than weighted fair share. */
+  weight?: number;
+  urgentJobs?: string[];
+}
+
+/** A pool of agents and its price (API.md, "Pools"). */
+export interface PoolJson {
+  name: string;
+  costFactor: number;
+  agents: { id: number; name: string; status: 'idle' | 'busy' | 'offline' }[];
+  updatedAt: string | null;
 }
 
 export interface VariableJson {
@@ -271,6 +282,14 @@ export class GantryClient {
   async putVariable(project: string, key: string, value: string, masked: boolean, isProtected = false): Promise<void> {
     // `protected` only when asked for, so a server older than protected variables still takes the rest.
     await this.send('PUT', `/projects/${seg(project)}/variables/${seg(key)}`, { body: { value, masked, ...(isProtected ? { protected: true } : {}) }, idempotent: true });
+  }
+
+  async listPools(): Promise<PoolJson[]> {
+    return (await this.json<{ items: PoolJson[] }>('GET', '/pools', { idempotent: true })).items;
+  }
+
+  setPoolCostFactor(pool: string, costFactor: number): Promise<PoolJson> {
+    return this.json('PUT', `/pools/${seg(pool)}`, { body: { costFactor }, idempotent: true });
   }
 
   getProtectedRefs(project: string): Promise<ProtectedRefsJson> {

@@ -25,6 +25,7 @@ import { agentRoutes, type FleetContext } from './fleet/agent-routes.js';
 import { AgentHub } from './fleet/hub.js';
 import { Sweeper } from './fleet/sweeper.js';
 import { agentListRoutes } from './routes/agents.js';
+import { poolRoutes } from './routes/pools.js';
 import { queueRoutes } from './routes/queue.js';
 import { artifactRoutes } from './routes/artifacts.js';
 import type { BlobStore } from '../blobstore/blob-store.js';
@@ -325,6 +326,7 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
       agentRoutes(api, ctx);
       blobRoutes(api, { ...ctx, blobs: deps.blobs, maxBlobBytes: deps.maxBlobBytes ?? MAX_BLOB_BYTES });
       agentListRoutes(api, ctx);
+      poolRoutes(api, ctx);
       queueRoutes(api, ctx);
       computeMinutesRoutes(api, ctx);
       fleetEventRoutes(api, { ...ctx, streams });

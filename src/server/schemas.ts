@@ -132,6 +132,8 @@ export const projectSchema = {
       enum: [...FORK_APPROVALS],
       description: "which pipelines from forks wait for a maintainer's approval: all (the default), first-time (authors with no approved pipeline yet), none",
     },
+    weight: { type: 'integer', description: 'its share weight: offered work weight times as often as a project of weight 1 when both wait (default 1)' },
+    urgentJobs: { type: 'array', items: { type: 'string' }, description: "job name globs whose jobs go before the project's others, within its share" },
   },
   required: ['id', 'name', 'gitUrl', 'createdAt'],
 } as const;

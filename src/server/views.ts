@@ -19,6 +19,8 @@ export const projectJson = (p: Project) => ({
   jobLimits: p.isolation.jobLimits,
   forkIdTokens: p.forkIdTokens,
   forkApproval: p.forkApproval,
+  weight: p.fairShare.weight,
+  urgentJobs: p.fairShare.urgentJobs,
 });
 
 export { jobJson, pipelineSummaryJson } from '../views/pipeline-json.js';

@@ -98,7 +98,10 @@ export interface QueueEntry {
   project: string;
   ref: string;
   tags: string[];
+  /** The job's own `priority`. */
   priority: number;
+  /** Its name matched one of the project's urgent job globs when it was queued: it goes before the project's other jobs. */
+  urgent: boolean;
   resourceGroup: string | null;
   queuedAt: EpochMs | null;
   reason: QueueReason;

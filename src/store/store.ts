@@ -4,6 +4,7 @@
 
 import type { ForkApproval } from '../domain/approvals.js';
 import type { GateStore } from './gates.js';
+import type { PoolStore } from './pools.js';
 import type { AttemptId, JobId, PipelineId, ProjectId } from '../domain/ids.js';
 import type {
   AttemptStatus,
@@ -52,6 +53,15 @@ export interface Project {
   forkIdTokens: boolean;
   /** Which pipelines from forks wait for a maintainer's approval (src/domain/approvals.ts). */
   forkApproval: ForkApproval;
+  /** Its share of the agents against other projects, and its jobs that go first within it (src/domain/fair-share.ts). */
+  fairShare: FairShareSettings;
+}
+
+export interface FairShareSettings {
+  /** 1 to SHARE_WEIGHT_MAX: offered `weight` times as often as a project of weight 1. */
+  weight: number;
+  /** Job name globs (`*` only): these jobs go before the project's others. */
+  urgentJobs: string[];
 }
 
 /** Glob lists (picomatch) of branch and tag names; null lets every one through. */
@@ -78,6 +88,9 @@ export interface ProjectPatch {
   jobLimits?: JobLimits;
   forkIdTokens?: boolean;
   forkApproval?: ForkApproval;
+  weight?: number;
+  /** Replaces the list whole, and re-stamps the project's queued jobs. */
+  urgentJobs?: string[];
 }
 
 export interface Pipeline {
@@ -365,6 +378,8 @@ export interface Store {
   readonly idTokenKeys: IdTokenKeyStore;
   /** Fork authors approved always, protected environments, deployments (src/store/gates.ts). */
   readonly gates: GateStore;
+  /** Pools' prices (src/store/pools.ts). */
+  readonly pools: PoolStore;
 
   /** Find a project by name, creating it if it does not exist (idempotent). */
   ensureProject(name: string, gitUrl: string, at: EpochMs): Promise<Project>;

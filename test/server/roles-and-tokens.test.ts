@@ -161,6 +161,7 @@ function suite(label: string, open: (home: string) => Promise<Store>): void {
           .replace(/\/members\/\{username\}/, '/members/zed')
           .replace('{username}', username)
           .replace('{attempt}', '1')
+          .replace('{pool}', 'gpu')
           .replace(/\{id\}/, '999999');
       const body = (method: string) => (['POST', 'PUT', 'PATCH'].includes(method) ? {} : undefined);
       const below: Record<string, string> = { developer: 'vic', maintainer: 'dev', admin: 'max' };

@@ -10,6 +10,7 @@ import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import pg from 'pg';
 import { asJobId } from '../../src/domain/ids.js';
+import { isGantryError } from '../../src/domain/errors.js';
 import { openStore } from '../../src/store/open.js';
 import { toNumberedPlaceholders, withInlineParams } from '../../src/store/postgres/placeholders.js';
 import { PostgresDialect } from '../../src/store/postgres/postgres-dialect.js';
@@ -21,6 +22,7 @@ import { compiledJob, runStoreContract } from './store-contract.js';
 import { runIsolationContract } from './isolation-contract.js';
 import { runUsersContract } from './users-contract.js';
 import { runAuditContract } from './audit-contract.js';
+import { runFairShareContract } from './fair-share-contract.js';
 import { PG_URL, testPostgres } from '../helpers/postgres.js';
 
 
@@ -78,6 +80,7 @@ if (postgres) {
   runIsolationContract('postgres', async () => openIn(await freshSchema()));
   runUsersContract('postgres', async () => openIn(await freshSchema()));
   runAuditContract('postgres', async () => openIn(await freshSchema()));
+  runFairShareContract('postgres', async () => openIn(await freshSchema()), { twin: (store) => openIn(schemaOf.get(store)!) });
 
   describe('postgres store', () => {
     const opened: Array<{ close(): Promise<void> }> = [];
@@ -289,6 +292,39 @@ if (postgres) {
       assert.equal(pg.types.getTypeParser(20)('123'), '123');
       const { rows } = await admin.query('SELECT 9007199254740993::bigint AS v');
       assert.equal(rows[0].v, '9007199254740993');
+    });
+
+    it("atCommit's statement runs with the COMMIT: unseen before it, never on a rollback, and alone it still commits", async () => {
+      const d = new PostgresDialect(PG_URL, { schema: await freshSchema() });
+      opened.push(d);
+      await d.exec('CREATE TABLE t (id INTEGER PRIMARY KEY, v BIGINT)');
+      await d.run('INSERT INTO t (id, v) VALUES (1, 0)');
+      await d.transaction(async (tx) => {
+        await tx.run('UPDATE t SET v = v + 1 WHERE id = 1');
+        await d.atCommit(tx, 'UPDATE t SET v = v * ? WHERE id = ?', [10, 1]);
+        assert.deepEqual(await tx.get('SELECT v FROM t WHERE id = 1'), { v: 1 }, 'not run yet');
+      });
+      assert.deepEqual(await d.get('SELECT v FROM t WHERE id = 1'), { v: 10 });
+      await assert.rejects(
+        d.transaction(async (tx) => {
+          await d.atCommit(tx, 'UPDATE t SET v = ? WHERE id = 1', [-5]);
+          throw new Error('abort');
+        }),
+        /abort/,
+      );
+      assert.deepEqual(await d.get('SELECT v FROM t WHERE id = 1'), { v: 10 });
+      // A transaction whose only statement is atCommit's: begun and committed in one script.
+      await d.transaction(async (tx) => d.atCommit(tx, 'INSERT INTO t (id, v) VALUES (?, ?)', [2, 7]));
+      assert.deepEqual(await d.all('SELECT id, v FROM t ORDER BY id'), [{ id: 1, v: 10 }, { id: 2, v: 7 }]);
+      // A failure in it fails the commit, and the transaction's other writes with it.
+      await assert.rejects(
+        d.transaction(async (tx) => {
+          await tx.run('UPDATE t SET v = 99 WHERE id = 2');
+          await d.atCommit(tx, 'INSERT INTO t (id, v) VALUES (?, ?)', [1, 0]);
+        }),
+        (e: unknown) => isGantryError(e) && e.code === 'GANTRY_E_STORE',
+      );
+      assert.deepEqual(await d.all('SELECT id, v FROM t ORDER BY id'), [{ id: 1, v: 10 }, { id: 2, v: 7 }]);
     });
 
     it('a read-only transaction refuses writes', async () => {

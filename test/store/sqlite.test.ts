@@ -15,6 +15,7 @@ import { runStoreContract } from './store-contract.js';
 import { runIsolationContract } from './isolation-contract.js';
 import { runUsersContract } from './users-contract.js';
 import { runAuditContract } from './audit-contract.js';
+import { runFairShareContract } from './fair-share-contract.js';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'gantry-store-'));
 after(() => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -39,6 +40,7 @@ runStoreContract('sqlite :memory:', () => openStore('sqlite::memory:'));
 runIsolationContract('sqlite file', openFile);
 runUsersContract('sqlite file', openFile);
 runAuditContract('sqlite file', openFile);
+runFairShareContract('sqlite file', openFile);
 
 describe('sqlite store', () => {
   it('openStore creates the parent directories of a sqlite: path', async () => {

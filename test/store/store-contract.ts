@@ -23,6 +23,7 @@ const NEW_PROJECT_SETTINGS = {
   protectedRefs: { branches: [], tags: [] },
   forkIdTokens: false,
   forkApproval: 'all',
+  fairShare: { weight: 1, urgentJobs: [] },
 };
 
 export interface ContractOptions {
@@ -1140,7 +1141,7 @@ export function runStoreContract(label: string, open: () => Promise<Store>, opti
           { ...first[0], queuedAt: null },
           {
             attemptId: first[0]!.attemptId, attempt: 1, jobId: id('gpu'), jobName: 'gpu', stage: 'stage0', pipelineId: created.pipeline.id,
-            projectId: p.id, project: 'demo', ref: 'main', tags: ['cuda', 'gpu'], priority: 0, resourceGroup: null, queuedAt: null,
+            projectId: p.id, project: 'demo', ref: 'main', tags: ['cuda', 'gpu'], priority: 0, urgent: false, resourceGroup: null, queuedAt: null,
             reason: { code: 'no_agent', tags: ['cuda', 'gpu'] },
           },
         );

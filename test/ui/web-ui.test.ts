@@ -299,6 +299,7 @@ describe('the web UI', { skip, timeout: 110_000 }, () => {
     const facts = {
       name: 'sandboxed-box',
       tags: ['isolated'],
+      pool: 'gpu',
       concurrency: 1,
       version: 't',
       protocol: 1,
@@ -320,6 +321,7 @@ describe('the web UI', { skip, timeout: 110_000 }, () => {
     const row = page.locator('.agents tr[data-agent="sandboxed-box"]');
     await row.getByText('check passed').waitFor();
     const text = await row.locator('td[data-label="Isolation"]').innerText();
+    assert.equal(await row.locator('td[data-label="Pool"]').innerText(), 'gpu');
     assert.match(text, /sandbox/);
     assert.match(text, /5 min ago/);
     assert.match(text, /4 GiB memory · 512 processes · 2 CPUs/);
@@ -383,10 +385,12 @@ describe('the web UI', { skip, timeout: 110_000 }, () => {
     await page.waitForURL(/\/projects\/web\/settings$/);
     // Limits.
     await page.getByLabel('Jobs running at once').fill('3');
+    await page.getByLabel('Urgent jobs').fill('deploy*\nrelease-*\n');
     await page.getByRole('region', { name: 'Repository and limits' }).getByRole('button', { name: 'Save' }).click();
     await page.getByRole('status').filter({ hasText: 'Saved' }).waitFor();
     await shot('13-settings');
-    assert.equal((await up.api<{ maxRunning: number }>('GET', '/projects/web')).maxRunning, 3);
+    const saved = await up.api<{ maxRunning: number; urgentJobs: string[] }>('GET', '/projects/web');
+    assert.deepEqual([saved.maxRunning, saved.urgentJobs], [3, ['deploy*', 'release-*']]);
     // A masked variable: its key and flag come back, never its value.
     const vars = page.getByRole('form', { name: 'Set a variable' });
     await vars.getByLabel('Key').fill('DEPLOY_KEY');

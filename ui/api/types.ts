@@ -25,6 +25,9 @@ export interface Project {
   network?: NetworkPolicy;
   forkNetwork?: NetworkPolicy;
   jobLimits?: JobLimits;
+  /** Absent from a server older than weighted fair share. */
+  weight?: number;
+  urgentJobs?: string[];
 }
 
 export interface Variable {
@@ -141,6 +144,8 @@ export interface Agent {
   limits?: JobLimits;
   isolationCheck?: IsolationCheck | null;
   sandboxReady?: boolean;
+  /** Absent from a server older than pools. */
+  pool?: string;
 }
 
 /** GET /queue: why a pending job waits (docs/API.md, "The queue"). */
@@ -168,6 +173,8 @@ export interface QueueEntry {
   ref: string;
   tags: string[];
   priority: number;
+  /** Absent from a server older than urgent jobs. */
+  urgent?: boolean;
   resourceGroup: string | null;
   queuedAt: string | null;
   reason: QueueReason;

@@ -1,4 +1,4 @@
-// The fleet: each agent idle, busy (with the jobs it runs) or offline, its tags, its isolation
+// The fleet: each agent idle, busy (with the jobs it runs) or offline, its pool, its tags, its isolation
 // (ui/agents/) and when it was last seen. Live from GET /agents/events.
 
 import { Fragment } from 'preact';
@@ -40,6 +40,7 @@ export function AgentsPage() {
             <thead>
               <tr>
                 <th scope="col">Agent</th>
+                <th scope="col">Pool</th>
                 <th scope="col">State</th>
                 <th scope="col">Running</th>
                 <th scope="col">Tags</th>
@@ -55,6 +56,7 @@ export function AgentsPage() {
                     <span class="strong">{a.name}</span>
                     {a.version ? <span class="muted"> v{a.version}</span> : null}
                   </td>
+                  <td data-label="Pool">{a.pool ?? <span class="muted">default</span>}</td>
                   <td data-label="State">
                     <span class={`badge agent-${a.status}`}>
                       <span class="dot" aria-hidden="true" />
@@ -83,7 +85,7 @@ export function AgentsPage() {
                 </tr>
                 {opened.has(a.id) && a.isolationCheck ? (
                   <tr class="probes-row">
-                    <td colSpan={6}>
+                    <td colSpan={7}>
                       <ProbesTable agent={a} />
                     </td>
                   </tr>

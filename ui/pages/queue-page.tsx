@@ -45,6 +45,7 @@ export function QueuePage() {
                         {e.jobName}
                       </Link>
                       <span class="muted"> {e.stage}</span>
+                      {e.urgent ? <span class="tag">urgent</span> : null}
                       {e.attempt > 1 ? <span class="muted"> · attempt {e.attempt}</span> : null}
                     </td>
                     <td data-label="Pipeline">

@@ -2,7 +2,7 @@
 // trigger tokens, commit statuses and webhooks, one section each (ui/settings/). They are its
 // maintainers' (and admins'): anyone else who may see the project is shown its members instead.
 
-import { atLeast, mayWrite, roleIn, useSession } from '../api/session.js';
+import { atLeast, isAdmin, mayWrite, roleIn, useSession } from '../api/session.js';
 import type { Project } from '../api/types.js';
 import { useApi } from '../api/use-api.js';
 import { ErrorBox, Loading } from '../components/feedback.js';
@@ -49,7 +49,7 @@ export function SettingsPage({ project }: { project: string }) {
         </div>
       ) : info.data ? (
         <>
-          <GeneralSettings project={info.data} onSaved={(p) => info.setData(() => p)} />
+          <GeneralSettings project={info.data} admin={who !== null && isAdmin(who)} onSaved={(p) => info.setData(() => p)} />
           <IsolationSettings project={info.data} onSaved={(p) => info.setData(() => p)} />
           <VariablesSettings base={base} />
           <SchedulesSettings base={base} />

@@ -38,6 +38,8 @@ export interface RemoteAgentOptions {
    * so that job may be one that needs the sandbox.
    */
   ephemeral: boolean;
+  /** The pool it runs jobs for (`gantry agent --pool`), sent with its facts. */
+  pool: string;
   /** Needed only to register (first run, or after a deregistration). */
   registrationToken: string | null;
   /**
@@ -105,6 +107,7 @@ async function runAgent(o: RemoteAgentOptions, jobsDir: string, isolation: Isola
     name: o.name,
     tags: o.tags,
     concurrency: o.concurrency,
+    pool: o.pool,
     version: GANTRY_VERSION,
     protocol: PROTOCOL_VERSION,
     platform: { os: process.platform, arch: process.arch, hostname: os.hostname() },

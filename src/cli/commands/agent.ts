@@ -6,6 +6,7 @@ import type { Command } from 'commander';
 import { GantryError } from '../../domain/errors.js';
 import type { CliContext } from '../context.js';
 import { addIsolationOptions, AGENT_DEFAULT, isolationSettings, type IsolationFlags } from '../isolation-options.js';
+import { DEFAULT_POOL, POOL_NAME_PATTERN } from '../../domain/pools.js';
 
 interface AgentFlags extends IsolationFlags {
   server?: string;
@@ -15,6 +16,7 @@ interface AgentFlags extends IsolationFlags {
   name?: string;
   tags?: string;
   concurrency?: string;
+  pool?: string;
   insecureHttp?: boolean;
   ephemeral?: boolean;
 }
@@ -40,6 +42,15 @@ export function checkServerUrl(raw: string, insecureHttp: boolean): string {
     );
   }
   return raw;
+}
+
+/** `--pool`: a pool's name, or `default` when none is given. */
+export function parsePool(s: string | undefined): string {
+  const pool = s ?? DEFAULT_POOL;
+  if (!POOL_NAME_PATTERN.test(pool)) {
+    throw new GantryError('GANTRY_E_USAGE', `--pool ${JSON.stringify(pool)}: use 1 to 63 lowercase letters, digits, . _ -, starting with a letter or digit (e.g. gpu, cpu-large)`);
+  }
+  return pool;
 }
 
 export function parseTags(s: string | undefined): string[] {
@@ -81,6 +92,7 @@ export function registerAgent(program: Command, ctx: CliContext): void {
     .option('--tags <a,b>', 'the tags of jobs this agent may run (untagged jobs run anywhere)')
     .option('--concurrency <n>', 'jobs at once', '1')
     .option('--ephemeral', 'take exactly one job, run it, deregister and exit (a fresh VM or pod per job; with an autoscaler)')
+    .option('--pool <name>', "the pool this agent runs jobs for: what an admin prices (`gantry pools`)", DEFAULT_POOL)
     .option('--insecure-http', 'allow a plain http:// server that is not on this machine (secrets cross the network in clear)')
     .option('--check-isolation', "run hostile probes under this agent's configuration, print what a job can and cannot reach, exit 1 if docs/SECURITY.md's threat model is not met");
   addIsolationOptions(cmd, AGENT_DEFAULT).action(async (flags: AgentFlags) => {
@@ -91,6 +103,7 @@ export function registerAgent(program: Command, ctx: CliContext): void {
       const concurrency = Number(flags.concurrency);
       if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 64) throw new GantryError('GANTRY_E_USAGE', '--concurrency expects 1 to 64');
       if (flags.ephemeral && concurrency !== 1) throw new GantryError('GANTRY_E_USAGE', '--ephemeral takes exactly one job: leave out --concurrency');
+      const pool = parsePool(flags.pool);
       const log = (line: string) => ctx.stderr.write(`gantry agent: ${line}\n`);
       const home = ctx.config.agent.home;
       fs.mkdirSync(home, { recursive: true, mode: 0o700 });
@@ -131,6 +144,7 @@ export function registerAgent(program: Command, ctx: CliContext): void {
         tags: parseTags(flags.tags),
         concurrency,
         ephemeral: flags.ephemeral === true,
+        pool,
         registrationToken: token,
         isolation,
         graceMs: ctx.config.killGraceMs,

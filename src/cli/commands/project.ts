@@ -46,6 +46,7 @@ export function registerProject(program: Command, ctx: CliContext): void {
       ctx.stdout.write(`id:       ${p.id}\nname:     ${p.name}\ngit URL:  ${p.gitUrl}\ncreated:  ${utc(p.createdAt)} UTC\n`);
       if (p.requireSandbox !== undefined) ctx.stdout.write(isolationLines(p));
       if (p.forkIdTokens !== undefined) ctx.stdout.write(`id tokens: ${p.forkIdTokens ? 'also for pipelines from forks' : 'not for pipelines from forks'}\n`);
+      if (p.weight !== undefined) ctx.stdout.write(`share:    weight ${p.weight}; urgent jobs: ${p.urgentJobs?.length ? p.urgentJobs.join(' ') : 'none'}\n`);
     });
   });
 

@@ -8,6 +8,7 @@ import type { Command } from 'commander';
 import { GantryError } from '../../domain/errors.js';
 import type { CliContext } from '../context.js';
 import { addIsolationOptions, AGENT_DEFAULT, isolationSettings, type IsolationFlags } from '../isolation-options.js';
+import { DEFAULT_POOL } from '../../domain/pools.js';
 
 export function registerUp(program: Command, ctx: CliContext): void {
   const cmd = program
@@ -55,6 +56,8 @@ export function registerUp(program: Command, ctx: CliContext): void {
           tags: parseTags(flags.tags),
           concurrency,
           ephemeral: false,
+          // One machine, one pool: the one no admin needs to name.
+          pool: DEFAULT_POOL,
           registrationToken: agentToken,
           isolation: agentIsolation(isolationSettings(flags, ctx, { agentHome: ctx.config.agent.home, fallback: null, hidden: [] }), (line, warning) =>
             server.app.log[warning ? 'warn' : 'info'](`agent: ${line}`),

@@ -13,6 +13,7 @@ import type { LogCompactor } from '../logs/compactor.js';
 import { ApiError } from '../errors.js';
 import { agentJobLimitsSchema, idOf, idParams, isolationCheckSchema } from '../schemas.js';
 import { ISOLATION_LEVELS, NO_LIMITS, type IsolationCheck, type IsolationLevel, type JobLimits } from '../../domain/isolation.js';
+import { DEFAULT_POOL, POOL_NAME_PATTERN } from '../../domain/pools.js';
 import { hashToken } from '../tokens.js';
 import type { RouteContext } from '../routes/context.js';
 import { AgentAuthCache } from './agent-auth-cache.js';
@@ -62,6 +63,8 @@ const factsSchema = {
     isolation: { type: 'string', enum: [...ISOLATION_LEVELS] },
     limits: agentJobLimitsSchema,
     isolationCheck: isolationCheckSchema,
+    // The pool it runs jobs for (src/domain/pools.ts); an agent older than pools sends none: `default`.
+    pool: { type: 'string', pattern: POOL_NAME_PATTERN.source },
   },
   required: ['name', 'tags', 'concurrency', 'version', 'protocol'],
   additionalProperties: false,
@@ -79,7 +82,7 @@ function factsOf(b: FactsBody): AgentFacts {
     throw new ApiError('GANTRY_E_AGENT_INCOMPATIBLE', `protocol ${b.protocol} is not supported`, { supported: [PROTOCOL_VERSION] });
   }
   const isolation = { isolation: b.isolation ?? 'none', limits: { ...NO_LIMITS, ...b.limits }, check: b.isolationCheck ?? null };
-  return { name: b.name, tags: [...new Set(b.tags)], concurrency: b.concurrency, version: b.version, platform: b.platform ?? {}, isolation };
+  return { name: b.name, tags: [...new Set(b.tags)], concurrency: b.concurrency, version: b.version, platform: b.platform ?? {}, isolation, pool: b.pool ?? DEFAULT_POOL };
 }
 
 function bearer(request: FastifyRequest): string {

@@ -29,8 +29,9 @@ const agentSchema = {
     limits: { ...agentJobLimitsSchema, description: 'the most a job may use on this agent (null: no limit of this kind)' },
     isolationCheck: { ...isolationCheckSchema, description: "the agent's last isolation check (null: none ran)" },
     sandboxReady: { type: 'boolean', description: 'isolation sandbox and its last check passed: it may take jobs that need the sandbox' },
+    pool: { type: 'string', description: 'the pool it runs jobs for (gantry agent --pool; default: default)' },
   },
-  required: ['id', 'name', 'tags', 'status', 'lastSeenAt', 'currentJobs', 'isolation', 'limits', 'isolationCheck', 'sandboxReady'],
+  required: ['id', 'name', 'tags', 'pool', 'status', 'lastSeenAt', 'currentJobs', 'isolation', 'limits', 'isolationCheck', 'sandboxReady'],
 } as const;
 
 /**
@@ -46,6 +47,7 @@ export async function readAgents(ctx: RouteContext, principal: Principal) {
       id: a.id,
       name: a.name,
       tags: a.tags,
+      pool: a.pool,
       concurrency: a.concurrency,
       version: a.version,
       status: a.status,

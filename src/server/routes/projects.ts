@@ -24,6 +24,7 @@ import {
 import { projectJson } from '../views.js';
 import type { RouteContext } from './context.js';
 import { routeProject } from '../route-access.js';
+import { SHARE_WEIGHT_MAX, URGENT_GLOB_MAX_LENGTH, URGENT_JOBS_MAX } from '../../domain/fair-share.js';
 
 export function projectRoutes(app: FastifyInstance, ctx: RouteContext): void {
   app.post(
@@ -108,7 +109,7 @@ export function projectRoutes(app: FastifyInstance, ctx: RouteContext): void {
     {
       config: { access: 'maintainer' },
       schema: {
-        summary: "Change a project's git URL (admin), limits, auto-cancel or isolation",
+        summary: "Change a project's git URL (admin), limits, auto-cancel, isolation, share weight (admin) or urgent jobs",
         description:
           'maxRunning and maxRunningPerPipeline: jobs of the project running at once, in all and per pipeline (null: no limit). ' +
           'autoCancel: a new pipeline cancels older ones on its ref whose started jobs are all interruptible. ' +
@@ -117,6 +118,8 @@ export function projectRoutes(app: FastifyInstance, ctx: RouteContext): void {
           'forkIdTokens: jobs of pipelines from forks get the identity tokens (id_tokens) they ask for, with ref_protected false (default false: none). ' +
           "forkApproval: which pipelines from forks wait for a maintainer's approval: all (the default), first-time (an author with no approved pipeline on the project yet), none. " +
           "jobLimits: replaces the job limits whole (memoryBytes >= 16 MiB, pids >= 16, 0 < cpus <= 1024; null or left out: the agent's own). " +
+          'weight (admin): the project is offered work weight times as often as a project of weight 1 when both wait (default 1). ' +
+          "urgentJobs: job name globs (`*`: any characters) whose jobs go before the project's others, within its share; replaces the list, and applies to jobs already queued. " +
           'Absent fields stay.',
         tags: ['projects'],
         params: projectParams,
@@ -133,6 +136,12 @@ export function projectRoutes(app: FastifyInstance, ctx: RouteContext): void {
             forkIdTokens: { type: 'boolean' },
             forkApproval: { type: 'string', enum: [...FORK_APPROVALS] },
             jobLimits: projectJobLimitsSchema,
+            weight: { type: 'integer', minimum: 1, maximum: SHARE_WEIGHT_MAX },
+            urgentJobs: {
+              type: 'array',
+              maxItems: URGENT_JOBS_MAX,
+              items: { type: 'string', minLength: 1, maxLength: URGENT_GLOB_MAX_LENGTH, pattern: '^[^\\u0000-\\u001f]+$' },
+            },
           },
           additionalProperties: false,
           minProperties: 1,
@@ -145,6 +154,8 @@ export function projectRoutes(app: FastifyInstance, ctx: RouteContext): void {
       const patch = request.body as ProjectPatch;
       // A git URL may be a path on the server: only an admin points a project at one.
       if (patch.gitUrl !== undefined) requireAdmin(request);
+      // A weight takes its share from every other project's: the instance's call, not the project's.
+      if (patch.weight !== undefined) requireAdmin(request);
       const audit = auditWhen(request, ctx.now(), (p: Project | null) => p !== null, () => ({ action: 'project.update', projectId: project.id, target: { type: 'project', id: project.name }, details: { ...patch, ...(patch.gitUrl === undefined ? {} : { gitUrl: gitUrlForAudit(patch.gitUrl) }) } }));
       const updated = await ctx.store.updateProject(project.id, patch, audit);
       if (!updated) throw new ApiError('GANTRY_E_NOT_FOUND', `no project ${project.id}`);

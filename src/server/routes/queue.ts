@@ -57,6 +57,7 @@ const entrySchema = {
     ref: { type: 'string' },
     tags: { type: 'array', items: { type: 'string' } },
     priority: { type: 'integer' },
+    urgent: { type: 'boolean', description: "one of the project's urgent jobs (urgentJobs) when it was queued: before the project's others" },
     resourceGroup: { type: ['string', 'null'] },
     queuedAt: { type: ['string', 'null'], format: 'date-time' },
     reason: reasonSchema,
@@ -107,7 +108,7 @@ export function queueRoutes(app: FastifyInstance, ctx: RouteContext): void {
     {
       config: { access: 'signed-in' },
       schema: {
-        summary: 'Pending jobs in queue order (priority, then age), each with why it waits',
+        summary: 'Pending jobs in queue order (urgent, then priority, then age), each with why it waits',
         description:
           "Applies the scheduler's rules to one snapshot: an explanation, not a promise (the next take decides). " +
           'Only the jobs of projects the caller may see; `project` narrows the list to one project.',

@@ -264,12 +264,19 @@ export class PostgresDialect implements SqlDialect {
         const tx = this.executor(client, opening);
         const announced: (readonly [string, string])[] = [];
         this.announcements.set(tx, announced);
+        const last: string[] = [];
+        this.lastStatements.set(tx, last);
         const result = await fn(tx);
-        // The notifications go with the COMMIT, in its round trip (notify()). A script of literals:
-        // not through query(), whose placeholders and statement cache are for parameterized texts.
-        // A transaction that ran no statement has nothing to commit.
-        const end = opening.begin === null ? 'COMMIT' : '';
-        const script = `${notifyScript(announced)}${end}`;
+        // The notifications and atCommit()'s statements go with the COMMIT, in its round trip. A
+        // script of literals: not through query(), whose placeholders and statement cache are for
+        // parameterized texts. A transaction that ran no statement has nothing to commit, unless
+        // atCommit() gave it one.
+        const writes = last.map((sql) => `${sql}; `).join('');
+        const begin = opening.begin !== null && writes ? `${opening.begin}; ` : '';
+        const end = opening.begin === null || writes ? 'COMMIT' : '';
+        // Begun by this script: a failure in it leaves a transaction to roll back.
+        if (begin) opening.begin = null;
+        const script = `${begin}${notifyScript(announced)}${writes}${end}`;
         if (script) await client.query(script).catch((e: unknown) => Promise.reject(storeError(e, 'COMMIT')));
         return result;
       } catch (e) {
@@ -288,6 +295,16 @@ export class PostgresDialect implements SqlDialect {
 
   lockClause(kind: 'wait' | 'skip'): string {
     return kind === 'skip' ? ' FOR UPDATE SKIP LOCKED' : ' FOR UPDATE';
+  }
+
+  /** atCommit()'s statements, literals written in, by the executor of their transaction. */
+  private readonly lastStatements = new WeakMap<SqlExecutor, string[]>();
+
+  async atCommit(tx: SqlExecutor, sql: string, params: readonly SqlValue[]): Promise<void> {
+    const last = this.lastStatements.get(tx);
+    const inlined = withInlineParams(sql, params);
+    if (!last || inlined === null) await tx.run(sql, params);
+    else last.push(inlined);
   }
 
   async holdLock(tx: SqlExecutor, name: string): Promise<void> {

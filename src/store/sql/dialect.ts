@@ -101,6 +101,14 @@ export interface SqlDialect extends SqlExecutor {
    */
   holdLock(tx: SqlExecutor, name: string): Promise<void>;
   /**
+   * Runs `sql` as `tx`'s last statement, when it commits (PostgreSQL: in the COMMIT's own round
+   * trip, its parameters written in as literals, so a row it locks is held only while the commit
+   * runs, never across a round trip); at once on SQLite, where a statement costs no round trip and
+   * a write transaction is alone. For a write whose outcome nothing in the transaction reads; its
+   * failure fails the commit (a deadlock runs the transaction again, as any other).
+   */
+  atCommit(tx: SqlExecutor, sql: string, params: readonly SqlValue[]): Promise<void>;
+  /**
    * Announces each `[channel, payload]` to every instance on this schema when `tx` commits
    * (PostgreSQL `pg_notify`, sent with the COMMIT in its round trip: each round trip is on the path
    * from a job's dependency finishing to the job starting; the dialect scopes the channel to the

@@ -30,9 +30,11 @@ export interface ProjectRow {
   protected_tags: string;
   fork_id_tokens: number | string;
   fork_approval: string;
+  share_weight: number | string;
+  urgent_jobs: string;
 }
 export const PROJECT_COLUMNS =
-  'id, name, git_url, created_at, max_running, max_running_per_pipeline, auto_cancel, branch_filter, tag_filter, require_sandbox, network, fork_network, job_limits, protected_branches, protected_tags, fork_id_tokens, fork_approval';
+  'id, name, git_url, created_at, max_running, max_running_per_pipeline, auto_cancel, branch_filter, tag_filter, require_sandbox, network, fork_network, job_limits, protected_branches, protected_tags, fork_id_tokens, fork_approval, share_weight, urgent_jobs';
 export interface PipelineRow {
   id: number | string;
   project_id: number | string;
@@ -137,6 +139,7 @@ export function toProject(r: ProjectRow): Project {
     protectedRefs: { branches: JSON.parse(r.protected_branches) as string[], tags: JSON.parse(r.protected_tags) as string[] },
     forkIdTokens: num(r.fork_id_tokens) !== 0,
     forkApproval: r.fork_approval as ForkApproval,
+    fairShare: { weight: num(r.share_weight), urgentJobs: JSON.parse(r.urgent_jobs) as string[] },
   };
 }
 

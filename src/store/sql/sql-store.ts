@@ -82,6 +82,8 @@ import {
   ATTEMPT_COLUMNS,
 } from './rows.js';
 import { CREATE_ATTEMPT_SQL, finishAttemptIn, inList, moveJobIn, movePipelineIn } from './moves.js';
+import { restampUrgentIn } from './fleet/urgent-jobs.js';
+import { SqlPoolStore } from './pools.js';
 
 const DEFAULT_PAGE = 20;
 const MAX_PAGE = 100;
@@ -129,6 +131,8 @@ export class SqlStore implements Store {
 
   readonly gates: SqlGateStore;
 
+  readonly pools: SqlPoolStore;
+
   private constructor(private readonly db: SqlDialect) {
     this.dialect = db.name;
     this.users = new SqlUserStore(db);
@@ -136,6 +140,7 @@ export class SqlStore implements Store {
     this.audit = new SqlAuditStore(db);
     this.idTokenKeys = new SqlIdTokenKeyStore(db);
     this.gates = new SqlGateStore(db);
+    this.pools = new SqlPoolStore(db);
     this.fleet = new SqlFleetStore(db);
     this.schedules = new SqlScheduleStore(db);
     this.forge = new SqlForgeStore(db);
@@ -212,9 +217,13 @@ export class SqlStore implements Store {
       const { memoryBytes, pids, cpus } = { ...NO_LIMITS, ...patch.jobLimits };
       set('job_limits', memoryBytes === null && pids === null && cpus === null ? null : JSON.stringify({ memoryBytes, pids, cpus }));
     }
+    if (patch.weight !== undefined) set('share_weight', patch.weight);
+    if (patch.urgentJobs !== undefined) set('urgent_jobs', JSON.stringify(patch.urgentJobs));
     if (sets.length === 0) return this.getProject(id);
     return audited(this.db, audit, async (x) => {
       const row = await x.get<ProjectRow>(`UPDATE projects SET ${sets.join(', ')} WHERE id = ? RETURNING ${PROJECT_COLUMNS}`, [...params, id]);
+      // After the project's row: its lock keeps two changes of the list from re-stamping at once.
+      if (row && patch.urgentJobs !== undefined) await restampUrgentIn(x, id, patch.urgentJobs);
       return row ? toProject(row) : null;
     });
   }

@@ -299,6 +299,10 @@ export class SqliteDialect implements SqlDialect {
 
   async holdLock(_tx: SqlExecutor, _name: string): Promise<void> {}
 
+  async atCommit(tx: SqlExecutor, sql: string, params: readonly SqlValue[]): Promise<void> {
+    await tx.run(sql, params);
+  }
+
   async notify(_tx: SqlExecutor, _messages: readonly (readonly [string, string])[]): Promise<void> {}
 
   async channelName(channel: string): Promise<string> {

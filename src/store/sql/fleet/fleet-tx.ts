@@ -117,36 +117,9 @@ export interface FleetTx {
   db: SqlDialect;
   specs: SpecCache;
   jobIds: JobIdCache;
-  served: ServedOrder;
   effects: Effects;
   /** The compute ledger's closed months, per project (ledger.ts). */
   ledger: LedgerCache;
-}
-
-/**
- * The order in which this instance last offered work to each project: the take's tie-break
- * between projects with as many jobs running. Without it the tie went to the project waiting
- * longest, and an agent with one slot, asking again only once its job had ended (every project
- * then at zero running), took a thousand-job queue to its end before another project's one
- * job. With it, such an agent goes round the projects. Kept per instance, in memory: across
- * instances each goes round on its own, which is fair enough for a tie-break.
- */
-export class ServedOrder {
-  private seq = 0;
-  private readonly last = new Map<number, number>();
-  constructor(private readonly max = 10_000) {}
-
-  /** 0 for a project never served here: it goes before every project that was. */
-  of(projectId: number): number {
-    return this.last.get(projectId) ?? 0;
-  }
-
-  served(projectId: number): void {
-    // Re-inserted, so the Map's order is the order of service and the first key the stalest.
-    this.last.delete(projectId);
-    this.last.set(projectId, ++this.seq);
-    if (this.last.size > this.max) this.last.delete(this.last.keys().next().value!);
-  }
 }
 
 /** `tag_key` of a job: its tags sorted, one per line; '' for an untagged job (any agent takes it). */

@@ -19,6 +19,8 @@ import { CREATE_ATTEMPT_SQL, QUEUE_JOB_SQL, inList, moveJobIn, movePipelineIn } 
 import { pipelineMoved, tagKeyOf, type FleetTx } from './fleet-tx.js';
 import { environmentIn } from '../gates.js';
 import { releaseIn } from './ledger.js';
+import { isUrgentJob, queueRankOf } from '../../../domain/fair-share.js';
+import { urgentGlobs } from './urgent-jobs.js';
 
 export interface LockedPipeline {
   id: PipelineId;
@@ -27,13 +29,27 @@ export interface LockedPipeline {
   runsOn: string;
   ref: string;
   sha: string;
+  /** The project's urgent job globs, as JSON: what an attempt queued now is stamped with. */
+  urgentJobs: string;
 }
 
+interface LockedRow {
+  id: number | string;
+  project_id: number | string;
+  status: string;
+  runs_on: string;
+  ref: string;
+  sha: string;
+  urgent_jobs: string;
+}
+
+// The project's urgent jobs come with the pipeline's row, in its statement: an attempt queued in
+// this transaction is stamped with them at no round trip. A scalar subquery, so the lock is the
+// pipeline row's alone.
+const LOCKED_COLUMNS = 'id, project_id, status, runs_on, ref, sha, (SELECT urgent_jobs FROM projects WHERE projects.id = pipelines.project_id) AS urgent_jobs';
+
 export async function lockPipeline(f: FleetTx, id: number): Promise<LockedPipeline | null> {
-  const r = await f.tx.get<{ id: number | string; project_id: number | string; status: string; runs_on: string; ref: string; sha: string }>(
-    `SELECT id, project_id, status, runs_on, ref, sha FROM pipelines WHERE id = ?${f.db.lockClause('wait')}`,
-    [id],
-  );
+  const r = await f.tx.get<LockedRow>(`SELECT ${LOCKED_COLUMNS} FROM pipelines WHERE id = ?${f.db.lockClause('wait')}`, [id]);
   return r ? lockedOf(r) : null;
 }
 
@@ -42,16 +58,24 @@ export async function lockPipeline(f: FleetTx, id: number): Promise<LockedPipeli
  * pipeline comes first in the lock order); null when there is no such attempt.
  */
 export async function lockPipelineOfAttempt(f: FleetTx, attemptId: number): Promise<{ pipeline: LockedPipeline; jobId: number } | null> {
-  const r = await f.tx.get<{ id: number | string; project_id: number | string; status: string; runs_on: string; ref: string; sha: string; job_id: number | string }>(
-    'SELECT id, project_id, status, runs_on, ref, sha, (SELECT job_id FROM attempts WHERE id = ?) AS job_id FROM pipelines ' +
+  const r = await f.tx.get<LockedRow & { job_id: number | string }>(
+    `SELECT ${LOCKED_COLUMNS}, (SELECT job_id FROM attempts WHERE id = ?) AS job_id FROM pipelines ` +
       `WHERE id = (SELECT pipeline_id FROM attempts WHERE id = ?)${f.db.lockClause('wait')}`,
     [attemptId, attemptId],
   );
   return r ? { pipeline: lockedOf(r), jobId: Number(r.job_id) } : null;
 }
 
-function lockedOf(r: { id: number | string; project_id: number | string; status: string; runs_on: string; ref: string; sha: string }): LockedPipeline {
-  return { id: asPipelineId(Number(r.id)), projectId: Number(r.project_id), status: r.status as PipelineStatus, runsOn: r.runs_on, ref: r.ref, sha: r.sha };
+function lockedOf(r: LockedRow): LockedPipeline {
+  return {
+    id: asPipelineId(Number(r.id)),
+    projectId: Number(r.project_id),
+    status: r.status as PipelineStatus,
+    runsOn: r.runs_on,
+    ref: r.ref,
+    sha: r.sha,
+    urgentJobs: r.urgent_jobs,
+  };
 }
 
 interface JobState {
@@ -92,10 +116,11 @@ export async function queueAttemptIn(f: FleetTx, jobId: number, spec: CompiledJo
 
 async function insertAttemptIn(f: FleetTx, jobId: number, number: number, spec: CompiledJob, p: LockedPipeline, at: EpochMs): Promise<number> {
   const tagKey = tagKeyOf(spec.tags);
+  const rank = queueRankOf(spec.priority, isUrgentJob(urgentGlobs(p.urgentJobs), spec.name));
   const row = await f.tx.get<{ id: number | string }>(
     'INSERT INTO attempts (job_id, number, status, queued_at, tag_key, project_id, pipeline_id, priority, resource_group) ' +
       "VALUES (?, ?, 'pending', ?, ?, ?, ?, ?, ?) RETURNING id",
-    [jobId, number, at, tagKey, p.projectId, p.id, spec.priority, spec.resourceGroup],
+    [jobId, number, at, tagKey, p.projectId, p.id, rank, spec.resourceGroup],
   );
   f.effects.ready.add(tagKey);
   f.effects.pipelines.add(p.id);

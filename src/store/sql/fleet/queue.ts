@@ -19,6 +19,7 @@ import { isolationOf } from './agents.js';
 import { sandboxSettingsOf } from '../rows.js';
 import { minutesOf } from '../../../domain/compute-minutes.js';
 import { balanceIn, type LedgerRead } from './ledger.js';
+import { rankParts } from '../../../domain/fair-share.js';
 
 type Id = number | string;
 
@@ -130,7 +131,7 @@ export async function explainQueueIn(
       project: r.project_name,
       ref: r.ref,
       tags: r.tag_key === '' ? [] : r.tag_key.split('\n'),
-      priority: Number(r.priority),
+      ...rankParts(Number(r.priority)),
       resourceGroup: r.resource_group,
       queuedAt: num(r.queued_at),
       reason: reasonOf(r, limits),

@@ -68,7 +68,7 @@ import {
   type ProjectRow,
   type VariableRow,
 } from '../rows.js';
-import { agentOnline, fenceOf, JobIdCache, noEffects, ServedOrder, SpecCache, type Effects, type FleetTx } from './fleet-tx.js';
+import { agentOnline, fenceOf, JobIdCache, noEffects, SpecCache, type Effects, type FleetTx } from './fleet-tx.js';
 import {
   afterAttemptIn,
   autoCancelIn,
@@ -146,7 +146,6 @@ export class SqlFleetStore implements FleetStore {
   readonly events = new EventEmitter<FleetEventMap>();
   private readonly specs = new SpecCache();
   private readonly jobIds = new JobIdCache();
-  private readonly served = new ServedOrder();
   private readonly ledger = new LedgerCache();
   private readonly totals = new TotalsCache();
   private tagKeys: { keys: Set<string>; at: number } = { keys: new Set(), at: 0 };
@@ -162,7 +161,7 @@ export class SqlFleetStore implements FleetStore {
       async (tx) => {
         // A retried transaction starts over with no effects.
         effects = noEffects();
-        const f: FleetTx = { tx, db: this.db, specs: this.specs, jobIds: this.jobIds, served: this.served, effects, ledger: this.ledger };
+        const f: FleetTx = { tx, db: this.db, specs: this.specs, jobIds: this.jobIds, effects, ledger: this.ledger };
         const r = await fn(f);
         // The outbox row commits with the status it reports, or not at all.
         await enqueueForgeStatusesIn(tx, [...effects.statuses]);

@@ -2,11 +2,14 @@
 //
 // The order, which is the scheduler's policy:
 // 1. only attempts whose tags the agent has;
-// 2. fair share: projects with fewer jobs running (or offered) go first, so one project's
-//    thousand queued jobs cannot starve another's one; ties go to the project this instance
-//    served least recently (ServedOrder: so an agent of one slot goes round the projects), then
-//    to the one waiting longest;
-// 3. within a project, higher `priority` first, then queue order;
+// 2. weighted fair share between projects (src/scheduler/fair-share.ts): fewer jobs running (or
+//    offered) per unit of the project's weight first, so one project's thousand queued jobs, or
+//    its long ones, cannot starve another's; then the lower pass (virtual time, stride
+//    scheduling), kept in `projects` and moved in this transaction (share-pass.ts), so an agent of
+//    one slot goes round the projects, in proportion to their weights, whichever instance it asks;
+//    then the project waiting longest;
+// 3. within a project, its urgent jobs first, then higher `priority`, then queue order: one
+//    integer, `attempts.priority`, stamped when the attempt is queued (src/domain/fair-share.ts);
 // 4. limits: the fleet's, the project's, per pipeline, and `resource_group` (one job at a time per
 //    group and project, oldest first: a later job of a busy or blocked group never overtakes);
 // 5. isolation: a job that needs the sandbox (sandboxRequirement(), from the project's settings and
@@ -33,6 +36,8 @@ import { tagKeyMatches, type FleetTx } from './fleet-tx.js';
 import { trustsFor, type Trusts } from './sandbox-filter.js';
 import { DEFAULT_COST_FACTOR_MILLI } from '../../../domain/pools.js';
 import { availableAtTakeIn, offerSlice, reserveAtOfferIn } from './reservations.js';
+import { compareShares, passAfterOffer, type ShareState } from '../../../scheduler/fair-share.js';
+import { recordPassesIn } from './share-pass.js';
 
 export interface Offered {
   attemptId: number;
@@ -161,8 +166,10 @@ export async function takeIn(f: FleetTx, request: TakeRequest): Promise<Offered[
     require_sandbox: number | string;
     network: NetworkPolicy;
     fork_network: NetworkPolicy;
+    share_weight: number | string;
+    share_pass: number | string;
   }>(
-    'SELECT w.project_id, w.first, pr.max_running, pr.max_running_per_pipeline, pr.require_sandbox, pr.network, pr.fork_network FROM ' +
+    'SELECT w.project_id, w.first, pr.max_running, pr.max_running_per_pipeline, pr.require_sandbox, pr.network, pr.fork_network, pr.share_weight, pr.share_pass FROM ' +
       `(SELECT project_id, MIN(id) AS first FROM attempts WHERE status = 'pending' AND tag_key IN (${keyList}) ` +
       'AND (offered_until IS NULL OR offered_until < ?) GROUP BY project_id) w JOIN projects pr ON pr.id = w.project_id',
     [...keys, at],
@@ -183,23 +190,30 @@ export async function takeIn(f: FleetTx, request: TakeRequest): Promise<Offered[
   const limits = new Map<number, ProjectLimits>(
     projects.map((p) => [Number(p.project_id), { max: p.max_running ?? null, perPipeline: p.max_running_per_pipeline ?? null }]),
   );
-  const order = projects.map((p) => ({ id: Number(p.project_id), first: Number(p.first) }));
-  const rank = (p: { id: number; first: number }) => active?.byProject.get(p.id) ?? 0;
+  // The competitors, as the take moves them on: every project with work for this agent.
+  const shares = new Map<number, ShareState>(
+    projects.map((p) => [Number(p.project_id), { id: Number(p.project_id), weight: Number(p.share_weight), pass: Number(p.share_pass), first: Number(p.first) }]),
+  );
+  const running = (id: number) => active?.byProject.get(id) ?? 0;
+  const offers = new Map<number, number>();
   const offered: Offered[] = [];
   const exhausted = new Set<number>();
   while (offered.length < slots) {
-    const open = order.filter((p) => !exhausted.has(p.id));
-    if (open.length === 0) break;
-    open.sort((a, b) => rank(a) - rank(b) || f.served.of(a.id) - f.served.of(b.id) || a.first - b.first);
-    const project = open[0]!;
+    let project: ShareState | null = null;
+    for (const p of shares.values()) if (!exhausted.has(p.id) && (project === null || compareShares(p, project, running) < 0)) project = p;
+    if (project === null) break;
     const limit = limits.get(project.id)!;
     const trust = trusts.get(project.id) as Exclude<Trusts, 'none'>;
     const got = await takeFromProject(f, agent, project.id, limit, trust, keys, slots - offered.length, at, settings, tokenHashes.slice(offered.length), active);
     offered.push(...got);
-    if (got.length > 0) f.served.served(project.id);
     if (got.length === 0) exhausted.add(project.id);
+    else {
+      project.pass = passAfterOffer(project, shares.values());
+      offers.set(project.id, (offers.get(project.id) ?? 0) + 1);
+    }
     if (settings.maxRunning !== null && active!.total >= settings.maxRunning) break;
   }
+  await recordPassesIn(f, shares, offers);
   return offered;
 }
 
