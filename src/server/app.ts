@@ -11,6 +11,7 @@ import { installAuth } from './auth.js';
 import { installRouteAccess } from './route-access.js';
 import { installErrorHandling } from './errors.js';
 import type { GitMirrors } from './git-mirror.js';
+import { installFleetMetrics } from './fleet-metrics.js';
 import { countLogIngest, createMetrics, installComputeMinutes, installRequestMetrics } from './metrics.js';
 import { computeMinutesRoutes } from './routes/compute-minutes.js';
 import { openApiRoute, registerOpenApi } from './openapi.js';
@@ -176,6 +177,7 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
   const metrics = createMetrics();
   installComputeMinutes(metrics, () => deps.store.fleet.consumedTotals((deps.now ?? Date.now)()));
   const settings = deps.settings ?? defaultSchedulerSettings();
+  const fleetMetrics = installFleetMetrics(metrics, deps.store, settings, deps.now ?? Date.now);
   const hub = new AgentHub(deps.store.fleet.events, () => deps.store.fleet.offerableTagKeys((deps.now ?? Date.now)()));
   const streamAccess = new StreamAccess(deps.store, deps.now ?? Date.now, deps.streamRecheckMs ?? 15_000);
   const streams = new SseStreams(streamAccess);
@@ -219,6 +221,7 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
     keepAliveMs: deps.logKeepAliveMs ?? 15_000,
     streamAccess,
     crash,
+    fleetMetrics,
     timings: {
       leaseMs: settings.leaseMs,
       heartbeatHoldMs: Math.min(5_000, Math.floor(settings.leaseMs / 3)),

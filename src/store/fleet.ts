@@ -107,6 +107,17 @@ export interface QueueEntry {
   reason: QueueReason;
 }
 
+/** The fleet's gauges (gantry_agents, gantry_jobs_running, gantry_jobs_pending, gantry_oldest_pending_job_age_seconds). */
+export interface FleetGauges {
+  /** Every pool known: priced, or named by an agent seen within a week. */
+  pools: string[];
+  agents: { pool: string; state: 'idle' | 'busy' | 'offline'; count: number }[];
+  running: { pool: string; count: number }[];
+  /** By the pools whose agents could take the job ('' when none could) and the queue's reason code. */
+  pending: { pool: string; reason: string; count: number }[];
+  oldestPendingAt: { pool: string; queuedAt: EpochMs }[];
+}
+
 export interface TakenOffer {
   attempt: Attempt;
   job: Job;
@@ -198,6 +209,8 @@ export interface FleetEventMap {
    * in order and up to `received` (this instance's appends; another instance's are only announced).
    */
   log: [attemptId: AttemptId, received: number, pieces?: StoredLogPiece[]];
+  /** An attempt ended on this instance (never announced to others: the metrics count each end once). */
+  finished: [status: FinishedAttemptStatus, failureReason: FailureReason | null];
   /** Something about this pipeline changed (a job moved). */
   pipeline: [pipelineId: PipelineId];
 }
@@ -313,6 +326,8 @@ export interface FleetStore {
   usageByProject(month: Month, at: EpochMs): Promise<ProjectUsage[]>;
   /** The attempts that consumed in `month` (of one project, or of all: null), one line each. */
   usageLines(projectId: ProjectId | null, month: Month): Promise<UsageLine[]>;
+  /** The fleet as its gauges describe it, from one snapshot. */
+  fleetGauges(at: EpochMs, settings: SchedulerSettings): Promise<FleetGauges>;
   /** What was consumed each UTC day of `month`, by pool (of one project, or of all: null): the usage page's chart. */
   usageByDay(projectId: ProjectId | null, month: Month): Promise<DayUsage[]>;
   /** Everything consumed so far, by project and pool (the Prometheus counter). */

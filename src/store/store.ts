@@ -474,5 +474,8 @@ export interface Store {
   /** A cheap query that proves the database answers (readiness). */
   ping(): Promise<void>;
 
+  /** Times every statement from now on (the server's gantry_store_query_seconds). */
+  observeQueries(observer: (seconds: number) => void): void;
+
   close(): Promise<void>;
 }

@@ -3,6 +3,7 @@
 // shell around one fleet-store call; the answers to a write that matched nothing come from the
 // store's reading of the row (fenced, not started, gap, incomplete).
 
+import type { FleetMetrics } from '../fleet-metrics.js';
 import crypto from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { asAttemptId, type AttemptId } from '../../domain/ids.js';
@@ -47,6 +48,7 @@ export interface FleetContext extends RouteContext {
   /** Compacts ended attempts' logs; kicked after each completion. */
   compactor: LogCompactor;
   timings: { leaseMs: number; heartbeatHoldMs: number; pollWaitMs: number; offerTtlMs: number; backoffCapMs: number };
+  fleetMetrics: FleetMetrics;
 }
 
 const nameSchema = { type: 'string', pattern: '^[A-Za-z0-9._-]{1,100}$' } as const;
@@ -281,6 +283,7 @@ export function agentRoutes(app: FastifyInstance, ctx: FleetContext): void {
       const gone = clientGone(request);
       const agentTags = new Set(agent.tags);
       for (;;) {
+        const found = performance.now();
         const tokens = Array.from({ length: slots }, () => `gantry_attempt_${crypto.randomBytes(32).toString('base64url')}`);
         const offers = await ctx.store.fleet.takeAttempts(agent, slots, ctx.now(), ctx.settings, tokens.map(hashToken));
         if (offers.length > 0) {
@@ -288,6 +291,7 @@ export function agentRoutes(app: FastifyInstance, ctx: FleetContext): void {
           // The take gave offer i the hash of tokens[i].
           const deps = { secrets: ctx.secrets, killGraceMs: ctx.settings.killGraceMs, leaseMs: ctx.settings.leaseMs, idTokens: ctx.idTokens, gates: ctx.store.gates };
           const out = await Promise.all(offers.map((o, i) => offerJson(o, tokens[i]!, deps)));
+          ctx.fleetMetrics.dispatchDuration.observe((performance.now() - found) / 1000);
           return { offers: out };
         }
         const left = until - Date.now();
@@ -307,9 +311,11 @@ export function agentRoutes(app: FastifyInstance, ctx: FleetContext): void {
   app.post('/agent/attempts/:id/start', { ...attemptConfig, schema: { ...attemptConfig.schema, summary: 'Accept an offer: the script may run' } }, async (request) => {
     const { id, tokenHash } = attemptOf(request);
     const agent = request.agent!;
-    const r = await ctx.store.fleet.startAttempt(agent.id, id, tokenHash, agent.name, ctx.now(), ctx.settings);
+    const at = ctx.now();
+    const r = await ctx.store.fleet.startAttempt(agent.id, id, tokenHash, agent.name, at, ctx.settings);
     if (r.kind === 'ok') {
       ctx.crash('start.committed');
+      ctx.fleetMetrics.queueDuration.observe({ pool: agent.pool }, Math.max(0, at - r.attempt.queuedAt) / 1000);
       return { leaseExpiresAt: new Date(r.leaseExpiresAt).toISOString(), leaseMs: ctx.settings.leaseMs };
     }
     if (r.kind === 'not-found') throw new ApiError('GANTRY_E_NOT_FOUND', 'no such attempt');

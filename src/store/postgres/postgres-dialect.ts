@@ -12,7 +12,7 @@
 import { createHash } from 'node:crypto';
 import pg from 'pg';
 import { GantryError, isGantryError } from '../../domain/errors.js';
-import { sqlStateOf, type ListenHandlers, type Notifications, type RunResult, type SqlDialect, type SqlExecutor, type SqlRow, type SqlValue, type TransactionOptions } from '../sql/dialect.js';
+import { sqlStateOf, type ListenHandlers, type Notifications, type QueryObserver, type RunResult, type SqlDialect, type SqlExecutor, type SqlRow, type SqlValue, type TransactionOptions } from '../sql/dialect.js';
 import { toNumberedPlaceholders, withInlineParams } from './placeholders.js';
 
 const INT8_OID = 20;
@@ -155,8 +155,15 @@ export class PostgresDialect implements SqlDialect {
 
   // A transaction's own connection is not checked: a transaction that began before close() may
   // finish (close waits for it), as on SQLite.
+  private observer: QueryObserver | null = null;
+
+  observeQueries(observer: QueryObserver): void {
+    this.observer = observer;
+  }
+
   private async query(on: Queryable, sql: string, params?: readonly SqlValue[]): Promise<pg.QueryResult> {
     if (on === this.pool && this.closed) throw new GantryError('GANTRY_E_STORE', 'the store is closed');
+    const t0 = performance.now();
     try {
       const { text, name } = this.statement(sql);
       // Without parameters: the simple protocol, which also runs `BEGIN; SET LOCAL ...` as one.
@@ -164,6 +171,9 @@ export class PostgresDialect implements SqlDialect {
       return await on.query({ text, name, values: params as SqlValue[] });
     } catch (e) {
       throw storeError(e, sql);
+    } finally {
+      // The round trip and the wait for a pooled connection included: what the caller waited.
+      this.observer?.((performance.now() - t0) / 1000);
     }
   }
 
@@ -208,11 +218,14 @@ export class PostgresDialect implements SqlDialect {
       await this.query(client, begin);
       return this.query(client, sql, params);
     }
+    const t0 = performance.now();
     try {
       const results = (await client.query(`${begin}; ${inlined}`)) as unknown as pg.QueryResult[];
       return results[results.length - 1]!;
     } catch (e) {
       throw storeError(e, sql);
+    } finally {
+      this.observer?.((performance.now() - t0) / 1000);
     }
   }
 

@@ -63,8 +63,13 @@ export interface ListenHandlers {
   reconnected(): void;
 }
 
+/** Told how long each statement took, in seconds (the server's gantry_store_query_seconds). */
+export type QueryObserver = (seconds: number) => void;
+
 export interface SqlDialect extends SqlExecutor {
   readonly name: DialectName;
+  /** Times every statement from now on (one observer: the last set wins). */
+  observeQueries(observer: QueryObserver): void;
   /**
    * A statement run first in every migration transaction so that two processes opening one
    * database apply migrations one after the other (PostgreSQL: a transaction-scoped advisory

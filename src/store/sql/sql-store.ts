@@ -396,6 +396,10 @@ export class SqlStore implements Store {
     await this.db.get('SELECT 1 AS ok');
   }
 
+  observeQueries(observer: (seconds: number) => void): void {
+    this.db.observeQueries(observer);
+  }
+
   private async createPipelineIn(tx: SqlExecutor, input: NewPipeline): Promise<PipelineWithJobs> {
     {
       const project = await tx.get<{ id: number | string; fork_approval: string }>('SELECT id, fork_approval FROM projects WHERE id = ?', [input.projectId]);

@@ -23,7 +23,7 @@ import path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 import { GantryError, isGantryError } from '../../domain/errors.js';
-import type { ListenHandlers, Notifications, RunResult, SqlDialect, SqlExecutor, SqlRow, SqlValue, TransactionOptions } from '../sql/dialect.js';
+import type { ListenHandlers, Notifications, QueryObserver, RunResult, SqlDialect, SqlExecutor, SqlRow, SqlValue, TransactionOptions } from '../sql/dialect.js';
 import { AsyncMutex } from './mutex.js';
 
 type Statement = Database.Statement<unknown[], unknown>;
@@ -167,30 +167,35 @@ export class SqliteDialect implements SqlDialect {
     return st;
   }
 
-  private allNow<T>(sql: string, params?: readonly SqlValue[]): T[] {
-    const st = this.prepare(sql);
+  private observer: QueryObserver | null = null;
+
+  observeQueries(observer: QueryObserver): void {
+    this.observer = observer;
+  }
+
+  /** Runs one statement, timed when someone observes (SQLite answers in microseconds: the timing is only taken then). */
+  private timed<T>(sql: string, fn: () => T): T {
+    const t0 = this.observer ? performance.now() : 0;
     try {
-      return (params ? st.all(params) : st.all()) as T[];
+      return fn();
     } catch (e) {
       throw storeError(e, sql);
+    } finally {
+      this.observer?.((performance.now() - t0) / 1000);
     }
+  }
+
+  private allNow<T>(sql: string, params?: readonly SqlValue[]): T[] {
+    const st = this.prepare(sql);
+    return this.timed(sql, () => (params ? st.all(params) : st.all()) as T[]);
   }
   private getNow<T>(sql: string, params?: readonly SqlValue[]): T | undefined {
     const st = this.prepare(sql);
-    try {
-      return (params ? st.get(params) : st.get()) as T | undefined;
-    } catch (e) {
-      throw storeError(e, sql);
-    }
+    return this.timed(sql, () => (params ? st.get(params) : st.get()) as T | undefined);
   }
   private runNow(sql: string, params?: readonly SqlValue[]): RunResult {
     const st = this.prepare(sql);
-    try {
-      const r = params ? st.run(params) : st.run();
-      return { changes: r.changes };
-    } catch (e) {
-      throw storeError(e, sql);
-    }
+    return this.timed(sql, () => ({ changes: (params ? st.run(params) : st.run()).changes }));
   }
   private execNow(sql: string): void {
     if (this.closed) throw new GantryError('GANTRY_E_STORE', 'the store is closed');

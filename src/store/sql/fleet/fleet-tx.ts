@@ -1,7 +1,7 @@
 // What a fleet transaction carries besides its executor: the dialect's lock clauses, the cache of
 // job definitions, and the wake-ups its commit must announce.
 
-import type { FailureReason } from '../../../domain/status.js';
+import type { FailureReason, FinishedAttemptStatus } from '../../../domain/status.js';
 import type { AgentId, Fence, StoredLogPiece } from '../../fleet.js';
 import type { CompiledJob } from '../../../pipeline/types.js';
 import type { SqlDialect, SqlExecutor } from '../dialect.js';
@@ -20,10 +20,12 @@ export interface Effects {
   logPieces: Map<number, StoredLogPiece[]>;
   /** Pipelines whose own status moved: the forge status outbox gets their new status in the same transaction. */
   statuses: Set<number>;
+  /** Attempts that ended here, how (told to this instance's metrics only: each end happens on one instance). */
+  finished: { status: FinishedAttemptStatus; failureReason: FailureReason | null }[];
 }
 
 export function noEffects(): Effects {
-  return { ready: new Set(), cancel: new Set(), pipelines: new Set(), logs: new Map(), logPieces: new Map(), statuses: new Set() };
+  return { ready: new Set(), cancel: new Set(), pipelines: new Set(), logs: new Map(), logPieces: new Map(), statuses: new Set(), finished: [] };
 }
 
 /**

@@ -296,10 +296,11 @@ async function cancelJobsIn(f: FleetTx, p: LockedPipeline, jobIds: readonly numb
     );
     // An offer's reservation goes back to its project with the offer.
     for (const a of unstarted) if (a.reserved_until !== null) await releaseIn(f, Number(a.id), Number(a.project_id), `release:${a.id}`, at);
-    await f.tx.run(
+    const local = await f.tx.run(
       "UPDATE attempts SET status = 'canceled', finished_at = ?, failure_reason = 'canceled', lease_expires_at = NULL WHERE job_id = ? AND status = 'running' AND agent_id IS NULL",
       [at, jobId],
     );
+    for (let i = 0; i < unstarted.length + local.changes; i++) f.effects.finished.push({ status: 'canceled', failureReason: 'canceled' });
     const agents = await f.tx.all<{ agent_id: number | string }>(
       "UPDATE attempts SET cancel_requested_at = ? WHERE job_id = ? AND status = 'running' AND cancel_requested_at IS NULL RETURNING agent_id",
       [at, jobId],

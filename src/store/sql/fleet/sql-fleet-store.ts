@@ -38,6 +38,7 @@ import {
   type RecordArtifactResult,
   type TransferCheck,
   type QueueEntry,
+  type FleetGauges,
   type StoredArtifact,
 } from '../../fleet.js';
 import type { EpochMs, Job, PipelineWithJobs } from '../../store.js';
@@ -93,6 +94,7 @@ import { enqueueForgeStatusesIn } from '../forge.js';
 import { AGENT_COLUMNS, poolOf, isolationParams, toAgent, type AgentRow } from './agents.js';
 import { ENDED_COLUMNS, LedgerCache, settleEndIn, type EndedRow } from './ledger.js';
 import { extendIn, QUOTA_STOPPED, quotaStoppedOutcome, releaseLapsedIn, reservationsDue } from './reservations.js';
+import { fleetGaugesIn } from './gauges.js';
 import { consumedTotalsIn, grantIn, projectsUsageIn, quotaViewIn, setQuotaIn, TotalsCache, usageByDayIn, usageIn, usageLinesIn } from './quotas.js';
 
 const CHANNELS = { ready: 'gantry_ready', cancel: 'gantry_cancel', log: 'gantry_log', pipeline: 'gantry_pipeline' } as const;
@@ -142,6 +144,9 @@ interface PendingAppend {
 
 const HELD_COLUMNS = 'id, job_id, pipeline_id, number, status, failure_reason, exit_code, token_hash, agent_id, log_received, cancel_requested_at';
 
+/** The most pending jobs a scrape reads the reasons of; past it the pending gauges stop counting (documented). */
+const GAUGED_QUEUE_MAX = 100_000;
+
 export class SqlFleetStore implements FleetStore {
   readonly events = new EventEmitter<FleetEventMap>();
   private readonly specs = new SpecCache();
@@ -190,6 +195,7 @@ export class SqlFleetStore implements FleetStore {
     for (const a of e.cancel) this.events.emit('cancel', a);
     for (const p of e.pipelines) this.events.emit('pipeline', p as PipelineId);
     for (const [a, n] of e.logs) this.events.emit('log', asAttemptId(a), n, e.logPieces.get(a));
+    for (const x of e.finished) this.events.emit('finished', x.status, x.failureReason);
   }
 
   async listen(): Promise<void> {
@@ -273,6 +279,7 @@ export class SqlFleetStore implements FleetStore {
     );
     if (!row) return false;
     await settleEndIn(f, row, at);
+    f.effects.finished.push({ status: row.status, failureReason: row.failure_reason });
     await afterAttemptIn(
       f,
       { id: attemptId, jobId: Number(row.job_id), pipelineId, number: Number(row.number), status: row.status, exitCode: null, failureReason: row.failure_reason },
@@ -349,6 +356,14 @@ export class SqlFleetStore implements FleetStore {
       const online = agentOnline(a.sessionId, a.lastSeenAt, at, leaseMs);
       return { ...a, currentJobs: running.map((j) => j.jobId), running, status: !online ? 'offline' : running.length > 0 ? 'busy' : 'idle' };
     });
+  }
+
+  fleetGauges(at: EpochMs, settings: SchedulerSettings): Promise<FleetGauges> {
+    // Every pending job's reason, as the queue page gives it: a scrape costs one queue read.
+    return this.db.transaction(
+      async (tx) => fleetGaugesIn(tx, at, settings, await explainQueueIn({ tx, ledger: this.ledger }, at, settings, null, GAUGED_QUEUE_MAX)),
+      { readOnly: true },
+    );
   }
 
   async explainQueue(at: EpochMs, settings: SchedulerSettings, projects: ProjectId | readonly ProjectId[] | null, limit: number): Promise<QueueEntry[]> {
@@ -741,6 +756,7 @@ export class SqlFleetStore implements FleetStore {
       }
       await settleEndIn(f, row, at);
       const ended = { status: row.status as FinishedAttemptStatus, failureReason: row.failure_reason as FailureReason | null };
+      f.effects.finished.push(ended);
       await afterAttemptIn(
         f,
         {
