@@ -20,6 +20,7 @@ import { registerAudit } from './commands/audit.js';
 import { registerApprove } from './commands/approve.js';
 import { registerJobActions } from './commands/job-actions.js';
 import { registerAgents } from './commands/agents.js';
+import { registerQueue } from './commands/queue.js';
 import { registerBackup } from './commands/backup.js';
 import { registerPools } from './commands/pools.js';
 import { exitCodeOf, printError } from './errors.js';
@@ -46,6 +47,7 @@ export async function main(argv: string[]): Promise<number> {
   registerServer(program, ctx);
   registerAgent(program, ctx);
   registerAgents(program, ctx);
+  registerQueue(program, ctx);
   registerUp(program, ctx);
   registerTrigger(program, ctx);
   registerProject(program, ctx);

@@ -5,6 +5,7 @@ import type { JobLimits, NetworkPolicy } from '../domain/isolation.js';
 import { readSse } from './sse.js';
 import { GantryError, type ErrorCode } from '../domain/errors.js';
 import type { JobJson, PipelineJson } from '../views/pipeline-json.js';
+import type { QueueReasonJson } from '../views/queue-reason-text.js';
 
 export const DEFAULT_SERVER = 'http://127.0.0.1:8080';
 
@@ -129,6 +130,18 @@ export interface DeliveryJson {
   pipelineId: number | null;
   /** True when the server had this delivery already (a resend): nothing new was recorded. */
   duplicate: boolean;
+}
+
+/** A pending job as GET /queue shows it (the fields the CLI prints). */
+export interface QueueEntryJson {
+  jobId: number;
+  jobName: string;
+  pipelineId: number;
+  project: string;
+  tags: string[];
+  urgent?: boolean;
+  queuedAt: string | null;
+  reason: QueueReasonJson;
 }
 
 /** An agent as GET /agents shows it (the fields the CLI prints; the API has more). */
@@ -313,6 +326,25 @@ export class GantryClient {
   /** Every agent of the fleet (one page: the server lists them all). */
   async listAgents(): Promise<AgentJson[]> {
     return (await this.json<{ items: AgentJson[] }>('GET', '/agents', { idempotent: true })).items;
+  }
+
+  /** The pending jobs in queue order with why each waits (of one project, or of all the caller sees). */
+  async queue(project: string | null, limit: number): Promise<QueueEntryJson[]> {
+    const q = new URLSearchParams({ limit: String(limit), ...(project === null ? {} : { project }) });
+    return (await this.json<{ items: QueueEntryJson[] }>('GET', `/queue?${q}`, { idempotent: true })).items;
+  }
+
+  /** A month's compute minutes: a project's (maintainers), or the instance's (null: admins). */
+  usage(project: string | null, month: string | null): Promise<unknown> {
+    const q = month === null ? '' : `?month=${encodeURIComponent(month)}`;
+    return this.json('GET', `${project === null ? '' : `/projects/${seg(project)}`}/usage${q}`, { idempotent: true });
+  }
+
+  /** The same month's billing lines as CSV text. */
+  async usageCsv(project: string | null, month: string | null): Promise<string> {
+    const q = new URLSearchParams({ format: 'csv', ...(month === null ? {} : { month }) });
+    const res = await this.send('GET', `${project === null ? '' : `/projects/${seg(project)}`}/usage?${q}`, { idempotent: true });
+    return res.text();
   }
 
   /** Cancels or retries a pipeline of the fleet. */

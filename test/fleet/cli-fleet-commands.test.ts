@@ -23,6 +23,12 @@ ship:
   stage: deploy
   when: manual
   script: [echo shipped]
+gpu:
+  stage: deploy
+  tags: [gpu]
+  rules:
+    - if: $QUICK
+  script: [echo never]
 `;
 
 describe('gantry cancel, retry, play and agents', () => {
@@ -86,6 +92,24 @@ describe('gantry cancel, retry, play and agents', () => {
     assert.equal(play.code, 0, play.stderr);
     assert.match(play.out, new RegExp(`job #${ship} ship played`));
     await f.waitLog(ship, 1, /shipped/);
+
+    // The queue: q's gpu job waits for an agent nobody runs, and says so.
+    const queue = await cli(['queue']);
+    assert.equal(queue.code, 0, queue.stderr);
+    assert.match(queue.out, /^JOB\s+NAME\s+PIPELINE\s+PROJECT\s+TAGS\s+WAITED\s+WHY/m);
+    assert.match(queue.out, new RegExp(`#${q.jobs.find((j) => j.name === 'gpu')!.id}\\s+gpu\\s+#${q.id}\\s+demo\\s+gpu\\s+\\S+\\s+No online agent has the tags gpu`));
+    const queueJson = JSON.parse((await cli(['queue', '--project', 'demo', '--json'])).out) as { items: { jobName: string; reason: { code: string } }[] };
+    assert.deepEqual(queueJson.items.map((e) => [e.jobName, e.reason.code]), [['gpu', 'no_agent']]);
+    // Usage: what the jobs above used, the project's and the instance's, and the billing lines.
+    const usage = await cli(['usage', '--project', 'demo']);
+    assert.equal(usage.code, 0, usage.stderr);
+    assert.match(usage.out, /^demo in [0-9]{4}-[0-9]{2}: used [0-9.]+ of unlimited/);
+    assert.match(usage.out, /^default\s+[0-9.]+\s+[0-9]+$/m);
+    assert.match((await cli(['usage'])).out, /^demo\s+[0-9.]+\s+unlimited\s+unlimited$/m);
+    const csv = await cli(['usage', '--project', 'demo', '--csv']);
+    assert.match(csv.out, /^pipeline,job,attempt,pool,factor,seconds,minutes\n/);
+    assert.ok(csv.out.trim().split('\n').length >= 6, csv.out);
+    assert.equal((await cli(['usage', '--month', '2024-13'])).code, 2);
 
     // Usage, not found, not allowed.
     assert.equal((await cli(['cancel'])).code, 2);

@@ -3,6 +3,7 @@
 // the others follow the routes' schemas.
 
 import type { JobJson, PipelineJson, PipelineSummaryJson } from '../../src/views/pipeline-json-types.js';
+import type { QueueReasonJson } from '../../src/views/queue-reason-text.js';
 
 export type { JobStatus, PipelineSource, PipelineStatus } from '../../src/domain/status.js';
 export type { TriggeredBy } from '../../src/domain/triggered-by.js';
@@ -149,17 +150,7 @@ export interface Agent {
 }
 
 /** GET /queue: why a pending job waits (docs/API.md, "The queue"). */
-export type QueueReason =
-  | { code: 'offered'; agentId: number; agentName: string; until: string }
-  | { code: 'no_agent'; tags: string[] }
-  | { code: 'max_running' | 'project_max_running' | 'pipeline_max_running'; limit: number; running: number }
-  | { code: 'resource_group_busy'; group: string; heldByJobId: number }
-  | { code: 'resource_group_order'; group: string; behindJobId: number }
-  | { code: 'agents_busy'; agents: number }
-  | { code: 'no_sandbox_agent'; requirement: NonNullable<SandboxRequirement>; tags: string[] }
-  | { code: 'sandbox_agents_busy'; requirement: NonNullable<SandboxRequirement>; agents: number }
-  | { code: 'quota'; project: string; usedMinutes: number; reservedMinutes: number; totalMinutes: number }
-  | { code: 'ready' };
+export type QueueReason = QueueReasonJson;
 
 export interface QueueEntry {
   attemptId: number;
