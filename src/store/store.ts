@@ -25,6 +25,8 @@ import type { AuditFor, AuditStore } from './audit.js';
 import type { SsoStore } from './sso.js';
 import type { IdTokenKeyStore } from './id-token-keys.js';
 import type { ProtectedRefs } from '../domain/protected-refs.js';
+import type { ProjectRetention } from '../domain/retention.js';
+import type { RetentionStore } from './retention.js';
 
 /** Milliseconds since the epoch; the API turns them into ISO-8601 UTC strings. */
 export type EpochMs = number;
@@ -52,6 +54,8 @@ export interface Project {
   forkIdTokens: boolean;
   /** Which pipelines from forks wait for a maintainer's approval (src/domain/approvals.ts). */
   forkApproval: ForkApproval;
+  /** What it keeps of its pipelines, logs and artifacts; null fields: the instance's defaults. */
+  retention: ProjectRetention;
 }
 
 /** Glob lists (picomatch) of branch and tag names; null lets every one through. */
@@ -78,6 +82,8 @@ export interface ProjectPatch {
   jobLimits?: JobLimits;
   forkIdTokens?: boolean;
   forkApproval?: ForkApproval;
+  /** Sets the fields given (null: back to the instance's default); the others stay. */
+  retention?: Partial<ProjectRetention>;
 }
 
 export interface Pipeline {
@@ -365,6 +371,8 @@ export interface Store {
   readonly idTokenKeys: IdTokenKeyStore;
   /** Fork authors approved always, protected environments, deployments (src/store/gates.ts). */
   readonly gates: GateStore;
+  /** What retention deletes and the garbage collector's runs (src/store/retention.ts). */
+  readonly retention: RetentionStore;
 
   /** Find a project by name, creating it if it does not exist (idempotent). */
   ensureProject(name: string, gitUrl: string, at: EpochMs): Promise<Project>;
