@@ -19,6 +19,7 @@ export const projectJson = (p: Project) => ({
   jobLimits: p.isolation.jobLimits,
   forkIdTokens: p.forkIdTokens,
   forkApproval: p.forkApproval,
+  retention: p.retention,
 });
 
 export { jobJson, pipelineSummaryJson } from '../views/pipeline-json.js';

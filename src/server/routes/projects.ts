@@ -19,8 +19,10 @@ import {
   projectJobLimitsSchema,
   projectNameSchema,
   projectParams,
+  projectRetentionProperties,
   projectSchema,
 } from '../schemas.js';
+import { parseExpireIn } from '../../domain/retention.js';
 import { projectJson } from '../views.js';
 import type { RouteContext } from './context.js';
 import { routeProject } from '../route-access.js';
@@ -108,7 +110,7 @@ export function projectRoutes(app: FastifyInstance, ctx: RouteContext): void {
     {
       config: { access: 'maintainer' },
       schema: {
-        summary: "Change a project's git URL (admin), limits, auto-cancel or isolation",
+        summary: "Change a project's git URL (admin), limits, auto-cancel, isolation or retention",
         description:
           'maxRunning and maxRunningPerPipeline: jobs of the project running at once, in all and per pipeline (null: no limit). ' +
           'autoCancel: a new pipeline cancels older ones on its ref whose started jobs are all interruptible. ' +
@@ -117,6 +119,8 @@ export function projectRoutes(app: FastifyInstance, ctx: RouteContext): void {
           'forkIdTokens: jobs of pipelines from forks get the identity tokens (id_tokens) they ask for, with ref_protected false (default false: none). ' +
           "forkApproval: which pipelines from forks wait for a maintainer's approval: all (the default), first-time (an author with no approved pipeline on the project yet), none. " +
           "jobLimits: replaces the job limits whole (memoryBytes >= 16 MiB, pids >= 16, 0 < cpus <= 1024; null or left out: the agent's own). " +
+          'retention: the fields given change (null: back to the instance default), the others stay: pipelineDays, keepPerRef, logDays, ' +
+          "artifactsExpireIn (GitLab's expire_in syntax or never), keepLatestArtifacts. " +
           'Absent fields stay.',
         tags: ['projects'],
         params: projectParams,
@@ -133,6 +137,7 @@ export function projectRoutes(app: FastifyInstance, ctx: RouteContext): void {
             forkIdTokens: { type: 'boolean' },
             forkApproval: { type: 'string', enum: [...FORK_APPROVALS] },
             jobLimits: projectJobLimitsSchema,
+            retention: { type: 'object', properties: projectRetentionProperties, additionalProperties: false, minProperties: 1 },
           },
           additionalProperties: false,
           minProperties: 1,
@@ -145,6 +150,12 @@ export function projectRoutes(app: FastifyInstance, ctx: RouteContext): void {
       const patch = request.body as ProjectPatch;
       // A git URL may be a path on the server: only an admin points a project at one.
       if (patch.gitUrl !== undefined) requireAdmin(request);
+      const expireIn = patch.retention?.artifactsExpireIn;
+      if (typeof expireIn === 'string' && parseExpireIn(expireIn) === undefined) {
+        throw new ApiError('GANTRY_E_INVALID_REQUEST', `body.retention.artifactsExpireIn must be a duration as GitLab writes expire_in (30 days, 1h 30m) or never, not ${JSON.stringify(expireIn)}`, {
+          field: 'body.retention.artifactsExpireIn',
+        });
+      }
       const audit = auditWhen(request, ctx.now(), (p: Project | null) => p !== null, () => ({ action: 'project.update', projectId: project.id, target: { type: 'project', id: project.name }, details: { ...patch, ...(patch.gitUrl === undefined ? {} : { gitUrl: gitUrlForAudit(patch.gitUrl) }) } }));
       const updated = await ctx.store.updateProject(project.id, patch, audit);
       if (!updated) throw new ApiError('GANTRY_E_NOT_FOUND', `no project ${project.id}`);
