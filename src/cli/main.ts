@@ -21,6 +21,7 @@ import { registerApprove } from './commands/approve.js';
 import { registerJobActions } from './commands/job-actions.js';
 import { registerAgents } from './commands/agents.js';
 import { registerBackup } from './commands/backup.js';
+import { registerGc } from './commands/gc.js';
 import { exitCodeOf, printError } from './errors.js';
 import type { CliContext } from './context.js';
 
@@ -54,6 +55,7 @@ export async function main(argv: string[]): Promise<number> {
   registerUser(program, ctx);
   registerAudit(program, ctx);
   registerBackup(program, ctx);
+  registerGc(program, ctx);
   try {
     await program.parseAsync(argv, { from: 'user' });
     return ctx.exitCode;
