@@ -229,6 +229,9 @@ function retentionSuite(label: string, openStore: (home: string) => Promise<Stor
       assert.equal(elsewhere.kind, 'started');
       const r = await json<{ id: number; alreadyRunning: boolean }>(await h.api('POST', '/gc', {}), 202);
       assert.deepEqual(r, { id: elsewhere.run.id, startedAt: new Date(clock).toISOString(), alreadyRunning: true });
+      // No body at all (curl -X POST) is the same request.
+      const bare = await fetch(`${h.url}/api/v1/gc`, { method: 'POST', headers: { authorization: `Bearer ${h.admin}` } });
+      assert.deepEqual(await json(bare, 202), { id: elsewhere.run.id, startedAt: new Date(clock).toISOString(), alreadyRunning: true });
       const status = await json<{ running: { id: number; instance: string; startedBy: string } }>(await h.api('GET', '/gc'), 200);
       assert.deepEqual([status.running.id, status.running.instance, status.running.startedBy], [elsewhere.run.id, 'another-instance', 'schedule']);
       await h.store.retention.finishRun(elsewhere.run.id, clock, null, null);

@@ -52,6 +52,11 @@ export interface CollectorDeps {
 
 class Stopped extends Error {}
 
+interface Failures {
+  count: number;
+  first: unknown;
+}
+
 /** What a dry run would let go besides what nothing names already. */
 class Going {
   readonly pipelines = new Set<number>();
@@ -150,6 +155,8 @@ export class GarbageCollector {
     const at = this.deps.now();
     const counts: GcCounts = { ...NO_COUNTS };
     const going = dry ? new Going() : null;
+    // Files whose delete failed (a bucket refusing DeleteObject, a disk error).
+    const failures: Failures = { count: 0, first: null };
     for (const project of await store.listProjects()) {
       const rule = effectiveRule(project.retention, defaults);
       if (rule.pipelineDays > 0) counts.pipelines += await this.pipelines(project, rule, at, going, keepAlive);
@@ -162,9 +169,26 @@ export class GarbageCollector {
     if (this.deps.auditKeepMs !== null) counts.audit = await store.retention.pruneAudit(at - this.deps.auditKeepMs, dry);
     if (!dry) await store.retention.pruneRuns(at - RUNS_KEPT_MS);
     await keepAlive();
-    await this.sweepBlobs(at, going, counts, keepAlive);
-    await this.sweepLogObjects(at, going, counts, keepAlive);
+    await this.sweepBlobs(at, going, counts, failures, keepAlive);
+    await this.sweepLogObjects(at, going, counts, failures, keepAlive);
+    if (failures.count > 0) {
+      // The row stays with its file (the transaction rolled back): the next collection tries again.
+      this.deps.log.error({ err: failures.first, count: failures.count }, `garbage collection: ${failures.count} files could not be deleted; they stay for the next one`);
+    }
     return counts;
+  }
+
+  /** Deletes a file inside its sweep's transaction, noting a failure before the transaction rolls back. */
+  private deleting(store: BlobStore, failures: Failures): (sha256: string) => Promise<void> {
+    return async (sha256) => {
+      try {
+        await store.delete(sha256);
+      } catch (err) {
+        failures.count++;
+        failures.first ??= err;
+        throw err;
+      }
+    };
   }
 
   /** A project's old pipelines the rule lets go (src/domain/retention.ts decides). */
@@ -242,7 +266,7 @@ export class GarbageCollector {
    * file (strays), so every candidate is a row; a candidate is a row nothing names that nobody
    * uploaded or asked about within the grace; each goes in a transaction that checks that again.
    */
-  private async sweepBlobs(at: number, going: Going | null, counts: GcCounts, keepAlive: () => Promise<void>): Promise<void> {
+  private async sweepBlobs(at: number, going: Going | null, counts: GcCounts, failures: Failures, keepAlive: () => Promise<void>): Promise<void> {
     const { store, blobs, logObjects, graceMs } = this.deps;
     const r = store.retention;
     const before = at - graceMs;
@@ -268,7 +292,7 @@ export class GarbageCollector {
       if (page.length === 0) break;
       afterSha = page[page.length - 1]!.sha256;
       for (const b of page) {
-        if (going || (await r.removeBlob(b.sha256, before, async (sha) => void (await blobs.delete(sha))))) this.count(counts, 'blobs', b.size);
+        if (going || (await r.removeBlob(b.sha256, before, this.deleting(blobs, failures)))) this.count(counts, 'blobs', b.size);
       }
       await keepAlive();
     }
@@ -284,7 +308,7 @@ export class GarbageCollector {
   }
 
   /** The log object store's mark (the attempts that name each object) and sweep. */
-  private async sweepLogObjects(at: number, going: Going | null, counts: GcCounts, keepAlive: () => Promise<void>): Promise<void> {
+  private async sweepLogObjects(at: number, going: Going | null, counts: GcCounts, failures: Failures, keepAlive: () => Promise<void>): Promise<void> {
     const { store, logObjects, graceMs } = this.deps;
     const r = store.retention;
     let batch: { sha256: string; size: number }[] = [];
@@ -294,7 +318,7 @@ export class GarbageCollector {
         const by = names.get(b.sha256) ?? [];
         if (going) {
           if (by.every((a) => going.logAttempts.has(a))) this.count(counts, 'logObjects', b.size);
-        } else if (by.length === 0 && (await r.removeLogObject(b.sha256, async (sha) => void (await logObjects.delete(sha))))) {
+        } else if (by.length === 0 && (await r.removeLogObject(b.sha256, this.deleting(logObjects, failures)))) {
           this.count(counts, 'logObjects', b.size);
         }
       }

@@ -72,6 +72,10 @@ export function gcRoutes(app: FastifyInstance, ctx: RouteContext & { gc: Garbage
     '/gc',
     {
       config: { access: 'admin' },
+      // No body at all (curl -X POST) is a collection, as {} is.
+      preValidation: async (request) => {
+        request.body ??= {};
+      },
       schema: {
         summary: 'Start a garbage collection in the background (202), or with dryRun see what one would delete (200)',
         description:
@@ -92,7 +96,7 @@ export function gcRoutes(app: FastifyInstance, ctx: RouteContext & { gc: Garbage
       },
     },
     async (request, reply) => {
-      const body = (request.body ?? {}) as { dryRun?: boolean };
+      const body = request.body as { dryRun?: boolean };
       if (body.dryRun) return reply.status(200).send(summaryJson(await ctx.gc.dryRun()));
       const at = ctx.now();
       const audit = auditWhen(request, at, (c: GcClaim) => c.kind === 'started', (c) => ({
