@@ -19,7 +19,7 @@ const PIPELINE = `build:
     - for i in $(seq 1 3000); do echo "line $i of pipeline $CI_PIPELINE_ID"; done
   artifacts: {paths: [out.bin]}
 `;
-const ROUNDS = 8;
+const ROUNDS = 6;
 const PER_ROUND = 2;
 
 /** Bytes of the regular files under `dir`. */
