@@ -23,6 +23,7 @@ import { registerAgents } from './commands/agents.js';
 import { registerQueue } from './commands/queue.js';
 import { registerBackup } from './commands/backup.js';
 import { registerPools } from './commands/pools.js';
+import { registerGc } from './commands/gc.js';
 import { exitCodeOf, printError } from './errors.js';
 import type { CliContext } from './context.js';
 
@@ -58,6 +59,7 @@ export async function main(argv: string[]): Promise<number> {
   registerAudit(program, ctx);
   registerBackup(program, ctx);
   registerPools(program, ctx);
+  registerGc(program, ctx);
   try {
     await program.parseAsync(argv, { from: 'user' });
     return ctx.exitCode;

@@ -160,6 +160,35 @@ export interface AgentJson {
   pool?: string;
 }
 
+/** What a garbage collection deleted, or (dryRun) would delete (API.md, "Retention and garbage collection"). */
+export interface GcSummaryJson {
+  dryRun: boolean;
+  pipelines: number;
+  logs: number;
+  artifacts: number;
+  deliveries: number;
+  outbox: number;
+  audit: number;
+  blobs: number;
+  blobBytes: number;
+  logObjects: number;
+  logObjectBytes: number;
+  bytes: number;
+  startedAt: string;
+  finishedAt: string;
+  durationMs: number;
+}
+
+export interface GcRunJson {
+  id: number;
+  startedBy: 'schedule' | 'api';
+  instance: string;
+  startedAt: string;
+  finishedAt: string | null;
+  summary: GcSummaryJson | null;
+  error: string | null;
+}
+
 export interface TriggerResult {
   pipeline: PipelineJson;
   /** True when the Idempotency-Key had already created this pipeline (HTTP 200, not 201). */
@@ -359,6 +388,21 @@ export class GantryClient {
 
   decideJob(id: number, verb: 'approve' | 'reject', comment: string | undefined): Promise<JobJson> {
     return this.json('POST', `/jobs/${id}/${verb}`, { body: comment === undefined ? {} : { comment }, idempotent: false });
+  }
+
+  /** Starts a garbage collection in the background, or finds the one under way. Not resent: the server's answer says which. */
+  startGc(): Promise<{ id: number; startedAt: string; alreadyRunning: boolean }> {
+    return this.json('POST', '/gc', { body: {}, idempotent: false });
+  }
+
+  /** What a garbage collection now would delete; deletes nothing, so it may be resent. */
+  dryRunGc(): Promise<GcSummaryJson> {
+    return this.json('POST', '/gc', { body: { dryRun: true }, idempotent: true });
+  }
+
+  /** The collection under way and the last one finished. */
+  gcStatus(): Promise<{ running: GcRunJson | null; last: GcRunJson | null }> {
+    return this.json('GET', '/gc', { idempotent: true });
   }
 
   /** One page of the audit log, newest first: a project's (maintainer) or the instance's (admin). */

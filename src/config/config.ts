@@ -67,6 +67,8 @@ export interface ServerConfig {
   signInWindowSeconds: number;
   /** Days audit entries are kept (GANTRY_AUDIT_RETENTION_DAYS, default 365; 0: for ever). */
   auditRetentionDays: number;
+  /** What the instance keeps by default and when it collects the rest (docs/RUNNING.md, "Retention and garbage collection"). */
+  retention: RetentionConfig;
   /**
    * Days a job identity token signing key is used before a new one is made (GANTRY_ID_TOKEN_KEY_DAYS,
    * default 30; 0: only when an admin rotates it). Their issuer is publicUrl, else the bound URL.
@@ -78,6 +80,52 @@ export interface ServerConfig {
    * mistake stops `gantry server` with the reason rather than every other command.
    */
   oidc: OidcEnv | null;
+}
+
+/** GANTRY_RETENTION_*, GANTRY_ARTIFACTS_EXPIRE_IN, GANTRY_KEEP_LATEST_ARTIFACTS, GANTRY_GC_INTERVAL_MINUTES. */
+export interface RetentionConfig {
+  /** Pipelines older than this many days go (GANTRY_RETENTION_PIPELINE_DAYS, default 0: kept for ever). */
+  pipelineDays: number;
+  /** Of those, the newest this many of each ref stay (GANTRY_RETENTION_KEEP_PER_REF, default 10). */
+  keepPerRef: number;
+  /** Logs of pipelines older than this many days go, the pipelines stay (GANTRY_RETENTION_LOG_DAYS, default 0: for ever). */
+  logDays: number;
+  /**
+   * The expire_in of jobs that give none (GANTRY_ARTIFACTS_EXPIRE_IN), as written: GitLab's syntax,
+   * `never`, `0` or empty for never; null (unset) for GitLab's 30 days. Checked when the server starts.
+   */
+  artifactsExpireIn: string | null;
+  /** The artifacts of each ref's latest successful pipeline outlive their expiry (GANTRY_KEEP_LATEST_ARTIFACTS, default true). */
+  keepLatestArtifacts: boolean;
+  /** Finished webhook deliveries are kept this many days (GANTRY_RETENTION_DELIVERY_DAYS, default 30; 0: for ever). */
+  deliveryDays: number;
+  /** Commit statuses sent or given up are kept this many days (GANTRY_RETENTION_OUTBOX_DAYS, default 7; 0: for ever). */
+  outboxDays: number;
+  /** Minutes between scheduled garbage collections (GANTRY_GC_INTERVAL_MINUTES, default 60; 0: only on demand). */
+  gcIntervalMinutes: number;
+  /** Test-only (GANTRY_TEST=1): the length of a retention "day" in ms (GANTRY_TEST_RETENTION_DAY_MS); null: a day. */
+  testDayMs: number | null;
+  /** Test-only (GANTRY_TEST=1): how long an unreferenced blob survives (GANTRY_TEST_BLOB_GRACE_MS); null: an hour. */
+  testBlobGraceMs: number | null;
+}
+
+function retentionOf(env: NodeJS.ProcessEnv, testing: boolean): RetentionConfig {
+  const testMs = (v: string | undefined) => (testing && v !== undefined && v !== '' ? intOr(v, -1, 0) : -1);
+  const dayMs = testMs(env.GANTRY_TEST_RETENTION_DAY_MS);
+  const graceMs = testMs(env.GANTRY_TEST_BLOB_GRACE_MS);
+  return {
+    pipelineDays: intOr(env.GANTRY_RETENTION_PIPELINE_DAYS, 0, 0),
+    keepPerRef: intOr(env.GANTRY_RETENTION_KEEP_PER_REF, 10, 0),
+    logDays: intOr(env.GANTRY_RETENTION_LOG_DAYS, 0, 0),
+    // Set but empty means never, as 0 does; unset means GitLab's default.
+    artifactsExpireIn: env.GANTRY_ARTIFACTS_EXPIRE_IN === undefined ? null : env.GANTRY_ARTIFACTS_EXPIRE_IN,
+    keepLatestArtifacts: boolOrNull(env.GANTRY_KEEP_LATEST_ARTIFACTS) ?? true,
+    deliveryDays: intOr(env.GANTRY_RETENTION_DELIVERY_DAYS, 30, 0),
+    outboxDays: intOr(env.GANTRY_RETENTION_OUTBOX_DAYS, 7, 0),
+    gcIntervalMinutes: intOr(env.GANTRY_GC_INTERVAL_MINUTES, 60, 0),
+    testDayMs: dayMs > 0 ? dayMs : null,
+    testBlobGraceMs: graceMs >= 0 ? graceMs : null,
+  };
 }
 
 /** GANTRY_OIDC_*, unparsed (docs/RUNNING.md, "Single sign-on"). */
@@ -238,6 +286,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, stdoutIsTty = B
       signInMaxFailures: intOr(env.GANTRY_SIGN_IN_MAX_FAILURES, 10, 1),
       signInWindowSeconds: intOr(env.GANTRY_SIGN_IN_WINDOW_SECONDS, 900, 1),
       auditRetentionDays: intOr(env.GANTRY_AUDIT_RETENTION_DAYS, 365, 0),
+      retention: retentionOf(env, testing),
       idTokenKeyDays: intOr(env.GANTRY_ID_TOKEN_KEY_DAYS, 30, 0),
       oidc: oidcOf(env),
     },

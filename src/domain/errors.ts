@@ -85,6 +85,8 @@ export const ERROR_CODES = {
   GANTRY_E_LOG_GAP: 'a log range starts after the bytes the server has',
   GANTRY_E_LOG_INCOMPLETE: 'a completion before every log byte arrived',
   GANTRY_E_ARTIFACT_EXPIRED: 'the artifacts asked for have expired',
+  // retention
+  GANTRY_E_LOG_EXPIRED: "the log asked for was deleted by log retention (its pipeline is kept)",
   GANTRY_E_INTERNAL: 'an unexpected server error (a bug)',
 } as const;
 

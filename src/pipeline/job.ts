@@ -275,7 +275,7 @@ function readArtifacts(r: Reader, node: PNode, what: string): ArtifactsSpec | un
   const map = r.map(node, what);
   if (!map) return undefined;
   r.keys(map, what, ['paths', 'exclude', 'untracked', 'when', 'expire_in', 'name', 'reports', 'expose_as', 'public', 'access']);
-  const out: ArtifactsSpec = { paths: [], exclude: [], untracked: false, when: 'on_success', expireInSeconds: EXPIRE_DEFAULT, name: null };
+  const out: ArtifactsSpec = { paths: [], exclude: [], untracked: false, when: 'on_success', expireInSeconds: EXPIRE_DEFAULT, expireInDefault: true, name: null };
   for (const e of map.entries) {
     const v = e.value;
     switch (e.key) {
@@ -292,6 +292,7 @@ function readArtifacts(r: Reader, node: PNode, what: string): ArtifactsSpec | un
         out.when = r.oneOf(v, `${what}:when`, ['on_success', 'on_failure', 'always'] as const) ?? 'on_success';
         break;
       case 'expire_in':
+        delete out.expireInDefault;
         if (v.kind === 'scalar' && typeof v.value === 'string' && v.value.trim().toLowerCase() === 'never') out.expireInSeconds = null;
         else out.expireInSeconds = readDuration(r, v, `${what}:expire_in`) ?? EXPIRE_DEFAULT;
         break;

@@ -52,6 +52,12 @@ export interface ArtifactsSpec {
   untracked: boolean;
   when: 'on_success' | 'on_failure' | 'always';
   expireInSeconds: number | null; // null = never expires
+  /**
+   * True when the job gave no `expire_in`: expireInSeconds is then GitLab's default, and a server
+   * gives the job its project's or instance's default instead (src/server/fleet/offer.ts).
+   * Absent from specs compiled before it existed: their expireInSeconds stands.
+   */
+  expireInDefault?: boolean;
   name: string | null;
 }
 

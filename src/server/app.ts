@@ -30,7 +30,7 @@ import { poolRoutes } from './routes/pools.js';
 import { queueRoutes } from './routes/queue.js';
 import { artifactRoutes } from './routes/artifacts.js';
 import type { BlobStore } from '../blobstore/blob-store.js';
-import { artifactSweep, blobRoutes, MAX_BLOB_BYTES, strayBlobSweep } from './fleet/blob-routes.js';
+import { artifactSweep, blobRoutes, MAX_BLOB_BYTES, UNREFERENCED_BLOB_GRACE_MS } from './fleet/blob-routes.js';
 import { webhookRoutes } from './routes/webhooks.js';
 import { DEFAULT_QUEUE_OPTIONS, DeliveryQueue, type QueueOptions } from './webhooks/queue.js';
 import type { LogLimit } from '../store/fleet.js';
@@ -62,6 +62,9 @@ import { protectedRefRoutes } from './routes/protected-refs.js';
 import { auditRoutes } from './routes/audit.js';
 import { DEFAULT_ROTATE_AFTER_MS, IdTokenIssuer, normalizeIssuer } from './id-tokens.js';
 import { idTokenAdminRoutes, idTokenDiscoveryRoutes } from './routes/id-tokens.js';
+import { DEFAULT_RETENTION, type RetentionDefaults } from '../domain/retention.js';
+import { DAY_MS, GarbageCollector } from './retention/collector.js';
+import { gcRoutes } from './routes/gc.js';
 
 export const API_PREFIX = '/api/v1';
 /** As GitHub Actions: a cache nobody used for a week goes. */
@@ -122,6 +125,14 @@ export interface ServerDeps {
   people?: Partial<PeopleSettings>;
   /** How long audit entries are kept (GANTRY_AUDIT_RETENTION_DAYS); default DEFAULT_AUDIT_RETENTION_MS; null: for ever. */
   auditRetentionMs?: number | null;
+  /** What the instance keeps by default (src/server/retention/settings.ts); DEFAULT_RETENTION (nothing changes) when absent. */
+  retention?: RetentionDefaults;
+  /** Time between scheduled garbage collections (GANTRY_GC_INTERVAL_MINUTES); default an hour; null: only on demand. */
+  gcIntervalMs?: number | null;
+  /** Test-only: the length of a retention day (GANTRY_TEST_RETENTION_DAY_MS); default 24 h. */
+  retentionDayMs?: number;
+  /** Test-only: how long a blob nothing references survives (GANTRY_TEST_BLOB_GRACE_MS); default UNREFERENCED_BLOB_GRACE_MS. */
+  blobGraceMs?: number;
   /**
    * Job identity tokens: a new signing key when the current one is this old (GANTRY_ID_TOKEN_KEY_DAYS);
    * null: only on an admin's rotation; default DEFAULT_ROTATE_AFTER_MS. Their issuer is `publicUrl`,
@@ -204,7 +215,22 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
   const sso: SsoContext | null = ssoSettings
     ? { settings: ssoSettings, client: new OidcClient(ssoSettings), redirectUri: () => ssoSettings.redirectUri ?? `${boundUrl(app)}${CALLBACK_PATH}` }
     : null;
+  const retention = deps.retention ?? DEFAULT_RETENTION;
+  const blobGraceMs = deps.blobGraceMs ?? UNREFERENCED_BLOB_GRACE_MS;
+  const gcIntervalMs = deps.gcIntervalMs === undefined ? 3_600_000 : deps.gcIntervalMs;
+  const gc = new GarbageCollector({
+    store: deps.store,
+    blobs: deps.blobs,
+    logObjects: deps.logObjects,
+    defaults: retention,
+    auditKeepMs: deps.auditRetentionMs === undefined ? DEFAULT_AUDIT_RETENTION_MS : deps.auditRetentionMs,
+    now: deps.now ?? Date.now,
+    log: app.log,
+    dayMs: deps.retentionDayMs ?? DAY_MS,
+    graceMs: blobGraceMs,
+  });
   const ctx: FleetContext & LogRouteContext = {
+    retention,
     idTokens,
     store: deps.store,
     logs: deps.logs,
@@ -248,14 +274,13 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
       artifactSweep(deps.store, deps.blobs, {
         cacheMaxAgeMs: deps.cacheMaxAgeMs === undefined ? DEFAULT_CACHE_MAX_AGE_MS : deps.cacheMaxAgeMs,
         cacheMaxBytesPerProject: deps.cacheMaxBytesPerProject === undefined ? DEFAULT_CACHE_MAX_BYTES_PER_PROJECT : deps.cacheMaxBytesPerProject,
+        keepLatestDefault: retention.keepLatestArtifacts,
+        graceMs: blobGraceMs,
       }),
     )
-    .every(3_600_000, strayBlobSweep(deps.store, deps.blobs, [deps.logObjects]))
     .every(3_600_000, async (at) => {
       await deps.store.users.pruneSessions(at, at - people.signInWindowMs);
       await deps.store.sso.pruneFlows(at);
-      const keep = deps.auditRetentionMs === undefined ? DEFAULT_AUDIT_RETENTION_MS : deps.auditRetentionMs;
-      if (keep !== null) await deps.store.audit.prune(at - keep);
       await idTokens.prune();
       // A key due for rotation is replaced here too, not only at the next token.
       await idTokens.signingKey();
@@ -263,6 +288,14 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
     // Completions kick compaction at once; this catches attempts ended by the sweep, another
     // instance's crash, or a compaction that failed.
     .every(5_000, () => compactor.kick());
+  // Retention, strays and the past's rows: the first tick after a healthy lease (shortly after
+  // start), then each interval. Every instance asks; the store lets one run at a time, and one
+  // that started within most of an interval (on any instance) counts as this one's.
+  if (gcIntervalMs !== null) {
+    sweeper.every(gcIntervalMs, async () => {
+      await gc.start('schedule', { minIntervalMs: Math.floor(gcIntervalMs * 0.9) });
+    });
+  }
   const firer = new ScheduleFirer({ store: deps.store, mirrors: deps.mirrors, settings, now: ctx.now, log: app.log, onCreated: () => metrics.pipelinesCreated.inc(), crash: ctx.crash });
   const reporter = new ForgeReporter({ store: deps.store, secrets: deps.secrets, now: ctx.now, log: app.log, publicUrl: deps.publicUrl ?? null });
   app.addHook('onReady', async () => {
@@ -276,6 +309,7 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
   });
   app.addHook('preClose', async () => {
     sweeper.stop();
+    await gc.stop();
     await compactor.stop();
     await firer.stop();
     await reporter.stop();
@@ -344,6 +378,7 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
       protectedRefRoutes(api, ctx);
       approvalRoutes(api, ctx);
       auditRoutes(api, ctx);
+      gcRoutes(api, { ...ctx, gc });
       idTokenAdminRoutes(api, ctx);
       sessionRoutes(api, { ...ctx, people });
       ssoRoutes(api, { ...ctx, people, sso });

@@ -115,6 +115,21 @@ export const projectIsolationProperties = {
   },
 } as const;
 
+const daysOrNull = { type: ['integer', 'null'], minimum: 0, maximum: 36_500 } as const;
+
+/** A project's own retention settings; null in a field: the instance's default (docs/RUNNING.md, "Retention and garbage collection"). */
+export const projectRetentionProperties = {
+  pipelineDays: { ...daysOrNull, description: "pipelines older than this many days are deleted, but for each ref's newest keepPerRef (0: kept for ever)" },
+  keepPerRef: { type: ['integer', 'null'], minimum: 0, maximum: 10_000, description: 'the newest pipelines of each ref kept whatever their age (with pipelineDays)' },
+  logDays: { ...daysOrNull, description: 'the logs of pipelines older than this many days are deleted, the pipelines kept (0: for ever); reading one is 410 GANTRY_E_LOG_EXPIRED' },
+  artifactsExpireIn: {
+    type: ['string', 'null'],
+    maxLength: 100,
+    description: "the expire_in of jobs that give none, in GitLab's syntax (30 days, 1h 30m) or never",
+  },
+  keepLatestArtifacts: { type: ['boolean', 'null'], description: "the artifacts of each ref's latest successful pipeline are kept past their expiry" },
+} as const;
+
 export const projectSchema = {
   type: 'object',
   properties: {
@@ -134,6 +149,7 @@ export const projectSchema = {
     },
     weight: { type: 'integer', description: 'its share weight: offered work weight times as often as a project of weight 1 when both wait (default 1)' },
     urgentJobs: { type: 'array', items: { type: 'string' }, description: "job name globs whose jobs go before the project's others, within its share" },
+    retention: { type: 'object', properties: projectRetentionProperties, description: "the project's own retention settings; null: the instance's default" },
   },
   required: ['id', 'name', 'gitUrl', 'createdAt'],
 } as const;

@@ -19,6 +19,7 @@ import { bootstrapToken } from './tokens.js';
 import { bootstrapAdminUser } from './sessions.js';
 import { crashHook } from './crash-points.js';
 import { ssoSettingsFrom } from './sso/settings.js';
+import { describeRetention, retentionDefaultsFrom } from './retention/settings.js';
 
 export const DEFAULT_LISTEN = '127.0.0.1:8080';
 
@@ -59,6 +60,8 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const crash = crashHook(config.server.crashAt);
   // Before the store opens: a location it cannot use stops the start with nothing to close.
   const sso = config.server.oidc ? ssoSettingsFrom(config.server.oidc, config.server.publicUrl) : null;
+  const retention = retentionDefaultsFrom(config.server.retention);
+  const gcIntervalMs = config.server.retention.gcIntervalMinutes === 0 ? null : config.server.retention.gcIntervalMinutes * 60_000;
   const logObjects = openBlobStore(config.server.logObjects ?? path.join(home, 'log-objects'), config.server.s3, path.join(home, 'log-objects-spool'));
   // A server's SQLite checkpoints its WAL off the event loop (busy logs fill it megabytes a second).
   const store: Store = await openStore(storeUrl, { sqlite: { backgroundCheckpointMs: 500 } });
@@ -93,6 +96,10 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       sso,
       idTokenRotateAfterMs: config.server.idTokenKeyDays === 0 ? null : config.server.idTokenKeyDays * 24 * 3600_000,
       auditRetentionMs: config.server.auditRetentionDays === 0 ? null : config.server.auditRetentionDays * 24 * 3600_000,
+      retention,
+      gcIntervalMs,
+      ...(config.server.retention.testDayMs === null ? {} : { retentionDayMs: config.server.retention.testDayMs }),
+      ...(config.server.retention.testBlobGraceMs === null ? {} : { blobGraceMs: config.server.retention.testBlobGraceMs }),
       // Every agent request (a busy fleet makes hundreds a second) only with GANTRY_DEBUG.
       agentRequestLogLevel: config.debug ? 'info' : 'warn',
       logger: {
@@ -121,6 +128,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     if (firstAdmin) log.info({ username: firstAdmin.username }, `first start: admin user ${JSON.stringify(firstAdmin.username)} created`);
     if (sso) log.info({ issuer: sso.issuer, redirectUri: sso.redirectUri }, `single sign-on with ${sso.name}`);
     log.info({ store: storeUrl.replace(/\/\/[^@/]*@/, '//***@') }, 'store opened');
+    log.info({ retention, gcIntervalMs }, describeRetention(retention, gcIntervalMs));
     if (logObjects instanceof S3BlobStore) {
       // The bucket's answer is logged, never awaited: a bucket that is down must not keep the
       // server from starting; compaction waits for it (and retries every 5 s).

@@ -21,6 +21,7 @@ export const projectJson = (p: Project) => ({
   forkApproval: p.forkApproval,
   weight: p.fairShare.weight,
   urgentJobs: p.fairShare.urgentJobs,
+  retention: p.retention,
 });
 
 export { jobJson, pipelineSummaryJson } from '../views/pipeline-json.js';

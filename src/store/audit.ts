@@ -49,6 +49,7 @@ export const AUDIT_ACTIONS = [
   'quota.set',
   'quota.grant',
   'pool.set',
+  'gc.run',
 ] as const;
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 
@@ -65,7 +66,7 @@ export type AuditActor =
 
 /** What it was done to: a type and the target's id in its own terms (a key, a username, a number as text). */
 export interface AuditTarget {
-  type: 'project' | 'variable' | 'member' | 'user' | 'token' | 'webhook_secret' | 'ref_filters' | 'protected_refs' | 'schedule' | 'forge' | 'agent' | 'pipeline' | 'job' | 'session' | 'id_token_key' | 'fork_author' | 'environment' | 'pool';
+  type: 'project' | 'variable' | 'member' | 'user' | 'token' | 'webhook_secret' | 'ref_filters' | 'protected_refs' | 'schedule' | 'forge' | 'agent' | 'pipeline' | 'job' | 'session' | 'id_token_key' | 'fork_author' | 'environment' | 'pool' | 'gc';
   id: string | null;
 }
 

@@ -175,8 +175,10 @@ export interface LogState {
   failureReason: FailureReason | null;
   /** Bytes of stream the server holds (holes included). */
   received: number;
-  /** The compacted object's SHA-256, or null while the log is in chunk rows. */
+  /** The compacted object's SHA-256, or null while the log is in chunk rows (or once it expired). */
   object: string | null;
+  /** When log retention deleted the log (the attempt stays); null while it is there. */
+  expiredAt: EpochMs | null;
 }
 
 export interface Completion {
@@ -280,9 +282,10 @@ export interface FleetStore {
   logsToCompact(limit: number): Promise<AttemptId[]>;
   /**
    * Points a finished attempt at its compacted log object and deletes its chunk rows, in one
-   * transaction; false when it was not finished or already compacted (nothing changes then).
+   * transaction under the object's lock; false when it was not finished, already compacted, its
+   * log expired, or `stillStored` (asked under the lock) says the object is gone (nothing changes then).
    */
-  finishLogCompaction(attemptId: AttemptId, sha256: string): Promise<boolean>;
+  finishLogCompaction(attemptId: AttemptId, sha256: string, stillStored?: () => Promise<boolean>): Promise<boolean>;
 
   /** Starts a fleet pipeline just created: first jobs pending, older interruptible pipelines canceled. */
   startPipeline(id: PipelineId, at: EpochMs, settings: SchedulerSettings): Promise<void>;
@@ -333,8 +336,12 @@ export interface FleetStore {
   /** Everything consumed so far, by project and pool (the Prometheus counter). */
   consumedTotals(at: EpochMs): Promise<ConsumedTotal[]>;
 
-  /** The artifacts a job's attempts uploaded, by attempt number (people's downloads; no token check here). */
-  listArtifacts(jobId: JobId): Promise<StoredArtifact[]>;
+  /**
+   * The artifacts a job's attempts uploaded, by attempt number, expired ones included (people's
+   * downloads; no token check here). `keepLatestDefault`: the instance's keepLatestArtifacts, for
+   * projects without their own.
+   */
+  listArtifacts(jobId: JobId, keepLatestDefault: boolean): Promise<StoredArtifact[]>;
 
   // ---- blobs, artifacts and caches (PROTOCOL.md §11); each write checks token and `running`
   /** Whether the attempt is running under this token: checked before an upload's body is read. */
@@ -350,16 +357,18 @@ export interface FleetStore {
   /** The cache's archive for this attempt's project and key (untrusted pipelines: their own); marks it used at `at`. */
   getCache(attemptId: AttemptId, tokenHash: string, key: string, at: EpochMs): Promise<CacheLookup>;
   /**
-  /**
-   * Deletes expired artifact records, caches unused (neither saved nor restored) since
-   * `cachesUnusedSince` (null: caches never expire), then blobs nothing references that nobody
-   * touched since `blobsBefore`, each row with its file (`removeFile`).
+   * Expires artifact records past their expiry (leaving tombstones; with `keepLatestDefault`, or
+   * the project's own setting, not those of a ref's latest successful pipeline), deletes caches
+   * unused (neither saved nor restored) since `cachesUnusedSince` (null: caches never expire),
+   * then blobs nothing references that nobody touched since `blobsBefore`, each row with its file
+   * (`removeFile`); a hundred of each.
    */
   sweepArtifacts(
     at: EpochMs,
     blobsBefore: EpochMs,
     removeFile: (sha256: string) => Promise<void>,
     cachesUnusedSince?: EpochMs | null,
+    keepLatestDefault?: boolean,
   ): Promise<{ artifacts: number; caches: number; blobs: number }>;
   /**
    * Gives stored blob files that have no row (a crash between a file and its row) a row touched at
@@ -374,12 +383,17 @@ export interface FleetStore {
   adoptBlobs(files: readonly { sha256: string; size: number; modifiedAt: EpochMs }[]): Promise<number>;
 }
 
-export interface StoredArtifact extends BlobRef {
+export interface StoredArtifact {
   /** The attempt's number within its job. */
   attempt: number;
+  /** The archive's blob; null once the record expired and went (retention): its download is 410. */
+  sha256: string | null;
+  size: number;
   files: number;
   createdAt: EpochMs;
   expiresAt: EpochMs | null;
+  /** Past its expiry but kept: its pipeline is its ref's latest successful one (keepLatestArtifacts). */
+  keptAsLatest: boolean;
 }
 
 export type TransferCheck = { kind: 'ok'; jobId: JobId; pipelineId: PipelineId; projectId: ProjectId } | Fence;

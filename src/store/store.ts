@@ -26,6 +26,8 @@ import type { AuditFor, AuditStore } from './audit.js';
 import type { SsoStore } from './sso.js';
 import type { IdTokenKeyStore } from './id-token-keys.js';
 import type { ProtectedRefs } from '../domain/protected-refs.js';
+import type { ProjectRetention } from '../domain/retention.js';
+import type { RetentionStore } from './retention.js';
 
 /** Milliseconds since the epoch; the API turns them into ISO-8601 UTC strings. */
 export type EpochMs = number;
@@ -53,6 +55,8 @@ export interface Project {
   forkIdTokens: boolean;
   /** Which pipelines from forks wait for a maintainer's approval (src/domain/approvals.ts). */
   forkApproval: ForkApproval;
+  /** What it keeps of its pipelines, logs and artifacts; null fields: the instance's defaults. */
+  retention: ProjectRetention;
   /** Its share of the agents against other projects, and its jobs that go first within it (src/domain/fair-share.ts). */
   fairShare: FairShareSettings;
 }
@@ -91,6 +95,8 @@ export interface ProjectPatch {
   weight?: number;
   /** Replaces the list whole, and re-stamps the project's queued jobs. */
   urgentJobs?: string[];
+  /** Sets the fields given (null: back to the instance's default); the others stay. */
+  retention?: Partial<ProjectRetention>;
 }
 
 export interface Pipeline {
@@ -380,6 +386,8 @@ export interface Store {
   readonly gates: GateStore;
   /** Pools' prices (src/store/pools.ts). */
   readonly pools: PoolStore;
+  /** What retention deletes and the garbage collector's runs (src/store/retention.ts). */
+  readonly retention: RetentionStore;
 
   /** Find a project by name, creating it if it does not exist (idempotent). */
   ensureProject(name: string, gitUrl: string, at: EpochMs): Promise<Project>;

@@ -11,6 +11,7 @@ import type { NewPipeline, Store } from '../../src/store/store.js';
 import { asScheduleId, type NewSchedule } from '../../src/store/schedules.js';
 import type { SchedulerSettings } from '../../src/store/fleet.js';
 import { DEFAULT_PROJECT_ISOLATION } from '../../src/domain/isolation.js';
+import { NO_PROJECT_RETENTION } from '../../src/domain/retention.js';
 
 const SETTINGS: SchedulerSettings = { leaseMs: 30_000, offerTtlMs: 10_000, maxRunning: null, agentLostRetries: 1, killGraceMs: 10_000 };
 
@@ -24,6 +25,7 @@ const NEW_PROJECT_SETTINGS = {
   forkIdTokens: false,
   forkApproval: 'all',
   fairShare: { weight: 1, urgentJobs: [] },
+  retention: NO_PROJECT_RETENTION,
 };
 
 export interface ContractOptions {

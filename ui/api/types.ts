@@ -80,6 +80,8 @@ export interface Artifact {
   createdAt: string;
   expiresAt: string | null;
   expired: boolean;
+  /** Past expiresAt but kept as its ref's latest successful pipeline's (keepLatestArtifacts). Absent from older servers. */
+  keptAsLatest?: boolean;
 }
 
 export interface Attempt {

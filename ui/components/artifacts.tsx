@@ -46,7 +46,13 @@ export function Artifacts({ jobId, jobName, version }: { jobId: number; jobName:
             <span class="strong">attempt #{a.attempt}</span> <span class="muted">
               {a.files} {a.files === 1 ? 'file' : 'files'}, {formatBytes(a.size)}
             </span>{' '}
-            {a.expired ? <span class="tag warn">expired</span> : a.expiresAt ? <span class="muted">· kept until {new Date(a.expiresAt).toLocaleString()}</span> : null}
+            {a.expired ? (
+              <span class="tag warn">expired</span>
+            ) : a.keptAsLatest ? (
+              <span class="muted">· kept as the latest artifacts of its ref</span>
+            ) : a.expiresAt ? (
+              <span class="muted">· kept until {new Date(a.expiresAt).toLocaleString()}</span>
+            ) : null}
           </li>
         ))}
       </ul>

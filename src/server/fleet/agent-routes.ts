@@ -289,7 +289,7 @@ export function agentRoutes(app: FastifyInstance, ctx: FleetContext): void {
         if (offers.length > 0) {
           ctx.crash('take.committed');
           // The take gave offer i the hash of tokens[i].
-          const deps = { secrets: ctx.secrets, killGraceMs: ctx.settings.killGraceMs, leaseMs: ctx.settings.leaseMs, idTokens: ctx.idTokens, gates: ctx.store.gates };
+          const deps = { secrets: ctx.secrets, killGraceMs: ctx.settings.killGraceMs, leaseMs: ctx.settings.leaseMs, idTokens: ctx.idTokens, gates: ctx.store.gates, retention: ctx.retention };
           const out = await Promise.all(offers.map((o, i) => offerJson(o, tokens[i]!, deps)));
           ctx.fleetMetrics.dispatchDuration.observe((performance.now() - found) / 1000);
           return { offers: out };

@@ -207,38 +207,42 @@ export function blobRoutes(app: FastifyInstance, ctx: BlobContext): void {
 
 /**
  * The expiry sweep (run by the Sweeper every minute): a project's least recently used caches past
- * `cacheMaxBytesPerProject`, expired artifact rows and caches unused for `cacheMaxAgeMs` (null:
- * kept for ever) go, then blobs that nothing references and nobody
- * uploaded or asked about for an hour, row and file together.
+ * `cacheMaxBytesPerProject`, expired artifact records (but the latest of each ref where
+ * keepLatestArtifacts holds: `keepLatestDefault` for projects without their own setting) and
+ * caches unused for `cacheMaxAgeMs` (null: kept for ever) go, then blobs that nothing references
+ * and nobody uploaded or asked about for the grace, row and file together. A hundred of each per
+ * minute; the garbage collector (src/server/retention/) does the same to the end, and the rest.
  */
 export function artifactSweep(
   store: Store,
   blobs: BlobStore,
-  caches: { cacheMaxAgeMs: number | null; cacheMaxBytesPerProject: number | null },
+  caches: { cacheMaxAgeMs: number | null; cacheMaxBytesPerProject: number | null; keepLatestDefault?: boolean; graceMs?: number },
 ): (at: number) => Promise<void> {
   const { cacheMaxAgeMs, cacheMaxBytesPerProject } = caches;
+  const graceMs = caches.graceMs ?? UNREFERENCED_BLOB_GRACE_MS;
   return async (at) => {
     if (cacheMaxBytesPerProject !== null) await store.fleet.evictCaches(cacheMaxBytesPerProject);
     await store.fleet.sweepArtifacts(
       at,
-      at - UNREFERENCED_BLOB_GRACE_MS,
+      at - graceMs,
       async (sha256) => {
         await blobs.delete(sha256);
       },
       cacheMaxAgeMs === null ? null : at - cacheMaxAgeMs,
+      caches.keepLatestDefault ?? false,
     );
   };
 }
 
 /**
- * The stray sweep (hourly, and once soon after start): blob files a crash left without a row (the
- * file is written before its row) get one, dated by the file, so the expiry sweep deletes them
- * with its locks like any blob nothing references; uploads a killed process cut short
- * (`tmp/*.part`) go once nobody has written them for the same grace.
+ * The stray sweep (part of each garbage collection): blob files a crash left without a row (the
+ * file is written before its row) get one, dated by the file, so the sweep of unreferenced blobs
+ * deletes them with its locks like any other; uploads a killed process cut short (`tmp/*.part`)
+ * go once nobody has written them for the same grace.
  */
-export function strayBlobSweep(store: Store, blobs: BlobStore, alsoPartialsOf: readonly BlobStore[]): (at: number) => Promise<void> {
+export function strayBlobSweep(store: Store, blobs: BlobStore, alsoPartialsOf: readonly BlobStore[], graceMs = UNREFERENCED_BLOB_GRACE_MS): (at: number) => Promise<void> {
   return async (at) => {
-    const before = at - UNREFERENCED_BLOB_GRACE_MS;
+    const before = at - graceMs;
     let batch: { sha256: string; size: number; modifiedAt: EpochMs }[] = [];
     for await (const f of blobs.listOlderThan(before)) {
       batch.push({ ...f, modifiedAt: f.modifiedAt as EpochMs });

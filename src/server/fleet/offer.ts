@@ -9,6 +9,7 @@ import { offerIsolation, type OfferIsolation } from '../../domain/isolation.js';
 import { variableContext, type SecretBox } from '../secrets.js';
 import { isProtectedRef, pipelineRefOf } from '../../domain/protected-refs.js';
 import type { IdTokenIssuer, JobClaims } from '../id-tokens.js';
+import { effectiveRule, type RetentionDefaults } from '../../domain/retention.js';
 
 export interface OfferVariables {
   /** Predefined pipeline variables (CI_COMMIT_*, CI_PROJECT_*, ...): literal. */
@@ -47,10 +48,10 @@ export interface OfferJson {
 export async function offerJson(
   o: TakenOffer,
   token: string,
-  deps: { secrets: SecretBox; killGraceMs: number; leaseMs: number; idTokens?: IdTokenIssuer; gates?: Pick<GateStore, 'getEnvironment'> },
+  deps: { secrets: SecretBox; killGraceMs: number; leaseMs: number; idTokens?: IdTokenIssuer; gates?: Pick<GateStore, 'getEnvironment'>; retention?: RetentionDefaults },
 ): Promise<OfferJson> {
   const { job, pipeline, project, attempt } = o;
-  const spec = job.spec;
+  const spec = withDefaultExpireIn(job.spec, o, deps.retention);
   // A pull request from a fork runs code its author controls: project variables (the secrets)
   // are never decrypted for it, so no script of it can print, send or mask-dodge one.
   // Protected variables go only to a pipeline whose ref was protected when it was made and still
@@ -112,6 +113,17 @@ export async function offerJson(
     isolation: offerIsolation(project.isolation, pipeline.trusted),
     ...(notices.length > 0 ? { notices } : {}),
   };
+}
+
+/**
+ * A job that gave no `expire_in` gets its project's default, else the instance's, as the agent
+ * will send it back with the archive (GitLab's instance setting, per project here). The spec in
+ * the store keeps GitLab's default and the mark; only the offer carries the default in force.
+ */
+function withDefaultExpireIn(spec: CompiledJob, o: TakenOffer, defaults: RetentionDefaults | undefined): CompiledJob {
+  if (!defaults || !spec.artifacts?.expireInDefault) return spec;
+  const expireInSeconds = effectiveRule(o.project.retention, defaults).artifactsExpireInSeconds;
+  return { ...spec, artifacts: { ...spec.artifacts, expireInSeconds } };
 }
 
 /**

@@ -68,6 +68,11 @@ export class AttemptLogs {
     const row = (await this.store.listAttempts(job.id)).find((a) => a.number === number);
     if (!row) return null;
     if (runsOn === 'local') return this.localView(job, row.id, number);
+    // Every read of a log (bytes, stream, sections, times, search) comes through here.
+    const expiredAt = (await this.store.fleet.logState(row.id))?.expiredAt ?? null;
+    if (expiredAt !== null) {
+      throw new GantryError('GANTRY_E_LOG_EXPIRED', `the log of attempt ${number} of job ${job.id} was deleted by log retention at ${new Date(expiredAt).toISOString()}`);
+    }
     return this.fleetView(row.id, job.pipelineId, number);
   }
 

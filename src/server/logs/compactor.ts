@@ -106,7 +106,8 @@ export class LogCompactor {
       throw err;
     }
     this.crash('log.compaction-stored');
-    return fleet.finishLogCompaction(attemptId, sha256);
+    // Looked at again under the object's lock: the garbage collector may have taken an old copy.
+    return fleet.finishLogCompaction(attemptId, sha256, () => this.blobs.has(sha256));
   }
 }
 

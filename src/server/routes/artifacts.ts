@@ -5,6 +5,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { BlobStore } from '../../blobstore/blob-store.js';
 import type { Job } from '../../store/store.js';
+import type { StoredArtifact } from '../../store/fleet.js';
 import { routeTarget } from '../route-access.js';
 import { ApiError } from '../errors.js';
 import { sendBlob } from '../fleet/blob-routes.js';
@@ -12,6 +13,9 @@ import { errors, idParams } from '../schemas.js';
 import type { RouteContext } from './context.js';
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
+
+/** Past its expiry and not kept as its ref's latest, or already collected (its archive gone). */
+const isExpired = (a: StoredArtifact, now: number) => a.sha256 === null || (a.expiresAt !== null && a.expiresAt <= now && !a.keptAsLatest);
 
 const artifactSchema = {
   type: 'object',
@@ -22,8 +26,12 @@ const artifactSchema = {
     createdAt: { type: 'string', format: 'date-time' },
     expiresAt: { type: ['string', 'null'], format: 'date-time' },
     expired: { type: 'boolean' },
+    keptAsLatest: {
+      type: 'boolean',
+      description: "past expiresAt but kept: its pipeline is its ref's latest successful one (keepLatestArtifacts); downloads still work",
+    },
   },
-  required: ['attempt', 'size', 'files', 'createdAt', 'expiresAt', 'expired'],
+  required: ['attempt', 'size', 'files', 'createdAt', 'expiresAt', 'expired', 'keptAsLatest'],
 } as const;
 
 export function artifactRoutes(app: FastifyInstance, ctx: RouteContext & { blobs: BlobStore }): void {
@@ -44,7 +52,7 @@ export function artifactRoutes(app: FastifyInstance, ctx: RouteContext & { blobs
     async (request) => {
       const job = jobOf(request);
       const now = ctx.now();
-      const items = await ctx.store.fleet.listArtifacts(job.id);
+      const items = await ctx.store.fleet.listArtifacts(job.id, ctx.retention.keepLatestArtifacts);
       return {
         items: items.map((a) => ({
           attempt: a.attempt,
@@ -52,7 +60,8 @@ export function artifactRoutes(app: FastifyInstance, ctx: RouteContext & { blobs
           files: a.files,
           createdAt: iso(a.createdAt),
           expiresAt: iso(a.expiresAt),
-          expired: a.expiresAt !== null && a.expiresAt <= now,
+          expired: isExpired(a, now),
+          keptAsLatest: a.keptAsLatest,
         })),
       };
     },
@@ -76,15 +85,15 @@ export function artifactRoutes(app: FastifyInstance, ctx: RouteContext & { blobs
     async (request, reply) => {
       const job = jobOf(request);
       const attempt = Number((request.params as { attempt: string }).attempt);
-      const a = (await ctx.store.fleet.listArtifacts(job.id)).find((x) => x.attempt === attempt);
+      const a = (await ctx.store.fleet.listArtifacts(job.id, ctx.retention.keepLatestArtifacts)).find((x) => x.attempt === attempt);
       if (!a) throw new ApiError('GANTRY_E_NOT_FOUND', `attempt ${attempt} of job ${job.id} uploaded no artifacts`);
-      if (a.expiresAt !== null && a.expiresAt <= ctx.now()) {
-        throw new ApiError('GANTRY_E_ARTIFACT_EXPIRED', `the artifacts of job ${job.id} expired at ${new Date(a.expiresAt).toISOString()}`);
+      if (isExpired(a, ctx.now()) || a.sha256 === null) {
+        throw new ApiError('GANTRY_E_ARTIFACT_EXPIRED', `the artifacts of job ${job.id} expired at ${new Date(a.expiresAt ?? 0).toISOString()}`);
       }
       // The file name a browser saves it under: the job's name, made safe for a header.
       const name = `${job.name.replace(/[^A-Za-z0-9._-]+/g, '_')}-${attempt}-artifacts.tar.gz`;
       reply.header('content-disposition', `attachment; filename="${name}"`);
-      return sendBlob(ctx, request, reply, a);
+      return sendBlob(ctx, request, reply, { sha256: a.sha256, size: a.size });
     },
   );
 }

@@ -7,6 +7,7 @@ import type { Metrics } from '../metrics.js';
 import type { SecretBox } from '../secrets.js';
 import type { SchedulerSettings } from '../../store/fleet.js';
 import type { CrashHook } from '../crash-points.js';
+import type { RetentionDefaults } from '../../domain/retention.js';
 
 export interface RouteContext {
   store: Store;
@@ -19,6 +20,8 @@ export interface RouteContext {
   settings: SchedulerSettings;
   /** Test-only crash points (crash-points.ts); a no-op unless one is armed. */
   crash: CrashHook;
+  /** The instance's retention defaults (GANTRY_RETENTION_*, ...), under each project's own settings. */
+  retention: RetentionDefaults;
 }
 
 // A route's project (and pipeline, job) is found and checked before its handler runs:

@@ -19,8 +19,10 @@ import {
   projectJobLimitsSchema,
   projectNameSchema,
   projectParams,
+  projectRetentionProperties,
   projectSchema,
 } from '../schemas.js';
+import { parseExpireIn } from '../../domain/retention.js';
 import { projectJson } from '../views.js';
 import type { RouteContext } from './context.js';
 import { routeProject } from '../route-access.js';
@@ -109,7 +111,7 @@ export function projectRoutes(app: FastifyInstance, ctx: RouteContext): void {
     {
       config: { access: 'maintainer' },
       schema: {
-        summary: "Change a project's git URL (admin), limits, auto-cancel, isolation, share weight (admin) or urgent jobs",
+        summary: "Change a project's git URL (admin), limits, auto-cancel, isolation, share weight (admin), urgent jobs or retention",
         description:
           'maxRunning and maxRunningPerPipeline: jobs of the project running at once, in all and per pipeline (null: no limit). ' +
           'autoCancel: a new pipeline cancels older ones on its ref whose started jobs are all interruptible. ' +
@@ -120,6 +122,8 @@ export function projectRoutes(app: FastifyInstance, ctx: RouteContext): void {
           "jobLimits: replaces the job limits whole (memoryBytes >= 16 MiB, pids >= 16, 0 < cpus <= 1024; null or left out: the agent's own). " +
           'weight (admin): the project is offered work weight times as often as a project of weight 1 when both wait (default 1). ' +
           "urgentJobs: job name globs (`*`: any characters) whose jobs go before the project's others, within its share; replaces the list, and applies to jobs already queued. " +
+          'retention: the fields given change (null: back to the instance default), the others stay: pipelineDays, keepPerRef, logDays, ' +
+          "artifactsExpireIn (GitLab's expire_in syntax or never), keepLatestArtifacts. " +
           'Absent fields stay.',
         tags: ['projects'],
         params: projectParams,
@@ -142,6 +146,7 @@ export function projectRoutes(app: FastifyInstance, ctx: RouteContext): void {
               maxItems: URGENT_JOBS_MAX,
               items: { type: 'string', minLength: 1, maxLength: URGENT_GLOB_MAX_LENGTH, pattern: '^[^\\u0000-\\u001f]+$' },
             },
+            retention: { type: 'object', properties: projectRetentionProperties, additionalProperties: false, minProperties: 1 },
           },
           additionalProperties: false,
           minProperties: 1,
@@ -156,6 +161,12 @@ export function projectRoutes(app: FastifyInstance, ctx: RouteContext): void {
       if (patch.gitUrl !== undefined) requireAdmin(request);
       // A weight takes its share from every other project's: the instance's call, not the project's.
       if (patch.weight !== undefined) requireAdmin(request);
+      const expireIn = patch.retention?.artifactsExpireIn;
+      if (typeof expireIn === 'string' && parseExpireIn(expireIn) === undefined) {
+        throw new ApiError('GANTRY_E_INVALID_REQUEST', `body.retention.artifactsExpireIn must be a duration as GitLab writes expire_in (30 days, 1h 30m) or never, not ${JSON.stringify(expireIn)}`, {
+          field: 'body.retention.artifactsExpireIn',
+        });
+      }
       const audit = auditWhen(request, ctx.now(), (p: Project | null) => p !== null, () => ({ action: 'project.update', projectId: project.id, target: { type: 'project', id: project.name }, details: { ...patch, ...(patch.gitUrl === undefined ? {} : { gitUrl: gitUrlForAudit(patch.gitUrl) }) } }));
       const updated = await ctx.store.updateProject(project.id, patch, audit);
       if (!updated) throw new ApiError('GANTRY_E_NOT_FOUND', `no project ${project.id}`);

@@ -32,9 +32,15 @@ export interface ProjectRow {
   fork_approval: string;
   share_weight: number | string;
   urgent_jobs: string;
+  retention_pipeline_days: number | string | null;
+  retention_keep_per_ref: number | string | null;
+  retention_log_days: number | string | null;
+  artifacts_expire_in: string | null;
+  keep_latest_artifacts: number | string | null;
 }
 export const PROJECT_COLUMNS =
-  'id, name, git_url, created_at, max_running, max_running_per_pipeline, auto_cancel, branch_filter, tag_filter, require_sandbox, network, fork_network, job_limits, protected_branches, protected_tags, fork_id_tokens, fork_approval, share_weight, urgent_jobs';
+  'id, name, git_url, created_at, max_running, max_running_per_pipeline, auto_cancel, branch_filter, tag_filter, require_sandbox, network, fork_network, job_limits, protected_branches, protected_tags, fork_id_tokens, fork_approval, share_weight, urgent_jobs, ' +
+  'retention_pipeline_days, retention_keep_per_ref, retention_log_days, artifacts_expire_in, keep_latest_artifacts';
 export interface PipelineRow {
   id: number | string;
   project_id: number | string;
@@ -140,6 +146,13 @@ export function toProject(r: ProjectRow): Project {
     forkIdTokens: num(r.fork_id_tokens) !== 0,
     forkApproval: r.fork_approval as ForkApproval,
     fairShare: { weight: num(r.share_weight), urgentJobs: JSON.parse(r.urgent_jobs) as string[] },
+    retention: {
+      pipelineDays: numOrNull(r.retention_pipeline_days),
+      keepPerRef: numOrNull(r.retention_keep_per_ref),
+      logDays: numOrNull(r.retention_log_days),
+      artifactsExpireIn: r.artifacts_expire_in,
+      keepLatestArtifacts: r.keep_latest_artifacts === null ? null : num(r.keep_latest_artifacts) !== 0,
+    },
   };
 }
 

@@ -53,6 +53,7 @@ import { SqlUserStore } from './users.js';
 import { SqlSsoStore } from './sso.js';
 import { audited, SqlAuditStore } from './audit.js';
 import { SqlIdTokenKeyStore } from './id-token-keys.js';
+import { SqlRetentionStore } from './retention.js';
 import { forkApprovalIn, SqlGateStore } from './gates.js';
 import type { ForkApproval } from '../../domain/approvals.js';
 import type { AuditFor } from '../audit.js';
@@ -132,6 +133,7 @@ export class SqlStore implements Store {
   readonly gates: SqlGateStore;
 
   readonly pools: SqlPoolStore;
+  readonly retention: SqlRetentionStore;
 
   private constructor(private readonly db: SqlDialect) {
     this.dialect = db.name;
@@ -141,6 +143,7 @@ export class SqlStore implements Store {
     this.idTokenKeys = new SqlIdTokenKeyStore(db);
     this.gates = new SqlGateStore(db);
     this.pools = new SqlPoolStore(db);
+    this.retention = new SqlRetentionStore(db);
     this.fleet = new SqlFleetStore(db);
     this.schedules = new SqlScheduleStore(db);
     this.forge = new SqlForgeStore(db);
@@ -213,6 +216,12 @@ export class SqlStore implements Store {
     if (patch.forkNetwork !== undefined) set('fork_network', patch.forkNetwork);
     if (patch.forkIdTokens !== undefined) set('fork_id_tokens', patch.forkIdTokens ? 1 : 0);
     if (patch.forkApproval !== undefined) set('fork_approval', patch.forkApproval);
+    const r = patch.retention ?? {};
+    if (r.pipelineDays !== undefined) set('retention_pipeline_days', r.pipelineDays);
+    if (r.keepPerRef !== undefined) set('retention_keep_per_ref', r.keepPerRef);
+    if (r.logDays !== undefined) set('retention_log_days', r.logDays);
+    if (r.artifactsExpireIn !== undefined) set('artifacts_expire_in', r.artifactsExpireIn);
+    if (r.keepLatestArtifacts !== undefined) set('keep_latest_artifacts', r.keepLatestArtifacts === null ? null : r.keepLatestArtifacts ? 1 : 0);
     if (patch.jobLimits !== undefined) {
       const { memoryBytes, pids, cpus } = { ...NO_LIMITS, ...patch.jobLimits };
       set('job_limits', memoryBytes === null && pids === null && cpus === null ? null : JSON.stringify({ memoryBytes, pids, cpus }));

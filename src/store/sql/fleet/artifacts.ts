@@ -20,6 +20,7 @@ import type {
   TransferCheck,
 } from '../../fleet.js';
 import type { EpochMs } from '../../store.js';
+import type { ExpiredArtifact } from '../../retention.js';
 import type { SqlDialect, SqlExecutor } from '../dialect.js';
 import { fenceOf, type SpecCache } from './fleet-tx.js';
 
@@ -124,29 +125,70 @@ export async function findArtifact(
   if (!source || Number(source.pipeline_id) !== Number(row!.pipeline_id) || !spec?.artifactSources.includes(source.name)) {
     return { kind: 'not-a-source' };
   }
-  const a = await db.get<{ blob_sha256: string; size: number | string; expires_at: number | string | null }>(
-    'SELECT blob_sha256, size, expires_at FROM artifacts WHERE job_id = ? ORDER BY id DESC LIMIT 1',
+  // The newest attempt's record, or its tombstone once expired (expireArtifactsIn). No record is
+  // kept as its ref's latest here: the asking attempt runs in the same pipeline, which has not ended.
+  const a = await db.get<{ attempt_id: number | string; blob_sha256: string; size: number | string; expires_at: number | string | null }>(
+    'SELECT attempt_id, blob_sha256, size, expires_at FROM artifacts WHERE job_id = ? ORDER BY id DESC LIMIT 1',
     [sourceJobId],
   );
+  const gone = await db.get<{ attempt_id: number | string; expires_at: number | string }>(
+    'SELECT attempt_id, expires_at FROM artifact_expiries WHERE job_id = ? ORDER BY attempt_id DESC LIMIT 1',
+    [sourceJobId],
+  );
+  if (gone && (!a || Number(gone.attempt_id) > Number(a.attempt_id))) return { kind: 'expired', expiredAt: Number(gone.expires_at) };
   if (!a) return { kind: 'none' };
   if (a.expires_at !== null && Number(a.expires_at) <= at) return { kind: 'expired', expiredAt: Number(a.expires_at) };
   return { kind: 'ok', sha256: a.blob_sha256, size: Number(a.size) };
 }
 
-export async function listArtifacts(db: SqlExecutor, jobId: number): Promise<StoredArtifact[]> {
-  const rows = await db.all<{ number: number | string; blob_sha256: string; size: number | string; files: number | string; created_at: number | string; expires_at: number | string | null }>(
-    'SELECT t.number, a.blob_sha256, a.size, a.files, a.created_at, a.expires_at FROM artifacts a JOIN attempts t ON t.id = a.attempt_id ' +
-      'WHERE a.job_id = ? ORDER BY t.number',
+/**
+ * Kept past its expiry as its ref's latest (GitLab's "keep artifacts from the most recent
+ * successful jobs"): the record's pipeline (`p`, of project `pr`) succeeded and no later pipeline of
+ * its ref did, and its project keeps them (its own setting, else the instance's: the one
+ * parameter). Read where an expired record is shown, downloaded or expired, so the three agree.
+ */
+export const KEPT_LATEST =
+  "(p.status = 'success' AND COALESCE(pr.keep_latest_artifacts, CAST(? AS INTEGER)) = 1 AND NOT EXISTS (" +
+  "SELECT 1 FROM pipelines q WHERE q.project_id = p.project_id AND q.ref = p.ref AND q.runs_on = 'fleet' AND q.status = 'success' AND q.id > p.id))";
+
+export async function listArtifacts(db: SqlExecutor, jobId: number, keepLatestDefault: boolean): Promise<StoredArtifact[]> {
+  const rows = await db.all<{
+    number: number | string;
+    blob_sha256: string;
+    size: number | string;
+    files: number | string;
+    created_at: number | string;
+    expires_at: number | string | null;
+    kept: number | boolean;
+  }>(
+    `SELECT t.number, a.blob_sha256, a.size, a.files, a.created_at, a.expires_at, CASE WHEN ${KEPT_LATEST} THEN 1 ELSE 0 END AS kept ` +
+      'FROM artifacts a JOIN attempts t ON t.id = a.attempt_id JOIN jobs j ON j.id = a.job_id JOIN pipelines p ON p.id = j.pipeline_id ' +
+      'JOIN projects pr ON pr.id = p.project_id WHERE a.job_id = ? ORDER BY t.number',
+    [keepLatestDefault ? 1 : 0, jobId],
+  );
+  const gone = await db.all<{ number: number | string; size: number | string; files: number | string; created_at: number | string; expires_at: number | string }>(
+    'SELECT t.number, e.size, e.files, e.created_at, e.expires_at FROM artifact_expiries e JOIN attempts t ON t.id = e.attempt_id WHERE e.job_id = ?',
     [jobId],
   );
-  return rows.map((r) => ({
+  const live: StoredArtifact[] = rows.map((r) => ({
     attempt: Number(r.number),
     sha256: r.blob_sha256,
     size: Number(r.size),
     files: Number(r.files),
     createdAt: Number(r.created_at),
     expiresAt: r.expires_at === null ? null : Number(r.expires_at),
+    keptAsLatest: Number(r.kept) === 1,
   }));
+  const tombstones: StoredArtifact[] = gone.map((r) => ({
+    attempt: Number(r.number),
+    sha256: null,
+    size: Number(r.size),
+    files: Number(r.files),
+    createdAt: Number(r.created_at),
+    expiresAt: Number(r.expires_at),
+    keptAsLatest: false,
+  }));
+  return [...live, ...tombstones].sort((x, y) => x.attempt - y.attempt);
 }
 
 /**
@@ -184,17 +226,73 @@ export async function getCache(db: SqlExecutor, attemptId: number, tokenHash: st
   return c ? { kind: 'ok', sha256: c.blob_sha256, size: Number(c.size) } : { kind: 'none' };
 }
 
-const UNREFERENCED =
+/** Nothing names the blob (`blobs` in the statement): no artifact record, no cache. The mark, as SQL. */
+export const UNREFERENCED =
   'NOT EXISTS (SELECT 1 FROM artifacts r WHERE r.blob_sha256 = blobs.sha256) AND NOT EXISTS (SELECT 1 FROM caches c WHERE c.blob_sha256 = blobs.sha256)';
 
+const EXPIRED_RECORDS =
+  'FROM artifacts r JOIN jobs j ON j.id = r.job_id JOIN pipelines p ON p.id = j.pipeline_id JOIN projects pr ON pr.id = p.project_id ' +
+  `WHERE r.expires_at IS NOT NULL AND r.expires_at <= ? AND NOT ${KEPT_LATEST}`;
+
+/** See RetentionStore.expiredArtifacts. */
+export async function expiredArtifactsIn(db: SqlExecutor, at: EpochMs, keepLatestDefault: boolean, afterId: number, limit: number): Promise<ExpiredArtifact[]> {
+  const rows = await db.all<{ id: number | string; attempt_id: number | string; blob_sha256: string; size: number | string }>(
+    `SELECT r.id, r.attempt_id, r.blob_sha256, r.size ${EXPIRED_RECORDS} AND r.id > ? ORDER BY r.id LIMIT ${Math.max(1, Math.floor(limit))}`,
+    [at, keepLatestDefault ? 1 : 0, afterId],
+  );
+  return rows.map((r) => ({ id: Number(r.id), attemptId: Number(r.attempt_id), sha256: r.blob_sha256, size: Number(r.size) }));
+}
+
 /**
- * Deletes expired artifact rows, then blobs nothing references that nobody touched since
- * `blobsBefore`: each blob in a transaction of its own that deletes the row under its lock, then
- * calls `removeFile`, then commits. A HEAD or PUT of the same blob meanwhile waits for that
- * commit (PostgreSQL: the row lock; SQLite: the one writer) and then finds the file gone (the
- * PUT answers 503 and the agent sends the bytes again), so no row ever outlives its file. A
- * failure (a record that references the blob arriving first: the foreign key) leaves that blob
- * for the next sweep.
+ * Expires the records `ids` (those still expired and not kept as their ref's latest: the DELETE
+ * re-checks it) in one transaction, each leaving its tombstone in `artifact_expiries`: the record
+ * goes, so its blob becomes collectable, and its download answers 410 rather than 404.
+ */
+export async function expireArtifactsIn(db: SqlDialect, ids: readonly number[], at: EpochMs, keepLatestDefault: boolean): Promise<number> {
+  if (ids.length === 0) return 0;
+  return db.transaction(async (tx) => {
+    const gone = await tx.all<{ attempt_id: number | string; job_id: number | string; size: number | string; files: number | string; created_at: number | string; expires_at: number | string }>(
+      `DELETE FROM artifacts WHERE id IN (SELECT r.id ${EXPIRED_RECORDS} AND r.id IN (${ids.map(() => '?').join(', ')})) ` +
+        'RETURNING attempt_id, job_id, size, files, created_at, expires_at',
+      [at, keepLatestDefault ? 1 : 0, ...ids],
+    );
+    if (gone.length > 0) {
+      await tx.run(
+        'INSERT INTO artifact_expiries (attempt_id, job_id, size, files, created_at, expires_at, expired_at) VALUES ' +
+          `${gone.map(() => '(?, ?, ?, ?, ?, ?, ?)').join(', ')} ON CONFLICT (attempt_id) DO NOTHING`,
+        gone.flatMap((g) => [Number(g.attempt_id), Number(g.job_id), Number(g.size), Number(g.files), Number(g.created_at), Number(g.expires_at), at]),
+      );
+    }
+    return gone.length;
+  });
+}
+
+/**
+ * The sweep of one blob: its row deleted under its lock only if nothing references it and nobody
+ * touched it since `before`, then `removeFile`, then the commit. A HEAD or PUT of the same blob
+ * meanwhile waits for that commit (PostgreSQL: the row lock; SQLite: the one writer) and then
+ * finds the file gone (the PUT answers 503 and the agent sends the bytes again), so no row ever
+ * outlives its file. A record or cache that names the blob and commits first makes the DELETE
+ * match nothing; one still uncommitted makes it fail on the foreign key: either way the blob
+ * stays, for a later sweep to look at again.
+ */
+export async function removeBlobIn(db: SqlDialect, sha256: string, before: EpochMs, removeFile: (sha256: string) => Promise<void>): Promise<boolean> {
+  try {
+    return await db.transaction(async (tx) => {
+      const r = await tx.run(`DELETE FROM blobs WHERE sha256 = ? AND created_at < ? AND ${UNREFERENCED}`, [sha256, before]);
+      if (r.changes !== 1) return false;
+      await removeFile(sha256);
+      return true;
+    });
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The minute's sweep: expired artifact records (but those kept as their ref's latest), caches
+ * unused since `cachesUnusedSince`, then blobs nothing references that nobody touched since
+ * `blobsBefore`, row and file together (removeBlobIn), `limit` of each.
  */
 export async function sweepArtifacts(
   db: SqlDialect,
@@ -202,11 +300,14 @@ export async function sweepArtifacts(
   blobsBefore: EpochMs,
   removeFile: (sha256: string) => Promise<void>,
   cachesUnusedSince: EpochMs | null = null,
+  keepLatestDefault = false,
   limit = 100,
 ): Promise<{ artifacts: number; caches: number; blobs: number }> {
-  const expired = await db.run(
-    `DELETE FROM artifacts WHERE id IN (SELECT id FROM artifacts WHERE expires_at IS NOT NULL AND expires_at <= ? ORDER BY expires_at LIMIT ${limit})`,
-    [at],
+  const expired = await expireArtifactsIn(
+    db,
+    (await expiredArtifactsIn(db, at, keepLatestDefault, 0, limit)).map((a) => a.id),
+    at,
+    keepLatestDefault,
   );
   // Caches nobody saved or restored since then; their archives become unreferenced below.
   const unused =
@@ -218,20 +319,8 @@ export async function sweepArtifacts(
         );
   const candidates = await db.all<{ sha256: string }>(`SELECT sha256 FROM blobs WHERE created_at < ? AND ${UNREFERENCED} LIMIT ${limit}`, [blobsBefore]);
   let blobs = 0;
-  for (const { sha256 } of candidates) {
-    try {
-      const gone = await db.transaction(async (tx) => {
-        const r = await tx.run(`DELETE FROM blobs WHERE sha256 = ? AND created_at < ? AND ${UNREFERENCED}`, [sha256, blobsBefore]);
-        if (r.changes !== 1) return false;
-        await removeFile(sha256);
-        return true;
-      });
-      if (gone) blobs++;
-    } catch {
-      // Referenced or touched meanwhile: the next sweep looks again.
-    }
-  }
-  return { artifacts: expired.changes, caches: unused.changes, blobs };
+  for (const { sha256 } of candidates) if (await removeBlobIn(db, sha256, blobsBefore, removeFile)) blobs++;
+  return { artifacts: expired, caches: unused.changes, blobs };
 }
 
 /** See FleetStore.adoptBlobs. */

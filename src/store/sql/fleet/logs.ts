@@ -19,6 +19,7 @@ interface StateRow {
   failure_reason: string | null;
   log_received: number | string;
   log_object: string | null;
+  log_expired_at: number | string | null;
 }
 
 interface ChunkRow {
@@ -28,7 +29,7 @@ interface ChunkRow {
   data: Buffer | Uint8Array | null;
 }
 
-const STATE_COLUMNS = 'SELECT id, job_id, number, status, exit_code, failure_reason, log_received, log_object FROM attempts';
+const STATE_COLUMNS = 'SELECT id, job_id, number, status, exit_code, failure_reason, log_received, log_object, log_expired_at FROM attempts';
 const STATE = `${STATE_COLUMNS} WHERE id = ?`;
 
 function toState(r: StateRow): LogState {
@@ -41,6 +42,7 @@ function toState(r: StateRow): LogState {
     failureReason: r.failure_reason as FailureReason | null,
     received: Number(r.log_received),
     object: r.log_object,
+    expiredAt: r.log_expired_at === null ? null : Number(r.log_expired_at),
   };
 }
 
@@ -114,7 +116,7 @@ export async function logsToCompact(db: SqlExecutor, limit: number): Promise<Att
   // log_chunks holds only the logs not compacted yet, so this reads few rows: the running
   // attempts' and the ones that just ended.
   const rows = await db.all<{ id: number | string }>(
-    `SELECT a.id FROM attempts a WHERE a.status IN ${FINISHED} AND a.log_object IS NULL AND a.id IN (SELECT DISTINCT attempt_id FROM log_chunks) ORDER BY a.id LIMIT ${Math.max(1, Math.floor(limit))}`,
+    `SELECT a.id FROM attempts a WHERE a.status IN ${FINISHED} AND a.log_object IS NULL AND a.log_expired_at IS NULL AND a.id IN (SELECT DISTINCT attempt_id FROM log_chunks) ORDER BY a.id LIMIT ${Math.max(1, Math.floor(limit))}`,
   );
   return rows.map((r) => asAttemptId(Number(r.id)));
 }
@@ -124,15 +126,35 @@ export async function logsToCompact(db: SqlExecutor, limit: number): Promise<Att
  * the rows go, so a reader sees one or the other, and a crash before the commit leaves the rows
  * (the object, already in the blob store, is simply written again by the next compaction: it has
  * the same name, being named by its bytes).
+ *
+ * The garbage collector deletes a log object no attempt names under the object's lock, in a
+ * transaction that checks the names first (removeLogObjectIn). Taking the same lock here and then
+ * looking at the object (`stillStored`) closes the gap where a compaction found the object already
+ * there (an old one of a crash before step 3, so past the collector's grace) just as the collector
+ * picked it: either this commits first and the collector sees the name, or the collector's delete
+ * did and this sees no object, changes nothing, and the next compaction writes it again.
  */
-export async function finishLogCompaction(db: SqlDialect, attemptId: AttemptId, sha256: string): Promise<boolean> {
+export async function finishLogCompaction(
+  db: SqlDialect,
+  attemptId: AttemptId,
+  sha256: string,
+  stillStored: () => Promise<boolean> = async () => true,
+): Promise<boolean> {
   return db.transaction(async (tx) => {
-    const r = await tx.run(`UPDATE attempts SET log_object = ? WHERE id = ? AND status IN ${FINISHED} AND log_object IS NULL`, [sha256, attemptId]);
+    await db.holdLock(tx, logObjectLock(sha256));
+    if (!(await stillStored())) return false;
+    const r = await tx.run(`UPDATE attempts SET log_object = ? WHERE id = ? AND status IN ${FINISHED} AND log_object IS NULL AND log_expired_at IS NULL`, [
+      sha256,
+      attemptId,
+    ]);
     if (r.changes !== 1) return false;
     await tx.run('DELETE FROM log_chunks WHERE attempt_id = ?', [attemptId]);
     return true;
   });
 }
+
+/** The lock compaction and the collector take on one log object. */
+export const logObjectLock = (sha256: string): string => `log-object:${sha256}`;
 
 /**
  * The size limit, run in the append's transaction once the stream has grown past

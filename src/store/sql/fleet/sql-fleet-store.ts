@@ -825,8 +825,8 @@ export class SqlFleetStore implements FleetStore {
     return logs.logsToCompact(this.db, limit);
   }
 
-  finishLogCompaction(attemptId: AttemptId, sha256: string): Promise<boolean> {
-    return logs.finishLogCompaction(this.db, attemptId, sha256);
+  finishLogCompaction(attemptId: AttemptId, sha256: string, stillStored?: () => Promise<boolean>): Promise<boolean> {
+    return logs.finishLogCompaction(this.db, attemptId, sha256, stillStored);
   }
 
   // ---- pipelines and the people's actions
@@ -997,8 +997,8 @@ export class SqlFleetStore implements FleetStore {
     return artifacts.recordArtifact(this.db, attemptId, tokenHash, rec, at);
   }
 
-  listArtifacts(jobId: JobId): Promise<StoredArtifact[]> {
-    return artifacts.listArtifacts(this.db, jobId);
+  listArtifacts(jobId: JobId, keepLatestDefault: boolean): Promise<StoredArtifact[]> {
+    return artifacts.listArtifacts(this.db, jobId, keepLatestDefault);
   }
 
   findArtifact(attemptId: AttemptId, tokenHash: string, sourceJobId: JobId, at: EpochMs): Promise<ArtifactLookup> {
@@ -1018,8 +1018,9 @@ export class SqlFleetStore implements FleetStore {
     blobsBefore: EpochMs,
     removeFile: (sha256: string) => Promise<void>,
     cachesUnusedSince: EpochMs | null = null,
+    keepLatestDefault = false,
   ): Promise<{ artifacts: number; caches: number; blobs: number }> {
-    return artifacts.sweepArtifacts(this.db, at, blobsBefore, removeFile, cachesUnusedSince);
+    return artifacts.sweepArtifacts(this.db, at, blobsBefore, removeFile, cachesUnusedSince, keepLatestDefault);
   }
 
   evictCaches(maxBytes: number): Promise<number> {
