@@ -11,7 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import Database from 'better-sqlite3';
-import { after, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { DirBlobStore } from '../../src/blobstore/dir-blob-store.js';
 import { artifactSweep, strayBlobSweep, UNREFERENCED_BLOB_GRACE_MS } from '../../src/server/fleet/blob-routes.js';
 import { openStore } from '../../src/store/open.js';
@@ -19,7 +19,9 @@ import type { Store } from '../../src/store/store.js';
 import { PG_URL, testPostgres } from '../helpers/postgres.js';
 
 const base = fs.mkdtempSync(path.join(os.tmpdir(), 'gantry-strays-'));
-after(() => fs.rmSync(base, { recursive: true, force: true }));
+// At exit, not in a root `after`: the PostgreSQL suite is declared once its database answers, and
+// under load its cases ran after a root hook had already removed the directory they work in.
+process.on('exit', () => fs.rmSync(base, { recursive: true, force: true }));
 
 async function putBlob(blobs: DirBlobStore, text: string): Promise<string> {
   const sha = createHash('sha256').update(text).digest('hex');
