@@ -15,6 +15,9 @@ import { countLogIngest, createMetrics, installComputeMinutes, installRequestMet
 import { computeMinutesRoutes } from './routes/compute-minutes.js';
 import { openApiRoute, registerOpenApi } from './openapi.js';
 import { healthRoutes } from './routes/health.js';
+import { installOverload } from './overload/overload.js';
+import { DEFAULT_BODY_LIMIT } from './overload/body-limits.js';
+import { DEFAULT_OVERLOAD_SETTINGS, type OverloadSettings } from './overload/settings.js';
 import { jobRoutes } from './routes/jobs.js';
 import { pipelineRoutes } from './routes/pipelines.js';
 import { projectRoutes } from './routes/projects.js';
@@ -127,6 +130,8 @@ export interface ServerDeps {
    * or the URL this server is bound at.
    */
   idTokenRotateAfterMs?: number | null;
+  /** Bounds per class of route, rates and pressure thresholds (overload/settings.ts); DEFAULT_OVERLOAD_SETTINGS where absent. */
+  overload?: Partial<OverloadSettings>;
   /**
    * Single sign-on through an OpenID Connect provider (src/server/sso/settings.ts); none by
    * default. Its redirect URI is the settings' (GANTRY_PUBLIC_URL's), else the bound address's.
@@ -169,6 +174,8 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
     // bodies, so neither a token nor a variable's value reaches the log.
     return503OnClosing: true,
     forceCloseConnections: 'idle',
+    // Every route gets its limit explicitly too (overload/body-limits.ts); this is the same number.
+    bodyLimit: DEFAULT_BODY_LIMIT,
     // request.ip (sign-in limits) and request.protocol (Secure cookies) from a trusted proxy's headers only.
     trustProxy: deps.trustProxy ?? false,
   });
@@ -178,7 +185,6 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
   const settings = deps.settings ?? defaultSchedulerSettings();
   const hub = new AgentHub(deps.store.fleet.events, () => deps.store.fleet.offerableTagKeys((deps.now ?? Date.now)()));
   const streamAccess = new StreamAccess(deps.store, deps.now ?? Date.now, deps.streamRecheckMs ?? 15_000);
-  const streams = new SseStreams(streamAccess);
   const crash = deps.crash ?? noCrash;
   const compactor = new LogCompactor(deps.store.fleet, deps.logObjects, (err) => app.log.error({ err }, 'log compaction failed'), crash);
   const attemptLogs = new AttemptLogs(deps.store, deps.logs, deps.logObjects);
@@ -307,10 +313,13 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
     getUserInfo: (request) => (request.principal?.kind === 'user' && request.principal.via === 'session' ? request.principal.sessionHash : ''),
     csrfOpts: { hmacKey: deps.secrets.derive('csrf') },
   });
+  // Before authentication: what is refused for overload costs no database read.
+  const overload = await installOverload(app, { ...DEFAULT_OVERLOAD_SETTINGS, ...deps.overload }, metrics);
+  const streams = new SseStreams(streamAccess, () => overload.strained());
   installAuth(app, deps.store, ctx.now);
   installRouteAccess(app, deps.store);
   await registerOpenApi(app, API_VERSION);
-  healthRoutes(app, ctx);
+  healthRoutes(app, { ...ctx, underPressure: () => overload.underPressure() });
   idTokenDiscoveryRoutes(app, ctx);
   uiRoutes(app, deps.uiDir);
   await app.register(

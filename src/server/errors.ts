@@ -28,6 +28,8 @@ const HTTP_STATUS: Partial<Record<ErrorCode, number>> = {
   GANTRY_E_SCHEDULE_TIMEZONE: 422,
   GANTRY_E_SIGN_IN_FAILED: 401,
   GANTRY_E_SIGN_IN_LIMITED: 429,
+  GANTRY_E_RATE_LIMITED: 429,
+  GANTRY_E_OVERLOADED: 503,
   GANTRY_E_CSRF: 403,
   GANTRY_E_PROTECTED_REF: 403,
   GANTRY_E_NOT_WAITING_FOR_APPROVAL: 409,
@@ -126,8 +128,15 @@ export function installErrorHandling(app: FastifyInstance): void {
         .status(400)
         .send(errorBody('GANTRY_E_INVALID_REQUEST', `${field} ${what}`, { field }));
     }
-    // Fastify's own client errors (bad JSON, wrong content type, body too large): their
-    // messages are written for clients and carry no internals.
+    // A body over the route's limit (overload/body-limits.ts), read or refused from Content-Length;
+    // or over a multipart form's own limits (a file, too many fields).
+    if (fe.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
+      const limit = request.routeOptions.bodyLimit;
+      return reply.status(413).send(errorBody('GANTRY_E_TOO_LARGE', `the request body is larger than this route takes (${limit} bytes)`, { limit }));
+    }
+    if (fe.statusCode === 413) return reply.status(413).send(errorBody('GANTRY_E_TOO_LARGE', fe.message));
+    // Fastify's own client errors (bad JSON, wrong content type): their messages are written for
+    // clients and carry no internals.
     if (typeof fe.statusCode === 'number' && fe.statusCode >= 400 && fe.statusCode < 500) {
       return reply.status(fe.statusCode).send(errorBody('GANTRY_E_INVALID_REQUEST', fe.message));
     }
