@@ -38,6 +38,8 @@ export interface Overload {
   /** Live streams should send fewer updates: the loop is busy, or many streams are open. */
   strained(): boolean;
   underPressure(): boolean;
+  /** Requests of a class in flight on this instance now (streams: open). */
+  inflight(cls: RouteClass): number;
 }
 
 declare module 'fastify' {
@@ -153,6 +155,7 @@ export async function installOverload(app: FastifyInstance, settings: OverloadSe
   const overload: Overload = {
     routes,
     underPressure: pressure.underPressure,
+    inflight: (cls) => bounds.count(cls),
     strained: () => pressure.strained() || (settings.maxStreams > 0 && bounds.count('stream') * 2 >= settings.maxStreams),
   };
   app.decorate('overload', overload);
