@@ -5,7 +5,9 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { loadConfig } from '../../src/config/config.js';
 import { DEFAULT_BODY_LIMIT, MAX_BODY_LIMIT } from '../../src/server/overload/body-limits.js';
+import { DEFAULT_OVERLOAD_SETTINGS } from '../../src/server/overload/settings.js';
 import type { RouteEntry } from '../../src/server/overload/overload.js';
 import { classOf, ROUTE_CLASSES } from '../../src/server/overload/route-class.js';
 import { openSqliteStore } from '../../src/store/sqlite/sqlite-store.js';
@@ -36,6 +38,35 @@ describe('route classes and body limits', () => {
     assert.equal(classOf({ method: ['GET', 'HEAD'] }), 'read');
     assert.equal(classOf({ method: ['GET', 'POST'] }), 'write');
     assert.equal(classOf({ method: 'DELETE', config: {} }), 'write');
+  });
+
+  it('the bounds, rates and pressure thresholds are read from the environment: 0 turns one off, nonsense keeps the default', () => {
+    assert.deepEqual(loadConfig({}).server.overload, DEFAULT_OVERLOAD_SETTINGS);
+    const o = loadConfig({
+      GANTRY_MAX_INFLIGHT_READS: '4',
+      GANTRY_MAX_INFLIGHT_WRITES: '0',
+      GANTRY_MAX_INFLIGHT_WEBHOOKS: 'many',
+      GANTRY_MAX_INFLIGHT_SIGN_INS: '2',
+      GANTRY_MAX_INFLIGHT_STREAMS: '10',
+      GANTRY_MAX_STREAMS_PER_CALLER: '3',
+      GANTRY_RATE_LIMIT_PER_TOKEN: '0',
+      GANTRY_RATE_LIMIT_PER_ADDRESS: '-5',
+      GANTRY_RATE_LIMIT_SIGN_INS: '7',
+      GANTRY_PRESSURE_MAX_DELAY_MS: '0',
+      GANTRY_PRESSURE_MAX_UTILIZATION: '1.5',
+    }).server.overload;
+    assert.deepEqual(o, {
+      ...DEFAULT_OVERLOAD_SETTINGS,
+      maxReads: 4,
+      maxWrites: 0,
+      maxSignIns: 2,
+      maxStreams: 10,
+      maxStreamsPerCaller: 3,
+      perTokenPerMinute: 0,
+      signInsPerMinute: 7,
+      maxEventLoopDelayMs: 0,
+    });
+    assert.equal(loadConfig({ GANTRY_PRESSURE_MAX_UTILIZATION: '0.8' }).server.overload.maxEventLoopUtilization, 0.8);
   });
 
   it('every route of the real app has a class; the agent protocol is agent, and nothing else is', () => {

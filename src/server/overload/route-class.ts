@@ -4,7 +4,8 @@
 //   agent    the agent protocol (`config.agentProtocol`): never bounded, shed or rate limited, so
 //            polls, heartbeats, log appends and completions always find the server's capacity;
 //   webhook  intake of git events (forges' webhooks, `gantry hook` pushes): bounded; past the bound
-//            503 before anything is read or recorded, so the sender sends it again later;
+//            503 before anything is read or recorded, so a resend is recorded once; never 429 and
+//            never rate limited (GitLab disables a hook that answers 4xx until someone enables it);
 //   stream   long-lived Server-Sent Events: capped per instance and per caller;
 //   sign-in  password and single sign-on: bounded (scrypt), rate limited per address;
 //   health   liveness, readiness, metrics: never shed, so an operator can see what happens;
