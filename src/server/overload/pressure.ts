@@ -29,6 +29,14 @@ export interface PressureGauge {
 
 /** `shed`: the error to answer a request with under pressure, or null to let it through. */
 export async function installPressure(app: FastifyInstance, settings: PressureSettings, shed: (request: FastifyRequest) => Error | null): Promise<PressureGauge> {
+  // The samples taken before two whole ones after the server listens measured its start
+  // (migrations, building the routes, synchronous reads of files), not its traffic: a fresh
+  // server would otherwise refuse its first requests for having started.
+  let armedAt = Infinity;
+  app.addHook('onListen', async () => {
+    armedAt = Date.now() + 2 * settings.sampleIntervalMs;
+  });
+  const armed = () => Date.now() >= armedAt;
   await app.register(underPressure, {
     maxEventLoopDelay: settings.maxEventLoopDelayMs,
     maxEventLoopUtilization: settings.maxEventLoopUtilization,
@@ -37,14 +45,16 @@ export async function installPressure(app: FastifyInstance, settings: PressureSe
     eventLoopUtilizationMode: 'interval',
     sampleInterval: settings.sampleIntervalMs,
     pressureHandler: (request) => {
+      if (!armed()) return undefined;
       const err = shed(request);
       // A rejection is handed to the error handler like any hook's error; undefined lets it through.
       return err === null ? undefined : Promise.reject(err);
     },
   });
   return {
-    underPressure: () => app.isUnderPressure(),
+    underPressure: () => armed() && app.isUnderPressure(),
     strained: () => {
+      if (!armed()) return false;
       const m = app.memoryUsage();
       return m.eventLoopUtilized > STRAIN_UTILIZATION || m.eventLoopDelay > STRAIN_DELAY_MS || app.isUnderPressure();
     },
