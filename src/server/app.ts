@@ -2,7 +2,7 @@
 // so tests can build one in-process on any store and log store.
 
 import { approvalRoutes } from './routes/approvals.js';
-import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import cookie from '@fastify/cookie';
 import csrfProtection from '@fastify/csrf-protection';
 import type { LogStore } from '../logstore/log-store.js';
@@ -165,6 +165,8 @@ function boundUrl(app: FastifyInstance): string {
 }
 
 export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
+  // Known once the overload protection is installed, below.
+  let isShed: (request: object) => boolean = () => false;
   const app = Fastify({
     logger: deps.logger ?? false,
     // Unknown body fields are errors, not silently dropped; types are coerced only where a schema
@@ -173,6 +175,9 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
     // Pino's default request/response serializers log method, url and status, never headers or
     // bodies, so neither a token nor a variable's value reaches the log.
     return503OnClosing: true,
+    // A request the overload protection refused is counted and summed up, not logged one by one
+    // (its "incoming request" line is written before it is refused).
+    logController: new LogController({ disableRequestLogging: (request) => isShed(request) }),
     forceCloseConnections: 'idle',
     // Every route gets its limit explicitly too (overload/body-limits.ts); this is the same number.
     bodyLimit: DEFAULT_BODY_LIMIT,
@@ -315,6 +320,7 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
   });
   // Before authentication: what is refused for overload costs no database read.
   const overload = await installOverload(app, { ...DEFAULT_OVERLOAD_SETTINGS, ...deps.overload }, metrics);
+  isShed = overload.isShed;
   const streams = new SseStreams(streamAccess, () => overload.strained());
   installAuth(app, deps.store, ctx.now);
   installRouteAccess(app, deps.store);

@@ -109,7 +109,8 @@ export function installErrorHandling(app: FastifyInstance): void {
     if (isGantryError(err)) {
       const status = httpStatusOf(err.code);
       const opaque = OPAQUE[err.code];
-      if (status >= 500) request.log.error({ err }, `${err.code}: ${err.message}`);
+      // A refusal for overload is no failure, and one line each would be a storm of its own (overload/shed-log.ts).
+      if (status >= 500 && err.code !== 'GANTRY_E_OVERLOADED') request.log.error({ err }, `${err.code}: ${err.message}`);
       const details = err instanceof ApiError ? err.details : {};
       if (err instanceof ApiError) reply.headers(err.headers);
       return reply.status(status).send(errorBody(err.code, opaque ?? err.message, details));

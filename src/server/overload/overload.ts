@@ -18,6 +18,7 @@ import { InflightBounds } from './bounds.js';
 import { installPressure, type PressureGauge } from './pressure.js';
 import { RateLimits, type RateRefusal } from './rate-limits.js';
 import { classOf, SHED_UNDER_PRESSURE, type RouteClass } from './route-class.js';
+import { ShedLog } from './shed-log.js';
 import type { OverloadSettings } from './settings.js';
 
 /** One registered route as the overload protection sees it. */
@@ -40,6 +41,8 @@ export interface Overload {
   underPressure(): boolean;
   /** Requests of a class in flight on this instance now (streams: open). */
   inflight(cls: RouteClass): number;
+  /** Whether this request was refused here: its request log lines are left out (shed-log.ts). */
+  isShed(request: object): boolean;
 }
 
 declare module 'fastify' {
@@ -99,7 +102,12 @@ export async function installOverload(app: FastifyInstance, settings: OverloadSe
     { read: settings.maxReads, write: settings.maxWrites, webhook: settings.maxWebhooks, 'sign-in': settings.maxSignIns, stream: settings.maxStreams },
     settings.maxStreamsPerCaller,
   );
-  const shed = (cls: RouteClass, reason: ShedReason) => metrics.shed.inc({ class: cls, reason });
+  const shedLog = new ShedLog(app.log);
+  app.addHook('onClose', async () => shedLog.close());
+  const shed = (request: FastifyRequest, cls: RouteClass, reason: ShedReason) => {
+    metrics.shed.inc({ class: cls, reason });
+    shedLog.record(request, cls, reason);
+  };
   const classOfRequest = (request: FastifyRequest): RouteClass | null =>
     // An unknown route is answered 404 by the not-found handler, which costs nothing worth bounding.
     request.routeOptions.url === undefined ? null : classOf({ method: request.routeOptions.method as HTTPMethods, config: request.routeOptions.config });
@@ -124,7 +132,7 @@ export async function installOverload(app: FastifyInstance, settings: OverloadSe
   const pressure: PressureGauge = await installPressure(app, settings, (request) => {
     const cls = classOfRequest(request);
     if (cls === null || !SHED_UNDER_PRESSURE.has(cls)) return null;
-    shed(cls, 'pressure');
+    shed(request, cls, 'pressure');
     return overloaded(cls, 'under pressure', retryAfterFor(cls) + 1);
   });
   const rates = await RateLimits.install(app, settings, callerOf);
@@ -135,17 +143,17 @@ export async function installOverload(app: FastifyInstance, settings: OverloadSe
     const caller = callerOf(request);
     const refused = await rates.check(request, reply, cls, caller);
     if (refused) {
-      shed(cls, refused.subject === 'address' ? 'address_rate' : refused.subject === 'token' ? 'token_rate' : 'sign_in_rate');
+      shed(request, cls, refused.subject === 'address' ? 'address_rate' : refused.subject === 'token' ? 'token_rate' : 'sign_in_rate');
       throw rateLimited(`${RATE_WORDS[refused.subject]} made ${refused.max} requests this minute`, refused.retryAfter);
     }
     const entered = bounds.enter(cls, caller);
     if (entered === 'class') {
-      shed(cls, 'inflight');
+      shed(request, cls, 'inflight');
       const retryAfter = retryAfterFor(cls);
       throw overloaded(cls, `at its bound of ${bounds.limitOf(cls)} ${WORDS[cls]} at once`, retryAfter);
     }
     if (entered === 'caller') {
-      shed(cls, 'caller_streams');
+      shed(request, cls, 'caller_streams');
       throw rateLimited(`this token or session has ${settings.maxStreamsPerCaller} live streams open here`, retryAfterFor(cls));
     }
     // 'close' comes once the answer is sent or the connection is gone, a hijacked stream's too.
@@ -156,6 +164,7 @@ export async function installOverload(app: FastifyInstance, settings: OverloadSe
     routes,
     underPressure: pressure.underPressure,
     inflight: (cls) => bounds.count(cls),
+    isShed: (request) => shedLog.isShed(request),
     strained: () => pressure.strained() || (settings.maxStreams > 0 && bounds.count('stream') * 2 >= settings.maxStreams),
   };
   app.decorate('overload', overload);
