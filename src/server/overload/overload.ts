@@ -78,7 +78,7 @@ const WORDS: Record<RouteClass, string> = {
   write: 'writes',
 };
 
-function overloaded(cls: RouteClass, why: string, retryAfter: number): ApiError {
+function overloaded(why: string, retryAfter: number): ApiError {
   return new ApiError('GANTRY_E_OVERLOADED', `the server is ${why}; try again in ${retryAfter} s`, { retryAfter }, { 'retry-after': String(retryAfter) });
 }
 
@@ -133,7 +133,7 @@ export async function installOverload(app: FastifyInstance, settings: OverloadSe
     const cls = classOfRequest(request);
     if (cls === null || !SHED_UNDER_PRESSURE.has(cls)) return null;
     shed(request, cls, 'pressure');
-    return overloaded(cls, 'under pressure', retryAfterFor(cls) + 1);
+    return overloaded('under pressure', retryAfterFor(cls) + 1);
   });
   const rates = await RateLimits.install(app, settings, callerOf);
 
@@ -150,7 +150,7 @@ export async function installOverload(app: FastifyInstance, settings: OverloadSe
     if (entered === 'class') {
       shed(request, cls, 'inflight');
       const retryAfter = retryAfterFor(cls);
-      throw overloaded(cls, `at its bound of ${bounds.limitOf(cls)} ${WORDS[cls]} at once`, retryAfter);
+      throw overloaded(`at its bound of ${bounds.limitOf(cls)} ${WORDS[cls]} at once`, retryAfter);
     }
     if (entered === 'caller') {
       shed(request, cls, 'caller_streams');
