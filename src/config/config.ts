@@ -2,6 +2,7 @@
 
 import os from 'node:os';
 import path from 'node:path';
+import { DEFAULT_OVERLOAD_SETTINGS, type OverloadSettings } from '../server/overload/settings.js';
 
 export interface Config {
   /** Where the embedded store, logs, caches and workspaces live. */
@@ -80,6 +81,12 @@ export interface ServerConfig {
    * mistake stops `gantry server` with the reason rather than every other command.
    */
   oidc: OidcEnv | null;
+  /**
+   * Overload protection (docs/RUNNING.md, "Sizing the overload bounds"): GANTRY_MAX_INFLIGHT_READS,
+   * _WRITES, _WEBHOOKS, _SIGN_INS, _STREAMS, GANTRY_MAX_STREAMS_PER_CALLER, GANTRY_RATE_LIMIT_PER_TOKEN,
+   * _PER_ADDRESS, _SIGN_INS (a minute), GANTRY_PRESSURE_MAX_DELAY_MS, _MAX_UTILIZATION; 0 turns one off.
+   */
+  overload: OverloadSettings;
 }
 
 /** GANTRY_RETENTION_*, GANTRY_ARTIFACTS_EXPIRE_IN, GANTRY_KEEP_LATEST_ARTIFACTS, GANTRY_GC_INTERVAL_MINUTES. */
@@ -253,6 +260,29 @@ function intOr(v: string | undefined, fallback: number, min: number): number {
   return Number.isInteger(n) && n >= min ? n : fallback;
 }
 
+function fractionOr(v: string | undefined, fallback: number): number {
+  const n = v === undefined || v === '' ? NaN : Number(v);
+  return Number.isFinite(n) && n >= 0 && n <= 1 ? n : fallback;
+}
+
+function overloadOf(env: NodeJS.ProcessEnv): OverloadSettings {
+  const d = DEFAULT_OVERLOAD_SETTINGS;
+  return {
+    maxReads: intOr(env.GANTRY_MAX_INFLIGHT_READS, d.maxReads, 0),
+    maxWrites: intOr(env.GANTRY_MAX_INFLIGHT_WRITES, d.maxWrites, 0),
+    maxWebhooks: intOr(env.GANTRY_MAX_INFLIGHT_WEBHOOKS, d.maxWebhooks, 0),
+    maxSignIns: intOr(env.GANTRY_MAX_INFLIGHT_SIGN_INS, d.maxSignIns, 0),
+    maxStreams: intOr(env.GANTRY_MAX_INFLIGHT_STREAMS, d.maxStreams, 0),
+    maxStreamsPerCaller: intOr(env.GANTRY_MAX_STREAMS_PER_CALLER, d.maxStreamsPerCaller, 0),
+    perTokenPerMinute: intOr(env.GANTRY_RATE_LIMIT_PER_TOKEN, d.perTokenPerMinute, 0),
+    perAddressPerMinute: intOr(env.GANTRY_RATE_LIMIT_PER_ADDRESS, d.perAddressPerMinute, 0),
+    signInsPerMinute: intOr(env.GANTRY_RATE_LIMIT_SIGN_INS, d.signInsPerMinute, 0),
+    maxEventLoopDelayMs: intOr(env.GANTRY_PRESSURE_MAX_DELAY_MS, d.maxEventLoopDelayMs, 0),
+    maxEventLoopUtilization: fractionOr(env.GANTRY_PRESSURE_MAX_UTILIZATION, d.maxEventLoopUtilization),
+    sampleIntervalMs: d.sampleIntervalMs,
+  };
+}
+
 export function loadConfig(env: NodeJS.ProcessEnv = process.env, stdoutIsTty = Boolean(process.stdout.isTTY)): Config {
   const noColor = env.NO_COLOR !== undefined && env.NO_COLOR !== '';
   const home = env.GANTRY_HOME ? path.resolve(env.GANTRY_HOME) : defaultHome(env);
@@ -289,6 +319,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, stdoutIsTty = B
       retention: retentionOf(env, testing),
       idTokenKeyDays: intOr(env.GANTRY_ID_TOKEN_KEY_DAYS, 30, 0),
       oidc: oidcOf(env),
+      overload: overloadOf(env),
     },
     agent: {
       home: env.GANTRY_AGENT_HOME ? path.resolve(env.GANTRY_AGENT_HOME) : path.join(home, 'agent'),

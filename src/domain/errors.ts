@@ -54,6 +54,9 @@ export const ERROR_CODES = {
   GANTRY_E_WEBHOOK_PAYLOAD: 'a webhook whose headers or payload are not what its forge sends',
   GANTRY_E_SCHEDULE_CRON: 'a schedule cron expression that cannot be read or never fires',
   GANTRY_E_SCHEDULE_TIMEZONE: 'a schedule time zone that is not an IANA name',
+  // overload (docs/API.md, "Overload and limits")
+  GANTRY_E_RATE_LIMITED: "the caller's own rate (its token, its address, its sign-ins or its open streams) is spent; try again after Retry-After",
+  GANTRY_E_OVERLOADED: 'the server is at its bound for this kind of request, or under pressure; try again after Retry-After',
   // people: users, passwords, sessions (docs/SECURITY.md, "People and sessions")
   GANTRY_E_SIGN_IN_FAILED: 'a wrong username or password (or a disabled account): one answer for all',
   GANTRY_E_SIGN_IN_LIMITED: 'too many failed sign-ins for this user or from this address; try again after Retry-After',

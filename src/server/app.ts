@@ -2,7 +2,7 @@
 // so tests can build one in-process on any store and log store.
 
 import { approvalRoutes } from './routes/approvals.js';
-import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import cookie from '@fastify/cookie';
 import csrfProtection from '@fastify/csrf-protection';
 import type { LogStore } from '../logstore/log-store.js';
@@ -16,6 +16,9 @@ import { countLogIngest, createMetrics, installComputeMinutes, installRequestMet
 import { computeMinutesRoutes } from './routes/compute-minutes.js';
 import { openApiRoute, registerOpenApi } from './openapi.js';
 import { healthRoutes } from './routes/health.js';
+import { installOverload } from './overload/overload.js';
+import { DEFAULT_BODY_LIMIT } from './overload/body-limits.js';
+import { DEFAULT_OVERLOAD_SETTINGS, type OverloadSettings } from './overload/settings.js';
 import { jobRoutes } from './routes/jobs.js';
 import { pipelineRoutes } from './routes/pipelines.js';
 import { projectRoutes } from './routes/projects.js';
@@ -139,6 +142,8 @@ export interface ServerDeps {
    * or the URL this server is bound at.
    */
   idTokenRotateAfterMs?: number | null;
+  /** Bounds per class of route, rates and pressure thresholds (overload/settings.ts); DEFAULT_OVERLOAD_SETTINGS where absent. */
+  overload?: Partial<OverloadSettings>;
   /**
    * Single sign-on through an OpenID Connect provider (src/server/sso/settings.ts); none by
    * default. Its redirect URI is the settings' (GANTRY_PUBLIC_URL's), else the bound address's.
@@ -172,6 +177,8 @@ function boundUrl(app: FastifyInstance): string {
 }
 
 export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
+  // Known once the overload protection is installed, below.
+  let isShed: (request: object) => boolean = () => false;
   const app = Fastify({
     logger: deps.logger ?? false,
     // Unknown body fields are errors, not silently dropped; types are coerced only where a schema
@@ -180,7 +187,12 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
     // Pino's default request/response serializers log method, url and status, never headers or
     // bodies, so neither a token nor a variable's value reaches the log.
     return503OnClosing: true,
+    // A request the overload protection refused is counted and summed up, not logged one by one
+    // (its "incoming request" line is written before it is refused).
+    logController: new LogController({ disableRequestLogging: (request) => isShed(request) }),
     forceCloseConnections: 'idle',
+    // Every route gets its limit explicitly too (overload/body-limits.ts); this is the same number.
+    bodyLimit: DEFAULT_BODY_LIMIT,
     // request.ip (sign-in limits) and request.protocol (Secure cookies) from a trusted proxy's headers only.
     trustProxy: deps.trustProxy ?? false,
   });
@@ -191,7 +203,6 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
   const fleetMetrics = installFleetMetrics(metrics, deps.store, settings, deps.now ?? Date.now);
   const hub = new AgentHub(deps.store.fleet.events, () => deps.store.fleet.offerableTagKeys((deps.now ?? Date.now)()));
   const streamAccess = new StreamAccess(deps.store, deps.now ?? Date.now, deps.streamRecheckMs ?? 15_000);
-  const streams = new SseStreams(streamAccess);
   const crash = deps.crash ?? noCrash;
   const compactor = new LogCompactor(deps.store.fleet, deps.logObjects, (err) => app.log.error({ err }, 'log compaction failed'), crash);
   const attemptLogs = new AttemptLogs(deps.store, deps.logs, deps.logObjects);
@@ -344,10 +355,14 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
     getUserInfo: (request) => (request.principal?.kind === 'user' && request.principal.via === 'session' ? request.principal.sessionHash : ''),
     csrfOpts: { hmacKey: deps.secrets.derive('csrf') },
   });
+  // Before authentication: what is refused for overload costs no database read.
+  const overload = await installOverload(app, { ...DEFAULT_OVERLOAD_SETTINGS, ...deps.overload }, metrics);
+  isShed = overload.isShed;
+  const streams = new SseStreams(streamAccess, () => overload.strained());
   installAuth(app, deps.store, ctx.now);
   installRouteAccess(app, deps.store);
   await registerOpenApi(app, API_VERSION);
-  healthRoutes(app, ctx);
+  healthRoutes(app, { ...ctx, underPressure: () => overload.underPressure() });
   idTokenDiscoveryRoutes(app, ctx);
   uiRoutes(app, deps.uiDir);
   await app.register(

@@ -28,6 +28,8 @@ const HTTP_STATUS: Partial<Record<ErrorCode, number>> = {
   GANTRY_E_SCHEDULE_TIMEZONE: 422,
   GANTRY_E_SIGN_IN_FAILED: 401,
   GANTRY_E_SIGN_IN_LIMITED: 429,
+  GANTRY_E_RATE_LIMITED: 429,
+  GANTRY_E_OVERLOADED: 503,
   GANTRY_E_CSRF: 403,
   GANTRY_E_PROTECTED_REF: 403,
   GANTRY_E_NOT_WAITING_FOR_APPROVAL: 409,
@@ -108,7 +110,8 @@ export function installErrorHandling(app: FastifyInstance): void {
     if (isGantryError(err)) {
       const status = httpStatusOf(err.code);
       const opaque = OPAQUE[err.code];
-      if (status >= 500) request.log.error({ err }, `${err.code}: ${err.message}`);
+      // A refusal for overload is no failure, and one line each would be a storm of its own (overload/shed-log.ts).
+      if (status >= 500 && err.code !== 'GANTRY_E_OVERLOADED') request.log.error({ err }, `${err.code}: ${err.message}`);
       const details = err instanceof ApiError ? err.details : {};
       if (err instanceof ApiError) reply.headers(err.headers);
       return reply.status(status).send(errorBody(err.code, opaque ?? err.message, details));
@@ -127,8 +130,15 @@ export function installErrorHandling(app: FastifyInstance): void {
         .status(400)
         .send(errorBody('GANTRY_E_INVALID_REQUEST', `${field} ${what}`, { field }));
     }
-    // Fastify's own client errors (bad JSON, wrong content type, body too large): their
-    // messages are written for clients and carry no internals.
+    // A body over the route's limit (overload/body-limits.ts), read or refused from Content-Length;
+    // or over a multipart form's own limits (a file, too many fields).
+    if (fe.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
+      const limit = request.routeOptions.bodyLimit;
+      return reply.status(413).send(errorBody('GANTRY_E_TOO_LARGE', `the request body is larger than this route takes (${limit} bytes)`, { limit }));
+    }
+    if (fe.statusCode === 413) return reply.status(413).send(errorBody('GANTRY_E_TOO_LARGE', fe.message));
+    // Fastify's own client errors (bad JSON, wrong content type): their messages are written for
+    // clients and carry no internals.
     if (typeof fe.statusCode === 'number' && fe.statusCode >= 400 && fe.statusCode < 500) {
       return reply.status(fe.statusCode).send(errorBody('GANTRY_E_INVALID_REQUEST', fe.message));
     }

@@ -10,6 +10,9 @@ import type { ConsumedTotal } from '../store/compute-minutes.js';
 /** What a webhook request came to: recorded, a resend, a ping, or refused and why. */
 export type WebhookResult = 'accepted' | 'ignored' | 'duplicate' | 'ping' | 'refused' | 'invalid' | 'shed' | 'failed';
 
+/** Why a request was refused by the overload protection (src/server/overload/). */
+export type ShedReason = 'inflight' | 'pressure' | 'token_rate' | 'address_rate' | 'sign_in_rate' | 'caller_streams';
+
 /**
  * This instance's own counts: each is summed across instances. The gauges that describe the
  * fleet are read from the store at scrape time instead (fleet-gauges.ts), the same on every one.
@@ -24,6 +27,8 @@ export interface Metrics {
   /** From when the agent read bytes from the job (its producedAt, the agent's clock) to the write to a live viewer. */
   logDelivery: Histogram;
   webhookDeliveries: Counter<'provider' | 'result'>;
+  /** Requests answered 429 or 503 by the overload protection, by route class and reason. */
+  shed: Counter<'class' | 'reason'>;
 }
 
 export function createMetrics(): Metrics {
@@ -56,6 +61,14 @@ export function createMetrics(): Metrics {
       name: 'gantry_webhook_deliveries_total',
       help: 'Webhook requests, by provider and result (accepted, ignored, duplicate, ping, refused: bad signature, invalid, shed: 503, failed)',
       labelNames: ['provider', 'result'] as const,
+      registers: [registry],
+    }),
+    shed: new Counter({
+      name: 'gantry_http_shed_total',
+      help:
+        'Requests refused at once by the overload protection, by route class (read, write, stream, webhook, sign-in) and reason ' +
+        '(inflight: the class was at its bound, pressure: the event loop was, token_rate, address_rate, sign_in_rate: 429, caller_streams: 429)',
+      labelNames: ['class', 'reason'] as const,
       registers: [registry],
     }),
   };

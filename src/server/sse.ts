@@ -1,6 +1,13 @@
 // Server-Sent Events on a hijacked Fastify reply: the framing (event, id, data lines), keep-alive
 // comments so proxies keep the connection, and a registry so the server's shutdown ends every open
 // stream (a stream never finishes by itself, and a graceful close waits for open connections).
+//
+// Status streams degrade before anything fails: while the server is strained (a busy event loop,
+// or half its stream places taken: overload/overload.ts) each one sends at most one update a
+// second, and re-reads the store for what nobody announced every 10 s instead of every tick. Every
+// update is the whole current state of what changed, so one that is skipped is carried by the
+// next: a viewer sees fewer steps, never a wrong state. (Log streams are not paced: their bytes
+// are all sent, in order, as the socket takes them; logs/stream.ts.)
 
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { StreamAccess } from './stream-access.js';
@@ -14,16 +21,25 @@ export interface SseStream {
   /** Called once when the client goes away or the server ends the stream. */
   onClose(fn: () => void): void;
   end(): void;
+  /** Whether the server is strained now: fewer updates, fewer re-reads. */
+  strained(): boolean;
 }
 
 /** The open streams of one server; `closeAll` at shutdown. */
 export class SseStreams {
   private readonly open = new Set<SseStream>();
 
-  /** `access`: ends a stream whose caller may no longer have it (stream-access.ts). */
-  constructor(private readonly access: StreamAccess | null = null) {}
+  /**
+   * `access`: ends a stream whose caller may no longer have it (stream-access.ts); `strained`:
+   * whether streams should send fewer updates now.
+   */
+  constructor(
+    private readonly access: StreamAccess | null = null,
+    private readonly strained: () => boolean = () => false,
+  ) {}
 
   start(request: FastifyRequest, reply: FastifyReply): SseStream {
+    const strained = this.strained;
     reply.hijack();
     const res = reply.raw;
     res.writeHead(200, {
@@ -64,6 +80,7 @@ export class SseStreams {
         closers.push(fn);
       },
       end: close,
+      strained,
     };
     this.open.add(stream);
     return stream;
@@ -80,19 +97,26 @@ export class SseStreams {
 
 /** Changes within this window are sent as one. */
 const COALESCE_MS = 100;
+/** While strained, a stream's updates are at least this far apart. */
+export const STRAINED_GAP_MS = 1_000;
+/** While strained, a stream re-reads what nobody announces this often, whatever its tick. */
+export const STRAINED_TICK_MS = 10_000;
 
 /**
  * Runs `work` after COALESCE_MS, at most one at a time; a request that arrives while it runs
- * runs it again afterwards, so the last change is always sent.
+ * runs it again afterwards, so the last change is always sent. While `strained()` says so, runs
+ * start at least STRAINED_GAP_MS apart.
  */
-export function coalescer(work: () => Promise<void>, onError: (err: unknown) => void) {
+export function coalescer(work: () => Promise<void>, onError: (err: unknown) => void, strained: () => boolean = () => false) {
   let timer: NodeJS.Timeout | null = null;
   let running = false;
   let again = false;
+  let lastStart = -Infinity;
   const run = async () => {
     timer = null;
     if (running) return void (again = true);
     running = true;
+    lastStart = Date.now();
     try {
       await work();
     } catch (err) {
@@ -106,9 +130,26 @@ export function coalescer(work: () => Promise<void>, onError: (err: unknown) => 
     }
   };
   const schedule = () => {
-    if (!timer) timer = setTimeout(() => void run(), COALESCE_MS);
+    if (timer) return;
+    const delay = strained() ? Math.max(COALESCE_MS, lastStart + STRAINED_GAP_MS - Date.now()) : COALESCE_MS;
+    timer = setTimeout(() => void run(), delay);
   };
   return { schedule, cancel: () => timer && clearTimeout(timer) };
+}
+
+/**
+ * Calls `fn` every `tickMs` while the stream is open, and only every STRAINED_TICK_MS while the
+ * server is strained: with many streams open, their safety re-reads are most of their cost.
+ */
+export function safetyTick(stream: SseStream, tickMs: number, fn: () => void): void {
+  let last = Date.now();
+  const tick = setInterval(() => {
+    const now = Date.now();
+    if (stream.strained() && now - last < STRAINED_TICK_MS) return;
+    last = now;
+    fn();
+  }, tickMs);
+  stream.onClose(() => clearInterval(tick));
 }
 
 /**
@@ -130,12 +171,11 @@ export function followSnapshot(
     if (text !== last && stream.send(event, data)) last = text;
   };
   sendIfChanged(first);
-  const c = coalescer(async () => sendIfChanged(await read()), opts.onError);
+  const c = coalescer(async () => sendIfChanged(await read()), opts.onError, stream.strained);
   const unsubscribe = opts.subscribe(c.schedule);
-  const tick = setInterval(c.schedule, opts.tickMs);
+  safetyTick(stream, opts.tickMs, c.schedule);
   stream.onClose(() => {
     unsubscribe();
-    clearInterval(tick);
     c.cancel();
   });
 }

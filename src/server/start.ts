@@ -94,6 +94,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
         signInWindowMs: config.server.signInWindowSeconds * 1000,
       },
       sso,
+      overload: config.server.overload,
       idTokenRotateAfterMs: config.server.idTokenKeyDays === 0 ? null : config.server.idTokenKeyDays * 24 * 3600_000,
       auditRetentionMs: config.server.auditRetentionDays === 0 ? null : config.server.auditRetentionDays * 24 * 3600_000,
       retention,

@@ -56,6 +56,9 @@ export async function startHarness(openStore: (home: string) => Promise<Store>, 
     secrets: new SecretBox(loadOrCreateSecretsKey(path.join(home, 'secrets.key'))),
     ...(opts.now ? { now: opts.now } : {}),
     ...opts.deps,
+    // The server shares its event loop with the test, whose git commands and files are synchronous:
+    // the loop's pressure would be the test's, so it sheds nothing unless a test asks for it.
+    overload: { maxEventLoopDelayMs: 0, maxEventLoopUtilization: 0, ...opts.deps?.overload },
   });
   await bootstrapToken(store, home, 'admin', opts.tokens?.admin ?? null, Date.now());
   await bootstrapToken(store, home, 'agent', opts.tokens?.agent ?? null, Date.now());

@@ -27,6 +27,8 @@ export const MAX_CHUNK_BYTES = 1024 * 1024;
 export const MAX_LOG_BATCH_BYTES = 4 * 1024 * 1024;
 /** Parts of one batched log upload at most (the store's group commit takes 256 appends a batch). */
 const MAX_LOG_BATCH_PARTS = 256;
+/** A batched upload's body: its bytes, and an index of a few hundred bytes a part at most. */
+export const LOG_BATCH_BODY_LIMIT = MAX_LOG_BATCH_BYTES + 512 * MAX_LOG_BATCH_PARTS;
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -185,9 +187,9 @@ function clientGone(request: FastifyRequest): AbortSignal {
 export function agentRoutes(app: FastifyInstance, ctx: FleetContext): void {
   const known = new AgentAuthCache();
   app.decorateRequest('agent', null);
-  app.addContentTypeParser('application/octet-stream', { parseAs: 'buffer', bodyLimit: MAX_CHUNK_BYTES }, (_req, body, done) => done(null, body));
-  // The index is a few hundred bytes a part at most.
-  app.addContentTypeParser(LOG_PARTS_TYPE, { parseAs: 'buffer', bodyLimit: MAX_LOG_BATCH_BYTES + 512 * MAX_LOG_BATCH_PARTS }, (_req, body, done) => done(null, body));
+  // Their size limits are the routes' own (bodyLimit below): every route has one (overload/body-limits.ts).
+  app.addContentTypeParser('application/octet-stream', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
+  app.addContentTypeParser(LOG_PARTS_TYPE, { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
   app.addHook('onRequest', async (request) => {
     const kind = request.routeOptions.config.agentProtocol;
     if (kind === undefined) return;
@@ -363,7 +365,7 @@ export function agentRoutes(app: FastifyInstance, ctx: FleetContext): void {
     },
   );
 
-  app.patch('/agent/attempts/:id/log', { ...attemptConfig, schema: { ...attemptConfig.schema, summary: 'Append log bytes at a byte offset (Content-Range, end inclusive)' } }, async (request, reply) => {
+  app.patch('/agent/attempts/:id/log', { ...attemptConfig, bodyLimit: MAX_CHUNK_BYTES, schema: { ...attemptConfig.schema, summary: 'Append log bytes at a byte offset (Content-Range, end inclusive)' } }, async (request, reply) => {
     const { id, tokenHash } = attemptOf(request);
     const range = /^bytes (\d{1,15})-(\d{1,15})\/\*$/.exec(header(request, 'content-range'));
     if (!range) throw new ApiError('GANTRY_E_INVALID_REQUEST', 'Content-Range must be "bytes START-END/*"', { field: 'headers.content-range' });
@@ -393,7 +395,7 @@ export function agentRoutes(app: FastifyInstance, ctx: FleetContext): void {
   // decided exactly as a PATCH of its attempt's log would be, and answered in its place; they all
   // join the store's group commit at once. One request, one authentication, one answer for what an
   // agent's busy jobs printed meanwhile, instead of one of each per job.
-  app.post('/agent/logs', { config: ag, schema: { tags, summary: "Append log bytes of several of this agent's attempts at once (one part each)" } }, async (request) => {
+  app.post('/agent/logs', { config: ag, bodyLimit: LOG_BATCH_BODY_LIMIT, schema: { tags, summary: "Append log bytes of several of this agent's attempts at once (one part each)" } }, async (request) => {
     const parts = logParts(request.body);
     const at = ctx.now();
     const answers = await Promise.all(

@@ -76,7 +76,8 @@ export function blobRoutes(app: FastifyInstance, ctx: BlobContext): void {
 
     scope.put(
       '/agent/attempts/:id/blobs/sha256/:hex',
-      { config, schema: { tags, summary: 'Upload a blob (an artifact or cache archive, tar.gz)', params: blobParams } },
+      // Streamed to disk by the blob store, which stops it past maxBlobBytes (Fastify's bodyLimit cannot).
+      { config: { ...config, streamedBody: { limit: ctx.maxBlobBytes } }, schema: { tags, summary: 'Upload a blob (an artifact or cache archive, tar.gz)', params: blobParams } },
       async (request, reply) => {
         const { id: attemptId, tokenHash } = attemptOf(request);
         const sha256 = (request.params as { hex: string }).hex;

@@ -127,7 +127,7 @@ export function logRoutes(app: FastifyInstance, ctx: LogRouteContext): void {
   app.get(
     '/jobs/:id/log/stream',
     {
-      config: { access: 'viewer' },
+      config: { access: 'viewer', routeClass: 'stream' },
       schema: {
         summary: "A job's log live, as Server-Sent Events: `log` events (id = offset after the bytes), then one `end` event",
         tags: ['logs'],

@@ -12,7 +12,7 @@ import type { PipelineId } from '../../domain/ids.js';
 import { pipelineJson } from '../../views/pipeline-json.js';
 import { ApiError } from '../errors.js';
 import { errors, idParams, projectParams } from '../schemas.js';
-import { coalescer, type SseStreams } from '../sse.js';
+import { coalescer, safetyTick, type SseStreams } from '../sse.js';
 import { pipelineSummaryJson } from '../views.js';
 import type { RouteContext } from './context.js';
 import { routeProject, routeTarget } from '../route-access.js';
@@ -29,7 +29,7 @@ export function eventRoutes(app: FastifyInstance, ctx: RouteContext & { streams:
   app.get(
     '/pipelines/:id/events',
     {
-      config: { access: 'viewer' },
+      config: { access: 'viewer', routeClass: 'stream' },
       schema: {
         summary: 'Server-Sent Events: `pipeline` (the pipeline with its jobs, as GET /pipelines/:id) now and after every change',
         tags: ['pipelines'],
@@ -54,15 +54,15 @@ export function eventRoutes(app: FastifyInstance, ctx: RouteContext & { streams:
           if (p) send(pipelineJson(p));
         },
         (err) => request.log.warn({ err }, 'pipeline events: re-reading the pipeline failed'),
+        stream.strained,
       );
       const onPipeline = (changed: PipelineId) => {
         if (changed === id) c.schedule();
       };
       ctx.store.fleet.events.on('pipeline', onPipeline);
-      const tick = setInterval(c.schedule, SAFETY_TICK_MS);
+      safetyTick(stream, SAFETY_TICK_MS, c.schedule);
       stream.onClose(() => {
         ctx.store.fleet.events.off('pipeline', onPipeline);
-        clearInterval(tick);
         c.cancel();
       });
     },
@@ -71,7 +71,7 @@ export function eventRoutes(app: FastifyInstance, ctx: RouteContext & { streams:
   app.get(
     '/projects/:project/events',
     {
-      config: { access: 'viewer' },
+      config: { access: 'viewer', routeClass: 'stream' },
       schema: {
         summary:
           "Server-Sent Events: `ready` once the stream watches, then `pipeline` (a list item, as GET /projects/:project/pipelines) for each of the project's pipelines created or changed",
@@ -110,6 +110,7 @@ export function eventRoutes(app: FastifyInstance, ctx: RouteContext & { streams:
           if (ids.length === 0) for (const p of await newest()) if (!seen.has(p.id) && changed(pipelineSummaryJson(p))) stream.send('pipeline', pipelineSummaryJson(p));
         },
         (err) => request.log.warn({ err }, 'project events: re-reading pipelines failed'),
+        stream.strained,
       );
       const onPipeline = (id: PipelineId) => {
         pendingIds.add(id);
@@ -117,10 +118,9 @@ export function eventRoutes(app: FastifyInstance, ctx: RouteContext & { streams:
       };
       ctx.store.fleet.events.on('pipeline', onPipeline);
       // An empty batch is the safety tick: re-read the newest pipelines.
-      const tick = setInterval(c.schedule, SAFETY_TICK_MS);
+      safetyTick(stream, SAFETY_TICK_MS, c.schedule);
       stream.onClose(() => {
         ctx.store.fleet.events.off('pipeline', onPipeline);
-        clearInterval(tick);
         c.cancel();
       });
     },

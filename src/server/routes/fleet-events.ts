@@ -34,7 +34,7 @@ export function fleetEventRoutes(app: FastifyInstance, ctx: RouteContext & { str
   app.get(
     '/agents/events',
     {
-      config: { access: 'signed-in' },
+      config: { access: 'signed-in', routeClass: 'stream' },
       schema: {
         summary: 'Server-Sent Events: `agents` (as GET /agents) now and whenever it changes',
         tags: ['agents'],
@@ -55,7 +55,7 @@ export function fleetEventRoutes(app: FastifyInstance, ctx: RouteContext & { str
   app.get(
     '/queue/events',
     {
-      config: { access: 'signed-in' },
+      config: { access: 'signed-in', routeClass: 'stream' },
       schema: {
         summary: 'Server-Sent Events: `queue` (as GET /queue, with the same project scope) now and whenever it changes',
         tags: ['agents'],

@@ -66,7 +66,7 @@ export function sessionRoutes(app: FastifyInstance, ctx: RouteContext & { people
   app.post(
     '/session',
     {
-      config: { public: true },
+      config: { public: true, routeClass: 'sign-in' },
       schema: {
         summary: 'Sign in: a session cookie (HttpOnly, SameSite=Strict) and the CSRF token for writes',
         description:

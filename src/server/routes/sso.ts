@@ -121,7 +121,7 @@ export function ssoRoutes(app: FastifyInstance, ctx: RouteContext & { people: Pe
   app.get(
     '/session/oidc/start',
     {
-      config: { public: true },
+      config: { public: true, routeClass: 'sign-in' },
       schema: {
         summary: 'Start a single sign-on: a redirect to the provider, and a short-lived cookie that binds the sign-in to this browser',
         description:
@@ -156,7 +156,7 @@ export function ssoRoutes(app: FastifyInstance, ctx: RouteContext & { people: Pe
   app.get(
     '/session/oidc/callback',
     {
-      config: { public: true },
+      config: { public: true, routeClass: 'sign-in' },
       schema: {
         summary: "The provider's answer: verified, then a session cookie as POST /session gives and a redirect into the web UI",
         description:

@@ -6,6 +6,12 @@
 import multipart from '@fastify/multipart';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 
+/** A multipart trigger's fields at most, and the bytes of each: its whole body stays under their product. */
+const FORM_FIELDS = 210;
+const FORM_FIELD_BYTES = 65_536;
+/** What a multipart form may hold; busboy reads it as a stream, out of Fastify's bodyLimit (overload/body-limits.ts). */
+export const TRIGGER_FORM_LIMIT = FORM_FIELDS * FORM_FIELD_BYTES;
+
 /** A field of the form `variables[KEY]`. */
 const VARIABLE_FIELD = /^variables\[(.*)\]$/s;
 
@@ -24,11 +30,12 @@ export function triggerBodyOfForm(fields: Iterable<[string, unknown]>): Record<s
 
 /** Lets the routes registered on `scope` after this take the trigger's forms as well as JSON. */
 export async function acceptTriggerForms(scope: FastifyInstance): Promise<void> {
-  scope.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string', bodyLimit: 1 << 20 }, (_request, text, done) => {
+  // The route's bodyLimit (1 MiB) holds for this form as for JSON.
+  scope.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_request, text, done) => {
     done(null, triggerBodyOfForm(new URLSearchParams(text as string)));
   });
   // Fields only: a file in a trigger is refused (413), as are more fields than variables may be.
-  await scope.register(multipart, { attachFieldsToBody: 'keyValues', limits: { files: 0, fields: 210, fieldSize: 65_536, parts: 210 } });
+  await scope.register(multipart, { attachFieldsToBody: 'keyValues', limits: { files: 0, fields: FORM_FIELDS, fieldSize: FORM_FIELD_BYTES, parts: FORM_FIELDS } });
   scope.addHook('preValidation', async (request: FastifyRequest) => {
     if (request.isMultipart()) request.body = triggerBodyOfForm(Object.entries((request.body ?? {}) as Record<string, unknown>));
   });

@@ -14,7 +14,7 @@ import { triggerPipeline } from '../trigger.js';
 import type { RouteContext } from './context.js';
 import { routeProject } from '../route-access.js';
 import { auditWhen } from '../audit.js';
-import { acceptTriggerForms } from './trigger-form.js';
+import { acceptTriggerForms, TRIGGER_FORM_LIMIT } from './trigger-form.js';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -112,7 +112,7 @@ export function triggerTokenRoutes(app: FastifyInstance, ctx: RouteContext): voi
     scope.post(
       '/projects/:project/trigger',
       {
-        config: { triggerToken: true },
+        config: { triggerToken: true, streamedBody: { limit: TRIGGER_FORM_LIMIT } },
         schema: {
           summary: 'Start a pipeline with a trigger token (CI_PIPELINE_SOURCE=trigger)',
           description:

@@ -151,7 +151,7 @@ export async function webhookRoutes(app: FastifyInstance, ctx: WebhookContext): 
       '/webhooks/:provider/:project',
       {
         bodyLimit: WEBHOOK_BODY_LIMIT,
-        config: { public: true },
+        config: { public: true, routeClass: 'webhook' },
         schema: {
           summary: 'Receive a webhook from GitHub, Gitea/Forgejo or GitLab',
           description:
@@ -191,7 +191,7 @@ export async function webhookRoutes(app: FastifyInstance, ctx: WebhookContext): 
   app.post(
     '/projects/:project/pushes',
     {
-      config: { access: 'developer' },
+      config: { access: 'developer', routeClass: 'webhook' },
       // Counted with the forges' webhooks, as provider git.
       onResponse: async (request, reply) => {
         ctx.metrics.webhookDeliveries.inc({ provider: 'git', result: webhookResult(request, reply.statusCode) });
