@@ -31,57 +31,40 @@ export function installFleetMetrics(metrics: Metrics, store: Store, settings: Sc
   // A store that cannot answer leaves the gauges out of this scrape (a gap, not a false zero).
   const read = () => gauges().catch(() => null);
 
-  new Gauge({
-    name: 'gantry_agents',
-    help: 'Agents by pool and state (idle, busy, offline); the same on every instance',
-    labelNames: ['pool', 'state'] as const,
-    registers,
-    async collect() {
-      this.reset();
-      const g = await read();
-      if (!g) return;
-      for (const pool of g.pools) for (const state of ['idle', 'busy', 'offline']) this.set({ pool, state }, 0);
-      for (const a of g.agents) this.set({ pool: a.pool, state: a.state }, a.count);
-    },
+  /** A gauge set afresh from the snapshot at each scrape: series that no longer apply go. */
+  const fleetGauge = <L extends string>(name: string, help: string, labelNames: readonly L[], fill: (set: (labels: Record<L, string>, v: number) => void, g: FleetGauges) => void) =>
+    new Gauge({
+      name,
+      help,
+      labelNames,
+      registers,
+      async collect() {
+        this.reset();
+        const g = await read();
+        if (g) fill((labels, v) => this.set(labels, v), g);
+      },
+    });
+
+  fleetGauge('gantry_agents', 'Agents by pool and state (idle, busy, offline); the same on every instance', ['pool', 'state'], (set, g) => {
+    for (const pool of g.pools) for (const state of ['idle', 'busy', 'offline']) set({ pool, state }, 0);
+    for (const a of g.agents) set({ pool: a.pool, state: a.state }, a.count);
   });
-  new Gauge({
-    name: 'gantry_jobs_running',
-    help: 'Jobs running, by the pool they run in; the same on every instance',
-    labelNames: ['pool'] as const,
-    registers,
-    async collect() {
-      this.reset();
-      const g = await read();
-      if (!g) return;
-      for (const pool of g.pools) this.set({ pool }, 0);
-      for (const r of g.running) this.set({ pool: r.pool }, r.count);
-    },
+  fleetGauge('gantry_jobs_running', 'Jobs running, by the pool they run in; the same on every instance', ['pool'], (set, g) => {
+    for (const pool of g.pools) set({ pool }, 0);
+    for (const r of g.running) set({ pool: r.pool }, r.count);
   });
-  new Gauge({
-    name: 'gantry_jobs_pending',
-    help: 'Jobs waiting to start, by each pool whose agents could take them ("" when none could) and the queue reason; the same on every instance',
-    labelNames: ['pool', 'reason'] as const,
-    registers,
-    async collect() {
-      this.reset();
-      const g = await read();
-      if (!g) return;
-      for (const p of g.pending) this.set({ pool: p.pool, reason: p.reason }, p.count);
+  fleetGauge(
+    'gantry_jobs_pending',
+    'Jobs waiting to start, by each pool whose agents could take them ("" when none could) and the queue reason; the same on every instance',
+    ['pool', 'reason'],
+    (set, g) => {
+      for (const p of g.pending) set({ pool: p.pool, reason: p.reason }, p.count);
     },
-  });
-  new Gauge({
-    name: 'gantry_oldest_pending_job_age_seconds',
-    help: 'Age of the oldest job waiting to start, by pool (0: none waits); the same on every instance',
-    labelNames: ['pool'] as const,
-    registers,
-    async collect() {
-      this.reset();
-      const g = await read();
-      if (!g) return;
-      const t = now();
-      for (const pool of g.pools) this.set({ pool }, 0);
-      for (const o of g.oldestPendingAt) this.set({ pool: o.pool }, Math.max(0, (t - o.queuedAt) / 1000));
-    },
+  );
+  fleetGauge('gantry_oldest_pending_job_age_seconds', 'Age of the oldest job waiting to start, by pool (0: none waits); the same on every instance', ['pool'], (set, g) => {
+    const t = now();
+    for (const pool of g.pools) set({ pool }, 0);
+    for (const o of g.oldestPendingAt) set({ pool: o.pool }, Math.max(0, (t - o.queuedAt) / 1000));
   });
 
   const finished = new Counter({

@@ -6,6 +6,8 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, it } from 'node:test';
 import pg from 'pg';
+import { PostgresDialect } from '../../src/store/postgres/postgres-dialect.js';
+import { SqlStore } from '../../src/store/sql/sql-store.js';
 
 export const PG_URL = process.env.GANTRY_TEST_PG ?? 'postgres://postgres@127.0.0.1:5432/test';
 
@@ -48,5 +50,33 @@ export async function testPostgres(suite: string, maxConnections = 3): Promise<T
       schemas.push(schema);
       return schema;
     },
+  };
+}
+
+/**
+ * Stores on `postgres` for a contract suite: `open` gives each test a fresh schema (a store and
+ * its dialect, for rows no API makes), `beside` a second store on the first one's schema, as a
+ * second server instance would have. Every dialect is closed when the file's tests end.
+ */
+export function contractStores(postgres: TestPostgres) {
+  const opened: PostgresDialect[] = [];
+  const schemaOf = new WeakMap<object, string>();
+  after(async () => {
+    for (const db of opened) await db.close().catch(() => undefined);
+  });
+  const dialect = (schema: string) => {
+    const db = new PostgresDialect(PG_URL, { schema, maxConnections: 4 });
+    opened.push(db);
+    return db;
+  };
+  return {
+    async open() {
+      const schema = await postgres.freshSchema();
+      const db = dialect(schema);
+      const w = { store: await SqlStore.open(db), db };
+      schemaOf.set(w, schema);
+      return w;
+    },
+    beside: async (first: object) => SqlStore.open(dialect(schemaOf.get(first)!)),
   };
 }

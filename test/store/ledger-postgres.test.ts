@@ -1,33 +1,11 @@
 // The compute ledger's contract (ledger-contract.ts) on PostgreSQL, each test in a fresh schema;
 // and two instances (two pools on one schema) dispatching a project's last minutes at once.
 
-import { after } from 'node:test';
-import { PostgresDialect } from '../../src/store/postgres/postgres-dialect.js';
-import { SqlStore } from '../../src/store/sql/sql-store.js';
-import { PG_URL, testPostgres } from '../helpers/postgres.js';
-import { runLedgerContract, type LedgerWorld } from './ledger-contract.js';
+import { contractStores, testPostgres } from '../helpers/postgres.js';
+import { runLedgerContract } from './ledger-contract.js';
 
 const postgres = await testPostgres('the compute ledger on PostgreSQL');
 if (postgres) {
-  const opened: PostgresDialect[] = [];
-  const schemaOf = new WeakMap<LedgerWorld, string>();
-  after(async () => {
-    for (const db of opened) await db.close().catch(() => undefined);
-  });
-  const dialect = (schema: string) => {
-    const db = new PostgresDialect(PG_URL, { schema, maxConnections: 4 });
-    opened.push(db);
-    return db;
-  };
-  runLedgerContract(
-    'postgres',
-    async () => {
-      const schema = await postgres.freshSchema();
-      const db = dialect(schema);
-      const w = { store: await SqlStore.open(db), db };
-      schemaOf.set(w, schema);
-      return w;
-    },
-    async (first) => SqlStore.open(dialect(schemaOf.get(first)!)),
-  );
+  const stores = contractStores(postgres);
+  runLedgerContract('postgres', () => stores.open(), (first) => stores.beside(first));
 }
