@@ -46,6 +46,12 @@ export interface AgentServices {
   cache: CacheTransport;
 }
 
+/**
+ * The abort reason for a job stopped because its project ran out of compute minutes: the job
+ * ends as canceled (the server records `failed` / `quota_exceeded`), but its log says why.
+ */
+export const QUOTA_EXCEEDED_STOP = 'quota_exceeded';
+
 export type JobOutcome =
   | { status: 'success'; exitCode: 0; failureReason: null }
   | { status: 'failed'; exitCode: number | null; failureReason: FailureReason }
@@ -225,7 +231,9 @@ export async function runJob(
 
   if (final.status === 'success') onOutput(agentLine('Job succeeded', 'green'));
   else if (final.status === 'timed_out') onOutput(agentLine(`ERROR: Job failed: execution took longer than ${a.timeoutSeconds} seconds`, 'red'));
-  else if (final.status === 'canceled') onOutput(agentLine('ERROR: Job canceled', 'red'));
+  else if (final.status === 'canceled' && signal.reason === QUOTA_EXCEEDED_STOP) {
+    onOutput(agentLine('ERROR: Job stopped: its project ran out of compute minutes (quota_exceeded)', 'red'));
+  } else if (final.status === 'canceled') onOutput(agentLine('ERROR: Job canceled', 'red'));
   else if (final.failureReason === 'out_of_memory') onOutput(agentLine(`ERROR: Job failed: out of memory (the job reached its memory limit and the kernel killed a process of it; exit code ${final.exitCode})`, 'red'));
   else onOutput(agentLine(`ERROR: Job failed: ${final.exitCode === null ? final.failureReason : `exit code ${final.exitCode}`}`, 'red'));
   return final;

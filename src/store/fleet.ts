@@ -197,6 +197,8 @@ export type CompleteResult =
 export interface RenewResult {
   leaseExpiresAt: EpochMs;
   cancel: AttemptId[];
+  /** Of `cancel`, those stopped because their project ran out of compute minutes (a hard limit), not by a person. */
+  quotaExceeded: AttemptId[];
   lost: AttemptId[];
 }
 

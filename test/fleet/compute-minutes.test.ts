@@ -157,7 +157,10 @@ function computeMinutesSuite(name: string, dbUrl: () => Promise<string | null>):
       const p = await f.trigger('q');
       const done = await f.waitPipeline(p.id, undefined, 20_000);
       assert.deepEqual([done.status, done.jobs[0]!.status, done.jobs[0]!.failureReason, done.jobs[0]!.attempts], ['failed', 'failed', 'quota_exceeded', 1]);
-      assert.match((await f.log(done.jobs[0]!.id)).toString(), /begun/, 'its log is kept: stopped as a cancel is');
+      const log = (await f.log(done.jobs[0]!.id)).toString();
+      assert.match(log, /begun/, 'its log is kept: stopped as a cancel is');
+      assert.match(log, /Job stopped: its project ran out of compute minutes \(quota_exceeded\)/, 'its log says why, not "canceled"');
+      assert.doesNotMatch(log, /Job canceled/);
       const [a] = await ledgerOf(dbOf(f), 'q');
       assertSettled([a!]);
       const ranMs = a!.finishedAt! - a!.startedAt!;

@@ -7,7 +7,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { runJob, type JobOutcome } from '../job-runner.js';
+import { QUOTA_EXCEEDED_STOP, runJob, type JobOutcome } from '../job-runner.js';
 import { ProcessLauncher } from '../launcher/launcher.js';
 import { killLeftoverJobs } from '../launcher/job-registry.js';
 import { lockHome } from './home-lock.js';
@@ -235,8 +235,9 @@ async function runAgent(o: RemoteAgentOptions, jobsDir: string, isolation: Isola
         continue;
       }
       backoff.reset();
-      const body = a.body as { cancel: number[]; lost: number[] };
-      for (const id of body.cancel) running.get(id)?.controller.abort();
+      const body = a.body as { cancel: number[]; quotaExceeded?: number[]; lost: number[] };
+      const overQuota = new Set(body.quotaExceeded ?? []);
+      for (const id of body.cancel) running.get(id)?.controller.abort(overQuota.has(id) ? QUOTA_EXCEEDED_STOP : undefined);
       for (const id of body.lost) {
         const r = running.get(id);
         if (r) {

@@ -361,7 +361,7 @@ export function agentRoutes(app: FastifyInstance, ctx: FleetContext): void {
         await ctx.hub.waitForCancel(agent.id, hold, clientGone(request));
         r = await ctx.store.fleet.renewLeases(agent.id, held, ctx.now(), ctx.settings.leaseMs);
       }
-      return { leaseExpiresAt: new Date(r.leaseExpiresAt).toISOString(), cancel: r.cancel, lost: r.lost };
+      return { leaseExpiresAt: new Date(r.leaseExpiresAt).toISOString(), cancel: r.cancel, quotaExceeded: r.quotaExceeded, lost: r.lost };
     },
   );
 

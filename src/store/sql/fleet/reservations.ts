@@ -49,7 +49,11 @@ export async function reserveAtOfferIn(f: FleetTx, attemptId: number, projectId:
   await appendEntry(f.tx, { projectId, kind: 'reserve', amountMs, key: `reserve:${attemptId}:${held.reserves}`, at, attemptId });
 }
 
-export type Extension = 'covered' | 'extended' | 'exhausted' | 'stopped' | 'gone';
+/**
+ * `stopped`: asked to stop for its project's quota now; `canceled`: out of minutes too, but a
+ * person's cancel already stops it (as canceled, not as over quota).
+ */
+export type Extension = 'covered' | 'extended' | 'exhausted' | 'stopped' | 'canceled' | 'gone';
 
 /**
  * Keeps a running attempt's reservation ahead of its lease (a renewal, or the sweep once it ran
@@ -81,8 +85,8 @@ export async function extendIn(f: FleetTx, attemptId: number, at: EpochMs, lease
     return 'extended';
   }
   if (!quota.hardLimit || until > at) return 'exhausted';
-  // A cancel a person requested already stops it, as canceled.
-  if (a.cancel_requested_at === null) await stopIn(f, attemptId, at);
+  if (a.cancel_requested_at !== null) return 'canceled';
+  await stopIn(f, attemptId, at);
   return 'stopped';
 }
 

@@ -492,24 +492,30 @@ export class SqlFleetStore implements FleetStore {
 
   async renewLeases(agentId: AgentId, held: readonly { id: AttemptId; tokenHash: string }[], at: EpochMs, leaseMs: number): Promise<RenewResult> {
     const leaseExpiresAt = at + leaseMs;
-    if (held.length === 0) return { leaseExpiresAt, cancel: [], lost: [] };
+    if (held.length === 0) return { leaseExpiresAt, cancel: [], quotaExceeded: [], lost: [] };
     const cond = held.map(() => '(id = ? AND token_hash = ?)').join(' OR ');
     const params: (number | string)[] = [leaseExpiresAt, agentId];
     for (const h of held) params.push(h.id, h.tokenHash);
-    const rows = await this.db.all<{ id: number | string; cancel_requested_at: number | string | null; reserved_until: number | string | null }>(
-      `UPDATE attempts SET lease_expires_at = ? WHERE status = 'running' AND agent_id = ? AND (${cond}) RETURNING id, cancel_requested_at, reserved_until`,
+    const rows = await this.db.all<{ id: number | string; cancel_requested_at: number | string | null; reserved_until: number | string | null; failure_reason: string | null }>(
+      `UPDATE attempts SET lease_expires_at = ? WHERE status = 'running' AND agent_id = ? AND (${cond}) RETURNING id, cancel_requested_at, reserved_until, failure_reason`,
       params,
     );
     const renewed = new Set(rows.map((r) => Number(r.id)));
-    const cancel = rows.filter((r) => r.cancel_requested_at !== null).map((r) => asAttemptId(Number(r.id)));
+    const cancelRows = rows.filter((r) => r.cancel_requested_at !== null);
+    const cancel = cancelRows.map((r) => asAttemptId(Number(r.id)));
+    // A running attempt's failure_reason is only ever set by a quota stop (stopIn): its job log
+    // should say so rather than "canceled".
+    const quotaExceeded = cancelRows.filter((r) => r.failure_reason === 'quota_exceeded').map((r) => asAttemptId(Number(r.id)));
     // A quota project's attempt whose reservation the new lease outruns gets its next slice (or,
     // under a hard limit with nothing left, its stop), each in a transaction of its own: once a
     // lease or so, not at every heartbeat.
     for (const r of rows) {
       if (r.reserved_until === null || r.cancel_requested_at !== null || Number(r.reserved_until) >= leaseExpiresAt) continue;
-      if ((await this.run((f) => extendIn(f, Number(r.id), at, leaseMs))) === 'stopped') cancel.push(asAttemptId(Number(r.id)));
+      const extension = await this.run((f) => extendIn(f, Number(r.id), at, leaseMs));
+      if (extension === 'stopped' || extension === 'canceled') cancel.push(asAttemptId(Number(r.id)));
+      if (extension === 'stopped') quotaExceeded.push(asAttemptId(Number(r.id)));
     }
-    return { leaseExpiresAt, cancel, lost: held.filter((h) => !renewed.has(h.id)).map((h) => h.id) };
+    return { leaseExpiresAt, cancel, quotaExceeded, lost: held.filter((h) => !renewed.has(h.id)).map((h) => h.id) };
   }
 
   async appendLog(
