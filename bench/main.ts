@@ -6,6 +6,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { components } from './components.js';
+import { fairShare } from './fair-share.js';
 import { fleet } from './fleet.js';
 import { logObjects } from './log-objects.js';
 import { logs } from './logs.js';
@@ -127,8 +128,9 @@ async function bigLog(): Promise<void> {
 }
 
 console.log(`# Gantry benchmarks — ${os.cpus().length} CPUs, Node ${process.version}, ${new Date().toISOString()}`);
-// `npm run bench -- N fleet` (or `webhooks`, `logs`, `log-objects`, `sandbox`) runs that part alone.
+// `npm run bench -- N fleet` (or `fair-share`, `webhooks`, `logs`, `log-objects`, `sandbox`) runs that part alone.
 if (process.argv[3] === 'fleet') await fleet();
+else if (process.argv[3] === 'fair-share') await fairShare();
 else if (process.argv[3] === 'sandbox') await sandboxCost(RUNS);
 else if (process.argv[3] === 'webhooks') await webhooks();
 else if (process.argv[3] === 'logs') await logs();
@@ -139,6 +141,7 @@ else {
   await bigLog();
   await components();
   await fleet();
+  await fairShare();
   await webhooks();
   await logs();
   await logObjects();
