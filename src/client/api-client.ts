@@ -312,6 +312,11 @@ export class GantryClient {
     return all;
   }
 
+  /** PATCH /projects/:project: only the fields given change. */
+  updateProject(project: string, patch: { weight?: number; urgentJobs?: string[] }): Promise<ProjectJson> {
+    return this.json('PATCH', `/projects/${seg(project)}`, { body: patch, idempotent: true });
+  }
+
   getProject(project: string): Promise<ProjectJson> {
     return this.json('GET', `/projects/${seg(project)}`, { idempotent: true });
   }

@@ -327,7 +327,7 @@ describe('gantry secret', () => {
     return v ? box().open(v, variableContext(p.id, key)) : null;
   }
 
-  it('a protected variable, the protected refs and the audit log from the command line, never a value', async () => {
+  it('a protected variable, the protected refs, the audit log and the project share from the command line, never a value', async () => {
     const project = await newProject();
     assert.equal(ok(await cli(['secret', 'set', project, 'DEPLOY_KEY', '--masked', '--protected'], { input: 'cli-pr0tected-value\n' })).out, `DEPLOY_KEY set on project ${project} (masked, protected)\n`);
     assert.match(ok(await cli(['secret', 'list', project])).out, /^DEPLOY_KEY\s+yes\s+yes\s+\d{4}-/m);
@@ -342,6 +342,13 @@ describe('gantry secret', () => {
     assert.deepEqual(all.items.map((e) => e.action), ['protected_refs.set', 'protected_refs.set', 'variable.set', 'project.create']);
     assert.doesNotMatch(JSON.stringify(all), /pr0tected/);
     assert.equal((await cli(['audit', '--limit', '0'])).code, 2);
+    // The project's share of the fleet: a weight and the urgent jobs, shown and set.
+    assert.equal(ok(await cli(['project', 'share', project])).out, 'weight:      1\nurgent jobs: none\n');
+    assert.equal(ok(await cli(['project', 'share', project, '--weight', '3', '--urgent-jobs', 'deploy*', 'release'])).out, 'weight:      3\nurgent jobs: deploy* release\n');
+    assert.deepEqual(JSON.parse(ok(await cli(['project', 'share', project, '--no-urgent-jobs', '--json'])).out), { weight: 3, urgentJobs: [] });
+    const badWeight = await cli(['project', 'share', project, '--weight', '0']);
+    assert.equal(badWeight.code, 2);
+    assert.match(badWeight.err, /--weight 0: use a whole number from 1 to 1000/);
   });
 
   it('set from stdin and from --value stores the value; list shows keys, masked and time, never a value; rm deletes', async () => {

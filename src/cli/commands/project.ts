@@ -1,8 +1,9 @@
-// `gantry project create|list|show`: a server's projects.
+// `gantry project create|list|show|protect|share`: a server's projects.
 
 import type { Command } from 'commander';
 import type { ProjectJson } from '../../client/api-client.js';
 import type { CliContext } from '../context.js';
+import { GantryError } from '../../domain/errors.js';
 import { limitsText } from '../../views/limits-text.js';
 import { printJson, printTable, remoteOptions, withClient, type RemoteFlags } from './remote.js';
 
@@ -69,6 +70,37 @@ export function registerProject(program: Command, ctx: CliContext): void {
       if (flags.json) return printJson(ctx, refs);
       const words = (globs: string[]) => (globs.length === 0 ? 'none' : globs.join(' '));
       ctx.stdout.write(`protected branches: ${words(refs.branches)}\nprotected tags:     ${words(refs.tags)}\n`);
+    });
+  });
+
+  registerShare(project, ctx);
+}
+
+/** `gantry project share`: the project's fair-share weight and urgent jobs (RUNNING.md, "Fair share"). */
+function registerShare(project: Command, ctx: CliContext): void {
+  const share = project
+    .command('share')
+    .description("Show or set the project's share of the fleet: its weight (admin) and its urgent jobs (maintainer)")
+    .argument('<project>', 'project name or id')
+    .option('--weight <n>', 'offered work n times as often as a project of weight 1 when both wait (1 to 1000)')
+    .option('--urgent-jobs <glob...>', "job names or globs that go first within the project's share (e.g. deploy*), replacing the list")
+    .option('--no-urgent-jobs', 'no urgent jobs: every job in priority order');
+  remoteOptions(share, 'print {weight, urgentJobs}');
+  share.addHelpText('after', '\nWithout options it shows the share. A weight takes from every other project, so only an admin sets it.');
+  share.action(async (name: string, flags: RemoteFlags & { weight?: string; urgentJobs?: string[] | boolean }) => {
+    await withClient(ctx, flags, async (client) => {
+      const patch: { weight?: number; urgentJobs?: string[] } = {};
+      if (flags.weight !== undefined) {
+        const weight = Number(flags.weight);
+        if (!Number.isInteger(weight) || weight < 1 || weight > 1000) throw new GantryError('GANTRY_E_USAGE', `--weight ${flags.weight}: use a whole number from 1 to 1000`);
+        patch.weight = weight;
+      }
+      // Commander gives `true` when neither flag is used, `false` for --no-urgent-jobs.
+      if (Array.isArray(flags.urgentJobs)) patch.urgentJobs = flags.urgentJobs;
+      else if (flags.urgentJobs === false) patch.urgentJobs = [];
+      const p = Object.keys(patch).length > 0 ? await client.updateProject(name, patch) : await client.getProject(name);
+      if (flags.json) return printJson(ctx, { weight: p.weight ?? 1, urgentJobs: p.urgentJobs ?? [] });
+      ctx.stdout.write(`weight:      ${p.weight ?? 1}\nurgent jobs: ${p.urgentJobs?.length ? p.urgentJobs.join(' ') : 'none'}\n`);
     });
   });
 }
