@@ -84,9 +84,9 @@ function compile(file: string, ctx: CompileContext, diags: Diagnostics): Compile
   }
 
   const included: { def: JobDef; inst: Instance; when: Exclude<When, 'never'>; allowFailure: AllowFailure; variables: Record<string, string>; needs: JobDef['needs'] }[] = [];
-  for (const def of jobs) {
+  for (const { def, inst } of expandedJobs(jobs)) {
     const globals = inheritedGlobals(pipelineVars, def.inheritVariables);
-    for (const inst of expandParallel(def.name, def.parallel)) {
+    {
       const variables = inst.matrix ? { ...def.variables, ...inst.matrix } : def.variables;
       const predefined: Record<string, string> = { CI_JOB_NAME: inst.name, CI_JOB_STAGE: def.stage };
       const env = ruleEnv(ctx, [globals, variables, predefined]);
@@ -379,4 +379,17 @@ function resolveIdTokens(
   const out: Record<string, IdTokenSpec> = {};
   for (const [name, t] of Object.entries(tokens)) out[name] = { aud: typeof t.aud === 'string' ? expand(t.aud) : t.aud.map(expand) };
   return out;
+}
+
+/**
+ * Every job definition's instances, one per name. Two instances can share a name: a matrix listing
+ * a combination twice, two combinations with the same values under different keys, or a job
+ * written with the name an expansion makes (`test: [a]`). GitLab keeps jobs in a hash keyed by
+ * name after expanding `parallel` and before any rule is evaluated
+ * (lib/gitlab/ci/config/normalizer.rb), so the last one wins, in the place of the first.
+ */
+function expandedJobs(jobs: readonly JobDef[]): { def: JobDef; inst: Instance }[] {
+  const byName = new Map<string, { def: JobDef; inst: Instance }>();
+  for (const def of jobs) for (const inst of expandParallel(def.name, def.parallel)) byName.set(inst.name, { def, inst });
+  return [...byName.values()];
 }
