@@ -244,6 +244,11 @@ export interface ClientOptions {
   token: string | null;
   /** Pause before the one retry (default 250 ms). */
   retryDelayMs?: number;
+  /**
+   * Told before each wait the server asked for (a 429 or 503 that shed the request, with
+   * Retry-After): the CLI says so on stderr, so a pause is never a silent hang.
+   */
+  onShedWait?: (seconds: number, message: string) => void;
   fetch?: typeof fetch;
 }
 
@@ -264,6 +269,23 @@ export function normalizeServerUrl(raw: string): string {
 }
 
 const RETRYABLE_STATUS = new Set([502, 503, 504]);
+/**
+ * The codes of a request the server refused before doing anything (RUNNING.md, "Overload: bounds,
+ * rates and pressure"): resending it is safe whatever the method.
+ */
+const SHED_CODES = new Set(['GANTRY_E_RATE_LIMITED', 'GANTRY_E_OVERLOADED']);
+/** The longest single Retry-After the client waits out; a longer one is the caller's to decide. */
+const MAX_SHED_WAIT_S = 30;
+/** All the waiting one request may do for shedding, in seconds. */
+const SHED_BUDGET_S = 60;
+
+/** Retry-After as seconds (a number or an HTTP date), or null when absent or unreadable. */
+export function retryAfterSeconds(value: string | null, now = Date.now()): number | null {
+  if (value === null || value.trim() === '') return null;
+  if (/^\d+$/.test(value.trim())) return Number(value.trim());
+  const at = Date.parse(value);
+  return Number.isNaN(at) ? null : Math.max(0, Math.ceil((at - now) / 1000));
+}
 /** Connection errors that mean the request never reached the server, so resending is always safe. */
 const NOT_SENT = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH']);
 
@@ -282,12 +304,14 @@ export class GantryClient {
   private readonly token: string | null;
   private readonly retryDelayMs: number;
   private readonly fetchFn: typeof fetch;
+  private readonly onShedWait: (seconds: number, message: string) => void;
 
   constructor(opts: ClientOptions) {
     this.server = opts.server;
     this.token = opts.token;
     this.retryDelayMs = opts.retryDelayMs ?? 250;
     this.fetchFn = opts.fetch ?? fetch;
+    this.onShedWait = opts.onShedWait ?? (() => undefined);
   }
 
   /** The API URL of a path under /api/v1 (what `gantry trigger` prints for a pipeline). */
@@ -564,12 +588,17 @@ export class GantryClient {
     }
   }
 
-  /** One request, resent once on a connection failure or a 502/503/504 when that is safe. */
+  /**
+   * One request, resent once on a connection failure or a 502/503/504 when that is safe, and
+   * after the wait the server asked for when it shed the request (429/503 with a shed code and
+   * Retry-After: nothing was done, so any method may be resent), within SHED_BUDGET_S.
+   */
   private async send(method: string, path: string, opts: RequestOptions): Promise<Response> {
     const headers: Record<string, string> = { accept: 'application/json', ...opts.headers };
     if (this.token !== null) headers.authorization = `Bearer ${this.token}`;
     if (opts.body !== undefined) headers['content-type'] = 'application/json';
     const init: RequestInit = { method, headers, body: opts.body === undefined ? undefined : JSON.stringify(opts.body) };
+    let shedWaited = 0;
     for (let attempt = 1; ; attempt++) {
       let res: Response;
       try {
@@ -583,6 +612,15 @@ export class GantryClient {
         throw new ServerUnreachableError(this.server, reason);
       }
       if (res.ok) return res;
+      const wait = await this.shedWait(res, shedWaited);
+      if (wait !== null) {
+        await res.body?.cancel();
+        shedWaited += wait.seconds;
+        this.onShedWait(wait.seconds, wait.message);
+        await sleep(wait.seconds * 1000);
+        attempt = 0;
+        continue;
+      }
       if (attempt === 1 && opts.idempotent && RETRYABLE_STATUS.has(res.status)) {
         await res.body?.cancel();
         await sleep(this.retryDelayMs);
@@ -590,6 +628,21 @@ export class GantryClient {
       }
       throw await this.errorOf(res);
     }
+  }
+
+  /** The wait a shed answer asks for, if the client should wait it out; null to report the error. */
+  private async shedWait(res: Response, waitedS: number): Promise<{ seconds: number; message: string } | null> {
+    if (res.status !== 429 && res.status !== 503) return null;
+    const seconds = retryAfterSeconds(res.headers.get('retry-after'));
+    if (seconds === null || seconds > MAX_SHED_WAIT_S || waitedS + seconds > SHED_BUDGET_S) return null;
+    let body: { code?: unknown; message?: unknown };
+    try {
+      body = JSON.parse(await res.clone().text()) as typeof body;
+    } catch {
+      return null;
+    }
+    if (typeof body.code !== 'string' || !SHED_CODES.has(body.code)) return null;
+    return { seconds: Math.max(1, seconds), message: typeof body.message === 'string' ? body.message : body.code };
   }
 
   private async errorOf(res: Response): Promise<ApiResponseError> {

@@ -35,8 +35,11 @@ interface Connection {
 
 function connect(ctx: CliContext, flags: RemoteFlags): Connection {
   const server = normalizeServerUrl(flags.server ?? ctx.config.client.server ?? DEFAULT_SERVER);
-  if (flags.token !== undefined) return { client: new GantryClient({ server, token: flags.token }), tokenHint: 'the token came from --token' };
-  if (ctx.config.client.token !== null) return { client: new GantryClient({ server, token: ctx.config.client.token }), tokenHint: 'the token came from GANTRY_TOKEN' };
+  // A pause the server asked for is said, so that it never looks like a hang.
+  const onShedWait = (seconds: number, message: string) => ctx.stderr.write(`gantry: ${message}: waiting ${seconds} s as the server asked, then trying again\n`);
+  const client = (token: string | null) => new GantryClient({ server, token, onShedWait });
+  if (flags.token !== undefined) return { client: client(flags.token), tokenHint: 'the token came from --token' };
+  if (ctx.config.client.token !== null) return { client: client(ctx.config.client.token), tokenHint: 'the token came from GANTRY_TOKEN' };
   const file = path.join(ctx.config.home, 'admin.token');
   let token: string | null = null;
   try {
@@ -45,7 +48,7 @@ function connect(ctx: CliContext, flags: RemoteFlags): Connection {
     // No file: no token. The server answers 401 and the hint says how to give one.
   }
   const tokenHint = token === null ? `no token given: pass --token or set GANTRY_TOKEN (there is no ${file})` : `the token came from ${file}`;
-  return { client: new GantryClient({ server, token }), tokenHint };
+  return { client: client(token), tokenHint };
 }
 
 /**

@@ -1,0 +1,111 @@
+// The CLI's client and the server's refusals (RUNNING.md, "Overload"): a request the server shed
+// (429 GANTRY_E_RATE_LIMITED or 503 GANTRY_E_OVERLOADED, with Retry-After) is sent again after the
+// wait it asked for, whatever its method, since it did nothing; a wait too long to sit out is
+// reported at once; a 503 that is not a shed is never a reason to resend a non-idempotent request.
+
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { ApiResponseError, GantryClient, retryAfterSeconds } from '../../src/client/api-client.js';
+import { openSqliteStore } from '../../src/store/sqlite/sqlite-store.js';
+import { GANTRY_BIN, sandbox, type Sandbox } from '../helpers/gantry.js';
+import { startHarness, type Harness } from '../server/harness.js';
+
+/** The token's rate on the test server: a few requests, then a minute's window to wait. */
+const RATE = 3;
+
+let h: Harness;
+let repo: Sandbox;
+let clientHome: string;
+
+before(async () => {
+  h = await startHarness((home) => openSqliteStore(path.join(home, 'gantry.db')), { deps: { overload: { perTokenPerMinute: RATE } } });
+  repo = sandbox({ '.gantry.yml': 'a:\n  script: [true]\n' });
+  clientHome = fs.mkdtempSync(path.join(os.tmpdir(), 'gantry-client-home-'));
+});
+
+after(async () => {
+  await h.close();
+  repo.cleanup();
+  fs.rmSync(clientHome, { recursive: true, force: true });
+});
+
+function cli(args: string[]): Promise<{ code: number | null; out: string; err: string; ms: number }> {
+  const env: NodeJS.ProcessEnv = { ...process.env, GANTRY_HOME: clientHome, GANTRY_SERVER: h.url, GANTRY_TOKEN: h.admin };
+  const t0 = Date.now();
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [GANTRY_BIN, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, out, err, ms: Date.now() - t0 }));
+  });
+}
+
+/** An answer shaped as the server sheds (src/server/overload/overload.ts). */
+function shed(status: 429 | 503, code: string, retryAfter: string): Response {
+  return new Response(JSON.stringify({ code, message: `the server is busy; try again in ${retryAfter} s`, retryAfter: Number(retryAfter) }), {
+    status,
+    headers: { 'content-type': 'application/json', 'retry-after': retryAfter },
+  });
+}
+
+describe('the client and Retry-After', () => {
+  it('a shed POST /projects is sent again after the 1 s the server asked for, said on the way, and the project is created once', async () => {
+    const waits: Array<[number, string]> = [];
+    let calls = 0;
+    const client = new GantryClient({
+      server: h.url,
+      token: h.admin,
+      onShedWait: (s, m) => waits.push([s, m]),
+      fetch: async (input, init) => (++calls === 1 ? shed(503, 'GANTRY_E_OVERLOADED', '1') : fetch(input, init)),
+    });
+    const t0 = Date.now();
+    const p = await client.createProject('shed-once', repo.repo);
+    const took = Date.now() - t0;
+    assert.equal(p.name, 'shed-once');
+    assert.equal(calls, 2);
+    assert.ok(took >= 1000, `waited ${took} ms for a Retry-After of 1 s`);
+    assert.deepEqual(waits, [[1, 'the server is busy; try again in 1 s']]);
+    const listed = (await (await h.api('GET', '/projects')).json()) as { items: Array<{ name: string }> };
+    assert.equal(listed.items.filter((x) => x.name === 'shed-once').length, 1);
+  });
+
+  it('a 503 that is not a shed (a proxy, a failing store) does not make a POST go twice', async () => {
+    let calls = 0;
+    const client = new GantryClient({
+      server: h.url,
+      token: h.admin,
+      retryDelayMs: 1,
+      fetch: async () => {
+        calls++;
+        return shed(503, 'GANTRY_E_STORE', '1');
+      },
+    });
+    await assert.rejects(client.createProject('never', repo.repo), (e: unknown) => e instanceof ApiResponseError && e.status === 503);
+    assert.equal(calls, 1);
+  });
+
+  it("a spent rate on a real server: the CLI does not sit out a minute's window, it exits 1 at once with the server's \"try again in N s\"", async () => {
+    // The tests above spent some of the token's rate: list until refused, at most a rate's worth.
+    let refused = await cli(['project', 'list']);
+    for (let i = 0; i < RATE && refused.code === 0; i++) refused = await cli(['project', 'list']);
+    assert.equal(refused.code, 1, refused.err);
+    assert.match(refused.err, /GANTRY_E_RATE_LIMITED|try again in \d+ s/);
+    assert.doesNotMatch(refused.err, /waiting \d+ s/);
+    assert.doesNotMatch(refused.err, /\n\s+at /, 'no stack trace');
+    assert.ok(refused.ms < 10_000, `answered in ${refused.ms} ms`);
+  });
+
+  it('Retry-After is read as seconds or as an HTTP date', () => {
+    assert.equal(retryAfterSeconds('7'), 7);
+    assert.equal(retryAfterSeconds(new Date(Date.UTC(2026, 0, 1, 0, 0, 30)).toUTCString(), Date.UTC(2026, 0, 1, 0, 0, 0)), 30);
+    assert.equal(retryAfterSeconds(null), null);
+    assert.equal(retryAfterSeconds('soon'), null);
+  });
+});
