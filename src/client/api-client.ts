@@ -635,14 +635,14 @@ export class GantryClient {
     if (res.status !== 429 && res.status !== 503) return null;
     const seconds = retryAfterSeconds(res.headers.get('retry-after'));
     if (seconds === null || seconds > MAX_SHED_WAIT_S || waitedS + seconds > SHED_BUDGET_S) return null;
-    let body: { code?: unknown; message?: unknown };
+    let error: { code?: unknown; message?: unknown } | undefined;
     try {
-      body = JSON.parse(await res.clone().text()) as typeof body;
+      error = (JSON.parse(await res.clone().text()) as { error?: typeof error } | null)?.error;
     } catch {
       return null;
     }
-    if (typeof body.code !== 'string' || !SHED_CODES.has(body.code)) return null;
-    return { seconds: Math.max(1, seconds), message: typeof body.message === 'string' ? body.message : body.code };
+    if (typeof error?.code !== 'string' || !SHED_CODES.has(error.code)) return null;
+    return { seconds: Math.max(1, seconds), message: typeof error.message === 'string' ? error.message : error.code };
   }
 
   private async errorOf(res: Response): Promise<ApiResponseError> {

@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
+import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -15,14 +16,14 @@ import { GANTRY_BIN, sandbox, type Sandbox } from '../helpers/gantry.js';
 import { startHarness, type Harness } from '../server/harness.js';
 
 /** The token's rate on the test server: a few requests, then a minute's window to wait. */
-const RATE = 3;
+const RATE = 12;
 
 let h: Harness;
 let repo: Sandbox;
 let clientHome: string;
 
 before(async () => {
-  h = await startHarness((home) => openSqliteStore(path.join(home, 'gantry.db')), { deps: { overload: { perTokenPerMinute: RATE } } });
+  h = await startHarness((home) => openSqliteStore(path.join(home, 'gantry.db')), { deps: { overload: { perTokenPerMinute: RATE, maxWrites: 1 } } });
   repo = sandbox({ '.gantry.yml': 'a:\n  script: [true]\n' });
   clientHome = fs.mkdtempSync(path.join(os.tmpdir(), 'gantry-client-home-'));
 });
@@ -47,31 +48,75 @@ function cli(args: string[]): Promise<{ code: number | null; out: string; err: s
   });
 }
 
-/** An answer shaped as the server sheds (src/server/overload/overload.ts). */
-function shed(status: 429 | 503, code: string, retryAfter: string): Response {
-  return new Response(JSON.stringify({ code, message: `the server is busy; try again in ${retryAfter} s`, retryAfter: Number(retryAfter) }), {
+/** A Gantry error answer: `{error: {code, message}}` (src/server/errors.ts). */
+function answer(status: number, code: string, retryAfter: string): Response {
+  return new Response(JSON.stringify({ error: { code, message: `failed; try again in ${retryAfter} s` } }), {
     status,
     headers: { 'content-type': 'application/json', 'retry-after': retryAfter },
   });
 }
 
+/**
+ * Holds one write in flight on the server (bounded at one, below): a POST whose body is still
+ * being sent counts from its first byte. Resolves with a release that sends the rest.
+ */
+async function holdAWrite(): Promise<() => Promise<void>> {
+  const body = JSON.stringify({ name: 'held-write', gitUrl: repo.repo });
+  const req = http.request(`${h.url}/api/v1/projects`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${h.admin}`, 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)) },
+  });
+  const done = new Promise<void>((resolve, reject) => {
+    req.on('response', (res) => {
+      res.resume();
+      res.on('end', () => resolve());
+    });
+    req.on('error', reject);
+  });
+  req.write(body.slice(0, 5));
+  req.flushHeaders();
+  // The server has it once it answers other writes 503: wait for that, at most 5 s.
+  for (let i = 0; i < 100; i++) {
+    const probe = await h.api('POST', '/projects', { name: `probe-${i}`, gitUrl: repo.repo });
+    await probe.body?.cancel();
+    if (probe.status === 503) break;
+    assert.notEqual(probe.status, 201, 'the probe was not refused: the write was not held');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return async () => {
+    req.end(body.slice(5));
+    await done;
+  };
+}
+
 describe('the client and Retry-After', () => {
-  it('a shed POST /projects is sent again after the 1 s the server asked for, said on the way, and the project is created once', async () => {
+  it('a POST /projects the server shed at its bound of writes is sent again after the Retry-After it asked for, said on the way, and the project is created once', async () => {
+    const release = await holdAWrite();
     const waits: Array<[number, string]> = [];
     let calls = 0;
     const client = new GantryClient({
       server: h.url,
       token: h.admin,
-      onShedWait: (s, m) => waits.push([s, m]),
-      fetch: async (input, init) => (++calls === 1 ? shed(503, 'GANTRY_E_OVERLOADED', '1') : fetch(input, init)),
+      onShedWait: (s, m) => {
+        waits.push([s, m]);
+        // The held write ends while the client waits: its retry finds room.
+        void release();
+      },
+      fetch: async (input, init) => {
+        calls++;
+        return fetch(input, init);
+      },
     });
     const t0 = Date.now();
     const p = await client.createProject('shed-once', repo.repo);
     const took = Date.now() - t0;
     assert.equal(p.name, 'shed-once');
     assert.equal(calls, 2);
-    assert.ok(took >= 1000, `waited ${took} ms for a Retry-After of 1 s`);
-    assert.deepEqual(waits, [[1, 'the server is busy; try again in 1 s']]);
+    assert.equal(waits.length, 1);
+    const [seconds, message] = waits[0]!;
+    assert.ok(seconds >= 1 && seconds <= 2, `Retry-After ${seconds} s`);
+    assert.match(message, /the server is at its bound of 1 writes at once; try again in \d s/);
+    assert.ok(took >= seconds * 1000, `waited ${took} ms for a Retry-After of ${seconds} s`);
     const listed = (await (await h.api('GET', '/projects')).json()) as { items: Array<{ name: string }> };
     assert.equal(listed.items.filter((x) => x.name === 'shed-once').length, 1);
   });
@@ -84,7 +129,7 @@ describe('the client and Retry-After', () => {
       retryDelayMs: 1,
       fetch: async () => {
         calls++;
-        return shed(503, 'GANTRY_E_STORE', '1');
+        return answer(503, 'GANTRY_E_STORE', '1');
       },
     });
     await assert.rejects(client.createProject('never', repo.repo), (e: unknown) => e instanceof ApiResponseError && e.status === 503);
