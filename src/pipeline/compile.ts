@@ -196,7 +196,7 @@ function readTopLevel(r: Reader, root: PMap): TopLevel {
       case 'stages':
       case 'types': {
         if (e.key === 'types') r.diags.warn('GANTRY_W_DEPRECATED', '`types` is deprecated: use `stages`', e.keyLoc);
-        const list = r.strList(v, e.key);
+        const list = r.strArray(v, e.key);
         if (list) top.stages = ['.pre', ...new Set(list.filter((s) => s !== '.pre' && s !== '.post')), '.post'];
         break;
       }

@@ -139,7 +139,7 @@ export function readJob(r: Reader, name: string, keyLoc: SourceLocation, map: PM
         job.timeoutSeconds = readDuration(r, v, what('timeout')) ?? null;
         break;
       case 'tags':
-        job.tags = r.strList(v, what('tags')) ?? [];
+        job.tags = r.strArray(v, what('tags')) ?? [];
         break;
       case 'needs':
         job.needs = readNeeds(r, v, what('needs')) ?? null;
@@ -280,10 +280,10 @@ function readArtifacts(r: Reader, node: PNode, what: string): ArtifactsSpec | un
     const v = e.value;
     switch (e.key) {
       case 'paths':
-        out.paths = r.strList(v, `${what}:paths`) ?? [];
+        out.paths = r.strArray(v, `${what}:paths`) ?? [];
         break;
       case 'exclude':
-        out.exclude = r.strList(v, `${what}:exclude`) ?? [];
+        out.exclude = r.strArray(v, `${what}:exclude`) ?? [];
         break;
       case 'untracked':
         out.untracked = r.bool(v, `${what}:untracked`) ?? false;
@@ -332,7 +332,7 @@ function readCaches(r: Reader, node: PNode, what: string): CacheDef[] | undefine
           }
           break;
         case 'paths':
-          c.paths = r.strList(v, `${what}:paths`) ?? [];
+          c.paths = r.strArray(v, `${what}:paths`) ?? [];
           break;
         case 'untracked':
           c.untracked = r.bool(v, `${what}:untracked`) ?? false;
@@ -344,7 +344,7 @@ function readCaches(r: Reader, node: PNode, what: string): CacheDef[] | undefine
           c.when = r.oneOf(v, `${what}:when`, ['on_success', 'on_failure', 'always'] as const) ?? 'on_success';
           break;
         case 'fallback_keys':
-          c.fallbackKeys = r.strList(v, `${what}:fallback_keys`) ?? [];
+          c.fallbackKeys = r.strArray(v, `${what}:fallback_keys`) ?? [];
           break;
         case 'unprotect':
           r.bool(v, `${what}:unprotect`);

@@ -70,14 +70,21 @@ function readPaths(r: Reader, node: PNode, what: string): string[] | undefined {
     r.keys(node, what, ['paths', 'compare_to', 'project', 'ref']);
     const p = entry(node, 'paths');
     if (!p) return r.invalid(node, `${what} expects \`paths: [...]\``);
-    return r.strList(p.value, `${what}:paths`);
+    return withoutEmpty(r.strArray(p.value, `${what}:paths`));
   }
-  if (node.kind === 'seq') return r.strList(node, what);
+  if (node.kind === 'seq') return withoutEmpty(r.strList(node, what));
   return r.invalid(node, `${what} expects a list of file patterns, not ${describe(node)}`);
+}
+
+/** GitLab accepts an empty pattern and it matches no file; a glob library would throw on it. */
+function withoutEmpty(list: string[] | undefined): string[] | undefined {
+  return list?.filter((g) => g.trim() !== '');
 }
 
 export function readRules(r: Reader, node: PNode, what: string, workflow: boolean): RuleDef[] | undefined {
   if (node.kind !== 'seq') return r.invalid(node, `${what} expects a list of rules, not ${describe(node)}`);
+  // GitLab's rules entry validates presence: an empty list is an error, not "never".
+  if (node.items.length === 0) return r.invalid(node, `${what} must not be empty: remove it, or write the rules`);
   const out: RuleDef[] = [];
   // `- !reference [.x, rules]` inside rules yields a nested list, which GitLab flattens.
   for (const item of node.items.flatMap((i) => (i.kind === 'seq' ? i.items : [i]))) {
@@ -186,7 +193,7 @@ const SOURCE_KEYWORDS: Record<string, string> = {
 };
 
 export function readRefsFilter(r: Reader, node: PNode, what: string): RefsFilter | undefined {
-  if (node.kind === 'scalar' && typeof node.value === 'string') return { refs: [node.value], variables: null, changes: null };
+  // GitLab's policy entry has a strategy for a list and one for a mapping; a lone string is neither.
   if (node.kind === 'seq') {
     const refs = r.strList(node, what);
     return refs ? { refs, variables: null, changes: null } : undefined;
