@@ -1,4 +1,4 @@
-// The compiler's pipeline: load (with includes) -> !reference -> top level -> extends -> default
+// The compiler's pipeline: load (with includes) -> extends -> !reference -> top level -> default
 // -> job keywords -> parallel -> rules -> DAG. Each step reports into one Diagnostics so that a
 // user sees every problem at once.
 
@@ -43,11 +43,12 @@ export function compilePipeline(file: string, ctx: CompileContext): CompileResul
 function compile(file: string, ctx: CompileContext, diags: Diagnostics): CompileResult | null {
   const loaded = loadPipelineTree(file, ctx.files, diags);
   if (!loaded) return null;
-  const root = resolveReferences(loaded, diags);
+  // GitLab merges `extends` before it resolves `!reference` (Gitlab::Ci::Config#build_config:
+  // Extendable, then Yaml::Tags::Resolver): a reference sees the job as extended.
+  const root = resolveReferences(withExtendsMerged(loaded, diags), diags);
   const r = new Reader(diags);
   const top = readTopLevel(r, root);
-
-  const resolved = resolveExtends(top.defs, diags);
+  const resolved = top.defs;
   if (top.defaults) readJob(r, 'default', top.defaults.loc, top.defaults, { isDefault: true });
 
   const jobs: JobDef[] = [];
@@ -169,6 +170,16 @@ function compile(file: string, ctx: CompileContext, diags: Diagnostics): Compile
     ok: true,
     pipeline: { file, stages: top.stages, variables: pipelineVars, workflowName, jobs: compiled, warnings: sortDiagnostics(diags.warnings) },
   };
+}
+
+const NOT_JOBS: ReadonlySet<string> = new Set([...GLOBAL_KEYWORDS, 'id_tokens']);
+
+/** The top level with every job and template replaced by its `extends`-merged mapping. */
+function withExtendsMerged(root: PMap, diags: Diagnostics): PMap {
+  const defs = new Map<string, PMap>();
+  for (const e of root.entries) if (e.value.kind === 'map' && !NOT_JOBS.has(e.key)) defs.set(e.key, e.value);
+  const merged = resolveExtends(defs, diags);
+  return { ...root, entries: root.entries.map((e) => (defs.get(e.key) === e.value ? { ...e, value: merged.get(e.key)! } : e)) };
 }
 
 function readTopLevel(r: Reader, root: PMap): TopLevel {
