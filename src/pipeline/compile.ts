@@ -9,11 +9,12 @@ import { resolveExtends } from './extends.js';
 import { loadPipelineTree } from './include.js';
 import { readInherit, readJob, type JobDef } from './job.js';
 import { DEFAULT_KEYWORDS, DEFAULT_STAGES, GLOBAL_KEYWORDS, IGNORED_KEYWORDS } from './keywords.js';
+import { environmentSlug, ENVIRONMENT_TIERS, guessTier } from './environment.js';
 import { entry, describe, type PEntry, type PMap } from './node.js';
 import { expandParallel, type Instance } from './parallel.js';
 import { resolveReferences } from './reference.js';
 import { filterMatches, firstMatch, readRules, type RefsFilter, type RuleDef, type RuleEnv } from './rules.js';
-import type { AllowFailure, CacheSpec, CompileContext, CompiledJob, CompileResult, IdTokenSpec, When } from './types.js';
+import type { AllowFailure, CompileContext, CompiledJob, CompileResult, EnvironmentTier, IdTokenSpec, When } from './types.js';
 import { readVariables, Reader } from './values.js';
 import { expandVariables } from './variables.js';
 
@@ -89,8 +90,7 @@ function compile(file: string, ctx: CompileContext, diags: Diagnostics): Compile
     const globals = inheritedGlobals(pipelineVars, def.inheritVariables);
     for (const inst of expandParallel(def.name, def.parallel)) {
       const variables = inst.matrix ? { ...def.variables, ...inst.matrix } : def.variables;
-      const predefined: Record<string, string> = { CI_JOB_NAME: inst.name, CI_JOB_STAGE: def.stage };
-      const env = ruleEnv(ctx, [globals, variables, predefined]);
+      const env = ruleEnv(ctx, [jobPredefined(inst.name, def.stage), globals, variables]);
       const decision = decide(def, env, top.workflowRules !== null);
       if (!decision) continue;
       included.push({
@@ -149,23 +149,26 @@ function compile(file: string, ctx: CompileContext, diags: Diagnostics): Compile
       needsMode: d.needsMode,
       artifactSources: d.artifactSources,
       artifacts: j.def.artifacts,
-      cache: j.def.cache.map((c) => resolveCache(c, ctx, inheritedGlobals(pipelineVars, j.def.inheritVariables), j.variables, j.inst.name, j.def.stage)),
+      // Runner-side keywords (cache, artifacts) stay unexpanded: the runner expands them with
+      // every variable of the job, persisted ones included (docs/PIPELINE.md, "Variables in keywords").
+      cache: j.def.cache,
       resourceGroup: j.def.resourceGroup,
       interruptible: j.def.interruptible,
-      environment: j.def.environment,
+      environment: null,
       priority: j.def.priority,
       parallel: j.inst.parallel,
       location: j.def.loc,
     };
+    serverSideExpansion(out, j.def, ruleEnv(ctx, [jobPredefined(j.inst.name, j.def.stage), inheritedGlobals(pipelineVars, j.def.inheritVariables), j.variables]), r);
     if (j.def.inheritVariables !== true) out.inheritedVariables = j.def.inheritVariables === false ? [] : j.def.inheritVariables;
     if (j.def.idTokens && Object.keys(j.def.idTokens).length > 0) {
-      out.idTokens = resolveIdTokens(j.def.idTokens, ctx, inheritedGlobals(pipelineVars, j.def.inheritVariables), j.variables, j.inst.name, j.def.stage);
+      out.idTokens = resolveIdTokens(j.def.idTokens, ruleEnv(ctx, [jobPredefined(j.inst.name, j.def.stage), inheritedGlobals(pipelineVars, j.def.inheritVariables), j.variables]));
     }
     return out;
   });
 
   let workflowName: string | null = null;
-  if (top.workflowName !== null) workflowName = expandVariables(top.workflowName, { ...pipelineVars, ...ctx.variables });
+  if (top.workflowName !== null) workflowName = expandVariables(top.workflowName, ruleEnv(ctx, [pipelineVars]).vars());
   return {
     ok: true,
     pipeline: { file, stages: top.stages, variables: pipelineVars, workflowName, jobs: compiled, warnings: sortDiagnostics(diags.warnings) },
@@ -291,9 +294,12 @@ function inheritedGlobals(vars: Record<string, string>, inherit: boolean | strin
   return out;
 }
 
-/** Variables seen by rules: YAML layers (later wins), then the context's, which win over all. */
+/**
+ * Variables as GitLab's server side sees them, by its "CI/CD variable precedence", lowest first:
+ * predefined, then the YAML layers given (later wins), then the trigger's variables.
+ */
 function ruleEnv(ctx: CompileContext, layers: Record<string, string>[]): RuleEnv {
-  const all = [...layers, ctx.variables];
+  const all = [ctx.variables, ...layers, ctx.pipelineVariables ?? {}];
   const raw = (name: string): string | null => {
     for (let i = all.length - 1; i >= 0; i--) {
       const layer = all[i]!;
@@ -355,17 +361,36 @@ function decide(def: JobDef, env: RuleEnv, hasWorkflowRules: boolean): Decision 
   return { when, allowFailure: def.allowFailure ?? when === 'manual', variables: null, needs: null };
 }
 
-function resolveCache(
-  c: JobDef['cache'][number],
-  ctx: CompileContext,
-  globals: Record<string, string>,
-  jobVars: Record<string, string>,
-  jobName: string,
-  stage: string,
-): CacheSpec {
-  if (c.key.kind === 'files' || !c.key.value.includes('$')) return c;
-  const env = ruleEnv(ctx, [globals, jobVars, { CI_JOB_NAME: jobName, CI_JOB_STAGE: stage }]);
-  return { ...c, key: { kind: 'literal', value: expandVariables(c.key.value, env.vars()) } };
+function jobPredefined(name: string, stage: string): Record<string, string> {
+  return { CI_JOB_NAME: name, CI_JOB_STAGE: stage };
+}
+
+/**
+ * The keywords GitLab expands on its side, before a runner gets the job (GitLab's "Where variables
+ * can be used"): environment:name and :deployment_tier without CI_ENVIRONMENT_* variables,
+ * environment:url with them, resource_group with them but CI_ENVIRONMENT_URL, and tags. Persisted
+ * variables (CI_JOB_ID, CI_PIPELINE_ID, ...) do not exist yet here, as there.
+ */
+function serverSideExpansion(out: CompiledJob, def: JobDef, env: RuleEnv, r: Reader): void {
+  const vars = env.vars();
+  const expand = (v: string, extra?: Record<string, string>) => (v.includes('$') ? expandVariables(v, extra ? { ...vars, ...extra } : vars) : v);
+  out.tags = def.tags.map((t) => expand(t));
+  const e = def.environment;
+  let deployment: Record<string, string> = {};
+  if (e) {
+    const name = expand(e.name);
+    let tier = guessTier(name);
+    if (e.tier !== null) {
+      const t = expand(e.tier);
+      if ((ENVIRONMENT_TIERS as readonly string[]).includes(t)) tier = t as EnvironmentTier;
+      else r.invalid(out.location, `${def.name}:environment:deployment_tier is ${JSON.stringify(t)}: it must be one of ${ENVIRONMENT_TIERS.join(', ')}`);
+    }
+    const slug = environmentSlug(name);
+    deployment = { CI_ENVIRONMENT_NAME: name, CI_ENVIRONMENT_SLUG: slug, CI_ENVIRONMENT_ACTION: e.action, CI_ENVIRONMENT_TIER: tier };
+    out.environment = name;
+    out.environmentDetails = { slug, url: e.url === null ? null : expand(e.url, deployment), action: e.action, tier };
+  }
+  if (def.resourceGroup !== null) out.resourceGroup = expand(def.resourceGroup, deployment);
 }
 
 /**
@@ -373,20 +398,8 @@ function resolveCache(
  * the pipeline file and the trigger define, as cache keys are. Project variables are not known
  * yet and never reach an audience: the audience is a claim anyone holding the token can read.
  */
-function resolveIdTokens(
-  tokens: Record<string, IdTokenSpec>,
-  ctx: CompileContext,
-  globals: Record<string, string>,
-  jobVars: Record<string, string>,
-  jobName: string,
-  stage: string,
-): Record<string, IdTokenSpec> {
-  let vars: Record<string, string> | null = null;
-  const expand = (a: string): string => {
-    if (!a.includes('$')) return a;
-    vars ??= ruleEnv(ctx, [globals, jobVars, { CI_JOB_NAME: jobName, CI_JOB_STAGE: stage }]).vars();
-    return expandVariables(a, vars);
-  };
+function resolveIdTokens(tokens: Record<string, IdTokenSpec>, env: RuleEnv): Record<string, IdTokenSpec> {
+  const expand = (a: string): string => (a.includes('$') ? expandVariables(a, env.vars()) : a);
   const out: Record<string, IdTokenSpec> = {};
   for (const [name, t] of Object.entries(tokens)) out[name] = { aud: typeof t.aud === 'string' ? expand(t.aud) : t.aud.map(expand) };
   return out;

@@ -222,7 +222,7 @@ export const jobSchema = {
     failureReason: { type: ['string', 'null'] },
     startedAt: isoOrNull,
     finishedAt: isoOrNull,
-    environment: { type: ['string', 'null'], description: 'the environment it deploys to (environment: name)' },
+    environment: { type: ['string', 'null'], description: 'the environment it deploys to (environment: name, variables expanded)' },
   },
   required: ['id', 'name', 'stage', 'status', 'allowFailure', 'when', 'attempts', 'exitCode', 'failureReason', 'startedAt', 'finishedAt'],
 } as const;
