@@ -99,7 +99,7 @@ function compile(file: string, ctx: CompileContext, diags: Diagnostics): Compile
         when: decision.when,
         allowFailure: decision.allowFailure,
         variables: decision.variables ? { ...variables, ...decision.variables } : variables,
-        needs: decision.needs ?? def.needs,
+        needs: withMatrixValues(decision.needs ?? def.needs, inst, def.name, r),
       });
     }
   }
@@ -359,6 +359,33 @@ function decide(def: JobDef, env: RuleEnv, hasWorkflowRules: boolean): Decision 
   const when = def.when ?? 'on_success';
   if (when === 'never') return null;
   return { when, allowFailure: def.allowFailure ?? when === 'manual', variables: null, needs: null };
+}
+
+const MATRIX_EXPRESSION = /\$\[\[\s*matrix\.([A-Za-z_][A-Za-z0-9_]*)\s*\]\]/g;
+
+/**
+ * `$[[ matrix.NAME ]]` in `needs:parallel:matrix` is this instance's own matrix value, so that
+ * `build: [linux]` can need `compile: [linux]` (GitLab's "matrix expressions"). An identifier the
+ * job's matrix does not have is an error at the need.
+ */
+function withMatrixValues(needs: JobDef['needs'], inst: Instance, job: string, r: Reader): JobDef['needs'] {
+  if (!needs || !needs.some((n) => n.matrix?.some((combo) => Object.values(combo).some((v) => v.includes('$[['))))) return needs;
+  return needs.map((n) => {
+    if (!n.matrix) return n;
+    const matrix = n.matrix.map((combo) => {
+      const out: Record<string, string> = {};
+      for (const [k, v] of Object.entries(combo)) {
+        out[k] = v.replace(MATRIX_EXPRESSION, (whole, name: string) => {
+          const value = inst.matrix?.[name];
+          if (value !== undefined) return value;
+          r.invalid(n.loc, `${job}: ${whole} in needs:parallel:matrix names no variable of this job's own parallel:matrix${inst.matrix ? ` (it has ${Object.keys(inst.matrix).join(', ')})` : ''}`);
+          return whole;
+        });
+      }
+      return out;
+    });
+    return { ...n, matrix };
+  });
 }
 
 function jobPredefined(name: string, stage: string): Record<string, string> {
