@@ -42,7 +42,9 @@ export function compilePipeline(file: string, ctx: CompileContext): CompileResul
 }
 
 function compile(file: string, ctx: CompileContext, diags: Diagnostics): CompileResult | null {
-  const loaded = loadPipelineTree(file, ctx.files, diags);
+  // Includes see the predefined and the trigger's variables, not the file's (GitLab's "Use
+  // variables with include": includes are read before the file's variables exist).
+  const loaded = loadPipelineTree(file, ctx.files, diags, ruleEnv(ctx, []));
   if (!loaded) return null;
   // GitLab merges `extends` before it resolves `!reference` (Gitlab::Ci::Config#build_config:
   // Extendable, then Yaml::Tags::Resolver): a reference sees the job as extended.
@@ -232,7 +234,7 @@ function readTopLevel(r: Reader, root: PMap): TopLevel {
         const name = entry(map, 'name');
         if (name) top.workflowName = r.str(name.value, 'workflow:name') ?? null;
         const rules = entry(map, 'rules');
-        if (rules) top.workflowRules = readRules(r, rules.value, 'workflow:rules', true) ?? null;
+        if (rules) top.workflowRules = readRules(r, rules.value, 'workflow:rules', 'workflow') ?? null;
         const ac = entry(map, 'auto_cancel');
         if (ac) r.diags.warn('GANTRY_W_IGNORED_KEYWORD', '`workflow:auto_cancel` is ignored', ac.keyLoc);
         break;

@@ -128,7 +128,7 @@ export function readJob(r: Reader, name: string, keyLoc: SourceLocation, map: PM
         job.variables = readVariables(r, v, what('variables'), false) ?? {};
         break;
       case 'rules':
-        job.rules = readRules(r, v, what('rules'), false) ?? [];
+        job.rules = readRules(r, v, what('rules'), 'job') ?? [];
         break;
       case 'only':
         job.only = readRefsFilter(r, v, what('only')) ?? null;

@@ -25,6 +25,8 @@ export interface RuleDef {
 
 const JOB_RULE_KEYS = ['if', 'changes', 'exists', 'when', 'allow_failure', 'variables', 'needs', 'interruptible'] as const;
 const WORKFLOW_RULE_KEYS = ['if', 'changes', 'exists', 'when', 'variables'] as const;
+// GitLab's include:rules take if, exists, changes and when (always or never), nothing else.
+const INCLUDE_RULE_KEYS = ['if', 'changes', 'exists', 'when'] as const;
 const JOB_WHEN = ['on_success', 'on_failure', 'always', 'manual', 'never'] as const;
 const WORKFLOW_WHEN = ['always', 'never'] as const;
 
@@ -81,7 +83,8 @@ function withoutEmpty(list: string[] | undefined): string[] | undefined {
   return list?.filter((g) => g.trim() !== '');
 }
 
-export function readRules(r: Reader, node: PNode, what: string, workflow: boolean): RuleDef[] | undefined {
+export function readRules(r: Reader, node: PNode, what: string, kind: 'job' | 'workflow' | 'include'): RuleDef[] | undefined {
+  const workflow = kind !== 'job';
   if (node.kind !== 'seq') return r.invalid(node, `${what} expects a list of rules, not ${describe(node)}`);
   // GitLab's rules entry validates presence: an empty list is an error, not "never".
   if (node.items.length === 0) return r.invalid(node, `${what} must not be empty: remove it, or write the rules`);
@@ -90,7 +93,7 @@ export function readRules(r: Reader, node: PNode, what: string, workflow: boolea
   for (const item of node.items.flatMap((i) => (i.kind === 'seq' ? i.items : [i]))) {
     const map = r.map(item, `each rule in ${what}`);
     if (!map) continue;
-    r.keys(map, `a rule of ${what}`, workflow ? WORKFLOW_RULE_KEYS : JOB_RULE_KEYS);
+    r.keys(map, `a rule of ${what}`, kind === 'include' ? INCLUDE_RULE_KEYS : workflow ? WORKFLOW_RULE_KEYS : JOB_RULE_KEYS);
     const rule: RuleDef = { loc: map.loc, if: null, changes: null, exists: null, when: null, allowFailure: null, variables: null, needs: null };
     for (const e of map.entries) {
       const v = e.value;
