@@ -52,6 +52,8 @@ export interface AgentServices {
  */
 export const QUOTA_EXCEEDED_STOP = 'quota_exceeded';
 
+const CACHE_POLICIES: readonly CacheSpec['policy'][] = ['pull-push', 'pull', 'push'];
+
 export type JobOutcome =
   | { status: 'success'; exitCode: 0; failureReason: null }
   | { status: 'failed'; exitCode: number | null; failureReason: FailureReason }
@@ -118,11 +120,20 @@ export async function runJob(
   onOutput(agentLine(`Workspace ${ws}`));
   onOutput(sectionEnd('prepare_script'));
 
-  const caches = job.cache.map((spec) => ({ spec, key: cacheKeyOf(spec, a.variables, ws) }));
+  // GitLab Runner expands cache and artifacts keywords with the job's variables, once (os.Expand).
+  const caches = [];
+  for (const spec of job.cache) {
+    const policy = spec.policyUnexpanded === undefined ? spec.policy : expandVariables(spec.policyUnexpanded, a.variables);
+    if (!(CACHE_POLICIES as readonly string[]).includes(policy)) {
+      onOutput(agentLine(`ERROR: unknown cache policy ${JSON.stringify(policy)} (from ${spec.policyUnexpanded}): it must be pull-push, pull or push`, 'red'));
+      return { status: 'failed', exitCode: null, failureReason: 'runner_system_failure' };
+    }
+    caches.push({ spec, policy: policy as CacheSpec['policy'], key: cacheKeyOf(spec, a.variables, ws), paths: spec.paths.map((p) => expandVariables(p, a.variables)) });
+  }
   /** Whether anything but the sources may have been extracted into the workspace (then not yet the job's user's). */
   let extracted = false;
-  for (const { spec, key } of caches) {
-    if (spec.policy === 'push') continue;
+  for (const { spec, key, policy } of caches) {
+    if (policy === 'push') continue;
     onOutput(sectionStart('restore_cache', `Restoring cache ${key}`));
     extracted = true;
     const hit = (await services.cache.restore(key, ws)) || (await restoreFallback(spec, a.variables, services.cache, ws, onOutput));
@@ -201,11 +212,11 @@ export async function runJob(
     outcome.status !== 'canceled' && (when === 'always' || (when === 'on_success') === succeeded);
 
   let final: JobOutcome = outcome;
-  for (const { spec, key } of caches) {
-    if (spec.policy === 'pull' || !matches(spec.when)) continue;
+  for (const { spec, key, policy, paths } of caches) {
+    if (policy === 'pull' || !matches(spec.when)) continue;
     onOutput(sectionStart('archive_cache', `Saving cache ${key}`));
     try {
-      const files = collectPaths(ws, spec.paths);
+      const files = collectPaths(ws, paths);
       await services.cache.save(key, ws, files);
       onOutput(agentLine(`Saved cache ${key}: ${files.length} files`, 'green'));
     } catch (err) {
@@ -217,7 +228,8 @@ export async function runJob(
   if (job.artifacts && matches(job.artifacts.when)) {
     onOutput(sectionStart('upload_artifacts', 'Uploading artifacts'));
     try {
-      const files = collectPaths(ws, job.artifacts.paths, job.artifacts.exclude);
+      const expand = (p: string) => expandVariables(p, a.variables);
+      const files = collectPaths(ws, job.artifacts.paths.map(expand), job.artifacts.exclude.map(expand));
       if (files.length === 0) onOutput(agentLine('WARNING: no files match the artifact paths', 'yellow'));
       await services.artifacts.store(a.jobId, ws, files, job.artifacts.expireInSeconds);
       onOutput(agentLine(`Uploaded ${files.length} artifact files`, 'green'));

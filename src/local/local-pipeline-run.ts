@@ -153,7 +153,8 @@ async function prepareAndRun(opts: LocalRunOptions, now: () => number, launcher:
     };
     const predefined = pipelineVariables(facts);
     const compiled = compilePipeline(file, {
-      variables: { ...predefined, ...opts.variables },
+      variables: predefined,
+      pipelineVariables: opts.variables,
       changedFiles: null,
       files,
     });

@@ -1,4 +1,4 @@
-// The compiler's pipeline: load (with includes) -> !reference -> top level -> extends -> default
+// The compiler's pipeline: load (with includes) -> extends -> !reference -> top level -> default
 // -> job keywords -> parallel -> rules -> DAG. Each step reports into one Diagnostics so that a
 // user sees every problem at once.
 
@@ -9,11 +9,12 @@ import { resolveExtends } from './extends.js';
 import { loadPipelineTree } from './include.js';
 import { readInherit, readJob, type JobDef } from './job.js';
 import { DEFAULT_KEYWORDS, DEFAULT_STAGES, GLOBAL_KEYWORDS, IGNORED_KEYWORDS } from './keywords.js';
+import { environmentSlug, ENVIRONMENT_TIERS, guessTier } from './environment.js';
 import { entry, describe, type PEntry, type PMap } from './node.js';
 import { expandParallel, type Instance } from './parallel.js';
 import { resolveReferences } from './reference.js';
 import { filterMatches, firstMatch, readRules, type RefsFilter, type RuleDef, type RuleEnv } from './rules.js';
-import type { AllowFailure, CacheSpec, CompileContext, CompiledJob, CompileResult, IdTokenSpec, When } from './types.js';
+import type { AllowFailure, CompileContext, CompiledJob, CompileResult, EnvironmentTier, IdTokenSpec, When } from './types.js';
 import { readVariables, Reader } from './values.js';
 import { expandVariables } from './variables.js';
 
@@ -41,13 +42,16 @@ export function compilePipeline(file: string, ctx: CompileContext): CompileResul
 }
 
 function compile(file: string, ctx: CompileContext, diags: Diagnostics): CompileResult | null {
-  const loaded = loadPipelineTree(file, ctx.files, diags);
+  // Includes see the predefined and the trigger's variables, not the file's (GitLab's "Use
+  // variables with include": includes are read before the file's variables exist).
+  const loaded = loadPipelineTree(file, ctx.files, diags, ruleEnv(ctx, []));
   if (!loaded) return null;
-  const root = resolveReferences(loaded, diags);
+  // GitLab merges `extends` before it resolves `!reference` (Gitlab::Ci::Config#build_config:
+  // Extendable, then Yaml::Tags::Resolver): a reference sees the job as extended.
+  const root = resolveReferences(withExtendsMerged(loaded, diags), diags);
   const r = new Reader(diags);
   const top = readTopLevel(r, root);
-
-  const resolved = resolveExtends(top.defs, diags);
+  const resolved = top.defs;
   if (top.defaults) readJob(r, 'default', top.defaults.loc, top.defaults, { isDefault: true });
 
   const jobs: JobDef[] = [];
@@ -88,8 +92,7 @@ function compile(file: string, ctx: CompileContext, diags: Diagnostics): Compile
     const globals = inheritedGlobals(pipelineVars, def.inheritVariables);
     {
       const variables = inst.matrix ? { ...def.variables, ...inst.matrix } : def.variables;
-      const predefined: Record<string, string> = { CI_JOB_NAME: inst.name, CI_JOB_STAGE: def.stage };
-      const env = ruleEnv(ctx, [globals, variables, predefined]);
+      const env = ruleEnv(ctx, [jobPredefined(inst.name, def.stage), globals, variables]);
       const decision = decide(def, env, top.workflowRules !== null);
       if (!decision) continue;
       included.push({
@@ -98,7 +101,7 @@ function compile(file: string, ctx: CompileContext, diags: Diagnostics): Compile
         when: decision.when,
         allowFailure: decision.allowFailure,
         variables: decision.variables ? { ...variables, ...decision.variables } : variables,
-        needs: decision.needs ?? def.needs,
+        needs: withMatrixValues(decision.needs ?? def.needs, inst, def.name, r),
       });
     }
   }
@@ -148,27 +151,40 @@ function compile(file: string, ctx: CompileContext, diags: Diagnostics): Compile
       needsMode: d.needsMode,
       artifactSources: d.artifactSources,
       artifacts: j.def.artifacts,
-      cache: j.def.cache.map((c) => resolveCache(c, ctx, inheritedGlobals(pipelineVars, j.def.inheritVariables), j.variables, j.inst.name, j.def.stage)),
+      // Runner-side keywords (cache, artifacts) stay unexpanded: the runner expands them with
+      // every variable of the job, persisted ones included (docs/PIPELINE.md, "Variables in keywords").
+      cache: j.def.cache,
       resourceGroup: j.def.resourceGroup,
       interruptible: j.def.interruptible,
-      environment: j.def.environment,
+      environment: null,
       priority: j.def.priority,
       parallel: j.inst.parallel,
       location: j.def.loc,
     };
+    serverSideExpansion(out, j.def, ruleEnv(ctx, [jobPredefined(j.inst.name, j.def.stage), inheritedGlobals(pipelineVars, j.def.inheritVariables), j.variables]), r);
     if (j.def.inheritVariables !== true) out.inheritedVariables = j.def.inheritVariables === false ? [] : j.def.inheritVariables;
     if (j.def.idTokens && Object.keys(j.def.idTokens).length > 0) {
-      out.idTokens = resolveIdTokens(j.def.idTokens, ctx, inheritedGlobals(pipelineVars, j.def.inheritVariables), j.variables, j.inst.name, j.def.stage);
+      out.idTokens = resolveIdTokens(j.def.idTokens, ruleEnv(ctx, [jobPredefined(j.inst.name, j.def.stage), inheritedGlobals(pipelineVars, j.def.inheritVariables), j.variables]));
     }
     return out;
   });
 
   let workflowName: string | null = null;
-  if (top.workflowName !== null) workflowName = expandVariables(top.workflowName, { ...pipelineVars, ...ctx.variables });
+  if (top.workflowName !== null) workflowName = expandVariables(top.workflowName, ruleEnv(ctx, [pipelineVars]).vars());
   return {
     ok: true,
     pipeline: { file, stages: top.stages, variables: pipelineVars, workflowName, jobs: compiled, warnings: sortDiagnostics(diags.warnings) },
   };
+}
+
+const NOT_JOBS: ReadonlySet<string> = new Set([...GLOBAL_KEYWORDS, 'id_tokens']);
+
+/** The top level with every job and template replaced by its `extends`-merged mapping. */
+function withExtendsMerged(root: PMap, diags: Diagnostics): PMap {
+  const defs = new Map<string, PMap>();
+  for (const e of root.entries) if (e.value.kind === 'map' && !NOT_JOBS.has(e.key)) defs.set(e.key, e.value);
+  const merged = resolveExtends(defs, diags);
+  return { ...root, entries: root.entries.map((e) => (defs.get(e.key) === e.value ? { ...e, value: merged.get(e.key)! } : e)) };
 }
 
 function readTopLevel(r: Reader, root: PMap): TopLevel {
@@ -196,7 +212,7 @@ function readTopLevel(r: Reader, root: PMap): TopLevel {
       case 'stages':
       case 'types': {
         if (e.key === 'types') r.diags.warn('GANTRY_W_DEPRECATED', '`types` is deprecated: use `stages`', e.keyLoc);
-        const list = r.strList(v, e.key);
+        const list = r.strArray(v, e.key);
         if (list) top.stages = ['.pre', ...new Set(list.filter((s) => s !== '.pre' && s !== '.post')), '.post'];
         break;
       }
@@ -218,7 +234,7 @@ function readTopLevel(r: Reader, root: PMap): TopLevel {
         const name = entry(map, 'name');
         if (name) top.workflowName = r.str(name.value, 'workflow:name') ?? null;
         const rules = entry(map, 'rules');
-        if (rules) top.workflowRules = readRules(r, rules.value, 'workflow:rules', true) ?? null;
+        if (rules) top.workflowRules = readRules(r, rules.value, 'workflow:rules', 'workflow') ?? null;
         const ac = entry(map, 'auto_cancel');
         if (ac) r.diags.warn('GANTRY_W_IGNORED_KEYWORD', '`workflow:auto_cancel` is ignored', ac.keyLoc);
         break;
@@ -280,9 +296,12 @@ function inheritedGlobals(vars: Record<string, string>, inherit: boolean | strin
   return out;
 }
 
-/** Variables seen by rules: YAML layers (later wins), then the context's, which win over all. */
+/**
+ * Variables as GitLab's server side sees them, by its "CI/CD variable precedence", lowest first:
+ * predefined, then the YAML layers given (later wins), then the trigger's variables.
+ */
 function ruleEnv(ctx: CompileContext, layers: Record<string, string>[]): RuleEnv {
-  const all = [...layers, ctx.variables];
+  const all = [ctx.variables, ...layers, ctx.pipelineVariables ?? {}];
   const raw = (name: string): string | null => {
     for (let i = all.length - 1; i >= 0; i--) {
       const layer = all[i]!;
@@ -344,17 +363,63 @@ function decide(def: JobDef, env: RuleEnv, hasWorkflowRules: boolean): Decision 
   return { when, allowFailure: def.allowFailure ?? when === 'manual', variables: null, needs: null };
 }
 
-function resolveCache(
-  c: JobDef['cache'][number],
-  ctx: CompileContext,
-  globals: Record<string, string>,
-  jobVars: Record<string, string>,
-  jobName: string,
-  stage: string,
-): CacheSpec {
-  if (c.key.kind === 'files' || !c.key.value.includes('$')) return c;
-  const env = ruleEnv(ctx, [globals, jobVars, { CI_JOB_NAME: jobName, CI_JOB_STAGE: stage }]);
-  return { ...c, key: { kind: 'literal', value: expandVariables(c.key.value, env.vars()) } };
+const MATRIX_EXPRESSION = /\$\[\[\s*matrix\.([A-Za-z_][A-Za-z0-9_]*)\s*\]\]/g;
+
+/**
+ * `$[[ matrix.NAME ]]` in `needs:parallel:matrix` is this instance's own matrix value, so that
+ * `build: [linux]` can need `compile: [linux]` (GitLab's "matrix expressions"). An identifier the
+ * job's matrix does not have is an error at the need.
+ */
+function withMatrixValues(needs: JobDef['needs'], inst: Instance, job: string, r: Reader): JobDef['needs'] {
+  if (!needs || !needs.some((n) => n.matrix?.some((combo) => Object.values(combo).some((v) => v.includes('$[['))))) return needs;
+  return needs.map((n) => {
+    if (!n.matrix) return n;
+    const matrix = n.matrix.map((combo) => {
+      const out: Record<string, string> = {};
+      for (const [k, v] of Object.entries(combo)) {
+        out[k] = v.replace(MATRIX_EXPRESSION, (whole, name: string) => {
+          const value = inst.matrix?.[name];
+          if (value !== undefined) return value;
+          r.invalid(n.loc, `${job}: ${whole} in needs:parallel:matrix names no variable of this job's own parallel:matrix${inst.matrix ? ` (it has ${Object.keys(inst.matrix).join(', ')})` : ''}`);
+          return whole;
+        });
+      }
+      return out;
+    });
+    return { ...n, matrix };
+  });
+}
+
+function jobPredefined(name: string, stage: string): Record<string, string> {
+  return { CI_JOB_NAME: name, CI_JOB_STAGE: stage };
+}
+
+/**
+ * The keywords GitLab expands on its side, before a runner gets the job (GitLab's "Where variables
+ * can be used"): environment:name and :deployment_tier without CI_ENVIRONMENT_* variables,
+ * environment:url with them, resource_group with them but CI_ENVIRONMENT_URL, and tags. Persisted
+ * variables (CI_JOB_ID, CI_PIPELINE_ID, ...) do not exist yet here, as there.
+ */
+function serverSideExpansion(out: CompiledJob, def: JobDef, env: RuleEnv, r: Reader): void {
+  const vars = env.vars();
+  const expand = (v: string, extra?: Record<string, string>) => (v.includes('$') ? expandVariables(v, extra ? { ...vars, ...extra } : vars) : v);
+  out.tags = def.tags.map((t) => expand(t));
+  const e = def.environment;
+  let deployment: Record<string, string> = {};
+  if (e) {
+    const name = expand(e.name);
+    let tier = guessTier(name);
+    if (e.tier !== null) {
+      const t = expand(e.tier);
+      if ((ENVIRONMENT_TIERS as readonly string[]).includes(t)) tier = t as EnvironmentTier;
+      else r.invalid(out.location, `${def.name}:environment:deployment_tier is ${JSON.stringify(t)}: it must be one of ${ENVIRONMENT_TIERS.join(', ')}`);
+    }
+    const slug = environmentSlug(name);
+    deployment = { CI_ENVIRONMENT_NAME: name, CI_ENVIRONMENT_SLUG: slug, CI_ENVIRONMENT_ACTION: e.action, CI_ENVIRONMENT_TIER: tier };
+    out.environment = name;
+    out.environmentDetails = { slug, url: e.url === null ? null : expand(e.url, deployment), action: e.action, tier };
+  }
+  if (def.resourceGroup !== null) out.resourceGroup = expand(def.resourceGroup, deployment);
 }
 
 /**
@@ -362,20 +427,8 @@ function resolveCache(
  * the pipeline file and the trigger define, as cache keys are. Project variables are not known
  * yet and never reach an audience: the audience is a claim anyone holding the token can read.
  */
-function resolveIdTokens(
-  tokens: Record<string, IdTokenSpec>,
-  ctx: CompileContext,
-  globals: Record<string, string>,
-  jobVars: Record<string, string>,
-  jobName: string,
-  stage: string,
-): Record<string, IdTokenSpec> {
-  let vars: Record<string, string> | null = null;
-  const expand = (a: string): string => {
-    if (!a.includes('$')) return a;
-    vars ??= ruleEnv(ctx, [globals, jobVars, { CI_JOB_NAME: jobName, CI_JOB_STAGE: stage }]).vars();
-    return expandVariables(a, vars);
-  };
+function resolveIdTokens(tokens: Record<string, IdTokenSpec>, env: RuleEnv): Record<string, IdTokenSpec> {
+  const expand = (a: string): string => (a.includes('$') ? expandVariables(a, env.vars()) : a);
   const out: Record<string, IdTokenSpec> = {};
   for (const [name, t] of Object.entries(tokens)) out[name] = { aud: typeof t.aud === 'string' ? expand(t.aud) : t.aud.map(expand) };
   return out;

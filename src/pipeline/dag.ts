@@ -103,7 +103,9 @@ export function buildDag(jobs: DagJob[], defined: Set<string>, diags: Diagnostic
           continue;
         }
         for (const t of targets) {
-          if (job.needs !== null) {
+          // GitLab checks dependencies against needs only when needs lists something: beside
+          // `needs: []` they are checked by stage order, as without needs (yaml_processor.rb).
+          if (job.needs !== null && job.needs.length > 0) {
             if (!needLocs.has(t.name)) diags.error('GANTRY_E_INVALID_VALUE', `${job.name} has dependency ${t.name}, which must also be listed in its needs`, d.loc);
           } else if (t.stageIndex >= job.stageIndex) {
             diags.error('GANTRY_E_NEEDS_LATER_STAGE', `${job.name} has dependency ${t.name}, which is not in an earlier stage: dependencies may only name jobs of earlier stages`, d.loc);

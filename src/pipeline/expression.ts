@@ -42,12 +42,8 @@ export function tokenize(src: string): Token[] {
     const at = i;
     if (c === '$') {
       if (src[i + 1] === '{') {
-        const close = src.indexOf('}', i);
-        const name = close < 0 ? '' : src.slice(i + 2, close);
-        if (close < 0 || !/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) throw new ExpressionError('malformed variable `${...}`', at);
-        out.push({ t: 'var', name, at });
-        i = close + 1;
-        continue;
+        // GitLab's lexer (lib/gitlab/ci/pipeline/expression/lexeme/variable.rb) knows `$NAME` only.
+        throw new ExpressionError('`${...}` is not allowed in an expression: write the variable as `$NAME`', at);
       }
       let j = i + 1;
       while (j < src.length && NAME.test(src[j]!)) j++;

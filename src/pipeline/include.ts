@@ -4,12 +4,16 @@
 
 import type { SourceLocation } from '../domain/errors.js';
 import type { Diagnostics } from './diagnostics.js';
-import { globMatcher, isGlob, normalizePath } from './files.js';
+import { normalizePath } from './files.js';
 import { mergeMaps, withoutKeys } from './merge.js';
 import { describe, entry, parseYaml, type PMap, type PNode } from './node.js';
+import { firstMatch, readRules, type RuleEnv } from './rules.js';
 import type { ProjectFiles } from './types.js';
+import { Reader } from './values.js';
+import { expandVariables } from './variables.js';
 
-const MAX_INCLUDES = 150; // GitLab's default limit per pipeline
+// GitLab's default limit per pipeline; every include counts, a file included twice twice.
+const MAX_INCLUDES = 150;
 const MAX_DEPTH = 100;
 const INCLUDE = new Set(['include']);
 const OTHER_KINDS = ['remote', 'template', 'project', 'component', 'file'];
@@ -18,10 +22,14 @@ interface State {
   files: ProjectFiles;
   diags: Diagnostics;
   loaded: Set<string>;
+  /** Includes so far, duplicates counted. */
+  count: number;
+  /** The variables an include sees, for its path and its rules. */
+  env: RuleEnv;
 }
 
 /** Parses `file` and everything it includes into one mapping; null if the file itself is unusable. */
-export function loadPipelineTree(file: string, files: ProjectFiles, diags: Diagnostics): PMap | null {
+export function loadPipelineTree(file: string, files: ProjectFiles, diags: Diagnostics, env: RuleEnv): PMap | null {
   const text = files.read(file);
   if (text === null) {
     diags.error('GANTRY_E_PIPELINE_NOT_FOUND', `pipeline file ${file} does not exist`, { file, line: 1, column: 1 });
@@ -36,7 +44,7 @@ export function loadPipelineTree(file: string, files: ProjectFiles, diags: Diagn
     diags.error('GANTRY_E_INVALID_VALUE', `the pipeline file must be a mapping of keywords and jobs, not ${describe(root)}`, root.loc);
     return null;
   }
-  const state: State = { files, diags, loaded: new Set([normalizePath(file)]) };
+  const state: State = { files, diags, loaded: new Set([normalizePath(file)]), count: 0, env };
   return expand(root, state, 0);
 }
 
@@ -53,12 +61,13 @@ function expand(map: PMap, state: State, depth: number): PMap {
 }
 
 function loadOne(path: string, loc: SourceLocation, state: State, depth: number): PMap | null {
+  state.count++;
+  if (state.count === MAX_INCLUDES + 1) {
+    state.diags.error('GANTRY_E_INCLUDE', `more than ${MAX_INCLUDES} includes (GitLab's limit; a file included twice counts twice)`, loc);
+  }
+  if (state.count > MAX_INCLUDES) return null;
   // The same file included twice (or in a loop) is read once, like GitLab's duplicate handling.
   if (state.loaded.has(path)) return null;
-  if (state.loaded.size >= MAX_INCLUDES) {
-    state.diags.error('GANTRY_E_INCLUDE', `too many included files (the limit is ${MAX_INCLUDES})`, loc);
-    return null;
-  }
   if (depth >= MAX_DEPTH) {
     state.diags.error('GANTRY_E_INCLUDE', `includes are nested more than ${MAX_DEPTH} levels deep`, loc);
     return null;
@@ -95,8 +104,15 @@ function targets(node: PNode, state: State): Target[] {
       out.push(...localTargets(item.value, item.loc, state));
     } else if (item.kind === 'map') {
       const local = entry(item, 'local');
+      const rules = entry(item, 'rules');
+      if (rules && local) {
+        const list = readRules(new Reader(state.diags), rules.value, 'include:rules', 'include');
+        if (!list) continue;
+        const rule = firstMatch(list, state.env);
+        if (!rule || rule.when === 'never') continue;
+      }
       for (const e of item.entries) {
-        if (e.key === 'local') continue;
+        if (e.key === 'local' || e.key === 'rules') continue;
         if (OTHER_KINDS.includes(e.key)) {
           state.diags.error('GANTRY_E_INCLUDE', `include: ${e.key} is not supported: Gantry only includes local files (include: local)`, e.keyLoc);
         } else {
@@ -119,15 +135,30 @@ function targets(node: PNode, state: State): Target[] {
   return out;
 }
 
-function localTargets(raw: string, loc: SourceLocation, state: State): Target[] {
+function localTargets(written: string, loc: SourceLocation, state: State): Target[] {
+  const raw = written.includes('$') ? expandVariables(written, state.env.vars()) : written;
   const path = normalizePath(raw.trim());
   if (!/\.ya?ml$/.test(path)) {
     state.diags.error('GANTRY_E_INCLUDE', `included file ${raw} must be a .yml or .yaml file`, loc);
     return [];
   }
-  if (!isGlob(path)) return [{ path, loc }];
-  const match = globMatcher(path);
+  if (!path.includes('*')) return [{ path, loc }];
+  const match = includeWildcard(path);
   const found = state.files.list().filter((f) => match(f));
   if (found.length === 0) state.diags.error('GANTRY_E_INCLUDE', `include pattern ${raw} matches no file`, loc);
   return found.map((p) => ({ path: p, loc }));
+}
+
+/**
+ * GitLab's include wildcards (Repository#search_files_by_wildcard_path): `*` is any characters but
+ * `/`, `**` any characters including `/` (and none), everything else literal. So `ci/*.yml` is the
+ * files of ci/ only, `ci/**.yml` those of ci/ and below, and `ci/**\/*.yml` those below ci/ only.
+ */
+function includeWildcard(pattern: string): (path: string) => boolean {
+  const source = pattern
+    .split('**')
+    .map((part) => part.split('*').map((lit) => lit.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('[^/]*'))
+    .join('.*');
+  const re = new RegExp(`^${source}$`, 's');
+  return (p) => re.test(p);
 }

@@ -9,11 +9,20 @@ import { IGNORED_KEYWORDS, JOB_KEYWORDS, UNSUPPORTED_JOB_KEYWORDS } from './keyw
 import { describe, entry, type PMap, type PNode } from './node.js';
 import { readNeeds, type NeedDef } from './needs.js';
 import { readAllowFailure, readExitCodes, readRefsFilter, readRules, readWhen, type RefsFilter, type RuleDef } from './rules.js';
-import type { AllowFailure, ArtifactsSpec, CacheSpec, IdTokenSpec, RetryPolicy, RetryWhen, When } from './types.js';
+import { ENVIRONMENT_ACTIONS } from './environment.js';
+import type { AllowFailure, ArtifactsSpec, CacheSpec, EnvironmentAction, IdTokenSpec, RetryPolicy, RetryWhen, When } from './types.js';
 import { readScript, readVariables, type Reader } from './values.js';
 
 /** A cache entry reads straight into the compiled shape. */
 export type CacheDef = CacheSpec;
+
+/** `environment:` as written: name, url and tier are expanded per pipeline (compile.ts). */
+export interface EnvironmentDef {
+  name: string;
+  url: string | null;
+  action: EnvironmentAction;
+  tier: string | null;
+}
 
 export type ParallelDef = { kind: 'count'; total: number } | { kind: 'matrix'; combos: Record<string, string>[] };
 
@@ -42,7 +51,7 @@ export interface JobDef {
   cache: CacheDef[];
   resourceGroup: string | null;
   interruptible: boolean;
-  environment: string | null;
+  environment: EnvironmentDef | null;
   priority: number;
   /** Which global variables the job sees (`inherit:variables`): true = all. */
   inheritVariables: boolean | string[];
@@ -56,6 +65,7 @@ const RETRY_WHEN: RetryWhen[] = [
   'runner_unsupported', 'stale_schedule', 'job_execution_timeout', 'archived_failure', 'unmet_prerequisites',
   'scheduler_failure', 'data_integrity_failure',
 ];
+export const CACHE_POLICIES = ['pull-push', 'pull', 'push'] as const;
 const EXPIRE_DEFAULT = 30 * 86400; // GitLab's instance default for artifacts
 const MAX_PARALLEL = 200;
 
@@ -118,7 +128,7 @@ export function readJob(r: Reader, name: string, keyLoc: SourceLocation, map: PM
         job.variables = readVariables(r, v, what('variables'), false) ?? {};
         break;
       case 'rules':
-        job.rules = readRules(r, v, what('rules'), false) ?? [];
+        job.rules = readRules(r, v, what('rules'), 'job') ?? [];
         break;
       case 'only':
         job.only = readRefsFilter(r, v, what('only')) ?? null;
@@ -139,7 +149,7 @@ export function readJob(r: Reader, name: string, keyLoc: SourceLocation, map: PM
         job.timeoutSeconds = readDuration(r, v, what('timeout')) ?? null;
         break;
       case 'tags':
-        job.tags = r.strList(v, what('tags')) ?? [];
+        job.tags = r.strArray(v, what('tags')) ?? [];
         break;
       case 'needs':
         job.needs = readNeeds(r, v, what('needs')) ?? null;
@@ -280,10 +290,10 @@ function readArtifacts(r: Reader, node: PNode, what: string): ArtifactsSpec | un
     const v = e.value;
     switch (e.key) {
       case 'paths':
-        out.paths = r.strList(v, `${what}:paths`) ?? [];
+        out.paths = r.strArray(v, `${what}:paths`) ?? [];
         break;
       case 'exclude':
-        out.exclude = r.strList(v, `${what}:exclude`) ?? [];
+        out.exclude = r.strArray(v, `${what}:exclude`) ?? [];
         break;
       case 'untracked':
         out.untracked = r.bool(v, `${what}:untracked`) ?? false;
@@ -332,19 +342,21 @@ function readCaches(r: Reader, node: PNode, what: string): CacheDef[] | undefine
           }
           break;
         case 'paths':
-          c.paths = r.strList(v, `${what}:paths`) ?? [];
+          c.paths = r.strArray(v, `${what}:paths`) ?? [];
           break;
         case 'untracked':
           c.untracked = r.bool(v, `${what}:untracked`) ?? false;
           break;
         case 'policy':
-          c.policy = r.oneOf(v, `${what}:policy`, ['pull-push', 'pull', 'push'] as const) ?? 'pull-push';
+          // GitLab Runner expands variables in the policy: checked by the runner once expanded.
+          if (v.kind === 'scalar' && typeof v.value === 'string' && v.value.includes('$')) c.policyUnexpanded = v.value;
+          else c.policy = r.oneOf(v, `${what}:policy`, CACHE_POLICIES) ?? 'pull-push';
           break;
         case 'when':
           c.when = r.oneOf(v, `${what}:when`, ['on_success', 'on_failure', 'always'] as const) ?? 'on_success';
           break;
         case 'fallback_keys':
-          c.fallbackKeys = r.strList(v, `${what}:fallback_keys`) ?? [];
+          c.fallbackKeys = r.strArray(v, `${what}:fallback_keys`) ?? [];
           break;
         case 'unprotect':
           r.bool(v, `${what}:unprotect`);
@@ -378,14 +390,25 @@ function checkCacheKey(r: Reader, node: PNode, key: string, what: string): boole
   return true;
 }
 
-function readEnvironment(r: Reader, node: PNode, what: string): string | undefined {
-  if (node.kind === 'scalar') return r.str(node, what);
+function readEnvironment(r: Reader, node: PNode, what: string): EnvironmentDef | undefined {
+  if (node.kind === 'scalar') {
+    const name = r.str(node, what);
+    return name === undefined ? undefined : { name, url: null, action: 'start', tier: null };
+  }
   const map = r.map(node, what);
   if (!map) return undefined;
   r.keys(map, what, ['name', 'url', 'on_stop', 'action', 'auto_stop_in', 'deployment_tier', 'kubernetes']);
   const name = entry(map, 'name');
   if (!name) return r.invalid(map, `${what} expects \`name:\``);
-  return r.str(name.value, `${what}:name`);
+  const out: EnvironmentDef = { name: r.str(name.value, `${what}:name`) ?? '', url: null, action: 'start', tier: null };
+  const url = entry(map, 'url');
+  if (url) out.url = r.str(url.value, `${what}:url`) ?? null;
+  const action = entry(map, 'action');
+  if (action) out.action = r.oneOf(action.value, `${what}:action`, ENVIRONMENT_ACTIONS) ?? 'start';
+  const tier = entry(map, 'deployment_tier');
+  // Expanded on the server side like the name, so a variable is checked once expanded.
+  if (tier) out.tier = r.str(tier.value, `${what}:deployment_tier`) ?? null;
+  return out;
 }
 
 const VARIABLE_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;

@@ -86,7 +86,8 @@ export function parseYamlFull(file: string, text: string, diags: Diagnostics): P
   const doc = parseDocument(text, {
     lineCounter: lc,
     customTags: [REFERENCE_TAG],
-    uniqueKeys: true,
+    // GitLab loads YAML with Psych, where a repeated key replaces the earlier value: not an error.
+    uniqueKeys: false,
     prettyErrors: false,
     strict: false,
   });
@@ -163,7 +164,11 @@ class Converter {
           this.mergeKey(value, merged, keyLoc);
           continue;
         }
-        entries.push({ key, keyLoc, value });
+        // A repeated key: the last value wins, at the place of the first (a Ruby Hash keeps
+        // the first insertion's order).
+        const earlier = entries.findIndex((e) => e.key === key);
+        if (earlier >= 0) entries[earlier] = { key, keyLoc, value };
+        else entries.push({ key, keyLoc, value });
       }
       // YAML merge keys: explicit keys win, then earlier merge sources win over later ones.
       for (const m of merged) if (!entries.some((e) => e.key === m.key)) entries.push(m);

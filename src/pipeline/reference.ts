@@ -1,5 +1,5 @@
 // `!reference [job, key, ...]`: replaced by the node it names in the merged configuration
-// (after includes, before extends, as GitLab does). References inside the target are resolved
+// (after includes and extends, as GitLab does). References inside the target are resolved
 // too, up to GitLab's nesting limit.
 
 import type { Diagnostics } from './diagnostics.js';

@@ -25,6 +25,8 @@ export interface RuleDef {
 
 const JOB_RULE_KEYS = ['if', 'changes', 'exists', 'when', 'allow_failure', 'variables', 'needs', 'interruptible'] as const;
 const WORKFLOW_RULE_KEYS = ['if', 'changes', 'exists', 'when', 'variables'] as const;
+// GitLab's include:rules take if, exists, changes and when (always or never), nothing else.
+const INCLUDE_RULE_KEYS = ['if', 'changes', 'exists', 'when'] as const;
 const JOB_WHEN = ['on_success', 'on_failure', 'always', 'manual', 'never'] as const;
 const WORKFLOW_WHEN = ['always', 'never'] as const;
 
@@ -70,20 +72,28 @@ function readPaths(r: Reader, node: PNode, what: string): string[] | undefined {
     r.keys(node, what, ['paths', 'compare_to', 'project', 'ref']);
     const p = entry(node, 'paths');
     if (!p) return r.invalid(node, `${what} expects \`paths: [...]\``);
-    return r.strList(p.value, `${what}:paths`);
+    return withoutEmpty(r.strArray(p.value, `${what}:paths`));
   }
-  if (node.kind === 'seq') return r.strList(node, what);
+  if (node.kind === 'seq') return withoutEmpty(r.strList(node, what));
   return r.invalid(node, `${what} expects a list of file patterns, not ${describe(node)}`);
 }
 
-export function readRules(r: Reader, node: PNode, what: string, workflow: boolean): RuleDef[] | undefined {
+/** GitLab accepts an empty pattern and it matches no file; a glob library would throw on it. */
+function withoutEmpty(list: string[] | undefined): string[] | undefined {
+  return list?.filter((g) => g.trim() !== '');
+}
+
+export function readRules(r: Reader, node: PNode, what: string, kind: 'job' | 'workflow' | 'include'): RuleDef[] | undefined {
+  const workflow = kind !== 'job';
   if (node.kind !== 'seq') return r.invalid(node, `${what} expects a list of rules, not ${describe(node)}`);
+  // GitLab's rules entry validates presence: an empty list is an error, not "never".
+  if (node.items.length === 0) return r.invalid(node, `${what} must not be empty: remove it, or write the rules`);
   const out: RuleDef[] = [];
   // `- !reference [.x, rules]` inside rules yields a nested list, which GitLab flattens.
   for (const item of node.items.flatMap((i) => (i.kind === 'seq' ? i.items : [i]))) {
     const map = r.map(item, `each rule in ${what}`);
     if (!map) continue;
-    r.keys(map, `a rule of ${what}`, workflow ? WORKFLOW_RULE_KEYS : JOB_RULE_KEYS);
+    r.keys(map, `a rule of ${what}`, kind === 'include' ? INCLUDE_RULE_KEYS : workflow ? WORKFLOW_RULE_KEYS : JOB_RULE_KEYS);
     const rule: RuleDef = { loc: map.loc, if: null, changes: null, exists: null, when: null, allowFailure: null, variables: null, needs: null };
     for (const e of map.entries) {
       const v = e.value;
@@ -186,7 +196,7 @@ const SOURCE_KEYWORDS: Record<string, string> = {
 };
 
 export function readRefsFilter(r: Reader, node: PNode, what: string): RefsFilter | undefined {
-  if (node.kind === 'scalar' && typeof node.value === 'string') return { refs: [node.value], variables: null, changes: null };
+  // GitLab's policy entry has a strategy for a list and one for a mapping; a lone string is neither.
   if (node.kind === 'seq') {
     const refs = r.strList(node, what);
     return refs ? { refs, variables: null, changes: null } : undefined;

@@ -62,13 +62,30 @@ export interface ArtifactsSpec {
 }
 
 export interface CacheSpec {
-  /** Resolved key: a literal after variable expansion, or derived from files (`key: files`). */
+  /** A literal (variables unexpanded: the runner expands them), or derived from files (`key: files`). */
   key: { kind: 'literal'; value: string } | { kind: 'files'; files: string[]; prefix: string | null };
   paths: string[];
   untracked: boolean;
   policy: 'pull-push' | 'pull' | 'push';
+  /**
+   * `policy` as written when it names variables (`policy: $CACHE_POLICY`): the runner expands it,
+   * as GitLab Runner does, and `policy` is then unused. Absent otherwise.
+   */
+  policyUnexpanded?: string;
   when: 'on_success' | 'on_failure' | 'always';
+  /** Unexpanded, like `key` and `paths`: the runner expands them with the job's variables. */
   fallbackKeys: string[];
+}
+
+export type EnvironmentAction = 'start' | 'prepare' | 'stop' | 'verify' | 'access';
+export type EnvironmentTier = 'production' | 'staging' | 'testing' | 'development' | 'other';
+
+/** What a job's `environment:` resolves to, variables expanded as GitLab expands them (server side). */
+export interface EnvironmentDetails {
+  slug: string;
+  url: string | null;
+  action: EnvironmentAction;
+  tier: EnvironmentTier;
 }
 
 /** One `id_tokens:` entry: the audience its JWT is for. */
@@ -109,7 +126,10 @@ export interface CompiledJob {
   cache: CacheSpec[];
   resourceGroup: string | null;
   interruptible: boolean;
+  /** `environment:name`, variables expanded (without CI_ENVIRONMENT_* and persisted ones, as GitLab). */
   environment: string | null;
+  /** Absent when there is no environment (and in specs compiled before it existed). */
+  environmentDetails?: EnvironmentDetails;
   /** Beyond GitLab: higher runs first among ready jobs; default 0. */
   priority: number;
   /**
@@ -142,8 +162,13 @@ export interface CompiledPipeline {
 
 /** What rules need to know about the pipeline being created. */
 export interface CompileContext {
-  /** Predefined and user variables visible to `rules:if` and `workflow:rules` (CI_COMMIT_BRANCH, ...). */
+  /**
+   * Predefined pipeline variables (CI_COMMIT_BRANCH, ...): the lowest precedence, below the file's
+   * variables, as in GitLab's "CI/CD variable precedence".
+   */
   variables: Record<string, string>;
+  /** Variables given with the trigger (`--var`, the API): they win over the file's. */
+  pipelineVariables?: Record<string, string>;
   /**
    * Files changed by the triggering event, relative to the project root. `null` means "unknown"
    * (web, api, a new branch): then `rules:changes` is true, as GitLab does.

@@ -89,6 +89,12 @@ export class Reader {
     return partial;
   }
 
+  /** A list of strings only, as GitLab's `array_of_strings` validator wants: a lone string is refused. */
+  strArray(node: PNode, what: string): string[] | undefined {
+    if (node.kind !== 'seq') return this.invalid(node, `${what} expects a list of strings, not ${describe(node)}${node.kind === 'scalar' && typeof node.value === 'string' ? ` (write [${JSON.stringify(node.value)}])` : ''}`);
+    return this.strList(node, what);
+  }
+
   map(node: PNode, what: string): PMap | undefined {
     if (node.kind === 'map') return node;
     return this.invalid(node, `${what} expects a mapping, not ${describe(node)}`);
@@ -139,6 +145,9 @@ export function readVariables(r: Reader, node: PNode, what: string, allowDetails
     const v = e.value;
     if (v.kind === 'scalar' && (typeof v.value === 'string' || typeof v.value === 'number')) {
       out[e.key] = String(v.value);
+    } else if (v.kind === 'scalar' && v.value === null) {
+      // `NAME:` with no value: GitLab accepts it and the job gets an empty variable.
+      out[e.key] = '';
     } else if (v.kind === 'map') {
       r.keys(v, `variable ${e.key}`, allowDetails ? ['value', 'description', 'options', 'expand'] : ['value', 'expand', 'description']);
       let value = '';

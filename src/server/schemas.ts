@@ -209,12 +209,8 @@ export const jobSchema = {
     name: { type: 'string' },
     stage: { type: 'string' },
     status: { type: 'string', enum: [...JOB_STATUSES] },
-    allowFailure: {
-      anyOf: [
-        { type: 'boolean' },
-        { type: 'object', properties: { exitCodes: { type: 'array', items: { type: 'integer' } } }, required: ['exitCodes'] },
-      ],
-    },
+    allowFailure: { type: 'boolean', description: 'whether a failure is allowed: allow_failure: true, or it failed with one of allowFailureExitCodes' },
+    allowFailureExitCodes: { type: ['array', 'null'], items: { type: 'integer' }, description: 'allow_failure: exit_codes; null when not written so' },
     when: { type: 'string' },
     needs: { type: ['array', 'null'], items: { type: 'string' } },
     attempts: { type: 'integer' },
@@ -222,9 +218,9 @@ export const jobSchema = {
     failureReason: { type: ['string', 'null'] },
     startedAt: isoOrNull,
     finishedAt: isoOrNull,
-    environment: { type: ['string', 'null'], description: 'the environment it deploys to (environment: name)' },
+    environment: { type: ['string', 'null'], description: 'the environment it deploys to (environment: name, variables expanded)' },
   },
-  required: ['id', 'name', 'stage', 'status', 'allowFailure', 'when', 'attempts', 'exitCode', 'failureReason', 'startedAt', 'finishedAt'],
+  required: ['id', 'name', 'stage', 'status', 'allowFailure', 'allowFailureExitCodes', 'when', 'attempts', 'exitCode', 'failureReason', 'startedAt', 'finishedAt'],
 } as const;
 
 export const pipelineSchema = {

@@ -192,9 +192,9 @@ async function compileFor(deps: TriggerDeps, project: Project, t: PipelineTrigge
     ...(plan.mergeRequest ? { mergeRequest: plan.mergeRequest } : {}),
     refProtected,
   });
-  // Trigger variables override predefined ones for rules, as in `gantry run --var`. Project
-  // variables (secrets) are not rule context here: they are for the jobs that may see them.
-  const compiled = compilePipeline(file, { variables: { ...predefined, ...plan.variables }, changedFiles: plan.changedFiles, files });
+  // Trigger variables win over the file's, predefined ones lose to them (GitLab's precedence).
+  // Project variables (secrets) are not rule context here: they are for the jobs that may see them.
+  const compiled = compilePipeline(file, { variables: predefined, pipelineVariables: plan.variables, changedFiles: plan.changedFiles, files });
   if (compiled.ok === false) {
     throw new ApiError('GANTRY_E_PIPELINE_INVALID', `${file} at ${commit.sha.slice(0, 12)} is invalid (${compiled.errors.length} error${compiled.errors.length === 1 ? '' : 's'})`, {
       diagnostics: compiled.errors.map((d) => ({

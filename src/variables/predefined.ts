@@ -129,15 +129,26 @@ export function jobVariables(j: JobFacts): Record<string, string> {
     CI_NODE_TOTAL: String(j.job.parallel?.total ?? 1),
   };
   if (j.job.parallel) v.CI_NODE_INDEX = String(j.job.parallel.index);
-  if (j.job.environment) v.CI_ENVIRONMENT_NAME = j.job.environment;
+  if (j.job.environment) {
+    // GitLab's deployment variables: known once the environment's name is expanded (compile.ts).
+    v.CI_ENVIRONMENT_NAME = j.job.environment;
+    const d = j.job.environmentDetails;
+    if (d) {
+      v.CI_ENVIRONMENT_SLUG = d.slug;
+      v.CI_ENVIRONMENT_ACTION = d.action;
+      v.CI_ENVIRONMENT_TIER = d.tier;
+      if (d.url !== null) v.CI_ENVIRONMENT_URL = d.url;
+    }
+  }
   if (!v.CI_JOB_MANUAL) delete v.CI_JOB_MANUAL;
   return v;
 }
 
 /**
- * All of a job's variables by GitLab's precedence, lowest first: predefined pipeline variables,
- * the file's global variables, the job's variables, the trigger's variables; job-level predefined
- * variables cannot be overridden. Values from the pipeline file may refer to other variables
+ * All of a job's variables by GitLab's documented "CI/CD variable precedence", lowest first:
+ * predefined variables (pipeline and job ones), deployment variables (CI_ENVIRONMENT_*, in
+ * predefinedJob here), the file's global variables, the job's variables, the trigger's variables.
+ * A file's variable may override a predefined one, as in GitLab. Values from the pipeline file may refer to other variables
  * ($VAR, ${VAR}), also through further references; they are expanded against the whole set
  * (a cycle stops at the variable that closes it). Predefined and trigger values are data, taken
  * literally: a `$` in a commit message or a --var value stays a `$`.
@@ -152,9 +163,8 @@ export function resolveJobVariables(
   },
   expand: (value: string, vars: Record<string, string>) => string,
 ): Record<string, string> {
-  const raw = { ...layers.pipeline, ...layers.file, ...layers.job, ...layers.trigger, ...layers.predefinedJob };
-  const fromFile = (k: string) =>
-    !(k in layers.trigger) && !(k in layers.predefinedJob) && (k in layers.job || k in layers.file);
+  const raw = { ...layers.pipeline, ...layers.predefinedJob, ...layers.file, ...layers.job, ...layers.trigger };
+  const fromFile = (k: string) => !(k in layers.trigger) && (k in layers.job || k in layers.file);
   const out: Record<string, string> = {};
   const busy = new Set<string>();
   const get = (k: string): string => {

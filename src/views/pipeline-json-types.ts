@@ -38,7 +38,10 @@ export interface JobJson {
   name: string;
   stage: string;
   status: JobStatus;
-  allowFailure: boolean | { exitCodes: number[] };
+  /** Whether the job's failure is allowed: `allow_failure: true`, or it failed with one of `allowFailureExitCodes`. */
+  allowFailure: boolean;
+  /** `allow_failure: exit_codes`: the exit codes a failure is allowed with; null when not written so. */
+  allowFailureExitCodes: number[] | null;
   when: string;
   /** The names of the jobs this one waits for by `needs:` (the DAG's edges); null without `needs:` (stage order). */
   needs: string[] | null;

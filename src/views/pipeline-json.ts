@@ -1,6 +1,7 @@
 // The public shape of a pipeline: what `gantry run --json` prints and the HTTP API returns. The
 // shapes themselves are in pipeline-json-types.ts, which the web UI shares.
 
+import { isFailureAllowed } from '../scheduler/readiness.js';
 import type { Job, Pipeline, PipelineWithJobs } from '../store/store.js';
 import type { JobJson, PipelineJson, PipelineSummaryJson } from './pipeline-json-types.js';
 
@@ -33,7 +34,10 @@ export function jobJson(j: Job): JobJson {
     name: j.name,
     stage: j.stage,
     status: j.status,
-    allowFailure: j.spec.allowFailure,
+    // GitLab's API field is the effective answer: a job allowed to fail only with some exit codes
+    // is `true` once it failed with one of them, and `false` before and otherwise.
+    allowFailure: isFailureAllowed(j.spec.allowFailure, j.status === 'failed' || j.status === 'timed_out' ? j.exitCode : null),
+    allowFailureExitCodes: typeof j.spec.allowFailure === 'boolean' ? null : j.spec.allowFailure.exitCodes,
     when: j.spec.when,
     needs: j.spec.needsMode === 'dag' ? j.spec.needs.map((n) => n.job) : null,
     attempts: j.attemptCount,

@@ -148,12 +148,17 @@ test:
       assert.equal(ok.pipeline.status, 'success');
       assert.equal(ok.job('allowed').status, 'failed');
       assert.equal(ok.job('allowed').exitCode, 4);
+      // GitLab's API: allow_failure is the effective answer, the codes a field of their own.
+      assert.equal(ok.job('allowed').allowFailure, true);
+      assert.deepEqual(ok.job('allowed').allowFailureExitCodes, [3, 4]);
 
       const bad = await runJson(sb, ['--var', 'CODE=5']);
       assert.equal(bad.code, 1);
       assert.equal(bad.pipeline.status, 'failed');
       assert.equal(bad.job('allowed').status, 'failed');
       assert.equal(bad.job('allowed').exitCode, 5);
+      assert.equal(bad.job('allowed').allowFailure, false);
+      assert.deepEqual(bad.job('allowed').allowFailureExitCodes, [3, 4]);
     });
   });
 

@@ -174,7 +174,7 @@ b:
         for (const j of p.jobs) {
           assert.deepEqual(
             Object.keys(j).sort(),
-            ['allowFailure', 'attempts', 'environment', 'exitCode', 'failureReason', 'finishedAt', 'id', 'name', 'needs', 'stage', 'startedAt', 'status', 'when'].sort(),
+            ['allowFailure', 'allowFailureExitCodes', 'attempts', 'environment', 'exitCode', 'failureReason', 'finishedAt', 'id', 'name', 'needs', 'stage', 'startedAt', 'status', 'when'].sort(),
           );
           assert.match(String(j.startedAt), ISO_UTC);
           assert.match(String(j.finishedAt), ISO_UTC);
@@ -183,6 +183,7 @@ b:
           assert.equal(j.exitCode, 0);
           assert.equal(j.failureReason, null);
           assert.equal(j.allowFailure, false);
+          assert.equal(j.allowFailureExitCodes, null);
           assert.equal(j.when, 'on_success');
           assert.ok(ms(p.startedAt) <= ms(j.startedAt) && ms(j.finishedAt) <= ms(p.finishedAt));
         }

@@ -37,8 +37,9 @@ describe('rules:if expressions', () => {
     yes('$BRANCH == $BRANCH');
   });
 
-  test('${VAR} is accepted like $VAR', () => {
-    yes('${BRANCH} == "main"');
+  // GitLab's lexer has only `$NAME` (lib/gitlab/ci/pipeline/expression/lexeme/variable.rb).
+  test('${VAR} is not a variable in an expression: GitLab knows only $VAR', () => {
+    assert.throws(() => parseExpression('${BRANCH} == "main"'), (e: unknown) => e instanceof ExpressionError && e.offset === 0);
   });
 
   test('=~ and !~ match regexes, with flags; an unset left side matches as ""', () => {

@@ -48,6 +48,7 @@ function projectJob(j: CompiledJob): Record<string, Json> {
   if (j.resourceGroup !== null) o.resourceGroup = j.resourceGroup;
   if (j.interruptible) o.interruptible = true;
   if (j.environment !== null) o.environment = j.environment;
+  if (j.environmentDetails) o.environmentDetails = j.environmentDetails as unknown as Json;
   if (j.priority !== 0) o.priority = j.priority;
   if (j.parallel) o.parallel = `${j.parallel.index}/${j.parallel.total}`;
   if (j.inheritedVariables) o.inheritedVariables = j.inheritedVariables;

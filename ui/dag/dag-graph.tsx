@@ -47,7 +47,7 @@ export function DagGraph({ jobs, onAction, busy, actions = true }: { jobs: Job[]
                 <StatusIcon status={job.status} />
                 <span class="dag-name">{job.name}</span>
                 <span class="dag-meta">
-                  {job.allowFailure !== false && job.status === 'failed' ? <span class="tag warn">allowed</span> : null}
+                  {job.allowFailure && job.status === 'failed' ? <span class="tag warn">allowed</span> : null}
                   <Duration startedAt={job.startedAt} finishedAt={job.finishedAt} />
                 </span>
               </Link>

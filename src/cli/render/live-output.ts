@@ -8,6 +8,7 @@ import type { RunObserver } from '../../local/local-pipeline-run.js';
 import type { Job, PipelineWithJobs } from '../../store/store.js';
 import { displayLine, formatDuration, LineSplitter } from './terminal-text.js';
 import { statusStyle } from './status-style.js';
+import { isFailureAllowed } from '../../scheduler/readiness.js';
 
 export interface LiveOutputOptions {
   out: NodeJS.WritableStream & { columns?: number };
@@ -141,7 +142,7 @@ export function summary(p: PipelineWithJobs, color: boolean): string {
   const rows = p.jobs.map((j) => {
     const st = statusStyle(j.status, color);
     const dur = j.startedAt !== null && j.finishedAt !== null ? formatDuration(j.finishedAt - j.startedAt) : '';
-    const extra = [j.attemptCount > 1 ? `${j.attemptCount} attempts` : '', j.failureReason && j.status !== 'success' ? j.failureReason : '', j.spec.allowFailure !== false && (j.status === 'failed' || j.status === 'timed_out') ? 'allowed to fail' : '']
+    const extra = [j.attemptCount > 1 ? `${j.attemptCount} attempts` : '', j.failureReason && j.status !== 'success' ? j.failureReason : '', (j.status === 'failed' || j.status === 'timed_out') && isFailureAllowed(j.spec.allowFailure, j.exitCode) ? 'allowed to fail' : '']
       .filter(Boolean)
       .join(', ');
     return { st, j, dur, extra };
