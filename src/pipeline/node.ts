@@ -120,15 +120,25 @@ class Converter {
     private readonly diags: Diagnostics,
   ) {}
 
+  /** Nodes being converted: an alias to one of them is a cycle (`&a` holding `*a`, directly or not). */
+  private readonly open = new Set<Node>();
+
   convert(node: Node): PNode {
     if (yaml().isAlias(node)) {
       const target = node.resolve(this.doc);
       if (!target) return { kind: 'scalar', value: null, loc: this.loc(node), textOffset: null };
+      if (this.open.has(target)) {
+        // Psych (GitLab's YAML loader) refuses a recursive alias too; followed, it never ends.
+        this.diags.error('GANTRY_E_YAML_SYNTAX', `invalid YAML: the alias *${node.source} refers to a node that contains it (anchors cannot be recursive)`, this.loc(node));
+        return { kind: 'scalar', value: null, loc: this.loc(node), textOffset: null };
+      }
       return this.convert(target);
     }
     const cached = this.memo.get(node);
     if (cached) return cached;
+    this.open.add(node);
     const out = this.convertFresh(node);
+    this.open.delete(node);
     this.memo.set(node, out);
     return out;
   }
