@@ -14,6 +14,7 @@ import type { GitMirrors } from './git-mirror.js';
 import { installFleetMetrics } from './fleet-metrics.js';
 import { countLogIngest, createMetrics, installComputeMinutes, installRequestMetrics } from './metrics.js';
 import { computeMinutesRoutes } from './routes/compute-minutes.js';
+import { insightRoutes } from './routes/insights.js';
 import { openApiRoute, registerOpenApi } from './openapi.js';
 import { healthRoutes } from './routes/health.js';
 import { installOverload } from './overload/overload.js';
@@ -381,6 +382,7 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
       poolRoutes(api, ctx);
       queueRoutes(api, ctx);
       computeMinutesRoutes(api, ctx);
+      insightRoutes(api, ctx);
       fleetEventRoutes(api, { ...ctx, streams });
       artifactRoutes(api, { ...ctx, blobs: deps.blobs });
       await webhookRoutes(api, { ...ctx, queue });

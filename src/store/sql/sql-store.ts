@@ -54,6 +54,7 @@ import { SqlSsoStore } from './sso.js';
 import { audited, SqlAuditStore } from './audit.js';
 import { SqlIdTokenKeyStore } from './id-token-keys.js';
 import { SqlRetentionStore } from './retention.js';
+import { SqlInsightsStore } from './insights.js';
 import { forkApprovalIn, SqlGateStore } from './gates.js';
 import type { ForkApproval } from '../../domain/approvals.js';
 import type { AuditFor } from '../audit.js';
@@ -134,6 +135,7 @@ export class SqlStore implements Store {
 
   readonly pools: SqlPoolStore;
   readonly retention: SqlRetentionStore;
+  readonly insights: SqlInsightsStore;
 
   private constructor(private readonly db: SqlDialect) {
     this.dialect = db.name;
@@ -144,6 +146,7 @@ export class SqlStore implements Store {
     this.gates = new SqlGateStore(db);
     this.pools = new SqlPoolStore(db);
     this.retention = new SqlRetentionStore(db);
+    this.insights = new SqlInsightsStore(db);
     this.fleet = new SqlFleetStore(db);
     this.schedules = new SqlScheduleStore(db);
     this.forge = new SqlForgeStore(db);
