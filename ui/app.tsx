@@ -18,6 +18,7 @@ import { PipelinePage } from './pages/pipeline-page.js';
 import { ProjectPage } from './pages/project-page.js';
 import { ProjectsPage } from './pages/projects-page.js';
 import { QueuePage } from './pages/queue-page.js';
+import { InsightsPage } from './pages/insights-page.js';
 import { InstanceUsagePage, ProjectUsagePage } from './pages/usage-page.js';
 import { SettingsPage } from './pages/settings-page.js';
 import { TokensPage } from './pages/tokens-page.js';
@@ -35,6 +36,8 @@ function titleOf(route: Route): string {
       return `Members · ${route.project}`;
     case 'environments':
       return `Environments · ${route.project}`;
+    case 'insights':
+      return `Insights · ${route.project}`;
     case 'tokens':
       return 'Your tokens';
     case 'audit':
@@ -74,6 +77,8 @@ function Page({ route, place }: { route: Route; place: Place }) {
       return <MembersPage key={route.project} project={route.project} />;
     case 'environments':
       return <EnvironmentsPage key={route.project} project={route.project} />;
+    case 'insights':
+      return <InsightsPage key={route.project} project={route.project} place={place} />;
     case 'tokens':
       return <TokensPage />;
     case 'audit':
@@ -147,7 +152,7 @@ export function App() {
         </Link>
         {route.page !== 'login' && who ? (
           <nav class="top-nav" aria-label="Main">
-            <Link href="/" aria-current={route.page === 'projects' || route.page === 'project' || route.page === 'settings' || route.page === 'members' || ((route.page === 'audit' || route.page === 'usage') && route.project !== null) ? 'page' : undefined}>
+            <Link href="/" aria-current={route.page === 'projects' || route.page === 'project' || route.page === 'settings' || route.page === 'members' || route.page === 'insights' || ((route.page === 'audit' || route.page === 'usage') && route.project !== null) ? 'page' : undefined}>
               Projects
             </Link>
             <Link href="/queue" aria-current={route.page === 'queue' ? 'page' : undefined}>

@@ -270,3 +270,34 @@ export interface InstanceUsage {
   days: UsageDay[];
   projects: (Omit<Usage, 'days'> & { project: string; projectId: number })[];
 }
+
+/** GET /projects/:project/insights (src/domain/insights.ts, plus `truncated`). */
+export type { DayInsight, FlakyJob, SlowJob } from '../../src/domain/insights.js';
+import type { Insights as InsightsOf } from '../../src/domain/insights.js';
+export type ProjectInsights = InsightsOf & { truncated: boolean };
+
+/** GET /pipelines/:id/timeline. */
+export interface TimelineAttempt {
+  number: number;
+  status: string;
+  agent: string | null;
+  queuedAt: string;
+  startedAt: string | null;
+  finishedAt: string | null;
+}
+export interface TimelineJob {
+  id: number;
+  name: string;
+  stage: string;
+  status: string;
+  needs: string[] | null;
+  attempts: TimelineAttempt[];
+}
+export interface PipelineTimeline {
+  pipelineId: number;
+  status: string;
+  createdAt: string;
+  finishedAt: string | null;
+  jobs: TimelineJob[];
+  criticalPath: number[];
+}

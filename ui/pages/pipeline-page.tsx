@@ -8,6 +8,7 @@ import { FINISHED, type Job, type Pipeline, type Project } from '../api/types.js
 import { useApi } from '../api/use-api.js';
 import { useMayWrite } from '../api/session.js';
 import { DagGraph, type JobAction } from '../dag/dag-graph.js';
+import { PipelineTimelineCard } from '../insights/timeline-chart.js';
 import { ErrorBox, Loading } from '../components/feedback.js';
 import { Link } from '../components/link.js';
 import { StatusBadge } from '../components/status.js';
@@ -154,6 +155,8 @@ export function PipelinePage({ id }: { id: number }) {
         <h2 class="visually-hidden">Jobs</h2>
         <DagGraph jobs={p.jobs} onAction={onJobAction} busy={busy} actions={develop} />
       </section>
+      {/* Read again whenever a job moves (its status or attempts), not on every tick. */}
+      <PipelineTimelineCard key={p.jobs.map((j) => `${j.status}${j.attempts}`).join()} pipelineId={p.id} />
       <section class="card">
         <h2>Variables</h2>
         {variables.length === 0 ? (

@@ -71,6 +71,9 @@ export function ProjectPage({ project, place }: { project: string; place: Place 
           {info.data ? <p class="muted mono ellipsis">{info.data.gitUrl}</p> : null}
         </div>
         <div class="head-actions">
+          <Link href={`/projects/${encodeURIComponent(project)}/insights`} class="button">
+            Insights
+          </Link>
           <Link href={`/projects/${encodeURIComponent(project)}/environments`} class="button">
             Environments
           </Link>
