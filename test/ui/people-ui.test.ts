@@ -87,7 +87,7 @@ describe('people in the web UI', { skip, timeout: 90_000 }, () => {
 
   it('the header shows who is signed in, with a menu: your tokens, sign out', async () => {
     const who = page.getByRole('button', { name: 'Signed in as admin' });
-    assert.match(await who.innerText(), /^admin\s*admin/);
+    assert.match(await who.innerText(), /admin\s*admin/);
     assert.equal(await who.getAttribute('aria-expanded'), 'false');
     await who.click();
     const menu = page.locator('#user-menu-items');
@@ -98,7 +98,7 @@ describe('people in the web UI', { skip, timeout: 90_000 }, () => {
     // Escape closes it and gives the focus back to its button.
     await page.keyboard.press('Escape');
     await menu.waitFor({ state: 'hidden' });
-    assert.equal(await page.evaluate(() => document.activeElement?.getAttribute('aria-label')), 'Signed in as admin');
+    assert.equal(await page.evaluate(() => document.activeElement?.classList.contains('user-button')), true);
   });
 
   it('makes a personal access token: its value shown once, then listed without it; revoked after a confirmation', async () => {

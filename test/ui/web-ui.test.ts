@@ -132,7 +132,7 @@ describe('the web UI', { skip, timeout: 110_000 }, () => {
     assert.ok(!page.url().includes(up.token));
     assert.equal(await page.evaluate(() => sessionStorage.getItem('gantry.token') !== null), true);
     // The header says who: the admin token.
-    assert.match(await page.getByRole('button', { name: 'Signed in as admin token' }).innerText(), /^admin token/);
+    assert.match(await page.getByRole('button', { name: 'Signed in as admin token' }).innerText(), /^Signed in as\s+admin token/);
   });
 
   it('lists projects', async () => {

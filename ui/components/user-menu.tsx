@@ -63,9 +63,11 @@ export function UserMenu({ who, onSignedOut }: { who: Session; onSignedOut(): vo
         class="user-button"
         aria-expanded={open}
         aria-controls="user-menu-items"
-        aria-label={`Signed in as ${label}`}
         onClick={() => setOpen(!open)}
       >
+        {/* The name read out holds what is seen ("admin admin" for the admin user, an admin): voice
+            control users say what they see. */}
+        <span class="visually-hidden">Signed in as </span>
         <span class="user-name ellipsis">{label}</span>
         {who.kind === 'user' && who.user.admin ? <span class="tag">admin</span> : null}
         <span aria-hidden="true">▾</span>
