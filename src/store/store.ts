@@ -28,6 +28,7 @@ import type { IdTokenKeyStore } from './id-token-keys.js';
 import type { ProtectedRefs } from '../domain/protected-refs.js';
 import type { ProjectRetention } from '../domain/retention.js';
 import type { RetentionStore } from './retention.js';
+import type { TestReportStore } from './test-reports.js';
 
 /** Milliseconds since the epoch; the API turns them into ISO-8601 UTC strings. */
 export type EpochMs = number;
@@ -388,6 +389,8 @@ export interface Store {
   readonly pools: PoolStore;
   /** What retention deletes and the garbage collector's runs (src/store/retention.ts). */
   readonly retention: RetentionStore;
+  /** Each attempt's JUnit test report (src/store/test-reports.ts). */
+  readonly testReports: TestReportStore;
 
   /** Find a project by name, creating it if it does not exist (idempotent). */
   ensureProject(name: string, gitUrl: string, at: EpochMs): Promise<Project>;

@@ -85,6 +85,7 @@ import {
 import { CREATE_ATTEMPT_SQL, finishAttemptIn, inList, moveJobIn, movePipelineIn } from './moves.js';
 import { restampUrgentIn } from './fleet/urgent-jobs.js';
 import { SqlPoolStore } from './pools.js';
+import { SqlTestReportStore } from './test-reports.js';
 
 const DEFAULT_PAGE = 20;
 const MAX_PAGE = 100;
@@ -134,6 +135,7 @@ export class SqlStore implements Store {
 
   readonly pools: SqlPoolStore;
   readonly retention: SqlRetentionStore;
+  readonly testReports: SqlTestReportStore;
 
   private constructor(private readonly db: SqlDialect) {
     this.dialect = db.name;
@@ -144,6 +146,7 @@ export class SqlStore implements Store {
     this.gates = new SqlGateStore(db);
     this.pools = new SqlPoolStore(db);
     this.retention = new SqlRetentionStore(db);
+    this.testReports = new SqlTestReportStore(db);
     this.fleet = new SqlFleetStore(db);
     this.schedules = new SqlScheduleStore(db);
     this.forge = new SqlForgeStore(db);
