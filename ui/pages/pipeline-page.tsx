@@ -13,6 +13,7 @@ import { Link } from '../components/link.js';
 import { StatusBadge } from '../components/status.js';
 import { triggerTitle } from '../components/triggered-by.js';
 import { Duration, TimeAgo } from '../components/time.js';
+import { TestsPanel } from '../tests/tests-panel.js';
 
 const RETRYABLE = new Set(['failed', 'canceled', 'timed_out']);
 
@@ -154,6 +155,8 @@ export function PipelinePage({ id }: { id: number }) {
         <h2 class="visually-hidden">Jobs</h2>
         <DagGraph jobs={p.jobs} onAction={onJobAction} busy={busy} actions={develop} />
       </section>
+      {/* Test reports: a section of its own (ui/tests/), shown once a job reported some. */}
+      <TestsPanel pipelineId={p.id} version={p.status} />
       <section class="card">
         <h2>Variables</h2>
         {variables.length === 0 ? (
