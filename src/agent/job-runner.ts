@@ -15,7 +15,9 @@ import { runScript, type ScriptResult } from './process-group.js';
 import { agentLine, sectionEnd, sectionStart, stepScript } from './script.js';
 import type { Launcher } from './launcher/launcher.js';
 import type { JobIsolation } from './isolation.js';
-import type { ArtifactTransport, CacheTransport } from './transports.js';
+import type { ArtifactTransport, CacheTransport, TestReportTransport } from './transports.js';
+import { readJunitReports } from './junit-report.js';
+import { summaryLine, testsView } from '../domain/test-reports.js';
 import type { SourceSnapshot } from './workspace.js';
 
 export interface JobAssignment {
@@ -44,6 +46,8 @@ export interface AgentServices {
   isolation: JobIsolation;
   artifacts: ArtifactTransport;
   cache: CacheTransport;
+  /** Where the attempt's test report goes (`artifacts:reports:junit`). */
+  reports: TestReportTransport;
 }
 
 /**
@@ -225,7 +229,27 @@ export async function runJob(
     onOutput(sectionEnd('archive_cache'));
   }
 
-  if (job.artifacts && matches(job.artifacts.when)) {
+  // GitLab uploads reports whatever the job's result (they matter most when it failed), not
+  // after a cancel. A report that cannot be read or kept is a warning: the job's status stands.
+  const junit = job.artifacts?.reports?.junit ?? [];
+  if (junit.length > 0 && outcome.status !== 'canceled') {
+    onOutput(sectionStart('upload_test_reports', 'Reading test reports'));
+    try {
+      const { report, warnings } = await readJunitReports(ws, junit.map((p) => expandVariables(p, a.variables)));
+      for (const w of warnings) onOutput(agentLine(w, 'yellow'));
+      if (report.files > 0) {
+        await services.reports.store(report);
+        const line = summaryLine(testsView([{ jobId: a.jobId, jobName: '', attempt: a.attempt, report }]).summary);
+        onOutput(agentLine(`Test report: ${line} (${report.files} ${report.files === 1 ? 'file' : 'files'}${report.unlisted > 0 ? `; ${report.unlisted} cases past the limits counted, not listed` : ''})`, 'green'));
+      }
+    } catch (err) {
+      onOutput(agentLine(`WARNING: test reports not stored: ${(err as Error).message}`, 'yellow'));
+    }
+    onOutput(sectionEnd('upload_test_reports'));
+  }
+
+  const archive = job.artifacts && (job.artifacts.paths.length > 0 || job.artifacts.untracked || junit.length === 0);
+  if (job.artifacts && archive && matches(job.artifacts.when)) {
     onOutput(sectionStart('upload_artifacts', 'Uploading artifacts'));
     try {
       const expand = (p: string) => expandVariables(p, a.variables);

@@ -2,6 +2,8 @@
 // go. `gantry run` keeps them in directories under $GANTRY_HOME; remote agents (next issue) send
 // them to the server. The runner does not know which.
 
+import type { TestReport } from '../domain/test-reports.js';
+
 export interface ArtifactTransport {
   /** Copies the stored artifacts of `jobId` into `dir`; false if that job left none. */
   fetch(jobId: number, dir: string): Promise<boolean>;
@@ -14,4 +16,9 @@ export interface CacheTransport {
   restore(key: string, dir: string): Promise<boolean>;
   /** Replaces the cache under `key` with `files` (relative to `root`). */
   save(key: string, root: string, files: readonly string[]): Promise<void>;
+}
+
+export interface TestReportTransport {
+  /** Keeps the attempt's test report (read from its `artifacts:reports:junit` files). */
+  store(report: TestReport): Promise<void>;
 }

@@ -471,7 +471,14 @@ class PipelineRun {
           graceMs: this.opts.graceMs,
           agentName: 'local',
         },
-        { source: this.source, artifacts: this.artifacts, cache: this.cache, launcher: this.launcher, isolation },
+        {
+          source: this.source,
+          artifacts: this.artifacts,
+          cache: this.cache,
+          reports: { store: (report) => this.opts.store.testReports.record(attempt.id, report, this.now()) },
+          launcher: this.launcher,
+          isolation,
+        },
         onOutput,
         run.controller.signal,
       )

@@ -309,11 +309,29 @@ function readArtifacts(r: Reader, node: PNode, what: string): ArtifactsSpec | un
       case 'name':
         out.name = r.text(v, `${what}:name`) ?? null;
         break;
+      case 'reports': {
+        const junit = readReports(r, v, `${what}:reports`);
+        if (junit && junit.length > 0) out.reports = { junit };
+        break;
+      }
       default:
         r.diags.warn('GANTRY_W_IGNORED_KEYWORD', `\`artifacts:${e.key}\` is ignored: it needs GitLab's web interface`, e.keyLoc);
     }
   }
   return out;
+}
+
+/** `artifacts:reports`: `junit` (a path or a list, globs allowed); GitLab's other kinds are warned about and ignored. */
+function readReports(r: Reader, node: PNode, what: string): string[] | undefined {
+  const map = r.map(node, what);
+  if (!map) return undefined;
+  let junit: string[] | undefined;
+  for (const e of map.entries) {
+    if (e.key === 'junit') {
+      junit = r.strList(e.value, `${what}:junit`);
+    } else r.diags.warn('GANTRY_W_IGNORED_KEYWORD', `\`${what}:${e.key}\` is ignored: Gantry reads \`junit\` reports only`, e.keyLoc);
+  }
+  return junit;
 }
 
 function readCaches(r: Reader, node: PNode, what: string): CacheDef[] | undefined {

@@ -59,6 +59,12 @@ export interface ArtifactsSpec {
    */
   expireInDefault?: boolean;
   name: string | null;
+  /**
+   * `artifacts:reports`: the JUnit files (globs, variables unexpanded) the runner reads after the
+   * job whatever its result (docs/PIPELINE.md, "Test reports"). Absent when the job names none
+   * (and from specs compiled before reports were read).
+   */
+  reports?: { junit: string[] };
 }
 
 export interface CacheSpec {

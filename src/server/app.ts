@@ -33,6 +33,8 @@ import { agentListRoutes } from './routes/agents.js';
 import { poolRoutes } from './routes/pools.js';
 import { queueRoutes } from './routes/queue.js';
 import { artifactRoutes } from './routes/artifacts.js';
+import { testRoutes } from './routes/tests.js';
+import { testReportRoutes } from './fleet/test-report-routes.js';
 import type { BlobStore } from '../blobstore/blob-store.js';
 import { artifactSweep, blobRoutes, MAX_BLOB_BYTES, UNREFERENCED_BLOB_GRACE_MS } from './fleet/blob-routes.js';
 import { webhookRoutes } from './routes/webhooks.js';
@@ -385,6 +387,8 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
       insightRoutes(api, ctx);
       fleetEventRoutes(api, { ...ctx, streams });
       artifactRoutes(api, { ...ctx, blobs: deps.blobs });
+      testReportRoutes(api, ctx);
+      testRoutes(api, ctx);
       await webhookRoutes(api, { ...ctx, queue });
       scheduleRoutes(api, ctx);
       triggerTokenRoutes(api, ctx);

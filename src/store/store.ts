@@ -29,6 +29,7 @@ import type { ProtectedRefs } from '../domain/protected-refs.js';
 import type { ProjectRetention } from '../domain/retention.js';
 import type { RetentionStore } from './retention.js';
 import type { InsightsStore } from './insights.js';
+import type { TestReportStore } from './test-reports.js';
 
 /** Milliseconds since the epoch; the API turns them into ISO-8601 UTC strings. */
 export type EpochMs = number;
@@ -391,6 +392,8 @@ export interface Store {
   readonly retention: RetentionStore;
   /** A project's runs of a window, for its insights (src/store/insights.ts). */
   readonly insights: InsightsStore;
+  /** Each attempt's JUnit test report (src/store/test-reports.ts). */
+  readonly testReports: TestReportStore;
 
   /** Find a project by name, creating it if it does not exist (idempotent). */
   ensureProject(name: string, gitUrl: string, at: EpochMs): Promise<Project>;

@@ -104,6 +104,7 @@ describe('route classes and body limits', () => {
     }
     const larger = routes.filter((r) => r.bodyLimit > DEFAULT_BODY_LIMIT || r.streamedBody !== null).map(name).sort();
     assert.deepEqual(larger, [
+      'POST /api/v1/agent/attempts/:id/tests',
       'POST /api/v1/agent/logs',
       'POST /api/v1/projects/:project/trigger',
       'POST /api/v1/webhooks/:provider/:project',

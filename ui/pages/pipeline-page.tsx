@@ -14,6 +14,7 @@ import { Link } from '../components/link.js';
 import { StatusBadge } from '../components/status.js';
 import { triggerTitle } from '../components/triggered-by.js';
 import { Duration, TimeAgo } from '../components/time.js';
+import { TestsPanel } from '../tests/tests-panel.js';
 
 const RETRYABLE = new Set(['failed', 'canceled', 'timed_out']);
 
@@ -157,6 +158,8 @@ export function PipelinePage({ id }: { id: number }) {
       </section>
       {/* Read again whenever a job moves (its status or attempts), not on every tick. */}
       <PipelineTimelineCard key={p.jobs.map((j) => `${j.status}${j.attempts}`).join()} pipelineId={p.id} />
+      {/* Test reports: a section of its own (ui/tests/), shown once a job reported some. */}
+      <TestsPanel pipelineId={p.id} version={p.status} />
       <section class="card">
         <h2>Variables</h2>
         {variables.length === 0 ? (

@@ -11,7 +11,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { createArchive, extractArchive, type ArchiveInfo } from '../archive.js';
-import type { ArtifactTransport, CacheTransport } from '../transports.js';
+import type { ArtifactTransport, CacheTransport, TestReportTransport } from '../transports.js';
 import { Backoff, untilAnswered, type ProtocolAnswer, type ProtocolClient, type RequestOptions } from './protocol-client.js';
 
 /** Waits between retries of a transfer while the server is away. */
@@ -32,7 +32,11 @@ async function withTempFile<T>(fn: (file: string) => Promise<T>): Promise<T> {
   }
 }
 
-export function httpTransports(client: ProtocolClient, attemptId: number, token: string): { artifacts: ArtifactTransport; cache: CacheTransport } {
+export function httpTransports(
+  client: ProtocolClient,
+  attemptId: number,
+  token: string,
+): { artifacts: ArtifactTransport; cache: CacheTransport; reports: TestReportTransport } {
   const base = `/agent/attempts/${attemptId}`;
   const backoff = new Backoff(BACKOFF_CAP_MS);
   const send = (method: string, p: string, opts: RequestOptions = {}) =>
@@ -88,6 +92,13 @@ export function httpTransports(client: ProtocolClient, attemptId: number, token:
         uploadAndRecord(root, files, (info) =>
           send('POST', '/artifacts', { json: { sha256: info.sha256, size: info.size, files: info.files, expireInSeconds } }),
         ),
+    },
+    reports: {
+      // The parsed, bounded report as JSON (PROTOCOL.md §11, "Test reports"): the server never parses a job's XML.
+      store: async (report) => {
+        const a = await send('POST', '/tests', { json: report });
+        if (a.status !== 200 && a.status !== 201) throw refused('the server refused the test report', a);
+      },
     },
     cache: {
       restore: (key, dir) => download(`/caches/${encodeURIComponent(key)}`, dir, [404]),

@@ -12,7 +12,7 @@ import { ProcessLauncher } from '../launcher/launcher.js';
 import { killLeftoverJobs } from '../launcher/job-registry.js';
 import { lockHome } from './home-lock.js';
 import { agentLine, sectionEnd, sectionStart } from '../script.js';
-import type { ArtifactTransport, CacheTransport } from '../transports.js';
+import type { ArtifactTransport, CacheTransport, TestReportTransport } from '../transports.js';
 import { GANTRY_VERSION, PROTOCOL_VERSION } from '../../domain/version.js';
 import { expandVariables } from '../../pipeline/index.js';
 import { jobVariables, resolveJobVariables } from '../../variables/predefined.js';
@@ -57,7 +57,7 @@ export interface RemoteAgentOptions {
   /** Abort: cancel running jobs now. */
   cancelJobs: AbortSignal;
   /** Artifacts and caches through the server, for one attempt. */
-  transports(client: ProtocolClient, attemptId: number, token: string): { artifacts: ArtifactTransport; cache: CacheTransport };
+  transports(client: ProtocolClient, attemptId: number, token: string): { artifacts: ArtifactTransport; cache: CacheTransport; reports: TestReportTransport };
 }
 
 interface Timings {
@@ -367,7 +367,7 @@ async function runAgent(o: RemoteAgentOptions, jobsDir: string, isolation: Isola
           graceMs: Math.min(o.graceMs, offer.timeouts.killGraceMs),
           agentName: o.name,
         },
-        { source, launcher, isolation: jobIsolation, artifacts: t.artifacts, cache: t.cache },
+        { source, launcher, isolation: jobIsolation, artifacts: t.artifacts, cache: t.cache, reports: t.reports },
         onOutput,
         r.controller.signal,
       );

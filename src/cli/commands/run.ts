@@ -7,6 +7,7 @@ import { PIPELINE_SOURCES, type PipelineSource } from '../../domain/status.js';
 import { formatDiagnostic } from '../../pipeline/index.js';
 import { killJobsNow, runLocalPipeline } from '../../local/local-pipeline-run.js';
 import { pipelineJson } from '../../views/pipeline-json.js';
+import { testsView } from '../../domain/test-reports.js';
 import type { CliContext } from '../context.js';
 import { openHome } from '../open-home.js';
 import { collectList, collectVar, positiveInt } from '../options.js';
@@ -105,8 +106,11 @@ export function registerRun(program: Command, ctx: CliContext): void {
           ctx.exitCode = 0;
           return;
         }
-        live.finish(result.pipeline);
-        if (flags.json) ctx.stdout.write(`${JSON.stringify(pipelineJson(result.pipeline))}\n`);
+        const tests = testsView(await home.store.testReports.ofPipeline(result.pipeline.pipeline.id));
+        live.finish(result.pipeline, tests);
+        // The JSON gains `tests` (the summary of docs/API.md, "Test reports") when a job reported some.
+        const json = tests.summary.total > 0 ? { ...pipelineJson(result.pipeline), tests: tests.summary } : pipelineJson(result.pipeline);
+        if (flags.json) ctx.stdout.write(`${JSON.stringify(json)}\n`);
         const status = result.pipeline.pipeline.status;
         ctx.exitCode = status === 'success' ? 0 : status === 'canceled' && controller.signal.aborted ? 130 : 1;
       } finally {

@@ -9,6 +9,7 @@ import type { Job, PipelineWithJobs } from '../../store/store.js';
 import { displayLine, formatDuration, LineSplitter } from './terminal-text.js';
 import { statusStyle } from './status-style.js';
 import { isFailureAllowed } from '../../scheduler/readiness.js';
+import { summaryLine, type TestsView, type ViewCase } from '../../domain/test-reports.js';
 
 export interface LiveOutputOptions {
   out: NodeJS.WritableStream & { columns?: number };
@@ -71,7 +72,7 @@ export class LiveOutput implements RunObserver {
   }
 
   /** Ends the live display: flushes partial lines, removes the board, prints the summary. */
-  finish(p: PipelineWithJobs | null): void {
+  finish(p: PipelineWithJobs | null, tests: TestsView | null = null): void {
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
     for (const [key, sp] of this.splitters) {
@@ -81,6 +82,7 @@ export class LiveOutput implements RunObserver {
     }
     this.eraseBoard();
     if (p) this.write(summary(p, this.o.color));
+    if (p && tests && tests.summary.total > 0) this.write(testSummary(tests, this.o.color));
   }
 
   private prefix(job: Job): string {
@@ -135,6 +137,29 @@ export class LiveOutput implements RunObserver {
     this.o.out.write(`${lines.join('\n')}\n`);
     this.boardLines = lines.length;
   }
+}
+
+/** Failing and flaky tests named at the end of `gantry run`, at most this many of each. */
+const TESTS_NAMED = 10;
+
+/** The pipeline's test reports in a few lines: the summary, then its failures and flaky tests by name. */
+export function testSummary(t: TestsView, color: boolean): string {
+  const c = pc.createColors(color);
+  const s = t.summary;
+  const bad = s.failed + s.error;
+  const line = `Tests: ${summaryLine(s)}${s.durationMs > 0 ? ` in ${formatDuration(Math.round(s.durationMs))}` : ''}`;
+  let out = `${bad > 0 ? c.red(line) : s.flaky > 0 ? c.yellow(line) : c.green(line)}\n`;
+  const name = (x: ViewCase) => [x.suite, x.classname && x.classname !== x.suite ? x.classname : '', x.name].filter(Boolean).join(' › ');
+  const failing = t.cases.filter((x) => x.status === 'failed' || x.status === 'error');
+  for (const x of failing.slice(0, TESTS_NAMED)) {
+    const msg = x.message ? `: ${x.message.split('\n', 1)[0]!.slice(0, 200)}` : '';
+    out += `  ${c.red(`✗ ${x.status}`)} ${name(x)} ${c.gray(`(${x.jobName})`)}${c.gray(msg)}\n`;
+  }
+  if (failing.length > TESTS_NAMED) out += c.gray(`  … and ${failing.length - TESTS_NAMED} more failing\n`);
+  const flaky = t.cases.filter((x) => x.flaky);
+  for (const x of flaky.slice(0, TESTS_NAMED)) out += `  ${c.yellow('~ flaky')} ${name(x)} ${c.gray(`(${x.jobName}: failed, then passed on attempt ${x.attempt})`)}\n`;
+  if (flaky.length > TESTS_NAMED) out += c.gray(`  … and ${flaky.length - TESTS_NAMED} more flaky\n`);
+  return out;
 }
 
 export function summary(p: PipelineWithJobs, color: boolean): string {

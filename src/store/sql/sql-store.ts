@@ -86,6 +86,7 @@ import {
 import { CREATE_ATTEMPT_SQL, finishAttemptIn, inList, moveJobIn, movePipelineIn } from './moves.js';
 import { restampUrgentIn } from './fleet/urgent-jobs.js';
 import { SqlPoolStore } from './pools.js';
+import { SqlTestReportStore } from './test-reports.js';
 
 const DEFAULT_PAGE = 20;
 const MAX_PAGE = 100;
@@ -136,6 +137,7 @@ export class SqlStore implements Store {
   readonly pools: SqlPoolStore;
   readonly retention: SqlRetentionStore;
   readonly insights: SqlInsightsStore;
+  readonly testReports: SqlTestReportStore;
 
   private constructor(private readonly db: SqlDialect) {
     this.dialect = db.name;
@@ -147,6 +149,7 @@ export class SqlStore implements Store {
     this.pools = new SqlPoolStore(db);
     this.retention = new SqlRetentionStore(db);
     this.insights = new SqlInsightsStore(db);
+    this.testReports = new SqlTestReportStore(db);
     this.fleet = new SqlFleetStore(db);
     this.schedules = new SqlScheduleStore(db);
     this.forge = new SqlForgeStore(db);
