@@ -6,7 +6,8 @@ import type { SourceLocation } from '../domain/errors.js';
 import type { Diagnostics } from './diagnostics.js';
 import { normalizePath } from './files.js';
 import { mergeMaps, withoutKeys } from './merge.js';
-import { describe, entry, parseYaml, type PMap, type PNode } from './node.js';
+import { inputValues, interpolate } from './inputs.js';
+import { describe, entry, parseYamlWithHeader, type PEntry, type PMap, type PNode } from './node.js';
 import { firstMatch, readRules, type RuleEnv } from './rules.js';
 import type { ProjectFiles } from './types.js';
 import { Reader } from './values.js';
@@ -35,7 +36,14 @@ export function loadPipelineTree(file: string, files: ProjectFiles, diags: Diagn
     diags.error('GANTRY_E_PIPELINE_NOT_FOUND', `pipeline file ${file} does not exist`, { file, line: 1, column: 1 });
     return null;
   }
-  const root = parseYaml(file, text, diags);
+  const parsed = parseYamlWithHeader(file, text, diags);
+  let root = parsed.body;
+  // The pipeline file's own inputs take their defaults.
+  if (parsed.header && root !== null) {
+    const values = inputValues(parsed.header, undefined, { file, line: 1, column: 1 }, diags);
+    if (values === null) return null;
+    root = interpolate(root, values, diags);
+  }
   if (root === null) {
     if (!diags.hasErrors) diags.error('GANTRY_E_EMPTY_PIPELINE', 'the pipeline file is empty: define at least one job', { file, line: 1, column: 1 });
     return null;
@@ -53,33 +61,41 @@ function expand(map: PMap, state: State, depth: number): PMap {
   if (!inc) return map;
   let base: PMap | null = null;
   for (const target of targets(inc.value, state)) {
-    const loaded = loadOne(target.path, target.loc, state, depth);
+    const loaded = loadOne(target, state, depth);
     if (loaded) base = base ? mergeMaps(base, loaded) : loaded;
   }
   const own = withoutKeys(map, INCLUDE);
   return base ? mergeMaps(base, own) : own;
 }
 
-function loadOne(path: string, loc: SourceLocation, state: State, depth: number): PMap | null {
+function loadOne({ path, loc, inputs }: Target, state: State, depth: number): PMap | null {
   state.count++;
   if (state.count === MAX_INCLUDES + 1) {
     state.diags.error('GANTRY_E_INCLUDE', `more than ${MAX_INCLUDES} includes (GitLab's limit; a file included twice counts twice)`, loc);
   }
   if (state.count > MAX_INCLUDES) return null;
-  // The same file included twice (or in a loop) is read once, like GitLab's duplicate handling.
-  if (state.loaded.has(path)) return null;
+  // The same file included twice with the same inputs (or in a loop) is read once, like GitLab's
+  // duplicate handling; with other inputs it is another file.
+  const key = inputs ? `${path}\0${JSON.stringify(plainInputs(inputs.value))}` : path;
+  if (state.loaded.has(key)) return null;
   if (depth >= MAX_DEPTH) {
     state.diags.error('GANTRY_E_INCLUDE', `includes are nested more than ${MAX_DEPTH} levels deep`, loc);
     return null;
   }
-  state.loaded.add(path);
+  state.loaded.add(key);
   const text = state.files.read(path);
   if (text === null) {
     state.diags.error('GANTRY_E_INCLUDE', `included file ${path} does not exist`, loc);
     return null;
   }
-  const tree = parseYaml(path, text, state.diags);
+  const parsed = parseYamlWithHeader(path, text, state.diags);
+  let tree = parsed.body;
   if (tree === null) return null;
+  if (parsed.header || inputs) {
+    const values = inputValues(parsed.header, inputs, loc, state.diags);
+    if (values === null) return null;
+    tree = interpolate(tree, values, state.diags);
+  }
   if (tree.kind !== 'map') {
     state.diags.error('GANTRY_E_INCLUDE', `included file ${path} must be a mapping of keywords and jobs, not ${describe(tree)}`, tree.loc);
     return null;
@@ -87,9 +103,19 @@ function loadOne(path: string, loc: SourceLocation, state: State, depth: number)
   return expand(tree, state, depth + 1);
 }
 
+/** An include's inputs as plain data: what tells two includes of one file apart. */
+function plainInputs(node: PNode): unknown {
+  if (node.kind === 'scalar') return node.value;
+  if (node.kind === 'seq') return node.items.map(plainInputs);
+  if (node.kind === 'map') return node.entries.map((e) => [e.key, plainInputs(e.value)]);
+  return null;
+}
+
 interface Target {
   path: string;
   loc: SourceLocation;
+  /** The include's `inputs:`, for the file's `spec:inputs`. */
+  inputs?: PEntry;
 }
 
 function targets(node: PNode, state: State): Target[] {
@@ -111,8 +137,9 @@ function targets(node: PNode, state: State): Target[] {
         const rule = firstMatch(list, state.env);
         if (!rule || rule.when === 'never') continue;
       }
+      const inputs = entry(item, 'inputs');
       for (const e of item.entries) {
-        if (e.key === 'local' || e.key === 'rules') continue;
+        if (e.key === 'local' || e.key === 'rules' || e.key === 'inputs') continue;
         if (OTHER_KINDS.includes(e.key)) {
           state.diags.error('GANTRY_E_INCLUDE', `include: ${e.key} is not supported: Gantry only includes local files (include: local)`, e.keyLoc);
         } else {
@@ -127,7 +154,7 @@ function targets(node: PNode, state: State): Target[] {
         state.diags.error('GANTRY_E_INCLUDE', `include:local expects a file path, not ${describe(local.value)}`, local.value.loc);
         continue;
       }
-      out.push(...localTargets(local.value.value, local.value.loc, state));
+      out.push(...localTargets(local.value.value, local.value.loc, state).map((t) => (inputs ? { ...t, inputs } : t)));
     } else {
       state.diags.error('GANTRY_E_INCLUDE', `include expects a file path, a list or \`local: path\`, not ${describe(item)}`, item.loc);
     }

@@ -76,14 +76,20 @@ const REFERENCE_TAG = {
 
 /** Parses one file; YAML errors become diagnostics and the result is null. */
 export function parseYaml(file: string, text: string, diags: Diagnostics): PNode | null {
-  return parseYamlFull(file, text, diags);
+  const parsed = parseYamlWithHeader(file, text, diags);
+  if (parsed.header) diags.error('GANTRY_E_INVALID_VALUE', 'a `spec:` header is only read in a pipeline file or a file it includes', parsed.header.loc);
+  return parsed.body;
 }
 
-/** The `yaml` library's parser: the whole language, the real error messages. */
-export function parseYamlFull(file: string, text: string, diags: Diagnostics): PNode | null {
-  const { LineCounter, parseDocument } = yaml();
+/**
+ * A file that may start with a header document (`spec:` and nothing else, then `---`), as GitLab
+ * reads pipeline files that declare inputs (lib/gitlab/config/loader/multi_doc_yaml.rb): the
+ * header, if any, and the body. YAML errors become diagnostics and the body is null.
+ */
+export function parseYamlWithHeader(file: string, text: string, diags: Diagnostics): { header: PMap | null; body: PNode | null } {
+  const { LineCounter, parseAllDocuments } = yaml();
   const lc = new LineCounter();
-  const doc = parseDocument(text, {
+  const parsed = parseAllDocuments(text, {
     lineCounter: lc,
     customTags: [REFERENCE_TAG],
     // GitLab loads YAML with Psych, where a repeated key replaces the earlier value: not an error.
@@ -95,16 +101,24 @@ export function parseYamlFull(file: string, text: string, diags: Diagnostics): P
     const p = lc.linePos(offset);
     return { file, line: p.line, column: p.col };
   };
-  if (doc.errors.length > 0) {
+  const docs = Array.isArray(parsed) ? parsed : [];
+  let failed = false;
+  for (const doc of docs) {
     for (const e of doc.errors) diags.error('GANTRY_E_YAML_SYNTAX', `invalid YAML: ${firstLine(e.message)}`, at(e.pos[0]));
-    return null;
-  }
-  for (const w of doc.warnings) {
     // Unknown tags other than !reference: GitLab rejects them, so do we.
-    diags.error('GANTRY_E_YAML_SYNTAX', `invalid YAML: ${firstLine(w.message)}`, at(w.pos[0]));
+    for (const w of doc.warnings) diags.error('GANTRY_E_YAML_SYNTAX', `invalid YAML: ${firstLine(w.message)}`, at(w.pos[0]));
+    failed ||= doc.errors.length > 0;
   }
-  if (doc.contents === null) return null;
-  return new Converter(doc, at, diags).convert(doc.contents as Node);
+  if (failed) return { header: null, body: null };
+  const convert = (doc: Document) => (doc.contents === null ? null : new Converter(doc, at, diags).convert(doc.contents as Node));
+  const first = docs[0] ? convert(docs[0]) : null;
+  if (docs.length <= 1) return { header: null, body: first };
+  const isHeader = first !== null && first.kind === 'map' && first.entries.length > 0 && first.entries.every((e) => e.key === 'spec');
+  if (!isHeader || docs.length > 2) {
+    diags.error('GANTRY_E_YAML_SYNTAX', 'a pipeline file is one YAML document, or a `spec:` header, `---`, and one document', at(docs[isHeader ? 2 : 1]!.range[0]));
+    return { header: null, body: null };
+  }
+  return { header: first, body: convert(docs[1]!) };
 }
 
 function firstLine(s: string): string {
