@@ -88,13 +88,17 @@ function compile(file: string, ctx: CompileContext, diags: Diagnostics): Compile
   }
 
   const included: { def: JobDef; inst: Instance; when: Exclude<When, 'never'>; allowFailure: AllowFailure; variables: Record<string, string>; needs: JobDef['needs'] }[] = [];
+  const left: { name: string; reason: string }[] = [];
   for (const { def, inst } of expandedJobs(jobs)) {
     const globals = inheritedGlobals(pipelineVars, def.inheritVariables);
     {
       const variables = inst.matrix ? { ...def.variables, ...inst.matrix } : def.variables;
       const env = ruleEnv(ctx, [jobPredefined(inst.name, def.stage), globals, variables]);
       const decision = decide(def, env, top.workflowRules !== null);
-      if (!decision) continue;
+      if ('left' in decision) {
+        left.push({ name: inst.name, reason: decision.left });
+        continue;
+      }
       included.push({
         def,
         inst,
@@ -121,7 +125,7 @@ function compile(file: string, ctx: CompileContext, diags: Diagnostics): Compile
   // jobs from being added to the pipeline"), nor one whose jobs are all in .pre and .post:
   // those stages wrap work, they are not work.
   if (included.length === 0) {
-    return { ok: 'filtered', reason: 'the rules of every job exclude it for this pipeline, so GitLab would create none', warnings: sortDiagnostics(diags.warnings) };
+    return { ok: 'filtered', reason: 'the rules of every job exclude it for this pipeline, so GitLab would create none', left, warnings: sortDiagnostics(diags.warnings) };
   }
   if (included.every((j) => j.def.stage === '.pre' || j.def.stage === '.post')) {
     return {
@@ -173,7 +177,7 @@ function compile(file: string, ctx: CompileContext, diags: Diagnostics): Compile
   if (top.workflowName !== null) workflowName = expandVariables(top.workflowName, ruleEnv(ctx, [pipelineVars]).vars());
   return {
     ok: true,
-    pipeline: { file, stages: top.stages, variables: pipelineVars, workflowName, jobs: compiled, warnings: sortDiagnostics(diags.warnings) },
+    pipeline: { file, stages: top.stages, variables: pipelineVars, workflowName, jobs: compiled, left, warnings: sortDiagnostics(diags.warnings) },
   };
 }
 
@@ -342,12 +346,17 @@ interface Decision {
 const DEFAULT_ONLY: RefsFilter = { refs: ['branches', 'tags'], variables: null, changes: null };
 
 /** Whether the job is in this pipeline, and how. null = excluded. */
-function decide(def: JobDef, env: RuleEnv, hasWorkflowRules: boolean): Decision | null {
+/** Why a job is not in the pipeline: what `gantry validate` and the lint page show. */
+interface Left {
+  left: string;
+}
+
+function decide(def: JobDef, env: RuleEnv, hasWorkflowRules: boolean): Decision | Left {
   if (def.rules) {
     const rule = firstMatch(def.rules, env);
-    if (!rule) return null;
+    if (!rule) return { left: `no rule of its rules (line ${def.rules[0]?.loc.line ?? '?'}) matched` };
     const when = rule.when ?? def.when ?? 'on_success';
-    if (when === 'never') return null;
+    if (when === 'never') return { left: `the rule at line ${rule.loc.line} says when: never` };
     // GitLab: a job-level `when: manual` makes failures allowed by default; a rule's does not.
     const allowFailure = rule.allowFailure ?? def.allowFailure ?? def.when === 'manual';
     return { when, allowFailure, variables: rule.variables, needs: rule.needs };
@@ -356,10 +365,10 @@ function decide(def: JobDef, env: RuleEnv, hasWorkflowRules: boolean): Decision 
   // but when the file has workflow:rules, GitLab drops that implicit `only` and lets the workflow
   // decide which pipelines exist, so such a job runs in every pipeline that is created.
   const only = def.only ?? (hasWorkflowRules ? null : DEFAULT_ONLY);
-  if (only && !filterMatches(only, env)) return null;
-  if (def.except && filterMatches(def.except, env)) return null;
+  if (only && !filterMatches(only, env)) return { left: def.only ? 'its only: does not match' : 'without rules or only:, a job runs for branches and tags, not for this source' };
+  if (def.except && filterMatches(def.except, env)) return { left: 'its except: matches' };
   const when = def.when ?? 'on_success';
-  if (when === 'never') return null;
+  if (when === 'never') return { left: 'it says when: never' };
   return { when, allowFailure: def.allowFailure ?? when === 'manual', variables: null, needs: null };
 }
 

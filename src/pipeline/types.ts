@@ -163,6 +163,8 @@ export interface CompiledPipeline {
   workflowName: string | null;
   /** Jobs in file order after expansion, rules applied: excluded jobs are absent. */
   jobs: CompiledJob[];
+  /** The jobs rules (or only/except) left out of this pipeline, in file order, each with why. */
+  left: { name: string; reason: string }[];
   warnings: Diagnostic[];
 }
 
@@ -195,4 +197,4 @@ export type CompileResult =
   | { ok: true; pipeline: CompiledPipeline }
   | { ok: false; errors: Diagnostic[]; warnings: Diagnostic[] }
   /** `workflow:rules` decided no pipeline runs: not an error. */
-  | { ok: 'filtered'; reason: string; warnings: Diagnostic[] };
+  | { ok: 'filtered'; reason: string; warnings: Diagnostic[]; left?: { name: string; reason: string }[] };

@@ -15,6 +15,7 @@ import { installFleetMetrics } from './fleet-metrics.js';
 import { countLogIngest, createMetrics, installComputeMinutes, installRequestMetrics } from './metrics.js';
 import { computeMinutesRoutes } from './routes/compute-minutes.js';
 import { insightRoutes } from './routes/insights.js';
+import { lintRoutes } from './routes/lint.js';
 import { openApiRoute, registerOpenApi } from './openapi.js';
 import { healthRoutes } from './routes/health.js';
 import { installOverload } from './overload/overload.js';
@@ -385,6 +386,7 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
       queueRoutes(api, ctx);
       computeMinutesRoutes(api, ctx);
       insightRoutes(api, ctx);
+      lintRoutes(api, ctx);
       fleetEventRoutes(api, { ...ctx, streams });
       artifactRoutes(api, { ...ctx, blobs: deps.blobs });
       testReportRoutes(api, ctx);

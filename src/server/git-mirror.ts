@@ -173,6 +173,13 @@ export class GitMirrors {
     };
   }
 
+  /** The branch the repository's HEAD names (what GitLab calls the default branch), after a fetch. */
+  async defaultBranch(project: Project): Promise<string> {
+    const dir = await this.ensureCloned(project);
+    await this.fetch(project);
+    return (await this.gitMaybe(dir, ['symbolic-ref', '--quiet', '--short', 'HEAD'])) || 'main';
+  }
+
   /**
    * The paths that differ between commits `base` and `head` (`rules: changes`), renames as a
    * deletion and an addition so that a rule on either path matches; null when `base` is not in

@@ -7,6 +7,8 @@
 
 import crypto from 'node:crypto';
 import { compilePipeline, findPipelineFile } from '../pipeline/index.js';
+import { normalizePath } from '../pipeline/files.js';
+import type { CompileResult, ProjectFiles } from '../pipeline/types.js';
 import type { SchedulerSettings } from '../store/fleet.js';
 import type { NewPipeline, PipelineWithJobs, Project, Store } from '../store/store.js';
 import type { MergeRequestEvent, PushEvent } from '../domain/git-event.js';
@@ -271,4 +273,52 @@ export async function triggerPipeline(
   }
   const trigger: RefTrigger = { source: body.source ?? 'api', ref: body.ref, variables: body.variables ?? {}, ...(body.sha === undefined ? {} : { sha: body.sha }) };
   return createTriggeredPipeline(deps, project, trigger, idempotencyKey === null ? null : { key: idempotencyKey, fingerprint }, by, starter);
+}
+
+export interface LintRequest {
+  /** The pipeline file's text, as pasted or being edited. */
+  content: string;
+  /** The branch or tag whose files it is read with (its includes, `exists`); default: the default branch. */
+  ref: string | null;
+  source: PipelineSource;
+  variables: Record<string, string>;
+}
+
+export interface LintAnswer {
+  file: string;
+  ref: string;
+  sha: string;
+  result: CompileResult;
+}
+
+/**
+ * The pipeline `content` would make for `ref` and `source`, read with that ref's other files, as
+ * the trigger would compile it, but nothing is stored (GitLab's CI Lint with "simulate"): the
+ * lint page and `POST /projects/:project/lint`.
+ */
+export async function lintPipeline(deps: TriggerDeps, project: Project, req: LintRequest): Promise<LintAnswer> {
+  const ref = req.ref ?? (await deps.mirrors.defaultBranch(project));
+  const commit = await deps.mirrors.resolve(project, ref);
+  const repoFiles = await deps.mirrors.files(project, commit.sha);
+  const file = findPipelineFile(repoFiles) ?? '.gitlab-ci.yml';
+  const files: ProjectFiles = {
+    read: (p) => (normalizePath(p) === file ? req.content : repoFiles.read(p)),
+    list: () => (repoFiles.list().includes(file) ? repoFiles.list() : [...repoFiles.list(), file].sort()),
+  };
+  const predefined = pipelineVariables({
+    projectId: project.id,
+    projectName: project.name,
+    repositoryUrl: project.gitUrl,
+    ref,
+    refKind: commit.refKind,
+    sha: commit.sha,
+    beforeSha: null,
+    commitMessage: commit.commitMessage,
+    commitAuthor: commit.commitAuthor,
+    commitTimestamp: commit.commitTimestamp,
+    defaultBranch: commit.defaultBranch,
+    source: req.source,
+    refProtected: isProtectedRef(project.protectedRefs, { kind: commit.refKind, name: ref }),
+  });
+  return { file, ref, sha: commit.sha, result: compilePipeline(file, { variables: predefined, pipelineVariables: req.variables, changedFiles: null, files }) };
 }

@@ -506,6 +506,7 @@ function apiSuite(label: string, openStore: (home: string) => Promise<Store>, op
           'POST /api/v1/pipelines/{id}/reject',
           'POST /api/v1/pipelines/{id}/retry',
           'POST /api/v1/projects',
+          'POST /api/v1/projects/{project}/lint',
           'POST /api/v1/projects/{project}/pipelines',
           'POST /api/v1/projects/{project}/pushes',
           'POST /api/v1/projects/{project}/quota/grants',
