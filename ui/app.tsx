@@ -19,6 +19,7 @@ import { ProjectPage } from './pages/project-page.js';
 import { ProjectsPage } from './pages/projects-page.js';
 import { QueuePage } from './pages/queue-page.js';
 import { InsightsPage } from './pages/insights-page.js';
+import { LintPage } from './pages/lint-page.js';
 import { InstanceUsagePage, ProjectUsagePage } from './pages/usage-page.js';
 import { SettingsPage } from './pages/settings-page.js';
 import { TokensPage } from './pages/tokens-page.js';
@@ -38,6 +39,8 @@ function titleOf(route: Route): string {
       return `Environments · ${route.project}`;
     case 'insights':
       return `Insights · ${route.project}`;
+    case 'lint':
+      return `Lint · ${route.project}`;
     case 'tokens':
       return 'Your tokens';
     case 'audit':
@@ -79,6 +82,8 @@ function Page({ route, place }: { route: Route; place: Place }) {
       return <EnvironmentsPage key={route.project} project={route.project} />;
     case 'insights':
       return <InsightsPage key={route.project} project={route.project} place={place} />;
+    case 'lint':
+      return <LintPage key={route.project} project={route.project} />;
     case 'tokens':
       return <TokensPage />;
     case 'audit':
@@ -152,7 +157,7 @@ export function App() {
         </Link>
         {route.page !== 'login' && who ? (
           <nav class="top-nav" aria-label="Main">
-            <Link href="/" aria-current={route.page === 'projects' || route.page === 'project' || route.page === 'settings' || route.page === 'members' || route.page === 'insights' || ((route.page === 'audit' || route.page === 'usage') && route.project !== null) ? 'page' : undefined}>
+            <Link href="/" aria-current={route.page === 'projects' || route.page === 'project' || route.page === 'settings' || route.page === 'members' || route.page === 'insights' || route.page === 'lint' || ((route.page === 'audit' || route.page === 'usage') && route.project !== null) ? 'page' : undefined}>
               Projects
             </Link>
             <Link href="/queue" aria-current={route.page === 'queue' ? 'page' : undefined}>

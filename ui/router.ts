@@ -12,6 +12,7 @@ export type Route =
   | { page: 'members'; project: string }
   | { page: 'environments'; project: string }
   | { page: 'insights'; project: string }
+  | { page: 'lint'; project: string }
   /** A project's audit log, or (project null) the instance's. */
   | { page: 'audit'; project: string | null }
   /** A project's compute minutes, or (project null) the instance's. */
@@ -35,6 +36,7 @@ export function parseRoute(pathname: string): Route {
   if (parts.length === 3 && a === 'projects' && parts[2] === 'environments') return { page: 'environments', project: b! };
   if (parts.length === 3 && a === 'projects' && parts[2] === 'usage') return { page: 'usage', project: b! };
   if (parts.length === 3 && a === 'projects' && parts[2] === 'insights') return { page: 'insights', project: b! };
+  if (parts.length === 3 && a === 'projects' && parts[2] === 'lint') return { page: 'lint', project: b! };
   if (parts.length === 4 && a === 'projects' && parts[2] === 'settings' && parts[3] === 'members') return { page: 'members', project: b! };
   if (parts.length === 4 && a === 'projects' && parts[2] === 'settings' && parts[3] === 'audit') return { page: 'audit', project: b! };
   if (parts.length === 2 && a === 'account' && b === 'tokens') return { page: 'tokens' };

@@ -104,6 +104,7 @@ describe('accessibility of every page (axe-core)', { skip, timeout: 240_000 }, (
     ['/projects/web/environments', 'h1'],
     ['/projects/web/usage', 'h1'],
     ['/projects/web/insights', 'h1'],
+    ['/projects/web/lint', 'h1'],
     ['/projects/web/settings', 'h1'],
     ['/projects/web/settings/members', 'h1'],
     ['/projects/web/settings/audit', 'h1'],

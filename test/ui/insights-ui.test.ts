@@ -1,7 +1,8 @@
-// Pictures in the web UI, end to end: a real `gantry up`, a real browser. A pipeline whose `test`
-// job fails and passes on a retry shows its timeline (each job's wait and run on one axis, the
-// critical path build → test marked and named), and the project's insights page shows the day's
-// success rate and durations as charts and tables, the slowest jobs and `test` as the flakiest.
+// Pictures and lint in the web UI, end to end: a real `gantry up`, a real browser. A pipeline
+// whose `test` job fails and passes on a retry shows its timeline (each job's wait and run on one
+// axis, the critical path build → test marked and named), and the project's insights page shows
+// the day's success rate and durations as charts and tables, the slowest jobs and `test` as the
+// flakiest. The lint page checks a file as it is typed.
 
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -26,7 +27,7 @@ const PIPELINE = [
   '',
 ].join('\n');
 
-describe('timeline and insights in the web UI', { skip, timeout: 90_000 }, () => {
+describe('timeline, insights and lint in the web UI', { skip, timeout: 90_000 }, () => {
   let up: GantryUp;
   let browser: Browser;
   let page: Page;
@@ -95,5 +96,24 @@ describe('timeline and insights in the web UI', { skip, timeout: 90_000 }, () =>
     await page.waitForURL(/\?days=7$/);
     assert.equal(await page.getByRole('button', { name: '7 days' }).getAttribute('aria-pressed'), 'true');
     await page.screenshot({ path: path.join(SCREENSHOTS, '71-project-insights.png'), fullPage: true });
+  });
+
+  it('the lint page: an error marked at its line as it is typed, a click puts the cursor there; once fixed, the stages and the jobs rules leave out', async () => {
+    await page.goto(`${up.url}/projects/web`);
+    await page.getByRole('link', { name: 'Lint' }).click();
+    await page.waitForURL(/\/projects\/web\/lint$/);
+    const editor = page.getByRole('textbox', { name: 'Pipeline file' });
+    await editor.fill('build:\n  stage: nope\n  script: [make]\n');
+    const error = page.getByRole('button', { name: 'line 2, column 10' });
+    await error.waitFor();
+    assert.equal(await editor.getAttribute('aria-invalid'), 'true');
+    assert.match((await page.locator('.lint-gutter').textContent()) ?? '', /^1\n⚠ 2\n3/);
+    await error.click();
+    assert.equal(await editor.evaluate((el: HTMLTextAreaElement) => el.selectionStart), 'build:\n'.length + 9);
+    await editor.fill('build:\n  stage: build\n  script: [make]\ndeploy:\n  stage: deploy\n  rules:\n    - if: $CI_COMMIT_TAG\n  script: [ship]\n');
+    await page.getByRole('status').getByText(/^Valid, read with main/).waitFor();
+    await page.getByRole('region', { name: 'Stage build' }).getByRole('listitem').getByText('build', { exact: true }).waitFor();
+    await page.getByText('deploy: no rule of its rules (line 7) matched').waitFor();
+    await page.screenshot({ path: path.join(SCREENSHOTS, '72-lint.png'), fullPage: true });
   });
 });

@@ -301,3 +301,24 @@ export interface PipelineTimeline {
   jobs: TimelineJob[];
   criticalPath: number[];
 }
+
+/** POST /projects/:project/lint. */
+export interface LintDiagnostic {
+  file: string;
+  line: number;
+  column: number;
+  code: string;
+  message: string;
+}
+export interface LintAnswer {
+  valid: boolean;
+  file: string;
+  ref: string;
+  sha: string;
+  errors: LintDiagnostic[];
+  warnings: LintDiagnostic[];
+  filtered: string | null;
+  stages: string[];
+  jobs: Array<{ name: string; stage: string; needs: string[] | null; when: string; allowFailure: boolean }>;
+  left: Array<{ name: string; reason: string }>;
+}

@@ -74,6 +74,9 @@ export function ProjectPage({ project, place }: { project: string; place: Place 
           <Link href={`/projects/${encodeURIComponent(project)}/insights`} class="button">
             Insights
           </Link>
+          <Link href={`/projects/${encodeURIComponent(project)}/lint`} class="button">
+            Lint
+          </Link>
           <Link href={`/projects/${encodeURIComponent(project)}/environments`} class="button">
             Environments
           </Link>
