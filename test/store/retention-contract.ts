@@ -75,13 +75,17 @@ export function runRetentionContract(label: string, open: () => Promise<Retentio
       return Number((await db.get<{ n: number | string }>(`SELECT COUNT(*) AS n FROM ${sql}`, params))!.n);
     }
 
-    it('old pipelines go a hundred per transaction with their jobs, attempts, logs and artifact records; unfinished ones and the compute ledger stay', async () => {
+    it('old pipelines go a hundred per transaction with their jobs, attempts, logs, test reports and artifact records; unfinished ones and the compute ledger stay', async () => {
       const { store, db } = await open();
       const project = await store.ensureProject('batches', '/src/batches', T0);
       const agent = await agentOf(store);
       // One that really ran: a log in rows, an artifact, and the ledger's entries for its minutes.
       const real = await ran(store, agent, project, T0, { artifact: sha('a') });
       const ledgerBefore = await count(db, 'compute_ledger WHERE attempt_id = ?', [real.attemptId]);
+      // And a JUnit report of its attempt, which goes with it.
+      await store.testReports.record(real.attemptId, { counts: { total: 1, passed: 1, failed: 0, error: 0, skipped: 0, durationMs: 5 }, unlisted: 0, files: 1, cases: [] }, T0);
+      assert.equal(await count(db, 'test_reports'), 1);
+      assert.deepEqual((await store.testReports.ofPipeline(real.pipelineId)).map((r) => r.report.counts.passed), [1]);
       assert.ok(ledgerBefore >= 1, 'the attempt consumed');
       // 250 more, ended behind the store's back (their jobs never ran).
       const ended: PipelineId[] = [];
@@ -120,6 +124,7 @@ export function runRetentionContract(label: string, open: () => Promise<Retentio
       assert.equal(await count(db, 'jobs WHERE pipeline_id NOT IN (?, ?)', [running.id, stopping.id]), 0);
       assert.equal(await count(db, 'attempts WHERE id = ?', [real.attemptId]), 0);
       assert.equal(await count(db, 'log_chunks'), 0);
+      assert.equal(await count(db, 'test_reports'), 0, 'test reports go with their attempts');
       assert.equal(await count(db, 'artifacts'), 0);
       assert.equal(await count(db, 'blobs'), 1, 'the blob row stays for the sweep');
       // Billing history outlives pipelines: the entries stay, no longer naming the attempt.
