@@ -61,10 +61,11 @@ export interface ArtifactsSpec {
   name: string | null;
   /**
    * `artifacts:reports`: the JUnit files (globs, variables unexpanded) the runner reads after the
-   * job whatever its result (docs/PIPELINE.md, "Test reports"). Absent when the job names none
-   * (and from specs compiled before reports were read).
+   * job whatever its result (docs/PIPELINE.md, "Test reports"), and the dotenv files whose
+   * variables later jobs get (docs/PIPELINE.md, "Dotenv reports"; absent when none). Absent when
+   * the job names no report (and from specs compiled before reports were read).
    */
-  reports?: { junit: string[] };
+  reports?: { junit: string[]; dotenv?: string[] };
 }
 
 export interface CacheSpec {
@@ -92,6 +93,12 @@ export interface EnvironmentDetails {
   url: string | null;
   action: EnvironmentAction;
   tier: EnvironmentTier;
+}
+
+/** A `/source/flags` regex as written, checked to compile (src/pipeline/expression-eval.ts, compileRegex). */
+export interface CoverageRegex {
+  source: string;
+  flags: string;
 }
 
 /** One `id_tokens:` entry: the audience its JWT is for. */
@@ -149,6 +156,11 @@ export interface CompiledJob {
    * expanded. Absent when the job asks for none (and in specs compiled before it existed).
    */
   idTokens?: Record<string, IdTokenSpec>;
+  /**
+   * `coverage: '/regex/'`: the pattern the runner matches against each line of the job's masked
+   * log (docs/PIPELINE.md, "Coverage"), RE2 spelled as for `rules:if`. Absent when not written.
+   */
+  coverage?: CoverageRegex;
   /** Set when the job came from `parallel`; `CI_NODE_INDEX`/`CI_NODE_TOTAL`. */
   parallel: { index: number; total: number } | null;
   location: SourceLocation; // where the job's key is written
