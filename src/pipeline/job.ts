@@ -316,8 +316,8 @@ function readArtifacts(r: Reader, node: PNode, what: string): ArtifactsSpec | un
         out.name = r.text(v, `${what}:name`) ?? null;
         break;
       case 'reports': {
-        const reports = readReports(r, v, `${what}:reports`);
-        if (reports && (reports.junit.length > 0 || (reports.dotenv?.length ?? 0) > 0)) out.reports = reports;
+        const junit = readReports(r, v, `${what}:reports`);
+        if (junit && junit.length > 0) out.reports = { junit };
         break;
       }
       default:
@@ -327,23 +327,17 @@ function readArtifacts(r: Reader, node: PNode, what: string): ArtifactsSpec | un
   return out;
 }
 
-/**
- * `artifacts:reports`: `junit` and `dotenv` (each a path or a list; junit globs allowed, dotenv
- * names files as GitLab does); GitLab's other kinds are warned about and ignored.
- */
-function readReports(r: Reader, node: PNode, what: string): { junit: string[]; dotenv?: string[] } | undefined {
+/** `artifacts:reports`: `junit` (a path or a list, globs allowed); GitLab's other kinds are warned about and ignored. */
+function readReports(r: Reader, node: PNode, what: string): string[] | undefined {
   const map = r.map(node, what);
   if (!map) return undefined;
-  const out: { junit: string[]; dotenv?: string[] } = { junit: [] };
+  let junit: string[] | undefined;
   for (const e of map.entries) {
     if (e.key === 'junit') {
-      out.junit = r.strList(e.value, `${what}:junit`) ?? [];
-    } else if (e.key === 'dotenv') {
-      const files = r.strList(e.value, `${what}:dotenv`) ?? [];
-      if (files.length > 0) out.dotenv = files;
-    } else r.diags.warn('GANTRY_W_IGNORED_KEYWORD', `\`${what}:${e.key}\` is ignored: Gantry reads \`junit\` and \`dotenv\` reports only`, e.keyLoc);
+      junit = r.strList(e.value, `${what}:junit`);
+    } else r.diags.warn('GANTRY_W_IGNORED_KEYWORD', `\`${what}:${e.key}\` is ignored: Gantry reads \`junit\` reports only`, e.keyLoc);
   }
-  return out;
+  return junit;
 }
 
 /**

@@ -61,11 +61,10 @@ export interface ArtifactsSpec {
   name: string | null;
   /**
    * `artifacts:reports`: the JUnit files (globs, variables unexpanded) the runner reads after the
-   * job whatever its result (docs/PIPELINE.md, "Test reports"), and the dotenv files whose
-   * variables later jobs get (docs/PIPELINE.md, "Dotenv reports"; absent when none). Absent when
-   * the job names no report (and from specs compiled before reports were read).
+   * job whatever its result (docs/PIPELINE.md, "Test reports"). Absent when the job names none
+   * (and from specs compiled before reports were read).
    */
-  reports?: { junit: string[]; dotenv?: string[] };
+  reports?: { junit: string[] };
 }
 
 export interface CacheSpec {
