@@ -28,6 +28,7 @@ import { DirArtifacts, DirCache } from './dir-transports.js';
 import { readRepoFacts } from './repo-facts.js';
 import { discard } from './trash.js';
 import { claimPipeline } from './orphans.js';
+import { CoverageScanner } from '../agent/coverage.js';
 
 /** Stops every job of this process's pipelines at once (SIGKILL), for a `gantry run` that must exit now. */
 export { killJobsNow } from '../agent/process-group.js';
@@ -100,7 +101,7 @@ interface Running {
   controller: AbortController;
 }
 
-type Event = { kind: 'finished'; run: Running; outcome: JobOutcome; logBytes: number };
+type Event = { kind: 'finished'; run: Running; outcome: JobOutcome; logBytes: number; coverage: number | null };
 
 export async function runLocalPipeline(opts: LocalRunOptions): Promise<LocalRunResult> {
   const now = opts.now ?? Date.now;
@@ -425,14 +426,16 @@ class PipelineRun {
     });
     // The log file is created off the loop; the job starts once it exists.
     let writer: LogWriter | null = null;
+    const coverage = job.spec.coverage ? new CoverageScanner(job.spec.coverage) : null;
     const onOutput = (chunk: Buffer) => {
       writer!.append(chunk);
+      coverage?.push(chunk);
       this.opts.observer.output?.(job, attempt.number, chunk);
     };
     const finished = (outcome: JobOutcome) => {
-      if (!writer) return { outcome, logBytes: 0 };
+      if (!writer) return { outcome, logBytes: 0, coverage: null };
       this.logSync.add(writer);
-      return { outcome, logBytes: writer.size };
+      return { outcome, logBytes: writer.size, coverage: coverage?.value() ?? null };
     };
     const execute = (w: LogWriter) => {
       writer = w;
@@ -499,14 +502,14 @@ class PipelineRun {
         this.kick();
         return finished(outcome);
       })
-      .then(({ outcome, logBytes }) => {
-        this.events.push({ kind: 'finished', run, outcome, logBytes });
+      .then(({ outcome, logBytes, coverage }) => {
+        this.events.push({ kind: 'finished', run, outcome, logBytes, coverage });
         this.kick();
       });
   }
 
   private async apply(ev: Event): Promise<void> {
-    const { run, outcome, logBytes } = ev;
+    const { run, outcome, logBytes, coverage } = ev;
     const { job, attempt } = run;
     this.running.delete(job.id);
     const at = this.now();
@@ -516,8 +519,10 @@ class PipelineRun {
       exitCode: outcome.exitCode,
       failureReason: outcome.failureReason,
       logBytes,
+      coverage,
     });
     attempt.status = outcome.status;
+    attempt.coverage = coverage;
     if (
       (outcome.status === 'failed' || outcome.status === 'timed_out') &&
       !this.canceled &&

@@ -162,6 +162,7 @@ function compile(file: string, ctx: CompileContext, diags: Diagnostics): Compile
       interruptible: j.def.interruptible,
       environment: null,
       priority: j.def.priority,
+      ...(j.def.coverage ? { coverage: j.def.coverage } : {}),
       parallel: j.inst.parallel,
       location: j.def.loc,
     };

@@ -10,7 +10,8 @@ import { describe, entry, type PMap, type PNode } from './node.js';
 import { readNeeds, type NeedDef } from './needs.js';
 import { readAllowFailure, readExitCodes, readRefsFilter, readRules, readWhen, type RefsFilter, type RuleDef } from './rules.js';
 import { ENVIRONMENT_ACTIONS } from './environment.js';
-import type { AllowFailure, ArtifactsSpec, CacheSpec, EnvironmentAction, IdTokenSpec, RetryPolicy, RetryWhen, When } from './types.js';
+import { compileRegex } from './expression-eval.js';
+import type { AllowFailure, ArtifactsSpec, CacheSpec, CoverageRegex, EnvironmentAction, IdTokenSpec, RetryPolicy, RetryWhen, When } from './types.js';
 import { readScript, readVariables, type Reader } from './values.js';
 
 /** A cache entry reads straight into the compiled shape. */
@@ -57,6 +58,8 @@ export interface JobDef {
   inheritVariables: boolean | string[];
   /** `id_tokens:` as written (audiences unexpanded); null = none. */
   idTokens: Record<string, IdTokenSpec> | null;
+  /** `coverage:` as written; null = none. */
+  coverage: CoverageRegex | null;
 }
 
 export const DEFAULT_RETRY: RetryPolicy = { max: 0, when: ['always'], exitCodes: null };
@@ -74,7 +77,7 @@ export function readJob(r: Reader, name: string, keyLoc: SourceLocation, map: PM
     name, loc: keyLoc, stage: 'test', stageLoc: keyLoc, beforeScript: [], script: [], afterScript: [], variables: {},
     rules: null, only: null, except: null, when: null, allowFailure: null, retry: DEFAULT_RETRY, timeoutSeconds: null,
     tags: [], needs: null, dependencies: null, parallel: null, artifacts: null, cache: [], resourceGroup: null,
-    interruptible: false, environment: null, priority: 0, inheritVariables: true, idTokens: null,
+    interruptible: false, environment: null, priority: 0, inheritVariables: true, idTokens: null, coverage: null,
   };
   const what = (k: string): string => `${name}:${k}`;
   let hasScript = false;
@@ -192,6 +195,9 @@ export function readJob(r: Reader, name: string, keyLoc: SourceLocation, map: PM
         break;
       case 'id_tokens':
         job.idTokens = readIdTokens(r, v, what('id_tokens')) ?? null;
+        break;
+      case 'coverage':
+        job.coverage = readCoverage(r, v, what('coverage')) ?? null;
         break;
       case 'extends':
         break; // resolved before this point
@@ -332,6 +338,21 @@ function readReports(r: Reader, node: PNode, what: string): string[] | undefined
     } else r.diags.warn('GANTRY_W_IGNORED_KEYWORD', `\`${what}:${e.key}\` is ignored: Gantry reads \`junit\` reports only`, e.keyLoc);
   }
   return junit;
+}
+
+/**
+ * `coverage: '/regex/'`: GitLab requires the slashes (a plain string is refused), and the pattern
+ * must compile; flags after the last slash as in `rules:if` (i, m, s).
+ */
+function readCoverage(r: Reader, node: PNode, what: string): CoverageRegex | undefined {
+  const text = r.str(node, what);
+  if (text === undefined) return undefined;
+  const m = /^\/(.*)\/([a-z]*)$/s.exec(text);
+  if (!m) return r.invalid(node, `${what} expects a regular expression between slashes, like '/Coverage: \\d+\\.\\d+%/', not ${JSON.stringify(text)}`);
+  const [, source, flags] = m as unknown as [string, string, string];
+  if (!/^[ims]*$/.test(flags)) return r.invalid(node, `${what}: unsupported regex flag in /${source}/${flags}: use i, m or s`);
+  if (source === '' || compileRegex(source, flags) === null) return r.invalid(node, `${what}: invalid regular expression /${source}/`);
+  return { source, flags };
 }
 
 function readCaches(r: Reader, node: PNode, what: string): CacheDef[] | undefined {

@@ -28,7 +28,6 @@ export const DEFAULT_KEYWORDS = ['before_script', 'after_script', 'timeout', 're
 export const IGNORED_KEYWORDS: Record<string, string> = {
   image: 'Gantry runs jobs in a shell, not in containers',
   services: 'Gantry runs jobs in a shell, not in containers',
-  coverage: 'coverage parsing is not supported',
 };
 
 export const DEFAULT_STAGES = ['.pre', 'build', 'test', 'deploy', '.post'];

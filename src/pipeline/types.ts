@@ -94,6 +94,12 @@ export interface EnvironmentDetails {
   tier: EnvironmentTier;
 }
 
+/** A `/source/flags` regex as written, checked to compile (src/pipeline/expression-eval.ts, compileRegex). */
+export interface CoverageRegex {
+  source: string;
+  flags: string;
+}
+
 /** One `id_tokens:` entry: the audience its JWT is for. */
 export interface IdTokenSpec {
   aud: string | string[];
@@ -149,6 +155,11 @@ export interface CompiledJob {
    * expanded. Absent when the job asks for none (and in specs compiled before it existed).
    */
   idTokens?: Record<string, IdTokenSpec>;
+  /**
+   * `coverage: '/regex/'`: the pattern the runner matches against each line of the job's masked
+   * log (docs/PIPELINE.md, "Coverage"), RE2 spelled as for `rules:if`. Absent when not written.
+   */
+  coverage?: CoverageRegex;
   /** Set when the job came from `parallel`; `CI_NODE_INDEX`/`CI_NODE_TOTAL`. */
   parallel: { index: number; total: number } | null;
   location: SourceLocation; // where the job's key is written

@@ -219,6 +219,7 @@ export const jobSchema = {
     startedAt: isoOrNull,
     finishedAt: isoOrNull,
     environment: { type: ['string', 'null'], description: 'the environment it deploys to (environment: name, variables expanded)' },
+    coverage: { type: ['number', 'null'], description: "the percentage its latest attempt's log gave by the job's coverage: regex; null: none" },
   },
   required: ['id', 'name', 'stage', 'status', 'allowFailure', 'allowFailureExitCodes', 'when', 'attempts', 'exitCode', 'failureReason', 'startedAt', 'finishedAt'],
 } as const;
@@ -228,6 +229,7 @@ export const pipelineSchema = {
   properties: {
     ...pipelineFields,
     variables: { type: 'object', additionalProperties: { type: 'string' } },
+    coverage: { type: ['number', 'null'], description: "the average of its jobs' coverage (2 decimals), as GitLab's; null when no job gave one" },
     jobs: {
       type: 'array',
       items: jobSchema,

@@ -186,6 +186,8 @@ export interface Completion {
   exitCode: number | null;
   failureReason: FailureReason | null;
   logEnd: number;
+  /** The coverage the agent read from the log (`coverage:`), 0..100; absent or null: none. */
+  coverage?: number | null;
 }
 
 export type CompleteResult =

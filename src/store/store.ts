@@ -174,6 +174,8 @@ export interface Attempt {
   failureReason: FailureReason | null;
   /** Bytes of log known durable in the log store (the log index). */
   logBytes: number;
+  /** The percentage its log gave by the job's `coverage:` regex (0..100); null: none. */
+  coverage: number | null;
 }
 
 export interface PipelineApproval {
@@ -244,6 +246,8 @@ export interface AttemptFinish {
   exitCode: number | null;
   failureReason: FailureReason | null;
   logBytes: number;
+  /** The job's coverage as its log gave it (`coverage:`); absent or null: none. */
+  coverage?: number | null;
 }
 
 /**

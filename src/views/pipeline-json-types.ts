@@ -30,6 +30,8 @@ export interface PipelineSummaryJson {
 export interface PipelineJson extends PipelineSummaryJson {
   /** The variables given with the trigger (not the pipeline file's). */
   variables: Record<string, string>;
+  /** The average of its jobs' coverage, rounded to 2 decimals (GitLab's); null when no job gave one. */
+  coverage: number | null;
   jobs: JobJson[];
 }
 
@@ -52,4 +54,6 @@ export interface JobJson {
   finishedAt: string | null;
   /** The `environment:` name it deploys to, or null. */
   environment: string | null;
+  /** The percentage its latest attempt's log gave by `coverage: '/regex/'` (0..100); null: none. */
+  coverage: number | null;
 }

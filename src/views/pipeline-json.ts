@@ -2,14 +2,29 @@
 // shapes themselves are in pipeline-json-types.ts, which the web UI shares.
 
 import { isFailureAllowed } from '../scheduler/readiness.js';
-import type { Job, Pipeline, PipelineWithJobs } from '../store/store.js';
+import type { Attempt, Job, Pipeline, PipelineWithJobs } from '../store/store.js';
 import type { JobJson, PipelineJson, PipelineSummaryJson } from './pipeline-json-types.js';
 
 export type { JobJson, PipelineJson, PipelineSummaryJson } from './pipeline-json-types.js';
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 
+/** A job's coverage is its latest attempt's (a retry that prints none has none, as in GitLab). */
+export function latestCoverage(attempts: readonly Attempt[], jobId: number): number | null {
+  let latest: Attempt | null = null;
+  for (const a of attempts) if (a.jobId === jobId && (latest === null || a.number > latest.number)) latest = a;
+  return latest?.coverage ?? null;
+}
+
+/** GitLab's pipeline coverage: the average over its jobs that have one, rounded to 2 decimals. */
+export function averageCoverage(values: readonly (number | null)[]): number | null {
+  const known = values.filter((v): v is number => v !== null);
+  if (known.length === 0) return null;
+  return Math.round((known.reduce((a, b) => a + b, 0) / known.length) * 100) / 100;
+}
+
 export function pipelineJson(p: PipelineWithJobs): PipelineJson {
+  const jobs = p.jobs.map((j) => jobJson(j, latestCoverage(p.attempts, j.id)));
   return {
     id: p.pipeline.id,
     projectId: p.pipeline.projectId,
@@ -24,11 +39,12 @@ export function pipelineJson(p: PipelineWithJobs): PipelineJson {
     finishedAt: iso(p.pipeline.finishedAt),
     approval: approvalJson(p.pipeline),
     variables: p.pipeline.variables,
-    jobs: p.jobs.map(jobJson),
+    coverage: averageCoverage(jobs.map((j) => j.coverage)),
+    jobs,
   };
 }
 
-export function jobJson(j: Job): JobJson {
+export function jobJson(j: Job, coverage: number | null = null): JobJson {
   return {
     id: j.id,
     name: j.name,
@@ -46,6 +62,7 @@ export function jobJson(j: Job): JobJson {
     startedAt: iso(j.startedAt),
     finishedAt: iso(j.finishedAt),
     environment: j.spec.environment ?? null,
+    coverage,
   };
 }
 

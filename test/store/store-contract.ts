@@ -490,6 +490,7 @@ export function runStoreContract(label: string, open: () => Promise<Store>, opti
           exitCode: null,
           failureReason: null,
           logBytes: 0,
+          coverage: null,
         });
         const a2 = await store.createAttempt(jobId, 1_300);
         assert.equal(a2.number, 2);

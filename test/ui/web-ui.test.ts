@@ -52,8 +52,10 @@ flaky:
 
 lint:
   stage: test
+  coverage: '/lint coverage: \\d+\\.\\d+%/'
   script:
     - echo "lint ok"
+    - 'echo "lint coverage: 91.50%"'
 
 deploy:
   stage: deploy
@@ -196,6 +198,13 @@ describe('the web UI', { skip, timeout: 110_000 }, () => {
     await select.selectOption('1');
     await page.waitForURL(/attempt=1/);
     await logLine('failing on purpose').waitFor();
+  });
+
+  it("shows the coverage on the pipeline page (its jobs' average) and on the job page", async () => {
+    await page.goto(`${up.url}/pipelines/${pipelineId}`);
+    await page.getByTestId('pipeline-coverage').filter({ hasText: /coverage\s*91\.5%/ }).waitFor();
+    await page.goto(`${up.url}/jobs/${await jobId('lint')}`);
+    await page.getByTestId('job-coverage').filter({ hasText: /coverage\s*91\.5%/ }).waitFor();
   });
 
   it('opens a line link, and it survives a reload', async () => {

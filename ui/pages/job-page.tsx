@@ -98,6 +98,11 @@ export function JobPage({ id, place }: { id: number; place: Place }) {
             <span>
               <span class="muted">duration</span> <Duration startedAt={j.startedAt} finishedAt={j.finishedAt} />
             </span>
+            {j.coverage !== null && j.coverage !== undefined ? (
+              <span data-testid="job-coverage">
+                <span class="muted">coverage</span> {j.coverage}%
+              </span>
+            ) : null}
             {j.exitCode !== null ? (
               <span>
                 <span class="muted">exit code</span> <span class="mono">{j.exitCode}</span>

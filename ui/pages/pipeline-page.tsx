@@ -99,6 +99,11 @@ export function PipelinePage({ id }: { id: number }) {
             <span>
               <span class="muted">duration</span> <Duration startedAt={p.startedAt} finishedAt={p.finishedAt} />
             </span>
+            {p.coverage !== null && p.coverage !== undefined ? (
+              <span data-testid="pipeline-coverage" title="the average of its jobs' coverage">
+                <span class="muted">coverage</span> {p.coverage}%
+              </span>
+            ) : null}
           </p>
         </div>
         <div class="actions">

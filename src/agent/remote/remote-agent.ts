@@ -12,6 +12,7 @@ import { ProcessLauncher } from '../launcher/launcher.js';
 import { killLeftoverJobs } from '../launcher/job-registry.js';
 import { lockHome } from './home-lock.js';
 import { agentLine, sectionEnd, sectionStart } from '../script.js';
+import { CoverageScanner } from '../coverage.js';
 import type { ArtifactTransport, CacheTransport, TestReportTransport } from '../transports.js';
 import { GANTRY_VERSION, PROTOCOL_VERSION } from '../../domain/version.js';
 import { expandVariables } from '../../pipeline/index.js';
@@ -284,7 +285,10 @@ async function runAgent(o: RemoteAgentOptions, jobsDir: string, isolation: Isola
     const masker = new LogMasker(offer.variables.masked);
     /** A write to the attempt's spool that failed (a full disk): the job is stopped, not the agent. */
     let spoolFailure: Error | null = null;
+    // Matched against what the log keeps (masked), as GitLab matches its trace.
+    const coverage = offer.spec.coverage ? new CoverageScanner(offer.spec.coverage) : null;
     const spooled = (chunk: Buffer) => {
+      coverage?.push(chunk);
       if (spoolFailure) return;
       try {
         log.append(chunk);
@@ -398,7 +402,15 @@ async function runAgent(o: RemoteAgentOptions, jobsDir: string, isolation: Isola
         const a = await untilAnswered(
           () =>
             client.request('POST', `/agent/attempts/${offer.attemptId}/complete`, {
-              json: { status: outcome.status, exitCode: outcome.exitCode, failureReason: outcome.failureReason, logEnd: log.size, finishedAt: new Date().toISOString() },
+              json: {
+                status: outcome.status,
+                exitCode: outcome.exitCode,
+                failureReason: outcome.failureReason,
+                logEnd: log.size,
+                finishedAt: new Date().toISOString(),
+                // Only for a job with `coverage:`, so a job without it completes on any server.
+                ...(coverage ? { coverage: coverage.value() } : {}),
+              },
               headers: { 'gantry-attempt-token': offer.attemptToken },
             }),
           backoff,

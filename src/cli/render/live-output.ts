@@ -10,6 +10,7 @@ import { displayLine, formatDuration, LineSplitter } from './terminal-text.js';
 import { statusStyle } from './status-style.js';
 import { isFailureAllowed } from '../../scheduler/readiness.js';
 import { summaryLine, type TestsView, type ViewCase } from '../../domain/test-reports.js';
+import { averageCoverage, latestCoverage } from '../../views/pipeline-json.js';
 
 export interface LiveOutputOptions {
   out: NodeJS.WritableStream & { columns?: number };
@@ -164,10 +165,12 @@ export function testSummary(t: TestsView, color: boolean): string {
 
 export function summary(p: PipelineWithJobs, color: boolean): string {
   const c = pc.createColors(color);
-  const rows = p.jobs.map((j) => {
+  const coverages = p.jobs.map((j) => latestCoverage(p.attempts, j.id));
+  const rows = p.jobs.map((j, i) => {
     const st = statusStyle(j.status, color);
     const dur = j.startedAt !== null && j.finishedAt !== null ? formatDuration(j.finishedAt - j.startedAt) : '';
-    const extra = [j.attemptCount > 1 ? `${j.attemptCount} attempts` : '', j.failureReason && j.status !== 'success' ? j.failureReason : '', (j.status === 'failed' || j.status === 'timed_out') && isFailureAllowed(j.spec.allowFailure, j.exitCode) ? 'allowed to fail' : '']
+    const cov = coverages[i];
+    const extra = [cov !== null && cov !== undefined ? `coverage ${formatCoverage(cov)}` : '', j.attemptCount > 1 ? `${j.attemptCount} attempts` : '', j.failureReason && j.status !== 'success' ? j.failureReason : '', (j.status === 'failed' || j.status === 'timed_out') && isFailureAllowed(j.spec.allowFailure, j.exitCode) ? 'allowed to fail' : '']
       .filter(Boolean)
       .join(', ');
     return { st, j, dur, extra };
@@ -181,6 +184,12 @@ export function summary(p: PipelineWithJobs, color: boolean): string {
   const pl = p.pipeline;
   const st = statusStyle(pl.status, color);
   const dur = pl.startedAt !== null && pl.finishedAt !== null ? ` in ${formatDuration(pl.finishedAt - pl.startedAt)}` : '';
-  out += `\n${c.bold(st.paint(`${st.icon} Pipeline #${pl.id} ${pl.status}`))}${dur}\n`;
+  const cov = averageCoverage(coverages);
+  out += `\n${c.bold(st.paint(`${st.icon} Pipeline #${pl.id} ${pl.status}`))}${dur}${cov === null ? '' : `, coverage ${formatCoverage(cov)}`}\n`;
   return out;
+}
+
+/** 85.2% as GitLab shows it: at most 2 decimals. */
+export function formatCoverage(v: number): string {
+  return `${Math.round(v * 100) / 100}%`;
 }

@@ -427,6 +427,8 @@ export function agentRoutes(app: FastifyInstance, ctx: FleetContext): void {
             failureReason: { type: ['string', 'null'], enum: [...FAILURE_REASONS.filter((r) => r !== 'agent_lost' && r !== 'quota_exceeded'), null] },
             logEnd: { type: 'integer', minimum: 0 },
             finishedAt: { type: 'string', maxLength: 40 },
+            // The percentage the job's `coverage:` regex read from its masked log (PROTOCOL.md §6).
+            coverage: { type: ['number', 'null'], minimum: 0, maximum: 100 },
           },
           required: ['status', 'exitCode', 'failureReason', 'logEnd'],
           additionalProperties: false,
@@ -435,11 +437,23 @@ export function agentRoutes(app: FastifyInstance, ctx: FleetContext): void {
     },
     async (request) => {
       const { id, tokenHash } = attemptOf(request);
-      const b = request.body as { status: 'success' | 'failed' | 'timed_out' | 'canceled'; exitCode: number | null; failureReason: (typeof FAILURE_REASONS)[number] | null; logEnd: number };
+      const b = request.body as {
+        status: 'success' | 'failed' | 'timed_out' | 'canceled';
+        exitCode: number | null;
+        failureReason: (typeof FAILURE_REASONS)[number] | null;
+        logEnd: number;
+        coverage?: number | null;
+      };
       if ((b.status === 'success') !== (b.failureReason === null)) {
         throw new ApiError('GANTRY_E_INVALID_REQUEST', 'failureReason is null exactly when status is success', { field: 'body.failureReason' });
       }
-      const r = await ctx.store.fleet.completeAttempt(id, tokenHash, { status: b.status, exitCode: b.exitCode, failureReason: b.failureReason, logEnd: b.logEnd }, ctx.now(), ctx.settings);
+      const r = await ctx.store.fleet.completeAttempt(
+        id,
+        tokenHash,
+        { status: b.status, exitCode: b.exitCode, failureReason: b.failureReason, logEnd: b.logEnd, coverage: b.coverage ?? null },
+        ctx.now(),
+        ctx.settings,
+      );
       if (r.kind === 'ok') {
         ctx.crash('complete.committed');
         // The log is complete: compact it soon (in the background; the periodic run catches failures).

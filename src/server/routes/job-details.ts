@@ -5,7 +5,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Attempt } from '../../store/store.js';
 import { routeTarget, type RouteTarget } from '../route-access.js';
 import { errors, idParams, jobSchema } from '../schemas.js';
-import { jobJson } from '../views.js';
+import { jobJson, latestCoverage } from '../views.js';
 import type { RouteContext } from './context.js';
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
@@ -23,6 +23,7 @@ const attemptSchema = {
     exitCode: { type: ['integer', 'null'] },
     failureReason: { type: ['string', 'null'] },
     logBytes: { type: 'integer' },
+    coverage: { type: ['number', 'null'] },
   },
   required: ['number', 'status', 'agent', 'queuedAt', 'startedAt', 'finishedAt', 'exitCode', 'failureReason', 'logBytes'],
 } as const;
@@ -63,6 +64,7 @@ const attemptJson = (a: Attempt) => ({
   exitCode: a.exitCode,
   failureReason: a.failureReason,
   logBytes: a.logBytes,
+  coverage: a.coverage,
 });
 
 export function jobDetailRoutes(app: FastifyInstance, ctx: RouteContext): void {
@@ -86,7 +88,7 @@ export function jobDetailRoutes(app: FastifyInstance, ctx: RouteContext): void {
         env === null || (env.requiredApprovals === 0 && decisions.length === 0)
           ? null
           : { required: env.requiredApprovals, deployers: env.deployers, decisions: decisions.map((d) => ({ name: d.name, decision: d.decision, comment: d.comment, at: iso(d.at) })) };
-      return { ...jobJson(job), pipelineId: job.pipelineId, projectId: pipeline.projectId, attemptList: attempts.map(attemptJson), approvals };
+      return { ...jobJson(job, latestCoverage(attempts, job.id)), pipelineId: job.pipelineId, projectId: pipeline.projectId, attemptList: attempts.map(attemptJson), approvals };
     },
   );
 }

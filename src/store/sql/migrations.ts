@@ -656,6 +656,26 @@ CREATE INDEX test_reports_pipeline ON test_reports (pipeline_id);
 CREATE INDEX test_reports_job ON test_reports (job_id);
 `;
 
+// Coverage is a column of the attempt it was read from (a job's is its latest attempt's, a
+// pipeline's the average of its jobs', computed when read). Dotenv variables are rows of the
+// attempt that wrote them, in file order: the next jobs read them by the attempts their
+// dependencies ended with. Both go with their pipeline by the attempts' cascade.
+const COVERAGE_BADGES_DOTENV = (real: string): string => `
+ALTER TABLE attempts ADD COLUMN coverage ${real};
+ALTER TABLE projects ADD COLUMN public_badges INTEGER NOT NULL DEFAULT 0;
+CREATE TABLE dotenv_variables (
+  attempt_id BIGINT NOT NULL REFERENCES attempts(id) ON DELETE CASCADE,
+  job_id BIGINT NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+  pipeline_id BIGINT NOT NULL REFERENCES pipelines(id) ON DELETE CASCADE,
+  position INTEGER NOT NULL,
+  key TEXT NOT NULL,
+  value TEXT NOT NULL,
+  PRIMARY KEY (attempt_id, key)
+);
+CREATE INDEX dotenv_variables_job ON dotenv_variables (job_id);
+CREATE INDEX dotenv_variables_pipeline ON dotenv_variables (pipeline_id);
+`;
+
 export const MIGRATIONS: readonly Migration[] = [
   {
     id: 1,
@@ -813,6 +833,11 @@ export const MIGRATIONS: readonly Migration[] = [
     id: 20,
     name: 'test reports: the JUnit cases of each attempt',
     sql: { sqlite: TEST_REPORTS, postgres: TEST_REPORTS },
+  },
+  {
+    id: 21,
+    name: "coverage per attempt, projects' public badges, dotenv report variables per attempt",
+    sql: { sqlite: COVERAGE_BADGES_DOTENV('REAL'), postgres: COVERAGE_BADGES_DOTENV('DOUBLE PRECISION') },
   },
 ];
 

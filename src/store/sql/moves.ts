@@ -84,11 +84,11 @@ export async function finishAttemptIn(tx: SqlExecutor, id: number, finish: Attem
   if (sql === undefined) {
     // CASE rather than MAX()/GREATEST(): the same text works in both dialects.
     sql =
-      'UPDATE attempts SET status = ?, finished_at = ?, exit_code = ?, failure_reason = ?, lease_expires_at = NULL, ' +
+      'UPDATE attempts SET status = ?, finished_at = ?, exit_code = ?, failure_reason = ?, coverage = ?, lease_expires_at = NULL, ' +
       'log_bytes = CASE WHEN log_bytes < ? THEN ? ELSE log_bytes END ' +
       `WHERE id = ? AND ${inList(attemptSourcesOf(finish.status))}`;
     finishSql.set(finish.status, sql);
   }
-  const r = await tx.run(sql, [finish.status, finish.at, finish.exitCode, finish.failureReason, finish.logBytes, finish.logBytes, id]);
+  const r = await tx.run(sql, [finish.status, finish.at, finish.exitCode, finish.failureReason, finish.coverage ?? null, finish.logBytes, finish.logBytes, id]);
   return r.changes === 1;
 }

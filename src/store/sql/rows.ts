@@ -94,6 +94,7 @@ export interface AttemptRow {
   exit_code: number | null;
   failure_reason: string | null;
   log_bytes: number | string;
+  coverage: number | string | null;
 }
 
 export interface TokenRow {
@@ -224,6 +225,7 @@ export function toAttempt(r: AttemptRow): Attempt {
     exitCode: r.exit_code,
     failureReason: r.failure_reason as FailureReason | null,
     logBytes: num(r.log_bytes),
+    coverage: r.coverage === null || r.coverage === undefined ? null : Number(r.coverage),
   };
 }
 
@@ -275,7 +277,7 @@ export const JOB_COLUMNS_WITHOUT_SPEC =
   'id, pipeline_id, position, name, stage, stage_index, status, attempt_count, exit_code, failure_reason, created_at, started_at, finished_at';
 export const JOB_COLUMNS = `${JOB_COLUMNS_WITHOUT_SPEC}, spec`;
 export const ATTEMPT_COLUMNS =
-  'id, job_id, number, status, agent, lease_expires_at, queued_at, started_at, finished_at, exit_code, failure_reason, log_bytes';
+  'id, job_id, number, status, agent, lease_expires_at, queued_at, started_at, finished_at, exit_code, failure_reason, log_bytes, coverage';
 
 
 export interface DeliveryRow {

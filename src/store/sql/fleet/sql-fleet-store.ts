@@ -737,9 +737,9 @@ export class SqlFleetStore implements FleetStore {
       const stopped = quotaStoppedOutcome('quota_exceeded', c);
       const row = await f.tx.get<{ job_id: number | string; number: number | string; status: string; failure_reason: string | null } & EndedRow>(
         `UPDATE attempts SET status = CASE WHEN ${QUOTA_STOPPED} THEN ? ELSE ? END, exit_code = ?, ` +
-          `failure_reason = CASE WHEN ${QUOTA_STOPPED} THEN ? ELSE ? END, finished_at = ?, lease_expires_at = NULL, log_bytes = ? ` +
+          `failure_reason = CASE WHEN ${QUOTA_STOPPED} THEN ? ELSE ? END, finished_at = ?, lease_expires_at = NULL, log_bytes = ?, coverage = ? ` +
           `WHERE id = ? AND token_hash = ? AND status = 'running' AND log_received = ? RETURNING id, job_id, number, status, failure_reason, ${ENDED_COLUMNS}`,
-        [stopped.status, c.status, c.exitCode, stopped.failureReason, c.failureReason, at, c.logEnd, attemptId, tokenHash, c.logEnd],
+        [stopped.status, c.status, c.exitCode, stopped.failureReason, c.failureReason, at, c.logEnd, c.coverage ?? null, attemptId, tokenHash, c.logEnd],
       );
       if (!row) {
         const now = await f.tx.get<HeldAttempt>(`SELECT ${HELD_COLUMNS} FROM attempts WHERE id = ?`, [attemptId]);
