@@ -16,6 +16,7 @@ import { countLogIngest, createMetrics, installComputeMinutes, installRequestMet
 import { computeMinutesRoutes } from './routes/compute-minutes.js';
 import { insightRoutes } from './routes/insights.js';
 import { lintRoutes } from './routes/lint.js';
+import { badgeRoutes } from './routes/badges.js';
 import { openApiRoute, registerOpenApi } from './openapi.js';
 import { healthRoutes } from './routes/health.js';
 import { installOverload } from './overload/overload.js';
@@ -387,6 +388,7 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
       computeMinutesRoutes(api, ctx);
       insightRoutes(api, ctx);
       lintRoutes(api, ctx);
+      badgeRoutes(api, ctx);
       fleetEventRoutes(api, { ...ctx, streams });
       artifactRoutes(api, { ...ctx, blobs: deps.blobs });
       testReportRoutes(api, ctx);

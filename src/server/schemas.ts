@@ -142,6 +142,7 @@ export const projectSchema = {
     autoCancel: { type: 'boolean' },
     ...projectIsolationProperties,
     forkIdTokens: { type: 'boolean', description: 'jobs of pipelines from forks get the identity tokens they ask for (id_tokens); default false: none' },
+    publicBadges: { type: 'boolean', description: 'its pipeline and coverage badges answer without a token; default false' },
     forkApproval: {
       type: 'string',
       enum: [...FORK_APPROVALS],

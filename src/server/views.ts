@@ -18,6 +18,7 @@ export const projectJson = (p: Project) => ({
   forkNetwork: p.isolation.forkNetwork,
   jobLimits: p.isolation.jobLimits,
   forkIdTokens: p.forkIdTokens,
+  publicBadges: p.publicBadges,
   forkApproval: p.forkApproval,
   weight: p.fairShare.weight,
   urgentJobs: p.fairShare.urgentJobs,

@@ -55,6 +55,8 @@ export interface Project {
    * with `ref_protected: false`; false (the default): they get none.
    */
   forkIdTokens: boolean;
+  /** Its pipeline and coverage badges answer without a token (GET .../badges/*.svg); default false. */
+  publicBadges: boolean;
   /** Which pipelines from forks wait for a maintainer's approval (src/domain/approvals.ts). */
   forkApproval: ForkApproval;
   /** What it keeps of its pipelines, logs and artifacts; null fields: the instance's defaults. */
@@ -93,6 +95,8 @@ export interface ProjectPatch {
   /** Replaces the project's job limits whole. */
   jobLimits?: JobLimits;
   forkIdTokens?: boolean;
+  /** Its pipeline and coverage badges answer without a token (GET .../badges/*.svg); default false. */
+  publicBadges?: boolean;
   forkApproval?: ForkApproval;
   weight?: number;
   /** Replaces the list whole, and re-stamps the project's queued jobs. */

@@ -453,6 +453,8 @@ function apiSuite(label: string, openStore: (home: string) => Promise<Store>, op
           'GET /api/v1/projects',
           'GET /api/v1/projects/{project}',
           'GET /api/v1/projects/{project}/audit',
+          'GET /api/v1/projects/{project}/badges/coverage.svg',
+          'GET /api/v1/projects/{project}/badges/pipeline.svg',
           'GET /api/v1/projects/{project}/environments',
           'GET /api/v1/projects/{project}/environments/{name}/deployments',
           'GET /api/v1/projects/{project}/events',

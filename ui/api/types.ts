@@ -22,6 +22,8 @@ export interface Project {
   maxRunning?: number | null;
   maxRunningPerPipeline?: number | null;
   autoCancel?: boolean;
+  /** Absent from a server older than badges. */
+  publicBadges?: boolean;
   requireSandbox?: boolean;
   network?: NetworkPolicy;
   forkNetwork?: NetworkPolicy;

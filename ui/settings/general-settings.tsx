@@ -18,6 +18,7 @@ export function GeneralSettings({ project, admin, onSaved }: { project: Project;
   const [max, setMax] = useState(limitText(project.maxRunning));
   const [perPipeline, setPerPipeline] = useState(limitText(project.maxRunningPerPipeline));
   const [autoCancel, setAutoCancel] = useState(project.autoCancel ?? true);
+  const [publicBadges, setPublicBadges] = useState(project.publicBadges ?? false);
   const [saved, setSaved] = useState(false);
   const action = useAction();
   const submit = async (e: Event) => {
@@ -28,6 +29,7 @@ export function GeneralSettings({ project, admin, onSaved }: { project: Project;
     if (limitValue(max) !== (project.maxRunning ?? null)) patch.maxRunning = limitValue(max);
     if (limitValue(perPipeline) !== (project.maxRunningPerPipeline ?? null)) patch.maxRunningPerPipeline = limitValue(perPipeline);
     if (autoCancel !== project.autoCancel) patch.autoCancel = autoCancel;
+    if (project.publicBadges !== undefined && publicBadges !== project.publicBadges) patch.publicBadges = publicBadges;
     if (project.weight !== undefined && Number(weight) !== project.weight) patch.weight = Number(weight);
     if (project.urgentJobs !== undefined && globsOf(urgent).join('\n') !== project.urgentJobs.join('\n')) patch.urgentJobs = globsOf(urgent);
     if (Object.keys(patch).length === 0) return setSaved(true);
@@ -71,6 +73,12 @@ export function GeneralSettings({ project, admin, onSaved }: { project: Project;
           <input type="checkbox" checked={autoCancel} onChange={(e) => setAutoCancel(e.currentTarget.checked)} /> Auto-cancel: a new pipeline cancels older
           ones of its ref whose started jobs are all interruptible
         </label>
+        {project.publicBadges !== undefined ? (
+          <label class="check">
+            <input type="checkbox" checked={publicBadges} onChange={(e) => setPublicBadges(e.currentTarget.checked)} /> Public badges: anyone may see the pipeline status and
+            coverage badges (<code>/api/v1/projects/{project.name}/badges/pipeline.svg?ref=main</code>, <code>coverage.svg</code>) without signing in
+          </label>
+        ) : null}
         <ErrorBox error={action.error} />
         <div class="actions">
           <button type="submit" class="primary" disabled={action.busy}>

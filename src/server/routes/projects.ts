@@ -118,6 +118,7 @@ export function projectRoutes(app: FastifyInstance, ctx: RouteContext): void {
           'requireSandbox: every job needs a sandboxed agent whose isolation check passed. network, forkNetwork: the network of ' +
           "trusted pipelines' jobs and of fork pipelines' jobs (none: loopback only, which only a sandboxed agent enforces). " +
           'forkIdTokens: jobs of pipelines from forks get the identity tokens (id_tokens) they ask for, with ref_protected false (default false: none). ' +
+          'publicBadges: its pipeline and coverage badges (GET /projects/:project/badges/pipeline.svg, coverage.svg) answer without a token (default false). ' +
           "forkApproval: which pipelines from forks wait for a maintainer's approval: all (the default), first-time (an author with no approved pipeline on the project yet), none. " +
           "jobLimits: replaces the job limits whole (memoryBytes >= 16 MiB, pids >= 16, 0 < cpus <= 1024; null or left out: the agent's own). " +
           'weight (admin): the project is offered work weight times as often as a project of weight 1 when both wait (default 1). ' +
@@ -138,6 +139,7 @@ export function projectRoutes(app: FastifyInstance, ctx: RouteContext): void {
             network: networkSchema,
             forkNetwork: networkSchema,
             forkIdTokens: { type: 'boolean' },
+            publicBadges: { type: 'boolean' },
             forkApproval: { type: 'string', enum: [...FORK_APPROVALS] },
             jobLimits: projectJobLimitsSchema,
             weight: { type: 'integer', minimum: 1, maximum: SHARE_WEIGHT_MAX },

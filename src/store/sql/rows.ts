@@ -29,6 +29,7 @@ export interface ProjectRow {
   protected_branches: string;
   protected_tags: string;
   fork_id_tokens: number | string;
+  public_badges: number | string;
   fork_approval: string;
   share_weight: number | string;
   urgent_jobs: string;
@@ -39,7 +40,7 @@ export interface ProjectRow {
   keep_latest_artifacts: number | string | null;
 }
 export const PROJECT_COLUMNS =
-  'id, name, git_url, created_at, max_running, max_running_per_pipeline, auto_cancel, branch_filter, tag_filter, require_sandbox, network, fork_network, job_limits, protected_branches, protected_tags, fork_id_tokens, fork_approval, share_weight, urgent_jobs, ' +
+  'id, name, git_url, created_at, max_running, max_running_per_pipeline, auto_cancel, branch_filter, tag_filter, require_sandbox, network, fork_network, job_limits, protected_branches, protected_tags, fork_id_tokens, public_badges, fork_approval, share_weight, urgent_jobs, ' +
   'retention_pipeline_days, retention_keep_per_ref, retention_log_days, artifacts_expire_in, keep_latest_artifacts';
 export interface PipelineRow {
   id: number | string;
@@ -145,6 +146,7 @@ export function toProject(r: ProjectRow): Project {
     isolation: { ...sandboxSettingsOf(r), jobLimits: jobLimitsOf(r.job_limits) },
     protectedRefs: { branches: JSON.parse(r.protected_branches) as string[], tags: JSON.parse(r.protected_tags) as string[] },
     forkIdTokens: num(r.fork_id_tokens) !== 0,
+    publicBadges: num(r.public_badges) !== 0,
     forkApproval: r.fork_approval as ForkApproval,
     fairShare: { weight: num(r.share_weight), urgentJobs: JSON.parse(r.urgent_jobs) as string[] },
     retention: {

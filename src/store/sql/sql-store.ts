@@ -221,6 +221,7 @@ export class SqlStore implements Store {
     if (patch.network !== undefined) set('network', patch.network);
     if (patch.forkNetwork !== undefined) set('fork_network', patch.forkNetwork);
     if (patch.forkIdTokens !== undefined) set('fork_id_tokens', patch.forkIdTokens ? 1 : 0);
+    if (patch.publicBadges !== undefined) set('public_badges', patch.publicBadges ? 1 : 0);
     if (patch.forkApproval !== undefined) set('fork_approval', patch.forkApproval);
     const r = patch.retention ?? {};
     if (r.pipelineDays !== undefined) set('retention_pipeline_days', r.pipelineDays);
