@@ -23,6 +23,7 @@ const NEW_PROJECT_SETTINGS = {
   isolation: DEFAULT_PROJECT_ISOLATION,
   protectedRefs: { branches: [], tags: [] },
   forkIdTokens: false,
+  publicBadges: false,
   forkApproval: 'all',
   fairShare: { weight: 1, urgentJobs: [] },
   retention: NO_PROJECT_RETENTION,
