@@ -70,9 +70,10 @@ export class CpuMeter {
   lap(): string {
     const now = this.sample();
     const s = (now.at - this.last.at) / 1000;
-    const share = (k: keyof Sample) => (now[k] - this.last[k]) / TICKS / s;
-    const known = share('servers') + share('agents') + share('postgres') + share('bench');
+    const before = this.last;
     this.last = now;
+    const share = (k: keyof Sample) => (now[k] - before[k]) / TICKS / s;
+    const known = share('servers') + share('agents') + share('postgres') + share('bench');
     const pc = (x: number) => `${(100 * x).toFixed(0)}%`;
     return `CPU (of one core): machine ${pc(share('machine'))} = servers ${pc(share('servers'))}, agents ${pc(share('agents'))}, PostgreSQL ${pc(share('postgres'))}, bench ${pc(share('bench'))}, rest (jobs, launchers, other work) ${pc(Math.max(0, share('machine') - known))}`;
   }

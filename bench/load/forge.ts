@@ -171,8 +171,10 @@ export class Forge {
       this.inflight--;
     }
     if (retryAfterS === null || this.stopped || d.acked || d.sends >= MAX_SENDS) return;
-    // As a forge does: later, under the same id, with a little jitter so refusals do not return together.
-    await new Promise((r) => setTimeout(r, retryAfterS! * 1000 + Math.random() * 1000));
+    // As a forge does: later, under the same id, not before Retry-After, backing off as refusals
+    // repeat (1, 2, 4 .. 60 s), with jitter so that the refused do not all return together.
+    const backoffS = Math.min(60, 2 ** (d.sends - 1));
+    await new Promise((r) => setTimeout(r, Math.max(retryAfterS!, backoffS) * 1000 + Math.random() * 1000));
     if (!this.stopped && !d.acked) this.send(d, true);
   }
 }

@@ -55,7 +55,8 @@ export async function verifyStore(db: pg.Pool, forge: Forge, jobsPerPipeline: nu
   for (const r of (await db.query<{ delivery_id: string; status: string; pipeline_id: string | null }>('SELECT delivery_id, status, pipeline_id FROM webhook_deliveries')).rows) {
     recorded.set(r.delivery_id, [...(recorded.get(r.delivery_id) ?? []), r]);
   }
-  const pipelineRows = (await db.query<{ id: string; ref: string; status: string }>('SELECT id, ref, status FROM pipelines')).rows;
+  // The warm-up's pipelines (API triggers on main) are checked as jobs and logs, not as deliveries' pipelines.
+  const pipelineRows = (await db.query<{ id: string; ref: string; status: string }>("SELECT id, ref, status FROM pipelines WHERE source <> 'api'")).rows;
   const pipelinesByRef = new Map<string, typeof pipelineRows>();
   for (const p of pipelineRows) pipelinesByRef.set(p.ref, [...(pipelinesByRef.get(p.ref) ?? []), p]);
   let expectedPipelines = 0;
@@ -130,7 +131,7 @@ export async function verifyStore(db: pg.Pool, forge: Forge, jobsPerPipeline: nu
     }
     if (j.status !== 'success') jobs.wrong++;
   }
-  for (const p of pipelineRows) {
+  for (const p of (await db.query<{ id: string }>('SELECT id FROM pipelines')).rows) {
     const n = perPipeline.get(p.id) ?? 0;
     if (n !== jobsPerPipeline) {
       jobs.wrong++;
