@@ -181,6 +181,8 @@ async function run(freshSchema: () => Promise<string>): Promise<void> {
       console.log(`webhooks (the forge's count): ${forgeLine(forge.counts[w])}`);
       console.log(`viewers: ${viewerLine(viewers.counts[w])}`);
       const d = diff(counters[w + 1]!, counters[w]!);
+      const scrapes = [...counters[w + 1]!].filter(([k]) => k.startsWith('scrape'));
+      if (scrapes.length) console.log(`/metrics at the window's end: ${scrapes.map(([k, v]) => `${k.replace(/http:\/\/127\.0\.0\.1:\d+/, 'instance')} ${v}`).join(', ')}${counters[w + 1]!.has('scrape failed') || counters[w]!.has('scrape failed') ? ' (counters below incomplete)' : ''}`);
       console.log(`gantry_http_shed_total (both instances): ${show(d, 'shed')}`);
       console.log(`gantry_webhook_deliveries_total: ${show(d, 'webhook')}`);
       const fivexx = show(d, '5xx');
