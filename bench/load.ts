@@ -67,7 +67,7 @@ function forgeLine(c: ForgeCounts | undefined): string {
   if (!c) return 'none';
   const refused = (c.byStatus.get('429') ?? 0) + (c.byStatus.get('503') ?? 0);
   const answers = [...c.byStatus].sort().map(([s, n]) => `${n} x ${s}`).join(', ');
-  return `${c.sent} requests (${c.resends} deliberate resends, ${c.redeliveries} redeliveries after a refusal): ${answers}; shed ${((100 * refused) / Math.max(1, c.sent)).toFixed(1)}%${c.unexpected.length ? `; UNEXPECTED ${c.unexpected.length}: ${c.unexpected.slice(0, 3).join(' | ')}` : ''}`;
+  return `${c.sent} requests (${c.resends} deliberate resends, ${c.redeliveries} redeliveries after a refusal; ${c.held} waited for one of the forge's 512 connections): ${answers}; shed ${((100 * refused) / Math.max(1, c.sent)).toFixed(1)}%${c.unexpected.length ? `; UNEXPECTED ${c.unexpected.length}: ${c.unexpected.slice(0, 3).join(' | ')}` : ''}`;
 }
 
 function viewerLine(c: ViewerCounts | undefined): string {

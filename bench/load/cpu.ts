@@ -17,7 +17,13 @@ function ticksOf(pid: number): number {
 
 function postgresTicks(): number {
   let t = 0;
-  for (const d of fs.readdirSync('/proc')) {
+  let pids: string[];
+  try {
+    pids = fs.readdirSync('/proc');
+  } catch {
+    return NaN;
+  }
+  for (const d of pids) {
     if (!/^\d+$/.test(d)) continue;
     try {
       if (fs.readFileSync(`/proc/${d}/comm`, 'utf8').trim() === 'postgres') t += ticksOf(Number(d));

@@ -32,6 +32,13 @@ const RESEND_EVERY = 20;
 /** A refused delivery is redelivered at most this many times; past it the forge gives up. */
 const MAX_SENDS = 40;
 const SEND_TIMEOUT_MS = 30_000;
+/**
+ * Requests the forge has open at once. Open loop without a cap, a server that stops answering
+ * makes the sender hold 300 new sockets a second for 30 s each: the bench process ran out of file
+ * descriptors (20,000) in phase 2. A forge's senders are finite too; a send past the cap waits
+ * its turn here, and the wait is counted (`held`).
+ */
+const MAX_INFLIGHT = 512;
 
 export interface ForgeCounts {
   sent: number;
@@ -41,6 +48,8 @@ export interface ForgeCounts {
   resends: number;
   /** 5xx other than a 503 with Retry-After, 429 without it, or any other unexpected answer. */
   unexpected: string[];
+  /** Sends that waited for one of the forge's MAX_INFLIGHT places. */
+  held: number;
 }
 
 interface Example {
@@ -55,6 +64,7 @@ export class Forge {
   private readonly order: string[] = [];
   private readonly payload: Record<string, unknown>;
   private inflight = 0;
+  private readonly places: Array<() => void> = [];
   private pending = new Set<Promise<void>>();
   private seq = 0;
   private rand = 12345;
@@ -81,7 +91,7 @@ export class Forge {
   }
 
   private countsOf(phase: number): ForgeCounts {
-    return (this.counts[phase] ??= { sent: 0, byStatus: new Map(), redeliveries: 0, resends: 0, unexpected: [] });
+    return (this.counts[phase] ??= { sent: 0, byStatus: new Map(), redeliveries: 0, resends: 0, unexpected: [], held: 0 });
   }
 
   /**
@@ -137,6 +147,10 @@ export class Forge {
   private async deliver(d: Delivery, redelivery: boolean): Promise<void> {
     const c = this.countsOf(this.phaseNow);
     if (redelivery) c.redeliveries++;
+    if (this.inflight >= MAX_INFLIGHT) {
+      c.held++;
+      while (this.inflight >= MAX_INFLIGHT) await new Promise<void>((r) => this.places.push(r));
+    }
     c.sent++;
     d.sends++;
     this.inflight++;
@@ -169,6 +183,7 @@ export class Forge {
       retryAfterS = 5;
     } finally {
       this.inflight--;
+      this.places.shift()?.();
     }
     if (retryAfterS === null || this.stopped || d.acked || d.sends >= MAX_SENDS) return;
     // As a forge does: later, under the same id, not before Retry-After, backing off as refusals
