@@ -152,7 +152,7 @@ async function run(freshSchema: () => Promise<string>): Promise<void> {
       counters.push(await scrape(rig.urls));
       loads.push(load1());
       cpu.push(meter.lap());
-      console.log(`${windows.at(-1)!.name} done; load ${load1()}`);
+      console.log(`${windows.at(-1)!.name} done; load ${load1()}\n  webhooks so far: ${forgeLine(forge.counts[ph])}\n  viewers so far: ${viewerLine(viewers.counts[ph])}`);
     }
     // The drain: no new deliveries; refused ones are still redelivered; the backlog runs.
     const drainFrom = Date.now();
