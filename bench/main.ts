@@ -9,6 +9,7 @@ import { components } from './components.js';
 import { fairShare } from './fair-share.js';
 import { fleet } from './fleet.js';
 import { logObjects } from './log-objects.js';
+import { loadTest } from './load.js';
 import { logs } from './logs.js';
 import { webhooks } from './webhooks.js';
 import { sandboxCost } from './sandbox.js';
@@ -128,13 +129,14 @@ async function bigLog(): Promise<void> {
 }
 
 console.log(`# Gantry benchmarks — ${os.cpus().length} CPUs, Node ${process.version}, ${new Date().toISOString()}`);
-// `npm run bench -- N fleet` (or `fair-share`, `webhooks`, `logs`, `log-objects`, `sandbox`) runs that part alone.
+// `npm run bench -- N fleet` (or `fair-share`, `webhooks`, `logs`, `log-objects`, `sandbox`, `load`) runs that part alone.
 if (process.argv[3] === 'fleet') await fleet();
 else if (process.argv[3] === 'fair-share') await fairShare();
 else if (process.argv[3] === 'sandbox') await sandboxCost(RUNS);
 else if (process.argv[3] === 'webhooks') await webhooks();
 else if (process.argv[3] === 'logs') await logs();
 else if (process.argv[3] === 'log-objects') await logObjects();
+else if (process.argv[3] === 'load') await loadTest();
 else {
   await wide();
   await sandboxCost(RUNS);
@@ -145,4 +147,5 @@ else {
   await webhooks();
   await logs();
   await logObjects();
+  await loadTest();
 }
