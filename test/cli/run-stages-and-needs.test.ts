@@ -155,7 +155,7 @@ b:
         assert.ok(text.startsWith('{') && text.endsWith('}'));
         assert.ok(!r.out.includes('some output'), 'job output went to stdout under --json');
         const p = r.pipeline;
-        assert.deepEqual(Object.keys(p).sort(), ['approval', 'createdAt', 'finishedAt', 'id', 'jobs', 'projectId', 'ref', 'sha', 'source', 'startedAt', 'status', 'triggeredBy', 'trusted', 'variables'].sort());
+        assert.deepEqual(Object.keys(p).sort(), ['approval', 'coverage', 'createdAt', 'finishedAt', 'id', 'jobs', 'projectId', 'ref', 'sha', 'source', 'startedAt', 'status', 'triggeredBy', 'trusted', 'variables'].sort());
         assert.deepEqual(p.variables, {});
         // The DAG's edges: `needs:` as names; no `needs:` (stage order) is null.
         assert.deepEqual(
@@ -174,7 +174,7 @@ b:
         for (const j of p.jobs) {
           assert.deepEqual(
             Object.keys(j).sort(),
-            ['allowFailure', 'allowFailureExitCodes', 'attempts', 'environment', 'exitCode', 'failureReason', 'finishedAt', 'id', 'name', 'needs', 'stage', 'startedAt', 'status', 'when'].sort(),
+            ['allowFailure', 'allowFailureExitCodes', 'attempts', 'coverage', 'environment', 'exitCode', 'failureReason', 'finishedAt', 'id', 'name', 'needs', 'stage', 'startedAt', 'status', 'when'].sort(),
           );
           assert.match(String(j.startedAt), ISO_UTC);
           assert.match(String(j.finishedAt), ISO_UTC);

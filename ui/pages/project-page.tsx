@@ -74,9 +74,11 @@ export function ProjectPage({ project, place }: { project: string; place: Place 
           <Link href={`/projects/${encodeURIComponent(project)}/insights`} class="button">
             Insights
           </Link>
-          <Link href={`/projects/${encodeURIComponent(project)}/lint`} class="button">
-            Lint
-          </Link>
+          {develop ? (
+            <Link href={`/projects/${encodeURIComponent(project)}/lint`} class="button">
+              Lint
+            </Link>
+          ) : null}
           <Link href={`/projects/${encodeURIComponent(project)}/environments`} class="button">
             Environments
           </Link>

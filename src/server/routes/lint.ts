@@ -49,7 +49,8 @@ export function lintRoutes(app: FastifyInstance, ctx: RouteContext): void {
   app.post(
     '/projects/:project/lint',
     {
-      config: { access: 'viewer' },
+      // A developer's, as GitLab's CI Lint with simulation: viewers make no requests that are not reads.
+      config: { access: 'developer' },
       schema: {
         summary: 'The pipeline a pipeline file would make for a ref and source, with every error at its line and column and the jobs rules leave out; nothing is stored',
         tags: ['pipelines'],
