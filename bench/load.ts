@@ -34,7 +34,7 @@ const PHASE1_JOBS = Math.round(5_000 * SCALE);
 /** Jobs a pipeline has: build, then 9 jobs that need it. */
 const JOBS_PER_PIPELINE = 10;
 /** After the last delivery: how long the backlog may take to drain, then the checks. */
-const DRAIN_LIMIT_S = 240;
+const DRAIN_LIMIT_S = 300;
 const VERIFY_LIMIT_S = 120;
 /** Pipelines on `main` through the API before phase 1: every agent's first job starts its sandbox. */
 const WARMUP_PIPELINES = 6;
