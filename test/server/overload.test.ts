@@ -253,25 +253,37 @@ describe('overload protection (in-process, sqlite)', () => {
     assert.equal((await stream(bob)).status, 200);
   });
 
-  it('under pressure API reads and writes are shed with 503 while the agent protocol and the health routes go on', async (t: TestContext) => {
+  it('under pressure API reads and writes are shed with 503 while the agent protocol, the health routes and webhooks go on', async (t: TestContext) => {
     const h = await server({ maxEventLoopUtilization: 0.9, sampleIntervalMs: 500 });
+    // A webhook to deliver while the server is under pressure: a forge would not send it again.
+    assert.equal((await h.api('POST', '/projects', { name: 'pressed', gitUrl: repoOf().repo })).status, 201);
+    const { secret } = (await (await h.api('POST', '/projects/pressed/webhooks', { provider: 'github' })).json()) as { secret: string };
+    const payload = Buffer.from(JSON.stringify({ ref: 'refs/heads/main', before: '0'.repeat(40), after: repoOf().git('rev-parse', 'HEAD').trim(), repository: { id: 1 }, commits: [] }));
+    const hook = (delivery: string) =>
+      timed(`${h.url}/api/v1/webhooks/github/pressed`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-github-event': 'push', 'x-github-delivery': delivery, ...signatureHeaders('github', payload, secret) },
+        body: new Uint8Array(payload),
+      });
     for (let tries = 1; ; tries++) {
       // The event loop busy for over two samples: the next sample, taken before any request
       // below is read, says so until the one after.
       const until = Date.now() + 1_200;
       while (Date.now() < until);
-      const [read, write, agent, healthz, readyz] = await Promise.all([
+      const [read, write, agent, healthz, readyz, webhook] = await Promise.all([
         timed(`${h.url}/api/v1/projects`, { headers: auth(h.admin) }),
         timed(`${h.url}/api/v1/projects`, { method: 'POST', headers: { ...auth(h.admin), ...json }, body: JSON.stringify({ name: 'shed', gitUrl: repoOf().repo }) }),
         timed(`${h.url}/api/v1/agent/register`, { method: 'POST', headers: { ...auth(h.agent), ...json }, body: facts('under-pressure') }),
         timed(`${h.url}/healthz`),
         timed(`${h.url}/readyz`),
+        hook(`under-pressure-${tries}`),
       ]);
       // A machine so loaded that the sample after came before the requests: try again.
       if (read.status === 200 && tries < 3) continue;
       assertRefused(read, 503, 'a read under pressure');
       assertRefused(write, 503, 'a write under pressure');
       assert.equal(agent.status, 201, 'the agent protocol goes on');
+      assert.equal(webhook.status, 202, 'a webhook is taken: a forge would not send it again');
       assert.equal(healthz.status, 200);
       assert.equal(readyz.status, 200);
       assert.equal(readyz.body.underPressure, true);

@@ -47,5 +47,11 @@ export function classOf(route: ClassifiedRoute): RouteClass {
 /** The classes whose requests count against the per-token and per-address rates. */
 export const RATE_LIMITED: ReadonlySet<RouteClass> = new Set(['read', 'write', 'stream']);
 
-/** The classes shed when the process is under pressure; agents and health checks go on. */
-export const SHED_UNDER_PRESSURE: ReadonlySet<RouteClass> = new Set(['read', 'write', 'stream', 'webhook', 'sign-in']);
+/**
+ * The classes shed when the process is under pressure; agents and health checks go on, and so do
+ * webhooks, within their own in-flight bound. Accepting a delivery is a stored row and a queue
+ * entry, while GitHub and GitLab never redeliver a refused one by themselves: shed for pressure,
+ * it would be a pipeline that never runs. The load test showed servers whose own agents' jobs kept
+ * the CPU busy shedding 75% of deliveries with no new work arriving (BENCHMARKS.md, 23:51).
+ */
+export const SHED_UNDER_PRESSURE: ReadonlySet<RouteClass> = new Set(['read', 'write', 'stream', 'sign-in']);
