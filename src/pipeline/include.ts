@@ -6,7 +6,7 @@ import type { SourceLocation } from '../domain/errors.js';
 import type { Diagnostics } from './diagnostics.js';
 import { normalizePath } from './files.js';
 import { mergeMaps, withoutKeys } from './merge.js';
-import { inputValues, interpolate } from './inputs.js';
+import { inputValues, interpolate, plain } from './inputs.js';
 import { describe, entry, parseYamlWithHeader, type PEntry, type PMap, type PNode } from './node.js';
 import { firstMatch, readRules, type RuleEnv } from './rules.js';
 import type { ProjectFiles } from './types.js';
@@ -76,7 +76,7 @@ function loadOne({ path, loc, inputs }: Target, state: State, depth: number): PM
   if (state.count > MAX_INCLUDES) return null;
   // The same file included twice with the same inputs (or in a loop) is read once, like GitLab's
   // duplicate handling; with other inputs it is another file.
-  const key = inputs ? `${path}\0${JSON.stringify(plainInputs(inputs.value))}` : path;
+  const key = inputs ? `${path}\0${JSON.stringify(plain(inputs.value))}` : path;
   if (state.loaded.has(key)) return null;
   if (depth >= MAX_DEPTH) {
     state.diags.error('GANTRY_E_INCLUDE', `includes are nested more than ${MAX_DEPTH} levels deep`, loc);
@@ -101,14 +101,6 @@ function loadOne({ path, loc, inputs }: Target, state: State, depth: number): PM
     return null;
   }
   return expand(tree, state, depth + 1);
-}
-
-/** An include's inputs as plain data: what tells two includes of one file apart. */
-function plainInputs(node: PNode): unknown {
-  if (node.kind === 'scalar') return node.value;
-  if (node.kind === 'seq') return node.items.map(plainInputs);
-  if (node.kind === 'map') return node.entries.map((e) => [e.key, plainInputs(e.value)]);
-  return null;
 }
 
 interface Target {

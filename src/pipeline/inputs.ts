@@ -80,8 +80,8 @@ function readSpec(header: PMap, diags: Diagnostics): InputSpec[] | null {
   return out;
 }
 
-/** A YAML node as a plain value: what an input holds. */
-function plain(node: PNode): unknown {
+/** A YAML node as a plain value: what an input holds, and what tells two includes' inputs apart. */
+export function plain(node: PNode): unknown {
   switch (node.kind) {
     case 'scalar':
       return node.value;

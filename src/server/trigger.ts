@@ -160,6 +160,32 @@ export interface Starter {
   name: string;
 }
 
+/** The predefined CI_* variables of a pipeline of `plan`'s commit: what its rules and its jobs see. */
+function predefinedOf(
+  project: Project,
+  plan: Pick<Plan, 'commit' | 'refName' | 'refKind' | 'beforeSha' | 'mergeRequest'>,
+  source: PipelineSource,
+  refProtected: boolean,
+): Record<string, string> {
+  const { commit } = plan;
+  return pipelineVariables({
+    projectId: project.id,
+    projectName: project.name,
+    repositoryUrl: project.gitUrl,
+    ref: plan.refName,
+    refKind: plan.refKind,
+    sha: commit.sha,
+    beforeSha: plan.beforeSha,
+    commitMessage: commit.commitMessage,
+    commitAuthor: commit.commitAuthor,
+    commitTimestamp: commit.commitTimestamp,
+    defaultBranch: commit.defaultBranch,
+    source,
+    ...(plan.mergeRequest ? { mergeRequest: plan.mergeRequest } : {}),
+    refProtected,
+  });
+}
+
 /** Resolves, reads, compiles: the pipeline to store, or an ApiError that stores nothing. */
 async function compileFor(deps: TriggerDeps, project: Project, t: PipelineTrigger, by: TriggeredBy | null, starter: Starter | null): Promise<NewPipeline> {
   const plan = await planOf(deps, project, t);
@@ -178,22 +204,7 @@ async function compileFor(deps: TriggerDeps, project: Project, t: PipelineTrigge
   if (file === null) {
     throw new ApiError('GANTRY_E_PIPELINE_NOT_FOUND', `commit ${commit.sha.slice(0, 12)} has no .gantry.yml or .gitlab-ci.yml at its root`);
   }
-  const predefined = pipelineVariables({
-    projectId: project.id,
-    projectName: project.name,
-    repositoryUrl: project.gitUrl,
-    ref: plan.refName,
-    refKind: plan.refKind,
-    sha: commit.sha,
-    beforeSha: plan.beforeSha,
-    commitMessage: commit.commitMessage,
-    commitAuthor: commit.commitAuthor,
-    commitTimestamp: commit.commitTimestamp,
-    defaultBranch: commit.defaultBranch,
-    source: t.source,
-    ...(plan.mergeRequest ? { mergeRequest: plan.mergeRequest } : {}),
-    refProtected,
-  });
+  const predefined = predefinedOf(project, plan, t.source, refProtected);
   // Trigger variables win over the file's, predefined ones lose to them (GitLab's precedence).
   // Project variables (secrets) are not rule context here: they are for the jobs that may see them.
   const compiled = compilePipeline(file, { variables: predefined, pipelineVariables: plan.variables, changedFiles: plan.changedFiles, files });
@@ -305,20 +316,8 @@ export async function lintPipeline(deps: TriggerDeps, project: Project, req: Lin
     read: (p) => (normalizePath(p) === file ? req.content : repoFiles.read(p)),
     list: () => (repoFiles.list().includes(file) ? repoFiles.list() : [...repoFiles.list(), file].sort()),
   };
-  const predefined = pipelineVariables({
-    projectId: project.id,
-    projectName: project.name,
-    repositoryUrl: project.gitUrl,
-    ref,
-    refKind: commit.refKind,
-    sha: commit.sha,
-    beforeSha: null,
-    commitMessage: commit.commitMessage,
-    commitAuthor: commit.commitAuthor,
-    commitTimestamp: commit.commitTimestamp,
-    defaultBranch: commit.defaultBranch,
-    source: req.source,
-    refProtected: isProtectedRef(project.protectedRefs, { kind: commit.refKind, name: ref }),
-  });
+  const refKind = commit.refKind;
+  const plan = { commit, refName: ref, refKind, beforeSha: null };
+  const predefined = predefinedOf(project, plan, req.source, isProtectedRef(project.protectedRefs, { kind: refKind, name: ref }));
   return { file, ref, sha: commit.sha, result: compilePipeline(file, { variables: predefined, pipelineVariables: req.variables, changedFiles: null, files }) };
 }

@@ -9,11 +9,16 @@ export type { JobJson, PipelineJson, PipelineSummaryJson } from './pipeline-json
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 
-/** A job's coverage is its latest attempt's (a retry that prints none has none, as in GitLab). */
-export function latestCoverage(attempts: readonly Attempt[], jobId: number): number | null {
+/** A job's latest attempt among a pipeline's, or null before its first. */
+export function latestAttempt(attempts: readonly Attempt[], jobId: number): Attempt | null {
   let latest: Attempt | null = null;
   for (const a of attempts) if (a.jobId === jobId && (latest === null || a.number > latest.number)) latest = a;
-  return latest?.coverage ?? null;
+  return latest;
+}
+
+/** A job's coverage is its latest attempt's (a retry that prints none has none, as in GitLab). */
+export function latestCoverage(attempts: readonly Attempt[], jobId: number): number | null {
+  return latestAttempt(attempts, jobId)?.coverage ?? null;
 }
 
 /** GitLab's pipeline coverage: the average over its jobs that have one, rounded to 2 decimals. */

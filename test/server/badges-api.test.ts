@@ -15,6 +15,7 @@ import type { Store } from '../../src/store/store.js';
 import { sandbox, type Sandbox } from '../helpers/gantry.js';
 import { testPostgres } from '../helpers/postgres.js';
 import { startHarness, type Harness } from './harness.js';
+import { ProtocolAgent } from './protocol-agent.js';
 
 function badgeSuite(label: string, openStore: (home: string) => Promise<Store>): void {
   describe(`badges over HTTP (${label})`, () => {
@@ -62,21 +63,9 @@ function badgeSuite(label: string, openStore: (home: string) => Promise<Store>):
       assert.match(await pending.text(), /<title>pipeline: (pending|running)<\/title>/);
       assert.match(await (await get('/projects/app/badges/pipeline.svg?ref=other-branch')).text(), /pipeline: unknown/);
       // The job runs through the agent protocol and reports its coverage.
-      const reg = await fetch(`${h.url}/api/v1/agent/register`, { method: 'POST', headers: { authorization: `Bearer ${h.agent}`, 'content-type': 'application/json' }, body: JSON.stringify({ name: 'b', tags: [], concurrency: 1, version: 't', protocol: 1 }) });
-      const { token } = (await reg.json()) as { token: string };
-      const agentHeaders = { authorization: `Bearer ${token}`, 'content-type': 'application/json' };
-      const ses = await fetch(`${h.url}/api/v1/agent/sessions`, { method: 'POST', headers: agentHeaders, body: JSON.stringify({ name: 'b', tags: [], concurrency: 1, version: 't', protocol: 1 }) });
-      const session = ((await ses.json()) as { sessionId: string }).sessionId;
-      let offer: { attemptId: number; attemptToken: string } | undefined;
-      for (let i = 0; i < 20 && !offer; i++) {
-        const poll = await fetch(`${h.url}/api/v1/agent/jobs/request`, { method: 'POST', headers: { ...agentHeaders, 'gantry-session': session }, body: JSON.stringify({ slots: 1, waitMs: 300 }) });
-        offer = ((await poll.json()) as { offers?: (typeof offer)[] }).offers?.[0];
-      }
-      assert.ok(offer);
-      const att = { ...agentHeaders, 'gantry-session': session, 'gantry-attempt-token': offer.attemptToken };
-      assert.equal((await fetch(`${h.url}/api/v1/agent/attempts/${offer.attemptId}/start`, { method: 'POST', headers: att, body: '{}' })).status, 200);
-      const done = await fetch(`${h.url}/api/v1/agent/attempts/${offer.attemptId}/complete`, { method: 'POST', headers: att, body: JSON.stringify({ status: 'success', exitCode: 0, failureReason: null, logEnd: 0, coverage: 87.5 }) });
-      assert.equal(done.status, 200, await done.text());
+      const agent = new ProtocolAgent(h.url, h.agent);
+      const [offer] = await agent.take(1);
+      await agent.finish(offer!, 'success', { coverage: 87.5 });
       assert.equal(((await (await h.api('GET', `/pipelines/${p.id}`)).json()) as { status: string }).status, 'success');
       assert.match(await (await get('/projects/app/badges/pipeline.svg?ref=main')).text(), /<title>pipeline: passed<\/title>/);
       assert.match(await (await get('/projects/app/badges/coverage.svg?ref=main')).text(), /<title>coverage: 87\.50%<\/title>/);

@@ -15,6 +15,7 @@ import type { Store } from '../../src/store/store.js';
 import { sandbox, type Sandbox } from '../helpers/gantry.js';
 import { testPostgres } from '../helpers/postgres.js';
 import { startHarness, type Harness } from './harness.js';
+import { ProtocolAgent } from './protocol-agent.js';
 
 const SECOND = 1000;
 const DAY = 86_400_000;
@@ -22,23 +23,18 @@ const DAY = 86_400_000;
 const START = Date.UTC(2026, 10, 20, 12, 0, 0);
 const PIPELINE = ['build:', '  stage: build', '  script: [echo]', 'lint:', '  stage: build', '  script: [echo]', 'test:', '  stage: test', '  needs: [build]', '  script: [echo]', ''].join('\n');
 
-interface Offer {
-  attemptId: number;
-  attemptToken: string;
-  jobName: string;
-}
-
 function insightsSuite(label: string, openStore: (home: string) => Promise<Store>): void {
   describe(`insights and timelines over HTTP (${label})`, () => {
     let h: Harness;
     let repo: Sandbox;
     let clock = START;
     let viewerOfOther: Record<string, string>;
-    let agent: { token: string; session: string } | null = null;
+    let agent: ProtocolAgent;
     const ids: { pipelines: number[]; jobs: Record<string, number> } = { pipelines: [], jobs: {} };
 
     before(async () => {
       h = await startHarness(openStore, { now: () => clock, deps: { gcIntervalMs: null, settings: defaultSchedulerSettings({ leaseMs: 30 * DAY }) } });
+      agent = new ProtocolAgent(h.url, h.agent, 4);
       repo = sandbox({ '.gantry.yml': PIPELINE });
       for (const name of ['app', 'other']) assert.equal((await h.api('POST', '/projects', { name, gitUrl: repo.repo })).status, 201);
       const token = `gantry_api_${randomBytes(32).toString('base64url')}`;
@@ -50,47 +46,6 @@ function insightsSuite(label: string, openStore: (home: string) => Promise<Store
       repo.cleanup();
     });
 
-    async function agentCall(method: string, p: string, opts: { json?: unknown; bytes?: Buffer; attemptToken?: string; headers?: Record<string, string> } = {}) {
-      const headers: Record<string, string> = { authorization: `Bearer ${agent ? agent.token : h.agent}`, ...opts.headers };
-      if (agent) headers['gantry-session'] = agent.session;
-      if (opts.attemptToken) headers['gantry-attempt-token'] = opts.attemptToken;
-      if (opts.json !== undefined) headers['content-type'] = 'application/json';
-      if (opts.bytes) headers['content-type'] ??= 'application/octet-stream';
-      const res = await fetch(`${h.url}/api/v1/agent${p}`, { method, headers, body: opts.json !== undefined ? JSON.stringify(opts.json) : (opts.bytes as unknown as BodyInit) });
-      const text = await res.text();
-      return { status: res.status, body: (text ? JSON.parse(text) : {}) as Record<string, unknown> };
-    }
-
-    /** Polls until `n` offers have come (the agent has slots for all of them), and starts each. */
-    async function take(n: number): Promise<Offer[]> {
-      if (!agent) {
-        const facts = { name: 'probe', tags: [], concurrency: 4, version: 'test', protocol: 1 };
-        const reg = await agentCall('POST', '/register', { json: facts });
-        assert.equal(reg.status, 201, JSON.stringify(reg.body));
-        agent = { token: reg.body.token as string, session: '' };
-        const s = await agentCall('POST', '/sessions', { json: facts });
-        agent.session = s.body.sessionId as string;
-      }
-      const offers: Offer[] = [];
-      for (let i = 0; i < 40 && offers.length < n; i++) {
-        const poll = await agentCall('POST', '/jobs/request', { json: { slots: n - offers.length, waitMs: 300 } });
-        for (const o of (poll.body.offers as Array<{ attemptId: number; attemptToken: string; job: { name: string } }> | undefined) ?? []) {
-          offers.push({ attemptId: o.attemptId, attemptToken: o.attemptToken, jobName: o.job.name });
-        }
-      }
-      assert.equal(offers.length, n, `offers: ${offers.map((o) => o.jobName).join(', ')}`);
-      for (const o of offers) assert.equal((await agentCall('POST', `/attempts/${o.attemptId}/start`, { json: {}, attemptToken: o.attemptToken })).status, 200);
-      return offers;
-    }
-
-    async function finish(o: Offer, status: 'success' | 'failed'): Promise<void> {
-      const done = await agentCall('POST', `/attempts/${o.attemptId}/complete`, {
-        json: { status, exitCode: status === 'success' ? 0 : 1, failureReason: status === 'success' ? null : 'script_failure', logEnd: 0 },
-        attemptToken: o.attemptToken,
-      });
-      assert.equal(done.status, 200, JSON.stringify(done.body));
-    }
-
     /**
      * One pipeline at `day` noon: build (20 s) and lint (5 s), then test (`seconds` s) with each
      * outcome in turn (a failure is retried through the API, as a person would).
@@ -99,18 +54,18 @@ function insightsSuite(label: string, openStore: (home: string) => Promise<Store
       clock = START + day * DAY;
       const p = (await (await h.api('POST', '/projects/app/pipelines', { ref: 'main' })).json()) as { id: number; jobs: Array<{ id: number; name: string }> };
       for (const j of p.jobs) ids.jobs[`${p.id}:${j.name}`] = j.id;
-      const first = await take(2);
+      const first = await agent.take(2);
       clock += 5 * SECOND;
-      await finish(first.find((o) => o.jobName === 'lint')!, 'success');
+      await agent.finish(first.find((o) => o.jobName === 'lint')!, 'success');
       clock += 15 * SECOND;
-      await finish(first.find((o) => o.jobName === 'build')!, 'success');
+      await agent.finish(first.find((o) => o.jobName === 'build')!, 'success');
       for (const [k, outcome] of testOutcomes.entries()) {
         if (k > 0) assert.equal((await h.api('POST', `/jobs/${ids.jobs[`${p.id}:test`]}/retry`)).status, 200);
         clock += SECOND;
-        const [test] = await take(1);
+        const [test] = await agent.take(1);
         assert.equal(test!.jobName, 'test');
         clock += seconds * SECOND;
-        await finish(test!, outcome);
+        await agent.finish(test!, outcome);
       }
       ids.pipelines.push(p.id);
       return p.id;

@@ -20,6 +20,7 @@ import type { Store } from '../../src/store/store.js';
 import { sandbox, type Sandbox } from '../helpers/gantry.js';
 import { testPostgres } from '../helpers/postgres.js';
 import { startHarness, type Harness } from './harness.js';
+import { ProtocolAgent } from './protocol-agent.js';
 
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
@@ -40,6 +41,7 @@ function retentionSuite(label: string, openStore: (home: string) => Promise<Stor
     let repo: Sandbox;
     let clock = Date.now() + 10 * DAY;
     let maintainer: Record<string, string>;
+    let agent: ProtocolAgent;
     before(async () => {
       // The server's clock is the test's; garbage collection runs only when asked, and the periodic
       // sweeps never (they wait for a lease of healthy store, a month of the test's clock).
@@ -48,6 +50,7 @@ function retentionSuite(label: string, openStore: (home: string) => Promise<Stor
         deps: { retention: { ...DEFAULT_RETENTION, keepPerRef: 1 }, gcIntervalMs: null, settings: defaultSchedulerSettings({ leaseMs: 30 * DAY }) },
       });
       repo = sandbox({ '.gantry.yml': PIPELINE });
+      agent = new ProtocolAgent(h.url, h.agent);
       for (const name of ['kept', 'expiring']) assert.equal((await h.api('POST', '/projects', { name, gitUrl: repo.repo })).status, 201);
       const token = `gantry_api_${randomBytes(32).toString('base64url')}`;
       await h.store.addToken({ hash: hashToken(token), kind: 'api', projectId: (await h.store.getProject('kept'))!.id, createdAt: 1 });
@@ -65,51 +68,23 @@ function retentionSuite(label: string, openStore: (home: string) => Promise<Stor
     };
     const errorOf = async (res: Response, status: number) => (await json<{ error: { code: string; field?: string } }>(res, status)).error;
 
-    /** An agent of the test's own, over the agent protocol. */
-    let agent: { token: string; session: string } | null = null;
-    async function agentCall(method: string, p: string, opts: { json?: unknown; bytes?: Buffer; attemptToken?: string; headers?: Record<string, string> } = {}) {
-      const headers: Record<string, string> = { authorization: `Bearer ${agent ? agent.token : h.agent}`, ...opts.headers };
-      if (agent) headers['gantry-session'] = agent.session;
-      if (opts.attemptToken) headers['gantry-attempt-token'] = opts.attemptToken;
-      if (opts.json !== undefined) headers['content-type'] = 'application/json';
-      if (opts.bytes) headers['content-type'] ??= 'application/octet-stream';
-      const res = await fetch(`${h.url}/api/v1/agent${p}`, { method, headers, body: opts.json !== undefined ? JSON.stringify(opts.json) : (opts.bytes as unknown as BodyInit) });
-      const text = await res.text();
-      return { status: res.status, body: (text ? JSON.parse(text) : {}) as Record<string, unknown> };
-    }
-
     /** Triggers a pipeline of `project` and runs its one job to success: a log, and an archive of random bytes. */
     async function run(project: string): Promise<Ran> {
-      if (!agent) {
-        const facts = { name: 'probe', tags: [], concurrency: 1, version: 'test', protocol: 1 };
-        const reg = await agentCall('POST', '/register', { json: facts });
-        assert.equal(reg.status, 201, JSON.stringify(reg.body));
-        agent = { token: reg.body.token as string, session: '' };
-        const s = await agentCall('POST', '/sessions', { json: facts });
-        assert.equal(s.status, 201);
-        agent.session = s.body.sessionId as string;
-      }
       const p = await json<{ id: number; jobs: { id: number }[] }>(await h.api('POST', `/projects/${project}/pipelines`, { ref: 'main' }), 201);
-      let offer: { attemptId: number; attemptToken: string; spec: { artifacts: { expireInSeconds: number | null } } } | undefined;
-      for (let i = 0; i < 20 && !offer; i++) {
-        const poll = await agentCall('POST', '/jobs/request', { json: { slots: 1, waitMs: 500 } });
-        offer = (poll.body.offers as (typeof offer)[] | undefined)?.[0];
-      }
-      assert.ok(offer, 'the job was offered');
-      const { attemptId: id, attemptToken } = offer;
-      assert.equal((await agentCall('POST', `/attempts/${id}/start`, { json: {}, attemptToken })).status, 200);
+      const [offer] = await agent.take(1);
+      const { attemptId: id, attemptToken } = offer!;
       const log = Buffer.from(`pipeline ${p.id} of ${project}: ${randomBytes(24).toString('hex')}\n`.repeat(50));
-      const put = await agentCall('PATCH', `/attempts/${id}/log`, { bytes: log, attemptToken, headers: { 'content-range': `bytes 0-${log.length - 1}/*` } });
+      const put = await agent.call('PATCH', `/attempts/${id}/log`, { bytes: log, attemptToken, headers: { 'content-range': `bytes 0-${log.length - 1}/*` } });
       assert.ok(put.status < 300, JSON.stringify(put.body));
       const dir = fs.mkdtempSync(path.join(h.base, 'work-'));
       fs.writeFileSync(path.join(dir, 'out.bin'), randomBytes(20_000));
       const info = await createArchive(dir, ['out.bin'], path.join(dir, 'a.tar.gz'));
       const archive = fs.readFileSync(path.join(dir, 'a.tar.gz'));
-      assert.ok((await agentCall('PUT', `/attempts/${id}/blobs/sha256/${info.sha256}`, { bytes: archive, attemptToken })).status < 300);
-      const expireInSeconds = offer.spec.artifacts.expireInSeconds;
-      const rec = await agentCall('POST', `/attempts/${id}/artifacts`, { json: { sha256: info.sha256, size: info.size, files: info.files, expireInSeconds }, attemptToken });
+      assert.ok((await agent.call('PUT', `/attempts/${id}/blobs/sha256/${info.sha256}`, { bytes: archive, attemptToken })).status < 300);
+      const expireInSeconds = (offer!.spec.artifacts as { expireInSeconds: number | null }).expireInSeconds;
+      const rec = await agent.call('POST', `/attempts/${id}/artifacts`, { json: { sha256: info.sha256, size: info.size, files: info.files, expireInSeconds }, attemptToken });
       assert.equal(rec.status, 201, JSON.stringify(rec.body));
-      const done = await agentCall('POST', `/attempts/${id}/complete`, { json: { status: 'success', exitCode: 0, failureReason: null, logEnd: log.length }, attemptToken });
+      const done = await agent.call('POST', `/attempts/${id}/complete`, { json: { status: 'success', exitCode: 0, failureReason: null, logEnd: log.length }, attemptToken });
       assert.equal(done.status, 200, JSON.stringify(done.body));
       return { pipelineId: p.id, jobId: p.jobs[0]!.id, log, archive, expireInSeconds };
     }

@@ -5,6 +5,7 @@
 import type { FastifyInstance } from 'fastify';
 import { criticalPath } from '../../domain/critical-path.js';
 import { INSIGHT_DAYS_DEFAULT, INSIGHT_DAYS_MAX, insightsOf } from '../../domain/insights.js';
+import { latestAttempt } from '../../views/pipeline-json.js';
 import { ApiError } from '../errors.js';
 import { routeProject, routeTarget } from '../route-access.js';
 import { errors, idParams, projectParams } from '../schemas.js';
@@ -112,12 +113,6 @@ export function insightRoutes(app: FastifyInstance, ctx: RouteContext): void {
       const id = routeTarget(request).pipeline!.id;
       const p = await ctx.store.getPipeline(id);
       if (!p) throw new ApiError('GANTRY_E_NOT_FOUND', `no pipeline ${id}`);
-      const attemptsOf = new Map<number, typeof p.attempts>();
-      for (const a of p.attempts) attemptsOf.set(a.jobId, [...(attemptsOf.get(a.jobId) ?? []), a]);
-      const latest = (jobId: number) => {
-        const list = attemptsOf.get(jobId) ?? [];
-        return list.reduce<(typeof list)[number] | null>((a, b) => (a === null || b.number > a.number ? b : a), null);
-      };
       // The compiled needs are what a job waited for either way (every earlier stage's job without
       // `needs:`); the JSON says `needs` only where the file did, as the pipeline JSON does.
       const waitsFor = (j: (typeof p.jobs)[number]) => j.spec.needs.map((n) => n.job);
@@ -132,13 +127,14 @@ export function insightRoutes(app: FastifyInstance, ctx: RouteContext): void {
           stage: j.stage,
           status: j.status,
           needs: j.spec.needsMode === 'dag' ? waitsFor(j) : null,
-          attempts: (attemptsOf.get(j.id) ?? [])
+          attempts: p.attempts
+            .filter((a) => a.jobId === j.id)
             .sort((a, b) => a.number - b.number)
             .map((a) => ({ number: a.number, status: a.status, agent: a.agent, queuedAt: iso(a.queuedAt), startedAt: iso(a.startedAt), finishedAt: iso(a.finishedAt) })),
         })),
         criticalPath: criticalPath(
           p.jobs.map((j) => {
-            const a = latest(j.id);
+            const a = latestAttempt(p.attempts, j.id);
             return { id: j.id, name: j.name, stageIndex: j.stageIndex, needs: waitsFor(j), startedAt: a?.startedAt ?? null, finishedAt: a?.finishedAt ?? null };
           }),
         ),
