@@ -65,6 +65,14 @@ function badgeSuite(label: string, openStore: (home: string) => Promise<Store>):
       // The job runs through the agent protocol and reports its coverage.
       const agent = new ProtocolAgent(h.url, h.agent);
       const [offer] = await agent.take(1);
+      // An agent cannot put a badge past 100% (or below 0): the server checks what it is told.
+      for (const forged of [150, -1, 'lots']) {
+        const refused = await agent.call('POST', `/attempts/${offer!.attemptId}/complete`, {
+          json: { status: 'success', exitCode: 0, failureReason: null, logEnd: 0, coverage: forged },
+          attemptToken: offer!.attemptToken,
+        });
+        assert.equal(refused.status, 400, `coverage ${forged}`);
+      }
       await agent.finish(offer!, 'success', { coverage: 87.5 });
       assert.equal(((await (await h.api('GET', `/pipelines/${p.id}`)).json()) as { status: string }).status, 'success');
       assert.match(await (await get('/projects/app/badges/pipeline.svg?ref=main')).text(), /<title>pipeline: passed<\/title>/);
