@@ -471,6 +471,11 @@ export interface Store {
   /** Sets (or replaces: a rotation) the project's webhook secret for a provider. */
   putWebhookSecret(projectId: ProjectId, provider: WebhookProvider, sealed: SealedSecret, at: EpochMs, audit?: AuditFor<void>): Promise<void>;
   getWebhookSecret(projectId: ProjectId, provider: WebhookProvider): Promise<SealedSecret | null>;
+  /**
+   * The webhook intake's one read: the project (by id or name) with its secret for `provider`
+   * (null when it has none), in one round trip; null when there is no such project.
+   */
+  getWebhookTarget(idOrName: ProjectId | string, provider: WebhookProvider): Promise<{ project: Project; secret: SealedSecret | null } | null>;
   /** False if there is no such project. */
   setRefFilters(projectId: ProjectId, filters: RefFilters, audit?: AuditFor<boolean>): Promise<boolean>;
   /** Replaces the project's protected branch and tag globs; false if there is no such project. */

@@ -1350,6 +1350,17 @@ export function runStoreContract(label: string, open: () => Promise<Store>, opti
         assert.deepEqual(await store.getWebhookSecret(p.id, 'gitlab'), { ciphertext: 'c2', nonce: 'n2' });
       });
 
+      it("the webhook intake's read finds the project by id or name with its provider's secret, or none", async () => {
+        const store = await fresh();
+        const p = await store.ensureProject('demo', '/d', 1);
+        await store.putWebhookSecret(p.id, 'github', { ciphertext: 'c1', nonce: 'n1' }, 10);
+        assert.deepEqual(await store.getWebhookTarget('demo', 'github'), { project: await store.getProject(p.id), secret: { ciphertext: 'c1', nonce: 'n1' } });
+        assert.deepEqual(await store.getWebhookTarget(p.id, 'github'), { project: await store.getProject(p.id), secret: { ciphertext: 'c1', nonce: 'n1' } });
+        assert.deepEqual(await store.getWebhookTarget('demo', 'gitlab'), { project: await store.getProject(p.id), secret: null });
+        assert.equal(await store.getWebhookTarget('nope', 'github'), null);
+        assert.equal(await store.getWebhookTarget(9999 as never, 'github'), null);
+      });
+
       it('ref filters round-trip on the project, null meaning all', async () => {
         const store = await fresh();
         const p = await store.ensureProject('demo', '/d', 1);

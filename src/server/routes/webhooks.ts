@@ -169,8 +169,9 @@ export async function webhookRoutes(app: FastifyInstance, ctx: WebhookContext): 
       async (request, reply) => {
         const { provider, project: param } = request.params as { provider: WebhookProvider; project: string };
         const body = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
-        const project = /^[0-9]+$/.test(param) ? await ctx.store.getProject(Number(param) as never) : await ctx.store.getProject(param);
-        const sealed = project ? await ctx.store.getWebhookSecret(project.id, provider) : null;
+        const target = await ctx.store.getWebhookTarget(/^[0-9]+$/.test(param) ? (Number(param) as never) : param, provider);
+        const project = target?.project ?? null;
+        const sealed = target?.secret ?? null;
         // One answer for an unknown project, a project without a secret and a wrong signature:
         // an unauthenticated caller learns nothing about which projects exist.
         if (!project || !sealed || !verifySignature(provider, request.headers, body, ctx.secrets.open(sealed, webhookContext(project.id, provider)))) {

@@ -5,9 +5,9 @@
 
 import type { WebhookProvider } from '../../domain/git-event.js';
 import type { ProjectId } from '../../domain/ids.js';
-import type { Delivery, DeliveryEnd, EpochMs, NewDelivery, RecordDeliveryResult, RefFilters, SealedSecret } from '../store.js';
+import type { Delivery, DeliveryEnd, EpochMs, NewDelivery, Project, RecordDeliveryResult, RefFilters, SealedSecret } from '../store.js';
 import type { SqlDialect, SqlExecutor } from './dialect.js';
-import { DELIVERY_COLUMNS, type DeliveryRow, toDelivery } from './rows.js';
+import { DELIVERY_COLUMNS, PROJECT_COLUMNS, type DeliveryRow, type ProjectRow, toDelivery, toProject } from './rows.js';
 
 export async function putWebhookSecret(db: SqlExecutor, projectId: ProjectId, provider: WebhookProvider, sealed: SealedSecret, at: EpochMs): Promise<void> {
   await db.run(
@@ -23,6 +23,25 @@ export async function getWebhookSecret(db: SqlDialect, projectId: ProjectId, pro
     [projectId, provider],
   );
   return row ? { ciphertext: row.ciphertext, nonce: row.nonce } : null;
+}
+
+/**
+ * Under a storm each webhook request is a round trip less: the project and its secret come in one
+ * statement (the secret as scalar subqueries, so a project without one is still found).
+ */
+export async function getWebhookTarget(
+  db: SqlDialect,
+  idOrName: ProjectId | string,
+  provider: WebhookProvider,
+): Promise<{ project: Project; secret: SealedSecret | null } | null> {
+  const secret = (column: string) => `(SELECT w.${column} FROM webhook_secrets w WHERE w.project_id = projects.id AND w.provider = ?) AS webhook_${column}`;
+  const row = await db.get<ProjectRow & { webhook_ciphertext: string | null; webhook_nonce: string | null }>(
+    `SELECT ${PROJECT_COLUMNS}, ${secret('ciphertext')}, ${secret('nonce')} FROM projects WHERE ${typeof idOrName === 'number' ? 'id' : 'name'} = ?`,
+    [provider, provider, idOrName],
+  );
+  if (!row) return null;
+  const sealed = row.webhook_ciphertext !== null && row.webhook_nonce !== null ? { ciphertext: row.webhook_ciphertext, nonce: row.webhook_nonce } : null;
+  return { project: toProject(row), secret: sealed };
 }
 
 export async function setRefFilters(db: SqlExecutor, projectId: ProjectId, f: RefFilters): Promise<boolean> {

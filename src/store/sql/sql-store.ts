@@ -380,6 +380,10 @@ export class SqlStore implements Store {
     return deliveries.getWebhookSecret(this.db, projectId, provider);
   }
 
+  getWebhookTarget(idOrName: ProjectId | string, provider: WebhookProvider): Promise<{ project: Project; secret: SealedSecret | null } | null> {
+    return deliveries.getWebhookTarget(this.db, idOrName, provider);
+  }
+
   setRefFilters(projectId: ProjectId, filters: RefFilters, audit?: AuditFor<boolean>): Promise<boolean> {
     return audited(this.db, audit, (x) => deliveries.setRefFilters(x, projectId, filters));
   }
