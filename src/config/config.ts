@@ -83,7 +83,7 @@ export interface ServerConfig {
   oidc: OidcEnv | null;
   /**
    * Overload protection (docs/RUNNING.md, "Sizing the overload bounds"): GANTRY_MAX_INFLIGHT_READS,
-   * _WRITES, _WEBHOOKS, _SIGN_INS, _STREAMS, GANTRY_MAX_STREAMS_PER_CALLER, GANTRY_RATE_LIMIT_PER_TOKEN,
+   * _WRITES, _WEBHOOKS, _WEBHOOK_BYTES, _SIGN_INS, _STREAMS, GANTRY_MAX_STREAMS_PER_CALLER, GANTRY_RATE_LIMIT_PER_TOKEN,
    * _PER_ADDRESS, _SIGN_INS (a minute), GANTRY_PRESSURE_MAX_DELAY_MS, _MAX_UTILIZATION; 0 turns one off.
    */
   overload: OverloadSettings;
@@ -271,6 +271,7 @@ function overloadOf(env: NodeJS.ProcessEnv): OverloadSettings {
     maxReads: intOr(env.GANTRY_MAX_INFLIGHT_READS, d.maxReads, 0),
     maxWrites: intOr(env.GANTRY_MAX_INFLIGHT_WRITES, d.maxWrites, 0),
     maxWebhooks: intOr(env.GANTRY_MAX_INFLIGHT_WEBHOOKS, d.maxWebhooks, 0),
+    maxWebhookBytes: intOr(env.GANTRY_MAX_INFLIGHT_WEBHOOK_BYTES, d.maxWebhookBytes, 0),
     maxSignIns: intOr(env.GANTRY_MAX_INFLIGHT_SIGN_INS, d.maxSignIns, 0),
     maxStreams: intOr(env.GANTRY_MAX_INFLIGHT_STREAMS, d.maxStreams, 0),
     maxStreamsPerCaller: intOr(env.GANTRY_MAX_STREAMS_PER_CALLER, d.maxStreamsPerCaller, 0),

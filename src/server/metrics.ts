@@ -11,7 +11,7 @@ import type { ConsumedTotal } from '../store/compute-minutes.js';
 export type WebhookResult = 'accepted' | 'ignored' | 'duplicate' | 'ping' | 'refused' | 'invalid' | 'shed' | 'failed';
 
 /** Why a request was refused by the overload protection (src/server/overload/). */
-export type ShedReason = 'inflight' | 'pressure' | 'token_rate' | 'address_rate' | 'sign_in_rate' | 'caller_streams';
+export type ShedReason = 'inflight' | 'inflight_bytes' | 'pressure' | 'token_rate' | 'address_rate' | 'sign_in_rate' | 'caller_streams';
 
 /**
  * This instance's own counts: each is summed across instances. The gauges that describe the

@@ -165,6 +165,42 @@ describe('overload protection (in-process, sqlite)', () => {
     assert.deepEqual(await deliveries(), ['held', 'refused-then-resent']);
   });
 
+  it('webhook bodies in flight are bounded by their bytes: a big body held open leaves room for small ones only, and a body without a length counts as the 25 MiB limit', async () => {
+    const h = await server({ maxWebhookBytes: 100_000 });
+    assert.equal((await h.api('POST', '/projects', { name: 'hooked', gitUrl: repoOf().repo })).status, 201);
+    const { secret } = (await (await h.api('POST', '/projects/hooked/webhooks', { provider: 'github' })).json()) as { secret: string };
+    const head = repoOf().git('rev-parse', 'HEAD').trim();
+    const payload = (pad: number) =>
+      Buffer.from(JSON.stringify({ ref: 'refs/heads/main', before: '0'.repeat(40), after: head, repository: { id: 1 }, commits: [], pad: 'x'.repeat(pad) }));
+    const headers = (delivery: string, body: Buffer) => ({ 'content-type': 'application/json', 'x-github-event': 'push', 'x-github-delivery': delivery, ...signatureHeaders('github', body, secret) });
+    const send = (delivery: string, body: Buffer) =>
+      timed(`${h.url}/api/v1/webhooks/github/hooked`, { method: 'POST', headers: headers(delivery, body), body: new Uint8Array(body) });
+
+    // 80 KB held open: another 30 KB would pass the budget, 10 KB would not.
+    const bigBody = payload(80_000);
+    const held = new HeldRequest(h.url, 'POST', '/api/v1/webhooks/github/hooked', headers('big', bigBody), bigBody);
+    await waitFor('the big webhook to be in', () => h.app.overload.inflight('webhook') === 1);
+    assertRefused(await send('medium', payload(30_000)), 503, 'a webhook past the byte budget');
+    assert.equal((await send('small', payload(10_000))).status, 202);
+    assert.equal((await held.finish()).status, 202);
+    await waitFor('the place to be free', () => h.app.overload.inflight('webhook') === 0);
+    assert.equal((await send('medium', payload(30_000))).status, 202, 'the refused delivery, sent again, is taken');
+    // Chunked, without a length: it may be as big as the route allows, and is counted so.
+    const u = new URL(h.url);
+    const chunked = net.connect(Number(u.port), u.hostname);
+    chunked.on('error', () => undefined);
+    const chunkedBody = payload(10);
+    const lines = ['POST /api/v1/webhooks/github/hooked HTTP/1.1', `host: ${u.host}`, 'connection: close', 'transfer-encoding: chunked', ...Object.entries(headers('chunked', chunkedBody)).map(([k, v]) => `${k}: ${v}`)];
+    chunked.write(`${lines.join('\r\n')}\r\n\r\n1\r\n${chunkedBody.subarray(0, 1).toString()}\r\n`);
+    await waitFor('the chunked webhook to be in', () => h.app.overload.inflight('webhook') === 1);
+    assertRefused(await send('tiny', payload(10)), 503, 'a webhook beside a body of unknown length');
+    chunked.destroy();
+    await waitFor('the chunked webhook to give its place back', () => h.app.overload.inflight('webhook') === 0);
+    assert.equal((await send('tiny', payload(10))).status, 202);
+    const metrics = await (await fetch(`${h.url}/metrics`)).text();
+    assert.match(metrics, /^gantry_http_shed_total\{class="webhook",reason="inflight_bytes"\} 2$/m);
+  });
+
   it('a JSON body over its route’s limit is 413 GANTRY_E_TOO_LARGE with the limit; a log chunk over its own too', async () => {
     const h = await server({});
     const r = await timed(`${h.url}/api/v1/projects`, { method: 'POST', headers: { ...auth(h.admin), ...json }, body: JSON.stringify({ name: 'big', gitUrl: 'x'.repeat(2 * 1024 * 1024) }) });

@@ -93,6 +93,16 @@ const RATE_WORDS: Record<RateRefusal['subject'], string> = {
 };
 
 /**
+ * What a request's body may hold: its Content-Length, or (chunked, or a lie past the limit) its
+ * route's body limit, which the body parser enforces whatever the header says.
+ */
+function claimedBodyBytes(request: FastifyRequest): number {
+  const limit = request.routeOptions.bodyLimit ?? DEFAULT_BODY_LIMIT;
+  const declared = Number(request.headers['content-length']);
+  return Number.isSafeInteger(declared) && declared >= 0 ? Math.min(declared, limit) : limit;
+}
+
+/**
  * Installs it all on `app`: call after the cookie plugin (sessions are keyed by their cookie) and
  * before authentication and the routes.
  */
@@ -101,6 +111,7 @@ export async function installOverload(app: FastifyInstance, settings: OverloadSe
   const bounds = new InflightBounds(
     { read: settings.maxReads, write: settings.maxWrites, webhook: settings.maxWebhooks, 'sign-in': settings.maxSignIns, stream: settings.maxStreams },
     settings.maxStreamsPerCaller,
+    { webhook: settings.maxWebhookBytes },
   );
   const shedLog = new ShedLog(app.log);
   app.addHook('onClose', async () => shedLog.close());
@@ -146,7 +157,11 @@ export async function installOverload(app: FastifyInstance, settings: OverloadSe
       shed(request, cls, refused.subject === 'address' ? 'address_rate' : refused.subject === 'token' ? 'token_rate' : 'sign_in_rate');
       throw rateLimited(`${RATE_WORDS[refused.subject]} made ${refused.max} requests this minute`, refused.retryAfter);
     }
-    const entered = bounds.enter(cls, caller);
+    const entered = bounds.enter(cls, caller, cls === 'webhook' ? claimedBodyBytes(request) : 0);
+    if (entered === 'bytes') {
+      shed(request, cls, 'inflight_bytes');
+      throw overloaded(`at its bound of ${bounds.budgetOf(cls)} bytes of ${WORDS[cls]} at once`, retryAfterFor(cls));
+    }
     if (entered === 'class') {
       shed(request, cls, 'inflight');
       const retryAfter = retryAfterFor(cls);

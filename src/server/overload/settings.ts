@@ -10,6 +10,11 @@ export interface OverloadSettings {
   maxWrites: number;
   /** Webhook and git-hook intake requests in flight at once, bodies being read included (GANTRY_MAX_INFLIGHT_WEBHOOKS). */
   maxWebhooks: number;
+  /**
+   * Bytes of webhook bodies in flight at once, each counted by its Content-Length (by the route's
+   * 25 MiB limit when it has none) (GANTRY_MAX_INFLIGHT_WEBHOOK_BYTES).
+   */
+  maxWebhookBytes: number;
   /** Sign-ins in flight at once: each is a scrypt hash on libuv's four threads (GANTRY_MAX_INFLIGHT_SIGN_INS). */
   maxSignIns: number;
   /** Live streams (SSE) open on this instance (GANTRY_MAX_INFLIGHT_STREAMS). */
@@ -42,7 +47,8 @@ export interface OverloadSettings {
 export const DEFAULT_OVERLOAD_SETTINGS: OverloadSettings = {
   maxReads: 32,
   maxWrites: 16,
-  maxWebhooks: 16,
+  maxWebhooks: 64,
+  maxWebhookBytes: 64 * 1024 * 1024,
   maxSignIns: 4,
   maxStreams: 1000,
   maxStreamsPerCaller: 32,
