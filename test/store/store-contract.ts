@@ -1393,6 +1393,37 @@ export function runStoreContract(label: string, open: () => Promise<Store>, opti
         assert.equal((await store.recordDelivery(delivery(q.id, 'same'))).recorded, true);
       });
 
+      it('a burst recorded together answers each delivery as one at a time would: new ids recorded once, copies and known ids given the row', async () => {
+        const store = await fresh();
+        const p = await store.ensureProject('demo', '/d', 1);
+        const q = await store.ensureProject('other', '/o', 1);
+        const known = await store.recordDelivery(delivery(p.id, 'known'));
+        assert.ok(known.recorded);
+        // 150 at once (more than one batch): 120 new ids over two projects and two providers, each
+        // of 20 of them sent twice, and 10 sends of the id already recorded.
+        const sends = [
+          ...Array.from({ length: 60 }, (_, i) => delivery(p.id, `n${i}`)),
+          ...Array.from({ length: 40 }, (_, i) => delivery(q.id, `n${i}`)),
+          ...Array.from({ length: 20 }, (_, i) => ({ ...delivery(p.id, `n${i}`), provider: 'gitlab' as const })),
+          ...Array.from({ length: 20 }, (_, i) => delivery(p.id, `n${i * 3}`)),
+          ...Array.from({ length: 10 }, () => delivery(p.id, 'known')),
+        ];
+        const results = await Promise.all(sends.map((d) => store.recordDelivery(d)));
+        const byKey = new Map<string, number[]>();
+        results.forEach((r, i) => {
+          const d = r.recorded ? r.delivery : r.existing;
+          const s = sends[i]!;
+          assert.deepEqual([d.projectId, d.provider, d.deliveryId], [s.projectId, s.provider, s.deliveryId], `answer ${i} is its own delivery's`);
+          const key = `${d.projectId}/${d.provider}/${d.deliveryId}`;
+          byKey.set(key, [...(byKey.get(key) ?? []), r.recorded ? 1 : 0]);
+        });
+        assert.equal(byKey.size, 121);
+        for (const [key, marks] of byKey) assert.equal(marks.filter((m) => m === 1).length, key.endsWith('/known') ? 0 : 1, `${key} recorded once`);
+        for (const r of results.slice(140)) assert.equal(r.recorded ? -1 : r.existing.id, known.delivery.id);
+        assert.equal((await store.listDeliveries(p.id, 500)).length, 81);
+        assert.equal((await store.listDeliveries(q.id, 500)).length, 40);
+      });
+
       it('an ignored delivery is recorded finished with its reason and is never claimed', async () => {
         const store = await fresh();
         const p = await store.ensureProject('demo', '/d', 1);

@@ -53,13 +53,24 @@ export async function setRefFilters(db: SqlExecutor, projectId: ProjectId, f: Re
   return r.changes === 1;
 }
 
-async function recordOne(tx: SqlExecutor, d: NewDelivery): Promise<RecordDeliveryResult> {
-  const queued = d.outcome.status === 'queued';
-  const row = await tx.get<DeliveryRow>(
-    'INSERT INTO webhook_deliveries (project_id, provider, delivery_id, event, event_json, status, reason, due_at, received_at, finished_at) ' +
-      'VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (project_id, provider, delivery_id) DO NOTHING ' +
-      `RETURNING ${DELIVERY_COLUMNS}`,
-    [
+const deliveryKey = (projectId: number, provider: string, deliveryId: string) => `${projectId}\n${provider}\n${deliveryId}`;
+const keyOfNew = (d: NewDelivery) => deliveryKey(Number(d.projectId), d.provider, d.deliveryId);
+const keyOfRecorded = (d: Delivery) => deliveryKey(Number(d.projectId), d.provider, d.deliveryId);
+
+/**
+ * A batch in two statements, whatever its size: one multi-row INSERT (the UNIQUE index decides
+ * each row, as it did row by row), then one SELECT of the rows that were there already. Under a
+ * storm a round trip per delivery, inside the one transaction the batch holds, was the intake's
+ * ceiling. Copies of one id within the batch are answered as the sequence would have been: the
+ * first is recorded, the others find it.
+ */
+async function recordBatch(tx: SqlExecutor, batch: readonly NewDelivery[]): Promise<RecordDeliveryResult[]> {
+  const firsts = new Map<string, NewDelivery>();
+  for (const d of batch) if (!firsts.has(keyOfNew(d))) firsts.set(keyOfNew(d), d);
+  const unique = [...firsts.values()];
+  const params = unique.flatMap((d) => {
+    const queued = d.outcome.status === 'queued';
+    return [
       d.projectId,
       d.provider,
       d.deliveryId,
@@ -70,16 +81,36 @@ async function recordOne(tx: SqlExecutor, d: NewDelivery): Promise<RecordDeliver
       d.receivedAt,
       d.receivedAt,
       queued ? null : d.receivedAt,
-    ],
+    ];
+  });
+  const rows = await tx.all<DeliveryRow>(
+    'INSERT INTO webhook_deliveries (project_id, provider, delivery_id, event, event_json, status, reason, due_at, received_at, finished_at) ' +
+      `VALUES ${unique.map(() => '(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)').join(', ')} ON CONFLICT (project_id, provider, delivery_id) DO NOTHING ` +
+      `RETURNING ${DELIVERY_COLUMNS}`,
+    params,
   );
-  if (row) return { recorded: true, delivery: toDelivery(row) };
-  // On PostgreSQL a concurrent insert of the same id waited for the winner's commit above; this
-  // statement (READ COMMITTED) sees the winner's row. In one batch, the earlier insert's.
-  const existing = await tx.get<DeliveryRow>(
-    `SELECT ${DELIVERY_COLUMNS} FROM webhook_deliveries WHERE project_id = ? AND provider = ? AND delivery_id = ?`,
-    [d.projectId, d.provider, d.deliveryId],
-  );
-  return { recorded: false, existing: toDelivery(existing!) };
+  const inserted = new Map(rows.map((r) => toDelivery(r)).map((d) => [keyOfRecorded(d), d]));
+  const existing = new Map<string, Delivery>();
+  const there = unique.filter((d) => !inserted.has(keyOfNew(d)));
+  if (there.length > 0) {
+    // On PostgreSQL a concurrent insert of the same id waited for the winner's commit above; this
+    // statement (READ COMMITTED) sees the winner's row.
+    const found = await tx.all<DeliveryRow>(
+      `SELECT ${DELIVERY_COLUMNS} FROM webhook_deliveries WHERE ${there.map(() => '(project_id = ? AND provider = ? AND delivery_id = ?)').join(' OR ')}`,
+      there.flatMap((d) => [d.projectId, d.provider, d.deliveryId]),
+    );
+    for (const r of found) existing.set(keyOfRecorded(toDelivery(r)), toDelivery(r));
+  }
+  const answered = new Set<string>();
+  return batch.map((d) => {
+    const key = keyOfNew(d);
+    const mine = inserted.get(key);
+    if (mine && !answered.has(key)) {
+      answered.add(key);
+      return { recorded: true, delivery: mine };
+    }
+    return { recorded: false, existing: (mine ?? existing.get(key))! };
+  });
 }
 
 interface Waiting {
@@ -114,14 +145,7 @@ class DeliveryBatcher {
         // Durable: the forge is answered 2xx after this and will not send the delivery again, so
         // the commit must survive a power cut, not only a crash of the process. `fn` may run
         // again (a retried transaction): results are taken from the run that committed.
-        const results = await this.db.transaction(
-          async (tx) => {
-            const out: RecordDeliveryResult[] = [];
-            for (const w of batch) out.push(await recordOne(tx, w.d));
-            return out;
-          },
-          { durable: true },
-        );
+        const results = await this.db.transaction((tx) => recordBatch(tx, batch.map((w) => w.d)), { durable: true });
         batch.forEach((w, i) => w.resolve(results[i]!));
       } catch (e) {
         for (const w of batch) w.reject(e);
