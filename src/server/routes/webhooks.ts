@@ -17,6 +17,7 @@ import { github } from '../webhooks/github.js';
 import { gitlab } from '../webhooks/gitlab.js';
 import { pushOf, type Parsed } from '../webhooks/payload.js';
 import type { DeliveryQueue } from '../webhooks/queue.js';
+import { WebhookTargetCache } from '../webhooks/target-cache.js';
 import { header, verifySignature } from '../webhooks/signature.js';
 import type { RouteContext } from './context.js';
 import { routeProject } from '../route-access.js';
@@ -132,6 +133,7 @@ function rawPayload(contentType: string | undefined, body: Buffer): unknown {
 }
 
 export async function webhookRoutes(app: FastifyInstance, ctx: WebhookContext): Promise<void> {
+  const targets = new WebhookTargetCache(ctx.store);
   // The intake reads the body as bytes: the signature is over the bytes as sent, and nothing is
   // parsed before it is verified.
   await app.register(async (scope) => {
@@ -169,7 +171,7 @@ export async function webhookRoutes(app: FastifyInstance, ctx: WebhookContext): 
       async (request, reply) => {
         const { provider, project: param } = request.params as { provider: WebhookProvider; project: string };
         const body = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
-        const target = await ctx.store.getWebhookTarget(/^[0-9]+$/.test(param) ? (Number(param) as never) : param, provider);
+        const target = await targets.get(/^[0-9]+$/.test(param) ? (Number(param) as never) : param, provider);
         const project = target?.project ?? null;
         const sealed = target?.secret ?? null;
         // One answer for an unknown project, a project without a secret and a wrong signature:
@@ -272,6 +274,8 @@ export async function webhookRoutes(app: FastifyInstance, ctx: WebhookContext): 
         projectId: project.id,
         target: { type: 'webhook_secret', id: provider },
       }));
+      // After the write: a delivery that read the old secret while it was being made is forgotten too.
+      targets.forget(project.id);
       // The URL as this request reached the server; behind a proxy, the forge may need another host.
       const url = `${request.protocol}://${request.host}/api/v1/webhooks/${provider}/${project.id}`;
       return reply.status(201).send({ provider, url, secret });
@@ -314,7 +318,9 @@ export async function webhookRoutes(app: FastifyInstance, ctx: WebhookContext): 
       const project = routeProject(request);
       const filters = request.body as { branches: string[] | null; tags: string[] | null };
       const audit = auditWhen(request, ctx.now(), (ok: boolean) => ok, () => ({ action: 'ref_filters.set', projectId: project.id, target: { type: 'ref_filters', id: null }, details: { ...filters } }));
-      if (!(await ctx.store.setRefFilters(project.id, filters, audit))) throw new ApiError('GANTRY_E_NOT_FOUND', `no project ${project.id}`);
+      const set = await ctx.store.setRefFilters(project.id, filters, audit);
+      targets.forget(project.id);
+      if (!set) throw new ApiError('GANTRY_E_NOT_FOUND', `no project ${project.id}`);
       return filters;
     },
   );
