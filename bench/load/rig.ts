@@ -24,7 +24,10 @@ const START_MS = 60_000;
 async function startServer(db: string, home: string, rig: LoadRig, name: string): Promise<string> {
   for (let tries = 1; ; tries++) {
     const port = await freePort();
-    const p = spawn(process.execPath, [GANTRY, 'server', '--listen', `127.0.0.1:${port}`, '--db', db], {
+    // GANTRY_LOAD_CPU_PROFILE=DIR: each server writes a V8 CPU profile there when it stops (for
+    // finding where a server's time goes under load; not part of a measured run).
+    const profile = process.env.GANTRY_LOAD_CPU_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.GANTRY_LOAD_CPU_PROFILE}`] : [];
+    const p = spawn(process.execPath, [...profile, GANTRY, 'server', '--listen', `127.0.0.1:${port}`, '--db', db], {
       env: { ...process.env, GANTRY_HOME: home },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -81,16 +84,21 @@ export async function startRig(db: string, home: string, agents: number): Promis
 
 export async function stopRig(rig: LoadRig): Promise<void> {
   stopping.add(rig);
-  const all = [...rig.agents, ...rig.servers];
+  const stop = (p: ChildProcess, signal: NodeJS.Signals) =>
+    new Promise<void>((res) => {
+      if (p.exitCode !== null || p.signalCode !== null) return res();
+      p.once('exit', () => res());
+      p.kill(signal);
+    });
+  await Promise.all(rig.agents.map((p) => stop(p, 'SIGKILL')));
+  // A profiled server must exit by itself to write its profile (SIGKILL after 30 s all the same).
+  const signal = process.env.GANTRY_LOAD_CPU_PROFILE ? 'SIGTERM' : 'SIGKILL';
   await Promise.all(
-    all.map(
-      (p) =>
-        new Promise<void>((res) => {
-          if (p.exitCode !== null || p.signalCode !== null) return res();
-          p.once('exit', () => res());
-          p.kill('SIGKILL');
-        }),
-    ),
+    rig.servers.map(async (p) => {
+      const killer = setTimeout(() => p.kill('SIGKILL'), 30_000);
+      await stop(p, signal);
+      clearTimeout(killer);
+    }),
   );
 }
 
