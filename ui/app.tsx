@@ -7,6 +7,7 @@ import { setUnauthorizedHandler } from './api/client.js';
 import { loadSession, signedOut, useSession } from './api/session.js';
 import { ErrorBox, Loading } from './components/feedback.js';
 import { Link } from './components/link.js';
+import { ServerBusy } from './components/server-busy.js';
 import { UserMenu } from './components/user-menu.js';
 import { AgentsPage } from './pages/agents-page.js';
 import { InstanceAuditPage, ProjectAuditPage } from './pages/audit-page.js';
@@ -176,6 +177,7 @@ export function App() {
           </nav>
         ) : null}
       </header>
+      <ServerBusy />
       <div id="main">
         <Page route={route} place={place} />
       </div>

@@ -3,6 +3,7 @@
 
 import type { JobLimits, NetworkPolicy } from '../domain/isolation.js';
 import { readSse } from './sse.js';
+import { shedWaitOf, type ShedWait } from './shed-wait.js';
 import { GantryError, type ErrorCode } from '../domain/errors.js';
 import type { JobJson, PipelineJson } from '../views/pipeline-json.js';
 import type { QueueReasonJson } from '../views/queue-reason-text.js';
@@ -273,19 +274,6 @@ const RETRYABLE_STATUS = new Set([502, 503, 504]);
  * The codes of a request the server refused before doing anything (RUNNING.md, "Overload: bounds,
  * rates and pressure"): resending it is safe whatever the method.
  */
-const SHED_CODES = new Set(['GANTRY_E_RATE_LIMITED', 'GANTRY_E_OVERLOADED']);
-/** The longest single Retry-After the client waits out; a longer one is the caller's to decide. */
-const MAX_SHED_WAIT_S = 30;
-/** All the waiting one request may do for shedding, in seconds. */
-const SHED_BUDGET_S = 60;
-
-/** Retry-After as seconds (a number or an HTTP date), or null when absent or unreadable. */
-export function retryAfterSeconds(value: string | null, now = Date.now()): number | null {
-  if (value === null || value.trim() === '') return null;
-  if (/^\d+$/.test(value.trim())) return Number(value.trim());
-  const at = Date.parse(value);
-  return Number.isNaN(at) ? null : Math.max(0, Math.ceil((at - now) / 1000));
-}
 /** Connection errors that mean the request never reached the server, so resending is always safe. */
 const NOT_SENT = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH']);
 
@@ -631,18 +619,9 @@ export class GantryClient {
   }
 
   /** The wait a shed answer asks for, if the client should wait it out; null to report the error. */
-  private async shedWait(res: Response, waitedS: number): Promise<{ seconds: number; message: string } | null> {
+  private async shedWait(res: Response, waitedS: number): Promise<ShedWait | null> {
     if (res.status !== 429 && res.status !== 503) return null;
-    const seconds = retryAfterSeconds(res.headers.get('retry-after'));
-    if (seconds === null || seconds > MAX_SHED_WAIT_S || waitedS + seconds > SHED_BUDGET_S) return null;
-    let error: { code?: unknown; message?: unknown } | undefined;
-    try {
-      error = (JSON.parse(await res.clone().text()) as { error?: typeof error } | null)?.error;
-    } catch {
-      return null;
-    }
-    if (typeof error?.code !== 'string' || !SHED_CODES.has(error.code)) return null;
-    return { seconds: Math.max(1, seconds), message: typeof error.message === 'string' ? error.message : error.code };
+    return shedWaitOf(res.status, res.headers.get('retry-after'), await res.clone().text(), waitedS);
   }
 
   private async errorOf(res: Response): Promise<ApiResponseError> {

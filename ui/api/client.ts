@@ -2,9 +2,12 @@
 // turned into an ApiError, and the caller's credentials. A person signed in with a username and
 // password is known by the session cookie (HttpOnly: the browser sends it, no script reads it)
 // and every write carries the session's CSRF token as X-CSRF-Token; one signed in with a token
-// sends it as a bearer token (token.ts). A 401 signs the user out.
+// sends it as a bearer token (token.ts). A 401 signs the user out; a request the server shed
+// (429/503 with Retry-After) is sent again after the wait it asks for, as the CLI does.
 
+import { retryAfterSeconds, shedWaitOf } from '../../src/client/shed-wait.js';
 import { clearToken, readToken } from './token.js';
+import { waitingForServer } from './server-busy.js';
 
 export const API = '/api/v1';
 
@@ -14,6 +17,8 @@ export class ApiError extends Error {
     readonly code: string,
     message: string,
     readonly body: unknown = null,
+    /** Retry-After of a 429 or 503, in seconds; null when the answer had none. */
+    readonly retryAfter: number | null = null,
   ) {
     super(message);
   }
@@ -51,7 +56,8 @@ export async function failure(res: Response, quiet = false): Promise<ApiError> {
     // Not JSON: a proxy's page, say.
   }
   const e = (body as { error?: { code?: string; message?: string } } | null)?.error;
-  const err = new ApiError(res.status, e?.code ?? `HTTP_${res.status}`, e?.message ?? `${res.status} ${res.statusText}`, body);
+  const retryAfter = res.status === 429 || res.status === 503 ? retryAfterSeconds(res.headers.get('retry-after')) : null;
+  const err = new ApiError(res.status, e?.code ?? `HTTP_${res.status}`, e?.message ?? `${res.status} ${res.statusText}`, body, retryAfter);
   if (res.status === 401 && !quiet) {
     clearToken();
     csrfToken = null;
@@ -82,6 +88,14 @@ export async function api<T>(path: string, opts: RequestOptions = {}): Promise<T
     return fetch(`${API}${path}`, { method, headers, body: opts.body === undefined ? undefined : JSON.stringify(opts.body), signal: opts.signal });
   };
   let res = await send();
+  // Shed by the overload protection (nothing was done): wait as long as it asks, then send again.
+  for (let waited = 0; res.status === 429 || res.status === 503; ) {
+    const wait = shedWaitOf(res.status, res.headers.get('retry-after'), await res.clone().text(), waited);
+    if (wait === null) break;
+    waited += wait.seconds;
+    await waitingForServer(wait, opts.signal);
+    res = await send();
+  }
   if (res.status === 403 && !READS.has(method) && !bearer.authorization && (await refreshedCsrf(res))) res = await send();
   if (!res.ok) throw await failure(res, opts.quiet);
   if (res.status === 204) return undefined as T;

@@ -34,8 +34,8 @@ export async function readEventStream(path: string, opts: StreamOptions): Promis
 }
 
 /**
- * Keeps an event stream open: reconnects after a drop (1 s, then up to 10 s apart) until the
- * signal aborts or `onEvent` returns 'stop'. A 4xx other than 429 ends it (the caller hears why).
+ * Keeps an event stream open: reconnects after a drop (1 s, then up to 10 s apart; never before a
+ * shed answer's Retry-After) until the signal aborts or `onEvent` returns 'stop'. A 4xx other than 429 ends it (the caller hears why).
  */
 export function followEvents(
   path: string,
@@ -60,6 +60,9 @@ export function followEvents(
         if (signal.aborted || inner.signal.aborted) return;
         const status = (err as { status?: number }).status;
         if (status !== undefined && status >= 400 && status < 500 && status !== 429) return onFatal(err);
+        // Shed (429/503): not before the server's Retry-After, or the reconnect is shed again.
+        const retryAfter = (err as { retryAfter?: number | null }).retryAfter;
+        if (typeof retryAfter === 'number') delay = Math.max(delay, retryAfter * 1000);
       }
       if (inner.signal.aborted) return;
       await new Promise((r) => setTimeout(r, delay));

@@ -8,6 +8,7 @@
 
 import { API, ApiError, authHeaders, failure } from '../api/client.js';
 import { readEventStream } from '../api/sse.js';
+import { SHED_CODES } from '../../src/client/shed-wait.js';
 import { freshBytes } from './log-offsets.js';
 
 export interface LogEnd {
@@ -60,6 +61,7 @@ export function followLog(opts: FollowLogOptions): void {
     let failures = 0;
     while (!opts.signal.aborted) {
       let ended = false;
+      let retryAfterMs = 0;
       try {
         await readEventStream(`/jobs/${opts.jobId}/log/stream?attempt=${opts.attempt}`, {
           signal: opts.signal,
@@ -81,10 +83,12 @@ export function followLog(opts: FollowLogOptions): void {
         if (opts.signal.aborted) return 'ended';
         if (err instanceof ApiError && err.status === 404) return 'no-stream';
         if (err instanceof ApiError && err.status < 500 && err.status !== 429) throw err;
+        if (err instanceof ApiError && err.retryAfter !== null) retryAfterMs = err.retryAfter * 1000;
         failures++;
       }
-      // Dropped (a server restart, a proxy timeout): resume from the byte we last saw.
-      await sleep(Math.min(10_000, 1000 * 2 ** Math.min(failures, 4)), opts.signal);
+      // Dropped (a server restart, a proxy timeout): resume from the byte we last saw; shed, not
+      // before the server's Retry-After.
+      await sleep(Math.max(retryAfterMs, Math.min(10_000, 1000 * 2 ** Math.min(failures, 4))), opts.signal);
     }
     return 'ended';
   }
@@ -108,8 +112,11 @@ export function followLog(opts: FollowLogOptions): void {
           start += value.length;
         }
       } else if (res.status !== 416 && res.status !== 404) {
-        // 416: nothing new; 404: the attempt has not started yet.
-        throw await failure(res);
+        // 416: nothing new; 404: the attempt has not started yet; shed: ask again after the wait.
+        const err = await failure(res);
+        if (!SHED_CODES.has(err.code) || err.retryAfter === null) throw err;
+        await sleep(Math.max(1, err.retryAfter) * 1000, opts.signal);
+        continue;
       }
       // Everything written before the attempt ended has now been read.
       if (finishedBefore) return opts.onEnd(null);
