@@ -117,4 +117,12 @@ describe('the Tests section with 10,000 cases', { skip: skipReason(), timeout: 1
     assert.ok(openMs < 1_000, `the Tests section took ${openMs} ms`);
     assert.ok(searchMs < 1_000 && filterMs < 1_000, `search ${searchMs} ms, filter ${filterMs} ms`);
   });
+
+  it("the job's page has the same section, of its latest attempt", async () => {
+    const { jobs } = await up.api<{ jobs: { id: number }[] }>('GET', `/pipelines/${pipelineId}`);
+    await page.goto(`${up.url}/jobs/${jobs[0]!.id}`);
+    await page.getByTestId('tests-summary').waitFor();
+    assert.match(await page.getByTestId('tests-summary').innerText(), /^9,980 passed, 20 failed, 1 flaky · 10,000 tests in/);
+    assert.match(await page.locator('#test-detail').innerText(), /failed: [\s\S]*expected \d+ but was \d+/);
+  });
 });

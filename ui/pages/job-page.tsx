@@ -8,6 +8,7 @@ import type { JobDetail, Pipeline, Project } from '../api/types.js';
 import { useApi } from '../api/use-api.js';
 import { useMayWrite } from '../api/session.js';
 import { actionOf } from '../dag/dag-graph.js';
+import { TestsPanel } from '../tests/tests-panel.js';
 import { Artifacts } from '../components/artifacts.js';
 import { ErrorBox, Loading } from '../components/feedback.js';
 import { Link } from '../components/link.js';
@@ -177,6 +178,7 @@ export function JobPage({ id, place }: { id: number; place: Place }) {
         </section>
       ) : null}
       <Artifacts jobId={id} jobName={j.name} version={`${j.status}/${j.attemptList.length}`} />
+      <TestsPanel of={{ jobId: id }} version={`${j.status}/${j.attemptList.length}`} />
       {current ? (
         <LogPanel
           key={`${id}/${attempt}`}

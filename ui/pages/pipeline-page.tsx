@@ -164,7 +164,7 @@ export function PipelinePage({ id }: { id: number }) {
       {/* Read again whenever a job moves (its status or attempts), not on every tick. */}
       <PipelineTimelineCard key={p.jobs.map((j) => `${j.status}${j.attempts}`).join()} pipelineId={p.id} />
       {/* Test reports: a section of its own (ui/tests/), shown once a job reported some. */}
-      <TestsPanel pipelineId={p.id} version={p.status} />
+      <TestsPanel of={{ pipelineId: p.id }} version={p.status} />
       <section class="card">
         <h2>Variables</h2>
         {variables.length === 0 ? (

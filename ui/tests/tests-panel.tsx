@@ -1,8 +1,9 @@
-// The Tests section of a pipeline page (GET /pipelines/:id/tests, docs/UI.md "Tests"): the summary
-// line, then every case, failures first (the API's order), flaky passes marked, a search box and
-// a status filter. A pipeline may have tens of thousands of cases, so the list is virtual: rows of
-// one fixed height, only those in view (and a few around) in the DOM. A case's message and output
-// open in the detail below the list: a row is a button that says whether it is the one shown.
+// The Tests section of a pipeline page (GET /pipelines/:id/tests, docs/UI.md "Tests") and of a job
+// page (GET /jobs/:id/tests: its latest attempt's): the summary line, then every case, failures
+// first (the API's order), flaky passes marked, a search box and a status filter. A pipeline may
+// have tens of thousands of cases, so the list is virtual: rows of one fixed height, only those in
+// view (and a few around) in the DOM. A case's message and output open in the detail below the
+// list: a row is a button that says whether it is the one shown.
 
 import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import type { TestStatus, TestSummary, ViewCase } from '../../src/domain/test-reports.js';
@@ -48,9 +49,12 @@ function matches(c: ViewCase, show: Show, needle: string): boolean {
   return [c.suite, c.classname, c.name, c.file, c.jobName, c.message ?? ''].some((s) => s.toLowerCase().includes(needle));
 }
 
-/** `version` changes when the pipeline moves, so the reports are read again. */
-export function TestsPanel({ pipelineId, version }: { pipelineId: number; version: string }) {
-  const tests = useApi<TestsAnswer>(`/pipelines/${pipelineId}/tests`);
+/** Whose reports: a pipeline's (each job's latest attempt) or one job's (its latest attempt). */
+export type TestsOf = { pipelineId: number } | { jobId: number };
+
+/** `version` changes when the pipeline or job moves, so the reports are read again. */
+export function TestsPanel({ of, version }: { of: TestsOf; version: string }) {
+  const tests = useApi<TestsAnswer>('pipelineId' in of ? `/pipelines/${of.pipelineId}/tests` : `/jobs/${of.jobId}/tests`);
   const seen = useRef(version);
   useEffect(() => {
     if (seen.current !== version) tests.reload();
