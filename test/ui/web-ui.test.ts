@@ -463,6 +463,32 @@ describe('the web UI', { skip, timeout: 110_000 }, () => {
     await up.api('POST', `/pipelines/${((await res.json()) as { id: number }).id}/cancel`);
   });
 
+  it('project settings: retention is saved as the fields given, and an emptied field goes back to the instance default', async () => {
+    await page.goto(`${up.url}/projects/web/settings#retention`);
+    const form = page.getByRole('form', { name: 'Retention' });
+    await form.getByLabel('Delete pipelines older than (days)').fill('90');
+    await form.getByLabel('Keep the newest per ref').fill('5');
+    await form.getByLabel('Artifacts expire in').fill('2 weeks');
+    await form.getByLabel('Keep the latest artifacts of each ref').selectOption('no');
+    await form.getByRole('button', { name: 'Save retention' }).click();
+    await form.getByRole('status').filter({ hasText: 'Saved' }).waitFor();
+    const saved = await up.api<{ retention: unknown }>('GET', '/projects/web');
+    assert.deepEqual(saved.retention, { pipelineDays: 90, keepPerRef: 5, logDays: null, artifactsExpireIn: '2 weeks', keepLatestArtifacts: false });
+    await page.getByRole('region', { name: 'Retention' }).scrollIntoViewIfNeeded();
+    await shot('23-settings-retention');
+    // Read back after a reload; then one field emptied, a wrong duration refused with the API's words.
+    await page.reload();
+    await page.waitForFunction(() => (document.getElementById('retention-pipeline-days') as HTMLInputElement | null)?.value === '90');
+    await form.getByLabel('Delete pipelines older than (days)').fill('');
+    await form.getByRole('button', { name: 'Save retention' }).click();
+    await form.getByRole('status').filter({ hasText: 'Saved' }).waitFor();
+    assert.equal((await up.api<{ retention: { pipelineDays: number | null } }>('GET', '/projects/web')).retention.pipelineDays, null);
+    await form.getByLabel('Artifacts expire in').fill('a while');
+    await form.getByRole('button', { name: 'Save retention' }).click();
+    await form.locator('.error-box').filter({ hasText: 'body.retention.artifactsExpireIn' }).waitFor();
+    await up.api('PATCH', '/projects/web', { retention: { pipelineDays: null, keepPerRef: null, artifactsExpireIn: null, keepLatestArtifacts: null } });
+  });
+
   it('project settings: job isolation is edited and saved; a job that needs the sandbox waits, and the queue says why', async () => {
     await page.goto(`${up.url}/projects/ml/settings`);
     const form = page.getByRole('form', { name: 'Job isolation' });

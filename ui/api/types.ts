@@ -10,6 +10,7 @@ export type { TriggeredBy } from '../../src/domain/triggered-by.js';
 export type { IsolationCheck, IsolationLevel, IsolationProbe, JobLimits, NetworkPolicy, SandboxRequirement } from '../../src/domain/isolation.js';
 import type { IsolationCheck, IsolationLevel, JobLimits, NetworkPolicy, SandboxRequirement } from '../../src/domain/isolation.js';
 import type { TriggeredBy as TriggeredByOf } from '../../src/domain/triggered-by.js';
+import type { ProjectRetention } from '../../src/domain/retention.js';
 export type PipelineSummary = PipelineSummaryJson;
 export type Pipeline = PipelineJson;
 export type Job = JobJson;
@@ -31,6 +32,8 @@ export interface Project {
   /** Absent from a server older than weighted fair share. */
   weight?: number;
   urgentJobs?: string[];
+  /** The project's own retention (null fields: the instance's default); absent from a server older than retention. */
+  retention?: ProjectRetention;
 }
 
 export interface Variable {

@@ -1,6 +1,7 @@
-// A project's settings: repository and limits, job isolation, variables and secrets, schedules,
-// trigger tokens, commit statuses and webhooks, one section each (ui/settings/). They are its
-// maintainers' (and admins'): anyone else who may see the project is shown its members instead.
+// A project's settings: repository and limits, job isolation, retention, variables and secrets,
+// schedules, trigger tokens, commit statuses and webhooks, one section each (ui/settings/). They
+// are its maintainers' (and admins'): anyone else who may see the project is shown its members
+// instead.
 
 import { atLeast, isAdmin, mayWrite, roleIn, useSession } from '../api/session.js';
 import type { Project } from '../api/types.js';
@@ -10,6 +11,7 @@ import { Link } from '../components/link.js';
 import { ForgeSettings } from '../settings/forge-settings.js';
 import { GeneralSettings } from '../settings/general-settings.js';
 import { IsolationSettings } from '../settings/isolation-settings.js';
+import { RetentionSettings } from '../settings/retention-settings.js';
 import { RefFiltersSettings } from '../settings/ref-filters-settings.js';
 import { SchedulesSettings } from '../settings/schedules-settings.js';
 import { SettingsTabs } from '../settings/settings-tabs.js';
@@ -34,7 +36,7 @@ export function SettingsPage({ project }: { project: string }) {
         <SettingsTabs project={project} current="general" maintainer={who !== null && info.data !== null && atLeast(who, info.data.id, 'maintainer')} />
         {maintainer ? (
           <nav class="section-nav" aria-label="Sections">
-            <a href="#general">Repository</a> <a href="#isolation">Isolation</a> <a href="#variables">Variables</a> <a href="#schedules">Schedules</a>{' '}
+            <a href="#general">Repository</a> <a href="#isolation">Isolation</a> <a href="#retention">Retention</a> <a href="#variables">Variables</a> <a href="#schedules">Schedules</a>{' '}
             <a href="#trigger-tokens">Tokens</a> <a href="#forge">Statuses</a> <a href="#webhooks">Webhooks</a>
           </nav>
         ) : null}
@@ -51,6 +53,7 @@ export function SettingsPage({ project }: { project: string }) {
         <>
           <GeneralSettings project={info.data} admin={who !== null && isAdmin(who)} onSaved={(p) => info.setData(() => p)} />
           <IsolationSettings project={info.data} onSaved={(p) => info.setData(() => p)} />
+          <RetentionSettings project={info.data} onSaved={(p) => info.setData(() => p)} />
           <VariablesSettings base={base} />
           <SchedulesSettings base={base} />
           <TriggerTokensSettings base={base} />
