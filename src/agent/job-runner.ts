@@ -15,8 +15,9 @@ import { runScript, type ScriptResult } from './process-group.js';
 import { agentLine, sectionEnd, sectionStart, stepScript } from './script.js';
 import type { Launcher } from './launcher/launcher.js';
 import type { JobIsolation } from './isolation.js';
-import type { ArtifactTransport, CacheTransport, TestReportTransport } from './transports.js';
+import type { ArtifactTransport, CacheTransport, DotenvTransport, TestReportTransport } from './transports.js';
 import { readJunitReports } from './junit-report.js';
+import { readDotenvReports } from './dotenv-report.js';
 import { summaryLine, testsView } from '../domain/test-reports.js';
 import type { SourceSnapshot } from './workspace.js';
 
@@ -48,6 +49,8 @@ export interface AgentServices {
   cache: CacheTransport;
   /** Where the attempt's test report goes (`artifacts:reports:junit`). */
   reports: TestReportTransport;
+  /** Where the attempt's dotenv variables go (`artifacts:reports:dotenv`). */
+  dotenv: DotenvTransport;
 }
 
 /**
@@ -215,7 +218,6 @@ export async function runJob(
   const matches = (when: 'on_success' | 'on_failure' | 'always') =>
     outcome.status !== 'canceled' && (when === 'always' || (when === 'on_success') === succeeded);
 
-  let final: JobOutcome = outcome;
   for (const { spec, key, policy, paths } of caches) {
     if (policy === 'pull' || !matches(spec.when)) continue;
     onOutput(sectionStart('archive_cache', `Saving cache ${key}`));
@@ -248,7 +250,32 @@ export async function runJob(
     onOutput(sectionEnd('upload_test_reports'));
   }
 
-  const archive = job.artifacts && (job.artifacts.paths.length > 0 || job.artifacts.untracked || junit.length === 0);
+  // Read like the other reports, whatever the job's result. Unlike them, a report GitLab would
+  // refuse (past its limits, not KEY=VALUE lines) fails the job: GitLab's runner fails a job whose
+  // upload is refused. A path that matches nothing is only a warning.
+  const dotenv = job.artifacts?.reports?.dotenv ?? [];
+  let final: JobOutcome = outcome;
+  if (dotenv.length > 0 && outcome.status !== 'canceled') {
+    onOutput(sectionStart('upload_dotenv', 'Reading dotenv reports'));
+    try {
+      const read = await readDotenvReports(ws, dotenv.map((p) => expandVariables(p, a.variables)));
+      for (const w of read.warnings) onOutput(agentLine(w, 'yellow'));
+      if (read.error !== null) {
+        onOutput(agentLine(`ERROR: the dotenv report is refused: ${read.error}`, 'red'));
+        if (final.status === 'success') final = { status: 'failed', exitCode: null, failureReason: 'script_failure' };
+      } else if (read.variables !== null) {
+        await services.dotenv.keep(read.variables);
+        const keys = read.variables.map((v) => v.key);
+        onOutput(agentLine(`Dotenv report: ${keys.length} ${keys.length === 1 ? 'variable' : 'variables'} for later jobs${keys.length > 0 ? ` (${keys.join(', ')})` : ''}`, 'green'));
+      }
+    } catch (err) {
+      onOutput(agentLine(`ERROR: the dotenv report could not be kept: ${(err as Error).message}`, 'red'));
+      if (final.status === 'success') final = { status: 'failed', exitCode: null, failureReason: 'runner_system_failure' };
+    }
+    onOutput(sectionEnd('upload_dotenv'));
+  }
+
+  const archive = job.artifacts && (job.artifacts.paths.length > 0 || job.artifacts.untracked || (junit.length === 0 && dotenv.length === 0));
   if (job.artifacts && archive && matches(job.artifacts.when)) {
     onOutput(sectionStart('upload_artifacts', 'Uploading artifacts'));
     try {

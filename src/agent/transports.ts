@@ -2,6 +2,7 @@
 // go. `gantry run` keeps them in directories under $GANTRY_HOME; remote agents (next issue) send
 // them to the server. The runner does not know which.
 
+import type { DotenvVariable } from '../domain/dotenv.js';
 import type { TestReport } from '../domain/test-reports.js';
 
 export interface ArtifactTransport {
@@ -21,4 +22,12 @@ export interface CacheTransport {
 export interface TestReportTransport {
   /** Keeps the attempt's test report (read from its `artifacts:reports:junit` files). */
   store(report: TestReport): Promise<void>;
+}
+
+export interface DotenvTransport {
+  /**
+   * Keeps the attempt's dotenv variables (its `artifacts:reports:dotenv`, checked): `gantry run`
+   * stores them, an agent sends them with the completion, so they commit with the attempt's end.
+   */
+  keep(variables: DotenvVariable[]): void | Promise<void>;
 }

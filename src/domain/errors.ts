@@ -89,6 +89,7 @@ export const ERROR_CODES = {
   GANTRY_E_LOG_INCOMPLETE: 'a completion before every log byte arrived',
   GANTRY_E_ARTIFACT_EXPIRED: 'the artifacts asked for have expired',
   GANTRY_E_TEST_REPORT_INVALID: "an agent's test report whose counts do not add up, or another report for the same attempt",
+  GANTRY_E_DOTENV_INVALID: "an agent's dotenv variables that break GitLab's dotenv rules or limits",
   // retention
   GANTRY_E_LOG_EXPIRED: "the log asked for was deleted by log retention (its pipeline is kept)",
   GANTRY_E_INTERNAL: 'an unexpected server error (a bug)',

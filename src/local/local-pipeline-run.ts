@@ -29,6 +29,7 @@ import { readRepoFacts } from './repo-facts.js';
 import { discard } from './trash.js';
 import { claimPipeline } from './orphans.js';
 import { CoverageScanner } from '../agent/coverage.js';
+import { mergeDotenv } from '../domain/dotenv.js';
 
 /** Stops every job of this process's pipelines at once (SIGKILL), for a `gantry run` that must exit now. */
 export { killJobsNow } from '../agent/process-group.js';
@@ -397,6 +398,12 @@ class PipelineRun {
     // GitLab's layout: <builds>/<concurrent id>/<project>.
     const workspaceDir = path.join(this.buildsDir, String(slot), this.projectName);
     const p = this.initial.pipeline;
+    const artifactSources = job.spec.artifactSources.flatMap((name) => {
+      const src = this.byName.get(name);
+      return src ? [{ jobId: src.id as number, name }] : [];
+    });
+    // Dotenv variables travel as artifacts do: from the same jobs, their newest attempts.
+    const dotenv = artifactSources.length ? mergeDotenv(await this.opts.store.dotenv.ofNewestAttempts(artifactSources.map((s) => s.jobId as JobId))) : {};
     const variables = resolveJobVariables(
       {
         pipeline: this.predefined,
@@ -405,6 +412,7 @@ class PipelineRun {
           ? Object.fromEntries(Object.entries(p.fileVariables).filter(([k]) => job.spec.inheritedVariables!.includes(k)))
           : p.fileVariables,
         job: job.spec.variables,
+        dotenv,
         trigger: p.variables,
         predefinedJob: jobVariables({
           pipelineId: p.id,
@@ -420,10 +428,6 @@ class PipelineRun {
       },
       expandVariables,
     );
-    const artifactSources = job.spec.artifactSources.flatMap((name) => {
-      const src = this.byName.get(name);
-      return src ? [{ jobId: src.id as number, name }] : [];
-    });
     // The log file is created off the loop; the job starts once it exists.
     let writer: LogWriter | null = null;
     const coverage = job.spec.coverage ? new CoverageScanner(job.spec.coverage) : null;
@@ -479,6 +483,7 @@ class PipelineRun {
           artifacts: this.artifacts,
           cache: this.cache,
           reports: { store: (report) => this.opts.store.testReports.record(attempt.id, report, this.now()) },
+          dotenv: { keep: (vars) => this.opts.store.dotenv.record(attempt.id, vars) },
           launcher: this.launcher,
           isolation,
         },

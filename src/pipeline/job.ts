@@ -316,8 +316,8 @@ function readArtifacts(r: Reader, node: PNode, what: string): ArtifactsSpec | un
         out.name = r.text(v, `${what}:name`) ?? null;
         break;
       case 'reports': {
-        const junit = readReports(r, v, `${what}:reports`);
-        if (junit && junit.length > 0) out.reports = { junit };
+        const reports = readReports(r, v, `${what}:reports`);
+        if (reports) out.reports = reports;
         break;
       }
       default:
@@ -327,17 +327,22 @@ function readArtifacts(r: Reader, node: PNode, what: string): ArtifactsSpec | un
   return out;
 }
 
-/** `artifacts:reports`: `junit` (a path or a list, globs allowed); GitLab's other kinds are warned about and ignored. */
-function readReports(r: Reader, node: PNode, what: string): string[] | undefined {
+/**
+ * `artifacts:reports`: `junit` and `dotenv` (each a path or a list; globs allowed); GitLab's other
+ * kinds are warned about and ignored. Undefined when it names no file of either.
+ */
+function readReports(r: Reader, node: PNode, what: string): { junit: string[]; dotenv?: string[] } | undefined {
   const map = r.map(node, what);
   if (!map) return undefined;
-  let junit: string[] | undefined;
+  let junit: string[] = [];
+  let dotenv: string[] = [];
   for (const e of map.entries) {
-    if (e.key === 'junit') {
-      junit = r.strList(e.value, `${what}:junit`);
-    } else r.diags.warn('GANTRY_W_IGNORED_KEYWORD', `\`${what}:${e.key}\` is ignored: Gantry reads \`junit\` reports only`, e.keyLoc);
+    if (e.key === 'junit') junit = r.strList(e.value, `${what}:junit`) ?? [];
+    else if (e.key === 'dotenv') dotenv = r.strList(e.value, `${what}:dotenv`) ?? [];
+    else r.diags.warn('GANTRY_W_IGNORED_KEYWORD', `\`${what}:${e.key}\` is ignored: Gantry reads \`junit\` and \`dotenv\` reports only`, e.keyLoc);
   }
-  return junit;
+  if (junit.length === 0 && dotenv.length === 0) return undefined;
+  return dotenv.length > 0 ? { junit, dotenv } : { junit };
 }
 
 /**

@@ -61,10 +61,11 @@ export interface ArtifactsSpec {
   name: string | null;
   /**
    * `artifacts:reports`: the JUnit files (globs, variables unexpanded) the runner reads after the
-   * job whatever its result (docs/PIPELINE.md, "Test reports"). Absent when the job names none
-   * (and from specs compiled before reports were read).
+   * job whatever its result (docs/PIPELINE.md, "Test reports"), and the dotenv files whose
+   * variables later jobs receive ("Passing variables to later jobs"; absent when none is named).
+   * Absent when the job names no report (and from specs compiled before reports were read).
    */
-  reports?: { junit: string[] };
+  reports?: { junit: string[]; dotenv?: string[] };
 }
 
 export interface CacheSpec {

@@ -3,6 +3,7 @@
 // pipelines of the fleet (cancel, play, retry). Every method is one transaction whose conditional
 // writes decide what happened; each returns what happened instead of throwing for a fence.
 
+import type { DotenvVariable } from '../domain/dotenv.js';
 import type { IsolationCheck } from '../domain/isolation.js';
 import type { EventEmitter } from 'node:events';
 import type { AttemptId, JobId, PipelineId, ProjectId } from '../domain/ids.js';
@@ -126,6 +127,11 @@ export interface TakenOffer {
   offeredUntil: EpochMs;
   /** The jobs whose artifacts this one gets (its spec's `artifactSources`), with their ids. */
   artifactSources: { jobId: JobId; name: string }[];
+  /**
+   * The dotenv variables the job receives: those of its artifact sources' newest attempts, merged
+   * in the sources' order (src/domain/dotenv.ts, mergeDotenv).
+   */
+  dotenv: Record<string, string>;
   /** The project's variables, still encrypted. */
   projectVariables: StoredVariable[];
 }
@@ -188,6 +194,8 @@ export interface Completion {
   logEnd: number;
   /** The coverage the agent read from the log (`coverage:`), 0..100; absent or null: none. */
   coverage?: number | null;
+  /** The attempt's `artifacts:reports:dotenv` variables, checked (src/domain/dotenv.ts); absent: none. */
+  dotenv?: DotenvVariable[];
 }
 
 export type CompleteResult =

@@ -30,6 +30,7 @@ import type { ProjectRetention } from '../domain/retention.js';
 import type { RetentionStore } from './retention.js';
 import type { InsightsStore } from './insights.js';
 import type { TestReportStore } from './test-reports.js';
+import type { DotenvStore } from './dotenv.js';
 
 /** Milliseconds since the epoch; the API turns them into ISO-8601 UTC strings. */
 export type EpochMs = number;
@@ -402,6 +403,8 @@ export interface Store {
   readonly insights: InsightsStore;
   /** Each attempt's JUnit test report (src/store/test-reports.ts). */
   readonly testReports: TestReportStore;
+  /** Each attempt's dotenv variables, what later jobs receive (src/store/dotenv.ts). */
+  readonly dotenv: DotenvStore;
 
   /** Find a project by name, creating it if it does not exist (idempotent). */
   ensureProject(name: string, gitUrl: string, at: EpochMs): Promise<Project>;

@@ -147,7 +147,9 @@ export function jobVariables(j: JobFacts): Record<string, string> {
 /**
  * All of a job's variables by GitLab's documented "CI/CD variable precedence", lowest first:
  * predefined variables (pipeline and job ones), deployment variables (CI_ENVIRONMENT_*, in
- * predefinedJob here), the file's global variables, the job's variables, the trigger's variables.
+ * predefinedJob here), the file's global variables, the job's variables, the dotenv variables of
+ * the jobs it takes artifacts from, the trigger's variables (project variables under pipeline ones).
+ * Dotenv values are expanded like the file's (GitLab stores them with `raw: false`).
  * A file's variable may override a predefined one, as in GitLab. Values from the pipeline file may refer to other variables
  * ($VAR, ${VAR}), also through further references; they are expanded against the whole set
  * (a cycle stops at the variable that closes it). Predefined and trigger values are data, taken
@@ -160,11 +162,14 @@ export function resolveJobVariables(
     job: Record<string, string>;
     trigger: Record<string, string>;
     predefinedJob: Record<string, string>;
+    /** `artifacts:reports:dotenv` of the jobs this one takes artifacts from (src/domain/dotenv.ts, mergeDotenv). */
+    dotenv?: Record<string, string>;
   },
   expand: (value: string, vars: Record<string, string>) => string,
 ): Record<string, string> {
-  const raw = { ...layers.pipeline, ...layers.predefinedJob, ...layers.file, ...layers.job, ...layers.trigger };
-  const fromFile = (k: string) => !(k in layers.trigger) && (k in layers.job || k in layers.file);
+  const dotenv = layers.dotenv ?? {};
+  const raw = { ...layers.pipeline, ...layers.predefinedJob, ...layers.file, ...layers.job, ...dotenv, ...layers.trigger };
+  const fromFile = (k: string) => !(k in layers.trigger) && (k in dotenv || k in layers.job || k in layers.file);
   const out: Record<string, string> = {};
   const busy = new Set<string>();
   const get = (k: string): string => {

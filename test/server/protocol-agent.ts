@@ -10,6 +10,8 @@ export interface Offer {
   jobName: string;
   /** The offer's job spec, as sent (artifacts, coverage, ...). */
   spec: Record<string, unknown>;
+  /** The offer's variables, as sent (pipeline, file, trigger, dotenv, masked). */
+  variables: Record<string, unknown>;
 }
 
 export interface AgentCallOptions {
@@ -57,8 +59,8 @@ export class ProtocolAgent {
     const offers: Offer[] = [];
     for (let i = 0; i < 40 && offers.length < n; i++) {
       const poll = await this.call('POST', '/jobs/request', { json: { slots: n - offers.length, waitMs: 300 } });
-      for (const o of (poll.body.offers as Array<{ attemptId: number; attemptToken: string; job: { name: string }; spec: Record<string, unknown> }> | undefined) ?? []) {
-        offers.push({ attemptId: o.attemptId, attemptToken: o.attemptToken, jobName: o.job.name, spec: o.spec });
+      for (const o of (poll.body.offers as Array<{ attemptId: number; attemptToken: string; job: { name: string }; spec: Record<string, unknown>; variables: Record<string, unknown> }> | undefined) ?? []) {
+        offers.push({ attemptId: o.attemptId, attemptToken: o.attemptToken, jobName: o.job.name, spec: o.spec, variables: o.variables });
       }
     }
     assert.equal(offers.length, n, `offers: ${offers.map((o) => o.jobName).join(', ')}`);

@@ -1261,6 +1261,71 @@ export function runStoreContract(label: string, open: () => Promise<Store>, opti
       });
     });
 
+    describe('dotenv variables (artifacts:reports:dotenv)', () => {
+      const jobs = () => [compiledJob('build', 0), compiledJob('lint', 0), compiledJob('test', 1, { artifactSources: ['build', 'lint'] })];
+
+      it("a job's variables are its newest attempt's, in file order; a second record for an attempt keeps the first", async () => {
+        const { store, jobs: made } = await withPipeline(jobs());
+        const [build, lint] = [made[0]!.id, made[1]!.id];
+        await store.moveJob(build, 'pending', { at: 1_100 });
+        await store.moveJob(lint, 'pending', { at: 1_100 });
+        const first = await store.createAttempt(build, 1_200);
+        await store.dotenv.record(first.id, [
+          { key: 'V', value: 'first' },
+          { key: 'OLD', value: 'x' },
+        ]);
+        await store.dotenv.record(first.id, [{ key: 'V', value: 'again' }]);
+        assert.deepEqual(await store.dotenv.ofJob(build), { attempt: 1, variables: [{ key: 'V', value: 'first' }, { key: 'OLD', value: 'x' }] });
+        const lintAttempt = await store.createAttempt(lint, 1_200);
+        await store.dotenv.record(lintAttempt.id, [{ key: 'L', value: 'l = "as written" #' }]);
+        // Retried: the newest attempt's rows replace the earlier one's, even before it wrote any.
+        const second = await store.createAttempt(build, 1_300);
+        assert.deepEqual(await store.dotenv.ofNewestAttempts([lint, build]), [[{ key: 'L', value: 'l = "as written" #' }], []]);
+        assert.equal(await store.dotenv.ofJob(build), null);
+        await store.dotenv.record(second.id, [{ key: 'V', value: 'second' }]);
+        assert.deepEqual(await store.dotenv.ofNewestAttempts([build, lint]), [[{ key: 'V', value: 'second' }], [{ key: 'L', value: 'l = "as written" #' }]]);
+        assert.deepEqual(await store.dotenv.ofJob(build), { attempt: 2, variables: [{ key: 'V', value: 'second' }] });
+        assert.deepEqual(await store.dotenv.ofNewestAttempts([]), []);
+        assert.deepEqual(await store.dotenv.ofNewestAttempts([asJobId(999_999)]), [[]]);
+      });
+
+      it("an agent's completion records its variables with the attempt's end, and the job it makes ready is offered them; a duplicate or fenced completion records nothing", async () => {
+        const store = await fresh();
+        const project = await store.ensureProject('demo', '/src/demo', 500);
+        const { pipeline, jobs: made } = await store.createPipeline(newPipeline(project.id, { runsOn: 'fleet', jobs: jobs() }));
+        const fleet = store.fleet;
+        await fleet.startPipeline(pipeline.id, 1_100, SETTINGS);
+        const agent = await fleet.registerAgent({ name: 'a', tags: [], concurrency: 2, version: 't', platform: {} }, 'agent-hash', 1_100);
+        await fleet.openSession(agent.id, 's', agent, 1_100, SETTINGS);
+        const offers = await fleet.takeAttempts(agent, 2, 1_200, SETTINGS, ['tok-1', 'tok-2']);
+        assert.deepEqual(offers.map((o) => [o.job.name, o.dotenv]).sort(), [['build', {}], ['lint', {}]]);
+        const byName = new Map(offers.map((o, i) => [o.job.name, { id: o.attempt.id, token: `tok-${i + 1}` }]));
+        for (const { id, token } of byName.values()) assert.equal((await fleet.startAttempt(agent.id, id, token, 'a', 1_300, SETTINGS)).kind, 'ok');
+        const build = byName.get('build')!;
+        const lint = byName.get('lint')!;
+        const vars = [
+          { key: 'SHARED', value: 'from-build' },
+          { key: 'B', value: '1' },
+        ];
+        // A completion under another token is fenced and leaves no rows.
+        assert.notEqual((await fleet.completeAttempt(build.id, 'forged', { status: 'success', exitCode: 0, failureReason: null, logEnd: 0, dotenv: vars }, 1_400, SETTINGS)).kind, 'ok');
+        assert.equal(await store.dotenv.ofJob(made[0]!.id), null);
+        const done = { status: 'success' as const, exitCode: 0, failureReason: null, logEnd: 0, dotenv: vars };
+        assert.deepEqual(await fleet.completeAttempt(build.id, build.token, done, 1_400, SETTINGS), { kind: 'ok', duplicate: false, status: 'success', failureReason: null });
+        const again = await fleet.completeAttempt(build.id, build.token, { ...done, dotenv: [{ key: 'SNEAKY', value: '1' }] }, 1_450, SETTINGS);
+        assert.equal(again.kind === 'ok' && again.duplicate, true);
+        assert.deepEqual(await store.dotenv.ofJob(made[0]!.id), { attempt: 1, variables: vars });
+        assert.equal(
+          (await fleet.completeAttempt(lint.id, lint.token, { status: 'success', exitCode: 0, failureReason: null, logEnd: 0, dotenv: [{ key: 'SHARED', value: 'from-lint' }] }, 1_500, SETTINGS)).kind,
+          'ok',
+        );
+        const [next] = await fleet.takeAttempts(agent, 1, 1_600, SETTINGS, ['tok-3']);
+        assert.equal(next?.job.name, 'test');
+        // The sources' order (artifactSources: build, lint): the later one's value wins a key.
+        assert.deepEqual(next!.dotenv, { SHARED: 'from-lint', B: '1' });
+      });
+    });
+
     describe('server: project variables', () => {
       it('a variable is created, replaced in place, listed by key and deleted once', async () => {
         const store = await fresh();

@@ -4,6 +4,7 @@
 // cancels; each attempt's output goes through its spool to the server by byte offset, and its
 // completion is sent only once the server holds every byte.
 
+import type { DotenvVariable } from '../../domain/dotenv.js';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -301,6 +302,8 @@ async function runAgent(o: RemoteAgentOptions, jobsDir: string, isolation: Isola
     const onOutput = (chunk: Buffer) => spooled(masker.push(chunk));
     for (const notice of offer.notices ?? []) onOutput(agentLine(notice, 'yellow'));
     let outcome: JobOutcome;
+    /** The attempt's dotenv variables, sent with its completion (PROTOCOL.md §6). */
+    let dotenv: DotenvVariable[] | null = null;
     const slot = freeSlot();
     const buildsDir = path.join(o.home, 'builds');
     const workspaceDir = path.join(buildsDir, String(slot), offer.project.name);
@@ -312,6 +315,8 @@ async function runAgent(o: RemoteAgentOptions, jobsDir: string, isolation: Isola
           pipeline: offer.variables.pipeline,
           file: offer.variables.file,
           job: offer.spec.variables,
+          // Absent from an older server's offer.
+          dotenv: offer.variables.dotenv ?? {},
           trigger: offer.variables.trigger,
           predefinedJob: jobVariables({
             pipelineId: offer.job.pipelineId,
@@ -371,7 +376,7 @@ async function runAgent(o: RemoteAgentOptions, jobsDir: string, isolation: Isola
           graceMs: Math.min(o.graceMs, offer.timeouts.killGraceMs),
           agentName: o.name,
         },
-        { source, launcher, isolation: jobIsolation, artifacts: t.artifacts, cache: t.cache, reports: t.reports },
+        { source, launcher, isolation: jobIsolation, artifacts: t.artifacts, cache: t.cache, reports: t.reports, dotenv: { keep: (vars) => void (dotenv = vars) } },
         onOutput,
         r.controller.signal,
       );
@@ -410,6 +415,8 @@ async function runAgent(o: RemoteAgentOptions, jobsDir: string, isolation: Isola
                 finishedAt: new Date().toISOString(),
                 // Only for a job with `coverage:`, so a job without it completes on any server.
                 ...(coverage ? { coverage: coverage.value() } : {}),
+                // Only when the job wrote some, so a job without them completes on any server.
+                ...(dotenv && dotenv.length > 0 ? { dotenv } : {}),
               },
               headers: { 'gantry-attempt-token': offer.attemptToken },
             }),

@@ -8,6 +8,7 @@ import crypto from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { asAttemptId, type AttemptId } from '../../domain/ids.js';
 import { FAILURE_REASONS } from '../../domain/status.js';
+import { dotenvProblem, type DotenvVariable } from '../../domain/dotenv.js';
 import { LOG_PARTS_TYPE, PROTOCOL_VERSION } from '../../domain/version.js';
 import type { Agent, AgentFacts, Fence, LogLimit } from '../../store/fleet.js';
 import type { LogCompactor } from '../logs/compactor.js';
@@ -429,6 +430,17 @@ export function agentRoutes(app: FastifyInstance, ctx: FleetContext): void {
             finishedAt: { type: 'string', maxLength: 40 },
             // The percentage the job's `coverage:` regex read from its masked log (PROTOCOL.md §6).
             coverage: { type: ['number', 'null'], minimum: 0, maximum: 100 },
+            // The job's `artifacts:reports:dotenv` variables (PROTOCOL.md §6); checked by the handler
+            // against GitLab's rules, so every way to get them wrong has one code.
+            dotenv: {
+              type: 'array',
+              items: {
+                type: 'object',
+                properties: { key: { type: 'string' }, value: { type: 'string' } },
+                required: ['key', 'value'],
+                additionalProperties: false,
+              },
+            },
           },
           required: ['status', 'exitCode', 'failureReason', 'logEnd'],
           additionalProperties: false,
@@ -443,14 +455,17 @@ export function agentRoutes(app: FastifyInstance, ctx: FleetContext): void {
         failureReason: (typeof FAILURE_REASONS)[number] | null;
         logEnd: number;
         coverage?: number | null;
+        dotenv?: DotenvVariable[];
       };
       if ((b.status === 'success') !== (b.failureReason === null)) {
         throw new ApiError('GANTRY_E_INVALID_REQUEST', 'failureReason is null exactly when status is success', { field: 'body.failureReason' });
       }
+      const dotenvWrong = b.dotenv ? dotenvProblem(b.dotenv) : null;
+      if (dotenvWrong) throw new ApiError('GANTRY_E_DOTENV_INVALID', `dotenv: ${dotenvWrong}`, { field: 'body.dotenv' });
       const r = await ctx.store.fleet.completeAttempt(
         id,
         tokenHash,
-        { status: b.status, exitCode: b.exitCode, failureReason: b.failureReason, logEnd: b.logEnd, coverage: b.coverage ?? null },
+        { status: b.status, exitCode: b.exitCode, failureReason: b.failureReason, logEnd: b.logEnd, coverage: b.coverage ?? null, ...(b.dotenv?.length ? { dotenv: b.dotenv } : {}) },
         ctx.now(),
         ctx.settings,
       );

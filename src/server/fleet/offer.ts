@@ -18,6 +18,12 @@ export interface OfferVariables {
   file: Record<string, string>;
   /** Trigger variables over project variables: literal. */
   trigger: Record<string, string>;
+  /**
+   * The dotenv variables of the jobs this one takes artifacts from (`artifacts:reports:dotenv`):
+   * above the file's, below the trigger's; expanded by the agent as the file's are. Older agents
+   * ignore it.
+   */
+  dotenv: Record<string, string>;
   /** Values the agent must mask in the log. */
   masked: string[];
 }
@@ -105,6 +111,7 @@ export async function offerJson(
       file,
       // Tokens last: no variable of the trigger or the project stands in for one.
       trigger: { ...projectVars, ...pipeline.variables, ...idTokens },
+      dotenv: o.dotenv,
       masked,
     },
     artifactSources: o.artifactSources,

@@ -35,6 +35,11 @@ const jobDetailSchema = {
     pipelineId: { type: 'integer' },
     projectId: { type: 'integer' },
     attemptList: { type: 'array', items: attemptSchema },
+    dotenv: {
+      type: 'array',
+      description: "the variables the job's newest attempt gave later jobs by `artifacts:reports:dotenv`, in file order (readable as its artifacts are)",
+      items: { type: 'object', properties: { key: { type: 'string' }, value: { type: 'string' } }, required: ['key', 'value'] },
+    },
     approvals: {
       type: ['object', 'null'],
       description: 'a job deploying to a protected environment: how many approvals it needs and the decisions made (null otherwise)',
@@ -51,7 +56,7 @@ const jobDetailSchema = {
       },
     },
   },
-  required: [...jobSchema.required, 'pipelineId', 'projectId', 'attemptList'],
+  required: [...jobSchema.required, 'pipelineId', 'projectId', 'attemptList', 'dotenv'],
 } as const;
 
 const attemptJson = (a: Attempt) => ({
@@ -84,11 +89,13 @@ export function jobDetailRoutes(app: FastifyInstance, ctx: RouteContext): void {
       const attempts = (await ctx.store.listAttempts(job.id)).sort((a, b) => a.number - b.number);
       const env = job.spec.environment === null ? null : await ctx.store.gates.getEnvironment(pipeline.projectId, job.spec.environment);
       const decisions = env === null ? [] : await ctx.store.gates.jobDecisions(job.id);
+      // The route's access (viewer) is the artifacts' (routes/artifacts.ts): a dotenv report is one.
+      const dotenv = (await ctx.store.dotenv.ofJob(job.id))?.variables ?? [];
       const approvals =
         env === null || (env.requiredApprovals === 0 && decisions.length === 0)
           ? null
           : { required: env.requiredApprovals, deployers: env.deployers, decisions: decisions.map((d) => ({ name: d.name, decision: d.decision, comment: d.comment, at: iso(d.at) })) };
-      return { ...jobJson(job, latestCoverage(attempts, job.id)), pipelineId: job.pipelineId, projectId: pipeline.projectId, attemptList: attempts.map(attemptJson), approvals };
+      return { ...jobJson(job, latestCoverage(attempts, job.id)), pipelineId: job.pipelineId, projectId: pipeline.projectId, attemptList: attempts.map(attemptJson), approvals, dotenv };
     },
   );
 }

@@ -87,6 +87,7 @@ import { CREATE_ATTEMPT_SQL, finishAttemptIn, inList, moveJobIn, movePipelineIn 
 import { restampUrgentIn } from './fleet/urgent-jobs.js';
 import { SqlPoolStore } from './pools.js';
 import { SqlTestReportStore } from './test-reports.js';
+import { SqlDotenvStore } from './dotenv.js';
 
 const DEFAULT_PAGE = 20;
 const MAX_PAGE = 100;
@@ -138,6 +139,7 @@ export class SqlStore implements Store {
   readonly retention: SqlRetentionStore;
   readonly insights: SqlInsightsStore;
   readonly testReports: SqlTestReportStore;
+  readonly dotenv: SqlDotenvStore;
 
   private constructor(private readonly db: SqlDialect) {
     this.dialect = db.name;
@@ -150,6 +152,7 @@ export class SqlStore implements Store {
     this.retention = new SqlRetentionStore(db);
     this.insights = new SqlInsightsStore(db);
     this.testReports = new SqlTestReportStore(db);
+    this.dotenv = new SqlDotenvStore(db);
     this.fleet = new SqlFleetStore(db);
     this.schedules = new SqlScheduleStore(db);
     this.forge = new SqlForgeStore(db);

@@ -3,6 +3,8 @@
 // on PostgreSQL also sent with `pg_notify` inside the transaction so every other instance hears
 // them (and this one, through its own LISTEN: a wake-up is idempotent, a duplicate costs nothing).
 
+import { mergeDotenv } from '../../../domain/dotenv.js';
+import { recordDotenvIn, SqlDotenvStore } from '../dotenv.js';
 import type { IsolationCheck } from '../../../domain/isolation.js';
 import { EventEmitter } from 'node:events';
 import { GantryError } from '../../../domain/errors.js';
@@ -434,10 +436,14 @@ export class SqlFleetStore implements FleetStore {
       const names = job.spec.artifactSources;
       const idOf = names.length ? await this.jobIds.load(db, o.pipelineId) : new Map<string, number>();
       const project = toProject(unprefixed<ProjectRow>(row, 'pr'));
+      const artifactSources = names.flatMap((name) => (idOf.has(name) ? [{ jobId: asJobId(idOf.get(name)!), name }] : []));
+      // Dotenv variables travel as artifacts do: from the same jobs, so the two never disagree.
+      const dotenv = artifactSources.length ? mergeDotenv(await new SqlDotenvStore(db).ofNewestAttempts(artifactSources.map((s) => s.jobId))) : {};
       out.push({
         attempt: toAttempt(o.row),
         job,
-        artifactSources: names.flatMap((name) => (idOf.has(name) ? [{ jobId: asJobId(idOf.get(name)!), name }] : [])),
+        artifactSources,
+        dotenv,
         pipeline: toPipeline(unprefixed<PipelineRow>(row, 'p')),
         project,
         offeredUntil: at + settings.offerTtlMs,
@@ -760,6 +766,8 @@ export class SqlFleetStore implements FleetStore {
         if (received > c.logEnd) return { kind: 'log-overrun' as const, received };
         return { kind: 'fenced' as const };
       }
+      // In the completion's transaction: a job this end makes ready already sees them.
+      if (c.dotenv?.length) await recordDotenvIn(f.tx, attemptId, c.dotenv);
       await settleEndIn(f, row, at);
       const ended = { status: row.status as FinishedAttemptStatus, failureReason: row.failure_reason as FailureReason | null };
       f.effects.finished.push(ended);
