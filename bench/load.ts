@@ -17,7 +17,7 @@ import { CpuMeter } from './load/cpu.js';
 import { Forge, type ForgeCounts } from './load/forge.js';
 import { printerScript } from './load/job-log.js';
 import { diff, percentiles, scrape, show, storeTimes, timesIn, type Counters, type Window } from './load/report.js';
-import { patientApi, startRig, stopRig } from './load/rig.js';
+import { AGENT_NICE, patientApi, startRig, stopRig } from './load/rig.js';
 import { quiesce, verifyLogs, verifyStore, type Tally } from './load/verify.js';
 import { Viewers, type ViewerCounts } from './load/viewers.js';
 import { tempRepo } from './util.js';
@@ -111,7 +111,7 @@ async function run(freshSchema: () => Promise<string>): Promise<void> {
   let discovering = true;
   let discovery: Promise<void> = Promise.resolve();
   try {
-    console.log(`two servers and ${AGENTS} agents started in ${((Date.now() - t0) / 1000).toFixed(0)} s; load ${load1()}`);
+    console.log(`two servers and ${AGENTS} agents (at nice ${AGENT_NICE}, their jobs too) started in ${((Date.now() - t0) / 1000).toFixed(0)} s; load ${load1()}`);
     const [a] = rig.urls;
     const admin = rig.adminToken;
     const must = async <T>(method: string, p: string, body?: unknown): Promise<T> => {
