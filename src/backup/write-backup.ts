@@ -4,10 +4,10 @@
 // The database is copied with `VACUUM INTO` on a connection of its own: one read transaction, so
 // the copy is the database as of one instant, and in WAL mode the server's writers go on
 // meanwhile. (SQLite's backup API restarts whenever another connection writes, which a busy server
-// does every few milliseconds: it could copy for ever.) Blobs are copied after the snapshot:
-// they are named by their content and never change, so every blob the snapshot names is there,
-// unless it was deleted in between (an expired artifact: it answers 410 after the restore as it
-// would have). Blobs newer than the snapshot come along and are unused.
+// does every few milliseconds: it could copy for ever.) Blobs are copied after the snapshot: they
+// are named by their content and never change, and no garbage collection runs meanwhile
+// (collector-hold.ts), so every blob the snapshot names is there. Blobs newer than the snapshot
+// come along and are unused.
 
 import Database from 'better-sqlite3';
 import fs from 'node:fs';
@@ -17,6 +17,7 @@ import * as tar from 'tar';
 import { GantryError } from '../domain/errors.js';
 import { GANTRY_VERSION } from '../domain/version.js';
 import { BACKUP_FORMAT, MANIFEST_NAME, type BackupManifest } from './manifest.js';
+import { DEFAULT_HOLD, holdCollector, type CollectorHold } from './collector-hold.js';
 
 /** Files of the home a restored server needs: the key that opens stored secrets, the bootstrap tokens. */
 export const HOME_FILES = ['secrets.key', 'admin.token', 'agent.token'] as const;
@@ -31,6 +32,8 @@ export interface BackupRequest {
   /** Put the blob directories (artifacts, caches, compacted logs) in the archive. */
   withBlobs: boolean;
   now: number;
+  /** Told when a garbage collection under way is waited for (the backup holds the next ones off). */
+  onWaitForCollection?: (runId: number) => void;
 }
 
 export interface BackupSummary {
@@ -48,8 +51,11 @@ export async function writeBackup(r: BackupRequest): Promise<BackupSummary> {
   const target = path.resolve(r.file);
   if (fs.existsSync(target)) throw new GantryError('GANTRY_E_USAGE', `${target} exists: name a new file`);
   const stage = fs.mkdtempSync(path.join(os.tmpdir(), 'gantry-backup-'));
+  let hold: CollectorHold | null = null;
   try {
     fs.chmodSync(stage, 0o700);
+    // Held from before the snapshot until the blobs are copied: what the snapshot names stays.
+    hold = await holdCollector(dbFile, { ...DEFAULT_HOLD, onWait: r.onWaitForCollection });
     const snapshot = path.join(stage, 'gantry.db');
     const { schemaVersion, blobs, logObjects } = snapshotDatabase(dbFile, snapshot);
     const entries = ['gantry.db'];
@@ -90,6 +96,7 @@ export async function writeBackup(r: BackupRequest): Promise<BackupSummary> {
     fs.renameSync(partial, target);
     return { file: target, bytes: fs.statSync(target).size, manifest };
   } finally {
+    hold?.release();
     fs.rmSync(stage, { recursive: true, force: true });
   }
 }

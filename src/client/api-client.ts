@@ -182,7 +182,7 @@ export interface GcSummaryJson {
 
 export interface GcRunJson {
   id: number;
-  startedBy: 'schedule' | 'api';
+  startedBy: 'schedule' | 'api' | 'backup';
   instance: string;
   startedAt: string;
   finishedAt: string | null;

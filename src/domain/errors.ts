@@ -28,6 +28,7 @@ export const ERROR_CODES = {
   GANTRY_E_ILLEGAL_TRANSITION: 'a state change the state machine forbids',
   GANTRY_E_STORE: 'the store failed',
   GANTRY_E_STORE_TOO_NEW: 'the database was written by a newer Gantry',
+  GANTRY_E_BACKUP_WAITED: 'a garbage collection was still running when a backup stopped waiting for it',
   GANTRY_E_LOG: 'a log cannot be opened, read or written',
   GANTRY_E_WORKSPACE: 'a workspace could not be prepared',
   GANTRY_E_ARTIFACT_PATH: 'an artifact or cache path escapes the workspace',

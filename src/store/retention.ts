@@ -78,7 +78,8 @@ export interface GcSummary extends GcCounts {
   durationMs: number;
 }
 
-export type GcStartedBy = 'schedule' | 'api';
+/** `backup`: not a collection but `gantry backup` holding collections off while it copies blobs. */
+export type GcStartedBy = 'schedule' | 'api' | 'backup';
 
 export interface GcRun {
   id: number;

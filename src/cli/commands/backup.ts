@@ -26,6 +26,7 @@ export function registerBackup(program: Command, ctx: CliContext): void {
         file,
         withBlobs: flags.blobs,
         now: Date.now(),
+        onWaitForCollection: (id) => ctx.stderr.write(`waiting for garbage collection ${id} to end (a backup holds collections off while it copies blobs)\n`),
       });
       if (flags.json) return printJson(ctx, { file: s.file, bytes: s.bytes, manifest: s.manifest });
       const m = s.manifest;

@@ -41,7 +41,7 @@ const runSchema = {
   type: 'object',
   properties: {
     id: { type: 'integer' },
-    startedBy: { type: 'string', enum: ['schedule', 'api'] },
+    startedBy: { type: 'string', enum: ['schedule', 'api', 'backup'] },
     instance: { type: 'string', description: 'the server instance that runs it (host:pid:random)' },
     startedAt: { type: 'string', format: 'date-time' },
     finishedAt: { type: ['string', 'null'], format: 'date-time' },

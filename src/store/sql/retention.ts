@@ -48,6 +48,9 @@ interface RunRow {
   summary: string | null;
   error: string | null;
 }
+/** A run whose instance stopped renewing its lease is over (also read by `gantry backup`'s hold). */
+export const ABANDON_LAPSED_GC_RUNS = "UPDATE gc_runs SET finished_at = lease_until, error = 'abandoned: its instance stopped renewing it' WHERE finished_at IS NULL AND lease_until <= ?";
+
 const RUN_COLUMNS = 'id, started_by, holder, started_at, lease_until, finished_at, summary, error';
 
 function toRun(r: RunRow): GcRun {
@@ -283,11 +286,12 @@ export class SqlRetentionStore implements RetentionStore {
     return this.db.transaction(async (tx) => {
       // One decision at a time across instances: the checks below read rows no row lock covers.
       await this.db.holdLock(tx, 'gc');
-      await tx.run("UPDATE gc_runs SET finished_at = lease_until, error = 'abandoned: its instance stopped renewing it' WHERE finished_at IS NULL AND lease_until <= ?", [at]);
+      await tx.run(ABANDON_LAPSED_GC_RUNS, [at]);
       const open = await tx.get<RunRow>(`SELECT ${RUN_COLUMNS} FROM gc_runs WHERE finished_at IS NULL ORDER BY id DESC LIMIT 1`);
       if (open) return auditIn(tx, audit, { kind: 'running' as const, run: toRun(open) });
       if (minIntervalMs !== null) {
-        const last = await tx.get<RunRow>(`SELECT ${RUN_COLUMNS} FROM gc_runs ORDER BY id DESC LIMIT 1`);
+        // A backup's hold is not a collection: it does not put the next one off.
+        const last = await tx.get<RunRow>(`SELECT ${RUN_COLUMNS} FROM gc_runs WHERE started_by <> 'backup' ORDER BY id DESC LIMIT 1`);
         if (last && Number(last.started_at) > at - minIntervalMs) return auditIn(tx, audit, { kind: 'recent' as const, run: toRun(last) });
       }
       const row = await tx.get<RunRow>(
@@ -308,7 +312,7 @@ export class SqlRetentionStore implements RetentionStore {
 
   async runs(at: EpochMs): Promise<{ running: GcRun | null; last: GcRun | null }> {
     const running = await this.db.get<RunRow>(`SELECT ${RUN_COLUMNS} FROM gc_runs WHERE finished_at IS NULL AND lease_until > ? ORDER BY id DESC LIMIT 1`, [at]);
-    const last = await this.db.get<RunRow>(`SELECT ${RUN_COLUMNS} FROM gc_runs WHERE finished_at IS NOT NULL ORDER BY id DESC LIMIT 1`);
+    const last = await this.db.get<RunRow>(`SELECT ${RUN_COLUMNS} FROM gc_runs WHERE finished_at IS NOT NULL AND started_by <> 'backup' ORDER BY id DESC LIMIT 1`);
     return { running: running ? toRun(running) : null, last: last ? toRun(last) : null };
   }
 
