@@ -246,7 +246,9 @@ function patternMatches(pattern: string, env: RuleEnv): boolean {
   const src = SOURCE_KEYWORDS[pattern];
   if (src !== undefined) return source === src;
   const re = /^\/(.*)\/([a-z]*)$/s.exec(pattern);
-  if (re) return compileRegex(re[1]!, re[2]!)?.test(ref) ?? false;
+  // A refs regex is a Ruby Regexp (Build::Policy::Refs: `Regexp.new`), whose `\Z` is the end of
+  // the text or before a final newline; JavaScript would read it as a plain `Z`.
+  if (re) return compileRegex(re[1]!.replace(/\\Z/g, '(?=\\n?$)'), re[2]!)?.test(ref) ?? false;
   return pattern === ref;
 }
 
