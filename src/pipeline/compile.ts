@@ -87,7 +87,7 @@ function compile(file: string, ctx: CompileContext, diags: Diagnostics): Compile
     if (rule.variables) Object.assign(pipelineVars, rule.variables);
   }
 
-  const included: { def: JobDef; inst: Instance; when: Exclude<When, 'never'>; allowFailure: AllowFailure; variables: Record<string, string>; needs: JobDef['needs'] }[] = [];
+  const included: { def: JobDef; inst: Instance; when: Exclude<When, 'never'>; allowFailure: AllowFailure; interruptible: boolean | null; variables: Record<string, string>; needs: JobDef['needs'] }[] = [];
   const left: { name: string; reason: string }[] = [];
   for (const { def, inst } of expandedJobs(jobs)) {
     const globals = inheritedGlobals(pipelineVars, def.inheritVariables);
@@ -104,6 +104,7 @@ function compile(file: string, ctx: CompileContext, diags: Diagnostics): Compile
         inst,
         when: decision.when,
         allowFailure: decision.allowFailure,
+        interruptible: decision.interruptible,
         variables: decision.variables ? { ...variables, ...decision.variables } : variables,
         needs: withMatrixValues(decision.needs ?? def.needs, inst, def.name, r),
       });
@@ -159,7 +160,7 @@ function compile(file: string, ctx: CompileContext, diags: Diagnostics): Compile
       // every variable of the job, persisted ones included (docs/PIPELINE.md, "Variables in keywords").
       cache: j.def.cache,
       resourceGroup: j.def.resourceGroup,
-      interruptible: j.def.interruptible,
+      interruptible: j.interruptible ?? j.def.interruptible,
       environment: null,
       priority: j.def.priority,
       ...(j.def.coverage ? { coverage: j.def.coverage } : {}),
@@ -342,6 +343,8 @@ interface Decision {
   allowFailure: AllowFailure;
   variables: Record<string, string> | null;
   needs: JobDef['needs'] | null;
+  /** The matching rule's `interruptible`, which wins over the job's (GitLab 16.10, rules:interruptible). */
+  interruptible: boolean | null;
 }
 
 const DEFAULT_ONLY: RefsFilter = { refs: ['branches', 'tags'], variables: null, changes: null };
@@ -360,7 +363,7 @@ function decide(def: JobDef, env: RuleEnv, hasWorkflowRules: boolean): Decision 
     if (when === 'never') return { left: `the rule at line ${rule.loc.line} says when: never` };
     // GitLab: a job-level `when: manual` makes failures allowed by default; a rule's does not.
     const allowFailure = rule.allowFailure ?? def.allowFailure ?? def.when === 'manual';
-    return { when, allowFailure, variables: rule.variables, needs: rule.needs };
+    return { when, allowFailure, variables: rule.variables, needs: rule.needs, interruptible: rule.interruptible };
   }
   // Without rules or only, GitLab runs a job for branches and tags (not merge request pipelines);
   // but when the file has workflow:rules, GitLab drops that implicit `only` and lets the workflow
@@ -370,7 +373,7 @@ function decide(def: JobDef, env: RuleEnv, hasWorkflowRules: boolean): Decision 
   if (def.except && filterMatches(def.except, env)) return { left: 'its except: matches' };
   const when = def.when ?? 'on_success';
   if (when === 'never') return { left: 'it says when: never' };
-  return { when, allowFailure: def.allowFailure ?? when === 'manual', variables: null, needs: null };
+  return { when, allowFailure: def.allowFailure ?? when === 'manual', variables: null, needs: null, interruptible: null };
 }
 
 const MATRIX_EXPRESSION = /\$\[\[\s*matrix\.([A-Za-z_][A-Za-z0-9_]*)\s*\]\]/g;

@@ -158,6 +158,9 @@ export function readJob(r: Reader, name: string, keyLoc: SourceLocation, map: PM
         job.needs = readNeeds(r, v, what('needs')) ?? null;
         break;
       case 'dependencies': {
+        // GitLab validates `dependencies` with allow_nil (lib/gitlab/ci/config/entry/job.rb): an
+        // empty `dependencies:` is no restriction, as if it were not written.
+        if (v.kind === 'scalar' && v.value === null) break;
         if (v.kind !== 'seq') {
           r.invalid(v, `${what('dependencies')} expects a list of job names, not ${describe(v)}`);
           break;

@@ -170,8 +170,16 @@ class Converter {
       return { kind: 'seq', items, loc };
     }
     if (isMap(node)) {
+      // Entries in document order, each later key replacing an earlier one at the earlier's place,
+      // merge keys included: GitLab's YAML loader (Psych, ToRuby#revive_hash) applies `<<: *x` as
+      // Hash#merge! where it stands, so a merge written after a key replaces that key, and of two
+      // `<<` the later wins; within one `<<: [*a, *b]` the earlier source wins.
       const entries: PEntry[] = [];
-      const merged: PEntry[] = [];
+      const put = (e: PEntry): void => {
+        const earlier = entries.findIndex((x) => x.key === e.key);
+        if (earlier >= 0) entries[earlier] = e;
+        else entries.push(e);
+      };
       for (const pair of node.items) {
         const k = pair.key as Node | null;
         const keyLoc = k ? this.loc(k) : loc;
@@ -185,17 +193,15 @@ class Converter {
           : { kind: 'scalar', value: null, loc: keyLoc, textOffset: null };
         const key = String(keyValue);
         if (key === '<<' && (k as Scalar).type === 'PLAIN') {
+          const merged: PEntry[] = [];
           this.mergeKey(value, merged, keyLoc);
+          for (const m of merged) put(m);
           continue;
         }
         // A repeated key: the last value wins, at the place of the first (a Ruby Hash keeps
         // the first insertion's order).
-        const earlier = entries.findIndex((e) => e.key === key);
-        if (earlier >= 0) entries[earlier] = { key, keyLoc, value };
-        else entries.push({ key, keyLoc, value });
+        put({ key, keyLoc, value });
       }
-      // YAML merge keys: explicit keys win, then earlier merge sources win over later ones.
-      for (const m of merged) if (!entries.some((e) => e.key === m.key)) entries.push(m);
       return { kind: 'map', entries, loc };
     }
     if (isScalar(node)) {

@@ -21,6 +21,8 @@ export interface RuleDef {
   allowFailure: AllowFailure | null;
   variables: Record<string, string> | null;
   needs: NeedDef[] | null;
+  /** `rules:interruptible`: replaces the job's `interruptible` when this rule matches. */
+  interruptible: boolean | null;
 }
 
 const JOB_RULE_KEYS = ['if', 'changes', 'exists', 'when', 'allow_failure', 'variables', 'needs', 'interruptible'] as const;
@@ -94,7 +96,7 @@ export function readRules(r: Reader, node: PNode, what: string, kind: 'job' | 'w
     const map = r.map(item, `each rule in ${what}`);
     if (!map) continue;
     r.keys(map, `a rule of ${what}`, kind === 'include' ? INCLUDE_RULE_KEYS : workflow ? WORKFLOW_RULE_KEYS : JOB_RULE_KEYS);
-    const rule: RuleDef = { loc: map.loc, if: null, changes: null, exists: null, when: null, allowFailure: null, variables: null, needs: null };
+    const rule: RuleDef = { loc: map.loc, if: null, changes: null, exists: null, when: null, allowFailure: null, variables: null, needs: null, interruptible: null };
     for (const e of map.entries) {
       const v = e.value;
       switch (e.key) {
@@ -125,7 +127,7 @@ export function readRules(r: Reader, node: PNode, what: string, kind: 'job' | 'w
           rule.needs = readNeeds(r, v, `${what}:needs`) ?? null;
           break;
         case 'interruptible':
-          r.bool(v, `${what}:interruptible`);
+          rule.interruptible = r.bool(v, `${what}:interruptible`) ?? null;
           break;
       }
     }
@@ -224,7 +226,17 @@ export function readRefsFilter(r: Reader, node: PNode, what: string): RefsFilter
   return out;
 }
 
-function refMatches(pattern: string, env: RuleEnv): boolean {
+/**
+ * `PATTERN@group/project` matches only in that project (GitLab's Build::Policy::Refs: the entry is
+ * split at its first `@`, the path compared with the project's full path, then the pattern read).
+ */
+function refMatches(entry: string, env: RuleEnv): boolean {
+  const at = entry.indexOf('@');
+  if (at >= 0 && entry.slice(at + 1) !== (env.lookup('CI_PROJECT_PATH') ?? '')) return false;
+  return patternMatches(at >= 0 ? entry.slice(0, at) : entry, env);
+}
+
+function patternMatches(pattern: string, env: RuleEnv): boolean {
   const source = env.lookup('CI_PIPELINE_SOURCE') ?? 'push';
   const tag = env.lookup('CI_COMMIT_TAG');
   const ref = env.lookup('CI_COMMIT_REF_NAME') ?? env.lookup('CI_COMMIT_BRANCH') ?? tag ?? '';
@@ -233,10 +245,11 @@ function refMatches(pattern: string, env: RuleEnv): boolean {
   if (pattern === 'branches') return !tag && source !== 'merge_request_event';
   const src = SOURCE_KEYWORDS[pattern];
   if (src !== undefined) return source === src;
-  const name = pattern.replace(/@.*$/, '');
-  const re = /^\/(.*)\/([a-z]*)$/s.exec(name);
-  if (re) return compileRegex(re[1]!, re[2]!)?.test(ref) ?? false;
-  return name === ref;
+  const re = /^\/(.*)\/([a-z]*)$/s.exec(pattern);
+  // A refs regex is a Ruby Regexp (Build::Policy::Refs: `Regexp.new`), whose `\Z` is the end of
+  // the text or before a final newline; JavaScript would read it as a plain `Z`.
+  if (re) return compileRegex(re[1]!.replace(/\\Z/g, '(?=\\n?$)'), re[2]!)?.test(ref) ?? false;
+  return pattern === ref;
 }
 
 /** All given keys must have a matching entry, for `only` and for `except` alike (GitLab). */
