@@ -70,6 +70,7 @@ import {
   type VariableRow,
 } from '../rows.js';
 import { agentOnline, fenceOf, JobIdCache, noEffects, SpecCache, type Effects, type FleetTx } from './fleet-tx.js';
+import { bridgesToSettleIn, createChildIn, pendingBridgesIn, settleBridgeIn, type ChildOutcome, type CreateChildResult } from './downstream.js';
 import {
   afterAttemptIn,
   autoCancelIn,
@@ -921,6 +922,24 @@ export class SqlFleetStore implements FleetStore {
       if (!(await retryJobIn(f, p, id, at))) return 'not-finished' as const;
       return this.jobRow(f, id);
     });
+  }
+
+  // ---- trigger jobs and child pipelines (downstream.ts)
+
+  pendingBridges(limit: number): Promise<{ jobId: JobId; pipelineId: PipelineId }[]> {
+    return pendingBridgesIn({ tx: this.db }, limit);
+  }
+
+  createChildPipeline(jobId: JobId, outcome: ChildOutcome, at: EpochMs): Promise<CreateChildResult> {
+    return this.run((f) => createChildIn(f, jobId, outcome, at));
+  }
+
+  bridgesToSettle(limit: number): Promise<JobId[]> {
+    return bridgesToSettleIn({ tx: this.db }, limit);
+  }
+
+  settleBridge(jobId: JobId, at: EpochMs): Promise<boolean> {
+    return this.run((f) => settleBridgeIn(f, jobId, at));
   }
 
   // ---- gates (progress.ts: approvals)
