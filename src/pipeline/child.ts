@@ -76,3 +76,13 @@ export function downstreamVariables(job: Pick<CompiledJob, 'variables' | 'inheri
 function expandedOwn(value: string, seen: Record<string, string>): string {
   return resolveVariables({ ...seen, __gantry_own__: value }).__gantry_own__!;
 }
+
+/**
+ * Why a compiled child makes no pipeline, in words for the trigger job (its `downstreamError`):
+ * each error as FILE:LINE:COLUMN, or the rules' verdict; null when it compiled to a pipeline.
+ */
+export function childFailureMessage(result: CompileResult): string | null {
+  if (result.ok === true) return null;
+  if (result.ok === 'filtered') return `the child pipeline has no job to run: ${result.reason}`;
+  return result.errors.map((d) => `${d.location.file}:${d.location.line}:${d.location.column}: ${d.message} [${d.code}]`).join('\n');
+}

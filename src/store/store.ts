@@ -255,6 +255,8 @@ export interface PipelineWithJobs {
   pipeline: Pipeline;
   jobs: Job[];
   attempts: Attempt[];
+  /** The pipelines its trigger jobs made, oldest first (getPipeline fills it; absent where nobody asked). */
+  children?: ChildPipeline[];
 }
 
 /** What a job move may set alongside the status. */

@@ -437,7 +437,16 @@ export class SqlStore implements Store {
           'JOIN jobs j ON j.id = a.job_id WHERE j.pipeline_id = ? ORDER BY j.stage_index, j.position, a.number',
         [id],
       );
-      return { pipeline: toPipeline(p), jobs: jobs.map(toJob), attempts: attempts.map(toAttempt) };
+      const children = await tx.all<{ id: number | string; parent_job_id: number | string; status: string }>(
+        'SELECT id, parent_job_id, status FROM pipelines WHERE parent_pipeline_id = ? ORDER BY id',
+        [id],
+      );
+      return {
+        pipeline: toPipeline(p),
+        jobs: jobs.map(toJob),
+        attempts: attempts.map(toAttempt),
+        children: children.map((c) => ({ pipelineId: asPipelineId(Number(c.id)), jobId: asJobId(Number(c.parent_job_id)), status: c.status as PipelineStatus })),
+      };
     }, { readOnly: true });
   }
 

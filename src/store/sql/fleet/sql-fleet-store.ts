@@ -6,8 +6,8 @@
 import type { IsolationCheck } from '../../../domain/isolation.js';
 import { EventEmitter } from 'node:events';
 import { GantryError } from '../../../domain/errors.js';
-import { asAttemptId, asJobId, asProjectId, type AttemptId, type JobId, type PipelineId, type ProjectId } from '../../../domain/ids.js';
-import { isFinishedJob, isFinishedPipeline, type FailureReason, type FinishedAttemptStatus } from '../../../domain/status.js';
+import { asAttemptId, asJobId, asPipelineId, asProjectId, type AttemptId, type JobId, type PipelineId, type ProjectId } from '../../../domain/ids.js';
+import { isFinishedJob, isFinishedPipeline, type FailureReason, type FinishedAttemptStatus, type PipelineStatus } from '../../../domain/status.js';
 import {
   asAgentId,
   type Agent,
@@ -861,7 +861,16 @@ export class SqlFleetStore implements FleetStore {
       `SELECT ${ATTEMPT_COLUMNS} FROM attempts WHERE pipeline_id = ? ORDER BY job_id, number`,
       [id],
     );
-    return { pipeline: toPipeline(p!), jobs: jobs.map(toJob), attempts: attempts.map(toAttempt) };
+    const children = await f.tx.all<{ id: number | string; parent_job_id: number | string; status: string }>(
+      'SELECT id, parent_job_id, status FROM pipelines WHERE parent_pipeline_id = ? ORDER BY id',
+      [id],
+    );
+    return {
+      pipeline: toPipeline(p!),
+      jobs: jobs.map(toJob),
+      attempts: attempts.map(toAttempt),
+      children: children.map((c) => ({ pipelineId: asPipelineId(Number(c.id)), jobId: asJobId(Number(c.parent_job_id)), status: c.status as PipelineStatus })),
+    };
   }
 
   async cancelPipeline(id: PipelineId, at: EpochMs, _settings: SchedulerSettings, audit?: AuditFor<PipelineWithJobs | 'finished' | null>): Promise<PipelineWithJobs | 'finished' | null> {
