@@ -150,7 +150,7 @@ export function runStoreContract(label: string, open: () => Promise<Store>, opti
           ],
         );
         assert.deepEqual(attempts, []);
-        assert.deepEqual(await store.getPipeline(pipeline.id), { pipeline, jobs, attempts: [] });
+        assert.deepEqual(await store.getPipeline(pipeline.id), { pipeline, jobs, attempts: [], children: [] });
       });
 
       it('a job spec and the pipeline variables round-trip exactly through JSON', async () => {

@@ -69,7 +69,7 @@ export async function insertPipelineIn(tx: SqlExecutor, input: NewPipeline): Pro
     }
     // RETURNING promises no order: sort as getPipeline does.
     rows.sort((a, b) => a.stage_index - b.stage_index || a.position - b.position);
-    return { pipeline, jobs: rows.map(toJob), attempts: [] };
+    return { pipeline, jobs: rows.map(toJob), attempts: [], children: [] };
   }
 }
 
