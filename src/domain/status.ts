@@ -85,6 +85,13 @@ export const FAILURE_REASONS = [
   // Stopped by the server: its project ran out of compute minutes under a hard limit (RUNNING.md,
   // "Compute minutes and quotas"), once the slice reserved for it had run.
   'quota_exceeded',
+  // A trigger job whose child pipeline could not be created: its file is invalid, missing, or
+  // makes no job (GitLab's reason of that name); the job's JSON says why (downstreamError).
+  'downstream_pipeline_creation_failed',
+  // A trigger job of a pipeline already MAX_DESCENDANTS_DEPTH levels down (GitLab's reason of that name).
+  'reached_max_descendant_pipelines_depth',
+  // A `strategy: depend` trigger job whose child pipeline failed (GitLab leaves the reason unset).
+  'downstream_pipeline_failed',
   'unknown_failure',
 ] as const;
 export type FailureReason = (typeof FAILURE_REASONS)[number];
@@ -120,5 +127,5 @@ export function isFinishedPipeline(s: PipelineStatus): boolean {
   return PIPELINE_MOVES[s].length === 0;
 }
 
-export const PIPELINE_SOURCES = ['push', 'merge_request_event', 'web', 'api', 'schedule', 'trigger'] as const;
+export const PIPELINE_SOURCES = ['push', 'merge_request_event', 'web', 'api', 'schedule', 'trigger', 'parent_pipeline'] as const;
 export type PipelineSource = (typeof PIPELINE_SOURCES)[number];

@@ -321,6 +321,21 @@ class PipelineRun {
     return this.opts.manual.includes(job.name) || this.opts.manual.includes(job.spec.baseName);
   }
 
+  /**
+   * A trigger job makes a child pipeline, which only a server runs today (docs/PIPELINE.md,
+   * "Parent-child pipelines"): under `gantry run` it fails at once, saying so, rather than pass
+   * without running what it stands for. Any other job is queued.
+   */
+  private async enqueueOrRefuse(job: Job): Promise<void> {
+    if (!job.spec.trigger) return this.enqueue(job);
+    this.opts.observer.notice?.(
+      job,
+      `gantry run does not run child pipelines: trigger job ${job.name} (${job.spec.trigger.include.join(', ')}) fails; run the pipeline on a Gantry server (gantry up) for it`,
+    );
+    await this.move(job, 'running');
+    await this.move(job, 'failed', { failureReason: 'downstream_pipeline_creation_failed' });
+  }
+
   private async enqueue(job: Job): Promise<void> {
     const attempt = await this.opts.store.createAttempt(job.id, this.now());
     job.attemptCount = attempt.number;
@@ -341,10 +356,10 @@ class PipelineRun {
         const d = decide(job, this.byName);
         if (!d) continue;
         await this.move(job, d.to);
-        if (d.to === 'pending') await this.enqueue(job);
+        if (d.to === 'pending') await this.enqueueOrRefuse(job);
         if (d.to === 'manual' && this.wantsPlay(job)) {
           await this.move(job, 'pending');
-          await this.enqueue(job);
+          await this.enqueueOrRefuse(job);
         }
       }
     }

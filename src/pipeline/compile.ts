@@ -166,6 +166,7 @@ function compile(file: string, ctx: CompileContext, diags: Diagnostics): Compile
       ...(j.def.coverage ? { coverage: j.def.coverage } : {}),
       parallel: j.inst.parallel,
       location: j.def.loc,
+      ...(j.def.trigger ? { trigger: j.def.trigger } : {}),
     };
     serverSideExpansion(out, j.def, ruleEnv(ctx, [jobPredefined(j.inst.name, j.def.stage), inheritedGlobals(pipelineVars, j.def.inheritVariables), j.variables]), r);
     if (j.def.inheritVariables !== true) out.inheritedVariables = j.def.inheritVariables === false ? [] : j.def.inheritVariables;
@@ -284,7 +285,8 @@ function readTopLevel(r: Reader, root: PMap): TopLevel {
 }
 
 function withDefaults(r: Reader, name: string, job: PMap, defaults: PMap | null): PMap {
-  if (!defaults) return job;
+  // A trigger job has none of `default:`'s keywords (GitLab's Bridge entry inherits none).
+  if (!defaults || entry(job, 'trigger')) return job;
   const inheritEntry = entry(job, 'inherit');
   const inherit = inheritEntry ? readInherit(r, inheritEntry.value, `${name}:inherit`).default : true;
   if (inherit === false) return job;

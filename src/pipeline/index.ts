@@ -7,3 +7,4 @@ export { expandVariables, resolveVariables } from './variables.js';
 export { parseDuration } from './duration.js';
 export { evaluateExpression } from './expression-eval.js';
 export type * from './types.js';
+export { compileChildPipeline, childPredefined, downstreamVariables, MAX_DESCENDANTS_DEPTH } from './child.js';

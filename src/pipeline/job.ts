@@ -5,13 +5,14 @@
 import type { SourceLocation } from '../domain/errors.js';
 import { didYouMean } from './diagnostics.js';
 import { parseDuration } from './duration.js';
-import { IGNORED_KEYWORDS, JOB_KEYWORDS, UNSUPPORTED_JOB_KEYWORDS } from './keywords.js';
+import { IGNORED_KEYWORDS, JOB_KEYWORDS, TRIGGER_JOB_KEYWORDS, UNSUPPORTED_JOB_KEYWORDS } from './keywords.js';
+import { readTrigger } from './trigger.js';
 import { describe, entry, type PMap, type PNode } from './node.js';
 import { readNeeds, type NeedDef } from './needs.js';
 import { readAllowFailure, readExitCodes, readRefsFilter, readRules, readWhen, type RefsFilter, type RuleDef } from './rules.js';
 import { ENVIRONMENT_ACTIONS } from './environment.js';
 import { compileRegex } from './expression-eval.js';
-import type { AllowFailure, ArtifactsSpec, CacheSpec, CoverageRegex, EnvironmentAction, IdTokenSpec, RetryPolicy, RetryWhen, When } from './types.js';
+import type { AllowFailure, ArtifactsSpec, CacheSpec, CoverageRegex, EnvironmentAction, IdTokenSpec, RetryPolicy, RetryWhen, TriggerSpec, When } from './types.js';
 import { readScript, readVariables, type Reader } from './values.js';
 
 /** A cache entry reads straight into the compiled shape. */
@@ -60,6 +61,8 @@ export interface JobDef {
   idTokens: Record<string, IdTokenSpec> | null;
   /** `coverage:` as written; null = none. */
   coverage: CoverageRegex | null;
+  /** `trigger:`: a trigger job (no script; src/pipeline/trigger.ts); null = an ordinary job. */
+  trigger: TriggerSpec | null;
 }
 
 export const DEFAULT_RETRY: RetryPolicy = { max: 0, when: ['always'], exitCodes: null };
@@ -77,12 +80,26 @@ export function readJob(r: Reader, name: string, keyLoc: SourceLocation, map: PM
     name, loc: keyLoc, stage: 'test', stageLoc: keyLoc, beforeScript: [], script: [], afterScript: [], variables: {},
     rules: null, only: null, except: null, when: null, allowFailure: null, retry: DEFAULT_RETRY, timeoutSeconds: null,
     tags: [], needs: null, dependencies: null, parallel: null, artifacts: null, cache: [], resourceGroup: null,
-    interruptible: false, environment: null, priority: 0, inheritVariables: true, idTokens: null, coverage: null,
+    interruptible: false, environment: null, priority: 0, inheritVariables: true, idTokens: null, coverage: null, trigger: null,
   };
+  // A trigger job has GitLab's Bridge keys and nothing else: checked first, so that a `script`
+  // there is named as what it is rather than read.
+  const triggerEntry = opts.isDefault ? undefined : entry(map, 'trigger');
+  if (triggerEntry) {
+    for (const e of map.entries) {
+      if ((TRIGGER_JOB_KEYWORDS as readonly string[]).includes(e.key)) continue;
+      r.diags.error(
+        'GANTRY_E_UNKNOWN_KEYWORD',
+        `trigger job ${name} config contains unknown keys: ${e.key} (GitLab's words); a trigger job may have: ${TRIGGER_JOB_KEYWORDS.join(', ')}`,
+        e.keyLoc,
+      );
+    }
+  }
   const what = (k: string): string => `${name}:${k}`;
   let hasScript = false;
   for (const e of map.entries) {
     const v = e.value;
+    if (triggerEntry && !(TRIGGER_JOB_KEYWORDS as readonly string[]).includes(e.key)) continue; // reported above
     const unsupported = UNSUPPORTED_JOB_KEYWORDS[e.key];
     if (unsupported !== undefined) {
       r.diags.error('GANTRY_E_UNKNOWN_KEYWORD', `\`${e.key}\` in ${name}: ${unsupported}`, e.keyLoc);
@@ -201,6 +218,11 @@ export function readJob(r: Reader, name: string, keyLoc: SourceLocation, map: PM
         break;
       case 'coverage':
         job.coverage = readCoverage(r, v, what('coverage')) ?? null;
+        break;
+      case 'trigger':
+        hasScript = true; // a trigger job has none
+        if (opts.isDefault) r.invalid(e.keyLoc, '`trigger` is a job keyword, not a default');
+        else job.trigger = readTrigger(r, v, what('trigger')) ?? null;
         break;
       case 'extends':
         break; // resolved before this point

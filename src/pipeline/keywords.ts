@@ -5,12 +5,21 @@ export const GLOBAL_KEYWORDS = ['stages', 'types', 'variables', 'default', 'work
 export const JOB_KEYWORDS = [
   'script', 'before_script', 'after_script', 'stage', 'needs', 'dependencies', 'variables', 'rules', 'only', 'except',
   'when', 'allow_failure', 'retry', 'timeout', 'tags', 'parallel', 'extends', 'artifacts', 'cache', 'resource_group',
-  'interruptible', 'environment', 'coverage', 'priority', 'image', 'services', 'inherit', 'type', 'id_tokens',
+  'interruptible', 'environment', 'coverage', 'priority', 'image', 'services', 'inherit', 'type', 'id_tokens', 'trigger',
+] as const;
+
+/**
+ * The keywords a trigger job may have: GitLab's Bridge entry (`trigger`, `parallel`) and its
+ * Processable keys (lib/gitlab/ci/config/entry/{bridge,processable}.rb), with `environment`.
+ * Any other is an error, as GitLab's "config contains unknown keys".
+ */
+export const TRIGGER_JOB_KEYWORDS = [
+  'trigger', 'parallel', 'extends', 'stage', 'only', 'except', 'rules', 'variables', 'inherit', 'allow_failure', 'when', 'needs',
+  'resource_group', 'environment',
 ] as const;
 
 /** Keywords GitLab has and Gantry does not run; named in the error instead of a bare "unknown". */
 export const UNSUPPORTED_JOB_KEYWORDS: Record<string, string> = {
-  trigger: 'downstream pipelines (trigger) are not supported',
   release: 'releases need a GitLab instance',
   secrets: 'external secrets are not supported; use variables',
   pages: 'GitLab Pages needs a GitLab instance',

@@ -191,6 +191,8 @@ const SOURCE_KEYWORDS: Record<string, string> = {
   schedules: 'schedule',
   triggers: 'trigger',
   pipelines: 'pipeline',
+  // GitLab matches a source by its plural too (Build::Policy::Refs): a child pipeline's.
+  parent_pipelines: 'parent_pipeline',
   merge_requests: 'merge_request_event',
   external: 'external',
   chat: 'chat',

@@ -164,6 +164,22 @@ export interface CompiledJob {
   /** Set when the job came from `parallel`; `CI_NODE_INDEX`/`CI_NODE_TOTAL`. */
   parallel: { index: number; total: number } | null;
   location: SourceLocation; // where the job's key is written
+  /**
+   * `trigger:` (docs/PIPELINE.md, "Parent-child pipelines"): the job is a trigger job (GitLab's
+   * "bridge"). It has no script and never goes to an agent: the server (or `gantry run`) creates
+   * the child pipeline from these files when the job becomes ready. Absent for every other job.
+   */
+  trigger?: TriggerSpec;
+}
+
+/** What a trigger job starts: a child pipeline of the same project and commit. */
+export interface TriggerSpec {
+  /** The child's files (`include: local`), relative to the project root; merged like a top-level include. */
+  include: string[];
+  /** `strategy: depend`: the trigger job ends as the child ends; otherwise it succeeds once the child exists. */
+  depend: boolean;
+  /** `forward:` with GitLab's defaults (yaml_variables true, pipeline_variables false). */
+  forward: { yamlVariables: boolean; pipelineVariables: boolean };
 }
 
 export interface CompiledPipeline {

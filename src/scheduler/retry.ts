@@ -18,6 +18,10 @@ const REASON_MATCHES: Record<FailureReason, readonly RetryWhen[]> = {
   deployment_rejected: [],
   // A retry would only wait for minutes the project does not have (GitLab does not retry it either).
   quota_exceeded: [],
+  // Trigger jobs have no `retry:` (GitLab's Bridge entry has no such key).
+  downstream_pipeline_creation_failed: [],
+  reached_max_descendant_pipelines_depth: [],
+  downstream_pipeline_failed: [],
 };
 
 export function shouldRetry(

@@ -57,6 +57,7 @@ import { scheduleRoutes } from './routes/schedules.js';
 import { triggerTokenRoutes } from './routes/trigger-tokens.js';
 import { forgeRoutes } from './routes/forge.js';
 import { ForgeReporter } from './forge/reporter.js';
+import { DownstreamRunner } from './downstream/runner.js';
 import { noCrash, type CrashHook } from './crash-points.js';
 import { CSRF_COOKIE, DEFAULT_PEOPLE_SETTINGS, type PeopleSettings } from './sessions.js';
 import { userRoutes } from './routes/users.js';
@@ -314,10 +315,12 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
   }
   const firer = new ScheduleFirer({ store: deps.store, mirrors: deps.mirrors, settings, now: ctx.now, log: app.log, onCreated: () => metrics.pipelinesCreated.inc(), crash: ctx.crash });
   const reporter = new ForgeReporter({ store: deps.store, secrets: deps.secrets, now: ctx.now, log: app.log, publicUrl: deps.publicUrl ?? null });
+  const downstream = new DownstreamRunner({ store: deps.store, mirrors: deps.mirrors, now: ctx.now, log: app.log, onCreated: () => metrics.pipelinesCreated.inc() });
   app.addHook('onReady', async () => {
     // Pipelines a crash cut between two transactions move on; idempotent.
     await deps.store.fleet.progressAll(ctx.now(), settings);
     sweeper.start();
+    downstream.start();
     // Deliveries recorded before a crash or restart are taken now, not at the next poll.
     queue?.start();
     firer.start();
@@ -329,6 +332,7 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
     await compactor.stop();
     await firer.stop();
     await reporter.stop();
+    await downstream.stop();
     hub.close();
     await queue?.stop();
     // Open event streams never end by themselves; a graceful close would wait for them.

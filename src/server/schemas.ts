@@ -195,6 +195,12 @@ export const pipelineSummarySchema = {
       properties: { reason: { type: 'string' }, approvedBy: { type: ['string', 'null'] }, approvedAt: isoOrNull },
       required: ['reason', 'approvedBy', 'approvedAt'],
     },
+    parent: {
+      type: ['object', 'null'],
+      description: 'A child pipeline (source parent_pipeline): its parent pipeline and the trigger job that made it; null for any other',
+      properties: { pipelineId: { type: 'integer' }, jobId: { type: 'integer' } },
+      required: ['pipelineId', 'jobId'],
+    },
   },
   required: ['id', 'projectId', 'status', 'ref', 'sha', 'source', 'createdAt', 'startedAt', 'finishedAt'],
 } as const;
@@ -221,6 +227,14 @@ export const jobSchema = {
     finishedAt: isoOrNull,
     environment: { type: ['string', 'null'], description: 'the environment it deploys to (environment: name, variables expanded)' },
     coverage: { type: ['number', 'null'], description: "the percentage its latest attempt's log gave by the job's coverage: regex; null: none" },
+    trigger: { type: 'boolean', description: 'a trigger job (trigger:): the server runs it and it makes a child pipeline' },
+    downstream: {
+      type: ['object', 'null'],
+      description: "a trigger job's child pipeline (its newest, after a retry) and its status; null before it exists and for other jobs",
+      properties: { pipelineId: { type: 'integer' }, status: { type: 'string', enum: [...PIPELINE_STATUSES] } },
+      required: ['pipelineId', 'status'],
+    },
+    downstreamError: { type: ['string', 'null'], description: "why a trigger job's child pipeline could not be created (FILE:LINE:COLUMN: message, one per line)" },
   },
   required: ['id', 'name', 'stage', 'status', 'allowFailure', 'allowFailureExitCodes', 'when', 'attempts', 'exitCode', 'failureReason', 'startedAt', 'finishedAt'],
 } as const;
@@ -231,6 +245,15 @@ export const pipelineSchema = {
     ...pipelineFields,
     variables: { type: 'object', additionalProperties: { type: 'string' } },
     coverage: { type: ['number', 'null'], description: "the average of its jobs' coverage (2 decimals), as GitLab's; null when no job gave one" },
+    children: {
+      type: 'array',
+      description: 'the pipelines its trigger jobs made, oldest first, with their status now',
+      items: {
+        type: 'object',
+        properties: { pipelineId: { type: 'integer' }, jobId: { type: 'integer' }, status: { type: 'string', enum: [...PIPELINE_STATUSES] } },
+        required: ['pipelineId', 'jobId', 'status'],
+      },
+    },
     jobs: {
       type: 'array',
       items: jobSchema,

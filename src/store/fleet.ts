@@ -11,6 +11,7 @@ import type { AttemptStatus, FailureReason, FinishedAttemptStatus } from '../dom
 import type { AgentIsolationFacts, SandboxRequirement } from '../domain/isolation.js';
 import type { Attempt, EpochMs, Job, Pipeline, PipelineWithJobs, Project, StoredVariable } from './store.js';
 import type { AuditFor } from './audit.js';
+import type { ChildOutcome, CreateChildResult } from './sql/fleet/downstream.js';
 import type { Month } from '../domain/compute-minutes.js';
 import type { ConsumedTotal, DayUsage, GrantResult, ProjectUsage, Quota, QuotaView, Usage, UsageLine } from './compute-minutes.js';
 
@@ -325,6 +326,22 @@ export interface FleetStore {
     at: EpochMs,
     audit?: AuditFor<Job | 'not-waiting' | 'already' | null>,
   ): Promise<Job | 'not-waiting' | 'already' | null>;
+
+  // ---- trigger jobs and child pipelines (src/store/sql/fleet/downstream.ts; the server's
+  // downstream runner, src/server/downstream/, is their one caller)
+
+  /** Trigger jobs waiting for their child pipeline, oldest first. */
+  pendingBridges(limit: number): Promise<{ jobId: JobId; pipelineId: PipelineId }[]>;
+  /**
+   * Creates the child of a pending trigger job (`child`), or fails the job with why (`failed`, or
+   * the depth limit), in one transaction under the parent's lock; `gone` when the job is no longer
+   * pending. The child starts at once.
+   */
+  createChildPipeline(jobId: JobId, outcome: ChildOutcome, at: EpochMs): Promise<CreateChildResult>;
+  /** `strategy: depend` trigger jobs still running whose newest child has ended. */
+  bridgesToSettle(limit: number): Promise<JobId[]>;
+  /** Ends such a trigger job as its child ended; false when there was nothing to do. */
+  settleBridge(jobId: JobId, at: EpochMs): Promise<boolean>;
 
   // ---- compute minutes (src/store/compute-minutes.ts): quotas and grants are fleet transactions,
   // since the minutes they add wake the agents waiting for the project's jobs in the same commit

@@ -144,6 +144,20 @@ export interface Pipeline {
   approval: PipelineApproval | null;
   /** A fork pipeline's author as the forge named them (what "approve always" and "first-time" key on). */
   forkAuthor: { provider: string; name: string } | null;
+  /** A child pipeline's parent and the trigger job that made it (source `parent_pipeline`); null for any other. */
+  parent: PipelineParent | null;
+}
+
+export interface PipelineParent {
+  pipelineId: PipelineId;
+  jobId: JobId;
+}
+
+/** A pipeline a trigger job of the pipeline made (its newest first per job: a retried trigger job makes another). */
+export interface ChildPipeline {
+  pipelineId: PipelineId;
+  jobId: JobId;
+  status: PipelineStatus;
 }
 
 export interface Job {
@@ -162,6 +176,8 @@ export interface Job {
   createdAt: EpochMs;
   startedAt: EpochMs | null;
   finishedAt: EpochMs | null;
+  /** A trigger job whose child pipeline could not be created: why (the child's compile errors, the depth limit); else null. */
+  downstreamError: string | null;
 }
 
 export interface Attempt {
@@ -213,6 +229,8 @@ export interface NewPipeline {
    * whether the pipeline waits for approval (src/domain/approvals.ts).
    */
   fork?: { author: { provider: string; name: string } | null };
+  /** A child pipeline: its parent and trigger job (set by the fleet's createChildPipeline). */
+  parent?: PipelineParent;
 }
 
 export interface PipelineFilter {
@@ -220,6 +238,8 @@ export interface PipelineFilter {
   status?: PipelineStatus;
   ref?: string;
   source?: PipelineSource;
+  /** False: child pipelines (source `parent_pipeline`) are left out; default true, as GitLab's API lists them. */
+  children?: boolean;
   /** Page size; default 20, at most 100. */
   limit?: number;
   /** Cursor from a previous page: pipelines with a smaller id. */
@@ -236,6 +256,8 @@ export interface PipelineWithJobs {
   pipeline: Pipeline;
   jobs: Job[];
   attempts: Attempt[];
+  /** The pipelines its trigger jobs made, oldest first (getPipeline fills it; absent where nobody asked). */
+  children?: ChildPipeline[];
 }
 
 /** What a job move may set alongside the status. */
@@ -422,6 +444,8 @@ export interface Store {
   getPipeline(id: PipelineId): Promise<PipelineWithJobs | null>;
   /** The pipeline alone, without its jobs and attempts (one row). */
   getPipelineOnly(id: PipelineId): Promise<Pipeline | null>;
+  /** The pipelines trigger jobs of `id` made, oldest first. */
+  listChildPipelines(id: PipelineId): Promise<ChildPipeline[]>;
   listPipelines(filter: PipelineFilter): Promise<Page<Pipeline>>;
   /**
    * createPipeline guarded by a project's Idempotency-Key: the key is claimed in the same

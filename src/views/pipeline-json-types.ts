@@ -25,6 +25,8 @@ export interface PipelineSummaryJson {
    * by whom and when. Null for a pipeline that never waited.
    */
   approval: { reason: string; approvedBy: string | null; approvedAt: string | null } | null;
+  /** A child pipeline's parent pipeline and the trigger job that made it (source `parent_pipeline`); null for any other. */
+  parent: { pipelineId: number; jobId: number } | null;
 }
 
 export interface PipelineJson extends PipelineSummaryJson {
@@ -32,6 +34,8 @@ export interface PipelineJson extends PipelineSummaryJson {
   variables: Record<string, string>;
   /** The average of its jobs' coverage, rounded to 2 decimals (GitLab's); null when no job gave one. */
   coverage: number | null;
+  /** The pipelines its trigger jobs made, oldest first, with their status now. */
+  children: { pipelineId: number; jobId: number; status: PipelineStatus }[];
   jobs: JobJson[];
 }
 
@@ -56,4 +60,10 @@ export interface JobJson {
   environment: string | null;
   /** The percentage its latest attempt's log gave by `coverage: '/regex/'` (0..100); null: none. */
   coverage: number | null;
+  /** A trigger job (`trigger:`): the server runs it, no agent; it makes a child pipeline. */
+  trigger: boolean;
+  /** A trigger job's child pipeline (its newest, after a retry), with its status; null before it exists and for other jobs. */
+  downstream: { pipelineId: number; status: PipelineStatus } | null;
+  /** Why a trigger job's child pipeline could not be created (FILE:LINE:COLUMN: message, one per line); null otherwise. */
+  downstreamError: string | null;
 }

@@ -2,7 +2,7 @@
 // shapes themselves are in pipeline-json-types.ts, which the web UI shares.
 
 import { isFailureAllowed } from '../scheduler/readiness.js';
-import type { Attempt, Job, Pipeline, PipelineWithJobs } from '../store/store.js';
+import type { Attempt, ChildPipeline, Job, Pipeline, PipelineWithJobs } from '../store/store.js';
 import type { JobJson, PipelineJson, PipelineSummaryJson } from './pipeline-json-types.js';
 
 export type { JobJson, PipelineJson, PipelineSummaryJson } from './pipeline-json-types.js';
@@ -29,7 +29,10 @@ export function averageCoverage(values: readonly (number | null)[]): number | nu
 }
 
 export function pipelineJson(p: PipelineWithJobs): PipelineJson {
-  const jobs = p.jobs.map((j) => jobJson(j, latestCoverage(p.attempts, j.id)));
+  const children = p.children ?? [];
+  // A trigger job's downstream pipeline is its newest child (a retried trigger job made another).
+  const downstreamOf = (jobId: number) => children.filter((c) => c.jobId === jobId).at(-1) ?? null;
+  const jobs = p.jobs.map((j) => jobJson(j, latestCoverage(p.attempts, j.id), downstreamOf(j.id)));
   return {
     id: p.pipeline.id,
     projectId: p.pipeline.projectId,
@@ -43,13 +46,15 @@ export function pipelineJson(p: PipelineWithJobs): PipelineJson {
     startedAt: iso(p.pipeline.startedAt),
     finishedAt: iso(p.pipeline.finishedAt),
     approval: approvalJson(p.pipeline),
+    parent: parentJson(p.pipeline),
     variables: p.pipeline.variables,
     coverage: averageCoverage(jobs.map((j) => j.coverage)),
+    children: children.map((c) => ({ pipelineId: c.pipelineId, jobId: c.jobId, status: c.status })),
     jobs,
   };
 }
 
-export function jobJson(j: Job, coverage: number | null = null): JobJson {
+export function jobJson(j: Job, coverage: number | null = null, downstream: ChildPipeline | null = null): JobJson {
   return {
     id: j.id,
     name: j.name,
@@ -68,7 +73,14 @@ export function jobJson(j: Job, coverage: number | null = null): JobJson {
     finishedAt: iso(j.finishedAt),
     environment: j.spec.environment ?? null,
     coverage,
+    trigger: j.spec.trigger !== undefined,
+    downstream: downstream === null ? null : { pipelineId: downstream.pipelineId, status: downstream.status },
+    downstreamError: j.downstreamError ?? null,
   };
+}
+
+function parentJson(p: Pipeline): PipelineSummaryJson['parent'] {
+  return p.parent === null || p.parent === undefined ? null : { pipelineId: p.parent.pipelineId, jobId: p.parent.jobId };
 }
 
 function approvalJson(p: Pipeline): PipelineSummaryJson['approval'] {
@@ -90,5 +102,6 @@ export function pipelineSummaryJson(p: Pipeline): PipelineSummaryJson {
     startedAt: iso(p.startedAt),
     finishedAt: iso(p.finishedAt),
     approval: approvalJson(p),
+    parent: parentJson(p),
   };
 }

@@ -150,7 +150,7 @@ export function runStoreContract(label: string, open: () => Promise<Store>, opti
           ],
         );
         assert.deepEqual(attempts, []);
-        assert.deepEqual(await store.getPipeline(pipeline.id), { pipeline, jobs, attempts: [] });
+        assert.deepEqual(await store.getPipeline(pipeline.id), { pipeline, jobs, attempts: [], children: [] });
       });
 
       it('a job spec and the pipeline variables round-trip exactly through JSON', async () => {
@@ -1100,6 +1100,129 @@ export function runStoreContract(label: string, open: () => Promise<Store>, opti
         // deploy-2 has the higher priority but is behind deploy-1 in its group.
         assert.deepEqual((await take(store, agent, 8)).sort(), ['deploy-1', 'plain', 'staging']);
         assert.deepEqual(await take(store, agent, 8), [], 'deploy-2 waits while deploy-1 holds prod');
+      });
+    });
+
+    describe('parent-child pipelines: trigger jobs and their children', () => {
+      const at = 300_000;
+      const trigger = (depend: boolean) => ({ include: ['child.yml'], depend, forward: { yamlVariables: true, pipelineVariables: false } });
+      async function parentWith(store: Store, depend: boolean, project?: { id: ProjectId }) {
+        const p = project ?? (await store.ensureProject('family', '/src/family', 1));
+        const { pipeline, jobs } = await store.createPipeline(
+          newPipeline(p.id, { runsOn: 'fleet', jobs: [compiledJob('kid', 0, { script: [], trigger: trigger(depend) }), compiledJob('after', 1, { needs: [{ job: 'kid', artifacts: false, optional: false }] })] }),
+        );
+        await store.fleet.startPipeline(pipeline.id, at, SETTINGS);
+        return { project: p, pipeline, kid: jobs.find((j) => j.name === 'kid')!, after: jobs.find((j) => j.name === 'after')! };
+      }
+      const childOf = (projectId: ProjectId) => ({ kind: 'child' as const, pipeline: newPipeline(projectId, { runsOn: 'fleet', source: 'parent_pipeline', pipelineFile: 'child.yml', jobs: [compiledJob('c1', 0)] }) });
+
+      it('a ready trigger job is pending with no attempt, is never offered to an agent, and is listed as waiting for its child', async () => {
+        const store = await fresh();
+        const { pipeline, kid } = await parentWith(store, true);
+        const got = await store.getPipeline(pipeline.id);
+        assert.equal(got!.jobs.find((j) => j.id === kid.id)!.status, 'pending');
+        assert.deepEqual(got!.attempts, []);
+        const agent = await store.fleet.registerAgent({ name: 'box', tags: [], concurrency: 4, version: 't', platform: {} }, 'hash-box', at);
+        await store.fleet.openSession(agent.id, 's-box', agent, at, SETTINGS);
+        assert.deepEqual(await store.fleet.takeAttempts(agent, 4, at + 1, SETTINGS, ['t1', 't2', 't3', 't4']), []);
+        assert.deepEqual(await store.fleet.pendingBridges(10), [{ jobId: kid.id, pipelineId: pipeline.id }]);
+      });
+
+      it('a depend trigger job runs while its child runs, and ends as the child ended; the parent follows', async () => {
+        for (const [childEnd, jobEnd, reason, parentEnd] of [
+          ['success', 'success', null, 'success'],
+          ['failed', 'failed', 'downstream_pipeline_failed', 'failed'],
+          // A canceled job fails its pipeline in Gantry (readiness.ts finalStatus), a trigger job as any.
+          ['canceled', 'canceled', 'canceled', 'failed'],
+        ] as const) {
+          const store = await fresh();
+          const { project, pipeline, kid } = await parentWith(store, true);
+          const made = await store.fleet.createChildPipeline(kid.id, childOf(project.id), at + 1);
+          assert.equal(made.kind, 'created');
+          const childId = (made as { pipelineId: typeof pipeline.id }).pipelineId;
+          const child = await store.getPipeline(childId);
+          assert.deepEqual(child!.pipeline.parent, { pipelineId: pipeline.id, jobId: kid.id });
+          assert.equal(child!.pipeline.source, 'parent_pipeline');
+          assert.equal(child!.jobs[0]!.status, 'pending', 'the child started at once');
+          assert.equal((await store.getJob(kid.id))!.status, 'running');
+          assert.deepEqual(await store.listChildPipelines(pipeline.id), [{ pipelineId: childId, jobId: kid.id, status: child!.pipeline.status }]);
+          assert.deepEqual(await store.fleet.bridgesToSettle(10), [], 'nothing to settle while the child runs');
+          assert.equal(await store.fleet.createChildPipeline(kid.id, childOf(project.id), at + 2).then((r) => r.kind), 'gone', 'one child per run');
+          if (childEnd === 'canceled') await store.fleet.cancelPipeline(childId, at + 3, SETTINGS);
+          else {
+            assert.ok(await store.movePipeline(childId, childEnd, at + 3));
+          }
+          assert.deepEqual(await store.fleet.bridgesToSettle(10), [kid.id]);
+          assert.ok(await store.fleet.settleBridge(kid.id, at + 4));
+          assert.equal(await store.fleet.settleBridge(kid.id, at + 5), false, 'settled once');
+          const job = (await store.getJob(kid.id))!;
+          assert.deepEqual([job.status, job.failureReason], [jobEnd, reason], childEnd);
+          if (jobEnd !== 'success') assert.equal((await store.getPipelineOnly(pipeline.id))!.status, parentEnd);
+        }
+      });
+
+      it('without strategy: depend the trigger job succeeds once its child exists', async () => {
+        const store = await fresh();
+        const { project, pipeline, kid, after } = await parentWith(store, false);
+        await store.fleet.createChildPipeline(kid.id, childOf(project.id), at + 1);
+        assert.equal((await store.getJob(kid.id))!.status, 'success');
+        assert.equal((await store.getJob(after.id))!.status, 'pending', 'the next stage goes on');
+        assert.equal((await store.getPipelineOnly(pipeline.id))!.status, 'running');
+      });
+
+      it('a child that cannot be created fails the trigger job with the reason and the words why', async () => {
+        const store = await fresh();
+        const { pipeline, kid } = await parentWith(store, true);
+        const r = await store.fleet.createChildPipeline(kid.id, { kind: 'failed', reason: 'downstream_pipeline_creation_failed', message: 'child.yml:1:1 bad' }, at + 1);
+        assert.deepEqual(r, { kind: 'failed', reason: 'downstream_pipeline_creation_failed' });
+        const job = (await store.getJob(kid.id))!;
+        assert.deepEqual([job.status, job.failureReason, job.downstreamError], ['failed', 'downstream_pipeline_creation_failed', 'child.yml:1:1 bad']);
+        assert.equal((await store.getPipelineOnly(pipeline.id))!.status, 'failed');
+        assert.deepEqual(await store.listChildPipelines(pipeline.id), []);
+      });
+
+      it('a trigger job two levels down fails reached_max_descendant_pipelines_depth (GitLab\'s MAX_DESCENDANTS_DEPTH)', async () => {
+        const store = await fresh();
+        const { project, kid } = await parentWith(store, true);
+        // parent -> child -> grandchild are allowed; the grandchild's trigger job is refused.
+        let jobId = kid.id;
+        for (let level = 1; level <= 2; level++) {
+          const made = await store.fleet.createChildPipeline(
+            jobId,
+            { kind: 'child', pipeline: newPipeline(project.id, { runsOn: 'fleet', source: 'parent_pipeline', jobs: [compiledJob('kid', 0, { script: [], trigger: trigger(true) })] }) },
+            at + level,
+          );
+          assert.equal(made.kind, 'created', `level ${level}`);
+          const child = await store.getPipeline((made as { pipelineId: typeof kid.pipelineId }).pipelineId);
+          jobId = child!.jobs[0]!.id;
+        }
+        const r = await store.fleet.createChildPipeline(jobId, childOf(project.id), at + 9);
+        assert.deepEqual(r, { kind: 'failed', reason: 'reached_max_descendant_pipelines_depth' });
+      });
+
+      it('canceling the parent cancels its children, a depend one or not, and theirs', async () => {
+        const store = await fresh();
+        const { project, pipeline, kid } = await parentWith(store, true);
+        const made = await store.fleet.createChildPipeline(kid.id, childOf(project.id), at + 1);
+        const childId = (made as { pipelineId: typeof pipeline.id }).pipelineId;
+        await store.fleet.cancelPipeline(pipeline.id, at + 2, SETTINGS);
+        const child = (await store.getPipeline(childId))!;
+        assert.equal(child.pipeline.status, 'canceled');
+        assert.deepEqual(child.jobs.map((j) => j.status), ['canceled']);
+        assert.equal((await store.getJob(kid.id))!.status, 'canceled');
+      });
+
+      it('retrying a trigger job makes it pending again, for a new child; the listing can leave children out', async () => {
+        const store = await fresh();
+        const { project, pipeline, kid } = await parentWith(store, true);
+        await store.fleet.createChildPipeline(kid.id, { kind: 'failed', reason: 'downstream_pipeline_creation_failed', message: 'x' }, at + 1);
+        await store.fleet.retryJob(kid.id, at + 2, SETTINGS);
+        assert.equal((await store.getJob(kid.id))!.status, 'pending');
+        const made = await store.fleet.createChildPipeline(kid.id, childOf(project.id), at + 3);
+        assert.equal(made.kind, 'created');
+        const all = await store.listPipelines({ projectId: project.id });
+        assert.equal(all.items.length, 2);
+        assert.deepEqual((await store.listPipelines({ projectId: project.id, children: false })).items.map((p) => p.id), [pipeline.id]);
       });
     });
 

@@ -85,6 +85,11 @@ export function PipelinePage({ id }: { id: number }) {
             <span>
               <span class="muted">source</span> {p.source}
             </span>
+            {p.parent ? (
+              <span data-testid="parent-pipeline">
+                <span class="muted">child of</span> <Link href={`/pipelines/${p.parent.pipelineId}`}>Pipeline #{p.parent.pipelineId}</Link>
+              </span>
+            ) : null}
             {p.triggeredBy ? (
               <span>
                 <span class="muted">by</span>{' '}
@@ -161,6 +166,7 @@ export function PipelinePage({ id }: { id: number }) {
         <h2 class="visually-hidden">Jobs</h2>
         <DagGraph jobs={p.jobs} onAction={onJobAction} busy={busy} actions={develop} />
       </section>
+      <DownstreamCard pipeline={p} />
       {/* Read again whenever a job moves (its status or attempts), not on every tick. */}
       <PipelineTimelineCard key={p.jobs.map((j) => `${j.status}${j.attempts}`).join()} pipelineId={p.id} />
       {/* Test reports: a section of its own (ui/tests/), shown once a job reported some. */}
@@ -181,5 +187,32 @@ export function PipelinePage({ id }: { id: number }) {
         )}
       </section>
     </main>
+  );
+}
+
+/** The child pipelines its trigger jobs made (PIPELINE.md, "Parent-child pipelines"), each linking to its page. */
+function DownstreamCard({ pipeline }: { pipeline: Pipeline }) {
+  const children = pipeline.children ?? [];
+  const failed = pipeline.jobs.filter((j) => j.trigger && j.downstreamError);
+  if (children.length === 0 && failed.length === 0) return null;
+  const jobName = (id: number) => pipeline.jobs.find((j) => j.id === id)?.name ?? `job ${id}`;
+  return (
+    <section class="card" aria-label="Downstream pipelines">
+      <h2>Downstream</h2>
+      <ul class="downstream">
+        {children.map((c) => (
+          <li key={c.pipelineId} data-testid="downstream-pipeline">
+            <StatusBadge status={c.status} /> <Link href={`/pipelines/${c.pipelineId}`}>Pipeline #{c.pipelineId}</Link>{' '}
+            <span class="muted">triggered by</span> <span class="mono">{jobName(c.jobId)}</span>
+          </li>
+        ))}
+        {failed.map((j) => (
+          <li key={`failed-${j.id}`}>
+            <StatusBadge status={j.status} /> <span class="mono">{j.name}</span> <span class="muted">made no pipeline:</span>
+            <pre class="mono">{j.downstreamError}</pre>
+          </li>
+        ))}
+      </ul>
+    </section>
   );
 }

@@ -29,6 +29,8 @@ export function ProjectPage({ project, place }: { project: string; place: Place 
   for (const f of FILTERS) if (q.get(f)) query.set(f, q.get(f)!);
   if (q.get('before')) query.set('before', q.get('before')!);
   query.set('limit', '20');
+  // Child pipelines show under their parent (the pipeline page's Downstream card), as GitLab's list.
+  query.set('children', 'false');
   const list = useApi<Page<PipelineSummary>>(`/projects/${encodeURIComponent(project)}/pipelines?${query}`);
   const [running, setRunning] = useState(false);
   const [ref, setRef] = useState(q.get('ref') ?? '');

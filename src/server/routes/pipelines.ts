@@ -98,6 +98,11 @@ export function pipelineRoutes(app: FastifyInstance, ctx: RouteContext): void {
             status: { type: 'string', enum: [...PIPELINE_STATUSES] },
             ref: { type: 'string', minLength: 1, maxLength: 255 },
             source: { type: 'string', enum: [...PIPELINE_SOURCES] },
+            children: {
+              type: 'string',
+              enum: ['true', 'false'],
+              description: 'false: leave out child pipelines (source parent_pipeline); default true, as GitLab lists them',
+            },
             limit: limitSchema,
             before: digitsSchema,
           },
@@ -108,12 +113,13 @@ export function pipelineRoutes(app: FastifyInstance, ctx: RouteContext): void {
     },
     async (request) => {
       const project = routeProject(request);
-      const q = request.query as { status?: PipelineStatus; ref?: string; source?: PipelineSource; limit?: string; before?: string };
+      const q = request.query as { status?: PipelineStatus; ref?: string; source?: PipelineSource; children?: 'true' | 'false'; limit?: string; before?: string };
       const page = await ctx.store.listPipelines({
         projectId: project.id,
         status: q.status,
         ref: q.ref,
         source: q.source,
+        children: q.children !== 'false',
         limit: numOrUndefined(q.limit),
         beforeId: q.before === undefined ? undefined : asPipelineId(Number(q.before)),
       });

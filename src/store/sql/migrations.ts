@@ -660,6 +660,20 @@ CREATE INDEX test_reports_job ON test_reports (job_id);
 // pipeline's the average of its jobs', computed when read). Dotenv variables are rows of the
 // attempt that wrote them, in file order: the next jobs read them by the attempts their
 // dependencies ended with. Both go with their pipeline by the attempts' cascade.
+// A child pipeline names its parent and the trigger job that made it. No foreign keys: retention
+// deletes a parent and its children by age, in whatever order, and a child outliving its parent
+// by a moment must not block that. A trigger job (`bridge`) is the server's to run: the partial
+// index is the downstream runner's work list (its open trigger jobs), small whatever the jobs table.
+const PARENT_CHILD = `
+ALTER TABLE pipelines ADD COLUMN parent_pipeline_id BIGINT;
+ALTER TABLE pipelines ADD COLUMN parent_job_id BIGINT;
+ALTER TABLE jobs ADD COLUMN bridge INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE jobs ADD COLUMN downstream_error TEXT;
+CREATE INDEX pipelines_parent ON pipelines (parent_pipeline_id) WHERE parent_pipeline_id IS NOT NULL;
+CREATE INDEX pipelines_parent_job ON pipelines (parent_job_id) WHERE parent_job_id IS NOT NULL;
+CREATE INDEX jobs_open_bridges ON jobs (id) WHERE bridge = 1 AND status IN ('pending', 'running');
+`;
+
 const COVERAGE_BADGES_DOTENV = (real: string): string => `
 ALTER TABLE attempts ADD COLUMN coverage ${real};
 ALTER TABLE projects ADD COLUMN public_badges INTEGER NOT NULL DEFAULT 0;
@@ -838,6 +852,11 @@ export const MIGRATIONS: readonly Migration[] = [
     id: 21,
     name: "coverage per attempt, projects' public badges, dotenv report variables per attempt",
     sql: { sqlite: COVERAGE_BADGES_DOTENV('REAL'), postgres: COVERAGE_BADGES_DOTENV('DOUBLE PRECISION') },
+  },
+  {
+    id: 22,
+    name: 'parent-child pipelines: a pipeline\'s parent pipeline and trigger job, trigger jobs and why their child was not created',
+    sql: { sqlite: PARENT_CHILD, postgres: PARENT_CHILD },
   },
 ];
 

@@ -65,6 +65,8 @@ export interface PipelineRow {
   approved_at: number | string | null;
   fork_provider: string | null;
   fork_author: string | null;
+  parent_pipeline_id: number | string | null;
+  parent_job_id: number | string | null;
 }
 export interface JobRow {
   id: number | string;
@@ -81,6 +83,7 @@ export interface JobRow {
   created_at: number | string;
   started_at: number | string | null;
   finished_at: number | string | null;
+  downstream_error: string | null;
 }
 export interface AttemptRow {
   id: number | string;
@@ -189,6 +192,7 @@ export function toPipeline(r: PipelineRow): Pipeline {
     finishedAt: numOrNull(r.finished_at),
     approval: r.approval_reason === null ? null : { reason: r.approval_reason, approvedBy: r.approved_by, approvedAt: numOrNull(r.approved_at) },
     forkAuthor: r.fork_author === null ? null : { provider: r.fork_provider ?? '', name: r.fork_author },
+    parent: r.parent_pipeline_id === null || r.parent_job_id === null ? null : { pipelineId: asPipelineId(num(r.parent_pipeline_id)), jobId: asJobId(num(r.parent_job_id)) },
   };
 }
 export function toJob(r: JobRow): Job {
@@ -211,6 +215,7 @@ export function toJobWithSpec(r: Omit<JobRow, 'spec'>, spec: CompiledJob): Job {
     createdAt: num(r.created_at),
     startedAt: numOrNull(r.started_at),
     finishedAt: numOrNull(r.finished_at),
+    downstreamError: r.downstream_error ?? null,
   };
 }
 export function toAttempt(r: AttemptRow): Attempt {
@@ -274,9 +279,9 @@ export const IDEMPOTENCY_COLUMNS = 'project_id, key, fingerprint, pipeline_id, c
 
 
 export const PIPELINE_COLUMNS =
-  'id, project_id, status, ref, sha, source, variables, file_variables, pipeline_file, runs_on, predefined_variables, trusted, triggered_by, created_at, started_at, finished_at, protected_ref, approval_reason, approved_by, approved_at, fork_provider, fork_author';
+  'id, project_id, status, ref, sha, source, variables, file_variables, pipeline_file, runs_on, predefined_variables, trusted, triggered_by, created_at, started_at, finished_at, protected_ref, approval_reason, approved_by, approved_at, fork_provider, fork_author, parent_pipeline_id, parent_job_id';
 export const JOB_COLUMNS_WITHOUT_SPEC =
-  'id, pipeline_id, position, name, stage, stage_index, status, attempt_count, exit_code, failure_reason, created_at, started_at, finished_at';
+  'id, pipeline_id, position, name, stage, stage_index, status, attempt_count, exit_code, failure_reason, created_at, started_at, finished_at, downstream_error';
 export const JOB_COLUMNS = `${JOB_COLUMNS_WITHOUT_SPEC}, spec`;
 export const ATTEMPT_COLUMNS =
   'id, job_id, number, status, agent, lease_expires_at, queued_at, started_at, finished_at, exit_code, failure_reason, log_bytes, coverage';

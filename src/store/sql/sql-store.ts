@@ -8,6 +8,8 @@
 import { GantryError } from '../../domain/errors.js';
 import { NO_LIMITS } from '../../domain/isolation.js';
 import {
+  asJobId,
+  asPipelineId,
   type AttemptId,
   type JobId,
   type PipelineId,
@@ -17,6 +19,7 @@ import { attemptSourcesOf, type JobStatus, type PipelineStatus } from '../../dom
 import type {
   ApiToken,
   Attempt,
+  ChildPipeline,
   AttemptFinish,
   CreateOnceResult,
   Delivery,
@@ -55,7 +58,8 @@ import { audited, SqlAuditStore } from './audit.js';
 import { SqlIdTokenKeyStore } from './id-token-keys.js';
 import { SqlRetentionStore } from './retention.js';
 import { SqlInsightsStore } from './insights.js';
-import { forkApprovalIn, SqlGateStore } from './gates.js';
+import { SqlGateStore } from './gates.js';
+import { insertPipelineIn } from './insert-pipeline.js';
 import type { ForkApproval } from '../../domain/approvals.js';
 import type { AuditFor } from '../audit.js';
 import type { ProtectedRefs } from '../../domain/protected-refs.js';
@@ -96,21 +100,6 @@ const START_ATTEMPT_SQL =
   "UPDATE attempts SET status = 'running', agent = ?, started_at = ?, lease_expires_at = ? " +
   `WHERE id = ? AND ${inList(attemptSourcesOf('running'))}`;
 
-
-const JOB_BATCH = 50;
-const insertJobsSqlBySize: string[] = [];
-/** The INSERT of `n` jobs (1..JOB_BATCH): one text per size, so each is prepared once. */
-function insertJobsSql(n: number): string {
-  let sql = insertJobsSqlBySize[n];
-  if (sql === undefined) {
-    sql =
-      'INSERT INTO jobs (pipeline_id, position, name, stage, stage_index, status, spec, created_at, environment) VALUES ' +
-      Array.from({ length: n }, () => "(?, ?, ?, ?, ?, 'created', ?, ?, ?)").join(', ') +
-      ` RETURNING ${JOB_COLUMNS}`;
-    insertJobsSqlBySize[n] = sql;
-  }
-  return sql;
-}
 
 const ATTEMPT_COLUMNS_A = ATTEMPT_COLUMNS.split(', ')
   .map((c) => `a.${c}`)
@@ -423,56 +412,21 @@ export class SqlStore implements Store {
     this.db.observeQueries(observer);
   }
 
-  private async createPipelineIn(tx: SqlExecutor, input: NewPipeline): Promise<PipelineWithJobs> {
-    {
-      const project = await tx.get<{ id: number | string; fork_approval: string }>('SELECT id, fork_approval FROM projects WHERE id = ?', [input.projectId]);
-      if (!project) throw new GantryError('GANTRY_E_NOT_FOUND', `no project with id ${input.projectId}`);
-      const waitFor = input.fork ? await forkApprovalIn(tx, input.projectId, project.fork_approval as ForkApproval, input.fork.author) : null;
-      const p = await tx.get<PipelineRow>(
-        'INSERT INTO pipelines (project_id, status, ref, sha, source, variables, file_variables, pipeline_file, runs_on, predefined_variables, trusted, triggered_by, created_at, protected_ref, ' +
-          'approval_reason, fork_provider, fork_author) ' +
-          `VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING ${PIPELINE_COLUMNS}`,
-        [
-          input.projectId,
-          waitFor === null ? 'created' : 'waiting_for_approval',
-          input.ref,
-          input.sha,
-          input.source,
-          JSON.stringify(input.variables),
-          JSON.stringify(input.fileVariables),
-          input.pipelineFile,
-          input.runsOn ?? 'local',
-          JSON.stringify(input.predefinedVariables ?? {}),
-          input.trusted === false ? 0 : 1,
-          input.triggeredBy ? JSON.stringify(input.triggeredBy) : null,
-          input.createdAt,
-          input.protectedRef === true ? 1 : 0,
-          waitFor,
-          input.fork?.author?.provider ?? null,
-          input.fork?.author?.name ?? null,
-        ],
-      );
-      const pipeline = toPipeline(p!);
-      // Jobs go in JOB_BATCH rows per statement: against a database server each statement is a
-      // network round trip, and a pipeline can have hundreds of jobs.
-      const rows: JobRow[] = [];
-      for (let start = 0; start < input.jobs.length; start += JOB_BATCH) {
-        const batch = input.jobs.slice(start, start + JOB_BATCH);
-        const params: SqlValue[] = [];
-        batch.forEach((spec, k) =>
-          params.push(pipeline.id, start + k, spec.name, spec.stage, spec.stageIndex, JSON.stringify(spec), input.createdAt, spec.environment ?? null),
-        );
-        rows.push(...(await tx.all<JobRow>(insertJobsSql(batch.length), params)));
-      }
-      // RETURNING promises no order: sort as getPipeline does.
-      rows.sort((a, b) => a.stage_index - b.stage_index || a.position - b.position);
-      return { pipeline, jobs: rows.map(toJob), attempts: [] };
-    }
+  private createPipelineIn(tx: SqlExecutor, input: NewPipeline): Promise<PipelineWithJobs> {
+    return insertPipelineIn(tx, input);
   }
 
   async getPipelineOnly(id: PipelineId): Promise<Pipeline | null> {
     const p = await this.db.get<PipelineRow>(`SELECT ${PIPELINE_COLUMNS} FROM pipelines WHERE id = ?`, [id]);
     return p ? toPipeline(p) : null;
+  }
+
+  async listChildPipelines(id: PipelineId): Promise<ChildPipeline[]> {
+    const rows = await this.db.all<{ id: number | string; parent_job_id: number | string; status: string }>(
+      'SELECT id, parent_job_id, status FROM pipelines WHERE parent_pipeline_id = ? ORDER BY id',
+      [id],
+    );
+    return rows.map((r) => ({ pipelineId: asPipelineId(Number(r.id)), jobId: asJobId(Number(r.parent_job_id)), status: r.status as PipelineStatus }));
   }
 
   async getPipeline(id: PipelineId): Promise<PipelineWithJobs | null> {
@@ -490,7 +444,16 @@ export class SqlStore implements Store {
           'JOIN jobs j ON j.id = a.job_id WHERE j.pipeline_id = ? ORDER BY j.stage_index, j.position, a.number',
         [id],
       );
-      return { pipeline: toPipeline(p), jobs: jobs.map(toJob), attempts: attempts.map(toAttempt) };
+      const children = await tx.all<{ id: number | string; parent_job_id: number | string; status: string }>(
+        'SELECT id, parent_job_id, status FROM pipelines WHERE parent_pipeline_id = ? ORDER BY id',
+        [id],
+      );
+      return {
+        pipeline: toPipeline(p),
+        jobs: jobs.map(toJob),
+        attempts: attempts.map(toAttempt),
+        children: children.map((c) => ({ pipelineId: asPipelineId(Number(c.id)), jobId: asJobId(Number(c.parent_job_id)), status: c.status as PipelineStatus })),
+      };
     }, { readOnly: true });
   }
 
@@ -513,6 +476,7 @@ export class SqlStore implements Store {
       where.push('source = ?');
       params.push(filter.source);
     }
+    if (filter.children === false) where.push('parent_pipeline_id IS NULL');
     if (filter.beforeId !== undefined) {
       where.push('id < ?');
       params.push(filter.beforeId);

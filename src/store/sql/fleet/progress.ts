@@ -115,6 +115,12 @@ export async function queueAttemptIn(f: FleetTx, jobId: number, spec: CompiledJo
 }
 
 async function insertAttemptIn(f: FleetTx, jobId: number, number: number, spec: CompiledJob, p: LockedPipeline, at: EpochMs): Promise<number> {
+  // A trigger job is the server's: pending with no attempt, no agent ever offered it; the
+  // downstream runner, woken by this pipeline's event, makes its child (downstream.ts).
+  if (spec.trigger) {
+    f.effects.pipelines.add(p.id);
+    return 0;
+  }
   const tagKey = tagKeyOf(spec.tags);
   const rank = queueRankOf(spec.priority, isUrgentJob(urgentGlobs(p.urgentJobs), spec.name));
   const row = await f.tx.get<{ id: number | string }>(
@@ -308,13 +314,31 @@ async function cancelJobsIn(f: FleetTx, p: LockedPipeline, jobIds: readonly numb
     for (const a of agents) f.effects.cancel.add(Number(a.agent_id) as AgentId);
     const stillRunning = await f.tx.get("SELECT id FROM attempts WHERE job_id = ? AND status = 'running'", [jobId]);
     if (!stillRunning) await moveJobIn(f.tx, asJobId(jobId), 'canceled', { at, failureReason: 'canceled' });
+    // A trigger job canceled cancels its child (and the child's children): GitLab's cascade.
+    await cancelChildrenIn(f, 'parent_job_id', jobId, at);
     f.effects.pipelines.add(p.id);
   }
 }
 
+/**
+ * Cancels the unfinished child pipelines of a trigger job or of a pipeline (every child, a
+ * `strategy: depend` one or not, as GitLab cancels a pipeline's descendants with it). The caller
+ * holds the parent's lock; each child's is taken after it (the lock order).
+ */
+async function cancelChildrenIn(f: FleetTx, column: 'parent_job_id' | 'parent_pipeline_id', id: number, at: EpochMs): Promise<void> {
+  const children = await f.tx.all<{ id: number | string }>(`SELECT id FROM pipelines WHERE ${column} = ? AND ${LIVE_PIPELINE} ORDER BY id`, [id]);
+  for (const c of children) {
+    const child = await lockPipeline(f, Number(c.id));
+    if (child) await cancelPipelineIn(f, child, at);
+  }
+}
+
+const LIVE_PIPELINE = inList(['created', 'waiting_for_approval', 'pending', 'running', 'manual'] satisfies PipelineStatus[]);
+
 export async function cancelPipelineIn(f: FleetTx, p: LockedPipeline, at: EpochMs): Promise<boolean> {
   if (!(await movePipelineIn(f.tx, p.id, 'canceled', at))) return false;
   await cancelJobsIn(f, p, null, at);
+  await cancelChildrenIn(f, 'parent_pipeline_id', p.id, at);
   pipelineMoved(f, p.id);
   return true;
 }

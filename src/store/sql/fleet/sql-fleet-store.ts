@@ -8,8 +8,8 @@ import { recordDotenvIn, SqlDotenvStore } from '../dotenv.js';
 import type { IsolationCheck } from '../../../domain/isolation.js';
 import { EventEmitter } from 'node:events';
 import { GantryError } from '../../../domain/errors.js';
-import { asAttemptId, asJobId, asProjectId, type AttemptId, type JobId, type PipelineId, type ProjectId } from '../../../domain/ids.js';
-import { isFinishedJob, isFinishedPipeline, type FailureReason, type FinishedAttemptStatus } from '../../../domain/status.js';
+import { asAttemptId, asJobId, asPipelineId, asProjectId, type AttemptId, type JobId, type PipelineId, type ProjectId } from '../../../domain/ids.js';
+import { isFinishedJob, isFinishedPipeline, type FailureReason, type FinishedAttemptStatus, type PipelineStatus } from '../../../domain/status.js';
 import {
   asAgentId,
   type Agent,
@@ -72,6 +72,7 @@ import {
   type VariableRow,
 } from '../rows.js';
 import { agentOnline, fenceOf, JobIdCache, noEffects, SpecCache, type Effects, type FleetTx } from './fleet-tx.js';
+import { bridgesToSettleIn, createChildIn, pendingBridgesIn, settleBridgeIn, type ChildOutcome, type CreateChildResult } from './downstream.js';
 import {
   afterAttemptIn,
   autoCancelIn,
@@ -868,7 +869,16 @@ export class SqlFleetStore implements FleetStore {
       `SELECT ${ATTEMPT_COLUMNS} FROM attempts WHERE pipeline_id = ? ORDER BY job_id, number`,
       [id],
     );
-    return { pipeline: toPipeline(p!), jobs: jobs.map(toJob), attempts: attempts.map(toAttempt) };
+    const children = await f.tx.all<{ id: number | string; parent_job_id: number | string; status: string }>(
+      'SELECT id, parent_job_id, status FROM pipelines WHERE parent_pipeline_id = ? ORDER BY id',
+      [id],
+    );
+    return {
+      pipeline: toPipeline(p!),
+      jobs: jobs.map(toJob),
+      attempts: attempts.map(toAttempt),
+      children: children.map((c) => ({ pipelineId: asPipelineId(Number(c.id)), jobId: asJobId(Number(c.parent_job_id)), status: c.status as PipelineStatus })),
+    };
   }
 
   async cancelPipeline(id: PipelineId, at: EpochMs, _settings: SchedulerSettings, audit?: AuditFor<PipelineWithJobs | 'finished' | null>): Promise<PipelineWithJobs | 'finished' | null> {
@@ -929,6 +939,24 @@ export class SqlFleetStore implements FleetStore {
       if (!(await retryJobIn(f, p, id, at))) return 'not-finished' as const;
       return this.jobRow(f, id);
     });
+  }
+
+  // ---- trigger jobs and child pipelines (downstream.ts)
+
+  pendingBridges(limit: number): Promise<{ jobId: JobId; pipelineId: PipelineId }[]> {
+    return pendingBridgesIn({ tx: this.db }, limit);
+  }
+
+  createChildPipeline(jobId: JobId, outcome: ChildOutcome, at: EpochMs): Promise<CreateChildResult> {
+    return this.run((f) => createChildIn(f, jobId, outcome, at));
+  }
+
+  bridgesToSettle(limit: number): Promise<JobId[]> {
+    return bridgesToSettleIn({ tx: this.db }, limit);
+  }
+
+  settleBridge(jobId: JobId, at: EpochMs): Promise<boolean> {
+    return this.run((f) => settleBridgeIn(f, jobId, at));
   }
 
   // ---- gates (progress.ts: approvals)

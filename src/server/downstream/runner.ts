@@ -1,0 +1,137 @@
+// The server's side of trigger jobs (docs/PIPELINE.md, "Parent-child pipelines"): on every
+// instance, a worker that makes the child pipeline of each trigger job that became ready, as
+// GitLab creates a child when its bridge becomes pending, and ends each `strategy: depend`
+// trigger job whose child ended. It reads the child's files from the project's mirror at the
+// parent's commit and compiles them (src/pipeline/child.ts) with no lock held; the store then
+// decides under the parent's lock (src/store/sql/fleet/downstream.ts), so two instances that
+// compile the same child make one. Woken by any pipeline's move (here, or another instance's
+// through NOTIFY) and every second, so a crash between two steps is picked up by the next pass.
+
+import { childFailureMessage, childPredefined, compileChildPipeline, downstreamVariables } from '../../pipeline/child.js';
+import type { JobId, PipelineId } from '../../domain/ids.js';
+import type { ChildOutcome } from '../../store/sql/fleet/downstream.js';
+import type { Store } from '../../store/store.js';
+import type { GitMirrors } from '../git-mirror.js';
+
+export interface DownstreamLog {
+  warn(obj: object, msg: string): void;
+}
+
+export interface DownstreamDeps {
+  store: Store;
+  mirrors: GitMirrors;
+  now: () => number;
+  log: DownstreamLog;
+  onCreated?: () => void;
+}
+
+const BATCH = 20;
+
+export class DownstreamRunner {
+  private timer: NodeJS.Timeout | null = null;
+  private soon: NodeJS.Timeout | null = null;
+  private draining: Promise<void> | null = null;
+  private again = false;
+  private stopped = false;
+  private readonly onPipeline = () => this.wake();
+
+  constructor(
+    private readonly deps: DownstreamDeps,
+    private readonly everyMs = 1_000,
+  ) {}
+
+  start(): void {
+    this.deps.store.fleet.events.on('pipeline', this.onPipeline);
+    const tick = () => {
+      if (this.stopped) return;
+      this.timer = setTimeout(() => void this.drain().finally(tick), this.everyMs * (0.8 + Math.random() * 0.4));
+      this.timer.unref();
+    };
+    tick();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.deps.store.fleet.events.off('pipeline', this.onPipeline);
+    if (this.timer) clearTimeout(this.timer);
+    if (this.soon) clearTimeout(this.soon);
+    await this.draining;
+  }
+
+  private wake(): void {
+    if (this.stopped || this.soon) return;
+    // A burst of moves makes one pass.
+    this.soon = setTimeout(() => {
+      this.soon = null;
+      void this.drain();
+    }, 20);
+    this.soon.unref();
+  }
+
+  /** One pass over the trigger jobs waiting for a child and the depend ones whose child ended; one at a time. */
+  drain(): Promise<void> {
+    if (this.draining) {
+      this.again = true;
+      return this.draining;
+    }
+    this.draining = (async () => {
+      try {
+        do {
+          this.again = false;
+          const pending = await this.deps.store.fleet.pendingBridges(BATCH);
+          for (const b of pending) await this.make(b.jobId, b.pipelineId);
+          const settle = await this.deps.store.fleet.bridgesToSettle(BATCH);
+          for (const jobId of settle) await this.deps.store.fleet.settleBridge(jobId, this.deps.now());
+          if (pending.length === BATCH || settle.length === BATCH) this.again = true;
+        } while (this.again && !this.stopped);
+      } catch (err) {
+        this.deps.log.warn({ err }, 'downstream pass failed; the next tick tries again');
+      } finally {
+        this.draining = null;
+      }
+    })();
+    return this.draining;
+  }
+
+  /** Compiles the child of one trigger job and hands the outcome to the store. */
+  private async make(jobId: JobId, pipelineId: PipelineId): Promise<void> {
+    const { store } = this.deps;
+    const parent = await store.getPipeline(pipelineId);
+    const job = parent?.jobs.find((j) => j.id === jobId);
+    const project = parent ? await store.getProject(parent.pipeline.projectId) : null;
+    if (!parent || !job?.spec.trigger || !project) return;
+    const p = parent.pipeline;
+    // A git failure is passing (a fetch, the git runner): the job stays pending for the next pass.
+    const files = await this.deps.mirrors.files(project, p.sha);
+    const predefined = childPredefined(p.predefinedVariables);
+    const variables = downstreamVariables(job.spec, { predefined: p.predefinedVariables, fileVariables: p.fileVariables, pipelineVariables: p.variables });
+    const { file, result } = compileChildPipeline(job.spec.trigger, { variables: predefined, pipelineVariables: variables, changedFiles: null, files });
+    const message = childFailureMessage(result);
+    const outcome: ChildOutcome =
+      message !== null || result.ok !== true
+        ? { kind: 'failed', reason: 'downstream_pipeline_creation_failed', message: message ?? 'the child pipeline could not be compiled' }
+        : {
+            kind: 'child',
+            pipeline: {
+              projectId: p.projectId,
+              ref: p.ref,
+              sha: p.sha,
+              source: 'parent_pipeline',
+              variables,
+              fileVariables: result.pipeline.variables,
+              pipelineFile: file,
+              jobs: result.pipeline.jobs,
+              createdAt: this.deps.now(),
+              runsOn: 'fleet',
+              predefinedVariables: predefined,
+              // The child is the parent's: its trust, its ref's protection, who started it. A fork's
+              // parent was approved already; its child does not wait again.
+              trusted: p.trusted,
+              protectedRef: p.protectedRef,
+              triggeredBy: p.triggeredBy,
+            },
+          };
+    const made = await store.fleet.createChildPipeline(jobId, outcome, this.deps.now());
+    if (made.kind === 'created') this.deps.onCreated?.();
+  }
+}
