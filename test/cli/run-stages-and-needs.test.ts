@@ -155,7 +155,9 @@ b:
         assert.ok(text.startsWith('{') && text.endsWith('}'));
         assert.ok(!r.out.includes('some output'), 'job output went to stdout under --json');
         const p = r.pipeline;
-        assert.deepEqual(Object.keys(p).sort(), ['approval', 'coverage', 'createdAt', 'finishedAt', 'id', 'jobs', 'projectId', 'ref', 'sha', 'source', 'startedAt', 'status', 'triggeredBy', 'trusted', 'variables'].sort());
+        assert.deepEqual(Object.keys(p).sort(), ['approval', 'children', 'coverage', 'createdAt', 'finishedAt', 'id', 'jobs', 'parent', 'projectId', 'ref', 'sha', 'source', 'startedAt', 'status', 'triggeredBy', 'trusted', 'variables'].sort());
+        assert.equal(p.parent, null);
+        assert.deepEqual(p.children, []);
         assert.deepEqual(p.variables, {});
         // The DAG's edges: `needs:` as names; no `needs:` (stage order) is null.
         assert.deepEqual(
@@ -174,7 +176,7 @@ b:
         for (const j of p.jobs) {
           assert.deepEqual(
             Object.keys(j).sort(),
-            ['allowFailure', 'allowFailureExitCodes', 'attempts', 'coverage', 'environment', 'exitCode', 'failureReason', 'finishedAt', 'id', 'name', 'needs', 'stage', 'startedAt', 'status', 'when'].sort(),
+            ['allowFailure', 'allowFailureExitCodes', 'attempts', 'coverage', 'downstream', 'downstreamError', 'environment', 'exitCode', 'failureReason', 'finishedAt', 'id', 'name', 'needs', 'stage', 'startedAt', 'status', 'trigger', 'when'].sort(),
           );
           assert.match(String(j.startedAt), ISO_UTC);
           assert.match(String(j.finishedAt), ISO_UTC);
@@ -185,6 +187,7 @@ b:
           assert.equal(j.allowFailure, false);
           assert.equal(j.allowFailureExitCodes, null);
           assert.equal(j.when, 'on_success');
+          assert.deepEqual([j.trigger, j.downstream, j.downstreamError], [false, null, null]);
           assert.ok(ms(p.startedAt) <= ms(j.startedAt) && ms(j.finishedAt) <= ms(p.finishedAt));
         }
       },
