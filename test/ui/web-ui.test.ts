@@ -56,6 +56,10 @@ lint:
   script:
     - echo "lint ok"
     - 'echo "lint coverage: 91.50%"'
+    - printf 'LINT_SCORE=9.5\\nLINT_TOOL=eslint\\n' > lint.env
+  artifacts:
+    reports:
+      dotenv: lint.env
 
 deploy:
   stage: deploy
@@ -200,11 +204,14 @@ describe('the web UI', { skip, timeout: 110_000 }, () => {
     await logLine('failing on purpose').waitFor();
   });
 
-  it("shows the coverage on the pipeline page (its jobs' average) and on the job page", async () => {
+  it("shows the coverage on the pipeline page (its jobs' average) and on the job page, and a job's dotenv variables", async () => {
     await page.goto(`${up.url}/pipelines/${pipelineId}`);
     await page.getByTestId('pipeline-coverage').filter({ hasText: /coverage\s*91\.5%/ }).waitFor();
     await page.goto(`${up.url}/jobs/${await jobId('lint')}`);
     await page.getByTestId('job-coverage').filter({ hasText: /coverage\s*91\.5%/ }).waitFor();
+    const dotenv = page.getByRole('region', { name: 'Variables for later jobs' });
+    await dotenv.waitFor();
+    assert.deepEqual(await dotenv.locator('tbody tr').allInnerTexts(), ['LINT_SCORE\t9.5', 'LINT_TOOL\teslint']);
   });
 
   it('opens a line link, and it survives a reload', async () => {

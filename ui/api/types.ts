@@ -107,6 +107,8 @@ export interface JobDetail extends Job {
   attemptList: Attempt[];
   /** A deployment to a protected environment: the approvals it needs and the decisions made. */
   approvals?: { required: number; deployers: string[]; decisions: Decision[] } | null;
+  /** What its newest attempt passed to later jobs by `artifacts:reports:dotenv`; absent from an older server. */
+  dotenv?: { key: string; value: string }[];
 }
 
 export interface Decision {

@@ -178,6 +178,30 @@ export function JobPage({ id, place }: { id: number; place: Place }) {
         </section>
       ) : null}
       <Artifacts jobId={id} jobName={j.name} version={`${j.status}/${j.attemptList.length}`} />
+      {j.dotenv && j.dotenv.length > 0 ? (
+        <section class="card dotenv" aria-labelledby="dotenv-heading">
+          <h2 id="dotenv-heading">Variables for later jobs</h2>
+          <p class="muted">
+            From its <code>artifacts:reports:dotenv</code>, latest attempt: the jobs that take its artifacts get these, above their own YAML variables.
+          </p>
+          <table>
+            <thead>
+              <tr>
+                <th scope="col">Key</th>
+                <th scope="col">Value</th>
+              </tr>
+            </thead>
+            <tbody>
+              {j.dotenv.map((v) => (
+                <tr key={v.key}>
+                  <td class="mono">{v.key}</td>
+                  <td class="mono">{v.value}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </section>
+      ) : null}
       <TestsPanel of={{ jobId: id }} version={`${j.status}/${j.attemptList.length}`} />
       {current ? (
         <LogPanel
