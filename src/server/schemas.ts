@@ -201,6 +201,7 @@ export const pipelineSummarySchema = {
       properties: { pipelineId: { type: 'integer' }, jobId: { type: 'integer' } },
       required: ['pipelineId', 'jobId'],
     },
+    coverage: { type: ['number', 'null'], description: "the average of its jobs' coverage (each job's latest attempt's; 2 decimals), as GitLab's; null when no job gave one" },
   },
   required: ['id', 'projectId', 'status', 'ref', 'sha', 'source', 'createdAt', 'startedAt', 'finishedAt'],
 } as const;
@@ -244,7 +245,6 @@ export const pipelineSchema = {
   properties: {
     ...pipelineFields,
     variables: { type: 'object', additionalProperties: { type: 'string' } },
-    coverage: { type: ['number', 'null'], description: "the average of its jobs' coverage (2 decimals), as GitLab's; null when no job gave one" },
     children: {
       type: 'array',
       description: 'the pipelines its trigger jobs made, oldest first, with their status now',

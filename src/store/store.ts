@@ -448,6 +448,11 @@ export interface Store {
   listChildPipelines(id: PipelineId): Promise<ChildPipeline[]>;
   listPipelines(filter: PipelineFilter): Promise<Page<Pipeline>>;
   /**
+   * Each pipeline's coverage as GitLab gives it in lists: the average of its jobs' latest
+   * attempts' coverage, rounded to 2 decimals; absent from the map when no job gave one.
+   */
+  pipelineCoverages(ids: readonly PipelineId[]): Promise<Map<PipelineId, number>>;
+  /**
    * createPipeline guarded by a project's Idempotency-Key: the key is claimed in the same
    * transaction that creates the pipeline, under a unique (project, key) constraint, so of
    * concurrent calls with one key (from any number of server instances) exactly one creates.

@@ -27,13 +27,13 @@ export interface PipelineSummaryJson {
   approval: { reason: string; approvedBy: string | null; approvedAt: string | null } | null;
   /** A child pipeline's parent pipeline and the trigger job that made it (source `parent_pipeline`); null for any other. */
   parent: { pipelineId: number; jobId: number } | null;
+  /** The average of its jobs' coverage, rounded to 2 decimals (GitLab's); null when no job gave one. */
+  coverage: number | null;
 }
 
 export interface PipelineJson extends PipelineSummaryJson {
   /** The variables given with the trigger (not the pipeline file's). */
   variables: Record<string, string>;
-  /** The average of its jobs' coverage, rounded to 2 decimals (GitLab's); null when no job gave one. */
-  coverage: number | null;
   /** The pipelines its trigger jobs made, oldest first, with their status now. */
   children: { pipelineId: number; jobId: number; status: PipelineStatus }[];
   jobs: JobJson[];

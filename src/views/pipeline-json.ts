@@ -1,6 +1,7 @@
 // The public shape of a pipeline: what `gantry run --json` prints and the HTTP API returns. The
 // shapes themselves are in pipeline-json-types.ts, which the web UI shares.
 
+import { averageCoverage } from '../domain/coverage.js';
 import { isFailureAllowed } from '../scheduler/readiness.js';
 import type { Attempt, ChildPipeline, Job, Pipeline, PipelineWithJobs } from '../store/store.js';
 import type { JobJson, PipelineJson, PipelineSummaryJson } from './pipeline-json-types.js';
@@ -21,12 +22,7 @@ export function latestCoverage(attempts: readonly Attempt[], jobId: number): num
   return latestAttempt(attempts, jobId)?.coverage ?? null;
 }
 
-/** GitLab's pipeline coverage: the average over its jobs that have one, rounded to 2 decimals. */
-export function averageCoverage(values: readonly (number | null)[]): number | null {
-  const known = values.filter((v): v is number => v !== null);
-  if (known.length === 0) return null;
-  return Math.round((known.reduce((a, b) => a + b, 0) / known.length) * 100) / 100;
-}
+export { averageCoverage };
 
 export function pipelineJson(p: PipelineWithJobs): PipelineJson {
   const children = p.children ?? [];
@@ -87,8 +83,8 @@ function approvalJson(p: Pipeline): PipelineSummaryJson['approval'] {
   return p.approval === null ? null : { reason: p.approval.reason, approvedBy: p.approval.approvedBy, approvedAt: iso(p.approval.approvedAt) };
 }
 
-/** A pipeline without its jobs: an item of a pipeline list (CLI `pipelines --json`, API lists). */
-export function pipelineSummaryJson(p: Pipeline): PipelineSummaryJson {
+/** A pipeline without its jobs: an item of a pipeline list (CLI `pipelines --json`, API lists), with its coverage (store.pipelineCoverages). */
+export function pipelineSummaryJson(p: Pipeline, coverage: number | null = null): PipelineSummaryJson {
   return {
     id: p.id,
     projectId: p.projectId,
@@ -103,5 +99,6 @@ export function pipelineSummaryJson(p: Pipeline): PipelineSummaryJson {
     finishedAt: iso(p.finishedAt),
     approval: approvalJson(p),
     parent: parentJson(p),
+    coverage,
   };
 }

@@ -49,6 +49,9 @@ lint:
     assert.equal(unit.coverage, 88.5);
     assert.equal(pipeline.body.jobs.find((j) => j.name === 'lint')!.coverage, 70);
     assert.equal(pipeline.body.coverage, 79.25);
+    // The list item too, from the store's one query for a page (each job's latest attempt: 88.5, not 30).
+    const list = await f.api<{ items: { id: number; coverage: number | null }[] }>('GET', '/projects/demo/pipelines');
+    assert.deepEqual(list.body.items.map((i) => [i.id, i.coverage]), [[p.id, 79.25]]);
     const detail = await f.api<JobDetail>('GET', `/jobs/${unit.id}`);
     assert.equal(detail.body.coverage, 88.5);
     assert.deepEqual(

@@ -209,6 +209,10 @@ describe('the web UI', { skip, timeout: 110_000 }, () => {
     await page.getByTestId('pipeline-coverage').filter({ hasText: /coverage\s*91\.5%/ }).waitFor();
     await page.goto(`${up.url}/jobs/${await jobId('lint')}`);
     await page.getByTestId('job-coverage').filter({ hasText: /coverage\s*91\.5%/ }).waitFor();
+    // The project's list has it too, in a column of its own.
+    await page.goto(`${up.url}/projects/web`);
+    await page.locator(`tr:has(a[href="/pipelines/${pipelineId}"]) td[data-label="Coverage"]`).filter({ hasText: '91.5%' }).waitFor();
+    await page.goto(`${up.url}/jobs/${await jobId('lint')}`);
     const dotenv = page.getByRole('region', { name: 'Variables for later jobs' });
     await dotenv.waitFor();
     assert.deepEqual(await dotenv.locator('tbody tr').allInnerTexts(), ['LINT_SCORE\t9.5', 'LINT_TOOL\teslint']);

@@ -152,6 +152,7 @@ export function ProjectPage({ project, place }: { project: string; place: Place 
                 <th scope="col">Commit</th>
                 <th scope="col">Trigger</th>
                 <th scope="col">Duration</th>
+                <th scope="col">Coverage</th>
                 <th scope="col">Created</th>
               </tr>
             </thead>
@@ -178,6 +179,7 @@ export function ProjectPage({ project, place }: { project: string; place: Place 
                   <td data-label="Duration">
                     <Duration startedAt={p.startedAt} finishedAt={p.finishedAt} />
                   </td>
+                  <td data-label="Coverage">{p.coverage === null || p.coverage === undefined ? '' : `${p.coverage}%`}</td>
                   <td data-label="Created">
                     <TimeAgo iso={p.createdAt} />
                   </td>

@@ -39,8 +39,9 @@ export function registerPipelines(program: Command, ctx: CliContext): void {
           limit: flags.limit,
           beforeId: flags.before === undefined ? undefined : asPipelineId(flags.before),
         });
+        const coverages = await home.store.pipelineCoverages(page.items.map((p) => p.id));
         if (flags.json) {
-          const items = page.items.map((p) => ({ ...pipelineSummaryJson(p), project: projects.get(p.projectId) ?? null }));
+          const items = page.items.map((p) => ({ ...pipelineSummaryJson(p, coverages.get(p.id) ?? null), project: projects.get(p.projectId) ?? null }));
           ctx.stdout.write(`${JSON.stringify({ items, next: page.next })}\n`);
           return;
         }
@@ -58,9 +59,10 @@ export function registerPipelines(program: Command, ctx: CliContext): void {
           p.source,
           p.triggeredBy?.name ?? '',
           p.startedAt !== null && p.finishedAt !== null ? formatDuration(p.finishedAt - p.startedAt) : '',
+          coverages.has(p.id) ? `${coverages.get(p.id)}%` : '',
           new Date(p.createdAt).toISOString().replace('T', ' ').slice(0, 19),
         ]);
-        const head = ['ID', 'STATUS', 'PROJECT', 'REF', 'SHA', 'SOURCE', 'BY', 'DURATION', 'CREATED (UTC)'];
+        const head = ['ID', 'STATUS', 'PROJECT', 'REF', 'SHA', 'SOURCE', 'BY', 'DURATION', 'COVERAGE', 'CREATED (UTC)'];
         const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
         ctx.stdout.write(`${head.map((h, i) => h.padEnd(widths[i]!)).join('  ')}\n`);
         for (const r of rows) {

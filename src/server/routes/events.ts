@@ -13,7 +13,8 @@ import { pipelineJson } from '../../views/pipeline-json.js';
 import { ApiError } from '../errors.js';
 import { errors, idParams, projectParams } from '../schemas.js';
 import { coalescer, safetyTick, type SseStreams } from '../sse.js';
-import { pipelineSummaryJson } from '../views.js';
+import { averageCoverage } from '../../domain/coverage.js';
+import { latestCoverage, pipelineSummaryJson } from '../views.js';
 import type { RouteContext } from './context.js';
 import { routeProject, routeTarget } from '../route-access.js';
 
@@ -90,8 +91,12 @@ export function eventRoutes(app: FastifyInstance, ctx: RouteContext & { streams:
         return true;
       };
       // What the client can already see is not sent again.
-      const newest = async () => (await ctx.store.listPipelines({ projectId: project.id, limit: WATCHED_PIPELINES })).items;
-      for (const p of await newest()) changed(pipelineSummaryJson(p));
+      const newest = async () => {
+        const items = (await ctx.store.listPipelines({ projectId: project.id, limit: WATCHED_PIPELINES })).items;
+        const coverages = await ctx.store.pipelineCoverages(items.map((p) => p.id));
+        return items.map((p) => pipelineSummaryJson(p, coverages.get(p.id) ?? null));
+      };
+      for (const s of await newest()) changed(s);
       const stream = ctx.streams.start(request, reply);
       stream.send('ready', { projectId: project.id });
       const pendingIds = new Set<PipelineId>();
@@ -104,10 +109,10 @@ export function eventRoutes(app: FastifyInstance, ctx: RouteContext & { streams:
             const p = await ctx.store.getPipeline(id);
             if (!p || p.pipeline.projectId !== project.id) continue;
             seen.add(id);
-            const s = pipelineSummaryJson(p.pipeline);
+            const s = pipelineSummaryJson(p.pipeline, averageCoverage(p.jobs.map((j) => latestCoverage(p.attempts, j.id))));
             if (changed(s)) stream.send('pipeline', s);
           }
-          if (ids.length === 0) for (const p of await newest()) if (!seen.has(p.id) && changed(pipelineSummaryJson(p))) stream.send('pipeline', pipelineSummaryJson(p));
+          if (ids.length === 0) for (const s of await newest()) if (!seen.has(s.id) && changed(s)) stream.send('pipeline', s);
         },
         (err) => request.log.warn({ err }, 'project events: re-reading pipelines failed'),
         stream.strained,

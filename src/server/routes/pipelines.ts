@@ -123,7 +123,8 @@ export function pipelineRoutes(app: FastifyInstance, ctx: RouteContext): void {
         limit: numOrUndefined(q.limit),
         beforeId: q.before === undefined ? undefined : asPipelineId(Number(q.before)),
       });
-      return { items: page.items.map(pipelineSummaryJson), next: page.next };
+      const coverages = await ctx.store.pipelineCoverages(page.items.map((p) => p.id));
+      return { items: page.items.map((p) => pipelineSummaryJson(p, coverages.get(p.id) ?? null)), next: page.next };
     },
   );
 

@@ -7,6 +7,7 @@
 
 import { GantryError } from '../../domain/errors.js';
 import { NO_LIMITS } from '../../domain/isolation.js';
+import { averageCoverage } from '../../domain/coverage.js';
 import {
   asJobId,
   asPipelineId,
@@ -455,6 +456,22 @@ export class SqlStore implements Store {
         children: children.map((c) => ({ pipelineId: asPipelineId(Number(c.id)), jobId: asJobId(Number(c.parent_job_id)), status: c.status as PipelineStatus })),
       };
     }, { readOnly: true });
+  }
+
+  async pipelineCoverages(ids: readonly PipelineId[]): Promise<Map<PipelineId, number>> {
+    const out = new Map<PipelineId, number>();
+    if (ids.length === 0) return out;
+    // One statement for a page of pipelines: each job's latest attempt, those that gave a coverage.
+    const rows = await this.db.all<{ pipeline_id: number; coverage: number }>(
+      `SELECT j.pipeline_id AS pipeline_id, a.coverage AS coverage FROM jobs j JOIN attempts a ON a.job_id = j.id ` +
+        `WHERE j.pipeline_id IN (${ids.map(() => '?').join(', ')}) AND a.coverage IS NOT NULL ` +
+        'AND a.number = (SELECT MAX(x.number) FROM attempts x WHERE x.job_id = j.id)',
+      [...ids],
+    );
+    const of = new Map<PipelineId, number[]>();
+    for (const r of rows) of.set(Number(r.pipeline_id) as PipelineId, [...(of.get(Number(r.pipeline_id) as PipelineId) ?? []), Number(r.coverage)]);
+    for (const [id, values] of of) out.set(id, averageCoverage(values)!);
+    return out;
   }
 
   async listPipelines(filter: PipelineFilter): Promise<Page<Pipeline>> {
