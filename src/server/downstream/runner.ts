@@ -26,6 +26,13 @@ export interface DownstreamDeps {
 }
 
 const BATCH = 20;
+/**
+ * A child that cannot be read (the repository unreachable, the git runner failing) is tried again
+ * 2, 4 .. 60 s apart, each trigger job on its own clock, and after this many tries (about six
+ * minutes) its trigger job fails with the reason, instead of waiting for ever.
+ */
+export const MAX_READ_TRIES = 10;
+const backoffMs = (tries: number) => Math.min(60_000, 1_000 * 2 ** tries);
 
 export class DownstreamRunner {
   private timer: NodeJS.Timeout | null = null;
@@ -34,6 +41,8 @@ export class DownstreamRunner {
   private again = false;
   private stopped = false;
   private readonly onPipeline = () => this.wake();
+  /** Trigger jobs whose child could not be read: tries so far and when to try next. */
+  private readonly failing = new Map<JobId, { tries: number; nextAt: number }>();
 
   constructor(
     private readonly deps: DownstreamDeps,
@@ -79,7 +88,8 @@ export class DownstreamRunner {
         do {
           this.again = false;
           const pending = await this.deps.store.fleet.pendingBridges(BATCH);
-          for (const b of pending) await this.make(b.jobId, b.pipelineId);
+          // One trigger job's failure is its own: the others and the settling below go on.
+          for (const b of pending) await this.makeOrBackOff(b.jobId, b.pipelineId);
           const settle = await this.deps.store.fleet.bridgesToSettle(BATCH);
           for (const jobId of settle) await this.deps.store.fleet.settleBridge(jobId, this.deps.now());
           if (pending.length === BATCH || settle.length === BATCH) this.again = true;
@@ -93,6 +103,26 @@ export class DownstreamRunner {
     return this.draining;
   }
 
+  private async makeOrBackOff(jobId: JobId, pipelineId: PipelineId): Promise<void> {
+    const f = this.failing.get(jobId);
+    if (f && f.nextAt > this.deps.now()) return;
+    try {
+      await this.make(jobId, pipelineId);
+      this.failing.delete(jobId);
+    } catch (err) {
+      const tries = (f?.tries ?? 0) + 1;
+      if (tries < MAX_READ_TRIES) {
+        this.failing.set(jobId, { tries, nextAt: this.deps.now() + backoffMs(tries) });
+        this.deps.log.warn({ err, jobId, tries }, 'a child pipeline could not be read; trying again later');
+        return;
+      }
+      this.failing.delete(jobId);
+      const why = err instanceof Error ? err.message : String(err);
+      const outcome: ChildOutcome = { kind: 'failed', reason: 'downstream_pipeline_creation_failed', message: `the child pipeline's files could not be read after ${tries} tries: ${why}` };
+      await this.deps.store.fleet.createChildPipeline(jobId, outcome, this.deps.now()).catch((e: unknown) => this.deps.log.warn({ err: e, jobId }, 'a trigger job could not be failed; the next pass tries again'));
+    }
+  }
+
   /** Compiles the child of one trigger job and hands the outcome to the store. */
   private async make(jobId: JobId, pipelineId: PipelineId): Promise<void> {
     const { store } = this.deps;
@@ -101,7 +131,7 @@ export class DownstreamRunner {
     const project = parent ? await store.getProject(parent.pipeline.projectId) : null;
     if (!parent || !job?.spec.trigger || !project) return;
     const p = parent.pipeline;
-    // A git failure is passing (a fetch, the git runner): the job stays pending for the next pass.
+    // A git failure may pass (a fetch, the git runner): makeOrBackOff tries again, then gives up.
     const files = await this.deps.mirrors.files(project, p.sha);
     const predefined = childPredefined(p.predefinedVariables);
     const variables = downstreamVariables(job.spec, { predefined: p.predefinedVariables, fileVariables: p.fileVariables, pipelineVariables: p.variables });
