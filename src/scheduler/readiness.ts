@@ -106,13 +106,14 @@ export function decideAll(jobs: readonly JobView[]): JobDecision[] {
 const ACTIVE: ReadonlySet<JobStatus> = new Set(['pending', 'running', 'waiting_for_approval']);
 
 /**
- * `scheduled` when nothing runs or is queued and a delayed job waits for its time (GitLab's
- * composite status: lib/gitlab/ci/status/composite.rb, `elsif any_of?(:scheduled)`), else null.
+ * While a delayed job waits for its time and nothing runs or is queued: `scheduled`, or `manual`
+ * when a blocking manual job waits too (GitLab's composite status, lib/gitlab/ci/status/composite.rb:
+ * `elsif any_of?(:manual) 'manual' elsif any_of?(:scheduled) 'scheduled'`); else null.
  * Call after applying decideAll's decisions.
  */
-export function waitingStatus(jobs: readonly JobView[]): 'scheduled' | null {
-  if (jobs.some((j) => ACTIVE.has(j.status))) return null;
-  return jobs.some((j) => j.status === 'scheduled') ? 'scheduled' : null;
+export function waitingStatus(jobs: readonly JobView[]): 'manual' | 'scheduled' | null {
+  if (jobs.some((j) => ACTIVE.has(j.status)) || !jobs.some((j) => j.status === 'scheduled')) return null;
+  return jobs.some((j) => j.status === 'manual' && j.spec.allowFailure !== true) ? 'manual' : 'scheduled';
 }
 
 /**

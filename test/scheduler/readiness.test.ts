@@ -109,5 +109,8 @@ describe('delayed jobs (GitLab: when: delayed)', () => {
     assert.equal(waitingStatus(jobs), 'scheduled');
     // Something running or queued: the pipeline is running, whatever waits scheduled.
     assert.equal(waitingStatus([...jobs, job('r', [], { status: 'running' })]), null);
+    // A blocking manual job waiting too: `manual` comes first in GitLab's composite status.
+    assert.equal(waitingStatus([...jobs, job('m', [], { status: 'manual', when: 'manual' })]), 'manual');
+    assert.equal(waitingStatus([...jobs, job('m', [], { status: 'manual', when: 'manual', allow: true })]), 'scheduled');
   });
 });
