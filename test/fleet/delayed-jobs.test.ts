@@ -1,10 +1,11 @@
 // Delayed jobs through a real server and a real agent (PIPELINE.md, "Delayed jobs"), as GitLab
-// runs them: a `when: delayed` job whose turn came is `scheduled` with `scheduledAt` = then +
-// start_in (app/models/concerns/ci/... the build's `schedule` event sets scheduled_at from
-// options[:start_in]; Ci::BuildScheduleWorker enqueues it at that time), and the pipeline shows
-// `scheduled` meanwhile (lib/gitlab/ci/status/composite.rb); "Run now" is a play (it runs at once),
-// "Unschedule" makes it manual (the `unschedule` event), and it can be canceled. On SQLite, and on
-// PostgreSQL when one is at hand.
+// runs them: a `when: delayed` job whose turn came is scheduled, not queued
+// (app/services/ci/process_build_service.rb: `if processable.schedulable? processable.schedule`),
+// with `scheduledAt` = then + start_in, and queued at that time (Ci::BuildScheduleWorker); the
+// pipeline shows `scheduled` meanwhile (lib/gitlab/ci/status/composite.rb, `any_of?(:scheduled)`);
+// "Run now" is a play (it runs at once), "Unschedule" makes it manual (the build's `unschedule`
+// event, app/models/ci/build.rb), and it can be canceled. On SQLite, and on PostgreSQL when one is
+// at hand.
 
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
