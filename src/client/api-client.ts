@@ -399,7 +399,7 @@ export class GantryClient {
   }
 
   /** Cancels, retries or plays a job of the fleet. */
-  jobAction(id: number, verb: 'cancel' | 'retry' | 'play'): Promise<JobJson> {
+  jobAction(id: number, verb: 'cancel' | 'retry' | 'play' | 'unschedule'): Promise<JobJson> {
     return this.json('POST', `/jobs/${id}/${verb}`, { idempotent: false });
   }
 

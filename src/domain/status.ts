@@ -6,6 +6,9 @@ export const JOB_STATUSES = [
   'pending',
   'running',
   'manual',
+  // A `when: delayed` job whose turn came: it waits until its `scheduledAt` (now + `start_in`),
+  // then is queued as any other (GitLab's status of that name). No attempt exists until then.
+  'scheduled',
   // A job deploying to a protected environment, held until its required approvals are given
   // (docs/API.md, "Protected environments"): no attempt exists until then.
   'waiting_for_approval',
@@ -20,8 +23,10 @@ export type JobStatus = (typeof JOB_STATUSES)[number];
 export type FinishedJobStatus = Extract<JobStatus, 'success' | 'failed' | 'canceled' | 'skipped' | 'timed_out'>;
 
 const JOB_MOVES: Record<JobStatus, readonly JobStatus[]> = {
-  created: ['pending', 'manual', 'waiting_for_approval', 'skipped', 'canceled'],
+  created: ['pending', 'manual', 'scheduled', 'waiting_for_approval', 'skipped', 'canceled'],
   manual: ['pending', 'waiting_for_approval', 'skipped', 'canceled'],
+  // Due, or played ("Run now"): pending (or waiting for approval); unscheduled: manual, as GitLab.
+  scheduled: ['pending', 'waiting_for_approval', 'manual', 'canceled'],
   // Approved: pending. Rejected: failed (`deployment_rejected`, as GitLab). Canceled with its pipeline.
   waiting_for_approval: ['pending', 'failed', 'canceled'],
   pending: ['running', 'canceled', 'skipped'],
@@ -101,17 +106,21 @@ export type FailureReason = (typeof FAILURE_REASONS)[number];
  * it (then `pending`, and on as any other) or rejects it (`canceled`); its jobs stay `created`.
  * `manual` is a pipeline blocked on a manual job that is not allowed to fail (GitLab calls it
  * "blocked"); it is a resting state, and playing the job moves the pipeline on to `running`.
+ * `scheduled` is a pipeline with nothing running or queued whose next job is a delayed one waiting
+ * for its time (GitLab's composite status: lib/gitlab/ci/status/composite.rb); it moves on to
+ * `running` by itself when that job is due.
  */
-export const PIPELINE_STATUSES = ['created', 'waiting_for_approval', 'pending', 'running', 'manual', 'success', 'failed', 'canceled', 'skipped'] as const;
+export const PIPELINE_STATUSES = ['created', 'waiting_for_approval', 'pending', 'running', 'manual', 'scheduled', 'success', 'failed', 'canceled', 'skipped'] as const;
 export type PipelineStatus = (typeof PIPELINE_STATUSES)[number];
 
 const PIPELINE_MOVES: Record<PipelineStatus, readonly PipelineStatus[]> = {
-  created: ['waiting_for_approval', 'pending', 'running', 'manual', 'success', 'failed', 'canceled', 'skipped'],
+  created: ['waiting_for_approval', 'pending', 'running', 'manual', 'scheduled', 'success', 'failed', 'canceled', 'skipped'],
   waiting_for_approval: ['pending', 'canceled'],
-  pending: ['running', 'manual', 'success', 'failed', 'canceled', 'skipped'],
+  pending: ['running', 'manual', 'scheduled', 'success', 'failed', 'canceled', 'skipped'],
   // A pipeline can run and still end with every job skipped (only on_failure jobs, say).
-  running: ['manual', 'success', 'failed', 'canceled', 'skipped'],
-  manual: ['running', 'success', 'failed', 'canceled', 'skipped'],
+  running: ['manual', 'scheduled', 'success', 'failed', 'canceled', 'skipped'],
+  manual: ['running', 'scheduled', 'success', 'failed', 'canceled', 'skipped'],
+  scheduled: ['running', 'manual', 'success', 'failed', 'canceled', 'skipped'],
   success: [],
   failed: [],
   canceled: [],

@@ -102,7 +102,10 @@ interface Running {
   controller: AbortController;
 }
 
-type Event = { kind: 'finished'; run: Running; outcome: JobOutcome; logBytes: number; coverage: number | null };
+type Event =
+  | { kind: 'finished'; run: Running; outcome: JobOutcome; logBytes: number; coverage: number | null }
+  // A delayed job's `start_in` has passed.
+  | { kind: 'due'; job: Job };
 
 export async function runLocalPipeline(opts: LocalRunOptions): Promise<LocalRunResult> {
   const now = opts.now ?? Date.now;
@@ -215,6 +218,8 @@ class PipelineRun {
   /** Job slots (0 .. concurrency-1): each has its workspace, reset between its jobs. */
   private readonly freeSlots: number[];
   private readonly logSync = new GroupSync();
+  /** The timers of the delayed jobs waiting `scheduled`: each posts a `due` event. */
+  private readonly delays = new Map<JobId, NodeJS.Timeout>();
   private canceled = false;
   private ticking = false;
   private again = false;
@@ -355,14 +360,40 @@ class PipelineRun {
         if (job.status !== 'created') continue;
         const d = decide(job, this.byName);
         if (!d) continue;
-        await this.move(job, d.to);
+        if (d.to !== 'scheduled') await this.move(job, d.to);
         if (d.to === 'pending') await this.enqueueOrRefuse(job);
         if (d.to === 'manual' && this.wantsPlay(job)) {
           await this.move(job, 'pending');
           await this.enqueueOrRefuse(job);
         }
+        if (d.to === 'scheduled') await this.schedule(job);
       }
     }
+  }
+
+  /**
+   * A delayed job whose turn came waits `start_in`, `scheduled`, then is queued as any other
+   * (docs/PIPELINE.md, "Delayed jobs"); `--manual NAME` runs it at once, as GitLab's "Run now".
+   */
+  private async schedule(job: Job): Promise<void> {
+    if (this.wantsPlay(job)) {
+      await this.move(job, 'pending');
+      return this.enqueueOrRefuse(job);
+    }
+    const delayMs = (job.spec.startInSeconds ?? 0) * 1000;
+    const scheduledAt = this.now() + delayMs;
+    job.scheduledAt = scheduledAt;
+    await this.opts.store.moveJob(job.id, 'scheduled', { at: this.now(), scheduledAt });
+    job.status = 'scheduled';
+    this.opts.observer.jobChanged?.(job);
+    this.delays.set(
+      job.id,
+      setTimeout(() => {
+        this.delays.delete(job.id);
+        this.events.push({ kind: 'due', job });
+        this.kick();
+      }, delayMs),
+    );
   }
 
   private async dispatch(): Promise<void> {
@@ -529,6 +560,12 @@ class PipelineRun {
   }
 
   private async apply(ev: Event): Promise<void> {
+    if (ev.kind === 'due') {
+      if (ev.job.status !== 'scheduled' || this.canceled) return;
+      ev.job.scheduledAt = null;
+      await this.move(ev.job, 'pending');
+      return this.enqueueOrRefuse(ev.job);
+    }
     const { run, outcome, logBytes, coverage } = ev;
     const { job, attempt } = run;
     this.running.delete(job.id);
@@ -568,8 +605,13 @@ class PipelineRun {
       await this.opts.store.finishAttempt(q.attempt.id, { status: 'canceled', at: this.now(), exitCode: null, failureReason: 'canceled', logBytes: 0 });
       await this.move(q.job, 'canceled', { failureReason: 'canceled' });
     }
+    for (const t of this.delays.values()) clearTimeout(t);
+    this.delays.clear();
     for (const job of this.jobs.values()) {
-      if (job.status === 'created' || job.status === 'manual' || job.status === 'pending') await this.move(job, 'canceled', { failureReason: 'canceled' });
+      if (job.status === 'created' || job.status === 'manual' || job.status === 'scheduled' || job.status === 'pending') {
+        job.scheduledAt = null;
+        await this.move(job, 'canceled', { failureReason: 'canceled' });
+      }
     }
   }
 

@@ -87,7 +87,7 @@ function compile(file: string, ctx: CompileContext, diags: Diagnostics): Compile
     if (rule.variables) Object.assign(pipelineVars, rule.variables);
   }
 
-  const included: { def: JobDef; inst: Instance; when: Exclude<When, 'never'>; allowFailure: AllowFailure; interruptible: boolean | null; variables: Record<string, string>; needs: JobDef['needs'] }[] = [];
+  const included: { def: JobDef; inst: Instance; when: Exclude<When, 'never'>; startInSeconds: number | null; allowFailure: AllowFailure; interruptible: boolean | null; variables: Record<string, string>; needs: JobDef['needs'] }[] = [];
   const left: { name: string; reason: string }[] = [];
   for (const { def, inst } of expandedJobs(jobs)) {
     const globals = inheritedGlobals(pipelineVars, def.inheritVariables);
@@ -103,6 +103,7 @@ function compile(file: string, ctx: CompileContext, diags: Diagnostics): Compile
         def,
         inst,
         when: decision.when,
+        startInSeconds: decision.startInSeconds,
         allowFailure: decision.allowFailure,
         interruptible: decision.interruptible,
         variables: decision.variables ? { ...variables, ...decision.variables } : variables,
@@ -148,6 +149,7 @@ function compile(file: string, ctx: CompileContext, diags: Diagnostics): Compile
       afterScript: j.def.afterScript,
       variables: j.variables,
       when: j.when,
+      ...(j.when === 'delayed' && j.startInSeconds !== null ? { startInSeconds: j.startInSeconds } : {}),
       allowFailure: j.allowFailure,
       retry: j.def.retry,
       timeoutSeconds: j.def.timeoutSeconds,
@@ -342,6 +344,8 @@ function ruleEnv(ctx: CompileContext, layers: Record<string, string>[]): RuleEnv
 
 interface Decision {
   when: Exclude<When, 'never'>;
+  /** The delay of a `when: delayed` job, from its rule or itself. */
+  startInSeconds: number | null;
   allowFailure: AllowFailure;
   variables: Record<string, string> | null;
   needs: JobDef['needs'] | null;
@@ -365,7 +369,7 @@ function decide(def: JobDef, env: RuleEnv, hasWorkflowRules: boolean): Decision 
     if (when === 'never') return { left: `the rule at line ${rule.loc.line} says when: never` };
     // GitLab: a job-level `when: manual` makes failures allowed by default; a rule's does not.
     const allowFailure = rule.allowFailure ?? def.allowFailure ?? def.when === 'manual';
-    return { when, allowFailure, variables: rule.variables, needs: rule.needs, interruptible: rule.interruptible };
+    return { when, startInSeconds: rule.startInSeconds, allowFailure, variables: rule.variables, needs: rule.needs, interruptible: rule.interruptible };
   }
   // Without rules or only, GitLab runs a job for branches and tags (not merge request pipelines);
   // but when the file has workflow:rules, GitLab drops that implicit `only` and lets the workflow
@@ -375,7 +379,7 @@ function decide(def: JobDef, env: RuleEnv, hasWorkflowRules: boolean): Decision 
   if (def.except && filterMatches(def.except, env)) return { left: 'its except: matches' };
   const when = def.when ?? 'on_success';
   if (when === 'never') return { left: 'it says when: never' };
-  return { when, allowFailure: def.allowFailure ?? when === 'manual', variables: null, needs: null, interruptible: null };
+  return { when, startInSeconds: def.startInSeconds, allowFailure: def.allowFailure ?? when === 'manual', variables: null, needs: null, interruptible: null };
 }
 
 const MATRIX_EXPRESSION = /\$\[\[\s*matrix\.([A-Za-z_][A-Za-z0-9_]*)\s*\]\]/g;

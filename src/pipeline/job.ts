@@ -9,7 +9,7 @@ import { IGNORED_KEYWORDS, JOB_KEYWORDS, TRIGGER_JOB_KEYWORDS, UNSUPPORTED_JOB_K
 import { readTrigger } from './trigger.js';
 import { describe, entry, type PMap, type PNode } from './node.js';
 import { readNeeds, type NeedDef } from './needs.js';
-import { readAllowFailure, readExitCodes, readRefsFilter, readRules, readWhen, type RefsFilter, type RuleDef } from './rules.js';
+import { checkStartIn, readAllowFailure, readExitCodes, readRefsFilter, readRules, readStartIn, readWhen, type RefsFilter, type RuleDef } from './rules.js';
 import { ENVIRONMENT_ACTIONS } from './environment.js';
 import { compileRegex } from './expression-eval.js';
 import type { AllowFailure, ArtifactsSpec, CacheSpec, CoverageRegex, EnvironmentAction, IdTokenSpec, RetryPolicy, RetryWhen, TriggerSpec, When } from './types.js';
@@ -42,6 +42,8 @@ export interface JobDef {
   except: RefsFilter | null;
   /** As written on the job; null = not written. */
   when: When | null;
+  /** `start_in` of a job-level `when: delayed`, in seconds; null = not written. */
+  startInSeconds: number | null;
   allowFailure: AllowFailure | null;
   retry: RetryPolicy;
   timeoutSeconds: number | null;
@@ -78,7 +80,7 @@ const MAX_PARALLEL = 200;
 export function readJob(r: Reader, name: string, keyLoc: SourceLocation, map: PMap, opts: { isDefault: boolean }): JobDef {
   const job: JobDef = {
     name, loc: keyLoc, stage: 'test', stageLoc: keyLoc, beforeScript: [], script: [], afterScript: [], variables: {},
-    rules: null, only: null, except: null, when: null, allowFailure: null, retry: DEFAULT_RETRY, timeoutSeconds: null,
+    rules: null, only: null, except: null, when: null, startInSeconds: null, allowFailure: null, retry: DEFAULT_RETRY, timeoutSeconds: null,
     tags: [], needs: null, dependencies: null, parallel: null, artifacts: null, cache: [], resourceGroup: null,
     interruptible: false, environment: null, priority: 0, inheritVariables: true, idTokens: null, coverage: null, trigger: null,
   };
@@ -159,6 +161,9 @@ export function readJob(r: Reader, name: string, keyLoc: SourceLocation, map: PM
       case 'when':
         job.when = readWhen(r, v, what('when'), false) ?? null;
         break;
+      case 'start_in':
+        job.startInSeconds = readStartIn(r, v, what('start_in')) ?? null;
+        break;
       case 'allow_failure':
         job.allowFailure = readAllowFailure(r, v, what('allow_failure')) ?? null;
         break;
@@ -230,6 +235,14 @@ export function readJob(r: Reader, name: string, keyLoc: SourceLocation, map: PM
   }
   if (!opts.isDefault && !hasScript) {
     r.diags.error('GANTRY_E_NO_SCRIPT', `job ${name} has no script: every job needs \`script:\` with at least one command`, keyLoc);
+  }
+  if (!opts.isDefault) {
+    // With rules, the delay belongs to the rule that says `when: delayed` (GitLab: a job with
+    // rules has no start_in of its own).
+    const startIn = entry(map, 'start_in');
+    if (job.rules && startIn) r.invalid(startIn.keyLoc, `${what('start_in')}: a job with rules gives start_in in the rule that says when: delayed`);
+    else if (job.rules && job.when === 'delayed') r.invalid(entry(map, 'when')!.value, `${what('when')}: a job with rules says when: delayed, with its start_in, in a rule`);
+    else if (!job.rules) checkStartIn(r, map, job.when, name);
   }
   if (job.rules && (job.only || job.except)) {
     const at = entry(map, 'only')?.keyLoc ?? entry(map, 'except')?.keyLoc ?? keyLoc;

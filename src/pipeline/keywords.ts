@@ -4,7 +4,7 @@ export const GLOBAL_KEYWORDS = ['stages', 'types', 'variables', 'default', 'work
 
 export const JOB_KEYWORDS = [
   'script', 'before_script', 'after_script', 'stage', 'needs', 'dependencies', 'variables', 'rules', 'only', 'except',
-  'when', 'allow_failure', 'retry', 'timeout', 'tags', 'parallel', 'extends', 'artifacts', 'cache', 'resource_group',
+  'when', 'start_in', 'allow_failure', 'retry', 'timeout', 'tags', 'parallel', 'extends', 'artifacts', 'cache', 'resource_group',
   'interruptible', 'environment', 'coverage', 'priority', 'image', 'services', 'inherit', 'type', 'id_tokens', 'trigger',
 ] as const;
 
@@ -24,7 +24,6 @@ export const UNSUPPORTED_JOB_KEYWORDS: Record<string, string> = {
   secrets: 'external secrets are not supported; use variables',
   pages: 'GitLab Pages needs a GitLab instance',
   hooks: 'runner hooks are not supported; put the commands in before_script',
-  start_in: 'delayed jobs are not supported',
   dast_configuration: 'DAST needs a GitLab instance',
   identity: 'cloud identities need a GitLab instance',
   manual_confirmation: 'manual confirmation messages are not supported',

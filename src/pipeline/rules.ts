@@ -6,7 +6,8 @@ import type { Diagnostics } from './diagnostics.js';
 import { checkExpression, evaluate, compileRegex, type Lookup } from './expression-eval.js';
 import { ExpressionError, parseExpression, type Expr } from './expression.js';
 import { globMatcher } from './files.js';
-import { describe, entry, type PNode, type PScalar } from './node.js';
+import { describe, entry, type PMap, type PNode, type PScalar } from './node.js';
+import { parseDuration } from './duration.js';
 import { readNeeds, type NeedDef } from './needs.js';
 import type { AllowFailure, When } from './types.js';
 import { readVariables, type Reader } from './values.js';
@@ -23,13 +24,15 @@ export interface RuleDef {
   needs: NeedDef[] | null;
   /** `rules:interruptible`: replaces the job's `interruptible` when this rule matches. */
   interruptible: boolean | null;
+  /** `rules:start_in` of a rule that says `when: delayed`, in seconds (required there, refused elsewhere). */
+  startInSeconds: number | null;
 }
 
-const JOB_RULE_KEYS = ['if', 'changes', 'exists', 'when', 'allow_failure', 'variables', 'needs', 'interruptible'] as const;
+const JOB_RULE_KEYS = ['if', 'changes', 'exists', 'when', 'start_in', 'allow_failure', 'variables', 'needs', 'interruptible'] as const;
 const WORKFLOW_RULE_KEYS = ['if', 'changes', 'exists', 'when', 'variables'] as const;
 // GitLab's include:rules take if, exists, changes and when (always or never), nothing else.
 const INCLUDE_RULE_KEYS = ['if', 'changes', 'exists', 'when'] as const;
-const JOB_WHEN = ['on_success', 'on_failure', 'always', 'manual', 'never'] as const;
+const JOB_WHEN = ['on_success', 'on_failure', 'always', 'manual', 'delayed', 'never'] as const;
 const WORKFLOW_WHEN = ['always', 'never'] as const;
 
 /** Parses a rules:if (or only:variables) expression, mapping an error's offset to a file column. */
@@ -96,7 +99,7 @@ export function readRules(r: Reader, node: PNode, what: string, kind: 'job' | 'w
     const map = r.map(item, `each rule in ${what}`);
     if (!map) continue;
     r.keys(map, `a rule of ${what}`, kind === 'include' ? INCLUDE_RULE_KEYS : workflow ? WORKFLOW_RULE_KEYS : JOB_RULE_KEYS);
-    const rule: RuleDef = { loc: map.loc, if: null, changes: null, exists: null, when: null, allowFailure: null, variables: null, needs: null, interruptible: null };
+    const rule: RuleDef = { loc: map.loc, if: null, changes: null, exists: null, when: null, allowFailure: null, variables: null, needs: null, interruptible: null, startInSeconds: null };
     for (const e of map.entries) {
       const v = e.value;
       switch (e.key) {
@@ -129,17 +132,48 @@ export function readRules(r: Reader, node: PNode, what: string, kind: 'job' | 'w
         case 'interruptible':
           rule.interruptible = r.bool(v, `${what}:interruptible`) ?? null;
           break;
+        case 'start_in':
+          rule.startInSeconds = readStartIn(r, v, `${what}:start_in`) ?? null;
+          break;
       }
     }
+    if (!workflow) checkStartIn(r, map, rule.when, what);
     out.push(rule);
   }
   return out;
 }
 
-export function readWhen(r: Reader, node: PNode, what: string, allowNever: boolean): When | undefined {
-  if (node.kind === 'scalar' && node.value === 'delayed') {
-    return r.invalid(node, `${what}: delayed is not supported by Gantry; use manual or on_success`);
+// GitLab's limit on `start_in` (lib/gitlab/ci/config/entry/job.rb and rules/rule.rb:
+// `validates :start_in, duration: { limit: '1 week' }`).
+export const MAX_START_IN_SECONDS = 7 * 86400;
+
+/** `start_in`: a duration as GitLab parses it (ChronicDuration), at most one week. */
+export function readStartIn(r: Reader, node: PNode, what: string): number | undefined {
+  if (node.kind === 'scalar' && (typeof node.value === 'string' || typeof node.value === 'number')) {
+    const s = parseDuration(node.value);
+    if (s !== null && s > MAX_START_IN_SECONDS) {
+      r.diags.error('GANTRY_E_BAD_DURATION', `${what} should not exceed the limit of 1 week (GitLab's rule), not ${describe(node)}`, node.loc);
+      return undefined;
+    }
+    if (s !== null) return s;
   }
+  r.diags.error('GANTRY_E_BAD_DURATION', `${what} expects a duration like "30 minutes", "1 day" or "10 seconds", not ${describe(node)}`, node.loc);
+  return undefined;
+}
+
+/**
+ * GitLab's pairing of `when: delayed` and `start_in` in a job or a rule: `start_in` is required
+ * with delayed and refused without it (entry/job.rb: `validates :start_in, absence: true, if: ->
+ * { has_rules? || !delayed? }`; entry/rules/rule.rb: `disallowed_keys: %i[start_in], unless:
+ * :specifies_delay?`, `validates :start_in, presence: true, if: :specifies_delay?`).
+ */
+export function checkStartIn(r: Reader, map: PMap, when: When | null, what: string): void {
+  const startIn = entry(map, 'start_in');
+  if (when === 'delayed' && !startIn) r.invalid(entry(map, 'when')?.value ?? map, `${what}: when: delayed needs start_in (how long to wait, at most 1 week)`);
+  if (when !== 'delayed' && startIn) r.invalid(startIn.keyLoc, `${what}: start_in is only allowed with when: delayed`);
+}
+
+export function readWhen(r: Reader, node: PNode, what: string, allowNever: boolean): When | undefined {
   if (!allowNever && node.kind === 'scalar' && node.value === 'never') {
     return r.invalid(node, `${what}: never is only allowed inside rules or workflow:rules`);
   }

@@ -13,7 +13,7 @@ export interface Diagnostic {
   location: SourceLocation;
 }
 
-export type When = 'on_success' | 'on_failure' | 'always' | 'manual' | 'never';
+export type When = 'on_success' | 'on_failure' | 'always' | 'manual' | 'delayed' | 'never';
 
 /** GitLab's retry:when reasons; `always` means any failure. */
 export type RetryWhen =
@@ -123,6 +123,11 @@ export interface CompiledJob {
    */
   variables: Record<string, string>;
   when: Exclude<When, 'never'>;
+  /**
+   * `start_in` of a `when: delayed` job (its own, or its matching rule's), in seconds, at most a
+   * week: how long the job waits, `scheduled`, once it would have started. Absent otherwise.
+   */
+  startInSeconds?: number;
   allowFailure: AllowFailure;
   retry: RetryPolicy;
   timeoutSeconds: number | null; // null = the runner's default

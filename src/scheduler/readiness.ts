@@ -8,7 +8,9 @@
 //   `always` regardless; `manual` becomes playable when it would have run;
 // - in stage mode a non-blocking manual job (allow_failure: true) does not hold later stages back,
 //   but a job that `needs` a manual job waits for it to be played;
-// - a skipped job does not fail later stages, but a job that `needs` a skipped job is skipped too.
+// - a skipped job does not fail later stages, but a job that `needs` a skipped job is skipped too;
+// - `delayed` becomes `scheduled` when it would have run, and pending at its time (the caller's
+//   clock: the store or `gantry run`); what depends on it waits for it as for any running job.
 
 import type { JobStatus, PipelineStatus } from '../domain/status.js';
 import type { AllowFailure, CompiledJob } from '../pipeline/types.js';
@@ -20,7 +22,7 @@ export interface JobView {
   spec: Pick<CompiledJob, 'needs' | 'needsMode' | 'when' | 'allowFailure'>;
 }
 
-export type JobDecision = { name: string; to: 'pending' | 'manual' | 'skipped' };
+export type JobDecision = { name: string; to: 'pending' | 'manual' | 'scheduled' | 'skipped' };
 
 export function isFailureAllowed(allow: AllowFailure, exitCode: number | null): boolean {
   if (typeof allow === 'boolean') return allow;
@@ -35,6 +37,7 @@ function outcomeOf(dep: JobView, dependentMode: 'stage' | 'dag'): Outcome {
     case 'pending':
     case 'running':
     case 'waiting_for_approval':
+    case 'scheduled':
       return 'waiting';
     case 'manual':
       return dependentMode === 'stage' && dep.spec.allowFailure === true ? 'ok' : 'waiting';
@@ -68,6 +71,8 @@ export function decide(job: JobView, byName: ReadonlyMap<string, JobView>): JobD
       return { name, to: failed || skipped ? 'skipped' : 'pending' };
     case 'manual':
       return { name, to: failed || skipped ? 'skipped' : 'manual' };
+    case 'delayed':
+      return { name, to: failed || skipped ? 'skipped' : 'scheduled' };
     case 'on_failure':
       return { name, to: failed ? 'pending' : 'skipped' };
     case 'always':
@@ -101,11 +106,23 @@ export function decideAll(jobs: readonly JobView[]): JobDecision[] {
 const ACTIVE: ReadonlySet<JobStatus> = new Set(['pending', 'running', 'waiting_for_approval']);
 
 /**
+ * While a delayed job waits for its time and nothing runs or is queued: `scheduled`, or `manual`
+ * when a blocking manual job waits too (GitLab's composite status, lib/gitlab/ci/status/composite.rb:
+ * `elsif any_of?(:manual) 'manual' elsif any_of?(:scheduled) 'scheduled'`); else null.
+ * Call after applying decideAll's decisions.
+ */
+export function waitingStatus(jobs: readonly JobView[]): 'manual' | 'scheduled' | null {
+  if (jobs.some((j) => ACTIVE.has(j.status)) || !jobs.some((j) => j.status === 'scheduled')) return null;
+  return jobs.some((j) => j.status === 'manual' && j.spec.allowFailure !== true) ? 'manual' : 'scheduled';
+}
+
+/**
  * The pipeline's final status, or null while it can still make progress on its own.
  * Call after applying decideAll's decisions. `canceled` is decided by the caller, not here.
  */
 export function finalStatus(jobs: readonly JobView[]): PipelineStatus | null {
-  if (jobs.some((j) => ACTIVE.has(j.status))) return null;
+  // A scheduled job will be queued at its time: the pipeline is not over.
+  if (jobs.some((j) => ACTIVE.has(j.status) || j.status === 'scheduled')) return null;
   if (decideAll(jobs).length > 0) return null;
   let failed = false;
   let blocked = false;

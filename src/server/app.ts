@@ -30,6 +30,7 @@ import type { SecretBox } from './secrets.js';
 import type { SchedulerSettings } from '../store/fleet.js';
 import { agentRoutes, type FleetContext } from './fleet/agent-routes.js';
 import { AgentHub } from './fleet/hub.js';
+import { DueJobs } from './fleet/due-jobs.js';
 import { Sweeper } from './fleet/sweeper.js';
 import { agentListRoutes } from './routes/agents.js';
 import { poolRoutes } from './routes/pools.js';
@@ -313,6 +314,7 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
       await gc.start('schedule', { minIntervalMs: Math.floor(gcIntervalMs * 0.9) });
     });
   }
+  const dueJobs = new DueJobs(deps.store, ctx.now, app.log);
   const firer = new ScheduleFirer({ store: deps.store, mirrors: deps.mirrors, settings, now: ctx.now, log: app.log, onCreated: () => metrics.pipelinesCreated.inc(), crash: ctx.crash });
   const reporter = new ForgeReporter({ store: deps.store, secrets: deps.secrets, now: ctx.now, log: app.log, publicUrl: deps.publicUrl ?? null });
   const downstream = new DownstreamRunner({ store: deps.store, mirrors: deps.mirrors, now: ctx.now, log: app.log, onCreated: () => metrics.pipelinesCreated.inc() });
@@ -320,6 +322,7 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
     // Pipelines a crash cut between two transactions move on; idempotent.
     await deps.store.fleet.progressAll(ctx.now(), settings);
     sweeper.start();
+    dueJobs.start();
     downstream.start();
     // Deliveries recorded before a crash or restart are taken now, not at the next poll.
     queue?.start();
@@ -328,6 +331,7 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
   });
   app.addHook('preClose', async () => {
     sweeper.stop();
+    dueJobs.stop();
     await gc.stop();
     await compactor.stop();
     await firer.stop();

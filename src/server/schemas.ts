@@ -226,6 +226,7 @@ export const jobSchema = {
     failureReason: { type: ['string', 'null'] },
     startedAt: isoOrNull,
     finishedAt: isoOrNull,
+    scheduledAt: { ...isoOrNull, description: 'a scheduled (when: delayed) job: when it will be queued; null otherwise' },
     environment: { type: ['string', 'null'], description: 'the environment it deploys to (environment: name, variables expanded)' },
     coverage: { type: ['number', 'null'], description: "the percentage its latest attempt's log gave by the job's coverage: regex; null: none" },
     trigger: { type: 'boolean', description: 'a trigger job (trigger:): the server runs it and it makes a child pipeline' },

@@ -36,6 +36,7 @@ export const AUDIT_ACTIONS = [
   'job.cancel',
   'job.retry',
   'job.play',
+  'job.unschedule',
   'pipeline.approve',
   'pipeline.reject',
   'job.approve',

@@ -309,6 +309,10 @@ export interface FleetStore {
   cancelJob(id: JobId, at: EpochMs, settings: SchedulerSettings, audit?: AuditFor<Job | 'finished' | null>): Promise<Job | 'finished' | null>;
   playJob(id: JobId, at: EpochMs, settings: SchedulerSettings, audit?: AuditFor<Job | 'not-manual' | null>): Promise<Job | 'not-manual' | null>;
   retryJob(id: JobId, at: EpochMs, settings: SchedulerSettings, audit?: AuditFor<Job | 'not-finished' | null>): Promise<Job | 'not-finished' | null>;
+  /** A scheduled (delayed) job becomes manual, as GitLab's "Unschedule"; 'not-scheduled' when it was not scheduled. */
+  unscheduleJob(id: JobId, at: EpochMs, audit?: AuditFor<Job | 'not-scheduled' | null>): Promise<Job | 'not-scheduled' | null>;
+  /** Queues the scheduled (delayed) jobs whose time came, at most 100 pipelines' at once; how many. Any instance, any time. */
+  promoteDueJobs(at: EpochMs): Promise<number>;
   /**
    * A fork's pipeline waiting for approval starts (`by` is recorded); `always` also approves its
    * author on the project for later pull requests. 'not-waiting' when it was not waiting.

@@ -178,6 +178,8 @@ export interface Job {
   finishedAt: EpochMs | null;
   /** A trigger job whose child pipeline could not be created: why (the child's compile errors, the depth limit); else null. */
   downstreamError: string | null;
+  /** A `scheduled` (delayed) job: when it is queued, unless played or unscheduled first; else null. */
+  scheduledAt: EpochMs | null;
 }
 
 export interface Attempt {
@@ -263,6 +265,8 @@ export interface PipelineWithJobs {
 /** What a job move may set alongside the status. */
 export interface JobMovePatch {
   at: EpochMs;
+  /** With a move to `scheduled`: when the job is due. Any other move clears it. */
+  scheduledAt?: EpochMs;
   exitCode?: number | null;
   failureReason?: FailureReason | null;
 }

@@ -56,6 +56,8 @@ export interface JobJson {
   failureReason: string | null;
   startedAt: string | null;
   finishedAt: string | null;
+  /** A `scheduled` (delayed) job: when it will be queued (now + `start_in` when its turn came); null otherwise. */
+  scheduledAt: string | null;
   /** The `environment:` name it deploys to, or null. */
   environment: string | null;
   /** The percentage its latest attempt's log gave by `coverage: '/regex/'` (0..100); null: none. */

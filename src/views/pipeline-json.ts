@@ -67,6 +67,7 @@ export function jobJson(j: Job, coverage: number | null = null, downstream: Chil
     failureReason: j.failureReason,
     startedAt: iso(j.startedAt),
     finishedAt: iso(j.finishedAt),
+    scheduledAt: iso(j.scheduledAt ?? null),
     environment: j.spec.environment ?? null,
     coverage,
     trigger: j.spec.trigger !== undefined,

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { JobStatus } from '../../src/domain/status.js';
 import type { AllowFailure, When } from '../../src/pipeline/types.js';
-import { decideAll, finalStatus, type JobView } from '../../src/scheduler/readiness.js';
+import { decideAll, finalStatus, waitingStatus, type JobView } from '../../src/scheduler/readiness.js';
 
 function job(
   name: string,
@@ -93,5 +93,24 @@ describe('when a pipeline is over', () => {
   it('is blocked (manual) on a blocking manual job, and succeeds past a non-blocking one', () => {
     assert.equal(finalStatus([job('a', [], { status: 'success' }), job('gate', ['a'], { status: 'manual', allow: false })]), 'manual');
     assert.equal(finalStatus([job('a', [], { status: 'success' }), job('deploy', ['a'], { status: 'manual', allow: true })]), 'success');
+  });
+});
+
+describe('delayed jobs (GitLab: when: delayed)', () => {
+  it('a delayed job becomes scheduled when it would have run, and is skipped after a failure, as on_success', () => {
+    assert.deepEqual(decisions([job('a', [], { status: 'success' }), job('d', ['a'], { when: 'delayed' })]), { d: 'scheduled' });
+    assert.deepEqual(decisions([job('a', [], { status: 'failed', exit: 1 }), job('d', ['a'], { when: 'delayed' })]), { d: 'skipped' });
+  });
+
+  it('what depends on a scheduled job waits for it; the pipeline is not over but `scheduled`', () => {
+    const jobs = [job('a', [], { status: 'success' }), job('d', ['a'], { status: 'scheduled', when: 'delayed' }), job('z', ['d'])];
+    assert.deepEqual(decisions(jobs), {});
+    assert.equal(finalStatus(jobs), null);
+    assert.equal(waitingStatus(jobs), 'scheduled');
+    // Something running or queued: the pipeline is running, whatever waits scheduled.
+    assert.equal(waitingStatus([...jobs, job('r', [], { status: 'running' })]), null);
+    // A blocking manual job waiting too: `manual` comes first in GitLab's composite status.
+    assert.equal(waitingStatus([...jobs, job('m', [], { status: 'manual', when: 'manual' })]), 'manual');
+    assert.equal(waitingStatus([...jobs, job('m', [], { status: 'manual', when: 'manual', allow: true })]), 'scheduled');
   });
 });

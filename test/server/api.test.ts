@@ -503,6 +503,7 @@ function apiSuite(label: string, openStore: (home: string) => Promise<Store>, op
           'POST /api/v1/jobs/{id}/play',
           'POST /api/v1/jobs/{id}/reject',
           'POST /api/v1/jobs/{id}/retry',
+          'POST /api/v1/jobs/{id}/unschedule',
           'POST /api/v1/pipelines/{id}/approve',
           'POST /api/v1/pipelines/{id}/cancel',
           'POST /api/v1/pipelines/{id}/reject',

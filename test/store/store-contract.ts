@@ -7,7 +7,7 @@ import { isGantryError } from '../../src/domain/errors.js';
 import { asAttemptId, asJobId, asPipelineId, asProjectId, type ProjectId } from '../../src/domain/ids.js';
 import type { PipelineSource } from '../../src/domain/status.js';
 import type { CompiledJob } from '../../src/pipeline/types.js';
-import type { NewPipeline, Store } from '../../src/store/store.js';
+import type { Job, NewPipeline, Store } from '../../src/store/store.js';
 import { asScheduleId, type NewSchedule } from '../../src/store/schedules.js';
 import type { SchedulerSettings } from '../../src/store/fleet.js';
 import { DEFAULT_PROJECT_ISOLATION } from '../../src/domain/isolation.js';
@@ -1004,6 +1004,37 @@ export function runStoreContract(label: string, open: () => Promise<Store>, opti
           assert.equal(done.kind, 'ok');
         }
         assert.deepEqual(order, ['big-0', 'small-0', 'big-1', 'small-1', 'big-2', 'big-3']);
+      });
+
+      it('a delayed job waits scheduled until its time, then is queued once, by whichever instance asks; play and unschedule move it', async () => {
+        const store = await fresh();
+        const { pipeline, id } = await queued(store, 'demo', [
+          compiledJob('soon', 0, { when: 'delayed', startInSeconds: 60 }),
+          compiledJob('later', 0, { when: 'delayed', startInSeconds: 3600 }),
+          compiledJob('held', 0, { when: 'delayed', startInSeconds: 3600 }),
+        ]);
+        const jobs = async () => new Map((await store.getPipeline(pipeline.id))!.jobs.map((j) => [j.name, j]));
+        let now = await jobs();
+        assert.deepEqual([now.get('soon')!.status, now.get('soon')!.scheduledAt], ['scheduled', at + 60_000]);
+        assert.equal(now.get('later')!.scheduledAt, at + 3_600_000);
+        assert.equal((await store.getPipeline(pipeline.id))!.pipeline.status, 'scheduled', "GitLab's status while only delayed jobs wait");
+        const agent = await agentOf(store);
+        assert.deepEqual(await take(store, agent, 3), [], 'a scheduled job is offered to no one');
+        assert.equal(await store.fleet.promoteDueJobs(at + 59_999), 0, 'not before its time');
+        // Two instances asking at once: the job is queued once.
+        const both = await Promise.all([store.fleet.promoteDueJobs(at + 60_000), store.fleet.promoteDueJobs(at + 60_000)]);
+        assert.equal(both[0] + both[1], 1);
+        now = await jobs();
+        assert.deepEqual([now.get('soon')!.status, now.get('soon')!.scheduledAt, now.get('soon')!.attemptCount], ['pending', null, 1]);
+        assert.equal((await store.getPipeline(pipeline.id))!.pipeline.status, 'running');
+        assert.deepEqual(await take(store, agent, 3), ['soon']);
+        // Run now and Unschedule.
+        const played = await store.fleet.playJob(asJobId(id.get('later')!), at + 61_000, SETTINGS);
+        assert.deepEqual([(played as Job).status, (played as Job).scheduledAt], ['pending', null]);
+        const unscheduled = await store.fleet.unscheduleJob(asJobId(id.get('held')!), at + 61_000);
+        assert.deepEqual([(unscheduled as Job).status, (unscheduled as Job).scheduledAt], ['manual', null]);
+        assert.equal(await store.fleet.unscheduleJob(asJobId(id.get('held')!), at + 61_000), 'not-scheduled');
+        assert.equal(await store.fleet.promoteDueJobs(at + 10_000_000), 0, 'nothing is scheduled any more');
       });
 
       /** Takes the attempt of `job`, starts it and ends it as given; the completion's answer. */

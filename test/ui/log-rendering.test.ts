@@ -185,7 +185,7 @@ describe('folded rows', () => {
 
 describe('the pipeline graph layout', () => {
   const job = (id: number, name: string, stage: string, needs: string[] | null): Job => ({
-    id, name, stage, needs, status: 'created', allowFailure: false, allowFailureExitCodes: null, when: 'on_success', attempts: 0, exitCode: null, failureReason: null, startedAt: null, finishedAt: null, environment: null, coverage: null, trigger: false, downstream: null, downstreamError: null,
+    id, name, stage, needs, status: 'created', allowFailure: false, allowFailureExitCodes: null, when: 'on_success', attempts: 0, exitCode: null, failureReason: null, startedAt: null, finishedAt: null, scheduledAt: null, environment: null, coverage: null, trigger: false, downstream: null, downstreamError: null,
   });
 
   it('puts stages in columns, draws an edge per need, and sits a job near what it needs', () => {

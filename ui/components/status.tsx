@@ -12,6 +12,7 @@ const LABEL: Record<string, string> = {
   canceled: 'canceled',
   skipped: 'skipped',
   manual: 'manual',
+  scheduled: 'scheduled',
   waiting_for_approval: 'waiting for approval',
   timed_out: 'timed out',
 };
@@ -30,6 +31,8 @@ function glyph(status: string): JSX.Element {
     case 'pending':
     case 'created':
       return <path d="M8 5v3.2l2 1.3" />;
+    case 'scheduled':
+      return <path d="M8 4.5V8h3" />;
     case 'manual':
       return <path d="M6.5 5.2v5.6L11 8z" class="fill" />;
     case 'waiting_for_approval':

@@ -40,3 +40,18 @@ export function TimeAgo({ iso }: { iso: string }) {
   useTick(true);
   return <time dateTime={iso} title={new Date(iso).toLocaleString()}>{formatAgo(iso)}</time>;
 }
+
+/**
+ * A scheduled (delayed) job's wait: "starts in 4m 12s", ticking; "starts now" once due (the server
+ * queues it within a second or so).
+ */
+export function StartsIn({ iso, short = false }: { iso: string; short?: boolean }) {
+  const now = useTick(true);
+  const ms = Date.parse(iso) - now;
+  const wait = formatDuration(ms).replace(/^(\d+m) 0?/, '$1 ');
+  return (
+    <time class="starts-in" dateTime={iso} title={`starts at ${new Date(iso).toLocaleString()}`}>
+      {ms > 0 ? (short ? wait : `starts in ${wait}`) : 'starts now'}
+    </time>
+  );
+}

@@ -1,19 +1,19 @@
 // The pipeline drawn as a graph: stage columns, job boxes with status and duration, `needs:`
-// edges, and each job's one action (play a manual job, approve a deployment waiting for approval,
+// edges, and each job's one action (play a manual job or run a scheduled one now, approve a deployment waiting for approval,
 // cancel a waiting or running one, retry a finished one that did not pass). Boxes are links, so the graph is walked with Tab and Enter.
 
 import { useMemo } from 'preact/hooks';
 import type { Job } from '../api/types.js';
 import { Link } from '../components/link.js';
 import { StatusIcon, statusLabel } from '../components/status.js';
-import { Duration } from '../components/time.js';
+import { Duration, StartsIn } from '../components/time.js';
 import { edgePath, layoutDag, NODE_H, NODE_W } from './layout.js';
 
 export type JobAction = 'play' | 'approve' | 'cancel' | 'retry';
 
 /** The action a job's box offers, if any. */
 export function actionOf(job: Job): JobAction | null {
-  if (job.status === 'manual') return 'play';
+  if (job.status === 'manual' || job.status === 'scheduled') return 'play';
   if (job.status === 'waiting_for_approval') return 'approve';
   if (job.status === 'created' || job.status === 'pending' || job.status === 'running') return 'cancel';
   if (job.status === 'failed' || job.status === 'canceled' || job.status === 'timed_out') return 'retry';
@@ -48,7 +48,7 @@ export function DagGraph({ jobs, onAction, busy, actions = true }: { jobs: Job[]
                 <span class="dag-name">{job.name}</span>
                 <span class="dag-meta">
                   {job.allowFailure && job.status === 'failed' ? <span class="tag warn">allowed</span> : null}
-                  <Duration startedAt={job.startedAt} finishedAt={job.finishedAt} />
+                  {job.status === 'scheduled' && job.scheduledAt ? <StartsIn iso={job.scheduledAt} short /> : <Duration startedAt={job.startedAt} finishedAt={job.finishedAt} />}
                 </span>
               </Link>
               {action ? (
@@ -56,7 +56,7 @@ export function DagGraph({ jobs, onAction, busy, actions = true }: { jobs: Job[]
                   type="button"
                   class={`dag-action act-${action}`}
                   aria-label={`${action} ${job.name}`}
-                  title={`${action[0]!.toUpperCase()}${action.slice(1)} ${job.name}`}
+                  title={job.status === 'scheduled' ? `Run ${job.name} now` : `${action[0]!.toUpperCase()}${action.slice(1)} ${job.name}`}
                   disabled={busy.has(job.id)}
                   onClick={() => onAction(job, action)}
                 >

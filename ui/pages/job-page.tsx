@@ -13,7 +13,7 @@ import { Artifacts } from '../components/artifacts.js';
 import { ErrorBox, Loading } from '../components/feedback.js';
 import { Link } from '../components/link.js';
 import { StatusBadge, statusLabel } from '../components/status.js';
-import { Duration, TimeAgo } from '../components/time.js';
+import { Duration, StartsIn, TimeAgo } from '../components/time.js';
 import { LogPanel } from '../log/log-panel.js';
 import { navigate, type Place } from '../router.js';
 
@@ -48,12 +48,12 @@ export function JobPage({ id, place }: { id: number; place: Place }) {
   const attempt = asked >= 1 && asked <= j.attemptList.length ? asked : j.attemptList.length;
   const current = j.attemptList[attempt - 1];
   const action = actionOf(j);
-  const act = async () => {
-    if (!action) return;
+  const act = async (verb: string | null = action) => {
+    if (!verb) return;
     setBusy(true);
     setError(null);
     try {
-      await api(`/jobs/${id}/${action}`, { method: 'POST', body: {} });
+      await api(`/jobs/${id}/${verb}`, { method: 'POST', body: {} });
       job.reload();
     } catch (err) {
       setError(err);
@@ -96,6 +96,11 @@ export function JobPage({ id, place }: { id: number; place: Place }) {
             <span>
               <span class="muted">stage</span> {j.stage}
             </span>
+            {j.status === 'scheduled' && j.scheduledAt ? (
+              <span data-testid="job-starts-in">
+                <span class="muted">scheduled,</span> <StartsIn iso={j.scheduledAt} />
+              </span>
+            ) : null}
             <span>
               <span class="muted">duration</span> <Duration startedAt={j.startedAt} finishedAt={j.finishedAt} />
             </span>
@@ -136,9 +141,20 @@ export function JobPage({ id, place }: { id: number; place: Place }) {
             </label>
           ) : null}
           {action && action !== 'approve' && develop ? (
-            <button class={action === 'cancel' ? 'danger' : 'primary'} disabled={busy} onClick={act}>
-              {action === 'play' ? '▶ Play' : action === 'cancel' ? 'Cancel' : '↻ Retry'}
+            <button class={action === 'cancel' ? 'danger' : 'primary'} disabled={busy} onClick={() => act()}>
+              {j.status === 'scheduled' ? '▶ Run now' : action === 'play' ? '▶ Play' : action === 'cancel' ? 'Cancel' : '↻ Retry'}
             </button>
+          ) : null}
+          {/* A scheduled (delayed) job: GitLab's Run now, Unschedule (it becomes manual) and cancel. */}
+          {j.status === 'scheduled' && develop ? (
+            <>
+              <button disabled={busy} onClick={() => act('unschedule')}>
+                Unschedule
+              </button>
+              <button class="danger" disabled={busy} onClick={() => act('cancel')}>
+                Cancel
+              </button>
+            </>
           ) : null}
         </div>
       </header>
@@ -218,6 +234,8 @@ export function JobPage({ id, place }: { id: number; place: Place }) {
           <p>
             {j.status === 'manual'
               ? 'This is a manual job: play it to run it.'
+              : j.status === 'scheduled'
+                ? 'This delayed job waits for its time (start_in): run it now, unschedule it (it becomes manual), or cancel it.'
               : j.status === 'waiting_for_approval'
                 ? 'This deployment waits for its approvals.'
                 : `This job has not run (${statusLabel(j.status)}).`}

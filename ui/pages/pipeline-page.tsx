@@ -13,7 +13,7 @@ import { ErrorBox, Loading } from '../components/feedback.js';
 import { Link } from '../components/link.js';
 import { StatusBadge } from '../components/status.js';
 import { triggerTitle } from '../components/triggered-by.js';
-import { Duration, TimeAgo } from '../components/time.js';
+import { Duration, StartsIn, TimeAgo } from '../components/time.js';
 import { TestsPanel } from '../tests/tests-panel.js';
 
 const RETRYABLE = new Set(['failed', 'canceled', 'timed_out']);
@@ -46,7 +46,7 @@ export function PipelinePage({ id }: { id: number }) {
       setError(err);
     }
   };
-  const onJobAction = async (job: Job, action: JobAction) => {
+  const onJobAction = async (job: Job, action: JobAction | 'unschedule') => {
     setBusy(new Set([...busy, job.id]));
     setError(null);
     try {
@@ -161,6 +161,31 @@ export function PipelinePage({ id }: { id: number }) {
         </section>
       ) : p.approval?.approvedBy ? (
         <p class="muted">Approved by {p.approval.approvedBy}: {p.approval.reason}.</p>
+      ) : null}
+      {p.jobs.some((j) => j.status === 'scheduled') ? (
+        <section class="card delayed" aria-label="Delayed jobs">
+          <ul>
+            {p.jobs
+              .filter((j) => j.status === 'scheduled' && j.scheduledAt)
+              .map((j) => (
+                <li key={j.id} data-testid="delayed-job">
+                  <span>
+                    <Link href={`/jobs/${j.id}`}>{j.name}</Link> <span class="muted">scheduled,</span> <StartsIn iso={j.scheduledAt!} />
+                  </span>
+                  {develop ? (
+                    <span class="actions">
+                      <button class="primary" disabled={busy.has(j.id)} onClick={() => onJobAction(j, 'play')}>
+                        ▶ Run now
+                      </button>
+                      <button disabled={busy.has(j.id)} onClick={() => onJobAction(j, 'unschedule')}>
+                        Unschedule
+                      </button>
+                    </span>
+                  ) : null}
+                </li>
+              ))}
+          </ul>
+        </section>
       ) : null}
       <section class="card">
         <h2 class="visually-hidden">Jobs</h2>

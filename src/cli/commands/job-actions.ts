@@ -1,4 +1,4 @@
-// `gantry cancel`, `gantry retry` and `gantry play`: a person's actions on a pipeline or a job of
+// `gantry cancel`, `gantry retry`, `gantry play` and `gantry unschedule`: a person's actions on a pipeline or a job of
 // the fleet, as the web UI's buttons take them. The server decides who may (API.md, roles) and
 // which moves are legal (a finished job is not canceled: 409); this only calls and prints.
 
@@ -55,8 +55,8 @@ export function registerJobActions(program: Command, ctx: CliContext): void {
 
   const play = program
     .command('play')
-    .argument('<job>', 'the manual job to start (its id)')
-    .description('Start a manual job (`when: manual`)');
+    .argument('<job>', 'the manual job to start, or the scheduled job to run now (its id)')
+    .description('Start a manual job (`when: manual`), or run a scheduled one (`when: delayed`) now');
   remoteOptions(play, 'print the job as the API returns it');
   play.action(async (jobText: string, flags: RemoteFlags) => {
     const id = idOf(jobText, 'the job');
@@ -64,6 +64,20 @@ export function registerJobActions(program: Command, ctx: CliContext): void {
       const j = await client.jobAction(id, 'play');
       if (flags.json) return printJson(ctx, j);
       ctx.stdout.write(`job #${j.id} ${j.name} played: ${j.status}\n`);
+    });
+  });
+
+  const unschedule = program
+    .command('unschedule')
+    .argument('<job>', 'the scheduled job (its id)')
+    .description('Unschedule a scheduled job (`when: delayed`): it becomes a manual job, to play later');
+  remoteOptions(unschedule, 'print the job as the API returns it');
+  unschedule.action(async (jobText: string, flags: RemoteFlags) => {
+    const id = idOf(jobText, 'the job');
+    await withClient(ctx, flags, async (client) => {
+      const j = await client.jobAction(id, 'unschedule');
+      if (flags.json) return printJson(ctx, j);
+      ctx.stdout.write(`job #${j.id} ${j.name} unscheduled: ${j.status}\n`);
     });
   });
 }

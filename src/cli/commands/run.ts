@@ -34,7 +34,7 @@ export function registerRun(program: Command, ctx: CliContext): void {
     .option('-f, --file <file>', 'pipeline file (default: .gantry.yml, then .gitlab-ci.yml)')
     .option('-c, --concurrency <n>', 'jobs run at once (default: number of CPUs)', positiveInt('--concurrency'))
     .option('--var <key=value>', 'a pipeline variable (repeatable)', collectVar)
-    .option('--manual <job>', 'play this manual job when it becomes playable (repeatable)', collectList)
+    .option('--manual <job>', 'play this manual job when it becomes playable, or run this delayed job without its wait (repeatable)', collectList)
     .option('--commit', 'run HEAD as committed, not the working tree with its changes')
     .option(
       '--source <event>',

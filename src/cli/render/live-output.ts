@@ -56,6 +56,10 @@ export class LiveOutput implements RunObserver {
     if (isFinishedJob(job.status) && job.startedAt !== null && job.finishedAt !== null) text += ` in ${formatDuration(job.finishedAt - job.startedAt)}`;
     if (job.failureReason && job.status !== 'canceled') text += this.c.gray(` (${job.failureReason}${job.exitCode !== null ? `, exit code ${job.exitCode}` : ''})`);
     if (job.status === 'manual') text += this.c.gray(` (play it with --manual "${job.name}")`);
+    if (job.status === 'scheduled' && job.scheduledAt !== null) {
+      const wait = formatDuration(Math.max(0, job.scheduledAt - this.now()));
+      text += this.c.gray(` waits ${wait} (start_in), until ${new Date(job.scheduledAt).toLocaleTimeString()}; run it now with --manual "${job.name}"`);
+    }
     this.emitLines(job, [text], true);
   }
 
@@ -128,7 +132,7 @@ export class LiveOutput implements RunObserver {
     }
     if (running.length > 8) lines.push(this.c.gray(`  … and ${running.length - 8} more running`));
     const parts: string[] = [];
-    for (const s of ['success', 'failed', 'timed_out', 'running', 'pending', 'created', 'manual', 'skipped', 'canceled'] as JobStatus[]) {
+    for (const s of ['success', 'failed', 'timed_out', 'running', 'pending', 'created', 'manual', 'scheduled', 'skipped', 'canceled'] as JobStatus[]) {
       const n = counts.get(s);
       if (!n) continue;
       const st = statusStyle(s, this.o.color);

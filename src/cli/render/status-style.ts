@@ -20,6 +20,8 @@ export function statusStyle(status: JobStatus | PipelineStatus, color: boolean):
       return { icon: '▶', paint: c.magenta };
     case 'waiting_for_approval':
       return { icon: '⏸', paint: c.magenta };
+    case 'scheduled':
+      return { icon: '⏲', paint: c.magenta };
     case 'running':
       return { icon: '●', paint: c.cyan };
     case 'pending':

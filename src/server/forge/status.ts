@@ -37,6 +37,7 @@ const WORDS: Record<PipelineStatus, string> = {
   waiting_for_approval: "waits for a maintainer's approval",
   pending: 'is waiting',
   manual: 'waits for a manual job',
+  scheduled: 'waits for a delayed job',
   running: 'is running',
   success: 'passed',
   failed: 'failed',
@@ -51,13 +52,13 @@ export function describeStatus(f: StatusFacts): string {
 /** Each forge's state for a pipeline status (several statuses share one, so fewer requests go out). */
 export function stateFor(provider: ForgeProvider, status: PipelineStatus): string {
   if (provider === 'gitlab') {
-    return { created: 'pending', waiting_for_approval: 'pending', pending: 'pending', manual: 'pending', running: 'running', success: 'success', failed: 'failed', canceled: 'canceled', skipped: 'skipped' }[
+    return { created: 'pending', waiting_for_approval: 'pending', pending: 'pending', manual: 'pending', scheduled: 'pending', running: 'running', success: 'success', failed: 'failed', canceled: 'canceled', skipped: 'skipped' }[
       status
     ];
   }
   // GitHub and Gitea know pending, success, failure and error; a canceled pipeline is an error
   // (it neither passed nor failed), a skipped one a success (nothing that ran failed).
-  return { created: 'pending', waiting_for_approval: 'pending', pending: 'pending', manual: 'pending', running: 'pending', success: 'success', failed: 'failure', canceled: 'error', skipped: 'success' }[
+  return { created: 'pending', waiting_for_approval: 'pending', pending: 'pending', manual: 'pending', scheduled: 'pending', running: 'pending', success: 'success', failed: 'failure', canceled: 'error', skipped: 'success' }[
     status
   ];
 }

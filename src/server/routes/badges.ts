@@ -21,6 +21,7 @@ const STATUS_WORDS: Record<PipelineStatus, [string, BadgeTone]> = {
   pending: ['pending', 'busy'],
   running: ['running', 'busy'],
   manual: ['manual', 'neutral'],
+  scheduled: ['scheduled', 'neutral'],
   success: ['passed', 'good'],
   failed: ['failed', 'bad'],
   canceled: ['canceled', 'neutral'],

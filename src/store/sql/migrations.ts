@@ -690,6 +690,13 @@ CREATE INDEX dotenv_variables_job ON dotenv_variables (job_id);
 CREATE INDEX dotenv_variables_pipeline ON dotenv_variables (pipeline_id);
 `;
 
+// A delayed job (`when: delayed`) waits `scheduled` until its time, kept in the store so that any
+// instance promotes it when due; the partial index is the promoter's work list, ordered by time.
+const DELAYED_JOBS = `
+ALTER TABLE jobs ADD COLUMN scheduled_at BIGINT;
+CREATE INDEX jobs_scheduled_due ON jobs (scheduled_at) WHERE status = 'scheduled';
+`;
+
 export const MIGRATIONS: readonly Migration[] = [
   {
     id: 1,
@@ -857,6 +864,11 @@ export const MIGRATIONS: readonly Migration[] = [
     id: 22,
     name: 'parent-child pipelines: a pipeline\'s parent pipeline and trigger job, trigger jobs and why their child was not created',
     sql: { sqlite: PARENT_CHILD, postgres: PARENT_CHILD },
+  },
+  {
+    id: 23,
+    name: 'delayed jobs: when a scheduled job is due',
+    sql: { sqlite: DELAYED_JOBS, postgres: DELAYED_JOBS },
   },
 ];
 

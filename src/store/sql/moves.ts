@@ -24,13 +24,13 @@ export function inList(values: readonly string[], column = 'status'): string {
 
 // A job still in play may get another attempt; a finished one may not.
 export const CREATE_ATTEMPT_SQL = `UPDATE jobs SET attempt_count = attempt_count + 1 WHERE id = ? AND ${inList(
-  ['created', 'manual', 'waiting_for_approval', 'pending', 'running'] satisfies JobStatus[],
+  ['created', 'manual', 'scheduled', 'waiting_for_approval', 'pending', 'running'] satisfies JobStatus[],
 )} RETURNING attempt_count`;
 
 // A waiting job becoming pending and its first attempt numbered, in one statement: the move the
 // progression makes after every completion, on the path from a dependency finishing to the job
 // starting. The same sources as moveJobIn's move to pending.
-export const QUEUE_JOB_SQL = `UPDATE jobs SET status = 'pending', attempt_count = attempt_count + 1 WHERE id = ? AND ${inList(
+export const QUEUE_JOB_SQL = `UPDATE jobs SET status = 'pending', scheduled_at = NULL, attempt_count = attempt_count + 1 WHERE id = ? AND ${inList(
   jobSourcesOf('pending'),
 )} RETURNING attempt_count`;
 
@@ -63,6 +63,8 @@ export async function moveJobIn(tx: SqlExecutor, id: JobId, to: JobStatus, patch
   let sql = jobMoveSql.get(key);
   if (sql === undefined) {
     const sets = ['status = ?'];
+    // A delayed job's time is the scheduled state's own: set moving in, cleared moving out.
+    sets.push(to === 'scheduled' ? 'scheduled_at = ?' : 'scheduled_at = NULL');
     if (to === 'running') sets.push('started_at = COALESCE(started_at, ?)');
     if (finished) sets.push('finished_at = ?');
     if (withExit) sets.push('exit_code = ?');
@@ -71,6 +73,7 @@ export async function moveJobIn(tx: SqlExecutor, id: JobId, to: JobStatus, patch
     jobMoveSql.set(key, sql);
   }
   const params: SqlValue[] = [to];
+  if (to === 'scheduled') params.push(patch.scheduledAt ?? patch.at);
   if (to === 'running') params.push(patch.at);
   if (finished) params.push(patch.at);
   if (withExit) params.push(patch.exitCode ?? null);

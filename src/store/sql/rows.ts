@@ -84,6 +84,7 @@ export interface JobRow {
   started_at: number | string | null;
   finished_at: number | string | null;
   downstream_error: string | null;
+  scheduled_at: number | string | null;
 }
 export interface AttemptRow {
   id: number | string;
@@ -216,6 +217,7 @@ export function toJobWithSpec(r: Omit<JobRow, 'spec'>, spec: CompiledJob): Job {
     startedAt: numOrNull(r.started_at),
     finishedAt: numOrNull(r.finished_at),
     downstreamError: r.downstream_error ?? null,
+    scheduledAt: numOrNull(r.scheduled_at ?? null),
   };
 }
 export function toAttempt(r: AttemptRow): Attempt {
@@ -281,7 +283,7 @@ export const IDEMPOTENCY_COLUMNS = 'project_id, key, fingerprint, pipeline_id, c
 export const PIPELINE_COLUMNS =
   'id, project_id, status, ref, sha, source, variables, file_variables, pipeline_file, runs_on, predefined_variables, trusted, triggered_by, created_at, started_at, finished_at, protected_ref, approval_reason, approved_by, approved_at, fork_provider, fork_author, parent_pipeline_id, parent_job_id';
 export const JOB_COLUMNS_WITHOUT_SPEC =
-  'id, pipeline_id, position, name, stage, stage_index, status, attempt_count, exit_code, failure_reason, created_at, started_at, finished_at, downstream_error';
+  'id, pipeline_id, position, name, stage, stage_index, status, attempt_count, exit_code, failure_reason, created_at, started_at, finished_at, downstream_error, scheduled_at';
 export const JOB_COLUMNS = `${JOB_COLUMNS_WITHOUT_SPEC}, spec`;
 export const ATTEMPT_COLUMNS =
   'id, job_id, number, status, agent, lease_expires_at, queued_at, started_at, finished_at, exit_code, failure_reason, log_bytes, coverage';

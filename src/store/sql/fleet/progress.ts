@@ -11,7 +11,7 @@ import { GantryError } from '../../../domain/errors.js';
 import { asJobId, asPipelineId, type JobId, type PipelineId } from '../../../domain/ids.js';
 import { isFinishedPipeline, type FailureReason, type FinishedAttemptStatus, type JobStatus, type PipelineStatus } from '../../../domain/status.js';
 import type { CompiledJob } from '../../../pipeline/types.js';
-import { decideAll, finalStatus, type JobView } from '../../../scheduler/readiness.js';
+import { decideAll, finalStatus, waitingStatus, type JobView } from '../../../scheduler/readiness.js';
 import { shouldRetry } from '../../../scheduler/retry.js';
 import type { AgentId, SchedulerSettings } from '../../fleet.js';
 import type { EpochMs } from '../../store.js';
@@ -159,13 +159,16 @@ export async function progressIn(f: FleetTx, pipelineId: number, at: EpochMs, lo
       const queued = await f.tx.get<{ attempt_count: number | string }>(QUEUE_JOB_SQL, [job.id]);
       if (!queued) continue;
       await insertAttemptIn(f, job.id, Number(queued.attempt_count), job.spec, p, at);
+    } else if (d.to === 'scheduled') {
+      // A delayed job waits its start_in from now; promoteDueIn queues it then, on any instance.
+      if (!(await moveJobIn(f.tx, job.id, 'scheduled', { at, scheduledAt: at + (job.spec.startInSeconds ?? 0) * 1000 }))) continue;
     } else if (!(await moveJobIn(f.tx, job.id, d.to, { at }))) continue;
     viewOf.get(d.name)!.status = d.to;
     f.effects.pipelines.add(p.id);
   }
   const final = finalStatus(views);
-  let to: PipelineStatus | null = final;
-  if (to === null && (p.status === 'created' || p.status === 'pending' || p.status === 'manual')) to = 'running';
+  let to: PipelineStatus | null = final ?? waitingStatus(views);
+  if (to === null && (p.status === 'created' || p.status === 'pending' || p.status === 'manual' || p.status === 'scheduled')) to = 'running';
   if (to !== null && to !== p.status && (await movePipelineIn(f.tx, p.id, to, at))) pipelineMoved(f, p.id);
 }
 
@@ -280,7 +283,7 @@ export async function afterAttemptIn(f: FleetTx, ended: EndedAttempt, p: LockedP
   await progressIn(f, p.id, at, p);
 }
 
-const LIVE_JOB = inList(['created', 'manual', 'waiting_for_approval', 'pending', 'running'] satisfies JobStatus[]);
+const LIVE_JOB = inList(['created', 'manual', 'scheduled', 'waiting_for_approval', 'pending', 'running'] satisfies JobStatus[]);
 
 /**
  * Cancels the jobs given (all unfinished jobs of the pipeline when `jobIds` is null): waiting
@@ -333,7 +336,7 @@ async function cancelChildrenIn(f: FleetTx, column: 'parent_job_id' | 'parent_pi
   }
 }
 
-const LIVE_PIPELINE = inList(['created', 'waiting_for_approval', 'pending', 'running', 'manual'] satisfies PipelineStatus[]);
+const LIVE_PIPELINE = inList(['created', 'waiting_for_approval', 'pending', 'running', 'manual', 'scheduled'] satisfies PipelineStatus[]);
 
 export async function cancelPipelineIn(f: FleetTx, p: LockedPipeline, at: EpochMs): Promise<boolean> {
   if (!(await movePipelineIn(f.tx, p.id, 'canceled', at))) return false;
@@ -348,7 +351,13 @@ export async function cancelJobIn(f: FleetTx, p: LockedPipeline, jobId: number, 
   await progressIn(f, p.id, at, p);
 }
 
+/**
+ * Plays a manual job, or runs a scheduled (delayed) one now (GitLab's "Run now" is the same play).
+ * False when the job is neither.
+ */
 export async function playJobIn(f: FleetTx, p: LockedPipeline, jobId: number, at: EpochMs): Promise<boolean> {
+  const row = await f.tx.get<{ status: string }>('SELECT status FROM jobs WHERE id = ?', [jobId]);
+  if (row?.status !== 'manual' && row?.status !== 'scheduled') return false;
   const spec = (await f.specs.load(f.tx, [jobId])).get(jobId)!;
   // A manual deployment to a protected environment, played, still waits for its approvals.
   const guarded = spec.environment !== null && (await protectedEnvironmentsIn(f, p.projectId, [{ spec }])).has(spec.environment);
@@ -357,11 +366,55 @@ export async function playJobIn(f: FleetTx, p: LockedPipeline, jobId: number, at
   // A non-blocking manual job can be played after its pipeline passed (a deploy): the pipeline
   // runs again until the job ends, as in GitLab.
   if (isFinishedPipeline(p.status)) await f.tx.run(REOPEN_PIPELINE_SQL, [p.id]);
-  else if (p.status === 'manual') await movePipelineIn(f.tx, p.id, 'running', at);
+  else if (p.status === 'manual' || p.status === 'scheduled') await movePipelineIn(f.tx, p.id, 'running', at);
   if (p.status !== 'running') pipelineMoved(f, p.id);
   p.status = 'running';
   await progressIn(f, p.id, at, p);
   return true;
+}
+
+/**
+ * A scheduled job made manual (GitLab's "Unschedule": the scheduled state's `unschedule` event), to
+ * be played when someone wants it. False when it was not scheduled.
+ */
+export async function unscheduleJobIn(f: FleetTx, p: LockedPipeline, jobId: number, at: EpochMs): Promise<boolean> {
+  // moveJobIn's `manual` also comes from `created`; only a scheduled job is unscheduled.
+  const row = await f.tx.get<{ status: string }>('SELECT status FROM jobs WHERE id = ?', [jobId]);
+  if (row?.status !== 'scheduled' || !(await moveJobIn(f.tx, asJobId(jobId), 'manual', { at }))) return false;
+  f.effects.pipelines.add(p.id);
+  await progressIn(f, p.id, at, p);
+  return true;
+}
+
+/**
+ * Queues the pipeline's scheduled jobs whose time came (`scheduled_at <= at`), under its lock: the
+ * lock makes one transaction, on whichever instance, the one that queues each. How many it queued.
+ */
+export async function promoteDueIn(f: FleetTx, p: LockedPipeline, at: EpochMs): Promise<number> {
+  if (isFinishedPipeline(p.status)) return 0;
+  const due = await f.tx.all<{ id: number | string }>(
+    "SELECT id FROM jobs WHERE pipeline_id = ? AND status = 'scheduled' AND scheduled_at <= ? ORDER BY stage_index, position",
+    [p.id, at],
+  );
+  let queued = 0;
+  for (const d of due) {
+    const jobId = Number(d.id);
+    const spec = (await f.specs.load(f.tx, [jobId])).get(jobId)!;
+    const guarded = spec.environment !== null && (await protectedEnvironmentsIn(f, p.projectId, [{ spec }])).has(spec.environment);
+    if (guarded) {
+      if (await moveJobIn(f.tx, asJobId(jobId), 'waiting_for_approval', { at })) queued++;
+      continue;
+    }
+    const row = await f.tx.get<{ attempt_count: number | string }>(QUEUE_JOB_SQL, [jobId]);
+    if (!row) continue;
+    await insertAttemptIn(f, jobId, Number(row.attempt_count), spec, p, at);
+    queued++;
+  }
+  if (queued > 0) {
+    f.effects.pipelines.add(p.id);
+    await progressIn(f, p.id, at, p);
+  }
+  return queued;
 }
 
 const RETRYABLE = inList(['success', 'failed', 'canceled', 'timed_out'] satisfies JobStatus[]);
@@ -443,6 +496,7 @@ export async function autoCancelIn(f: FleetTx, p: LockedPipeline, at: EpochMs): 
       'pending',
       'running',
       'manual',
+      'scheduled',
     ])} ORDER BY id`,
     [p.projectId, p.ref, p.sha, p.id],
   );
@@ -453,7 +507,13 @@ export async function autoCancelIn(f: FleetTx, p: LockedPipeline, at: EpochMs): 
     // Only when every job that has started is interruptible: a deploy half done is not cut short.
     const jobs = await jobsOf(f, op.id);
     const started = jobs.filter(
-      (j) => j.status !== 'created' && j.status !== 'manual' && j.status !== 'waiting_for_approval' && j.status !== 'pending' && j.status !== 'skipped',
+      (j) =>
+        j.status !== 'created' &&
+        j.status !== 'manual' &&
+        j.status !== 'scheduled' &&
+        j.status !== 'waiting_for_approval' &&
+        j.status !== 'pending' &&
+        j.status !== 'skipped',
     );
     if (started.some((j) => !j.spec.interruptible)) continue;
     if (await cancelPipelineIn(f, op, at)) canceled.push(op.id);

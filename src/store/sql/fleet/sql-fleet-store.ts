@@ -81,6 +81,8 @@ import {
   lockPipeline,
   lockPipelineOfAttempt,
   playJobIn,
+  promoteDueIn,
+  unscheduleJobIn,
   progressIn,
   retryJobIn,
   retryPipelineIn,
@@ -857,7 +859,7 @@ export class SqlFleetStore implements FleetStore {
 
   async progressAll(at: EpochMs, _settings: SchedulerSettings): Promise<void> {
     const rows = await this.db.all<{ id: number | string }>(
-      "SELECT id FROM pipelines WHERE runs_on = 'fleet' AND status IN ('created', 'pending', 'running', 'manual') ORDER BY id",
+      "SELECT id FROM pipelines WHERE runs_on = 'fleet' AND status IN ('created', 'pending', 'running', 'manual', 'scheduled') ORDER BY id",
     );
     for (const r of rows) await this.run((f) => progressIn(f, Number(r.id), at));
   }
@@ -932,6 +934,30 @@ export class SqlFleetStore implements FleetStore {
       if (!(await playJobIn(f, p, id, at))) return 'not-manual' as const;
       return this.jobRow(f, id);
     });
+  }
+
+  async unscheduleJob(id: JobId, at: EpochMs, audit?: AuditFor<Job | 'not-scheduled' | null>): Promise<Job | 'not-scheduled' | null> {
+    return this.jobAction(id, audit, async (f, p) => {
+      if (!(await unscheduleJobIn(f, p, id, at))) return 'not-scheduled' as const;
+      return this.jobRow(f, id);
+    });
+  }
+
+  async promoteDueJobs(at: EpochMs): Promise<number> {
+    // The partial index jobs_scheduled_due holds only scheduled jobs: this read is small whatever
+    // the jobs table. Each pipeline is then promoted in its own transaction, under its lock.
+    const rows = await this.db.all<{ pipeline_id: number | string }>(
+      "SELECT DISTINCT pipeline_id FROM jobs WHERE status = 'scheduled' AND scheduled_at <= ? LIMIT 100",
+      [at],
+    );
+    let queued = 0;
+    for (const r of rows) {
+      queued += await this.run(async (f) => {
+        const p = await lockPipeline(f, Number(r.pipeline_id));
+        return p ? promoteDueIn(f, p, at) : 0;
+      });
+    }
+    return queued;
   }
 
   async retryJob(id: JobId, at: EpochMs, _settings: SchedulerSettings, audit?: AuditFor<Job | 'not-finished' | null>): Promise<Job | 'not-finished' | null> {
