@@ -176,7 +176,7 @@ b:
         for (const j of p.jobs) {
           assert.deepEqual(
             Object.keys(j).sort(),
-            ['allowFailure', 'allowFailureExitCodes', 'attempts', 'coverage', 'downstream', 'downstreamError', 'environment', 'exitCode', 'failureReason', 'finishedAt', 'id', 'name', 'needs', 'stage', 'startedAt', 'status', 'trigger', 'when'].sort(),
+            ['allowFailure', 'allowFailureExitCodes', 'attempts', 'coverage', 'downstream', 'downstreamError', 'environment', 'exitCode', 'failureReason', 'finishedAt', 'id', 'name', 'needs', 'scheduledAt', 'stage', 'startedAt', 'status', 'trigger', 'when'].sort(),
           );
           assert.match(String(j.startedAt), ISO_UTC);
           assert.match(String(j.finishedAt), ISO_UTC);
@@ -187,7 +187,7 @@ b:
           assert.equal(j.allowFailure, false);
           assert.equal(j.allowFailureExitCodes, null);
           assert.equal(j.when, 'on_success');
-          assert.deepEqual([j.trigger, j.downstream, j.downstreamError], [false, null, null]);
+          assert.deepEqual([j.trigger, j.downstream, j.downstreamError, j.scheduledAt], [false, null, null, null]);
           assert.ok(ms(p.startedAt) <= ms(j.startedAt) && ms(j.finishedAt) <= ms(p.finishedAt));
         }
       },
