@@ -455,7 +455,9 @@ class PipelineRun {
       return src ? [{ jobId: src.id as number, name }] : [];
     });
     // Dotenv variables travel as artifacts do: from the same jobs, their newest attempts.
-    const dotenv = artifactSources.length ? mergeDotenv(await this.opts.store.dotenv.ofNewestAttempts(artifactSources.map((s) => s.jobId as JobId))) : {};
+    // (Asked only when one of those jobs has a dotenv report to give.)
+    const dotenvSources = artifactSources.filter((s) => (this.byName.get(s.name)?.spec.artifacts?.reports?.dotenv?.length ?? 0) > 0);
+    const dotenv = dotenvSources.length ? mergeDotenv(await this.opts.store.dotenv.ofNewestAttempts(dotenvSources.map((s) => s.jobId as JobId))) : {};
     const variables = resolveJobVariables(
       {
         pipeline: this.predefined,
