@@ -129,8 +129,9 @@ async function bigLog(): Promise<void> {
 }
 
 console.log(`# Gantry benchmarks — ${os.cpus().length} CPUs, Node ${process.version}, ${new Date().toISOString()}`);
-// `npm run bench -- N fleet` (or `fair-share`, `webhooks`, `logs`, `log-objects`, `sandbox`, `load`) runs that part alone.
-if (process.argv[3] === 'fleet') await fleet();
+// `npm run bench -- N fleet` (or `wide`, `fair-share`, `webhooks`, `logs`, `log-objects`, `sandbox`, `load`) runs that part alone.
+if (process.argv[3] === 'wide') await wide();
+else if (process.argv[3] === 'fleet') await fleet();
 else if (process.argv[3] === 'fair-share') await fairShare();
 else if (process.argv[3] === 'sandbox') await sandboxCost(RUNS);
 else if (process.argv[3] === 'webhooks') await webhooks();

@@ -104,10 +104,54 @@ function outcomeOf(r: ScriptResult, oomKilled: boolean): JobOutcome {
   return { status: 'failed', exitCode: r.exitCode ?? (signo ? 128 + signo : 1), failureReason: oomKilled ? 'out_of_memory' : 'script_failure' };
 }
 
+/**
+ * The agent's own lines come in bursts (a job's header, a section's end and the next one's start):
+ * each burst goes out as one piece, so into the log as one record and one write, not one per line.
+ * A burst ends where the runner waits for anything (a microtask later at most), before each step
+ * starts, and before the job's own output, which passes through as it comes.
+ */
+function burstsOf(onOutput: (chunk: Buffer) => void): { say: (chunk: Buffer) => void; flush: () => void } {
+  let held: Buffer[] = [];
+  let queued = false;
+  const flush = () => {
+    queued = false;
+    if (held.length === 0) return;
+    const chunk = held.length === 1 ? held[0]! : Buffer.concat(held);
+    held = [];
+    onOutput(chunk);
+  };
+  return {
+    say: (chunk) => {
+      held.push(chunk);
+      if (!queued) {
+        queued = true;
+        queueMicrotask(flush);
+      }
+    },
+    flush,
+  };
+}
+
 export async function runJob(
   a: JobAssignment,
   services: AgentServices,
+  jobOutput: (chunk: Buffer) => void,
+  signal: AbortSignal,
+): Promise<JobOutcome> {
+  const { say: onOutput, flush } = burstsOf(jobOutput);
+  try {
+    return await runJobSteps(a, services, onOutput, flush, jobOutput, signal);
+  } finally {
+    flush();
+  }
+}
+
+async function runJobSteps(
+  a: JobAssignment,
+  services: AgentServices,
   onOutput: (chunk: Buffer) => void,
+  flush: () => void,
+  jobOutput: (chunk: Buffer) => void,
   signal: AbortSignal,
 ): Promise<JobOutcome> {
   const { job } = a;
@@ -170,7 +214,8 @@ export async function runJob(
   let lineOpen = false;
   const scriptOutput = (chunk: Buffer) => {
     if (chunk.length > 0) lineOpen = chunk[chunk.length - 1] !== 0x0a;
-    onOutput(chunk);
+    flush();
+    jobOutput(chunk);
   };
   const endLine = () => {
     if (lineOpen) onOutput(Buffer.from('\n'));
@@ -178,6 +223,7 @@ export async function runJob(
   };
 
   onOutput(sectionStart('step_script', 'Executing "step_script" stage of the job script'));
+  flush();
   const result = await runScript({
     script: stepScript([...job.beforeScript, ...job.script]),
     spoolPath: a.spoolPath,
@@ -196,6 +242,7 @@ export async function runJob(
 
   if (job.afterScript.length > 0 && outcome.status !== 'canceled') {
     onOutput(sectionStart('after_script', 'Running after_script'));
+    flush();
     const jobStatus = outcome.status === 'success' ? 'success' : 'failed';
     const after = await runScript({
       script: stepScript(job.afterScript),

@@ -102,6 +102,8 @@ interface Running {
   controller: AbortController;
 }
 
+type MovePatch = { exitCode?: number | null; failureReason?: Job['failureReason'] };
+
 type Event =
   | { kind: 'finished'; run: Running; outcome: JobOutcome; logBytes: number; coverage: number | null }
   // A delayed job's `start_in` has passed.
@@ -304,11 +306,18 @@ class PipelineRun {
     } while (this.again || this.events.length > 0);
   }
 
-  private async move(job: Job, to: JobStatus, patch: { exitCode?: number | null; failureReason?: Job['failureReason'] } = {}): Promise<void> {
+  private async move(job: Job, to: JobStatus, patch: MovePatch = {}): Promise<void> {
     const at = this.now();
     if (!(await this.opts.store.moveJob(job.id, to, { at, ...patch }))) return;
-    // The loop is the pipeline's only writer, so its copy follows the store's row by the same rules
-    // (src/store/sql/sql-store.ts) instead of reading it back after every move.
+    this.moved(job, to, at, patch);
+  }
+
+  /**
+   * A move the store made: the loop is the pipeline's only writer, so its copy follows the store's
+   * row by the same rules (src/store/sql/sql-store.ts) instead of reading it back after every
+   * move. Called once the move is committed, so whatever it shows is on disk.
+   */
+  private moved(job: Job, to: JobStatus, at: number, patch: MovePatch = {}): void {
     job.status = to;
     if (to === 'running' && job.startedAt === null) job.startedAt = at;
     if (isFinishedJob(to)) job.finishedAt = at;
@@ -356,17 +365,46 @@ class PipelineRun {
     while (this.dirty.size > 0) {
       const batch = [...this.dirty].sort((a, b) => a.id - b.id);
       this.dirty.clear();
+      // Decided job by job in pipeline order, as before, each seeing the decisions made before it
+      // (a job's status is set as planned); written in one transaction, then shown.
+      const plans: { job: Job; moves: JobStatus[]; queue: boolean; refuse: boolean; attempt?: Attempt; done?: number }[] = [];
+      const delayed: Job[] = [];
       for (const job of batch) {
         if (job.status !== 'created') continue;
         const d = decide(job, this.byName);
         if (!d) continue;
-        if (d.to !== 'scheduled') await this.move(job, d.to);
-        if (d.to === 'pending') await this.enqueueOrRefuse(job);
-        if (d.to === 'manual' && this.wantsPlay(job)) {
-          await this.move(job, 'pending');
-          await this.enqueueOrRefuse(job);
+        // A delayed job starts its wait on its own (schedule(): its own move and timer).
+        if (d.to === 'scheduled') {
+          delayed.push(job);
+          continue;
         }
-        if (d.to === 'scheduled') await this.schedule(job);
+        const moves: JobStatus[] = [d.to];
+        if (d.to === 'manual' && this.wantsPlay(job)) moves.push('pending');
+        job.status = moves[moves.length - 1]!;
+        const pending = job.status === 'pending';
+        plans.push({ job, moves, queue: pending && !job.spec.trigger, refuse: pending && Boolean(job.spec.trigger) });
+      }
+      for (const job of delayed) await this.schedule(job);
+      if (plans.length === 0) continue;
+      const at = this.now();
+      await this.opts.store.inOneTransaction(async (m) => {
+        for (const p of plans) {
+          p.done = 0;
+          p.attempt = undefined;
+          for (const to of p.moves) {
+            if (!(await m.moveJob(p.job.id, to, { at }))) break;
+            p.done++;
+          }
+          if (p.queue && p.done === p.moves.length) p.attempt = await m.createAttempt(p.job.id, at);
+        }
+      });
+      for (const p of plans) {
+        p.job.status = 'created';
+        for (const to of p.moves.slice(0, p.done)) this.moved(p.job, to, at);
+        if (p.attempt) {
+          p.job.attemptCount = p.attempt.number;
+          this.queue.push(new QueuedAttempt(p.job, p.attempt));
+        } else if (p.refuse && p.done === p.moves.length) await this.enqueueOrRefuse(p.job);
       }
     }
   }
@@ -433,10 +471,15 @@ class PipelineRun {
     const { job, attempt } = queued;
     const at = this.now();
     const timeoutSeconds = job.spec.timeoutSeconds ?? this.opts.defaultTimeoutSeconds ?? 3600;
-    await this.opts.store.startAttempt(attempt.id, 'local', at, at + timeoutSeconds * 1000 + 60_000);
+    // The attempt and its job become running in one commit, before the job's process starts.
+    const toRunning = job.status === 'pending';
+    const jobMoved = await this.opts.store.inOneTransaction(async (m) => {
+      await m.startAttempt(attempt.id, 'local', at, at + timeoutSeconds * 1000 + 60_000);
+      return toRunning && (await m.moveJob(job.id, 'running', { at }));
+    });
     attempt.status = 'running';
     attempt.startedAt = at;
-    if (job.status === 'pending') await this.move(job, 'running');
+    if (jobMoved) this.moved(job, 'running', at);
     const slot = this.freeSlots.pop()!;
     const run: Running = { slot, job, attempt, controller: new AbortController() };
     this.running.set(job.id, run);
@@ -449,7 +492,9 @@ class PipelineRun {
       return src ? [{ jobId: src.id as number, name }] : [];
     });
     // Dotenv variables travel as artifacts do: from the same jobs, their newest attempts.
-    const dotenv = artifactSources.length ? mergeDotenv(await this.opts.store.dotenv.ofNewestAttempts(artifactSources.map((s) => s.jobId as JobId))) : {};
+    // (Asked only when one of those jobs has a dotenv report to give.)
+    const dotenvSources = artifactSources.filter((s) => (this.byName.get(s.name)?.spec.artifacts?.reports?.dotenv?.length ?? 0) > 0);
+    const dotenv = dotenvSources.length ? mergeDotenv(await this.opts.store.dotenv.ofNewestAttempts(dotenvSources.map((s) => s.jobId as JobId))) : {};
     const variables = resolveJobVariables(
       {
         pipeline: this.predefined,
@@ -570,28 +615,26 @@ class PipelineRun {
     const { job, attempt } = run;
     this.running.delete(job.id);
     const at = this.now();
-    await this.opts.store.finishAttempt(attempt.id, {
-      status: outcome.status,
-      at,
-      exitCode: outcome.exitCode,
-      failureReason: outcome.failureReason,
-      logBytes,
-      coverage,
+    const retry =
+      (outcome.status === 'failed' || outcome.status === 'timed_out') &&
+      !this.canceled &&
+      shouldRetry(job.spec.retry, attempt.number, outcome.failureReason, outcome.exitCode);
+    const patch = { exitCode: outcome.exitCode, failureReason: outcome.failureReason };
+    // The attempt's end and the job's (or its next attempt) in one commit.
+    const next = await this.opts.store.inOneTransaction(async (m) => {
+      await m.finishAttempt(attempt.id, { status: outcome.status, at, exitCode: outcome.exitCode, failureReason: outcome.failureReason, logBytes, coverage });
+      if (retry) return m.createAttempt(job.id, at);
+      return m.moveJob(job.id, outcome.status, { at, ...patch });
     });
     attempt.status = outcome.status;
     attempt.coverage = coverage;
-    if (
-      (outcome.status === 'failed' || outcome.status === 'timed_out') &&
-      !this.canceled &&
-      shouldRetry(job.spec.retry, attempt.number, outcome.failureReason, outcome.exitCode)
-    ) {
+    if (typeof next === 'object') {
       job.exitCode = outcome.exitCode;
       job.failureReason = outcome.failureReason;
-      await this.enqueue(job);
+      job.attemptCount = next.number;
+      this.queue.push(new QueuedAttempt(job, next));
       this.opts.observer.jobChanged?.(job);
-      return;
-    }
-    await this.move(job, outcome.status, { exitCode: outcome.exitCode, failureReason: outcome.failureReason });
+    } else if (next) this.moved(job, outcome.status, at, patch);
   }
 
   private abortAll(): void {

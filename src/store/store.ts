@@ -403,6 +403,9 @@ export type DeliveryEnd =
   /** A transient failure (git, store): queued again, due at `dueAt`. */
   | { status: 'queued'; reason: string; dueAt: EpochMs };
 
+/** The moves a scheduling step makes, inside Store.inOneTransaction. */
+export type StepMoves = Pick<Store, 'movePipeline' | 'moveJob' | 'createAttempt' | 'startAttempt' | 'finishAttempt'>;
+
 export interface Store {
   readonly dialect: 'sqlite' | 'postgres';
   /** The agent protocol and the server's scheduler (src/store/fleet.ts). */
@@ -479,6 +482,13 @@ export interface Store {
   startAttempt(id: AttemptId, agent: string, at: EpochMs, leaseExpiresAt: EpochMs): Promise<boolean>;
   /** Ends an attempt; false if it had already ended (a duplicate or late report). */
   finishAttempt(id: AttemptId, finish: AttemptFinish): Promise<boolean>;
+  /**
+   * Runs the moves `fn` makes in one transaction: one scheduling step of `gantry run` (a job's end
+   * and what it made ready, a start) is one commit instead of one per move, all or nothing. `fn`
+   * must call only `moves` and change nothing else (PostgreSQL may run it again after a
+   * serialization failure); its caller applies the step's effects once it resolves.
+   */
+  inOneTransaction<T>(fn: (moves: StepMoves) => Promise<T>): Promise<T>;
   /** Records how many bytes of the attempt's log are durable. Never moves backwards. */
   recordLogBytes(id: AttemptId, bytes: number): Promise<void>;
   getAttempt(id: AttemptId): Promise<Attempt | null>;

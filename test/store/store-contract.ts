@@ -533,6 +533,44 @@ export function runStoreContract(label: string, open: () => Promise<Store>, opti
         assert.deepEqual([got!.status, got!.agent, got!.startedAt, got!.leaseExpiresAt], ['running', 'agent-1', 1_300, 61_300]);
       });
 
+      it('inOneTransaction commits a step\'s moves together: a start, then an end with the next attempt', async () => {
+        const { store, jobId } = await runningJob();
+        const a = await store.inOneTransaction((m) => m.createAttempt(jobId, 1_200));
+        const moved = await store.inOneTransaction(async (m) => {
+          await m.startAttempt(a.id, 'local', 1_300, 99_999);
+          return m.moveJob(jobId, 'running', { at: 1_300 });
+        });
+        assert.equal(moved, true);
+        const next = await store.inOneTransaction(async (m) => {
+          await m.finishAttempt(a.id, { status: 'failed', at: 1_500, exitCode: 1, failureReason: 'script_failure', logBytes: 10 });
+          return m.createAttempt(jobId, 1_500);
+        });
+        assert.equal(next.number, 2);
+        assert.deepEqual(
+          (await store.listAttempts(jobId)).map((x) => [x.number, x.status]),
+          [
+            [1, 'failed'],
+            [2, 'pending'],
+          ],
+        );
+        assert.equal((await store.getJob(jobId))!.status, 'running');
+      });
+
+      it('inOneTransaction is all or nothing: a step that throws leaves none of its moves', async () => {
+        const { store, jobId } = await runningJob();
+        const a = await store.createAttempt(jobId, 1_200);
+        await assert.rejects(
+          store.inOneTransaction(async (m) => {
+            await m.startAttempt(a.id, 'local', 1_300, 99_999);
+            await m.moveJob(jobId, 'running', { at: 1_300 });
+            throw new Error('the step failed');
+          }),
+          /the step failed/,
+        );
+        assert.equal((await store.getAttempt(a.id))!.status, 'pending');
+        assert.equal((await store.getJob(jobId))!.status, 'pending');
+      });
+
       it('finishAttempt records exit code, failure reason, log bytes and finish time', async () => {
         const { store, jobId } = await runningJob();
         const a = await store.createAttempt(jobId, 1_200);

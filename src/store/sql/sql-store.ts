@@ -45,6 +45,7 @@ import type {
   PipelineWithJobs,
   Project,
   Store,
+  StepMoves,
 } from '../store.js';
 import type { SqlDialect, SqlExecutor, SqlValue } from './dialect.js';
 import { applyMigrations } from './migrate.js';
@@ -548,6 +549,18 @@ export class SqlStore implements Store {
 
   finishAttempt(id: AttemptId, finish: AttemptFinish): Promise<boolean> {
     return finishAttemptIn(this.db, id, finish);
+  }
+
+  inOneTransaction<T>(fn: (moves: StepMoves) => Promise<T>): Promise<T> {
+    return this.db.transaction((tx) =>
+      fn({
+        movePipeline: (id, to, at) => movePipelineIn(tx, id, to, at),
+        moveJob: (id, to, patch) => moveJobIn(tx, id, to, patch),
+        createAttempt: (jobId, at) => this.createAttemptIn(tx, jobId, at),
+        startAttempt: async (id, agent, at, leaseExpiresAt) => (await tx.run(START_ATTEMPT_SQL, [agent, at, leaseExpiresAt, id])).changes === 1,
+        finishAttempt: (id, finish) => finishAttemptIn(tx, id, finish),
+      }),
+    );
   }
 
   async recordLogBytes(id: AttemptId, bytes: number): Promise<void> {
