@@ -12,6 +12,7 @@ import type { JobId, PipelineId } from '../../domain/ids.js';
 import type { ChildOutcome } from '../../store/sql/fleet/downstream.js';
 import type { Store } from '../../store/store.js';
 import type { GitMirrors } from '../git-mirror.js';
+import { PipelineWokenPass } from '../pipeline-woken-pass.js';
 
 export interface DownstreamLog {
   warn(obj: object, msg: string): void;
@@ -35,72 +36,37 @@ export const MAX_READ_TRIES = 10;
 const backoffMs = (tries: number) => Math.min(60_000, 1_000 * 2 ** tries);
 
 export class DownstreamRunner {
-  private timer: NodeJS.Timeout | null = null;
-  private soon: NodeJS.Timeout | null = null;
-  private draining: Promise<void> | null = null;
-  private again = false;
-  private stopped = false;
-  private readonly onPipeline = () => this.wake();
+  private readonly worker: PipelineWokenPass;
   /** Trigger jobs whose child could not be read: tries so far and when to try next. */
   private readonly failing = new Map<JobId, { tries: number; nextAt: number }>();
 
   constructor(
     private readonly deps: DownstreamDeps,
-    private readonly everyMs = 1_000,
-  ) {}
+    everyMs = 1_000,
+  ) {
+    this.worker = new PipelineWokenPass(deps.store, () => this.pass(), deps.log, 'downstream pass', everyMs);
+  }
 
   start(): void {
-    this.deps.store.fleet.events.on('pipeline', this.onPipeline);
-    const tick = () => {
-      if (this.stopped) return;
-      this.timer = setTimeout(() => void this.drain().finally(tick), this.everyMs * (0.8 + Math.random() * 0.4));
-      this.timer.unref();
-    };
-    tick();
+    this.worker.start();
   }
 
-  async stop(): Promise<void> {
-    this.stopped = true;
-    this.deps.store.fleet.events.off('pipeline', this.onPipeline);
-    if (this.timer) clearTimeout(this.timer);
-    if (this.soon) clearTimeout(this.soon);
-    await this.draining;
-  }
-
-  private wake(): void {
-    if (this.stopped || this.soon) return;
-    // A burst of moves makes one pass.
-    this.soon = setTimeout(() => {
-      this.soon = null;
-      void this.drain();
-    }, 20);
-    this.soon.unref();
+  stop(): Promise<void> {
+    return this.worker.stop();
   }
 
   /** One pass over the trigger jobs waiting for a child and the depend ones whose child ended; one at a time. */
   drain(): Promise<void> {
-    if (this.draining) {
-      this.again = true;
-      return this.draining;
-    }
-    this.draining = (async () => {
-      try {
-        do {
-          this.again = false;
-          const pending = await this.deps.store.fleet.pendingBridges(BATCH);
-          // One trigger job's failure is its own: the others and the settling below go on.
-          for (const b of pending) await this.makeOrBackOff(b.jobId, b.pipelineId);
-          const settle = await this.deps.store.fleet.bridgesToSettle(BATCH);
-          for (const jobId of settle) await this.deps.store.fleet.settleBridge(jobId, this.deps.now());
-          if (pending.length === BATCH || settle.length === BATCH) this.again = true;
-        } while (this.again && !this.stopped);
-      } catch (err) {
-        this.deps.log.warn({ err }, 'downstream pass failed; the next tick tries again');
-      } finally {
-        this.draining = null;
-      }
-    })();
-    return this.draining;
+    return this.worker.drain();
+  }
+
+  private async pass(): Promise<boolean> {
+    const pending = await this.deps.store.fleet.pendingBridges(BATCH);
+    // One trigger job's failure is its own: the others and the settling below go on.
+    for (const b of pending) await this.makeOrBackOff(b.jobId, b.pipelineId);
+    const settle = await this.deps.store.fleet.bridgesToSettle(BATCH);
+    for (const jobId of settle) await this.deps.store.fleet.settleBridge(jobId, this.deps.now());
+    return pending.length === BATCH || settle.length === BATCH;
   }
 
   private async makeOrBackOff(jobId: JobId, pipelineId: PipelineId): Promise<void> {

@@ -8,6 +8,7 @@
 // status when claimed, so a forge never gets an older state after a newer one. The claim (60 s)
 // outlasts a request (10 s timeout), so a claim never runs out while its request is in flight.
 
+import { PipelineWokenPass } from '../pipeline-woken-pass.js';
 import { forgeRefusalIsTemporary, forgeRetryDelayMs } from './retry-after.js';
 import type { ForgeConfig, ForgeReport, ReportOutcome } from '../../store/forge.js';
 import type { PipelineId, ProjectId } from '../../domain/ids.js';
@@ -38,75 +39,39 @@ const MAX_ATTEMPTS = 12;
 export const forgeTokenContext = (projectId: number): string => `project:${projectId}:forge-token`;
 
 export class ForgeReporter {
-  private timer: NodeJS.Timeout | null = null;
-  private soon: NodeJS.Timeout | null = null;
-  private draining: Promise<void> | null = null;
-  private again = false;
-  private stopped = false;
-  private readonly onPipeline = () => this.wake();
+  // A pipeline that moved is reported at once; the timer picks up retries whose backoff ran out.
+  private readonly worker: PipelineWokenPass;
 
   constructor(
     private readonly deps: ReporterDeps,
-    private readonly everyMs = 1_000,
-  ) {}
+    everyMs = 1_000,
+  ) {
+    this.worker = new PipelineWokenPass(deps.store, () => this.pass(), deps.log, 'forge status drain', everyMs);
+  }
 
   start(): void {
-    // A pipeline that moved (here, or on another instance through NOTIFY) is reported at once;
-    // the timer picks up retries whose backoff ran out.
-    this.deps.store.fleet.events.on('pipeline', this.onPipeline);
-    const tick = () => {
-      if (this.stopped) return;
-      this.timer = setTimeout(() => void this.drain().finally(tick), this.everyMs * (0.8 + Math.random() * 0.4));
-      this.timer.unref();
-    };
-    tick();
+    this.worker.start();
   }
 
-  async stop(): Promise<void> {
-    this.stopped = true;
-    this.deps.store.fleet.events.off('pipeline', this.onPipeline);
-    if (this.timer) clearTimeout(this.timer);
-    if (this.soon) clearTimeout(this.soon);
-    await this.draining;
-  }
-
-  private wake(): void {
-    if (this.stopped || this.soon) return;
-    // Many moves in a burst make one drain.
-    this.soon = setTimeout(() => {
-      this.soon = null;
-      void this.drain();
-    }, 20);
-    this.soon.unref();
+  stop(): Promise<void> {
+    return this.worker.stop();
   }
 
   /** Sends what is due; a drain asked for while one runs runs right after it. */
   drain(): Promise<void> {
-    if (this.draining) {
-      this.again = true;
-      return this.draining;
-    }
-    this.draining = (async () => {
-      try {
-        do {
-          this.again = false;
-          const at = this.deps.now();
-          const reports = await this.deps.store.forge.claimReports(at, at + CLAIM_MS, BATCH);
-          const configs = new Map<ProjectId, Promise<ForgeConfig | null>>();
-          const configOf = (id: ProjectId) => {
-            if (!configs.has(id)) configs.set(id, this.deps.store.forge.getConfig(id));
-            return configs.get(id)!;
-          };
-          await Promise.all(reports.map(async (r) => this.finish(r, await this.send(r, await configOf(r.projectId)))));
-          if (reports.length === BATCH) this.again = true;
-        } while (this.again && !this.stopped);
-      } catch (err) {
-        this.deps.log.warn({ err }, 'forge status drain failed; the next tick tries again');
-      } finally {
-        this.draining = null;
-      }
-    })();
-    return this.draining;
+    return this.worker.drain();
+  }
+
+  private async pass(): Promise<boolean> {
+    const at = this.deps.now();
+    const reports = await this.deps.store.forge.claimReports(at, at + CLAIM_MS, BATCH);
+    const configs = new Map<ProjectId, Promise<ForgeConfig | null>>();
+    const configOf = (id: ProjectId) => {
+      if (!configs.has(id)) configs.set(id, this.deps.store.forge.getConfig(id));
+      return configs.get(id)!;
+    };
+    await Promise.all(reports.map(async (r) => this.finish(r, await this.send(r, await configOf(r.projectId)))));
+    return reports.length === BATCH;
   }
 
   private async finish(r: ForgeReport, outcome: ReportOutcome): Promise<void> {
