@@ -66,11 +66,7 @@ describe('accessibility of every page (axe-core)', { skip, timeout: 240_000 }, (
   async function signedIn(colorScheme: 'light' | 'dark'): Promise<Page> {
     const page = await (await browser.newContext({ viewport: { width: 1280, height: 900 }, colorScheme, bypassCSP: true })).newPage();
     page.setDefaultTimeout(15_000);
-    await page.goto(`${up.url}/login`);
-    await page.getByLabel('Username').fill('admin');
-    await page.getByLabel('Password').fill(up.password);
-    await page.getByRole('button', { name: 'Sign in' }).click();
-    await page.waitForURL(/\/$/);
+    await up.signInAsAdmin(page);
     return page;
   }
 

@@ -32,11 +32,7 @@ describe('delayed jobs in the web UI', { skip, timeout: 90_000 }, () => {
 
   it('shows "scheduled, starts in 59m ..." with Run now and Unschedule; Unschedule makes the job manual', async () => {
     const p = await up.api<{ id: number }>('POST', '/projects/web/pipelines', { ref: 'main' });
-    await page.goto(`${up.url}/login`);
-    await page.getByLabel('Username').fill('admin');
-    await page.getByLabel('Password').fill(up.password);
-    await page.getByRole('button', { name: 'Sign in' }).click();
-    await page.waitForURL(/\/$/);
+    await up.signInAsAdmin(page);
     await page.goto(`${up.url}/pipelines/${p.id}`);
     const row = page.getByTestId('delayed-job');
     await row.waitFor();

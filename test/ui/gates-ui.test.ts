@@ -35,11 +35,7 @@ describe('gates in the web UI', { skip, timeout: 90_000 }, () => {
   it('a waiting deployment is approved from the pipeline graph, runs, and shows on the environments page', async () => {
     // Triggered by the admin token: the admin user signed in below is someone else, who may approve.
     const p = await up.api<{ id: number; jobs: Array<{ id: number; name: string }> }>('POST', '/projects/web/pipelines', { ref: 'main' });
-    await page.goto(`${up.url}/login`);
-    await page.getByLabel('Username').fill('admin');
-    await page.getByLabel('Password').fill(up.password);
-    await page.getByRole('button', { name: 'Sign in' }).click();
-    await page.waitForURL(/\/$/);
+    await up.signInAsAdmin(page);
     await page.goto(`${up.url}/pipelines/${p.id}`);
     const approve = page.getByRole('button', { name: 'approve deploy' });
     await approve.waitFor();

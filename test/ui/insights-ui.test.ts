@@ -62,11 +62,7 @@ describe('timeline, insights and lint in the web UI', { skip, timeout: 90_000 },
     await up.api('POST', `/jobs/${failed.jobs.find((j) => j.name === 'test')!.id}/retry`);
     await settled(p.id, 'success');
 
-    await page.goto(`${up.url}/login`);
-    await page.getByLabel('Username').fill('admin');
-    await page.getByLabel('Password').fill(up.password);
-    await page.getByRole('button', { name: 'Sign in' }).click();
-    await page.waitForURL(/\/$/);
+    await up.signInAsAdmin(page);
     await page.goto(`${up.url}/pipelines/${p.id}`);
     const card = page.getByRole('region', { name: 'Timeline' });
     await card.locator('svg .ct-bar').first().waitFor({ state: 'attached' });

@@ -35,11 +35,7 @@ describe('parent-child pipelines in the web UI', { skip, timeout: 90_000 }, () =
 
   it("the parent's page shows the child with its status and links to it; the child's page links back", async () => {
     const p = await up.api<{ id: number }>('POST', '/projects/web/pipelines', { ref: 'main' });
-    await page.goto(`${up.url}/login`);
-    await page.getByLabel('Username').fill('admin');
-    await page.getByLabel('Password').fill(up.password);
-    await page.getByRole('button', { name: 'Sign in' }).click();
-    await page.waitForURL(/\/$/);
+    await up.signInAsAdmin(page);
     await page.goto(`${up.url}/pipelines/${p.id}`);
     const card = page.getByTestId('downstream-pipeline');
     await card.locator('.badge.st-success').waitFor();

@@ -6,7 +6,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import type { Browser } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { freePort } from '../fleet/fleet-harness.js';
 import { GANTRY_BIN, ROOT, sandbox, type Sandbox } from '../helpers/gantry.js';
 import { isDead } from '../helpers/processes.js';
@@ -86,6 +86,15 @@ export class GantryUp {
     this.url = `http://127.0.0.1:${port}`;
     this.token = fs.readFileSync(path.join(this.sb.home, 'admin.token'), 'utf8').trim();
     this.password = /First start: user admin created with password (\S+)\n/.exec(this.out)?.[1] ?? '';
+  }
+
+  /** Signs `page` in as the first admin user, through the sign-in page, and waits for the home page. */
+  async signInAsAdmin(page: Page): Promise<void> {
+    await page.goto(`${this.url}/login`);
+    await page.getByLabel('Username').fill('admin');
+    await page.getByLabel('Password').fill(this.password);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.waitForURL(/\/$/);
   }
 
   output(): string {
