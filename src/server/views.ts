@@ -25,7 +25,7 @@ export const projectJson = (p: Project) => ({
   retention: p.retention,
 });
 
-export { jobJson, latestCoverage, pipelineSummaryJson } from '../views/pipeline-json.js';
+export { jobJson, latestCoverage, pipelineCoverage, pipelineSummaryJson } from '../views/pipeline-json.js';
 
 /** Values are write-only: the API never returns one. */
 export const variableJson = (v: StoredVariable) => ({ key: v.key, masked: v.masked, protected: v.protected, updatedAt: iso(v.updatedAt) });

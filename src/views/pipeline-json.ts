@@ -24,6 +24,11 @@ export function latestCoverage(attempts: readonly Attempt[], jobId: number): num
 
 export { averageCoverage };
 
+/** A pipeline's coverage from its jobs' latest attempts (what its JSON and its list item show). */
+export function pipelineCoverage(p: PipelineWithJobs): number | null {
+  return averageCoverage(p.jobs.map((j) => latestCoverage(p.attempts, j.id)));
+}
+
 export function pipelineJson(p: PipelineWithJobs): PipelineJson {
   const children = p.children ?? [];
   // A trigger job's downstream pipeline is its newest child (a retried trigger job made another).
@@ -44,6 +49,7 @@ export function pipelineJson(p: PipelineWithJobs): PipelineJson {
     approval: approvalJson(p.pipeline),
     parent: parentJson(p.pipeline),
     variables: p.pipeline.variables,
+    // The jobs' coverage is already read above: averaged here rather than looked up again.
     coverage: averageCoverage(jobs.map((j) => j.coverage)),
     children: children.map((c) => ({ pipelineId: c.pipelineId, jobId: c.jobId, status: c.status })),
     jobs,

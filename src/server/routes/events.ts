@@ -13,8 +13,7 @@ import { pipelineJson } from '../../views/pipeline-json.js';
 import { ApiError } from '../errors.js';
 import { errors, idParams, projectParams } from '../schemas.js';
 import { coalescer, safetyTick, type SseStreams } from '../sse.js';
-import { averageCoverage } from '../../domain/coverage.js';
-import { latestCoverage, pipelineSummaryJson } from '../views.js';
+import { pipelineCoverage, pipelineSummaryJson } from '../views.js';
 import type { RouteContext } from './context.js';
 import { routeProject, routeTarget } from '../route-access.js';
 
@@ -109,7 +108,7 @@ export function eventRoutes(app: FastifyInstance, ctx: RouteContext & { streams:
             const p = await ctx.store.getPipeline(id);
             if (!p || p.pipeline.projectId !== project.id) continue;
             seen.add(id);
-            const s = pipelineSummaryJson(p.pipeline, averageCoverage(p.jobs.map((j) => latestCoverage(p.attempts, j.id))));
+            const s = pipelineSummaryJson(p.pipeline, pipelineCoverage(p));
             if (changed(s)) stream.send('pipeline', s);
           }
           if (ids.length === 0) for (const s of await newest()) if (!seen.has(s.id) && changed(s)) stream.send('pipeline', s);
