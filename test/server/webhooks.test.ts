@@ -243,6 +243,9 @@ function webhookSuite(label: string, openStore: (home: string) => Promise<Store>
       const projectId = Number(first.url.split('/').pop());
       const sealed = await h.store.getWebhookSecret(projectId as never, 'github');
       assert.ok(sealed && !sealed.ciphertext.includes(first.secret) && !Buffer.from(sealed.ciphertext, 'base64').toString('latin1').includes(first.secret));
+      // Used once before the rotation, so the intake remembers it (webhooks/target-cache.ts): a leaked
+      // secret must stop working on this instance the moment it is rotated, not 2 s later.
+      assert.equal((await send('github', p, first.secret, 'ping', examplesOf('ping')[0])).status, 200);
       const second = await secretOf(p, 'github');
       assert.notEqual(second.secret, first.secret);
       assert.equal((await send('github', p, first.secret, 'ping', examplesOf('ping')[0])).status, 401);
